@@ -1,0 +1,51 @@
+/** `claudemesh daemon`: a headless node in the foreground. */
+import { createMeshNode, defaultMesh, type MeshNode } from '@claudemesh/node'
+import type { Command } from 'commander'
+import { addNodeFlags, home, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
+import { note, out } from '../output.js'
+
+export async function startNodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): Promise<MeshNode> {
+  const h = home(env)
+  const mesh = await defaultMesh(h, flags.mesh)
+  const session = resolveSession(flags, mesh.name, env, kind)
+  const node = await createMeshNode({
+    home: h,
+    mesh,
+    session,
+    kind,
+    name: flags.name,
+    role: flags.role,
+    groups: parseGroups(flags.groups),
+    bootstrap: flags.bootstrap,
+    ...listenAddrs(flags, env)
+  })
+  await node.start()
+  return node
+}
+
+export function daemonCommand (program: Command, env: NodeJS.ProcessEnv): void {
+  addNodeFlags(program.command('daemon').description('run a headless node in the foreground; prints its multiaddrs when ready'))
+    .action(async (flags: NodeFlags) => {
+      const node = await startNodeFromFlags(flags, env, 'daemon')
+      const info = node.info()
+      note(`claudemesh: ${info.name} (${info.id}) on mesh "${info.mesh}", session ${info.session}`)
+      for (const a of node.multiaddrs()) out(`${a}${a.includes('/p2p/') ? '' : `/p2p/${node.peerId}`}`)
+      node.addEventListener('peer:join', e => { note(`+ ${e.detail.name} (${e.detail.id.slice(-8)}) joined`) })
+      node.addEventListener('peer:leave', e => { note(`- ${e.detail.name} (${e.detail.id.slice(-8)}) left`) })
+      await new Promise<void>(resolve => {
+        const stop = (signal: string): void => {
+          note(`claudemesh: ${signal}, leaving the mesh`)
+          void node.stop().finally(resolve)
+        }
+        process.once('SIGINT', () => { stop('SIGINT') })
+        process.once('SIGTERM', () => { stop('SIGTERM') })
+        node.addEventListener('node:stopped', e => {
+          if (e.detail.reason === 'replaced') {
+            note('claudemesh: a newer instance of this session took over; this one stopped')
+            process.exitCode = 3
+          }
+          resolve()
+        })
+      })
+    })
+}

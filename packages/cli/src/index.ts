@@ -1,0 +1,35 @@
+/**
+ * @packageDocumentation
+ *
+ * The `claudemesh` command. `main(argv)` returns the exit code; `bin.ts` loads the Node 20
+ * polyfill first and calls it.
+ */
+import { Command, CommanderError } from 'commander'
+import { daemonCommand } from './commands/daemon.js'
+import { meshCommand } from './commands/mesh.js'
+import { verbCommands } from './commands/verbs.js'
+import { fail } from './output.js'
+
+export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('claudemesh')
+    .description('a peer-to-peer mesh for Claude Code sessions')
+    .version('0.1.0')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: s => { process.stderr.write(s) } })
+  meshCommand(program, env)
+  daemonCommand(program, env)
+  verbCommands(program, env)
+  for (const c of program.commands) c.exitOverride()
+  return program
+}
+
+export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  try {
+    await buildProgram(env).parseAsync(argv, { from: 'user' })
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2
+    return fail(err)
+  }
+}

@@ -1,0 +1,81 @@
+/** Flags shared by `mcp`, `daemon` and `launch`, and how they become a node's init. */
+import { createHash, randomUUID } from 'node:crypto'
+import { type Group, homeDir, validateSessionId } from '@claudemesh/node'
+import type { Command } from 'commander'
+import { UsageError } from './output.js'
+
+export interface NodeFlags {
+  mesh?: string
+  session?: string
+  name?: string
+  role?: string
+  groups?: string
+  messageMode?: string
+  listen?: string[]
+  bootstrap?: string[]
+  lan?: boolean
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
+
+export function addNodeFlags (cmd: Command): Command {
+  return cmd
+    .option('--mesh <mesh>', 'mesh name (default: the only mesh in the home)')
+    .option('--session <uuid>', 'Claude Code session UUID (default: $CLAUDE_CODE_SESSION_ID)')
+    .option('--name <name>', 'display name in the mesh')
+    .option('--role <role>', 'role in the mesh')
+    .option('--groups <groups>', 'groups with optional roles, e.g. "frontend:lead,reviewers"')
+    .option('--message-mode <mode>', 'push, inbox or off')
+    .option('--listen <multiaddr>', 'listen address (repeatable)', collect)
+    .option('--bootstrap <multiaddr>', 'peer to dial, with or without /p2p/<id> (repeatable)', collect)
+    .option('--lan', 'listen on all interfaces and find peers on the LAN with mDNS (or CLAUDEMESH_LAN=1)')
+}
+
+/** "frontend:lead,reviewers" → [{name: 'frontend', role: 'lead'}, {name: 'reviewers'}] */
+export function parseGroups (spec: string | undefined): Group[] {
+  if (spec == null || spec.trim() === '') return []
+  const seen = new Map<string, Group>()
+  for (const part of spec.split(',').map(s => s.trim()).filter(Boolean)) {
+    const [name = '', role] = part.replace(/^@/, '').split(':').map(s => s.trim())
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new UsageError(`invalid group "${part}": use letters, digits, '.', '_' or '-'`)
+    if (name === 'all') throw new UsageError('"all" is reserved for messages to everyone')
+    seen.set(name, role != null && role !== '' ? { name, role } : { name })
+  }
+  return [...seen.values()]
+}
+
+/**
+ * The session a node speaks for: `--session`, else `$CLAUDE_CODE_SESSION_ID`; a daemon with
+ * only `--name` gets a UUID derived from (mesh, name), so it keeps its identity across
+ * restarts; with neither, a fresh one.
+ */
+export function resolveSession (flags: NodeFlags, meshName: string, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): string {
+  const explicit = flags.session ?? (kind === 'mcp' ? env.CLAUDE_CODE_SESSION_ID : undefined) ?? env.CLAUDEMESH_SESSION
+  if (explicit != null && explicit !== '') {
+    try {
+      return validateSessionId(explicit)
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
+  }
+  if (flags.name != null) return uuidFrom(`claudemesh:${kind}:${meshName}:${flags.name}`)
+  return randomUUID()
+}
+
+function uuidFrom (text: string): string {
+  const h = createHash('sha256').update(text).digest()
+  h[6] = ((h[6] ?? 0) & 0x0f) | 0x50
+  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80
+  const x = h.subarray(0, 16).toString('hex')
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`
+}
+
+export function listenAddrs (flags: NodeFlags, env: NodeJS.ProcessEnv): { listen?: string[], mdns: boolean } {
+  const lan = flags.lan === true || env.CLAUDEMESH_LAN === '1'
+  if (flags.listen != null && flags.listen.length > 0) return { listen: flags.listen, mdns: lan }
+  return lan ? { listen: ['/ip4/0.0.0.0/tcp/0'], mdns: true } : { mdns: false }
+}
+
+export function home (env: NodeJS.ProcessEnv): string {
+  return homeDir(env)
+}

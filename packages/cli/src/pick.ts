@@ -1,0 +1,42 @@
+/**
+ * Which running node a verb talks to: `--session`, `--name` or `$CLAUDEMESH_SESSION`; with
+ * none, the only running node of the mesh; otherwise a clear error listing the candidates.
+ */
+import { ControlClient, defaultMesh, listRunning, type RegistryEntry } from '@claudemesh/node'
+import { home } from './options.js'
+import { UsageError } from './output.js'
+
+export interface PickFlags { mesh?: string, session?: string, name?: string }
+
+export async function pickNode (flags: PickFlags, env: NodeJS.ProcessEnv): Promise<RegistryEntry> {
+  const h = home(env)
+  const mesh = await defaultMesh(h, flags.mesh)
+  const running = (await listRunning(h, mesh.name)).filter(e => e.kind !== 'relay')
+  const session = flags.session ?? env.CLAUDEMESH_SESSION
+  const list = (es: RegistryEntry[]): string => es.map(e => `${e.name} (session ${e.session}, pid ${e.pid})`).join('; ')
+  if (session != null && session !== '') {
+    const hit = running.find(e => e.session === session.toLowerCase())
+    if (hit == null) throw new UsageError(`no running node of mesh "${mesh.name}" has session ${session}${running.length > 0 ? `; running: ${list(running)}` : ''}`)
+    return hit
+  }
+  if (flags.name != null) {
+    const hits = running.filter(e => e.name === flags.name)
+    if (hits.length === 1 && hits[0] != null) return hits[0]
+    if (hits.length > 1) throw new UsageError(`several running nodes are named "${flags.name}": ${list(hits)}; pick one with --session`)
+    throw new UsageError(`no running node of mesh "${mesh.name}" is named "${flags.name}"${running.length > 0 ? `; running: ${list(running)}` : ''}`)
+  }
+  if (running.length === 1 && running[0] != null) return running[0]
+  if (running.length === 0) throw new UsageError(`no node of mesh "${mesh.name}" is running here: start one with \`claudemesh daemon\` or \`claudemesh launch\``)
+  throw new UsageError(`${running.length} nodes of mesh "${mesh.name}" are running; pick one with --session or --name: ${list(running)}`)
+}
+
+/** Call one control method on the picked node. */
+export async function callNode<T> (flags: PickFlags, env: NodeJS.ProcessEnv, method: string, params: unknown = {}): Promise<T> {
+  const entry = await pickNode(flags, env)
+  const client = await ControlClient.connect(entry.control)
+  try {
+    return await client.call<T>(method, params)
+  } finally {
+    client.close()
+  }
+}

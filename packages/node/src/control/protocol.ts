@@ -1,0 +1,40 @@
+/**
+ * The local control protocol (SPEC.md §7): newline-delimited JSON over a unix socket that
+ * only the owner can open (0600 in a 0700 directory). One request per line,
+ * `{id, method, params}`; one response per request, `{id, ok, result}` or
+ * `{id, ok: false, error: {name, message}}`; responses may come out of order.
+ */
+import { z } from 'zod'
+
+export const MAX_CONTROL_LINE = 4 * 1024 * 1024
+
+export const RequestSchema = z.object({
+  id: z.number().int(),
+  method: z.string().max(64),
+  params: z.unknown().optional()
+})
+export type ControlRequest = z.infer<typeof RequestSchema>
+
+export const ResponseSchema = z.union([
+  z.object({ id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ id: z.number().int(), ok: z.literal(false), error: z.object({ name: z.string(), message: z.string() }) })
+])
+export type ControlResponse = z.infer<typeof ResponseSchema>
+
+/** Split a byte stream into lines, refusing any line longer than `max`. */
+export function lineSplitter (onLine: (line: string) => void, onOverflow: () => void, max = MAX_CONTROL_LINE): (chunk: Buffer) => void {
+  let buf = ''
+  return chunk => {
+    buf += chunk.toString('utf8')
+    let i: number
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      if (line.trim() !== '') onLine(line)
+    }
+    if (buf.length > max) {
+      buf = ''
+      onOverflow()
+    }
+  }
+}

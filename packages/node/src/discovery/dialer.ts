@@ -1,0 +1,150 @@
+/**
+ * Finds and keeps peers (SPEC.md §5): the shared-home registry (watched), `--bootstrap`
+ * multiaddrs with or without `/p2p/<id>` (redialled while disconnected), mDNS answers,
+ * addresses remembered from earlier runs, and kad-dht peer routing for a peer we know of
+ * but are not connected to.
+ */
+import { type FSWatcher, watch } from 'node:fs'
+import type { PeerId } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { ensureDir, paths } from '../home.js'
+import type { MeshLibp2p } from '../transport/index.js'
+import { listRunning } from './registry.js'
+
+const log = logger('claudemesh:discovery')
+
+export interface DialerInit {
+  home: string
+  mesh: string
+  bootstrap: string[]
+  /** use the shared-home registry (default true) */
+  registry?: boolean
+  /** most registry peers dialled at start; presence gossip reaches the rest */
+  maxRegistryDials?: number
+  /** how often to re-check bootstrap peers and rescan the registry */
+  intervalMs?: number
+}
+
+export class Dialer {
+  private readonly bootstrap: Multiaddr[]
+  private watcher?: FSWatcher
+  private timer?: ReturnType<typeof setInterval>
+  private readonly inflight = new Set<string>()
+  private running = false
+
+  constructor (private readonly libp2p: MeshLibp2p, private readonly init: DialerInit) {
+    this.bootstrap = init.bootstrap.map(a => multiaddr(a))
+  }
+
+  async start (): Promise<void> {
+    this.running = true
+    this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    if (this.init.registry !== false) {
+      const dir = paths.run(this.init.home, this.init.mesh)
+      await ensureDir(dir)
+      this.watcher = watch(dir, { persistent: false }, (_evt, file) => {
+        if (file?.endsWith('.json') === true) void this.scanRegistry()
+      })
+      this.watcher.on('error', err => { log('registry watch failed: %s', err.message) })
+      await this.scanRegistry()
+    }
+    this.dialBootstrap()
+    this.timer = setInterval(() => {
+      this.dialBootstrap()
+      if (this.init.registry !== false) void this.scanRegistry()
+    }, this.init.intervalMs ?? 5_000)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    this.running = false
+    this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
+    this.watcher?.close()
+    clearInterval(this.timer)
+  }
+
+  /** Dial a peer by id: known addresses first, then the DHT. Resolves when connected. */
+  async connect (peer: PeerId | string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
+    if (this.libp2p.getConnections(id).length > 0) return
+    try {
+      await this.libp2p.dial(id, opts)
+      return
+    } catch (err) {
+      log('direct dial of %p failed (%s); asking the DHT', id, (err as Error).message)
+    }
+    const info = await this.libp2p.peerRouting.findPeer(id, opts)
+    await this.libp2p.peerStore.merge(id, { multiaddrs: info.multiaddrs })
+    await this.libp2p.dial(id, opts)
+  }
+
+  /** Remember addresses a peer announced (presence records), so a later dial can use them. */
+  async learn (peer: string, addrs: string[]): Promise<void> {
+    try {
+      await this.libp2p.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => multiaddr(a)) })
+    } catch (err) {
+      log('ignoring addresses of %s: %s', peer, (err as Error).message)
+    }
+  }
+
+  private readonly onDiscovery = (evt: CustomEvent<{ id: PeerId, multiaddrs: Multiaddr[] }>): void => {
+    const { id, multiaddrs } = evt.detail
+    if (id.equals(this.libp2p.peerId) || this.libp2p.getConnections(id).length > 0) return
+    void this.dialOnce(id.toString(), async () => {
+      if (multiaddrs.length > 0) await this.libp2p.peerStore.merge(id, { multiaddrs })
+      await this.libp2p.dial(id)
+    })
+  }
+
+  private async scanRegistry (): Promise<void> {
+    if (!this.running) return
+    const self = this.libp2p.peerId.toString()
+    const entries = (await listRunning(this.init.home, this.init.mesh)).filter(e => e.peerId !== self)
+    const unconnected = entries.filter(e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0)
+    const connected = entries.length - unconnected.length
+    const budget = Math.max(0, (this.init.maxRegistryDials ?? 8) - connected)
+    for (const e of shuffle(unconnected).slice(0, budget)) {
+      void this.dialOnce(e.peerId, async () => {
+        const id = peerIdFromString(e.peerId)
+        await this.libp2p.peerStore.merge(id, { multiaddrs: e.addrs.map(a => multiaddr(a)) })
+        await this.libp2p.dial(id)
+      })
+    }
+  }
+
+  private dialBootstrap (): void {
+    if (!this.running) return
+    for (const ma of this.bootstrap) {
+      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (id === this.libp2p.peerId.toString()) continue
+      if (id != null && this.libp2p.getConnections(peerIdFromString(id)).length > 0) continue
+      if (id == null && this.libp2p.getConnections().some(c => c.remoteAddr.toString().startsWith(ma.toString()))) continue
+      void this.dialOnce(ma.toString(), async () => { await this.libp2p.dial(ma) })
+    }
+  }
+
+  private async dialOnce (key: string, dial: () => Promise<void>): Promise<void> {
+    if (this.inflight.has(key) || !this.running) return
+    this.inflight.add(key)
+    try {
+      await dial()
+    } catch (err) {
+      log('dial %s failed: %s', key, (err as Error).message)
+    } finally {
+      this.inflight.delete(key)
+    }
+  }
+}
+
+function shuffle<T> (xs: T[]): T[] {
+  const a = [...xs]
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const t = a[i] as T
+    a[i] = a[j] as T
+    a[j] = t
+  }
+  return a
+}

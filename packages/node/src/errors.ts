@@ -1,0 +1,26 @@
+/**
+ * One class per condition, matched by `.name` (the js-libp2p convention), never by a code.
+ * Messages are one clear line meant for a human: the CLI prints them as they are.
+ */
+function named (name: string): new (message: string) => Error {
+  return class extends Error {
+    constructor (message: string) {
+      super(message)
+      this.name = name
+    }
+  }
+}
+
+export class InvalidNameError extends named('InvalidNameError') {}
+export class MeshNotFoundError extends named('MeshNotFoundError') {}
+export class MeshExistsError extends named('MeshExistsError') {}
+export class InvalidInviteError extends named('InvalidInviteError') {}
+export class ExpiredInviteError extends named('ExpiredInviteError') {}
+export class InvalidKeyFileError extends named('InvalidKeyFileError') {}
+export class FrameTooLargeError extends named('FrameTooLargeError') {}
+export class MalformedFrameError extends named('MalformedFrameError') {}
+export class InvalidSignatureError extends named('InvalidSignatureError') {}
+export class NodeNotFoundError extends named('NodeNotFoundError') {}
+export class AmbiguousNodeError extends named('AmbiguousNodeError') {}
+export class ReplacedError extends named('ReplacedError') {}
+export class ControlError extends named('ControlError') {}

@@ -1,0 +1,31 @@
+/**
+ * @packageDocumentation
+ *
+ * The claudemesh node: a libp2p peer keyed by a Claude Code session's stable key, in a
+ * private mesh, with discovery, signed presence, a LevelDB store and a local control socket.
+ *
+ * @example
+ *
+ * ```ts
+ * import '@claudemesh/node/polyfill'
+ * import { createMeshNode, createMesh, homeDir } from '@claudemesh/node'
+ *
+ * const home = homeDir()
+ * await createMesh(home, 'team')
+ * const node = await createMeshNode({ home, mesh: 'team', session: crypto.randomUUID(), name: 'alice' })
+ * node.addEventListener('peer:join', evt => { console.error('joined:', evt.detail.name) })
+ * await node.start()
+ * ```
+ */
+export { decodeFrame, encodeFrame } from './codec.js'
+export { ControlClient, ControlServer, RemoteError } from './control/index.js'
+export { alive, controlSocketPath, Dialer, listRunning, type RegistryEntry } from './discovery/index.js'
+export * from './errors.js'
+export { homeDir, paths, validateMeshName, validateSessionId, writeFileAtomic } from './home.js'
+export * from './identity/index.js'
+export { createMeshNode, MeshNode, type MeshInfo, type MeshNodeEvents, type MeshNodeInit } from './node.js'
+export { DEFAULT_TIMINGS, presenceTopic, STATUSES, type PresenceStatus, type PresenceTimings } from './presence/constants.js'
+export { GroupSchema, type Group, type PresenceBody, signRecord, verifyRecord } from './presence/record.js'
+export type { PeerInfo } from './presence/table.js'
+export { openStore, STORE_VERSION, type Store } from './store/index.js'
+export { createTransport, type MeshLibp2p } from './transport/index.js'

@@ -1,0 +1,245 @@
+/**
+ * `createMeshNode(init)`: one session's node. Identity from the home, a private libp2p
+ * transport, discovery, presence, the store and the control socket, under one start/stop
+ * lifecycle. Never writes to stdout: in `claudemesh mcp` stdout is the MCP channel.
+ */
+import { hostname } from 'node:os'
+import { basename } from 'node:path'
+import { logger } from '@libp2p/logger'
+import { TypedEventEmitter } from 'main-event'
+import { ControlClient } from './control/client.js'
+import { ControlServer } from './control/server.js'
+import { Dialer } from './discovery/dialer.js'
+import { controlSocketPath, listRunning, register, unregister } from './discovery/registry.js'
+import { paths } from './home.js'
+import { loadMesh, type Mesh } from './identity/mesh.js'
+import { presenceKey } from './identity/secrets.js'
+import { loadOrCreateSessionKey, type SessionKey } from './identity/session-key.js'
+import type { PresenceTimings, PresenceStatus } from './presence/constants.js'
+import { Presence, type PresenceEvents } from './presence/presence.js'
+import { signRecord, type Group, type PresenceBody } from './presence/record.js'
+import type { PeerInfo } from './presence/table.js'
+import { registerNodeMethods } from './control/methods.js'
+import { openStore, type Store, sublevel } from './store/index.js'
+import { createTransport, type MeshLibp2p } from './transport/index.js'
+
+const log = logger('claudemesh:node')
+
+export interface MeshNodeInit {
+  home: string
+  /** a mesh name under the home, or a loaded mesh */
+  mesh: string | Mesh
+  /** the Claude Code session UUID this node speaks for */
+  session: string
+  name?: string
+  role?: string
+  groups?: Group[]
+  status?: PresenceStatus
+  summary?: string
+  cwd?: string
+  kind?: 'mcp' | 'daemon'
+  listen?: string[]
+  bootstrap?: string[]
+  mdns?: boolean
+  /** find peers through the shared-home registry (default true) */
+  registry?: boolean
+  /** serve the control socket (default true) */
+  control?: boolean
+  presence?: Partial<PresenceTimings>
+}
+
+export interface MeshNodeEvents extends PresenceEvents {
+  'node:stopped': CustomEvent<{ reason: 'stopped' | 'replaced' }>
+}
+
+export interface MeshInfo {
+  name: string
+  id: string
+  session: string
+  mesh: string
+  meshId: string
+  role: string
+  groups: Group[]
+  status: string
+  summary: string
+  listenAddrs: string[]
+  peersOnline: number
+  peersKnown: number
+  incarnation: number
+  pid: number
+}
+
+export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
+  mesh!: Mesh
+  key!: SessionKey
+  libp2p!: MeshLibp2p
+  presence!: Presence
+  dialer!: Dialer
+  store!: Store
+  private control?: ControlServer
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
+
+  constructor (readonly init: MeshNodeInit) {
+    super()
+  }
+
+  get peerId (): string { return this.key.peerId.toString() }
+  get running (): boolean { return this.state === 'running' }
+
+  async start (): Promise<void> {
+    if (this.state !== 'new') throw new Error('a MeshNode starts once')
+    const { home } = this.init
+    this.mesh = typeof this.init.mesh === 'string' ? await loadMesh(home, this.init.mesh) : this.init.mesh
+    this.key = await loadOrCreateSessionKey(home, this.mesh.name, this.init.session)
+    const incarnation = Date.now()
+    const body = this.initialBody()
+    await this.replaceOlderIncarnations(incarnation)
+    this.store = await openStore(paths.data(home, this.mesh.name, this.key.session), { lockWaitMs: 10_000 })
+    this.libp2p = await createTransport({
+      privateKey: this.key.privateKey,
+      meshId: this.mesh.id,
+      networkSecret: this.mesh.networkSecret,
+      listen: this.init.listen,
+      mdns: this.init.mdns
+    })
+    await this.libp2p.start()
+    this.presence = new Presence({ libp2p: this.libp2p, store: sublevel(this.store, 'presence') }, {
+      meshId: this.mesh.id,
+      privateKey: this.key.privateKey,
+      presenceKey: this.mesh.contentSecret != null ? presenceKey(this.mesh.contentSecret, this.mesh.id) : undefined,
+      body,
+      incarnation,
+      timings: this.init.presence
+    })
+    for (const type of ['peer:join', 'peer:update', 'peer:leave', 'presence:reject'] as const) {
+      this.presence.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
+    }
+    this.presence.addEventListener('peer:join', evt => { void this.dialer.learn(evt.detail.id, evt.detail.addrs) })
+    this.presence.addEventListener('self:replaced', evt => {
+      this.safeDispatchEvent('self:replaced', { detail: evt.detail })
+      void this.shutdown('replaced')
+    })
+    this.dialer = new Dialer(this.libp2p, {
+      home,
+      mesh: this.mesh.name,
+      bootstrap: [...this.mesh.bootstrap, ...(this.init.bootstrap ?? [])],
+      registry: this.init.registry
+    })
+    this.state = 'running'
+    await this.presence.start()
+    if (this.init.control !== false) {
+      this.control = new ControlServer(controlSocketPath(home, this.mesh.name, this.peerId))
+      registerNodeMethods(this.control, this)
+      await this.control.start()
+    }
+    if (this.init.registry !== false) {
+      await register(home, {
+        v: 1,
+        peerId: this.peerId,
+        pid: process.pid,
+        mesh: this.mesh.name,
+        session: this.key.session,
+        name: body.name,
+        kind: this.init.kind ?? 'daemon',
+        addrs: this.multiaddrs(),
+        control: this.control?.path ?? '',
+        incarnation,
+        startedAt: Date.now()
+      })
+    }
+    await this.dialer.start()
+    log('node %s of mesh %s started on %s', this.peerId, this.mesh.name, this.multiaddrs().join(' '))
+  }
+
+  async stop (): Promise<void> {
+    await this.shutdown('stopped')
+  }
+
+  multiaddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  self (): PeerInfo { return this.presence.self() }
+
+  peers (opts: { group?: string } = {}): PeerInfo[] {
+    const all = this.presence.list()
+    if (opts.group == null) return all
+    const g = opts.group.replace(/^@/, '')
+    return all.filter(p => p.groups.some(x => x.name === g))
+  }
+
+  async setPresence (patch: Partial<PresenceBody>): Promise<PeerInfo> {
+    return this.presence.update(patch)
+  }
+
+  info (): MeshInfo {
+    const self = this.self()
+    const peers = this.presence.list()
+    return {
+      name: self.name,
+      id: this.peerId,
+      session: this.key.session,
+      mesh: this.mesh.name,
+      meshId: this.mesh.id,
+      role: self.role,
+      groups: self.groups,
+      status: self.status,
+      summary: self.summary,
+      listenAddrs: this.multiaddrs(),
+      peersOnline: peers.filter(p => p.online).length,
+      peersKnown: peers.length,
+      incarnation: this.presence.incarnation,
+      pid: process.pid
+    }
+  }
+
+  private initialBody (): PresenceBody {
+    const cwd = this.init.cwd ?? process.cwd()
+    return {
+      name: this.init.name ?? `${basename(cwd) || 'session'}-${this.key.session.slice(0, 4)}`,
+      role: this.init.role ?? '',
+      groups: this.init.groups ?? [],
+      status: this.init.status ?? 'idle',
+      summary: this.init.summary ?? '',
+      cwd,
+      host: hostname()
+    }
+  }
+
+  /**
+   * Single presence on one machine: an older node of this session sharing our home is told,
+   * with a record signed by the session key, that it has been replaced; it stops and frees
+   * the store. Nodes elsewhere learn it from our presence (SPEC.md §6.4).
+   */
+  private async replaceOlderIncarnations (incarnation: number): Promise<void> {
+    const olders = (await listRunning(this.init.home, this.mesh.name)).filter(e => e.peerId === this.key.peerId.toString() && e.pid !== process.pid)
+    for (const e of olders) {
+      const record = await signRecord(this.mesh.id, this.key.privateKey, {
+        v: 1, peer: this.key.privateKey.publicKey.raw, inc: incarnation, seq: 0, at: Date.now(), addrs: [], gone: false, body: new Uint8Array(0)
+      })
+      try {
+        const client = await ControlClient.connect(e.control, { timeoutMs: 2_000 })
+        await client.call('replace', { record: Buffer.from(record).toString('base64') }).finally(() => { client.close() })
+      } catch (err) {
+        log('could not tell the older node (pid %d) it was replaced: %s', e.pid, (err as Error).message)
+      }
+    }
+  }
+
+  private async shutdown (reason: 'stopped' | 'replaced'): Promise<void> {
+    if (this.state !== 'running') return
+    this.state = 'stopping'
+    this.dialer.stop()
+    await this.presence.stop({ goodbye: reason === 'stopped' })
+    await this.control?.stop()
+    if (this.init.registry !== false) await unregister(this.init.home, this.mesh.name, this.peerId)
+    await this.libp2p.stop()
+    await this.store.close()
+    this.state = 'stopped'
+    this.safeDispatchEvent('node:stopped', { detail: { reason } })
+  }
+}
+
+export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
+  return new MeshNode(init)
+}

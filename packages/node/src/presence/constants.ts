@@ -1,0 +1,41 @@
+/** Presence protocol ids, topics, timings and limits (SPEC.md §6). */
+
+export const presenceTopic = (meshId: string): string => `/claudemesh/${meshId}/presence/1`
+export const presenceProtocol = (meshId: string): string => `/claudemesh/${meshId}/presence/1.0.0`
+
+/** Domain separation for presence signatures; the mesh id follows it in the signed bytes. */
+export const PRESENCE_SIGN_CONTEXT = 'claudemesh/presence/v1\0'
+
+/** Largest encoded signed record accepted from the network. */
+export const MAX_RECORD_BYTES = 8 * 1024
+/** Most records one exchange stream may carry before it is cut. */
+export const MAX_EXCHANGE_RECORDS = 1024
+/** Most peers remembered; beyond it the longest-offline are forgotten. */
+export const MAX_KNOWN_PEERS = 4096
+
+export const LIMITS = {
+  name: 64,
+  role: 64,
+  groups: 32,
+  groupName: 64,
+  summary: 1024,
+  cwd: 1024,
+  host: 255,
+  addrs: 16,
+  addr: 256
+} as const
+
+export const DEFAULT_TIMINGS = {
+  /** republish our record this often */
+  heartbeatMs: 10_000,
+  /** a peer with no record for this long is gone */
+  ttlMs: 30_000,
+  /** after the last connection to a peer closes, wait this long for it to reappear */
+  graceMs: 12_000,
+  /** a record dated further than this into the future is refused */
+  maxClockSkewMs: 120_000
+}
+export type PresenceTimings = typeof DEFAULT_TIMINGS
+
+export const STATUSES = ['idle', 'working', 'dnd'] as const
+export type PresenceStatus = typeof STATUSES[number]

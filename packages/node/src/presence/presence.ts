@@ -1,0 +1,305 @@
+/**
+ * The presence service (SPEC.md §6): publishes this session's signed record on the mesh's
+ * presence topic (on change and every heartbeat), pushes every known live record to each
+ * newly connected peer over `/claudemesh/<mesh>/presence/1.0.0`, keeps the peer table and
+ * emits join/update/leave. It also enforces single presence: a record for our own key with
+ * a newer incarnation means we were replaced; a peer seen under a newer incarnation gets its
+ * old connections told so and closed.
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { lpStream } from '@libp2p/utils'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { TypedEventEmitter } from 'main-event'
+import { type Ed25519PrivateKey, peerIdOfRaw } from '../identity/keys.js'
+import type { Sublevel } from '../store/index.js'
+import type { MeshLibp2p } from '../transport/index.js'
+import * as c from './constants.js'
+import { openBody, type PresenceBody, sealBody, signRecord, verifyRecord } from './record.js'
+import { applyRecord, expired, type PeerEntry, type PeerInfo, peerInfo } from './table.js'
+
+const log = logger('claudemesh:presence')
+
+export interface PresenceEvents {
+  'peer:join': CustomEvent<PeerInfo>
+  'peer:update': CustomEvent<PeerInfo>
+  'peer:leave': CustomEvent<PeerInfo>
+  'self:replaced': CustomEvent<{ incarnation: number }>
+  'presence:reject': CustomEvent<{ reason: string }>
+}
+
+export interface PresenceInit {
+  meshId: string
+  privateKey: Ed25519PrivateKey
+  /** absent on a relay, which can verify and route records but not read their bodies */
+  presenceKey?: Uint8Array
+  body: PresenceBody
+  incarnation: number
+  timings?: Partial<c.PresenceTimings>
+}
+
+export interface PresenceComponents {
+  libp2p: MeshLibp2p
+  store: Sublevel
+}
+
+export class Presence extends TypedEventEmitter<PresenceEvents> {
+  readonly selfId: string
+  readonly incarnation: number
+  readonly timings: c.PresenceTimings
+  readonly stats = { accepted: 0, rejected: 0, stale: 0 }
+  private readonly peers = new Map<string, PeerEntry>()
+  /** incarnation each live connection announced for its remote peer */
+  private readonly connInc = new Map<string, number>()
+  private body: PresenceBody
+  private seq = 0
+  private ownBytes?: Uint8Array
+  private heartbeat?: ReturnType<typeof setInterval>
+  private sweeper?: ReturnType<typeof setInterval>
+  private running = false
+  private readonly topic: string
+  private readonly protocol: string
+
+  constructor (private readonly components: PresenceComponents, private readonly init: PresenceInit) {
+    super()
+    this.selfId = components.libp2p.peerId.toString()
+    this.incarnation = init.incarnation
+    this.body = init.body
+    this.timings = { ...c.DEFAULT_TIMINGS, ...init.timings }
+    this.topic = c.presenceTopic(init.meshId)
+    this.protocol = c.presenceProtocol(init.meshId)
+  }
+
+  async start (): Promise<void> {
+    await this.load()
+    const { libp2p } = this.components
+    this.running = true
+    await libp2p.handle(this.protocol, (stream, conn) => { void this.receiveExchange(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
+    libp2p.services.pubsub.topicValidators.set(this.topic, async (_peer, msg) => this.validate(msg.data))
+    libp2p.services.pubsub.subscribe(this.topic)
+    libp2p.addEventListener('connection:open', this.onConnectionOpen)
+    libp2p.addEventListener('connection:close', this.onConnectionClose)
+    await this.publish()
+    this.heartbeat = setInterval(() => { void this.publish() }, this.timings.heartbeatMs)
+    this.sweeper = setInterval(() => { this.sweep() }, Math.max(250, Math.min(this.timings.graceMs, this.timings.ttlMs) / 4))
+    this.heartbeat.unref()
+    this.sweeper.unref()
+    for (const conn of libp2p.getConnections()) void this.sendExchange(conn)
+  }
+
+  /** Say goodbye (a signed `gone` record), then stop everything. */
+  async stop (opts: { goodbye?: boolean } = {}): Promise<void> {
+    if (!this.running) return
+    if (opts.goodbye !== false) await this.publish({ gone: true }).catch(() => {})
+    this.running = false
+    clearInterval(this.heartbeat)
+    clearInterval(this.sweeper)
+    const { libp2p } = this.components
+    libp2p.removeEventListener('connection:open', this.onConnectionOpen)
+    libp2p.removeEventListener('connection:close', this.onConnectionClose)
+    libp2p.services.pubsub.topicValidators.delete(this.topic)
+    libp2p.services.pubsub.unsubscribe(this.topic)
+    await libp2p.unhandle(this.protocol)
+  }
+
+  self (): PeerInfo {
+    const b = this.body
+    return { id: this.selfId, ...b, online: true, lastSeen: Date.now(), incarnation: this.incarnation, addrs: this.addrs(), self: true }
+  }
+
+  /** Every peer ever heard of (not us), online first. */
+  list (): PeerInfo[] {
+    return [...this.peers.values()].map(e => peerInfo(e)).sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name))
+  }
+
+  get (id: string): PeerInfo | undefined {
+    const e = this.peers.get(id)
+    return e != null ? peerInfo(e) : undefined
+  }
+
+  /** Change our presence (name, status, summary, groups…) and announce it at once. */
+  async update (patch: Partial<PresenceBody>): Promise<PeerInfo> {
+    this.body = { ...this.body, ...patch }
+    await this.publish()
+    return this.self()
+  }
+
+  /** Our current signed record, for the control socket's `replace` and the relay. */
+  ownRecord (): Uint8Array | undefined { return this.ownBytes }
+
+  /** A record that reached us outside the network (control socket): same checks as any. */
+  async accept (bytes: Uint8Array, conn?: Connection): Promise<boolean> {
+    return this.ingest(bytes, conn)
+  }
+
+  private addrs (): string[] {
+    return this.components.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.length <= c.LIMITS.addr).slice(0, c.LIMITS.addrs)
+  }
+
+  private async publish (opts: { gone?: boolean } = {}): Promise<void> {
+    if (!this.running) return
+    const { libp2p } = this.components
+    const peer = libp2p.peerId.publicKey?.raw ?? new Uint8Array(32)
+    const body = this.init.presenceKey != null ? sealBody(this.init.presenceKey, peer, this.body) : new Uint8Array(0)
+    this.seq++
+    this.ownBytes = await signRecord(this.init.meshId, this.init.privateKey, {
+      v: 1, peer, inc: this.incarnation, seq: this.seq, at: Date.now(), addrs: this.addrs(), gone: opts.gone === true, body
+    })
+    try {
+      await libp2p.services.pubsub.publish(this.topic, this.ownBytes)
+    } catch (err) {
+      log('publish failed: %s', (err as Error).message)
+    }
+  }
+
+  private async validate (data: Uint8Array): Promise<TopicValidatorResult> {
+    const ok = await this.ingest(data)
+    return ok ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+  }
+
+  /** The one choke-point every record passes, whatever path it came by. */
+  private async ingest (bytes: Uint8Array, conn?: Connection): Promise<boolean> {
+    let record
+    try {
+      record = await verifyRecord(this.init.meshId, bytes)
+      if (record.at > Date.now() + this.timings.maxClockSkewMs) throw new Error('presence record is dated in the future')
+    } catch (err) {
+      this.reject((err as Error).message)
+      return false
+    }
+    const id = peerIdOfRaw(record.peer).toString()
+    if (conn != null && conn.remotePeer.toString() === id) this.connInc.set(conn.id, record.inc)
+    if (id === this.selfId) return this.ingestOwn(record.inc)
+    let body: PresenceBody | undefined
+    if (this.init.presenceKey != null && !record.gone) {
+      try {
+        body = openBody(this.init.presenceKey, record.peer, record.body)
+      } catch (err) {
+        this.reject((err as Error).message)
+        return false
+      }
+    }
+    const existing = this.peers.get(id)
+    const entry: PeerEntry = { id, record, bytes, body: body ?? existing?.body, lastSeen: Date.now(), state: 'offline' }
+    const verdict = applyRecord(existing, entry, Date.now(), this.timings)
+    if (verdict === 'stale') {
+      this.stats.stale++
+      return false
+    }
+    this.stats.accepted++
+    this.peers.set(id, entry)
+    void this.persist(entry)
+    if (existing != null && record.inc > existing.record.inc) this.evictOlderIncarnations(id, record.inc, bytes)
+    if (verdict === 'join' || verdict === 'update' || verdict === 'leave') {
+      this.safeDispatchEvent(`peer:${verdict}`, { detail: peerInfo(entry) })
+    }
+    return true
+  }
+
+  private ingestOwn (inc: number): boolean {
+    if (inc > this.incarnation && this.running) {
+      log('replaced by a newer incarnation %d of this session (ours %d)', inc, this.incarnation)
+      this.safeDispatchEvent('self:replaced', { detail: { incarnation: inc } })
+      return true
+    }
+    return false
+  }
+
+  private reject (reason: string): void {
+    this.stats.rejected++
+    log('rejected a presence record: %s', reason)
+    this.safeDispatchEvent('presence:reject', { detail: { reason } })
+  }
+
+  /** Tell connections still carrying an older incarnation of `id` that it was replaced. */
+  private evictOlderIncarnations (id: string, inc: number, bytes: Uint8Array): void {
+    for (const conn of this.components.libp2p.getConnections()) {
+      if (conn.remotePeer.toString() !== id) continue
+      const known = this.connInc.get(conn.id)
+      if (known == null || known >= inc) continue
+      void this.sendRecords(conn, [bytes]).finally(() => { void conn.close().catch(() => {}) })
+    }
+  }
+
+  private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    void this.sendExchange(evt.detail)
+  }
+
+  private readonly onConnectionClose = (evt: CustomEvent<Connection>): void => {
+    const conn = evt.detail
+    this.connInc.delete(conn.id)
+    const id = conn.remotePeer.toString()
+    const entry = this.peers.get(id)
+    if (entry == null || entry.state !== 'online') return
+    if (this.components.libp2p.getConnections(conn.remotePeer).length > 0) return
+    entry.state = 'suspect'
+    entry.lostAt = Date.now()
+  }
+
+  private sweep (): void {
+    const now = Date.now()
+    for (const e of this.peers.values()) {
+      if (!expired(e, now, this.timings)) continue
+      e.state = 'offline'
+      delete e.lostAt
+      this.safeDispatchEvent('peer:leave', { detail: peerInfo(e) })
+    }
+  }
+
+  /** On a new connection: our record first, then every live record we know. */
+  private async sendExchange (conn: Connection): Promise<void> {
+    if (this.ownBytes == null || !this.running) return
+    const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
+    await this.sendRecords(conn, [this.ownBytes, ...live.slice(0, c.MAX_EXCHANGE_RECORDS - 1)])
+  }
+
+  private async sendRecords (conn: Connection, records: Uint8Array[]): Promise<void> {
+    let stream: Stream | undefined
+    try {
+      stream = await conn.newStream(this.protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
+      const lp = lpStream(stream, { maxDataLength: c.MAX_RECORD_BYTES })
+      await lp.writeV(records)
+      await stream.close()
+    } catch (err) {
+      stream?.abort(err as Error)
+      log('presence exchange to %p failed: %s', conn.remotePeer, (err as Error).message)
+    }
+  }
+
+  private async receiveExchange (stream: Stream, conn: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: c.MAX_RECORD_BYTES })
+    try {
+      for (let i = 0; i < c.MAX_EXCHANGE_RECORDS; i++) {
+        const frame = await lp.read({ signal: AbortSignal.timeout(10_000) })
+        await this.ingest(frame.subarray(), conn)
+      }
+      stream.abort(new Error('too many records in one exchange'))
+    } catch (err) {
+      if ((err as Error).name !== 'UnexpectedEOFError') {
+        this.reject(`presence exchange: ${(err as Error).message}`)
+        stream.abort(err as Error)
+      }
+    }
+  }
+
+  private async persist (e: PeerEntry): Promise<void> {
+    try {
+      await this.components.store.put(e.id, e.bytes)
+    } catch (err) {
+      log('could not persist presence of %s: %s', e.id, (err as Error).message)
+    }
+  }
+
+  /** Peers remembered from earlier runs: offline until they speak again. */
+  private async load (): Promise<void> {
+    for await (const [id, bytes] of this.components.store.iterator({ limit: c.MAX_KNOWN_PEERS })) {
+      try {
+        const record = await verifyRecord(this.init.meshId, bytes)
+        const body = this.init.presenceKey != null && !record.gone ? openBody(this.init.presenceKey, record.peer, record.body) : undefined
+        this.peers.set(id, { id, record, bytes, body, lastSeen: record.at, state: 'offline' })
+      } catch {
+        await this.components.store.del(id)
+      }
+    }
+  }
+}

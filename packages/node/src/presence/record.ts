@@ -1,0 +1,99 @@
+/**
+ * Signed presence records (SPEC.md §6.1). The header (peer key, incarnation, sequence, time,
+ * addresses) is readable by anyone holding the network secret, so a relay can keep a
+ * registry and enforce single presence; the body (name, role, groups, status, summary, cwd,
+ * host) is sealed with the mesh's presence key, which relays never get. The signature
+ * covers the whole record, ciphertext included, bound to the mesh id.
+ */
+import { randomBytes } from 'node:crypto'
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { z } from 'zod'
+import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { InvalidSignatureError, MalformedFrameError } from '../errors.js'
+import { type Ed25519PrivateKey, verifyRaw } from '../identity/keys.js'
+import { LIMITS, MAX_RECORD_BYTES, PRESENCE_SIGN_CONTEXT, STATUSES } from './constants.js'
+
+export const GroupSchema = z.object({
+  name: z.string().min(1).max(LIMITS.groupName),
+  role: z.string().max(LIMITS.role).optional()
+}).strict()
+export type Group = z.infer<typeof GroupSchema>
+
+export const PresenceBodySchema = z.object({
+  name: z.string().max(LIMITS.name),
+  role: z.string().max(LIMITS.role),
+  groups: z.array(GroupSchema).max(LIMITS.groups),
+  status: z.enum(STATUSES),
+  summary: z.string().max(LIMITS.summary),
+  cwd: z.string().max(LIMITS.cwd),
+  host: z.string().max(LIMITS.host)
+}).strict()
+export type PresenceBody = z.infer<typeof PresenceBodySchema>
+
+const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+
+const HeaderShape = {
+  v: z.literal(1),
+  peer: zBytes({ len: 32 }),
+  inc: uint,
+  seq: uint,
+  at: uint,
+  addrs: z.array(z.string().max(LIMITS.addr)).max(LIMITS.addrs),
+  gone: z.boolean(),
+  body: zBytes({ max: MAX_RECORD_BYTES })
+}
+const UnsignedSchema = z.object(HeaderShape).strict()
+const SignedSchema = z.object({ ...HeaderShape, sig: zBytes({ len: 64 }) }).strict()
+
+export type UnsignedRecord = z.infer<typeof UnsignedSchema>
+export type SignedRecord = z.infer<typeof SignedSchema>
+
+const NONCE = 24
+const enc = new TextEncoder()
+
+function signedBytes (meshId: string, r: UnsignedRecord): Uint8Array {
+  const ctx = enc.encode(PRESENCE_SIGN_CONTEXT + meshId)
+  const body = encodeFrame(unsigned(r))
+  const out = new Uint8Array(ctx.byteLength + body.byteLength)
+  out.set(ctx)
+  out.set(body, ctx.byteLength)
+  return out
+}
+
+function unsigned (r: UnsignedRecord): UnsignedRecord {
+  return { v: r.v, peer: r.peer, inc: r.inc, seq: r.seq, at: r.at, addrs: r.addrs, gone: r.gone, body: r.body }
+}
+
+export function sealBody (key: Uint8Array, peer: Uint8Array, body: PresenceBody): Uint8Array {
+  const nonce = new Uint8Array(randomBytes(NONCE))
+  const ct = xchacha20poly1305(key, nonce, peer).encrypt(encodeFrame(PresenceBodySchema.parse(body)))
+  const out = new Uint8Array(NONCE + ct.byteLength)
+  out.set(nonce)
+  out.set(ct, NONCE)
+  return out
+}
+
+export function openBody (key: Uint8Array, peer: Uint8Array, sealed: Uint8Array): PresenceBody {
+  if (sealed.byteLength < NONCE + 16) throw new MalformedFrameError('presence body is too short')
+  let plain: Uint8Array
+  try {
+    plain = xchacha20poly1305(key, sealed.subarray(0, NONCE), peer).decrypt(sealed.subarray(NONCE))
+  } catch {
+    throw new MalformedFrameError('presence body does not open with this mesh\'s key')
+  }
+  return decodeFrame(plain, PresenceBodySchema, MAX_RECORD_BYTES, 'presence body')
+}
+
+export async function signRecord (meshId: string, key: Ed25519PrivateKey, r: UnsignedRecord): Promise<Uint8Array> {
+  const sig = await key.sign(signedBytes(meshId, r))
+  return encodeFrame({ ...unsigned(r), sig })
+}
+
+/** Decode a record from the wire and verify its signature; throws on anything wrong. */
+export async function verifyRecord (meshId: string, bytes: Uint8Array): Promise<SignedRecord> {
+  const r = decodeFrame(bytes, SignedSchema, MAX_RECORD_BYTES, 'presence')
+  if (!await verifyRaw(r.peer, signedBytes(meshId, r), r.sig)) {
+    throw new InvalidSignatureError('presence record signature does not verify')
+  }
+  return r
+}

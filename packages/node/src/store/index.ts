@@ -1,0 +1,72 @@
+/**
+ * The node's LevelDB: one database per session under `$CLAUDEMESH_HOME/data/<mesh>/<uuid>`.
+ * Keys are strings in sublevels (`presence`, later `outbox`, `inbox`, `docs`…); values are
+ * bytes. `meta!version` names the key layout; `open` migrates older layouts step by step
+ * before anyone reads, so a layout change never meets data it does not understand.
+ */
+import type { AbstractSublevel } from 'abstract-level'
+import { Level } from 'level'
+import { ensureDir } from '../home.js'
+
+export const STORE_VERSION = 1
+
+export type Store = Level<string, Uint8Array>
+
+/** A named section of the store with string keys and byte values. */
+export type Sublevel = AbstractSublevel<Store, string | Uint8Array, string, Uint8Array>
+export function sublevel (db: Store, name: string): Sublevel {
+  return db.sublevel<string, Uint8Array>(name, { keyEncoding: 'utf8', valueEncoding: 'view' })
+}
+
+/** Migrations from layout N to N+1, run in order inside `openStore`. */
+const migrations: Record<number, (db: Store) => Promise<void>> = {
+  // 0 → 1: a new database; nothing to move.
+  0: async () => {}
+}
+
+export class StoreLockedError extends Error {
+  constructor (dir: string) {
+    super(`the store ${dir} is in use by another process (is this session already running?)`)
+    this.name = 'StoreLockedError'
+  }
+}
+
+export interface OpenStoreOptions {
+  /** keep retrying a locked database this long (another incarnation is shutting down) */
+  lockWaitMs?: number
+  signal?: AbortSignal
+}
+
+export async function openStore (dir: string, opts: OpenStoreOptions = {}): Promise<Store> {
+  await ensureDir(dir)
+  const deadline = Date.now() + (opts.lockWaitMs ?? 0)
+  for (let attempt = 0; ; attempt++) {
+    const db: Store = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    try {
+      await db.open()
+      await migrate(db)
+      return db
+    } catch (err) {
+      const locked = (err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED'
+      if (!locked) throw err
+      if (Date.now() >= deadline || opts.signal?.aborted === true) throw new StoreLockedError(dir)
+      // the lock is a file lock: nothing to subscribe to, so poll with a short backoff
+      await new Promise(resolve => setTimeout(resolve, Math.min(20 * 2 ** attempt, 200)))
+    }
+  }
+}
+
+async function migrate (db: Store): Promise<void> {
+  const raw = await db.get('meta!version', { valueEncoding: 'utf8' }) as unknown as string | undefined
+  let version = raw == null ? 0 : Number(raw)
+  if (!Number.isInteger(version) || version > STORE_VERSION) {
+    throw new Error(`store layout version ${String(raw)} is newer than this claudemesh understands (${STORE_VERSION}); upgrade claudemesh`)
+  }
+  while (version < STORE_VERSION) {
+    const step = migrations[version]
+    if (step == null) throw new Error(`no migration from store layout ${version}`)
+    await step(db)
+    version++
+    await db.put('meta!version', String(version) as unknown as Uint8Array, { valueEncoding: 'utf8', sync: true })
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The libp2p node of one session: TCP, the private-network protector (PSK derived from the
+ * mesh's network secret), Noise, Yamux, identify, ping, gossipsub, kad-dht on a private
+ * protocol id, the circuit-relay transport and optional mDNS. Keyed by the session key, so
+ * the PeerId is the session's public key. See SPEC.md §4.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Identify } from '@libp2p/identify'
+import type { Ed25519PrivateKey } from '@libp2p/interface'
+import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { type Ping, ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { swarmKey } from '../identity/secrets.js'
+import * as c from './constants.js'
+
+export type TransportServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht: KadDHT
+}
+
+export type MeshLibp2p = Libp2p<TransportServices>
+
+export interface TransportInit {
+  privateKey: Ed25519PrivateKey
+  meshId: string
+  networkSecret: Uint8Array
+  /** multiaddrs to listen on; default `/ip4/127.0.0.1/tcp/0` plus, with mdns, `/ip4/0.0.0.0/tcp/0` */
+  listen?: string[]
+  /** announce on the LAN with mDNS */
+  mdns?: boolean
+  /** run as a DHT server and relay (the relay package adds its own services) */
+  dhtServer?: boolean
+}
+
+export async function createTransport (init: TransportInit): Promise<MeshLibp2p> {
+  const listen = init.listen ?? (init.mdns === true ? ['/ip4/0.0.0.0/tcp/0'] : ['/ip4/127.0.0.1/tcp/0'])
+  return createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: { listen: [...listen, '/p2p-circuit'] },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionProtector: preSharedKey({ psk: swarmKey(init.networkSecret, init.meshId) }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      addressDialTimeout: c.ADDRESS_DIAL_TIMEOUT_MS,
+      inboundConnectionThreshold: c.INBOUND_CONNECTION_THRESHOLD,
+      maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS,
+      maxConnections: c.MAX_CONNECTIONS
+    },
+    peerDiscovery: init.mdns === true ? [mdns({ serviceTag: c.mdnsServiceTag(init.meshId) })] : [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        runOnLimitedConnection: true,
+        // Every peer already proved mesh membership through the PSK, and many sessions on one
+        // laptop share 127.0.0.1: the default same-IP penalty graylists them (stack.md 12).
+        scoreParams: { IPColocationFactorWeight: 0 }
+      }),
+      dht: kadDHT({
+        protocol: c.dhtProtocol(init.meshId),
+        clientMode: false,
+        peerInfoMapper: passthroughMapper
+      })
+    }
+  })
+}

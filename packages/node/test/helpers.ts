@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TypedEventTarget } from 'main-event'
+import { createMesh, createMeshNode, type Mesh, type MeshNode, type MeshNodeInit } from '../src/index.js'
+
+export const FAST = { heartbeatMs: 500, ttlMs: 3_000, graceMs: 1_500 }
+
+export async function tempHome (): Promise<{ home: string, cleanup: () => Promise<void> }> {
+  const home = await mkdtemp(join(tmpdir(), 'cm-'))
+  return { home, cleanup: async () => rm(home, { recursive: true, force: true }) }
+}
+
+export async function homeWithMesh (name = 'test'): Promise<{ home: string, mesh: Mesh, cleanup: () => Promise<void> }> {
+  const t = await tempHome()
+  const mesh = await createMesh(t.home, name)
+  return { ...t, mesh }
+}
+
+export async function startNode (init: Partial<MeshNodeInit> & { home: string }): Promise<MeshNode> {
+  const node = await createMeshNode({ mesh: 'test', session: randomUUID(), presence: FAST, ...init })
+  await node.start()
+  return node
+}
+
+/** Resolve when `pred` holds, checking after each event of `types` on `target` (and now). */
+export async function until<T extends TypedEventTarget<Record<string, unknown>>> (target: T, types: string[], pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  if (pred()) return
+  await new Promise<void>((resolve, reject) => {
+    const check = (): void => { if (pred()) done() }
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`timed out waiting for ${what}`)) }, timeoutMs)
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      for (const t of types) target.removeEventListener(t, check)
+    }
+    const done = (): void => { cleanup(); resolve() }
+    for (const t of types) target.addEventListener(t, check)
+  })
+}
+
+/** Every node lists every other node as online. */
+export function allSee (nodes: MeshNode[]): boolean {
+  return nodes.every(n => nodes.every(m => m === n || n.presence.get(m.peerId)?.online === true))
+}
+
+export async function untilAllSee (nodes: MeshNode[], timeoutMs = 10_000): Promise<void> {
+  await Promise.all(nodes.map(n => until(n, ['peer:join', 'peer:update'], () => allSee(nodes), timeoutMs, 'every node to see every other')))
+}
