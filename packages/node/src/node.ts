@@ -212,7 +212,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
    * the store. Nodes elsewhere learn it from our presence (SPEC.md §6.4).
    */
   private async replaceOlderIncarnations (incarnation: number): Promise<void> {
-    const olders = (await listRunning(this.init.home, this.mesh.name)).filter(e => e.peerId === this.key.peerId.toString() && e.pid !== process.pid)
+    const olders = (await listRunning(this.init.home, this.mesh.name)).filter(e => e.peerId === this.key.peerId.toString())
     for (const e of olders) {
       const record = await signRecord(this.mesh.id, this.key.privateKey, {
         v: 1, peer: this.key.privateKey.publicKey.raw, inc: incarnation, seq: 0, at: Date.now(), addrs: [], gone: false, body: new Uint8Array(0)
@@ -232,7 +232,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.dialer.stop()
     await this.presence.stop({ goodbye: reason === 'stopped' })
     await this.control?.stop()
-    if (this.init.registry !== false) await unregister(this.init.home, this.mesh.name, this.peerId)
+    if (this.init.registry !== false) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)
     await this.libp2p.stop()
     await this.store.close()
     this.state = 'stopped'

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TypedEventTarget } from 'main-event'
 import { createMesh, createMeshNode, type Mesh, type MeshNode, type MeshNodeInit } from '../src/index.js'
 
 export const FAST = { heartbeatMs: 500, ttlMs: 3_000, graceMs: 1_500 }
@@ -25,7 +24,7 @@ export async function startNode (init: Partial<MeshNodeInit> & { home: string })
 }
 
 /** Resolve when `pred` holds, checking after each event of `types` on `target` (and now). */
-export async function until<T extends TypedEventTarget<Record<string, unknown>>> (target: T, types: string[], pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function until (target: EventTarget, types: string[], pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   if (pred()) return
   await new Promise<void>((resolve, reject) => {
     const check = (): void => { if (pred()) done() }

@@ -37,11 +37,11 @@ export async function register (home: string, e: RegistryEntry): Promise<void> {
   await writeFileAtomic(registryFile(home, e.mesh, e.peerId), `${JSON.stringify(e)}\n`)
 }
 
-export async function unregister (home: string, mesh: string, peerId: string, pid = process.pid): Promise<void> {
+export async function unregister (home: string, mesh: string, peerId: string, incarnation: number): Promise<void> {
   const file = registryFile(home, mesh, peerId)
   const current = await readEntry(file)
   // a newer incarnation of the same session may already have written its own entry
-  if (current == null || current.pid === pid) await rm(file, { force: true })
+  if (current == null || current.incarnation === incarnation) await rm(file, { force: true })
 }
 
 export function alive (pid: number): boolean {

@@ -136,17 +136,22 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     return this.components.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.length <= c.LIMITS.addr).slice(0, c.LIMITS.addrs)
   }
 
-  private async publish (opts: { gone?: boolean } = {}): Promise<void> {
-    if (!this.running) return
-    const { libp2p } = this.components
-    const peer = libp2p.peerId.publicKey?.raw ?? new Uint8Array(32)
+  /** Sign a new version of our record (next sequence number). */
+  private async signOwn (gone = false): Promise<Uint8Array> {
+    const peer = this.components.libp2p.peerId.publicKey?.raw ?? new Uint8Array(32)
     const body = this.init.presenceKey != null ? sealBody(this.init.presenceKey, peer, this.body) : new Uint8Array(0)
     this.seq++
     this.ownBytes = await signRecord(this.init.meshId, this.init.privateKey, {
-      v: 1, peer, inc: this.incarnation, seq: this.seq, at: Date.now(), addrs: this.addrs(), gone: opts.gone === true, body
+      v: 1, peer, inc: this.incarnation, seq: this.seq, at: Date.now(), addrs: this.addrs(), gone, body
     })
+    return this.ownBytes
+  }
+
+  private async publish (opts: { gone?: boolean } = {}): Promise<void> {
+    if (!this.running) return
+    const bytes = await this.signOwn(opts.gone === true)
     try {
-      await libp2p.services.pubsub.publish(this.topic, this.ownBytes)
+      await this.components.libp2p.services.pubsub.publish(this.topic, bytes)
     } catch (err) {
       log('publish failed: %s', (err as Error).message)
     }
@@ -248,9 +253,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   /** On a new connection: our record first, then every live record we know. */
   private async sendExchange (conn: Connection): Promise<void> {
-    if (this.ownBytes == null || !this.running) return
+    if (!this.running) return
+    // a freshly signed record: the peer may remember our previous one from an earlier run
+    const own = await this.signOwn()
     const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
-    await this.sendRecords(conn, [this.ownBytes, ...live.slice(0, c.MAX_EXCHANGE_RECORDS - 1)])
+    await this.sendRecords(conn, [own, ...live.slice(0, c.MAX_EXCHANGE_RECORDS - 1)])
   }
 
   private async sendRecords (conn: Connection, records: Uint8Array[]): Promise<void> {
@@ -296,7 +303,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       try {
         const record = await verifyRecord(this.init.meshId, bytes)
         const body = this.init.presenceKey != null && !record.gone ? openBody(this.init.presenceKey, record.peer, record.body) : undefined
-        this.peers.set(id, { id, record, bytes, body, lastSeen: record.at, state: 'offline' })
+        this.peers.set(id, { id, record, bytes, body, lastSeen: record.at, state: 'offline', restored: true })
       } catch {
         await this.components.store.del(id)
       }

@@ -20,6 +20,8 @@ export interface PeerEntry {
   state: PeerState
   /** set while a lost direct connection's grace runs */
   lostAt?: number
+  /** loaded from disk and not heard from since this node started */
+  restored?: boolean
 }
 
 /** What the public API shows of a peer. */
@@ -71,8 +73,13 @@ export function newer (a: SignedRecord, b: SignedRecord): boolean {
  * that is what keeps a replayed old record from raising a ghost.
  */
 export function applyRecord (existing: PeerEntry | undefined, next: PeerEntry, now: number, t: PresenceTimings): Verdict {
-  if (existing != null && !newer(next.record, existing.record)) return 'stale'
   const fresh = !next.record.gone && now - next.record.at < t.ttlMs + t.maxClockSkewMs
+  if (existing != null && !newer(next.record, existing.record)) {
+    // the very record we remembered from an earlier run, forwarded while still fresh, is the
+    // first news of this peer in this run; anything else not newer is a duplicate or replay
+    const same = next.record.inc === existing.record.inc && next.record.seq === existing.record.seq
+    if (!(same && existing.restored === true && fresh)) return 'stale'
+  }
   const was = existing?.state ?? 'offline'
   next.state = fresh ? 'online' : 'offline'
   if (next.record.gone || !fresh) return was === 'offline' ? 'quiet' : 'leave'
