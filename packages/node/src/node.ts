@@ -88,6 +88,18 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   async start (): Promise<void> {
     if (this.state !== 'new') throw new Error('a MeshNode starts once')
+    try {
+      await this.startParts()
+    } catch (err) {
+      // leave nothing half-open: the store lock and the listeners must go with the failure
+      this.state = 'running'
+      await this.shutdown('stopped').catch(() => {})
+      this.state = 'stopped'
+      throw err
+    }
+  }
+
+  private async startParts (): Promise<void> {
     const { home } = this.init
     this.mesh = typeof this.init.mesh === 'string' ? await loadMesh(home, this.init.mesh) : this.init.mesh
     this.key = await loadOrCreateSessionKey(home, this.mesh.name, this.init.session)
@@ -114,7 +126,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     for (const type of ['peer:join', 'peer:update', 'peer:leave', 'presence:reject'] as const) {
       this.presence.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
     }
-    this.presence.addEventListener('peer:join', evt => { void this.dialer.learn(evt.detail.id, evt.detail.addrs) })
+    for (const type of ['peer:join', 'peer:update'] as const) {
+      this.presence.addEventListener(type, evt => { void this.dialer.learn(evt.detail.id, evt.detail.addrs) })
+    }
     this.presence.addEventListener('self:replaced', evt => {
       this.safeDispatchEvent('self:replaced', { detail: evt.detail })
       void this.shutdown('replaced')
@@ -148,6 +162,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       })
     }
     await this.dialer.start()
+    this.dialer.dialRemembered(this.presence.remembered(8))
     log('node %s of mesh %s started on %s', this.peerId, this.mesh.name, this.multiaddrs().join(' '))
   }
 
@@ -196,13 +211,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private initialBody (): PresenceBody {
     const cwd = this.init.cwd ?? process.cwd()
     return {
-      name: this.init.name ?? `${basename(cwd) || 'session'}-${this.key.session.slice(0, 4)}`,
+      name: this.init.name ?? `${(basename(cwd) || 'session').slice(0, 58)}-${this.key.session.slice(0, 4)}`,
       role: this.init.role ?? '',
       groups: this.init.groups ?? [],
       status: this.init.status ?? 'idle',
       summary: this.init.summary ?? '',
-      cwd,
-      host: hostname()
+      cwd: cwd.slice(0, 1024),
+      host: hostname().slice(0, 255)
     }
   }
 
@@ -229,12 +244,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private async shutdown (reason: 'stopped' | 'replaced'): Promise<void> {
     if (this.state !== 'running') return
     this.state = 'stopping'
-    this.dialer.stop()
-    await this.presence.stop({ goodbye: reason === 'stopped' })
+    this.dialer?.stop()
+    await this.presence?.stop({ goodbye: reason === 'stopped' })
     await this.control?.stop()
-    if (this.init.registry !== false) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)
-    await this.libp2p.stop()
-    await this.store.close()
+    if (this.init.registry !== false && this.presence != null) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)
+    await this.libp2p?.stop()
+    await this.store?.close()
     this.state = 'stopped'
     this.safeDispatchEvent('node:stopped', { detail: { reason } })
   }

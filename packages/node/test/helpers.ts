@@ -23,18 +23,19 @@ export async function startNode (init: Partial<MeshNodeInit> & { home: string })
   return node
 }
 
-/** Resolve when `pred` holds, checking after each event of `types` on `target` (and now). */
-export async function until (target: EventTarget, types: string[], pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+/** Resolve when `pred` holds, checking now and after each event of `types` on any of `targets`. */
+export async function until (targets: EventTarget | EventTarget[], types: string[], pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   if (pred()) return
+  const all = Array.isArray(targets) ? targets : [targets]
   await new Promise<void>((resolve, reject) => {
     const check = (): void => { if (pred()) done() }
     const timer = setTimeout(() => { cleanup(); reject(new Error(`timed out waiting for ${what}`)) }, timeoutMs)
     const cleanup = (): void => {
       clearTimeout(timer)
-      for (const t of types) target.removeEventListener(t, check)
+      for (const target of all) for (const t of types) target.removeEventListener(t, check)
     }
     const done = (): void => { cleanup(); resolve() }
-    for (const t of types) target.addEventListener(t, check)
+    for (const target of all) for (const t of types) target.addEventListener(t, check)
   })
 }
 
@@ -44,5 +45,5 @@ export function allSee (nodes: MeshNode[]): boolean {
 }
 
 export async function untilAllSee (nodes: MeshNode[], timeoutMs = 10_000): Promise<void> {
-  await Promise.all(nodes.map(n => until(n, ['peer:join', 'peer:update'], () => allSee(nodes), timeoutMs, 'every node to see every other')))
+  await until(nodes, ['peer:join', 'peer:update'], () => allSee(nodes), timeoutMs, 'every node to see every other')
 }

@@ -19,9 +19,11 @@ describe('the peer table', () => {
     const now = 1_000_000
     const first = entry(rec(5, 1, now), now)
     expect(applyRecord(undefined, first, now, t)).toBe('join')
-    const second = entry(rec(5, 2, now), now)
-    expect(applyRecord(first, second, now, t)).toBe('update')
-    expect(applyRecord(second, entry(rec(5, 2, now), now), now, t)).toBe('stale')
+    const heartbeat = entry(rec(5, 2, now), now)
+    expect(applyRecord(first, heartbeat, now, t)).toBe('quiet')
+    const second = { ...entry(rec(5, 3, now), now), body: { name: 'x', role: '', groups: [], status: 'working' as const, summary: '', cwd: '', host: '' } }
+    expect(applyRecord(heartbeat, second, now, t)).toBe('update')
+    expect(applyRecord(second, entry(rec(5, 3, now), now), now, t)).toBe('stale')
     expect(applyRecord(second, entry(rec(5, 1, now), now), now, t)).toBe('stale')
     const restarted = entry(rec(6, 1, now), now)
     expect(applyRecord(second, restarted, now, t)).toBe('update')

@@ -4,6 +4,7 @@
  * `{id, method, params}`; one response per request, `{id, ok, result}` or
  * `{id, ok: false, error: {name, message}}`; responses may come out of order.
  */
+import { StringDecoder } from 'node:string_decoder'
 import { z } from 'zod'
 
 export const MAX_CONTROL_LINE = 4 * 1024 * 1024
@@ -24,8 +25,9 @@ export type ControlResponse = z.infer<typeof ResponseSchema>
 /** Split a byte stream into lines, refusing any line longer than `max`. */
 export function lineSplitter (onLine: (line: string) => void, onOverflow: () => void, max = MAX_CONTROL_LINE): (chunk: Buffer) => void {
   let buf = ''
+  const decoder = new StringDecoder('utf8') // never splits a multi-byte character across chunks
   return chunk => {
-    buf += chunk.toString('utf8')
+    buf += decoder.write(chunk)
     let i: number
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i)

@@ -62,7 +62,9 @@ export class ControlServer {
   private async handle (line: string, send: (msg: unknown) => void, signal: AbortSignal): Promise<void> {
     let id = -1
     try {
-      const req = RequestSchema.parse(JSON.parse(line))
+      const parsed = RequestSchema.safeParse(JSON.parse(line))
+      if (!parsed.success) throw Object.assign(new Error('malformed control request: expected {id, method, params}'), { name: 'ControlError' })
+      const req = parsed.data
       id = req.id
       const m = this.methods.get(req.method)
       if (m == null) throw Object.assign(new Error(`unknown method "${req.method}"`), { name: 'ControlError' })

@@ -1,7 +1,7 @@
 /**
  * Finds and keeps peers (SPEC.md §5): the shared-home registry (watched), `--bootstrap`
  * multiaddrs with or without `/p2p/<id>` (redialled while disconnected), mDNS answers,
- * addresses remembered from earlier runs, and kad-dht peer routing for a peer we know of
+ * addresses remembered from earlier runs (dialled once at start), and kad-dht peer routing for a peer we know of
  * but are not connected to.
  */
 import { type FSWatcher, watch } from 'node:fs'
@@ -32,6 +32,8 @@ export class Dialer {
   private watcher?: FSWatcher
   private timer?: ReturnType<typeof setInterval>
   private readonly inflight = new Set<string>()
+  /** the peer a bare bootstrap address (no /p2p/) turned out to be */
+  private readonly bootstrapPeers = new Map<string, string>()
   private running = false
 
   constructor (private readonly libp2p: MeshLibp2p, private readonly init: DialerInit) {
@@ -80,6 +82,17 @@ export class Dialer {
     await this.libp2p.dial(id, opts)
   }
 
+  /** Redial peers remembered from earlier runs at their last announced addresses. */
+  dialRemembered (peers: Array<{ id: string, addrs: string[] }>): void {
+    for (const p of peers) {
+      if (p.addrs.length === 0) continue
+      void this.dialOnce(p.id, async () => {
+        await this.learn(p.id, p.addrs)
+        await this.libp2p.dial(peerIdFromString(p.id), { signal: AbortSignal.timeout(5_000) })
+      })
+    }
+  }
+
   /** Remember addresses a peer announced (presence records), so a later dial can use them. */
   async learn (peer: string, addrs: string[]): Promise<void> {
     try {
@@ -117,11 +130,14 @@ export class Dialer {
   private dialBootstrap (): void {
     if (!this.running) return
     for (const ma of this.bootstrap) {
-      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      const key = ma.toString()
+      const id = ma.getComponents().find(c => c.name === 'p2p')?.value ?? this.bootstrapPeers.get(key)
       if (id === this.libp2p.peerId.toString()) continue
       if (id != null && this.libp2p.getConnections(peerIdFromString(id)).length > 0) continue
-      if (id == null && this.libp2p.getConnections().some(c => c.remoteAddr.toString().startsWith(ma.toString()))) continue
-      void this.dialOnce(ma.toString(), async () => { await this.libp2p.dial(ma) })
+      void this.dialOnce(key, async () => {
+        const conn = await this.libp2p.dial(ma)
+        this.bootstrapPeers.set(key, conn.remotePeer.toString())
+      })
     }
   }
 

@@ -7,7 +7,8 @@ export const presenceProtocol = (meshId: string): string => `/claudemesh/${meshI
 export const PRESENCE_SIGN_CONTEXT = 'claudemesh/presence/v1\0'
 
 /** Largest encoded signed record accepted from the network. */
-export const MAX_RECORD_BYTES = 8 * 1024
+/** Largest encoded signed record: any body within LIMITS fits, even in 4-byte UTF-8. */
+export const MAX_RECORD_BYTES = 32 * 1024
 /** Most records one exchange stream may carry before it is cut. */
 export const MAX_EXCHANGE_RECORDS = 1024
 /** Most peers remembered; beyond it the longest-offline are forgotten. */

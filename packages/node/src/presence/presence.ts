@@ -15,7 +15,7 @@ import { type Ed25519PrivateKey, peerIdOfRaw } from '../identity/keys.js'
 import type { Sublevel } from '../store/index.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
-import { openBody, type PresenceBody, sealBody, signRecord, verifyRecord } from './record.js'
+import { openBody, type PresenceBody, PresenceBodySchema, sealBody, signRecord, verifyRecord } from './record.js'
 import { applyRecord, expired, type PeerEntry, type PeerInfo, peerInfo } from './table.js'
 
 const log = logger('claudemesh:presence')
@@ -119,7 +119,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   /** Change our presence (name, status, summary, groups…) and announce it at once. */
   async update (patch: Partial<PresenceBody>): Promise<PeerInfo> {
-    this.body = { ...this.body, ...patch }
+    this.body = PresenceBodySchema.parse({ ...this.body, ...patch })
     await this.publish()
     return this.self()
   }
@@ -192,7 +192,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       return false
     }
     this.stats.accepted++
+    // news of a peer we never knew that does not bring it online (a goodbye, an old record)
+    // is not worth a table slot: otherwise anyone could fill our memory and disk with them
+    if (existing == null && verdict === 'quiet') return true
     this.peers.set(id, entry)
+    this.evictIfFull()
     void this.persist(entry)
     if (existing != null && record.inc > existing.record.inc) this.evictOlderIncarnations(id, record.inc, bytes)
     if (verdict === 'join' || verdict === 'update' || verdict === 'leave') {
@@ -208,6 +212,23 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       return true
     }
     return false
+  }
+
+  /** Forget the longest-offline peer once the table is full. */
+  private evictIfFull (): void {
+    if (this.peers.size <= c.MAX_KNOWN_PEERS) return
+    let victim: PeerEntry | undefined
+    for (const e of this.peers.values()) {
+      if (e.state === 'offline' && (victim == null || e.lastSeen < victim.lastSeen)) victim = e
+    }
+    if (victim == null) return
+    this.peers.delete(victim.id)
+    void this.components.store.del(victim.id).catch(() => {})
+  }
+
+  /** Peers remembered from earlier runs, most recently seen first: worth redialling. */
+  remembered (limit: number): PeerInfo[] {
+    return [...this.peers.values()].filter(e => e.restored === true).sort((a, b) => b.lastSeen - a.lastSeen).slice(0, limit).map(e => peerInfo(e))
   }
 
   private reject (reason: string): void {

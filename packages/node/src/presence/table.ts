@@ -84,7 +84,9 @@ export function applyRecord (existing: PeerEntry | undefined, next: PeerEntry, n
   next.state = fresh ? 'online' : 'offline'
   if (next.record.gone || !fresh) return was === 'offline' ? 'quiet' : 'leave'
   if (was === 'offline') return 'join'
-  return 'update'
+  const changed = existing == null || was === 'suspect' || existing.record.inc !== next.record.inc ||
+    JSON.stringify(existing.body) !== JSON.stringify(next.body) || existing.record.addrs.join() !== next.record.addrs.join()
+  return changed ? 'update' : 'quiet'
 }
 
 /** Has an online peer gone quiet for longer than the TTL, or out-lived its grace? */

@@ -1,0 +1,35 @@
+/** Messaging protocol ids, topics and limits (SPEC.md §8, §9). */
+
+export const dmProtocol = (meshId: string): string => `/claudemesh/${meshId}/dm/1.0.0`
+export const groupSyncProtocol = (meshId: string): string => `/claudemesh/${meshId}/group-sync/1.0.0`
+
+/** Largest message body, in UTF-8 bytes. */
+export const MAX_BODY_BYTES = 64 * 1024
+/** Largest envelope on the wire: body, header, AEAD tag and CBOR overhead. */
+export const MAX_ENVELOPE_BYTES = MAX_BODY_BYTES + 2048
+/** Largest frame on a DM stream (an envelope, or a batch of acks). */
+export const MAX_DM_FRAME_BYTES = MAX_ENVELOPE_BYTES + 1024
+/** Most ids in one ack or read frame. */
+export const MAX_ACK_IDS = 1024
+
+/** A message not acked within this time fails (and its id stops being remembered). */
+export const DEFAULT_TTL_MS = 7 * 24 * 3600_000
+/** Envelopes dated further ahead than this are refused. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000
+
+/** Retry backoff for unacknowledged DMs. */
+export const RETRY_MIN_MS = 250
+export const RETRY_MAX_MS = 30_000
+
+/** Group history each node keeps for members that return (SPEC.md §9.4). */
+export const GROUP_HISTORY_MS = 24 * 3600_000
+export const GROUP_HISTORY_MAX = 1000
+/** Most envelopes one group-sync answer carries. */
+export const GROUP_SYNC_MAX = 1000
+
+export const PRIORITIES = ['now', 'next', 'low'] as const
+export type Priority = typeof PRIORITIES[number]
+
+export const DM_KEY_LABEL = 'dm/v1'
+export const GROUP_KEY_LABEL = 'group/v1'
+export const GROUP_SIGN_CONTEXT = 'claudemesh/group/v1\0'

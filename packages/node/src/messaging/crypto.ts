@@ -1,0 +1,99 @@
+/**
+ * DM and group cryptography (SPEC.md §8.2, §9.2).
+ *
+ * DMs: each pair of session keys shares one key, derived once and cached:
+ *   k = HKDF-SHA256(ikm = X25519(mont(a), mont(B)), salt = dmKey(mesh content secret),
+ *                   info = "claudemesh/dm/v1" || min(A,B) || max(A,B))
+ * where mont() maps ed25519 keys to x25519. Each envelope is ChaCha20-Poly1305 under k with a
+ * random 96-bit nonce; the header (sender, recipient, id, time) is the associated data. Only
+ * the two holders of the pair's keys, who are also mesh members, can make or open it, so
+ * opening it proves the sender (as with NaCl's crypto_box) at ~2 µs instead of a signature.
+ *
+ * Groups: one ChaCha20-Poly1305 key per group derived from the content secret; every group
+ * envelope is also signed by the sender's ed25519 key, since all members hold the group key.
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
+import { ed25519, x25519 } from '@noble/curves/ed25519.js'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { MalformedFrameError } from '../errors.js'
+import { deriveKey } from '../identity/secrets.js'
+import { DM_KEY_LABEL, GROUP_KEY_LABEL } from './constants.js'
+
+export const NONCE_BYTES = 12
+export const TAG_BYTES = 16
+const enc = new TextEncoder()
+
+export function seal (key: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
+  const nonce = randomBytes(NONCE_BYTES)
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES })
+  c.setAAD(aad, { plaintextLength: plain.byteLength })
+  const body = Buffer.concat([nonce, c.update(plain), c.final(), c.getAuthTag()])
+  return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
+}
+
+export function open (key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (sealed.byteLength < NONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('ciphertext too short')
+  const nonce = sealed.subarray(0, NONCE_BYTES)
+  const tag = sealed.subarray(sealed.byteLength - TAG_BYTES)
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES })
+  d.setAAD(aad, { plaintextLength: sealed.byteLength - NONCE_BYTES - TAG_BYTES })
+  d.setAuthTag(tag)
+  try {
+    const out = Buffer.concat([d.update(sealed.subarray(NONCE_BYTES, sealed.byteLength - TAG_BYTES)), d.final()])
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+  } catch {
+    throw new MalformedFrameError('ciphertext does not authenticate (tampered, or not for this key)')
+  }
+}
+
+/** Pairwise DM keys for one session key, cached per peer (one X25519 per pair). */
+export class PairKeys {
+  private readonly cache = new Map<string, Uint8Array>()
+  private readonly xSecret: Uint8Array
+  private readonly salt: Uint8Array
+
+  constructor (private readonly selfPub: Uint8Array, ed25519Seed: Uint8Array, contentSecret: Uint8Array, meshId: string) {
+    this.xSecret = ed25519.utils.toMontgomerySecret(ed25519Seed)
+    this.salt = deriveKey(contentSecret, meshId, DM_KEY_LABEL)
+  }
+
+  /** The key shared with `peerPub` (raw ed25519); throws on a key that is not a curve point. */
+  key (peerPub: Uint8Array): Uint8Array {
+    const id = Buffer.from(peerPub).toString('hex')
+    let k = this.cache.get(id)
+    if (k == null) {
+      let shared: Uint8Array
+      try {
+        shared = x25519.getSharedSecret(this.xSecret, ed25519.utils.toMontgomery(peerPub))
+      } catch {
+        throw new MalformedFrameError('peer key is not a valid ed25519 public key')
+      }
+      const [lo, hi] = Buffer.compare(Buffer.from(this.selfPub), Buffer.from(peerPub)) <= 0 ? [this.selfPub, peerPub] : [peerPub, this.selfPub]
+      k = hkdf(sha256, shared, this.salt, concat(enc.encode('claudemesh/dm/v1'), lo, hi), 32)
+      if (this.cache.size > 10_000) this.cache.clear()
+      this.cache.set(id, k)
+    }
+    return k
+  }
+}
+
+export function groupKey (contentSecret: Uint8Array, meshId: string, group: string): Uint8Array {
+  return deriveKey(contentSecret, meshId, `${GROUP_KEY_LABEL}/${group}`)
+}
+
+/** The gossipsub topic of a group: an HMAC of its name, so a relay never learns group names. */
+export function groupTopic (contentSecret: Uint8Array, meshId: string, group: string): string {
+  const tag = createHmac('sha256', deriveKey(contentSecret, meshId, 'group-topic/v1')).update(group).digest('hex').slice(0, 32)
+  return `/claudemesh/${meshId}/group/${tag}/1`
+}
+
+export function concat (...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+  let o = 0
+  for (const p of parts) {
+    out.set(p, o)
+    o += p.byteLength
+  }
+  return out
+}

@@ -1,0 +1,114 @@
+/**
+ * The inbox (SPEC.md §8.4): every message that reached this session, once, in LevelDB.
+ * Layout in the `inbox` sublevel:
+ *   m!<id>                        → CBOR InboxMessage
+ *   o!<receivedAt:16>!<id>        → ''   (arrival order)
+ *   u!<receivedAt:16>!<id>        → ''   (unread; removed when read)
+ * A message is written with a synced group commit before it is acknowledged; its id stays
+ * for at least the message TTL, which is what deduplicates retries and replays.
+ */
+import { z } from 'zod'
+import { decodeFrame, encodeFrame } from '../codec.js'
+import type { Sublevel } from '../store/index.js'
+import type { BatchOp, GroupCommit } from '../store/commit.js'
+import { MAX_ENVELOPE_BYTES, PRIORITIES } from './constants.js'
+
+export const InboxMessageSchema = z.object({
+  id: z.string(),
+  from: z.string(),
+  fromName: z.string(),
+  to: z.string(),
+  group: z.string().optional(),
+  priority: z.enum(PRIORITIES),
+  body: z.string(),
+  sentAt: z.number(),
+  receivedAt: z.number(),
+  replyTo: z.string().optional(),
+  readAt: z.number().optional()
+})
+export type InboxMessage = z.infer<typeof InboxMessageSchema>
+
+const pad = (n: number): string => String(n).padStart(16, '0')
+
+export class Inbox {
+  /** ids being committed right now: a concurrent duplicate waits for the same write */
+  private readonly inflight = new Map<string, Promise<boolean>>()
+  private unreadCount = -1
+
+  constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
+
+  async start (): Promise<void> {
+    let n = 0
+    for await (const _ of this.db.keys({ gte: 'u!', lt: 'u"' })) n++
+    this.unreadCount = n
+  }
+
+  get unread (): number { return Math.max(0, this.unreadCount) }
+
+  async has (id: string): Promise<boolean> {
+    return (await this.db.get(`m!${id}`)) != null
+  }
+
+  /**
+   * Store a message durably unless it is already here. Resolves true when it was new (and is
+   * now on disk), false for a duplicate. Either way the caller may acknowledge it.
+   */
+  async add (m: InboxMessage): Promise<boolean> {
+    const pending = this.inflight.get(m.id)
+    if (pending != null) return pending.then(() => false)
+    const p = (async () => {
+      if (await this.has(m.id)) return false
+      await this.commit.write(this.addOps(m))
+      this.unreadCount++
+      return true
+    })()
+    this.inflight.set(m.id, p)
+    try {
+      return await p
+    } finally {
+      this.inflight.delete(m.id)
+    }
+  }
+
+  private addOps (m: InboxMessage): BatchOp[] {
+    const k = `${pad(m.receivedAt)}!${m.id}`
+    return [
+      { type: 'put', sublevel: this.db, key: `m!${m.id}`, value: encodeFrame(m) },
+      { type: 'put', sublevel: this.db, key: `o!${k}`, value: new Uint8Array(0) },
+      { type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) }
+    ] as BatchOp[]
+  }
+
+  async get (id: string): Promise<InboxMessage | undefined> {
+    const v = await this.db.get(`m!${id}`)
+    return v == null ? undefined : decodeFrame(v, InboxMessageSchema, MAX_ENVELOPE_BYTES * 2, 'inbox record')
+  }
+
+  /** Messages in arrival order; unread only by default. */
+  async list (opts: { unreadOnly?: boolean, limit?: number } = {}): Promise<InboxMessage[]> {
+    const prefix = opts.unreadOnly === false ? 'o!' : 'u!'
+    const out: InboxMessage[] = []
+    for await (const key of this.db.keys({ gte: prefix, lt: `${prefix.slice(0, 1)}"`, limit: opts.limit ?? -1 })) {
+      const m = await this.get(key.slice(key.lastIndexOf('!') + 1))
+      if (m != null) out.push(m)
+    }
+    return out
+  }
+
+  /** Mark messages read (durably); returns those that were unread until now. */
+  async markRead (ids: string[], at = Date.now()): Promise<InboxMessage[]> {
+    const changed: InboxMessage[] = []
+    const ops: BatchOp[] = []
+    for (const id of new Set(ids)) {
+      const m = await this.get(id)
+      if (m == null || m.readAt != null) continue
+      const read = { ...m, readAt: at }
+      changed.push(read)
+      ops.push({ type: 'put', sublevel: this.db, key: `m!${id}`, value: encodeFrame(read) } as BatchOp)
+      ops.push({ type: 'del', sublevel: this.db, key: `u!${pad(m.receivedAt)}!${id}` } as BatchOp)
+    }
+    await this.commit.write(ops)
+    this.unreadCount -= changed.length
+    return changed
+  }
+}
