@@ -24,3 +24,7 @@ export class NodeNotFoundError extends named('NodeNotFoundError') {}
 export class AmbiguousNodeError extends named('AmbiguousNodeError') {}
 export class ReplacedError extends named('ReplacedError') {}
 export class ControlError extends named('ControlError') {}
+export class UnknownRecipientError extends named('UnknownRecipientError') {}
+export class AmbiguousRecipientError extends named('AmbiguousRecipientError') {}
+export class MessageTooLargeError extends named('MessageTooLargeError') {}
+export class InvalidMessageError extends named('InvalidMessageError') {}

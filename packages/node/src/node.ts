@@ -14,12 +14,19 @@ import { controlSocketPath, listRunning, register, unregister } from './discover
 import { paths } from './home.js'
 import { loadMesh, type Mesh } from './identity/mesh.js'
 import { presenceKey } from './identity/secrets.js'
+import type { DmEvents } from './messaging/dm.js'
 import { loadOrCreateSessionKey, type SessionKey } from './identity/session-key.js'
 import type { PresenceTimings, PresenceStatus } from './presence/constants.js'
 import { Presence, type PresenceEvents } from './presence/presence.js'
 import { signRecord, type Group, type PresenceBody } from './presence/record.js'
 import type { PeerInfo } from './presence/table.js'
 import { registerNodeMethods } from './control/methods.js'
+import { DirectMessages } from './messaging/dm.js'
+import { Groups } from './messaging/groups.js'
+import { Inbox } from './messaging/inbox.js'
+import { Messaging } from './messaging/index.js'
+import { Outbox } from './messaging/outbox.js'
+import { GroupCommit } from './store/commit.js'
 import { openStore, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
 
@@ -46,9 +53,11 @@ export interface MeshNodeInit {
   /** serve the control socket (default true) */
   control?: boolean
   presence?: Partial<PresenceTimings>
+  /** how long an unacknowledged DM is retried before it fails (default 7 days) */
+  messageTtlMs?: number
 }
 
-export interface MeshNodeEvents extends PresenceEvents {
+export interface MeshNodeEvents extends PresenceEvents, DmEvents {
   'node:stopped': CustomEvent<{ reason: 'stopped' | 'replaced' }>
 }
 
@@ -65,6 +74,7 @@ export interface MeshInfo {
   listenAddrs: string[]
   peersOnline: number
   peersKnown: number
+  unread: number
   incarnation: number
   pid: number
 }
@@ -76,6 +86,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   presence!: Presence
   dialer!: Dialer
   store!: Store
+  /** absent on a node without the content secret (a relay) */
+  messaging?: Messaging
   private control?: ControlServer
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
 
@@ -141,6 +153,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     })
     this.state = 'running'
     await this.presence.start()
+    await this.startMessaging(body.groups.map(g => g.name))
     if (this.init.control !== false) {
       this.control = new ControlServer(controlSocketPath(home, this.mesh.name, this.peerId))
       registerNodeMethods(this.control, this)
@@ -168,6 +181,45 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   async stop (): Promise<void> {
     await this.shutdown('stopped')
+  }
+
+  private async startMessaging (groups: string[]): Promise<void> {
+    if (this.mesh.contentSecret == null) return
+    const commit = new GroupCommit(this.store)
+    const inbox = new Inbox(sublevel(this.store, 'inbox'), commit)
+    const outbox = new Outbox(sublevel(this.store, 'outbox'), commit)
+    await inbox.start()
+    await outbox.start()
+    const init = { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret }
+    const dm = new DirectMessages({ libp2p: this.libp2p, presence: this.presence, dialer: this.dialer, inbox, outbox }, { ...init, ttlMs: this.init.messageTtlMs })
+    const gs = new Groups({ libp2p: this.libp2p, presence: this.presence, inbox, history: sublevel(this.store, 'groups') }, init)
+    this.messaging = new Messaging(dm, gs, inbox, outbox, this.presence)
+    for (const type of ['message:receive', 'message:status', 'message:reject'] as const) {
+      this.messaging.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
+    }
+    await dm.start()
+    await gs.start(groups)
+  }
+
+  /** The messaging layer, or a clear error on a node that holds no content secret. */
+  get mail (): Messaging {
+    if (this.messaging == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot message`)
+    return this.messaging
+  }
+
+  /** Join a group (or change the role in it): presence and subscription at once. */
+  async joinGroup (name: string, role?: string): Promise<Group[]> {
+    const groups = [...this.self().groups.filter(g => g.name !== name), role != null && role !== '' ? { name, role } : { name }]
+    await this.setPresence({ groups })
+    this.messaging?.groups.join(name)
+    return groups
+  }
+
+  async leaveGroup (name: string): Promise<Group[]> {
+    const groups = this.self().groups.filter(g => g.name !== name)
+    await this.setPresence({ groups })
+    this.messaging?.groups.leave(name)
+    return groups
   }
 
   multiaddrs (): string[] {
@@ -203,6 +255,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       listenAddrs: this.multiaddrs(),
       peersOnline: peers.filter(p => p.online).length,
       peersKnown: peers.length,
+      unread: this.messaging?.inbox.unread ?? 0,
       incarnation: this.presence.incarnation,
       pid: process.pid
     }
@@ -245,6 +298,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (this.state !== 'running') return
     this.state = 'stopping'
     this.dialer?.stop()
+    await this.messaging?.dm.stop()
+    await this.messaging?.groups.stop()
     await this.presence?.stop({ goodbye: reason === 'stopped' })
     await this.control?.stop()
     if (this.init.registry !== false && this.presence != null) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)

@@ -85,14 +85,14 @@ export class Inbox {
   }
 
   /** Messages in arrival order; unread only by default. */
-  async list (opts: { unreadOnly?: boolean, limit?: number } = {}): Promise<InboxMessage[]> {
+  async list (opts: { unreadOnly?: boolean, limit?: number, newest?: boolean } = {}): Promise<InboxMessage[]> {
     const prefix = opts.unreadOnly === false ? 'o!' : 'u!'
     const out: InboxMessage[] = []
-    for await (const key of this.db.keys({ gte: prefix, lt: `${prefix.slice(0, 1)}"`, limit: opts.limit ?? -1 })) {
+    for await (const key of this.db.keys({ gte: prefix, lt: `${prefix.slice(0, 1)}"`, limit: opts.limit ?? -1, reverse: opts.newest === true })) {
       const m = await this.get(key.slice(key.lastIndexOf('!') + 1))
       if (m != null) out.push(m)
     }
-    return out
+    return opts.newest === true ? out.reverse() : out
   }
 
   /** Mark messages read (durably); returns those that were unread until now. */

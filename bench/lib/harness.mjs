@@ -1,0 +1,151 @@
+// Shared plumbing for benchmark files: temp dirs and child processes that are always cleaned
+// up (normal end, error, signal or watchdog), a line reader that timestamps each line, small
+// statistics, and /proc readers. Progress goes to stderr; stdout is reserved for the result.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const cliBin = join(root, 'packages/cli/dist/bin.js')
+
+const children = new Set()
+const dirs = new Set()
+
+export const progress = (msg) => { console.error(`[bench] ${msg}`) }
+export const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
+
+export function tempDir (prefix) {
+  const d = mkdtempSync(join(tmpdir(), prefix))
+  dirs.add(d)
+  return d
+}
+
+export function removeDir (d) {
+  rmSync(d, { recursive: true, force: true })
+  dirs.delete(d)
+}
+
+function cleanupNow () {
+  for (const c of children) {
+    try { c.kill('SIGKILL') } catch {}
+  }
+  for (const d of dirs) {
+    try { rmSync(d, { recursive: true, force: true }) } catch {}
+  }
+}
+
+process.on('exit', cleanupNow)
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    progress(`${sig}: cleaning up`)
+    process.exit(130)
+  })
+}
+
+/** Abort the whole benchmark file after `ms` (the exit handler kills children, removes dirs). */
+export function watchdog (ms) {
+  setTimeout(() => {
+    progress(`watchdog: still running after ${ms} ms, giving up`)
+    process.exit(124)
+  }, ms).unref()
+}
+
+/** Spawn a tracked child; `t0` is taken just before spawn(). stdout/stderr are line readers. */
+export function spawnTracked (args, opts = {}) {
+  const t0 = performance.now()
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+  children.add(child)
+  const exited = new Promise(resolve => {
+    child.once('exit', (code, signal) => {
+      children.delete(child)
+      resolve({ code, signal, at: performance.now() })
+    })
+  })
+  child.once('error', err => { progress(`spawn failed: ${err.message}`) })
+  return { child, t0, exited, stdout: lineReader(child.stdout), stderr: lineReader(child.stderr) }
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. Resolves with the exit. */
+export async function stopChild (p, graceMs = 5_000) {
+  if (p.child.exitCode == null && p.child.signalCode == null) p.child.kill('SIGTERM')
+  const t = setTimeout(() => { p.child.kill('SIGKILL') }, graceMs)
+  const res = await p.exited
+  clearTimeout(t)
+  return res
+}
+
+/** Every line with its arrival time; `wait(pred, ms)` resolves with the time of the first match. */
+export function lineReader (stream) {
+  const seen = []
+  const waiters = new Set()
+  let buf = ''
+  stream.setEncoding('utf8')
+  stream.on('data', chunk => {
+    buf += chunk
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      const at = performance.now()
+      seen.push({ line, at })
+      for (const w of waiters) if (w.pred(line)) w.done(at)
+    }
+  })
+  return {
+    seen,
+    tail: (n = 5) => seen.slice(-n).map(s => s.line).join(' | '),
+    wait (pred, ms, what = 'line') {
+      const hit = seen.find(s => pred(s.line))
+      if (hit != null) return Promise.resolve(hit.at)
+      return new Promise((resolve, reject) => {
+        const w = {
+          pred,
+          done: (at) => { clearTimeout(timer); waiters.delete(w); resolve(at) }
+        }
+        const timer = setTimeout(() => { waiters.delete(w); reject(new Error(`no ${what} within ${ms} ms`)) }, ms)
+        waiters.add(w)
+      })
+    }
+  }
+}
+
+/** Time from spawn to exit of `node <args>`. */
+export async function timeToExit (args, opts) {
+  const p = spawnTracked(args, opts)
+  const t = setTimeout(() => { p.child.kill('SIGKILL') }, 30_000)
+  const { at, code } = await p.exited
+  clearTimeout(t)
+  if (code !== 0) throw new Error(`node ${args.join(' ')} exited with ${code}: ${p.stderr.tail()}`)
+  return at - p.t0
+}
+
+/** VmRSS / VmHWM of a pid in MB, or null off Linux. */
+export function procMemMB (pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = (key) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'))?.[1])
+    return { rss: round(kb('VmRSS') / 1024), hwm: round(kb('VmHWM') / 1024) }
+  } catch {
+    return null
+  }
+}
+
+export const round = (x, digits = 1) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null)
+
+/** median, p90 (nearest rank), min, max of a list of numbers. */
+export function summary (xs) {
+  if (xs.length === 0) return { n: 0 }
+  const s = [...xs].sort((a, b) => a - b)
+  const rank = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]
+  const mid = s.length / 2
+  const median = s.length % 2 === 1 ? s[Math.floor(mid)] : (s[mid - 1] + s[mid]) / 2
+  return { n: s.length, median: round(median), p90: round(rank(0.9)), min: round(s[0]), max: round(s[s.length - 1]) }
+}
+
+/** Print the file's single JSON result on stdout. */
+export function emit (result) {
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+}

@@ -1,0 +1,150 @@
+/**
+ * One outbound DM channel per recipient: a persistent stream that carries envelopes and
+ * read receipts out and brings acks back (SPEC.md §8.3). Messages are pipelined up to a
+ * window; on any stream failure everything unacked goes back to the queue and the channel
+ * retries with exponential backoff. Kicked when a message is queued, the peer connects or
+ * its presence changes.
+ */
+import type { PeerId, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
+import { MAX_ACK_IDS, MAX_DM_FRAME_BYTES, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
+import { idBytes, idText } from './envelope.js'
+import { decodeDmFrame, encodeDmFrame } from './frames.js'
+import type { OutboxItem } from './outbox.js'
+
+const log = logger('claudemesh:dm')
+
+/** How many unacked messages a channel keeps in flight. */
+export const WINDOW = 4096
+/** An open stream with unacked messages and no ack for this long is presumed dead. */
+export const ACK_TIMEOUT_MS = 15_000
+
+export interface ChannelHost {
+  connect: (peer: PeerId, signal: AbortSignal) => Promise<Stream>
+  pending: (peer: string) => OutboxItem[]
+  onAck: (peer: string, ids: string[]) => Promise<void>
+  onRead: (peer: string, ids: string[]) => Promise<void>
+}
+
+export class Channel {
+  private lp?: LengthPrefixedStream<Stream>
+  private stream?: Stream
+  private readonly inflight = new Set<string>()
+  private receipts: string[] = []
+  private pumping = false
+  private again = false
+  private backoff = RETRY_MIN_MS
+  private retryTimer?: ReturnType<typeof setTimeout>
+  private lastAck = Date.now()
+  private closed = false
+  readonly peerId: PeerId
+
+  constructor (readonly peer: string, private readonly host: ChannelHost) {
+    this.peerId = peerIdFromString(peer)
+  }
+
+  /** Queue read receipts (best effort: they live as long as this process). */
+  receipt (ids: string[]): void {
+    this.receipts.push(...ids)
+    this.kick()
+  }
+
+  kick (): void {
+    if (this.closed) return
+    if (this.pumping) {
+      this.again = true
+      return
+    }
+    clearTimeout(this.retryTimer)
+    void this.pump()
+  }
+
+  close (): void {
+    this.closed = true
+    clearTimeout(this.retryTimer)
+    this.stream?.abort(new Error('channel closed'))
+  }
+
+  get idle (): boolean { return this.inflight.size === 0 && this.receipts.length === 0 && this.host.pending(this.peer).length === 0 }
+
+  private async pump (): Promise<void> {
+    this.pumping = true
+    try {
+      do {
+        this.again = false
+        const todo = this.host.pending(this.peer).filter(i => !this.inflight.has(i.id))
+        if (todo.length === 0 && this.receipts.length === 0) break
+        const lp = await this.open()
+        if (this.receipts.length > 0) {
+          const ids = this.receipts.splice(0, MAX_ACK_IDS)
+          await lp.write(encodeDmFrame({ t: 'r', ids: ids.map(idBytes) }))
+          if (this.receipts.length > 0) this.again = true
+        }
+        for (const item of todo) {
+          if (this.inflight.size >= WINDOW) break
+          if (this.inflight.size === 0) this.lastAck = Date.now()
+          this.inflight.add(item.id)
+          await lp.write(encodeDmFrame({ t: 'm', e: item.env }))
+        }
+      } while (this.again && !this.closed)
+      this.backoff = RETRY_MIN_MS
+    } catch (err) {
+      log('channel to %s failed: %s', this.peer, (err as Error).message)
+      this.reset(err as Error)
+      this.scheduleRetry()
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private async open (): Promise<LengthPrefixedStream<Stream>> {
+    if (this.lp != null && this.stream?.status === 'open') {
+      if (this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) throw new Error('no ack within the timeout')
+      return this.lp
+    }
+    const stream = await this.host.connect(this.peerId, AbortSignal.timeout(10_000))
+    this.stream = stream
+    this.lp = lpStream(stream, { maxDataLength: MAX_DM_FRAME_BYTES })
+    void this.readAcks(this.lp, stream)
+    return this.lp
+  }
+
+  private async readAcks (lp: LengthPrefixedStream<Stream>, stream: Stream): Promise<void> {
+    try {
+      while (true) {
+        const f = decodeDmFrame((await lp.read()).subarray())
+        if (f.t === 'a') {
+          const ids = f.ids.map(idText)
+          for (const id of ids) this.inflight.delete(id)
+          this.lastAck = Date.now()
+          await this.host.onAck(this.peer, ids)
+        } else if (f.t === 'r') {
+          await this.host.onRead(this.peer, f.ids.map(idText))
+        }
+      }
+    } catch (err) {
+      if (this.stream === stream) {
+        this.reset(err as Error)
+        if (!this.idle) this.scheduleRetry()
+      }
+    }
+  }
+
+  private reset (err: Error): void {
+    this.stream?.abort(err)
+    this.stream = undefined
+    this.lp = undefined
+    this.inflight.clear()
+  }
+
+  private scheduleRetry (): void {
+    if (this.closed) return
+    clearTimeout(this.retryTimer)
+    const delay = this.backoff * (0.5 + Math.random())
+    this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS)
+    this.retryTimer = setTimeout(() => { this.kick() }, delay)
+    this.retryTimer.unref()
+  }
+}

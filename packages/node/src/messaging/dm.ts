@@ -1,0 +1,254 @@
+/**
+ * Direct messages (SPEC.md §8): sealing, the durable outbox with one channel per recipient,
+ * and the single receive choke-point every inbound envelope passes, whatever path it came
+ * by, before it is written to the inbox and acknowledged.
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { lpStream } from '@libp2p/utils'
+import { TypedEventEmitter } from 'main-event'
+import type { Dialer } from '../discovery/dialer.js'
+import { type Ed25519PrivateKey, peerIdOfRaw, publicKeyOfPeer } from '../identity/keys.js'
+import type { Presence } from '../presence/presence.js'
+import type { MeshLibp2p } from '../transport/index.js'
+import { Channel } from './channel.js'
+import * as c from './constants.js'
+import { PairKeys } from './crypto.js'
+import { type Content, decodeDm, idBytes, idText, newMessageId, openDm, sealDm } from './envelope.js'
+import { decodeDmFrame, encodeDmFrame } from './frames.js'
+import type { Inbox, InboxMessage } from './inbox.js'
+import type { DeliveryStatus, Outbox } from './outbox.js'
+
+const log = logger('claudemesh:dm')
+
+export type RejectReason = 'malformed' | 'oversized' | 'misaddressed' | 'forged' | 'tampered' | 'expired' | 'future'
+
+export interface DmEvents {
+  'message:receive': CustomEvent<InboxMessage>
+  'message:status': CustomEvent<{ id: string, to: string, status: DeliveryStatus }>
+  'message:reject': CustomEvent<{ reason: RejectReason, from?: string }>
+}
+
+export interface DmComponents {
+  libp2p: MeshLibp2p
+  presence: Presence
+  dialer: Dialer
+  inbox: Inbox
+  outbox: Outbox
+}
+
+export interface DmInit {
+  meshId: string
+  privateKey: Ed25519PrivateKey
+  contentSecret: Uint8Array
+  ttlMs?: number
+}
+
+export interface Accepted { id: string, to: string, name: string, status: DeliveryStatus }
+
+export class DirectMessages extends TypedEventEmitter<DmEvents> {
+  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: {} as Partial<Record<RejectReason, number>> }
+  private readonly keys: PairKeys
+  private readonly selfPub: Uint8Array
+  private readonly channels = new Map<string, Channel>()
+  private readonly protocol: string
+  private timer?: ReturnType<typeof setInterval>
+  private readonly ttl: number
+
+  constructor (private readonly components: DmComponents, private readonly init: DmInit) {
+    super()
+    this.selfPub = init.privateKey.publicKey.raw
+    this.keys = new PairKeys(this.selfPub, init.privateKey.raw.subarray(0, 32), init.contentSecret, init.meshId)
+    this.protocol = c.dmProtocol(init.meshId)
+    this.ttl = init.ttlMs ?? c.DEFAULT_TTL_MS
+  }
+
+  async start (): Promise<void> {
+    const { libp2p, presence, outbox } = this.components
+    await libp2p.handle(this.protocol, (stream, conn) => { void this.serve(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 64 })
+    libp2p.addEventListener('connection:open', this.onConnect)
+    for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
+    for (const peer of outbox.peers()) this.channel(peer).kick()
+    this.timer = setInterval(() => { void this.tick() }, 2_000)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    const { libp2p, presence } = this.components
+    libp2p.removeEventListener('connection:open', this.onConnect)
+    for (const t of ['peer:join', 'peer:update'] as const) presence.removeEventListener(t, this.onPresence)
+    for (const ch of this.channels.values()) ch.close()
+    this.channels.clear()
+    await libp2p.unhandle(this.protocol)
+  }
+
+  /** Seal one DM per recipient and make it durable; resolves once every one is accepted. */
+  async send (to: Array<{ id: string, name: string }>, content: Content): Promise<Accepted[]> {
+    const now = Date.now()
+    const items = to.map(r => {
+      const pub = publicKeyOfPeer(r.id)
+      if (pub == null) throw new Error(`"${r.id}" is not a session key`)
+      const id = newMessageId()
+      const env = sealDm(this.init.meshId, this.keys.key(pub), { from: this.selfPub, to: pub, id, ts: now, exp: now + this.ttl }, content)
+      return { id: idText(id), to: r.id, toName: r.name, env, createdAt: now, exp: now + this.ttl }
+    })
+    await this.components.outbox.enqueue(items)
+    this.stats.sent += items.length
+    for (const r of new Set(items.map(i => i.to))) this.channel(r).kick()
+    return items.map(i => ({ id: i.id, to: i.to, name: i.toName, status: 'pending' as const }))
+  }
+
+  /** Tell the senders that their messages were read (best effort). */
+  receipts (messages: InboxMessage[]): void {
+    const bySender = new Map<string, string[]>()
+    for (const m of messages) bySender.set(m.from, [...(bySender.get(m.from) ?? []), m.id])
+    for (const [peer, ids] of bySender) this.channel(peer).receipt(ids)
+  }
+
+  /**
+   * The choke-point (SPEC.md §8.4). `from`, when given, is the authenticated remote peer of
+   * the connection it came on; a direct envelope must come from its own sender. Resolves with
+   * the id to acknowledge, or undefined when the envelope is refused.
+   */
+  async accept (bytes: Uint8Array, via: { from?: string } = {}): Promise<string | undefined> {
+    let env
+    try {
+      env = decodeDm(bytes)
+    } catch (err) {
+      return this.reject((err as Error).name === 'FrameTooLargeError' ? 'oversized' : 'malformed', via.from)
+    }
+    if (!equal(env.to, this.selfPub)) return this.reject('misaddressed', via.from)
+    const sender = peerIdOfRaw(env.from).toString()
+    if (via.from != null && via.from !== sender) return this.reject('forged', via.from)
+    const now = Date.now()
+    if (env.ts > now + c.MAX_CLOCK_SKEW_MS) return this.reject('future', sender)
+    if (env.exp <= now || env.exp - env.ts > c.DEFAULT_TTL_MS * 4) return this.reject('expired', sender)
+    let content: Content
+    try {
+      content = openDm(this.init.meshId, this.keys.key(env.from), env)
+    } catch {
+      return this.reject('tampered', sender)
+    }
+    const id = idText(env.id)
+    const msg: InboxMessage = {
+      id,
+      from: sender,
+      fromName: this.components.presence.get(sender)?.name ?? '',
+      to: this.components.libp2p.peerId.toString(),
+      priority: content.pri,
+      body: content.body,
+      sentAt: env.ts,
+      receivedAt: now
+    }
+    if (content.re != null) msg.replyTo = content.re
+    if (await this.components.inbox.add(msg)) {
+      this.stats.received++
+      this.safeDispatchEvent('message:receive', { detail: msg })
+    } else {
+      this.stats.duplicates++
+    }
+    return id
+  }
+
+  private reject (reason: RejectReason, from?: string): undefined {
+    this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1
+    log('refused a DM (%s) from %s', reason, from ?? 'unknown')
+    this.safeDispatchEvent('message:reject', { detail: { reason, from } })
+    return undefined
+  }
+
+  /** Inbound stream: envelopes in, acks (batched per turn) and receipts handled. */
+  private async serve (stream: Stream, conn: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: c.MAX_DM_FRAME_BYTES })
+    const from = conn.remotePeer.toString()
+    let acks: Uint8Array[] = []
+    let flushing = false
+    const flush = async (): Promise<void> => {
+      if (flushing) return
+      flushing = true
+      await Promise.resolve()
+      while (acks.length > 0) {
+        const ids = acks.splice(0, c.MAX_ACK_IDS)
+        await lp.write(encodeDmFrame({ t: 'a', ids })).catch(() => {})
+      }
+      flushing = false
+    }
+    try {
+      while (true) {
+        const frame = decodeDmFrame((await lp.read()).subarray())
+        if (frame.t === 'm') {
+          void this.accept(frame.e, { from }).then(id => {
+            if (id == null) return
+            acks.push(idBytes(id))
+            void flush()
+          })
+        } else if (frame.t === 'r') {
+          await this.onRead(from, frame.ids.map(idText))
+        }
+      }
+    } catch (err) {
+      if ((err as Error).name !== 'UnexpectedEOFError') {
+        log('dm stream from %s ended: %s', from, (err as Error).message)
+        if ((err as Error).name === 'MalformedFrameError' || (err as Error).name === 'FrameTooLargeError') this.reject('malformed', from)
+      }
+      stream.abort(err as Error)
+    } finally {
+      acks = []
+    }
+  }
+
+  private channel (peer: string): Channel {
+    let ch = this.channels.get(peer)
+    if (ch == null) {
+      ch = new Channel(peer, {
+        connect: async (id, signal) => {
+          await this.components.dialer.connect(id, { signal })
+          return this.components.libp2p.dialProtocol(id, this.protocol, { signal, runOnLimitedConnection: true })
+        },
+        pending: p => this.components.outbox.pending(p),
+        onAck: async (p, ids) => this.onAck(p, ids),
+        onRead: async (p, ids) => this.onRead(p, ids)
+      })
+      this.channels.set(peer, ch)
+    }
+    return ch
+  }
+
+  private async onAck (peer: string, ids: string[]): Promise<void> {
+    const done = await this.components.outbox.acked(peer, ids)
+    for (const id of done) this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'delivered' } })
+    if (this.components.outbox.pending(peer).length > 0) this.channels.get(peer)?.kick()
+  }
+
+  private async onRead (peer: string, ids: string[]): Promise<void> {
+    await this.components.outbox.advance(peer, ids, 'read')
+    for (const id of ids) this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'read' } })
+  }
+
+  private readonly onConnect = (evt: CustomEvent<Connection>): void => {
+    this.channels.get(evt.detail.remotePeer.toString())?.kick()
+  }
+
+  private readonly onPresence = (evt: CustomEvent<{ id: string }>): void => {
+    this.channels.get(evt.detail.id)?.kick()
+  }
+
+  private async tick (): Promise<void> {
+    for (const item of await this.components.outbox.expire()) {
+      this.safeDispatchEvent('message:status', { detail: { id: item.id, to: item.to, status: 'failed' } })
+    }
+    for (const [peer, ch] of this.channels) {
+      if (ch.idle) {
+        ch.close()
+        this.channels.delete(peer)
+      } else {
+        ch.kick()
+      }
+    }
+  }
+}
+
+function equal (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0
+}

@@ -1,0 +1,19 @@
+/**
+ * Frames on a DM stream (SPEC.md §8.3): length-prefixed CBOR maps.
+ *   {t: 'm', e: <envelope>}        a message, sender → recipient
+ *   {t: 'a', ids: [<16 bytes>…]}   acks: the messages are on the recipient's disk
+ *   {t: 'r', ids: [<16 bytes>…]}   read receipts: the recipient's model has seen them
+ */
+import { z } from 'zod'
+import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { MAX_ACK_IDS, MAX_DM_FRAME_BYTES, MAX_ENVELOPE_BYTES } from './constants.js'
+
+export const DmFrameSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('m'), e: zBytes({ max: MAX_ENVELOPE_BYTES }) }).strict(),
+  z.object({ t: z.literal('a'), ids: z.array(zBytes({ len: 16 })).max(MAX_ACK_IDS) }).strict(),
+  z.object({ t: z.literal('r'), ids: z.array(zBytes({ len: 16 })).max(MAX_ACK_IDS) }).strict()
+])
+export type DmFrame = z.infer<typeof DmFrameSchema>
+
+export const encodeDmFrame = (f: DmFrame): Uint8Array => encodeFrame(f)
+export const decodeDmFrame = (b: Uint8Array): DmFrame => decodeFrame(b, DmFrameSchema, MAX_DM_FRAME_BYTES, 'dm frame')

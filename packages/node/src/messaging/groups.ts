@@ -1,0 +1,230 @@
+/**
+ * Group messages (SPEC.md §9): `@group` and `@all` are gossipsub topics named by an HMAC of
+ * the group, carrying envelopes sealed with the group key and signed by the sender. Every
+ * node keeps the recent history of its groups and, on each new connection, asks the peer for
+ * what it missed (ids it already has are listed, so only the gap travels).
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { logger } from '@libp2p/logger'
+import { lpStream } from '@libp2p/utils'
+import { TypedEventEmitter } from 'main-event'
+import { z } from 'zod'
+import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { type Ed25519PrivateKey, peerIdOfRaw } from '../identity/keys.js'
+import type { Presence } from '../presence/presence.js'
+import type { Sublevel } from '../store/index.js'
+import type { MeshLibp2p } from '../transport/index.js'
+import * as c from './constants.js'
+import { groupKey, groupTopic } from './crypto.js'
+import { type Content, decodeGroup, type GroupEnvelope, idText, newMessageId, openGroup, sealGroup } from './envelope.js'
+import type { Inbox, InboxMessage } from './inbox.js'
+
+const log = logger('claudemesh:groups')
+
+/** The name `@all` and `*` map to. */
+export const ALL = '*'
+
+const SyncRequestSchema = z.object({
+  topics: z.array(z.string().max(128)).max(64),
+  since: z.number().int().nonnegative(),
+  have: z.array(zBytes({ len: 16 })).max(c.GROUP_SYNC_MAX)
+}).strict()
+
+export interface GroupEvents {
+  'message:receive': CustomEvent<InboxMessage>
+  'message:reject': CustomEvent<{ reason: string, from?: string }>
+}
+
+export interface GroupsInit {
+  meshId: string
+  privateKey: Ed25519PrivateKey
+  contentSecret: Uint8Array
+}
+
+export class Groups extends TypedEventEmitter<GroupEvents> {
+  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: 0, synced: 0 }
+  /** topic → group name, for the groups this node is in (always including ALL) */
+  private readonly topics = new Map<string, string>()
+  private readonly protocol: string
+  private readonly selfId: string
+  private pruner?: ReturnType<typeof setInterval>
+
+  constructor (private readonly components: { libp2p: MeshLibp2p, presence: Presence, inbox: Inbox, history: Sublevel }, private readonly init: GroupsInit) {
+    super()
+    this.protocol = c.groupSyncProtocol(init.meshId)
+    this.selfId = components.libp2p.peerId.toString()
+  }
+
+  async start (groups: string[]): Promise<void> {
+    const { libp2p } = this.components
+    libp2p.services.pubsub.addEventListener('message', this.onMessage)
+    await libp2p.handle(this.protocol, (stream, conn) => { void this.serveSync(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
+    libp2p.addEventListener('connection:open', this.onConnect)
+    for (const g of [ALL, ...groups]) this.join(g)
+    this.pruner = setInterval(() => { void this.prune().catch(() => {}) }, 3_600_000)
+    this.pruner.unref()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.pruner)
+    const { libp2p } = this.components
+    libp2p.services.pubsub.removeEventListener('message', this.onMessage)
+    libp2p.removeEventListener('connection:open', this.onConnect)
+    for (const topic of [...this.topics.keys()]) this.leaveTopic(topic)
+    await libp2p.unhandle(this.protocol)
+  }
+
+  topicOf (group: string): string { return groupTopic(this.init.contentSecret, this.init.meshId, group) }
+
+  join (group: string): void {
+    const topic = this.topicOf(group)
+    if (this.topics.has(topic)) return
+    this.topics.set(topic, group)
+    const pubsub = this.components.libp2p.services.pubsub
+    pubsub.topicValidators.set(topic, async (_peer, msg) => this.validate(msg.data))
+    pubsub.subscribe(topic)
+    for (const conn of this.components.libp2p.getConnections()) void this.requestSync(conn, [topic])
+  }
+
+  leave (group: string): void {
+    if (group !== ALL) this.leaveTopic(this.topicOf(group))
+  }
+
+  private leaveTopic (topic: string): void {
+    if (!this.topics.delete(topic)) return
+    const pubsub = this.components.libp2p.services.pubsub
+    pubsub.unsubscribe(topic)
+    pubsub.topicValidators.delete(topic)
+  }
+
+  /** Publish to a group; returns the id and how many peers gossipsub handed it to. */
+  async send (group: string, content: Content): Promise<{ id: string, recipients: number }> {
+    const topic = this.topicOf(group)
+    const id = newMessageId()
+    const bytes = await sealGroup(this.init.meshId, groupKey(this.init.contentSecret, this.init.meshId, group), this.init.privateKey,
+      { from: this.init.privateKey.publicKey.raw, topic, id, ts: Date.now() }, { ...content, group })
+    await this.remember(topic, Date.now(), idText(id), bytes)
+    const r = await this.components.libp2p.services.pubsub.publish(topic, bytes)
+    this.stats.sent++
+    return { id: idText(id), recipients: r.recipients.length }
+  }
+
+  private async validate (data: Uint8Array): Promise<TopicValidatorResult> {
+    try {
+      await decodeGroup(this.init.meshId, data)
+      return TopicValidatorResult.Accept
+    } catch {
+      this.stats.rejected++
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private readonly onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
+    if (!this.topics.has(evt.detail.topic)) return
+    void this.accept(evt.detail.data)
+  }
+
+  /** The group choke-point: verify, open, check the topic matches, dedupe, store. */
+  async accept (bytes: Uint8Array): Promise<boolean> {
+    let env: GroupEnvelope
+    let content: Content
+    try {
+      env = await decodeGroup(this.init.meshId, bytes)
+      const group = this.topics.get(env.topic)
+      if (group == null) return false
+      content = openGroup(groupKey(this.init.contentSecret, this.init.meshId, group), env)
+      if (content.group !== group) throw new Error('group name does not match its topic')
+      if (env.ts > Date.now() + c.MAX_CLOCK_SKEW_MS || env.ts < Date.now() - c.GROUP_HISTORY_MS * 2) throw new Error('outside the freshness window')
+    } catch (err) {
+      this.stats.rejected++
+      log('refused a group envelope: %s', (err as Error).message)
+      this.safeDispatchEvent('message:reject', { detail: { reason: (err as Error).message } })
+      return false
+    }
+    const from = peerIdOfRaw(env.from).toString()
+    if (from === this.selfId) return false
+    const id = idText(env.id)
+    const msg: InboxMessage = {
+      id,
+      from,
+      fromName: this.components.presence.get(from)?.name ?? '',
+      to: content.group === ALL ? '@all' : `@${content.group ?? ''}`,
+      group: content.group,
+      priority: content.pri,
+      body: content.body,
+      sentAt: env.ts,
+      receivedAt: Date.now()
+    }
+    if (content.re != null) msg.replyTo = content.re
+    await this.remember(env.topic, env.ts, id, bytes)
+    if (!await this.components.inbox.add(msg)) {
+      this.stats.duplicates++
+      return false
+    }
+    this.stats.received++
+    this.safeDispatchEvent('message:receive', { detail: msg })
+    return true
+  }
+
+  private async remember (topic: string, ts: number, id: string, bytes: Uint8Array): Promise<void> {
+    await this.components.history.put(`${topic}!${String(ts).padStart(16, '0')}!${id}`, bytes)
+  }
+
+  private readonly onConnect = (evt: CustomEvent<Connection>): void => {
+    void this.requestSync(evt.detail, [...this.topics.keys()])
+  }
+
+  /** Ask a newly connected peer for the recent history of our groups that we lack. */
+  private async requestSync (conn: Connection, topics: string[]): Promise<void> {
+    const since = Date.now() - c.GROUP_HISTORY_MS
+    const have: Uint8Array[] = []
+    for (const topic of topics) {
+      for await (const key of this.components.history.keys({ gte: `${topic}!${String(since).padStart(16, '0')}`, lt: `${topic}"`, reverse: true, limit: c.GROUP_SYNC_MAX })) {
+        if (have.length < c.GROUP_SYNC_MAX) have.push(new Uint8Array(Buffer.from(key.slice(key.lastIndexOf('!') + 1), 'hex')))
+      }
+    }
+    let stream: Stream | undefined
+    try {
+      stream = await conn.newStream(this.protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
+      const lp = lpStream(stream, { maxDataLength: c.MAX_ENVELOPE_BYTES })
+      await lp.write(encodeFrame({ topics, since, have }))
+      for (let i = 0; i < c.GROUP_SYNC_MAX; i++) {
+        const frame = await lp.read({ signal: AbortSignal.timeout(10_000) })
+        if (await this.accept(frame.subarray())) this.stats.synced++
+      }
+    } catch (err) {
+      if ((err as Error).name !== 'UnexpectedEOFError') log('group sync with %p failed: %s', conn.remotePeer, (err as Error).message)
+    } finally {
+      stream?.abort(new Error('done'))
+    }
+  }
+
+  private async serveSync (stream: Stream, conn: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: c.MAX_ENVELOPE_BYTES })
+    try {
+      const req = decodeFrame((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray(), SyncRequestSchema, c.MAX_ENVELOPE_BYTES, 'group sync request')
+      const have = new Set(req.have.map(idText))
+      let sent = 0
+      for (const topic of req.topics.filter(t => this.topics.has(t))) {
+        for await (const [key, value] of this.components.history.iterator({ gte: `${topic}!${String(req.since).padStart(16, '0')}`, lt: `${topic}"` })) {
+          if (have.has(key.slice(key.lastIndexOf('!') + 1))) continue
+          if (sent++ >= c.GROUP_SYNC_MAX) break
+          await lp.write(value)
+        }
+      }
+      await stream.close()
+    } catch (err) {
+      log('serving group sync to %p failed: %s', conn.remotePeer, (err as Error).message)
+      stream.abort(err as Error)
+    }
+  }
+
+  /** Drop history older than the window (called periodically). */
+  async prune (now = Date.now()): Promise<void> {
+    const cutoff = now - c.GROUP_HISTORY_MS
+    for (const topic of this.topics.keys()) {
+      await this.components.history.clear({ gte: `${topic}!`, lt: `${topic}!${String(cutoff).padStart(16, '0')}` })
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Messaging: the face the node, the control socket and the MCP server use. `send` resolves
+ * targets and hands DMs to the outbox and group messages to gossipsub; `check` reads the
+ * inbox and marks what it hands out as read (sending read receipts); `status` reports each
+ * message's delivery state.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { InvalidMessageError, MessageTooLargeError } from '../errors.js'
+import type { Presence } from '../presence/presence.js'
+import * as c from './constants.js'
+import type { Accepted, DirectMessages, DmEvents } from './dm.js'
+import { ALL, type Groups } from './groups.js'
+import type { Inbox, InboxMessage } from './inbox.js'
+import { newStatus, type DeliveryStatus, type MessageStatus, type Outbox } from './outbox.js'
+import { resolveTargets } from './resolve.js'
+
+export { ALL } from './groups.js'
+export { MAX_BODY_BYTES, PRIORITIES, type Priority } from './constants.js'
+export type { InboxMessage } from './inbox.js'
+export type { DeliveryStatus, MessageStatus } from './outbox.js'
+export type { RejectReason } from './dm.js'
+
+export interface SendOptions { priority?: c.Priority, replyTo?: string }
+export interface SendResult { to: string, name: string, id: string, status: DeliveryStatus }
+export interface CheckResult { messages: InboxMessage[], remaining: number }
+
+export class Messaging extends TypedEventEmitter<DmEvents> {
+  constructor (readonly dm: DirectMessages, readonly groups: Groups, readonly inbox: Inbox, readonly outbox: Outbox, private readonly presence: Presence) {
+    super()
+    for (const source of [dm, groups] as EventTarget[]) {
+      for (const t of ['message:receive', 'message:status', 'message:reject']) {
+        source.addEventListener(t, evt => { this.safeDispatchEvent(t as keyof DmEvents, { detail: (evt as CustomEvent).detail }) })
+      }
+    }
+  }
+
+  async send (to: string | string[], body: string, opts: SendOptions = {}): Promise<SendResult[]> {
+    if (typeof body !== 'string' || body.trim() === '') throw new InvalidMessageError('the message is empty')
+    const size = Buffer.byteLength(body)
+    if (size > c.MAX_BODY_BYTES) throw new MessageTooLargeError(`the message is ${size} bytes; the limit is ${c.MAX_BODY_BYTES} bytes (64 KiB): share large content through state or memory`)
+    if (opts.replyTo != null && !/^[0-9a-f]{32}$/.test(opts.replyTo)) throw new InvalidMessageError(`reply_to "${opts.replyTo}" is not a message id`)
+    const targets = resolveTargets(Array.isArray(to) ? to : [to], this.presence.list(), this.presence.selfId)
+    if (targets.length === 0) throw new InvalidMessageError('no recipient')
+    const content = { body, pri: opts.priority ?? 'next' as const, ...(opts.replyTo != null ? { re: opts.replyTo } : {}) }
+    const peers = targets.flatMap(t => (t.kind === 'peer' ? [{ id: t.id, name: t.name }] : []))
+    const results: SendResult[] = []
+    const accepted: Accepted[] = peers.length > 0 ? await this.dm.send(peers, content) : []
+    for (const a of accepted) results.push({ to: a.to, name: a.name, id: a.id, status: a.status })
+    for (const t of targets) {
+      if (t.kind !== 'group') continue
+      const label = t.group === ALL ? '@all' : `@${t.group}`
+      const r = await this.groups.send(t.group, content)
+      const status: DeliveryStatus = r.recipients > 0 ? 'delivered' : 'pending'
+      await this.outbox.enqueue([], [newStatus(r.id, label, label, status, Date.now(), t.group)])
+      results.push({ to: label, name: label, id: r.id, status })
+    }
+    return results
+  }
+
+  /** Unread (or all) messages, oldest first; marks them read unless told not to. */
+  async check (opts: { limit?: number, unreadOnly?: boolean, markRead?: boolean } = {}): Promise<CheckResult> {
+    const limit = Math.max(1, Math.min(opts.limit ?? 20, 500))
+    // unread: the oldest first, so nothing is skipped; everything: the latest `limit`
+    const messages = await this.inbox.list({ unreadOnly: opts.unreadOnly !== false, limit, newest: opts.unreadOnly === false })
+    if (opts.markRead !== false) await this.markRead(messages.map(m => m.id))
+    return { messages, remaining: this.inbox.unread }
+  }
+
+  async markRead (ids: string[]): Promise<InboxMessage[]> {
+    const read = await this.inbox.markRead(ids)
+    this.dm.receipts(read)
+    return read
+  }
+
+  async status (id: string): Promise<MessageStatus | undefined> {
+    return this.outbox.status(id)
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The outbox and per-message status (SPEC.md §8.3, §8.5). A DM is accepted only once its
+ * envelope is durably in the outbox; it stays there until the recipient's node acks it or it
+ * expires. Status per message id: pending → (held) → delivered → read, or failed.
+ * Layout in the `outbox` sublevel:
+ *   q!<id>   → CBOR OutboxItem (removed on ack or expiry)
+ *   s!<id>   → CBOR MessageStatus
+ */
+import { z } from 'zod'
+import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import type { BatchOp, GroupCommit } from '../store/commit.js'
+import type { Sublevel } from '../store/index.js'
+import { MAX_DM_FRAME_BYTES } from './constants.js'
+
+export const STATUSES = ['pending', 'held', 'delivered', 'read', 'failed'] as const
+export type DeliveryStatus = typeof STATUSES[number]
+
+const OutboxItemSchema = z.object({ id: z.string(), to: z.string(), env: zBytes(), createdAt: z.number(), exp: z.number() })
+export type OutboxItem = z.infer<typeof OutboxItemSchema>
+
+const StatusSchema = z.object({
+  id: z.string(),
+  to: z.string(),
+  toName: z.string(),
+  group: z.string().optional(),
+  status: z.enum(STATUSES),
+  at: z.number(),
+  times: z.record(z.string(), z.number()),
+  reads: z.record(z.string(), z.number()).optional(),
+  error: z.string().optional()
+})
+export type MessageStatus = z.infer<typeof StatusSchema>
+
+const RANK: Record<DeliveryStatus, number> = { pending: 0, held: 1, delivered: 2, read: 3, failed: 4 }
+
+export class Outbox {
+  /** pending items per recipient, in send order */
+  private readonly byPeer = new Map<string, Map<string, OutboxItem>>()
+
+  constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
+
+  async start (): Promise<void> {
+    for await (const v of this.db.values({ gte: 'q!', lt: 'q"' })) {
+      const item = decodeFrame(v, OutboxItemSchema, MAX_DM_FRAME_BYTES, 'outbox item')
+      this.queue(item)
+    }
+  }
+
+  peers (): string[] { return [...this.byPeer.keys()] }
+
+  pending (peer: string): OutboxItem[] { return [...(this.byPeer.get(peer)?.values() ?? [])] }
+
+  get size (): number {
+    let n = 0
+    for (const m of this.byPeer.values()) n += m.size
+    return n
+  }
+
+  /** Durably queue DMs and record them pending; resolves once on disk. */
+  async enqueue (items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = []): Promise<void> {
+    const ops: BatchOp[] = []
+    for (const { toName, ...item } of items) {
+      ops.push(this.put(`q!${item.id}`, encodeFrame(item)))
+      ops.push(this.put(`s!${item.id}`, encodeFrame(newStatus(item.id, item.to, toName, 'pending', item.createdAt))))
+    }
+    for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))
+    await this.commit.write(ops)
+    for (const { toName: _, ...item } of items) this.queue(item)
+  }
+
+  /** The recipient's node has the messages on disk: drop them from the outbox. */
+  async acked (peer: string, ids: string[], status: DeliveryStatus = 'delivered', at = Date.now()): Promise<string[]> {
+    const q = this.byPeer.get(peer)
+    const done = ids.filter(id => q?.has(id) === true)
+    if (done.length === 0) return []
+    const ops: BatchOp[] = []
+    for (const id of done) {
+      q?.delete(id)
+      ops.push({ type: 'del', sublevel: this.db, key: `q!${id}` } as BatchOp)
+      const s = await this.setStatusOp(id, status, at)
+      if (s != null) ops.push(s)
+    }
+    if (q?.size === 0) this.byPeer.delete(peer)
+    await this.commit.write(ops)
+    return done
+  }
+
+  /** A later status (read) for messages this peer received. Only the recipient may say so. */
+  async advance (peer: string, ids: string[], status: DeliveryStatus, at = Date.now()): Promise<void> {
+    const ops: BatchOp[] = []
+    for (const id of ids) {
+      const s = await this.status(id)
+      if (s == null) continue
+      if (s.group != null) {
+        s.reads = { ...s.reads, [peer]: at }
+        ops.push(this.put(`s!${id}`, encodeFrame(s)))
+      } else if (s.to === peer) {
+        const op = await this.setStatusOp(id, status, at)
+        if (op != null) ops.push(op)
+      }
+    }
+    await this.commit.write(ops)
+  }
+
+  /** Fail everything past its expiry; returns the failed items. */
+  async expire (now = Date.now()): Promise<OutboxItem[]> {
+    const dead: OutboxItem[] = []
+    for (const q of this.byPeer.values()) for (const item of q.values()) if (item.exp <= now) dead.push(item)
+    for (const item of dead) {
+      await this.acked(item.to, [item.id], 'failed', now)
+    }
+    return dead
+  }
+
+  async status (id: string): Promise<MessageStatus | undefined> {
+    const v = await this.db.get(`s!${id}`)
+    return v == null ? undefined : decodeFrame(v, StatusSchema, 64 * 1024, 'message status')
+  }
+
+  private queue (item: OutboxItem): void {
+    let q = this.byPeer.get(item.to)
+    if (q == null) this.byPeer.set(item.to, q = new Map())
+    q.set(item.id, item)
+  }
+
+  private put (key: string, value: Uint8Array): BatchOp {
+    return { type: 'put', sublevel: this.db, key, value } as BatchOp
+  }
+
+  private async setStatusOp (id: string, status: DeliveryStatus, at: number): Promise<BatchOp | undefined> {
+    const s = await this.status(id)
+    if (s == null || RANK[status] <= RANK[s.status]) return undefined
+    s.status = status
+    s.at = at
+    s.times[status] = at
+    return this.put(`s!${id}`, encodeFrame(s))
+  }
+}
+
+export function newStatus (id: string, to: string, toName: string, status: DeliveryStatus, at: number, group?: string): MessageStatus {
+  const s: MessageStatus = { id, to, toName, status, at, times: { [status]: at } }
+  if (group != null) s.group = group
+  return s
+}
