@@ -9,7 +9,8 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const cliBin = join(root, 'packages/cli/dist/bin.js')
+/** the claudemesh CLI under test; CLAUDEMESH_BENCH_BIN swaps in another build (e.g. a bundle) */
+export const cliBin = process.env.CLAUDEMESH_BENCH_BIN ?? join(root, 'packages/cli/dist/bin.js')
 
 const children = new Set()
 const dirs = new Set()

@@ -1,6 +1,6 @@
 /** Flags shared by `mcp`, `daemon` and `launch`, and how they become a node's init. */
 import { createHash, randomUUID } from 'node:crypto'
-import { type Group, homeDir, validateSessionId } from '@claudemesh/node'
+import { type Group, homeDir, validateSessionId } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { UsageError } from './output.js'
 

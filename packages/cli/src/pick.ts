@@ -2,7 +2,7 @@
  * Which running node a verb talks to: `--session`, `--name` or `$CLAUDEMESH_SESSION`; with
  * none, the only running node of the mesh; otherwise a clear error listing the candidates.
  */
-import { ControlClient, defaultMesh, listRunning, type RegistryEntry } from '@claudemesh/node'
+import { ControlClient, listMeshNames, listRunning, type RegistryEntry } from '@claudemesh/node/client'
 import { home } from './options.js'
 import { UsageError } from './output.js'
 
@@ -10,7 +10,7 @@ export interface PickFlags { mesh?: string, session?: string, name?: string }
 
 export async function pickNode (flags: PickFlags, env: NodeJS.ProcessEnv): Promise<RegistryEntry> {
   const h = home(env)
-  const mesh = await defaultMesh(h, flags.mesh)
+  const mesh = { name: await meshName(h, flags.mesh) }
   const running = (await listRunning(h, mesh.name)).filter(e => e.kind !== 'relay')
   const session = flags.session ?? env.CLAUDEMESH_SESSION
   const list = (es: RegistryEntry[]): string => es.map(e => `${e.name} (session ${e.session}, pid ${e.pid})`).join('; ')
@@ -28,6 +28,18 @@ export async function pickNode (flags: PickFlags, env: NodeJS.ProcessEnv): Promi
   if (running.length === 1 && running[0] != null) return running[0]
   if (running.length === 0) throw new UsageError(`no node of mesh "${mesh.name}" is running here: start one with \`claudemesh daemon\` or \`claudemesh launch\``)
   throw new UsageError(`${running.length} nodes of mesh "${mesh.name}" are running; pick one with --session or --name: ${list(running)}`)
+}
+
+/** The mesh a verb means: `--mesh`, else the only one in the home. */
+export async function meshName (h: string, name?: string): Promise<string> {
+  const names = await listMeshNames(h)
+  if (name != null) {
+    if (!names.includes(name)) throw new UsageError(`no mesh "${name}" in ${h}${names.length > 0 ? ` (known: ${names.join(', ')})` : ''}`)
+    return name
+  }
+  if (names.length === 1 && names[0] != null) return names[0]
+  if (names.length === 0) throw new UsageError(`no mesh in ${h}: create one with \`claudemesh mesh create <name>\` or join with \`claudemesh mesh join <token>\``)
+  throw new UsageError(`several meshes in ${h}, pick one with --mesh: ${names.join(', ')}`)
 }
 
 /** Call one control method on the picked node. */

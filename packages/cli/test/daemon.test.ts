@@ -79,7 +79,7 @@ describe('claudemesh daemon processes', () => {
   it('kill -9 and a restart inside the grace is neither a leave nor a join', async () => {
     const env = await home()
     await cli(['mesh', 'create', 'team'], env)
-    const observer = await createMeshNode({ home: env.CLAUDEMESH_HOME ?? '', mesh: 'team', session: crypto.randomUUID(), name: 'observer', presence: { graceMs: 4_000 } })
+    const observer = await createMeshNode({ home: env.CLAUDEMESH_HOME ?? '', mesh: 'team', session: crypto.randomUUID(), name: 'observer', presence: { graceMs: 10_000 } })
     nodes.push(observer)
     await observer.start()
     const events: string[] = []

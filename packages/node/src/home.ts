@@ -5,7 +5,7 @@
  * mesh or session name can never escape the home.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { InvalidNameError } from './errors.js'
@@ -40,6 +40,16 @@ export const paths = {
   data: (home: string, mesh: string, session: string) =>
     join(home, 'data', validateMeshName(mesh), validateSessionId(session)),
   run: (home: string, mesh: string) => join(home, 'run', validateMeshName(mesh))
+}
+
+/** Names of the meshes in a home, without loading them (cheap: for CLI verbs and hooks). */
+export async function listMeshNames (home: string): Promise<string[]> {
+  try {
+    return (await readdir(join(home, 'meshes'))).filter(n => n.endsWith('.json')).map(n => n.slice(0, -'.json'.length)).sort()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
 }
 
 export async function ensureDir (dir: string): Promise<void> {

@@ -1,10 +1,12 @@
 /** `claudemesh daemon`: a headless node in the foreground. */
-import { createMeshNode, defaultMesh, type MeshNode } from '@claudemesh/node'
+import type { MeshNode } from '@claudemesh/node'
 import type { Command } from 'commander'
 import { addNodeFlags, home, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
 import { note, out } from '../output.js'
 
 export async function startNodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): Promise<MeshNode> {
+  // loaded here, not at the top: verbs and hooks should not pay for libp2p
+  const { createMeshNode, defaultMesh } = await import('@claudemesh/node')
   const h = home(env)
   const mesh = await defaultMesh(h, flags.mesh)
   const session = resolveSession(flags, mesh.name, env, kind)
@@ -32,6 +34,10 @@ export function daemonCommand (program: Command, env: NodeJS.ProcessEnv): void {
       for (const a of node.multiaddrs()) out(`${a}${a.includes('/p2p/') ? '' : `/p2p/${node.peerId}`}`)
       node.addEventListener('peer:join', e => { note(`+ ${e.detail.name} (${e.detail.id.slice(-8)}) joined`) })
       node.addEventListener('peer:leave', e => { note(`- ${e.detail.name} (${e.detail.id.slice(-8)}) left`) })
+      node.addEventListener('message:receive', e => {
+        const m = e.detail
+        note(`> ${m.fromName || m.from.slice(-8)}${m.group != null ? ` ${m.to}` : ''}: ${m.body.split('\n')[0]?.slice(0, 200) ?? ''}`)
+      })
       await new Promise<void>(resolve => {
         const stop = (signal: string): void => {
           note(`claudemesh: ${signal}, leaving the mesh`)

@@ -1,5 +1,5 @@
 /** `claudemesh mesh create|invite|join|list` */
-import { createInvite, createMesh, defaultMesh, joinMesh, listMeshes } from '@claudemesh/node'
+import { createInvite, createMesh, defaultMesh, joinMesh, listMeshes } from '@claudemesh/node/identity'
 import type { Command } from 'commander'
 import { home } from '../options.js'
 import { out, outJson, table, UsageError } from '../output.js'

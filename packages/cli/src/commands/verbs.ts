@@ -1,7 +1,7 @@
 /** Verbs that act through a running local node: `peers`, `info`. */
-import type { MeshInfo, PeerInfo } from '@claudemesh/node'
+import { type CheckResult, type MeshInfo, type MessageStatus, type PeerInfo, PRIORITIES, type SendResult } from '@claudemesh/node/client'
 import type { Command } from 'commander'
-import { ago, out, outJson, table } from '../output.js'
+import { ago, out, outJson, table, UsageError } from '../output.js'
 import { callNode, type PickFlags } from '../pick.js'
 
 type VerbFlags = PickFlags & { json?: boolean }
@@ -44,5 +44,44 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
         `peers     ${info.peersOnline} online, ${info.peersKnown} known`,
         ...info.listenAddrs.map((a, i) => `${i === 0 ? 'listening' : '         '} ${a}`)
       ].join('\n'))
+    })
+
+  addPickFlags(program.command('send <to> <message...>').description('message a peer (name, id or id prefix), @group, @all or *; several targets separated by commas'))
+    .option('--priority <priority>', 'now, next or low', 'next')
+    .option('--reply-to <id>', 'the message this answers')
+    .action(async (to: string, words: string[], o: VerbFlags & { priority: string, replyTo?: string }) => {
+      if (!(PRIORITIES as readonly string[]).includes(o.priority)) throw new UsageError(`invalid priority "${o.priority}": use now, next or low`)
+      const message = words.join(' ')
+      const targets = to.split(',').map(t => t.trim()).filter(Boolean)
+      const r = await callNode<{ results: SendResult[] }>(o, env, 'send', { to: targets, message, priority: o.priority, replyTo: o.replyTo })
+      if (o.json === true) return outJson(r.results)
+      out(table(r.results.map(x => [x.id, x.name, x.status])))
+    })
+
+  addPickFlags(program.command('inbox').description('messages received by this session (marks them read)'))
+    .option('--unread', 'only unread messages (the default)')
+    .option('--all', 'read messages too')
+    .option('--limit <n>', 'at most n messages', '20')
+    .option('--keep-unread', 'do not mark them read')
+    .action(async (o: VerbFlags & { unread?: boolean, all?: boolean, limit: string, keepUnread?: boolean }) => {
+      const limit = Number(o.limit)
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError('--limit takes a whole number from 1 to 500')
+      const r = await callNode<CheckResult>(o, env, 'inbox', { limit, unreadOnly: o.all !== true, markRead: o.keepUnread !== true })
+      if (o.json === true) return outJson(r)
+      if (r.messages.length === 0) return out(o.all === true ? 'no messages' : 'no unread messages')
+      for (const m of r.messages) {
+        const head = [new Date(m.sentAt).toISOString(), `${m.fromName || m.from.slice(-10)}`, m.group != null ? `→ ${m.to}` : '', `[${m.priority}]`, m.id, m.replyTo != null ? `(re ${m.replyTo})` : '']
+        out(`${head.filter(Boolean).join('  ')}\n  ${m.body.replace(/\n/g, '\n  ')}`)
+      }
+      if (r.remaining > 0) out(`${r.remaining} more unread`)
+    })
+
+  addPickFlags(program.command('status <id>').description('delivery status of a message this session sent'))
+    .action(async (id: string, o: VerbFlags) => {
+      const s = await callNode<MessageStatus>(o, env, 'status', { id })
+      if (o.json === true) return outJson(s)
+      const times = Object.entries(s.times).map(([k, v]) => `${k} ${new Date(v).toISOString()}`).join(', ')
+      out(`${s.id} → ${s.toName} (${s.to.slice(-10)}): ${s.status}${times !== '' ? ` (${times})` : ''}`)
+      if (s.reads != null) out(`read by ${Object.keys(s.reads).length} member(s)`)
     })
 }

@@ -63,7 +63,8 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
     // unread: the oldest first, so nothing is skipped; everything: the latest `limit`
     const messages = await this.inbox.list({ unreadOnly: opts.unreadOnly !== false, limit, newest: opts.unreadOnly === false })
     if (opts.markRead !== false) await this.markRead(messages.map(m => m.id))
-    return { messages, remaining: this.inbox.unread }
+    const shownUnread = opts.markRead === false ? messages.filter(m => m.readAt == null).length : 0
+    return { messages, remaining: this.inbox.unread - shownUnread }
   }
 
   async markRead (ids: string[]): Promise<InboxMessage[]> {

@@ -1,0 +1,134 @@
+// `claudemesh daemon` processes: cold start (spawn → ready → sees the peer) and idle RSS.
+// One long-lived peer daemon runs in a temp home; each measured daemon gets a fresh --name
+// (so a fresh session key and store) in the same home and finds the peer via the registry.
+import { execFileSync } from 'node:child_process'
+import { pathToFileURL } from 'node:url'
+import { join } from 'node:path'
+import { cliBin, procMemMB, progress, removeDir, root, round, sleep, spawnTracked, stopChild, summary, tempDir, timeToExit } from './harness.mjs'
+
+const PEER = 'bench-peer'
+const READY_TIMEOUT_MS = 15_000
+const JOIN_TIMEOUT_MS = 15_000
+
+const isAddr = (line) => line.includes('/p2p/')
+const joinedLine = (name) => (line) => line.startsWith(`+ ${name} (`) && line.endsWith(') joined')
+
+/** A temp home with one mesh and a peer daemon; `close()` stops it and removes the home. */
+export async function withPeerHome (fn) {
+  const home = tempDir('claudemesh-bench-')
+  const env = { ...process.env, CLAUDEMESH_HOME: home }
+  delete env.DEBUG
+  let peer
+  try {
+    execFileSync(process.execPath, [cliBin, 'mesh', 'create', 'bench'], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 15_000 })
+    peer = spawnDaemon(env, PEER)
+    await peer.stdout.wait(isAddr, READY_TIMEOUT_MS, 'multiaddr from the peer daemon')
+    return await fn({ home, env, peer })
+  } finally {
+    if (peer != null) await stopChild(peer)
+    removeDir(home)
+  }
+}
+
+export function spawnDaemon (env, name) {
+  return spawnTracked([cliBin, 'daemon', '--name', name], { env })
+}
+
+/** Spawn a daemon and time spawn → first multiaddr (ready) and spawn → "+ bench-peer joined". */
+async function coldStartOnce (env, name) {
+  const d = spawnDaemon(env, name)
+  try {
+    const ready = await d.stdout.wait(isAddr, READY_TIMEOUT_MS, 'multiaddr on stdout')
+    const joined = await d.stderr.wait(joinedLine(PEER), JOIN_TIMEOUT_MS, `"+ ${PEER} joined" on stderr`)
+    return { ready: ready - d.t0, joined: joined - d.t0, daemon: d }
+  } catch (err) {
+    err.message += ` (stderr: ${d.stderr.tail()})`
+    await stopChild(d)
+    throw err
+  }
+}
+
+export async function coldStart (ctx, runs = 10) {
+  const baseline = []
+  for (let i = 0; i < runs; i++) baseline.push(await timeToExit(['-e', '0']))
+  const cliVersion = []
+  for (let i = 0; i < runs; i++) cliVersion.push(await timeToExit([cliBin, '--version']))
+  const ready = []
+  const joined = []
+  const stop = []
+  const failures = []
+  for (let i = 0; i < runs; i++) {
+    try {
+      const r = await coldStartOnce(ctx.env, `cold-${i}`)
+      ready.push(r.ready)
+      joined.push(r.joined)
+      const t = performance.now()
+      await stopChild(r.daemon)
+      stop.push(performance.now() - t)
+      progress(`cold start ${i + 1}/${runs}: ready ${round(r.ready)} ms, joined ${round(r.joined)} ms`)
+    } catch (err) {
+      failures.push(err.message)
+      progress(`cold start ${i + 1}/${runs} failed: ${err.message}`)
+    }
+  }
+  const joinedSummary = summary(joined)
+  const nodeSummary = summary(baseline)
+  return {
+    ok: failures.length === 0,
+    target: '< 300 ms (spawn → connected to one peer)',
+    readyMs: summary(ready),
+    joinedMs: joinedSummary,
+    stopMs: summary(stop),
+    baseline: { nodeE0Ms: nodeSummary, cliVersionMs: summary(cliVersion) },
+    ratioToNodeE0: round(joinedSummary.median / nodeSummary.median),
+    meetsTarget: joinedSummary.median < 300,
+    ...(failures.length > 0 ? { failures } : {})
+  }
+}
+
+/** RSS of a daemon that is connected and then idle for `idleMs`, median of `count` daemons. */
+export async function idleRss (ctx, count = 3, idleMs = 3_000) {
+  const idle = spawnTracked(['-e', 'setInterval(() => {}, 1000)'])
+  const polyfill = pathToFileURL(join(root, 'packages/node/dist/polyfill.js')).href
+  const cli = pathToFileURL(join(root, 'packages/cli/dist/index.js')).href
+  const importOnly = spawnTracked(['--input-type=module', '-e', `await import('${polyfill}'); await import('${cli}'); setInterval(() => {}, 1000)`])
+  const rss = []
+  const hwm = []
+  const failures = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const d = spawnDaemon(ctx.env, `rss-${i}`)
+      try {
+        await d.stderr.wait(joinedLine(PEER), READY_TIMEOUT_MS + JOIN_TIMEOUT_MS, `"+ ${PEER} joined" on stderr`)
+        await sleep(idleMs)
+        const m = procMemMB(d.child.pid)
+        if (m == null) throw new Error('no /proc/<pid>/status (not Linux?)')
+        rss.push(m.rss)
+        hwm.push(m.hwm)
+        progress(`idle daemon ${i + 1}/${count}: RSS ${m.rss} MB (peak ${m.hwm} MB)`)
+      } catch (err) {
+        failures.push(`${err.message} (stderr: ${d.stderr.tail()})`)
+      } finally {
+        await stopChild(d)
+      }
+    }
+    const rssSummary = summary(rss)
+    return {
+      ok: failures.length === 0,
+      target: '< 60 MB (idle, connected)',
+      idleMs,
+      rssMB: rssSummary,
+      peakRssMB: summary(hwm),
+      longLivedPeerRssMB: procMemMB(ctx.peer.child.pid)?.rss ?? null,
+      baseline: {
+        nodeIdleRssMB: procMemMB(idle.child.pid)?.rss ?? null,
+        importCliOnlyRssMB: procMemMB(importOnly.child.pid)?.rss ?? null
+      },
+      meetsTarget: rssSummary.median < 60,
+      ...(failures.length > 0 ? { failures } : {})
+    }
+  } finally {
+    await stopChild(idle)
+    await stopChild(importOnly)
+  }
+}

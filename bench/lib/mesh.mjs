@@ -1,0 +1,84 @@
+// N nodes in one process share a temp home: start them all at once and time until every
+// node's presence lists every other node online. Driven by 'peer:join' events, no polling.
+import '../../packages/node/dist/polyfill.js'
+import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { createMesh, createMeshNode } from '../../packages/node/dist/index.js'
+import { progress, removeDir, round, summary, tempDir } from './harness.mjs'
+
+const STOP_TIMEOUT_MS = 15_000
+
+/** Fraction of ordered pairs (a sees b online) over all N·(N-1) pairs, and per-node counts. */
+function coverage (nodes) {
+  const ids = nodes.filter(n => n.key != null).map(n => n.peerId)
+  let seen = 0
+  for (const n of nodes) {
+    if (n.presence == null) continue
+    for (const id of ids) if (id !== n.peerId && n.presence.get(id)?.online === true) seen++
+  }
+  const total = nodes.length * (nodes.length - 1)
+  return total === 0 ? 1 : seen / total
+}
+
+/** One run: returns { ok, ms } or { ok: false, seen }. Always stops the nodes and removes the home. */
+export async function meshOnce (size, timeoutMs) {
+  const home = tempDir('claudemesh-bench-mesh-')
+  const nodes = []
+  try {
+    await createMesh(home, 'bench')
+    for (let i = 0; i < size; i++) {
+      nodes.push(await createMeshNode({ home, mesh: 'bench', session: randomUUID(), name: `n${i}`, cwd: home }))
+    }
+    const rssBefore = process.memoryUsage().rss
+    const t0 = performance.now()
+    let started = false
+    let finish
+    const done = new Promise(resolve => { finish = resolve })
+    // per node: how many others it sees online; only recomputed for the node that got an event
+    const complete = new Set()
+    const check = (n) => {
+      if (!started || complete.has(n)) return
+      for (const m of nodes) if (m !== n && n.presence.get(m.peerId)?.online !== true) return
+      complete.add(n)
+      if (complete.size === nodes.length) finish(performance.now())
+    }
+    for (const n of nodes) n.addEventListener('peer:join', () => { check(n) })
+    const timer = setTimeout(() => { finish(null) }, timeoutMs)
+    const startErr = await Promise.all(nodes.map(n => n.start())).then(() => null, err => err)
+    const startedAt = performance.now()
+    started = true
+    if (startErr != null) finish(null)
+    for (const n of nodes) check(n)
+    const end = await done
+    clearTimeout(timer)
+    const rssPerNodeMB = round((process.memoryUsage().rss - rssBefore) / size / 2 ** 20)
+    if (end == null) {
+      const seen = round(coverage(nodes), 3)
+      return { ok: false, seen, timeoutMs, ...(startErr != null ? { error: startErr.message } : {}) }
+    }
+    return { ok: true, ms: round(end - t0), allStartedMs: round(startedAt - t0), rssPerNodeMB }
+  } finally {
+    const stopped = Promise.allSettled(nodes.map(n => n.stop()))
+    const bounded = await Promise.race([stopped.then(() => true), new Promise(resolve => setTimeout(resolve, STOP_TIMEOUT_MS, false))])
+    if (!bounded) progress(`mesh of ${size}: some nodes did not stop within ${STOP_TIMEOUT_MS} ms`)
+    removeDir(home)
+  }
+}
+
+export async function meshBench ({ size, runs, timeoutMs, targetMs }) {
+  const results = []
+  for (let i = 0; i < runs; i++) {
+    const r = await meshOnce(size, timeoutMs)
+    progress(`mesh of ${size}, run ${i + 1}/${runs}: ${r.ok ? `${r.ms} ms` : `FAILED, ${r.seen} of pairs online`}`)
+    results.push(r)
+  }
+  const ok = results.every(r => r.ok)
+  const median = ok ? summary(results.map(r => r.ms)).median : null
+  return {
+    ok,
+    target: targetMs != null ? `< ${targetMs} ms (all ${size} list each other online)` : 'none (reported)',
+    runs: results,
+    ...(ok ? { medianMs: median } : { seen: Math.min(...results.map(r => r.seen ?? 1)) }),
+    ...(targetMs != null ? { meetsTarget: ok && median < targetMs } : {})
+  }
+}

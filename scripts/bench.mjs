@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// `npm run bench`: runs every benchmark file in bench/ (top level, .mjs or .ts) in its own
+// child process, so one benchmark's memory and handles never pollute another's, and prints
+// ONE JSON object on stdout: { machine, date, results: { <name>: <that file's JSON> } }.
+// `node scripts/bench.mjs foundation` runs only files whose name contains an argument.
+// Each file is bounded (BENCH_TIMEOUT_MS, default 300 s) and runs in its own process group,
+// which is killed on timeout so no daemon it spawned outlives it. Progress goes to stderr.
+import { spawn } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { cpus, platform } from 'node:os'
+import { basename, dirname, extname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const benchDir = join(root, 'bench')
+const timeoutMs = Number(process.env.BENCH_TIMEOUT_MS ?? 300_000)
+const filters = process.argv.slice(2)
+
+const files = readdirSync(benchDir, { withFileTypes: true })
+  .filter(e => e.isFile() && /\.(mjs|ts)$/.test(e.name) && !e.name.endsWith('.d.ts'))
+  .map(e => e.name)
+  .filter(name => filters.length === 0 || filters.some(f => name.includes(f)))
+  .sort()
+
+function runFile (file) {
+  const args = extname(file) === '.ts' ? ['--import', 'tsx', join(benchDir, file)] : [join(benchDir, file)]
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true })
+    let stdout = ''
+    let timedOut = false
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', d => { stdout += d })
+    const killGroup = (sig) => { try { process.kill(-child.pid, sig) } catch {} }
+    const timer = setTimeout(() => {
+      timedOut = true
+      killGroup('SIGTERM')
+      setTimeout(() => { killGroup('SIGKILL') }, 5_000).unref()
+    }, timeoutMs)
+    const onSignal = () => { killGroup('SIGKILL'); process.exit(130) }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+    child.once('error', err => { clearTimeout(timer); resolve({ ok: false, error: err.message }) })
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      killGroup('SIGKILL') // anything the benchmark left behind in its group
+      if (timedOut) return resolve({ ok: false, error: `timed out after ${timeoutMs} ms` })
+      const last = stdout.trim().split('\n').pop() ?? ''
+      try {
+        resolve(JSON.parse(last))
+      } catch {
+        resolve({ ok: false, error: `exited with ${code ?? signal} and no JSON result`, stdout: stdout.slice(-500) })
+      }
+    })
+  })
+}
+
+if (files.length === 0) {
+  console.error(`no benchmark in ${benchDir} matches ${filters.join(', ')}`)
+  process.exit(2)
+}
+const results = {}
+for (const file of files) {
+  const name = basename(file, extname(file))
+  console.error(`[bench] running ${name}`)
+  results[name] = await runFile(file)
+}
+const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, platform: `${platform()}-${process.arch}` }
+process.stdout.write(`${JSON.stringify({ machine, date: new Date().toISOString(), results }, null, 2)}\n`)
