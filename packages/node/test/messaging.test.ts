@@ -124,4 +124,37 @@ describe('groups', () => {
     expect(leadGot).toBe(0)
     expect(otherGot).toBe(1)
   })
+
+  it('a member that was offline gets the group messages it missed when it returns, once', async () => {
+    const h = await homeWithMesh()
+    cleanups.push(h.cleanup)
+    const names = ['lead', 'm1', 'm2', 'm3', 'late']
+    const sessions = names.map(() => randomUUID())
+    const ns: MeshNode[] = []
+    for (let i = 0; i < names.length; i++) ns.push(await startNode({ home: h.home, name: names[i], session: sessions[i], groups: [{ name: 'team' }] }))
+    nodes.push(...ns.slice(0, 4))
+    await untilAllSee(ns)
+    const late = ns[4]
+    const lead = ns[0]
+    if (late == null || lead == null) throw new Error('nodes')
+    await late.stop()
+    const topic = lead.mail.groups.topicOf('team')
+    const pubsub = lead.libp2p.services.pubsub
+    await until(pubsub, ['subscription-change'], () => pubsub.getSubscribers(topic).length >= 3, 10_000, 'the members on the topic')
+    const counts = new Map<string, number>()
+    for (const n of ns.slice(0, 4)) n.addEventListener('message:receive', e => { counts.set(n.self().name, (counts.get(n.self().name) ?? 0) + 1); void e })
+    const got = Promise.all(ns.slice(1, 4).map(async n => received(n)))
+    const [res] = await lead.mail.send('@team', 'decision: ship on friday')
+    await got
+    const back = await startNode({ home: h.home, name: 'late', session: sessions[4], groups: [{ name: 'team' }] })
+    nodes.push(back)
+    const missed = await received(back, m => m.id === res?.id)
+    expect(missed).toMatchObject({ group: 'team', body: 'decision: ship on friday', fromName: 'lead' })
+    // it arrived by history sync; meeting more peers does not deliver it again
+    await until(back, ['peer:join'], () => back.peers().filter(p => p.online).length === 4)
+    const { messages } = await back.mail.check({ unreadOnly: false, limit: 100 })
+    expect(messages.filter(m => m.id === res?.id)).toHaveLength(1)
+    expect(counts.get('lead')).toBeUndefined()
+    expect([counts.get('m1'), counts.get('m2'), counts.get('m3')]).toEqual([1, 1, 1])
+  })
 })

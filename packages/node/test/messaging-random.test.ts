@@ -1,0 +1,93 @@
+/**
+ * Seeded randomized delivery: 5 nodes, random DMs and group messages, random restarts.
+ * Every accepted DM must reach its recipient's inbox exactly once, and every `message:receive`
+ * (what the model would be shown) must fire once per message per recipient.
+ * SEEDS=20 runs more seeds; SEED=n replays one.
+ */
+import { randomUUID } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import type { MeshNode } from '../src/index.js'
+import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
+
+function rng (seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6D2B79F5) | 0
+    let t = seed
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const seeds = process.env.SEED != null
+  ? [Number(process.env.SEED)]
+  : Array.from({ length: Number(process.env.SEEDS ?? 3) }, (_, i) => 1000 + i * 7919 + (Date.now() % 997))
+
+async function run (seed: number): Promise<void> {
+  const r = rng(seed)
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)] as T
+  const { home, cleanup } = await homeWithMesh()
+  const names = ['n0', 'n1', 'n2', 'n3', 'n4']
+  const sessions = names.map(() => randomUUID())
+  const live: Array<MeshNode | undefined> = []
+  const shown = new Map<string, number>() // `${recipientName}:${id}` → times shown
+  const expected = new Set<string>()
+  const start = async (i: number): Promise<MeshNode> => {
+    const n = await startNode({ home, name: names[i], session: sessions[i], groups: i % 2 === 0 ? [{ name: 'even' }] : [] })
+    n.addEventListener('message:receive', e => {
+      const k = `${names[i]}:${e.detail.id}`
+      shown.set(k, (shown.get(k) ?? 0) + 1)
+    })
+    live[i] = n
+    return n
+  }
+  try {
+    for (let i = 0; i < names.length; i++) await start(i)
+    await untilAllSee(live.filter((n): n is MeshNode => n != null))
+    for (let step = 0; step < 40; step++) {
+      const up = live.map((n, i) => (n != null ? i : -1)).filter(i => i >= 0)
+      const x = r()
+      if (x < 0.15 && up.length > 2) {
+        const i = pick(up)
+        await live[i]?.stop()
+        live[i] = undefined
+      } else if (x < 0.3 && up.length < names.length) {
+        const down = names.map((_, i) => i).filter(i => live[i] == null)
+        await start(pick(down))
+      } else {
+        const from = live[pick(up)]
+        if (from == null) continue
+        const to = pick(names.filter(n => n !== from.self().name))
+        // a peer the sender has never seen cannot be addressed: that is a refusal, not a loss
+        const results = await from.mail.send(to, `step ${step} seed ${seed}`).catch(() => [])
+        for (const res of results) expected.add(`${to}:${res.id}`)
+      }
+    }
+    for (let i = 0; i < names.length; i++) if (live[i] == null) await start(i)
+    const nodes = live.filter((n): n is MeshNode => n != null)
+    await untilAllSee(nodes, 20_000)
+    await until(nodes, ['message:status', 'message:receive'], () => nodes.every(n => n.mail.outbox.size === 0), 30_000, 'every outbox to drain')
+    for (const k of expected) {
+      const [name, id] = k.split(':') as [string, string]
+      const node = nodes[names.indexOf(name)]
+      expect(await node?.mail.inbox.has(id), `${k} in the inbox`).toBe(true)
+      expect(shown.get(k) ?? 0, `${k} shown`).toBe(1)
+    }
+    for (const [k, n] of shown) expect(n, `${k} shown more than once`).toBe(1)
+  } finally {
+    await Promise.all(live.map(async n => n?.stop()))
+    await cleanup()
+  }
+}
+
+describe('randomized delivery with restarts', () => {
+  for (const seed of seeds) {
+    it(`seed ${seed}: every accepted DM arrives exactly once`, async () => {
+      try {
+        await run(seed)
+      } catch (err) {
+        throw new Error(`SEED=${seed} failed: ${(err as Error).message}`)
+      }
+    }, 120_000)
+  }
+})
