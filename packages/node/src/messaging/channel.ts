@@ -28,9 +28,15 @@ export interface ChannelHost {
   onRead: (peer: string, ids: string[]) => Promise<void>
 }
 
+/** Most frames handed to the stream in one write. */
+const BURST = 256
+
 export class Channel {
   private lp?: LengthPrefixedStream<Stream>
   private stream?: Stream
+  /** items to write, in send order; rebuilt from the outbox whenever the stream resets */
+  private queue: OutboxItem[] = []
+  private head = 0
   private readonly inflight = new Set<string>()
   private receipts: string[] = []
   private pumping = false
@@ -43,6 +49,14 @@ export class Channel {
 
   constructor (readonly peer: string, private readonly host: ChannelHost) {
     this.peerId = peerIdFromString(peer)
+    this.queue = host.pending(peer)
+  }
+
+  /** New messages for this peer (already durable in the outbox). */
+  push (items: OutboxItem[]): void {
+    this.queue.push(...items)
+    this.closed = false
+    this.kick()
   }
 
   /** Queue read receipts (best effort: they live as long as this process). */
@@ -51,8 +65,12 @@ export class Channel {
     this.kick()
   }
 
+  /** last time anything happened on this channel */
+  lastActive = Date.now()
+
   kick (): void {
     if (this.closed) return
+    this.lastActive = Date.now()
     if (this.pumping) {
       this.again = true
       return
@@ -67,26 +85,33 @@ export class Channel {
     this.stream?.abort(new Error('channel closed'))
   }
 
-  get idle (): boolean { return this.inflight.size === 0 && this.receipts.length === 0 && this.host.pending(this.peer).length === 0 }
+  get idle (): boolean { return this.inflight.size === 0 && this.receipts.length === 0 && this.head >= this.queue.length }
 
   private async pump (): Promise<void> {
     this.pumping = true
     try {
       do {
         this.again = false
-        const todo = this.host.pending(this.peer).filter(i => !this.inflight.has(i.id))
-        if (todo.length === 0 && this.receipts.length === 0) break
+        if (this.head >= this.queue.length && this.receipts.length === 0) break
         const lp = await this.open()
         if (this.receipts.length > 0) {
           const ids = this.receipts.splice(0, MAX_ACK_IDS)
           await lp.write(encodeDmFrame({ t: 'r', ids: ids.map(idBytes) }))
           if (this.receipts.length > 0) this.again = true
         }
-        for (const item of todo) {
-          if (this.inflight.size >= WINDOW) break
+        while (this.head < this.queue.length && this.inflight.size < WINDOW) {
           if (this.inflight.size === 0) this.lastAck = Date.now()
-          this.inflight.add(item.id)
-          await lp.write(encodeDmFrame({ t: 'm', e: item.env }))
+          const frames: Uint8Array[] = []
+          while (frames.length < BURST && this.head < this.queue.length && this.inflight.size < WINDOW) {
+            const item = this.queue[this.head++] as OutboxItem
+            this.inflight.add(item.id)
+            frames.push(encodeDmFrame({ t: 'm', e: item.env }))
+          }
+          await lp.writeV(frames)
+        }
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head)
+          this.head = 0
         }
       } while (this.again && !this.closed)
       this.backoff = RETRY_MIN_MS
@@ -115,13 +140,16 @@ export class Channel {
     try {
       while (true) {
         const f = decodeDmFrame((await lp.read()).subarray())
+        // not awaited: acks from many frames share one group commit instead of one each
         if (f.t === 'a') {
           const ids = f.ids.map(idText)
-          for (const id of ids) this.inflight.delete(id)
           this.lastAck = Date.now()
-          await this.host.onAck(this.peer, ids)
+          void this.host.onAck(this.peer, ids).then(() => {
+            for (const id of ids) this.inflight.delete(id)
+            this.kick()
+          }, err => { log('recording acks from %s failed: %s', this.peer, (err as Error).message) })
         } else if (f.t === 'r') {
-          await this.host.onRead(this.peer, f.ids.map(idText))
+          void this.host.onRead(this.peer, f.ids.map(idText)).catch(() => {})
         }
       }
     } catch (err) {
@@ -137,6 +165,9 @@ export class Channel {
     this.stream = undefined
     this.lp = undefined
     this.inflight.clear()
+    // everything not acked goes again, in order; the recipient drops what it already has
+    this.queue = this.host.pending(this.peer)
+    this.head = 0
   }
 
   private scheduleRetry (): void {

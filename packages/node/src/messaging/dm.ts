@@ -93,9 +93,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       const env = sealDm(this.init.meshId, this.keys.key(pub), { from: this.selfPub, to: pub, id, ts: now, exp: now + this.ttl }, content)
       return { id: idText(id), to: r.id, toName: r.name, env, createdAt: now, exp: now + this.ttl }
     })
+    // channels first: a channel created after the write would load these items itself too
+    const channels = items.map(i => this.channel(i.to))
     await this.components.outbox.enqueue(items)
     this.stats.sent += items.length
-    for (const r of new Set(items.map(i => i.to))) this.channel(r).kick()
+    items.forEach(({ toName: _, ...item }, i) => { channels[i]?.push([item]) })
     return items.map(i => ({ id: i.id, to: i.to, name: i.toName, status: 'pending' as const }))
   }
 
@@ -167,7 +169,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     const flush = async (): Promise<void> => {
       if (flushing) return
       flushing = true
-      await Promise.resolve()
+      // one ack frame per turn of the event loop: commits that finished together ack together
+      await new Promise(resolve => setImmediate(resolve))
       while (acks.length > 0) {
         const ids = acks.splice(0, c.MAX_ACK_IDS)
         await lp.write(encodeDmFrame({ t: 'a', ids })).catch(() => {})
@@ -182,7 +185,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
             if (id == null) return
             acks.push(idBytes(id))
             void flush()
-          })
+          }, err => { log('accepting a DM from %s failed: %s', from, (err as Error).message) })
         } else if (frame.t === 'r') {
           await this.onRead(from, frame.ids.map(idText))
         }
@@ -218,7 +221,6 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   private async onAck (peer: string, ids: string[]): Promise<void> {
     const done = await this.components.outbox.acked(peer, ids)
     for (const id of done) this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'delivered' } })
-    if (this.components.outbox.pending(peer).length > 0) this.channels.get(peer)?.kick()
   }
 
   private async onRead (peer: string, ids: string[]): Promise<void> {
@@ -239,7 +241,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       this.safeDispatchEvent('message:status', { detail: { id: item.id, to: item.to, status: 'failed' } })
     }
     for (const [peer, ch] of this.channels) {
-      if (ch.idle) {
+      if (ch.idle && Date.now() - ch.lastActive > 30_000) {
         ch.close()
         this.channels.delete(peer)
       } else {

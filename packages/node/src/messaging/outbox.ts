@@ -36,13 +36,15 @@ const RANK: Record<DeliveryStatus, number> = { pending: 0, held: 1, delivered: 2
 export class Outbox {
   /** pending items per recipient, in send order */
   private readonly byPeer = new Map<string, Map<string, OutboxItem>>()
+  /** the status of every queued item, so acks need no read */
+  private readonly queued = new Map<string, MessageStatus>()
 
   constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
 
   async start (): Promise<void> {
     for await (const v of this.db.values({ gte: 'q!', lt: 'q"' })) {
       const item = decodeFrame(v, OutboxItemSchema, MAX_DM_FRAME_BYTES, 'outbox item')
-      this.queue(item)
+      this.queue(item, await this.status(item.id))
     }
   }
 
@@ -59,13 +61,16 @@ export class Outbox {
   /** Durably queue DMs and record them pending; resolves once on disk. */
   async enqueue (items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = []): Promise<void> {
     const ops: BatchOp[] = []
+    const statuses: MessageStatus[] = []
     for (const { toName, ...item } of items) {
+      const s = newStatus(item.id, item.to, toName, 'pending', item.createdAt)
+      statuses.push(s)
       ops.push(this.put(`q!${item.id}`, encodeFrame(item)))
-      ops.push(this.put(`s!${item.id}`, encodeFrame(newStatus(item.id, item.to, toName, 'pending', item.createdAt))))
+      ops.push(this.put(`s!${item.id}`, encodeFrame(s)))
     }
     for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))
     await this.commit.write(ops)
-    for (const { toName: _, ...item } of items) this.queue(item)
+    items.forEach(({ toName: _, ...item }, i) => { this.queue(item, statuses[i]) })
   }
 
   /** The recipient's node has the messages on disk: drop them from the outbox. */
@@ -77,8 +82,10 @@ export class Outbox {
     for (const id of done) {
       q?.delete(id)
       ops.push({ type: 'del', sublevel: this.db, key: `q!${id}` } as BatchOp)
-      const s = await this.setStatusOp(id, status, at)
-      if (s != null) ops.push(s)
+      const s = this.queued.get(id) ?? await this.status(id)
+      this.queued.delete(id)
+      const op = s != null ? this.advanceOp(s, status, at) : undefined
+      if (op != null) ops.push(op)
     }
     if (q?.size === 0) this.byPeer.delete(peer)
     await this.commit.write(ops)
@@ -117,10 +124,11 @@ export class Outbox {
     return v == null ? undefined : decodeFrame(v, StatusSchema, 64 * 1024, 'message status')
   }
 
-  private queue (item: OutboxItem): void {
+  private queue (item: OutboxItem, status?: MessageStatus): void {
     let q = this.byPeer.get(item.to)
     if (q == null) this.byPeer.set(item.to, q = new Map())
     q.set(item.id, item)
+    if (status != null) this.queued.set(item.id, status)
   }
 
   private put (key: string, value: Uint8Array): BatchOp {
@@ -128,12 +136,16 @@ export class Outbox {
   }
 
   private async setStatusOp (id: string, status: DeliveryStatus, at: number): Promise<BatchOp | undefined> {
-    const s = await this.status(id)
-    if (s == null || RANK[status] <= RANK[s.status]) return undefined
+    const s = this.queued.get(id) ?? await this.status(id)
+    return s != null ? this.advanceOp(s, status, at) : undefined
+  }
+
+  private advanceOp (s: MessageStatus, status: DeliveryStatus, at: number): BatchOp | undefined {
+    if (RANK[status] <= RANK[s.status]) return undefined
     s.status = status
     s.at = at
     s.times[status] = at
-    return this.put(`s!${id}`, encodeFrame(s))
+    return this.put(`s!${s.id}`, encodeFrame(s))
   }
 }
 
