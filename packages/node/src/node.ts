@@ -211,14 +211,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   async joinGroup (name: string, role?: string): Promise<Group[]> {
     const groups = [...this.self().groups.filter(g => g.name !== name), role != null && role !== '' ? { name, role } : { name }]
     await this.setPresence({ groups })
-    this.messaging?.groups.join(name)
     return groups
   }
 
   async leaveGroup (name: string): Promise<Group[]> {
     const groups = this.self().groups.filter(g => g.name !== name)
     await this.setPresence({ groups })
-    this.messaging?.groups.leave(name)
     return groups
   }
 
@@ -235,8 +233,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     return all.filter(p => p.groups.some(x => x.name === g))
   }
 
+  /** Change what this session shows the mesh; a new group list also changes subscriptions. */
   async setPresence (patch: Partial<PresenceBody>): Promise<PeerInfo> {
-    return this.presence.update(patch)
+    const before = this.self().groups.map(g => g.name)
+    const info = await this.presence.update(patch)
+    if (patch.groups != null && this.messaging != null) {
+      const after = patch.groups.map(g => g.name)
+      for (const g of after.filter(g => !before.includes(g))) this.messaging.groups.join(g)
+      for (const g of before.filter(g => !after.includes(g))) this.messaging.groups.leave(g)
+    }
+    return info
   }
 
   info (): MeshInfo {

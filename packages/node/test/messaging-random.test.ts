@@ -1,7 +1,7 @@
 /**
  * Seeded randomized delivery: 5 nodes, random DMs and group messages, random restarts.
- * Every accepted DM must reach its recipient's inbox exactly once, and every `message:receive`
- * (what the model would be shown) must fire once per message per recipient.
+ * Every accepted DM must reach its recipient's inbox, and be handed out by `check` (what the
+ * model is shown) exactly once per recipient, across restarts.
  * SEEDS=20 runs more seeds; SEED=n replays one.
  */
 import { randomUUID } from 'node:crypto'
@@ -34,12 +34,14 @@ async function run (seed: number): Promise<void> {
   const expected = new Set<string>()
   const start = async (i: number): Promise<MeshNode> => {
     const n = await startNode({ home, name: names[i], session: sessions[i], groups: i % 2 === 0 ? [{ name: 'even' }] : [] })
-    n.addEventListener('message:receive', e => {
-      const k = `${names[i]}:${e.detail.id}`
-      shown.set(k, (shown.get(k) ?? 0) + 1)
-    })
     live[i] = n
     return n
+  }
+  const check = async (i: number): Promise<void> => {
+    for (const m of (await live[i]?.mail.check({ limit: 500 }))?.messages ?? []) {
+      const k = `${names[i]}:${m.id}`
+      shown.set(k, (shown.get(k) ?? 0) + 1)
+    }
   }
   try {
     for (let i = 0; i < names.length; i++) await start(i)
@@ -47,11 +49,13 @@ async function run (seed: number): Promise<void> {
     for (let step = 0; step < 40; step++) {
       const up = live.map((n, i) => (n != null ? i : -1)).filter(i => i >= 0)
       const x = r()
-      if (x < 0.15 && up.length > 2) {
+      if (x < 0.1) {
+        await check(pick(up))
+      } else if (x < 0.25 && up.length > 2) {
         const i = pick(up)
         await live[i]?.stop()
         live[i] = undefined
-      } else if (x < 0.3 && up.length < names.length) {
+      } else if (x < 0.4 && up.length < names.length) {
         const down = names.map((_, i) => i).filter(i => live[i] == null)
         await start(pick(down))
       } else {
@@ -67,6 +71,7 @@ async function run (seed: number): Promise<void> {
     const nodes = live.filter((n): n is MeshNode => n != null)
     await untilAllSee(nodes, 20_000)
     await until(nodes, ['message:status', 'message:receive'], () => nodes.every(n => n.mail.outbox.size === 0), 30_000, 'every outbox to drain')
+    for (let i = 0; i < names.length; i++) await check(i)
     for (const k of expected) {
       const [name, id] = k.split(':') as [string, string]
       const node = nodes[names.indexOf(name)]

@@ -1,4 +1,4 @@
-/** Verbs that act through a running local node: `peers`, `info`. */
+/** Verbs that act through a running local node: `peers`, `info`, `send`, `inbox`, `status`. */
 import { type CheckResult, type MeshInfo, type MessageStatus, type PeerInfo, PRIORITIES, type SendResult } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { ago, out, outJson, table, UsageError } from '../output.js'

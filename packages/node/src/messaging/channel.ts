@@ -76,7 +76,25 @@ export class Channel {
       return
     }
     clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
     void this.pump()
+  }
+
+  /** Periodic check: a silent stream with unacked messages is presumed dead. Never cuts a backoff short. */
+  poll (): void {
+    if (this.closed || this.pumping || this.retryTimer != null) return
+    if (this.stream != null && this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) {
+      this.reset(new Error('no ack within the timeout'))
+      this.scheduleRetry()
+      return
+    }
+    if (this.head < this.queue.length || this.receipts.length > 0) this.kick()
+  }
+
+  /** Items that left the outbox without an ack (expired): stop waiting for them. */
+  forget (ids: string[]): void {
+    for (const id of ids) this.inflight.delete(id)
+    this.queue = this.queue.filter((item, i) => i < this.head || !ids.includes(item.id))
   }
 
   close (): void {
@@ -175,7 +193,10 @@ export class Channel {
     clearTimeout(this.retryTimer)
     const delay = this.backoff * (0.5 + Math.random())
     this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS)
-    this.retryTimer = setTimeout(() => { this.kick() }, delay)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.kick()
+    }, delay)
     this.retryTimer.unref()
   }
 }

@@ -69,7 +69,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
     for (const peer of outbox.peers()) this.channel(peer).kick()
-    this.timer = setInterval(() => { void this.tick() }, 2_000)
+    this.timer = setInterval(() => { this.tick().catch(err => { log('dm upkeep failed: %s', (err as Error).message) }) }, 2_000)
     this.timer.unref()
   }
 
@@ -224,8 +224,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   private async onRead (peer: string, ids: string[]): Promise<void> {
-    await this.components.outbox.advance(peer, ids, 'read')
-    for (const id of ids) this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'read' } })
+    // a read receipt implies the message is on the recipient's disk, even if its ack was lost
+    const acked = await this.components.outbox.acked(peer, ids, 'read')
+    for (const id of [...acked, ...await this.components.outbox.advance(peer, ids, 'read')]) {
+      this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'read' } })
+    }
   }
 
   private readonly onConnect = (evt: CustomEvent<Connection>): void => {
@@ -238,6 +241,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   private async tick (): Promise<void> {
     for (const item of await this.components.outbox.expire()) {
+      this.channels.get(item.to)?.forget([item.id])
       this.safeDispatchEvent('message:status', { detail: { id: item.id, to: item.to, status: 'failed' } })
     }
     for (const [peer, ch] of this.channels) {
@@ -245,7 +249,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
         ch.close()
         this.channels.delete(peer)
       } else {
-        ch.kick()
+        ch.poll()
       }
     }
   }

@@ -82,7 +82,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     if (this.topics.has(topic)) return
     this.topics.set(topic, group)
     const pubsub = this.components.libp2p.services.pubsub
-    pubsub.topicValidators.set(topic, async (_peer, msg) => this.validate(msg.data))
+    pubsub.topicValidators.set(topic, async (_peer, msg) => this.validate(topic, msg.data))
     pubsub.subscribe(topic)
     for (const conn of this.components.libp2p.getConnections()) void this.requestSync(conn, [topic])
   }
@@ -102,17 +102,20 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   async send (group: string, content: Content): Promise<{ id: string, recipients: number }> {
     const topic = this.topicOf(group)
     const id = newMessageId()
+    const ts = Date.now()
     const bytes = await sealGroup(this.init.meshId, groupKey(this.init.contentSecret, this.init.meshId, group), this.init.privateKey,
-      { from: this.init.privateKey.publicKey.raw, topic, id, ts: Date.now() }, { ...content, group })
-    await this.remember(topic, Date.now(), idText(id), bytes)
+      { from: this.init.privateKey.publicKey.raw, topic, id, ts }, { ...content, group })
+    await this.remember(topic, ts, idText(id), bytes)
     const r = await this.components.libp2p.services.pubsub.publish(topic, bytes)
     this.stats.sent++
     return { id: idText(id), recipients: r.recipients.length }
   }
 
-  private async validate (data: Uint8Array): Promise<TopicValidatorResult> {
+  private async validate (topic: string, data: Uint8Array): Promise<TopicValidatorResult> {
     try {
-      await decodeGroup(this.init.meshId, data)
+      const env = await decodeGroup(this.init.meshId, data)
+      // an envelope for one group replayed on another group's topic is not that group's
+      if (env.topic !== topic) throw new Error('envelope topic differs from the gossipsub topic')
       return TopicValidatorResult.Accept
     } catch {
       this.stats.rejected++
@@ -122,7 +125,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
 
   private readonly onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
     if (!this.topics.has(evt.detail.topic)) return
-    void this.accept(evt.detail.data)
+    this.accept(evt.detail.data).catch(err => { log('storing a group message failed: %s', (err as Error).message) })
   }
 
   /** The group choke-point: verify, open, check the topic matches, dedupe, store. */
@@ -179,13 +182,13 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   private async requestSync (conn: Connection, topics: string[]): Promise<void> {
     const since = Date.now() - c.GROUP_HISTORY_MS
     const have: Uint8Array[] = []
-    for (const topic of topics) {
-      for await (const key of this.components.history.keys({ gte: `${topic}!${String(since).padStart(16, '0')}`, lt: `${topic}"`, reverse: true, limit: c.GROUP_SYNC_MAX })) {
-        if (have.length < c.GROUP_SYNC_MAX) have.push(new Uint8Array(Buffer.from(key.slice(key.lastIndexOf('!') + 1), 'hex')))
-      }
-    }
     let stream: Stream | undefined
     try {
+      for (const topic of topics) {
+        for await (const key of this.components.history.keys({ gte: `${topic}!${String(since).padStart(16, '0')}`, lt: `${topic}"`, reverse: true, limit: c.GROUP_SYNC_MAX })) {
+          if (have.length < c.GROUP_SYNC_MAX) have.push(new Uint8Array(Buffer.from(key.slice(key.lastIndexOf('!') + 1), 'hex')))
+        }
+      }
       stream = await conn.newStream(this.protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
       const lp = lpStream(stream, { maxDataLength: c.MAX_ENVELOPE_BYTES })
       await lp.write(encodeFrame({ topics, since, have }))

@@ -93,20 +93,27 @@ export class Outbox {
   }
 
   /** A later status (read) for messages this peer received. Only the recipient may say so. */
-  async advance (peer: string, ids: string[], status: DeliveryStatus, at = Date.now()): Promise<void> {
+  async advance (peer: string, ids: string[], status: DeliveryStatus, at = Date.now()): Promise<string[]> {
     const ops: BatchOp[] = []
+    const changed: string[] = []
     for (const id of ids) {
       const s = await this.status(id)
       if (s == null) continue
       if (s.group != null) {
+        if (s.reads?.[peer] != null) continue
         s.reads = { ...s.reads, [peer]: at }
         ops.push(this.put(`s!${id}`, encodeFrame(s)))
+        changed.push(id)
       } else if (s.to === peer) {
         const op = await this.setStatusOp(id, status, at)
-        if (op != null) ops.push(op)
+        if (op != null) {
+          ops.push(op)
+          changed.push(id)
+        }
       }
     }
     await this.commit.write(ops)
+    return changed
   }
 
   /** Fail everything past its expiry; returns the failed items. */

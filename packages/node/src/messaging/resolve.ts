@@ -1,15 +1,15 @@
 /**
- * Addressing (SPEC.md §8.6): a target is `@all` or `*`, `@group`, a peer id, a unique prefix
- * or suffix of one (≥ 6 characters), or a display name. Unknown and ambiguous targets are
+ * Addressing (SPEC.md §8.6): a target is `@all` or `*`, `@group`, a peer id, a display name
+ * (online peers first), or a unique prefix or suffix of a peer id (≥ 6 characters). Unknown and ambiguous targets are
  * errors that list the candidates; targets that resolve to the same peer collapse into one.
  */
 import { AmbiguousRecipientError, InvalidMessageError, UnknownRecipientError } from '../errors.js'
+import { GROUP_NAME } from '../presence/record.js'
 import type { PeerInfo } from '../presence/table.js'
 import { ALL } from './groups.js'
 
 export type Target = { kind: 'peer', id: string, name: string } | { kind: 'group', group: string }
 
-const GROUP = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 const describe = (p: PeerInfo): string => `${p.name || '(no name)'} ${p.id.slice(-10)}${p.online ? '' : ' (offline)'}`
 
@@ -24,7 +24,7 @@ export function resolveTargets (targets: string[], peers: PeerInfo[], selfId: st
     }
     if (t.startsWith('@')) {
       const group = t.slice(1)
-      if (!GROUP.test(group)) throw new InvalidMessageError(`invalid group "${t}"`)
+      if (!GROUP_NAME.test(group)) throw new InvalidMessageError(`invalid group "${t}"`)
       out.set(`@${group}`, { kind: 'group', group })
       continue
     }
