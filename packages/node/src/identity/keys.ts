@@ -56,3 +56,17 @@ export function publicKeyOfPeer (peer: PeerId | string): Uint8Array | undefined 
 export function peerIdOfRaw (publicKey: Uint8Array): PeerId {
   return peerIdFromPublicKey(publicKeyFromRaw(publicKey))
 }
+
+const idCache = new Map<string, string>()
+
+/** The PeerId string of a raw ed25519 key, cached: every inbound message needs it. */
+export function peerIdStringOfRaw (publicKey: Uint8Array): string {
+  const k = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('base64')
+  let id = idCache.get(k)
+  if (id == null) {
+    id = peerIdOfRaw(publicKey).toString()
+    if (idCache.size > 10_000) idCache.clear()
+    idCache.set(k, id)
+  }
+  return id
+}

@@ -8,7 +8,7 @@ import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import type { Dialer } from '../discovery/dialer.js'
-import { type Ed25519PrivateKey, peerIdOfRaw, publicKeyOfPeer } from '../identity/keys.js'
+import { type Ed25519PrivateKey, peerIdStringOfRaw, publicKeyOfPeer } from '../identity/keys.js'
 import type { Presence } from '../presence/presence.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import { Channel } from './channel.js'
@@ -121,7 +121,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       return this.reject((err as Error).name === 'FrameTooLargeError' ? 'oversized' : 'malformed', via.from)
     }
     if (!equal(env.to, this.selfPub)) return this.reject('misaddressed', via.from)
-    const sender = peerIdOfRaw(env.from).toString()
+    const sender = peerIdStringOfRaw(env.from)
     if (via.from != null && via.from !== sender) return this.reject('forged', via.from)
     const now = Date.now()
     if (env.ts > now + c.MAX_CLOCK_SKEW_MS) return this.reject('future', sender)

@@ -4,13 +4,12 @@
  * sender, recipient (or group topic), id and time, authenticated by the AEAD (and by the
  * signature for groups), so a captured envelope cannot be re-addressed or re-dated.
  */
-import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { InvalidSignatureError } from '../errors.js'
 import { type Ed25519PrivateKey, verifyRaw } from '../identity/keys.js'
 import { GROUP_SIGN_CONTEXT, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, PRIORITIES } from './constants.js'
-import { concat, open, seal } from './crypto.js'
+import { concat, open, randomSlice, seal } from './crypto.js'
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 const enc = new TextEncoder()
@@ -46,7 +45,7 @@ const GroupShape = {
 export const GroupEnvelopeSchema = z.object({ ...GroupShape, sig: zBytes({ len: 64 }) }).strict()
 export type GroupEnvelope = z.infer<typeof GroupEnvelopeSchema>
 
-export const newMessageId = (): Uint8Array => new Uint8Array(randomBytes(16))
+export const newMessageId = (): Uint8Array => randomSlice(16)
 export const idText = (id: Uint8Array): string => Buffer.from(id).toString('hex')
 export const idBytes = (id: string): Uint8Array => new Uint8Array(Buffer.from(id, 'hex'))
 

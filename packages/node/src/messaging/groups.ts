@@ -11,7 +11,7 @@ import { lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
-import { type Ed25519PrivateKey, peerIdOfRaw } from '../identity/keys.js'
+import { type Ed25519PrivateKey, peerIdStringOfRaw } from '../identity/keys.js'
 import type { Presence } from '../presence/presence.js'
 import type { Sublevel } from '../store/index.js'
 import type { MeshLibp2p } from '../transport/index.js'
@@ -145,7 +145,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       this.safeDispatchEvent('message:reject', { detail: { reason: (err as Error).message } })
       return false
     }
-    const from = peerIdOfRaw(env.from).toString()
+    const from = peerIdStringOfRaw(env.from)
     if (from === this.selfId) return false
     const id = idText(env.id)
     const msg: InboxMessage = {

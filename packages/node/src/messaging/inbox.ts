@@ -37,16 +37,20 @@ export class Inbox {
 
   constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
 
+  /** every id in the inbox: dedupe without a disk read (~40 B an id) */
+  private readonly ids = new Set<string>()
+
   async start (): Promise<void> {
     let n = 0
     for await (const _ of this.db.keys({ gte: 'u!', lt: 'u"' })) n++
     this.unreadCount = n
+    for await (const k of this.db.keys({ gte: 'm!', lt: 'm"' })) this.ids.add(k.slice(2))
   }
 
   get unread (): number { return Math.max(0, this.unreadCount) }
 
   async has (id: string): Promise<boolean> {
-    return (await this.db.get(`m!${id}`)) != null
+    return this.ids.has(id)
   }
 
   /**
@@ -57,8 +61,9 @@ export class Inbox {
     const pending = this.inflight.get(m.id)
     if (pending != null) return pending.then(() => false)
     const p = (async () => {
-      if (await this.has(m.id)) return false
+      if (this.ids.has(m.id)) return false
       await this.commit.write(this.addOps(m))
+      this.ids.add(m.id)
       this.unreadCount++
       return true
     })()
