@@ -6,6 +6,8 @@
  */
 import { Command, CommanderError } from 'commander'
 import { daemonCommand } from './commands/daemon.js'
+import { hookCommand } from './commands/hook.js'
+import { mcpCommand } from './commands/mcp.js'
 import { meshCommand } from './commands/mesh.js'
 import { verbCommands } from './commands/verbs.js'
 import { fail } from './output.js'
@@ -19,6 +21,8 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
     .configureOutput({ writeErr: s => { process.stderr.write(s) } })
   meshCommand(program, env)
   daemonCommand(program, env)
+  mcpCommand(program, env)
+  hookCommand(program, env)
   verbCommands(program, env)
   for (const c of program.commands) c.exitOverride()
   return program

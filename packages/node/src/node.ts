@@ -7,6 +7,7 @@ import { hostname } from 'node:os'
 import { basename } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
+import type { z } from 'zod'
 import { ControlClient } from './control/client.js'
 import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
@@ -205,6 +206,29 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   get mail (): Messaging {
     if (this.messaging == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot message`)
     return this.messaging
+  }
+
+  /** A small persistent setting of this session (message mode…), JSON in the store. */
+  async getSetting<T> (key: string): Promise<T | undefined> {
+    const v = await sublevel(this.store, 'settings').get(key)
+    return v == null ? undefined : JSON.parse(Buffer.from(v).toString('utf8')) as T
+  }
+
+  async setSetting (key: string, value: unknown): Promise<void> {
+    const value_ = new TextEncoder().encode(JSON.stringify(value))
+    await this.store.batch([{ type: 'put', sublevel: sublevel(this.store, 'settings'), key, value: value_ }], { sync: true })
+  }
+
+  /** The path of this node's control socket. */
+  registryControlPath (): string {
+    if (this.control == null) throw new Error('this node serves no control socket')
+    return this.control.path
+  }
+
+  /** Add a method to this node's control socket (the MCP layer adds its hook methods). */
+  registerControl<S extends z.ZodType> (name: string, schema: S, handler: (params: z.output<S>, signal: AbortSignal) => Promise<unknown>): void {
+    if (this.control == null) throw new Error('this node serves no control socket')
+    this.control.register(name, schema, handler)
   }
 
   /** Join a group (or change the role in it): presence and subscription at once. */

@@ -1,0 +1,79 @@
+/**
+ * `claudemesh hook <event>`: the hooks `launch`/`install` put into Claude Code's settings.
+ * Reads Claude's hook JSON on stdin; its `session_id` finds this session's node through the
+ * registry. With no node for the session it does nothing, quietly: hooks run on every turn.
+ *
+ *   session-start | user-prompt-submit | post-tool-use   → JSON additionalContext (stdout)
+ *   stop | wait   (installed with asyncRewake)            → waits for a message; exit 2 with
+ *                                                           it on stderr wakes the session
+ */
+import { ControlClient, listMeshNames, listRunning, type RegistryEntry } from '@claudemesh/node/client'
+import type { Command } from 'commander'
+import { home } from '../options.js'
+import { UsageError } from '../output.js'
+
+const EVENTS: Record<string, string> = {
+  'session-start': 'SessionStart',
+  'user-prompt-submit': 'UserPromptSubmit',
+  'post-tool-use': 'PostToolUse'
+}
+/** How long a waiting hook waits before it exits quietly (its own timeout must be longer). */
+export const WAIT_MS = 55 * 60_000
+const MAX_STDIN = 1024 * 1024
+
+async function readStdin (): Promise<Record<string, unknown>> {
+  if (process.stdin.isTTY) return {}
+  let text = ''
+  for await (const chunk of process.stdin) {
+    text += String(chunk)
+    if (text.length > MAX_STDIN) throw new UsageError('hook input is larger than 1 MiB')
+  }
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text) as Record<string, unknown>
+  } catch {
+    throw new UsageError('hook input is not JSON')
+  }
+}
+
+/** The node serving this Claude session, in any mesh of the home. */
+export async function nodeForSession (session: string, env: NodeJS.ProcessEnv): Promise<RegistryEntry | undefined> {
+  const h = home(env)
+  for (const mesh of await listMeshNames(h)) {
+    const hit = (await listRunning(h, mesh)).find(e => e.session === session.toLowerCase() && e.kind !== 'relay')
+    if (hit != null) return hit
+  }
+  return undefined
+}
+
+export function hookCommand (program: Command, env: NodeJS.ProcessEnv): void {
+  program.command('hook <event>')
+    .description('serve a Claude Code hook: session-start, user-prompt-submit, post-tool-use, stop (or wait)')
+    .option('--wait-ms <ms>', 'how long stop/wait waits for a message', String(WAIT_MS))
+    .action(async (event: string, o: { waitMs: string }) => {
+      const waiting = event === 'stop' || event === 'wait'
+      if (!waiting && EVENTS[event] == null) throw new UsageError(`unknown hook event "${event}": use session-start, user-prompt-submit, post-tool-use, stop or wait`)
+      const input = await readStdin()
+      const session = typeof input.session_id === 'string' ? input.session_id : env.CLAUDE_CODE_SESSION_ID
+      if (session == null || session === '') return
+      const entry = await nodeForSession(session, env)
+      if (entry == null) return
+      const client = await ControlClient.connect(entry.control)
+      try {
+        if (waiting) {
+          const r = await client.call<{ text: string | null }>('hook.wait', { event: event === 'wait' ? 'session-start' : 'stop', timeoutMs: Number(o.waitMs) })
+          if (r.text != null) {
+            process.stderr.write(`${r.text}\n`)
+            process.exitCode = 2
+          }
+          return
+        }
+        const r = await client.call<{ text: string | null }>('hook', { event })
+        if (r.text != null) {
+          process.stdout.write(`${JSON.stringify({ hookSpecificOutput: { hookEventName: EVENTS[event], additionalContext: r.text.slice(0, 9_900) } })}\n`)
+        }
+      } finally {
+        client.close()
+      }
+    })
+}

@@ -1,0 +1,46 @@
+/** `claudemesh mcp`: the stdio MCP server hosting this session's node. Nothing but MCP on stdout. */
+import type { Command } from 'commander'
+import { addNodeFlags, type NodeFlags } from '../options.js'
+import { note, UsageError } from '../output.js'
+import { startNodeFromFlags } from './daemon.js'
+
+const MODES = ['push', 'inbox', 'off']
+
+export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
+  addNodeFlags(program.command('mcp').description('the stdio MCP server for a Claude Code session (session defaults to $CLAUDE_CODE_SESSION_ID)'))
+    .option('--channels', 'also push messages as claude/channel notifications (or CLAUDEMESH_CHANNELS=1)')
+    .action(async (flags: NodeFlags & { channels?: boolean }) => {
+      if (flags.messageMode != null && !MODES.includes(flags.messageMode)) throw new UsageError(`invalid --message-mode "${flags.messageMode}": use push, inbox or off`)
+      const [{ ClaudemeshServer }, { StdioServerTransport }] = await Promise.all([
+        import('@claudemesh/mcp'),
+        import('@modelcontextprotocol/sdk/server/stdio.js')
+      ])
+      const node = await startNodeFromFlags(flags, env, 'mcp')
+      const server = await ClaudemeshServer.create(node, {
+        mode: flags.messageMode as 'push' | 'inbox' | 'off' | undefined,
+        channels: flags.channels === true || env.CLAUDEMESH_CHANNELS === '1'
+      })
+      const transport = new StdioServerTransport()
+      await new Promise<void>(resolve => {
+        let done = false
+        const stop = (why: string): void => {
+          if (done) return
+          done = true
+          note(`claudemesh mcp: ${why}`)
+          void server.close().catch(() => {}).then(async () => node.stop()).finally(resolve)
+        }
+        transport.onclose = () => { stop('client disconnected, leaving the mesh') }
+        process.stdin.once('end', () => { stop('stdin closed, leaving the mesh') })
+        process.once('SIGINT', () => { stop('SIGINT') })
+        process.once('SIGTERM', () => { stop('SIGTERM') })
+        node.addEventListener('node:stopped', e => {
+          if (e.detail.reason === 'replaced') note('claudemesh mcp: a newer instance of this session took over the mesh identity')
+          if (!done) {
+            done = true
+            void server.close().catch(() => {}).finally(resolve)
+          }
+        })
+        void server.connect(transport)
+      })
+    })
+}

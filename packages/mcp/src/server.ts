@@ -1,0 +1,126 @@
+/**
+ * The claudemesh MCP server for one session's node: tools, per-session instructions, the
+ * coordination prompt, the channel push path, and the control methods the hooks call.
+ */
+import type { InboxMessage, MeshNode } from '@claudemesh/node'
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import { z } from 'zod'
+import { Delivery, fenceMessage, type MessageMode, type Opportunity } from './delivery.js'
+import { COORDINATION_GUIDE, instructions } from './instructions.js'
+import { registerTools } from './tools.js'
+
+export const VERSION = '0.1.0'
+
+export interface ClaudemeshServerInit {
+  /** initial message mode; otherwise the session's saved mode, else push */
+  mode?: MessageMode
+  /** send `notifications/claude/channel` pushes (the client must have channels enabled) */
+  channels?: boolean
+}
+
+export class ClaudemeshServer {
+  readonly mcp: McpServer
+  readonly delivery: Delivery
+  private initialized = false
+  private readonly onMessage = (): void => { void this.pushChannel() }
+
+  private constructor (readonly node: MeshNode, delivery: Delivery, private readonly init: ClaudemeshServerInit) {
+    this.delivery = delivery
+    this.mcp = new McpServer({ name: 'claudemesh', version: VERSION }, {
+      capabilities: { experimental: { 'claude/channel': {} } },
+      instructions: instructions(node, delivery.mode)
+    })
+    registerTools(this.mcp, node, delivery)
+    this.mcp.registerPrompt('coordination', { title: 'Group coordination guide', description: 'How a lead gathers answers, how reviewers reply, how to use state for votes and hand-offs' },
+      () => ({ messages: [{ role: 'user', content: { type: 'text', text: COORDINATION_GUIDE } }] }))
+    this.mcp.registerResource('guide', 'claudemesh://guide', { title: 'Group coordination guide', mimeType: 'text/markdown' },
+      async uri => ({ contents: [{ uri: uri.href, text: COORDINATION_GUIDE }] }))
+    this.mcp.server.oninitialized = () => {
+      this.initialized = true
+      void this.pushChannel()
+    }
+    node.addEventListener('message:receive', this.onMessage)
+  }
+
+  static async create (node: MeshNode, init: ClaudemeshServerInit = {}): Promise<ClaudemeshServer> {
+    const delivery = new Delivery(node)
+    await delivery.load(init.mode)
+    const server = new ClaudemeshServer(node, delivery, init)
+    server.registerHookMethods()
+    return server
+  }
+
+  async connect (transport: Transport): Promise<void> {
+    await this.mcp.connect(transport)
+  }
+
+  async close (): Promise<void> {
+    this.node.removeEventListener('message:receive', this.onMessage)
+    await this.mcp.close()
+  }
+
+  /** Channel path: one notification per message, only after initialization, when enabled. */
+  private async pushChannel (): Promise<void> {
+    if (this.init.channels !== true || !this.initialized || !this.node.running) return
+    const push = await this.delivery.take('channel')
+    const send = async (content: string, m?: InboxMessage): Promise<void> => {
+      const meta: Record<string, string> = {}
+      if (m != null) {
+        meta.from_name = m.fromName
+        meta.from_id = m.from
+        meta.message_id = m.id
+        meta.priority = m.priority
+        if (m.group != null) meta.group = m.group
+        if (m.replyTo != null) meta.reply_to = m.replyTo
+      }
+      await this.mcp.server.notification({ method: 'notifications/claude/channel', params: { content, meta } })
+    }
+    for (const m of push.messages) await send(fenceMessage(m), m)
+    if (push.noticed.length > 0 && push.text != null) await send(push.text)
+  }
+
+  /** What the hooks call through the control socket (SPEC.md §13.3). */
+  private registerHookMethods (): void {
+    const events = ['session-start', 'user-prompt-submit', 'post-tool-use', 'stop'] as const
+    this.node.registerControl('hook', z.object({ event: z.enum(events) }).strict(), async p => {
+      if (p.event === 'user-prompt-submit') await this.setStatus('working')
+      if (p.event === 'stop' || p.event === 'session-start') await this.setStatus('idle')
+      const push = await this.delivery.take(p.event as Opportunity)
+      return { text: push.text ?? null, ids: [...push.messages, ...push.noticed].map(m => m.id) }
+    })
+    this.node.registerControl('hook.wait', z.object({ event: z.enum(['stop', 'session-start']), timeoutMs: z.number().int().min(0).max(24 * 3600_000) }).strict(), async (p, signal) => {
+      await this.setStatus('idle')
+      return { text: await this.waitFor(p.event, p.timeoutMs, signal) }
+    })
+  }
+
+  private async setStatus (status: 'idle' | 'working'): Promise<void> {
+    const self = this.node.self()
+    if (self.status !== status && self.status !== 'dnd') await this.node.setPresence({ status })
+  }
+
+  /** Resolve with the text due at `event` as soon as there is some, or null at the timeout. */
+  private async waitFor (event: Opportunity, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
+    const first = await this.delivery.take(event)
+    if (first.text != null) return first.text
+    return new Promise(resolve => {
+      let busy = false
+      const finish = (text: string | null): void => {
+        clearTimeout(timer)
+        this.node.removeEventListener('message:receive', check)
+        signal.removeEventListener('abort', abort)
+        resolve(text)
+      }
+      const check = (): void => {
+        if (busy) return
+        busy = true
+        void this.delivery.take(event).then(p => { busy = false; if (p.text != null) finish(p.text) }, () => { busy = false })
+      }
+      const abort = (): void => { finish(null) }
+      const timer = setTimeout(() => { finish(null) }, timeoutMs)
+      this.node.addEventListener('message:receive', check)
+      signal.addEventListener('abort', abort, { once: true })
+    })
+  }
+}
