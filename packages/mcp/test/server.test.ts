@@ -6,7 +6,6 @@ import { ControlClient, createMesh, createMeshNode, type MeshNode } from '@claud
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js'
-import { z } from 'zod'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClaudemeshServer, type MessageMode } from '../src/index.js'
 
@@ -42,8 +41,10 @@ async function session (h: string, name: string, opts: { mode?: MessageMode, cha
   return { node, server, client, notes, nextNote }
 }
 
-async function call (s: Session, name: string, args: Record<string, unknown> = {}): Promise<z.infer<typeof CallToolResultSchema>> {
-  return s.client.callTool({ name, arguments: args }, CallToolResultSchema)
+interface ToolResult { isError?: boolean, structuredContent?: Record<string, unknown>, content: unknown[] }
+
+async function call (s: Session, name: string, args: Record<string, unknown> = {}): Promise<ToolResult> {
+  return CallToolResultSchema.parse(await s.client.callTool({ name, arguments: args }, CallToolResultSchema)) as ToolResult
 }
 
 async function meet (...ss: Session[]): Promise<void> {
