@@ -4,11 +4,15 @@
 import { execFileSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
-import { cliBin, procMemMB, progress, removeDir, root, round, sleep, spawnTracked, stopChild, summary, tempDir, timeToExit } from './harness.mjs'
+import { cliBin, procCpuMs, procMemMB, progress, removeDir, root, round, sleep, spawnTracked, stopChild, summary, tempDir, timeToExit } from './harness.mjs'
 
 const PEER = 'bench-peer'
 const READY_TIMEOUT_MS = 15_000
 const JOIN_TIMEOUT_MS = 15_000
+
+/** `node -e` body that only loads the node package (the daemon's import cost, no start) */
+const dist = (f) => pathToFileURL(join(root, 'packages/node/dist', f)).href
+const importNodeScript = `await import('${dist('polyfill.js')}'); await import('${dist('index.js')}')`
 
 const isAddr = (line) => line.includes('/p2p/')
 const joinedLine = (name) => (line) => line.startsWith(`+ ${name} (`) && line.endsWith(') joined')
@@ -53,6 +57,8 @@ export async function coldStart (ctx, runs = 10) {
   for (let i = 0; i < runs; i++) baseline.push(await timeToExit(['-e', '0']))
   const cliVersion = []
   for (let i = 0; i < runs; i++) cliVersion.push(await timeToExit([cliBin, '--version']))
+  const importNode = []
+  for (let i = 0; i < runs; i++) importNode.push(await timeToExit(['--input-type=module', '-e', importNodeScript]))
   const ready = []
   const joined = []
   const stop = []
@@ -79,7 +85,7 @@ export async function coldStart (ctx, runs = 10) {
     readyMs: summary(ready),
     joinedMs: joinedSummary,
     stopMs: summary(stop),
-    baseline: { nodeE0Ms: nodeSummary, cliVersionMs: summary(cliVersion) },
+    baseline: { nodeE0Ms: nodeSummary, cliVersionMs: summary(cliVersion), importNodePackageMs: summary(importNode) },
     ratioToNodeE0: round(joinedSummary.median / nodeSummary.median),
     meetsTarget: joinedSummary.median < 300,
     ...(failures.length > 0 ? { failures } : {})
@@ -89,23 +95,24 @@ export async function coldStart (ctx, runs = 10) {
 /** RSS of a daemon that is connected and then idle for `idleMs`, median of `count` daemons. */
 export async function idleRss (ctx, count = 3, idleMs = 3_000) {
   const idle = spawnTracked(['-e', 'setInterval(() => {}, 1000)'])
-  const polyfill = pathToFileURL(join(root, 'packages/node/dist/polyfill.js')).href
-  const cli = pathToFileURL(join(root, 'packages/cli/dist/index.js')).href
-  const importOnly = spawnTracked(['--input-type=module', '-e', `await import('${polyfill}'); await import('${cli}'); setInterval(() => {}, 1000)`])
+  const importOnly = spawnTracked(['--input-type=module', '-e', `${importNodeScript}; setInterval(() => {}, 1000)`])
   const rss = []
   const hwm = []
+  const cpu = []
   const failures = []
   try {
     for (let i = 0; i < count; i++) {
       const d = spawnDaemon(ctx.env, `rss-${i}`)
       try {
         await d.stderr.wait(joinedLine(PEER), READY_TIMEOUT_MS + JOIN_TIMEOUT_MS, `"+ ${PEER} joined" on stderr`)
+        const cpu0 = procCpuMs(d.child.pid)
         await sleep(idleMs)
         const m = procMemMB(d.child.pid)
         if (m == null) throw new Error('no /proc/<pid>/status (not Linux?)')
         rss.push(m.rss)
         hwm.push(m.hwm)
-        progress(`idle daemon ${i + 1}/${count}: RSS ${m.rss} MB (peak ${m.hwm} MB)`)
+        cpu.push(procCpuMs(d.child.pid) - cpu0)
+        progress(`idle daemon ${i + 1}/${count}: RSS ${m.rss} MB (peak ${m.hwm} MB), ${cpu.at(-1)} ms CPU while idle`)
       } catch (err) {
         failures.push(`${err.message} (stderr: ${d.stderr.tail()})`)
       } finally {
@@ -119,10 +126,12 @@ export async function idleRss (ctx, count = 3, idleMs = 3_000) {
       idleMs,
       rssMB: rssSummary,
       peakRssMB: summary(hwm),
+      /** CPU the "idle" daemon burnt during the idle window: should be near 0 */
+      idleCpuMs: summary(cpu),
       longLivedPeerRssMB: procMemMB(ctx.peer.child.pid)?.rss ?? null,
       baseline: {
         nodeIdleRssMB: procMemMB(idle.child.pid)?.rss ?? null,
-        importCliOnlyRssMB: procMemMB(importOnly.child.pid)?.rss ?? null
+        importNodePackageRssMB: procMemMB(importOnly.child.pid)?.rss ?? null
       },
       meetsTarget: rssSummary.median < 60,
       ...(failures.length > 0 ? { failures } : {})

@@ -46,12 +46,19 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   })
 }
 
-/** Abort the whole benchmark file after `ms` (the exit handler kills children, removes dirs). */
-export function watchdog (ms) {
-  setTimeout(() => {
-    progress(`watchdog: still running after ${ms} ms, giving up`)
-    process.exit(124)
-  }, ms).unref()
+/**
+ * Bound a benchmark process: after `ms`, or on an uncaught exception (libp2p throws some from
+ * event listeners), print what `partial()` returns marked as failed, so the parent still gets
+ * JSON, then exit; the exit handler kills children and removes temp dirs.
+ */
+export function guard (ms, partial = () => ({})) {
+  const giveUp = (code, error) => {
+    progress(error)
+    emit({ ...partial(), ok: false, error })
+    process.exit(code)
+  }
+  setTimeout(() => { giveUp(124, `watchdog: not finished within ${ms} ms`) }, ms).unref()
+  process.on('uncaughtException', err => { giveUp(70, `crashed: ${err.stack?.split('\n').slice(0, 3).join(' | ') ?? err}`) })
 }
 
 /** Spawn a tracked child; `t0` is taken just before spawn(). stdout/stderr are line readers. */
@@ -129,6 +136,16 @@ export function procMemMB (pid) {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
     const kb = (key) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'))?.[1])
     return { rss: round(kb('VmRSS') / 1024), hwm: round(kb('VmHWM') / 1024) }
+  } catch {
+    return null
+  }
+}
+
+/** CPU time (user + system) a pid has used so far, in ms, or null off Linux. */
+export function procCpuMs (pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10 // clock ticks; USER_HZ is 100 on Linux
   } catch {
     return null
   }

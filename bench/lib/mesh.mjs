@@ -1,14 +1,20 @@
 // N nodes in one process share a temp home: start them all at once and time until every
 // node's presence lists every other node online. Driven by 'peer:join' events, no polling.
-import '../../packages/node/dist/polyfill.js'
+// Runs as its own child process (`node mesh.mjs '{"size":20,...}'`), so a crash or a leak
+// in one mesh size cannot take down or skew the others; `meshInChild` is the parent side.
 import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { createMesh, createMeshNode } from '../../packages/node/dist/index.js'
-import { progress, removeDir, round, summary, tempDir } from './harness.mjs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { emit, guard, progress, removeDir, root, round, spawnTracked, stopChild, summary, tempDir } from './harness.mjs'
 
+// the node package under test; CLAUDEMESH_BENCH_NODE_DIST swaps in another build of its dist/
+const dist = process.env.CLAUDEMESH_BENCH_NODE_DIST ?? join(root, 'packages/node/dist')
 const STOP_TIMEOUT_MS = 15_000
+const isMain = process.argv[1] === fileURLToPath(import.meta.url)
+let createMesh, createMeshNode
 
-/** Fraction of ordered pairs (a sees b online) over all N·(N-1) pairs, and per-node counts. */
+/** Fraction of ordered pairs (a sees b online) over all N·(N-1) pairs. */
 function coverage (nodes) {
   const ids = nodes.filter(n => n.key != null).map(n => n.peerId)
   let seen = 0
@@ -34,7 +40,7 @@ export async function meshOnce (size, timeoutMs) {
     let started = false
     let finish
     const done = new Promise(resolve => { finish = resolve })
-    // per node: how many others it sees online; only recomputed for the node that got an event
+    // nodes that list every other node online; a node is re-checked only when it gets a join
     const complete = new Set()
     const check = (n) => {
       if (!started || complete.has(n)) return
@@ -51,22 +57,27 @@ export async function meshOnce (size, timeoutMs) {
     for (const n of nodes) check(n)
     const end = await done
     clearTimeout(timer)
-    const rssPerNodeMB = round((process.memoryUsage().rss - rssBefore) / size / 2 ** 20)
+    const rssGrowthPerNodeMB = round((process.memoryUsage().rss - rssBefore) / size / 2 ** 20)
     if (end == null) {
       const seen = round(coverage(nodes), 3)
       return { ok: false, seen, timeoutMs, ...(startErr != null ? { error: startErr.message } : {}) }
     }
-    return { ok: true, ms: round(end - t0), allStartedMs: round(startedAt - t0), rssPerNodeMB }
+    return { ok: true, ms: round(end - t0), allStartedMs: round(startedAt - t0), rssGrowthPerNodeMB }
   } finally {
-    const stopped = Promise.allSettled(nodes.map(n => n.stop()))
-    const bounded = await Promise.race([stopped.then(() => true), new Promise(resolve => setTimeout(resolve, STOP_TIMEOUT_MS, false))])
+    let timer
+    const stopped = Promise.allSettled(nodes.map(n => n.stop())).then(() => true)
+    const bounded = await Promise.race([stopped, new Promise(resolve => { timer = setTimeout(resolve, STOP_TIMEOUT_MS, false) })])
+    clearTimeout(timer)
     if (!bounded) progress(`mesh of ${size}: some nodes did not stop within ${STOP_TIMEOUT_MS} ms`)
     removeDir(home)
   }
 }
 
-export async function meshBench ({ size, runs, timeoutMs, targetMs }) {
-  const results = []
+export async function meshBench ({ size, runs, timeoutMs, targetMs }, results = []) {
+  if (createMesh == null) {
+    await import(pathToFileURL(join(dist, 'polyfill.js')).href)
+    ;({ createMesh, createMeshNode } = await import(pathToFileURL(join(dist, 'index.js')).href))
+  }
   for (let i = 0; i < runs; i++) {
     const r = await meshOnce(size, timeoutMs)
     progress(`mesh of ${size}, run ${i + 1}/${runs}: ${r.ok ? `${r.ms} ms` : `FAILED, ${r.seen} of pairs online`}`)
@@ -81,4 +92,32 @@ export async function meshBench ({ size, runs, timeoutMs, targetMs }) {
     ...(ok ? { medianMs: median } : { seen: Math.min(...results.map(r => r.seen ?? 1)) }),
     ...(targetMs != null ? { meetsTarget: ok && median < targetMs } : {})
   }
+}
+
+/** Parent side: run `meshBench(opts)` in a child process, bounded; its stderr is passed on. */
+export async function meshInChild (opts) {
+  const bound = opts.runs * (opts.timeoutMs + STOP_TIMEOUT_MS) + 30_000
+  const p = spawnTracked([fileURLToPath(import.meta.url), JSON.stringify(opts)])
+  p.child.stderr.on('data', d => { process.stderr.write(d) })
+  const timer = setTimeout(() => { void stopChild(p) }, bound)
+  const { code, signal } = await p.exited
+  clearTimeout(timer)
+  const last = p.stdout.seen.at(-1)?.line
+  try {
+    return JSON.parse(last)
+  } catch {
+    return { ok: false, error: `mesh child exited with ${code ?? signal} and no JSON` }
+  }
+}
+
+if (isMain) {
+  const opts = JSON.parse(process.argv[2])
+  const results = []
+  guard(opts.runs * (opts.timeoutMs + STOP_TIMEOUT_MS) + 20_000, () => ({ runs: results }))
+  try {
+    emit(await meshBench(opts, results))
+  } catch (err) {
+    emit({ ok: false, error: err.message, runs: results })
+  }
+  process.exit(0)
 }

@@ -51,6 +51,8 @@ export interface MeshNodeInit {
   mdns?: boolean
   /** find peers through the shared-home registry (default true) */
   registry?: boolean
+  /** run kad-dht (default: when the mesh or the node has bootstrap peers or relays) */
+  dht?: boolean
   /** serve the control socket (default true) */
   control?: boolean
   presence?: Partial<PresenceTimings>
@@ -125,7 +127,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       meshId: this.mesh.id,
       networkSecret: this.mesh.networkSecret,
       listen: this.init.listen,
-      mdns: this.init.mdns
+      mdns: this.init.mdns,
+      relays: this.mesh.relays,
+      dht: this.init.dht ?? (this.mesh.bootstrap.length + this.mesh.relays.length + (this.init.bootstrap?.length ?? 0) > 0)
     })
     await this.libp2p.start()
     this.presence = new Presence({ libp2p: this.libp2p, store: sublevel(this.store, 'presence') }, {

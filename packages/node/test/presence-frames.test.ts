@@ -102,7 +102,11 @@ describe('hostile presence frames', () => {
     const published = new Promise<void>(resolve => {
       b.addEventListener('presence:reject', () => { if (b.presence.stats.rejected >= before + 4) resolve() })
     })
-    await a.libp2p.services.pubsub.publish(presenceTopic(a.mesh.id), new Uint8Array(randomBytes(200)))
+    // alice's own validator would refuse to publish junk: take it away to play a hostile member
+    const own = a.libp2p.services.pubsub.topicValidators.get(topic)
+    a.libp2p.services.pubsub.topicValidators.delete(topic)
+    await a.libp2p.services.pubsub.publish(topic, new Uint8Array(randomBytes(200)))
+    if (own != null) a.libp2p.services.pubsub.topicValidators.set(topic, own)
     await published
     expect(b.presence.get(a.peerId)?.online).toBe(true)
     await a.setPresence({ summary: 'still fine' })

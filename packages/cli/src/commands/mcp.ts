@@ -2,7 +2,7 @@
 import type { Command } from 'commander'
 import { addNodeFlags, type NodeFlags } from '../options.js'
 import { note, UsageError } from '../output.js'
-import { startNodeFromFlags } from './daemon.js'
+import { nodeFromFlags } from './daemon.js'
 
 const MODES = ['push', 'inbox', 'off']
 
@@ -15,7 +15,8 @@ export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
         import('@claudemesh/mcp'),
         import('@modelcontextprotocol/sdk/server/stdio.js')
       ])
-      const node = await startNodeFromFlags(flags, env, 'mcp')
+      const node = await nodeFromFlags(flags, env, 'mcp')
+      await node.start()
       const server = await ClaudemeshServer.create(node, {
         mode: flags.messageMode as 'push' | 'inbox' | 'off' | undefined,
         channels: flags.channels === true || env.CLAUDEMESH_CHANNELS === '1'

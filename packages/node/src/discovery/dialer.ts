@@ -77,6 +77,7 @@ export class Dialer {
     } catch (err) {
       log('direct dial of %p failed (%s); asking the DHT', id, (err as Error).message)
     }
+    if (this.libp2p.services.dht == null) throw new Error(`cannot reach ${id.toString()}: no known address and no DHT in this mesh (add a bootstrap peer or a relay)`)
     const info = await this.libp2p.peerRouting.findPeer(id, opts)
     await this.libp2p.peerStore.merge(id, { multiaddrs: info.multiaddrs })
     await this.libp2p.dial(id, opts)
@@ -105,6 +106,9 @@ export class Dialer {
   private readonly onDiscovery = (evt: CustomEvent<{ id: PeerId, multiaddrs: Multiaddr[] }>): void => {
     const { id, multiaddrs } = evt.detail
     if (id.equals(this.libp2p.peerId) || this.libp2p.getConnections(id).length > 0) return
+    // discovery (mDNS, or addresses we learned from presence) keeps a few peers, not all:
+    // presence and gossipsub reach the rest, and DMs dial their recipient on demand
+    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? 8)) return
     void this.dialOnce(id.toString(), async () => {
       if (multiaddrs.length > 0) await this.libp2p.peerStore.merge(id, { multiaddrs })
       await this.libp2p.dial(id)
@@ -114,8 +118,11 @@ export class Dialer {
   private async scanRegistry (): Promise<void> {
     if (!this.running) return
     const self = this.libp2p.peerId.toString()
-    const entries = (await listRunning(this.init.home, this.init.mesh)).filter(e => e.peerId !== self)
-    const unconnected = entries.filter(e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0)
+    const all = await listRunning(this.init.home, this.init.mesh)
+    const startedAt = all.find(e => e.peerId === self)?.startedAt ?? Number.MAX_SAFE_INTEGER
+    // the newer node dials the older ones, so a pair never dials each other at once
+    const entries = all.filter(e => e.peerId !== self && e.startedAt <= startedAt)
+    const unconnected = entries.filter(e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0 && !this.inflight.has(e.peerId))
     const connected = entries.length - unconnected.length
     const budget = Math.max(0, (this.init.maxRegistryDials ?? 8) - connected)
     for (const e of shuffle(unconnected).slice(0, budget)) {

@@ -11,12 +11,12 @@ import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
-import { type Ed25519PrivateKey, peerIdOfRaw } from '../identity/keys.js'
+import { type Ed25519PrivateKey, peerIdStringOfRaw } from '../identity/keys.js'
 import type { Sublevel } from '../store/index.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
-import { openBody, type PresenceBody, PresenceBodySchema, sealBody, signRecord, verifyRecord } from './record.js'
-import { applyRecord, expired, type PeerEntry, type PeerInfo, peerInfo } from './table.js'
+import { checkSignature, decodeRecord, openBody, type PresenceBody, PresenceBodySchema, sealBody, signRecord, verifyRecord } from './record.js'
+import { applyRecord, expired, newer, type PeerEntry, type PeerInfo, peerInfo } from './table.js'
 
 const log = logger('claudemesh:presence')
 
@@ -57,6 +57,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private heartbeat?: ReturnType<typeof setInterval>
   private sweeper?: ReturnType<typeof setInterval>
   private running = false
+  private republish?: ReturnType<typeof setTimeout>
   private readonly topic: string
   private readonly protocol: string
 
@@ -77,6 +78,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     await libp2p.handle(this.protocol, (stream, conn) => { void this.receiveExchange(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
     libp2p.services.pubsub.topicValidators.set(this.topic, async (_peer, msg) => this.validate(msg.data))
     libp2p.services.pubsub.subscribe(this.topic)
+    libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscription)
     libp2p.addEventListener('connection:open', this.onConnectionOpen)
     libp2p.addEventListener('connection:close', this.onConnectionClose)
     await this.publish()
@@ -97,6 +99,8 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     const { libp2p } = this.components
     libp2p.removeEventListener('connection:open', this.onConnectionOpen)
     libp2p.removeEventListener('connection:close', this.onConnectionClose)
+    libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscription)
+    clearTimeout(this.republish)
     libp2p.services.pubsub.topicValidators.delete(this.topic)
     libp2p.services.pubsub.unsubscribe(this.topic)
     await libp2p.unhandle(this.protocol)
@@ -165,14 +169,22 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   /** The one choke-point every record passes, whatever path it came by. */
   private async ingest (bytes: Uint8Array, conn?: Connection): Promise<boolean> {
     let record
+    let id: string
     try {
-      record = await verifyRecord(this.init.meshId, bytes)
+      record = decodeRecord(bytes)
+      id = peerIdStringOfRaw(record.peer)
+      // most records are copies we already hold: compare versions before paying for a signature check
+      const known = this.peers.get(id)
+      if (known != null && !newer(record, known.record) && !(known.restored === true && record.inc === known.record.inc && record.seq === known.record.seq)) {
+        this.stats.stale++
+        return false
+      }
+      await checkSignature(this.init.meshId, record)
       if (record.at > Date.now() + this.timings.maxClockSkewMs) throw new Error('presence record is dated in the future')
     } catch (err) {
       this.reject((err as Error).message)
       return false
     }
-    const id = peerIdOfRaw(record.peer).toString()
     if (conn != null && conn.remotePeer.toString() === id) this.connInc.set(conn.id, record.inc)
     if (id === this.selfId) return this.ingestOwn(record.inc)
     let body: PresenceBody | undefined
@@ -245,6 +257,16 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       if (known == null || known >= inc) continue
       void this.sendRecords(conn, [bytes]).finally(() => { void conn.close().catch(() => {}) })
     }
+  }
+
+  /** A peer joined the presence topic: gossip our record soon (debounced), so it spreads past our neighbours. */
+  private readonly onSubscription = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+    if (!evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) return
+    if (this.republish != null) return
+    this.republish = setTimeout(() => {
+      this.republish = undefined
+      void this.publish()
+    }, 100)
   }
 
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {

@@ -92,11 +92,20 @@ export async function signRecord (meshId: string, key: Ed25519PrivateKey, r: Uns
   return encodeFrame({ ...unsigned(r), sig })
 }
 
-/** Decode a record from the wire and verify its signature; throws on anything wrong. */
-export async function verifyRecord (meshId: string, bytes: Uint8Array): Promise<SignedRecord> {
-  const r = decodeFrame(bytes, SignedSchema, MAX_RECORD_BYTES, 'presence')
+/** Decode a record from the wire (size and schema only; see `checkSignature`). */
+export function decodeRecord (bytes: Uint8Array): SignedRecord {
+  return decodeFrame(bytes, SignedSchema, MAX_RECORD_BYTES, 'presence')
+}
+
+export async function checkSignature (meshId: string, r: SignedRecord): Promise<void> {
   if (!await verifyRaw(r.peer, signedBytes(meshId, r), r.sig)) {
     throw new InvalidSignatureError('presence record signature does not verify')
   }
+}
+
+/** Decode a record from the wire and verify its signature; throws on anything wrong. */
+export async function verifyRecord (meshId: string, bytes: Uint8Array): Promise<SignedRecord> {
+  const r = decodeRecord(bytes)
+  await checkSignature(meshId, r)
   return r
 }

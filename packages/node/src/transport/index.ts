@@ -24,7 +24,8 @@ export type TransportServices = {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
-  dht: KadDHT
+  /** only when the mesh reaches beyond one machine or LAN (bootstrap peers or relays) */
+  dht?: KadDHT
 }
 
 export type MeshLibp2p = Libp2p<TransportServices>
@@ -37,16 +38,24 @@ export interface TransportInit {
   listen?: string[]
   /** announce on the LAN with mDNS */
   mdns?: boolean
-  /** run as a DHT server and relay (the relay package adds its own services) */
-  dhtServer?: boolean
+  /** run kad-dht: worth its traffic only across machines (bootstrap peers, relays) */
+  dht?: boolean
+  /** relay multiaddrs (with /p2p/<id>) to hold a reservation on, for peers behind NAT */
+  relays?: string[]
 }
 
 export async function createTransport (init: TransportInit): Promise<MeshLibp2p> {
   const listen = init.listen ?? (init.mdns === true ? ['/ip4/0.0.0.0/tcp/0'] : ['/ip4/127.0.0.1/tcp/0'])
+  // a bare /p2p-circuit listen address makes the relay transport search for relays forever
+  // (~30 DHT queries a second per idle node): only listen through relays we were given
+  const circuits = (init.relays ?? []).map(r => `${r.replace(/\/p2p-circuit$/, '')}/p2p-circuit`)
+  const dht = init.dht === true
+    ? { dht: kadDHT({ protocol: c.dhtProtocol(init.meshId), clientMode: false, peerInfoMapper: passthroughMapper }) }
+    : {}
   return createLibp2p({
     privateKey: init.privateKey,
     start: false,
-    addresses: { listen: [...listen, '/p2p-circuit'] },
+    addresses: { listen: [...listen, ...circuits] },
     transports: [tcp(), circuitRelayTransport()],
     connectionProtector: preSharedKey({ psk: swarmKey(init.networkSecret, init.meshId) }),
     connectionEncrypters: [noise()],
@@ -67,13 +76,12 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
         runOnLimitedConnection: true,
         // Every peer already proved mesh membership through the PSK, and many sessions on one
         // laptop share 127.0.0.1: the default same-IP penalty graylists them (stack.md 12).
-        scoreParams: { IPColocationFactorWeight: 0 }
+        scoreParams: { IPColocationFactorWeight: 0 },
+        // every payload we publish (presence records, group envelopes) signs itself;
+        // a second libp2p signature per message per hop buys nothing
+        globalSignaturePolicy: 'StrictNoSign'
       }),
-      dht: kadDHT({
-        protocol: c.dhtProtocol(init.meshId),
-        clientMode: false,
-        peerInfoMapper: passthroughMapper
-      })
+      ...dht
     }
-  })
+  }) as Promise<MeshLibp2p>
 }
