@@ -108,7 +108,7 @@ export class Dialer {
     if (id.equals(this.libp2p.peerId) || this.libp2p.getConnections(id).length > 0) return
     // discovery (mDNS, or addresses we learned from presence) keeps a few peers, not all:
     // presence and gossipsub reach the rest, and DMs dial their recipient on demand
-    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? 8)) return
+    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? 4)) return
     void this.dialOnce(id.toString(), async () => {
       if (multiaddrs.length > 0) await this.libp2p.peerStore.merge(id, { multiaddrs })
       await this.libp2p.dial(id)
@@ -124,7 +124,7 @@ export class Dialer {
     const entries = all.filter(e => e.peerId !== self && e.startedAt <= startedAt)
     const unconnected = entries.filter(e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0 && !this.inflight.has(e.peerId))
     const connected = entries.length - unconnected.length
-    const budget = Math.max(0, (this.init.maxRegistryDials ?? 8) - connected)
+    const budget = Math.max(0, (this.init.maxRegistryDials ?? 4) - connected)
     for (const e of shuffle(unconnected).slice(0, budget)) {
       void this.dialOnce(e.peerId, async () => {
         const id = peerIdFromString(e.peerId)

@@ -7,7 +7,7 @@
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { InvalidSignatureError } from '../errors.js'
-import { type Ed25519PrivateKey, verifyRaw } from '../identity/keys.js'
+import { type Ed25519PrivateKey, sign, verifyRaw } from '../identity/keys.js'
 import { GROUP_SIGN_CONTEXT, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, PRIORITIES } from './constants.js'
 import { concat, open, randomSlice, seal } from './crypto.js'
 
@@ -75,7 +75,7 @@ export async function sealGroup (meshId: string, key: Uint8Array, signer: Ed2551
   const header = { v: 1 as const, ...h }
   const ct = seal(key, encodeFrame(ContentSchema.parse(content)), encodeFrame([header.from, header.topic, header.id, header.ts]))
   const unsigned = { ...header, ct }
-  const sig = await signer.sign(groupSigned(meshId, unsigned))
+  const sig = await sign(signer, groupSigned(meshId, unsigned))
   return encodeFrame({ ...unsigned, sig })
 }
 

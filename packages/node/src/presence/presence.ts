@@ -79,6 +79,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     libp2p.services.pubsub.topicValidators.set(this.topic, async (_peer, msg) => this.validate(msg.data))
     libp2p.services.pubsub.subscribe(this.topic)
     libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscription)
+    libp2p.services.pubsub.addEventListener('gossipsub:graft', this.onGraft)
     libp2p.addEventListener('connection:open', this.onConnectionOpen)
     libp2p.addEventListener('connection:close', this.onConnectionClose)
     await this.publish()
@@ -100,6 +101,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     libp2p.removeEventListener('connection:open', this.onConnectionOpen)
     libp2p.removeEventListener('connection:close', this.onConnectionClose)
     libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscription)
+    libp2p.services.pubsub.removeEventListener('gossipsub:graft', this.onGraft)
     clearTimeout(this.republish)
     libp2p.services.pubsub.topicValidators.delete(this.topic)
     libp2p.services.pubsub.unsubscribe(this.topic)
@@ -261,7 +263,19 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   /** A peer joined the presence topic: gossip our record soon (debounced), so it spreads past our neighbours. */
   private readonly onSubscription = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (!evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) return
+    if (evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) this.republishSoon()
+  }
+
+  /**
+   * Our topic mesh gained a peer. Until a node's gossipsub mesh forms (its first heartbeats)
+   * it forwards nothing, so records published at start die early; publishing again once the
+   * mesh exists makes a new node known everywhere in a few hops, not at the next heartbeat.
+   */
+  private readonly onGraft = (evt: CustomEvent<{ topic: string }>): void => {
+    if (evt.detail.topic === this.topic) this.republishSoon()
+  }
+
+  private republishSoon (): void {
     if (this.republish != null) return
     this.republish = setTimeout(() => {
       this.republish = undefined

@@ -10,7 +10,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { InvalidSignatureError, MalformedFrameError } from '../errors.js'
-import { type Ed25519PrivateKey, verifyRaw } from '../identity/keys.js'
+import { type Ed25519PrivateKey, sign, verifyRaw } from '../identity/keys.js'
 import { LIMITS, MAX_RECORD_BYTES, PRESENCE_SIGN_CONTEXT, STATUSES } from './constants.js'
 
 /** Group names are what `@name` can address (SPEC.md §8.6). */
@@ -88,7 +88,7 @@ export function openBody (key: Uint8Array, peer: Uint8Array, sealed: Uint8Array)
 }
 
 export async function signRecord (meshId: string, key: Ed25519PrivateKey, r: UnsignedRecord): Promise<Uint8Array> {
-  const sig = await key.sign(signedBytes(meshId, r))
+  const sig = await sign(key, signedBytes(meshId, r))
   return encodeFrame({ ...unsigned(r), sig })
 }
 
