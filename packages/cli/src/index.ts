@@ -6,7 +6,10 @@
  */
 import { Command, CommanderError } from 'commander'
 import { daemonCommand } from './commands/daemon.js'
+import { doctorCommand } from './commands/doctor.js'
 import { hookCommand } from './commands/hook.js'
+import { installCommands } from './commands/install.js'
+import { launchCommand } from './commands/launch.js'
 import { mcpCommand } from './commands/mcp.js'
 import { meshCommand } from './commands/mesh.js'
 import { verbCommands } from './commands/verbs.js'
@@ -23,6 +26,9 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   daemonCommand(program, env)
   mcpCommand(program, env)
   hookCommand(program, env)
+  launchCommand(program, env)
+  installCommands(program, env)
+  doctorCommand(program, env)
   verbCommands(program, env)
   for (const c of program.commands) c.exitOverride()
   return program

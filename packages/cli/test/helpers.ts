@@ -7,11 +7,12 @@ export const BIN = join(import.meta.dirname, '../dist/bin.js')
 export interface Run { code: number, stdout: string, stderr: string }
 
 /** Run the built CLI to completion. */
-export async function cli (args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+export async function cli (args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<Run> {
   return new Promise(resolve => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
       resolve({ code: err == null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
     })
+    child.stdin?.end(input)
   })
 }
 

@@ -24,9 +24,15 @@ const MAX_STDIN = 1024 * 1024
 async function readStdin (): Promise<Record<string, unknown>> {
   if (process.stdin.isTTY) return {}
   let text = ''
-  for await (const chunk of process.stdin) {
-    text += String(chunk)
-    if (text.length > MAX_STDIN) throw new UsageError('hook input is larger than 1 MiB')
+  // Claude Code writes the JSON and closes stdin; never hang a turn on a pipe left open
+  const timer = setTimeout(() => { process.stdin.destroy() }, 5_000)
+  try {
+    for await (const chunk of process.stdin) {
+      text += String(chunk)
+      if (text.length > MAX_STDIN) throw new UsageError('hook input is larger than 1 MiB')
+    }
+  } finally {
+    clearTimeout(timer)
   }
   if (text.trim() === '') return {}
   try {

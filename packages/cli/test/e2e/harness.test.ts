@@ -1,5 +1,6 @@
 // Proves the e2e harness against the real `claude` binary: print mode, an MCP tool call,
 // a UserPromptSubmit hook, and an interactive session under tmux.
+import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -84,6 +85,18 @@ describe.skipIf(skip != null)(skip != null ? `claude e2e harness (skipped: ${ski
     const r = await runClaude({ bin, apiUrl: a.url, prompt: 'hello', timeoutMs: 30_000, args: ['--settings', JSON.stringify(settings)] })
     expect(r.code, r.stderr).toBe(0)
     expect(requestContains(a.main()[0]!, 'HOOKCTX')).toBe(true)
+  }, 40_000)
+
+  it('a shared home lets a second run --resume the first session', async () => {
+    const h = await home()
+    const a = await api((req, i) => req.main ? { text: `REPLY-${i}` } : undefined)
+    const id = randomUUID()
+    const first = await runClaude({ bin, apiUrl: a.url, home: h, prompt: 'FIRST-PROMPT', args: ['--session-id', id] })
+    expect(first.stdout.trim()).toBe('REPLY-0')
+    const second = await runClaude({ bin, apiUrl: a.url, home: h, prompt: 'second', args: ['--resume', id] })
+    expect(second.stdout.trim()).toBe('REPLY-1')
+    expect(requestContains(a.main()[1]!, 'FIRST-PROMPT')).toBe(true)
+    expect(requestContains(a.main()[1]!, 'REPLY-0')).toBe(true)
   }, 40_000)
 
   it('runs interactively under tmux: takes a prompt and shows the reply', async () => {

@@ -1,5 +1,6 @@
 // Runs the real `claude` against a fake API: once in print mode, or interactively under tmux.
 import { execFile, spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -118,12 +119,8 @@ export interface InteractiveClaude {
 /** An empty input prompt: the line `❯` alone between the input box's rules. */
 export const READY = /^─+\n❯\s*\n─+$/m
 
-const DIALOGS: Array<[RegExp, string]> = [
-  [/trust this folder/i, 'the trust-folder dialog appeared (cwd not trusted in .claude.json)'],
-  [/Do you want to use this API key/i, 'the API-key dialog appeared (key not approved in .claude.json)'],
-  [/Choose the text style/i, 'the theme picker appeared (onboarding not completed)']
-]
-
+/** First-run dialogs that the pre-seeded .claude.json should prevent. */
+const DIALOG = /trust this folder|Do you want to use this API key|Choose the text style/
 /** Starts `claude` in a detached tmux session (own socket) and waits until it is ready for input. */
 export async function runClaudeInteractive (opts: ClaudeOpts & { cols?: number, rows?: number, readyTimeoutMs?: number }): Promise<InteractiveClaude> {
   const home = opts.home ?? await createClaudeHome(opts.cwd != null ? [opts.cwd] : [])
@@ -137,7 +134,8 @@ export async function runClaudeInteractive (opts: ClaudeOpts & { cols?: number, 
       else resolve(stdout)
     })
   })
-  // Several arguments after the size: tmux runs them directly, without a shell, in the server's env (ours).
+  // The tmux server, started by this call, gets `env` and hands it to the pane. With arguments tmux
+  // execs claude directly; a lone path goes through `sh -c`, which execs it too (pane_pid is claude).
   await tmux('new-session', '-d', '-s', 'claude', '-x', String(opts.cols ?? 120), '-y', String(opts.rows ?? 40),
     '-c', opts.cwd ?? home.project, opts.bin, ...opts.args ?? [])
 
@@ -159,8 +157,6 @@ export async function runClaudeInteractive (opts: ClaudeOpts & { cols?: number, 
       for (;;) {
         screen = await capture().catch(() => screen)
         if (re.test(screen)) return screen
-        const dialog = DIALOGS.find(([d]) => d.test(screen))
-        if (dialog != null) throw new Error(`claude is stuck: ${dialog[1]}\n${screen}`)
         if (Date.now() > deadline) throw new Error(`screen did not match ${re} within ${timeoutMs} ms:\n${screen}`)
         await sleep(100)
       }
@@ -173,7 +169,8 @@ export async function runClaudeInteractive (opts: ClaudeOpts & { cols?: number, 
     }
   }
   try {
-    await s.waitForScreen(READY, opts.readyTimeoutMs ?? 20_000)
+    const screen = await s.waitForScreen(new RegExp(`${READY.source}|${DIALOG.source}`, 'm'), opts.readyTimeoutMs ?? 20_000)
+    if (!READY.test(screen)) throw new Error(`claude stopped at a first-run dialog despite the pre-seeded .claude.json:\n${screen}`)
   } catch (err) {
     await s.kill()
     throw err
@@ -181,13 +178,20 @@ export async function runClaudeInteractive (opts: ClaudeOpts & { cols?: number, 
   return s
 }
 
-/** SIGTERM, then SIGKILL after 3 s; resolves once the process is gone (checked every 50 ms, at most 5 s). */
+/** SIGHUP (a closing terminal), SIGKILL after 3 s; resolves once the process has exited (checked every 50 ms, at most 5 s). */
 async function stopProcess (pid: number): Promise<void> {
-  const alive = (): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
-  if (!(pid > 0) || !alive()) return
-  try { process.kill(pid, 'SIGTERM') } catch {}
-  for (let i = 0; i < 100 && alive(); i++) {
+  if (!(pid > 0) || !alive(pid)) return
+  try { process.kill(pid, 'SIGHUP') } catch {}
+  for (let i = 0; i < 100 && alive(pid); i++) {
     if (i === 60) try { process.kill(pid, 'SIGKILL') } catch {}
     await sleep(50)
   }
+}
+
+/** Running, and not merely a zombie waiting to be reaped (claude lingers as one for seconds under tmux). */
+function alive (pid: number): boolean {
+  if (existsSync('/proc/self')) {
+    try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z' } catch { return false }
+  }
+  try { process.kill(pid, 0); return true } catch { return false }
 }
