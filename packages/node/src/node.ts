@@ -27,6 +27,12 @@ import { Groups } from './messaging/groups.js'
 import { Inbox } from './messaging/inbox.js'
 import { Messaging } from './messaging/index.js'
 import { Outbox } from './messaging/outbox.js'
+import { type MemoryEvents, SharedMemory } from './memory/index.js'
+import { updateKey } from './state/envelope.js'
+import { LevelLog } from './state/log.js'
+import { Replica } from './state/replica.js'
+import { SharedState, type StateEvents } from './state/state.js'
+import { CrdtSync } from './state/sync.js'
 import { GroupCommit } from './store/commit.js'
 import { openStore, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
@@ -60,7 +66,7 @@ export interface MeshNodeInit {
   messageTtlMs?: number
 }
 
-export interface MeshNodeEvents extends PresenceEvents, DmEvents {
+export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents {
   'node:stopped': CustomEvent<{ reason: 'stopped' | 'replaced' }>
 }
 
@@ -78,6 +84,8 @@ export interface MeshInfo {
   peersOnline: number
   peersKnown: number
   unread: number
+  stateKeys: number
+  memories: number
   incarnation: number
   pid: number
 }
@@ -91,6 +99,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   store!: Store
   /** absent on a node without the content secret (a relay) */
   messaging?: Messaging
+  shared?: { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory }
+  private commit?: GroupCommit
   private control?: ControlServer
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
 
@@ -158,7 +168,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     })
     this.state = 'running'
     await this.presence.start()
+    this.commit = new GroupCommit(this.store)
     await this.startMessaging(body.groups.map(g => g.name))
+    await this.startShared()
     if (this.init.control !== false) {
       this.control = new ControlServer(controlSocketPath(home, this.mesh.name, this.peerId))
       registerNodeMethods(this.control, this)
@@ -189,8 +201,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   private async startMessaging (groups: string[]): Promise<void> {
-    if (this.mesh.contentSecret == null) return
-    const commit = new GroupCommit(this.store)
+    if (this.mesh.contentSecret == null || this.commit == null) return
+    const commit = this.commit
     const inbox = new Inbox(sublevel(this.store, 'inbox'), commit)
     const outbox = new Outbox(sublevel(this.store, 'outbox'), commit)
     await inbox.start()
@@ -204,6 +216,28 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
     await dm.start()
     await gs.start(groups)
+  }
+
+  private async startShared (): Promise<void> {
+    if (this.mesh.contentSecret == null || this.commit == null) return
+    const log = new LevelLog(sublevel(this.store, 'crdt'), this.commit)
+    await log.open()
+    const replica = new Replica(this.mesh.id, this.key.privateKey, updateKey(this.mesh.contentSecret, this.mesh.id), this.presence.incarnation, log, this.peerId)
+    await replica.load()
+    const sync = new CrdtSync(this.libp2p, replica, this.mesh.id)
+    const publish = (env: Uint8Array): void => { sync.publish(env) }
+    const state = new SharedState(replica, publish)
+    state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
+    const memory = new SharedMemory(replica, publish)
+    memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
+    this.shared = { replica, sync, state, memory }
+    await sync.start()
+  }
+
+  /** Shared state and memory, or a clear error on a node without the content secret. */
+  get data (): { state: SharedState, memory: SharedMemory } {
+    if (this.shared == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
+    return this.shared
   }
 
   /** The messaging layer, or a clear error on a node that holds no content secret. */
@@ -290,6 +324,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       peersOnline: peers.filter(p => p.online).length,
       peersKnown: peers.length,
       unread: this.messaging?.inbox.unread ?? 0,
+      stateKeys: this.shared?.state.size ?? 0,
+      memories: this.shared?.memory.size ?? 0,
       incarnation: this.presence.incarnation,
       pid: process.pid
     }
@@ -334,6 +370,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.dialer?.stop()
     await this.messaging?.dm.stop()
     await this.messaging?.groups.stop()
+    await this.shared?.sync.stop()
     await this.presence?.stop({ goodbye: reason === 'stopped' })
     await this.control?.stop()
     if (this.init.registry !== false && this.presence != null) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)

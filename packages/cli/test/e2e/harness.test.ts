@@ -1,5 +1,5 @@
-// Proves the e2e harness against the real `claude` binary: print mode, an MCP tool call,
-// a UserPromptSubmit hook, and an interactive session under tmux.
+// Proves the e2e harness against the real `claude` binary: print mode, an MCP tool call, a
+// UserPromptSubmit hook, --resume in a shared home, and an interactive session under tmux.
 import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'

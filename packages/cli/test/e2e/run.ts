@@ -121,7 +121,11 @@ export const READY = /^─+\n❯\s*\n─+$/m
 
 /** First-run dialogs that the pre-seeded .claude.json should prevent. */
 const DIALOG = /trust this folder|Do you want to use this API key|Choose the text style/
-/** Starts `claude` in a detached tmux session (own socket) and waits until it is ready for input. */
+/**
+ * Starts `claude` in a detached tmux session (own socket) and waits until it is ready for input.
+ * Pass `--allowedTools` for every tool the script calls: interactive sessions default to auto mode,
+ * whose server-side safety check the fake API cannot answer, so other tool calls stop at a dialog.
+ */
 export async function runClaudeInteractive (opts: ClaudeOpts & { cols?: number, rows?: number, readyTimeoutMs?: number }): Promise<InteractiveClaude> {
   const home = opts.home ?? await createClaudeHome(opts.cwd != null ? [opts.cwd] : [])
   const sock = join(home.dir, 'tmux.sock')
@@ -170,7 +174,7 @@ export async function runClaudeInteractive (opts: ClaudeOpts & { cols?: number, 
   }
   try {
     const screen = await s.waitForScreen(new RegExp(`${READY.source}|${DIALOG.source}`, 'm'), opts.readyTimeoutMs ?? 20_000)
-    if (!READY.test(screen)) throw new Error(`claude stopped at a first-run dialog despite the pre-seeded .claude.json:\n${screen}`)
+    if (!READY.test(screen)) throw new Error(`claude stopped at a first-run dialog (is the cwd trusted? createClaudeHome([cwd])):\n${screen}`)
   } catch (err) {
     await s.kill()
     throw err

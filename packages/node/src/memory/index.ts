@@ -1,0 +1,107 @@
+/**
+ * Shared memory (F12) on the replica's `memory` map: notes with tags, recalled through a
+ * full-text index (MiniSearch: BM25+ ranking, prefix and fuzzy terms, English stemming),
+ * built from the document at start and updated incrementally as notes arrive. `forget` writes
+ * a tombstone that syncs like any note.
+ */
+import { randomBytes } from 'node:crypto'
+import { TypedEventEmitter } from 'main-event'
+import MiniSearch from 'minisearch'
+import { stemmer } from 'stemmer'
+import type * as Y from 'yjs'
+import { InvalidMessageError } from '../errors.js'
+import type { Origin, Replica } from '../state/replica.js'
+
+export const MAX_NOTE_BYTES = 16 * 1024
+export const MAX_TAGS = 16
+
+export interface Note { id: string, content: string, tags: string[], author: string, createdAt: number, forgotten: boolean }
+export interface Recalled extends Note { score: number }
+interface Stored { content: string, tags: string[], author: string, createdAt: number, by: string, at: number, forgotten?: boolean }
+
+const processTerm = (t: string): string | null => {
+  const w = t.toLowerCase()
+  return w.length === 0 ? null : stemmer(w)
+}
+
+export interface MemoryChange { id: string, by: string, forgotten: boolean, local: boolean }
+export interface MemoryEvents { 'memory:change': CustomEvent<MemoryChange> }
+
+export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
+  private readonly map: Y.Map<Stored>
+  private readonly index = new MiniSearch<{ id: string, content: string, tags: string }>({
+    fields: ['content', 'tags'],
+    processTerm,
+    searchOptions: { prefix: true, fuzzy: 0.2, boost: { tags: 2 }, processTerm }
+  })
+
+  constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void) {
+    super()
+    this.map = replica.doc.getMap('memory')
+    const docs = []
+    for (const [id, s] of this.map.entries()) if (s.forgotten !== true) docs.push({ id, content: s.content, tags: s.tags.join(' ') })
+    this.index.addAll(docs)
+    this.map.observe((evt, tr) => {
+      const origin = tr.origin as Origin | undefined
+      for (const id of evt.keysChanged) {
+        this.reindex(id)
+        const s = this.map.get(id)
+        this.safeDispatchEvent('memory:change', { detail: { id, by: s?.by ?? origin?.author ?? '', forgotten: s?.forgotten === true, local: origin?.local === true } })
+      }
+    })
+  }
+
+  get size (): number { return this.index.documentCount }
+
+  async remember (content: string, tags: string[] = []): Promise<Note> {
+    if (typeof content !== 'string' || content.trim() === '') throw new InvalidMessageError('a memory needs some content')
+    if (Buffer.byteLength(content) > MAX_NOTE_BYTES) throw new InvalidMessageError(`a memory is at most ${MAX_NOTE_BYTES} bytes`)
+    if (tags.length > MAX_TAGS || tags.some(t => typeof t !== 'string' || t.length === 0 || t.length > 64)) throw new InvalidMessageError(`at most ${MAX_TAGS} tags of 1 to 64 characters`)
+    const id = randomBytes(8).toString('hex')
+    const now = Date.now()
+    const stored: Stored = { content, tags: [...new Set(tags)], author: this.replica.selfId, createdAt: now, by: this.replica.selfId, at: now }
+    const env = await this.replica.change(() => { this.map.set(id, stored) })
+    if (env != null) this.publish(env)
+    return note(id, stored)
+  }
+
+  recall (query: string, opts: { tags?: string[], author?: string, limit?: number } = {}): Recalled[] {
+    const limit = Math.max(1, Math.min(opts.limit ?? 10, 100))
+    const tags = opts.tags ?? []
+    const filter = (r: { id: string }): boolean => {
+      const s = this.map.get(r.id)
+      if (s == null || s.forgotten === true) return false
+      if (opts.author != null && s.author !== opts.author) return false
+      return tags.every(t => s.tags.includes(t))
+    }
+    if (query.trim() === '' || query.trim() === '*') {
+      // no words: the newest notes that match the filters
+      const all = [...this.map.entries()].filter(([id]) => filter({ id })).sort((a, b) => b[1].createdAt - a[1].createdAt)
+      return all.slice(0, limit).map(([id, s]) => ({ ...note(id, s), score: 0 }))
+    }
+    return this.index.search(query, { filter }).slice(0, limit).map(r => ({ ...note(r.id, this.map.get(r.id) as Stored), score: Number(r.score.toFixed(4)) }))
+  }
+
+  async forget (id: string): Promise<boolean> {
+    const s = this.map.get(id)
+    if (s == null || s.forgotten === true) return false
+    const env = await this.replica.change(() => { this.map.set(id, { ...s, by: this.replica.selfId, at: Date.now(), forgotten: true }) })
+    if (env != null) this.publish(env)
+    return true
+  }
+
+  get (id: string): Note | undefined {
+    const s = this.map.get(id)
+    return s == null ? undefined : note(id, s)
+  }
+
+  private reindex (id: string): void {
+    if (this.index.has(id)) this.index.discard(id)
+    const s = this.map.get(id)
+    if (s != null && s.forgotten !== true) this.index.add({ id, content: s.content, tags: s.tags.join(' ') })
+  }
+}
+
+function note (id: string, s: Stored): Note {
+  return { id, content: s.content, tags: s.tags, author: s.author, createdAt: s.createdAt, forgotten: s.forgotten === true }
+}

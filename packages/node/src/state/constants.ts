@@ -1,0 +1,27 @@
+/** Shared state and memory: protocol ids, topics and limits (SPEC.md §11). */
+
+export const crdtTopic = (meshId: string): string => `/claudemesh/${meshId}/crdt/1`
+export const crdtSyncProtocol = (meshId: string): string => `/claudemesh/${meshId}/crdt-sync/1.0.0`
+
+export const UPDATE_SIGN_CONTEXT = 'claudemesh/crdt/v1\0'
+
+/** The root maps a signed update may touch. */
+export const ROOTS = ['state', 'memory'] as const
+export type Root = typeof ROOTS[number]
+
+/** Largest Yjs update inside one envelope. */
+export const MAX_UPDATE_BYTES = 256 * 1024
+/** Largest envelope on the wire. */
+export const MAX_ENVELOPE_BYTES = MAX_UPDATE_BYTES + 1024
+/** Largest JSON value of one state entry or memory note, encoded. */
+export const MAX_VALUE_BYTES = 64 * 1024
+/** Deepest nesting of a value. */
+export const MAX_VALUE_DEPTH = 16
+/** Longest state key. */
+export const MAX_KEY_LENGTH = 256
+/** Most envelopes one sync answer carries; the rest come in the next round. */
+export const SYNC_BATCH = 5000
+/** Write a snapshot of the merged document after this many new envelopes. */
+export const SNAPSHOT_EVERY = 1000
+/** Anti-entropy with one random peer this often (plus on every new connection). */
+export const SYNC_INTERVAL_MS = 30_000

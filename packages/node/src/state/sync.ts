@@ -1,0 +1,119 @@
+/**
+ * Moving signed updates between replicas (SPEC.md §11.4): every local change is gossiped on
+ * the mesh's crdt topic (a hint: it may be lost or reordered), and replicas pull what their
+ * version vector lacks — from each newly connected peer, from one random peer every
+ * SYNC_INTERVAL_MS, and promptly from a peer when a gap shows.
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { logger } from '@libp2p/logger'
+import { lpStream } from '@libp2p/utils'
+import { z } from 'zod'
+import { decodeFrame, encodeFrame } from '../codec.js'
+import type { MeshLibp2p } from '../transport/index.js'
+import * as c from './constants.js'
+import type { Replica } from './replica.js'
+
+const log = logger('claudemesh:crdt')
+const VVSchema = z.object({ vv: z.record(z.string().max(128), z.number().int().nonnegative()) }).strict()
+const MAX_VV_BYTES = 1024 * 1024
+
+export class CrdtSync {
+  private readonly topic: string
+  private readonly protocol: string
+  private timer?: ReturnType<typeof setInterval>
+  private gapTimer?: ReturnType<typeof setTimeout>
+  readonly stats = { pulls: 0, pulled: 0 }
+
+  constructor (private readonly libp2p: MeshLibp2p, private readonly replica: Replica, meshId: string) {
+    this.topic = c.crdtTopic(meshId)
+    this.protocol = c.crdtSyncProtocol(meshId)
+  }
+
+  async start (): Promise<void> {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators.set(this.topic, async (_p, msg) => {
+      const r = await this.replica.ingest(msg.data)
+      return r === 'rejected' ? TopicValidatorResult.Reject : r === 'duplicate' ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept
+    })
+    pubsub.subscribe(this.topic)
+    await this.libp2p.handle(this.protocol, (stream, conn) => { void this.serve(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
+    this.libp2p.addEventListener('connection:open', this.onConnect)
+    this.replica.onGap = () => { this.pullSoon() }
+    this.timer = setInterval(() => { void this.pullRandom() }, c.SYNC_INTERVAL_MS)
+    this.timer.unref()
+    for (const conn of this.libp2p.getConnections()) void this.pull(conn)
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    clearTimeout(this.gapTimer)
+    this.libp2p.removeEventListener('connection:open', this.onConnect)
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.unsubscribe(this.topic)
+    pubsub.topicValidators.delete(this.topic)
+    await this.libp2p.unhandle(this.protocol)
+  }
+
+  /** Gossip a local change (best effort: pulls repair what gossip loses). */
+  publish (envelope: Uint8Array): void {
+    this.libp2p.services.pubsub.publish(this.topic, envelope).catch(err => { log('publishing an update failed: %s', (err as Error).message) })
+  }
+
+  private readonly onConnect = (evt: CustomEvent<Connection>): void => { void this.pull(evt.detail) }
+
+  private pullSoon (): void {
+    if (this.gapTimer != null) return
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = undefined
+      void this.pullRandom()
+    }, 50)
+  }
+
+  private async pullRandom (): Promise<void> {
+    const conns = this.libp2p.getConnections()
+    const conn = conns[Math.floor(Math.random() * conns.length)]
+    if (conn != null) await this.pull(conn)
+  }
+
+  /** Ask a peer for what our version vector lacks; repeat while answers come back full. */
+  async pull (conn: Connection): Promise<number> {
+    let total = 0
+    for (let round = 0; round < 20; round++) {
+      let stream: Stream | undefined
+      let n = 0
+      try {
+        stream = await conn.newStream(this.protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
+        const lp = lpStream(stream, { maxDataLength: c.MAX_ENVELOPE_BYTES })
+        await lp.write(encodeFrame({ vv: this.replica.versionVector() }))
+        while (true) {
+          const frame = await lp.read({ signal: AbortSignal.timeout(10_000) })
+          n++
+          await this.replica.ingest(frame.subarray())
+        }
+      } catch (err) {
+        if ((err as Error).name !== 'UnexpectedEOFError') log('crdt pull from %p failed: %s', conn.remotePeer, (err as Error).message)
+      } finally {
+        stream?.abort(new Error('done'))
+      }
+      this.stats.pulls++
+      this.stats.pulled += n
+      total += n
+      if (n < c.SYNC_BATCH) break
+    }
+    return total
+  }
+
+  private async serve (stream: Stream, conn: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: MAX_VV_BYTES })
+    try {
+      const req = decodeFrame((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray(), VVSchema, MAX_VV_BYTES, 'crdt version vector')
+      const missing = await this.replica.missing(req.vv, c.SYNC_BATCH)
+      if (missing.length > 0) await lp.writeV(missing)
+      await stream.close()
+    } catch (err) {
+      log('serving a crdt pull to %p failed: %s', conn.remotePeer, (err as Error).message)
+      stream.abort(err as Error)
+    }
+  }
+}
