@@ -13,7 +13,7 @@ const SEAL = new Uint8Array(32).fill(7)
 function craft (client: number, fn: (doc: Y.Doc) => void): Uint8Array {
   const doc = new Y.Doc()
   doc.clientID = client
-  let update = new Uint8Array()
+  let update: Uint8Array = new Uint8Array()
   doc.on('update', (u: Uint8Array) => { update = u })
   doc.transact(() => { fn(doc) })
   return update
