@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { daemonCommand } from './commands/daemon.js'
+import { dataCommands } from './commands/data.js'
 import { doctorCommand } from './commands/doctor.js'
 import { hookCommand } from './commands/hook.js'
 import { installCommands } from './commands/install.js'
@@ -30,6 +31,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   installCommands(program, env)
   doctorCommand(program, env)
   verbCommands(program, env)
+  dataCommands(program, env)
   for (const c of program.commands) c.exitOverride()
   return program
 }

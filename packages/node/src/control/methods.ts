@@ -34,6 +34,14 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   })
   server.register('group.join', z.object({ name: GroupSchema.shape.name, role: z.string().max(64).optional() }).strict(), async p => ({ groups: await node.joinGroup(p.name, p.role) }))
   server.register('group.leave', z.object({ name: GroupSchema.shape.name }).strict(), async p => ({ groups: await node.leaveGroup(p.name) }))
+  const key = z.string().min(1).max(256)
+  server.register('state.get', z.object({ key }).strict(), async p => ({ entry: node.data.state.get(p.key) ?? null }))
+  server.register('state.set', z.object({ key, value: z.unknown() }).strict(), async p => ({ entry: await node.data.state.set(p.key, p.value) }))
+  server.register('state.list', z.object({ prefix: z.string().max(256).optional() }).strict(), async p => ({ entries: node.data.state.list(p.prefix ?? '') }))
+  server.register('state.delete', z.object({ key }).strict(), async p => ({ deleted: await node.data.state.delete(p.key) }))
+  server.register('memory.remember', z.object({ content: z.string(), tags: z.array(z.string()).max(16).optional() }).strict(), async p => ({ note: await node.data.memory.remember(p.content, p.tags ?? []) }))
+  server.register('memory.recall', z.object({ query: z.string().max(1000), tags: z.array(z.string()).max(16).optional(), author: z.string().max(128).optional(), limit: z.number().int().min(1).max(100).optional() }).strict(), async p => ({ results: node.data.memory.recall(p.query, p) }))
+  server.register('memory.forget', z.object({ id: z.string().max(64) }).strict(), async p => ({ ok: await node.data.memory.forget(p.id) }))
   server.register('replace', z.object({ record: z.string().max(16_384) }), async p => {
     const ok = await node.presence.accept(new Uint8Array(Buffer.from(p.record, 'base64')))
     return { replaced: ok }

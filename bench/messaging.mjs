@@ -1,0 +1,348 @@
+// Messaging benchmarks (issue targets), one JSON object on stdout, progress on stderr:
+//  1. dmLatency: DM latency between two processes, `send` accepted (its promise resolved in
+//     the sender) → `message:receive` in the recipient, one message at a time (the next is
+//     sent once the previous is acked); and in the same run the floor: a raw libp2p echo
+//     round trip (lpStream on one persistent stream) between the same two processes.
+//     Targets: p50 ≤ 1 ms, p99 ≤ 5 ms.
+//  2. dmThroughput: sustained DMs between the same two processes for BENCH_THROUGHPUT_S
+//     (default 30) seconds with a bounded window of unacked sends; zero loss checked by
+//     comparing the accepted id set with the received id set. Target ≥ 10,000 acked DMs/s.
+//  3. fanout: `@all` to 20 nodes, 200 publishes one at a time, per-recipient latency from the
+//     publish call to `message:receive`. Target p99 ≤ 100 ms.
+//  4. randomDms: 20 nodes × 500 DMs to random peers, bounded concurrency per sender; delivered
+//     %, latency accepted → received, wall time, peak RSS (VmHWM). Target 100 % delivered.
+// Nodes run in agent processes (lib/agent.mjs) driven over IPC; this process never loads the
+// node package. Timestamps crossing processes are performance.timeOrigin + performance.now().
+// Env: BENCH_THROUGHPUT_S, BENCH_DM_N (2000), BENCH_MESH_PROCS (4: processes for the
+// 20-node benchmarks), BENCH_CPU_PROF=<dir> (run every agent under --cpu-prof; summarise with
+// `node bench/lib/cpuprof.mjs <dir>`), BENCH_MESSAGING_ONLY=dm,fanout,random (a subset).
+import { emit, guard, progress, removeDir, round, sleep, tempDir } from './lib/harness.mjs'
+import { lat, r3, spawnAgent, stopAgents } from './lib/agents.mjs'
+
+const THROUGHPUT_S = Math.max(1, Number(process.env.BENCH_THROUGHPUT_S ?? 30))
+const DM_N = Number(process.env.BENCH_DM_N ?? 2000)
+const MESH_SIZE = 20
+const MESH_PROCS = Math.max(1, Math.min(MESH_SIZE, Number(process.env.BENCH_MESH_PROCS ?? 4)))
+const FANOUT_N = 200
+const RANDOM_PER_NODE = 500
+const RANDOM_CONCURRENCY = 8
+
+const result = {}
+guard(420_000, () => result)
+
+async function section (name, fn) {
+  progress(`${name}…`)
+  const t = performance.now()
+  try {
+    const r = await fn()
+    progress(`${name} done in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+    return r
+  } catch (err) {
+    progress(`${name} failed: ${err.stack ?? err}`)
+    return { ok: false, error: err.message }
+  }
+}
+
+/** `count` agents sharing a fresh home with one mesh; always stopped and removed afterwards. */
+async function withAgents (count, prefix, fn) {
+  const home = tempDir('claudemesh-bench-msg-')
+  const agents = []
+  try {
+    const spawned = await Promise.allSettled(Array.from({ length: count }, (_, i) => spawnAgent(`${prefix}${i}`)))
+    for (const s of spawned) if (s.status === 'fulfilled') agents.push(s.value)
+    const failed = spawned.find(s => s.status === 'rejected')
+    if (failed != null) throw failed.reason
+    await agents[0].call('createMesh', { home, mesh: 'bench' })
+    return await fn({ home, agents })
+  } finally {
+    await stopAgents(agents)
+    removeDir(home)
+  }
+}
+
+/** Start `size` nodes spread over the agents (agent i gets a contiguous share); all see all. */
+async function startMesh (home, agents, size) {
+  const per = Math.ceil(size / agents.length)
+  const names = agents.map((_, i) => Array.from({ length: Math.min(per, size - i * per) }, (_, j) => `n${i * per + j}`))
+  const t = performance.now()
+  const ids = await Promise.all(agents.map((a, i) => a.call('start', { home, mesh: 'bench', names: names[i] }, 60_000)))
+  const all = ids.flat()
+  await Promise.all(agents.map(a => a.call('waitSee', { ids: all, timeoutMs: 30_000 }, 40_000)))
+  progress(`${all.length} nodes in ${agents.length} process(es) all online in ${round(performance.now() - t)} ms`)
+  return { ids, all }
+}
+
+const perSecond = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return { min: s[0] ?? null, median: s.length === 0 ? null : s[Math.floor((s.length - 1) / 2)], max: s.at(-1) ?? null }
+}
+
+// ---- 1 and 2: two processes ----
+
+async function twoProcesses () {
+  return withAgents(2, 'dm', async ({ home, agents: [a, b] }) => {
+    const [bob] = await b.call('start', { home, mesh: 'bench', names: ['bob'] })
+    const [alice] = await a.call('start', { home, mesh: 'bench', names: ['alice'] })
+    await Promise.all([a, b].map(x => x.call('waitSee', { ids: [alice, bob] })))
+
+    result.dmLatency = await section('DM latency, 2 processes', async () => {
+      await b.call('echoServe')
+      const rtts = await a.call('echoRtt', { peer: bob, n: 2000, warmup: 200, size: 200 }, 60_000)
+      progress(`echo floor: RTT p50 ${r3(lat(rtts).p50)} ms`)
+      await b.call('resetRecv')
+      const recs = await a.call('latency', { to: bob, n: DM_N, warmup: 200 }, 180_000)
+      const [dump] = await b.call('recvDump')
+      const recvAt = new Map(dump.ids.map((id, i) => [id, dump.times[i]]))
+      const oneWay = []
+      const fromCall = []
+      let missing = 0
+      let negative = 0
+      for (const [id, t0, t1] of recs) {
+        const t = recvAt.get(id)
+        if (t == null) { missing++; continue }
+        if (t < t1) negative++
+        oneWay.push(t - t1)
+        fromCall.push(t - t0)
+      }
+      const dm = lat(oneWay)
+      const floor = lat(rtts)
+      return {
+        ok: missing === 0,
+        target: 'p50 ≤ 1 ms, p99 ≤ 5 ms (send accepted → message:receive in the other process)',
+        latencyMs: dm,
+        floor: { what: 'raw libp2p echo round trip, 200 B, lpStream on one persistent stream, same two processes', rttMs: floor },
+        ratioP50ToEchoRtt: r3(dm.p50 / floor.p50),
+        ratioP99ToEchoRttP99: r3(dm.p99 / floor.p99),
+        /** send() call → accepted: the synced outbox write */
+        acceptMs: lat(recs.map(([, t0, t1]) => t1 - t0)),
+        sendCallToReceiveMs: lat(fromCall),
+        /** accepted → 'delivered' status in the sender (one way + synced inbox write + ack back) */
+        acceptToAckMs: lat(recs.map(([, , t1, t2]) => t2 - t1)),
+        missing,
+        /** received before the sender's promise resolved (clock or ordering artefact) */
+        negative,
+        meetsTarget: missing === 0 && dm.p50 <= 1 && dm.p99 <= 5
+      }
+    })
+
+    result.dmThroughput = await section(`DM throughput, 2 processes, ${THROUGHPUT_S} s`, async () => {
+      await Promise.all([a.call('resetRecv'), b.call('resetRecv')])
+      const cpu0 = [a.cpuMs(), b.cpuMs()]
+      const window = 5000
+      const tp = await a.call('throughput', { to: bob, seconds: THROUGHPUT_S, window, maxOutstanding: 1024, drainMs: 30_000 }, (THROUGHPUT_S + 60) * 1000)
+      const cpu1 = [a.cpuMs(), b.cpuMs()]
+      const [dump] = await b.call('recvDump')
+      const received = new Set(dump.ids)
+      const accepted = new Set(tp.accepted)
+      let lost = 0
+      for (const id of accepted) if (!received.has(id)) lost++
+      let unexpected = 0
+      for (const id of received) if (!accepted.has(id)) unexpected++
+      const inboxMissing = await b.call('inboxMissing', { ids: tp.accepted }, 60_000)
+      const recvBuckets = []
+      const tMin = Math.min(...dump.times.slice(0, 1000))
+      for (const t of dump.times) { const i = Math.floor((t - tMin) / 1000); recvBuckets[i] = (recvBuckets[i] ?? 0) + 1 }
+      const [sa, sb] = await Promise.all([a.call('stats'), b.call('stats')])
+      const windowS = tp.windowMs / 1000
+      const ackedMean = tp.acksInWindow / windowS
+      const cpuShare = (i) => r3((cpu1[i] - cpu0[i]) / (tp.windowMs + tp.drainMs))
+      return {
+        ok: lost === 0 && dump.dups === 0 && tp.drained,
+        target: '≥ 10,000 acked DMs/s, zero loss',
+        seconds: r3(windowS),
+        window: `≤ ${window} accepted-but-unacked (+ ≤ 1024 sends not yet accepted)`,
+        ackedPerSec: { mean: Math.round(ackedMean), ...perSecond(tp.ackPerSec), perSecond: tp.ackPerSec },
+        acceptedPerSec: { mean: Math.round(tp.accepted.length / windowS), ...perSecond(tp.acceptPerSec) },
+        receivedPerSec: perSecond(recvBuckets.filter(x => x != null).slice(0, Math.floor(windowS))),
+        accepted: tp.accepted.length,
+        acked: tp.acksTotal,
+        received: received.size,
+        lost,
+        duplicatesAtRecipient: dump.dups,
+        duplicateAcceptedIds: tp.accepted.length - accepted.size,
+        unexpected,
+        notInRecipientInbox: inboxMissing,
+        drained: tp.drained,
+        drainMs: round(tp.drainMs),
+        sendFailures: tp.failures,
+        ...(tp.lastError != null ? { lastError: tp.lastError } : {}),
+        /** CPU time / wall time of the window + drain: 1.0 = one core saturated */
+        cpuCores: { sender: cpuShare(0), recipient: cpuShare(1) },
+        groupCommit: { sender: sa[0].groupCommit, recipient: sb[0].groupCommit },
+        dmStats: { sender: sa[0].dm, recipient: sb[0].dm },
+        meetsTarget: ackedMean >= 10_000 && lost === 0 && dump.dups === 0
+      }
+    })
+  })
+}
+
+// ---- 3: @all fan-out ----
+
+async function fanout () {
+  return withAgents(MESH_PROCS, 'fan', async ({ home, agents }) => {
+    const { ids, all } = await startMesh(home, agents, MESH_SIZE)
+    const t = performance.now()
+    const meshes = await Promise.all(agents.map(a => a.call('groupMeshReady', { timeoutMs: 20_000 }, 30_000)))
+    const meshView = meshes.flat()
+    progress(`@all gossipsub mesh formed in ${round(performance.now() - t)} ms`)
+    const sender = agents[0]
+    const senderId = ids[0][0]
+    const recipients = all.filter(id => id !== senderId)
+    await Promise.all(agents.map(a => a.call('resetRecv', { notify: true })))
+    const got = new Map() // message id → Map(recipient → t)
+    let wake = () => {}
+    for (const a of agents) {
+      a.on(m => {
+        if (m.ev !== 'recv') return
+        let g = got.get(m.id)
+        if (g == null) got.set(m.id, g = new Map())
+        g.set(m.node, m.t)
+        wake()
+      })
+    }
+    const publish = async (i, timeoutMs) => {
+      const r = await sender.call('send', { node: 0, to: '@all', body: `fanout ${i}` })
+      const complete = () => (got.get(r.id)?.size ?? 0) >= recipients.length
+      if (!complete()) {
+        await new Promise(resolve => {
+          const timer = setTimeout(() => { wake = () => {}; resolve() }, timeoutMs)
+          wake = () => { if (complete()) { clearTimeout(timer); wake = () => {}; resolve() } }
+        })
+      }
+      return { ...r, got: got.get(r.id) ?? new Map() }
+    }
+    // gossipsub mesh formed is not all-reachable yet for sure: probe until one reaches all
+    let probes = 0
+    for (; probes < 20; probes++) {
+      const r = await publish(`probe ${probes}`, 3_000)
+      if (r.got.size >= recipients.length) break
+    }
+    for (let i = 0; i < 10; i++) await publish(`warm-up ${i}`, 3_000)
+    const fromCall = []
+    const fromAccepted = []
+    const slowest = []
+    let incomplete = 0
+    let missingDeliveries = 0
+    const t0 = performance.now()
+    for (let i = 0; i < FANOUT_N; i++) {
+      const r = await publish(i, 5_000)
+      if (r.got.size < recipients.length) {
+        incomplete++
+        missingDeliveries += recipients.length - r.got.size
+      }
+      let worst = 0
+      for (const tr of r.got.values()) {
+        fromCall.push(tr - r.t0)
+        fromAccepted.push(tr - r.t1)
+        worst = Math.max(worst, tr - r.t0)
+      }
+      slowest.push(worst)
+    }
+    const ms = performance.now() - t0
+    const stats = (await Promise.all(agents.map(a => a.call('stats')))).flatMap(s => s.slice(0, -1))
+    const l = lat(fromCall)
+    return {
+      ok: incomplete === 0,
+      target: 'p99 ≤ 100 ms (per recipient, publish → message:receive)',
+      layout: `${MESH_SIZE} nodes in ${agents.length} process(es) of ${Math.ceil(MESH_SIZE / agents.length)}, one home, registry discovery (each node dials ≤ 4 peers)`,
+      publishes: FANOUT_N,
+      recipients: recipients.length,
+      probesBeforeAllReached: probes + 1,
+      /** per recipient, from the send('@all') call in the sender */
+      latencyMs: l,
+      /** per recipient, from the send('@all') promise resolving (it resolves after a synced outbox write) */
+      fromAcceptedMs: lat(fromAccepted),
+      /** per publish, the last of the 19 recipients */
+      slowestRecipientMs: lat(slowest),
+      publishesPerSec: round(FANOUT_N / (ms / 1000)),
+      incompletePublishes: incomplete,
+      missingDeliveries,
+      topology: {
+        connections: lat(stats.map(s => s.connections)),
+        meshPeersAtStart: lat(meshView.map(v => v.mesh)),
+        subscribersAtStart: lat(meshView.map(v => v.subscribers))
+      },
+      meetsTarget: incomplete === 0 && l.p99 <= 100
+    }
+  })
+}
+
+// ---- 4: 20 peers × 500 DMs to random peers ----
+
+async function randomDms () {
+  return withAgents(MESH_PROCS, 'rnd', async ({ home, agents }) => {
+    const { all } = await startMesh(home, agents, MESH_SIZE)
+    await Promise.all(agents.map(a => a.call('resetRecv')))
+    const cpu0 = agents.map(a => a.cpuMs())
+    const tBlast = performance.now()
+    const blasts = (await Promise.all(agents.map(a => a.call('blast', { perNode: RANDOM_PER_NODE, targets: all, concurrency: RANDOM_CONCURRENCY }, 180_000)))).flat()
+    const blastMs = performance.now() - tBlast
+    const records = blasts.flatMap(b => b.records)
+    const sendErrors = blasts.reduce((n, b) => n + b.errors, 0)
+    const lastError = blasts.find(b => b.lastError != null)?.lastError
+    progress(`${records.length} DMs accepted in ${round(blastMs)} ms; waiting for delivery`)
+    const deadline = performance.now() + 60_000
+    let counts
+    while (true) {
+      counts = (await Promise.all(agents.map(a => a.call('counts')))).reduce((s, c) => ({ recv: s.recv + c.recv, dups: s.dups + c.dups, delivered: s.delivered + c.delivered }), { recv: 0, dups: 0, delivered: 0 })
+      if ((counts.recv >= records.length && counts.delivered >= records.length) || performance.now() > deadline) break
+      await sleep(50)
+    }
+    const cpu1 = agents.map(a => a.cpuMs())
+    const waitedMs = performance.now() - tBlast
+    const dumps = (await Promise.all(agents.map(a => a.call('recvDump')))).flat()
+    const recvAt = new Map()
+    for (const d of dumps) d.ids.forEach((id, i) => { recvAt.set(id, d.times[i]) })
+    const latencies = []
+    let received = 0
+    let tFirst = Infinity
+    let tLast = -Infinity
+    for (const [id, , t0, t1] of records) {
+      tFirst = Math.min(tFirst, t0)
+      const t = recvAt.get(id)
+      if (t == null) continue
+      received++
+      tLast = Math.max(tLast, t)
+      latencies.push(t - t1)
+    }
+    const attempted = MESH_SIZE * RANDOM_PER_NODE
+    const mem = agents.map(a => a.mem())
+    const stats = (await Promise.all(agents.map(a => a.call('stats')))).flatMap(s => s.slice(0, -1))
+    const deliveredPct = records.length === 0 ? 0 : 100 * received / records.length
+    return {
+      ok: received === records.length && sendErrors === 0,
+      target: '100 % delivered',
+      layout: `${MESH_SIZE} nodes in ${agents.length} process(es) of ${Math.ceil(MESH_SIZE / agents.length)}, one home`,
+      attempted,
+      accepted: records.length,
+      sendErrors,
+      ...(lastError != null ? { lastError } : {}),
+      received,
+      deliveredPct: round(deliveredPct, 3),
+      ackedPct: round(100 * counts.delivered / Math.max(1, records.length), 3),
+      duplicatesAtRecipients: counts.dups,
+      latencyMs: lat(latencies),
+      /** first send call → last receive */
+      wallMs: round(tLast - tFirst),
+      /** until every send was accepted */
+      allAcceptedMs: round(blastMs),
+      timedOut: received < records.length && waitedMs >= 60_000,
+      concurrencyPerSender: RANDOM_CONCURRENCY,
+      peakRssMB: { perProcess: mem.map(m => m?.hwm ?? null), sum: round(mem.reduce((s, m) => s + (m?.hwm ?? 0), 0)), nodesPerProcess: Math.ceil(MESH_SIZE / agents.length) },
+      cpuMsPerProcess: cpu1.map((c, i) => c - cpu0[i]),
+      connectionsPerNode: lat(stats.map(s => s.connections)),
+      meetsTarget: received === records.length && records.length === attempted
+    }
+  })
+}
+
+const only = (process.env.BENCH_MESSAGING_ONLY ?? 'dm,fanout,random').split(',')
+if (only.includes('dm')) {
+  const r = await section('two processes', twoProcesses)
+  if (r?.ok === false && result.dmLatency == null) result.dmLatency = r
+}
+if (only.includes('fanout')) result.fanout = await section('@all fan-out to 20', fanout)
+if (only.includes('random')) result.randomDms = await section('20 × 500 random DMs', randomDms)
+result.ok = ['dmLatency', 'dmThroughput', 'fanout', 'randomDms'].every(k => result[k]?.ok !== false)
+emit(result)
+process.exit(0)
