@@ -77,6 +77,8 @@ const perSecond = (xs) => {
   return { min: s[0] ?? null, median: s.length === 0 ? null : s[Math.floor((s.length - 1) / 2)], max: s.at(-1) ?? null }
 }
 
+const commitSummary = (s) => ({ ...s.groupCommit, flushMs: lat(s.flushMs), writesPerFlush: lat(s.flushWrites) })
+
 // ---- 1 and 2: two processes ----
 
 async function twoProcesses () {
@@ -168,7 +170,9 @@ async function twoProcesses () {
         ...(tp.lastError != null ? { lastError: tp.lastError } : {}),
         /** CPU time / wall time of the window + drain: 1.0 = one core saturated */
         cpuCores: { sender: cpuShare(0), recipient: cpuShare(1) },
-        groupCommit: { sender: sa[0].groupCommit, recipient: sb[0].groupCommit },
+        /** the synced LevelDB batches behind accepts and acks: count, writes each, duration each */
+        groupCommit: { sender: commitSummary(sa[0]), recipient: commitSummary(sb[0]) },
+        eventLoopDelayMs: { sender: sa.at(-1).loopDelayMs, recipient: sb.at(-1).loopDelayMs },
         dmStats: { sender: sa[0].dm, recipient: sb[0].dm },
         meetsTarget: ackedMean >= 10_000 && lost === 0 && dump.dups === 0
       }

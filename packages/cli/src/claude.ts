@@ -71,16 +71,21 @@ export function shellQuote (s: string): string {
 /** Seconds a waiting hook may run; our own wait ends earlier (hook.ts WAIT_MS). */
 export const WAIT_HOOK_TIMEOUT_S = 3600
 
-/** The hooks claudemesh serves, as Claude Code settings. `prefix` is the command to run us. */
-export function hookSettings (prefix: string): Record<string, unknown> {
+/**
+ * The hooks claudemesh serves, as Claude Code settings. `prefix` is the command to run us.
+ * `wake: false` leaves out the waiting hooks: in print mode (-p) Claude runs asyncRewake
+ * hooks in the foreground, so they would hold every turn open.
+ */
+export function hookSettings (prefix: string, wake = true): Record<string, unknown> {
   const cmd = (event: string): string => `${prefix} hook ${event}`
   const waiting = (event: string): Record<string, unknown> => ({ type: 'command', command: cmd(event), asyncRewake: true, timeout: WAIT_HOOK_TIMEOUT_S })
-  return {
-    SessionStart: [{ hooks: [{ type: 'command', command: cmd('session-start') }, waiting('wait')] }],
+  const hooks: Record<string, unknown> = {
+    SessionStart: [{ hooks: [{ type: 'command', command: cmd('session-start') }, ...(wake ? [waiting('wait')] : [])] }],
     UserPromptSubmit: [{ hooks: [{ type: 'command', command: cmd('user-prompt-submit') }] }],
-    PostToolUse: [{ matcher: '*', hooks: [{ type: 'command', command: cmd('post-tool-use') }] }],
-    Stop: [{ hooks: [waiting('stop')] }]
+    PostToolUse: [{ matcher: '*', hooks: [{ type: 'command', command: cmd('post-tool-use') }] }]
   }
+  if (wake) hooks.Stop = [{ hooks: [waiting('stop')] }]
+  return hooks
 }
 
 export const TOOL_PATTERN = 'mcp__claudemesh__*'

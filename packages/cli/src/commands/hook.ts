@@ -62,6 +62,9 @@ export function hookCommand (program: Command, env: NodeJS.ProcessEnv): void {
       const input = await readStdin()
       const session = typeof input.session_id === 'string' ? input.session_id : env.CLAUDE_CODE_SESSION_ID
       if (session == null || session === '') return
+      // a Stop hook that keeps exiting 2 would loop forever: once Claude is continuing
+      // because of a stop hook, let the turn end
+      if (waiting && input.stop_hook_active === true) return
       const entry = await nodeForSession(session, env)
       if (entry == null) return
       const client = await ControlClient.connect(entry.control)

@@ -40,7 +40,8 @@ export function claudeArgs (o: { session: string, resume: boolean, mesh: string,
   if (o.channels) mcpArgs.push('--channels')
   const mcpConfig = { mcpServers: { claudemesh: { type: 'stdio', command: node, args: mcpArgs, env: { CLAUDEMESH_HOME: o.home } } } }
   const prefix = `CLAUDEMESH_HOME=${shellQuote(o.home)} ${shellQuote(node)} ${shellQuote(bin)}`
-  const settings = { hooks: hookSettings(prefix), permissions: { allow: [TOOL_PATTERN] } }
+  const print = o.passthrough.some(a => a === '-p' || a === '--print')
+  const settings = { hooks: hookSettings(prefix, !print), permissions: { allow: [TOOL_PATTERN] } }
   const args = [
     ...(o.resume ? ['--resume', o.session] : ['--session-id', o.session]),
     '--mcp-config', JSON.stringify(mcpConfig),
