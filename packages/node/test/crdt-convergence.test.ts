@@ -10,19 +10,11 @@ import { describe, expect, it } from 'vitest'
 import type { Ed25519PrivateKey } from '../src/index.js'
 import { SharedMemory } from '../src/memory/index.js'
 import { MemoryLog, Replica, SharedState } from '../src/state/index.js'
+import { rng } from './helpers.js'
 
 const MESH = '00112233aabbccdd'
 const SEAL = new Uint8Array(32).fill(7)
 
-function rng (seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6D2B79F5) | 0
-    let t = seed
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Peer { key: Ed25519PrivateKey, id: string, log: MemoryLog, replica: Replica, state: SharedState, memory: SharedMemory, inc: number, outbox: Uint8Array[] }
 

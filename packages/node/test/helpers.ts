@@ -47,3 +47,14 @@ export function allSee (nodes: MeshNode[]): boolean {
 export async function untilAllSee (nodes: MeshNode[], timeoutMs = 10_000): Promise<void> {
   await until(nodes, ['peer:join', 'peer:update'], () => allSee(nodes), timeoutMs, 'every node to see every other')
 }
+
+/** A seeded generator (mulberry32), so any randomized failure replays from its seed. */
+export function rng (seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6D2B79F5) | 0
+    let t = seed
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

@@ -7,17 +7,8 @@
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
-import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
+import { homeWithMesh, rng, startNode, until, untilAllSee } from './helpers.js'
 
-function rng (seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6D2B79F5) | 0
-    let t = seed
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const seeds = process.env.SEED != null
   ? [Number(process.env.SEED)]

@@ -6,18 +6,8 @@ import { encodeFrame, type MeshNode, presenceTopic, signRecord } from '../src/in
 import { presenceKey } from '../src/identity/secrets.js'
 import { presenceProtocol } from '../src/presence/constants.js'
 import { sealBody } from '../src/presence/record.js'
-import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
+import { homeWithMesh, rng, startNode, until, untilAllSee } from './helpers.js'
 
-/** Seeded so any failure reproduces: mulberry32. */
-function rng (seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6D2B79F5) | 0
-    let t = seed
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('hostile presence frames', () => {
   let a: MeshNode

@@ -2,18 +2,12 @@
 import type { Command } from 'commander'
 import { ago, out, outJson, table, UsageError } from '../output.js'
 import { callNode, type PickFlags } from '../pick.js'
+import { addPickFlags } from './verbs.js'
 
 type Flags = PickFlags & { json?: boolean }
 interface Entry { key: string, value: unknown, updatedBy: string, updatedAt: number }
 interface Note { id: string, content: string, tags: string[], author: string, createdAt: number, score?: number }
 
-function pickFlags (cmd: Command): Command {
-  return cmd
-    .option('--mesh <mesh>', 'mesh name')
-    .option('--session <uuid>', 'the session whose node to use (or $CLAUDEMESH_SESSION)')
-    .option('--name <name>', 'the node to use, by display name')
-    .option('--json', 'print JSON')
-}
 
 /** `value` is JSON when it parses as JSON, else the plain string. */
 export function parseValue (text: string): unknown {
@@ -28,30 +22,30 @@ const show = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify
 
 export function dataCommands (program: Command, env: NodeJS.ProcessEnv): void {
   const state = program.command('state').description('shared key-value state of the mesh')
-  pickFlags(state.command('get <key>').description('read a key')).action(async (key: string, o: Flags) => {
+  addPickFlags(state.command('get <key>').description('read a key')).action(async (key: string, o: Flags) => {
     const r = await callNode<{ entry: Entry | null }>(o, env, 'state.get', { key })
     if (o.json === true) return outJson(r.entry)
     if (r.entry == null) throw new UsageError(`${key} is not set`)
     out(show(r.entry.value))
   })
-  pickFlags(state.command('set <key> <value>').description('set a key (the value is parsed as JSON when it can be)')).action(async (key: string, value: string, o: Flags) => {
+  addPickFlags(state.command('set <key> <value>').description('set a key (the value is parsed as JSON when it can be)')).action(async (key: string, value: string, o: Flags) => {
     const r = await callNode<{ entry: Entry }>(o, env, 'state.set', { key, value: parseValue(value) })
     if (o.json === true) return outJson(r.entry)
     out(`set ${r.entry.key}`)
   })
-  pickFlags(state.command('list [prefix]').description('list keys, optionally under a prefix')).action(async (prefix: string | undefined, o: Flags) => {
+  addPickFlags(state.command('list [prefix]').description('list keys, optionally under a prefix')).action(async (prefix: string | undefined, o: Flags) => {
     const r = await callNode<{ entries: Entry[] }>(o, env, 'state.list', { prefix })
     if (o.json === true) return outJson(r.entries)
     if (r.entries.length === 0) return out('no keys')
     out(table([['KEY', 'VALUE', 'BY', 'WHEN'], ...r.entries.map(e => [e.key, show(e.value).slice(0, 60), e.updatedBy.slice(-10), ago(e.updatedAt)])]))
   })
-  pickFlags(state.command('delete <key>').description('delete a key')).action(async (key: string, o: Flags) => {
+  addPickFlags(state.command('delete <key>').description('delete a key')).action(async (key: string, o: Flags) => {
     const r = await callNode<{ deleted: boolean }>(o, env, 'state.delete', { key })
     if (o.json === true) return outJson(r)
     out(r.deleted ? `deleted ${key}` : `${key} was not set`)
   })
 
-  pickFlags(program.command('remember <content...>').description('save a note to the shared memory'))
+  addPickFlags(program.command('remember <content...>').description('save a note to the shared memory'))
     .option('--tags <tags>', 'comma-separated tags')
     .action(async (words: string[], o: Flags & { tags?: string }) => {
       const tags = o.tags?.split(',').map(t => t.trim()).filter(Boolean) ?? []
@@ -59,7 +53,7 @@ export function dataCommands (program: Command, env: NodeJS.ProcessEnv): void {
       if (o.json === true) return outJson(r.note)
       out(r.note.id)
     })
-  pickFlags(program.command('recall <query...>').description('search the shared memory'))
+  addPickFlags(program.command('recall <query...>').description('search the shared memory'))
     .option('--tags <tags>', 'only notes with all these tags (comma-separated)')
     .option('--author <peer>', 'only notes by this peer id')
     .option('--limit <n>', 'at most n results', '10')
@@ -72,7 +66,7 @@ export function dataCommands (program: Command, env: NodeJS.ProcessEnv): void {
       if (r.results.length === 0) return out('nothing recalled')
       for (const n of r.results) out(`${n.id}  ${(n.score ?? 0).toFixed(2)}  ${n.tags.map(t => `#${t}`).join(' ')}  ${ago(n.createdAt)}\n  ${n.content.replace(/\n/g, '\n  ')}`)
     })
-  pickFlags(program.command('forget <id>').description('forget a memory note')).action(async (id: string, o: Flags) => {
+  addPickFlags(program.command('forget <id>').description('forget a memory note')).action(async (id: string, o: Flags) => {
     const r = await callNode<{ ok: boolean }>(o, env, 'memory.forget', { id })
     if (o.json === true) return outJson(r)
     if (!r.ok) throw new UsageError(`no memory ${id} (or it was already forgotten)`)

@@ -6,7 +6,8 @@ import { callNode, type PickFlags } from '../pick.js'
 
 type VerbFlags = PickFlags & { json?: boolean }
 
-function addPickFlags (cmd: Command): Command {
+/** The flags every verb takes to pick its node, plus --json. */
+export function addPickFlags (cmd: Command): Command {
   return cmd
     .option('--mesh <mesh>', 'mesh name')
     .option('--session <uuid>', 'the session whose node to use (or $CLAUDEMESH_SESSION)')
