@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { copyFile, mkdir } from 'node:fs/promises'
+import { networkInterfaces } from 'node:os'
 import { dirname } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -58,6 +59,16 @@ describe('a mesh in one process', () => {
     const n2 = await track(startNode({ home: b, mesh: 'team', name: 'two', bootstrap: [addr] }))
     const n3 = await track(startNode({ home: b, mesh: 'team', name: 'three', registry: false, bootstrap: [bare] }))
     await untilAllSee([n1, n2, n3])
+  })
+
+  // mDNS multicasts through a non-loopback interface; without one it cannot work at all
+  const lanUp = Object.values(networkInterfaces()).flat().some(i => i?.family === 'IPv4' && !i.internal)
+  it.skipIf(!lanUp)('two homes on one LAN find each other with mDNS, no registry and no bootstrap', async () => {
+    const { a, b } = await twoHomes()
+    const lan = { mdns: true, registry: false, listen: ['/ip4/0.0.0.0/tcp/0'] }
+    const n1 = await track(startNode({ home: a, mesh: 'team', name: 'one', ...lan }))
+    const n2 = await track(startNode({ home: b, mesh: 'team', name: 'two', ...lan }))
+    await untilAllSee([n1, n2], 20_000)
   })
 
   it('a stranger without the invite cannot complete a connection', async () => {

@@ -111,6 +111,7 @@ export function launchCommand (program: Command, env: NodeJS.ProcessEnv): void {
         bootstrap: o.bootstrap ?? [], channels: o.channels === true, passthrough
       })
       note(`claudemesh: session ${session} joins mesh "${mesh}" as ${o.name ?? basename(cwd)}`)
+      if (o.channels === true) note('claudemesh: channels are a research preview (claude.ai login, a server-side flag); if they do not arrive, `claudemesh install` registers the server at user scope, and hooks deliver regardless')
       const code = await new Promise<number>((resolve, reject) => {
         const child = spawn(claudeBin(env), args, { stdio: 'inherit', env: { ...process.env, ...env, CLAUDEMESH_HOME: h } })
         child.once('error', err => {
