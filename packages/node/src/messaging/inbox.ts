@@ -1,11 +1,10 @@
 /**
  * The inbox (SPEC.md §8.4): every message that reached this session, once, in LevelDB.
- * Layout in the `inbox` sublevel:
- *   m!<id>                        → CBOR InboxMessage
- *   o!<receivedAt:16>!<id>        → ''   (arrival order)
+ * Layout in the `inbox` sublevel (store layout 2):
+ *   m!<receivedAt:16>!<id>        → CBOR InboxMessage (arrival order)
  *   u!<receivedAt:16>!<id>        → ''   (unread; removed when read)
  * A message is written with a synced group commit before it is acknowledged; its id stays
- * for at least the message TTL, which is what deduplicates retries and replays.
+ * (in memory too, id → arrival) for as long as the message, which dedupes retries and replays.
  */
 import { z } from 'zod'
 import { decodeFrame, encodeFrame } from '../codec.js'
@@ -37,14 +36,14 @@ export class Inbox {
 
   constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
 
-  /** every id in the inbox: dedupe without a disk read (~40 B an id) */
-  private readonly ids = new Set<string>()
+  /** every id in the inbox and its arrival time: dedupe and lookup without a disk read */
+  private readonly ids = new Map<string, number>()
 
   async start (): Promise<void> {
     let n = 0
     for await (const _ of this.db.keys({ gte: 'u!', lt: 'u"' })) n++
     this.unreadCount = n
-    for await (const k of this.db.keys({ gte: 'm!', lt: 'm"' })) this.ids.add(k.slice(2))
+    for await (const k of this.db.keys({ gte: 'm!', lt: 'm"' })) this.ids.set(k.slice(19), Number(k.slice(2, 18)))
   }
 
   get unread (): number { return Math.max(0, this.unreadCount) }
@@ -63,7 +62,7 @@ export class Inbox {
     const p = (async () => {
       if (this.ids.has(m.id)) return false
       await this.commit.write(this.addOps(m))
-      this.ids.add(m.id)
+      this.ids.set(m.id, m.receivedAt)
       this.unreadCount++
       return true
     })()
@@ -78,24 +77,29 @@ export class Inbox {
   private addOps (m: InboxMessage): BatchOp[] {
     const k = `${pad(m.receivedAt)}!${m.id}`
     return [
-      { type: 'put', sublevel: this.db, key: `m!${m.id}`, value: encodeFrame(m) },
-      { type: 'put', sublevel: this.db, key: `o!${k}`, value: new Uint8Array(0) },
+      { type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(m) },
       { type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) }
     ] as BatchOp[]
   }
 
   async get (id: string): Promise<InboxMessage | undefined> {
-    const v = await this.db.get(`m!${id}`)
-    return v == null ? undefined : decodeFrame(v, InboxMessageSchema, MAX_ENVELOPE_BYTES * 2, 'inbox record')
+    const at = this.ids.get(id)
+    if (at == null) return undefined
+    const v = await this.db.get(`m!${pad(at)}!${id}`)
+    return v == null ? undefined : decode(v)
   }
 
   /** Messages in arrival order; unread only by default. */
   async list (opts: { unreadOnly?: boolean, limit?: number, newest?: boolean } = {}): Promise<InboxMessage[]> {
-    const prefix = opts.unreadOnly === false ? 'o!' : 'u!'
+    const range = { limit: opts.limit ?? -1, reverse: opts.newest === true }
     const out: InboxMessage[] = []
-    for await (const key of this.db.keys({ gte: prefix, lt: `${prefix.slice(0, 1)}"`, limit: opts.limit ?? -1, reverse: opts.newest === true })) {
-      const m = await this.get(key.slice(key.lastIndexOf('!') + 1))
-      if (m != null) out.push(m)
+    if (opts.unreadOnly === false) {
+      for await (const v of this.db.values({ ...range, gte: 'm!', lt: 'm"' })) out.push(decode(v))
+    } else {
+      for await (const key of this.db.keys({ ...range, gte: 'u!', lt: 'u"' })) {
+        const v = await this.db.get(`m!${key.slice(2)}`)
+        if (v != null) out.push(decode(v))
+      }
     }
     return opts.newest === true ? out.reverse() : out
   }
@@ -109,11 +113,28 @@ export class Inbox {
       if (m == null || m.readAt != null) continue
       const read = { ...m, readAt: at }
       changed.push(read)
-      ops.push({ type: 'put', sublevel: this.db, key: `m!${id}`, value: encodeFrame(read) } as BatchOp)
+      ops.push({ type: 'put', sublevel: this.db, key: `m!${pad(m.receivedAt)}!${id}`, value: encodeFrame(read) } as BatchOp)
       ops.push({ type: 'del', sublevel: this.db, key: `u!${pad(m.receivedAt)}!${id}` } as BatchOp)
     }
     await this.commit.write(ops)
     this.unreadCount -= changed.length
     return changed
   }
+}
+
+function decode (v: Uint8Array): InboxMessage {
+  return decodeFrame(v, InboxMessageSchema, MAX_ENVELOPE_BYTES * 2, 'inbox record')
+}
+
+/** Store layout 1 → 2: inbox records keyed by arrival, no separate order index. */
+export async function migrateInbox1to2 (db: Sublevel): Promise<BatchOp[]> {
+  const ops: BatchOp[] = []
+  for await (const [key, value] of db.iterator({ gte: 'm!', lt: 'm"' })) {
+    if (key.length !== 2 + 32) continue // already in the new layout
+    const m = decode(value)
+    ops.push({ type: 'put', sublevel: db, key: `m!${pad(m.receivedAt)}!${m.id}`, value } as BatchOp)
+    ops.push({ type: 'del', sublevel: db, key } as BatchOp)
+  }
+  for await (const key of db.keys({ gte: 'o!', lt: 'o"' })) ops.push({ type: 'del', sublevel: db, key } as BatchOp)
+  return ops
 }

@@ -3,8 +3,9 @@
  * envelope is durably in the outbox; it stays there until the recipient's node acks it or it
  * expires. Status per message id: pending → (held) → delivered → read, or failed.
  * Layout in the `outbox` sublevel:
- *   q!<id>   → CBOR OutboxItem (removed on ack or expiry)
- *   s!<id>   → CBOR MessageStatus
+ *   q!<id>   → CBOR OutboxItem (removed on ack or expiry); its status is `pending`
+ *   s!<id>   → CBOR MessageStatus, written once the message leaves the queue
+ * One write to accept a message, one batch to settle it: the hot path stays short.
  */
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
@@ -15,7 +16,7 @@ import { MAX_DM_FRAME_BYTES } from './constants.js'
 export const STATUSES = ['pending', 'held', 'delivered', 'read', 'failed'] as const
 export type DeliveryStatus = typeof STATUSES[number]
 
-const OutboxItemSchema = z.object({ id: z.string(), to: z.string(), env: zBytes(), createdAt: z.number(), exp: z.number() })
+const OutboxItemSchema = z.object({ id: z.string(), to: z.string(), toName: z.string().optional(), env: zBytes(), createdAt: z.number(), exp: z.number() })
 export type OutboxItem = z.infer<typeof OutboxItemSchema>
 
 const StatusSchema = z.object({
@@ -44,7 +45,7 @@ export class Outbox {
   async start (): Promise<void> {
     for await (const v of this.db.values({ gte: 'q!', lt: 'q"' })) {
       const item = decodeFrame(v, OutboxItemSchema, MAX_DM_FRAME_BYTES, 'outbox item')
-      this.queue(item, await this.status(item.id))
+      this.queue(item, newStatus(item.id, item.to, item.toName ?? '', 'pending', item.createdAt))
     }
   }
 
@@ -61,16 +62,10 @@ export class Outbox {
   /** Durably queue DMs and record them pending; resolves once on disk. */
   async enqueue (items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = []): Promise<void> {
     const ops: BatchOp[] = []
-    const statuses: MessageStatus[] = []
-    for (const { toName, ...item } of items) {
-      const s = newStatus(item.id, item.to, toName, 'pending', item.createdAt)
-      statuses.push(s)
-      ops.push(this.put(`q!${item.id}`, encodeFrame(item)))
-      ops.push(this.put(`s!${item.id}`, encodeFrame(s)))
-    }
+    for (const item of items) ops.push(this.put(`q!${item.id}`, encodeFrame(item)))
     for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))
     await this.commit.write(ops)
-    items.forEach(({ toName: _, ...item }, i) => { this.queue(item, statuses[i]) })
+    for (const item of items) this.queue(item, newStatus(item.id, item.to, item.toName, 'pending', item.createdAt))
   }
 
   /** The recipient's node has the messages on disk: drop them from the outbox. */
@@ -127,6 +122,8 @@ export class Outbox {
   }
 
   async status (id: string): Promise<MessageStatus | undefined> {
+    const queued = this.queued.get(id)
+    if (queued != null) return queued
     const v = await this.db.get(`s!${id}`)
     return v == null ? undefined : decodeFrame(v, StatusSchema, 64 * 1024, 'message status')
   }

@@ -8,7 +8,7 @@ import type { AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
 import { ensureDir } from '../home.js'
 
-export const STORE_VERSION = 1
+export const STORE_VERSION = 2
 
 export type Store = Level<string, Uint8Array>
 
@@ -21,7 +21,12 @@ export function sublevel (db: Store, name: string): Sublevel {
 /** Migrations from layout N to N+1, run in order inside `openStore`. */
 const migrations: Record<number, (db: Store) => Promise<void>> = {
   // 0 → 1: a new database; nothing to move.
-  0: async () => {}
+  0: async () => {},
+  // 1 → 2: inbox records keyed by arrival time (SPEC.md §8.4)
+  1: async db => {
+    const { migrateInbox1to2 } = await import('../messaging/inbox.js')
+    await db.batch(await migrateInbox1to2(sublevel(db, 'inbox')), { sync: true })
+  }
 }
 
 export class StoreLockedError extends Error {

@@ -1,0 +1,414 @@
+// claudemesh end to end with the REAL `claude` binary calling our REAL tools and hooks: two
+// sessions started through `claudemesh launch` under tmux wake each other through the Stop
+// hook; message modes inbox and off; `claudemesh install` seen by `claude mcp list`.
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, realpath, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterEach, describe, expect, it } from 'vitest'
+import { BIN, cli, Daemon } from '../helpers.js'
+import { ensureClaude } from './claude.js'
+import { type ApiRequest, type FakeApi, lastToolResult, requestContains, requestStrings, type Script, startFakeApi } from './fake-api.js'
+import { type ClaudeHome, claudeEnv, createClaudeHome, type InteractiveClaude, runClaudeInteractive } from './run.js'
+
+const claude = await ensureClaude()
+const skip = 'skip' in claude ? claude.skip : undefined
+if (skip != null) console.warn(`claudemesh e2e tests skipped: ${skip}`)
+const claudeBin = 'bin' in claude ? claude.bin : ''
+
+// ---- resources, released in a safe order after each test ----------------------------------
+
+interface Launched { s: InteractiveClaude, mesh: MeshEnv }
+const launched: Launched[] = []
+const daemons: Daemon[] = []
+const apis: FakeApi[] = []
+const dirs: Array<() => Promise<void>> = []
+
+afterEach(async () => {
+  // sessions first (claude writes to its home on the way out), then the sender daemons, then files
+  await Promise.all(launched.splice(0).map(async l => stopLaunched(l)))
+  await Promise.all(daemons.splice(0).map(async d => d.stop('SIGTERM')))
+  await Promise.all(apis.splice(0).map(async a => a.close()))
+  await Promise.all(dirs.splice(0).map(async f => f()))
+})
+
+type MeshEnv = Record<string, string> & { CLAUDEMESH_HOME: string }
+
+/** A claudemesh home with the mesh "team". */
+async function meshHome (): Promise<MeshEnv> {
+  const dir = await realpath(await mkdtemp(join(tmpdir(), 'cm-e2e-mesh-')))
+  dirs.push(async () => rm(dir, { recursive: true, force: true }))
+  const env: MeshEnv = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
+  const r = await cli(['mesh', 'create', 'team'], env)
+  expect(r.code, r.stderr).toBe(0)
+  return env
+}
+
+async function claudeHome (): Promise<ClaudeHome> {
+  const h = await createClaudeHome()
+  dirs.push(h.cleanup)
+  return h
+}
+
+async function api (script: Script): Promise<FakeApi> {
+  const a = await startFakeApi(script)
+  apis.push(a)
+  return a
+}
+
+function daemon (name: string, env: MeshEnv): Daemon {
+  const d = new Daemon(['--name', name], env)
+  daemons.push(d)
+  return d
+}
+
+/** `claudemesh launch -y --name <name> [flags] --` in tmux, with the real claude behind it. */
+async function launch (name: string, a: FakeApi, mesh: MeshEnv, flags: string[] = []): Promise<InteractiveClaude> {
+  const home = await claudeHome()
+  const s = await runClaudeInteractive({
+    bin: BIN,
+    args: ['launch', '-y', '--name', name, ...flags, '--'],
+    apiUrl: a.url,
+    home,
+    env: { ...mesh, CLAUDEMESH_CLAUDE_BIN: claudeBin },
+    readyTimeoutMs: 30_000
+  })
+  launched.push({ s, mesh })
+  return s
+}
+
+function alive (pid: number): boolean {
+  try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z' } catch { return false }
+}
+
+function childrenOf (pid: number): number[] {
+  try { return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) } catch { return [] }
+}
+
+async function waitGone (pids: number[], ms: number): Promise<void> {
+  const deadline = Date.now() + ms
+  while (pids.some(alive) && Date.now() < deadline) await sleep(50)
+}
+
+async function tmuxOf (home: ClaudeHome, ...args: string[]): Promise<string> {
+  return new Promise(resolve => {
+    execFile('tmux', ['-S', join(home.dir, 'tmux.sock'), ...args], { timeout: 5_000 }, (err, stdout) => { resolve(err == null ? stdout : '') })
+  })
+}
+
+/**
+ * Ends a launched session: SIGHUP to claude (the pane's `launch` process's child) so it exits
+ * and stops its MCP server, then the tmux server; any session node still registered in the
+ * mesh home (started by this test) gets SIGTERM by its pid.
+ */
+async function stopLaunched ({ s, mesh }: Launched): Promise<void> {
+  const launchPid = Number((await tmuxOf(s.home, 'display-message', '-p', '-t', 'claude', '#{pane_pid}')).trim())
+  const claudePids = launchPid > 0 ? childrenOf(launchPid) : []
+  for (const p of claudePids) try { process.kill(p, 'SIGHUP') } catch {}
+  await waitGone(claudePids, 5_000)
+  for (const p of claudePids) if (alive(p)) try { process.kill(p, 'SIGKILL') } catch {}
+  await s.kill()
+  const { listRunning } = await import('@claudemesh/node/client')
+  const left = (await listRunning(mesh.CLAUDEMESH_HOME, 'team').catch(() => [])).filter(e => e.kind === 'mcp').map(e => e.pid)
+  for (const p of left) try { process.kill(p, 'SIGTERM') } catch {}
+  await waitGone(left, 5_000)
+}
+
+// ---- reading what the model saw ----------------------------------------------------------
+
+interface Fenced { tag: string, attrs: Record<string, string>, body: string }
+
+const FENCE = /<<peer-message-([0-9a-f]+) ([^>]*)>>\n([\s\S]*?)\n<<end-peer-message-\1>>/g
+
+/** Every <<peer-message-…>> block in the request's system prompt and messages. */
+function peerMessages (req: ApiRequest): Fenced[] {
+  const out: Fenced[] = []
+  for (const s of requestStrings(req)) {
+    for (const m of s.matchAll(FENCE)) {
+      const attrs: Record<string, string> = {}
+      for (const a of (m[2] ?? '').matchAll(/([a-z_]+)="([^"]*)"/g)) attrs[a[1] ?? ''] = a[2] ?? ''
+      out.push({ tag: m[1] ?? '', attrs, body: m[3] ?? '' })
+    }
+  }
+  return out
+}
+
+/** The request's strings as one text, for error messages. */
+function dump (req: ApiRequest | undefined): string {
+  return req == null ? '(none)' : JSON.stringify(req.body.messages, null, 1).slice(-6000)
+}
+
+/** Lines of the session's transcript(s) that mention a hook (what Claude Code did with our hooks). */
+function hookLines (home: ClaudeHome): string[] {
+  const out: string[] = []
+  const projects = join(home.configDir, 'projects')
+  for (const d of existsSync(projects) ? readdirSync(projects) : []) {
+    for (const f of readdirSync(join(projects, d)).filter(x => x.endsWith('.jsonl'))) {
+      for (const line of readFileSync(join(projects, d, f), 'utf8').split('\n')) {
+        if (/hook/i.test(line)) out.push(`  ${line.slice(0, 600)}`)
+      }
+    }
+  }
+  return out.slice(-20)
+}
+
+/** A short account of what each session saw and shows, attached to a timeout. */
+async function diagnose (sessions: Record<string, { s?: InteractiveClaude, api: FakeApi }>): Promise<string> {
+  const parts: string[] = []
+  for (const [name, { s, api }] of Object.entries(sessions)) {
+    parts.push(`=== ${name}: ${api.main().length} main request(s)`)
+    for (const r of api.main()) {
+      const last = r.body.messages.slice(-2).map(m => typeof m.content === 'string' ? m.content : JSON.stringify(m.content)).join(' | ')
+      parts.push(`  #${r.seq}: ${last.replace(/\s+/g, ' ').slice(-700)}`)
+    }
+    if (s != null) parts.push(`--- ${name} transcript hook lines:\n${hookLines(s.home).join('\n')}`)
+    if (s != null) parts.push(`--- ${name} screen:\n${(await s.capture().catch(() => '')).split('\n').filter(l => l.trim() !== '').slice(-25).join('\n')}`)
+  }
+  return parts.join('\n')
+}
+
+/** apiX.waitFor, with a diagnosis of every session in the error on timeout. */
+async function waitReq (a: FakeApi, pred: (r: ApiRequest) => boolean, ms: number, what: string, sessions: Parameters<typeof diagnose>[0]): Promise<ApiRequest> {
+  try {
+    return await a.waitFor(pred, ms)
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}\n${await diagnose(sessions)}`)
+  }
+}
+
+const unique = (what: string): string => `${what}-${randomBytes(6).toString('hex')}`
+
+/** Bounded poll of a CLI call until `ok` holds; returns the last parsed JSON. */
+async function pollCli<T> (args: string[], env: MeshEnv, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    const r = await cli(args, env)
+    try { last = JSON.parse(r.stdout) } catch { last = `${r.code}: ${r.stdout}${r.stderr}` }
+    if (r.code === 0 && ok(last as T)) return last as T
+    if (Date.now() > deadline) throw new Error(`claudemesh ${args.join(' ')}: condition not met within ${timeoutMs} ms; last: ${JSON.stringify(last)}`)
+    await sleep(200)
+  }
+}
+
+interface PeerList { self: { name: string }, peers: Array<{ name: string, online: boolean }> }
+const online = (name: string) => (r: PeerList): boolean => r.peers.some(p => p.name === name && p.online)
+
+function report (what: string, data: Record<string, unknown>): void {
+  process.stderr.write(`${JSON.stringify({ e2e: what, ...data })}\n`)
+}
+
+// ---- the tests ---------------------------------------------------------------------------
+
+describe.skipIf(skip != null)(skip != null ? `claudemesh with the real claude (skipped: ${skip})` : 'claudemesh with the real claude', () => {
+  it('two launched sessions: alice asks bob with send_message, the Stop hook wakes bob, bob replies with reply_to, alice wakes with the answer', async () => {
+    const started = Date.now()
+    const mesh = await meshHome()
+    const QUESTION = unique('QUESTION')
+    const ANSWER = unique('ANSWER')
+    const t: Record<string, number> = {}
+
+    // bob: a first prompt gets a plain reply (so he goes idle with his Stop hook waiting);
+    // a request carrying alice's question gets send_message back to alice with reply_to
+    let questionId: string | undefined
+    const apiB = await api(req => {
+      if (!req.main) return undefined
+      if (requestContains(req, ANSWER)) return { text: 'BOB-DONE' }
+      if (requestContains(req, QUESTION)) {
+        t.bobWoken ??= Date.now()
+        const f = peerMessages(req).find(m => m.body.includes(QUESTION))
+        questionId = f?.attrs.id
+        if (questionId == null) return { text: 'BOB-SAW-NO-FENCE' }
+        t.bobReplyIssued = Date.now()
+        return { toolUse: { name: 'mcp__claudemesh__send_message', input: { to: 'alice', message: ANSWER, reply_to: questionId } } }
+      }
+      return { text: 'BOB-READY' }
+    })
+    // alice: her prompt gets send_message to bob; the tool result gets a plain reply (idle);
+    // a request carrying bob's answer ends that turn
+    const apiA = await api(req => {
+      if (!req.main) return undefined
+      if (requestContains(req, ANSWER)) {
+        t.aliceWoken ??= Date.now()
+        return { text: 'ALICE-GOT-ANSWER' }
+      }
+      if (lastToolResult(req) != null) {
+        t.aliceToolResult ??= Date.now()
+        return { text: 'ALICE-ASKED' }
+      }
+      if (requestContains(req, 'ask bob')) {
+        t.aliceSendIssued = Date.now()
+        return { toolUse: { name: 'mcp__claudemesh__send_message', input: { to: 'bob', message: QUESTION } } }
+      }
+      return undefined
+    })
+
+    const [bob, alice] = await Promise.all([launch('bob', apiB, mesh), launch('alice', apiA, mesh)])
+    t.launched = Date.now()
+    const all = { alice: { s: alice, api: apiA }, bob: { s: bob, api: apiB } }
+
+    await bob.submit('hello bob')
+    await bob.waitForScreen(/BOB-READY/, 30_000)
+    // both session nodes are up and see each other (bounded poll: presence has no event to await here)
+    await pollCli<PeerList>(['peers', '--name', 'alice', '--json'], mesh, online('bob'))
+    await pollCli<PeerList>(['peers', '--name', 'bob', '--json'], mesh, online('alice'))
+
+    await alice.submit('ask bob')
+    // alice's turn: send_message → tool_result → plain reply, then she is idle
+    const aliceResult = await apiA.waitFor(r => r.main && lastToolResult(r) != null, 30_000)
+    const sent = lastToolResult(aliceResult)
+    expect(sent?.isError, sent?.content).toBe(false)
+    const sentJson = JSON.parse(sent?.content ?? '{}') as { results?: Array<{ to: string, name: string, message_id: string, status: string }> }
+    expect(sentJson.results).toHaveLength(1)
+    expect(sentJson.results?.[0]).toMatchObject({ name: 'bob', message_id: expect.stringMatching(/^[0-9a-f]{32}$/), status: expect.stringMatching(/^(pending|held|delivered|read)$/) })
+    const sentId = sentJson.results?.[0]?.message_id
+
+    // bob wakes by himself (no keys sent to his pane) and his next request carries the question, fenced, from alice
+    const bobReq = await waitReq(apiB, r => r.main && requestContains(r, QUESTION), 60_000, 'bob woken with the question', all)
+    const q = peerMessages(bobReq).find(m => m.body.includes(QUESTION))
+    expect(q, dump(bobReq)).toBeDefined()
+    expect(q?.attrs.from).toBe('alice')
+    expect(q?.attrs.id).toMatch(/^[0-9a-f]{32}$/)
+    expect(q?.attrs.id).toBe(sentId)
+    expect(q?.body).toBe(QUESTION)
+    if (process.env.CM_E2E_DEBUG) report('bob-wake-request', { messages: bobReq.body.messages.slice(-3) })
+    // the wake came from the Stop hook: the request after bob's first turn, with no new user prompt of ours
+    expect(requestContains(bobReq, 'hello bob')).toBe(true)
+    expect(apiB.main().filter(r => requestContains(r, 'hello bob')).length).toBeGreaterThanOrEqual(2)
+
+    // bob's send_message back to alice, with reply_to
+    const bobResult = await waitReq(apiB, r => r.main && requestContains(r, ANSWER), 30_000, 'bob\'s send_message result', all)
+    const back = lastToolResult(bobResult)
+    expect(back?.isError, back?.content).toBe(false)
+    expect(back?.content).toMatch(/"message_id":"[0-9a-f]{32}"/)
+
+    // alice wakes through her Stop hook; her next request carries the answer with reply_to = the question's id
+    const aliceReq = await waitReq(apiA, r => r.main && peerMessages(r).some(m => m.body.includes(ANSWER)), 60_000, 'alice woken with the answer', all)
+    const a = peerMessages(aliceReq).find(m => m.body.includes(ANSWER))
+    expect(a?.attrs.from).toBe('bob')
+    expect(a?.attrs.reply_to).toBe(questionId)
+    expect(a?.attrs.id).toMatch(/^[0-9a-f]{32}$/)
+    await alice.waitForScreen(/ALICE-GOT-ANSWER/, 20_000)
+    expect(apiA.errors).toEqual([])
+    expect(apiB.errors).toEqual([])
+
+    report('wake-latency', {
+      // A's send_message tool_use handed to claude → the question in B's next model request
+      aliceSendToBobRequestMs: (t.bobWoken ?? NaN) - (t.aliceSendIssued ?? NaN),
+      // A's tool_result arrived (our tool had returned) → B's request
+      aliceToolDoneToBobRequestMs: (t.bobWoken ?? NaN) - (t.aliceToolResult ?? NaN),
+      // B's send_message tool_use → the answer in A's next model request
+      bobSendToAliceRequestMs: (t.aliceWoken ?? NaN) - (t.bobReplyIssued ?? NaN),
+      launchToReadyMs: t.launched - started,
+      testMs: Date.now() - started
+    })
+  }, 180_000)
+
+  it('message mode inbox: carol\'s message wakes bob with a one-line notice, not its body', async () => {
+    const started = Date.now()
+    const mesh = await meshHome()
+    const BODY = unique('INBOX-BODY')
+    const apiB = await api(req => {
+      if (!req.main) return undefined
+      if (requestContains(req, /unread peer message/)) return { text: 'BOB-NOTICED' }
+      return { text: 'BOB-READY' }
+    })
+    const carol = daemon('carol', mesh)
+    await carol.ready()
+    const bob = await launch('bob', apiB, mesh, ['--message-mode', 'inbox'])
+    await carol.line(/^\+ bob /, 30_000)
+    await bob.submit('hello bob')
+    await bob.waitForScreen(/BOB-READY/, 30_000)
+
+    const sent = await cli(['send', 'bob', BODY, '--name', 'carol', '--json'], mesh)
+    expect(sent.code, sent.stderr).toBe(0)
+    const [r] = JSON.parse(sent.stdout) as Array<{ id: string }>
+    const t0 = Date.now()
+    // woken by the Stop hook (no keys sent)
+    const req = await apiB.waitFor(x => x.main && requestContains(x, /unread peer message/), 60_000)
+    const wokeMs = Date.now() - t0
+    expect(requestContains(req, /claudemesh: 1 unread peer message from carol; call check_messages/), dump(req)).toBe(true)
+    expect(requestContains(req, BODY), dump(req)).toBe(false)
+    expect(requestContains(req, r?.id ?? 'no id'), dump(req)).toBe(false)
+    expect(peerMessages(req)).toEqual([])
+    await bob.waitForScreen(/BOB-NOTICED/, 20_000)
+    // the message stays unread until pulled
+    const st = await cli(['status', r?.id ?? '', '--name', 'carol', '--json'], mesh)
+    expect((JSON.parse(st.stdout) as { status: string }).status).toBe('delivered')
+    report('inbox', { sendToNoticeRequestMs: wokeMs, testMs: Date.now() - started })
+  }, 120_000)
+
+  it('message mode off: nothing is pushed, check_messages pulls the body', async () => {
+    const started = Date.now()
+    const mesh = await meshHome()
+    const BODY = unique('OFF-BODY')
+    const PROMPT = unique('anything-new')
+    const apiB = await api(req => {
+      if (!req.main) return undefined
+      if (lastToolResult(req) != null) return { text: 'BOB-PULLED' }
+      if (requestContains(req, PROMPT)) return { toolUse: { name: 'mcp__claudemesh__check_messages', input: {} } }
+      return { text: 'BOB-READY' }
+    })
+    const carol = daemon('carol', mesh)
+    await carol.ready()
+    const bob = await launch('bob', apiB, mesh, ['--message-mode', 'off'])
+    await carol.line(/^\+ bob /, 30_000)
+
+    const sent = await cli(['send', 'bob', BODY, '--name', 'carol', '--json'], mesh)
+    expect(sent.code, sent.stderr).toBe(0)
+    const [r] = JSON.parse(sent.stdout) as Array<{ id: string }>
+    const id = r?.id ?? ''
+    await pollCli<{ status: string }>(['status', id, '--name', 'carol', '--json'], mesh, s => s.status === 'delivered')
+
+    await bob.submit(PROMPT)
+    const req = await apiB.waitFor(x => x.main && requestContains(x, PROMPT), 30_000)
+    expect(requestContains(req, BODY), dump(req)).toBe(false)
+    expect(requestContains(req, id), dump(req)).toBe(false)
+    expect(requestContains(req, /unread peer message/), dump(req)).toBe(false)
+    expect(peerMessages(req)).toEqual([])
+    // nothing woke bob on its own before the prompt
+    expect(apiB.main().filter(x => x.seq < req.seq)).toEqual([])
+
+    const pulled = await apiB.waitFor(x => x.main && lastToolResult(x) != null, 30_000)
+    const tr = lastToolResult(pulled)
+    expect(tr?.isError, tr?.content).toBe(false)
+    expect(tr?.content).toContain(BODY)
+    const parsed = JSON.parse(tr?.content ?? '{}') as { messages?: Array<{ id: string, from_name: string, body: string }> }
+    expect(parsed.messages?.[0]).toMatchObject({ id, from_name: 'carol' })
+    expect(parsed.messages?.[0]?.body).toMatch(/^<<peer-message-[0-9a-f]+ from="carol"/)
+    await bob.waitForScreen(/BOB-PULLED/, 20_000)
+    await pollCli<{ status: string }>(['status', id, '--name', 'carol', '--json'], mesh, s => s.status === 'read')
+    report('off', { testMs: Date.now() - started })
+  }, 120_000)
+
+  it('claudemesh install registers a server that `claude mcp list` reports connected; uninstall removes it', async () => {
+    const started = Date.now()
+    const mesh = await meshHome()
+    const home = await claudeHome()
+    const env = { ...mesh, HOME: home.dir, CLAUDE_CONFIG_DIR: home.configDir }
+    const mcpList = async (): Promise<{ code: number, out: string }> => new Promise(resolve => {
+      execFile(claudeBin, ['mcp', 'list'], { cwd: home.project, env: claudeEnv(home, 'http://127.0.0.1:9', mesh), timeout: 60_000 }, (err, stdout, stderr) => {
+        resolve({ code: err == null ? 0 : typeof err.code === 'number' ? err.code : 1, out: `${stdout}${stderr}` })
+      })
+    })
+
+    const inst = await cli(['install', '--json'], env)
+    expect(inst.code, inst.stderr).toBe(0)
+    const listed = await mcpList()
+    expect(listed.code, listed.out).toBe(0)
+    expect(listed.out).toMatch(/^claudemesh: .*bin\.js mcp.* - ✔ Connected$/m)
+
+    const un = await cli(['uninstall', '--json'], env)
+    expect(un.code, un.stderr).toBe(0)
+    expect((JSON.parse(un.stdout) as { removedServer: boolean }).removedServer).toBe(true)
+    const after = await mcpList()
+    expect(after.code, after.out).toBe(0)
+    expect(after.out).not.toMatch(/claudemesh/)
+    expect(existsSync(join(home.configDir, 'settings.json'))).toBe(true)
+    expect(readFileSync(join(home.configDir, 'settings.json'), 'utf8')).not.toMatch(/claudemesh|hook/)
+    report('install', { testMs: Date.now() - started })
+  }, 120_000)
+})

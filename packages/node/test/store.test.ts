@@ -1,0 +1,48 @@
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { encodeFrame, openStore, STORE_VERSION } from '../src/index.js'
+import { Inbox } from '../src/messaging/inbox.js'
+import { GroupCommit } from '../src/store/commit.js'
+import { StoreLockedError, sublevel } from '../src/store/index.js'
+import { tempHome } from './helpers.js'
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { await Promise.all(cleanups.splice(0).map(async c => c())) })
+
+describe('the store', () => {
+  it('migrates a layout-1 inbox to layout 2 before anyone reads it', async () => {
+    const t = await tempHome()
+    cleanups.push(t.cleanup)
+    const dir = join(t.home, 'db')
+    const old = await openStore(dir)
+    // write what layout 1 looked like: m!<id>, o!<at>!<id>, u!<at>!<id>, version 1
+    const inbox = sublevel(old, 'inbox')
+    const msg = { id: 'a'.repeat(32), from: 'p', fromName: 'alice', to: 'me', priority: 'next', body: 'hi', sentAt: 1, receivedAt: 2 }
+    await old.batch([
+      { type: 'put', sublevel: inbox, key: `m!${msg.id}`, value: encodeFrame(msg) },
+      { type: 'put', sublevel: inbox, key: `o!${'2'.padStart(16, '0')}!${msg.id}`, value: new Uint8Array(0) },
+      { type: 'put', sublevel: inbox, key: `u!${'2'.padStart(16, '0')}!${msg.id}`, value: new Uint8Array(0) }
+    ])
+    await old.put('meta!version', '1' as unknown as Uint8Array, { valueEncoding: 'utf8' })
+    await old.close()
+    const db = await openStore(dir)
+    expect(await db.get('meta!version', { valueEncoding: 'utf8' })).toBe(String(STORE_VERSION))
+    const box = new Inbox(sublevel(db, 'inbox'), new GroupCommit(db))
+    await box.start()
+    expect(await box.has(msg.id)).toBe(true)
+    expect((await box.list()).map(m => m.body)).toEqual(['hi'])
+    expect((await box.list({ unreadOnly: false })).map(m => m.id)).toEqual([msg.id])
+    await db.close()
+  })
+
+  it('refuses a layout newer than it knows, and a database another process holds', async () => {
+    const t = await tempHome()
+    cleanups.push(t.cleanup)
+    const dir = join(t.home, 'db')
+    const db = await openStore(dir)
+    await expect(openStore(dir)).rejects.toBeInstanceOf(StoreLockedError)
+    await db.put('meta!version', '99' as unknown as Uint8Array, { valueEncoding: 'utf8' })
+    await db.close()
+    await expect(openStore(dir)).rejects.toThrow(/newer than this claudemesh understands/)
+  })
+})
