@@ -108,7 +108,8 @@ describe('claudemesh mcp and hooks, as processes', () => {
     const session = randomUUID()
     const quiet = await cli(['hook', 'user-prompt-submit'], env, JSON.stringify({ session_id: session, cwd: '/' }))
     expect(quiet).toMatchObject({ code: 0, stdout: '' })
-    expect((await cli(['hook', 'nonsense'], env)).code).toBe(2)
+    // a failing hook exits 1, never 2 (which would block the prompt or wake the model)
+    expect((await cli(['hook', 'nonsense'], env)).code).toBe(1)
     // bob is a real `claudemesh mcp` process, spoken to over stdio by the MCP SDK client
     const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp', '--session', session, '--name', 'bob'], env: { ...process.env, ...env } as Record<string, string>, stderr: 'ignore' })
     const client = new Client({ name: 'test', version: '1' })

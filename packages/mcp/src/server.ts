@@ -77,7 +77,7 @@ export class ClaudemeshServer {
       await this.mcp.server.notification({ method: 'notifications/claude/channel', params: { content, meta } })
     }
     for (const m of push.messages) await send(fenceMessage(m), m)
-    if (push.noticed.length > 0 && push.text != null) await send(push.text)
+    if (push.notice != null) await send(push.notice)
   }
 
   /** What the hooks call through the control socket (SPEC.md §13.3). */
@@ -100,27 +100,48 @@ export class ClaudemeshServer {
     if (self.status !== status && self.status !== 'dnd') await this.node.setPresence({ status })
   }
 
-  /** Resolve with the text due at `event` as soon as there is some, or null at the timeout. */
+  /**
+   * Resolve with the text due at `event` as soon as there is some, or null at the timeout.
+   * Checks never overlap and never miss an arrival; if the hook is gone (its connection
+   * closed) by the time a check took messages, they are given back as unread.
+   */
   private async waitFor (event: Opportunity, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
-    const first = await this.delivery.take(event)
-    if (first.text != null) return first.text
     return new Promise(resolve => {
       let busy = false
+      let again = false
+      let done = false
       const finish = (text: string | null): void => {
+        if (done) return
+        done = true
         clearTimeout(timer)
         this.node.removeEventListener('message:receive', check)
-        signal.removeEventListener('abort', abort)
+        signal.removeEventListener('abort', stop)
         resolve(text)
       }
       const check = (): void => {
-        if (busy) return
+        if (done) return
+        if (busy) {
+          again = true
+          return
+        }
         busy = true
-        void this.delivery.take(event).then(p => { busy = false; if (p.text != null) finish(p.text) }, () => { busy = false })
+        again = false
+        this.delivery.take(event, true).then(async p => {
+          busy = false
+          if (p.text == null) {
+            if (again) check()
+            return
+          }
+          if (done || signal.aborted) await this.delivery.giveBack(p)
+          else finish(p.text)
+        }, () => { busy = false })
       }
-      const abort = (): void => { finish(null) }
-      const timer = setTimeout(() => { finish(null) }, timeoutMs)
+      // a check still running when we stop sees `done` and gives its messages back
+      const stop = (): void => { finish(null) }
+      const timer = setTimeout(stop, timeoutMs)
       this.node.addEventListener('message:receive', check)
-      signal.addEventListener('abort', abort, { once: true })
+      signal.addEventListener('abort', stop, { once: true })
+      check()
     })
   }
 }

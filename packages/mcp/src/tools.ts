@@ -89,8 +89,8 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
   }, { id: z.string(), recipients: z.array(z.object({ name: z.string(), id: z.string(), status: z.string(), at: z.string() })) }, async i => {
     const s = await node.mail.status(i.id)
     if (s == null) throw new Error(`no message ${i.id} was sent from this session`)
-    const recipients = [{ name: s.toName, id: s.to, status: s.status, at: new Date(s.at).toISOString() }]
-    for (const [peer, at] of Object.entries(s.reads ?? {})) recipients.push({ name: node.presence.get(peer)?.name ?? peer.slice(-10), id: peer, status: 'read', at: new Date(at).toISOString() })
+    const recipients = [{ name: sanitize(s.toName), id: s.to, status: s.status, at: new Date(s.at).toISOString() }]
+    for (const [peer, at] of Object.entries(s.reads ?? {})) recipients.push({ name: sanitize(node.presence.get(peer)?.name ?? peer.slice(-10)), id: peer, status: 'read', at: new Date(at).toISOString() })
     return { data: { id: s.id, recipients }, text: `${s.toName}: ${s.status}` }
   }, true)
 

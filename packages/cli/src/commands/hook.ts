@@ -7,6 +7,7 @@
  *   stop | wait   (installed with asyncRewake)            → waits for a message; exit 2 with
  *                                                           it on stderr wakes the session
  */
+import { readFileSync } from 'node:fs'
 import { ControlClient, listMeshNames, listRunning, type RegistryEntry } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { home } from '../options.js'
@@ -57,32 +58,61 @@ export function hookCommand (program: Command, env: NodeJS.ProcessEnv): void {
     .description('serve a Claude Code hook: session-start, user-prompt-submit, post-tool-use, stop (or wait)')
     .option('--wait-ms <ms>', 'how long stop/wait waits for a message', String(WAIT_MS))
     .action(async (event: string, o: { waitMs: string }) => {
-      const waiting = event === 'stop' || event === 'wait'
-      if (!waiting && EVENTS[event] == null) throw new UsageError(`unknown hook event "${event}": use session-start, user-prompt-submit, post-tool-use, stop or wait`)
-      const input = await readStdin()
-      const session = typeof input.session_id === 'string' ? input.session_id : env.CLAUDE_CODE_SESSION_ID
-      if (session == null || session === '') return
-      // a Stop hook that keeps exiting 2 would loop forever: once Claude is continuing
-      // because of a stop hook, let the turn end
-      if (waiting && input.stop_hook_active === true) return
-      const entry = await nodeForSession(session, env)
-      if (entry == null) return
-      const client = await ControlClient.connect(entry.control)
       try {
-        if (waiting) {
-          const r = await client.call<{ text: string | null }>('hook.wait', { event: event === 'wait' ? 'session-start' : 'stop', timeoutMs: Number(o.waitMs) })
-          if (r.text != null) {
-            process.stderr.write(`${r.text}\n`)
-            process.exitCode = 2
-          }
-          return
-        }
-        const r = await client.call<{ text: string | null }>('hook', { event })
-        if (r.text != null) {
-          process.stdout.write(`${JSON.stringify({ hookSpecificOutput: { hookEventName: EVENTS[event], additionalContext: r.text.slice(0, 9_900) } })}\n`)
-        }
-      } finally {
-        client.close()
+        await serveHook(event, o, env)
+      } catch (err) {
+        // exit 2 means "block" (or "wake") to Claude Code: a failing hook must never say that
+        process.stderr.write(`claudemesh hook ${event}: ${(err as Error).message}\n`)
+        process.exitCode = 1
       }
     })
+}
+
+async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.ProcessEnv): Promise<void> {
+  const waiting = event === 'stop' || event === 'wait'
+  if (!waiting && EVENTS[event] == null) throw new UsageError(`unknown hook event "${event}": use session-start, user-prompt-submit, post-tool-use, stop or wait`)
+  const input = await readStdin()
+  const session = typeof input.session_id === 'string' ? input.session_id : env.CLAUDE_CODE_SESSION_ID
+  if (session == null || session === '') return
+  // a Stop hook that keeps exiting 2 would loop forever: once Claude is continuing because
+  // of a stop hook, let the turn end; and never hold a print-mode turn open
+  if (waiting && (input.stop_hook_active === true || inPrintMode())) return
+  const entry = await nodeForSession(session, env)
+  if (entry == null) return
+  const client = await ControlClient.connect(entry.control)
+  try {
+    if (waiting) {
+      const r = await client.call<{ text: string | null }>('hook.wait', { event: event === 'wait' ? 'session-start' : 'stop', timeoutMs: Number(o.waitMs) })
+      if (r.text != null) {
+        process.stderr.write(`${r.text.slice(0, 9_900)}\n`)
+        process.exitCode = 2
+      }
+      return
+    }
+    const r = await client.call<{ text: string | null }>('hook', { event })
+    if (r.text != null) {
+      process.stdout.write(`${JSON.stringify({ hookSpecificOutput: { hookEventName: EVENTS[event], additionalContext: r.text.slice(0, 9_900) } })}\n`)
+    }
+  } finally {
+    client.close()
+  }
+}
+
+/**
+ * Print mode (-p) runs asyncRewake hooks in the foreground, so a waiting hook would hold the
+ * turn open: look for -p/--print on the claude process above us (Linux /proc; elsewhere we
+ * cannot tell and wait as usual).
+ */
+function inPrintMode (): boolean {
+  let pid = process.ppid
+  for (let depth = 0; depth < 4 && pid > 1; depth++) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+      if (args.some(a => /(^|\/)claude(\.exe)?$/.test(a)) || args.includes('--session-id')) return args.includes('-p') || args.includes('--print')
+      pid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1])
+    } catch {
+      return false
+    }
+  }
+  return false
 }

@@ -10,6 +10,10 @@ export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
   addNodeFlags(program.command('mcp').description('the stdio MCP server for a Claude Code session (session defaults to $CLAUDE_CODE_SESSION_ID)'))
     .option('--channels', 'also push messages as claude/channel notifications (or CLAUDEMESH_CHANNELS=1)')
     .action(async (flags: NodeFlags & { channels?: boolean }) => {
+      // stdout is the MCP channel: a library that logs (Yjs does, on client-id clashes) must
+      // not corrupt it
+      console.log = console.error
+      console.info = console.error
       if (flags.messageMode != null && !MODES.includes(flags.messageMode)) throw new UsageError(`invalid --message-mode "${flags.messageMode}": use push, inbox or off`)
       const [{ ClaudemeshServer }, { StdioServerTransport }] = await Promise.all([
         import('@claudemesh/mcp'),

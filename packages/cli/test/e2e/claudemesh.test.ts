@@ -155,10 +155,29 @@ function hookLines (home: ClaudeHome): string[] {
   return out.slice(-20)
 }
 
+/** `pid ppid cmdline` of every process whose command line or environment names `needle`. */
+function processesOf (needle: string): string[] {
+  const out: string[] = []
+  for (const p of readdirSync('/proc').filter(x => /^\d+$/.test(x))) {
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')
+      if (!cmd.includes(needle) && !/bin\.js (hook|mcp)/.test(cmd)) continue
+      const ppid = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ').at(-1)?.split(' ')[1]
+      out.push(`  ${p} ${ppid ?? '?'} ${cmd.slice(0, 250)}`)
+    } catch {}
+  }
+  return out
+}
+
 /** A short account of what each session saw and shows, attached to a timeout. */
-async function diagnose (sessions: Record<string, { s?: InteractiveClaude, api: FakeApi }>): Promise<string> {
+async function diagnose (sessions: Record<string, { s?: InteractiveClaude, api: FakeApi, mesh?: MeshEnv }>): Promise<string> {
   const parts: string[] = []
-  for (const [name, { s, api }] of Object.entries(sessions)) {
+  for (const [name, { s, api, mesh }] of Object.entries(sessions)) {
+    if (mesh != null) {
+      const ib = await cli(['inbox', '--name', name, '--all', '--keep-unread', '--json'], mesh)
+      parts.push(`=== ${name} inbox: ${ib.stdout.slice(0, 1500)}${ib.stderr}`)
+      parts.push(`=== processes of this mesh home:\n${processesOf(mesh.CLAUDEMESH_HOME).join('\n')}`)
+    }
     parts.push(`=== ${name}: ${api.main().length} main request(s)`)
     for (const r of api.main()) {
       const last = r.body.messages.slice(-2).map(m => typeof m.content === 'string' ? m.content : JSON.stringify(m.content)).join(' | ')
@@ -248,7 +267,7 @@ describe.skipIf(skip != null)(skip != null ? `claudemesh with the real claude (s
 
     const [bob, alice] = await Promise.all([launch('bob', apiB, mesh), launch('alice', apiA, mesh)])
     t.launched = Date.now()
-    const all = { alice: { s: alice, api: apiA }, bob: { s: bob, api: apiB } }
+    const all = { alice: { s: alice, api: apiA, mesh }, bob: { s: bob, api: apiB, mesh } }
 
     await bob.submit('hello bob')
     await bob.waitForScreen(/BOB-READY/, 30_000)

@@ -55,7 +55,8 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
 
   async remember (content: string, tags: string[] = []): Promise<Note> {
     if (typeof content !== 'string' || content.trim() === '') throw new InvalidMessageError('a memory needs some content')
-    if (Buffer.byteLength(content) > MAX_NOTE_BYTES) throw new InvalidMessageError(`a memory is at most ${MAX_NOTE_BYTES} bytes`)
+    // measured as JSON, the way every peer measures it (a control character is 6 bytes there)
+    if (Buffer.byteLength(JSON.stringify(content)) > MAX_NOTE_BYTES) throw new InvalidMessageError(`a memory is at most ${MAX_NOTE_BYTES} bytes (as JSON)`)
     if (tags.length > MAX_TAGS || tags.some(t => typeof t !== 'string' || t.length === 0 || t.length > 64)) throw new InvalidMessageError(`at most ${MAX_TAGS} tags of 1 to 64 characters`)
     const id = randomBytes(8).toString('hex')
     const now = Date.now()

@@ -104,6 +104,23 @@ export class Inbox {
     return opts.newest === true ? out.reverse() : out
   }
 
+  /** Undo a read mark: a push that never reached the model gives its messages back. */
+  async markUnread (ids: string[]): Promise<void> {
+    const ops: BatchOp[] = []
+    let n = 0
+    for (const id of new Set(ids)) {
+      const m = await this.get(id)
+      if (m?.readAt == null) continue
+      const { readAt: _, ...unread } = m
+      const k = `${pad(m.receivedAt)}!${id}`
+      ops.push({ type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(unread) } as BatchOp)
+      ops.push({ type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) } as BatchOp)
+      n++
+    }
+    await this.commit.write(ops)
+    this.unreadCount += n
+  }
+
   /** Mark messages read (durably); returns those that were unread until now. */
   async markRead (ids: string[], at = Date.now()): Promise<InboxMessage[]> {
     const changed: InboxMessage[] = []

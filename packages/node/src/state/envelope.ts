@@ -22,10 +22,14 @@ export type UpdateEnvelope = z.infer<typeof SignedSchema>
 
 const enc = new TextEncoder()
 
-/** The Yjs client id an author uses in one incarnation: 31 bits of a hash, never 0. */
+/**
+ * The Yjs client id an author uses in one incarnation: 48 bits of a hash, never 0. Wide
+ * enough that no member can search out an incarnation whose id collides with another's
+ * (which would make Yjs re-key the victim and peers refuse its updates).
+ */
 export function clientIdOf (author: Uint8Array, inc: number): number {
   const h = createHash('sha256').update(author).update(String(inc)).digest()
-  return (h.readUInt32BE(0) & 0x7fffffff) || 1
+  return h.readUIntBE(0, 6) || 1
 }
 
 function signedBytes (meshId: string, e: Omit<UpdateEnvelope, 'sig'>): Uint8Array {

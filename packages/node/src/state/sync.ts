@@ -88,7 +88,7 @@ export class CrdtSync {
         await lp.write(encodeFrame({ vv: this.replica.versionVector() }))
         while (true) {
           const frame = await lp.read({ signal: AbortSignal.timeout(10_000) })
-          n++
+          if (++n > c.SYNC_BATCH) throw new Error('the peer sent more than one batch')
           await this.replica.ingest(frame.subarray())
         }
       } catch (err) {
