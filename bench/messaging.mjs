@@ -11,31 +11,44 @@
 //     publish call to `message:receive`. Target p99 ≤ 100 ms.
 //  4. randomDms: 20 nodes × 500 DMs to random peers, bounded concurrency per sender; delivered
 //     %, latency accepted → received, wall time, peak RSS (VmHWM). Target 100 % delivered.
+//     The round runs twice: the first one (the result) starts with each node connected to a
+//     few peers, so DMs also open ~170 connections; `secondRound` repeats it fully connected.
+//  Both 20-node benchmarks run the nodes in BENCH_MESH_PROCS (default 4) agent processes.
 // Nodes run in agent processes (lib/agent.mjs) driven over IPC; this process never loads the
 // node package. Timestamps crossing processes are performance.timeOrigin + performance.now().
 // Env: BENCH_THROUGHPUT_S, BENCH_DM_N (2000), BENCH_MESH_PROCS (4: processes for the
-// 20-node benchmarks), BENCH_CPU_PROF=<dir> (run every agent under --cpu-prof; summarise with
-// `node bench/lib/cpuprof.mjs <dir>`), BENCH_MESSAGING_ONLY=dm,fanout,random (a subset).
+// 20-node benchmarks), BENCH_TP_WINDOW (5000) / BENCH_TP_OUTSTANDING (256): the throughput
+// window and how many of its sends may be not yet accepted, BENCH_MESSAGING_ONLY=dm,fanout,
+// random (a subset), BENCH_CPU_PROF=<dir> (every agent under --cpu-prof; summarise with
+// `node bench/lib/cpuprof.mjs <dir> --inclusive`).
+import { loadavg } from 'node:os'
 import { emit, guard, progress, removeDir, round, sleep, tempDir } from './lib/harness.mjs'
 import { lat, r3, spawnAgent, stopAgents } from './lib/agents.mjs'
 
 const THROUGHPUT_S = Math.max(1, Number(process.env.BENCH_THROUGHPUT_S ?? 30))
 const DM_N = Number(process.env.BENCH_DM_N ?? 2000)
+const TP_WINDOW = Number(process.env.BENCH_TP_WINDOW ?? 5000)
+const TP_OUTSTANDING = Number(process.env.BENCH_TP_OUTSTANDING ?? 256)
 const MESH_SIZE = 20
 const MESH_PROCS = Math.max(1, Math.min(MESH_SIZE, Number(process.env.BENCH_MESH_PROCS ?? 4)))
 const FANOUT_N = 200
 const RANDOM_PER_NODE = 500
 const RANDOM_CONCURRENCY = 8
+const RANDOM_WAIT_MS = 60_000
 
 const result = {}
 guard(420_000, () => result)
 
+/** Run one benchmark; its result also records the 1-minute load average before and after. */
 async function section (name, fn) {
   progress(`${name}…`)
   const t = performance.now()
+  const load0 = loadavg()[0]
   try {
     const r = await fn()
     progress(`${name} done in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+    // other work on this 2-core machine skews every number: say how busy it was
+    if (r != null && typeof r === 'object') r.loadavg1m = { before: round(load0, 2), after: round(loadavg()[0], 2) }
     return r
   } catch (err) {
     progress(`${name} failed: ${err.stack ?? err}`)
@@ -77,6 +90,15 @@ const perSecond = (xs) => {
   return { min: s[0] ?? null, median: s.length === 0 ? null : s[Math.floor((s.length - 1) / 2)], max: s.at(-1) ?? null }
 }
 
+/** counters and presence stats summed over nodes */
+const sumCounters = (stats) => {
+  const out = {}
+  for (const s of stats) {
+    for (const [k, v] of Object.entries({ ...s.counters, ...Object.fromEntries(Object.entries(s.presence ?? {}).map(([k, v]) => [`presence_${k}`, v])) })) out[k] = (out[k] ?? 0) + v
+  }
+  return out
+}
+
 const commitSummary = (s) => ({ ...s.groupCommit, flushMs: lat(s.flushMs), writesPerFlush: lat(s.flushWrites) })
 
 // ---- 1 and 2: two processes ----
@@ -91,9 +113,10 @@ async function twoProcesses () {
       await b.call('echoServe')
       const rtts = await a.call('echoRtt', { peer: bob, n: 2000, warmup: 200, size: 200 }, 60_000)
       progress(`echo floor: RTT p50 ${r3(lat(rtts).p50)} ms`)
-      await b.call('resetRecv')
+      await Promise.all([a.call('resetRecv'), b.call('resetRecv')])
       const recs = await a.call('latency', { to: bob, n: DM_N, warmup: 200 }, 180_000)
       const [dump] = await b.call('recvDump')
+      const [[sa], [sb]] = await Promise.all([a.call('stats'), b.call('stats')])
       const recvAt = new Map(dump.ids.map((id, i) => [id, dump.times[i]]))
       const oneWay = []
       const fromCall = []
@@ -120,6 +143,8 @@ async function twoProcesses () {
         sendCallToReceiveMs: lat(fromCall),
         /** accepted → 'delivered' status in the sender (one way + synced inbox write + ack back) */
         acceptToAckMs: lat(recs.map(([, , t1, t2]) => t2 - t1)),
+        /** each synced group-commit flush (one message at a time: one write each): the recipient's inbox write is inside the one-way latency */
+        syncedWriteMs: { recipient: lat(sb.flushMs), sender: lat(sa.flushMs) },
         missing,
         /** received before the sender's promise resolved (clock or ordering artefact) */
         negative,
@@ -130,8 +155,7 @@ async function twoProcesses () {
     result.dmThroughput = await section(`DM throughput, 2 processes, ${THROUGHPUT_S} s`, async () => {
       await Promise.all([a.call('resetRecv'), b.call('resetRecv')])
       const cpu0 = [a.cpuMs(), b.cpuMs()]
-      const window = 5000
-      const tp = await a.call('throughput', { to: bob, seconds: THROUGHPUT_S, window, maxOutstanding: 1024, drainMs: 30_000 }, (THROUGHPUT_S + 60) * 1000)
+      const tp = await a.call('throughput', { to: bob, seconds: THROUGHPUT_S, window: TP_WINDOW, maxOutstanding: TP_OUTSTANDING, drainMs: 30_000 }, (THROUGHPUT_S + 60) * 1000)
       const cpu1 = [a.cpuMs(), b.cpuMs()]
       const [dump] = await b.call('recvDump')
       const received = new Set(dump.ids)
@@ -152,7 +176,7 @@ async function twoProcesses () {
         ok: lost === 0 && dump.dups === 0 && tp.drained,
         target: '≥ 10,000 acked DMs/s, zero loss',
         seconds: r3(windowS),
-        window: `≤ ${window} accepted-but-unacked (+ ≤ 1024 sends not yet accepted)`,
+        window: `≤ ${TP_WINDOW} sends in flight (accepted-but-unacked + not yet accepted), ≤ ${TP_OUTSTANDING} of them not yet accepted`,
         ackedPerSec: { mean: Math.round(ackedMean), ...perSecond(tp.ackPerSec), perSecond: tp.ackPerSec },
         acceptedPerSec: { mean: Math.round(tp.accepted.length / windowS), ...perSecond(tp.acceptPerSec) },
         receivedPerSec: perSecond(recvBuckets.filter(x => x != null).slice(0, Math.floor(windowS))),
@@ -273,69 +297,92 @@ async function fanout () {
 
 // ---- 4: 20 peers × 500 DMs to random peers ----
 
+/** One round: every node sends RANDOM_PER_NODE DMs to random others; wait until all are received. */
+async function randomRound (agents, all) {
+  await Promise.all(agents.map(a => a.call('resetRecv')))
+  const cpu0 = agents.map(a => a.cpuMs())
+  const tBlast = performance.now()
+  const blasts = (await Promise.all(agents.map(a => a.call('blast', { perNode: RANDOM_PER_NODE, targets: all, concurrency: RANDOM_CONCURRENCY }, 180_000)))).flat()
+  const blastMs = performance.now() - tBlast
+  const records = blasts.flatMap(b => b.records)
+  const sendErrors = blasts.reduce((n, b) => n + b.errors, 0)
+  const lastError = blasts.find(b => b.lastError != null)?.lastError
+  progress(`${records.length} DMs accepted in ${round(blastMs)} ms; waiting for delivery`)
+  const deadline = performance.now() + RANDOM_WAIT_MS
+  let counts
+  while (true) {
+    counts = (await Promise.all(agents.map(a => a.call('counts')))).reduce((s, c) => ({ recv: s.recv + c.recv, dups: s.dups + c.dups, delivered: s.delivered + c.delivered }), { recv: 0, dups: 0, delivered: 0 })
+    if ((counts.recv >= records.length && counts.delivered >= records.length) || performance.now() > deadline) break
+    await sleep(50)
+  }
+  const cpu1 = agents.map(a => a.cpuMs())
+  const timedOut = performance.now() > deadline
+  const dumps = (await Promise.all(agents.map(a => a.call('recvDump')))).flat()
+  const recvAt = new Map()
+  for (const d of dumps) d.ids.forEach((id, i) => { recvAt.set(id, d.times[i]) })
+  const latencies = []
+  let received = 0
+  let tFirst = Infinity
+  let tLast = -Infinity
+  let negative = 0
+  for (const [id, , t0, t1] of records) {
+    tFirst = Math.min(tFirst, t0)
+    const t = recvAt.get(id)
+    if (t == null) continue
+    received++
+    tLast = Math.max(tLast, t)
+    latencies.push(t - t1)
+    if (t < t1) negative++
+  }
+  const mem = agents.map(a => a.mem())
+  const rawStats = await Promise.all(agents.map(a => a.call('stats')))
+  const stats = rawStats.flatMap(s => s.slice(0, -1))
+  return {
+    ok: received === records.length && sendErrors === 0,
+    attempted: MESH_SIZE * RANDOM_PER_NODE,
+    accepted: records.length,
+    sendErrors,
+    ...(lastError != null ? { lastError } : {}),
+    received,
+    deliveredPct: round(records.length === 0 ? 0 : 100 * received / records.length, 3),
+    ackedPct: round(100 * counts.delivered / Math.max(1, records.length), 3),
+    duplicatesAtRecipients: counts.dups,
+    /** accepted (send resolved in the sender) → message:receive in the recipient */
+    latencyMs: lat(latencies),
+    /** received before the sender's send() promise resolved: the frame leaves inside send(), the resolution waits for a busy event loop */
+    negativeLatencies: negative,
+    /** first send call → last receive */
+    wallMs: round(tLast - tFirst),
+    /** until every send was accepted */
+    allAcceptedMs: round(blastMs),
+    timedOut: timedOut && received < records.length,
+    peakRssMB: { perProcess: mem.map(m => m?.hwm ?? null), sum: round(mem.reduce((s, m) => s + (m?.hwm ?? 0), 0)) },
+    cpuMsPerProcess: cpu1.map((c, i) => c - cpu0[i]),
+    connectionsPerNodeAtEnd: lat(stats.map(s => s.connections)),
+    /** what else the 20 nodes did meanwhile (sums over nodes, from the first send to the end) */
+    churn: sumCounters(stats),
+    groupCommit: { flushes: stats.reduce((n, s) => n + s.flushMs.length, 0), writesPerFlush: lat(stats.flatMap(s => s.flushWrites)), flushMs: lat(stats.flatMap(s => s.flushMs)) },
+    eventLoopDelayMs: rawStats.map(s => ({ p50: r3(s.at(-1).loopDelayMs.p50), p99: r3(s.at(-1).loopDelayMs.p99), max: r3(s.at(-1).loopDelayMs.max) }))
+  }
+}
+
 async function randomDms () {
   return withAgents(MESH_PROCS, 'rnd', async ({ home, agents }) => {
     const { all } = await startMesh(home, agents, MESH_SIZE)
-    await Promise.all(agents.map(a => a.call('resetRecv')))
-    const cpu0 = agents.map(a => a.cpuMs())
-    const tBlast = performance.now()
-    const blasts = (await Promise.all(agents.map(a => a.call('blast', { perNode: RANDOM_PER_NODE, targets: all, concurrency: RANDOM_CONCURRENCY }, 180_000)))).flat()
-    const blastMs = performance.now() - tBlast
-    const records = blasts.flatMap(b => b.records)
-    const sendErrors = blasts.reduce((n, b) => n + b.errors, 0)
-    const lastError = blasts.find(b => b.lastError != null)?.lastError
-    progress(`${records.length} DMs accepted in ${round(blastMs)} ms; waiting for delivery`)
-    const deadline = performance.now() + 60_000
-    let counts
-    while (true) {
-      counts = (await Promise.all(agents.map(a => a.call('counts')))).reduce((s, c) => ({ recv: s.recv + c.recv, dups: s.dups + c.dups, delivered: s.delivered + c.delivered }), { recv: 0, dups: 0, delivered: 0 })
-      if ((counts.recv >= records.length && counts.delivered >= records.length) || performance.now() > deadline) break
-      await sleep(50)
-    }
-    const cpu1 = agents.map(a => a.cpuMs())
-    const waitedMs = performance.now() - tBlast
-    const dumps = (await Promise.all(agents.map(a => a.call('recvDump')))).flat()
-    const recvAt = new Map()
-    for (const d of dumps) d.ids.forEach((id, i) => { recvAt.set(id, d.times[i]) })
-    const latencies = []
-    let received = 0
-    let tFirst = Infinity
-    let tLast = -Infinity
-    for (const [id, , t0, t1] of records) {
-      tFirst = Math.min(tFirst, t0)
-      const t = recvAt.get(id)
-      if (t == null) continue
-      received++
-      tLast = Math.max(tLast, t)
-      latencies.push(t - t1)
-    }
-    const attempted = MESH_SIZE * RANDOM_PER_NODE
-    const mem = agents.map(a => a.mem())
-    const stats = (await Promise.all(agents.map(a => a.call('stats')))).flatMap(s => s.slice(0, -1))
-    const deliveredPct = records.length === 0 ? 0 : 100 * received / records.length
+    const first = await randomRound(agents, all)
+    progress(`round 1: ${first.deliveredPct} % delivered, p50 ${first.latencyMs.p50} ms, p99 ${first.latencyMs.p99} ms`)
+    // the same again, now that every pair has a connection and a DM channel: the steady state
+    const second = await randomRound(agents, all)
+    progress(`round 2: ${second.deliveredPct} % delivered, p50 ${second.latencyMs.p50} ms, p99 ${second.latencyMs.p99} ms`)
     return {
-      ok: received === records.length && sendErrors === 0,
+      ...first,
+      ok: first.ok && second.ok,
       target: '100 % delivered',
-      layout: `${MESH_SIZE} nodes in ${agents.length} process(es) of ${Math.ceil(MESH_SIZE / agents.length)}, one home`,
-      attempted,
-      accepted: records.length,
-      sendErrors,
-      ...(lastError != null ? { lastError } : {}),
-      received,
-      deliveredPct: round(deliveredPct, 3),
-      ackedPct: round(100 * counts.delivered / Math.max(1, records.length), 3),
-      duplicatesAtRecipients: counts.dups,
-      latencyMs: lat(latencies),
-      /** first send call → last receive */
-      wallMs: round(tLast - tFirst),
-      /** until every send was accepted */
-      allAcceptedMs: round(blastMs),
-      timedOut: received < records.length && waitedMs >= 60_000,
+      layout: `${MESH_SIZE} nodes in ${agents.length} process(es) of ${Math.ceil(MESH_SIZE / agents.length)}, one home, registry discovery (each node dials ≤ 4 peers; DMs dial the rest)`,
       concurrencyPerSender: RANDOM_CONCURRENCY,
-      peakRssMB: { perProcess: mem.map(m => m?.hwm ?? null), sum: round(mem.reduce((s, m) => s + (m?.hwm ?? 0), 0)), nodesPerProcess: Math.ceil(MESH_SIZE / agents.length) },
-      cpuMsPerProcess: cpu1.map((c, i) => c - cpu0[i]),
-      connectionsPerNode: lat(stats.map(s => s.connections)),
-      meetsTarget: received === records.length && records.length === attempted
+      meetsTarget: first.received === first.attempted,
+      /** a second identical round on the now fully connected mesh, for comparison */
+      secondRound: second
     }
   })
 }

@@ -39,6 +39,8 @@ process.on('unhandledRejection', err => {
 // the parent is gone: nothing will ever stop us
 process.on('disconnect', () => { process.exit(3) })
 
+const newCounters = () => ({ connOpened: 0, connClosed: 0, peerUpdates: 0, presenceGossip: 0, otherGossip: 0 })
+
 /**
  * Time every group-commit flush (the synced LevelDB batch behind each accept and each ack)
  * of a node by wrapping its GroupCommit instance's flush; the package is not modified.
@@ -67,8 +69,16 @@ const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 loopDelay.enable()
 
 function recorder (node) {
-  const rec = { node, recv: new Map(), dups: 0, delivered: 0, notify: false, flushMs: [], flushOps: [] }
+  const rec = { node, recv: new Map(), dups: 0, delivered: 0, notify: false, flushMs: [], flushOps: [], counters: newCounters() }
   traceCommit(rec)
+  // churn counters, reset by resetRecv: connections, presence updates, gossipsub deliveries
+  node.libp2p.addEventListener('connection:open', () => { rec.counters.connOpened++ })
+  node.libp2p.addEventListener('connection:close', () => { rec.counters.connClosed++ })
+  node.addEventListener('peer:update', () => { rec.counters.peerUpdates++ })
+  node.libp2p.services.pubsub.addEventListener('message', (e) => {
+    if (String(e.detail?.topic ?? '').includes('/presence/')) rec.counters.presenceGossip++
+    else rec.counters.otherGossip++
+  })
   node.addEventListener('message:receive', (e) => {
     const t = now()
     const id = e.detail.id
@@ -170,6 +180,8 @@ const handlers = {
       r.notify = notify
       r.flushMs = []
       r.flushOps = []
+      r.counters = newCounters()
+      r.presence0 = { ...r.node.presence.stats }
     }
     loopDelay.reset()
     return true
@@ -209,7 +221,9 @@ const handlers = {
         dm: m != null ? { ...m.dm.stats } : null,
         groups: m != null ? { ...m.groups.stats } : null,
         groupCommit: commit != null ? { ...commit, writesPerBatch: commit.batches > 0 ? Number((commit.writes / commit.batches).toFixed(2)) : null } : null,
-        presence: { ...r.node.presence.stats },
+        /** presence records accepted / stale / rejected since the last resetRecv */
+        presence: Object.fromEntries(Object.entries(r.node.presence.stats).map(([k, v]) => [k, v - (r.presence0?.[k] ?? 0)])),
+        counters: { ...r.counters },
         connections: r.node.libp2p.getConnections().length,
         /** since the last resetRecv: each flush's duration (ms) and how many writes it carried */
         flushMs: r.flushMs,

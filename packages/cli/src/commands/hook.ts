@@ -77,7 +77,9 @@ async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.Proc
   // a Stop hook that keeps exiting 2 would loop forever: once Claude is continuing because
   // of a stop hook, let the turn end; and never hold a print-mode turn open
   if (waiting && (input.stop_hook_active === true || inPrintMode())) return
-  const entry = await nodeForSession(session, env)
+  // a waiting hook may start before the session's MCP server has started its node (the
+  // SessionStart hook always does): wait for the node to appear rather than give up
+  const entry = waiting ? await awaitNode(session, env) : await nodeForSession(session, env)
   if (entry == null) return
   const client = await ControlClient.connect(entry.control)
   try {
@@ -95,6 +97,19 @@ async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.Proc
     }
   } finally {
     client.close()
+  }
+}
+
+/** How long a waiting hook waits for its session's node to start. */
+export const NODE_START_WAIT_MS = 60_000
+
+async function awaitNode (session: string, env: NodeJS.ProcessEnv): Promise<RegistryEntry | undefined> {
+  const deadline = Date.now() + NODE_START_WAIT_MS
+  for (;;) {
+    const entry = await nodeForSession(session, env)
+    if (entry != null || Date.now() >= deadline) return entry
+    // the registry is files in another process's hands: look again shortly (cheap, bounded)
+    await new Promise(resolve => setTimeout(resolve, 250))
   }
 }
 

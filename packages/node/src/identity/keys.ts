@@ -63,15 +63,22 @@ export async function verifyRaw (publicKey: Uint8Array, data: Uint8Array, sig: U
   }
 }
 
-/** The raw 32-byte ed25519 public key inside an Ed25519 PeerId, or undefined for other ids. */
+const rawCache = new Map<string, Uint8Array | undefined>()
+
+/** The raw 32-byte ed25519 public key inside an Ed25519 PeerId, or undefined for other ids (cached: every send needs it). */
 export function publicKeyOfPeer (peer: PeerId | string): Uint8Array | undefined {
+  const text = peer.toString()
+  if (rawCache.has(text)) return rawCache.get(text)
+  let raw: Uint8Array | undefined
   try {
     const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
-    if (id.type !== 'Ed25519') return undefined
-    return id.publicKey.raw
+    raw = id.type === 'Ed25519' ? id.publicKey.raw : undefined
   } catch {
-    return undefined
+    raw = undefined
   }
+  if (rawCache.size > 10_000) rawCache.clear()
+  rawCache.set(text, raw)
+  return raw
 }
 
 export function peerIdOfRaw (publicKey: Uint8Array): PeerId {

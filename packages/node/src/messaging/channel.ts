@@ -12,6 +12,7 @@ import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import { MAX_ACK_IDS, MAX_DM_FRAME_BYTES, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
 import { idBytes, idText } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
+import { lpOptions } from './lp.js'
 import type { OutboxItem } from './outbox.js'
 
 const log = logger('claudemesh:dm')
@@ -149,7 +150,7 @@ export class Channel {
     }
     const stream = await this.host.connect(this.peerId, AbortSignal.timeout(10_000))
     this.stream = stream
-    this.lp = lpStream(stream, { maxDataLength: MAX_DM_FRAME_BYTES })
+    this.lp = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
     void this.readAcks(this.lp, stream)
     return this.lp
   }

@@ -16,6 +16,7 @@ import * as c from './constants.js'
 import { PairKeys } from './crypto.js'
 import { type Content, decodeDm, idBytes, idText, newMessageId, openDm, sealDm } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
+import { lpOptions } from './lp.js'
 import type { Inbox, InboxMessage } from './inbox.js'
 import type { DeliveryStatus, Outbox } from './outbox.js'
 
@@ -162,7 +163,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   /** Inbound stream: envelopes in, acks (batched per turn) and receipts handled. */
   private async serve (stream: Stream, conn: Connection): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: c.MAX_DM_FRAME_BYTES })
+    const lp = lpStream(stream, lpOptions(c.MAX_DM_FRAME_BYTES))
     const from = conn.remotePeer.toString()
     let acks: Uint8Array[] = []
     let flushing = false

@@ -1,0 +1,150 @@
+// MCP benchmarks, one JSON object on stdout, progress on stderr:
+//  - spawn → `initialize` answered for `claudemesh mcp --session <uuid> --name x` (node
+//    packages/cli/dist/bin.js, CLAUDEMESH_HOME = a temp home with a mesh and one peer daemon),
+//    median of 10, each with a fresh session; the same for a trivial MCP server written with
+//    the same SDK (lib/trivial-mcp.mjs) as the baseline, in the same run;
+//  - tool call latency p50/p99 of `mesh_info` and `list_peers` (200 calls each after a
+//    warm-up), and of the trivial server's `ping`.
+// The client is the SDK's Client + StdioClientTransport, resolved from packages/cli.
+import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { withPeerHome } from './lib/daemons.mjs'
+import { lat, r3 } from './lib/agents.mjs'
+import { cliBin, emit, guard, progress, root, round, summary } from './lib/harness.mjs'
+import { importFrom } from './lib/resolve.mjs'
+
+const cliDir = join(root, 'packages/cli')
+const [{ Client }, { StdioClientTransport }] = await Promise.all([
+  importFrom(cliDir, '@modelcontextprotocol/sdk/client/index.js'),
+  importFrom(cliDir, '@modelcontextprotocol/sdk/client/stdio.js')
+])
+const trivialServer = join(fileURLToPath(new URL('.', import.meta.url)), 'lib', 'trivial-mcp.mjs')
+
+const SPAWNS = Number(process.env.BENCH_MCP_SPAWNS ?? 10)
+const CALLS = Number(process.env.BENCH_MCP_CALLS ?? 200)
+const WARMUP = 20
+const INIT_TIMEOUT_MS = 20_000
+// BENCH_CPU_PROF=<dir>: run every spawned server under --cpu-prof (summarise with lib/cpuprof.mjs)
+const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []
+const CALL_TIMEOUT_MS = 10_000
+
+const result = {}
+guard(300_000, () => result)
+
+/** every MCP server child we started, killed on any exit of this process */
+const pids = new Set()
+process.on('exit', () => { for (const pid of pids) { try { process.kill(pid, 'SIGKILL') } catch {} } })
+
+function bounded (p, ms, what) {
+  let timer
+  return Promise.race([p.finally(() => clearTimeout(timer)), new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms) })])
+}
+
+/** Spawn an MCP stdio server and time spawn → the initialize answer (Client.connect resolving). */
+async function open (args, env) {
+  const transport = new StdioClientTransport({ command: process.execPath, args: [...prof, ...args], env, stderr: 'pipe' })
+  let stderr = ''
+  transport.stderr?.on('data', d => { stderr = (stderr + d).slice(-2000) })
+  const client = new Client({ name: 'claudemesh-bench', version: '0.0.0' })
+  const t0 = performance.now()
+  try {
+    await bounded(client.connect(transport), INIT_TIMEOUT_MS, 'initialize')
+  } catch (err) {
+    await transport.close().catch(() => {})
+    err.message += ` (server stderr: ${stderr.trim().split('\n').slice(-3).join(' | ')})`
+    throw err
+  }
+  const ms = performance.now() - t0
+  if (transport.pid != null) pids.add(transport.pid)
+  return {
+    client,
+    ms,
+    async close () {
+      const pid = transport.pid
+      await client.close().catch(() => {})
+      if (pid != null) pids.delete(pid)
+    }
+  }
+}
+
+async function spawnSeries (name, argsFor, env) {
+  const times = []
+  const failures = []
+  for (let i = 0; i < SPAWNS; i++) {
+    try {
+      const s = await open(argsFor(i), env)
+      times.push(s.ms)
+      await s.close()
+    } catch (err) {
+      failures.push(err.message)
+      progress(`${name} spawn ${i + 1} failed: ${err.message}`)
+    }
+  }
+  progress(`${name}: spawn → initialize median ${summary(times).median} ms`)
+  return { ...summary(times), ...(failures.length > 0 ? { failures } : {}) }
+}
+
+async function callSeries (client, name, args = {}) {
+  const times = []
+  for (let i = 0; i < WARMUP + CALLS; i++) {
+    const t = performance.now()
+    const r = await bounded(client.callTool({ name, arguments: args }), CALL_TIMEOUT_MS, name)
+    const ms = performance.now() - t
+    if (r.isError) throw new Error(`${name} returned an error: ${JSON.stringify(r.content).slice(0, 200)}`)
+    if (i >= WARMUP) times.push(ms)
+  }
+  return lat(times)
+}
+
+async function main () {
+  const trivialEnv = { ...process.env }
+  result.trivialServer = { what: 'baseline: an MCP stdio server with one tool, same SDK (bench/lib/trivial-mcp.mjs)' }
+  result.trivialServer.spawnToInitializeMs = await spawnSeries('trivial server', () => [trivialServer], trivialEnv)
+  {
+    const s = await open([trivialServer], trivialEnv)
+    try {
+      result.trivialServer.pingCallMs = await callSeries(s.client, 'ping')
+    } finally {
+      await s.close()
+    }
+  }
+  await withPeerHome(async ({ env }) => {
+    const mcpArgs = () => [cliBin, 'mcp', '--session', randomUUID(), '--name', 'x']
+    const claudemesh = { what: '`claudemesh mcp --session <fresh uuid> --name x`, temp home with one mesh and one peer daemon' }
+    result.claudemesh = claudemesh
+    claudemesh.spawnToInitializeMs = await spawnSeries('claudemesh mcp', mcpArgs, env)
+    const s = await open(mcpArgs(), env)
+    try {
+      // let it find the peer, so list_peers has someone to list
+      const t = performance.now()
+      let peers = 0
+      while (performance.now() - t < 10_000) {
+        const r = await s.client.callTool({ name: 'mesh_info', arguments: {} })
+        peers = r.structuredContent?.counts?.peers_online ?? 0
+        if (peers > 0) break
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      claudemesh.peersOnlineDuringCalls = peers
+      claudemesh.meshInfoCallMs = await callSeries(s.client, 'mesh_info')
+      claudemesh.listPeersCallMs = await callSeries(s.client, 'list_peers')
+    } finally {
+      await s.close()
+    }
+  })
+  const cm = result.claudemesh.spawnToInitializeMs
+  const base = result.trivialServer.spawnToInitializeMs
+  result.spawnRatioToTrivial = r3(cm.median / base.median)
+  result.spawnOverTrivialMs = round(cm.median - base.median)
+  result.ok = cm.failures == null && base.failures == null
+}
+
+try {
+  await main()
+} catch (err) {
+  progress(`mcp bench failed: ${err.stack ?? err}`)
+  result.ok = false
+  result.error = err.message
+}
+emit(result)
+process.exit(0)
