@@ -311,8 +311,9 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   /** On a new connection: our record first, then every live record we know. */
   private async sendExchange (conn: Connection): Promise<void> {
     if (!this.running) return
-    // a freshly signed record: the peer may remember our previous one from an earlier run
-    const own = await this.signOwn()
+    // our current record: a peer that remembers it from an earlier run of its own treats the
+    // first copy as news (table.ts, restored records), so no new signature per connection
+    const own = this.ownBytes ?? await this.signOwn()
     const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
     await this.sendRecords(conn, [own, ...live.slice(0, c.MAX_EXCHANGE_RECORDS - 1)])
   }
