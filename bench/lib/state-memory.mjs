@@ -97,7 +97,7 @@ async function profiled (name, fn) {
   await s.post('Profiler.setSamplingInterval', { interval: 200 })
   await s.post('Profiler.start')
   try {
-    return fn()
+    return await fn()
   } finally {
     const { profile } = await s.post('Profiler.stop')
     writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile))
@@ -105,13 +105,14 @@ async function profiled (name, fn) {
   }
 }
 
-function recallRun (memory, size) {
+async function recallRun (memory, size) {
+  await memory.ready
   const warm = queryGenerator(opts.seed + 1000, words)
-  for (let i = 0; i < opts.warmupQueries; i++) memory.recall(warm().query)
+  for (let i = 0; i < opts.warmupQueries; i++) await memory.recall(warm().query)
   return profiled(`recall-${size}`, () => recallQueries(memory, size))
 }
 
-function recallQueries (memory, size) {
+async function recallQueries (memory, size) {
   const gen = queryGenerator(opts.seed + 1, words)
   const all = []
   const byKind = { exact: [], prefix: [], typo: [] }
@@ -120,7 +121,7 @@ function recallQueries (memory, size) {
   for (let i = 0; i < opts.queries; i++) {
     const { query, kind } = gen()
     const t = performance.now()
-    const r = memory.recall(query)
+    const r = await memory.recall(query)
     const d = performance.now() - t
     all.push(d)
     byKind[kind].push(d)

@@ -27,6 +27,9 @@ const state = new lib.SharedState(replica, () => {})
 const tState = performance.now()
 const memory = new lib.SharedMemory(replica, () => {})
 const tIndex = performance.now()
+// the recall index builds in slices after start-up; recall waits for it
+await memory.ready
+const tReady = performance.now()
 const notes = memory.size
 const snap = await log.snapshot()
 const out = {
@@ -35,8 +38,10 @@ const out = {
   stateKeys: state.size,
   arrivals: log.arrivals(),
   snapshotArrival: snap?.arrival ?? null,
-  /** open + log open + load + SharedState + SharedMemory (not the module imports) */
+  /** open + log open + load + SharedState + SharedMemory (not the module imports): the node can serve */
   totalMs: round(tIndex - tImported),
+  /** …and until the recall index holds every note */
+  recallReadyMs: round(tReady - tImported),
   importMs: round(tImported - t0),
   openMs: round(tOpen - tImported),
   logOpenMs: round(tLogOpen - tOpen),

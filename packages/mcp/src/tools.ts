@@ -183,7 +183,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     note: z.string()
   }, async i => {
     const author = i.author != null ? (node.peers().find(p => p.name === i.author || p.id === i.author)?.id ?? (i.author === node.self().name ? node.peerId : i.author)) : undefined
-    const rs = node.data.memory.recall(i.query, { tags: i.tags, author, limit: i.limit })
+    const rs = await node.data.memory.recall(i.query, { tags: i.tags, author, limit: i.limit })
     return {
       data: {
         results: rs.map(r => ({ id: r.id, content: fence('peer-note', { author: nameOf(r.author), id: r.id }, r.content), tags: r.tags, author: r.author, author_name: sanitize(nameOf(r.author)), created_at: new Date(r.createdAt).toISOString(), score: r.score })),

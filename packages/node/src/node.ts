@@ -371,6 +371,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await this.messaging?.dm.stop()
     await this.messaging?.groups.stop()
     await this.shared?.sync.stop()
+    await this.shared?.replica.snapshot().catch(() => {})
     await this.presence?.stop({ goodbye: reason === 'stopped' })
     await this.control?.stop()
     if (this.init.registry !== false && this.presence != null) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)

@@ -86,8 +86,8 @@ async function run (seed: number, n: number, steps: number): Promise<void> {
   const first = JSON.stringify(view(peers[0] as Peer))
   for (const p of peers) expect(JSON.stringify(view(p))).toBe(first)
   // memory indexes agree with the documents
-  const q = (peers[0] as Peer).memory.recall('topic', { limit: 100 }).map(h => h.id).sort()
-  for (const p of peers) expect(p.memory.recall('topic', { limit: 100 }).map(h => h.id).sort()).toEqual(q)
+  const q = (await (peers[0] as Peer).memory.recall('topic', { limit: 100 })).map(h => h.id).sort()
+  for (const p of peers) expect((await p.memory.recall('topic', { limit: 100 })).map(h => h.id).sort()).toEqual(q)
 }
 
 const seeds = process.env.SEED != null ? [Number(process.env.SEED)] : Array.from({ length: Number(process.env.SEEDS ?? 6) }, (_, i) => 7 + i * 104729 + (Date.now() % 1009))

@@ -19,10 +19,22 @@ export interface Note { id: string, content: string, tags: string[], author: str
 export interface Recalled extends Note { score: number }
 interface Stored { content: string, tags: string[], author: string, createdAt: number, by: string, at: number, forgotten?: boolean }
 
+// stemming is a third of index building: remember each word's stem (bounded)
+const stems = new Map<string, string>()
 const processTerm = (t: string): string | null => {
   const w = t.toLowerCase()
-  return w.length === 0 ? null : stemmer(w)
+  if (w.length === 0) return null
+  let s = stems.get(w)
+  if (s == null) {
+    s = stemmer(w)
+    if (stems.size > 200_000) stems.clear()
+    stems.set(w, s)
+  }
+  return s
 }
+
+/** Notes indexed per slice of the start-up build, between which the event loop runs. */
+const BUILD_SLICE = 2_000
 
 export interface MemoryChange { id: string, by: string, forgotten: boolean, local: boolean }
 export interface MemoryEvents { 'memory:change': CustomEvent<MemoryChange> }
@@ -35,23 +47,50 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     searchOptions: { prefix: true, fuzzy: 0.2, boost: { tags: 2 }, processTerm }
   })
 
+  /** resolves once the index holds every note; recall waits for it, start-up does not */
+  readonly ready: Promise<void>
+  private building = true
+  private readonly dirty = new Set<string>()
+
   constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void) {
     super()
     this.map = replica.doc.getMap('memory')
-    const docs = []
-    for (const [id, s] of this.map.entries()) if (s.forgotten !== true) docs.push({ id, content: s.content, tags: s.tags.join(' ') })
-    this.index.addAll(docs)
+    this.ready = this.build()
     this.map.observe((evt, tr) => {
       const origin = tr.origin as Origin | undefined
       for (const id of evt.keysChanged) {
-        this.reindex(id)
+        if (this.building) this.dirty.add(id)
+        else this.reindex(id)
         const s = this.map.get(id)
         this.safeDispatchEvent('memory:change', { detail: { id, by: s?.by ?? origin?.author ?? '', forgotten: s?.forgotten === true, local: origin?.local === true } })
       }
     })
   }
 
-  get size (): number { return this.index.documentCount }
+  /** Notes (not forgotten) in the mesh's memory. */
+  get size (): number {
+    if (!this.building) return this.index.documentCount
+    let n = 0
+    for (const s of this.map.values()) if (s.forgotten !== true) n++
+    return n
+  }
+
+  /** Index the document in slices, yielding between them: a node with 100k notes starts at once. */
+  private async build (): Promise<void> {
+    const ids = [...this.map.keys()]
+    for (let i = 0; i < ids.length; i += BUILD_SLICE) {
+      const docs = []
+      for (const id of ids.slice(i, i + BUILD_SLICE)) {
+        const s = this.map.get(id)
+        if (s != null && s.forgotten !== true) docs.push({ id, content: s.content, tags: s.tags.join(' ') })
+      }
+      this.index.addAll(docs)
+      if (i + BUILD_SLICE < ids.length) await new Promise(resolve => setImmediate(resolve))
+    }
+    this.building = false
+    for (const id of this.dirty) this.reindex(id)
+    this.dirty.clear()
+  }
 
   async remember (content: string, tags: string[] = []): Promise<Note> {
     if (typeof content !== 'string' || content.trim() === '') throw new InvalidMessageError('a memory needs some content')
@@ -66,9 +105,11 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     return note(id, stored)
   }
 
-  recall (query: string, opts: { tags?: string[], author?: string, limit?: number } = {}): Recalled[] {
+  async recall (query: string, opts: { tags?: string[], author?: string, limit?: number } = {}): Promise<Recalled[]> {
+    await this.ready
     const limit = Math.max(1, Math.min(opts.limit ?? 10, 100))
     const tags = opts.tags ?? []
+    const filtered = tags.length > 0 || opts.author != null
     const filter = (r: { id: string }): boolean => {
       const s = this.map.get(r.id)
       if (s == null || s.forgotten === true) return false
@@ -80,7 +121,8 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       const all = [...this.map.entries()].filter(([id]) => filter({ id })).sort((a, b) => b[1].createdAt - a[1].createdAt)
       return all.slice(0, limit).map(([id, s]) => ({ ...note(id, s), score: 0 }))
     }
-    return this.index.search(query, { filter }).slice(0, limit).map(r => ({ ...note(r.id, this.map.get(r.id) as Stored), score: Number(r.score.toFixed(4)) }))
+    // forgotten notes are not in the index: without tags or author there is nothing to check
+    return this.index.search(query, filtered ? { filter } : {}).slice(0, limit).map(r => ({ ...note(r.id, this.map.get(r.id) as Stored), score: Number(r.score.toFixed(4)) }))
   }
 
   async forget (id: string): Promise<boolean> {

@@ -21,7 +21,13 @@ export const MAX_VALUE_DEPTH = 16
 export const MAX_KEY_LENGTH = 256
 /** Most envelopes one sync answer carries; the rest come in the next round. */
 export const SYNC_BATCH = 5000
-/** Write a snapshot of the merged document after this many new envelopes. */
+/** Write a snapshot of the merged document after this many new envelopes (at least)… */
 export const SNAPSHOT_EVERY = 1000
-/** Anti-entropy with one random peer this often (plus on every new connection). */
-export const SYNC_INTERVAL_MS = 30_000
+/** …and at most: a start-up replays no more than this many envelopes after its snapshot. */
+export const SNAPSHOT_MAX = 5000
+/**
+ * Anti-entropy with one random peer this often (plus on every new connection and after a gap).
+ * A lost update whose author writes nothing after it leaves no gap to notice: this bounds how
+ * long such a loss lasts. One pull is a version vector and an empty answer when in sync.
+ */
+export const SYNC_INTERVAL_MS = 5_000

@@ -50,7 +50,10 @@ export class Replica {
       this.note(streamOf(e.author, e.inc), e.seq)
       updates.push(openUpdate(this.sealKey, e))
     }
-    if (updates.length > 0) Y.applyUpdate(this.doc, Y.mergeUpdates(updates), { author: '', local: false } satisfies Origin)
+    // one transaction, update by update: Y.mergeUpdates is superlinear (17 s for 30k updates
+    // here, against 0.15 s applied one by one)
+    const origin: Origin = { author: '', local: false }
+    this.doc.transact(() => { for (const u of updates) Y.applyUpdate(this.doc, u, origin) }, origin)
   }
 
   versionVector (): VersionVector {
@@ -139,8 +142,19 @@ export class Replica {
     return false
   }
 
+  /**
+   * A snapshot re-encodes the whole document, so its cost grows with the document: take one
+   * after SNAPSHOT_EVERY envelopes, or a tenth of the log's size when that is more, up to
+   * SNAPSHOT_MAX (what a start-up may have to replay on top of the snapshot). A clean stop
+   * saves one, so a restart replays nothing.
+   */
   private async maybeSnapshot (): Promise<void> {
-    if (++this.sinceSnapshot < c.SNAPSHOT_EVERY) return
+    if (++this.sinceSnapshot < Math.min(Math.max(c.SNAPSHOT_EVERY, this.store.arrivals() / 10), c.SNAPSHOT_MAX)) return
+    await this.snapshot()
+  }
+
+  async snapshot (): Promise<void> {
+    if (this.sinceSnapshot === 0) return
     this.sinceSnapshot = 0
     await this.store.saveSnapshot({ update: Y.encodeStateAsUpdate(this.doc), arrival: this.store.arrivals(), vv: this.versionVector() })
   }
