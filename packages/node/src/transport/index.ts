@@ -6,13 +6,11 @@
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
-import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { mdns } from '@libp2p/mdns'
+import type { KadDHT } from '@libp2p/kad-dht'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
@@ -49,14 +47,17 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
   // a bare /p2p-circuit listen address makes the relay transport search for relays forever
   // (~30 DHT queries a second per idle node): only listen through relays we were given
   const circuits = (init.relays ?? []).map(r => `${r.replace(/\/p2p-circuit$/, '')}/p2p-circuit`)
-  const dht = init.dht === true
-    ? { dht: kadDHT({ protocol: c.dhtProtocol(init.meshId), clientMode: false, peerInfoMapper: passthroughMapper }) }
-    : {}
+  // the DHT, the relay transport and mDNS are loaded only when used: a local session's node
+  // starts without paying for modules it will not run (~100 ms of imports)
+  const dht = init.dht === true ? { dht: await dhtService(init.meshId) } : {}
+  const relayed = init.dht === true || circuits.length > 0
+  const transports = relayed ? [tcp(), (await import('@libp2p/circuit-relay-v2')).circuitRelayTransport()] : [tcp()]
+  const discovery = init.mdns === true ? [(await import('@libp2p/mdns')).mdns({ serviceTag: c.mdnsServiceTag(init.meshId) })] : []
   return createLibp2p({
     privateKey: init.privateKey,
     start: false,
     addresses: { listen: [...listen, ...circuits] },
-    transports: [tcp(), circuitRelayTransport()],
+    transports,
     connectionProtector: preSharedKey({ psk: swarmKey(init.networkSecret, init.meshId) }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -66,7 +67,7 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
       maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS,
       maxConnections: c.MAX_CONNECTIONS
     },
-    peerDiscovery: init.mdns === true ? [mdns({ serviceTag: c.mdnsServiceTag(init.meshId) })] : [],
+    peerDiscovery: discovery,
     services: {
       identify: identify(),
       ping: ping(),
@@ -84,4 +85,9 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
       ...dht
     }
   }) as Promise<MeshLibp2p>
+}
+
+async function dhtService (meshId: string): Promise<ReturnType<typeof import('@libp2p/kad-dht').kadDHT>> {
+  const { kadDHT, passthroughMapper } = await import('@libp2p/kad-dht')
+  return kadDHT({ protocol: c.dhtProtocol(meshId), clientMode: false, peerInfoMapper: passthroughMapper })
 }
