@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run demo`: a real local mesh. Three `claudemesh daemon` processes share a fresh home,
-// find each other with no flags, and each prints the peer list it sees; then all stop.
+// find each other with no flags, and each prints the peer list it sees; then a DM, a group
+// message, shared state and memory go through them; then all stop.
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -34,6 +35,27 @@ while (Date.now() < deadline && !ok) {
 for (const n of names) {
   console.log(`\n$ claudemesh peers --name ${n}`)
   console.log(cm('peers', '--name', n).trimEnd())
+}
+if (ok) {
+  // a message, a group message, shared state and memory, through the running daemons
+  const show = (...args) => {
+    console.log(`\n$ claudemesh ${args.join(' ')}`)
+    console.log(cm(...args).trimEnd())
+  }
+  show('send', 'bob', 'can you review the parser?', '--name', 'alice', '--priority', 'now')
+  show('send', '@core', 'standup in 5 minutes', '--name', 'alice')
+  show('state', 'set', 'release/freeze', '{"until":"friday"}', '--name', 'alice')
+  show('remember', 'the staging database runs on db-2', '--tags', 'infra', '--name', 'carol')
+  const deadline2 = Date.now() + 10_000
+  while (Date.now() < deadline2) {
+    const inbox = JSON.parse(cm('inbox', '--name', 'bob', '--keep-unread', '--json'))
+    const state = JSON.parse(cm('state', 'get', 'release/freeze', '--name', 'bob', '--json'))
+    if (inbox.messages.length >= 2 && state != null) break
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  show('inbox', '--name', 'bob')
+  show('state', 'get', 'release/freeze', '--name', 'bob')
+  show('recall', 'staging db', '--name', 'bob')
 }
 for (const d of daemons) d.kill('SIGTERM')
 await Promise.all(daemons.map(d => new Promise(resolve => d.once('exit', resolve))))
