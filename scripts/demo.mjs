@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const bin = join(root, 'packages/cli/dist/bin.js')
+const bin = join(root, 'packages/cli/dist/claudemesh.mjs')
 const home = mkdtempSync(join(tmpdir(), 'claudemesh-demo-'))
 const env = { ...process.env, CLAUDEMESH_HOME: home }
 const cm = (...args) => execFileSync(process.execPath, [bin, ...args], { env, encoding: 'utf8' })

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** the claudemesh CLI under test; CLAUDEMESH_BENCH_BIN swaps in another build (e.g. a bundle) */
-export const cliBin = process.env.CLAUDEMESH_BENCH_BIN ?? join(root, 'packages/cli/dist/bin.js')
+export const cliBin = process.env.CLAUDEMESH_BENCH_BIN ?? join(root, 'packages/cli/dist/claudemesh.mjs')
 
 const children = new Set()
 const dirs = new Set()

@@ -3,6 +3,7 @@
  * live, how a cwd maps to its transcript folder, and the settings our hooks need.
  */
 import { execFile } from 'node:child_process'
+import { realpathSync } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -59,9 +60,15 @@ export async function newestSession (cwd: string, env: NodeJS.ProcessEnv): Promi
   return best?.id
 }
 
-/** How our own CLI is invoked from Claude Code's config: this Node and this bin, absolute. */
+/**
+ * How our own CLI is invoked from Claude Code's config: this Node and the CLI as it was
+ * started (the bundle `dist/claudemesh.mjs`, or `dist/bin.js` in development), absolute.
+ */
 export function selfCommand (): string[] {
-  return [process.execPath, fileURLToPath(new URL('./bin.js', import.meta.url))]
+  const started = process.argv[1]
+  if (started != null && /(claudemesh\.mjs|bin\.js)$/.test(started)) return [process.execPath, realpathSync(started)]
+  const here = import.meta.url
+  return [process.execPath, fileURLToPath(new URL(here.endsWith('/src/claude.ts') ? '../dist/claudemesh.mjs' : './claudemesh.mjs', here))]
 }
 
 export function shellQuote (s: string): string {

@@ -2,7 +2,8 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
-export const BIN = join(import.meta.dirname, '../dist/bin.js')
+/** The CLI as users run it: the bundle (see scripts/bundle.mjs). */
+export const BIN = join(import.meta.dirname, '../dist/claudemesh.mjs')
 
 export interface Run { code: number, stdout: string, stderr: string }
 

@@ -444,7 +444,7 @@ describe.skipIf(skip != null)(skip != null ? `claudemesh with the real claude (s
     expect(inst.code, inst.stderr).toBe(0)
     const listed = await mcpList()
     expect(listed.code, listed.out).toBe(0)
-    expect(listed.out).toMatch(/^claudemesh: .*bin\.js mcp.* - ✔ Connected$/m)
+    expect(listed.out).toMatch(/^claudemesh: .*claudemesh\.mjs mcp.* - ✔ Connected$/m)
 
     const un = await cli(['uninstall', '--json'], env)
     expect(un.code, un.stderr).toBe(0)
