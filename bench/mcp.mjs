@@ -1,6 +1,6 @@
 // MCP benchmarks, one JSON object on stdout, progress on stderr:
 //  - spawn → `initialize` answered for `claudemesh mcp --session <uuid> --name x` (node
-//    packages/cli/dist/bin.js, CLAUDEMESH_HOME = a temp home with a mesh and one peer daemon),
+//    packages/cli/dist/claudemesh.mjs, CLAUDEMESH_HOME = a temp home with a mesh and one peer daemon),
 //    median of 10, each with a fresh session; the same for a trivial MCP server written with
 //    the same SDK (lib/trivial-mcp.mjs) as the baseline, in the same run;
 //  - tool call latency p50/p99 of `mesh_info` and `list_peers` (200 calls each after a
