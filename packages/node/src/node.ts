@@ -8,10 +8,9 @@ import { basename } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import type { z } from 'zod'
-import { ControlClient } from './control/client.js'
 import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
-import { controlSocketPath, listRunning, register, unregister } from './discovery/registry.js'
+import { controlSocketPath, register, unregister } from './discovery/registry.js'
 import { paths } from './home.js'
 import { loadMesh, type Mesh } from './identity/mesh.js'
 import { presenceKey } from './identity/secrets.js'
@@ -19,20 +18,15 @@ import type { DmEvents } from './messaging/dm.js'
 import { loadOrCreateSessionKey, type SessionKey } from './identity/session-key.js'
 import type { PresenceTimings, PresenceStatus } from './presence/constants.js'
 import { Presence, type PresenceEvents } from './presence/presence.js'
-import { signRecord, type Group, type PresenceBody } from './presence/record.js'
+import type { Group, PresenceBody } from './presence/record.js'
+import { replaceOlderIncarnations } from './presence/replace.js'
 import type { PeerInfo } from './presence/table.js'
 import { registerNodeMethods } from './control/methods.js'
-import { DirectMessages } from './messaging/dm.js'
-import { Groups } from './messaging/groups.js'
-import { Inbox } from './messaging/inbox.js'
-import { Messaging } from './messaging/index.js'
-import { Outbox } from './messaging/outbox.js'
-import { type MemoryEvents, SharedMemory } from './memory/index.js'
-import { updateKey } from './state/envelope.js'
-import { LevelLog } from './state/log.js'
-import { Replica } from './state/replica.js'
-import { SharedState, type StateEvents } from './state/state.js'
-import { CrdtSync } from './state/sync.js'
+import { createMessaging } from './messaging/create.js'
+import type { Messaging } from './messaging/index.js'
+import type { MemoryEvents } from './memory/index.js'
+import { createShared, type Shared } from './state/create.js'
+import type { StateEvents } from './state/state.js'
 import { GroupCommit } from './store/commit.js'
 import { openStore, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
@@ -99,7 +93,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   store!: Store
   /** absent on a node without the content secret (a relay) */
   messaging?: Messaging
-  shared?: { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory }
+  shared?: Shared
   private commit?: GroupCommit
   private control?: ControlServer
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
@@ -130,7 +124,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.key = await loadOrCreateSessionKey(home, this.mesh.name, this.init.session)
     const incarnation = Date.now()
     const body = this.initialBody()
-    await this.replaceOlderIncarnations(incarnation)
+    await replaceOlderIncarnations(home, this.mesh, this.key.privateKey, this.key.peerId.toString(), incarnation)
     this.store = await openStore(paths.data(home, this.mesh.name, this.key.session), { lockWaitMs: 10_000 })
     this.libp2p = await createTransport({
       privateKey: this.key.privateKey,
@@ -202,40 +196,25 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   private async startMessaging (groups: string[]): Promise<void> {
     if (this.mesh.contentSecret == null || this.commit == null) return
-    const commit = this.commit
-    const inbox = new Inbox(sublevel(this.store, 'inbox'), commit)
-    const outbox = new Outbox(sublevel(this.store, 'outbox'), commit)
-    await inbox.start()
-    await outbox.start()
-    const init = { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret }
-    const dm = new DirectMessages({ libp2p: this.libp2p, presence: this.presence, dialer: this.dialer, inbox, outbox }, { ...init, ttlMs: this.init.messageTtlMs })
-    const gs = new Groups({ libp2p: this.libp2p, presence: this.presence, inbox, history: sublevel(this.store, 'groups') }, init)
-    this.messaging = new Messaging(dm, gs, inbox, outbox, this.presence)
+    this.messaging = await createMessaging(
+      { libp2p: this.libp2p, presence: this.presence, dialer: this.dialer, store: this.store, commit: this.commit },
+      { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, ttlMs: this.init.messageTtlMs, groups })
     for (const type of ['message:receive', 'message:status', 'message:reject'] as const) {
       this.messaging.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
     }
-    await dm.start()
-    await gs.start(groups)
   }
 
   private async startShared (): Promise<void> {
     if (this.mesh.contentSecret == null || this.commit == null) return
-    const log = new LevelLog(sublevel(this.store, 'crdt'), this.commit)
-    await log.open()
-    const replica = new Replica(this.mesh.id, this.key.privateKey, updateKey(this.mesh.contentSecret, this.mesh.id), this.presence.incarnation, log, this.peerId)
-    await replica.load()
-    const sync = new CrdtSync(this.libp2p, replica, this.mesh.id)
-    const publish = (env: Uint8Array): void => { sync.publish(env) }
-    const state = new SharedState(replica, publish)
-    state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
-    const memory = new SharedMemory(replica, publish)
-    memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
-    this.shared = { replica, sync, state, memory }
-    await sync.start()
+    this.shared = await createShared({ libp2p: this.libp2p, store: this.store, commit: this.commit },
+      { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, incarnation: this.presence.incarnation, selfId: this.peerId })
+    this.shared.state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
+    this.shared.memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
+    await this.shared.sync.start()
   }
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
-  get data (): { state: SharedState, memory: SharedMemory } {
+  get data (): Pick<Shared, 'state' | 'memory'> {
     if (this.shared == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
     return this.shared
   }
@@ -341,26 +320,6 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       summary: this.init.summary ?? '',
       cwd: cwd.slice(0, 1024),
       host: hostname().slice(0, 255)
-    }
-  }
-
-  /**
-   * Single presence on one machine: an older node of this session sharing our home is told,
-   * with a record signed by the session key, that it has been replaced; it stops and frees
-   * the store. Nodes elsewhere learn it from our presence (SPEC.md §6.4).
-   */
-  private async replaceOlderIncarnations (incarnation: number): Promise<void> {
-    const olders = (await listRunning(this.init.home, this.mesh.name)).filter(e => e.peerId === this.key.peerId.toString())
-    for (const e of olders) {
-      const record = await signRecord(this.mesh.id, this.key.privateKey, {
-        v: 1, peer: this.key.privateKey.publicKey.raw, inc: incarnation, seq: 0, at: Date.now(), addrs: [], gone: false, body: new Uint8Array(0)
-      })
-      try {
-        const client = await ControlClient.connect(e.control, { timeoutMs: 2_000 })
-        await client.call('replace', { record: Buffer.from(record).toString('base64') }).finally(() => { client.close() })
-      } catch (err) {
-        log('could not tell the older node (pid %d) it was replaced: %s', e.pid, (err as Error).message)
-      }
     }
   }
 
