@@ -6,15 +6,15 @@
  * a newer incarnation means we were replaced; a peer seen under a newer incarnation gets its
  * old connections told so and closed.
  */
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { lpStream } from '@libp2p/utils'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { type Ed25519PrivateKey, peerIdStringOfRaw } from '../identity/keys.js'
 import type { Sublevel } from '../store/index.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
+import { receiveRecords, sendRecords } from './exchange.js'
 import { checkSignature, decodeRecord, openBody, type PresenceBody, PresenceBodySchema, sealBody, signRecord, verifyRecord } from './record.js'
 import { applyRecord, expired, newer, type PeerEntry, type PeerInfo, peerInfo } from './table.js'
 
@@ -75,7 +75,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     await this.load()
     const { libp2p } = this.components
     this.running = true
-    await libp2p.handle(this.protocol, (stream, conn) => { void this.receiveExchange(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
+    await libp2p.handle(this.protocol, (stream, conn) => { void receiveRecords(stream, async bytes => this.ingest(bytes, conn), msg => { this.reject(msg) }) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
     libp2p.services.pubsub.topicValidators.set(this.topic, async (_peer, msg) => this.validate(msg.data))
     libp2p.services.pubsub.subscribe(this.topic)
     libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscription)
@@ -257,7 +257,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       if (conn.remotePeer.toString() !== id) continue
       const known = this.connInc.get(conn.id)
       if (known == null || known >= inc) continue
-      void this.sendRecords(conn, [bytes]).finally(() => { void conn.close().catch(() => {}) })
+      void sendRecords(conn, this.protocol, [bytes]).finally(() => { void conn.close().catch(() => {}) })
     }
   }
 
@@ -315,36 +315,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     // first copy as news (table.ts, restored records), so no new signature per connection
     const own = this.ownBytes ?? await this.signOwn()
     const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
-    await this.sendRecords(conn, [own, ...live.slice(0, c.MAX_EXCHANGE_RECORDS - 1)])
-  }
-
-  private async sendRecords (conn: Connection, records: Uint8Array[]): Promise<void> {
-    let stream: Stream | undefined
-    try {
-      stream = await conn.newStream(this.protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
-      const lp = lpStream(stream, { maxDataLength: c.MAX_RECORD_BYTES })
-      await lp.writeV(records)
-      await stream.close()
-    } catch (err) {
-      stream?.abort(err as Error)
-      log('presence exchange to %p failed: %s', conn.remotePeer, (err as Error).message)
-    }
-  }
-
-  private async receiveExchange (stream: Stream, conn: Connection): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: c.MAX_RECORD_BYTES })
-    try {
-      for (let i = 0; i < c.MAX_EXCHANGE_RECORDS; i++) {
-        const frame = await lp.read({ signal: AbortSignal.timeout(10_000) })
-        await this.ingest(frame.subarray(), conn)
-      }
-      stream.abort(new Error('too many records in one exchange'))
-    } catch (err) {
-      if ((err as Error).name !== 'UnexpectedEOFError') {
-        this.reject(`presence exchange: ${(err as Error).message}`)
-        stream.abort(err as Error)
-      }
-    }
+    await sendRecords(conn, this.protocol, [own, ...live])
   }
 
   private async persist (e: PeerEntry): Promise<void> {
