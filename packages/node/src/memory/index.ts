@@ -44,7 +44,14 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private readonly index = new MiniSearch<{ id: string, content: string, tags: string }>({
     fields: ['content', 'tags'],
     processTerm,
-    searchOptions: { prefix: true, fuzzy: 0.2, boost: { tags: 2 }, processTerm }
+    // prefix matching on the last word only (what is being typed), typo tolerance for words of
+    // five letters or more: each expansion adds candidates to score, and scoring is the cost
+    searchOptions: {
+      prefix: (_term: string, i: number, terms: string[]) => i === terms.length - 1,
+      fuzzy: (term: string) => (term.length >= 5 ? 0.2 : false),
+      boost: { tags: 2 },
+      processTerm
+    }
   })
 
   /** resolves once the index holds every note; recall waits for it, start-up does not */
