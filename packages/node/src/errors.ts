@@ -20,9 +20,6 @@ export class InvalidKeyFileError extends named('InvalidKeyFileError') {}
 export class FrameTooLargeError extends named('FrameTooLargeError') {}
 export class MalformedFrameError extends named('MalformedFrameError') {}
 export class InvalidSignatureError extends named('InvalidSignatureError') {}
-export class NodeNotFoundError extends named('NodeNotFoundError') {}
-export class AmbiguousNodeError extends named('AmbiguousNodeError') {}
-export class ReplacedError extends named('ReplacedError') {}
 export class ControlError extends named('ControlError') {}
 export class UnknownRecipientError extends named('UnknownRecipientError') {}
 export class AmbiguousRecipientError extends named('AmbiguousRecipientError') {}

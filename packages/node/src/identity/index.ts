@@ -1,4 +1,4 @@
-export { createInvite, joinMesh, meshFromInvite, verifyInvite, type InviteOptions, type InvitePayload, INVITE_PREFIX } from './invite.js'
+export { createInvite, joinMesh, verifyInvite, type InviteOptions, type InvitePayload, INVITE_PREFIX } from './invite.js'
 export { publicKeyOfPeer, verifyRaw, type Ed25519PrivateKey } from './keys.js'
 export { createMesh, defaultMesh, listMeshes, loadMesh, saveMesh, type Mesh } from './mesh.js'
 export { presenceKey, swarmKey } from './secrets.js'

@@ -114,15 +114,6 @@ export async function joinMesh (home: string, token: string, now = Date.now()): 
   return mesh
 }
 
-/** For `relay --invite`: the mesh an invite describes, without touching any home. */
-export async function meshFromInvite (token: string, now = Date.now()): Promise<Mesh> {
-  const p = await verifyInvite(token, now)
-  const mesh: Mesh = { id: p.id, name: p.name, owner: p.owner, networkSecret: p.net, bootstrap: p.bootstrap, relays: p.relays, createdAt: now }
-  if (p.content != null) mesh.contentSecret = p.content
-  return mesh
-}
-
-
 function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.byteLength + b.byteLength)
   out.set(a, 0)

@@ -23,7 +23,6 @@ export const RETRY_MAX_MS = 30_000
 
 /** Group history each node keeps for members that return (SPEC.md §9.4). */
 export const GROUP_HISTORY_MS = 24 * 3600_000
-export const GROUP_HISTORY_MAX = 1000
 /** Most envelopes one group-sync answer carries. */
 export const GROUP_SYNC_MAX = 1000
 
