@@ -13,6 +13,7 @@ import { installCommands } from './commands/install.js'
 import { launchCommand } from './commands/launch.js'
 import { mcpCommand } from './commands/mcp.js'
 import { meshCommand } from './commands/mesh.js'
+import { relayCommand } from './commands/relay.js'
 import { verbCommands } from './commands/verbs.js'
 import { fail } from './output.js'
 
@@ -28,6 +29,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   mcpCommand(program, env)
   hookCommand(program, env)
   launchCommand(program, env)
+  relayCommand(program, env)
   installCommands(program, env)
   doctorCommand(program, env)
   verbCommands(program, env)

@@ -13,6 +13,7 @@ export interface NodeFlags {
   messageMode?: string
   listen?: string[]
   bootstrap?: string[]
+  relay?: string[]
   lan?: boolean
 }
 
@@ -28,6 +29,7 @@ export function addNodeFlags (cmd: Command): Command {
     .option('--message-mode <mode>', 'push, inbox or off')
     .option('--listen <multiaddr>', 'listen address (repeatable)', collect)
     .option('--bootstrap <multiaddr>', 'peer to dial, with or without /p2p/<id> (repeatable)', collect)
+    .option('--relay <multiaddr>', 'relay to use besides the mesh\'s, with /p2p/<id> (repeatable)', collect)
     .option('--lan', 'listen on all interfaces and find peers on the LAN with mDNS (or CLAUDEMESH_LAN=1)')
 }
 
@@ -78,4 +80,12 @@ export function listenAddrs (flags: NodeFlags, env: NodeJS.ProcessEnv): { listen
 
 export function home (env: NodeJS.ProcessEnv): string {
   return homeDir(env)
+}
+
+/** Relay addresses must name their relay: `.../p2p/<id>` (the mailbox and reservations need it). */
+export function checkRelays (relays: string[] | undefined): string[] {
+  for (const r of relays ?? []) {
+    if (!/\/p2p\/[^/]+\/?$/.test(r.replace(/\/p2p-circuit\/?$/, ''))) throw new UsageError(`relay address "${r}" must end with /p2p/<relay id>, as \`claudemesh relay\` prints it`)
+  }
+  return relays ?? []
 }

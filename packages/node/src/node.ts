@@ -48,6 +48,8 @@ export interface MeshNodeInit {
   kind?: 'mcp' | 'daemon'
   listen?: string[]
   bootstrap?: string[]
+  /** relay multiaddrs with /p2p/<id>, on top of the mesh's (SPEC.md §12) */
+  relays?: string[]
   mdns?: boolean
   /** find peers through the shared-home registry (default true) */
   registry?: boolean
@@ -126,14 +128,15 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const body = this.initialBody()
     await replaceOlderIncarnations(home, this.mesh, this.key.privateKey, this.key.peerId.toString(), incarnation)
     this.store = await openStore(paths.data(home, this.mesh.name, this.key.session), { lockWaitMs: 10_000 })
+    const relays = this.relays()
     this.libp2p = await createTransport({
       privateKey: this.key.privateKey,
       meshId: this.mesh.id,
       networkSecret: this.mesh.networkSecret,
       listen: this.init.listen,
       mdns: this.init.mdns,
-      relays: this.mesh.relays,
-      dht: this.init.dht ?? (this.mesh.bootstrap.length + this.mesh.relays.length + (this.init.bootstrap?.length ?? 0) > 0)
+      relays,
+      dht: this.init.dht ?? (this.mesh.bootstrap.length + relays.length + (this.init.bootstrap?.length ?? 0) > 0)
     })
     await this.libp2p.start()
     this.presence = new Presence({ libp2p: this.libp2p, store: sublevel(this.store, 'presence') }, {
@@ -157,7 +160,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.dialer = new Dialer(this.libp2p, {
       home,
       mesh: this.mesh.name,
-      bootstrap: [...this.mesh.bootstrap, ...(this.init.bootstrap ?? [])],
+      // relays are bootstrap peers too: they answer presence exchanges and the DHT
+      bootstrap: [...new Set([...this.mesh.bootstrap, ...(this.init.bootstrap ?? []), ...relays])],
       registry: this.init.registry
     })
     this.state = 'running'
@@ -198,7 +202,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (this.mesh.contentSecret == null || this.commit == null) return
     this.messaging = await createMessaging(
       { libp2p: this.libp2p, presence: this.presence, dialer: this.dialer, store: this.store, commit: this.commit },
-      { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, ttlMs: this.init.messageTtlMs, groups })
+      { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, ttlMs: this.init.messageTtlMs, groups, relays: relayPeerIds(this.relays()) })
     for (const type of ['message:receive', 'message:status', 'message:reject'] as const) {
       this.messaging.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
     }
@@ -211,6 +215,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.shared.state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
     this.shared.memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
     await this.shared.sync.start()
+  }
+
+  /** The relays this node uses: the mesh's and its own flags', each with /p2p/<id>. */
+  relays (): string[] {
+    return [...new Set([...this.mesh.relays, ...(this.init.relays ?? [])])]
   }
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
@@ -339,6 +348,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.state = 'stopped'
     this.safeDispatchEvent('node:stopped', { detail: { reason } })
   }
+}
+
+/** The peer id each relay multiaddr names; an address without one is refused where it is set. */
+export function relayPeerIds (relays: string[]): string[] {
+  const ids = relays.map(r => /\/p2p\/([^/]+)(?:\/p2p-circuit)?\/?$/.exec(r)?.[1]).filter((id): id is string => id != null)
+  return [...new Set(ids)]
 }
 
 export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {

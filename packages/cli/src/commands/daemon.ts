@@ -1,7 +1,7 @@
 /** `claudemesh daemon`: a headless node in the foreground. */
 import type { MeshNode } from '@claudemesh/node'
 import type { Command } from 'commander'
-import { addNodeFlags, home, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
+import { addNodeFlags, checkRelays, home, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
 import { note, out } from '../output.js'
 
 /** A node configured from the shared flags, not yet started (attach listeners first). */
@@ -20,6 +20,7 @@ export async function nodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, k
     role: flags.role,
     groups: parseGroups(flags.groups),
     bootstrap: flags.bootstrap,
+    relays: checkRelays(flags.relay),
     ...listenAddrs(flags, env)
   })
   return node

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline/promises'
 import { listMeshNames, listRunning, validateSessionId } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { claudeBin, hookSettings, newestSession, selfCommand, shellQuote, TOOL_PATTERN } from '../claude.js'
-import { home, parseGroups } from '../options.js'
+import { checkRelays, home, parseGroups } from '../options.js'
 import { note, UsageError } from '../output.js'
 
 export interface LaunchFlags {
@@ -21,6 +21,7 @@ export interface LaunchFlags {
   groups?: string
   messageMode?: string
   bootstrap?: string[]
+  relay?: string[]
   resume?: string
   continue?: boolean
   channels?: boolean
@@ -30,13 +31,14 @@ export interface LaunchFlags {
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
 
 /** Everything claude is started with, for a given session. Pure: tested on its own. */
-export function claudeArgs (o: { session: string, resume: boolean, mesh: string, home: string, name: string, role?: string, groups?: string, mode?: string, bootstrap: string[], channels: boolean, passthrough: string[] }): string[] {
+export function claudeArgs (o: { session: string, resume: boolean, mesh: string, home: string, name: string, role?: string, groups?: string, mode?: string, bootstrap: string[], relays?: string[], channels: boolean, passthrough: string[] }): string[] {
   const [node, bin] = selfCommand() as [string, string]
   const mcpArgs = [bin, 'mcp', '--mesh', o.mesh, '--session', o.session, '--name', o.name]
   if (o.role != null && o.role !== '') mcpArgs.push('--role', o.role)
   if (o.groups != null && o.groups !== '') mcpArgs.push('--groups', o.groups)
   if (o.mode != null) mcpArgs.push('--message-mode', o.mode)
   for (const b of o.bootstrap) mcpArgs.push('--bootstrap', b)
+  for (const r of o.relays ?? []) mcpArgs.push('--relay', r)
   if (o.channels) mcpArgs.push('--channels')
   const mcpConfig = { mcpServers: { claudemesh: { type: 'stdio', command: node, args: mcpArgs, env: { CLAUDEMESH_HOME: o.home } } } }
   const prefix = `CLAUDEMESH_HOME=${shellQuote(o.home)} ${shellQuote(node)} ${shellQuote(bin)}`
@@ -77,6 +79,7 @@ export function launchCommand (program: Command, env: NodeJS.ProcessEnv): void {
     .option('--groups <groups>', 'groups with optional roles, e.g. "frontend:lead,reviewers"')
     .option('--message-mode <mode>', 'push, inbox or off')
     .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
+    .option('--relay <multiaddr>', 'relay to use besides the mesh\'s, with /p2p/<id> (repeatable)', collect)
     .option('--resume <uuid>', 'resume this Claude session (keeps its mesh identity)')
     .option('--continue', 'resume the newest session of this directory')
     .option('--channels', 'also push through Claude Code channels (research preview; needs claude.ai login)')
@@ -108,7 +111,7 @@ export function launchCommand (program: Command, env: NodeJS.ProcessEnv): void {
       }
       const args = claudeArgs({
         session, resume, mesh, home: h, name: o.name ?? basename(cwd), role: o.role, groups: o.groups, mode: o.messageMode,
-        bootstrap: o.bootstrap ?? [], channels: o.channels === true, passthrough
+        bootstrap: o.bootstrap ?? [], relays: checkRelays(o.relay), channels: o.channels === true, passthrough
       })
       note(`claudemesh: session ${session} joins mesh "${mesh}" as ${o.name ?? basename(cwd)}`)
       if (o.channels === true) note('claudemesh: channels are a research preview (claude.ai login, a server-side flag); if they do not arrive, `claudemesh install` registers the server at user scope, and hooks deliver regardless')

@@ -1,7 +1,7 @@
 /** `claudemesh mesh create|invite|join|list` */
-import { createInvite, createMesh, defaultMesh, joinMesh, listMeshes } from '@claudemesh/node/identity'
+import { createInvite, createMesh, defaultMesh, joinMesh, listMeshes, saveMesh } from '@claudemesh/node/identity'
 import type { Command } from 'commander'
-import { home } from '../options.js'
+import { checkRelays, home } from '../options.js'
 import { out, outJson, table, UsageError } from '../output.js'
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
@@ -20,9 +20,10 @@ export function meshCommand (program: Command, env: NodeJS.ProcessEnv): void {
   mesh.command('create <name>')
     .description('create a mesh that you own')
     .option('--bootstrap <multiaddr...>', 'addresses that invites will carry')
+    .option('--relay <multiaddr...>', 'relays (from `claudemesh relay`) that members and invites will use')
     .option('--json', 'print JSON')
-    .action(async (name: string, o: { bootstrap?: string[], json?: boolean }) => {
-      const m = await createMesh(home(env), name, { bootstrap: o.bootstrap })
+    .action(async (name: string, o: { bootstrap?: string[], relay?: string[], json?: boolean }) => {
+      const m = await createMesh(home(env), name, { bootstrap: o.bootstrap, relays: checkRelays(o.relay) })
       if (o.json === true) outJson({ name: m.name, id: m.id })
       else out(`created mesh "${m.name}" (id ${m.id}); invite others with: claudemesh mesh invite ${m.name}`)
     })
@@ -48,6 +49,23 @@ export function meshCommand (program: Command, env: NodeJS.ProcessEnv): void {
       const m = await joinMesh(home(env), token)
       if (o.json === true) outJson({ name: m.name, id: m.id, bootstrap: m.bootstrap })
       else out(`joined mesh "${m.name}" (id ${m.id})`)
+    })
+
+  mesh.command('relays [name]')
+    .description('show, add or remove the relays of a mesh (invites made afterwards carry them)')
+    .option('--add <multiaddr...>', 'relay addresses, as `claudemesh relay` prints them')
+    .option('--remove <multiaddr...>', 'relay addresses to forget')
+    .option('--json', 'print JSON')
+    .action(async (name: string | undefined, o: { add?: string[], remove?: string[], json?: boolean }) => {
+      const m = await defaultMesh(home(env), name)
+      if (o.add != null || o.remove != null) {
+        const gone = new Set(o.remove ?? [])
+        m.relays = [...new Set([...m.relays, ...checkRelays(o.add)])].filter(r => !gone.has(r))
+        await saveMesh(home(env), m)
+      }
+      if (o.json === true) return outJson({ mesh: m.name, relays: m.relays })
+      if (m.relays.length === 0) return out(`mesh "${m.name}" has no relay; add one with: claudemesh mesh relays ${m.name} --add <multiaddr>`)
+      for (const r of m.relays) out(r)
     })
 
   mesh.command('list')

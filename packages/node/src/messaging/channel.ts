@@ -27,6 +27,8 @@ export interface ChannelHost {
   pending: (peer: string) => OutboxItem[]
   onAck: (peer: string, ids: string[]) => Promise<void>
   onRead: (peer: string, ids: string[]) => Promise<void>
+  /** the peer cannot be reached: true when its messages went another way (a relay's mailbox) */
+  divert?: (peer: string) => boolean
 }
 
 /** Most frames handed to the stream in one write. */
@@ -86,7 +88,8 @@ export class Channel {
     if (this.closed || this.pumping || this.retryTimer != null) return
     if (this.stream != null && this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) {
       this.reset(new Error('no ack within the timeout'))
-      this.scheduleRetry()
+      if (this.host.divert?.(this.peer) === true) this.close()
+      else this.scheduleRetry()
       return
     }
     if (this.head < this.queue.length || this.receipts.length > 0) this.kick()
@@ -137,7 +140,8 @@ export class Channel {
     } catch (err) {
       log('channel to %s failed: %s', this.peer, (err as Error).message)
       this.reset(err as Error)
-      this.scheduleRetry()
+      if (this.host.divert?.(this.peer) === true) this.close()
+      else this.scheduleRetry()
     } finally {
       this.pumping = false
     }
@@ -174,7 +178,9 @@ export class Channel {
     } catch (err) {
       if (this.stream === stream) {
         this.reset(err as Error)
-        if (!this.idle) this.scheduleRetry()
+        if (this.idle) return
+        if (this.host.divert?.(this.peer) === true) this.close()
+        else this.scheduleRetry()
       }
     }
   }

@@ -12,7 +12,7 @@ import { Messaging } from './index.js'
 import { Outbox } from './outbox.js'
 
 export interface MessagingParts { libp2p: MeshLibp2p, presence: Presence, dialer: Dialer, store: Store, commit: GroupCommit }
-export interface MessagingInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, ttlMs?: number, groups: string[] }
+export interface MessagingInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, ttlMs?: number, groups: string[], relays?: string[] }
 
 export async function createMessaging (parts: MessagingParts, init: MessagingInit): Promise<Messaging> {
   const { libp2p, presence, dialer, store, commit } = parts
@@ -21,7 +21,7 @@ export async function createMessaging (parts: MessagingParts, init: MessagingIni
   await inbox.start()
   await outbox.start()
   const keys = { meshId: init.meshId, privateKey: init.privateKey, contentSecret: init.contentSecret }
-  const dm = new DirectMessages({ libp2p, presence, dialer, inbox, outbox }, { ...keys, ttlMs: init.ttlMs })
+  const dm = new DirectMessages({ libp2p, presence, dialer, inbox, outbox }, { ...keys, ttlMs: init.ttlMs, relays: init.relays })
   const groups = new Groups({ libp2p, presence, inbox, history: sublevel(store, 'groups') }, keys)
   const messaging = new Messaging(dm, groups, inbox, outbox, presence)
   await dm.start()

@@ -7,8 +7,11 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { Dialer } from '../discovery/dialer.js'
 import { type Ed25519PrivateKey, peerIdStringOfRaw, publicKeyOfPeer } from '../identity/keys.js'
+import { MailboxClient } from '../mailbox/client.js'
+import { mailboxProtocol } from '../mailbox/frames.js'
 import type { Presence } from '../presence/presence.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import { Channel } from './channel.js'
@@ -18,7 +21,7 @@ import { type Content, decodeDm, idBytes, idText, newMessageId, openDm, sealDm }
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { lpOptions } from './lp.js'
 import type { Inbox, InboxMessage } from './inbox.js'
-import type { DeliveryStatus, Outbox } from './outbox.js'
+import type { DeliveryStatus, Outbox, OutboxItem } from './outbox.js'
 
 const log = logger('claudemesh:dm')
 
@@ -43,6 +46,8 @@ export interface DmInit {
   privateKey: Ed25519PrivateKey
   contentSecret: Uint8Array
   ttlMs?: number
+  /** peer ids of the mesh's relays, in order of preference: their mailboxes hold DMs for unreachable peers */
+  relays?: string[]
 }
 
 export interface Accepted { id: string, to: string, name: string, status: DeliveryStatus }
@@ -55,6 +60,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   private readonly protocol: string
   private timer?: ReturnType<typeof setInterval>
   private readonly ttl: number
+  /** present when the mesh has relays (SPEC.md §12.4) */
+  readonly mailbox?: MailboxClient
 
   constructor (private readonly components: DmComponents, private readonly init: DmInit) {
     super()
@@ -62,6 +69,49 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     this.keys = new PairKeys(this.selfPub, init.privateKey.raw.subarray(0, 32), init.contentSecret, init.meshId)
     this.protocol = c.dmProtocol(init.meshId)
     this.ttl = init.ttlMs ?? c.DEFAULT_TTL_MS
+    if (init.relays != null && init.relays.length > 0) {
+      this.mailbox = new MailboxClient(components.libp2p, mailboxProtocol(init.meshId), init.relays, {
+        accept: async bytes => this.accept(bytes),
+        held: async items => { await this.settle(items, 'held') },
+        delivered: async ids => {
+          for (const s of await this.components.outbox.delivered(ids)) this.safeDispatchEvent('message:status', { detail: { id: s.id, to: s.to, status: 'delivered' } })
+        },
+        refused: async items => { await this.settle(items, 'failed') }
+      })
+    }
+  }
+
+  /**
+   * Whether a DM to this peer goes to a relay's mailbox: while earlier ones wait there (so a
+   * recipient sees one sender's messages in order), or when the peer is neither connected
+   * nor known to be online. Without relays, always direct.
+   */
+  private viaMailbox (peer: string): boolean {
+    if (this.mailbox == null) return false
+    if (this.mailbox.has(peer) || this.components.outbox.heldFor(peer) > 0) return true
+    if (this.components.libp2p.getConnections(peerIdFromString(peer)).length > 0) return false
+    return this.components.presence.get(peer)?.online !== true
+  }
+
+  /** A channel could not deliver: hand what it holds to the mailbox, if there is one. */
+  private divert (peer: string): boolean {
+    if (this.mailbox == null) return false
+    const items = this.components.outbox.pending(peer)
+    if (items.length === 0) return false
+    log('%s is unreachable: %d DMs go to the relay mailbox', peer, items.length)
+    this.channels.delete(peer)
+    this.mailbox.deposit(items)
+    return true
+  }
+
+  private async settle (items: OutboxItem[], status: 'held' | 'failed'): Promise<void> {
+    const byPeer = new Map<string, string[]>()
+    for (const i of items) byPeer.set(i.to, [...(byPeer.get(i.to) ?? []), i.id])
+    for (const [peer, ids] of byPeer) {
+      for (const id of await this.components.outbox.acked(peer, ids, status)) {
+        this.safeDispatchEvent('message:status', { detail: { id, to: peer, status } })
+      }
+    }
   }
 
   async start (): Promise<void> {
@@ -69,13 +119,18 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     await libp2p.handle(this.protocol, (stream, conn) => { void this.serve(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 64 })
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
-    for (const peer of outbox.peers()) this.channel(peer).kick()
+    await this.mailbox?.start()
+    for (const peer of outbox.peers()) {
+      if (this.viaMailbox(peer)) this.mailbox?.deposit(outbox.pending(peer))
+      else this.channel(peer).kick()
+    }
     this.timer = setInterval(() => { this.tick().catch(err => { log('dm upkeep failed: %s', (err as Error).message) }) }, 2_000)
     this.timer.unref()
   }
 
   async stop (): Promise<void> {
     clearInterval(this.timer)
+    this.mailbox?.stop()
     const { libp2p, presence } = this.components
     libp2p.removeEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.removeEventListener(t, this.onPresence)
@@ -94,11 +149,15 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       const env = sealDm(this.init.meshId, this.keys.key(pub), { from: this.selfPub, to: pub, id, ts: now, exp: now + this.ttl }, content)
       return { id: idText(id), to: r.id, toName: r.name, env, createdAt: now, exp: now + this.ttl }
     })
-    // channels first: a channel created after the write would load these items itself too
-    const channels = items.map(i => this.channel(i.to))
+    // routes and channels first: a channel created after the write would load these items itself too
+    const mailbox = items.map(i => this.viaMailbox(i.to))
+    const channels = items.map((i, n) => mailbox[n] === true ? undefined : this.channel(i.to))
     await this.components.outbox.enqueue(items)
     this.stats.sent += items.length
-    items.forEach(({ toName: _, ...item }, i) => { channels[i]?.push([item]) })
+    items.forEach(({ toName: _, ...item }, i) => {
+      if (mailbox[i] === true) this.mailbox?.deposit([item])
+      else channels[i]?.push([item])
+    })
     return items.map(i => ({ id: i.id, to: i.to, name: i.toName, status: 'pending' as const }))
   }
 
@@ -212,7 +271,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
         },
         pending: p => this.components.outbox.pending(p),
         onAck: async (p, ids) => this.onAck(p, ids),
-        onRead: async (p, ids) => this.onRead(p, ids)
+        onRead: async (p, ids) => this.onRead(p, ids),
+        divert: p => this.divert(p)
       })
       this.channels.set(peer, ch)
     }

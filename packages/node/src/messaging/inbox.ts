@@ -1,8 +1,11 @@
 /**
  * The inbox (SPEC.md §8.4): every message that reached this session, once, in LevelDB.
  * Layout in the `inbox` sublevel (store layout 2):
- *   m!<receivedAt:16>!<id>        → CBOR InboxMessage (arrival order)
- *   u!<receivedAt:16>!<id>        → ''   (unread; removed when read)
+ *   m!<order:16>!<id>        → CBOR InboxMessage (arrival order)
+ *   u!<order:16>!<id>        → ''   (unread; removed when read)
+ * `order` is the message's `seq`: arrival time in microseconds, made strictly increasing, so
+ * messages that arrive in the same millisecond keep their arrival order. Records written
+ * before `seq` existed have none and are keyed by `receivedAt` (ms), which sorts before.
  * A message is written with a synced group commit before it is acknowledged; its id stays
  * (in memory too, id → arrival) for as long as the message, which dedupes retries and replays.
  */
@@ -23,16 +26,19 @@ export const InboxMessageSchema = z.object({
   sentAt: z.number(),
   receivedAt: z.number(),
   replyTo: z.string().optional(),
-  readAt: z.number().optional()
+  readAt: z.number().optional(),
+  seq: z.number().optional()
 })
 export type InboxMessage = z.infer<typeof InboxMessageSchema>
 
 const pad = (n: number): string => String(n).padStart(16, '0')
+const order = (m: InboxMessage): number => m.seq ?? m.receivedAt
 
 export class Inbox {
   /** ids being committed right now: a concurrent duplicate waits for the same write */
   private readonly inflight = new Map<string, Promise<boolean>>()
   private unreadCount = -1
+  private lastSeq = 0
 
   constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
 
@@ -44,6 +50,7 @@ export class Inbox {
     for await (const _ of this.db.keys({ gte: 'u!', lt: 'u"' })) n++
     this.unreadCount = n
     for await (const k of this.db.keys({ gte: 'm!', lt: 'm"' })) this.ids.set(k.slice(19), Number(k.slice(2, 18)))
+    for await (const k of this.db.keys({ gte: 'm!', lt: 'm"', reverse: true, limit: 1 })) this.lastSeq = Number(k.slice(2, 18))
   }
 
   get unread (): number { return Math.max(0, this.unreadCount) }
@@ -61,8 +68,9 @@ export class Inbox {
     if (pending != null) return pending.then(() => false)
     const p = (async () => {
       if (this.ids.has(m.id)) return false
+      m.seq = this.lastSeq = Math.max(m.receivedAt * 1000, this.lastSeq + 1)
       await this.commit.write(this.addOps(m))
-      this.ids.set(m.id, m.receivedAt)
+      this.ids.set(m.id, m.seq)
       this.unreadCount++
       return true
     })()
@@ -75,7 +83,7 @@ export class Inbox {
   }
 
   private addOps (m: InboxMessage): BatchOp[] {
-    const k = `${pad(m.receivedAt)}!${m.id}`
+    const k = `${pad(order(m))}!${m.id}`
     return [
       { type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(m) },
       { type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) }
@@ -112,7 +120,7 @@ export class Inbox {
       const m = await this.get(id)
       if (m?.readAt == null) continue
       const { readAt: _, ...unread } = m
-      const k = `${pad(m.receivedAt)}!${id}`
+      const k = `${pad(order(m))}!${id}`
       ops.push({ type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(unread) } as BatchOp)
       ops.push({ type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) } as BatchOp)
       n++
@@ -130,8 +138,8 @@ export class Inbox {
       if (m == null || m.readAt != null) continue
       const read = { ...m, readAt: at }
       changed.push(read)
-      ops.push({ type: 'put', sublevel: this.db, key: `m!${pad(m.receivedAt)}!${id}`, value: encodeFrame(read) } as BatchOp)
-      ops.push({ type: 'del', sublevel: this.db, key: `u!${pad(m.receivedAt)}!${id}` } as BatchOp)
+      ops.push({ type: 'put', sublevel: this.db, key: `m!${pad(order(m))}!${id}`, value: encodeFrame(read) } as BatchOp)
+      ops.push({ type: 'del', sublevel: this.db, key: `u!${pad(order(m))}!${id}` } as BatchOp)
     }
     await this.commit.write(ops)
     this.unreadCount -= changed.length

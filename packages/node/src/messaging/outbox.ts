@@ -5,6 +5,7 @@
  * Layout in the `outbox` sublevel:
  *   q!<id>   → CBOR OutboxItem (removed on ack or expiry); its status is `pending`
  *   s!<id>   → CBOR MessageStatus, written once the message leaves the queue
+ *   h!<id>   → CBOR {to, exp}: held by a relay's mailbox, no delivery receipt yet (§12.4)
  * One write to accept a message, one batch to settle it: the hot path stays short.
  */
 import { z } from 'zod'
@@ -32,6 +33,8 @@ const StatusSchema = z.object({
 })
 export type MessageStatus = z.infer<typeof StatusSchema>
 
+const HeldSchema = z.object({ to: z.string(), exp: z.number() })
+
 const RANK: Record<DeliveryStatus, number> = { pending: 0, held: 1, delivered: 2, read: 3, failed: 4 }
 
 export class Outbox {
@@ -39,6 +42,8 @@ export class Outbox {
   private readonly byPeer = new Map<string, Map<string, OutboxItem>>()
   /** the status of every queued item, so acks need no read */
   private readonly queued = new Map<string, MessageStatus>()
+  /** messages a relay holds for each recipient, id → expiry, until a receipt or expiry */
+  private readonly held = new Map<string, Map<string, number>>()
 
   constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
 
@@ -47,6 +52,20 @@ export class Outbox {
       const item = decodeFrame(v, OutboxItemSchema, MAX_DM_FRAME_BYTES, 'outbox item')
       this.queue(item, newStatus(item.id, item.to, item.toName ?? '', 'pending', item.createdAt))
     }
+    for await (const [k, v] of this.db.iterator({ gte: 'h!', lt: 'h"' })) {
+      const h = decodeFrame(v, HeldSchema, 1024, 'held record')
+      this.track(h.to, k.slice(2), h.exp)
+    }
+  }
+
+  /** How many of this peer's messages a relay holds without a delivery receipt yet. */
+  heldFor (peer: string): number { return this.held.get(peer)?.size ?? 0 }
+
+  /** Every message held by a relay, across recipients. */
+  get heldCount (): number {
+    let n = 0
+    for (const m of this.held.values()) n += m.size
+    return n
   }
 
   peers (): string[] { return [...this.byPeer.keys()] }
@@ -75,12 +94,12 @@ export class Outbox {
     if (done.length === 0) return []
     const ops: BatchOp[] = []
     for (const id of done) {
+      const exp = q?.get(id)?.exp ?? at
       q?.delete(id)
       ops.push({ type: 'del', sublevel: this.db, key: `q!${id}` } as BatchOp)
       const s = this.queued.get(id) ?? await this.status(id)
       this.queued.delete(id)
-      const op = s != null ? this.advanceOp(s, status, at) : undefined
-      if (op != null) ops.push(op)
+      if (s != null) ops.push(...this.advanceOps(s, status, at, exp))
     }
     if (q?.size === 0) this.byPeer.delete(peer)
     await this.commit.write(ops)
@@ -100,11 +119,34 @@ export class Outbox {
         ops.push(this.put(`s!${id}`, encodeFrame(s)))
         changed.push(id)
       } else if (s.to === peer) {
-        const op = await this.setStatusOp(id, status, at)
-        if (op != null) {
-          ops.push(op)
+        const more = this.advanceOps(s, status, at)
+        if (more.length > 0) {
+          ops.push(...more)
           changed.push(id)
         }
+      }
+    }
+    await this.commit.write(ops)
+    return changed
+  }
+
+  /** A relay's receipt: held messages reached their recipients. Returns the changed statuses. */
+  async delivered (ids: string[], at = Date.now()): Promise<MessageStatus[]> {
+    const ops: BatchOp[] = []
+    const changed: MessageStatus[] = []
+    for (const id of ids) {
+      const queued = this.queued.get(id)
+      if (queued != null) {
+        // still queued here (a retry raced the receipt): it leaves the queue delivered
+        if ((await this.acked(queued.to, [id], 'delivered', at)).length > 0) changed.push(queued)
+        continue
+      }
+      const s = await this.status(id)
+      if (s == null || s.group != null) continue
+      const more = this.advanceOps(s, 'delivered', at)
+      if (more.length > 0) {
+        ops.push(...more)
+        changed.push(s)
       }
     }
     await this.commit.write(ops)
@@ -118,6 +160,18 @@ export class Outbox {
     for (const item of dead) {
       await this.acked(item.to, [item.id], 'failed', now)
     }
+    // held past its expiry with no receipt: the relay dropped it undelivered
+    const ops: BatchOp[] = []
+    for (const [to, m] of this.held) {
+      for (const [id, exp] of m) {
+        if (exp > now) continue
+        const s = await this.status(id)
+        if (s != null) ops.push(...this.advanceOps(s, 'failed', now))
+        else this.untrack(to, id)
+        dead.push({ id, to, env: new Uint8Array(0), createdAt: 0, exp })
+      }
+    }
+    await this.commit.write(ops)
     return dead
   }
 
@@ -139,17 +193,33 @@ export class Outbox {
     return { type: 'put', sublevel: this.db, key, value } as BatchOp
   }
 
-  private async setStatusOp (id: string, status: DeliveryStatus, at: number): Promise<BatchOp | undefined> {
-    const s = this.queued.get(id) ?? await this.status(id)
-    return s != null ? this.advanceOp(s, status, at) : undefined
-  }
-
-  private advanceOp (s: MessageStatus, status: DeliveryStatus, at: number): BatchOp | undefined {
-    if (RANK[status] <= RANK[s.status]) return undefined
+  private advanceOps (s: MessageStatus, status: DeliveryStatus, at: number, exp = at): BatchOp[] {
+    if (RANK[status] <= RANK[s.status]) return []
+    const was = s.status
     s.status = status
     s.at = at
     s.times[status] = at
-    return this.put(`s!${s.id}`, encodeFrame(s))
+    const ops = [this.put(`s!${s.id}`, encodeFrame(s))]
+    if (status === 'held') {
+      ops.push(this.put(`h!${s.id}`, encodeFrame({ to: s.to, exp })))
+      this.track(s.to, s.id, exp)
+    } else if (was === 'held') {
+      ops.push({ type: 'del', sublevel: this.db, key: `h!${s.id}` } as BatchOp)
+      this.untrack(s.to, s.id)
+    }
+    return ops
+  }
+
+  private track (to: string, id: string, exp: number): void {
+    let m = this.held.get(to)
+    if (m == null) this.held.set(to, m = new Map())
+    m.set(id, exp)
+  }
+
+  private untrack (to: string, id: string): void {
+    const m = this.held.get(to)
+    m?.delete(id)
+    if (m?.size === 0) this.held.delete(to)
   }
 }
 

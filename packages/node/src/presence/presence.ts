@@ -36,6 +36,8 @@ export interface PresenceInit {
   body: PresenceBody
   incarnation: number
   timings?: Partial<c.PresenceTimings>
+  /** publish our own record (default true); a relay keeps the registry without being in it */
+  announce?: boolean
 }
 
 export interface PresenceComponents {
@@ -82,6 +84,8 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     libp2p.services.pubsub.addEventListener('gossipsub:graft', this.onGraft)
     libp2p.addEventListener('connection:open', this.onConnectionOpen)
     libp2p.addEventListener('connection:close', this.onConnectionClose)
+    // a new address (a relay reservation's /p2p-circuit one) is worth announcing at once
+    libp2p.addEventListener('self:peer:update', this.onSelfUpdate)
     await this.publish()
     this.heartbeat = setInterval(() => { void this.publish() }, this.timings.heartbeatMs)
     this.sweeper = setInterval(() => { this.sweep() }, Math.max(250, Math.min(this.timings.graceMs, this.timings.ttlMs) / 4))
@@ -100,6 +104,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     const { libp2p } = this.components
     libp2p.removeEventListener('connection:open', this.onConnectionOpen)
     libp2p.removeEventListener('connection:close', this.onConnectionClose)
+    libp2p.removeEventListener('self:peer:update', this.onSelfUpdate)
     libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscription)
     libp2p.services.pubsub.removeEventListener('gossipsub:graft', this.onGraft)
     clearTimeout(this.republish)
@@ -154,7 +159,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   }
 
   private async publish (opts: { gone?: boolean } = {}): Promise<void> {
-    if (!this.running) return
+    if (!this.running || this.init.announce === false) return
     const bytes = await this.signOwn(opts.gone === true)
     try {
       await this.components.libp2p.services.pubsub.publish(this.topic, bytes)
@@ -283,6 +288,12 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     }, 100)
   }
 
+  private readonly onSelfUpdate = (): void => {
+    const addrs = this.addrs()
+    const known = this.ownBytes != null ? decodeRecord(this.ownBytes).addrs : []
+    if (addrs.length !== known.length || addrs.some((a, i) => a !== known[i])) this.republishSoon()
+  }
+
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
     void this.sendExchange(evt.detail)
   }
@@ -311,6 +322,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   /** On a new connection: our record first, then every live record we know. */
   private async sendExchange (conn: Connection): Promise<void> {
     if (!this.running) return
+    if (this.init.announce === false) {
+      const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
+      if (live.length > 0) await sendRecords(conn, this.protocol, live)
+      return
+    }
     // our current record: a peer that remembers it from an earlier run of its own treats the
     // first copy as news (table.ts, restored records), so no new signature per connection
     const own = this.ownBytes ?? await this.signOwn()

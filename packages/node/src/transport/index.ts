@@ -10,6 +10,7 @@ import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
@@ -24,6 +25,8 @@ export type TransportServices = {
   pubsub: GossipSub
   /** only when the mesh reaches beyond one machine or LAN (bootstrap peers or relays) */
   dht?: KadDHT
+  /** only on a relay (SPEC.md §12.2) */
+  relay?: CircuitRelayService
 }
 
 export type MeshLibp2p = Libp2p<TransportServices>
@@ -40,6 +43,11 @@ export interface TransportInit {
   dht?: boolean
   /** relay multiaddrs (with /p2p/<id>) to hold a reservation on, for peers behind NAT */
   relays?: string[]
+  /** be a relay: a circuit relay v2 server with limits made for messages (SPEC.md §12.2) */
+  relayServer?: { maxReservations: number }
+  /** addresses to announce instead of the listening ones (a relay behind a cloud NAT) */
+  announce?: string[]
+  maxConnections?: number
 }
 
 export async function createTransport (init: TransportInit): Promise<MeshLibp2p> {
@@ -49,14 +57,15 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
   const circuits = (init.relays ?? []).map(r => `${r.replace(/\/p2p-circuit$/, '')}/p2p-circuit`)
   // the DHT, the relay transport and mDNS are loaded only when used: a local session's node
   // starts without paying for modules it will not run (~100 ms of imports)
-  const dht = init.dht === true ? { dht: await dhtService(init.meshId) } : {}
+  const dht = init.dht === true || init.relayServer != null ? { dht: await dhtService(init.meshId) } : {}
+  const relay = init.relayServer != null ? { relay: await relayService(init.relayServer.maxReservations) } : {}
   const relayed = init.dht === true || circuits.length > 0
   const transports = relayed ? [tcp(), (await import('@libp2p/circuit-relay-v2')).circuitRelayTransport()] : [tcp()]
   const discovery = init.mdns === true ? [(await import('@libp2p/mdns')).mdns({ serviceTag: c.mdnsServiceTag(init.meshId) })] : []
   return createLibp2p({
     privateKey: init.privateKey,
     start: false,
-    addresses: { listen: [...listen, ...circuits] },
+    addresses: { listen: [...listen, ...circuits], ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}) },
     transports,
     connectionProtector: preSharedKey({ psk: swarmKey(init.networkSecret, init.meshId) }),
     connectionEncrypters: [noise()],
@@ -65,7 +74,7 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
       addressDialTimeout: c.ADDRESS_DIAL_TIMEOUT_MS,
       inboundConnectionThreshold: c.INBOUND_CONNECTION_THRESHOLD,
       maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS,
-      maxConnections: c.MAX_CONNECTIONS
+      maxConnections: init.maxConnections ?? c.MAX_CONNECTIONS
     },
     peerDiscovery: discovery,
     services: {
@@ -82,7 +91,8 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
         // a second libp2p signature per message per hop buys nothing
         globalSignaturePolicy: 'StrictNoSign'
       }),
-      ...dht
+      ...dht,
+      ...relay
     }
   }) as Promise<MeshLibp2p>
 }
@@ -90,4 +100,18 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
 async function dhtService (meshId: string): Promise<ReturnType<typeof import('@libp2p/kad-dht').kadDHT>> {
   const { kadDHT, passthroughMapper } = await import('@libp2p/kad-dht')
   return kadDHT({ protocol: c.dhtProtocol(meshId), clientMode: false, peerInfoMapper: passthroughMapper })
+}
+
+/**
+ * Relayed connections carry DMs, presence and gossip for as long as both ends live, so no
+ * per-connection data or time limit (the defaults, 128 KiB and 2 minutes, would cut a busy
+ * channel: stack.md 7). Reservations are bounded in number and refreshed by the clients.
+ */
+async function relayService (maxReservations: number): Promise<ReturnType<typeof import('@libp2p/circuit-relay-v2').circuitRelayServer>> {
+  const { circuitRelayServer } = await import('@libp2p/circuit-relay-v2')
+  return circuitRelayServer({
+    reservations: { maxReservations, applyDefaultLimit: false },
+    maxInboundHopStreams: 1024,
+    maxOutboundStopStreams: 1024
+  })
 }
