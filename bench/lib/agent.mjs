@@ -459,6 +459,383 @@ const handlers = {
   }
 }
 
+// ---- relay benchmarks (bench/relay.mjs, scripts/relay-soak.mjs) ----
+// A relay hosted alone in an agent process, and "members": nodes addressed by peer id that can
+// be stopped and started again with the same session (same key, same store, so the same
+// identity and inbox). What a member received, and every status its sends reached, is kept
+// across its restarts. Members are separate from `nodes` above; the existing commands ignore them.
+
+let relay = null
+/** the relay's counters sampled every second (in this process, so no IPC jitter) */
+let relaySamples = []
+let relaySampler
+/** peer id → member */
+const members = new Map()
+
+/** mulberry32: a small seeded generator, [0, 1) */
+function seeded (seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function relaySample () {
+  const r = relay.report()
+  const cpu = process.cpuUsage()
+  relaySamples.push({ t: now(), syncedWrites: r.syncedWrites, deposits: r.mailbox.deposits, stored: r.mailbox.stored, delivered: r.mailbox.delivered, held: r.mailbox.messages, connections: r.connections, rssMB: Math.round(r.rssBytes / 1048576), cpuMs: (cpu.user + cpu.system) / 1000 })
+  if (relaySamples.length > 20_000) relaySamples.shift()
+}
+
+function newMember (init) {
+  return {
+    init,
+    peerId: undefined,
+    node: null,
+    state: 'stopped',
+    starts: 0,
+    /** id → first message:receive time; a second receive of an id is a duplicate */
+    recv: new Map(),
+    dups: 0,
+    /** id → time of the first 'held' / 'delivered' / 'failed' status at this (sending) member */
+    held: new Map(),
+    delivered: new Map(),
+    failed: new Map(),
+    /** [tStop, tStarted] per stop; the last one open while stopped */
+    offline: [],
+    /** mailbox client counters summed over incarnations */
+    mailbox: { deposited: 0, held: 0, received: 0, receipts: 0, refused: 0 },
+    dm: { sent: 0, received: 0, duplicates: 0 },
+    activeSends: 0,
+    waiters: new Set()
+  }
+}
+
+function attachMember (m, node) {
+  node.addEventListener('message:receive', (e) => {
+    const id = e.detail.id
+    if (m.recv.has(id)) m.dups++
+    else m.recv.set(id, now())
+  })
+  node.addEventListener('message:status', (e) => {
+    const { id, status } = e.detail
+    const map = status === 'held' ? m.held : status === 'delivered' ? m.delivered : status === 'failed' ? m.failed : null
+    if (map != null && !map.has(id)) map.set(id, now())
+    if (status === 'held' || status === 'delivered') for (const w of m.waiters) w(status)
+  })
+}
+
+/** Fold the counters of a member's stopping incarnation into its totals. */
+function foldCounters (m) {
+  const dm = m.node?.messaging?.dm
+  if (dm == null) return
+  for (const k of Object.keys(m.mailbox)) m.mailbox[k] += dm.mailbox?.stats[k] ?? 0
+  for (const k of Object.keys(m.dm)) m.dm[k] += dm.stats[k] ?? 0
+}
+
+async function startMember (m) {
+  if (m.state !== 'stopped') throw new Error(`member ${m.peerId ?? m.init.name} is ${m.state}`)
+  m.state = 'starting'
+  const { home, mesh, session, name, relays, listen } = m.init
+  const node = await createMeshNode({ home, mesh, session, name, cwd: home, relays, listen, registry: false, control: false })
+  try {
+    await node.start()
+  } catch (err) {
+    m.state = 'stopped'
+    throw err
+  }
+  attachMember(m, node)
+  m.node = node
+  m.peerId = node.peerId
+  m.starts++
+  m.state = 'running'
+  const last = m.offline.at(-1)
+  if (last != null && last[1] == null) last[1] = now()
+  for (const w of m.waiters) w('running')
+  return node
+}
+
+async function stopMember (m) {
+  if (m.state !== 'running') throw new Error(`member ${m.peerId} is ${m.state}`)
+  m.state = 'stopping'
+  m.offline.push([now(), null])
+  // sends already called finish first: a send is never cut off by its own node's stop
+  const t = performance.now()
+  while (m.activeSends > 0 && performance.now() - t < 10_000) await sleep(5)
+  foldCounters(m)
+  await withTimeout(m.node.stop(), 20_000, `stopping ${m.peerId}`)
+  m.node = null
+  m.state = 'stopped'
+}
+
+/** Resolve once `pred()` holds, re-checked whenever the member's state or statuses change. */
+function memberUntil (m, pred) {
+  if (pred()) return Promise.resolve()
+  return new Promise(resolve => {
+    const w = () => { if (pred()) { m.waiters.delete(w); resolve() } }
+    m.waiters.add(w)
+  })
+}
+
+const memberOf = (id) => {
+  const m = members.get(id)
+  if (m == null) throw new Error(`no member ${id} in this agent`)
+  return m
+}
+
+const relayHandlers = {
+  /** The relay of `mesh` (loaded from `home`), alone in this process. Returns its id and addresses. */
+  async relayStart ({ home, mesh, data, listen = ['/ip4/127.0.0.1/tcp/0'], limits, maxReservations, sampleMs = 1000 }) {
+    if (relay != null) throw new Error('this agent already runs a relay')
+    const relayDist = process.env.CLAUDEMESH_BENCH_RELAY_DIST ?? join(root, 'relay/dist')
+    const { createRelay, createLog } = await import(pathToFileURL(join(relayDist, 'index.js')).href)
+    const { loadMesh } = await import(pathToFileURL(join(dist, 'identity/index.js')).href)
+    relay = await createRelay({ data, mesh: await loadMesh(home, mesh), listen, limits, maxReservations, log: createLog('warn') })
+    await relay.start()
+    relaySamples = []
+    relaySample()
+    relaySampler = setInterval(relaySample, sampleMs)
+    loopDelay.reset()
+    return { peerId: relay.peerId, addrs: relay.multiaddrs(), pid: process.pid }
+  },
+
+  /** The relay's health report, plus this process's CPU, memory and event-loop delay. */
+  async relayReport () {
+    const cpu = process.cpuUsage()
+    return {
+      report: relay.report(),
+      cpuUsageMs: { user: cpu.user / 1000, system: cpu.system / 1000 },
+      memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1048576)])),
+      loopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
+    }
+  },
+
+  /** Samples taken since `since` (a timestamp), and optionally forget them. */
+  async relaySamples ({ since = 0, reset = false } = {}) {
+    relaySample()
+    const out = relaySamples.filter(s => s.t >= since)
+    if (reset) relaySamples = []
+    loopDelay.reset()
+    return out
+  },
+
+  async relayStop () {
+    clearInterval(relaySampler)
+    if (relay == null) return false
+    await withTimeout(relay.stop(), 20_000, 'stopping the relay')
+    relay = null
+    return true
+  },
+
+  /**
+   * Create and start members (fresh sessions unless given). `listen: []` (the default) gives a
+   * member no listener of its own: it is reachable only through the relays' circuits.
+   */
+  async mStart ({ home, mesh, names, sessions = [], relays = [], listen = [] }) {
+    const fresh = names.map((name, i) => newMember({ home, mesh, name, session: sessions[i] ?? randomUUID(), relays, listen }))
+    const t0 = performance.now()
+    await Promise.all(fresh.map(m => startMember(m)))
+    for (const m of fresh) members.set(m.peerId, m)
+    log(`${fresh.length} member(s) started in ${(performance.now() - t0).toFixed(0)} ms`)
+    return fresh.map(m => ({ peerId: m.peerId, session: m.init.session, name: m.init.name }))
+  },
+
+  /** Stop members gracefully (their sends in progress finish first); they keep session and store. */
+  async mStop ({ ids }) {
+    const t = performance.now()
+    await Promise.all(ids.map(id => stopMember(memberOf(id))))
+    return { ms: performance.now() - t, at: now() }
+  },
+
+  /** Start stopped members again with the same session: same peer id, same inbox and outbox. */
+  async mRestart ({ ids }) {
+    const t = performance.now()
+    await Promise.all(ids.map(async id => {
+      const m = memberOf(id)
+      await startMember(m)
+      if (m.peerId !== id) throw new Error(`member came back as ${m.peerId}, not ${id}`)
+    }))
+    return { ms: performance.now() - t, at: now() }
+  },
+
+  /** Every running local member sees every id of `ids` (but itself) online. */
+  async mWaitSee ({ ids, timeoutMs = 30_000 }) {
+    const all = [...members.values()].filter(m => m.state === 'running').map(m => m.node)
+    const pred = () => all.every(n => ids.every(id => id === n.peerId || n.presence.get(id)?.online === true))
+    await until(all, ['peer:join', 'peer:update'], pred, timeoutMs, 'every member to see every id online', 250)
+    return true
+  },
+
+  /**
+   * Every local member sends `perNode` DMs to seeded-random members of `targets` (not itself),
+   * spread evenly over `spreadMs` (0: as fast as allowed), at most `concurrency` sends not yet
+   * accepted per member. A member that is stopped pauses and goes on once it runs again.
+   * Returns per member its [id, to, tSendCall, tAccepted] records.
+   */
+  async mBlast ({ perNode = 200, targets, concurrency = 4, spreadMs = 0, seed = 1, bodySize = 120 }) {
+    const pad = 'r'.repeat(bodySize)
+    const t0 = now()
+    return Promise.all([...members.values()].map(async (m, k) => {
+      const rand = seeded(seed * 7919 + [...m.peerId].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, k))
+      const others = targets.filter(t => t !== m.peerId)
+      const records = []
+      let errors = 0
+      let lastError
+      let issued = 0
+      const worker = async () => {
+        while (issued < perNode) {
+          const i = issued++
+          const due = t0 + spreadMs * (i / perNode)
+          if (due > now()) await sleep(due - now())
+          const to = others[Math.floor(rand() * others.length)]
+          await memberUntil(m, () => m.state === 'running')
+          m.activeSends++
+          const ts = now()
+          try {
+            const [r] = await m.node.mail.send(to, `${i} ${pad}`, { priority: 'next' })
+            records.push([r.id, to, ts, now()])
+          } catch (err) {
+            errors++
+            lastError = err.message
+          } finally {
+            m.activeSends--
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: concurrency }, worker))
+      return { peer: m.peerId, records, errors, lastError }
+    }))
+  },
+
+  /**
+   * Flood: each local member of `from` sends DMs to `to` (a stopped member, so all go to the
+   * relay's mailbox) for `seconds`, with at most `window` sends not yet `held`. Counts per
+   * second of the window the sends accepted and the `held` statuses.
+   */
+  async mFlood ({ from, to, seconds = 10, window = 4096, maxOutstanding = 512, bodySize = 64, drainMs = 20_000 }) {
+    const pad = 'f'.repeat(bodySize)
+    const t0 = now()
+    const bucket = () => Math.floor((now() - t0) / 1000)
+    const per = await Promise.all(from.map(async id => {
+      const m = memberOf(id)
+      const heldPerSec = new Array(seconds).fill(0)
+      const acceptPerSec = new Array(seconds).fill(0)
+      const unheld = new Set()
+      const early = new Set()
+      let outstanding = 0
+      let accepted = 0
+      let held = 0
+      let heldInWindow = 0
+      let errors = 0
+      let lastError
+      let sending = true
+      let wake = () => {}
+      const onStatus = (e) => {
+        if (e.detail.status !== 'held') return
+        const id = e.detail.id
+        if (unheld.delete(id)) {
+          held++
+          const b = bucket()
+          if (b < seconds) { heldPerSec[b]++; heldInWindow++ }
+          wake()
+        } else {
+          early.add(id)
+        }
+      }
+      m.node.addEventListener('message:status', onStatus)
+      let seq = 0
+      const pump = () => {
+        while (sending && outstanding < maxOutstanding && outstanding + unheld.size < window) {
+          outstanding++
+          m.node.mail.send(to, `${seq++} ${pad}`, { priority: 'next' }).then(([r]) => {
+            accepted++
+            const b = bucket()
+            if (b < seconds) acceptPerSec[b]++
+            if (early.delete(r.id)) {
+              held++
+              if (b < seconds) { heldPerSec[b]++; heldInWindow++ }
+            } else {
+              unheld.add(r.id)
+            }
+          }, err => { errors++; lastError = err.message }).finally(() => {
+            outstanding--
+            pump()
+            wake()
+          })
+        }
+      }
+      try {
+        pump()
+        await sleep(seconds * 1000)
+        sending = false
+        const tStop = now()
+        const drained = await new Promise(resolve => {
+          const timer = setTimeout(() => resolve(false), drainMs)
+          wake = () => { if (outstanding === 0 && unheld.size === 0) { clearTimeout(timer); resolve(true) } }
+          wake()
+        })
+        return { peer: id, accepted, held, heldInWindow, heldPerSec, acceptPerSec, windowMs: tStop - t0, drainMs: now() - tStop, drained, unheldLeft: unheld.size, errors, lastError }
+      } finally {
+        sending = false
+        m.node.removeEventListener('message:status', onStatus)
+      }
+    }))
+    return per
+  },
+
+  /** Totals over local members: received, duplicates, held/delivered statuses, running. */
+  async mCounts () {
+    const c = { recv: 0, dups: 0, held: 0, delivered: 0, failed: 0, running: 0, members: members.size }
+    for (const m of members.values()) {
+      c.recv += m.recv.size
+      c.dups += m.dups
+      c.held += m.held.size
+      c.delivered += m.delivered.size
+      c.failed += m.failed.size
+      if (m.state === 'running') c.running++
+    }
+    return c
+  },
+
+  /**
+   * Per member, across restarts: received ids in order with times, duplicates, first
+   * held/delivered/failed status times of its sends, offline intervals, counters.
+   */
+  async mDump () {
+    return [...members.values()].map(m => {
+      const dm = m.node?.messaging?.dm
+      const live = (k, o) => (m.state === 'running' ? (o?.[k] ?? 0) : 0)
+      return {
+        peer: m.peerId,
+        name: m.init.name,
+        recvIds: [...m.recv.keys()],
+        recvTimes: [...m.recv.values()],
+        dups: m.dups,
+        held: [...m.held],
+        delivered: [...m.delivered],
+        failed: [...m.failed],
+        offline: m.offline,
+        starts: m.starts,
+        mailbox: Object.fromEntries(Object.keys(m.mailbox).map(k => [k, m.mailbox[k] + live(k, dm?.mailbox?.stats)])),
+        dm: Object.fromEntries(Object.keys(m.dm).map(k => [k, m.dm[k] + live(k, dm?.stats)])),
+        outboxPending: m.node?.messaging?.outbox.size ?? null,
+        connections: m.node?.libp2p.getConnections().length ?? null
+      }
+    })
+  },
+
+  /** Stop every running member (the end of a run). */
+  async mStopAll () {
+    await Promise.allSettled([...members.values()].filter(m => m.state === 'running').map(m => stopMember(m)))
+    return true
+  }
+}
+Object.assign(handlers, relayHandlers)
+
 process.on('message', async (msg) => {
   if (msg == null || msg.rid == null) return
   const h = handlers[msg.cmd]

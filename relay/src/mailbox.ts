@@ -14,7 +14,17 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import type { MeshLibp2p } from '@claudemesh/node'
 import { z } from 'zod'
+import { TypedEventEmitter } from 'main-event'
 import type { Log } from './log.js'
+
+export interface MailboxEvents {
+  /** a deposit is on disk and acknowledged to its sender */
+  'mailbox:stored': CustomEvent<{ id: string, from: string, to: string }>
+  /** a deposit was refused */
+  'mailbox:refused': CustomEvent<{ from: string, why: Refusal }>
+  /** the recipient took its mail (receipt: true) or refused it */
+  'mailbox:taken': CustomEvent<{ to: string, ids: string[], receipt: boolean }>
+}
 
 export interface MailboxLimits {
   /** most messages held for one recipient */
@@ -52,7 +62,7 @@ interface Session {
 const pad = (n: number): string => String(n).padStart(16, '0')
 const AtSchema = z.number()
 
-export class MailboxServer {
+export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
   readonly stats = { deposits: 0, stored: 0, duplicates: 0, delivered: 0, dropped: 0, expired: 0, refused: {} as Partial<Record<Refusal, number>>, receiptsTaken: 0 }
   private readonly held = new Map<string, Held>()
   private readonly boxes = new Map<string, { mail: Map<string, Held>, bytes: number }>()
@@ -65,6 +75,7 @@ export class MailboxServer {
   private readonly limits: MailboxLimits
 
   constructor (private readonly libp2p: MeshLibp2p, private readonly db: Sublevel, private readonly commit: GroupCommit, meshId: string, private readonly log: Log, limits: Partial<MailboxLimits> = {}) {
+    super()
     this.protocol = mailboxProtocol(meshId)
     this.limits = { ...DEFAULT_LIMITS, ...limits }
   }
@@ -179,6 +190,7 @@ export class MailboxServer {
     if (list == null) s.refusals.set(why, list = [])
     list.push(id)
     void this.flush(s)
+    this.safeDispatchEvent('mailbox:refused', { detail: { from: s.peer, why } })
   }
 
   /** One deposit: checked, quota-bound, written with a synced group commit, then acked. */
@@ -215,6 +227,7 @@ export class MailboxServer {
       h.durable = true
       this.stats.stored++
       this.ack(s, env.id)
+      this.safeDispatchEvent('mailbox:stored', { detail: { id, from, to } })
       const r = this.sessions.get(to)
       if (r != null) void this.pump(r)
       return true
@@ -288,6 +301,7 @@ export class MailboxServer {
       }
     }
     await this.commit.write(ops)
+    if (ops.length > 0) this.safeDispatchEvent('mailbox:taken', { detail: { to: s.peer, ids, receipt } })
     for (const [sender, list] of notify) {
       const ss = this.sessions.get(sender)
       if (ss == null) continue
