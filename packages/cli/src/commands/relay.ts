@@ -58,15 +58,21 @@ export function relayCommand (program: Command, env: NodeJS.ProcessEnv): void {
         limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v != null)),
         log: createLog(o.logLevel as 'info')
       })
-      await relay.start()
-      for (const a of relay.multiaddrs()) out(a)
-      await new Promise<void>(resolve => {
+      // signals first: a supervisor may stop us the moment it sees our addresses
+      let stopping: Promise<void> | undefined
+      let started: Promise<void> = Promise.resolve()
+      const stopped = new Promise<void>(resolve => {
         const stop = (signal: string): void => {
+          if (stopping != null) return
           relay.log.info('stopping', { signal })
-          void relay.stop().finally(resolve)
+          stopping = started.catch(() => {}).then(async () => relay.stop()).finally(resolve)
         }
         process.once('SIGINT', () => { stop('SIGINT') })
         process.once('SIGTERM', () => { stop('SIGTERM') })
       })
+      started = relay.start()
+      await started
+      if (stopping == null) for (const a of relay.multiaddrs()) out(a)
+      await stopped
     })
 }
