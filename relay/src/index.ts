@@ -101,7 +101,8 @@ export class Relay {
       privateKey,
       body: { name: 'relay', role: '', groups: [], status: 'idle', summary: '', cwd: '', host: '' },
       incarnation: Date.now(),
-      announce: false
+      announce: false,
+      registry: true
     })
     this.presence.addEventListener('peer:join', e => { this.log.info('member online', { peer: e.detail.id, incarnation: e.detail.incarnation }) })
     this.presence.addEventListener('peer:leave', e => { this.log.info('member offline', { peer: e.detail.id }) })

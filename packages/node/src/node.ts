@@ -84,6 +84,11 @@ export interface MeshInfo {
   memories: number
   incarnation: number
   pid: number
+  /** the relays this node uses: connected, and whether its mailbox stream is open */
+  relays: Array<{ addr: string, id: string, connected: boolean, mailbox: boolean }>
+  /** DMs on a relay's disk without a delivery receipt yet, and DMs waiting for a relay to take them */
+  held: number
+  toRelay: number
 }
 
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
@@ -315,7 +320,14 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       stateKeys: this.shared?.state.size ?? 0,
       memories: this.shared?.memory.size ?? 0,
       incarnation: this.presence.incarnation,
-      pid: process.pid
+      pid: process.pid,
+      relays: this.relays().map(addr => {
+        const id = relayPeerIds([addr])[0] ?? ''
+        const connected = id !== '' && this.libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
+        return { addr, id, connected, mailbox: this.messaging?.dm.mailbox?.hasSession(id) ?? false }
+      }),
+      held: this.messaging?.outbox.heldCount ?? 0,
+      toRelay: this.messaging?.dm.mailbox?.queued ?? 0
     }
   }
 

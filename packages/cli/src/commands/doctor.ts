@@ -57,7 +57,7 @@ export async function diagnose (env: NodeJS.ProcessEnv): Promise<Check[]> {
   for (const m of meshes) {
     try {
       const mesh = await loadMesh(h, m)
-      add('ok', `mesh ${m}`, `id ${mesh.id}, ${mesh.ownerKey != null ? 'owner' : mesh.contentSecret != null ? 'member' : 'relay'}, ${mesh.bootstrap.length} bootstrap address(es)`)
+      add('ok', `mesh ${m}`, `id ${mesh.id}, ${mesh.ownerKey != null ? 'owner' : mesh.contentSecret != null ? 'member' : 'relay'}, ${mesh.bootstrap.length} bootstrap address(es), ${mesh.relays.length} relay(s)`)
     } catch (err) {
       add('fail', `mesh ${m}`, (err as Error).message)
       continue
@@ -67,6 +67,9 @@ export async function diagnose (env: NodeJS.ProcessEnv): Promise<Check[]> {
         const c = await ControlClient.connect(e.control, { timeoutMs: 2_000 })
         const info = await c.call<MeshInfo>('info').finally(() => { c.close() })
         add(info.peersOnline > 0 || info.peersKnown === 0 ? 'ok' : 'warn', `node ${e.name}`, `${e.kind} pid ${e.pid}: ${info.peersOnline} peer(s) online of ${info.peersKnown} known, ${info.unread} unread`)
+        for (const r of info.relays ?? []) {
+          add(r.connected && r.mailbox ? 'ok' : 'warn', `relay ${r.id.slice(-8)}`, r.connected ? `${e.name} is connected to ${r.addr}${r.mailbox ? '' : ' (mailbox stream not open yet)'}` : `${e.name} cannot reach ${r.addr}: DMs to members who are away wait in its outbox (${info.toRelay ?? 0} now)`)
+        }
       } catch (err) {
         add('fail', `node ${e.name}`, `pid ${e.pid} does not answer on its control socket: ${(err as Error).message}`)
       }

@@ -43,6 +43,8 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
         `groups    ${groupText(info.groups) || '-'}`,
         `status    ${info.status}`,
         `peers     ${info.peersOnline} online, ${info.peersKnown} known`,
+        ...(info.relays ?? []).map((r, i) => `${i === 0 ? 'relays' : '      '}    ${r.addr} (${r.connected ? r.mailbox ? 'connected, mailbox open' : 'connected' : 'not connected'})`),
+        ...((info.held ?? 0) + (info.toRelay ?? 0) > 0 ? [`mailbox   ${info.held} held by a relay, ${info.toRelay} waiting for one`] : []),
         ...info.listenAddrs.map((a, i) => `${i === 0 ? 'listening' : '         '} ${a}`)
       ].join('\n'))
     })

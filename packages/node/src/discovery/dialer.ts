@@ -43,6 +43,7 @@ export class Dialer {
   async start (): Promise<void> {
     this.running = true
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     if (this.init.registry !== false) {
       const dir = paths.run(this.init.home, this.init.mesh)
       await ensureDir(dir)
@@ -63,6 +64,8 @@ export class Dialer {
   stop (): void {
     this.running = false
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
+    this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    clearTimeout(this.redial)
     this.watcher?.close()
     clearInterval(this.timer)
   }
@@ -101,6 +104,20 @@ export class Dialer {
     } catch (err) {
       log('ignoring addresses of %s: %s', peer, (err as Error).message)
     }
+  }
+
+  private redial?: ReturnType<typeof setTimeout>
+
+  /** A bootstrap peer (a relay) dropped us: dial it again soon, not at the next 5 s round. */
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const id = evt.detail.toString()
+    const known = [...this.bootstrapPeers.values()].includes(id) || this.bootstrap.some(ma => ma.getComponents().some(c => c.name === 'p2p' && c.value === id))
+    if (!known || this.redial != null || !this.running) return
+    this.redial = setTimeout(() => {
+      this.redial = undefined
+      this.dialBootstrap()
+    }, 250 + Math.random() * 500)
+    this.redial.unref()
   }
 
   private readonly onDiscovery = (evt: CustomEvent<{ id: PeerId, multiaddrs: Multiaddr[] }>): void => {

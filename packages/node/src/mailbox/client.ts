@@ -69,6 +69,9 @@ export class MailboxClient {
   /** relay peer ids this client deposits with, in order of preference */
   get relayIds (): string[] { return this.relays.map(r => r.toString()) }
 
+  /** whether the mailbox stream to this relay is open */
+  hasSession (relay: string): boolean { return this.sessions.has(relay) }
+
   /** whether any relay stream is open right now */
   get connected (): boolean { return this.sessions.size > 0 }
 

@@ -38,6 +38,13 @@ export interface PresenceInit {
   timings?: Partial<c.PresenceTimings>
   /** publish our own record (default true); a relay keeps the registry without being in it */
   announce?: boolean
+  /**
+   * A relay's registry (SPEC.md §12.2): when a session key shows up under a newer incarnation,
+   * close every connection of that key, not only the older ones, and gossip the newer record.
+   * Protocol state kept per PeerId (gossipsub streams) does not survive the older connection's
+   * close; the newer node redials its relay at once and starts clean.
+   */
+  registry?: boolean
 }
 
 export interface PresenceComponents {
@@ -180,6 +187,9 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     try {
       record = decodeRecord(bytes)
       id = peerIdStringOfRaw(record.peer)
+      // a connection's own record names the incarnation speaking on it, even when we already
+      // hold that record (it may have come by gossip first): single presence needs to know
+      if (conn != null && conn.remotePeer.toString() === id && record.inc >= (this.connInc.get(conn.id) ?? 0)) this.connInc.set(conn.id, record.inc)
       // most records are copies we already hold: compare versions before paying for a signature check
       const known = this.peers.get(id)
       if (known != null && !newer(record, known.record) && !(known.restored === true && record.inc === known.record.inc && record.seq === known.record.seq)) {
@@ -192,7 +202,6 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       this.reject((err as Error).message)
       return false
     }
-    if (conn != null && conn.remotePeer.toString() === id) this.connInc.set(conn.id, record.inc)
     if (id === this.selfId) return this.ingestOwn(record.inc)
     let body: PresenceBody | undefined
     if (this.init.presenceKey != null && !record.gone) {
@@ -258,12 +267,15 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   /** Tell connections still carrying an older incarnation of `id` that it was replaced. */
   private evictOlderIncarnations (id: string, inc: number, bytes: Uint8Array): void {
-    for (const conn of this.components.libp2p.getConnections()) {
-      if (conn.remotePeer.toString() !== id) continue
-      const known = this.connInc.get(conn.id)
-      if (known == null || known >= inc) continue
-      void sendRecords(conn, this.protocol, [bytes]).finally(() => { void conn.close().catch(() => {}) })
-    }
+    const conns = this.components.libp2p.getConnections().filter(c => c.remotePeer.toString() === id)
+    const older = conns.filter(c => (this.connInc.get(c.id) ?? inc) < inc)
+    if (older.length === 0) return
+    const closing = older.map(async conn => sendRecords(conn, this.protocol, [bytes]).finally(() => { void conn.close().catch(() => {}) }))
+    if (this.init.registry !== true) return
+    void this.components.libp2p.services.pubsub.publish(this.topic, bytes).catch(() => {})
+    void Promise.allSettled(closing).then(() => {
+      for (const conn of conns) if (!older.includes(conn)) void conn.close().catch(() => {})
+    })
   }
 
   /** A peer joined the presence topic: gossip our record soon (debounced), so it spreads past our neighbours. */
