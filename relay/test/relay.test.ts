@@ -72,6 +72,19 @@ describe('relay', () => {
     await Promise.all([a.stop(), b.stop()])
   })
 
+  it('carries group messages between members that can reach only the relay', async () => {
+    const a = await member('lena', { groups: [{ name: 'dev' }] })
+    const b = await member('mike', { groups: [{ name: 'dev' }] })
+    const c = await member('nora', { groups: [{ name: 'dev' }] })
+    await Promise.all([seen(a, b), seen(a, c), seen(b, c)])
+    const got = (n: MeshNode): Promise<string> => new Promise(resolve => { n.addEventListener('message:receive', e => { resolve(`${e.detail.to} ${e.detail.body}`) }, { once: true }) })
+    const [gb, gc] = [got(b), got(c)]
+    await a.mail.send('@dev', 'to the group')
+    expect(await gb).toBe('@dev to the group')
+    expect(await gc).toBe('@dev to the group')
+    await Promise.all([a.stop(), b.stop(), c.stop()])
+  })
+
   it('holds DMs for a member that is away, delivers them once and in order when it returns, and tells the sender', async () => {
     const a = await member('carol')
     const bSession = randomUUID()
