@@ -329,15 +329,19 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     s.flushing = true
     await new Promise(resolve => setImmediate(resolve))
     try {
-      const frames: Uint8Array[] = []
-      for (const t of ['h', 'd'] as const) {
-        while (s.out[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: s.out[t].splice(0, MAX_ACK_IDS) }))
+      // anything queued while a write is in progress goes in the next round, not never
+      while (true) {
+        const frames: Uint8Array[] = []
+        for (const t of ['h', 'd'] as const) {
+          while (s.out[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: s.out[t].splice(0, MAX_ACK_IDS) }))
+        }
+        for (const [why, list] of s.refusals) {
+          while (list.length > 0) frames.push(encodeMailboxFrame({ t: 'x', why, ids: list.splice(0, MAX_ACK_IDS) }))
+        }
+        s.refusals.clear()
+        if (frames.length === 0) break
+        await s.lp.writeV(frames)
       }
-      for (const [why, list] of s.refusals) {
-        while (list.length > 0) frames.push(encodeMailboxFrame({ t: 'x', why, ids: list.splice(0, MAX_ACK_IDS) }))
-      }
-      s.refusals.clear()
-      if (frames.length > 0) await s.lp.writeV(frames)
     } catch (err) {
       s.stream.abort(err as Error)
     } finally {

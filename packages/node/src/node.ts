@@ -30,6 +30,7 @@ import type { StateEvents } from './state/state.js'
 import { GroupCommit } from './store/commit.js'
 import { openStore, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
+import { keepRelayReservations } from './transport/relay-listen.js'
 
 const log = logger('claudemesh:node')
 
@@ -103,6 +104,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   shared?: Shared
   private commit?: GroupCommit
   private control?: ControlServer
+  private unkeep?: () => void
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
 
   constructor (readonly init: MeshNodeInit) {
@@ -144,6 +146,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       dht: this.init.dht ?? (this.mesh.bootstrap.length + relays.length + (this.init.bootstrap?.length ?? 0) > 0)
     })
     await this.libp2p.start()
+    if (relays.length > 0) this.unkeep = keepRelayReservations(this.libp2p, relays)
     this.presence = new Presence({ libp2p: this.libp2p, store: sublevel(this.store, 'presence') }, {
       meshId: this.mesh.id,
       privateKey: this.key.privateKey,
@@ -348,6 +351,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (this.state !== 'running') return
     this.state = 'stopping'
     this.dialer?.stop()
+    this.unkeep?.()
     await this.messaging?.dm.stop()
     await this.messaging?.groups.stop()
     await this.shared?.sync.stop()

@@ -288,10 +288,13 @@ export class MailboxClient {
     s.flushing = true
     await new Promise(resolve => setImmediate(resolve))
     try {
-      for (const t of ['a', 'n', 'k'] as const) {
-        while (s.acks[t].length > 0) {
-          await s.lp.write(encodeMailboxFrame({ t, ids: s.acks[t].splice(0, MAX_ACK_IDS) }))
+      // acks queued while a write is in progress go in the next round, not never
+      while (s.acks.a.length + s.acks.n.length + s.acks.k.length > 0) {
+        const frames: Uint8Array[] = []
+        for (const t of ['a', 'n', 'k'] as const) {
+          while (s.acks[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: s.acks[t].splice(0, MAX_ACK_IDS) }))
         }
+        await s.lp.writeV(frames)
       }
     } catch (err) {
       this.end(s, err as Error)

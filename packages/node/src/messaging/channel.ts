@@ -28,7 +28,7 @@ export interface ChannelHost {
   onAck: (peer: string, ids: string[]) => Promise<void>
   onRead: (peer: string, ids: string[]) => Promise<void>
   /** the peer cannot be reached: true when its messages went another way (a relay's mailbox) */
-  divert?: (peer: string) => boolean
+  divert?: (channel: Channel) => boolean
 }
 
 /** Most frames handed to the stream in one write. */
@@ -57,8 +57,8 @@ export class Channel {
 
   /** New messages for this peer (already durable in the outbox). */
   push (items: OutboxItem[]): void {
+    if (this.closed) return // a closed channel's items are in the outbox; its successor loads them
     this.queue.push(...items)
-    this.closed = false
     this.kick()
   }
 
@@ -88,7 +88,7 @@ export class Channel {
     if (this.closed || this.pumping || this.retryTimer != null) return
     if (this.stream != null && this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) {
       this.reset(new Error('no ack within the timeout'))
-      if (this.host.divert?.(this.peer) === true) this.close()
+      if (this.host.divert?.(this) === true) this.close()
       else this.scheduleRetry()
       return
     }
@@ -140,7 +140,7 @@ export class Channel {
     } catch (err) {
       log('channel to %s failed: %s', this.peer, (err as Error).message)
       this.reset(err as Error)
-      if (this.host.divert?.(this.peer) === true) this.close()
+      if (this.host.divert?.(this) === true) this.close()
       else this.scheduleRetry()
     } finally {
       this.pumping = false
@@ -179,7 +179,7 @@ export class Channel {
       if (this.stream === stream) {
         this.reset(err as Error)
         if (this.idle) return
-        if (this.host.divert?.(this.peer) === true) this.close()
+        if (this.host.divert?.(this) === true) this.close()
         else this.scheduleRetry()
       }
     }

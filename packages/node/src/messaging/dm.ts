@@ -89,19 +89,33 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   private viaMailbox (peer: string): boolean {
     if (this.mailbox == null) return false
     if (this.mailbox.has(peer) || this.components.outbox.heldFor(peer) > 0) return true
+    // earlier DMs still on the direct channel: queue behind them (a failure diverts them all, in order)
+    if (this.channels.get(peer)?.idle === false) return false
     if (this.components.libp2p.getConnections(peerIdFromString(peer)).length > 0) return false
     return this.components.presence.get(peer)?.online !== true
   }
 
-  /** A channel could not deliver: hand what it holds to the mailbox, if there is one. */
-  private divert (peer: string): boolean {
+  /** A channel could not deliver: hand everything queued for its peer to the mailbox, in order. */
+  private divert (ch: Channel): boolean {
     if (this.mailbox == null) return false
-    const items = this.components.outbox.pending(peer)
+    const items = this.components.outbox.pending(ch.peer)
     if (items.length === 0) return false
-    log('%s is unreachable: %d DMs go to the relay mailbox', peer, items.length)
-    this.channels.delete(peer)
+    log('%s is unreachable: %d DMs go to the relay mailbox', ch.peer, items.length)
+    if (this.channels.get(ch.peer) === ch) this.channels.delete(ch.peer)
     this.mailbox.deposit(items)
     return true
+  }
+
+  /** A durable outbox item takes its peer's current path (decided now, after the write). */
+  private route (item: OutboxItem): void {
+    if (this.viaMailbox(item.to)) {
+      this.mailbox?.deposit([item])
+      return
+    }
+    const ch = this.channels.get(item.to)
+    // a new channel loads every queued item of its peer itself, this one included
+    if (ch != null) ch.push([item])
+    else this.channel(item.to)
   }
 
   private async settle (items: OutboxItem[], status: 'held' | 'failed'): Promise<void> {
@@ -149,15 +163,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       const env = sealDm(this.init.meshId, this.keys.key(pub), { from: this.selfPub, to: pub, id, ts: now, exp: now + this.ttl }, content)
       return { id: idText(id), to: r.id, toName: r.name, env, createdAt: now, exp: now + this.ttl }
     })
-    // routes and channels first: a channel created after the write would load these items itself too
-    const mailbox = items.map(i => this.viaMailbox(i.to))
-    const channels = items.map((i, n) => mailbox[n] === true ? undefined : this.channel(i.to))
     await this.components.outbox.enqueue(items)
     this.stats.sent += items.length
-    items.forEach(({ toName: _, ...item }, i) => {
-      if (mailbox[i] === true) this.mailbox?.deposit([item])
-      else channels[i]?.push([item])
-    })
+    // the path is chosen once the items are durable: a channel that failed meanwhile has
+    // moved its peer to the mailbox, and these must follow the ones before them
+    for (const { toName: _, ...item } of items) this.route(item)
     return items.map(i => ({ id: i.id, to: i.to, name: i.toName, status: 'pending' as const }))
   }
 
@@ -272,7 +282,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
         pending: p => this.components.outbox.pending(p),
         onAck: async (p, ids) => this.onAck(p, ids),
         onRead: async (p, ids) => this.onRead(p, ids),
-        divert: p => this.divert(p)
+        divert: ch => this.divert(ch)
       })
       this.channels.set(peer, ch)
     }

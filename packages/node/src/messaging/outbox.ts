@@ -98,11 +98,16 @@ export class Outbox {
       q?.delete(id)
       ops.push({ type: 'del', sublevel: this.db, key: `q!${id}` } as BatchOp)
       const s = this.queued.get(id) ?? await this.status(id)
-      this.queued.delete(id)
       if (s != null) ops.push(...this.advanceOps(s, status, at, exp))
     }
     if (q?.size === 0) this.byPeer.delete(peer)
-    await this.commit.write(ops)
+    // the statuses stay readable in memory until they are on disk: a receipt racing this
+    // write (a relay's `d` right after its `h`) must find and advance them
+    try {
+      await this.commit.write(ops)
+    } finally {
+      for (const id of done) this.queued.delete(id)
+    }
     return done
   }
 
@@ -136,12 +141,13 @@ export class Outbox {
     const changed: MessageStatus[] = []
     for (const id of ids) {
       const queued = this.queued.get(id)
-      if (queued != null) {
+      if (queued != null && this.byPeer.get(queued.to)?.has(id) === true) {
         // still queued here (a retry raced the receipt): it leaves the queue delivered
         if ((await this.acked(queued.to, [id], 'delivered', at)).length > 0) changed.push(queued)
         continue
       }
-      const s = await this.status(id)
+      // queued but leaving the queue right now (its `held` being written) counts as held here
+      const s = queued ?? await this.status(id)
       if (s == null || s.group != null) continue
       const more = this.advanceOps(s, 'delivered', at)
       if (more.length > 0) {

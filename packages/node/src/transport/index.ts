@@ -41,7 +41,7 @@ export interface TransportInit {
   mdns?: boolean
   /** run kad-dht: worth its traffic only across machines (bootstrap peers, relays) */
   dht?: boolean
-  /** relay multiaddrs (with /p2p/<id>) to hold a reservation on, for peers behind NAT */
+  /** relay multiaddrs (with /p2p/<id>): load the circuit transport (reservations: relay-listen.ts) */
   relays?: string[]
   /** be a relay: a circuit relay v2 server with limits made for messages (SPEC.md §12.2) */
   relayServer?: { maxReservations: number }
@@ -52,20 +52,23 @@ export interface TransportInit {
 
 export async function createTransport (init: TransportInit): Promise<MeshLibp2p> {
   const listen = init.listen ?? (init.mdns === true ? ['/ip4/0.0.0.0/tcp/0'] : ['/ip4/127.0.0.1/tcp/0'])
-  // a bare /p2p-circuit listen address makes the relay transport search for relays forever
-  // (~30 DHT queries a second per idle node): only listen through relays we were given
-  const circuits = (init.relays ?? []).map(r => `${r.replace(/\/p2p-circuit$/, '')}/p2p-circuit`)
+  // Relays' /p2p-circuit addresses are not listen addresses here: libp2p would wait for each
+  // relay at start, refuse to start while one is down (a failed listen is fatal) and never
+  // renew a reservation its relay dropped. relay-listen.ts listens through each relay
+  // whenever it connects. (A bare /p2p-circuit listen address would make the transport search
+  // for relays forever, ~30 DHT queries a second per idle node.)
+  const relays = init.relays ?? []
   // the DHT, the relay transport and mDNS are loaded only when used: a local session's node
   // starts without paying for modules it will not run (~100 ms of imports)
   const dht = init.dht === true || init.relayServer != null ? { dht: await dhtService(init.meshId) } : {}
   const relay = init.relayServer != null ? { relay: await relayService(init.relayServer.maxReservations) } : {}
-  const relayed = init.dht === true || circuits.length > 0
+  const relayed = init.dht === true || relays.length > 0
   const transports = relayed ? [tcp(), (await import('@libp2p/circuit-relay-v2')).circuitRelayTransport()] : [tcp()]
   const discovery = init.mdns === true ? [(await import('@libp2p/mdns')).mdns({ serviceTag: c.mdnsServiceTag(init.meshId) })] : []
   return createLibp2p({
     privateKey: init.privateKey,
     start: false,
-    addresses: { listen: [...listen, ...circuits], ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}) },
+    addresses: { listen, ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}) },
     transports,
     connectionProtector: preSharedKey({ psk: swarmKey(init.networkSecret, init.meshId) }),
     connectionEncrypters: [noise()],
