@@ -101,15 +101,17 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     return { data: { peers }, text: `${peers.filter(p => p.online && !p.self).length} peer(s) online` }
   }, true)
 
-  tool('mesh_info', 'Who you are in the mesh and counts of peers, unread messages, state keys and memories.', {}, {
+  tool('mesh_info', 'Who you are in the mesh; counts of peers, unread messages, state keys, memories and messages a relay holds for peers who are away; the relays.', {}, {
     self: z.object({ name: z.string(), id: z.string(), session: z.string(), mesh: z.string(), role: z.string(), groups: z.array(GroupOut), message_mode: z.string(), listen_addrs: z.array(z.string()) }),
-    counts: z.object({ peers_online: z.number(), unread: z.number(), state_keys: z.number(), memories: z.number() })
+    counts: z.object({ peers_online: z.number(), unread: z.number(), state_keys: z.number(), memories: z.number(), held_by_relay: z.number(), waiting_for_relay: z.number() }),
+    relays: z.array(z.object({ addr: z.string(), connected: z.boolean() }))
   }, async () => {
     const info = node.info()
     return {
       data: {
         self: { name: info.name, id: info.id, session: info.session, mesh: info.mesh, role: info.role, groups: info.groups, message_mode: delivery.mode, listen_addrs: info.listenAddrs },
-        counts: { peers_online: info.peersOnline, unread: info.unread, state_keys: info.stateKeys, memories: info.memories }
+        counts: { peers_online: info.peersOnline, unread: info.unread, state_keys: info.stateKeys, memories: info.memories, held_by_relay: info.held, waiting_for_relay: info.toRelay },
+        relays: info.relays.map(r => ({ addr: r.addr, connected: r.connected }))
       },
       text: `${info.name} in ${info.mesh}: ${info.peersOnline} peer(s) online, ${info.unread} unread`
     }
