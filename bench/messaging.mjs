@@ -21,8 +21,7 @@
 // window and how many of its sends may be not yet accepted, BENCH_MESSAGING_ONLY=dm,fanout,
 // random (a subset), BENCH_CPU_PROF=<dir> (every agent under --cpu-prof; summarise with
 // `node bench/lib/cpuprof.mjs <dir> --inclusive`).
-import { loadavg } from 'node:os'
-import { emit, guard, progress, removeDir, round, sleep, tempDir } from './lib/harness.mjs'
+import { emit, guard, progress, removeDir, round, section, sleep, tempDir } from './lib/harness.mjs'
 import { lat, r3, spawnAgent, stopAgents } from './lib/agents.mjs'
 
 const THROUGHPUT_S = Math.max(1, Number(process.env.BENCH_THROUGHPUT_S ?? 30))
@@ -38,23 +37,6 @@ const RANDOM_WAIT_MS = 60_000
 
 const result = {}
 guard(420_000, () => result)
-
-/** Run one benchmark; its result also records the 1-minute load average before and after. */
-async function section (name, fn) {
-  progress(`${name}…`)
-  const t = performance.now()
-  const load0 = loadavg()[0]
-  try {
-    const r = await fn()
-    progress(`${name} done in ${((performance.now() - t) / 1000).toFixed(1)} s`)
-    // other work on this 2-core machine skews every number: say how busy it was
-    if (r != null && typeof r === 'object') r.loadavg1m = { before: round(load0, 2), after: round(loadavg()[0], 2) }
-    return r
-  } catch (err) {
-    progress(`${name} failed: ${err.stack ?? err}`)
-    return { ok: false, error: err.message }
-  }
-}
 
 /** `count` agents sharing a fresh home with one mesh; always stopped and removed afterwards. */
 async function withAgents (count, prefix, fn) {

@@ -4,9 +4,11 @@
 // crosses processes is performance.timeOrigin + performance.now() (ms, comparable between
 // processes on one machine). Never writes to stdout; progress and errors go to stderr.
 import { randomBytes, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { seeded } from './harness.mjs'
 import { importFrom } from './resolve.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -466,28 +468,29 @@ const handlers = {
 // across its restarts. Members are separate from `nodes` above; the existing commands ignore them.
 
 let relay = null
+/** connections opened and closed at the relay since it started */
+const relayConns = { opened: 0, closed: 0 }
 /** the relay's counters sampled every second (in this process, so no IPC jitter) */
 let relaySamples = []
 let relaySampler
 /** peer id → member */
 const members = new Map()
 
-/** mulberry32: a small seeded generator, [0, 1) */
-function seeded (seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+
+/** bytes this process read and wrote through syscalls (sockets included), or null off Linux */
+function ioBytes () {
+  try {
+    const io = readFileSync('/proc/self/io', 'utf8')
+    return { rchar: Number(io.match(/^rchar: (\d+)/m)?.[1]), wchar: Number(io.match(/^wchar: (\d+)/m)?.[1]) }
+  } catch {
+    return { rchar: null, wchar: null }
   }
 }
 
 function relaySample () {
   const r = relay.report()
   const cpu = process.cpuUsage()
-  relaySamples.push({ t: now(), syncedWrites: r.syncedWrites, deposits: r.mailbox.deposits, stored: r.mailbox.stored, delivered: r.mailbox.delivered, held: r.mailbox.messages, connections: r.connections, rssMB: Math.round(r.rssBytes / 1048576), cpuMs: (cpu.user + cpu.system) / 1000 })
+  relaySamples.push({ t: now(), syncedWrites: r.syncedWrites, deposits: r.mailbox.deposits, stored: r.mailbox.stored, delivered: r.mailbox.delivered, held: r.mailbox.messages, connections: r.connections, rssMB: Math.round(r.rssBytes / 1048576), cpuMs: (cpu.user + cpu.system) / 1000, ...ioBytes(), connOpened: relayConns.opened, connClosed: relayConns.closed, monoUs: Number(process.hrtime.bigint() / 1000n) })
   if (relaySamples.length > 20_000) relaySamples.shift()
 }
 
@@ -511,6 +514,8 @@ function newMember (init) {
     mailbox: { deposited: 0, held: 0, received: 0, receipts: 0, refused: 0 },
     dm: { sent: 0, received: 0, duplicates: 0 },
     activeSends: 0,
+    /** why each failed start() of this member failed */
+    startFailures: [],
     waiters: new Set()
   }
 }
@@ -542,13 +547,14 @@ async function startMember (m) {
   m.state = 'starting'
   const { home, mesh, session, name, relays, listen } = m.init
   const node = await createMeshNode({ home, mesh, session, name, cwd: home, relays, listen, registry: false, control: false })
+  // before start: mail a relay held arrives (and receipts settle) while start() is still running
+  attachMember(m, node)
   try {
     await node.start()
   } catch (err) {
     m.state = 'stopped'
     throw err
   }
-  attachMember(m, node)
   m.node = node
   m.peerId = node.peerId
   m.starts++
@@ -560,6 +566,8 @@ async function startMember (m) {
 }
 
 async function stopMember (m) {
+  // a member still starting is stopped once it runs (its restart was slow, not skipped)
+  if (m.state === 'starting') await memberUntil(m, () => m.state !== 'starting')
   if (m.state !== 'running') throw new Error(`member ${m.peerId} is ${m.state}`)
   m.state = 'stopping'
   m.offline.push([now(), null])
@@ -581,6 +589,21 @@ function memberUntil (m, pred) {
   })
 }
 
+/**
+ * Why a DM to `to` would take the path it takes, read just before the send, in the order
+ * DirectMessages.viaMailbox decides: 'queued' (earlier DMs wait for the mailbox: mailbox),
+ * 'held' (earlier DMs held by the relay without a receipt: mailbox), 'connected' (direct),
+ * 'online' (presence says online: direct, dialing), 'offline' (mailbox).
+ */
+function route (node, to) {
+  const dm = node.messaging?.dm
+  if (dm?.mailbox == null) return 'no-relay'
+  if (dm.mailbox.has(to)) return 'queued'
+  if (node.messaging.outbox.heldFor(to) > 0) return 'held'
+  if (node.libp2p.getConnections().some(c => c.remotePeer.toString() === to)) return 'connected'
+  return node.presence.get(to)?.online === true ? 'online' : 'offline'
+}
+
 const memberOf = (id) => {
   const m = members.get(id)
   if (m == null) throw new Error(`no member ${id} in this agent`)
@@ -596,6 +619,8 @@ const relayHandlers = {
     const { loadMesh } = await import(pathToFileURL(join(dist, 'identity/index.js')).href)
     relay = await createRelay({ data, mesh: await loadMesh(home, mesh), listen, limits, maxReservations, log: createLog('warn') })
     await relay.start()
+    relay.libp2p.addEventListener('connection:open', () => { relayConns.opened++ })
+    relay.libp2p.addEventListener('connection:close', () => { relayConns.closed++ })
     relaySamples = []
     relaySample()
     relaySampler = setInterval(relaySample, sampleMs)
@@ -608,6 +633,7 @@ const relayHandlers = {
     const cpu = process.cpuUsage()
     return {
       report: relay.report(),
+      connections: { ...relayConns },
       cpuUsageMs: { user: cpu.user / 1000, system: cpu.system / 1000 },
       memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1048576)])),
       loopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
@@ -618,8 +644,11 @@ const relayHandlers = {
   async relaySamples ({ since = 0, reset = false } = {}) {
     relaySample()
     const out = relaySamples.filter(s => s.t >= since)
-    if (reset) relaySamples = []
-    loopDelay.reset()
+    if (reset) {
+      relaySamples = []
+      relaySample()
+      loopDelay.reset()
+    }
     return out
   },
 
@@ -635,13 +664,28 @@ const relayHandlers = {
    * Create and start members (fresh sessions unless given). `listen: []` (the default) gives a
    * member no listener of its own: it is reachable only through the relays' circuits.
    */
-  async mStart ({ home, mesh, names, sessions = [], relays = [], listen = [] }) {
+  async mStart ({ home, mesh, names, sessions = [], relays = [], listen = [], parallel = 5, attempts = 3, retryMs = 2_000 }) {
     const fresh = names.map((name, i) => newMember({ home, mesh, name, session: sessions[i] ?? randomUUID(), relays, listen }))
     const t0 = performance.now()
-    await Promise.all(fresh.map(m => startMember(m)))
+    const failures = []
+    // `parallel` at a time; a start that fails (no relay reservation in time under load) is retried
+    for (let i = 0; i < fresh.length; i += parallel) {
+      await Promise.all(fresh.slice(i, i + parallel).map(async m => {
+        for (let k = 1; ; k++) {
+          try {
+            return await startMember(m)
+          } catch (err) {
+            failures.push(err.message.split('\n')[0])
+            log(`start of ${m.init.name} failed (attempt ${k}): ${err.message.split('\n')[0]}`)
+            if (k >= attempts) throw err
+            await sleep(retryMs)
+          }
+        }
+      }))
+    }
     for (const m of fresh) members.set(m.peerId, m)
-    log(`${fresh.length} member(s) started in ${(performance.now() - t0).toFixed(0)} ms`)
-    return fresh.map(m => ({ peerId: m.peerId, session: m.init.session, name: m.init.name }))
+    log(`${fresh.length} member(s) started in ${(performance.now() - t0).toFixed(0)} ms${failures.length > 0 ? ` (${failures.length} failed start(s) retried)` : ''}`)
+    return fresh.map(m => ({ peerId: m.peerId, session: m.init.session, name: m.init.name, failures }))
   },
 
   /** Stop members gracefully (their sends in progress finish first); they keep session and store. */
@@ -651,23 +695,58 @@ const relayHandlers = {
     return { ms: performance.now() - t, at: now() }
   },
 
-  /** Start stopped members again with the same session: same peer id, same inbox and outbox. */
-  async mRestart ({ ids }) {
+  /**
+   * Start stopped members again with the same session: same peer id, same inbox and outbox.
+   * A start that fails (e.g. no relay reservation in time) is retried `attempts` times.
+   */
+  async mRestart ({ ids, attempts = 3, retryMs = 1_000 }) {
     const t = performance.now()
+    const failures = []
     await Promise.all(ids.map(async id => {
       const m = memberOf(id)
-      await startMember(m)
+      if (m.state === 'running') return
+      for (let i = 1; ; i++) {
+        try {
+          await startMember(m)
+          break
+        } catch (err) {
+          failures.push(err.message.split('\n')[0])
+          m.startFailures.push(err.message.split('\n')[0])
+          log(`restart of ${id.slice(-8)} failed (attempt ${i}): ${err.message.split('\n')[0]}`)
+          if (i >= attempts) throw err
+          await sleep(retryMs)
+        }
+      }
       if (m.peerId !== id) throw new Error(`member came back as ${m.peerId}, not ${id}`)
     }))
-    return { ms: performance.now() - t, at: now() }
+    return { ms: performance.now() - t, at: now(), failures }
   },
 
-  /** Every running local member sees every id of `ids` (but itself) online. */
-  async mWaitSee ({ ids, timeoutMs = 30_000 }) {
+  /** Ids of local members not running (stopped, starting or stopping). */
+  async mDown () {
+    return [...members.values()].filter(m => m.state !== 'running').map(m => m.peerId)
+  },
+
+  /**
+   * Every running local member sees every id of `ids` (but itself) online (with `online:
+   * false`: not online; with `known: true`: at all, online or not, so it can address it).
+   */
+  async mWaitSee ({ ids, online = true, known = false, timeoutMs = 30_000 }) {
     const all = [...members.values()].filter(m => m.state === 'running').map(m => m.node)
-    const pred = () => all.every(n => ids.every(id => id === n.peerId || n.presence.get(id)?.online === true))
-    await until(all, ['peer:join', 'peer:update'], pred, timeoutMs, 'every member to see every id online', 250)
+    const seen = (n, id) => (known ? n.presence.get(id) != null : (n.presence.get(id)?.online === true) === online)
+    const pred = () => all.every(n => ids.every(id => id === n.peerId || seen(n, id)))
+    await until(all, ['peer:join', 'peer:update', 'peer:leave'], pred, timeoutMs, `every member to see every id ${known ? 'known' : online ? 'online' : 'offline'}`, 250)
     return true
+  },
+
+  /** Per running local member: how many of `ids` (not itself) it sees online, and its connections. */
+  async mSeen ({ ids }) {
+    return [...members.values()].filter(m => m.state === 'running').map(m => ({
+      peer: m.peerId,
+      online: ids.filter(id => id !== m.peerId && m.node.presence.get(id)?.online === true).length,
+      known: ids.filter(id => id !== m.peerId && m.node.presence.get(id) != null).length,
+      connections: m.node.libp2p.getConnections().length
+    }))
   },
 
   /**
@@ -692,12 +771,13 @@ const relayHandlers = {
           const due = t0 + spreadMs * (i / perNode)
           if (due > now()) await sleep(due - now())
           const to = others[Math.floor(rand() * others.length)]
-          await memberUntil(m, () => m.state === 'running')
+          while (m.state !== 'running') await memberUntil(m, () => m.state === 'running')
           m.activeSends++
           const ts = now()
+          const why = route(m.node, to)
           try {
             const [r] = await m.node.mail.send(to, `${i} ${pad}`, { priority: 'next' })
-            records.push([r.id, to, ts, now()])
+            records.push([r.id, to, ts, now(), why])
           } catch (err) {
             errors++
             lastError = err.message
@@ -741,12 +821,12 @@ const relayHandlers = {
           held++
           const b = bucket()
           if (b < seconds) { heldPerSec[b]++; heldInWindow++ }
+          pump()
           wake()
         } else {
           early.add(id)
         }
       }
-      m.node.addEventListener('message:status', onStatus)
       let seq = 0
       const pump = () => {
         while (sending && outstanding < maxOutstanding && outstanding + unheld.size < window) {
@@ -768,6 +848,7 @@ const relayHandlers = {
           })
         }
       }
+      m.node.addEventListener('message:status', onStatus)
       try {
         pump()
         await sleep(seconds * 1000)
@@ -778,13 +859,66 @@ const relayHandlers = {
           wake = () => { if (outstanding === 0 && unheld.size === 0) { clearTimeout(timer); resolve(true) } }
           wake()
         })
-        return { peer: id, accepted, held, heldInWindow, heldPerSec, acceptPerSec, windowMs: tStop - t0, drainMs: now() - tStop, drained, unheldLeft: unheld.size, errors, lastError }
+        return { peer: id, accepted, held, heldInWindow, heldPerSec, acceptPerSec, tStart: t0, windowMs: tStop - t0, drainMs: now() - tStop, drained, unheldLeft: unheld.size, errors, lastError }
       } finally {
         sending = false
         m.node.removeEventListener('message:status', onStatus)
       }
     }))
     return per
+  },
+
+  /**
+   * The relay's side alone: `count` envelopes from member `from` to `to`, sealed before the
+   * clock starts, handed straight to the member's mailbox client (no outbox write, no
+   * sealing in the window), which deposits them with its window of unacknowledged deposits.
+   * Counts the relay's `h` acks (mailbox client `held`) per second for up to `seconds`.
+   */
+  async mRawDeposit ({ from, to, count = 100_000, seconds = 10, bodySize = 64 }) {
+    const m = memberOf(from)
+    const dm = m.node.messaging.dm
+    const { sealDm, newMessageId, idText } = await import(pathToFileURL(join(dist, 'messaging/envelope.js')).href)
+    const { publicKeyOfPeer } = await import(pathToFileURL(join(dist, 'identity/index.js')).href)
+    const pub = publicKeyOfPeer(to)
+    const key = dm.keys.key(pub)
+    const self = m.node.libp2p.peerId.publicKey.raw
+    const pad = 'w'.repeat(bodySize)
+    const ts = Date.now()
+    const exp = ts + 7 * 24 * 3600_000
+    const tSeal = performance.now()
+    const items = []
+    for (let i = 0; i < count; i++) {
+      const id = newMessageId()
+      items.push({ id: idText(id), to, env: sealDm(dm.init.meshId, key, { from: self, to: pub, id, ts, exp }, { body: `${i} ${pad}`, pri: 'next' }), createdAt: ts, exp })
+    }
+    const sealMs = performance.now() - tSeal
+    const stats = dm.mailbox.stats
+    const held0 = stats.held
+    const perSec = []
+    const t0 = performance.now()
+    const tStart = now()
+    dm.mailbox.deposit(items)
+    let last = held0
+    for (let s = 0; s < seconds && stats.held - held0 < count; s++) {
+      await sleep(Math.max(0, t0 + (s + 1) * 1000 - performance.now()))
+      perSec.push(stats.held - last)
+      last = stats.held
+    }
+    const windowMs = performance.now() - t0
+    return { peer: from, sealMs, sealedPerSec: Math.round(count / (sealMs / 1000)), held: stats.held - held0, perSec, tStart, windowMs, allHeld: stats.held - held0 >= count, queuedLeft: dm.mailbox.queued }
+  },
+
+  /** Dial member `to` from local member `from` (through the relay's circuit for `listen: []` members): time and error. */
+  async mDial ({ from, to, timeoutMs = 10_000 }) {
+    const m = memberOf(from)
+    const t = performance.now()
+    try {
+      await m.node.dialer.connect(to, { signal: AbortSignal.timeout(timeoutMs) })
+      const conn = m.node.libp2p.getConnections().find(c => c.remotePeer.toString() === to)
+      return { ok: true, ms: performance.now() - t, addr: conn?.remoteAddr.toString() ?? null, known: m.node.presence.get(to)?.addrs ?? [] }
+    } catch (err) {
+      return { ok: false, ms: performance.now() - t, error: `${err.name}: ${err.message.split('\n')[0]}`.slice(0, 300), known: m.node.presence.get(to)?.addrs ?? [] }
+    }
   },
 
   /** Totals over local members: received, duplicates, held/delivered statuses, running. */
@@ -820,6 +954,7 @@ const relayHandlers = {
         failed: [...m.failed],
         offline: m.offline,
         starts: m.starts,
+        startFailures: m.startFailures,
         mailbox: Object.fromEntries(Object.keys(m.mailbox).map(k => [k, m.mailbox[k] + live(k, dm?.mailbox?.stats)])),
         dm: Object.fromEntries(Object.keys(m.dm).map(k => [k, m.dm[k] + live(k, dm?.stats)])),
         outboxPending: m.node?.messaging?.outbox.size ?? null,

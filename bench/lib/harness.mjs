@@ -3,7 +3,7 @@
 // statistics, and /proc readers. Progress goes to stderr; stdout is reserved for the result.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -166,4 +166,33 @@ export function summary (xs) {
 /** Print the file's single JSON result on stdout. */
 export function emit (result) {
   process.stdout.write(`${JSON.stringify(result)}\n`)
+}
+
+/** mulberry32: a small seeded generator, [0, 1): a benchmark's random choices replay from BENCH_SEED */
+export function seeded (seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Run one benchmark section; its result also records the 1-minute load average before and after; errors become `{ ok: false }`. */
+export async function section (name, fn) {
+  progress(`${name}…`)
+  const t = performance.now()
+  const load0 = loadavg()[0]
+  try {
+    const r = await fn()
+    progress(`${name} done in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+    // other work on this 2-core machine skews every number: say how busy it was
+    if (r != null && typeof r === 'object') r.loadavg1m = { before: round(load0, 2), after: round(loadavg()[0], 2) }
+    return r
+  } catch (err) {
+    progress(`${name} failed: ${err.stack ?? err}`)
+    return { ok: false, error: err.message }
+  }
 }

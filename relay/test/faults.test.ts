@@ -152,8 +152,8 @@ const wasHeld = (seen: Seen, id: string): boolean => seen.reached.get('held')?.h
  * A member with no listener of its own: only the relay (its circuit and its mailbox) reaches
  * it. Its events are watched from before it starts, so nothing that arrives early is missed.
  */
-async function member (w: World, name: string, session: string): Promise<{ node: MeshNode, seen: Seen }> {
-  const node = await createMeshNode({ home: w.home, mesh: MESH, session, name, listen: [], relays: [w.relay.addr], registry: false, control: false, presence: FAST })
+async function member (w: World, name: string, session: string, listen: string[] = []): Promise<{ node: MeshNode, seen: Seen }> {
+  const node = await createMeshNode({ home: w.home, mesh: MESH, session, name, listen, relays: [w.relay.addr], registry: false, control: false, presence: FAST })
   const seen = watch(node)
   w.nodes.add(node)
   await node.start()
@@ -323,12 +323,14 @@ describe('relay mailbox under faults', () => {
   }, 240_000)
 
   it('a direct channel that fails while later DMs already go to the mailbox does not reorder them', async () => {
-    // bob is online, so alice's first DMs take the direct channel. Its dial is held open by an
-    // injected fault (alice's dialer, in-process) and then fails, so they go to the mailbox.
+    // bob is online on this machine with a direct address, so alice's first DMs take the direct
+    // channel. Its dial is held open by an injected fault (alice's dialer, in-process) and then
+    // fails, so they go to the mailbox.
     const w = await setup()
     const { node: a } = await member(w, 'alice', randomUUID())
-    const { node: b, seen: got } = await member(w, 'bob', randomUUID())
+    const { node: b, seen: got } = await member(w, 'bob', randomUUID(), ['/ip4/127.0.0.1/tcp/0'])
     await bothSee(a, b)
+    await until(a, ['peer:update', 'peer:join'], () => a.presence.get(b.peerId)?.addrs.some(x => !x.includes('/p2p-circuit')) === true, 20_000, 'alice to know bob\'s direct address')
     const dials: Array<(err: Error) => void> = []
     const realConnect = a.dialer.connect.bind(a.dialer)
     a.dialer.connect = async () => new Promise<void>((_, reject) => { dials.push(reject) })
@@ -376,6 +378,9 @@ describe('relay mailbox under faults', () => {
     await w.relay.restart()
     await until(b.libp2p, listening, () => circuit(b), 20_000, 'bob to get a circuit address through the restarted relay')
     await until(a, ['peer:join', 'peer:update'], () => a.presence.get(b.peerId)?.online === true && (a.presence.get(b.peerId)?.addrs ?? []).some(x => x.includes('/p2p-circuit')), 20_000, 'alice to see bob online at his new circuit address')
+    // reachable over the circuit again: alice connects through it, and her DMs take that connection
+    await a.dialer.connect(b.peerId)
+    expect(a.libp2p.getConnections(b.libp2p.peerId).some(c => c.remoteAddr.toString().includes('/p2p-circuit'))).toBe(true)
     const sent = await sendNumbered(a, b.peerId, 0, 20)
     await until(a, ['message:status'], () => sent.every(id => seen.status.get(id) === 'delivered'), 30_000, 'the DMs to be delivered')
     expect(sent.filter(id => wasHeld(seen, id)), 'DMs that went through the mailbox').toEqual([])

@@ -55,20 +55,33 @@ describe('relay', () => {
     await cleanup()
   })
 
-  it('members that can reach only the relay meet through it and talk over its circuit', async () => {
+  it('members that can reach only the relay meet through it: DMs go through its mailbox at once, or over its circuit once connected', async () => {
     const a = await member('alice')
     const b = await member('bob')
     await seen(a, b)
+    await until(a.libp2p, ['self:peer:update', 'transport:listening'], () => a.multiaddrs().length > 0, 10_000, 'alice to listen through the relay')
     expect(a.multiaddrs().every(x => x.includes('/p2p-circuit/'))).toBe(true)
-    const got = new Promise<string>(resolve => { b.addEventListener('message:receive', e => { resolve(e.detail.body) }, { once: true }) })
-    const [sent] = await a.mail.send('bob', 'over the circuit')
-    expect(await got).toBe('over the circuit')
-    await waitStatus(a, sent?.id as string, 'delivered')
+    const body = async (text: string): Promise<string> => {
+      const got = new Promise<string>(resolve => { b.addEventListener('message:receive', e => { resolve(e.detail.body) }, { once: true }) })
+      const [sent] = await a.mail.send('bob', text)
+      expect(await got).toBe(text)
+      await waitStatus(a, sent?.id as string, 'delivered')
+      return sent?.id as string
+    }
+    // not connected to bob: store and forward, delivered at once since bob is online
+    const stored = relay.mailbox.stats.stored
+    const first = await body('through the mailbox')
+    expect((await a.mail.status(first))?.times.held).toBeTypeOf('number')
+    expect(relay.mailbox.stats.stored).toBe(stored + 1)
+    // connected over the relay's circuit: the direct channel, nothing stored
+    await a.dialer.connect(b.peerId)
     const conn = a.libp2p.getConnections(b.libp2p.peerId)[0]
     expect(conn?.remoteAddr.toString()).toContain('/p2p-circuit')
     // end to end: Noise between alice and bob, authenticated against bob's key
     expect(conn?.encryption).toBe('/noise')
-    expect(relay.mailbox.stats.stored).toBe(0)
+    const second = await body('over the circuit')
+    expect((await a.mail.status(second))?.times.held).toBeUndefined()
+    expect(relay.mailbox.stats.stored).toBe(stored + 1)
     await Promise.all([a.stop(), b.stop()])
   })
 

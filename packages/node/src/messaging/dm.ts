@@ -3,6 +3,7 @@
  * and the single receive choke-point every inbound envelope passes, whatever path it came
  * by, before it is written to the inbox and acknowledged.
  */
+import { hostname } from 'node:os'
 import type { Connection, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
@@ -82,9 +83,12 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   /**
-   * Whether a DM to this peer goes to a relay's mailbox: while earlier ones wait there (so a
-   * recipient sees one sender's messages in order), or when the peer is neither connected
-   * nor known to be online. Without relays, always direct.
+   * Whether a DM to this peer goes to a relay's mailbox (SPEC.md §12.4): while earlier ones
+   * wait there (so a recipient sees one sender's messages in order), and whenever we are not
+   * connected to the peer, unless it runs on this machine and listens directly. The relay pushes mail at once to a
+   * recipient that is online, so a store-and-forward hop costs less than building a relayed
+   * connection to each peer (a dial through the relay, two handshakes, a failure after
+   * seconds when the peer has just gone). Without relays, always direct.
    */
   private viaMailbox (peer: string): boolean {
     if (this.mailbox == null) return false
@@ -92,8 +96,12 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     // earlier DMs still on the direct channel: queue behind them (a failure diverts them all, in order)
     if (this.channels.get(peer)?.idle === false) return false
     if (this.components.libp2p.getConnections(peerIdFromString(peer)).length > 0) return false
-    return this.components.presence.get(peer)?.online !== true
+    // a peer on this machine that listens on a direct address is a cheap dial away
+    const p = this.components.presence.get(peer)
+    return p?.online !== true || p.host !== this.host || !p.addrs.some(a => !a.includes('/p2p-circuit'))
   }
+
+  private readonly host = hostname().slice(0, 255)
 
   /** A channel could not deliver: hand everything queued for its peer to the mailbox, in order. */
   private divert (ch: Channel): boolean {

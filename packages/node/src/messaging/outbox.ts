@@ -3,7 +3,8 @@
  * envelope is durably in the outbox; it stays there until the recipient's node acks it or it
  * expires. Status per message id: pending → (held) → delivered → read, or failed.
  * Layout in the `outbox` sublevel:
- *   q!<id>   → CBOR OutboxItem (removed on ack or expiry); its status is `pending`
+ *   q!<id>   → CBOR OutboxItem (removed on ack or expiry); its status is `pending`; its
+ *              `seq` (send order, µs, strictly increasing) orders the queue when it is reloaded
  *   s!<id>   → CBOR MessageStatus, written once the message leaves the queue
  *   h!<id>   → CBOR {to, exp}: held by a relay's mailbox, no delivery receipt yet (§12.4)
  * One write to accept a message, one batch to settle it: the hot path stays short.
@@ -17,7 +18,7 @@ import { MAX_DM_FRAME_BYTES } from './constants.js'
 export const STATUSES = ['pending', 'held', 'delivered', 'read', 'failed'] as const
 export type DeliveryStatus = typeof STATUSES[number]
 
-const OutboxItemSchema = z.object({ id: z.string(), to: z.string(), toName: z.string().optional(), env: zBytes(), createdAt: z.number(), exp: z.number() })
+const OutboxItemSchema = z.object({ id: z.string(), to: z.string(), toName: z.string().optional(), env: zBytes(), createdAt: z.number(), exp: z.number(), seq: z.number().optional() })
 export type OutboxItem = z.infer<typeof OutboxItemSchema>
 
 const StatusSchema = z.object({
@@ -44,12 +45,18 @@ export class Outbox {
   private readonly queued = new Map<string, MessageStatus>()
   /** messages a relay holds for each recipient, id → expiry, until a receipt or expiry */
   private readonly held = new Map<string, Map<string, number>>()
+  /** send order across restarts: microseconds, strictly increasing */
+  private lastSeq = 0
 
   constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
 
   async start (): Promise<void> {
-    for await (const v of this.db.values({ gte: 'q!', lt: 'q"' })) {
-      const item = decodeFrame(v, OutboxItemSchema, MAX_DM_FRAME_BYTES, 'outbox item')
+    // keys are random ids: restore send order from each item's seq (older items: createdAt)
+    const items: OutboxItem[] = []
+    for await (const v of this.db.values({ gte: 'q!', lt: 'q"' })) items.push(decodeFrame(v, OutboxItemSchema, MAX_DM_FRAME_BYTES, 'outbox item'))
+    items.sort((a, b) => (a.seq ?? a.createdAt * 1000) - (b.seq ?? b.createdAt * 1000))
+    for (const item of items) {
+      this.lastSeq = Math.max(this.lastSeq, item.seq ?? 0)
       this.queue(item, newStatus(item.id, item.to, item.toName ?? '', 'pending', item.createdAt))
     }
     for await (const [k, v] of this.db.iterator({ gte: 'h!', lt: 'h"' })) {
@@ -81,6 +88,7 @@ export class Outbox {
   /** Durably queue DMs and record them pending; resolves once on disk. */
   async enqueue (items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = []): Promise<void> {
     const ops: BatchOp[] = []
+    for (const item of items) item.seq = this.lastSeq = Math.max(item.createdAt * 1000, this.lastSeq + 1)
     for (const item of items) ops.push(this.put(`q!${item.id}`, encodeFrame(item)))
     for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))
     await this.commit.write(ops)

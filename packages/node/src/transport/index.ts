@@ -48,6 +48,8 @@ export interface TransportInit {
   /** addresses to announce instead of the listening ones (a relay behind a cloud NAT) */
   announce?: string[]
   maxConnections?: number
+  /** gossipsub mesh degree D (default 6); a relay forwards presence to many more members */
+  gossipDegree?: number
 }
 
 export async function createTransport (init: TransportInit): Promise<MeshLibp2p> {
@@ -92,7 +94,8 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
         scoreParams: { IPColocationFactorWeight: 0 },
         // every payload we publish (presence records, group envelopes) signs itself;
         // a second libp2p signature per message per hop buys nothing
-        globalSignaturePolicy: 'StrictNoSign'
+        globalSignaturePolicy: 'StrictNoSign',
+        ...(init.gossipDegree != null ? degree(init.gossipDegree) : {})
       }),
       ...dht,
       ...relay
@@ -117,4 +120,9 @@ async function relayService (maxReservations: number): Promise<ReturnType<typeof
     maxInboundHopStreams: 1024,
     maxOutboundStopStreams: 1024
   })
+}
+
+/** Gossipsub's mesh bounds for a degree D (its defaults are 6 / 4 / 12 / 4 / 2). */
+function degree (D: number): { D: number, Dlo: number, Dhi: number, Dscore: number, Dout: number } {
+  return { D, Dlo: Math.ceil(D * 2 / 3), Dhi: D * 2, Dscore: Math.ceil(D * 2 / 3), Dout: 2 }
 }
