@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame, openStore, STORE_VERSION } from '../src/index.js'
 import { Inbox } from '../src/messaging/inbox.js'
+import { Outbox } from '../src/messaging/outbox.js'
 import { GroupCommit } from '../src/store/commit.js'
 import { StoreLockedError, sublevel } from '../src/store/index.js'
 import { tempHome } from './helpers.js'
@@ -44,5 +45,31 @@ describe('the store', () => {
     await db.put('meta!version', '99' as unknown as Uint8Array, { valueEncoding: 'utf8' })
     await db.close()
     await expect(openStore(dir)).rejects.toThrow(/newer than this claudemesh understands/)
+  })
+
+  it('reloads the outbox in send order, not in the order of its random ids, and keeps a receipt that races a held write', async () => {
+    const t = await tempHome()
+    cleanups.push(t.cleanup)
+    const dir = join(t.home, 'db')
+    let db = await openStore(dir)
+    let box = new Outbox(sublevel(db, 'outbox'), new GroupCommit(db))
+    await box.start()
+    const ids = ['c', 'a', 'e', 'b', 'd'].map(x => x.repeat(32))
+    const now = Date.now()
+    for (const id of ids) await box.enqueue([{ id, to: 'peer', toName: 'bob', env: new Uint8Array([1]), createdAt: now, exp: now + 60_000 }])
+    expect(box.pending('peer').map(i => i.id)).toEqual(ids)
+    await db.close()
+    db = await openStore(dir)
+    box = new Outbox(sublevel(db, 'outbox'), new GroupCommit(db))
+    await box.start()
+    expect(box.pending('peer').map(i => i.id)).toEqual(ids)
+    // a relay's delivery receipt that arrives while the held status is being written
+    const held = box.acked('peer', [ids[0] as string], 'held')
+    const delivered = await box.delivered([ids[0] as string])
+    await held
+    expect(delivered.map(s => s.id)).toEqual([ids[0]])
+    expect((await box.status(ids[0] as string))?.status).toBe('delivered')
+    expect(box.heldFor('peer')).toBe(0)
+    await db.close()
   })
 })
