@@ -153,17 +153,32 @@ export class Dialer {
 
   private dialBootstrap (): void {
     if (!this.running) return
+    const now = Date.now()
     for (const ma of this.bootstrap) {
       const key = ma.toString()
       const id = ma.getComponents().find(c => c.name === 'p2p')?.value ?? this.bootstrapPeers.get(key)
       if (id === this.libp2p.peerId.toString()) continue
       if (id != null && this.libp2p.getConnections(peerIdFromString(id)).length > 0) continue
+      // a peer (a relay) that failed us waits: 1 s doubling to 60 s, jittered, so a mesh of
+      // members does not redial a busy relay in lockstep and bury it under handshakes
+      const backoff = this.failures.get(key)
+      if (backoff != null && now < backoff.until) continue
       void this.dialOnce(key, async () => {
-        const conn = await this.libp2p.dial(ma)
-        this.bootstrapPeers.set(key, conn.remotePeer.toString())
+        try {
+          const conn = await this.libp2p.dial(ma)
+          this.bootstrapPeers.set(key, conn.remotePeer.toString())
+          this.failures.delete(key)
+        } catch (err) {
+          const n = (this.failures.get(key)?.n ?? 0) + 1
+          this.failures.set(key, { n, until: Date.now() + Math.min(60_000, 500 * 2 ** n) * (0.5 + Math.random()) })
+          throw err
+        }
       })
     }
   }
+
+  /** consecutive failed dials of each bootstrap address, and when to try it again */
+  private readonly failures = new Map<string, { n: number, until: number }>()
 
   private async dialOnce (key: string, dial: () => Promise<void>): Promise<void> {
     if (this.inflight.has(key) || !this.running) return

@@ -8,6 +8,8 @@ export const mdnsServiceTag = (meshId: string): string => `claudemesh-${meshId}`
 
 /** Dials that fail the PSK handshake can hang; bound each address attempt (stack.md item 18). */
 export const ADDRESS_DIAL_TIMEOUT_MS = 5_000
+/** In a mesh with relays: a relay serving many members may take seconds to finish a handshake. */
+export const RELAY_ADDRESS_DIAL_TIMEOUT_MS = 20_000
 
 /** Many sessions on one laptop dial each other at once: allow bursts from one IP. */
 export const INBOUND_CONNECTION_THRESHOLD = 200

@@ -75,8 +75,14 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
     connectionProtector: preSharedKey({ psk: swarmKey(init.networkSecret, init.meshId) }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // libp2p pings every connection every 10 s and aborts it when a ping takes longer than
+    // an adaptive timeout of at least 5 s. A relay serving many members, or a member talking
+    // to one, can lag that long under load; aborting then makes every member redial and
+    // handshake again, which only deepens the lag. Give them longer.
+    ...(relays.length > 0 || init.relayServer != null ? { connectionMonitor: { pingTimeout: { minTimeout: init.relayServer != null ? 30_000 : 10_000 } } } : {}),
     connectionManager: {
-      addressDialTimeout: c.ADDRESS_DIAL_TIMEOUT_MS,
+      // with relays, an address may be a busy relay whose handshakes queue: give it longer
+      addressDialTimeout: relays.length > 0 || init.relayServer != null ? c.RELAY_ADDRESS_DIAL_TIMEOUT_MS : c.ADDRESS_DIAL_TIMEOUT_MS,
       inboundConnectionThreshold: c.INBOUND_CONNECTION_THRESHOLD,
       maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS,
       maxConnections: init.maxConnections ?? c.MAX_CONNECTIONS
