@@ -66,14 +66,8 @@ export class MailboxClient {
     this.relays = relays.map(r => peerIdFromString(r))
   }
 
-  /** relay peer ids this client deposits with, in order of preference */
-  get relayIds (): string[] { return this.relays.map(r => r.toString()) }
-
   /** whether the mailbox stream to this relay is open */
   hasSession (relay: string): boolean { return this.sessions.has(relay) }
-
-  /** whether any relay stream is open right now */
-  get connected (): boolean { return this.sessions.size > 0 }
 
   async start (): Promise<void> {
     this.running = true
