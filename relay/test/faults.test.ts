@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createMesh, createMeshNode, type DeliveryStatus, type InboxMessage, type MeshNode, paths } from '@claudemesh/node'
 import { afterEach, describe, expect, it } from 'vitest'
+import { until } from '../../packages/node/test/helpers.js'
 
 const CLI = fileURLToPath(new URL('../../packages/cli/dist/claudemesh.mjs', import.meta.url))
 const MESH = 'faults'
@@ -80,22 +81,6 @@ async function freePort (): Promise<number> {
   await new Promise(resolve => { server.close(resolve) })
   if (addr == null || typeof addr === 'string') throw new Error('no free port')
   return addr.port
-}
-
-/** Resolve when `pred` holds, checking now and after each event of `types` on any of `targets`. */
-async function until (targets: EventTarget | EventTarget[], types: string[], pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  if (pred()) return
-  const all = Array.isArray(targets) ? targets : [targets]
-  await new Promise<void>((resolve, reject) => {
-    const check = (): void => { if (pred()) done() }
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`timed out waiting for ${what}`)) }, timeoutMs)
-    const cleanup = (): void => {
-      clearTimeout(timer)
-      for (const target of all) for (const t of types) target.removeEventListener(t, check)
-    }
-    const done = (): void => { cleanup(); resolve() }
-    for (const target of all) for (const t of types) target.addEventListener(t, check)
-  })
 }
 
 /** One test's world: a home with the mesh, the relay process, the member nodes. */
