@@ -295,7 +295,9 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
         this.stats.delivered++
         ops.push({ type: 'put', sublevel: this.db, key: `d!${h.from}!${id}`, value: encodeFrame(now) } as BatchOp)
         this.receiptsOf(h.from).set(id, now)
-        notify.set(h.from, [...(notify.get(h.from) ?? []), id])
+        const list = notify.get(h.from)
+        if (list == null) notify.set(h.from, [id])
+        else list.push(id)
       } else {
         this.stats.dropped++
       }

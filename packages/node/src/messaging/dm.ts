@@ -128,7 +128,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   private async settle (items: OutboxItem[], status: 'held' | 'failed'): Promise<void> {
     const byPeer = new Map<string, string[]>()
-    for (const i of items) byPeer.set(i.to, [...(byPeer.get(i.to) ?? []), i.id])
+    for (const i of items) {
+      const ids = byPeer.get(i.to)
+      if (ids == null) byPeer.set(i.to, [i.id])
+      else ids.push(i.id)
+    }
     for (const [peer, ids] of byPeer) {
       for (const id of await this.components.outbox.acked(peer, ids, status)) {
         this.safeDispatchEvent('message:status', { detail: { id, to: peer, status } })
@@ -182,7 +186,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   /** Tell the senders that their messages were read (best effort). */
   receipts (messages: InboxMessage[]): void {
     const bySender = new Map<string, string[]>()
-    for (const m of messages) bySender.set(m.from, [...(bySender.get(m.from) ?? []), m.id])
+    for (const m of messages) {
+      const ids = bySender.get(m.from)
+      if (ids == null) bySender.set(m.from, [m.id])
+      else ids.push(m.id)
+    }
     for (const [peer, ids] of bySender) this.channel(peer).receipt(ids)
   }
 
