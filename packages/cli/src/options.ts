@@ -1,6 +1,6 @@
 /** Flags shared by `mcp`, `daemon` and `launch`, and how they become a node's init. */
 import { createHash, randomUUID } from 'node:crypto'
-import { type Group, homeDir, validateSessionId } from '@claudemesh/node/client'
+import { type Group, homeDir, relayId, validateSessionId } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { UsageError } from './output.js'
 
@@ -85,7 +85,7 @@ export function home (env: NodeJS.ProcessEnv): string {
 /** Relay addresses must name their relay: `.../p2p/<id>` (the mailbox and reservations need it). */
 export function checkRelays (relays: string[] | undefined): string[] {
   for (const r of relays ?? []) {
-    if (!/\/p2p\/[^/]+\/?$/.test(r.replace(/\/p2p-circuit\/?$/, ''))) throw new UsageError(`relay address "${r}" must end with /p2p/<relay id>, as \`claudemesh relay\` prints it`)
+    if (relayId(r) == null) throw new UsageError(`relay address "${r}" must end with /p2p/<relay id>, as \`claudemesh relay\` prints it`)
   }
   return relays ?? []
 }

@@ -30,6 +30,7 @@ import type { StateEvents } from './state/state.js'
 import { GroupCommit } from './store/commit.js'
 import { openStore, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
+import { relayId } from './transport/relay-addr.js'
 import { keepRelayReservations } from './transport/relay-listen.js'
 
 const log = logger('claudemesh:node')
@@ -325,7 +326,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       incarnation: this.presence.incarnation,
       pid: process.pid,
       relays: this.relays().map(addr => {
-        const id = relayPeerIds([addr])[0] ?? ''
+        const id = relayId(addr) ?? ''
         const connected = id !== '' && this.libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
         return { addr, id, connected, mailbox: this.messaging?.dm.mailbox?.hasSession(id) ?? false }
       }),
@@ -368,8 +369,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
 /** The peer id each relay multiaddr names; an address without one is refused where it is set. */
 export function relayPeerIds (relays: string[]): string[] {
-  const ids = relays.map(r => /\/p2p\/([^/]+)(?:\/p2p-circuit)?\/?$/.exec(r)?.[1]).filter((id): id is string => id != null)
-  return [...new Set(ids)]
+  return [...new Set(relays.map(relayId).filter((id): id is string => id != null))]
 }
 
 export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {

@@ -9,6 +9,7 @@ import type { Connection } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { MeshLibp2p } from './index.js'
+import { relayBase, relayId } from './relay-addr.js'
 
 const log = logger('claudemesh:transport')
 
@@ -17,9 +18,8 @@ interface TransportManager { listen: (addrs: Multiaddr[]) => Promise<void> }
 export function keepRelayReservations (libp2p: MeshLibp2p, relays: string[]): () => void {
   const circuits = new Map<string, string>()
   for (const r of relays) {
-    const base = r.replace(/\/p2p-circuit\/?$/, '')
-    const id = /\/p2p\/([^/]+)$/.exec(base)?.[1]
-    if (id != null) circuits.set(id, `${base}/p2p-circuit`)
+    const id = relayId(r)
+    if (id != null) circuits.set(id, `${relayBase(r)}/p2p-circuit`)
   }
   const pending = new Set<string>()
   const onOpen = (evt: CustomEvent<Connection>): void => {
