@@ -24,6 +24,7 @@ import type { PeerInfo } from './presence/table.js'
 import { registerNodeMethods } from './control/methods.js'
 import { createMessaging } from './messaging/create.js'
 import type { Messaging } from './messaging/index.js'
+import { withHandles } from './messaging/resolve.js'
 import type { MemoryEvents } from './memory/index.js'
 import { createShared, type Shared } from './state/create.js'
 import type { StateEvents } from './state/state.js'
@@ -285,11 +286,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   self (): PeerInfo { return this.presence.self() }
 
+  /** Known peers, each with the `handle` that addresses it in `send` (SPEC.md §8.6). */
   peers (opts: { group?: string } = {}): PeerInfo[] {
     const all = this.presence.list()
-    if (opts.group == null) return all
-    const g = opts.group.replace(/^@/, '')
-    return all.filter(p => p.groups.some(x => x.name === g))
+    const g = opts.group?.replace(/^@/, '')
+    return withHandles(g == null ? all : all.filter(p => p.groups.some(x => x.name === g)), this.peerId, all)
   }
 
   /** Change what this session shows the mesh; a new group list also changes subscriptions. */
