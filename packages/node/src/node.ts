@@ -11,7 +11,7 @@ import type { z } from 'zod'
 import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
 import { controlSocketPath, register, unregister } from './discovery/registry.js'
-import { paths } from './home.js'
+import { assertPrivateHome, paths } from './home.js'
 import { loadMesh, type Mesh } from './identity/mesh.js'
 import { presenceKey } from './identity/secrets.js'
 import type { DmEvents } from './messaging/dm.js'
@@ -131,6 +131,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   private async startParts (): Promise<void> {
     const { home } = this.init
+    assertPrivateHome(home, typeof this.init.mesh === 'string' ? this.init.mesh : this.init.mesh.name)
     this.mesh = typeof this.init.mesh === 'string' ? await loadMesh(home, this.init.mesh) : this.init.mesh
     this.key = await loadOrCreateSessionKey(home, this.mesh.name, this.init.session)
     const incarnation = Date.now()
