@@ -73,7 +73,10 @@ export function assertPrivate (path: string): void {
 export function assertPrivateTree (home: string, path: string): void {
   assertPrivate(home)
   const rel = relative(home, path)
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return assertPrivate(path)
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    assertPrivate(path)
+    return
+  }
   let at = home
   for (const part of rel.split(sep)) {
     at = join(at, part)
