@@ -121,7 +121,9 @@ describe('handles: unique names stay bare, shared or shadowed ones are qualified
     const shadowed = peer(alice.id.slice(-8))
     const hashy = peer('a#b')
     const nameless = peer('')
-    const peers = [alice, b1, b2, shadowed, hashy, nameless]
+    const groupish = peer('@all')
+    const comma = peer('a,b')
+    const peers = [alice, b1, b2, shadowed, hashy, nameless, groupish, comma]
     const h = new Map(withHandles(peers, SELF).map(p => [p.id, p.handle]))
     expect(h.get(alice.id)).toBe('alice')
     expect(h.get(b1.id)).toBe(`bob#${b1.id.slice(-6)}`)
@@ -129,12 +131,16 @@ describe('handles: unique names stay bare, shared or shadowed ones are qualified
     expect(h.get(shadowed.id)).toBe(`${shadowed.name}#${shadowed.id.slice(-6)}`)
     expect(h.get(hashy.id)).toBe(`a#b#${hashy.id.slice(-6)}`)
     expect(h.get(nameless.id)).toBe(nameless.id.slice(-10))
+    expect(h.get(groupish.id)).toBe(groupish.id.slice(-10))
+    expect(h.get(comma.id)).toBe(comma.id.slice(-10))
+    // every handle, given to send, reaches its own peer
+    for (const p of peers) expect(resolveTargets([h.get(p.id) ?? ''], peers, SELF)).toEqual([{ kind: 'peer', id: p.id, name: p.name }])
   })
 
   it('every handle resolves to its own peer, over seeded random meshes with colliding names and ids', () => {
     for (let seed = 1; seed <= 40; seed++) {
       const r = rng(seed)
-      const names = ['bob', 'Bob', 'alice', 'b\u200Bob', '', 'x#y']
+      const names = ['bob', 'Bob', 'alice', 'b\u200Bob', '', 'x#y', '@all', '*', 'a,b', ' bob ']
       const peers: PeerInfo[] = []
       for (let i = 0; i < 30; i++) {
         const kind = r()
@@ -142,7 +148,10 @@ describe('handles: unique names stay bare, shared or shadowed ones are qualified
         peers.push(peer(name, r() < 0.5, newId(r)))
       }
       const dir = new PeerDirectory(peers, SELF)
-      for (const p of withHandles(peers, SELF)) expect(dir.resolve(p.handle ?? '').id, `seed ${seed}: ${p.handle}`).toBe(p.id)
+      for (const p of withHandles(peers, SELF)) {
+        expect(dir.resolve(p.handle ?? '').id, `seed ${seed}: ${p.handle}`).toBe(p.id)
+        expect(resolveTargets([p.handle ?? ''], peers, SELF)[0], `seed ${seed}: ${p.handle}`).toMatchObject({ kind: 'peer', id: p.id })
+      }
     }
   })
 

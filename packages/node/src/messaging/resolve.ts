@@ -76,7 +76,8 @@ export class PeerDirectory {
   handle (p: PeerInfo): string {
     const name = p.name.replace(UNPRINTABLE, '').trim()
     const forms: string[] = []
-    if (foldName(name) !== '') {
+    // `@…` and `*` address groups, and the CLI splits targets at commas: such names get the id
+    if (foldName(name) !== '' && !/^[@*]/.test(name) && !name.includes(',')) {
       if (!name.includes('#')) forms.push(name)
       for (let k = MIN_ID_FRAGMENT; k <= SHORT_ID_LENGTH; k++) forms.push(`${name}#${p.id.slice(-k)}`)
     }
