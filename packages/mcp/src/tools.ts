@@ -13,7 +13,7 @@ import { fence, sanitize } from './fence.js'
 
 const GroupOut = z.object({ name: z.string(), role: z.string().optional() })
 const PeerOut = z.object({
-  name: z.string(), id: z.string(), role: z.string(), groups: z.array(GroupOut), status: z.string(), summary: z.string(),
+  name: z.string(), handle: z.string(), id: z.string(), role: z.string(), groups: z.array(GroupOut), status: z.string(), summary: z.string(),
   cwd: z.string(), host: z.string(), online: z.boolean(), last_seen: z.string(), self: z.boolean()
 })
 const Unread = z.object({ count: z.number(), from: z.array(z.string()) }).optional()
@@ -25,7 +25,7 @@ const GROUP = z.string().regex(/^@?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a group n
 
 export function peerOut (p: PeerInfo): z.infer<typeof PeerOut> {
   return {
-    name: sanitize(p.name), id: p.id, role: sanitize(p.role), groups: p.groups, status: p.status, summary: sanitize(p.summary),
+    name: sanitize(p.name), handle: sanitize(p.handle ?? p.name), id: p.id, role: sanitize(p.role), groups: p.groups, status: p.status, summary: sanitize(p.summary),
     cwd: sanitize(p.cwd), host: sanitize(p.host), online: p.online, last_seen: new Date(p.lastSeen).toISOString(), self: p.self
   }
 }
@@ -62,7 +62,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     }) as never)
   }
 
-  tool('send_message', 'Send a message to mesh peers: a name, peer id or unique id prefix, "@group", "@all" or "*"; several targets as an array. Returns one entry per recipient with its message id.', {
+  tool('send_message', 'Send a message to mesh peers: a peer\'s handle from list_peers (its name, or name#idsuffix when names collide), a peer id or unique id prefix/suffix, "@group", "@all" or "*"; several targets as an array. Returns one entry per recipient with its message id.', {
     to: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(64)]),
     message: z.string().min(1),
     priority: z.enum(['now', 'next', 'low']).default('next'),

@@ -6,7 +6,7 @@
 export { ControlClient, RemoteError } from './control/client.js'
 export { alive, controlSocketPath, listRunning, type RegistryEntry } from './discovery/registry.js'
 export * from './errors.js'
-export { homeDir, listMeshNames, paths, validateMeshName, validateSessionId, writeFileAtomic } from './home.js'
+export { assertPrivate, homeDir, listMeshNames, paths, validateMeshName, validateSessionId, writeFileAtomic } from './home.js'
 export type { MeshInfo } from './node.js'
 export type { PeerInfo } from './presence/table.js'
 export type { Group } from './presence/record.js'
@@ -14,3 +14,4 @@ export type { CheckResult, DeliveryStatus, InboxMessage, MessageStatus, SendResu
 export { PRIORITIES, type Priority } from './messaging/constants.js'
 export { STATUSES, type PresenceStatus } from './presence/constants.js'
 export { relayId } from './transport/relay-addr.js'
+export { checkSetValue } from './state/input.js'

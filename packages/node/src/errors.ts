@@ -25,3 +25,5 @@ export class UnknownRecipientError extends named('UnknownRecipientError') {}
 export class AmbiguousRecipientError extends named('AmbiguousRecipientError') {}
 export class MessageTooLargeError extends named('MessageTooLargeError') {}
 export class InvalidMessageError extends named('InvalidMessageError') {}
+/** A path under the home that another local user owns or can write: refused before use (SPEC.md §3.1). */
+export class UnsafePathError extends named('UnsafePathError') {}

@@ -11,7 +11,7 @@ import type { z } from 'zod'
 import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
 import { controlSocketPath, register, unregister } from './discovery/registry.js'
-import { paths } from './home.js'
+import { assertPrivateHome, paths } from './home.js'
 import { loadMesh, type Mesh } from './identity/mesh.js'
 import { presenceKey } from './identity/secrets.js'
 import type { DmEvents } from './messaging/dm.js'
@@ -24,6 +24,7 @@ import type { PeerInfo } from './presence/table.js'
 import { registerNodeMethods } from './control/methods.js'
 import { createMessaging } from './messaging/create.js'
 import type { Messaging } from './messaging/index.js'
+import { withHandles } from './messaging/resolve.js'
 import type { MemoryEvents } from './memory/index.js'
 import { createShared, type Shared } from './state/create.js'
 import type { StateEvents } from './state/state.js'
@@ -130,6 +131,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   private async startParts (): Promise<void> {
     const { home } = this.init
+    assertPrivateHome(home, typeof this.init.mesh === 'string' ? this.init.mesh : this.init.mesh.name)
     this.mesh = typeof this.init.mesh === 'string' ? await loadMesh(home, this.init.mesh) : this.init.mesh
     this.key = await loadOrCreateSessionKey(home, this.mesh.name, this.init.session)
     const incarnation = Date.now()
@@ -285,11 +287,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   self (): PeerInfo { return this.presence.self() }
 
+  /** Known peers, each with the `handle` that addresses it in `send` (SPEC.md §8.6). */
   peers (opts: { group?: string } = {}): PeerInfo[] {
     const all = this.presence.list()
-    if (opts.group == null) return all
-    const g = opts.group.replace(/^@/, '')
-    return all.filter(p => p.groups.some(x => x.name === g))
+    const g = opts.group?.replace(/^@/, '')
+    return withHandles(g == null ? all : all.filter(p => p.groups.some(x => x.name === g)), this.peerId, all)
   }
 
   /** Change what this session shows the mesh; a new group list also changes subscriptions. */

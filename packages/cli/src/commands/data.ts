@@ -1,4 +1,5 @@
 /** Verbs for shared state and memory, through a running local node: `state get|set|list|delete`, `remember`, `recall`, `forget`. */
+import { checkSetValue } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { ago, out, outJson, table, UsageError } from '../output.js'
 import { callNode, type PickFlags } from '../pick.js'
@@ -29,7 +30,9 @@ export function dataCommands (program: Command, env: NodeJS.ProcessEnv): void {
     out(show(r.entry.value))
   })
   addPickFlags(state.command('set <key> <value>').description('set a key (the value is parsed as JSON when it can be)')).action(async (key: string, value: string, o: Flags) => {
-    const r = await callNode<{ entry: Entry }>(o, env, 'state.set', { key, value: parseValue(value) })
+    const parsed = parseValue(value)
+    checkSetValue(parsed) // before sending: a value nested too deep would overflow the stack in JSON.stringify
+    const r = await callNode<{ entry: Entry }>(o, env, 'state.set', { key, value: parsed })
     if (o.json === true) return outJson(r.entry)
     out(`set ${r.entry.key}`)
   })

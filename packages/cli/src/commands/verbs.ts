@@ -24,7 +24,7 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
       const r = await callNode<{ self: PeerInfo, peers: PeerInfo[] }>(o, env, 'peers', { group: o.group })
       if (o.json === true) return outJson(r)
       const rows = [r.self, ...r.peers].map(p => [
-        p.self ? `${p.name} (you)` : p.name, p.id.slice(-10), p.role || '-', groupText(p.groups) || '-', p.status,
+        p.self ? `${p.name} (you)` : p.handle ?? p.name, p.id.slice(-10), p.role || '-', groupText(p.groups) || '-', p.status,
         p.online ? 'online' : `offline ${ago(p.lastSeen)}`, p.summary
       ])
       out(table([['NAME', 'ID', 'ROLE', 'GROUPS', 'STATUS', 'SEEN', 'SUMMARY'], ...rows]))
@@ -49,7 +49,7 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
       ].join('\n'))
     })
 
-  addPickFlags(program.command('send <to> <message...>').description('message a peer (name, id or id prefix), @group, @all or *; several targets separated by commas'))
+  addPickFlags(program.command('send <to> <message...>').description('message a peer (its name as `peers` shows it, name#idsuffix, id, or id prefix/suffix), @group, @all or *; several targets separated by commas'))
     .option('--priority <priority>', 'now, next or low', 'next')
     .option('--reply-to <id>', 'the message this answers')
     .action(async (to: string, words: string[], o: VerbFlags & { priority: string, replyTo?: string }) => {

@@ -17,6 +17,11 @@ export const MAX_ENVELOPE_BYTES = MAX_UPDATE_BYTES + 1024
 export const MAX_VALUE_BYTES = 64 * 1024
 /** Deepest nesting of a value. */
 export const MAX_VALUE_DEPTH = 16
+/**
+ * Deepest value a local writer may set (CLI `state set`, MCP `set_state`, control `state.set`):
+ * the stored wrapper `{v, by, at}` adds one level, and peers refuse more than MAX_VALUE_DEPTH.
+ */
+export const MAX_SET_DEPTH = MAX_VALUE_DEPTH - 1
 /** Longest state key. */
 export const MAX_KEY_LENGTH = 256
 /** Most envelopes one sync answer carries; the rest come in the next round. */

@@ -7,7 +7,7 @@ import { TypedEventEmitter } from 'main-event'
 import type * as Y from 'yjs'
 import { InvalidMessageError } from '../errors.js'
 import * as c from './constants.js'
-import { depth } from './envelope.js'
+import { checkSetValue } from './input.js'
 import type { Origin, Replica } from './replica.js'
 
 export interface StateEntry { key: string, value: unknown, updatedBy: string, updatedAt: number }
@@ -39,10 +39,7 @@ export class SharedState extends TypedEventEmitter<StateEvents> {
 
   async set (key: string, value: unknown): Promise<StateEntry> {
     checkKey(key)
-    const json = JSON.stringify(value)
-    if (value === undefined || json === undefined) throw new InvalidMessageError('a state value must be JSON (not undefined)')
-    if (Buffer.byteLength(json) > c.MAX_VALUE_BYTES) throw new InvalidMessageError(`the value is ${Buffer.byteLength(json)} bytes; the limit is ${c.MAX_VALUE_BYTES} bytes`)
-    if (depth(value) > c.MAX_VALUE_DEPTH - 1) throw new InvalidMessageError(`the value is nested deeper than ${c.MAX_VALUE_DEPTH - 1} levels`)
+    const json = checkSetValue(value)
     const stored: Stored = { v: JSON.parse(json) as unknown, by: this.replica.selfId, at: Date.now() }
     const env = await this.replica.change(() => { this.map.set(key, stored) })
     if (env != null) this.publish(env)
