@@ -14,3 +14,4 @@ export type { CheckResult, DeliveryStatus, InboxMessage, MessageStatus, SendResu
 export { PRIORITIES, type Priority } from './messaging/constants.js'
 export { STATUSES, type PresenceStatus } from './presence/constants.js'
 export { relayId } from './transport/relay-addr.js'
+export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'
