@@ -50,6 +50,6 @@ describe('list_peers and send_message with names two peers share (issue 10, item
     for (const bob of bobs) expect(text).toContain(`${bob.self().name}#${bob.peerId.slice(-6)} (${bob.peerId})`)
     const second = bobs[1]
     const sent = await call('send_message', { to: `bob#${second?.peerId.slice(-6)}`, message: 'hi' })
-    expect((sent.structuredContent?.results as Array<{ to: string }>)[0]?.to).toBe(second?.peerId)
+    expect((sent.structuredContent?.results as Array<{ to: string }> | undefined)?.[0]?.to).toBe(second?.peerId)
   })
 })

@@ -32,6 +32,7 @@ export { type Note, type Recalled, SharedMemory } from './memory/index.js'
 export { type StateChange, type StateEntry, SharedState } from './state/index.js'
 export { openStore, STORE_VERSION, type Store } from './store/index.js'
 export { createTransport, type MeshLibp2p } from './transport/index.js'
+export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'
 // the parts a relay is built from (relay/, SPEC.md §12)
 export { Presence } from './presence/presence.js'
 export { GroupCommit, type BatchOp } from './store/commit.js'

@@ -15,7 +15,8 @@ import type { Origin, Replica } from '../state/replica.js'
 export const MAX_NOTE_BYTES = 16 * 1024
 export const MAX_TAGS = 16
 
-export interface Note { id: string, content: string, tags: string[], author: string, createdAt: number, forgotten: boolean }
+/** `author` is the writer's claim; `by` the verified signer of the stored value (SPEC.md §11.6). */
+export interface Note { id: string, content: string, tags: string[], author: string, by: string, createdAt: number, forgotten: boolean }
 export interface Recalled extends Note { score: number }
 interface Stored { content: string, tags: string[], author: string, createdAt: number, by: string, at: number, forgotten?: boolean }
 
@@ -153,5 +154,5 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
 }
 
 function note (id: string, s: Stored): Note {
-  return { id, content: s.content, tags: s.tags, author: s.author, createdAt: s.createdAt, forgotten: s.forgotten === true }
+  return { id, content: s.content, tags: s.tags, author: s.author, by: s.by, createdAt: s.createdAt, forgotten: s.forgotten === true }
 }

@@ -61,8 +61,12 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
   async check (opts: { limit?: number, unreadOnly?: boolean, markRead?: boolean } = {}): Promise<CheckResult> {
     const limit = Math.max(1, Math.min(opts.limit ?? 20, 500))
     // unread: the oldest first, so nothing is skipped; everything: the latest `limit`
-    const messages = await this.inbox.list({ unreadOnly: opts.unreadOnly !== false, limit, newest: opts.unreadOnly === false })
-    if (opts.markRead !== false) await this.markRead(messages.map(m => m.id))
+    let messages = await this.inbox.list({ unreadOnly: opts.unreadOnly !== false, limit, newest: opts.unreadOnly === false })
+    if (opts.markRead !== false) {
+      const read = new Set((await this.markRead(messages.map(m => m.id))).map(m => m.id))
+      // a push that marked one meanwhile has shown it: an unread pull returns each message once
+      if (opts.unreadOnly !== false) messages = messages.filter(m => read.has(m.id))
+    }
     const shownUnread = opts.markRead === false ? messages.filter(m => m.readAt == null).length : 0
     return { messages, remaining: this.inbox.unread - shownUnread }
   }
