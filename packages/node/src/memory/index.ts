@@ -10,14 +10,15 @@ import MiniSearch from 'minisearch'
 import { stemmer } from 'stemmer'
 import type * as Y from 'yjs'
 import { InvalidMessageError } from '../errors.js'
+import { CheckedMap } from '../state/checked.js'
+import { MAX_NOTE_BYTES, MAX_TAGS } from '../state/constants.js'
 import type { Origin, Replica } from '../state/replica.js'
+import type { StoredNote as Stored } from '../state/schema.js'
 
-export const MAX_NOTE_BYTES = 16 * 1024
-export const MAX_TAGS = 16
+export { MAX_NOTE_BYTES, MAX_TAGS }
 
 export interface Note { id: string, content: string, tags: string[], author: string, createdAt: number, forgotten: boolean }
 export interface Recalled extends Note { score: number }
-interface Stored { content: string, tags: string[], author: string, createdAt: number, by: string, at: number, forgotten?: boolean }
 
 // stemming is a third of index building: remember each word's stem (bounded)
 const stems = new Map<string, string>()
@@ -41,6 +42,8 @@ export interface MemoryEvents { 'memory:change': CustomEvent<MemoryChange> }
 
 export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private readonly map: Y.Map<Stored>
+  /** what is read goes through the schema: a bad note from an older version's store is skipped */
+  private readonly notes: CheckedMap<Stored>
   private readonly index = new MiniSearch<{ id: string, content: string, tags: string }>({
     fields: ['content', 'tags'],
     processTerm,
@@ -62,13 +65,14 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void) {
     super()
     this.map = replica.doc.getMap('memory')
+    this.notes = new CheckedMap(this.map as Y.Map<unknown>, 'memory')
     this.ready = this.build()
     this.map.observe((evt, tr) => {
       const origin = tr.origin as Origin | undefined
       for (const id of evt.keysChanged) {
         if (this.building) this.dirty.add(id)
         else this.reindex(id)
-        const s = this.map.get(id)
+        const s = this.notes.get(id)
         this.safeDispatchEvent('memory:change', { detail: { id, by: s?.by ?? origin?.author ?? '', forgotten: s?.forgotten === true, local: origin?.local === true } })
       }
     })
@@ -78,9 +82,12 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   get size (): number {
     if (!this.building) return this.index.documentCount
     let n = 0
-    for (const s of this.map.values()) if (s.forgotten !== true) n++
+    for (const [, s] of this.notes.entries()) if (s.forgotten !== true) n++
     return n
   }
+
+  /** Notes skipped because they break the schema (only an older version could store one). */
+  get skipped (): number { return this.notes.skipped }
 
   /** Index the document in slices, yielding between them: a node with 100k notes starts at once. */
   private async build (): Promise<void> {
@@ -88,7 +95,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     for (let i = 0; i < ids.length; i += BUILD_SLICE) {
       const docs = []
       for (const id of ids.slice(i, i + BUILD_SLICE)) {
-        const s = this.map.get(id)
+        const s = this.notes.get(id)
         if (s != null && s.forgotten !== true) docs.push({ id, content: s.content, tags: s.tags.join(' ') })
       }
       this.index.addAll(docs)
@@ -118,14 +125,14 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     const tags = opts.tags ?? []
     const filtered = tags.length > 0 || opts.author != null
     const filter = (r: { id: string }): boolean => {
-      const s = this.map.get(r.id)
+      const s = this.notes.get(r.id)
       if (s == null || s.forgotten === true) return false
       if (opts.author != null && s.author !== opts.author) return false
       return tags.every(t => s.tags.includes(t))
     }
     if (query.trim() === '' || query.trim() === '*') {
       // no words: the newest notes that match the filters
-      const all = [...this.map.entries()].filter(([id]) => filter({ id })).sort((a, b) => b[1].createdAt - a[1].createdAt)
+      const all = [...this.notes.entries()].filter(([id]) => filter({ id })).sort((a, b) => b[1].createdAt - a[1].createdAt)
       return all.slice(0, limit).map(([id, s]) => ({ ...note(id, s), score: 0 }))
     }
     // forgotten notes are not in the index: without tags or author there is nothing to check
@@ -133,7 +140,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   }
 
   async forget (id: string): Promise<boolean> {
-    const s = this.map.get(id)
+    const s = this.notes.get(id)
     if (s == null || s.forgotten === true) return false
     const env = await this.replica.change(() => { this.map.set(id, { ...s, by: this.replica.selfId, at: Date.now(), forgotten: true }) })
     if (env != null) this.publish(env)
@@ -141,13 +148,13 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   }
 
   get (id: string): Note | undefined {
-    const s = this.map.get(id)
+    const s = this.notes.get(id)
     return s == null ? undefined : note(id, s)
   }
 
   private reindex (id: string): void {
     if (this.index.has(id)) this.index.discard(id)
-    const s = this.map.get(id)
+    const s = this.notes.get(id)
     if (s != null && s.forgotten !== true) this.index.add({ id, content: s.content, tags: s.tags.join(' ') })
   }
 }

@@ -1,6 +1,7 @@
 export * from './constants.js'
 export { clientIdOf, decodeUpdateEnvelope, openUpdate, signUpdate, updateKey, verifyUpdate } from './envelope.js'
 export { type EnvelopeLog, LevelLog, MemoryLog } from './log.js'
-export { type IngestResult, type Origin, Replica, streamOf, type VersionVector } from './replica.js'
+export { type CrdtReject, type IngestResult, type Origin, Replica, type ReplicaEvents, streamOf, type VersionVector } from './replica.js'
+export { entryProblem, isPlainJson, NoteSchema, StateValueSchema, type StoredNote, type StoredState } from './schema.js'
 export { SharedState, type StateChange, type StateEntry } from './state.js'
 export { CrdtSync } from './sync.js'
