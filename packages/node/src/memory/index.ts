@@ -1,41 +1,28 @@
 /**
  * Shared memory (F12) on the replica's `memory` map: notes with tags, recalled through a
  * full-text index (MiniSearch: BM25+ ranking, prefix and fuzzy terms, English stemming),
- * built from the document at start and updated incrementally as notes arrive. `forget` writes
- * a tombstone that syncs like any note.
+ * built from the document at start and updated incrementally as notes arrive; a query is
+ * bounded and searched in slices (recall.ts). `forget` writes a tombstone that syncs like any note.
  */
 import { randomBytes } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
 import MiniSearch from 'minisearch'
-import { stemmer } from 'stemmer'
 import type * as Y from 'yjs'
 import { InvalidMessageError } from '../errors.js'
 import { CheckedMap } from '../state/checked.js'
 import { MAX_NOTE_BYTES, MAX_TAGS } from '../state/constants.js'
 import type { Origin, Replica } from '../state/replica.js'
 import type { StoredNote as Stored } from '../state/schema.js'
+import { BOOSTS, parseQuery, processTerm, slicedSearch, Slices } from './recall.js'
 
 export { MAX_NOTE_BYTES, MAX_TAGS }
+export { MAX_FUZZY, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MIN_PREFIX } from './recall.js'
 
 export interface Note { id: string, content: string, tags: string[], author: string, createdAt: number, forgotten: boolean }
 export interface Recalled extends Note { score: number }
 
-// stemming is a third of index building: remember each word's stem (bounded)
-const stems = new Map<string, string>()
-const processTerm = (t: string): string | null => {
-  const w = t.toLowerCase()
-  if (w.length === 0) return null
-  let s = stems.get(w)
-  if (s == null) {
-    s = stemmer(w)
-    if (stems.size > 200_000) stems.clear()
-    stems.set(w, s)
-  }
-  return s
-}
-
 /** Notes indexed per slice of the start-up build, between which the event loop runs. */
-const BUILD_SLICE = 2_000
+const BUILD_SLICE = 250
 
 export interface MemoryChange { id: string, by: string, forgotten: boolean, local: boolean }
 export interface MemoryEvents { 'memory:change': CustomEvent<MemoryChange> }
@@ -47,14 +34,8 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private readonly index = new MiniSearch<{ id: string, content: string, tags: string }>({
     fields: ['content', 'tags'],
     processTerm,
-    // prefix matching on the last word only (what is being typed), typo tolerance for words of
-    // five letters or more: each expansion adds candidates to score, and scoring is the cost
-    searchOptions: {
-      prefix: (_term: string, i: number, terms: string[]) => i === terms.length - 1,
-      fuzzy: (term: string) => (term.length >= 5 ? 0.2 : false),
-      boost: { tags: 2 },
-      processTerm
-    }
+    // prefix and fuzzy matching are set per word by recall.ts, within its bounds
+    searchOptions: { boost: BOOSTS, processTerm }
   })
 
   /** resolves once the index holds every note; recall waits for it, start-up does not */
@@ -85,6 +66,9 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     for (const [, s] of this.notes.entries()) if (s.forgotten !== true) n++
     return n
   }
+
+  /** How the last search was cut up: slices, and the process CPU time of the longest (what it held the event loop for) */
+  lastRecall = { slices: 0, maxSliceCpuMs: 0 }
 
   /** Notes skipped because they break the schema (only an older version could store one). */
   get skipped (): number { return this.notes.skipped }
@@ -120,6 +104,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   }
 
   async recall (query: string, opts: { tags?: string[], author?: string, limit?: number } = {}): Promise<Recalled[]> {
+    const words = parseQuery(query)
     await this.ready
     const limit = Math.max(1, Math.min(opts.limit ?? 10, 100))
     const tags = opts.tags ?? []
@@ -136,7 +121,16 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       return all.slice(0, limit).map(([id, s]) => ({ ...note(id, s), score: 0 }))
     }
     // forgotten notes are not in the index: without tags or author there is nothing to check
-    return this.index.search(query, filtered ? { filter } : {}).slice(0, limit).map(r => ({ ...note(r.id, this.map.get(r.id) as Stored), score: Number(r.score.toFixed(4)) }))
+    const slices = new Slices()
+    const hits = await slicedSearch(this.index, words, filtered ? id => filter({ id }) : undefined, slices)
+    this.lastRecall = { slices: slices.count, maxSliceCpuMs: slices.maxCpuMs }
+    const out: Recalled[] = []
+    for (const h of hits) {
+      const s = this.notes.get(h.id)
+      if (s != null) out.push({ ...note(h.id, s), score: Number(h.score.toFixed(4)) })
+      if (out.length >= limit) break
+    }
+    return out
   }
 
   async forget (id: string): Promise<boolean> {
