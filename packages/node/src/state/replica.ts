@@ -163,7 +163,8 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
       const ready = (w: { stream: string, seq: number, client: number, wait: { client: number, clock: number } }): boolean =>
         Y.getState(this.doc.store, w.wait.client) > w.wait.clock || (w.wait.client === w.client && (this.vv.get(w.stream) ?? 0) >= w.seq - 1)
       for (let w = this.waiting.take(ready); w != null; w = this.waiting.take(ready)) {
-        if (!this.holds(w.stream, w.seq)) await this.admit(w)
+        // one that fails (a store error) is dropped: not in the vector, a pull brings it again
+        if (!this.holds(w.stream, w.seq)) await this.admit(w).catch(err => { log('a waiting crdt update failed: %s', (err as Error).message) })
       }
     } finally {
       this.retrying = false
@@ -185,7 +186,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     log('refused a crdt update%s: %s', author != null ? ` by ${author}` : '', reason)
     if (stream != null && seq != null && this.note(stream, seq)) this.onGap?.(stream)
     this.safeDispatchEvent('crdt:reject', { detail: author != null ? { reason, author } : { reason } })
-    if (stream != null) void this.retryWaiting()
+    if (stream != null) this.retryWaiting().catch(() => {}) // it logs its own failures
     return 'rejected'
   }
 
