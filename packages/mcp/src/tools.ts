@@ -4,7 +4,7 @@
  * Every result carries the unread summary (except in off mode), so the model learns of new
  * messages whatever tool it calls.
  */
-import { type Group, type InboxMessage, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry } from '@claudemesh/node'
+import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry } from '@claudemesh/node'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
@@ -185,7 +185,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
   })
 
   tool('recall', 'Search the shared memory: ranked full-text (stemming, prefixes, typos), filtered by tags or author.', {
-    query: z.string().max(1000), tags: z.array(z.string().min(1).max(64)).max(16).optional(), author: z.string().max(128).optional(), limit: z.number().int().min(1).max(50).default(10)
+    query: z.string().max(64 * 1024).describe(`a few key words, at most ${MAX_QUERY_CHARS} characters and ${MAX_QUERY_TERMS} different words`), tags: z.array(z.string().min(1).max(64)).max(16).optional(), author: z.string().max(128).optional(), limit: z.number().int().min(1).max(50).default(10)
   }, {
     results: z.array(z.object({
       id: z.string(), content: z.string(), tags: z.array(z.string()), author_claimed: z.string(), author_claimed_name: z.string(),

@@ -28,7 +28,7 @@ export { DEFAULT_TIMINGS, presenceTopic, STATUSES, type PresenceStatus, type Pre
 export { GroupSchema, type Group, type PresenceBody, signRecord, verifyRecord } from './presence/record.js'
 export type { PeerInfo } from './presence/table.js'
 export { ALL, type CheckResult, type DeliveryStatus, type InboxMessage, MAX_BODY_BYTES, type MessageStatus, Messaging, PRIORITIES, type Priority, type RejectReason, type SendOptions, type SendResult } from './messaging/index.js'
-export { type Note, type Recalled, SharedMemory } from './memory/index.js'
+export { MAX_QUERY_CHARS, MAX_QUERY_TERMS, type Note, type Recalled, SharedMemory } from './memory/index.js'
 export { type StateChange, type StateEntry, SharedState } from './state/index.js'
 export { openStore, STORE_VERSION, type Store } from './store/index.js'
 export { createTransport, type MeshLibp2p } from './transport/index.js'

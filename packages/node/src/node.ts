@@ -27,6 +27,7 @@ import type { Messaging } from './messaging/index.js'
 import { withHandles } from './messaging/resolve.js'
 import type { MemoryEvents } from './memory/index.js'
 import { createShared, type Shared } from './state/create.js'
+import type { ReplicaEvents } from './state/replica.js'
 import type { StateEvents } from './state/state.js'
 import { GroupCommit } from './store/commit.js'
 import { openStore, type Store, sublevel } from './store/index.js'
@@ -65,7 +66,7 @@ export interface MeshNodeInit {
   messageTtlMs?: number
 }
 
-export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents {
+export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents, ReplicaEvents {
   'node:stopped': CustomEvent<{ reason: 'stopped' | 'replaced' }>
 }
 
@@ -92,6 +93,8 @@ export interface MeshInfo {
   /** DMs on a relay's disk without a delivery receipt yet, and DMs waiting for a relay to take them */
   held: number
   toRelay: number
+  /** shared state and memory: updates refused (§11.1), waiting to be placed, and bad entries skipped from the store */
+  shared: { rejected: number, waiting: number, skipped: number }
 }
 
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
@@ -225,6 +228,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, incarnation: this.presence.incarnation, selfId: this.peerId })
     this.shared.state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
     this.shared.memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
+    this.shared.replica.addEventListener('crdt:reject', evt => { this.safeDispatchEvent('crdt:reject', { detail: evt.detail }) })
     await this.shared.sync.start()
   }
 
@@ -333,7 +337,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         return { addr, id, connected, mailbox: this.messaging?.dm.mailbox?.hasSession(id) ?? false }
       }),
       held: this.messaging?.outbox.heldCount ?? 0,
-      toRelay: this.messaging?.dm.mailbox?.queued ?? 0
+      toRelay: this.messaging?.dm.mailbox?.queued ?? 0,
+      shared: sharedCounts(this.shared)
     }
   }
 
@@ -367,6 +372,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.state = 'stopped'
     this.safeDispatchEvent('node:stopped', { detail: { reason } })
   }
+}
+
+function sharedCounts (s: Shared | undefined): MeshInfo['shared'] {
+  if (s == null) return { rejected: 0, waiting: 0, skipped: 0 }
+  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped }
 }
 
 /** The peer id each relay multiaddr names; an address without one is refused where it is set. */
