@@ -52,7 +52,9 @@ describe('hostile peer text on the terminal', () => {
     const peers = await cli(['peers', '--name', 'bob'], env)
     clean('peers', peers.stdout)
     expect(peers.stdout.trimEnd().split('\n')).toHaveLength(3) // header, bob, mallory: one line each
-    expect(peers.stdout).toContain('mal\\x00\\x07\\r\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m\\u202e\\u200b\\u2029\\nlory')
+    // the NAME column is the handle that addresses the peer (SPEC.md §8.6): its name with every
+    // control, format and separator character removed, so nothing is left to escape
+    expect(peers.stdout).toContain('mal[2J]0;pwned31mlory  ')
     const inbox = await cli(['inbox', '--name', 'bob', '--all'], env)
     clean('inbox', inbox.stdout)
     expect(inbox.stdout).toMatch(/^\S+ {2}mal\\x00\\x07\\r\\x1b\[2J.*\[now\]/m)
