@@ -25,3 +25,5 @@ export class UnknownRecipientError extends named('UnknownRecipientError') {}
 export class AmbiguousRecipientError extends named('AmbiguousRecipientError') {}
 export class MessageTooLargeError extends named('MessageTooLargeError') {}
 export class InvalidMessageError extends named('InvalidMessageError') {}
+/** A newer incarnation of this session runs (or waits for the store): a courier is not needed. */
+export class SupersededError extends named('SupersededError') {}
