@@ -25,7 +25,7 @@ describe('courier', () => {
     await cleanup()
   })
 
-  async function node (name: string, session = randomUUID()): Promise<MeshNode> {
+  async function node (name: string, session: string = randomUUID()): Promise<MeshNode> {
     const n = await createMeshNode({ home, mesh: 'test', session, name, presence: FAST })
     nodes.push(n)
     await n.start()
