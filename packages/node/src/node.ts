@@ -242,6 +242,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private addRelay (addr: string): void {
     const id = relayId(addr)
     if (id == null || this.state === 'stopping' || this.state === 'stopped' || relayPeerIds(this.relays()).includes(id)) return
+    log('bootstrap peer %s is a relay: using its mailbox and circuit', id)
     this.learnt.push(addr)
     this.reservations?.add(addr)
     this.messaging?.dm.addRelay(id)

@@ -6,10 +6,7 @@
  * announce the same protocols. (A relay that lies can only delay or drop sealed DMs, §12.)
  */
 import type { IdentifyResult, PeerId } from '@libp2p/interface'
-import { logger } from '@libp2p/logger'
 import type { MeshLibp2p } from './index.js'
-
-const log = logger('claudemesh:transport')
 
 /** The circuit relay v2 server's protocol: a peer that serves it can hold reservations. */
 export const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
@@ -58,7 +55,6 @@ export class RelayLearner {
       if (this.unplaced.size < 64) this.unplaced.add(id)
       return
     }
-    log('bootstrap peer %s is a relay: using its mailbox and circuit', id)
     this.init.onRelay(addr)
   }
 }
