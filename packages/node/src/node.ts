@@ -105,6 +105,8 @@ export interface MeshInfo {
   /** DMs on a relay's disk without a delivery receipt yet, and DMs waiting for a relay to take them */
   held: number
   toRelay: number
+  /** DMs accepted and not yet on their recipient's or a relay's disk (what a courier carries, §8.7) */
+  queued: number
 }
 
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
@@ -372,7 +374,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         return { addr, id, connected, mailbox: this.messaging?.dm.mailbox?.hasSession(id) ?? false }
       }),
       held: this.messaging?.outbox.heldCount ?? 0,
-      toRelay: this.messaging?.dm.mailbox?.queued ?? 0
+      toRelay: this.messaging?.dm.mailbox?.queued ?? 0,
+      queued: this.queued
     }
   }
 
