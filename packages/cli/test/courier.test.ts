@@ -86,6 +86,44 @@ async function couriers (env: NodeJS.ProcessEnv): Promise<number[]> {
 }
 
 describe('a DM outlives its sender', () => {
+  it('a daemon SIGTERMed right after send, its relay up: the stop waits for the relay, so the DM is held on its disk before it exits; the recipient gets it later', async () => {
+    const h = await mkdtemp(join(tmpdir(), 'cm-courier-'))
+    homes.push(h)
+    const env = { CLAUDEMESH_HOME: h, CLAUDEMESH_SESSION: '' }
+    expect((await cli(['mesh', 'create', 'team'], env)).code).toBe(0)
+    const relay = new RelayProc(env, await freePort())
+    const relayAddr = await relay.ready
+    const bob = daemon(['--name', 'bob', '--relay', relayAddr], env)
+    const alice = daemon(['--name', 'alice', '--relay', relayAddr], env)
+    await Promise.all([bob.ready(), alice.ready()])
+    await alice.line(/^\+ bob /, 30_000)
+    expect(await bob.stop()).toBe(0)
+    await alice.line(/^- bob /, 30_000)
+    // alice's mailbox stream is open before the send (doctor-level truth through `info`)
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const info = JSON.parse((await cli(['info', '--name', 'alice', '--json'], env)).stdout) as { relays: Array<{ mailbox: boolean }> }
+      if (info.relays.some(r => r.mailbox)) break
+      if (Date.now() > deadline) throw new Error('alice never opened her mailbox stream')
+      await sleep(200)
+    }
+    const sent = await cli(['send', 'bob', 'just before I go', '--name', 'alice', '--json'], env)
+    expect(sent.code, sent.stderr).toBe(0)
+    const id = (JSON.parse(sent.stdout) as Array<{ id: string }>)[0]?.id as string
+    expect(await alice.stop('SIGTERM')).toBe(0)
+    // her store, read back by a node that has no relay (so nothing can change it now): held
+    const check = daemon(['--name', 'alice'], env)
+    await check.ready()
+    expect((await pollStatus([id, '--name', 'alice'], env, () => true, 20_000)).status).toBe('held')
+    expect(await check.stop()).toBe(0)
+    expect(await couriers(env)).toEqual([])
+    const bob2 = daemon(['--name', 'bob', '--relay', relayAddr], env)
+    await bob2.line(/^> alice: just before I go$/, 30_000)
+    const alice2 = daemon(['--name', 'alice', '--relay', relayAddr], env)
+    await alice2.ready()
+    expect((await pollStatus([id, '--name', 'alice'], env, x => x.status === 'delivered', 30_000)).status).toBe('delivered')
+  }, 240_000)
+
   it('a daemon SIGTERMed right after send, its relay down: a courier takes the DM to the relay when it returns (held); the recipient gets it when it comes up; the sender reads delivered', async () => {
     const h = await mkdtemp(join(tmpdir(), 'cm-courier-'))
     homes.push(h)
