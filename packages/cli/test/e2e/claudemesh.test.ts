@@ -343,6 +343,9 @@ describe.skipIf(skip != null)(skip != null ? `claudemesh with the real claude (s
       return requestContains(req, BODY) ? { text: 'BOB-GOT-IT' } : { text: 'BOB-READY' }
     })
     const bob = await launch('bob', apiB, mesh)
+    // bob's node is up before his first turn, so the Stop hook that ends it has a node to wait on
+    // (one that runs before the node is registered returns at once: see the SessionStart test)
+    await pollCli(['info', '--name', 'bob', '--json'], mesh, () => true, 30_000)
     await bob.submit('hello bob')
     await bob.waitForScreen(/BOB-READY/, 30_000)
     const bobNode = await entry('bob', 'mcp')
