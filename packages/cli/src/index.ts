@@ -5,6 +5,7 @@
  * polyfill first and calls it.
  */
 import { Command, CommanderError } from 'commander'
+import { courierCommand } from './commands/courier.js'
 import { daemonCommand } from './commands/daemon.js'
 import { dataCommands } from './commands/data.js'
 import { doctorCommand } from './commands/doctor.js'
@@ -26,6 +27,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
     .configureOutput({ writeErr: s => { process.stderr.write(s) } })
   meshCommand(program, env)
   daemonCommand(program, env)
+  courierCommand(program, env)
   mcpCommand(program, env)
   hookCommand(program, env)
   launchCommand(program, env)

@@ -20,14 +20,19 @@ export async function pickNode (flags: PickFlags, env: NodeJS.ProcessEnv): Promi
     return hit
   }
   if (flags.name != null) {
-    const hits = running.filter(e => e.name === flags.name)
+    // a session of that name wins over the courier of a stopped one
+    const named = running.filter(e => e.name === flags.name)
+    const hits = named.some(e => e.kind !== 'courier') ? named.filter(e => e.kind !== 'courier') : named
     if (hits.length === 1 && hits[0] != null) return hits[0]
     if (hits.length > 1) throw new UsageError(`several running nodes are named "${flags.name}": ${list(hits)}; pick one with --session`)
     throw new UsageError(`no running node of mesh "${mesh.name}" is named "${flags.name}"${running.length > 0 ? `; running: ${list(running)}` : ''}`)
   }
-  if (running.length === 1 && running[0] != null) return running[0]
+  // a courier (SPEC.md §8.7) answers to its session's id or name, never as "the only node"
+  const sessions = running.filter(e => e.kind !== 'courier')
+  if (sessions.length === 1 && sessions[0] != null) return sessions[0]
+  if (sessions.length === 0 && running.length > 0) throw new UsageError(`no session of mesh "${mesh.name}" is running here, only couriers of stopped ones (pick one with --session or --name): ${list(running)}`)
   if (running.length === 0) throw new UsageError(`no node of mesh "${mesh.name}" is running here: start one with \`claudemesh daemon\` or \`claudemesh launch\``)
-  throw new UsageError(`${running.length} nodes of mesh "${mesh.name}" are running; pick one with --session or --name: ${list(running)}`)
+  throw new UsageError(`${sessions.length} nodes of mesh "${mesh.name}" are running; pick one with --session or --name: ${list(sessions)}`)
 }
 
 /** The mesh a verb means: `--mesh`, else the only one in the home. */

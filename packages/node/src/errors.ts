@@ -27,3 +27,5 @@ export class MessageTooLargeError extends named('MessageTooLargeError') {}
 export class InvalidMessageError extends named('InvalidMessageError') {}
 /** A path under the home that another local user owns or can write: refused before use (SPEC.md §3.1). */
 export class UnsafePathError extends named('UnsafePathError') {}
+/** A newer incarnation of this session runs (or waits for the store): a courier is not needed. */
+export class SupersededError extends named('SupersededError') {}

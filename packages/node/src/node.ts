@@ -11,7 +11,7 @@ import type { z } from 'zod'
 import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
 import { controlSocketPath, register, unregister } from './discovery/registry.js'
-import { assertPrivateHome, paths } from './home.js'
+import { assertPrivateHome } from './home.js'
 import { loadMesh, type Mesh } from './identity/mesh.js'
 import { presenceKey } from './identity/secrets.js'
 import type { DmEvents } from './messaging/dm.js'
@@ -19,23 +19,30 @@ import { loadOrCreateSessionKey, type SessionKey } from './identity/session-key.
 import type { PresenceTimings, PresenceStatus } from './presence/constants.js'
 import { Presence, type PresenceEvents } from './presence/presence.js'
 import type { Group, PresenceBody } from './presence/record.js'
-import { replaceOlderIncarnations } from './presence/replace.js'
 import type { PeerInfo } from './presence/table.js'
 import { registerNodeMethods } from './control/methods.js'
+import { mailboxProtocol } from './mailbox/frames.js'
 import { createMessaging } from './messaging/create.js'
+import { flushOutbox } from './messaging/flush.js'
 import type { Messaging } from './messaging/index.js'
+import { Outbox } from './messaging/outbox.js'
 import { withHandles } from './messaging/resolve.js'
 import type { MemoryEvents } from './memory/index.js'
+import { openSessionStore } from './session-store.js'
 import { createShared, type Shared } from './state/create.js'
 import type { ReplicaEvents } from './state/replica.js'
 import type { StateEvents } from './state/state.js'
 import { GroupCommit } from './store/commit.js'
-import { openStore, type Store, sublevel } from './store/index.js'
+import { type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
 import { relayId } from './transport/relay-addr.js'
-import { keepRelayReservations } from './transport/relay-listen.js'
+import { RelayLearner } from './transport/relay-learn.js'
+import { keepRelayReservations, type RelayReservations } from './transport/relay-listen.js'
 
 const log = logger('claudemesh:node')
+
+/** How long a graceful stop tries to hand queued DMs over (SPEC.md §8.7). */
+export const DEFAULT_FLUSH_MS = 3_000
 
 export interface MeshNodeInit {
   home: string
@@ -64,6 +71,14 @@ export interface MeshNodeInit {
   presence?: Partial<PresenceTimings>
   /** how long an unacknowledged DM is retried before it fails (default 7 days) */
   messageTtlMs?: number
+  /** how long a graceful stop tries to hand queued DMs to their recipients or a relay (default 3 s) */
+  flushMs?: number
+  /**
+   * Run as the courier of a session that stopped with DMs queued (SPEC.md §8.7): carry them
+   * without being the session (no presence record, groups, shared state or reservation), as
+   * the stopped incarnation, so that any newer incarnation of the session replaces it.
+   */
+  courier?: { incarnation: number }
 }
 
 export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents, ReplicaEvents {
@@ -95,6 +110,8 @@ export interface MeshInfo {
   toRelay: number
   /** shared state and memory: updates refused (§11.1), waiting to be placed, and bad entries skipped from the store */
   shared: { rejected: number, waiting: number, skipped: number }
+  /** DMs accepted and not yet on their recipient's or a relay's disk (what a courier carries, §8.7) */
+  queued: number
 }
 
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
@@ -109,7 +126,10 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   shared?: Shared
   private commit?: GroupCommit
   private control?: ControlServer
-  private unkeep?: () => void
+  private reservations?: RelayReservations
+  private learner?: RelayLearner
+  /** relays learnt from bootstrap peers after start (SPEC.md §12.1) */
+  private readonly learnt: string[] = []
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
 
   constructor (readonly init: MeshNodeInit) {
@@ -118,6 +138,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   get peerId (): string { return this.key.peerId.toString() }
   get running (): boolean { return this.state === 'running' }
+  /** DMs accepted and not yet on their recipient's or a relay's disk */
+  get queued (): number { return this.messaging?.outbox.size ?? 0 }
 
   async start (): Promise<void> {
     if (this.state !== 'new') throw new Error('a MeshNode starts once')
@@ -137,10 +159,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     assertPrivateHome(home, typeof this.init.mesh === 'string' ? this.init.mesh : this.init.mesh.name)
     this.mesh = typeof this.init.mesh === 'string' ? await loadMesh(home, this.init.mesh) : this.init.mesh
     this.key = await loadOrCreateSessionKey(home, this.mesh.name, this.init.session)
-    const incarnation = Date.now()
+    const courier = this.init.courier
+    const incarnation = courier?.incarnation ?? Date.now()
     const body = this.initialBody()
-    await replaceOlderIncarnations(home, this.mesh, this.key.privateKey, this.key.peerId.toString(), incarnation)
-    this.store = await openStore(paths.data(home, this.mesh.name, this.key.session), { lockWaitMs: 10_000 })
+    this.store = await openSessionStore({ home, mesh: this.mesh, key: this.key, incarnation, courier: courier != null })
+    if (courier != null && !await Outbox.hasQueued(sublevel(this.store, 'outbox'))) {
+      // the stopping session handed everything over: nothing to carry
+      await this.store.close()
+      this.state = 'stopped'
+      return
+    }
     const relays = this.relays()
     this.libp2p = await createTransport({
       privateKey: this.key.privateKey,
@@ -152,14 +180,18 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       dht: this.init.dht ?? (this.mesh.bootstrap.length + relays.length + (this.init.bootstrap?.length ?? 0) > 0)
     })
     await this.libp2p.start()
-    if (relays.length > 0) this.unkeep = keepRelayReservations(this.libp2p, relays)
+    // a courier is not the session: it holds no reservation (it announces no address)
+    if (courier == null) this.reservations = keepRelayReservations(this.libp2p, relays)
+    this.learner = new RelayLearner(this.libp2p, { mailbox: mailboxProtocol(this.mesh.id), bootstrapAddr: id => this.dialer?.bootstrapAddr(id), onRelay: addr => { this.addRelay(addr) } })
+    this.learner.start()
     this.presence = new Presence({ libp2p: this.libp2p, store: sublevel(this.store, 'presence') }, {
       meshId: this.mesh.id,
       privateKey: this.key.privateKey,
       presenceKey: this.mesh.contentSecret != null ? presenceKey(this.mesh.contentSecret, this.mesh.id) : undefined,
       body,
       incarnation,
-      timings: this.init.presence
+      timings: this.init.presence,
+      announce: courier == null
     })
     for (const type of ['peer:join', 'peer:update', 'peer:leave', 'presence:reject'] as const) {
       this.presence.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
@@ -176,13 +208,14 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       mesh: this.mesh.name,
       // relays are bootstrap peers too: they answer presence exchanges and the DHT
       bootstrap: [...new Set([...this.mesh.bootstrap, ...(this.init.bootstrap ?? []), ...relays])],
-      registry: this.init.registry
+      registry: this.init.registry,
+      onBootstrap: peer => { this.learner?.bootstrapConnected(peer) }
     })
     this.state = 'running'
     await this.presence.start()
     this.commit = new GroupCommit(this.store)
-    await this.startMessaging(body.groups.map(g => g.name))
-    await this.startShared()
+    await this.startMessaging(courier != null ? [] : body.groups.map(g => g.name))
+    if (courier == null) await this.startShared()
     if (this.init.control !== false) {
       this.control = new ControlServer(controlSocketPath(home, this.mesh.name, this.peerId))
       registerNodeMethods(this.control, this)
@@ -196,7 +229,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         mesh: this.mesh.name,
         session: this.key.session,
         name: body.name,
-        kind: this.init.kind ?? 'daemon',
+        kind: courier != null ? 'courier' : this.init.kind ?? 'daemon',
         addrs: this.multiaddrs(),
         control: this.control?.path ?? '',
         incarnation,
@@ -208,8 +241,19 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     log('node %s of mesh %s started on %s', this.peerId, this.mesh.name, this.multiaddrs().join(' '))
   }
 
-  async stop (): Promise<void> {
-    await this.shutdown('stopped')
+  /** Leave the mesh, after trying for at most `flushMs` to hand queued DMs over (SPEC.md §8.7). */
+  async stop (opts: { flushMs?: number } = {}): Promise<void> {
+    await this.shutdown('stopped', opts.flushMs ?? this.init.flushMs ?? DEFAULT_FLUSH_MS)
+  }
+
+  /** Use one more relay, learnt from a bootstrap peer after start (SPEC.md §12.1). */
+  private addRelay (addr: string): void {
+    const id = relayId(addr)
+    if (id == null || this.state === 'stopping' || this.state === 'stopped' || relayPeerIds(this.relays()).includes(id)) return
+    log('bootstrap peer %s is a relay: using its mailbox and circuit', id)
+    this.learnt.push(addr)
+    this.reservations?.add(addr)
+    this.messaging?.dm.addRelay(id)
   }
 
   private async startMessaging (groups: string[]): Promise<void> {
@@ -234,7 +278,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /** The relays this node uses: the mesh's and its own flags', each with /p2p/<id>. */
   relays (): string[] {
-    return [...new Set([...this.mesh.relays, ...(this.init.relays ?? [])])]
+    return [...new Set([...this.mesh.relays, ...(this.init.relays ?? []), ...this.learnt])]
   }
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
@@ -338,7 +382,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       }),
       held: this.messaging?.outbox.heldCount ?? 0,
       toRelay: this.messaging?.dm.mailbox?.queued ?? 0,
-      shared: sharedCounts(this.shared)
+      shared: sharedCounts(this.shared),
+      queued: this.queued
     }
   }
 
@@ -355,11 +400,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
   }
 
-  private async shutdown (reason: 'stopped' | 'replaced'): Promise<void> {
+  private async shutdown (reason: 'stopped' | 'replaced', flushMs = 0): Promise<void> {
     if (this.state !== 'running') return
     this.state = 'stopping'
+    if (flushMs > 0 && this.messaging != null) await flushOutbox(this.messaging.dm, this.messaging.outbox, flushMs).catch(() => 0)
     this.dialer?.stop()
-    this.unkeep?.()
+    this.learner?.stop()
+    this.reservations?.stop()
     await this.messaging?.dm.stop()
     await this.messaging?.groups.stop()
     await this.shared?.sync.stop()

@@ -3,6 +3,7 @@ import type { MeshNode } from '@claudemesh/node'
 import type { Command } from 'commander'
 import { addNodeFlags, checkRelays, home, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
 import { esc, note, out } from '../output.js'
+import { spawnCourier } from './courier.js'
 
 /** A node configured from the shared flags, not yet started (attach listeners first). */
 export async function nodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): Promise<MeshNode> {
@@ -43,6 +44,7 @@ export function daemonCommand (program: Command, env: NodeJS.ProcessEnv): void {
       await new Promise<void>(resolve => {
         const stop = (signal: string): void => {
           note(`claudemesh: ${signal}, leaving the mesh`)
+          spawnCourier(node, flags, env)
           void node.stop().finally(resolve)
         }
         process.once('SIGINT', () => { stop('SIGINT') })

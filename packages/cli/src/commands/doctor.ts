@@ -66,7 +66,8 @@ export async function diagnose (env: NodeJS.ProcessEnv): Promise<Check[]> {
       try {
         const c = await ControlClient.connect(e.control, { timeoutMs: 2_000 })
         const info = await c.call<MeshInfo>('info').finally(() => { c.close() })
-        add(info.peersOnline > 0 || info.peersKnown === 0 ? 'ok' : 'warn', `node ${e.name}`, `${e.kind} pid ${e.pid}: ${info.peersOnline} peer(s) online of ${info.peersKnown} known, ${info.unread} unread`)
+        if (e.kind === 'courier') add('ok', `courier ${e.name}`, `pid ${e.pid}: carrying ${info.queued} DM(s) of a stopped session (SPEC.md §8.7)`)
+        else add(info.peersOnline > 0 || info.peersKnown === 0 ? 'ok' : 'warn', `node ${e.name}`, `${e.kind} pid ${e.pid}: ${info.peersOnline} peer(s) online of ${info.peersKnown} known, ${info.unread} unread`)
         for (const r of info.relays ?? []) {
           add(r.connected && r.mailbox ? 'ok' : 'warn', `relay ${r.id.slice(-8)}`, r.connected ? `${e.name} is connected to ${r.addr}${r.mailbox ? '' : ' (mailbox stream not open yet)'}` : `${e.name} cannot reach ${r.addr}: DMs to members who are away wait in its outbox (${info.toRelay ?? 0} now)`)
         }

@@ -47,7 +47,8 @@ async function readStdin (): Promise<Record<string, unknown>> {
 export async function nodeForSession (session: string, env: NodeJS.ProcessEnv): Promise<RegistryEntry | undefined> {
   const h = home(env)
   for (const mesh of await listMeshNames(h)) {
-    const hit = (await listRunning(h, mesh)).find(e => e.session === session.toLowerCase() && e.kind !== 'relay')
+    // a courier carries a stopped session's DMs; it serves no hooks (SPEC.md §8.7)
+    const hit = (await listRunning(h, mesh)).find(e => e.session === session.toLowerCase() && e.kind !== 'relay' && e.kind !== 'courier')
     if (hit != null) return hit
   }
   return undefined

@@ -2,6 +2,7 @@
 import type { Command } from 'commander'
 import { addNodeFlags, type NodeFlags } from '../options.js'
 import { note, UsageError } from '../output.js'
+import { spawnCourier } from './courier.js'
 import { nodeFromFlags } from './daemon.js'
 
 const MODES = ['push', 'inbox', 'off']
@@ -32,12 +33,15 @@ export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
           if (done) return
           done = true
           note(`claudemesh mcp: ${why}`)
+          spawnCourier(node, flags, env)
           void server.close().catch(() => {}).then(async () => node.stop()).finally(resolve)
         }
         transport.onclose = () => { stop('client disconnected, leaving the mesh') }
         process.stdin.once('end', () => { stop('stdin closed, leaving the mesh') })
-        process.once('SIGINT', () => { stop('SIGINT') })
-        process.once('SIGTERM', () => { stop('SIGTERM') })
+        // Claude Code and launch may both signal us as claude exits: a repeated signal must not
+        // cut the bounded hand-off of queued DMs short (SPEC.md §8.7)
+        process.on('SIGINT', () => { stop('SIGINT') })
+        process.on('SIGTERM', () => { stop('SIGTERM') })
         node.addEventListener('node:stopped', e => {
           if (e.detail.reason === 'replaced') note('claudemesh mcp: a newer instance of this session took over the mesh identity')
           if (!done) {

@@ -1,7 +1,7 @@
 // claudemesh end to end with the REAL `claude` binary calling our REAL tools and hooks: two
 // sessions started through `claudemesh launch` under tmux wake each other through the Stop
 // hook; message modes inbox and off; `claudemesh install` seen by `claude mcp list`.
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, realpath, rm } from 'node:fs/promises'
@@ -329,6 +329,85 @@ describe.skipIf(skip != null)(skip != null ? `claudemesh with the real claude (s
       testMs: Date.now() - started
     })
   }, 180_000)
+
+  it('a one-shot `launch -- -p`: alice sends bob a DM and her process exits while his node cannot take it; a courier carries it, and bob, idle, wakes with it', async () => {
+    const started = Date.now()
+    const mesh = await meshHome()
+    const BODY = unique('ONE-SHOT')
+    const { listRunning } = await import('@claudemesh/node/client')
+    const entry = async (name: string, kind: string): Promise<{ pid: number } | undefined> => (await listRunning(mesh.CLAUDEMESH_HOME, 'team')).find(e => e.name === name && e.kind === kind)
+    // no courier outlives the test
+    dirs.push(async () => { for (const e of await listRunning(mesh.CLAUDEMESH_HOME, 'team').catch(() => [])) if (e.kind === 'courier') try { process.kill(e.pid, 'SIGKILL') } catch {} })
+    const apiB = await api(req => {
+      if (!req.main) return undefined
+      return requestContains(req, BODY) ? { text: 'BOB-GOT-IT' } : { text: 'BOB-READY' }
+    })
+    const bob = await launch('bob', apiB, mesh)
+    // bob's node is up before his first turn, so the Stop hook that ends it has a node to wait on
+    // (one that runs before the node is registered returns at once: see the SessionStart test)
+    await pollCli(['info', '--name', 'bob', '--json'], mesh, () => true, 30_000)
+    await bob.submit('hello bob')
+    await bob.waitForScreen(/BOB-READY/, 30_000)
+    const bobNode = await entry('bob', 'mcp')
+    expect(bobNode).toBeDefined()
+    const bobPid = bobNode?.pid ?? 0
+    let frozen = false
+    const thaw = (): void => { if (frozen) try { process.kill(bobPid, 'SIGCONT'); frozen = false } catch {} }
+    try {
+      // alice's model asks once her node sees bob; just before, bob's node stops answering (SIGSTOP:
+      // a busy or suspended process), so nothing alice's own process does can deliver the DM
+      const apiA = await api(async req => {
+        if (!req.main) return undefined
+        if (lastToolResult(req) != null) return { text: 'ALICE-SENT' }
+        if (!requestContains(req, 'ask bob')) return undefined
+        await pollCli<PeerList>(['peers', '--name', 'alice', '--json'], mesh, online('bob'), 30_000)
+        process.kill(bobPid, 'SIGSTOP')
+        frozen = true
+        return { toolUse: { name: 'mcp__claudemesh__send_message', input: { to: 'bob', message: BODY } } }
+      })
+      const home = await claudeHome()
+      const alice = await new Promise<{ code: number | null, stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [BIN, 'launch', '-y', '--name', 'alice', '--', '-p', 'ask bob to review PR 7'], {
+          cwd: home.project, env: claudeEnv(home, apiA.url, { ...mesh, CLAUDEMESH_CLAUDE_BIN: claudeBin }), stdio: ['ignore', 'pipe', 'pipe']
+        })
+        let stderr = ''
+        child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+        const timer = setTimeout(() => { child.kill('SIGKILL') }, 90_000)
+        child.once('error', reject)
+        child.once('close', code => { clearTimeout(timer); resolve({ code, stderr }) })
+      })
+      expect(alice.code, alice.stderr).toBe(0)
+      const sent = lastToolResult(await apiA.waitFor(r => r.main && lastToolResult(r) != null, 1_000))
+      expect(sent?.isError, sent?.content).toBe(false)
+      const id = (JSON.parse(sent?.content ?? '{}') as { results?: Array<{ message_id: string }> }).results?.[0]?.message_id ?? ''
+      expect(id).toMatch(/^[0-9a-f]{32}$/)
+      // alice's session is over (claude, launch and her MCP server); a courier answers for her, truthfully
+      const deadline = Date.now() + 15_000
+      while (await entry('alice', 'mcp') != null && Date.now() < deadline) await sleep(100)
+      expect(await entry('alice', 'mcp')).toBeUndefined()
+      const st = await pollCli<{ status: string }>(['status', id, '--name', 'alice', '--json'], mesh, () => true, 30_000)
+      expect(st.status).toBe('pending')
+      expect(await entry('alice', 'courier')).toBeDefined()
+      expect(apiB.main().some(r => requestContains(r, BODY))).toBe(false)
+
+      const t0 = Date.now()
+      thaw()
+      // bob wakes by himself (his Stop hook), with alice's message fenced as hers
+      const req = await waitReq(apiB, r => r.main && requestContains(r, BODY), 90_000, 'bob woken with the one-shot message', { bob: { s: bob, api: apiB, mesh } })
+      const m = peerMessages(req).find(x => x.body === BODY)
+      expect(m?.attrs.from, dump(req)).toBe('alice')
+      expect(m?.attrs.id).toBe(id)
+      expect(requestContains(req, /Stop hook/), dump(req)).toBe(true)
+      await bob.waitForScreen(/BOB-GOT-IT/, 20_000)
+      // delivered: the courier's work is done and it exits
+      const gone = Date.now() + 30_000
+      while (await entry('alice', 'courier') != null && Date.now() < gone) await sleep(200)
+      expect(await entry('alice', 'courier')).toBeUndefined()
+      report('one-shot', { thawToBobRequestMs: Date.now() - t0, testMs: Date.now() - started })
+    } finally {
+      thaw()
+    }
+  }, 240_000)
 
   it('message mode inbox: carol\'s message wakes bob with a one-line notice, not its body', async () => {
     const started = Date.now()

@@ -25,6 +25,8 @@ export interface DialerInit {
   maxRegistryDials?: number
   /** how often to re-check bootstrap peers and rescan the registry */
   intervalMs?: number
+  /** a dial of a bootstrap address reached this peer */
+  onBootstrap?: (peer: PeerId) => void
 }
 
 export class Dialer {
@@ -106,6 +108,20 @@ export class Dialer {
     }
   }
 
+  /**
+   * The address of a bootstrap peer, ending in `/p2p/<id>` (a bare address gets the id it was
+   * found to have), or undefined when `peer` is not one of the bootstrap peers.
+   */
+  bootstrapAddr (peer: string): string | undefined {
+    for (const ma of this.bootstrap) {
+      const key = ma.toString()
+      const named = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (named === peer) return key
+      if (named == null && this.bootstrapPeers.get(key) === peer) return `${key}/p2p/${peer}`
+    }
+    return undefined
+  }
+
   private redial?: ReturnType<typeof setTimeout>
 
   /** A bootstrap peer (a relay) dropped us: dial it again soon, not at the next 5 s round. */
@@ -168,6 +184,7 @@ export class Dialer {
           const conn = await this.libp2p.dial(ma)
           this.bootstrapPeers.set(key, conn.remotePeer.toString())
           this.failures.delete(key)
+          this.init.onBootstrap?.(conn.remotePeer)
         } catch (err) {
           const n = (this.failures.get(key)?.n ?? 0) + 1
           this.failures.set(key, { n, until: Date.now() + Math.min(60_000, 500 * 2 ** n) * (0.5 + Math.random()) })

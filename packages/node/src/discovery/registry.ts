@@ -16,7 +16,7 @@ export const RegistryEntrySchema = z.object({
   mesh: z.string(),
   session: z.string(),
   name: z.string(),
-  kind: z.enum(['mcp', 'daemon', 'relay']),
+  kind: z.enum(['mcp', 'daemon', 'relay', 'courier']),
   addrs: z.array(z.string()),
   control: z.string(),
   incarnation: z.number(),

@@ -69,6 +69,20 @@ export class MailboxClient {
   /** whether the mailbox stream to this relay is open */
   hasSession (relay: string): boolean { return this.sessions.has(relay) }
 
+  /** whether deposits can go out now: a relay's mailbox stream is open */
+  get ready (): boolean { return this.sessions.size > 0 }
+
+  /** A relay learnt after start (SPEC.md §12.1): deposit there too, after the earlier ones. */
+  addRelay (relay: string): void {
+    const id = peerIdFromString(relay)
+    if (this.relays.some(r => r.equals(id))) return
+    this.relays.push(id)
+    this.tick()
+  }
+
+  /** Send what waits now (a stop is flushing). */
+  nudge (): void { this.kick() }
+
   async start (): Promise<void> {
     this.running = true
     this.libp2p.addEventListener('connection:open', this.onConnect)

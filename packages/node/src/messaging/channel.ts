@@ -109,6 +109,9 @@ export class Channel {
 
   get idle (): boolean { return this.inflight.size === 0 && this.receipts.length === 0 && this.head >= this.queue.length }
 
+  /** failed, and waiting out its backoff before the next attempt */
+  get waiting (): boolean { return !this.closed && this.retryTimer != null }
+
   private async pump (): Promise<void> {
     this.pumping = true
     try {

@@ -61,8 +61,9 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   private readonly protocol: string
   private timer?: ReturnType<typeof setInterval>
   private readonly ttl: number
-  /** present when the mesh has relays (SPEC.md §12.4) */
-  readonly mailbox?: MailboxClient
+  /** present when the node uses relays (SPEC.md §12.4) */
+  mailbox?: MailboxClient
+  private started = false
 
   constructor (private readonly components: DmComponents, private readonly init: DmInit) {
     super()
@@ -70,16 +71,48 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     this.keys = new PairKeys(this.selfPub, init.privateKey.raw.subarray(0, 32), init.contentSecret, init.meshId)
     this.protocol = c.dmProtocol(init.meshId)
     this.ttl = init.ttlMs ?? c.DEFAULT_TTL_MS
-    if (init.relays != null && init.relays.length > 0) {
-      this.mailbox = new MailboxClient(components.libp2p, mailboxProtocol(init.meshId), init.relays, {
-        accept: async bytes => this.accept(bytes),
-        held: async items => { await this.settle(items, 'held') },
-        delivered: async ids => {
-          for (const s of await this.components.outbox.delivered(ids)) this.safeDispatchEvent('message:status', { detail: { id: s.id, to: s.to, status: 'delivered' } })
-        },
-        refused: async items => { await this.settle(items, 'failed') }
-      })
+    if (init.relays != null && init.relays.length > 0) this.mailbox = this.newMailbox(init.relays)
+  }
+
+  private newMailbox (relays: string[]): MailboxClient {
+    return new MailboxClient(this.components.libp2p, mailboxProtocol(this.init.meshId), relays, {
+      accept: async bytes => this.accept(bytes),
+      held: async items => { await this.settle(items, 'held') },
+      delivered: async ids => {
+        for (const s of await this.components.outbox.delivered(ids)) this.safeDispatchEvent('message:status', { detail: { id: s.id, to: s.to, status: 'delivered' } })
+      },
+      refused: async items => { await this.settle(items, 'failed') }
+    })
+  }
+
+  /**
+   * A relay learnt after start (a bootstrap peer that serves the mailbox, SPEC.md §12.1).
+   * Channels that already failed to reach their peer hand their DMs to it now, as they would
+   * have had the relay been known when they failed.
+   */
+  addRelay (relay: string): void {
+    if (this.mailbox == null) {
+      this.mailbox = this.newMailbox([relay])
+      if (this.started) void this.mailbox.start()
+    } else {
+      this.mailbox.addRelay(relay)
     }
+    for (const ch of [...this.channels.values()]) {
+      if (ch.waiting && this.divert(ch)) ch.close()
+    }
+  }
+
+  /** Retry every queued DM now, cutting backoffs short (a graceful stop is flushing, SPEC.md §8.7). */
+  retryNow (): void {
+    for (const ch of this.channels.values()) ch.kick()
+    this.mailbox?.nudge()
+  }
+
+  /** Whether some queued DM could leave now: its recipient is connected or online, or a relay's mailbox is open. */
+  movable (): boolean {
+    if (this.mailbox?.ready === true) return true
+    const { libp2p, presence, outbox } = this.components
+    return outbox.peers().some(p => libp2p.getConnections(peerIdFromString(p)).length > 0 || presence.get(p)?.online === true)
   }
 
   /**
@@ -145,6 +178,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     await libp2p.handle(this.protocol, (stream, conn) => { void this.serve(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 64 })
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
+    this.started = true
     await this.mailbox?.start()
     for (const peer of outbox.peers()) {
       if (this.viaMailbox(peer)) this.mailbox?.deposit(outbox.pending(peer))
@@ -155,6 +189,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   async stop (): Promise<void> {
+    this.started = false
     clearInterval(this.timer)
     this.mailbox?.stop()
     const { libp2p, presence } = this.components
@@ -292,6 +327,10 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     if (ch == null) {
       ch = new Channel(peer, {
         connect: async (id, signal) => {
+          // a peer remembered from an earlier run (a courier's recipients) has addresses in
+          // the presence table that the peer store has not seen yet
+          const known = this.components.presence.get(peer)
+          if (known != null && known.addrs.length > 0) await this.components.dialer.learn(peer, known.addrs)
           await this.components.dialer.connect(id, { signal })
           return this.components.libp2p.dialProtocol(id, this.protocol, { signal, runOnLimitedConnection: true })
         },

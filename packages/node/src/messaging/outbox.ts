@@ -65,6 +65,12 @@ export class Outbox {
     }
   }
 
+  /** Whether an outbox sublevel holds any queued DM, without loading it (a courier's first look). */
+  static async hasQueued (db: Sublevel): Promise<boolean> {
+    for await (const _ of db.keys({ gte: 'q!', lt: 'q"', limit: 1 })) return true
+    return false
+  }
+
   /** How many of this peer's messages a relay holds without a delivery receipt yet. */
   heldFor (peer: string): number { return this.held.get(peer)?.size ?? 0 }
 

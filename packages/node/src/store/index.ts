@@ -40,11 +40,17 @@ export interface OpenStoreOptions {
   /** keep retrying a locked database this long (another incarnation is shutting down) */
   lockWaitMs?: number
   signal?: AbortSignal
+  /**
+   * Called while the lock is held by someone else, at most every `onLockedEveryMs` (500):
+   * the holder may be a process to tell to go (a courier, SPEC.md §8.7).
+   */
+  onLocked?: () => Promise<void>
 }
 
 export async function openStore (dir: string, opts: OpenStoreOptions = {}): Promise<Store> {
   await ensureDir(dir)
   const deadline = Date.now() + (opts.lockWaitMs ?? 0)
+  let nudged = 0
   for (let attempt = 0; ; attempt++) {
     const db: Store = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
@@ -55,6 +61,10 @@ export async function openStore (dir: string, opts: OpenStoreOptions = {}): Prom
       const locked = (err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED'
       if (!locked) throw err
       if (Date.now() >= deadline || opts.signal?.aborted === true) throw new StoreLockedError(dir)
+      if (opts.onLocked != null && Date.now() - nudged >= 500) {
+        nudged = Date.now()
+        await opts.onLocked().catch(() => {})
+      }
       // the lock is a file lock: nothing to subscribe to, so poll with a short backoff
       await new Promise(resolve => setTimeout(resolve, Math.min(20 * 2 ** attempt, 200)))
     }
