@@ -25,3 +25,4 @@ export class UnknownRecipientError extends named('UnknownRecipientError') {}
 export class AmbiguousRecipientError extends named('AmbiguousRecipientError') {}
 export class MessageTooLargeError extends named('MessageTooLargeError') {}
 export class InvalidMessageError extends named('InvalidMessageError') {}
+export class RateLimitedError extends named('RateLimitedError') {}

@@ -14,6 +14,7 @@ import { idBytes, idText } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { lpOptions } from './lp.js'
 import type { OutboxItem } from './outbox.js'
+import type { RefuseWhy } from './flood.js'
 
 const log = logger('claudemesh:dm')
 
@@ -27,6 +28,8 @@ export interface ChannelHost {
   pending: (peer: string) => OutboxItem[]
   onAck: (peer: string, ids: string[]) => Promise<void>
   onRead: (peer: string, ids: string[]) => Promise<void>
+  /** the peer refused messages for now (flood control, SPEC.md §8.7): they wait until `until` */
+  onRefuse?: (peer: string, why: RefuseWhy, until: number) => void
   /** the peer cannot be reached: true when its messages went another way (a relay's mailbox) */
   divert?: (channel: Channel) => boolean
 }
@@ -48,6 +51,8 @@ export class Channel {
   private retryTimer?: ReturnType<typeof setTimeout>
   private lastAck = Date.now()
   private closed = false
+  /** the recipient refused our messages until then: only receipts go out meanwhile */
+  private pausedUntil = 0
   readonly peerId: PeerId
 
   constructor (readonly peer: string, private readonly host: ChannelHost) {
@@ -121,6 +126,11 @@ export class Channel {
           await lp.write(encodeDmFrame({ t: 'r', ids: ids.map(idBytes) }))
           if (this.receipts.length > 0) this.again = true
         }
+        const wait = this.pausedUntil - Date.now()
+        if (wait > 0) {
+          this.retryAt(wait)
+          break
+        }
         while (this.head < this.queue.length && this.inflight.size < WINDOW) {
           if (this.inflight.size === 0) this.lastAck = Date.now()
           const frames: Uint8Array[] = []
@@ -173,6 +183,8 @@ export class Channel {
           }, err => { log('recording acks from %s failed: %s', this.peer, (err as Error).message) })
         } else if (f.t === 'r') {
           void this.host.onRead(this.peer, f.ids.map(idText)).catch(() => {})
+        } else if (f.t === 'x') {
+          this.refused(f.ids.map(idText), f.why, f.ms)
         }
       }
     } catch (err) {
@@ -183,6 +195,33 @@ export class Channel {
         else this.scheduleRetry()
       }
     }
+  }
+
+  /**
+   * The recipient refused these for now: stop sending until it said to retry, then send
+   * everything not acked again, in order (what was sent after them was refused too, or is
+   * a duplicate the recipient acks).
+   */
+  private refused (ids: string[], why: RefuseWhy, ms: number): void {
+    this.lastAck = Date.now()
+    for (const id of ids) this.inflight.delete(id)
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms)
+    this.host.onRefuse?.(this.peer, why, this.pausedUntil)
+    this.queue = this.host.pending(this.peer).filter(i => !this.inflight.has(i.id))
+    this.head = 0
+    log('%s refused %d DMs for now (%s): retrying in %d ms', this.peer, ids.length, why, ms)
+    this.retryAt(this.pausedUntil - Date.now())
+  }
+
+  private retryAt (ms: number): void {
+    if (this.closed) return
+    clearTimeout(this.retryTimer)
+    // a little later than asked, so the retry is not refused again by a clock a hair behind
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.kick()
+    }, ms + 50 + Math.random() * 200)
+    this.retryTimer.unref()
   }
 
   private reset (err: Error): void {
