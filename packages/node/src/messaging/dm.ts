@@ -240,7 +240,10 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     if (via.from != null && via.from !== sender) return this.reject('forged', via.from)
     const now = Date.now()
     // a blocked sender costs no decryption (its connection was authenticated)
-    if (via.from != null && this.components.guard.blocked(via.from, now)) return this.refuse(idText(env.id), sender, this.components.guard.admitDm(sender, 0, now))
+    if (via.from != null) {
+      const early = this.components.guard.earlyDm(sender, now)
+      if (!early.ok) return this.refuse(idText(env.id), sender, early)
+    }
     if (env.ts > now + c.MAX_CLOCK_SKEW_MS) return this.reject('future', sender)
     if (env.exp <= now || env.exp - env.ts > c.DEFAULT_TTL_MS * 4) return this.reject('expired', sender)
     let content: Content
@@ -275,8 +278,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     return { id }
   }
 
-  private refuse (id: string, from: string, v: { ok: false, why: RefuseWhy, retryMs: number } | { ok: true }): Received {
-    if (v.ok) return { id, refuse: { why: 'blocked', retryMs: c.RETRY_MAX_MS } }
+  private refuse (id: string, from: string, v: { ok: false, why: RefuseWhy, retryMs: number }): Received {
     this.stats.refused[v.why] = (this.stats.refused[v.why] ?? 0) + 1
     log.trace('refused a DM from %s for now (%s, retry in %d ms)', from, v.why, v.retryMs)
     return { id, refuse: { why: v.why, retryMs: Math.min(v.retryMs, c.MAX_RETRY_AFTER_MS) } }

@@ -40,7 +40,7 @@ export interface FloodLimits {
 }
 
 export const DEFAULT_LIMITS: FloodLimits = {
-  dm: { rate: 50, burst: 500, byteRate: 1 << 20, byteBurst: 8 << 20 },
+  dm: { rate: 50, burst: 200, byteRate: 1 << 20, byteBurst: 8 << 20 },
   group: { rate: 20, burst: 200, byteRate: 512 << 10, byteBurst: 4 << 20 },
   senderUnread: 1000,
   senderUnreadBytes: 16 << 20,
@@ -48,7 +48,7 @@ export const DEFAULT_LIMITS: FloodLimits = {
   totalUnreadBytes: 128 << 20,
   floorUnread: 50,
   graceMs: 1_000,
-  blockAfter: 200,
+  blockAfter: 100,
   blockMs: 60_000
 }
 
@@ -79,6 +79,11 @@ class Bucket {
     this.bytes = Math.min(this.b.byteBurst, this.bytes + dt * this.b.byteRate)
   }
 
+  could (size: number, now: number): boolean {
+    this.refill(now)
+    return this.tokens >= 1 && this.bytes >= size
+  }
+
   take (size: number, now: number): boolean {
     this.refill(now)
     if (this.tokens < 1 || this.bytes < size) return false
@@ -101,10 +106,13 @@ interface SenderState {
   /** refusing everything from this sender until then (keeps its messages in order) */
   refuseUntil: number
   refuseWhy: RefuseWhy
-  /** when the current refusal episode started */
+  /** when the current refusal episode started (DMs: the first refusal; groups: the first drop after a quiet second) */
   since: number
-  /** messages refused after the grace period of this episode */
-  ignored: number
+  /** the last group message dropped for the budget */
+  lastDrop: number
+  /** messages refused past the grace period of their episode, counted since `strikesSince` */
+  strikes: number
+  strikesSince: number
   blockedUntil: number
   blocks: number
   refused: number
@@ -135,7 +143,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   private state (peer: string, now: number): SenderState {
     let s = this.senders.get(peer)
     if (s == null) {
-      s = { refuseUntil: 0, refuseWhy: 'rate', since: 0, ignored: 0, blockedUntil: 0, blocks: 0, refused: 0, dropped: 0, seen: now }
+      s = { refuseUntil: 0, refuseWhy: 'rate', since: 0, lastDrop: 0, strikes: 0, strikesSince: 0, blockedUntil: 0, blocks: 0, refused: 0, dropped: 0, seen: now }
       this.senders.set(peer, s)
     }
     s.seen = now
@@ -149,6 +157,29 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   /** gossipsub's app-specific score: a blocked peer is graylisted (SPEC.md §9.3) */
   score (peer: string): number {
     return this.blocked(peer) ? -1000 : 0
+  }
+
+  /**
+   * Before any decryption: a sender that is blocked, or inside a refusal period, is refused
+   * at once (so a flood costs a map lookup per message, not an AEAD open).
+   */
+  earlyDm (peer: string, now = Date.now()): Verdict {
+    const s = this.senders.get(peer)
+    if (s == null || (s.blockedUntil <= now && s.refuseUntil <= now)) return { ok: true }
+    return this.refuse(peer, s, s.blockedUntil > now ? 'blocked' : s.refuseWhy, Math.max(s.blockedUntil, s.refuseUntil) - now, now)
+  }
+
+  /**
+   * Before the signature check: whether a group message by `author` could be accepted at all.
+   * An author out of budget is refused unverified (a forger gains nothing: nothing is charged),
+   * and counted toward a block when it came from that author's own connection.
+   */
+  earlyGroup (author: string, size: number, direct: boolean, now = Date.now()): 'accept' | 'ignore' | 'reject' {
+    const s = this.senders.get(author)
+    if (s == null) return 'accept'
+    if (s.blockedUntil > now) return direct ? 'reject' : 'ignore'
+    if (s.group == null || s.group.could(size, now)) return 'accept'
+    return this.dropGroup(author, s, direct, now)
   }
 
   /** A DM from `peer` of `size` bytes (authenticated, not a duplicate): store it or refuse it? */
@@ -172,9 +203,16 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
     if (s.blockedUntil > now) return direct ? 'reject' : 'ignore'
     s.group ??= new Bucket(this.limits.group, now)
     if (s.group.take(size, now)) return 'accept'
+    return this.dropGroup(author, s, direct, now)
+  }
+
+  private dropGroup (author: string, s: SenderState, direct: boolean, now: number): 'ignore' | 'reject' {
     s.dropped++
-    if (direct) this.count(author, s, now)
-    return direct ? 'reject' : 'ignore'
+    if (!direct) return 'ignore'
+    if (now - s.lastDrop > this.limits.graceMs) s.since = now
+    s.lastDrop = now
+    this.count(author, s, now)
+    return 'reject'
   }
 
   /** Whether the inbox caps let one more message from `peer` in (group messages: dropped if not). */
@@ -203,7 +241,6 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
     if (s.refuseUntil <= now && why !== 'blocked') {
       // a new episode: everything from this sender is refused until it may retry
       s.since = now
-      s.ignored = 0
       s.refuseUntil = now + retryMs
       s.refuseWhy = why
     }
@@ -211,20 +248,25 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
     return { ok: false, why: s.blockedUntil > now ? 'blocked' : why, retryMs: Math.ceil(retryMs) }
   }
 
-  /** One more message past the budget: past the grace period it counts toward a block. */
+  /**
+   * One more message past the budget. Within the grace period of its episode it may have been
+   * on the wire before the sender heard of the refusal; after it, the sender ignores us: a
+   * strike. Strikes add up across episodes (for `blockMs`), so a sender cannot dodge the block
+   * by pausing just long enough to start a new episode.
+   */
   private count (peer: string, s: SenderState, now: number): void {
-    if (s.since === 0 || now - s.since > this.limits.blockMs) {
-      s.since = now
-      s.ignored = 0
-    }
     if (now - s.since < this.limits.graceMs || s.blockedUntil > now) return
-    if (++s.ignored < this.limits.blockAfter) return
+    if (now - s.strikesSince > this.limits.blockMs) {
+      s.strikesSince = now
+      s.strikes = 0
+    }
+    if (++s.strikes < this.limits.blockAfter) return
     const until = now + this.limits.blockMs * 2 ** Math.min(s.blocks, 4)
     s.blocks++
     s.blockedUntil = until
     s.refuseUntil = until
     s.refuseWhy = 'blocked'
-    s.ignored = 0
+    s.strikes = 0
     this.safeDispatchEvent('flood:block', { detail: { peer, until, refused: s.refused } })
   }
 

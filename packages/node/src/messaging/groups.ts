@@ -121,8 +121,10 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   private async validate (topic: string, data: Uint8Array, source: string): Promise<TopicValidatorResult> {
     const guard = this.components.guard
     try {
-      const author = peerIdStringOfRaw(decodeGroupHeader(data).from)
-      if (guard.blocked(author)) return this.overBudget(author === source)
+      const header = decodeGroupHeader(data)
+      const author = peerIdStringOfRaw(header.from)
+      const early = guard.earlyGroup(author, header.ct.byteLength, author === source)
+      if (early !== 'accept') return this.overBudget(early === 'reject')
       const env = await decodeGroup(this.init.meshId, data)
       // an envelope for one group replayed on another group's topic is not that group's
       if (env.topic !== topic) throw new Error('envelope topic differs from the gossipsub topic')
