@@ -106,10 +106,8 @@ interface SenderState {
   /** refusing everything from this sender until then (keeps its messages in order) */
   refuseUntil: number
   refuseWhy: RefuseWhy
-  /** when the current refusal episode started (DMs: the first refusal; groups: the first drop after a quiet second) */
+  /** when the current DM refusal episode started */
   since: number
-  /** the last group message dropped for the budget */
-  lastDrop: number
   /** messages refused past the grace period of their episode, counted since `strikesSince` */
   strikes: number
   strikesSince: number
@@ -143,7 +141,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   private state (peer: string, now: number): SenderState {
     let s = this.senders.get(peer)
     if (s == null) {
-      s = { refuseUntil: 0, refuseWhy: 'rate', since: 0, lastDrop: 0, strikes: 0, strikesSince: 0, blockedUntil: 0, blocks: 0, refused: 0, dropped: 0, seen: now }
+      s = { refuseUntil: 0, refuseWhy: 'rate', since: 0, strikes: 0, strikesSince: 0, blockedUntil: 0, blocks: 0, refused: 0, dropped: 0, seen: now }
       this.senders.set(peer, s)
     }
     s.seen = now
@@ -188,7 +186,8 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
     if (s.blockedUntil > now) return this.refuse(peer, s, 'blocked', s.blockedUntil - now, now)
     if (s.refuseUntil > now) return this.refuse(peer, s, s.refuseWhy, s.refuseUntil - now, now)
     s.dm ??= new Bucket(this.limits.dm, now)
-    if (!s.dm.take(size, now)) return this.refuse(peer, s, 'rate', Math.max(1_000, s.dm.refillMs()), now)
+    // an episode outlasts its grace period twice, so a sender that ignores it collects strikes
+    if (!s.dm.take(size, now)) return this.refuse(peer, s, 'rate', Math.max(2 * this.limits.graceMs, s.dm.refillMs()), now)
     if (!this.room(peer, size)) return this.refuse(peer, s, 'inbox-full', 30_000, now)
     return { ok: true }
   }
@@ -206,12 +205,14 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
     return this.dropGroup(author, s, direct, now)
   }
 
+  /**
+   * A group message past its author's budget. An honest sender limits itself to half that
+   * budget (selfGroup), so one that came from the author's own connection is a strike at once.
+   */
   private dropGroup (author: string, s: SenderState, direct: boolean, now: number): 'ignore' | 'reject' {
     s.dropped++
     if (!direct) return 'ignore'
-    if (now - s.lastDrop > this.limits.graceMs) s.since = now
-    s.lastDrop = now
-    this.count(author, s, now)
+    this.count(author, s, now, false)
     return 'reject'
   }
 
@@ -254,8 +255,8 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
    * strike. Strikes add up across episodes (for `blockMs`), so a sender cannot dodge the block
    * by pausing just long enough to start a new episode.
    */
-  private count (peer: string, s: SenderState, now: number): void {
-    if (now - s.since < this.limits.graceMs || s.blockedUntil > now) return
+  private count (peer: string, s: SenderState, now: number, grace = true): void {
+    if ((grace && now - s.since < this.limits.graceMs) || s.blockedUntil > now) return
     if (now - s.strikesSince > this.limits.blockMs) {
       s.strikesSince = now
       s.strikes = 0
