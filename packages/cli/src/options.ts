@@ -1,6 +1,6 @@
 /** Flags shared by `mcp`, `daemon` and `launch`, and how they become a node's init. */
 import { createHash, randomUUID } from 'node:crypto'
-import { type Group, homeDir, relayId, validateSessionId } from '@claudemesh/node/client'
+import { assertPrivate, type Group, homeDir, relayId, validateSessionId } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { UsageError } from './output.js'
 
@@ -78,8 +78,11 @@ export function listenAddrs (flags: NodeFlags, env: NodeJS.ProcessEnv): { listen
   return lan ? { listen: ['/ip4/0.0.0.0/tcp/0'], mdns: true } : { mdns: false }
 }
 
+/** The home, refused when another user owns it or can write it (SPEC.md §3.1). */
 export function home (env: NodeJS.ProcessEnv): string {
-  return homeDir(env)
+  const h = homeDir(env)
+  assertPrivate(h)
+  return h
 }
 
 /** Relay addresses must name their relay: `.../p2p/<id>` (the mailbox and reservations need it). */

@@ -12,7 +12,7 @@
  *   `off`: nothing until pulled.
  */
 import type { CheckResult, InboxMessage, MeshNode, StateChange } from '@claudemesh/node'
-import { attr, fence } from './fence.js'
+import { attr, fence, line } from './fence.js'
 
 /** Characters of peer text one push may carry (hook strings are capped at 10,000). */
 export const TEXT_BUDGET = 8_000
@@ -67,14 +67,16 @@ export class Delivery {
     const changes = [...this.changes.values()]
     this.changes.clear()
     const who = (id: string): string => this.node.presence.get(id)?.name ?? id.slice(-10)
-    const keys = changes.map(c => attr(c.key, 60)).slice(0, 10).join(', ')
-    if (this.mode === 'inbox') return `claudemesh: ${changes.length} shared state key(s) changed by peers (${keys}); read them with get_state or list_state.`
+    const keys = changes.map(c => `"${attr(c.key, 60)}"`).slice(0, 10).join(', ')
+    if (this.mode === 'inbox') return `claudemesh: ${changes.length} shared state key(s) changed by peers (keys named by peers: ${keys}); read them with get_state or list_state.`
     const blocks: string[] = []
     let used = 0
     for (const c of changes) {
       const value = c.deleted ? '(deleted)' : JSON.stringify(c.value)
-      // big values are announced, not pasted: state changes share the hook text budget
-      const b = value.length > 500 ? `state key "${attr(c.key, 60)}" changed (${value.length} characters); read it with get_state.` : fence('state-change', { key: c.key, by: who(c.by), at: new Date(c.at).toISOString() }, value)
+      // big values are announced, not pasted (state changes share the hook text budget); the
+      // key, chosen by a peer, stays in the fence header either way
+      const header = { key: c.key, by: who(c.by), at: new Date(c.at).toISOString() }
+      const b = value.length > 500 ? fence('state-change', { ...header, size: String(value.length) }, '(value not shown: too long; read it with get_state)') : fence('state-change', header, value)
       if (used + b.length > STATE_BUDGET) break
       blocks.push(b)
       used += b.length
@@ -134,7 +136,7 @@ export class Delivery {
     const big = tooLarge.filter(m => !this.noticed.has(m.id))
     for (const m of big) this.noticed.add(m.id)
     if (read.length === 0 && big.length === 0) return { messages: [], noticed: [] }
-    const notes = big.map(m => `claudemesh: a ${m.body.length}-character message from ${attr(m.fromName || m.from.slice(-10), 64)} (id ${m.id}) is too long to show here; call check_messages to read it.`)
+    const notes = big.map(m => `claudemesh: a ${m.body.length}-character message from "${attr(m.fromName || m.from.slice(-10), 64)}" (id ${line(m.id, 64)}) is too long to show here; call check_messages to read it.`)
     if (read.length > 0) notes.push(...floodNotes({ held: this.heldBack(read) }))
     const parts = [...(read.length > 0 ? [this.format(read)] : []), ...notes]
     return { text: parts.join('\n'), notice: notes.length > 0 ? notes.join('\n') : undefined, messages: read, noticed: big }
@@ -179,7 +181,7 @@ export function fenceMessage (m: InboxMessage): string {
 
 /** One line per sender held back by the fair order or blocked for flooding (SPEC.md §8.7). */
 export function floodNotes (r: Pick<CheckResult, 'held' | 'refused'>): string[] {
-  const who = (name: string, id: string): string => attr(name || id.slice(-10), 64)
+  const who = (name: string, id: string): string => `"${attr(name || id.slice(-10), 64)}"`
   const notes = (r.held ?? []).slice(0, 5).map(h => `claudemesh: ${h.count} more from ${who(h.name, h.from)} held back (unread is shown one sender at a time); call check_messages for more.`)
   for (const f of r.refused ?? []) if (f.blocked) notes.push(`claudemesh: ${who(f.name, f.from)} is blocked for flooding; ${f.refused + f.dropped} of its messages were refused or dropped.`)
   return notes

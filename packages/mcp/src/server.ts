@@ -2,7 +2,7 @@
  * The claudemesh MCP server for one session's node: tools, per-session instructions, the
  * coordination prompt, the channel push path, and the control methods the hooks call.
  */
-import type { InboxMessage, MeshNode } from '@claudemesh/node'
+import { type InboxMessage, type MeshNode, sanitizeLine } from '@claudemesh/node'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import { z } from 'zod'
@@ -57,27 +57,59 @@ export class ClaudemeshServer {
 
   async close (): Promise<void> {
     this.node.removeEventListener('message:receive', this.onMessage)
+    await this.settled()
     await this.mcp.close()
   }
 
-  /** Channel path: one notification per message, only after initialization, when enabled. */
-  private async pushChannel (): Promise<void> {
-    if (this.init.channels !== true || !this.initialized || !this.node.running) return
-    const push = await this.delivery.take('channel')
-    const send = async (content: string, m?: InboxMessage): Promise<void> => {
-      const meta: Record<string, string> = {}
-      if (m != null) {
-        meta.from_name = m.fromName
-        meta.from_id = m.from
-        meta.message_id = m.id
-        meta.priority = m.priority
-        if (m.group != null) meta.group = m.group
-        if (m.replyTo != null) meta.reply_to = m.replyTo
-      }
-      await this.mcp.server.notification({ method: 'notifications/claude/channel', params: { content, meta } })
+  /**
+   * Channel path: one notification per message, only after initialization, when enabled.
+   * Arrivals come in bursts: one push loop runs at a time, an arrival during it asks for one
+   * more round, and a round repeats while its take found something (a take is bounded by the
+   * text budget), so nothing due is left waiting for the next arrival.
+   */
+  private pushChannel (): Promise<void> {
+    if (this.init.channels !== true || !this.initialized) return this.pushing
+    this.pushAgain = true
+    if (!this.pushBusy) {
+      this.pushBusy = true
+      this.pushing = this.pushLoop().finally(() => { this.pushBusy = false })
     }
-    for (const m of push.messages) await send(fenceMessage(m), m)
-    if (push.notice != null) await send(push.notice)
+    return this.pushing
+  }
+
+  private pushBusy = false
+  private pushAgain = false
+  private pushing: Promise<void> = Promise.resolve()
+
+  /** Resolves when no channel push is running (tests, and a clean close). */
+  async settled (): Promise<void> {
+    while (this.pushBusy) await this.pushing
+  }
+
+  private async pushLoop (): Promise<void> {
+    while (this.pushAgain && this.node.running) {
+      this.pushAgain = false
+      const push = await this.delivery.take('channel').catch(() => undefined)
+      if (push == null) return
+      let sent = 0
+      try {
+        for (const m of push.messages) {
+          await this.notify(fenceMessage(m), channelMeta(m))
+          sent++
+        }
+        if (push.notice != null) await this.notify(push.notice, {})
+      } catch (err) {
+        // the transport is gone: what was not sent is unread again for the other paths
+        await this.delivery.giveBack({ ...push, messages: push.messages.slice(sent) }).catch(() => {})
+        if (this.node.running) process.stderr.write(`claudemesh: channel push failed: ${(err as Error).message}\n`)
+        return
+      }
+      if (push.messages.length > 0 || push.notice != null) this.pushAgain = true
+    }
+  }
+
+  private async notify (content: string, meta: Record<string, string>): Promise<void> {
+    await this.mcp.server.notification({ method: 'notifications/claude/channel', params: { content, meta } })
   }
 
   /** What the hooks call through the control socket (SPEC.md §13.3). */
@@ -144,4 +176,17 @@ export class ClaudemeshServer {
       check()
     })
   }
+}
+
+/** Channel `meta`: string values, every peer-supplied one sanitized to one line (SPEC.md §13.1). */
+export function channelMeta (m: InboxMessage): Record<string, string> {
+  const meta: Record<string, string> = {
+    from_name: sanitizeLine(m.fromName, 64),
+    from_id: sanitizeLine(m.from, 80),
+    message_id: sanitizeLine(m.id, 64),
+    priority: sanitizeLine(m.priority, 8)
+  }
+  if (m.group != null) meta.group = sanitizeLine(m.group, 80)
+  if (m.replyTo != null) meta.reply_to = sanitizeLine(m.replyTo, 64)
+  return meta
 }

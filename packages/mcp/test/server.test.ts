@@ -1,63 +1,6 @@
-import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { ControlClient, createMesh, createMeshNode, type MeshNode } from '@claudemesh/node'
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
-import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js'
-import { afterEach, describe, expect, it } from 'vitest'
-import { ClaudemeshServer, type MessageMode } from '../src/index.js'
-
-const FAST = { heartbeatMs: 500, ttlMs: 3_000, graceMs: 1_500 }
-const stops: Array<() => Promise<void>> = []
-afterEach(async () => { for (const s of stops.splice(0).reverse()) await s() })
-
-interface Session { node: MeshNode, server: ClaudemeshServer, client: Client, notes: unknown[], nextNote: () => Promise<unknown> }
-
-async function home (): Promise<string> {
-  const h = await mkdtemp(join(tmpdir(), 'cm-mcp-'))
-  await createMesh(h, 'team')
-  stops.push(async () => rm(h, { recursive: true, force: true }))
-  return h
-}
-
-async function session (h: string, name: string, opts: { mode?: MessageMode, channels?: boolean, role?: string } = {}): Promise<Session> {
-  const node = await createMeshNode({ home: h, mesh: 'team', session: randomUUID(), name, role: opts.role, groups: [{ name: 'core', role: 'lead' }], presence: FAST })
-  await node.start()
-  const server = await ClaudemeshServer.create(node, { mode: opts.mode, channels: opts.channels })
-  const [a, b] = InMemoryTransport.createLinkedPair()
-  const client = new Client({ name: 'test', version: '1' })
-  const notes: unknown[] = []
-  let waiter: ((n: unknown) => void) | undefined
-  client.fallbackNotificationHandler = async n => {
-    notes.push(n)
-    waiter?.(n)
-  }
-  const nextNote = async (): Promise<unknown> => notes.shift() ?? new Promise(resolve => { waiter = n => { notes.shift(); waiter = undefined; resolve(n) } })
-  await server.connect(a)
-  await client.connect(b)
-  stops.push(async () => { await client.close(); await server.close(); await node.stop() })
-  return { node, server, client, notes, nextNote }
-}
-
-interface ToolResult { isError?: boolean, structuredContent?: Record<string, unknown>, content: unknown[] }
-
-async function call (s: Session, name: string, args: Record<string, unknown> = {}): Promise<ToolResult> {
-  return CallToolResultSchema.parse(await s.client.callTool({ name, arguments: args }, CallToolResultSchema)) as ToolResult
-}
-
-async function meet (...ss: Session[]): Promise<void> {
-  await Promise.all(ss.map(async s => new Promise<void>(resolve => {
-    const check = (): void => { if (ss.every(o => o === s || s.node.presence.get(o.node.peerId)?.online === true)) resolve() }
-    s.node.addEventListener('peer:join', check)
-    check()
-  })))
-}
-
-async function arrival (s: Session): Promise<void> {
-  await new Promise<void>(resolve => { s.node.addEventListener('message:receive', () => { resolve() }, { once: true }) })
-}
+import { ControlClient } from '@claudemesh/node'
+import { describe, expect, it } from 'vitest'
+import { arrival, call, home, meet, session, stops } from './helpers.js'
 
 describe('the claudemesh MCP server', () => {
   it('lists the contract tools with output schemas and read-only hints, and instructions under 2 KB', async () => {

@@ -26,3 +26,5 @@ export class AmbiguousRecipientError extends named('AmbiguousRecipientError') {}
 export class MessageTooLargeError extends named('MessageTooLargeError') {}
 export class InvalidMessageError extends named('InvalidMessageError') {}
 export class RateLimitedError extends named('RateLimitedError') {}
+/** A path under the home that another local user owns or can write: refused before use (SPEC.md §3.1). */
+export class UnsafePathError extends named('UnsafePathError') {}

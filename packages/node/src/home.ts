@@ -5,10 +5,11 @@
  * mesh or session name can never escape the home.
  */
 import { randomBytes } from 'node:crypto'
+import { statSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { InvalidNameError } from './errors.js'
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { InvalidNameError, UnsafePathError } from './errors.js'
 
 export function homeDir (env: NodeJS.ProcessEnv = process.env): string {
   const h = env.CLAUDEMESH_HOME
@@ -52,8 +53,47 @@ export async function listMeshNames (home: string): Promise<string[]> {
   }
 }
 
+/**
+ * Refuse a path another local user planted or can change (SPEC.md §3.1): one owned by another
+ * uid, or (unless a socket) writable by group or others. A home under a shared path (`/tmp/x`)
+ * could otherwise hand our `send` to someone else's socket, or our secrets to their directory.
+ * A missing path passes: whoever creates it creates it 0700.
+ */
+export function assertPrivate (path: string): void {
+  const uid = process.getuid?.()
+  if (uid == null) return // no uids to compare (Windows)
+  const st = statSync(path, { throwIfNoEntry: false })
+  if (st == null) return
+  const fix = 'remove it, or set CLAUDEMESH_HOME to a directory of your own'
+  if (st.uid !== uid) throw new UnsafePathError(`${path} is owned by uid ${st.uid}, not by you (uid ${uid}): ${fix}`)
+  if (!st.isSocket() && (st.mode & 0o022) !== 0) throw new UnsafePathError(`${path} is writable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): chmod go-w it, ${fix}`)
+}
+
+/** `assertPrivate` on the home and on every directory from it down to `path`. */
+export function assertPrivateTree (home: string, path: string): void {
+  assertPrivate(home)
+  const rel = relative(home, path)
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    assertPrivate(path)
+    return
+  }
+  let at = home
+  for (const part of rel.split(sep)) {
+    at = join(at, part)
+    assertPrivate(at)
+  }
+}
+
+/** The directories a node of `mesh` uses, checked before it reads or writes any of them. */
+export function assertPrivateHome (home: string, mesh?: string): void {
+  assertPrivateTree(home, paths.meshes(home))
+  if (mesh == null) return
+  for (const dir of [join(home, 'sessions', validateMeshName(mesh)), join(home, 'data', mesh), paths.run(home, mesh)]) assertPrivateTree(home, dir)
+}
+
 export async function ensureDir (dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  assertPrivate(dir) // mkdir leaves an existing directory as it is
 }
 
 /** Write `data` to `file` atomically with `mode`; the directory is created 0700. */

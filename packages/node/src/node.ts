@@ -12,7 +12,7 @@ import type { z } from 'zod'
 import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
 import { controlSocketPath, register, unregister } from './discovery/registry.js'
-import { paths } from './home.js'
+import { assertPrivateHome, paths } from './home.js'
 import { loadMesh, type Mesh } from './identity/mesh.js'
 import { presenceKey } from './identity/secrets.js'
 import type { DmEvents } from './messaging/dm.js'
@@ -26,8 +26,10 @@ import { registerNodeMethods } from './control/methods.js'
 import { createMessaging } from './messaging/create.js'
 import { FloodGuard, type FloodLimits } from './messaging/flood.js'
 import type { Messaging } from './messaging/index.js'
+import { withHandles } from './messaging/resolve.js'
 import type { MemoryEvents } from './memory/index.js'
 import { createShared, type Shared } from './state/create.js'
+import type { ReplicaEvents } from './state/replica.js'
 import type { StateEvents } from './state/state.js'
 import { GroupCommit } from './store/commit.js'
 import { openStore, type Store, sublevel } from './store/index.js'
@@ -68,7 +70,7 @@ export interface MeshNodeInit {
   limits?: Partial<FloodLimits>
 }
 
-export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents {
+export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents, ReplicaEvents {
   'node:stopped': CustomEvent<{ reason: 'stopped' | 'replaced' }>
 }
 
@@ -95,6 +97,8 @@ export interface MeshInfo {
   /** DMs on a relay's disk without a delivery receipt yet, and DMs waiting for a relay to take them */
   held: number
   toRelay: number
+  /** shared state and memory: updates refused (§11.1), waiting to be placed, and bad entries skipped from the store */
+  shared: { rejected: number, waiting: number, skipped: number }
 }
 
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
@@ -142,6 +146,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   private async startParts (): Promise<void> {
     const { home } = this.init
+    assertPrivateHome(home, typeof this.init.mesh === 'string' ? this.init.mesh : this.init.mesh.name)
     this.mesh = typeof this.init.mesh === 'string' ? await loadMesh(home, this.init.mesh) : this.init.mesh
     this.key = await loadOrCreateSessionKey(home, this.mesh.name, this.init.session)
     const incarnation = Date.now()
@@ -237,6 +242,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, incarnation: this.presence.incarnation, selfId: this.peerId })
     this.shared.state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
     this.shared.memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
+    this.shared.replica.addEventListener('crdt:reject', evt => { this.safeDispatchEvent('crdt:reject', { detail: evt.detail }) })
     await this.shared.sync.start()
   }
 
@@ -299,11 +305,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   self (): PeerInfo { return this.presence.self() }
 
+  /** Known peers, each with the `handle` that addresses it in `send` (SPEC.md §8.6). */
   peers (opts: { group?: string } = {}): PeerInfo[] {
     const all = this.presence.list()
-    if (opts.group == null) return all
-    const g = opts.group.replace(/^@/, '')
-    return all.filter(p => p.groups.some(x => x.name === g))
+    const g = opts.group?.replace(/^@/, '')
+    return withHandles(g == null ? all : all.filter(p => p.groups.some(x => x.name === g)), this.peerId, all)
   }
 
   /** Change what this session shows the mesh; a new group list also changes subscriptions. */
@@ -345,7 +351,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         return { addr, id, connected, mailbox: this.messaging?.dm.mailbox?.hasSession(id) ?? false }
       }),
       held: this.messaging?.outbox.heldCount ?? 0,
-      toRelay: this.messaging?.dm.mailbox?.queued ?? 0
+      toRelay: this.messaging?.dm.mailbox?.queued ?? 0,
+      shared: sharedCounts(this.shared)
     }
   }
 
@@ -379,6 +386,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.state = 'stopped'
     this.safeDispatchEvent('node:stopped', { detail: { reason } })
   }
+}
+
+function sharedCounts (s: Shared | undefined): MeshInfo['shared'] {
+  if (s == null) return { rejected: 0, waiting: 0, skipped: 0 }
+  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped }
 }
 
 /** The peer id each relay multiaddr names; an address without one is refused where it is set. */

@@ -85,6 +85,8 @@ async function run (seed: number, n: number, steps: number): Promise<void> {
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) await antiEntropy(i, j)
   const first = JSON.stringify(view(peers[0] as Peer))
   for (const p of peers) expect(JSON.stringify(view(p))).toBe(first)
+  // honest updates are never refused, whatever the order they came in; none is left waiting
+  for (const p of peers) expect([p.replica.stats.rejected, p.replica.deferred]).toEqual([0, 0])
   // memory indexes agree with the documents
   const q = (await (peers[0] as Peer).memory.recall('topic', { limit: 100 })).map(h => h.id).sort()
   for (const p of peers) expect((await p.memory.recall('topic', { limit: 100 })).map(h => h.id).sort()).toEqual(q)

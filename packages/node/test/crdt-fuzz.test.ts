@@ -62,3 +62,56 @@ describe('malicious CRDT updates', () => {
     expect(JSON.stringify(target.doc.getMap('state').toJSON())).toBe(JSON.stringify(honest.doc.getMap('state').toJSON()))
   })
 })
+
+describe('placing updates before they touch the document', () => {
+  it('an overwrite that arrives before the entry it replaces waits, then applies; a bad overwrite is refused', async () => {
+    const alice = await generateKeyPair('Ed25519')
+    const bob = await generateKeyPair('Ed25519')
+    const a = new Replica(MESH, alice, SEAL, 1, new MemoryLog(), peerIdFromPrivateKey(alice).toString())
+    const b = new Replica(MESH, bob, SEAL, 1, new MemoryLog(), peerIdFromPrivateKey(bob).toString())
+    const target = new Replica(MESH, await generateKeyPair('Ed25519'), SEAL, 1, new MemoryLog(), 'target')
+    await new SharedState(a, () => {}).set('k', 'from alice')
+    for (const env of await a.missing({})) await b.ingest(env)
+    const bState = new SharedState(b, () => {})
+    await bState.set('k', 'from bob') // placed by its origin: alice's entry
+    const [bobEnv] = await b.missing({ ...a.versionVector() })
+    const [aliceEnv] = await a.missing({})
+    expect(await target.ingest(bobEnv as Uint8Array)).toBe('deferred')
+    expect(target.deferred).toBe(1)
+    expect(await target.ingest(bobEnv as Uint8Array)).toBe('duplicate')
+    expect(await target.ingest(aliceEnv as Uint8Array)).toBe('applied')
+    expect(target.deferred).toBe(0)
+    expect(target.doc.getMap('state').get('k')).toMatchObject({ v: 'from bob' })
+    expect(target.stats).toMatchObject({ applied: 2, rejected: 0 })
+    // bob, modified, overwrites k with a value of the wrong shape: placed through the origin, refused
+    const rejects: string[] = []
+    target.addEventListener('crdt:reject', evt => { rejects.push(evt.detail.reason) })
+    const evil = await signUpdate(MESH, bob, SEAL, 1, 2, (() => {
+      const d = new Y.Doc()
+      Y.applyUpdate(d, Y.encodeStateAsUpdate(b.doc))
+      d.clientID = clientIdOf(bob.publicKey.raw, 1)
+      let u: Uint8Array = new Uint8Array()
+      d.on('update', (x: Uint8Array) => { u = x })
+      d.getMap('state').set('k', { v: 'x', by: peerIdFromPrivateKey(bob).toString(), at: 1, extra: true })
+      return u
+    })())
+    const before = JSON.stringify(target.doc.toJSON())
+    expect(await target.ingest(evil)).toBe('rejected')
+    expect(rejects[0]).toMatch(/state value that breaks its schema/)
+    expect(JSON.stringify(target.doc.toJSON())).toBe(before)
+    // bob's next write in that incarnation follows the refused clock, which nobody will hold: refused too
+    const next = await signUpdate(MESH, bob, SEAL, 1, 3, (() => {
+      const d = new Y.Doc()
+      Y.applyUpdate(d, Y.encodeStateAsUpdate(b.doc))
+      d.clientID = clientIdOf(bob.publicKey.raw, 1) // after: Yjs re-keys a doc that receives its own client id
+      d.getMap('state').set('z', { v: 0, by: peerIdFromPrivateKey(bob).toString(), at: 1 }) // clock after the refused one
+      let u: Uint8Array = new Uint8Array()
+      d.on('update', (x: Uint8Array) => { u = x })
+      d.getMap('state').set('z2', { v: 1, by: peerIdFromPrivateKey(bob).toString(), at: 1 })
+      return u
+    })())
+    expect(await target.ingest(next)).toBe('rejected')
+    expect(rejects[1]).toMatch(/skips clocks/)
+    expect(target.stats.rejected).toBe(2)
+  })
+})

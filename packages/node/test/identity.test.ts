@@ -91,6 +91,18 @@ describe('invites', () => {
     expect(p.net.byteLength).toBe(32)
   })
 
+  it('a relay invite is refused by join with a pointer to relay --invite, writing nothing; lifetimes are bounded to 365 days', async () => {
+    const m = await createMesh(await home(), 'team')
+    const b = await home()
+    await expect(joinMesh(b, await createInvite(m, { relay: true }))).rejects.toThrow(/this is a relay invite for mesh "team": run `claudemesh relay --invite <token>` on the relay host/)
+    expect(await listMeshes(b)).toEqual([])
+    for (const ttl of [365 * 86_400_000 + 1, 99999999999 * 604_800_000, 0, -1, Number.NaN]) {
+      await expect(createInvite(m, { ttl })).rejects.toThrow(/an invite lasts from 1 ms to 365 days/)
+    }
+    const p = await verifyInvite(await createInvite(m, { ttl: 365 * 86_400_000 }))
+    expect(p.exp - p.iat).toBeGreaterThanOrEqual(365 * 86_400 - 1)
+  })
+
   it('refuses tampered, truncated, extended, expired and foreign invites', async () => {
     const m = await createMesh(await home(), 'team')
     const token = await createInvite(m, { ttl: 60_000 })

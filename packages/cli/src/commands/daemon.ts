@@ -2,7 +2,7 @@
 import type { MeshNode } from '@claudemesh/node'
 import type { Command } from 'commander'
 import { addNodeFlags, checkRelays, home, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
-import { note, out } from '../output.js'
+import { esc, note, out } from '../output.js'
 
 /** A node configured from the shared flags, not yet started (attach listeners first). */
 export async function nodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): Promise<MeshNode> {
@@ -30,15 +30,15 @@ export function daemonCommand (program: Command, env: NodeJS.ProcessEnv): void {
   addNodeFlags(program.command('daemon').description('run a headless node in the foreground; prints its multiaddrs when ready'))
     .action(async (flags: NodeFlags) => {
       const node = await nodeFromFlags(flags, env, 'daemon')
-      node.addEventListener('peer:join', e => { note(`+ ${e.detail.name} (${e.detail.id.slice(-8)}) joined`) })
-      node.addEventListener('peer:leave', e => { note(`- ${e.detail.name} (${e.detail.id.slice(-8)}) left`) })
+      node.addEventListener('peer:join', e => { note(`+ ${esc(e.detail.name)} (${esc(e.detail.id.slice(-8))}) joined`) })
+      node.addEventListener('peer:leave', e => { note(`- ${esc(e.detail.name)} (${esc(e.detail.id.slice(-8))}) left`) })
       node.addEventListener('message:receive', e => {
         const m = e.detail
-        note(`> ${m.fromName || m.from.slice(-8)}${m.group != null ? ` ${m.to}` : ''}: ${m.body.split('\n')[0]?.slice(0, 200) ?? ''}`)
+        note(`> ${esc(m.fromName || m.from.slice(-8))}${m.group != null ? ` ${esc(m.to)}` : ''}: ${esc(m.body.split('\n')[0]?.slice(0, 200) ?? '')}`)
       })
       await node.start()
       const info = node.info()
-      note(`claudemesh: ${info.name} (${info.id}) on mesh "${info.mesh}", session ${info.session}`)
+      note(`claudemesh: ${esc(info.name)} (${info.id}) on mesh "${info.mesh}", session ${info.session}`)
       for (const a of node.multiaddrs()) out(`${a}${a.includes('/p2p/') ? '' : `/p2p/${node.peerId}`}`)
       await new Promise<void>(resolve => {
         const stop = (signal: string): void => {

@@ -1,6 +1,7 @@
 /** Verbs for shared state and memory, through a running local node: `state get|set|list|delete`, `remember`, `recall`, `forget`. */
+import { checkSetValue } from '@claudemesh/node/client'
 import type { Command } from 'commander'
-import { ago, out, outJson, table, UsageError } from '../output.js'
+import { ago, esc, out, outJson, table, UsageError } from '../output.js'
 import { callNode, type PickFlags } from '../pick.js'
 import { addPickFlags } from './verbs.js'
 
@@ -25,13 +26,15 @@ export function dataCommands (program: Command, env: NodeJS.ProcessEnv): void {
   addPickFlags(state.command('get <key>').description('read a key')).action(async (key: string, o: Flags) => {
     const r = await callNode<{ entry: Entry | null }>(o, env, 'state.get', { key })
     if (o.json === true) return outJson(r.entry)
-    if (r.entry == null) throw new UsageError(`${key} is not set`)
+    if (r.entry == null) throw new UsageError(`${esc(key)} is not set`)
     out(show(r.entry.value))
   })
   addPickFlags(state.command('set <key> <value>').description('set a key (the value is parsed as JSON when it can be)')).action(async (key: string, value: string, o: Flags) => {
-    const r = await callNode<{ entry: Entry }>(o, env, 'state.set', { key, value: parseValue(value) })
+    const parsed = parseValue(value)
+    checkSetValue(parsed) // before sending: a value nested too deep would overflow the stack in JSON.stringify
+    const r = await callNode<{ entry: Entry }>(o, env, 'state.set', { key, value: parsed })
     if (o.json === true) return outJson(r.entry)
-    out(`set ${r.entry.key}`)
+    out(`set ${esc(r.entry.key)}`)
   })
   addPickFlags(state.command('list [prefix]').description('list keys, optionally under a prefix')).action(async (prefix: string | undefined, o: Flags) => {
     const r = await callNode<{ entries: Entry[] }>(o, env, 'state.list', { prefix })
@@ -42,7 +45,7 @@ export function dataCommands (program: Command, env: NodeJS.ProcessEnv): void {
   addPickFlags(state.command('delete <key>').description('delete a key')).action(async (key: string, o: Flags) => {
     const r = await callNode<{ deleted: boolean }>(o, env, 'state.delete', { key })
     if (o.json === true) return outJson(r)
-    out(r.deleted ? `deleted ${key}` : `${key} was not set`)
+    out(r.deleted ? `deleted ${esc(key)}` : `${esc(key)} was not set`)
   })
 
   addPickFlags(program.command('remember <content...>').description('save a note to the shared memory'))
@@ -64,7 +67,7 @@ export function dataCommands (program: Command, env: NodeJS.ProcessEnv): void {
       const r = await callNode<{ results: Note[] }>(o, env, 'memory.recall', { query: words.join(' '), tags, author: o.author, limit })
       if (o.json === true) return outJson(r.results)
       if (r.results.length === 0) return out('nothing recalled')
-      for (const n of r.results) out(`${n.id}  ${(n.score ?? 0).toFixed(2)}  ${n.tags.map(t => `#${t}`).join(' ')}  ${ago(n.createdAt)}\n  ${n.content.replace(/\n/g, '\n  ')}`)
+      for (const n of r.results) out(`${esc(n.id)}  ${(n.score ?? 0).toFixed(2)}  ${n.tags.map(t => `#${esc(t)}`).join(' ')}  ${ago(n.createdAt)}\n  ${esc(n.content, true).replace(/\n/g, '\n  ')}`)
     })
   addPickFlags(program.command('forget <id>').description('forget a memory note')).action(async (id: string, o: Flags) => {
     const r = await callNode<{ ok: boolean }>(o, env, 'memory.forget', { id })

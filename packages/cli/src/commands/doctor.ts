@@ -70,6 +70,8 @@ export async function diagnose (env: NodeJS.ProcessEnv): Promise<Check[]> {
         for (const r of info.relays ?? []) {
           add(r.connected && r.mailbox ? 'ok' : 'warn', `relay ${r.id.slice(-8)}`, r.connected ? `${e.name} is connected to ${r.addr}${r.mailbox ? '' : ' (mailbox stream not open yet)'}` : `${e.name} cannot reach ${r.addr}: DMs to members who are away wait in its outbox (${info.toRelay ?? 0} now)`)
         }
+        const sh = info.shared
+        if (sh != null && sh.rejected + sh.skipped > 0) add('warn', `shared ${e.name}`, `refused ${sh.rejected} state/memory update(s) from members since start; skipped ${sh.skipped} stored entr(ies) that break the schema`)
       } catch (err) {
         add('fail', `node ${e.name}`, `pid ${e.pid} does not answer on its control socket: ${(err as Error).message}`)
       }

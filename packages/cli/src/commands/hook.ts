@@ -8,7 +8,7 @@
  *                                                           it on stderr wakes the session
  */
 import { readFileSync } from 'node:fs'
-import { ControlClient, listMeshNames, listRunning, type RegistryEntry } from '@claudemesh/node/client'
+import { ControlClient, listMeshNames, listRunning, type RegistryEntry, sanitizeText } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { home } from '../options.js'
 import { UsageError } from '../output.js'
@@ -86,14 +86,14 @@ async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.Proc
     if (waiting) {
       const r = await client.call<{ text: string | null }>('hook.wait', { event: event === 'wait' ? 'session-start' : 'stop', timeoutMs: Number(o.waitMs) })
       if (r.text != null) {
-        process.stderr.write(`${r.text.slice(0, 9_900)}\n`)
+        process.stderr.write(`${sanitizeText(r.text.slice(0, 9_900))}\n`)
         process.exitCode = 2
       }
       return
     }
     const r = await client.call<{ text: string | null }>('hook', { event })
     if (r.text != null) {
-      process.stdout.write(`${JSON.stringify({ hookSpecificOutput: { hookEventName: EVENTS[event], additionalContext: r.text.slice(0, 9_900) } })}\n`)
+      process.stdout.write(`${JSON.stringify({ hookSpecificOutput: { hookEventName: EVENTS[event], additionalContext: sanitizeText(r.text.slice(0, 9_900)) } })}\n`)
     }
   } finally {
     client.close()

@@ -1,17 +1,19 @@
 /** `claudemesh mesh create|invite|join|list` */
-import { createInvite, createMesh, defaultMesh, joinMesh, listMeshes, saveMesh } from '@claudemesh/node/identity'
+import { createInvite, createMesh, defaultMesh, joinMesh, listMeshes, MAX_INVITE_TTL_MS, saveMesh } from '@claudemesh/node/identity'
 import type { Command } from 'commander'
 import { checkRelays, home } from '../options.js'
 import { out, outJson, table, UsageError } from '../output.js'
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
-/** "7d", "12h", "30m", "90s", "2w" → milliseconds */
-export function parseDuration (text: string): number {
+/** "7d", "12h", "30m", "90s", "2w" → milliseconds, at most `max` (an invite: 365 days) */
+export function parseDuration (text: string, max = MAX_INVITE_TTL_MS): number {
   const m = /^(\d+)\s*([smhdw])$/.exec(text.trim())
   const unit = m?.[2] != null ? UNITS[m[2]] : undefined
   if (m == null || unit == null || Number(m[1]) <= 0) throw new UsageError(`invalid duration "${text}": use a number and s, m, h, d or w (e.g. 7d)`)
-  return Number(m[1]) * unit
+  const ms = Number(m[1]) * unit
+  if (ms > max) throw new UsageError(`duration "${text}" is too long: the most is ${Math.floor(max / 86_400_000)}d`)
+  return ms
 }
 
 export function meshCommand (program: Command, env: NodeJS.ProcessEnv): void {

@@ -1,7 +1,7 @@
 /** Verbs that act through a running local node: `peers`, `info`, `send`, `inbox`, `status`. */
 import { type CheckResult, type MeshInfo, type MessageStatus, type PeerInfo, PRIORITIES, type SendResult } from '@claudemesh/node/client'
 import type { Command } from 'commander'
-import { ago, out, outJson, table, UsageError } from '../output.js'
+import { ago, esc, out, outJson, table, UsageError } from '../output.js'
 import { callNode, type PickFlags } from '../pick.js'
 
 type VerbFlags = PickFlags & { json?: boolean }
@@ -24,7 +24,7 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
       const r = await callNode<{ self: PeerInfo, peers: PeerInfo[] }>(o, env, 'peers', { group: o.group })
       if (o.json === true) return outJson(r)
       const rows = [r.self, ...r.peers].map(p => [
-        p.self ? `${p.name} (you)` : p.name, p.id.slice(-10), p.role || '-', groupText(p.groups) || '-', p.status,
+        p.self ? `${p.name} (you)` : p.handle ?? p.name, p.id.slice(-10), p.role || '-', groupText(p.groups) || '-', p.status,
         p.online ? 'online' : `offline ${ago(p.lastSeen)}`, p.summary
       ])
       out(table([['NAME', 'ID', 'ROLE', 'GROUPS', 'STATUS', 'SEEN', 'SUMMARY'], ...rows]))
@@ -35,21 +35,21 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
       const info = await callNode<MeshInfo>(o, env, 'info')
       if (o.json === true) return outJson(info)
       out([
-        `name      ${info.name}`,
-        `id        ${info.id}`,
-        `mesh      ${info.mesh} (${info.meshId})`,
-        `session   ${info.session}`,
-        `role      ${info.role || '-'}`,
-        `groups    ${groupText(info.groups) || '-'}`,
-        `status    ${info.status}`,
+        `name      ${esc(info.name)}`,
+        `id        ${esc(info.id)}`,
+        `mesh      ${esc(info.mesh)} (${esc(info.meshId)})`,
+        `session   ${esc(info.session)}`,
+        `role      ${esc(info.role) || '-'}`,
+        `groups    ${esc(groupText(info.groups)) || '-'}`,
+        `status    ${esc(info.status)}`,
         `peers     ${info.peersOnline} online, ${info.peersKnown} known`,
-        ...(info.relays ?? []).map((r, i) => `${i === 0 ? 'relays' : '      '}    ${r.addr} (${r.connected ? r.mailbox ? 'connected, mailbox open' : 'connected' : 'not connected'})`),
+        ...(info.relays ?? []).map((r, i) => `${i === 0 ? 'relays' : '      '}    ${esc(r.addr)} (${r.connected ? r.mailbox ? 'connected, mailbox open' : 'connected' : 'not connected'})`),
         ...((info.held ?? 0) + (info.toRelay ?? 0) > 0 ? [`mailbox   ${info.held} held by a relay, ${info.toRelay} waiting for one`] : []),
-        ...info.listenAddrs.map((a, i) => `${i === 0 ? 'listening' : '         '} ${a}`)
+        ...info.listenAddrs.map((a, i) => `${i === 0 ? 'listening' : '         '} ${esc(a)}`)
       ].join('\n'))
     })
 
-  addPickFlags(program.command('send <to> <message...>').description('message a peer (name, id or id prefix), @group, @all or *; several targets separated by commas'))
+  addPickFlags(program.command('send <to> <message...>').description('message a peer (its name as `peers` shows it, name#idsuffix, id, or id prefix/suffix), @group, @all or *; several targets separated by commas'))
     .option('--priority <priority>', 'now, next or low', 'next')
     .option('--reply-to <id>', 'the message this answers')
     .action(async (to: string, words: string[], o: VerbFlags & { priority: string, replyTo?: string }) => {
@@ -73,8 +73,9 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
       if (o.json === true) return outJson(r)
       if (r.messages.length === 0) return out(o.all === true ? 'no messages' : 'no unread messages')
       for (const m of r.messages) {
-        const head = [new Date(m.sentAt).toISOString(), `${m.fromName || m.from.slice(-10)}`, m.group != null ? `→ ${m.to}` : '', `[${m.priority}]`, m.id, m.replyTo != null ? `(re ${m.replyTo})` : '']
-        out(`${head.filter(Boolean).join('  ')}\n  ${m.body.replace(/\n/g, '\n  ')}`)
+        // the header is one line whatever the peer put in its name; the body keeps its lines
+        const head = [new Date(m.sentAt).toISOString(), esc(m.fromName || m.from.slice(-10)), m.group != null ? `→ ${esc(m.to)}` : '', `[${esc(m.priority)}]`, esc(m.id), m.replyTo != null ? `(re ${esc(m.replyTo)})` : '']
+        out(`${head.filter(Boolean).join('  ')}\n  ${esc(m.body, true).replace(/\n/g, '\n  ')}`)
       }
       if (r.remaining > 0) out(`${r.remaining} more unread`)
     })
@@ -84,7 +85,7 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
       const s = await callNode<MessageStatus>(o, env, 'status', { id })
       if (o.json === true) return outJson(s)
       const times = Object.entries(s.times).map(([k, v]) => `${k} ${new Date(v).toISOString()}`).join(', ')
-      out(`${s.id} → ${s.toName} (${s.to.slice(-10)}): ${s.status}${times !== '' ? ` (${times})` : ''}`)
+      out(`${esc(s.id)} → ${esc(s.toName)} (${esc(s.to.slice(-10))}): ${esc(s.status)}${times !== '' ? ` (${esc(times)})` : ''}`)
       if (s.reads != null) out(`read by ${Object.keys(s.reads).length} member(s)`)
     })
 }

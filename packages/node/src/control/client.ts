@@ -1,6 +1,8 @@
 /** A client for a node's control socket: `call(method, params)` resolves with the result. */
 import { connect, type Socket } from 'node:net'
+import { dirname } from 'node:path'
 import { ControlError } from '../errors.js'
+import { assertPrivate } from '../home.js'
 import { lineSplitter, ResponseSchema } from './protocol.js'
 
 export class RemoteError extends Error {
@@ -21,6 +23,9 @@ export class ControlClient {
   }
 
   static async connect (path: string, opts: { timeoutMs?: number } = {}): Promise<ControlClient> {
+    // a socket another user planted would receive what we send (and answer what it likes)
+    assertPrivate(dirname(path))
+    assertPrivate(path)
     return new Promise((resolve, reject) => {
       const socket = connect(path)
       const timer = setTimeout(() => { socket.destroy(); reject(new ControlError(`no answer from the node at ${path}`)) }, opts.timeoutMs ?? 5_000)

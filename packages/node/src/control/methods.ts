@@ -40,7 +40,7 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   server.register('state.list', z.object({ prefix: z.string().max(256).optional() }).strict(), async p => ({ entries: node.data.state.list(p.prefix ?? '') }))
   server.register('state.delete', z.object({ key }).strict(), async p => ({ deleted: await node.data.state.delete(p.key) }))
   server.register('memory.remember', z.object({ content: z.string(), tags: z.array(z.string()).max(16).optional() }).strict(), async p => ({ note: await node.data.memory.remember(p.content, p.tags ?? []) }))
-  server.register('memory.recall', z.object({ query: z.string().max(1000), tags: z.array(z.string()).max(16).optional(), author: z.string().max(128).optional(), limit: z.number().int().min(1).max(100).optional() }).strict(), async p => ({ results: await node.data.memory.recall(p.query, p) }))
+  server.register('memory.recall', z.object({ query: z.string().max(64 * 1024), tags: z.array(z.string()).max(16).optional(), author: z.string().max(128).optional(), limit: z.number().int().min(1).max(100).optional() }).strict(), async p => ({ results: await node.data.memory.recall(p.query, p) }))
   server.register('memory.forget', z.object({ id: z.string().max(64) }).strict(), async p => ({ ok: await node.data.memory.forget(p.id) }))
   server.register('replace', z.object({ record: z.string().max(16_384) }), async p => {
     const ok = await node.presence.accept(new Uint8Array(Buffer.from(p.record, 'base64')))

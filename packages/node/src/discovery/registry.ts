@@ -7,7 +7,7 @@
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { paths, readFileOrUndefined, writeFileAtomic } from '../home.js'
+import { assertPrivate, assertPrivateTree, paths, readFileOrUndefined, writeFileAtomic } from '../home.js'
 
 export const RegistryEntrySchema = z.object({
   v: z.literal(1),
@@ -66,6 +66,7 @@ async function readEntry (file: string): Promise<RegistryEntry | undefined> {
 /** Live entries of a mesh; stale ones (dead pid, unreadable) are removed on the way. */
 export async function listRunning (home: string, mesh: string): Promise<RegistryEntry[]> {
   const dir = paths.run(home, mesh)
+  assertPrivateTree(home, dir)
   let names: string[]
   try {
     names = await readdir(dir)
@@ -77,6 +78,7 @@ export async function listRunning (home: string, mesh: string): Promise<Registry
   for (const n of names) {
     if (!n.endsWith('.json')) continue
     const file = join(dir, n)
+    assertPrivate(file)
     const e = await readEntry(file)
     if (e == null || !alive(e.pid)) {
       if (e != null) await rm(file, { force: true })

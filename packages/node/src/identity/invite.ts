@@ -13,6 +13,8 @@ import { loadMesh, type Mesh, saveMesh } from './mesh.js'
 
 export const INVITE_PREFIX = 'cm1.'
 export const MAX_INVITE_BYTES = 8192
+/** Longest lifetime an invite may be given (SPEC.md §3.3): a leaked token stops working within a year. */
+export const MAX_INVITE_TTL_MS = 365 * 24 * 3600_000
 const INVITE_CONTEXT = new TextEncoder().encode('claudemesh/invite/v1\0')
 
 const bytes = (len?: number) => zBytes(len != null ? { len } : {})
@@ -44,6 +46,8 @@ export interface InviteOptions {
 export async function createInvite (mesh: Mesh, opts: InviteOptions = {}): Promise<string> {
   if (mesh.ownerKey == null) throw new InvalidInviteError(`only the owner of mesh "${mesh.name}" can invite; this machine joined it by invite`)
   if (!opts.relay && mesh.contentSecret == null) throw new InvalidInviteError(`mesh "${mesh.name}" has no content secret here`)
+  const ttl = opts.ttl ?? 7 * 24 * 3600_000
+  if (!Number.isSafeInteger(ttl) || ttl <= 0 || ttl > MAX_INVITE_TTL_MS) throw new InvalidInviteError(`an invite lasts from 1 ms to 365 days; ${ttl} ms is out of range`)
   const now = opts.now ?? Date.now()
   const payload: InvitePayload = {
     v: 1,
@@ -54,7 +58,7 @@ export async function createInvite (mesh: Mesh, opts: InviteOptions = {}): Promi
     bootstrap: [...new Set([...mesh.bootstrap, ...(opts.bootstrap ?? [])])],
     relays: mesh.relays,
     iat: Math.floor(now / 1000),
-    exp: Math.floor((now + (opts.ttl ?? 7 * 24 * 3600_000)) / 1000)
+    exp: Math.floor((now + ttl) / 1000)
   }
   if (!opts.relay && mesh.contentSecret != null) payload.content = mesh.contentSecret
   const p = encodeFrame(payload)
@@ -94,6 +98,8 @@ export async function verifyInvite (token: string, now = Date.now()): Promise<In
  */
 export async function joinMesh (home: string, token: string, now = Date.now()): Promise<Mesh> {
   const p = await verifyInvite(token, now)
+  // a relay invite carries no content secret: joining with it would leave a member who can read nothing
+  if (p.content == null) throw new InvalidInviteError(`this is a relay invite for mesh "${p.name}": run \`claudemesh relay --invite <token>\` on the relay host; members join with an invite made without --relay`)
   let existing: Mesh | undefined
   if (await readFileOrUndefined(paths.mesh(home, p.name)) != null) existing = await loadMesh(home, p.name)
   if (existing != null && (existing.id !== p.id || !equal(existing.owner, p.owner))) {

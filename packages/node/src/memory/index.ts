@@ -1,57 +1,42 @@
 /**
  * Shared memory (F12) on the replica's `memory` map: notes with tags, recalled through a
  * full-text index (MiniSearch: BM25+ ranking, prefix and fuzzy terms, English stemming),
- * built from the document at start and updated incrementally as notes arrive. `forget` writes
- * a tombstone that syncs like any note.
+ * built from the document at start and updated incrementally as notes arrive; a query is
+ * bounded and searched in slices (recall.ts). `forget` writes a tombstone that syncs like any note.
  */
 import { randomBytes } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
 import MiniSearch from 'minisearch'
-import { stemmer } from 'stemmer'
 import type * as Y from 'yjs'
 import { InvalidMessageError } from '../errors.js'
+import { CheckedMap } from '../state/checked.js'
+import { MAX_NOTE_BYTES, MAX_TAGS } from '../state/constants.js'
 import type { Origin, Replica } from '../state/replica.js'
+import type { StoredNote as Stored } from '../state/schema.js'
+import { BOOSTS, parseQuery, processTerm, slicedSearch, Slices } from './recall.js'
 
-export const MAX_NOTE_BYTES = 16 * 1024
-export const MAX_TAGS = 16
+export { MAX_NOTE_BYTES, MAX_TAGS }
+export { MAX_FUZZY, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MIN_PREFIX } from './recall.js'
 
-export interface Note { id: string, content: string, tags: string[], author: string, createdAt: number, forgotten: boolean }
+/** `author` is the writer's claim; `by` the verified signer of the stored value (SPEC.md §11.6). */
+export interface Note { id: string, content: string, tags: string[], author: string, by: string, createdAt: number, forgotten: boolean }
 export interface Recalled extends Note { score: number }
-interface Stored { content: string, tags: string[], author: string, createdAt: number, by: string, at: number, forgotten?: boolean }
-
-// stemming is a third of index building: remember each word's stem (bounded)
-const stems = new Map<string, string>()
-const processTerm = (t: string): string | null => {
-  const w = t.toLowerCase()
-  if (w.length === 0) return null
-  let s = stems.get(w)
-  if (s == null) {
-    s = stemmer(w)
-    if (stems.size > 200_000) stems.clear()
-    stems.set(w, s)
-  }
-  return s
-}
 
 /** Notes indexed per slice of the start-up build, between which the event loop runs. */
-const BUILD_SLICE = 2_000
+const BUILD_SLICE = 250
 
 export interface MemoryChange { id: string, by: string, forgotten: boolean, local: boolean }
 export interface MemoryEvents { 'memory:change': CustomEvent<MemoryChange> }
 
 export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private readonly map: Y.Map<Stored>
+  /** what is read goes through the schema: a bad note from an older version's store is skipped */
+  private readonly notes: CheckedMap<Stored>
   private readonly index = new MiniSearch<{ id: string, content: string, tags: string }>({
     fields: ['content', 'tags'],
     processTerm,
-    // prefix matching on the last word only (what is being typed), typo tolerance for words of
-    // five letters or more: each expansion adds candidates to score, and scoring is the cost
-    searchOptions: {
-      prefix: (_term: string, i: number, terms: string[]) => i === terms.length - 1,
-      fuzzy: (term: string) => (term.length >= 5 ? 0.2 : false),
-      boost: { tags: 2 },
-      processTerm
-    }
+    // prefix and fuzzy matching are set per word by recall.ts, within its bounds
+    searchOptions: { boost: BOOSTS, processTerm }
   })
 
   /** resolves once the index holds every note; recall waits for it, start-up does not */
@@ -62,13 +47,14 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void) {
     super()
     this.map = replica.doc.getMap('memory')
+    this.notes = new CheckedMap(this.map as Y.Map<unknown>, 'memory')
     this.ready = this.build()
     this.map.observe((evt, tr) => {
       const origin = tr.origin as Origin | undefined
       for (const id of evt.keysChanged) {
         if (this.building) this.dirty.add(id)
         else this.reindex(id)
-        const s = this.map.get(id)
+        const s = this.notes.get(id)
         this.safeDispatchEvent('memory:change', { detail: { id, by: s?.by ?? origin?.author ?? '', forgotten: s?.forgotten === true, local: origin?.local === true } })
       }
     })
@@ -78,9 +64,15 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   get size (): number {
     if (!this.building) return this.index.documentCount
     let n = 0
-    for (const s of this.map.values()) if (s.forgotten !== true) n++
+    for (const [, s] of this.notes.entries()) if (s.forgotten !== true) n++
     return n
   }
+
+  /** How the last search was cut up: slices, and the process CPU time of the longest (what it held the event loop for) */
+  lastRecall = { slices: 0, maxSliceCpuMs: 0 }
+
+  /** Notes skipped because they break the schema (only an older version could store one). */
+  get skipped (): number { return this.notes.skipped }
 
   /** Index the document in slices, yielding between them: a node with 100k notes starts at once. */
   private async build (): Promise<void> {
@@ -88,7 +80,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     for (let i = 0; i < ids.length; i += BUILD_SLICE) {
       const docs = []
       for (const id of ids.slice(i, i + BUILD_SLICE)) {
-        const s = this.map.get(id)
+        const s = this.notes.get(id)
         if (s != null && s.forgotten !== true) docs.push({ id, content: s.content, tags: s.tags.join(' ') })
       }
       this.index.addAll(docs)
@@ -113,27 +105,37 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   }
 
   async recall (query: string, opts: { tags?: string[], author?: string, limit?: number } = {}): Promise<Recalled[]> {
+    const words = parseQuery(query)
     await this.ready
     const limit = Math.max(1, Math.min(opts.limit ?? 10, 100))
     const tags = opts.tags ?? []
     const filtered = tags.length > 0 || opts.author != null
     const filter = (r: { id: string }): boolean => {
-      const s = this.map.get(r.id)
+      const s = this.notes.get(r.id)
       if (s == null || s.forgotten === true) return false
       if (opts.author != null && s.author !== opts.author) return false
       return tags.every(t => s.tags.includes(t))
     }
     if (query.trim() === '' || query.trim() === '*') {
       // no words: the newest notes that match the filters
-      const all = [...this.map.entries()].filter(([id]) => filter({ id })).sort((a, b) => b[1].createdAt - a[1].createdAt)
+      const all = [...this.notes.entries()].filter(([id]) => filter({ id })).sort((a, b) => b[1].createdAt - a[1].createdAt)
       return all.slice(0, limit).map(([id, s]) => ({ ...note(id, s), score: 0 }))
     }
     // forgotten notes are not in the index: without tags or author there is nothing to check
-    return this.index.search(query, filtered ? { filter } : {}).slice(0, limit).map(r => ({ ...note(r.id, this.map.get(r.id) as Stored), score: Number(r.score.toFixed(4)) }))
+    const slices = new Slices()
+    const hits = await slicedSearch(this.index, words, filtered ? id => filter({ id }) : undefined, slices)
+    this.lastRecall = { slices: slices.count, maxSliceCpuMs: slices.maxCpuMs }
+    const out: Recalled[] = []
+    for (const h of hits) {
+      const s = this.notes.get(h.id)
+      if (s != null) out.push({ ...note(h.id, s), score: Number(h.score.toFixed(4)) })
+      if (out.length >= limit) break
+    }
+    return out
   }
 
   async forget (id: string): Promise<boolean> {
-    const s = this.map.get(id)
+    const s = this.notes.get(id)
     if (s == null || s.forgotten === true) return false
     const env = await this.replica.change(() => { this.map.set(id, { ...s, by: this.replica.selfId, at: Date.now(), forgotten: true }) })
     if (env != null) this.publish(env)
@@ -141,17 +143,17 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   }
 
   get (id: string): Note | undefined {
-    const s = this.map.get(id)
+    const s = this.notes.get(id)
     return s == null ? undefined : note(id, s)
   }
 
   private reindex (id: string): void {
     if (this.index.has(id)) this.index.discard(id)
-    const s = this.map.get(id)
+    const s = this.notes.get(id)
     if (s != null && s.forgotten !== true) this.index.add({ id, content: s.content, tags: s.tags.join(' ') })
   }
 }
 
 function note (id: string, s: Stored): Note {
-  return { id, content: s.content, tags: s.tags, author: s.author, createdAt: s.createdAt, forgotten: s.forgotten === true }
+  return { id, content: s.content, tags: s.tags, author: s.author, by: s.by, createdAt: s.createdAt, forgotten: s.forgotten === true }
 }

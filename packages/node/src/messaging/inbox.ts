@@ -140,8 +140,25 @@ export class Inbox {
     return opts.newest === true ? out.reverse() : out
   }
 
+  /**
+   * Read marks check, then write: two pushes that mark at once would both see a message
+   * unread and both show it. They run one at a time, so each message is reported as newly
+   * read to exactly one caller (SPEC.md §13.3).
+   */
+  private marking: Promise<unknown> = Promise.resolve()
+
+  private async serially<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.marking.then(fn)
+    this.marking = run.catch(() => {})
+    return run
+  }
+
   /** Undo a read mark: a push that never reached the model gives its messages back. */
   async markUnread (ids: string[]): Promise<void> {
+    await this.serially(async () => this.writeUnread(ids))
+  }
+
+  private async writeUnread (ids: string[]): Promise<void> {
     const ops: BatchOp[] = []
     const back: Array<[InboxMessage, string]> = []
     for (const id of new Set(ids)) {
@@ -160,6 +177,10 @@ export class Inbox {
 
   /** Mark messages read (durably); returns those that were unread until now. */
   async markRead (ids: string[], at = Date.now()): Promise<InboxMessage[]> {
+    return this.serially(async () => this.writeRead(ids, at))
+  }
+
+  private async writeRead (ids: string[], at: number): Promise<InboxMessage[]> {
     const changed: InboxMessage[] = []
     const ops: BatchOp[] = []
     for (const id of new Set(ids)) {

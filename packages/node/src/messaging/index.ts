@@ -87,7 +87,11 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
       messages = fair.messages
       held = fair.held.map(h => ({ ...h, name: this.nameOf(h.from, messages) }))
     }
-    if (opts.markRead !== false) await this.markRead(messages.map(m => m.id))
+    if (opts.markRead !== false) {
+      const read = new Set((await this.markRead(messages.map(m => m.id))).map(m => m.id))
+      // a push that marked one meanwhile has shown it: an unread pull returns each message once
+      if (opts.unreadOnly !== false) messages = messages.filter(m => read.has(m.id))
+    }
     const shownUnread = opts.markRead === false ? messages.filter(m => m.readAt == null).length : 0
     const refused = this.guard.report().slice(0, 10).map(r => ({ from: r.peer, name: this.nameOf(r.peer, messages), refused: r.refused, dropped: r.dropped, blocked: r.blockedUntil != null }))
     return { messages, remaining: this.inbox.unread - shownUnread, ...(held.length > 0 ? { held } : {}), ...(refused.length > 0 ? { refused } : {}) }

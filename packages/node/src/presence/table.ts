@@ -39,6 +39,8 @@ export interface PeerInfo {
   incarnation: number
   addrs: string[]
   self: boolean
+  /** what `send` needs to reach this peer: its name, or `name#<id suffix>` when the name is shared or shadowed (SPEC.md §8.6); set by `MeshNode.peers()` */
+  handle?: string
 }
 
 export type Verdict = 'stale' | 'join' | 'update' | 'leave' | 'quiet'

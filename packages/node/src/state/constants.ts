@@ -17,8 +17,26 @@ export const MAX_ENVELOPE_BYTES = MAX_UPDATE_BYTES + 1024
 export const MAX_VALUE_BYTES = 64 * 1024
 /** Deepest nesting of a value. */
 export const MAX_VALUE_DEPTH = 16
+/**
+ * Deepest value a local writer may set (CLI `state set`, MCP `set_state`, control `state.set`):
+ * the stored wrapper `{v, by, at}` adds one level, and peers refuse more than MAX_VALUE_DEPTH.
+ */
+export const MAX_SET_DEPTH = MAX_VALUE_DEPTH - 1
 /** Longest state key. */
 export const MAX_KEY_LENGTH = 256
+/** A memory note's content, as JSON (UTF-8 bytes), and its tags (§11.6). */
+export const MAX_NOTE_BYTES = 16 * 1024
+export const MAX_TAGS = 16
+export const MAX_TAG_LENGTH = 64
+/** Longest PeerId string a value may name in `by` or `author`. */
+export const MAX_PEER_ID_LENGTH = 128
+/**
+ * Updates that cannot be placed yet (an origin or an earlier clock of their author is not held)
+ * wait in memory, at most this many and this many bytes; past that the oldest is dropped (it is
+ * not in the version vector, so a pull brings it again).
+ */
+export const MAX_DEFERRED = 1024
+export const MAX_DEFERRED_BYTES = 16 * 1024 * 1024
 /** Most envelopes one sync answer carries; the rest come in the next round. */
 export const SYNC_BATCH = 5000
 /** Write a snapshot of the merged document after this many new envelopes (at least)… */

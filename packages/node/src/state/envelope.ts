@@ -64,22 +64,30 @@ export function decodeUpdateEnvelope (bytes: Uint8Array): UpdateEnvelope {
   return decodeFrame(bytes, SignedSchema, c.MAX_ENVELOPE_BYTES, 'crdt envelope')
 }
 
-/** Verify signature, seal and contents; returns the author's peer id and the Yjs update. */
-export async function verifyUpdate (meshId: string, sealKey: Uint8Array, e: UpdateEnvelope): Promise<{ author: string, update: Uint8Array }> {
+/**
+ * Verify the signature and open the seal: after this the update is a member's, by `author`.
+ * Throws `InvalidSignatureError` or the seal's error.
+ */
+export async function openVerified (meshId: string, sealKey: Uint8Array, e: UpdateEnvelope): Promise<{ author: string, update: Uint8Array }> {
   if (!await verifyRaw(e.author, signedBytes(meshId, e), e.sig)) throw new InvalidSignatureError('crdt update signature does not verify')
-  const update = openUpdate(sealKey, e)
-  const author = peerIdStringOfRaw(e.author)
-  checkStructs(update, clientIdOf(e.author, e.inc), author)
-  return { author, update }
+  return { author: peerIdStringOfRaw(e.author), update: openUpdate(sealKey, e) }
 }
 
-function checkStructs (update: Uint8Array, client: number, author: string): void {
+/** Verify signature, seal and contents; returns the author's peer id, the Yjs update and its items. */
+export async function verifyUpdate (meshId: string, sealKey: Uint8Array, e: UpdateEnvelope): Promise<{ author: string, update: Uint8Array, structs: Y.Item[] }> {
+  const { author, update } = await openVerified(meshId, sealKey, e)
+  return { author, update, structs: checkStructs(update, clientIdOf(e.author, e.inc), author) }
+}
+
+/** The update's items, each one JSON value by its author on a root map (throws `MalformedFrameError`). */
+export function checkStructs (update: Uint8Array, client: number, author: string): Y.Item[] {
   let decoded: ReturnType<typeof Y.decodeUpdate>
   try {
     decoded = Y.decodeUpdate(update)
   } catch (err) {
     throw new MalformedFrameError(`crdt update does not decode: ${(err as Error).message}`)
   }
+  const items: Y.Item[] = []
   for (const s of decoded.structs) {
     if (!(s instanceof Y.Item)) throw new MalformedFrameError('crdt update carries a struct that is not an item')
     if (s.id.client !== client) throw new MalformedFrameError('crdt update writes under a client id that is not its author\'s')
@@ -92,7 +100,9 @@ function checkStructs (update: Uint8Array, client: number, author: string): void
     }
     if (!(s.content instanceof Y.ContentAny) || s.content.arr.length !== 1) throw new MalformedFrameError('crdt update carries content that is not one JSON value')
     checkValue(s.content.arr[0], author)
+    items.push(s)
   }
+  return items
 }
 
 /** A stored value: a JSON object naming its writer in `by`, bounded in size and depth. */

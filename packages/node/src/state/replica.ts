@@ -6,24 +6,36 @@
  */
 import * as Y from 'yjs'
 import { logger } from '@libp2p/logger'
+import { TypedEventEmitter } from 'main-event'
 import type { Ed25519PrivateKey } from '../identity/keys.js'
 import * as c from './constants.js'
-import { clientIdOf, decodeUpdateEnvelope, openUpdate, signUpdate, verifyUpdate } from './envelope.js'
+import { checkStructs, clientIdOf, decodeUpdateEnvelope, openUpdate, openVerified, signUpdate, type UpdateEnvelope } from './envelope.js'
 import type { EnvelopeLog } from './log.js'
+import { placeUpdate } from './placement.js'
+import { type Candidate, WaitingRoom } from './waiting.js'
 
 const log = logger('claudemesh:crdt')
 
 export type VersionVector = Record<string, number>
-export type IngestResult = 'applied' | 'duplicate' | 'rejected'
+export type IngestResult = 'applied' | 'duplicate' | 'deferred' | 'rejected'
 export interface Origin { author: string, local: boolean }
+/** A refused update: `author` when the envelope was a member's (signature and seal held). */
+export interface CrdtReject { reason: string, author?: string }
+export interface ReplicaEvents { 'crdt:reject': CustomEvent<CrdtReject> }
 
-export class Replica {
+export class Replica extends TypedEventEmitter<ReplicaEvents> {
   readonly doc = new Y.Doc({ gc: true })
-  readonly stats = { applied: 0, duplicates: 0, rejected: 0 }
+  /** `skipped`: logged envelopes that no longer open or decode at load (never fatal) */
+  readonly stats = { applied: 0, duplicates: 0, rejected: 0, deferred: 0, skipped: 0 }
   /** per author stream: highest contiguous sequence held */
   private readonly vv = new Map<string, number>()
   /** sequences held beyond a gap, per stream */
   private readonly ahead = new Map<string, Set<number>>()
+  /** updates waiting for an origin or an earlier clock of their author */
+  private readonly waiting = new WaitingRoom()
+  /** `<stream>!<seq>` being applied: held already, though not noted until its write is durable */
+  private readonly applying = new Set<string>()
+  private retrying = false
   private seq = 0
   private readonly selfStream: string
   private sinceSnapshot = 0
@@ -31,11 +43,19 @@ export class Replica {
   onGap?: (stream: string) => void
 
   constructor (private readonly meshId: string, private readonly key: Ed25519PrivateKey, private readonly sealKey: Uint8Array, readonly incarnation: number, readonly store: EnvelopeLog, readonly selfId: string) {
+    super()
     this.doc.clientID = clientIdOf(key.publicKey.raw, incarnation)
     this.selfStream = streamOf(key.publicKey.raw, incarnation)
   }
 
-  /** Rebuild from the snapshot and the envelopes that arrived after it (already verified). */
+  /** Updates waiting to be placed. */
+  get deferred (): number { return this.waiting.size }
+
+  /**
+   * Rebuild from the snapshot and the envelopes that arrived after it (verified when they
+   * came). An envelope that no longer decodes or opens is skipped and counted: a bad record
+   * must not stop a node from starting. Values are checked by their readers (schema.ts).
+   */
   async load (): Promise<void> {
     const snap = await this.store.snapshot()
     let from = 0
@@ -46,9 +66,14 @@ export class Replica {
     }
     const updates: Uint8Array[] = []
     for await (const bytes of this.store.since(from)) {
-      const e = decodeUpdateEnvelope(bytes)
-      this.note(streamOf(e.author, e.inc), e.seq)
-      updates.push(openUpdate(this.sealKey, e))
+      try {
+        const e = decodeUpdateEnvelope(bytes)
+        updates.push(openUpdate(this.sealKey, e))
+        this.note(streamOf(e.author, e.inc), e.seq)
+      } catch (err) {
+        this.stats.skipped++
+        log('skipped a logged crdt update: %s', (err as Error).message)
+      }
     }
     // one transaction, update by update: Y.mergeUpdates is superlinear (17 s for 30k updates
     // here, against 0.15 s applied one by one)
@@ -79,32 +104,90 @@ export class Replica {
     return bytes
   }
 
-  /** The one door for remote updates: duplicate check, verification, apply, log. */
+  /**
+   * The one door for remote updates: duplicate check, signature and seal, item shapes, then
+   * where each item lands and its value's schema (placement.ts), all before the document is
+   * touched. A refused update is counted and announced, never thrown.
+   */
   async ingest (bytes: Uint8Array): Promise<IngestResult> {
-    let stream: string
-    let verified: { author: string, update: Uint8Array }
-    let e
+    let e: UpdateEnvelope
+    let opened: { author: string, update: Uint8Array }
     try {
       e = decodeUpdateEnvelope(bytes)
-      stream = streamOf(e.author, e.inc)
-      if (this.has(stream, e.seq)) {
-        this.stats.duplicates++
-        return 'duplicate'
-      }
-      verified = await verifyUpdate(this.meshId, this.sealKey, e)
+      if (this.holds(streamOf(e.author, e.inc), e.seq)) return this.duplicate()
+      opened = await openVerified(this.meshId, this.sealKey, e)
     } catch (err) {
-      this.stats.rejected++
-      log('refused a crdt update: %s', (err as Error).message)
-      return 'rejected'
+      return this.refuse((err as Error).message)
     }
-    if (this.has(stream, e.seq)) return 'duplicate'
-    Y.applyUpdate(this.doc, verified.update, { author: verified.author, local: false } satisfies Origin)
-    await this.store.append(stream, e.seq, bytes)
-    const gap = this.note(stream, e.seq)
+    const stream = streamOf(e.author, e.inc)
+    if (this.holds(stream, e.seq)) return this.duplicate()
+    const client = clientIdOf(e.author, e.inc)
+    let structs: Y.Item[]
+    try {
+      structs = checkStructs(opened.update, client, opened.author)
+    } catch (err) {
+      return this.refuse((err as Error).message, stream, e.seq, opened.author)
+    }
+    return await this.admit({ stream, seq: e.seq, bytes, author: opened.author, update: opened.update, structs, client })
+  }
+
+  private async admit (u: Candidate): Promise<IngestResult> {
+    const placed = placeUpdate(this.doc, u.structs, u.client, (this.vv.get(u.stream) ?? 0) >= u.seq - 1)
+    if (placed.kind === 'wait') {
+      this.stats.deferred++
+      this.waiting.add({ ...u, wait: { client: placed.client, clock: placed.clock } })
+      return 'deferred'
+    }
+    if (placed.kind === 'refuse') return this.refuse(placed.reason, u.stream, u.seq, u.author)
+    const id = `${u.stream}!${u.seq}`
+    this.applying.add(id)
+    try {
+      Y.applyUpdate(this.doc, u.update, { author: u.author, local: false } satisfies Origin)
+      await this.store.append(u.stream, u.seq, u.bytes)
+    } finally {
+      this.applying.delete(id)
+    }
+    const gap = this.note(u.stream, u.seq)
     this.stats.applied++
-    if (gap) this.onGap?.(stream)
+    if (gap) this.onGap?.(u.stream)
     await this.maybeSnapshot()
+    await this.retryWaiting()
     return 'applied'
+  }
+
+  /** Try again the waiting updates whose dependency is now held (or can no longer come). */
+  private async retryWaiting (): Promise<void> {
+    if (this.retrying) return
+    this.retrying = true
+    try {
+      const ready = (w: { stream: string, seq: number, client: number, wait: { client: number, clock: number } }): boolean =>
+        Y.getState(this.doc.store, w.wait.client) > w.wait.clock || (w.wait.client === w.client && (this.vv.get(w.stream) ?? 0) >= w.seq - 1)
+      for (let w = this.waiting.take(ready); w != null; w = this.waiting.take(ready)) {
+        // one that fails (a store error) is dropped: not in the vector, a pull brings it again
+        if (!this.holds(w.stream, w.seq)) await this.admit(w).catch(err => { log('a waiting crdt update failed: %s', (err as Error).message) })
+      }
+    } finally {
+      this.retrying = false
+    }
+  }
+
+  private duplicate (): IngestResult {
+    this.stats.duplicates++
+    return 'duplicate'
+  }
+
+  /**
+   * Count, log and announce a refusal. A member's refused update (signature and seal held) is
+   * noted as held: its verdict is the same everywhere, so nobody need send it again, and the
+   * author's later updates, whose clocks follow it, are refused in turn (placement.ts).
+   */
+  private refuse (reason: string, stream?: string, seq?: number, author?: string): IngestResult {
+    this.stats.rejected++
+    log('refused a crdt update%s: %s', author != null ? ` by ${author}` : '', reason)
+    if (stream != null && seq != null && this.note(stream, seq)) this.onGap?.(stream)
+    this.safeDispatchEvent('crdt:reject', { detail: author != null ? { reason, author } : { reason } })
+    if (stream != null) this.retryWaiting().catch(() => {}) // it logs its own failures
+    return 'rejected'
   }
 
   /** Envelopes a peer with vector `theirs` lacks, at most `limit`. */
@@ -120,8 +203,9 @@ export class Replica {
     return out
   }
 
-  private has (stream: string, seq: number): boolean {
-    return seq <= (this.vv.get(stream) ?? 0) || this.ahead.get(stream)?.has(seq) === true
+  /** Held, being applied, or waiting: another copy is a duplicate. */
+  private holds (stream: string, seq: number): boolean {
+    return seq <= (this.vv.get(stream) ?? 0) || this.ahead.get(stream)?.has(seq) === true || this.applying.has(`${stream}!${seq}`) || this.waiting.has(stream, seq)
   }
 
   /** Record that we hold `seq` of `stream`; true when it leaves a gap behind it. */

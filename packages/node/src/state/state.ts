@@ -6,26 +6,30 @@
 import { TypedEventEmitter } from 'main-event'
 import type * as Y from 'yjs'
 import { InvalidMessageError } from '../errors.js'
+import { CheckedMap } from './checked.js'
 import * as c from './constants.js'
-import { depth } from './envelope.js'
+import { checkSetValue } from './input.js'
 import type { Origin, Replica } from './replica.js'
+import type { StoredState as Stored } from './schema.js'
 
 export interface StateEntry { key: string, value: unknown, updatedBy: string, updatedAt: number }
 export interface StateChange { key: string, value?: unknown, by: string, at: number, deleted: boolean, local: boolean }
-interface Stored { v: unknown, by: string, at: number }
 
 export interface StateEvents { 'state:change': CustomEvent<StateChange> }
 
 export class SharedState extends TypedEventEmitter<StateEvents> {
   private readonly map: Y.Map<Stored>
+  /** what is read goes through the schema: a bad entry from an older version's store is skipped */
+  private readonly checked: CheckedMap<Stored>
 
   constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void) {
     super()
     this.map = replica.doc.getMap('state')
+    this.checked = new CheckedMap(this.map as Y.Map<unknown>, 'state')
     this.map.observe((evt, tr) => {
       const origin = tr.origin as Origin | undefined
       for (const [key, change] of evt.changes.keys) {
-        const now = this.map.get(key)
+        const now = this.checked.get(key)
         if (change.action === 'delete' || now == null) {
           this.safeDispatchEvent('state:change', { detail: { key, by: origin?.author ?? '', at: Date.now(), deleted: true, local: origin?.local === true } })
         } else {
@@ -35,14 +39,18 @@ export class SharedState extends TypedEventEmitter<StateEvents> {
     })
   }
 
-  get size (): number { return this.map.size }
+  get size (): number {
+    let n = 0
+    for (const _ of this.checked.entries()) n++
+    return n
+  }
+
+  /** Entries skipped because they break the schema (only an older version could store one). */
+  get skipped (): number { return this.checked.skipped }
 
   async set (key: string, value: unknown): Promise<StateEntry> {
     checkKey(key)
-    const json = JSON.stringify(value)
-    if (value === undefined || json === undefined) throw new InvalidMessageError('a state value must be JSON (not undefined)')
-    if (Buffer.byteLength(json) > c.MAX_VALUE_BYTES) throw new InvalidMessageError(`the value is ${Buffer.byteLength(json)} bytes; the limit is ${c.MAX_VALUE_BYTES} bytes`)
-    if (depth(value) > c.MAX_VALUE_DEPTH - 1) throw new InvalidMessageError(`the value is nested deeper than ${c.MAX_VALUE_DEPTH - 1} levels`)
+    const json = checkSetValue(value)
     const stored: Stored = { v: JSON.parse(json) as unknown, by: this.replica.selfId, at: Date.now() }
     const env = await this.replica.change(() => { this.map.set(key, stored) })
     if (env != null) this.publish(env)
@@ -50,13 +58,13 @@ export class SharedState extends TypedEventEmitter<StateEvents> {
   }
 
   get (key: string): StateEntry | undefined {
-    const s = this.map.get(key)
+    const s = this.checked.get(key)
     return s == null ? undefined : entry(key, s)
   }
 
   list (prefix = ''): StateEntry[] {
     const out: StateEntry[] = []
-    for (const [k, s] of this.map.entries()) if (k.startsWith(prefix)) out.push(entry(k, s))
+    for (const [k, s] of this.checked.entries()) if (k.startsWith(prefix)) out.push(entry(k, s))
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
   }
 

@@ -34,7 +34,8 @@ export class CrdtSync {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, async (_p, msg) => {
       const r = await this.replica.ingest(msg.data)
-      return r === 'rejected' ? TopicValidatorResult.Reject : r === 'duplicate' ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept
+      // a deferred update is not forwarded: it is not checked yet, and pulls carry it once it is
+      return r === 'rejected' ? TopicValidatorResult.Reject : r === 'applied' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
     })
     pubsub.subscribe(this.topic)
     await this.libp2p.handle(this.protocol, (stream, conn) => { void this.serve(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
