@@ -382,6 +382,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   private async tick (): Promise<void> {
+    this.components.guard.prune()
     for (const item of await this.components.outbox.expire()) {
       this.channels.get(item.to)?.forget([item.id])
       this.safeDispatchEvent('message:status', { detail: { id: item.id, to: item.to, status: 'failed' } })
