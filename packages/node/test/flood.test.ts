@@ -86,7 +86,7 @@ function dmFrames (f: MeshNode, victim: string, n: number): Uint8Array[] {
 }
 
 /** Honest traffic while the flood runs: each node 5 DMs to each of 3 others (the victim among them) and 2 @all. */
-async function honestTraffic (nodes: MeshNode[], victim: MeshNode, expected: Array<{ to: string, id: string }>, victimSendMs: number[]): Promise<void> {
+async function honestTraffic (nodes: MeshNode[], victim: MeshNode, expected: Array<{ to: string, id: string, group?: boolean }>, victimSendMs: number[]): Promise<void> {
   await Promise.all(nodes.map(async (n, i) => {
     const peers = [...new Set([nodes[(i + 1) % nodes.length], nodes[(i + 2) % nodes.length], i === 0 ? nodes[3 % nodes.length] : victim] as MeshNode[])]
     for (let k = 0; k < 5; k++) {
@@ -100,7 +100,7 @@ async function honestTraffic (nodes: MeshNode[], victim: MeshNode, expected: Arr
         const s = Date.now()
         const [r] = await n.mail.send('@all', `all ${k} from h${i}`)
         if (n === victim) victimSendMs.push(Date.now() - s)
-        for (const m of nodes) if (m !== n) expected.push({ to: m.peerId, id: (r as { id: string }).id })
+        for (const m of nodes) if (m !== n) expected.push({ to: m.peerId, id: (r as { id: string }).id, group: true })
       }
       await new Promise(resolve => setTimeout(resolve, 100))
     }
@@ -244,7 +244,7 @@ describe('flood control', () => {
           await new Promise(resolve => setTimeout(resolve, 200))
         }
       })()
-      const expected: Array<{ to: string, id: string }> = []
+      const expected: Array<{ to: string, id: string, group?: boolean }> = []
       const victimSendMs: number[] = []
       await honestTraffic(nodes, victim, expected, victimSendMs)
       step('honest sends done')
@@ -262,7 +262,7 @@ describe('flood control', () => {
         lastStoredAfterMs: lastFlood - t0,
         storedAtVictim: floodStored.get(victim)?.length ?? 0,
         storedMax: Math.max(...[...floodStored.values()].map(v => v.length)),
-        honest: { expected: expected.length, delivered: delivered() },
+        honest: { expected: expected.length, delivered: delivered(), missingGroup: expected.filter(e => e.group === true && honestGot.get(e.to)?.has(e.id) !== true).length, missingToVictim: expected.filter(e => e.to === victim.peerId && honestGot.get(e.to)?.has(e.id) !== true).length },
         controlMaxMs: Math.max(...latencies),
         victimSendMaxMs: Math.max(...victimSendMs),
         refused: victim.mail.dm.stats.refused,

@@ -20,6 +20,12 @@ const log = logger('claudemesh:dm')
 
 /** How many unacked messages a channel keeps in flight. */
 export const WINDOW = 4096
+/**
+ * After a refusal (`x` frame) a channel keeps at most this many in flight to that peer for
+ * `REFUSED_SLOW_MS`: a recipient holds more than this in one later episode against it.
+ */
+export const REFUSED_WINDOW = 64
+export const REFUSED_SLOW_MS = 60_000
 /** An open stream with unacked messages and no ack for this long is presumed dead. */
 export const ACK_TIMEOUT_MS = 15_000
 
@@ -53,6 +59,8 @@ export class Channel {
   private closed = false
   /** the recipient refused our messages until then: only receipts go out meanwhile */
   private pausedUntil = 0
+  /** until then the window is REFUSED_WINDOW (the recipient refused us lately) */
+  private slowUntil = 0
   readonly peerId: PeerId
 
   constructor (readonly peer: string, private readonly host: ChannelHost) {
@@ -131,10 +139,11 @@ export class Channel {
           this.retryAt(wait)
           break
         }
-        while (this.head < this.queue.length && this.inflight.size < WINDOW) {
+        const window = Date.now() < this.slowUntil ? REFUSED_WINDOW : WINDOW
+        while (this.head < this.queue.length && this.inflight.size < window) {
           if (this.inflight.size === 0) this.lastAck = Date.now()
           const frames: Uint8Array[] = []
-          while (frames.length < BURST && this.head < this.queue.length && this.inflight.size < WINDOW) {
+          while (frames.length < BURST && this.head < this.queue.length && this.inflight.size < window) {
             const item = this.queue[this.head++] as OutboxItem
             this.inflight.add(item.id)
             frames.push(encodeDmFrame({ t: 'm', e: item.env }))
@@ -206,6 +215,7 @@ export class Channel {
     this.lastAck = Date.now()
     for (const id of ids) this.inflight.delete(id)
     this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms)
+    this.slowUntil = this.pausedUntil + REFUSED_SLOW_MS
     this.host.onRefuse?.(this.peer, why, this.pausedUntil)
     this.queue = this.host.pending(this.peer).filter(i => !this.inflight.has(i.id))
     this.head = 0

@@ -6,6 +6,7 @@
  * costs a few map lookups, so a flood is refused for less than it costs to store it.
  */
 import { TypedEventEmitter } from 'main-event'
+import { REFUSED_WINDOW, WINDOW } from './channel.js'
 
 export interface Budget {
   /** messages per second, sustained */
@@ -108,6 +109,9 @@ interface SenderState {
   refuseWhy: RefuseWhy
   /** when the current DM refusal episode started */
   since: number
+  /** refusals in this episode, and whether an earlier episode ended less than `blockMs` ago */
+  episodeRefused: number
+  repeat: boolean
   /** messages refused past the grace period of their episode, counted since `strikesSince` */
   strikes: number
   strikesSince: number
@@ -141,7 +145,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   private state (peer: string, now: number): SenderState {
     let s = this.senders.get(peer)
     if (s == null) {
-      s = { refuseUntil: 0, refuseWhy: 'rate', since: 0, strikes: 0, strikesSince: 0, blockedUntil: 0, blocks: 0, refused: 0, dropped: 0, seen: now }
+      s = { refuseUntil: 0, refuseWhy: 'rate', since: 0, episodeRefused: 0, repeat: false, strikes: 0, strikesSince: 0, blockedUntil: 0, blocks: 0, refused: 0, dropped: 0, seen: now }
       this.senders.set(peer, s)
     }
     s.seen = now
@@ -241,7 +245,9 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
     s.refused++
     if (s.refuseUntil <= now && why !== 'blocked') {
       // a new episode: everything from this sender is refused until it may retry
+      s.repeat = s.refuseUntil > 0 && now - s.refuseUntil < this.limits.blockMs
       s.since = now
+      s.episodeRefused = 0
       s.refuseUntil = now + retryMs
       s.refuseWhy = why
     }
@@ -256,7 +262,8 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
    * by pausing just long enough to start a new episode.
    */
   private count (peer: string, s: SenderState, now: number, grace = true): void {
-    if ((grace && now - s.since < this.limits.graceMs) || s.blockedUntil > now) return
+    if (s.blockedUntil > now) return
+    if (grace && !this.pastGrace(s, now)) return
     if (now - s.strikesSince > this.limits.blockMs) {
       s.strikesSince = now
       s.strikes = 0
@@ -269,6 +276,18 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
     s.refuseWhy = 'blocked'
     s.strikes = 0
     this.safeDispatchEvent('flood:block', { detail: { peer, until, refused: s.refused } })
+  }
+
+  /**
+   * Whether a refused DM is more than an honest sender could have had on the wire when it
+   * heard of the refusal: later than `graceMs` into the episode (by our clock), or, counted
+   * so a recipient too busy to read promptly still notices, more than the channel window
+   * (SPEC.md §8.3) in a first episode and more than `REFUSED_WINDOW` in a repeated one.
+   */
+  private pastGrace (s: SenderState, now: number): boolean {
+    s.episodeRefused++
+    if (now - s.since >= this.limits.graceMs) return true
+    return s.episodeRefused > (s.repeat ? REFUSED_WINDOW : WINDOW)
   }
 
   /** Senders that were refused or dropped, for the model and `info` (most first). */
