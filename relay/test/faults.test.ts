@@ -321,7 +321,11 @@ describe('relay mailbox under faults', () => {
     a.dialer.connect = async () => new Promise<void>((_, reject) => { dials.push(reject) })
     const failDials = (): void => { for (const reject of dials.splice(0)) reject(new Error('injected: the dial failed')) }
     try {
+      // discovery may have connected the two meanwhile: that connection goes, so the channel dials
+      await a.libp2p.hangUp(b.libp2p.peerId)
       const sent = await sendNumbered(a, b.peerId, 0, 50)
+      // the channel dials once its first item is on disk
+      for (const end = Date.now() + 10_000; dials.length === 0 && Date.now() < end;) await new Promise(resolve => setTimeout(resolve, 20))
       expect(dials.length, 'the first DMs took the direct channel').toBe(1)
       // the next 50 are routed while that dial hangs; it fails before they are on disk
       const second = sendNumbered(a, b.peerId, 50, 50)

@@ -133,7 +133,7 @@ describe('hostile shared values', () => {
     const { home, sessions, ns: [victim, mallory, carol] } = await mesh(['victim', 'mallory', 'carol']) as { home: string, sessions: string[], ns: [MeshNode, MeshNode, MeshNode] }
     await carol.data.state.set('build/status', { ok: true })
     const carolNote = await carol.data.memory.remember('deploys run from the release branch', ['deploy'])
-    await until([victim, mallory], ['state:change', 'memory:change'], () => [victim, mallory].every(n => n.data.state.get('build/status') != null && n.data.memory.get(carolNote.id) != null), 10_000, 'carol\'s values everywhere')
+    await until([victim, mallory], ['state:change', 'memory:change'], () => [victim, mallory].every(n => n.data.state.get('build/status') != null && n.data.memory.get(carolNote.id) != null), 30_000, 'carol\'s values everywhere')
     const envelopes: Uint8Array[] = []
     let bad = 0
     let good = 0
