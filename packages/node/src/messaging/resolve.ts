@@ -4,12 +4,17 @@
  * errors that list the candidates; targets that resolve to the same peer collapse into one.
  */
 import { AmbiguousRecipientError, InvalidMessageError, UnknownRecipientError } from '../errors.js'
+import { publicKeyOfPeer } from '../identity/keys.js'
 import { GROUP_NAME } from '../presence/record.js'
 import type { PeerInfo } from '../presence/table.js'
 import { ALL } from './groups.js'
 
 export type Target = { kind: 'peer', id: string, name: string } | { kind: 'group', group: string }
 
+
+function notYetSeen (id: string): PeerInfo {
+  return { id, name: '', role: '', groups: [], status: 'idle', summary: '', cwd: '', host: '', online: false, lastSeen: 0, incarnation: 0, addrs: [], self: false }
+}
 
 const describe = (p: PeerInfo): string => `${p.name || '(no name)'} ${p.id.slice(-10)}${p.online ? '' : ' (offline)'}`
 
@@ -38,6 +43,10 @@ function resolvePeer (t: string, peers: PeerInfo[], selfId: string): PeerInfo {
   if (t === selfId) throw new InvalidMessageError('that recipient is this session itself')
   const exact = peers.find(p => p.id === t)
   if (exact != null) return exact
+  // the full id of a session key names exactly one peer even before its presence reached us
+  // (a member that just joined, or one heard of out of band): the DM waits for it in the
+  // outbox, or in a relay's mailbox (SPEC.md §8.6)
+  if (publicKeyOfPeer(t) != null) return notYetSeen(t)
   const lower = t.toLowerCase()
   const named = peers.filter(p => p.name.toLowerCase() === lower)
   const onlineNamed = named.filter(p => p.online)
