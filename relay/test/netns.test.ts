@@ -105,6 +105,10 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     expect.fail(`${stuck.length} of ${who.name}'s messages reached their recipient but stay "${stuck[0]?.status}": the relay's receipt was lost`)
   }
 
+  async function peerOf (who: Member, other: Member): Promise<PeerInfo | undefined> {
+    return (await verb<{ peers: PeerInfo[] }>(who.home, ['peers', '--json'])).peers.find(p => p.id === other.id)
+  }
+
   async function health (): Promise<{ connections: number, reservations: number, mailbox: { messages: number, receipts: number, sessions: number, delivered: number } }> {
     return topo.fetchJson('r', healthUrl)
   }
@@ -147,7 +151,12 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     await m.a.proc.line(/^\+ bob \(/)
     await m.b.proc.line(/^\+ alice \(/)
     timings.joinMs = Date.now() - t0 - timings.setupMs
-  }, 60_000)
+    // a member announces itself before its reservation is made, then again with the circuit
+    // address: each must learn the other's, or DMs can only go through the mailbox
+    await Promise.all(([[m.a, m.b], [m.b, m.a]] as Array<[Member, Member]>).map(async ([who, other]) => until(`${who.name} to learn ${other.name}'s circuit address`, async () =>
+      (await peerOf(who, other))?.addrs.includes(`${relayAddr}/p2p-circuit/p2p/${other.id}`) === true ? true : undefined, { timeoutMs: 30_000 })))
+    timings.circuitAddrsMs = Date.now() - t0 - timings.setupMs
+  }, 90_000)
 
   afterEach(async ctx => {
     if (ctx.task.result?.state !== 'fail') return
@@ -313,6 +322,9 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
 
   it('offline delivery: the relay keeps DMs for a stopped member and delivers them when it returns', async () => {
     const N = 20
+    // after the long cut A counts B online again once B's next record crosses the relay;
+    // a goodbye sent before that changes nothing at A
+    await until('alice to count bob online again', async () => (await peerOf(m.a, m.b))?.online === true ? true : undefined, { timeoutMs: 30_000 })
     const markA = m.a.proc.mark()
     expect(await m.b.proc.stop()).toBe(0)
     // B said goodbye: A knows it is offline, so the DMs go to the relay's mailbox at once
