@@ -11,7 +11,7 @@
  *   `inbox`: a one-line notice, once per message, and it stays unread until pulled;
  *   `off`: nothing until pulled.
  */
-import type { InboxMessage, MeshNode, StateChange } from '@claudemesh/node'
+import type { CheckResult, InboxMessage, MeshNode, StateChange } from '@claudemesh/node'
 import { attr, fence, line } from './fence.js'
 
 /** Characters of peer text one push may carry (hook strings are capped at 10,000). */
@@ -107,7 +107,9 @@ export class Delivery {
   }
 
   private async takeMessages (at: Opportunity, status: string): Promise<Push> {
-    const unread = (await this.node.mail.inbox.list({ unreadOnly: true, limit: 200 })).filter(m => eligible(m, at, status))
+    // fair order (SPEC.md §8.8): one message per sender in turn, so a flood buries no one
+    const { messages: fair } = await this.node.mail.inbox.fair(200)
+    const unread = fair.filter(m => eligible(m, at, status))
     if (this.mode === 'inbox') {
       const fresh = unread.filter(m => !this.noticed.has(m.id))
       if (fresh.length === 0) return { messages: [], noticed: [] }
@@ -135,13 +137,21 @@ export class Delivery {
     for (const m of big) this.noticed.add(m.id)
     if (read.length === 0 && big.length === 0) return { messages: [], noticed: [] }
     const notes = big.map(m => `claudemesh: a ${m.body.length}-character message from "${attr(m.fromName || m.from.slice(-10), 64)}" (id ${line(m.id, 64)}) is too long to show here; call check_messages to read it.`)
+    if (read.length > 0) notes.push(...floodNotes({ held: this.heldBack(read) }))
     const parts = [...(read.length > 0 ? [this.format(read)] : []), ...notes]
     return { text: parts.join('\n'), notice: notes.length > 0 ? notes.join('\n') : undefined, messages: read, noticed: big }
   }
 
+  /** Senders of a push with unread messages left over, the most first. */
+  private heldBack (pushed: InboxMessage[]): Array<{ from: string, name: string, count: number }> {
+    const senders = new Map(pushed.map(m => [m.from, m.fromName]))
+    return [...senders].map(([from, name]) => ({ from, name, count: this.node.mail.inbox.counts.of(from).count }))
+      .filter(h => h.count > 0).sort((a, b) => b.count - a.count)
+  }
+
   /** The unread summary every tool result carries (nothing in off mode). */
   async unreadSummary (): Promise<{ count: number, from: string[] }> {
-    const unread = await this.node.mail.inbox.list({ unreadOnly: true, limit: 200 })
+    const { messages: unread } = await this.node.mail.inbox.fair(200)
     return { count: this.node.mail.inbox.unread, from: [...new Set(unread.map(m => attr(m.fromName || m.from.slice(-10), 64)))].slice(0, 10) }
   }
 
@@ -167,6 +177,14 @@ export function fenceMessage (m: InboxMessage): string {
     sent: new Date(m.sentAt).toISOString(),
     reply_to: m.replyTo
   }, m.body)
+}
+
+/** One line per sender held back by the fair order or blocked for flooding (SPEC.md §8.8). */
+export function floodNotes (r: Pick<CheckResult, 'held' | 'refused'>): string[] {
+  const who = (name: string, id: string): string => `"${attr(name || id.slice(-10), 64)}"`
+  const notes = (r.held ?? []).slice(0, 5).map(h => `claudemesh: ${h.count} more from ${who(h.name, h.from)} held back (unread is shown one sender at a time); call check_messages for more.`)
+  for (const f of r.refused ?? []) if (f.blocked) notes.push(`claudemesh: ${who(f.name, f.from)} is blocked for flooding; ${f.refused + f.dropped} of its messages were refused or dropped.`)
+  return notes
 }
 
 export function notice (s: { count: number, from: string[] }): string {

@@ -25,6 +25,7 @@ export class UnknownRecipientError extends named('UnknownRecipientError') {}
 export class AmbiguousRecipientError extends named('AmbiguousRecipientError') {}
 export class MessageTooLargeError extends named('MessageTooLargeError') {}
 export class InvalidMessageError extends named('InvalidMessageError') {}
+export class RateLimitedError extends named('RateLimitedError') {}
 /** A path under the home that another local user owns or can write: refused before use (SPEC.md §3.1). */
 export class UnsafePathError extends named('UnsafePathError') {}
 /** A newer incarnation of this session runs (or waits for the store): a courier is not needed. */

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import type { z } from 'zod'
 import { ControlServer } from './control/server.js'
@@ -24,6 +25,7 @@ import { registerNodeMethods } from './control/methods.js'
 import { mailboxProtocol } from './mailbox/frames.js'
 import { createMessaging } from './messaging/create.js'
 import { flushOutbox } from './messaging/flush.js'
+import { FloodGuard, type FloodLimits } from './messaging/flood.js'
 import type { Messaging } from './messaging/index.js'
 import { Outbox } from './messaging/outbox.js'
 import { withHandles } from './messaging/resolve.js'
@@ -79,6 +81,8 @@ export interface MeshNodeInit {
    * the stopped incarnation, so that any newer incarnation of the session replaces it.
    */
   courier?: { incarnation: number }
+  /** flood control: per-sender budgets, inbox caps, blocks (SPEC.md §8.8; defaults DEFAULT_LIMITS) */
+  limits?: Partial<FloodLimits>
 }
 
 export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents, ReplicaEvents {
@@ -131,9 +135,17 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** relays learnt from bootstrap peers after start (SPEC.md §12.1) */
   private readonly learnt: string[] = []
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
+  /** flood control (SPEC.md §8.8): budgets per sender; a blocked sender is hung up on and gated */
+  readonly guard: FloodGuard
 
   constructor (readonly init: MeshNodeInit) {
     super()
+    this.guard = new FloodGuard(init.limits)
+    this.guard.addEventListener('flood:block', evt => {
+      const { peer, until } = evt.detail
+      log('blocked %s for flooding until %s', peer, new Date(until).toISOString())
+      void this.libp2p?.hangUp(peerIdFromString(peer)).catch(() => {})
+    })
   }
 
   get peerId (): string { return this.key.peerId.toString() }
@@ -177,6 +189,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       listen: this.init.listen,
       mdns: this.init.mdns,
       relays,
+      blocked: peer => this.guard.blocked(peer),
+      peerScore: peer => this.guard.score(peer),
       dht: this.init.dht ?? (this.mesh.bootstrap.length + relays.length + (this.init.bootstrap?.length ?? 0) > 0)
     })
     await this.libp2p.start()
@@ -259,7 +273,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private async startMessaging (groups: string[]): Promise<void> {
     if (this.mesh.contentSecret == null || this.commit == null) return
     this.messaging = await createMessaging(
-      { libp2p: this.libp2p, presence: this.presence, dialer: this.dialer, store: this.store, commit: this.commit },
+      { libp2p: this.libp2p, presence: this.presence, dialer: this.dialer, store: this.store, commit: this.commit, guard: this.guard },
       { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, ttlMs: this.init.messageTtlMs, groups, relays: relayPeerIds(this.relays()) })
     for (const type of ['message:receive', 'message:status', 'message:reject'] as const) {
       this.messaging.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })

@@ -14,11 +14,18 @@ import { idBytes, idText } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { lpOptions } from './lp.js'
 import type { OutboxItem } from './outbox.js'
+import type { RefuseWhy } from './flood.js'
 
 const log = logger('claudemesh:dm')
 
 /** How many unacked messages a channel keeps in flight. */
 export const WINDOW = 4096
+/**
+ * After a refusal (`x` frame) a channel keeps at most this many in flight to that peer for
+ * `REFUSED_SLOW_MS`: a recipient holds more than this in one later episode against it.
+ */
+export const REFUSED_WINDOW = 64
+export const REFUSED_SLOW_MS = 60_000
 /** An open stream with unacked messages and no ack for this long is presumed dead. */
 export const ACK_TIMEOUT_MS = 15_000
 
@@ -27,6 +34,8 @@ export interface ChannelHost {
   pending: (peer: string) => OutboxItem[]
   onAck: (peer: string, ids: string[]) => Promise<void>
   onRead: (peer: string, ids: string[]) => Promise<void>
+  /** the peer refused messages for now (flood control, SPEC.md §8.8): they wait until `until` */
+  onRefuse?: (peer: string, why: RefuseWhy, until: number) => void
   /** the peer cannot be reached: true when its messages went another way (a relay's mailbox) */
   divert?: (channel: Channel) => boolean
 }
@@ -48,6 +57,10 @@ export class Channel {
   private retryTimer?: ReturnType<typeof setTimeout>
   private lastAck = Date.now()
   private closed = false
+  /** the recipient refused our messages until then: only receipts go out meanwhile */
+  private pausedUntil = 0
+  /** until then the window is REFUSED_WINDOW (the recipient refused us lately) */
+  private slowUntil = 0
   readonly peerId: PeerId
 
   constructor (readonly peer: string, private readonly host: ChannelHost) {
@@ -124,10 +137,16 @@ export class Channel {
           await lp.write(encodeDmFrame({ t: 'r', ids: ids.map(idBytes) }))
           if (this.receipts.length > 0) this.again = true
         }
-        while (this.head < this.queue.length && this.inflight.size < WINDOW) {
+        const wait = this.pausedUntil - Date.now()
+        if (wait > 0) {
+          this.retryAt(wait)
+          break
+        }
+        const window = Date.now() < this.slowUntil ? REFUSED_WINDOW : WINDOW
+        while (this.head < this.queue.length && this.inflight.size < window) {
           if (this.inflight.size === 0) this.lastAck = Date.now()
           const frames: Uint8Array[] = []
-          while (frames.length < BURST && this.head < this.queue.length && this.inflight.size < WINDOW) {
+          while (frames.length < BURST && this.head < this.queue.length && this.inflight.size < window) {
             const item = this.queue[this.head++] as OutboxItem
             this.inflight.add(item.id)
             frames.push(encodeDmFrame({ t: 'm', e: item.env }))
@@ -176,6 +195,8 @@ export class Channel {
           }, err => { log('recording acks from %s failed: %s', this.peer, (err as Error).message) })
         } else if (f.t === 'r') {
           void this.host.onRead(this.peer, f.ids.map(idText)).catch(() => {})
+        } else if (f.t === 'x') {
+          this.refused(f.ids.map(idText), f.why, f.ms)
         }
       }
     } catch (err) {
@@ -186,6 +207,34 @@ export class Channel {
         else this.scheduleRetry()
       }
     }
+  }
+
+  /**
+   * The recipient refused these for now: stop sending until it said to retry, then send
+   * everything not acked again, in order (what was sent after them was refused too, or is
+   * a duplicate the recipient acks).
+   */
+  private refused (ids: string[], why: RefuseWhy, ms: number): void {
+    this.lastAck = Date.now()
+    for (const id of ids) this.inflight.delete(id)
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms)
+    this.slowUntil = this.pausedUntil + REFUSED_SLOW_MS
+    this.host.onRefuse?.(this.peer, why, this.pausedUntil)
+    this.queue = this.host.pending(this.peer).filter(i => !this.inflight.has(i.id))
+    this.head = 0
+    log('%s refused %d DMs for now (%s): retrying in %d ms', this.peer, ids.length, why, ms)
+    this.retryAt(this.pausedUntil - Date.now())
+  }
+
+  private retryAt (ms: number): void {
+    if (this.closed) return
+    clearTimeout(this.retryTimer)
+    // a little later than asked, so the retry is not refused again by a clock a hair behind
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.kick()
+    }, ms + 50 + Math.random() * 200)
+    this.retryTimer.unref()
   }
 
   private reset (err: Error): void {

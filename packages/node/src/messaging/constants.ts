@@ -11,6 +11,8 @@ export const MAX_ENVELOPE_BYTES = MAX_BODY_BYTES + 2048
 export const MAX_DM_FRAME_BYTES = MAX_ENVELOPE_BYTES + 1024
 /** Most ids in one ack or read frame. */
 export const MAX_ACK_IDS = 1024
+/** The longest "retry after" a refusal (`x` frame) may ask for: a sender waits at most this. */
+export const MAX_RETRY_AFTER_MS = 3_600_000
 
 /** A message not acked within this time fails (and its id stops being remembered). */
 export const DEFAULT_TTL_MS = 7 * 24 * 3600_000

@@ -10,20 +10,22 @@ import { Groups } from './groups.js'
 import { Inbox } from './inbox.js'
 import { Messaging } from './index.js'
 import { Outbox } from './outbox.js'
+import type { FloodGuard } from './flood.js'
 
-export interface MessagingParts { libp2p: MeshLibp2p, presence: Presence, dialer: Dialer, store: Store, commit: GroupCommit }
+export interface MessagingParts { libp2p: MeshLibp2p, presence: Presence, dialer: Dialer, store: Store, commit: GroupCommit, guard: FloodGuard }
 export interface MessagingInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, ttlMs?: number, groups: string[], relays?: string[] }
 
 export async function createMessaging (parts: MessagingParts, init: MessagingInit): Promise<Messaging> {
-  const { libp2p, presence, dialer, store, commit } = parts
+  const { libp2p, presence, dialer, store, commit, guard } = parts
   const inbox = new Inbox(sublevel(store, 'inbox'), commit)
   const outbox = new Outbox(sublevel(store, 'outbox'), commit)
   await inbox.start()
   await outbox.start()
+  guard.unread = inbox.counts
   const keys = { meshId: init.meshId, privateKey: init.privateKey, contentSecret: init.contentSecret }
-  const dm = new DirectMessages({ libp2p, presence, dialer, inbox, outbox }, { ...keys, ttlMs: init.ttlMs, relays: init.relays })
-  const groups = new Groups({ libp2p, presence, inbox, history: sublevel(store, 'groups') }, keys)
-  const messaging = new Messaging(dm, groups, inbox, outbox, presence)
+  const dm = new DirectMessages({ libp2p, presence, dialer, inbox, outbox, guard }, { ...keys, ttlMs: init.ttlMs, relays: init.relays })
+  const groups = new Groups({ libp2p, presence, inbox, history: sublevel(store, 'groups'), guard }, keys)
+  const messaging = new Messaging(dm, groups, inbox, outbox, presence, guard)
   await dm.start()
   await groups.start(init.groups)
   return messaging

@@ -23,6 +23,7 @@ import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { lpOptions } from './lp.js'
 import type { Inbox, InboxMessage } from './inbox.js'
 import type { DeliveryStatus, Outbox, OutboxItem } from './outbox.js'
+import type { FloodGuard, RefuseWhy } from './flood.js'
 
 const log = logger('claudemesh:dm')
 
@@ -34,7 +35,11 @@ export interface DmEvents {
   'message:reject': CustomEvent<{ reason: RejectReason, from?: string }>
 }
 
+/** What the choke-point decided: acknowledge `id`, or refuse it for now (flood control, §8.8). */
+export type Received = { id: string, refuse?: { why: RefuseWhy, retryMs: number } }
+
 export interface DmComponents {
+  guard: FloodGuard
   libp2p: MeshLibp2p
   presence: Presence
   dialer: Dialer
@@ -54,7 +59,10 @@ export interface DmInit {
 export interface Accepted { id: string, to: string, name: string, status: DeliveryStatus }
 
 export class DirectMessages extends TypedEventEmitter<DmEvents> {
-  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: {} as Partial<Record<RejectReason, number>> }
+  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: {} as Partial<Record<RejectReason, number>>, refused: {} as Partial<Record<RefuseWhy, number>> }
+  /** per recipient: it refused our DMs for now (flood control); the channel waits until `until` */
+  readonly deferred = new Map<string, { why: RefuseWhy, until: number }>()
+  private stopped = false
   private readonly keys: PairKeys
   private readonly selfPub: Uint8Array
   private readonly channels = new Map<string, Channel>()
@@ -76,7 +84,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   private newMailbox (relays: string[]): MailboxClient {
     return new MailboxClient(this.components.libp2p, mailboxProtocol(this.init.meshId), relays, {
-      accept: async bytes => this.accept(bytes),
+      accept: async bytes => this.acceptMail(bytes),
       held: async items => { await this.settle(items, 'held') },
       delivered: async ids => {
         for (const s of await this.components.outbox.delivered(ids)) this.safeDispatchEvent('message:status', { detail: { id: s.id, to: s.to, status: 'delivered' } })
@@ -190,6 +198,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   async stop (): Promise<void> {
     this.started = false
+    this.stopped = true
     clearInterval(this.timer)
     this.mailbox?.stop()
     const { libp2p, presence } = this.components
@@ -235,6 +244,26 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * the id to acknowledge, or undefined when the envelope is refused.
    */
   async accept (bytes: Uint8Array, via: { from?: string } = {}): Promise<string | undefined> {
+    const r = await this.receive(bytes, via)
+    return r?.refuse == null ? r?.id : undefined
+  }
+
+  /**
+   * Mail from a relay's mailbox counts against its sender's budget too. Refused for now, it is
+   * tried again when the sender may retry; meanwhile it stays unanswered, so the relay keeps
+   * it (and its delivery window holds back more of the same). After stop, never answered.
+   */
+  private async acceptMail (bytes: Uint8Array): Promise<string | undefined> {
+    while (true) {
+      const r = await this.receive(bytes)
+      if (r?.refuse == null) return r?.id
+      if (this.stopped) return new Promise<never>(() => {})
+      await new Promise(resolve => { setTimeout(resolve, r.refuse?.retryMs).unref() })
+    }
+  }
+
+  /** The choke-point proper: undefined for a rejected envelope, else the id and maybe a refusal. */
+  async receive (bytes: Uint8Array, via: { from?: string } = {}): Promise<Received | undefined> {
     let env
     try {
       env = decodeDm(bytes)
@@ -245,6 +274,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     const sender = peerIdStringOfRaw(env.from)
     if (via.from != null && via.from !== sender) return this.reject('forged', via.from)
     const now = Date.now()
+    // a blocked sender costs no decryption (its connection was authenticated)
+    if (via.from != null) {
+      const early = this.components.guard.earlyDm(sender, now)
+      if (!early.ok) return this.refuse(idText(env.id), sender, early)
+    }
     if (env.ts > now + c.MAX_CLOCK_SKEW_MS) return this.reject('future', sender)
     if (env.exp <= now || env.exp - env.ts > c.DEFAULT_TTL_MS * 4) return this.reject('expired', sender)
     let content: Content
@@ -265,13 +299,24 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       receivedAt: now
     }
     if (content.re != null) msg.replyTo = content.re
+    // budgets and caps are charged for new messages only: a retry of a stored one is acked
+    if (!await this.components.inbox.has(id)) {
+      const verdict = this.components.guard.admitDm(sender, Buffer.byteLength(msg.body), now)
+      if (!verdict.ok) return this.refuse(id, sender, verdict)
+    }
     if (await this.components.inbox.add(msg)) {
       this.stats.received++
       this.safeDispatchEvent('message:receive', { detail: msg })
     } else {
       this.stats.duplicates++
     }
-    return id
+    return { id }
+  }
+
+  private refuse (id: string, from: string, v: { ok: false, why: RefuseWhy, retryMs: number }): Received {
+    this.stats.refused[v.why] = (this.stats.refused[v.why] ?? 0) + 1
+    log.trace('refused a DM from %s for now (%s, retry in %d ms)', from, v.why, v.retryMs)
+    return { id, refuse: { why: v.why, retryMs: Math.min(v.retryMs, c.MAX_RETRY_AFTER_MS) } }
   }
 
   private reject (reason: RejectReason, from?: string): undefined {
@@ -286,15 +331,21 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     const lp = lpStream(stream, lpOptions(c.MAX_DM_FRAME_BYTES))
     const from = conn.remotePeer.toString()
     let acks: Uint8Array[] = []
+    let refusals: Array<{ id: Uint8Array, why: RefuseWhy, ms: number }> = []
     let flushing = false
     const flush = async (): Promise<void> => {
       if (flushing) return
       flushing = true
       // one ack frame per turn of the event loop: commits that finished together ack together
       await new Promise(resolve => setImmediate(resolve))
-      while (acks.length > 0) {
-        const ids = acks.splice(0, c.MAX_ACK_IDS)
-        await lp.write(encodeDmFrame({ t: 'a', ids })).catch(() => {})
+      while (acks.length > 0 || refusals.length > 0) {
+        if (acks.length > 0) await lp.write(encodeDmFrame({ t: 'a', ids: acks.splice(0, c.MAX_ACK_IDS) })).catch(() => {})
+        const refused = refusals.splice(0, c.MAX_ACK_IDS)
+        if (refused.length === 0) continue
+        // one frame per turn: the latest verdict's reason, the longest wait
+        const last = refused[refused.length - 1] as { why: RefuseWhy }
+        const ms = Math.max(...refused.map(r => r.ms))
+        await lp.write(encodeDmFrame({ t: 'x', ids: refused.map(r => r.id), why: last.why, ms })).catch(() => {})
       }
       flushing = false
     }
@@ -302,9 +353,10 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       while (true) {
         const frame = decodeDmFrame((await lp.read()).subarray())
         if (frame.t === 'm') {
-          void this.accept(frame.e, { from }).then(id => {
-            if (id == null) return
-            acks.push(idBytes(id))
+          void this.receive(frame.e, { from }).then(r => {
+            if (r == null) return
+            if (r.refuse != null) refusals.push({ id: idBytes(r.id), why: r.refuse.why, ms: r.refuse.retryMs })
+            else acks.push(idBytes(r.id))
             void flush()
           }, err => { log('accepting a DM from %s failed: %s', from, (err as Error).message) })
         } else if (frame.t === 'r') {
@@ -319,6 +371,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       stream.abort(err as Error)
     } finally {
       acks = []
+      refusals = []
     }
   }
 
@@ -337,6 +390,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
         pending: p => this.components.outbox.pending(p),
         onAck: async (p, ids) => this.onAck(p, ids),
         onRead: async (p, ids) => this.onRead(p, ids),
+        onRefuse: (p, why, until) => { this.deferred.set(p, { why, until }) },
         divert: ch => this.divert(ch)
       })
       this.channels.set(peer, ch)
@@ -346,6 +400,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   private async onAck (peer: string, ids: string[]): Promise<void> {
     const done = await this.components.outbox.acked(peer, ids)
+    if ((this.deferred.get(peer)?.until ?? Infinity) <= Date.now()) this.deferred.delete(peer)
     for (const id of done) this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'delivered' } })
   }
 
@@ -366,6 +421,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   private async tick (): Promise<void> {
+    this.components.guard.prune()
     for (const item of await this.components.outbox.expire()) {
       this.channels.get(item.to)?.forget([item.id])
       this.safeDispatchEvent('message:status', { detail: { id: item.id, to: item.to, status: 'failed' } })

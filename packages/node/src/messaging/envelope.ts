@@ -86,6 +86,11 @@ export async function decodeGroup (meshId: string, bytes: Uint8Array): Promise<G
   return e
 }
 
+/** The header of a group envelope, unverified: only to look its author up before verifying. */
+export function decodeGroupHeader (bytes: Uint8Array): GroupEnvelope {
+  return decodeFrame(bytes, GroupEnvelopeSchema, MAX_ENVELOPE_BYTES, 'group envelope')
+}
+
 export function openGroup (key: Uint8Array, e: GroupEnvelope): Content {
   return decodeFrame(open(key, e.ct, encodeFrame([e.from, e.topic, e.id, e.ts])), ContentSchema, MAX_ENVELOPE_BYTES, 'group content')
 }

@@ -17,8 +17,9 @@ import type { Sublevel } from '../store/index.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
 import { groupKey, groupTopic } from './crypto.js'
-import { type Content, decodeGroup, type GroupEnvelope, idText, newMessageId, openGroup, sealGroup } from './envelope.js'
+import { type Content, decodeGroup, decodeGroupHeader, type GroupEnvelope, idText, newMessageId, openGroup, sealGroup } from './envelope.js'
 import type { Inbox, InboxMessage } from './inbox.js'
+import type { FloodGuard } from './flood.js'
 
 const log = logger('claudemesh:groups')
 
@@ -43,14 +44,16 @@ export interface GroupsInit {
 }
 
 export class Groups extends TypedEventEmitter<GroupEvents> {
-  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: 0, synced: 0 }
+  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: 0, synced: 0, overBudget: 0, dropped: 0 }
   /** topic → group name, for the groups this node is in (always including ALL) */
   private readonly topics = new Map<string, string>()
   private readonly protocol: string
   private readonly selfId: string
   private pruner?: ReturnType<typeof setInterval>
+  /** envelopes whose signature the validator checked: delivery hands the same bytes to accept */
+  private readonly verified = new WeakSet<Uint8Array>()
 
-  constructor (private readonly components: { libp2p: MeshLibp2p, presence: Presence, inbox: Inbox, history: Sublevel }, private readonly init: GroupsInit) {
+  constructor (private readonly components: { libp2p: MeshLibp2p, presence: Presence, inbox: Inbox, history: Sublevel, guard: FloodGuard }, private readonly init: GroupsInit) {
     super()
     this.protocol = c.groupSyncProtocol(init.meshId)
     this.selfId = components.libp2p.peerId.toString()
@@ -82,7 +85,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     if (this.topics.has(topic)) return
     this.topics.set(topic, group)
     const pubsub = this.components.libp2p.services.pubsub
-    pubsub.topicValidators.set(topic, async (_peer, msg) => this.validate(topic, msg.data))
+    pubsub.topicValidators.set(topic, async (peer, msg) => this.validate(topic, msg.data, peer.toString()))
     pubsub.subscribe(topic)
     for (const conn of this.components.libp2p.getConnections()) void this.requestSync(conn, [topic])
   }
@@ -111,16 +114,37 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     return { id: idText(id), recipients: r.recipients.length }
   }
 
-  private async validate (topic: string, data: Uint8Array): Promise<TopicValidatorResult> {
+  /**
+   * Gossipsub's validator: only what passes is stored and forwarded. Flood control (SPEC.md
+   * §8.8) charges the author's budget after the signature verifies and before anything is
+   * stored; over budget the message is neither stored nor forwarded, and an author that keeps
+   * publishing past it is blocked (then its messages cost no signature check).
+   */
+  private async validate (topic: string, data: Uint8Array, source: string): Promise<TopicValidatorResult> {
+    const guard = this.components.guard
     try {
+      const header = decodeGroupHeader(data)
+      const author = peerIdStringOfRaw(header.from)
+      const early = guard.earlyGroup(author, header.ct.byteLength, author === source)
+      if (early !== 'accept') return this.overBudget(early === 'reject')
       const env = await decodeGroup(this.init.meshId, data)
       // an envelope for one group replayed on another group's topic is not that group's
       if (env.topic !== topic) throw new Error('envelope topic differs from the gossipsub topic')
+      // a replay of a stored message costs its author nothing
+      if (await this.components.inbox.has(idText(env.id))) return TopicValidatorResult.Ignore
+      const verdict = guard.admitGroup(author, env.ct.byteLength, author === source)
+      if (verdict !== 'accept') return this.overBudget(verdict === 'reject')
+      this.verified.add(data)
       return TopicValidatorResult.Accept
     } catch {
       this.stats.rejected++
       return TopicValidatorResult.Reject
     }
+  }
+
+  private overBudget (fromAuthor: boolean): TopicValidatorResult {
+    this.stats.overBudget++
+    return fromAuthor ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
   }
 
   private readonly onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
@@ -133,7 +157,8 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     let env: GroupEnvelope
     let content: Content
     try {
-      env = await decodeGroup(this.init.meshId, bytes)
+      // one signature check per envelope: the validator's, when it saw these very bytes
+      env = this.verified.has(bytes) ? decodeGroupHeader(bytes) : await decodeGroup(this.init.meshId, bytes)
       const group = this.topics.get(env.topic)
       if (group == null) return false
       content = openGroup(groupKey(this.init.contentSecret, this.init.meshId, group), env)
@@ -147,6 +172,11 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     }
     const from = peerIdStringOfRaw(env.from)
     if (from === this.selfId) return false
+    // a blocked flooder's messages stay out by every path (group sync included), §8.8
+    if (this.components.guard.blocked(from)) {
+      this.stats.dropped++
+      return false
+    }
     const id = idText(env.id)
     const msg: InboxMessage = {
       id,
@@ -160,6 +190,12 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       receivedAt: Date.now()
     }
     if (content.re != null) msg.replyTo = content.re
+    // the inbox caps (SPEC.md §8.8): a group message cannot be refused, so past them it is dropped
+    if (!await this.components.inbox.has(id) && !this.components.guard.room(from, Buffer.byteLength(msg.body))) {
+      this.stats.dropped++
+      this.components.guard.drop(from)
+      return false
+    }
     await this.remember(env.topic, env.ts, id, bytes)
     if (!await this.components.inbox.add(msg)) {
       this.stats.duplicates++

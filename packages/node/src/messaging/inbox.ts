@@ -39,6 +39,8 @@ export class Inbox {
   private readonly inflight = new Map<string, Promise<boolean>>()
   private unreadCount = -1
   private lastSeq = 0
+  /** unread messages per sender (keys in arrival order) and their body bytes: caps and fair order */
+  private readonly bySender = new UnreadIndex()
 
   constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
 
@@ -49,11 +51,36 @@ export class Inbox {
     let n = 0
     for await (const _ of this.db.keys({ gte: 'u!', lt: 'u"' })) n++
     this.unreadCount = n
+    for await (const k of this.db.keys({ gte: 'u!', lt: 'u"' })) {
+      const v = await this.db.get(`m!${k.slice(2)}`)
+      if (v != null) this.bySender.add(decode(v), k.slice(2))
+    }
     for await (const k of this.db.keys({ gte: 'm!', lt: 'm"' })) this.ids.set(k.slice(19), Number(k.slice(2, 18)))
     for await (const k of this.db.keys({ gte: 'm!', lt: 'm"', reverse: true, limit: 1 })) this.lastSeq = Number(k.slice(2, 18))
   }
 
   get unread (): number { return Math.max(0, this.unreadCount) }
+
+  /** Unread messages (and body bytes) of one sender, and in total: the caps (SPEC.md §8.8). */
+  readonly counts = {
+    of: (sender: string): { count: number, bytes: number } => this.bySender.of(sender),
+    total: (): { count: number, bytes: number } => ({ count: this.unread, bytes: this.bySender.bytes })
+  }
+
+  /**
+   * Unread messages, fairly (SPEC.md §8.8): one from each sender in turn, senders in order of
+   * their oldest unread message, so a flood never buries another sender's message. `held`:
+   * how many more unread each sender has beyond those returned.
+   */
+  async fair (limit: number): Promise<{ messages: InboxMessage[], held: Array<{ from: string, count: number }> }> {
+    const { keys, held } = this.bySender.fair(limit)
+    const messages: InboxMessage[] = []
+    for (const k of keys) {
+      const v = await this.db.get(`m!${k}`)
+      if (v != null) messages.push(decode(v))
+    }
+    return { messages, held }
+  }
 
   async has (id: string): Promise<boolean> {
     return this.ids.has(id)
@@ -72,6 +99,7 @@ export class Inbox {
       await this.commit.write(this.addOps(m))
       this.ids.set(m.id, m.seq)
       this.unreadCount++
+      this.bySender.add(m, `${pad(m.seq)}!${m.id}`)
       return true
     })()
     this.inflight.set(m.id, p)
@@ -132,7 +160,7 @@ export class Inbox {
 
   private async writeUnread (ids: string[]): Promise<void> {
     const ops: BatchOp[] = []
-    let n = 0
+    const back: Array<[InboxMessage, string]> = []
     for (const id of new Set(ids)) {
       const m = await this.get(id)
       if (m?.readAt == null) continue
@@ -140,10 +168,11 @@ export class Inbox {
       const k = `${pad(order(m))}!${id}`
       ops.push({ type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(unread) } as BatchOp)
       ops.push({ type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) } as BatchOp)
-      n++
+      back.push([unread, k])
     }
     await this.commit.write(ops)
-    this.unreadCount += n
+    this.unreadCount += back.length
+    for (const [m, k] of back) this.bySender.add(m, k)
   }
 
   /** Mark messages read (durably); returns those that were unread until now. */
@@ -164,8 +193,73 @@ export class Inbox {
     }
     await this.commit.write(ops)
     this.unreadCount -= changed.length
+    for (const m of changed) this.bySender.remove(m, `${pad(order(m))}!${m.id}`)
     return changed
   }
+}
+
+/** Per-sender unread keys (`<order>!<id>`, sorted) and body bytes, in memory. */
+class UnreadIndex {
+  private readonly senders = new Map<string, { keys: string[], bytes: number }>()
+  bytes = 0
+
+  of (sender: string): { count: number, bytes: number } {
+    const s = this.senders.get(sender)
+    return { count: s?.keys.length ?? 0, bytes: s?.bytes ?? 0 }
+  }
+
+  add (m: InboxMessage, key: string): void {
+    let s = this.senders.get(m.from)
+    if (s == null) this.senders.set(m.from, s = { keys: [], bytes: 0 })
+    const i = sortedIndex(s.keys, key)
+    if (s.keys[i] === key) return
+    s.keys.splice(i, 0, key)
+    const size = Buffer.byteLength(m.body)
+    s.bytes += size
+    this.bytes += size
+  }
+
+  remove (m: InboxMessage, key: string): void {
+    const s = this.senders.get(m.from)
+    if (s == null) return
+    const i = sortedIndex(s.keys, key)
+    if (s.keys[i] !== key) return
+    s.keys.splice(i, 1)
+    const size = Buffer.byteLength(m.body)
+    s.bytes -= size
+    this.bytes -= size
+    if (s.keys.length === 0) this.senders.delete(m.from)
+  }
+
+  /** Round robin over senders ordered by their oldest unread key. */
+  fair (limit: number): { keys: string[], held: Array<{ from: string, count: number }> } {
+    const senders = [...this.senders].sort((a, b) => ((a[1].keys[0] as string) < (b[1].keys[0] as string) ? -1 : 1))
+    const keys: string[] = []
+    const taken = new Map<string, number>()
+    for (let round = 0; keys.length < limit; round++) {
+      let any = false
+      for (const [from, s] of senders) {
+        if (round >= s.keys.length || keys.length >= limit) continue
+        keys.push(s.keys[round] as string)
+        taken.set(from, round + 1)
+        any = true
+      }
+      if (!any) break
+    }
+    const held = senders.map(([from, s]) => ({ from, count: s.keys.length - (taken.get(from) ?? 0) })).filter(h => h.count > 0)
+    return { keys, held: held.sort((a, b) => b.count - a.count) }
+  }
+}
+
+function sortedIndex (keys: string[], key: string): number {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if ((keys[mid] as string) < key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 function decode (v: Uint8Array): InboxMessage {

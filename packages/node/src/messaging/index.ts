@@ -5,11 +5,12 @@
  * message's delivery state.
  */
 import { TypedEventEmitter } from 'main-event'
-import { InvalidMessageError, MessageTooLargeError } from '../errors.js'
+import { InvalidMessageError, MessageTooLargeError, RateLimitedError } from '../errors.js'
 import type { Presence } from '../presence/presence.js'
 import * as c from './constants.js'
 import type { Accepted, DirectMessages, DmEvents } from './dm.js'
 import { ALL, type Groups } from './groups.js'
+import type { FloodGuard } from './flood.js'
 import type { Inbox, InboxMessage } from './inbox.js'
 import { newStatus, type DeliveryStatus, type MessageStatus, type Outbox } from './outbox.js'
 import { resolveTargets } from './resolve.js'
@@ -19,13 +20,20 @@ export { MAX_BODY_BYTES, PRIORITIES, type Priority } from './constants.js'
 export type { InboxMessage } from './inbox.js'
 export type { DeliveryStatus, MessageStatus } from './outbox.js'
 export type { RejectReason } from './dm.js'
+export { DEFAULT_LIMITS, type FloodLimits, type FloodReport } from './flood.js'
 
 export interface SendOptions { priority?: c.Priority, replyTo?: string }
 export interface SendResult { to: string, name: string, id: string, status: DeliveryStatus }
-export interface CheckResult { messages: InboxMessage[], remaining: number }
+/** A sender whose unread messages were not all returned: `count` more wait (SPEC.md §8.8). */
+export interface HeldBack { from: string, name: string, count: number }
+/**
+ * `held`: unread left behind per sender when the unread did not all fit (fair order);
+ * `refused`: senders whose messages this node refused or dropped for flood control.
+ */
+export interface CheckResult { messages: InboxMessage[], remaining: number, held?: HeldBack[], refused?: Array<{ from: string, name: string, refused: number, dropped: number, blocked: boolean }> }
 
 export class Messaging extends TypedEventEmitter<DmEvents> {
-  constructor (readonly dm: DirectMessages, readonly groups: Groups, readonly inbox: Inbox, readonly outbox: Outbox, private readonly presence: Presence) {
+  constructor (readonly dm: DirectMessages, readonly groups: Groups, readonly inbox: Inbox, readonly outbox: Outbox, private readonly presence: Presence, readonly guard: FloodGuard) {
     super()
     for (const source of [dm, groups] as EventTarget[]) {
       for (const t of ['message:receive', 'message:status', 'message:reject']) {
@@ -43,6 +51,12 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
     if (targets.length === 0) throw new InvalidMessageError('no recipient')
     const content = { body, pri: opts.priority ?? 'next' as const, ...(opts.replyTo != null ? { re: opts.replyTo } : {}) }
     const peers = targets.flatMap(t => (t.kind === 'peer' ? [{ id: t.id, name: t.name }] : []))
+    for (const t of targets) {
+      if (t.kind !== 'group') continue
+      // receivers drop group messages past their budget: say so here rather than lose them there
+      const wait = this.guard.selfGroup(size)
+      if (wait != null) throw new RateLimitedError(`too many group messages: at most ${this.guard.limits.group.rate / 2} a second (${Math.floor(this.guard.limits.group.burst / 2)} at once); try again in ${Math.ceil(wait / 1000)} s`)
+    }
     const results: SendResult[] = []
     const accepted: Accepted[] = peers.length > 0 ? await this.dm.send(peers, content) : []
     for (const a of accepted) results.push({ to: a.to, name: a.name, id: a.id, status: a.status })
@@ -57,18 +71,34 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
     return results
   }
 
-  /** Unread (or all) messages, oldest first; marks them read unless told not to. */
+  /**
+   * Unread messages, fairly: one per sender in turn, each sender's oldest first (a flood never
+   * buries another sender's message); or everything, the latest `limit`. Marks them read
+   * unless told not to.
+   */
   async check (opts: { limit?: number, unreadOnly?: boolean, markRead?: boolean } = {}): Promise<CheckResult> {
     const limit = Math.max(1, Math.min(opts.limit ?? 20, 500))
-    // unread: the oldest first, so nothing is skipped; everything: the latest `limit`
-    let messages = await this.inbox.list({ unreadOnly: opts.unreadOnly !== false, limit, newest: opts.unreadOnly === false })
+    let messages: InboxMessage[]
+    let held: HeldBack[] = []
+    if (opts.unreadOnly === false) {
+      messages = await this.inbox.list({ unreadOnly: false, limit, newest: true })
+    } else {
+      const fair = await this.inbox.fair(limit)
+      messages = fair.messages
+      held = fair.held.map(h => ({ ...h, name: this.nameOf(h.from, messages) }))
+    }
     if (opts.markRead !== false) {
       const read = new Set((await this.markRead(messages.map(m => m.id))).map(m => m.id))
       // a push that marked one meanwhile has shown it: an unread pull returns each message once
       if (opts.unreadOnly !== false) messages = messages.filter(m => read.has(m.id))
     }
     const shownUnread = opts.markRead === false ? messages.filter(m => m.readAt == null).length : 0
-    return { messages, remaining: this.inbox.unread - shownUnread }
+    const refused = this.guard.report().slice(0, 10).map(r => ({ from: r.peer, name: this.nameOf(r.peer, messages), refused: r.refused, dropped: r.dropped, blocked: r.blockedUntil != null }))
+    return { messages, remaining: this.inbox.unread - shownUnread, ...(held.length > 0 ? { held } : {}), ...(refused.length > 0 ? { refused } : {}) }
+  }
+
+  private nameOf (peer: string, messages: InboxMessage[]): string {
+    return this.presence.get(peer)?.name ?? messages.find(m => m.from === peer)?.fromName ?? ''
   }
 
   async markRead (ids: string[]): Promise<InboxMessage[]> {
@@ -77,7 +107,11 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
     return read
   }
 
+  /** A pending DM its recipient refused for now (flood control) says why and until when. */
   async status (id: string): Promise<MessageStatus | undefined> {
-    return this.outbox.status(id)
+    const s = await this.outbox.status(id)
+    const d = s?.status === 'pending' ? this.dm.deferred.get(s.to) : undefined
+    if (s == null || d == null || d.until < Date.now()) return s
+    return { ...s, error: `the recipient refused it for now (${d.why}); retrying after ${new Date(d.until).toISOString()}` }
   }
 }

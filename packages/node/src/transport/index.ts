@@ -9,7 +9,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
-import type { Ed25519PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, Ed25519PrivateKey } from '@libp2p/interface'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { type Ping, ping } from '@libp2p/ping'
@@ -50,6 +50,10 @@ export interface TransportInit {
   maxConnections?: number
   /** gossipsub mesh degree D (default 6); a relay forwards presence to many more members */
   gossipDegree?: number
+  /** peers blocked for flooding (SPEC.md §8.8): no connection to or from them */
+  blocked?: (peer: string) => boolean
+  /** gossipsub's app-specific peer score (a blocked flooder scores -1000: graylisted) */
+  peerScore?: (peer: string) => number
 }
 
 export async function createTransport (init: TransportInit): Promise<MeshLibp2p> {
@@ -88,6 +92,7 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
       maxConnections: init.maxConnections ?? c.MAX_CONNECTIONS
     },
     peerDiscovery: discovery,
+    ...(init.blocked != null ? { connectionGater: gater(init.blocked) } : {}),
     services: {
       identify: identify(),
       ping: ping(),
@@ -97,7 +102,9 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
         runOnLimitedConnection: true,
         // Every peer already proved mesh membership through the PSK, and many sessions on one
         // laptop share 127.0.0.1: the default same-IP penalty graylists them (stack.md 12).
-        scoreParams: { IPColocationFactorWeight: 0 },
+        // The app-specific score is flood control's verdict (SPEC.md §9.3): a blocked flooder
+        // falls below the graylist threshold, so everything it still sends is dropped unread.
+        scoreParams: { IPColocationFactorWeight: 0, ...(init.peerScore != null ? { appSpecificScore: init.peerScore } : {}) },
         // every payload we publish (presence records, group envelopes) signs itself;
         // a second libp2p signature per message per hop buys nothing
         globalSignaturePolicy: 'StrictNoSign',
@@ -126,6 +133,15 @@ async function relayService (maxReservations: number): Promise<ReturnType<typeof
     maxInboundHopStreams: 1024,
     maxOutboundStopStreams: 1024
   })
+}
+
+/** Refuse connections to and from a blocked peer, once its id is known. */
+function gater (blocked: (peer: string) => boolean): ConnectionGater {
+  return {
+    denyDialPeer: async peer => blocked(peer.toString()),
+    denyInboundEncryptedConnection: async peer => blocked(peer.toString()),
+    denyOutboundEncryptedConnection: async peer => blocked(peer.toString())
+  }
 }
 
 /** Gossipsub's mesh bounds for a degree D (its defaults are 6 / 4 / 12 / 4 / 2). */

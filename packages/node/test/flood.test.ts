@@ -1,0 +1,307 @@
+/**
+ * Flood control (SPEC.md §8.8). The 20-node test: 20 honest nodes in this process and one
+ * hostile member in its own (test/flooder.ts), on loopback. The flooder writes DMs straight
+ * onto a DM stream to one victim and publishes @all envelopes, each at >= 1,000 a second,
+ * ignoring every refusal. It must be cut off (blocked by the victim, and nothing of it stored
+ * anywhere later than 5 s after it began), honest DMs and group messages must arrive
+ * (>= 99.9 %), the victim's control socket must keep answering, and an honest message sent
+ * after the flood must be among the first the victim's model reads.
+ */
+import { fork } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import { describe, expect, it } from 'vitest'
+import { ControlClient } from '../src/control/client.js'
+import { publicKeyOfPeer } from '../src/identity/keys.js'
+import type { MeshNode } from '../src/index.js'
+import { dmProtocol, MAX_DM_FRAME_BYTES } from '../src/messaging/constants.js'
+import { groupTopic, PairKeys } from '../src/messaging/crypto.js'
+import { newMessageId, sealDm } from '../src/messaging/envelope.js'
+import { encodeDmFrame } from '../src/messaging/frames.js'
+import { lpOptions } from '../src/messaging/lp.js'
+import { ALL } from '../src/messaging/groups.js'
+import { homeWithMesh, startNode, until } from './helpers.js'
+
+/** default presence timings: 21 nodes heartbeating every 500 ms would be a flood of their own */
+const CALM = { heartbeatMs: 10_000, ttlMs: 30_000, graceMs: 12_000 }
+const HONEST = Number(process.env.FLOOD_NODES ?? 20)
+const FLOOD = 10_000
+/** the flooder's pace, DMs and group messages each */
+const PER_SECOND = 1_500
+
+const T = Date.now()
+const step = (what: string): void => { process.stderr.write(`[flood test +${Date.now() - T} ms] ${what}\n`) }
+
+async function pollUntil (pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+/** The flooder child (test/flooder.ts), driven over IPC. */
+function spawnFlooder (home: string, victim: string): { ready: Promise<string>, done: Promise<Record<string, number>>, go: () => void, stop: () => Promise<void> } {
+  const args = JSON.stringify({ home, session: randomUUID(), victim, count: FLOOD, perSecond: PER_SECOND })
+  const child = fork(join(import.meta.dirname, 'flooder.ts'), [args], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  const message = async <T>(t: string): Promise<T> => new Promise((resolve, reject) => {
+    const on = (m: { t: string }): void => {
+      if (m.t !== t) return
+      child.off('message', on)
+      resolve(m as T)
+    }
+    child.on('message', on)
+    void exited.then(() => { reject(new Error(`the flooder exited before "${t}"`)) })
+  })
+  const ready = message<{ peerId: string }>('ready').then(m => m.peerId)
+  const done = message<{ stats: Record<string, number> }>('done').then(m => m.stats)
+  done.catch(() => {})
+  return {
+    ready,
+    done,
+    go: () => { child.send({ t: 'go' }) },
+    stop: async () => {
+      if (child.exitCode == null && child.connected) child.send({ t: 'stop' })
+      const killer = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
+      await exited
+      clearTimeout(killer)
+    }
+  }
+}
+
+/** `n` DM frames from `f` to `victim`, sealed with f's own keys: valid, so only their number hurts. */
+function dmFrames (f: MeshNode, victim: string, n: number): Uint8Array[] {
+  const key = f.key.privateKey
+  const pair = new PairKeys(key.publicKey.raw, key.raw.subarray(0, 32), f.mesh.contentSecret as Uint8Array, f.mesh.id)
+  const to = publicKeyOfPeer(victim) as Uint8Array
+  const now = Date.now()
+  return Array.from({ length: n }, (_, i) => encodeDmFrame({
+    t: 'm',
+    e: sealDm(f.mesh.id, pair.key(to), { from: key.publicKey.raw, to, id: newMessageId(), ts: now, exp: now + 3_600_000 }, { body: `flood ${i}`, pri: 'now' })
+  }))
+}
+
+/** Honest traffic while the flood runs: each node 5 DMs to each of 3 others (the victim among them) and 2 @all. */
+async function honestTraffic (nodes: MeshNode[], victim: MeshNode, expected: Array<{ to: string, id: string, group?: boolean }>, victimSendMs: number[]): Promise<void> {
+  await Promise.all(nodes.map(async (n, i) => {
+    const peers = [...new Set([nodes[(i + 1) % nodes.length], nodes[(i + 2) % nodes.length], i === 0 ? nodes[3 % nodes.length] : victim] as MeshNode[])]
+    for (let k = 0; k < 5; k++) {
+      for (const p of peers) {
+        const s = Date.now()
+        const [r] = await n.mail.send(p.peerId, `dm ${k} from h${i}`)
+        if (n === victim) victimSendMs.push(Date.now() - s)
+        expected.push({ to: p.peerId, id: (r as { id: string }).id })
+      }
+      if (k < 2) {
+        const s = Date.now()
+        const [r] = await n.mail.send('@all', `all ${k} from h${i}`)
+        if (n === victim) victimSendMs.push(Date.now() - s)
+        for (const m of nodes) if (m !== n) expected.push({ to: m.peerId, id: (r as { id: string }).id, group: true })
+      }
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }))
+}
+
+describe('flood control', () => {
+  it('refuses DMs past a sender\'s budget with a retry-after: an honest sender backs off and gets through, a flooder is blocked', async () => {
+    const { home, cleanup } = await homeWithMesh()
+    const nodes: MeshNode[] = []
+    try {
+      // a small DM budget at the victim, so the test needs few messages
+      const limits = { dm: { rate: 10, burst: 50, byteRate: 1 << 20, byteBurst: 8 << 20 } }
+      for (const name of ['victim', 'alice', 'mallory']) nodes.push(await startNode({ home, name, session: randomUUID(), ...(name === 'victim' ? { limits } : {}) }))
+      const [victim, alice, mallory] = nodes as [MeshNode, MeshNode, MeshNode]
+      await until(nodes, ['peer:join', 'peer:update'], () => nodes.every(n => nodes.every(m => m === n || n.presence.get(m.peerId)?.online === true)), 20_000, 'every node to see every other')
+      const got = new Map<string, number>()
+      victim.addEventListener('message:receive', evt => { got.set(evt.detail.from, (got.get(evt.detail.from) ?? 0) + 1) })
+      let blocked: { peer: string, at: number } | undefined
+      victim.guard.addEventListener('flood:block', evt => { blocked ??= { peer: evt.detail.peer, at: Date.now() } })
+
+      const acked = new Set<string>()
+      alice.addEventListener('message:status', evt => { if (evt.detail.status === 'delivered') acked.add(evt.detail.id) })
+      // alice sends twice the burst at once: the rest is refused for now, then retried
+      const burst = victim.guard.limits.dm.burst
+      const sent = (await Promise.all(Array.from({ length: burst * 2 }, async (_, i) => alice.mail.send(victim.peerId, `m ${i}`)))).flat()
+      await pollUntil(() => alice.mail.dm.deferred.has(victim.peerId), 20_000, 'a refusal')
+      const last = sent[sent.length - 1] as { id: string }
+      const s = await alice.mail.status(last.id)
+      if (s?.status === 'pending') expect(s.error).toMatch(/the recipient refused it for now \(rate\); retrying after/)
+      await pollUntil(() => (got.get(alice.peerId) ?? 0) === burst * 2, 30_000, 'all of alice\'s DMs')
+      expect(victim.mail.dm.stats.refused.rate ?? 0).toBeGreaterThan(0)
+      expect(victim.guard.blocked(alice.peerId)).toBe(false)
+      await until(alice, ['message:status'], () => sent.every(r => acked.has(r.id)), 20_000, 'every ack')
+
+      // mallory writes DMs onto a stream at 2,000 a second and ignores every refusal
+      const frames = dmFrames(mallory, victim.peerId, 10_000)
+      const t0 = Date.now()
+      const stream = await mallory.libp2p.dialProtocol(peerIdFromString(victim.peerId), dmProtocol(mallory.mesh.id))
+      const lp = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
+      void (async () => { while (true) await lp.read() })().catch(() => {})
+      for (let i = 0; i < frames.length && blocked == null; i += 100) {
+        await lp.writeV(frames.slice(i, i + 100)).catch(() => {})
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      await until(victim.guard, ['flood:block'], () => blocked != null, 20_000, 'the block')
+      expect(blocked?.peer).toBe(mallory.peerId)
+      const stored = got.get(mallory.peerId) ?? 0
+      const l = victim.guard.limits.dm
+      expect(stored).toBeLessThanOrEqual(l.burst + l.rate * ((blocked as { at: number }).at - t0) / 1000 + 1)
+      // hung up, and no new connection either way while the block lasts
+      await pollUntil(() => victim.libp2p.getConnections(peerIdFromString(mallory.peerId)).length === 0, 10_000, 'the hang-up')
+      await expect(mallory.libp2p.dialProtocol(peerIdFromString(victim.peerId), dmProtocol(mallory.mesh.id), { signal: AbortSignal.timeout(5_000) })).rejects.toThrow()
+      expect(got.get(mallory.peerId) ?? 0).toBe(stored)
+      // the model is told
+      const r = await victim.mail.check({ limit: 5 })
+      expect(r.refused?.find(f => f.from === mallory.peerId)?.blocked).toBe(true)
+      // and the others still talk to the victim
+      const [after] = await alice.mail.send(victim.peerId, 'still here')
+      await pollUntil(() => (got.get(alice.peerId) ?? 0) === burst * 2 + 1, 20_000, 'a DM after the block')
+      expect(after?.id).toBeDefined()
+    } finally {
+      await Promise.allSettled(nodes.map(async n => n.stop()))
+      await cleanup()
+    }
+  }, 90_000)
+
+  it('an honest message that arrives after 10,000 unread from one sender is among the first the model reads', async () => {
+    const { home, cleanup } = await homeWithMesh()
+    const nodes: MeshNode[] = []
+    try {
+      const victim = await startNode({ home, name: 'victim', session: randomUUID() })
+      nodes.push(victim)
+      const alice = await startNode({ home, name: 'alice', session: randomUUID() })
+      nodes.push(alice)
+      // a flood already stored (before the caps, or from many senders): 10,000 unread from one
+      const flooder = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+      const at = Date.now()
+      for (let i = 0; i < 10_000; i += 500) {
+        await Promise.all(Array.from({ length: 500 }, async (_, j) => victim.mail.inbox.add({
+          id: (i + j).toString(16).padStart(32, '0'), from: flooder, fromName: 'flooder', to: victim.peerId, priority: 'now', body: `flood ${i + j}`, sentAt: at, receivedAt: at
+        })))
+      }
+      const [r] = await alice.mail.send(victim.peerId, 'honest: the build is green')
+      await until(victim, ['message:receive'], () => victim.mail.inbox.unread === 10_001, 20_000, 'the honest DM')
+      const first = await victim.mail.check({ limit: 20 })
+      expect(first.messages.slice(0, 2).map(m => m.id)).toContain((r as { id: string }).id)
+      expect(first.messages).toHaveLength(20)
+      expect(first.held).toEqual([{ from: flooder, name: 'flooder', count: 10_000 - 19 }])
+      expect(first.remaining).toBe(10_001 - 20)
+      // the rest is still there, one sender's oldest first
+      const next = await victim.mail.check({ limit: 5 })
+      expect(next.messages.map(m => m.body)).toEqual(['flood 19', 'flood 20', 'flood 21', 'flood 22', 'flood 23'])
+    } finally {
+      await Promise.allSettled(nodes.map(async n => n.stop()))
+      await cleanup()
+    }
+  }, 60_000)
+
+  it('cuts a flooder off within 5 s while honest DMs and group messages among 20 nodes all arrive', async () => {
+    const { home, cleanup } = await homeWithMesh()
+    const nodes: MeshNode[] = []
+    let flooderProc: ReturnType<typeof spawnFlooder> | undefined
+    let control: ControlClient | undefined
+    try {
+      // in batches: each start dials every node already registered
+      for (let b = 0; b < HONEST; b += 5) {
+        nodes.push(...await Promise.all(Array.from({ length: Math.min(5, HONEST - b) }, async (_, j) => startNode({ home, name: `h${b + j}`, session: randomUUID(), presence: CALM }))))
+      }
+      const victim = nodes[0] as MeshNode
+      flooderProc = spawnFlooder(home, victim.peerId)
+      const flooder = await flooderProc.ready
+      step(`${nodes.length} nodes and the flooder started`)
+      await until(nodes, ['peer:join', 'peer:update'], () => nodes.every(n => [...nodes.map(m => m.peerId), flooder].every(m => m === n.peerId || n.presence.get(m)?.online === true)), 60_000, 'every node to see every other')
+      // gossipsub meshes form after the connections: wait until each node has @all peers
+      const topic = groupTopic(victim.mesh.contentSecret as Uint8Array, victim.mesh.id, ALL)
+      for (const n of nodes) await pollUntil(() => n.libp2p.services.pubsub.getSubscribers(topic).length >= 3, 30_000, 'gossipsub subscribers')
+      step('meshes formed')
+
+      // what every honest node stores from the flooder (when), and from honest peers (ids)
+      const floodStored = new Map<MeshNode, number[]>(nodes.map(n => [n, []]))
+      const honestGot = new Map<string, Set<string>>(nodes.map(n => [n.peerId, new Set()]))
+      for (const n of nodes) {
+        n.addEventListener('message:receive', evt => {
+          if (evt.detail.from === flooder) floodStored.get(n)?.push(evt.detail.receivedAt) // when it was admitted
+          else honestGot.get(n.peerId)?.add(evt.detail.id)
+        })
+      }
+      const blockedAtBy = new Map<MeshNode, number>()
+      for (const n of nodes) n.guard.addEventListener('flood:block', evt => { if (evt.detail.peer === flooder && !blockedAtBy.has(n)) blockedAtBy.set(n, Date.now()) })
+      control = await ControlClient.connect(victim.registryControlPath())
+
+      const t0 = Date.now()
+      flooderProc.go()
+      const latencies: number[] = []
+      const probe = (async () => {
+        while (Date.now() - t0 < 10_000) {
+          const s = Date.now()
+          await control?.call('info')
+          latencies.push(Date.now() - s)
+          await new Promise(resolve => setTimeout(resolve, 200))
+        }
+      })()
+      const expected: Array<{ to: string, id: string, group?: boolean }> = []
+      const victimSendMs: number[] = []
+      await honestTraffic(nodes, victim, expected, victimSendMs)
+      step('honest sends done')
+      const sent = await flooderProc.done
+      await probe
+      step('flood done')
+
+      const delivered = (): number => expected.filter(e => honestGot.get(e.to)?.has(e.id) === true).length
+      await pollUntil(() => delivered() === expected.length, 45_000, 'honest messages').catch(() => {})
+      const lastFlood = Math.max(...[...floodStored.values()].flat(), t0)
+      const measured = {
+        sent,
+        blockedAfterMs: blockedAtBy.has(victim) ? (blockedAtBy.get(victim) as number) - t0 : null,
+        blockedBy: blockedAtBy.size,
+        lastStoredAfterMs: lastFlood - t0,
+        storedAtVictim: floodStored.get(victim)?.length ?? 0,
+        storedMax: Math.max(...[...floodStored.values()].map(v => v.length)),
+        honest: { expected: expected.length, delivered: delivered(), missingGroup: expected.filter(e => e.group === true && honestGot.get(e.to)?.has(e.id) !== true).length, missingToVictim: expected.filter(e => e.to === victim.peerId && honestGot.get(e.to)?.has(e.id) !== true).length },
+        controlMaxMs: Math.max(...latencies),
+        victimSendMaxMs: Math.max(...victimSendMs),
+        refused: victim.mail.dm.stats.refused,
+        perNode: nodes.map(n => [floodStored.get(n)?.length, Math.max(t0, ...(floodStored.get(n) ?? [])) - t0, n.mail.groups.stats.overBudget])
+      }
+      step(`measured ${JSON.stringify(measured)}`)
+
+      // it was a flood: >= 1,000 DMs a second while its stream was open, and @all likewise
+      expect(sent.dmRateWhileOpen).toBeGreaterThanOrEqual(1000)
+      expect(sent.groupRate).toBeGreaterThanOrEqual(1000)
+      expect(measured.blockedAfterMs).not.toBeNull()
+      expect(measured.blockedAfterMs).toBeLessThanOrEqual(5_000)
+      // every node: nothing of the flooder's admitted after it blocked it, and never more than
+      // its budgets allow (bursts plus rates over the time the flood was admitted)
+      const l = victim.guard.limits
+      for (const n of nodes) {
+        const times = floodStored.get(n) ?? []
+        const span = (Math.max(t0, ...times) - t0) / 1000
+        expect(times.length).toBeLessThanOrEqual(l.dm.burst + l.group.burst + (l.dm.rate + l.group.rate) * span + 1)
+        const b = blockedAtBy.get(n)
+        if (b != null) expect(times.filter(t => t > b).length).toBe(0)
+      }
+      expect(delivered() / expected.length).toBeGreaterThanOrEqual(0.999)
+      expect(measured.controlMaxMs).toBeLessThan(1_500)
+      expect(measured.victimSendMaxMs).toBeLessThan(2_000)
+
+      // what the model gets: after the flood, an honest message is among the first it reads
+      const [late] = await (nodes[7 % nodes.length] as MeshNode).mail.send(victim.peerId, 'the build is green, please merge')
+      const lateId = (late as { id: string }).id
+      await pollUntil(() => honestGot.get(victim.peerId)?.has(lateId) === true, 20_000, 'the late honest DM')
+      const first = await victim.mail.check({ limit: 20 })
+      expect(first.messages.map(m => m.id)).toContain(lateId)
+      expect(first.held?.find(h => h.from === flooder)?.count ?? 0).toBeGreaterThan(0)
+      expect(first.refused?.find(r => r.from === flooder)?.blocked).toBe(true)
+    } finally {
+      control?.close()
+      await flooderProc?.stop()
+      await Promise.allSettled(nodes.map(async n => n.stop()))
+      await cleanup()
+    }
+  }, 240_000)
+})
