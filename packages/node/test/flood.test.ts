@@ -85,26 +85,81 @@ function dmFrames (f: MeshNode, victim: string, n: number): Uint8Array[] {
   }))
 }
 
+/** A node the test sends from: in this process, or the victim in its own. */
+interface Sender { peerId: string, send: (to: string, body: string) => Promise<{ id: string, ms: number }> }
+
+const local = (n: MeshNode): Sender => ({
+  peerId: n.peerId,
+  send: async (to, body) => {
+    const s = Date.now()
+    const [r] = await n.mail.send(to, body)
+    return { id: (r as { id: string }).id, ms: Date.now() - s }
+  }
+})
+
 /** Honest traffic while the flood runs: each node 5 DMs to each of 3 others (the victim among them) and 2 @all. */
-async function honestTraffic (nodes: MeshNode[], victim: MeshNode, expected: Array<{ to: string, id: string, group?: boolean }>, victimSendMs: number[]): Promise<void> {
+async function honestTraffic (nodes: Sender[], victim: Sender, expected: Array<{ to: string, id: string, group?: boolean }>, victimSendMs: number[]): Promise<void> {
   await Promise.all(nodes.map(async (n, i) => {
-    const peers = [...new Set([nodes[(i + 1) % nodes.length], nodes[(i + 2) % nodes.length], i === 0 ? nodes[3 % nodes.length] : victim] as MeshNode[])]
+    const peers = [...new Set([nodes[(i + 1) % nodes.length], nodes[(i + 2) % nodes.length], i === 0 ? nodes[3 % nodes.length] : victim] as Sender[])]
     for (let k = 0; k < 5; k++) {
       for (const p of peers) {
-        const s = Date.now()
-        const [r] = await n.mail.send(p.peerId, `dm ${k} from h${i}`)
-        if (n === victim) victimSendMs.push(Date.now() - s)
-        expected.push({ to: p.peerId, id: (r as { id: string }).id })
+        const r = await n.send(p.peerId, `dm ${k} from h${i}`)
+        if (n === victim) victimSendMs.push(r.ms)
+        expected.push({ to: p.peerId, id: r.id })
       }
       if (k < 2) {
-        const s = Date.now()
-        const [r] = await n.mail.send('@all', `all ${k} from h${i}`)
-        if (n === victim) victimSendMs.push(Date.now() - s)
-        for (const m of nodes) if (m !== n) expected.push({ to: m.peerId, id: (r as { id: string }).id, group: true })
+        const r = await n.send('@all', `all ${k} from h${i}`)
+        if (n === victim) victimSendMs.push(r.ms)
+        for (const m of nodes) if (m !== n) expected.push({ to: m.peerId, id: r.id, group: true })
       }
       await new Promise(resolve => setTimeout(resolve, 100))
     }
   }))
+}
+
+/** The victim child (test/flood-victim.ts), driven over IPC. */
+function spawnVictim (home: string): { ready: Promise<string>, call: <T>(t: string, args?: Record<string, unknown>) => Promise<T>, stop: () => Promise<void> } {
+  const child = fork(join(import.meta.dirname, 'flood-victim.ts'), [JSON.stringify({ home, session: randomUUID() })], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  const waiting = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  let rid = 0
+  const ready = new Promise<string>((resolve, reject) => {
+    child.on('message', m => {
+      const msg = m as { t: string, peerId?: string, rid?: number, value?: unknown, error?: string }
+      if (msg.t === 'ready') resolve(msg.peerId as string)
+      const w = msg.t === 'reply' ? waiting.get(msg.rid as number) : undefined
+      if (w == null) return
+      waiting.delete(msg.rid as number)
+      if (msg.error != null) w.reject(new Error(msg.error))
+      else w.resolve(msg.value)
+    })
+    void exited.then(() => {
+      reject(new Error('the victim exited'))
+      for (const w of waiting.values()) w.reject(new Error('the victim exited'))
+    })
+  })
+  return {
+    ready,
+    call: async <T>(t: string, args: Record<string, unknown> = {}): Promise<T> => new Promise<T>((resolve, reject) => {
+      const id = ++rid
+      waiting.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      child.send({ t, rid: id, ...args })
+    }),
+    stop: async () => {
+      if (child.exitCode == null && child.connected) child.send({ t: 'stop', rid: 0 })
+      const killer = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
+      await exited
+      clearTimeout(killer)
+    }
+  }
+}
+
+async function pollUntilAsync (pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!await pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
 }
 
 describe('flood control', () => {
@@ -204,20 +259,25 @@ describe('flood control', () => {
     const { home, cleanup } = await homeWithMesh()
     const nodes: MeshNode[] = []
     let flooderProc: ReturnType<typeof spawnFlooder> | undefined
+    const victimProc = spawnVictim(home)
     let control: ControlClient | undefined
     try {
-      // in batches: each start dials every node already registered
-      for (let b = 0; b < HONEST; b += 5) {
+      const victimId = await victimProc.ready
+      // the other 19 in this process, in batches: each start dials every node already registered
+      for (let b = 1; b < HONEST; b += 5) {
         nodes.push(...await Promise.all(Array.from({ length: Math.min(5, HONEST - b) }, async (_, j) => startNode({ home, name: `h${b + j}`, session: randomUUID(), presence: CALM }))))
       }
-      const victim = nodes[0] as MeshNode
-      flooderProc = spawnFlooder(home, victim.peerId)
+      flooderProc = spawnFlooder(home, victimId)
       const flooder = await flooderProc.ready
-      step(`${nodes.length} nodes and the flooder started`)
-      await until(nodes, ['peer:join', 'peer:update'], () => nodes.every(n => [...nodes.map(m => m.peerId), flooder].every(m => m === n.peerId || n.presence.get(m)?.online === true)), 60_000, 'every node to see every other')
+      await victimProc.call('watch', { flooder })
+      step(`${nodes.length + 1} nodes and the flooder started`)
+      const everyone = [victimId, ...nodes.map(m => m.peerId), flooder]
+      await until(nodes, ['peer:join', 'peer:update'], () => nodes.every(n => everyone.every(m => m === n.peerId || n.presence.get(m)?.online === true)), 60_000, 'every node to see every other')
+      await pollUntilAsync(async () => victimProc.call<boolean>('sees', { ids: everyone }), 60_000, 'the victim to see every other')
       // gossipsub meshes form after the connections: wait until each node has @all peers
-      const topic = groupTopic(victim.mesh.contentSecret as Uint8Array, victim.mesh.id, ALL)
+      const topic = groupTopic(nodes[0]?.mesh.contentSecret as Uint8Array, nodes[0]?.mesh.id as string, ALL)
       for (const n of nodes) await pollUntil(() => n.libp2p.services.pubsub.getSubscribers(topic).length >= 3, 30_000, 'gossipsub subscribers')
+      await pollUntilAsync(async () => await victimProc.call<number>('subscribers') >= 3, 30_000, 'the victim\'s gossipsub subscribers')
       step('meshes formed')
 
       // what every honest node stores from the flooder (when), and from honest peers (ids)
@@ -231,7 +291,7 @@ describe('flood control', () => {
       }
       const blockedAtBy = new Map<MeshNode, number>()
       for (const n of nodes) n.guard.addEventListener('flood:block', evt => { if (evt.detail.peer === flooder && !blockedAtBy.has(n)) blockedAtBy.set(n, Date.now()) })
-      control = await ControlClient.connect(victim.registryControlPath())
+      control = await ControlClient.connect((await victimProc.call<{ control: string }>('report')).control)
 
       const t0 = Date.now()
       flooderProc.go()
@@ -246,26 +306,33 @@ describe('flood control', () => {
       })()
       const expected: Array<{ to: string, id: string, group?: boolean }> = []
       const victimSendMs: number[] = []
-      await honestTraffic(nodes, victim, expected, victimSendMs)
+      const victim: Sender = { peerId: victimId, send: async (to, body) => victimProc.call('send', { to, body }) }
+      await honestTraffic([victim, ...nodes.map(local)], victim, expected, victimSendMs)
       step('honest sends done')
       const sent = await flooderProc.done
       await probe
       step('flood done')
 
-      const delivered = (): number => expected.filter(e => honestGot.get(e.to)?.has(e.id) === true).length
-      await pollUntil(() => delivered() === expected.length, 45_000, 'honest messages').catch(() => {})
-      const lastFlood = Math.max(...[...floodStored.values()].flat(), t0)
+      const toVictim = (): string[] => expected.filter(e => e.to === victimId).map(e => e.id)
+      let victimGot = new Set<string>()
+      const delivered = (): number => expected.filter(e => (e.to === victimId ? victimGot : honestGot.get(e.to))?.has(e.id) === true).length
+      await pollUntilAsync(async () => {
+        victimGot = new Set(await victimProc.call<string[]>('got', { ids: toVictim() }))
+        return delivered() === expected.length
+      }, 45_000, 'honest messages').catch(() => {})
+      const report = await victimProc.call<{ floodStored: number[], blockedAt?: number, refused: Record<string, number>, limits: { dm: { burst: number, rate: number }, group: { burst: number, rate: number } } }>('report')
+      const lastFlood = Math.max(...[...floodStored.values(), report.floodStored].flat(), t0)
       const measured = {
         sent,
-        blockedAfterMs: blockedAtBy.has(victim) ? (blockedAtBy.get(victim) as number) - t0 : null,
-        blockedBy: blockedAtBy.size,
+        blockedAfterMs: report.blockedAt != null ? report.blockedAt - t0 : null,
+        blockedBy: blockedAtBy.size + (report.blockedAt != null ? 1 : 0),
         lastStoredAfterMs: lastFlood - t0,
-        storedAtVictim: floodStored.get(victim)?.length ?? 0,
-        storedMax: Math.max(...[...floodStored.values()].map(v => v.length)),
-        honest: { expected: expected.length, delivered: delivered(), missingGroup: expected.filter(e => e.group === true && honestGot.get(e.to)?.has(e.id) !== true).length, missingToVictim: expected.filter(e => e.to === victim.peerId && honestGot.get(e.to)?.has(e.id) !== true).length },
+        storedAtVictim: report.floodStored.length,
+        storedMax: Math.max(report.floodStored.length, ...[...floodStored.values()].map(v => v.length)),
+        honest: { expected: expected.length, delivered: delivered(), missingGroup: expected.filter(e => e.group === true && !(e.to === victimId ? victimGot : honestGot.get(e.to))?.has(e.id)).length, missingToVictim: toVictim().filter(id => !victimGot.has(id)).length },
         controlMaxMs: Math.max(...latencies),
         victimSendMaxMs: Math.max(...victimSendMs),
-        refused: victim.mail.dm.stats.refused,
+        refused: report.refused,
         perNode: nodes.map(n => [floodStored.get(n)?.length, Math.max(t0, ...(floodStored.get(n) ?? [])) - t0, n.mail.groups.stats.overBudget])
       }
       step(`measured ${JSON.stringify(measured)}`)
@@ -277,29 +344,36 @@ describe('flood control', () => {
       expect(measured.blockedAfterMs).toBeLessThanOrEqual(5_000)
       // every node: nothing of the flooder's admitted after it blocked it, and never more than
       // its budgets allow (bursts plus rates over the time the flood was admitted)
-      const l = victim.guard.limits
-      for (const n of nodes) {
-        const times = floodStored.get(n) ?? []
+      const l = report.limits
+      const within = (times: number[], blockedAt: number | undefined): void => {
         const span = (Math.max(t0, ...times) - t0) / 1000
         expect(times.length).toBeLessThanOrEqual(l.dm.burst + l.group.burst + (l.dm.rate + l.group.rate) * span + 1)
-        const b = blockedAtBy.get(n)
-        if (b != null) expect(times.filter(t => t > b).length).toBe(0)
+        if (blockedAt != null) expect(times.filter(t => t > blockedAt).length).toBe(0)
       }
+      within(report.floodStored, report.blockedAt)
+      for (const n of nodes) within(floodStored.get(n) ?? [], blockedAtBy.get(n))
       expect(delivered() / expected.length).toBeGreaterThanOrEqual(0.999)
       expect(measured.controlMaxMs).toBeLessThan(1_500)
       expect(measured.victimSendMaxMs).toBeLessThan(2_000)
 
-      // what the model gets: after the flood, an honest message is among the first it reads
-      const [late] = await (nodes[7 % nodes.length] as MeshNode).mail.send(victim.peerId, 'the build is green, please merge')
+      // what the model gets: it has read what honest peers sent (as a session does, pushed one
+      // by one), the flooder's unread are still piled up; an honest message sent now is among the
+      // first it reads
+      type Check = { messages: Array<{ id: string, from: string }>, held?: Array<{ from: string, count: number }>, refused?: Array<{ from: string, blocked: boolean }> }
+      let read: Check
+      do read = await victimProc.call<Check>('check', { limit: 50 })
+      while (read.messages.some(m => m.from !== flooder))
+      const [late] = await (nodes[6 % nodes.length] as MeshNode).mail.send(victimId, 'the build is green, please merge')
       const lateId = (late as { id: string }).id
-      await pollUntil(() => honestGot.get(victim.peerId)?.has(lateId) === true, 20_000, 'the late honest DM')
-      const first = await victim.mail.check({ limit: 20 })
+      await pollUntilAsync(async () => (await victimProc.call<string[]>('got', { ids: [lateId] })).length === 1, 20_000, 'the late honest DM')
+      const first = await victimProc.call<Check>('check', { limit: 20 })
       expect(first.messages.map(m => m.id)).toContain(lateId)
       expect(first.held?.find(h => h.from === flooder)?.count ?? 0).toBeGreaterThan(0)
       expect(first.refused?.find(r => r.from === flooder)?.blocked).toBe(true)
     } finally {
       control?.close()
       await flooderProc?.stop()
+      await victimProc.stop()
       await Promise.allSettled(nodes.map(async n => n.stop()))
       await cleanup()
     }
