@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { createMesh, createMeshNode, type DeliveryStatus, type InboxMessage, type MeshNode, paths } from '@claudemesh/node'
+import { createMesh, createMeshNode, type DeliveryStatus, type InboxMessage, type MeshNode, type MeshNodeInit, paths } from '@claudemesh/node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { until } from '../../packages/node/test/helpers.js'
 
@@ -137,8 +137,8 @@ const wasHeld = (seen: Seen, id: string): boolean => seen.reached.get('held')?.h
  * A member with no listener of its own: only the relay (its circuit and its mailbox) reaches
  * it. Its events are watched from before it starts, so nothing that arrives early is missed.
  */
-async function member (w: World, name: string, session: string, listen: string[] = []): Promise<{ node: MeshNode, seen: Seen }> {
-  const node = await createMeshNode({ home: w.home, mesh: MESH, session, name, listen, relays: [w.relay.addr], registry: false, control: false, presence: FAST })
+async function member (w: World, name: string, session: string, listen: string[] = [], limits?: MeshNodeInit['limits']): Promise<{ node: MeshNode, seen: Seen }> {
+  const node = await createMeshNode({ home: w.home, mesh: MESH, session, name, listen, relays: [w.relay.addr], registry: false, control: false, presence: FAST, limits })
   const seen = watch(node)
   w.nodes.add(node)
   await node.start()
@@ -198,6 +198,19 @@ function expectOnceInOrder (sent: string[], inbox: string[], got: Seen): void {
   expect(new Set(inbox).size, 'distinct ids in the inbox').toBe(inbox.length)
   expect(firstDifference(sent, inbox), 'inbox (arrival order) vs send order').toBe('same')
   expect(firstDifference(sent, got.received), 'message:receive order vs send order').toBe('same')
+}
+
+/**
+ * Flood budgets (SPEC.md §8.8) out of the way: 10,000 DMs from one sender as fast as the
+ * relay takes them is what this test is about, and a recipient with default budgets would
+ * (rightly) slow alice to 50 a second. The 500-DM tests below run with the defaults.
+ */
+const UNTHROTTLED: MeshNodeInit['limits'] = {
+  dm: { rate: 1e6, burst: 1e6, byteRate: 1 << 30, byteBurst: 1 << 30 },
+  senderUnread: 1e6,
+  senderUnreadBytes: 1 << 30,
+  totalUnread: 1e6,
+  totalUnreadBytes: 1 << 30
 }
 
 describe('relay mailbox under faults', () => {
@@ -267,7 +280,7 @@ describe('relay mailbox under faults', () => {
         }
         if (bobStarting == null && sent.length >= BOB_AT) {
           times.bobStarts = Date.now() - t0
-          bobStarting = exclusive(async () => member(w, 'bob', bSession)).then(m => {
+          bobStarting = exclusive(async () => member(w, 'bob', bSession, [], UNTHROTTLED)).then(m => {
             bob = m
             m.node.addEventListener('message:receive', tick)
           })

@@ -252,8 +252,28 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * Mail from a relay's mailbox counts against its sender's budget too. Refused for now, it is
    * tried again when the sender may retry; meanwhile it stays unanswered, so the relay keeps
    * it (and its delivery window holds back more of the same). After stop, never answered.
+   * One sender's mail is taken in the order the relay hands it over: each waits for the one
+   * before it, so a refused message is not overtaken by a later one whose retry came first.
    */
   private async acceptMail (bytes: Uint8Array): Promise<string | undefined> {
+    let from: string
+    try {
+      from = peerIdStringOfRaw(decodeDm(bytes).from)
+    } catch {
+      return this.receive(bytes).then(r => r?.id) // rejected and counted by the choke-point
+    }
+    const prev = this.mailTail.get(from) ?? Promise.resolve()
+    const mine = prev.then(async () => this.acceptMailNow(bytes))
+    const tail = mine.then(() => {}, () => {})
+    this.mailTail.set(from, tail)
+    void tail.then(() => { if (this.mailTail.get(from) === tail) this.mailTail.delete(from) })
+    return mine
+  }
+
+  /** the last mail of each sender being taken */
+  private readonly mailTail = new Map<string, Promise<void>>()
+
+  private async acceptMailNow (bytes: Uint8Array): Promise<string | undefined> {
     while (true) {
       const r = await this.receive(bytes)
       if (r?.refuse == null) return r?.id
