@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { InboxMessage, MeshNode } from '../src/index.js'
+import { groupKey } from '../src/messaging/crypto.js'
+import { idText, newMessageId, sealGroup } from '../src/messaging/envelope.js'
+import { ALL } from '../src/messaging/groups.js'
 import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
 
 const nodes: MeshNode[] = []
@@ -156,5 +160,25 @@ describe('groups', () => {
     expect(messages.filter(m => m.id === res?.id)).toHaveLength(1)
     expect(counts.get('lead')).toBeUndefined()
     expect([counts.get('m1'), counts.get('m2'), counts.get('m3')]).toEqual([1, 1, 1])
+  })
+
+  it('a message gossip never brought a connected member arrives by the periodic sync, once', async () => {
+    const { nodes: [a, b] } = await mesh(['alice', 'bob'])
+    if (a == null || b == null) throw new Error('nodes')
+    const topic = a.mail.groups.topicOf(ALL)
+    await until(b.libp2p.services.pubsub, ['subscription-change'], () => b.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId), 10_000, 'alice on the topic')
+    // a member's message that reached alice by a path bob was not on (a dropped IHAVE/IWANT)
+    const key = await generateKeyPair('Ed25519')
+    const id = newMessageId()
+    const bytes = await sealGroup(a.mesh.id, groupKey(a.mesh.contentSecret as Uint8Array, a.mesh.id, ALL), key, { from: key.publicKey.raw, topic, id, ts: Date.now() }, { body: 'gossip lost this', pri: 'next', group: ALL })
+    expect(await a.mail.groups.accept(bytes)).toBe(true)
+    expect(await b.mail.inbox.has(idText(id))).toBe(false)
+    const got = received(b, m => m.id === idText(id))
+    expect(await b.mail.groups.resync()).toBe(true)
+    expect(await got).toMatchObject({ body: 'gossip lost this', group: ALL })
+    // a second round brings nothing again
+    await b.mail.groups.resync()
+    const { messages } = await b.mail.check({ unreadOnly: false, limit: 100 })
+    expect(messages.filter(m => m.id === idText(id))).toHaveLength(1)
   })
 })

@@ -27,6 +27,10 @@ export const RETRY_MAX_MS = 30_000
 export const GROUP_HISTORY_MS = 24 * 3600_000
 /** Most envelopes one group-sync answer carries. */
 export const GROUP_SYNC_MAX = 1000
+/** how often (jittered ±50 %) a node asks one peer of its groups for what gossip did not bring it */
+export const GROUP_RESYNC_MS = 15_000
+/** how far back such a periodic sync looks: gossip loses messages now, not hours ago */
+export const GROUP_RESYNC_WINDOW_MS = 10 * 60_000
 
 export const PRIORITIES = ['now', 'next', 'low'] as const
 export type Priority = typeof PRIORITIES[number]

@@ -1,8 +1,8 @@
 /**
  * Group messages (SPEC.md §9): `@group` and `@all` are gossipsub topics named by an HMAC of
  * the group, carrying envelopes sealed with the group key and signed by the sender. Every
- * node keeps the recent history of its groups and, on each new connection, asks the peer for
- * what it missed (ids it already has are listed, so only the gap travels).
+ * node keeps the recent history of its groups and, on each new connection and every ~15 s with
+ * one random peer, asks for what it missed (ids it already has are listed, so only the gap travels).
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -50,6 +50,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   private readonly protocol: string
   private readonly selfId: string
   private pruner?: ReturnType<typeof setInterval>
+  private resyncTimer?: ReturnType<typeof setTimeout>
   /** envelopes whose signature the validator checked: delivery hands the same bytes to accept */
   private readonly verified = new WeakSet<Uint8Array>()
 
@@ -67,10 +68,38 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     for (const g of [ALL, ...groups]) this.join(g)
     this.pruner = setInterval(() => { void this.prune().catch(() => {}) }, 3_600_000)
     this.pruner.unref()
+    this.scheduleResync()
+  }
+
+  /**
+   * Anti-entropy: gossip drops messages when a node is too busy to answer IWANTs in time or
+   * its mesh changes under it (a flooder cut off), and sync on connect does not run again
+   * while connections stay up. So every GROUP_RESYNC_MS (jittered) a node asks one random
+   * connected peer of its groups for the last GROUP_RESYNC_WINDOW_MS of history it lacks.
+   */
+  private scheduleResync (): void {
+    this.resyncTimer = setTimeout(() => {
+      void this.resync().finally(() => { if (this.resyncTimer != null) this.scheduleResync() })
+    }, c.GROUP_RESYNC_MS * (0.5 + Math.random()))
+    this.resyncTimer.unref()
+  }
+
+  /** One periodic sync with a random connected peer that shares a group; false when there is none. */
+  async resync (): Promise<boolean> {
+    const { libp2p } = this.components
+    const pubsub = libp2p.services.pubsub
+    const candidates = libp2p.getConnections().filter(conn => conn.status === 'open' && [...this.topics.keys()].some(t => pubsub.getSubscribers(t).some(p => p.equals(conn.remotePeer))))
+    const conn = candidates[Math.floor(Math.random() * candidates.length)]
+    if (conn == null) return false
+    const topics = [...this.topics.keys()].filter(t => pubsub.getSubscribers(t).some(p => p.equals(conn.remotePeer)))
+    await this.requestSync(conn, topics, c.GROUP_RESYNC_WINDOW_MS)
+    return true
   }
 
   async stop (): Promise<void> {
     clearInterval(this.pruner)
+    clearTimeout(this.resyncTimer)
+    this.resyncTimer = undefined
     const { libp2p } = this.components
     libp2p.services.pubsub.removeEventListener('message', this.onMessage)
     libp2p.removeEventListener('connection:open', this.onConnect)
@@ -214,9 +243,9 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     void this.requestSync(evt.detail, [...this.topics.keys()])
   }
 
-  /** Ask a newly connected peer for the recent history of our groups that we lack. */
-  private async requestSync (conn: Connection, topics: string[]): Promise<void> {
-    const since = Date.now() - c.GROUP_HISTORY_MS
+  /** Ask a peer for the recent history of our groups that we lack (all of it on a new connection). */
+  private async requestSync (conn: Connection, topics: string[], windowMs = c.GROUP_HISTORY_MS): Promise<void> {
+    const since = Date.now() - windowMs
     const have: Uint8Array[] = []
     let stream: Stream | undefined
     try {
