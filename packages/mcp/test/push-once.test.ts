@@ -72,6 +72,9 @@ describe('push exactly once', () => {
       while (!done) {
         const r = await call(b, 'check_messages', { limit: 7 })
         take('check_messages', (r.structuredContent as { messages: Array<{ id: string }> }).messages.map(m => m.id))
+        // over stdio each call takes a turn of the event loop; the in-memory transport can
+        // answer an empty inbox in microtasks alone and would starve everything else
+        await new Promise(resolve => setImmediate(resolve))
       }
     }
     const loops = [waitLoop(waiter, 'stop'), waitLoop(waiter2, 'session-start'), hookLoop(), pullLoop()]
