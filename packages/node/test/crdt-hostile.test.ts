@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GroupCommit, type MeshNode, openStore, paths, sublevel } from '../src/index.js'
+import { crdtTopic } from '../src/state/constants.js'
 import { clientIdOf, LevelLog, signUpdate, streamOf, updateKey } from '../src/state/index.js'
 import { homeWithMesh, rng, startNode, until, untilAllSee } from './helpers.js'
 
@@ -70,6 +71,9 @@ describe('hostile shared values', () => {
     victim.addEventListener('crdt:reject', evt => { rejects.push(evt.detail) })
     const now = Date.now()
     const bad = await forge(mallory, 7, d => { d.getMap('memory').set('00000000deadbeef', { content: 42, tags: 'nope', author: mallory.peerId, createdAt: now, by: mallory.peerId, at: now }) })
+    // the update is a gossip hint: published before mallory knows the victim is on the topic, it reaches no one
+    const topic = crdtTopic(mallory.mesh.id)
+    await poll(() => mallory.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === victim.peerId), 30_000, 'mallory to see the victim on the crdt topic')
     shared(mallory).sync.publish(bad)
     // settled either way: refused (now), or in the document (before the fix)
     await poll(() => rejects.length > 0 || shared(victim).replica.doc.getMap('memory').has('00000000deadbeef'), 10_000, 'the victim to take the note one way or the other')
