@@ -84,5 +84,5 @@ describe('messages between daemon processes', () => {
     await b.line(/^\+ alice /)
     await a3.ready()
     expect((await inbox('bob', env)).messages.filter(m => m.id === r?.id)).toHaveLength(1)
-  })
+  }, 60_000)
 })
