@@ -88,10 +88,14 @@ export class Dialer {
     await this.libp2p.dial(id, opts)
   }
 
-  /** Redial peers remembered from earlier runs at their last announced addresses. */
+  /**
+   * Redial peers remembered from earlier runs at their last announced addresses. Not peers
+   * reachable only through a relay: each would be a circuit through it, beyond discovery's
+   * budget, at every restart; presence through the relay brings them back to discovery.
+   */
   dialRemembered (peers: Array<{ id: string, addrs: string[] }>): void {
     for (const p of peers) {
-      if (p.addrs.length === 0) continue
+      if (p.addrs.length === 0 || relayedOnly(p.addrs)) continue
       void this.dialOnce(p.id, async () => {
         await this.learn(p.id, p.addrs)
         await this.libp2p.dial(peerIdFromString(p.id), { signal: AbortSignal.timeout(5_000) })
@@ -142,8 +146,10 @@ export class Dialer {
     // discovery (mDNS, or addresses we learned from presence) keeps a few peers, not all:
     // presence and gossipsub reach the rest, and DMs dial their recipient on demand
     if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? 4)) return
+    // no address at all would make the dial a DHT query: not worth it for discovery
+    if (multiaddrs.length === 0) return
     void this.dialOnce(id.toString(), async () => {
-      if (multiaddrs.length > 0) await this.libp2p.peerStore.merge(id, { multiaddrs })
+      await this.libp2p.peerStore.merge(id, { multiaddrs })
       await this.libp2p.dial(id)
     })
   }
@@ -208,6 +214,11 @@ export class Dialer {
       this.inflight.delete(key)
     }
   }
+}
+
+/** Whether every one of these addresses goes through a relay (`/p2p-circuit`). */
+export function relayedOnly (addrs: string[]): boolean {
+  return addrs.length > 0 && addrs.every(a => a.includes('/p2p-circuit'))
 }
 
 function shuffle<T> (xs: T[]): T[] {

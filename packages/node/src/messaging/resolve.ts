@@ -7,6 +7,7 @@
  * refusal lists the candidates with the handle that reaches each and its id.
  */
 import { AmbiguousRecipientError, InvalidMessageError, UnknownRecipientError } from '../errors.js'
+import { publicKeyOfPeer } from '../identity/keys.js'
 import { GROUP_NAME } from '../presence/record.js'
 import type { PeerInfo } from '../presence/table.js'
 import { ALL } from './groups.js'
@@ -93,6 +94,10 @@ export class PeerDirectory {
     if (t === this.selfId) return { miss: 'self', candidates: [] }
     const exact = this.byId.get(t)
     if (exact != null) return { hit: exact }
+    // the full id of a session key names exactly one peer even before its presence reached us
+    // (a member that just joined, or records a busy relay has not gossiped yet): the DM waits
+    // for it in the outbox, or in a relay's mailbox (SPEC.md §8.6)
+    if (publicKeyOfPeer(t) != null) return { hit: notYetSeen(t) }
     const hash = t.lastIndexOf('#')
     if (hash >= 0) return this.qualified(t.slice(0, hash), t.slice(hash + 1))
     const byId = this.byFragment(t)
@@ -166,4 +171,8 @@ export function resolveTargets (targets: string[], peers: PeerInfo[], selfId: st
     out.set(p.id, { kind: 'peer', id: p.id, name: p.name })
   }
   return [...out.values()]
+}
+
+function notYetSeen (id: string): PeerInfo {
+  return { id, name: '', role: '', groups: [], status: 'idle', summary: '', cwd: '', host: '', online: false, lastSeen: 0, incarnation: 0, addrs: [], self: false }
 }

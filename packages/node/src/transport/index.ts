@@ -66,7 +66,9 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
   const relays = init.relays ?? []
   // the DHT, the relay transport and mDNS are loaded only when used: a local session's node
   // starts without paying for modules it will not run (~100 ms of imports)
-  const dht = init.dht === true || init.relayServer != null ? { dht: await dhtService(init.meshId) } : {}
+  // a node without a listener of its own is reachable only through a relay: it asks the DHT
+  // but does not serve it, or every query would cross the relay on a circuit of its own
+  const dht = init.dht === true || init.relayServer != null ? { dht: await dhtService(init.meshId, listen.length === 0 && init.relayServer == null) } : {}
   const relay = init.relayServer != null ? { relay: await relayService(init.relayServer.maxReservations) } : {}
   const relayed = init.dht === true || relays.length > 0
   const transports = relayed ? [tcp(), (await import('@libp2p/circuit-relay-v2')).circuitRelayTransport()] : [tcp()]
@@ -81,12 +83,15 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
     streamMuxers: [yamux()],
     // libp2p pings every connection every 10 s and aborts it when a ping takes longer than
     // an adaptive timeout of at least 5 s. A relay serving many members, or a member talking
-    // to one, can lag that long under load; aborting then makes every member redial and
-    // handshake again, which only deepens the lag. Give them longer.
-    ...(relays.length > 0 || init.relayServer != null ? { connectionMonitor: { pingTimeout: { minTimeout: init.relayServer != null ? 30_000 : 10_000 } } } : {}),
+    // to one, can lag that long under load (event-loop stalls of 7 s were measured with 100
+    // members on 2 cores); aborting then makes every member redial and handshake again,
+    // which only deepens the lag. Give them longer.
+    ...(relays.length > 0 || init.relayServer != null ? { connectionMonitor: { pingTimeout: init.relayServer != null ? c.RELAY_PING_TIMEOUT : c.MEMBER_PING_TIMEOUT } } : {}),
     connectionManager: {
       // with relays, an address may be a busy relay whose handshakes queue: give it longer
-      addressDialTimeout: relays.length > 0 || init.relayServer != null ? c.RELAY_ADDRESS_DIAL_TIMEOUT_MS : c.ADDRESS_DIAL_TIMEOUT_MS,
+      ...(relays.length > 0 || init.relayServer != null
+        ? { addressDialTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS, dialTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS, inboundUpgradeTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS }
+        : { addressDialTimeout: c.ADDRESS_DIAL_TIMEOUT_MS }),
       inboundConnectionThreshold: c.INBOUND_CONNECTION_THRESHOLD,
       maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS,
       maxConnections: init.maxConnections ?? c.MAX_CONNECTIONS
@@ -95,7 +100,11 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
     ...(init.blocked != null ? { connectionGater: gater(init.blocked) } : {}),
     services: {
       identify: identify(),
-      ping: ping(),
+      // libp2p's connection monitor pings every 10 s and waits up to a minute for an answer,
+      // but the ping service allows one outbound stream per connection: a ping slower than
+      // 10 s (a loaded relay) made the next one fail and that failure aborted a live
+      // connection. Room for every ping that can overlap, on both ends.
+      ping: ping({ maxOutboundStreams: c.MAX_PING_STREAMS, maxInboundStreams: c.MAX_PING_STREAMS }),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
@@ -116,9 +125,9 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
   }) as Promise<MeshLibp2p>
 }
 
-async function dhtService (meshId: string): Promise<ReturnType<typeof import('@libp2p/kad-dht').kadDHT>> {
+async function dhtService (meshId: string, clientMode: boolean): Promise<ReturnType<typeof import('@libp2p/kad-dht').kadDHT>> {
   const { kadDHT, passthroughMapper } = await import('@libp2p/kad-dht')
-  return kadDHT({ protocol: c.dhtProtocol(meshId), clientMode: false, peerInfoMapper: passthroughMapper })
+  return kadDHT({ protocol: c.dhtProtocol(meshId), clientMode, peerInfoMapper: passthroughMapper })
 }
 
 /**

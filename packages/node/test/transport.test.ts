@@ -1,0 +1,64 @@
+/**
+ * Transport settings that keep connections to a slow peer alive (SPEC.md §4).
+ */
+import type { Stream } from '@libp2p/interface'
+import { byteStream } from '@libp2p/utils'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { MeshNode } from '../src/index.js'
+import { homeWithMesh, startNode } from './helpers.js'
+
+const PING = '/ipfs/ping/1.0.0'
+
+/** Re-check a condition every few ms, with a bound (a stream has no event for its protocol). */
+async function poll (pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+describe('transport', () => {
+  let cleanup: () => Promise<void>
+  const nodes: MeshNode[] = []
+
+  beforeAll(async () => {
+    const h = await homeWithMesh()
+    cleanup = h.cleanup
+    nodes.push(await startNode({ home: h.home, name: 'a', registry: false, control: false }))
+    nodes.push(await startNode({ home: h.home, name: 'b', registry: false, control: false }))
+  })
+
+  afterAll(async () => {
+    await Promise.all(nodes.map(async n => n.stop()))
+    await cleanup()
+  })
+
+  // libp2p's connection monitor pings each connection every 10 s and waits up to 60 s for the
+  // answer; when a busy peer answers a ping later than the next one starts, the next one must
+  // still get a stream: a refused stream counts as a failed ping, and that aborts the connection
+  it('a ping slower than the next one does not stop the next one: overlapping pings both get their answer', async () => {
+    const [a, b] = nodes as [MeshNode, MeshNode]
+    // b answers no ping until two are waiting: the first is still unanswered when the second starts
+    const waiting: Array<() => Promise<void>> = []
+    await b.libp2p.unhandle(PING)
+    await b.libp2p.handle(PING, (stream: Stream) => {
+      const bytes = byteStream(stream)
+      void bytes.read({ bytes: 32 }).then(async data => {
+        waiting.push(async () => { await bytes.write(data) })
+        if (waiting.length === 2) for (const answer of waiting) await answer()
+      }).catch(() => {})
+    }, { maxInboundStreams: 8 })
+    await a.dialer.learn(b.peerId, b.multiaddrs())
+    await a.dialer.connect(b.peerId)
+    const conn = a.libp2p.getConnections(b.libp2p.peerId)[0]
+    if (conn == null) throw new Error('a is not connected to b')
+    const first = a.libp2p.services.ping.ping(b.libp2p.peerId, { signal: AbortSignal.timeout(20_000) })
+    first.catch(() => {})
+    await poll(() => conn.streams.some(s => s.protocol === PING), 10_000, 'the first ping stream')
+    const second = await a.libp2p.services.ping.ping(b.libp2p.peerId, { signal: AbortSignal.timeout(20_000) })
+    expect(second).toBeGreaterThanOrEqual(0)
+    expect(await first).toBeGreaterThanOrEqual(0)
+    expect(conn.status).toBe('open')
+  })
+})
