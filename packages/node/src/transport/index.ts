@@ -72,6 +72,7 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
   const relay = init.relayServer != null ? { relay: await relayService(init.relayServer.maxReservations) } : {}
   const relayed = init.dht === true || relays.length > 0
   const transports = relayed ? [tcp(), (await import('@libp2p/circuit-relay-v2')).circuitRelayTransport()] : [tcp()]
+  const relayedMesh = relays.length > 0 || init.relayServer != null
   const discovery = init.mdns === true ? [(await import('@libp2p/mdns')).mdns({ serviceTag: c.mdnsServiceTag(init.meshId) })] : []
   return createLibp2p({
     privateKey: init.privateKey,
@@ -86,12 +87,10 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
     // to one, can lag that long under load (event-loop stalls of 7 s were measured with 100
     // members on 2 cores); aborting then makes every member redial and handshake again,
     // which only deepens the lag. Give them longer.
-    ...(relays.length > 0 || init.relayServer != null ? { connectionMonitor: { pingTimeout: init.relayServer != null ? c.RELAY_PING_TIMEOUT : c.MEMBER_PING_TIMEOUT } } : {}),
+    ...(relayedMesh ? { connectionMonitor: { pingTimeout: init.relayServer != null ? c.RELAY_PING_TIMEOUT : c.MEMBER_PING_TIMEOUT } } : {}),
     connectionManager: {
       // with relays, an address may be a busy relay whose handshakes queue: give it longer
-      ...(relays.length > 0 || init.relayServer != null
-        ? { addressDialTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS, dialTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS, inboundUpgradeTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS }
-        : { addressDialTimeout: c.ADDRESS_DIAL_TIMEOUT_MS }),
+      ...(relayedMesh ? relayedTimeouts : { addressDialTimeout: c.ADDRESS_DIAL_TIMEOUT_MS }),
       inboundConnectionThreshold: c.INBOUND_CONNECTION_THRESHOLD,
       maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS,
       maxConnections: init.maxConnections ?? c.MAX_CONNECTIONS
@@ -104,7 +103,7 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
       // but the ping service allows one outbound stream per connection: a ping slower than
       // 10 s (a loaded relay) made the next one fail and that failure aborted a live
       // connection. Room for every ping that can overlap, on both ends.
-      ping: ping({ maxOutboundStreams: c.MAX_PING_STREAMS, maxInboundStreams: c.MAX_PING_STREAMS }),
+      ping: ping({ maxOutboundStreams: c.MAX_PING_STREAMS, maxInboundStreams: c.MAX_PING_STREAMS, ...(relayedMesh ? { timeout: c.RELAY_PING_TIMEOUT.maxTimeout } : {}) }),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
@@ -151,6 +150,19 @@ function gater (blocked: (peer: string) => boolean): ConnectionGater {
     denyInboundEncryptedConnection: async peer => blocked(peer.toString()),
     denyOutboundEncryptedConnection: async peer => blocked(peer.toString())
   }
+}
+
+/**
+ * A relay serving many members can stall for seconds (10-13 s event-loop stalls were measured
+ * with 100 members on a loaded 2-core machine): every libp2p step bounded by 10 s (a whole
+ * dial, an inbound upgrade, a stream's protocol negotiation) gets 30 s in a mesh with relays.
+ */
+const relayedTimeouts = {
+  addressDialTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS,
+  dialTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS,
+  inboundUpgradeTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS,
+  inboundStreamProtocolNegotiationTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS,
+  outboundStreamProtocolNegotiationTimeout: c.RELAY_ADDRESS_DIAL_TIMEOUT_MS
 }
 
 /** Gossipsub's mesh bounds for a degree D (its defaults are 6 / 4 / 12 / 4 / 2). */
