@@ -23,10 +23,10 @@ export const MAX_CONNECTIONS = 300
 
 /** Bounds of the connection monitor's adaptive ping timeout in a mesh with relays (SPEC.md §4). */
 export const MEMBER_PING_TIMEOUT = { minTimeout: 30_000, maxTimeout: 60_000 }
-export const RELAY_PING_TIMEOUT = { minTimeout: 60_000, maxTimeout: 90_000 }
+export const RELAY_PING_TIMEOUT = { minTimeout: 30_000, maxTimeout: 60_000 }
 
 /**
  * Ping streams per connection, each way: libp2p's connection monitor pings every 10 s and
- * waits up to 90 s (above), so up to 9 may be in flight on a slow connection (SPEC.md §4).
+ * waits up to 60 s (above), so up to 6 may be in flight on a slow connection (SPEC.md §4).
  */
 export const MAX_PING_STREAMS = 10
