@@ -7,6 +7,11 @@
 // and come back with the same session. Then every accepted DM must arrive exactly once.
 // Prints ONE JSON object on stdout (progress on stderr); bounded by RELAY_SOAK_TIMEOUT_S
 // (1200): past it, the JSON says how far the run got (phase, counts, relay memory).
+// Diagnostics (stderr, agents in bench/lib/agent.mjs): BENCH_DIAG_MS=10000 logs every 10 s
+// each running member without a relay connection (its dial in flight, failures, last dial
+// error), why member↔relay connections closed, and the relay's gossip rate and event-loop
+// delay; BENCH_SIGPROF=<dir> makes SIGUSR2 start/stop a CPU profile of an agent;
+// BENCH_PROF_RELAY=<file>,<startS>,<lengthS> profiles the relay over that window.
 //   node scripts/relay-soak.mjs
 import { loadavg } from 'node:os'
 import { emit, guard, progress, round } from '../bench/lib/harness.mjs'

@@ -477,6 +477,57 @@ let relaySampler
 const members = new Map()
 
 
+// BENCH_SIGPROF=<dir>: SIGUSR2 starts a CPU profile of this process, the next SIGUSR2 writes it to <dir>
+if (process.env.BENCH_SIGPROF != null) {
+  const { Session } = await import('node:inspector')
+  const { writeFileSync } = await import('node:fs')
+  const session = new Session()
+  session.connect()
+  let on = false
+  process.on('SIGUSR2', () => {
+    if (!on) { on = true; session.post('Profiler.enable', () => session.post('Profiler.start', () => log('profile started'))); return }
+    on = false
+    session.post('Profiler.stop', (err, r) => { const f = join(process.env.BENCH_SIGPROF, `${label}.${Date.now()}.cpuprofile`); if (err == null) writeFileSync(f, JSON.stringify(r.profile)); log(`profile written: ${err?.message ?? f}`) })
+  })
+}
+
+// BENCH_DIAG_MS: every so often, log each running member that has no open connection to its relay (why it is not redialling)
+if (Number(process.env.BENCH_DIAG_MS ?? 0) > 0) {
+  const lost = new Map()
+  const { Dialer } = await import(pathToFileURL(join(dist, 'discovery/dialer.js')).href)
+  const orig = Dialer.prototype.dialOnce
+  Dialer.prototype.dialOnce = function (key, fn) {
+    this.diagStarts ??= new Map()
+    if (!this.inflight.has(key)) this.diagStarts.set(key, now())
+    const t = now()
+    return orig.call(this, key, async () => {
+      try {
+        await fn()
+      } catch (err) {
+        this.diagLastError = `${((now() - t) / 1000).toFixed(1)} s ${err.name}: ${String(err.message).slice(0, 160)}${err.errors != null ? ' [' + err.errors.map(e => `${e.name}: ${String(e.message).slice(0, 80)}`).join('; ') + ']' : ''}`
+        throw err
+      }
+    })
+  }
+  setInterval(() => {
+    if (members.size > 0 && relay == null) log(`DIAGLOOP p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} max ${(loopDelay.max / 1e6).toFixed(0)} ms`)
+    for (const m of members.values()) {
+      if (m.state !== 'running' || m.node == null) { lost.delete(m.peerId); continue }
+      const n = m.node
+      const rid = n.relays().map(r => r.split('/p2p/').pop())[0]
+      const conns = n.libp2p.getConnections().filter(c => c.remotePeer.toString() === rid)
+      const open = conns.some(c => c.status === 'open')
+      if (open) { lost.delete(m.peerId); continue }
+      if (!lost.has(m.peerId)) lost.set(m.peerId, now())
+      const d = n.dialer
+      const relayKey = [...(d?.inflight ?? [])].find(k => k.includes(rid))
+      const since = relayKey != null && d.diagStarts?.has(relayKey) === true ? ((now() - d.diagStarts.get(relayKey)) / 1000).toFixed(0) : '-'
+      const dq = n.libp2p.components?.connectionManager?.dialQueue
+      log(`DIAG ${m.peerId.slice(-8)} no relay conn for ${((now() - lost.get(m.peerId)) / 1000).toFixed(0)} s: conns ${JSON.stringify(conns.map(c => c.status))} all ${n.libp2p.getConnections().length} inflight ${JSON.stringify([...(d?.inflight ?? [])].map(k => k.slice(-12)))} failures ${JSON.stringify([...(d?.failures ?? new Map())].map(([k, v]) => [k.slice(-8), v.n, Math.round(v.until - Date.now())]))} relayDialFor ${since} s dialQueue ${dq?.queue?.size ?? '?'}/${dq?.queue?.running ?? '?'} lastErr ${d?.diagLastError} mailbox ${n.messaging?.dm.mailbox?.hasSession(rid)} queued ${n.messaging?.dm.mailbox?.queued}`)
+    }
+  }, Number(process.env.BENCH_DIAG_MS)).unref()
+}
+
 /** bytes this process read and wrote through syscalls (sockets included), or null off Linux */
 function ioBytes () {
   try {
@@ -521,6 +572,22 @@ function newMember (init) {
 }
 
 function attachMember (m, node) {
+  if (Number(process.env.BENCH_DIAG_MS ?? 0) > 0) {
+    queueMicrotask(() => {
+      const watch = () => node.libp2p?.addEventListener('connection:open', (e) => {
+        const conn = e.detail
+        if (!node.relays().some(r => r.endsWith(conn.remotePeer.toString()))) return
+        const t0 = now()
+        conn.addEventListener('close', (evt) => {
+          m.diagCloses ??= []
+          m.diagCloses.push(`${((now() - t0) / 1000).toFixed(0)}s-old ${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? ''}: ${String(evt.error?.message ?? '').slice(0, 80)}`)
+          log(`DIAGCLOSE ${node.peerId.slice(-8)} relay conn closed after ${((now() - t0) / 1000).toFixed(1)} s: ${m.diagCloses.at(-1)}`)
+        })
+      })
+      if (node.libp2p != null) watch()
+      else { const iv = setInterval(() => { if (node.libp2p != null) { clearInterval(iv); watch() } }, 5) }
+    })
+  }
   node.addEventListener('message:receive', (e) => {
     const id = e.detail.id
     if (m.recv.has(id)) m.dups++
@@ -624,6 +691,44 @@ const relayHandlers = {
     relaySamples = []
     relaySample()
     relaySampler = setInterval(relaySample, sampleMs)
+    if (Number(process.env.BENCH_DIAG_MS ?? 0) > 0) {
+      // the relay's gossip: messages received (first copies), RPCs sent, per interval
+      const ps = relay.libp2p.services.pubsub
+      const c = { msgs: 0, rpcs: 0, fwd: 0, exch: 0 }
+      ps.addEventListener('gossipsub:message', () => { c.msgs++ })
+      const sendRpc = ps.sendRpc.bind(ps)
+      ps.sendRpc = (...a) => { c.rpcs++; return sendRpc(...a) }
+      const fwd = ps.forwardMessage.bind(ps)
+      ps.forwardMessage = (...a) => { c.fwd++; return fwd(...a) }
+      const closes = new Map()
+      relay.libp2p.addEventListener('connection:open', (e) => {
+        e.detail.addEventListener('close', (evt) => {
+          const why = `${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? ''}: ${String(evt.error?.message ?? '').slice(0, 70)}`
+          closes.set(why, (closes.get(why) ?? 0) + 1)
+        })
+      })
+      const iv = Number(process.env.BENCH_DIAG_MS)
+      setInterval(() => {
+        if (closes.size > 0) log(`RDIAG closes: ${JSON.stringify([...closes])}`)
+        closes.clear()
+        log(`RDIAG per s: msgs ${(c.msgs * 1000 / iv).toFixed(0)} forwards ${(c.fwd * 1000 / iv).toFixed(0)} rpcs ${(c.rpcs * 1000 / iv).toFixed(0)}; conns ${relay.libp2p.getConnections().length}; loop p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} max ${(loopDelay.max / 1e6).toFixed(0)} ms`)
+        c.msgs = c.rpcs = c.fwd = 0
+      }, iv).unref()
+    }
+    if (process.env.BENCH_PROF_RELAY != null) {
+      // BENCH_PROF_RELAY=<file>,<startS>,<lengthS>: a CPU profile of the relay's process over that window
+      const [file, startS, lenS] = process.env.BENCH_PROF_RELAY.split(',')
+      const { Session } = await import('node:inspector')
+      const { writeFileSync } = await import('node:fs')
+      const session = new Session()
+      session.connect()
+      setTimeout(() => {
+        session.post('Profiler.enable', () => session.post('Profiler.start', () => {
+          log(`relay profile started`)
+          setTimeout(() => session.post('Profiler.stop', (err, r) => { if (err == null) writeFileSync(file, JSON.stringify(r.profile)); log(`relay profile written: ${err?.message ?? file}`) }), Number(lenS) * 1000)
+        }))
+      }, Number(startS) * 1000)
+    }
     loopDelay.reset()
     return { peerId: relay.peerId, addrs: relay.multiaddrs(), pid: process.pid }
   },
