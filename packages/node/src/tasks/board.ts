@@ -122,8 +122,10 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     // held already: a renewal keeps the claim's clock, so it cannot overtake a newer claim
     const l = t.holder === this.self && f.decisive != null ? f.decisive.l : f.top + 1
     const claim: StoredTaskClaim = { l, exp: now + ttlMs, ttl: ttlMs, held: true, by: this.self, at: now }
-    await this.write(`c!${id}!${this.self}`, claim)
+    // held from the moment the claim is in the document: a rival claim applied while the write
+    // is being made durable must already count as a loss
     this.holding.add(id)
+    await this.write(`c!${id}!${this.self}`, claim)
     await this.opts.settle?.()
     const after = this.view(id)
     return { won: after.holder === this.self, task: after }
