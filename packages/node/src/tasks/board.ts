@@ -101,7 +101,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       if (filter.status != null && t.status !== filter.status) continue
       if (filter.assignee != null && t.assignee !== filter.assignee) continue
       if (filter.holder != null && t.holder !== filter.holder) continue
-      if (filter.claimable === true && (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0)) continue
+      if (filter.claimable === true && (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0 || !this.mayClaim(t))) continue
       out.push(t)
       if (out.length >= limit) break
     }
@@ -166,10 +166,12 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     for (const id of [...this.holding]) {
       const f = this.index.get(id)
       const mine = f?.decisive
-      if (f == null || mine == null || mine.by !== this.self || holderOf(f, now, this.offline) !== this.self) {
+      if (f == null || mine == null || mine.by !== this.self || !mine.held || f.status.v.s !== 'open') {
         this.holding.delete(id)
         continue
       }
+      // lapsed (this process was stopped or cut off too long): never revived, but a takeover is still news
+      if (holderOf(f, now, this.offline) !== this.self) continue
       if (mine.exp - now > (mine.ttl * 2) / 3) continue
       await this.write(`c!${id}!${this.self}`, { ...mine, exp: now + mine.ttl, at: now })
     }
@@ -237,10 +239,12 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     throw new UnknownTaskError(`no task "${ref}"${ref.length < c.MIN_ID_PREFIX ? ` (give at least ${c.MIN_ID_PREFIX} characters of its id)` : ''}`)
   }
 
+  private mayClaim (t: Task): boolean {
+    return t.assignee === '' || t.assignee === this.self || (t.assignee.startsWith('@') && (this.opts.groups?.() ?? []).includes(t.assignee.slice(1)))
+  }
+
   private checkAssignee (t: Task): void {
-    if (t.assignee === '' || t.assignee === this.self) return
-    if (t.assignee.startsWith('@') && (this.opts.groups?.() ?? []).includes(t.assignee.slice(1))) return
-    throw new TaskStateError(`task ${t.id} is assigned to ${t.assignee}`)
+    if (!this.mayClaim(t)) throw new TaskStateError(`task ${t.id} is assigned to ${t.assignee}`)
   }
 
   /** Every dependency exists, and none depends (through others) on `id`: no cycles. */
