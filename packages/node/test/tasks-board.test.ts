@@ -46,6 +46,30 @@ describe('task board rules', () => {
     expect(b.board.get(t.id).holder).toBe(b.id)
   })
 
+  it('concurrent claims (equal clocks): the earlier claim wins on every replica, then the smaller id', async () => {
+    const clock = { now: 2_000_000 }
+    const a = await member(clock)
+    const b = await member(clock)
+    const t = await a.board.create({ title: 'race' })
+    await sync(a.replica, b.replica)
+    expect((await b.board.claim(t.id, 60_000)).won).toBe(true)
+    clock.now += 5
+    expect((await a.board.claim(t.id, 60_000)).won).toBe(true) // a has not seen b's claim yet
+    await sync(a.replica, b.replica)
+    await sync(b.replica, a.replica)
+    expect([a.board.get(t.id).holder, b.board.get(t.id).holder]).toEqual([b.id, b.id])
+    expect(a.lost).toEqual([b.id])
+    // same clock and same time: the smaller PeerId
+    const u = await a.board.create({ title: 'tie' })
+    await sync(a.replica, b.replica)
+    await a.board.claim(u.id, 60_000)
+    await b.board.claim(u.id, 60_000)
+    await sync(a.replica, b.replica)
+    await sync(b.replica, a.replica)
+    const small = a.id < b.id ? a.id : b.id
+    expect([a.board.get(u.id).holder, b.board.get(u.id).holder]).toEqual([small, small])
+  })
+
   it('completion voids claims, a reopen starts afresh, dependencies block, assignees restrict', async () => {
     const clock = { now: 5_000_000 }
     const a = await member(clock, ['backend'])
@@ -96,7 +120,7 @@ describe('hostile task entries', () => {
       d.transact(() => { fn(d.getMap('tasks')) })
       return u
     }
-    const claim = { l: 9, exp: 9e12, ttl: 60_000, held: true, by: m.id, at: 1 }
+    const claim = { l: 9, since: 1, exp: 9e12, ttl: 60_000, held: true, by: m.id, at: 1 }
     const cases: Array<[string, (map: Y.Map<unknown>) => void]> = [
       ['a claim in another member\'s name', map => { map.set(`c!${t.id}!${a.id}`, claim) }],
       ['a claim with an extra field', map => { map.set(`c!${t.id}!${m.id}`, { ...claim, boss: true }) }],

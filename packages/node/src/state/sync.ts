@@ -61,20 +61,12 @@ export class CrdtSync {
     this.libp2p.services.pubsub.publish(this.topic, envelope).catch(err => { log('publishing an update failed: %s', (err as Error).message) })
   }
 
-  /**
-   * Pull from every open connection at once, twice (a claim written concurrently with the
-   * first round comes in the second), within `timeoutMs` in all (SPEC.md §14.4).
-   */
+  /** Pull from every open connection at once, within `timeoutMs` (SPEC.md §14.4). */
   async pullAll (timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs
-    for (let round = 0; round < 2; round++) {
-      const left = deadline - Date.now()
-      if (left <= 0) return
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const pulls = Promise.all(this.libp2p.getConnections().filter(c => c.status === 'open').map(async c => this.pull(c)))
-      await Promise.race([pulls, new Promise(resolve => { timer = setTimeout(resolve, left) })])
-      clearTimeout(timer)
-    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const pulls = Promise.all(this.libp2p.getConnections().filter(c => c.status === 'open').map(async c => this.pull(c)))
+    await Promise.race([pulls, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })])
+    clearTimeout(timer)
   }
 
   private readonly onConnect = (evt: CustomEvent<Connection>): void => { void this.pull(evt.detail) }

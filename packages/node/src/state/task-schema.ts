@@ -55,6 +55,8 @@ export const TaskPatchSchema = z.object({
 export const TaskClaimSchema = z.object({
   /** the claim's Lamport clock: one more than the highest clock the claimant saw on the task */
   l: time,
+  /** when the claim was made, by the claimant's clock: kept by renewals; breaks ties between concurrent claims */
+  since: time,
   /** lease end, by the claimant's clock; a renewal moves it */
   exp: time,
   ttl: z.number().int().min(MIN_LEASE_MS).max(MAX_LEASE_MS),

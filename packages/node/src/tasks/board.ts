@@ -121,7 +121,8 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     const now = this.now()
     // held already: a renewal keeps the claim's clock, so it cannot overtake a newer claim
     const l = t.holder === this.self && f.decisive != null ? f.decisive.l : f.top + 1
-    const claim: StoredTaskClaim = { l, exp: now + ttlMs, ttl: ttlMs, held: true, by: this.self, at: now }
+    const since = t.holder === this.self && f.decisive != null ? f.decisive.since : now
+    const claim: StoredTaskClaim = { l, since, exp: now + ttlMs, ttl: ttlMs, held: true, by: this.self, at: now }
     // held from the moment the claim is in the document: a rival claim applied while the write
     // is being made durable must already count as a loss
     this.holding.add(id)

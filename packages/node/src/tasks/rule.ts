@@ -60,9 +60,20 @@ export function fold (e: TaskEntries): Folded | undefined {
     f.top = Math.max(f.top, c.l)
     // a status change (complete, cancel, reopen) voids every claim made before it
     if (c.l <= f.status.l) continue
-    if (f.decisive == null || beats({ l: c.l, w }, { l: f.decisive.l, w: f.decisive.by })) f.decisive = c
+    if (f.decisive == null || claimBeats(c, f.decisive)) f.decisive = c
   }
   return f
+}
+
+/**
+ * Of two claims, the decisive one: the higher clock (made after seeing the other lapse); on
+ * equal clocks (concurrent claims) the earlier `since`, first come first served; then the
+ * smaller claimant id.
+ */
+export function claimBeats (a: StoredTaskClaim, b: StoredTaskClaim): boolean {
+  if (a.l !== b.l) return a.l > b.l
+  if (a.since !== b.since) return a.since < b.since
+  return a.by < b.by
 }
 
 export type LeaseState = 'held' | 'released' | 'expired' | 'offline'
