@@ -66,7 +66,7 @@ describe('task board rules', () => {
     await b.board.claim(u.id, 60_000)
     await sync(a.replica, b.replica)
     await sync(b.replica, a.replica)
-    const small = a.id < b.id ? a.id : b.id
+    const [small] = [a.id, b.id].sort()
     expect([a.board.get(u.id).holder, b.board.get(u.id).holder]).toEqual([small, small])
   })
 

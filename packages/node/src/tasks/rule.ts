@@ -56,7 +56,7 @@ export function fold (e: TaskEntries): Folded | undefined {
     }
     if (p.at > f.updatedAt) { f.updatedAt = p.at; f.updatedBy = w }
   }
-  for (const [w, c] of e.claims) {
+  for (const c of e.claims.values()) {
     f.top = Math.max(f.top, c.l)
     // a status change (complete, cancel, reopen) voids every claim made before it
     if (c.l <= f.status.l) continue
