@@ -49,15 +49,21 @@ result.list10k = await section('list10k', async () => {
   progress(`${N} tasks created in ${round(createMs)} ms; listing`)
   const all = time(() => board.list(), 200)
   const claimable = time(() => board.list({ claimable: true, limit: 50 }), 200)
-  let k = 0
-  const xs = []
-  for (let i = 0; i < 50; i++) {
-    await board.update(ids[(k += 7) % N], { priority: 'high' })
-    const t = performance.now()
-    board.list()
-    xs.push(performance.now() - t)
+  // after a claim (the common write: renewals) one view is rebuilt; after a field change
+  // (possibly a status change, which moves dependents) every view is
+  const after = async (change) => {
+    const xs = []
+    for (let i = 0; i < 50; i++) {
+      await change(i)
+      const t = performance.now()
+      board.list()
+      xs.push(performance.now() - t)
+    }
+    return pct(xs)
   }
-  return { ok: true, tasks: board.size, createPerTaskMs: round(createMs / N, 3), listAllMs: all, listClaimable50Ms: claimable, listAllAfterChangeMs: pct(xs), target: 'listAll p50 < 5', meets: all.p50 < 5 }
+  const afterClaim = await after(i => board.claim(ids[(i * 30 + 1) % N], 600_000))
+  const afterField = await after(i => board.update(ids[(i * 7) % N], { priority: 'high' }))
+  return { ok: true, tasks: board.size, createPerTaskMs: round(createMs / N, 3), listAllMs: all, listClaimable50Ms: claimable, listAllAfterClaimMs: afterClaim, listAllAfterFieldChangeMs: afterField, target: 'listAll p50 < 5', meets: all.p50 < 5 }
 })
 
 result.claimRoundTrip = await section('claimRoundTrip', async () => {

@@ -278,6 +278,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.shared.tasks.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail } as never) })
     }
     this.shared.tasks.start()
+    for (const type of ['peer:join', 'peer:leave'] as const) this.presence.addEventListener(type, () => { this.shared?.tasks.presenceChanged() })
     this.shared.state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
     this.shared.memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
     this.shared.replica.addEventListener('crdt:reject', evt => { this.safeDispatchEvent('crdt:reject', { detail: evt.detail }) })

@@ -56,6 +56,7 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
   }
   const taskIds = (): string[] => [...new Set(peers.flatMap(p => p.board.index.ids()))]
   const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(r() * xs.length)]
+  let seen = ''
   for (let step = 0; step < steps; step++) {
     clock += Math.floor(r() * 1500)
     const i = Math.floor(r() * n)
@@ -83,6 +84,10 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
       const j = Math.floor(r() * n)
       if (j !== i && groups[i] === groups[j] && (peers[j] as Peer).up) await antiEntropy(i, j)
     }
+    // what presence events tell a node (peer:join / peer:leave): views of offline claimants change
+    const view = JSON.stringify([groups, peers.map(q => q.up)])
+    if (view !== seen) for (const q of peers) q.board.presenceChanged()
+    seen = view
     for (const q of peers) if (q.up) await q.board.renew()
     flush()
     for (let k = inflight.length - 1; k >= 0; k--) {
@@ -98,6 +103,7 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
   const believed = peers.map(p => new Set(p.board.list().filter(t => t.holder === p.id).map(t => t.id)))
   const contests = taskIds().filter(id => believed.filter(b => b.has(id)).length > 1)
   groups = peers.map(() => 0)
+  for (const p of peers) p.board.presenceChanged()
   inflight.length = 0
   flush()
   inflight.length = 0

@@ -48,11 +48,15 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   /** conflicts already told, `<task>!<other>!<l>` */
   private readonly told = new Set<string>()
   private timer?: ReturnType<typeof setInterval>
+  /** views as last built, each good until its lease's end (listing 10k tasks reads these) */
+  private readonly views = new Map<string, { task: Task, until: number }>()
 
   constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void, private readonly opts: TaskBoardOptions = {}) {
     super()
     this.map = replica.doc.getMap('tasks')
     this.index = new TaskIndex(this.map)
+    // a field change may be a status change, which moves every dependent's `blockedBy`
+    this.index.onChange = (id, kind) => { if (kind === 'u') this.views.clear(); else this.views.delete(id) }
     this.now = opts.now ?? Date.now
     this.offline = opts.offline ?? (() => false)
     for (const id of this.index.ids()) if (this.holderAt(id) === this.self) this.holding.add(id)
@@ -229,8 +233,17 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     return f
   }
 
+  /** Presence changed: a claimant's lease may have gone offline or come back (§14.3). */
+  presenceChanged (): void { this.views.clear() }
+
+  /** The task as callers see it; cached until an entry of it changes, its lease ends or presence changes. */
   private view (id: string): Task {
-    return taskView(id, this.folded(id), this.now(), this.offline, dep => this.index.get(dep)?.status.v.s)
+    const now = this.now()
+    const hit = this.views.get(id)
+    if (hit != null && now < hit.until) return hit.task
+    const task = taskView(id, this.folded(id), now, this.offline, dep => this.index.get(dep)?.status.v.s)
+    this.views.set(id, { task, until: task.lease?.state === 'held' ? task.lease.expiresAt : Number.POSITIVE_INFINITY })
+    return task
   }
 
   private resolve (ref: string): string {

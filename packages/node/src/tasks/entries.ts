@@ -15,6 +15,9 @@ export class TaskIndex {
   /** task ids in list order (priority, then creation), rebuilt after any change */
   private order?: string[]
 
+  /** told after an entry of `task` changed (the board drops cached views) */
+  onChange?: (task: string, kind: 't' | 'u' | 'c') => void
+
   constructor (readonly map: Y.Map<unknown>) {
     this.checked = new CheckedMap(map, 'tasks')
     for (const [key] of map.entries()) this.reload(key)
@@ -31,7 +34,9 @@ export class TaskIndex {
     else if (k.kind === 'u') setOrDelete(e.patches, k.peer, v as StoredTaskPatch | undefined)
     else setOrDelete(e.claims, k.peer, v as StoredTaskClaim | undefined)
     this.folded.delete(k.task)
-    this.order = undefined
+    // a claim (the common write: renewals) moves neither the order nor another task's view
+    if (k.kind !== 'c') this.order = undefined
+    this.onChange?.(k.task, k.kind)
     return k.task
   }
 
