@@ -7,7 +7,8 @@
 //     claimed by another random node: the time from the claim call until every node names the
 //     claimer as the holder (checked on each node's 'task:change'), and the claim call's own
 //     duration (it pulls from its peers before answering, SPEC.md §14.4). Target p50 < 50 ms.
-// Env: BENCH_TASKS_NODES (20), BENCH_TASKS_ROUNDS (60), BENCH_TASKS_N (10000).
+// Env: BENCH_TASKS_NODES (20), BENCH_TASKS_ROUNDS (60), BENCH_TASKS_N (10000),
+// BENCH_TASKS_ONLY=list,claim (a subset), BENCH_TASKS_NO_SETTLE=1 (claims answer without pulling).
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { emit, guard, progress, removeDir, round, section, sleep, tempDir } from './lib/harness.mjs'
@@ -18,6 +19,7 @@ import { join } from 'node:path'
 const N = Number(process.env.BENCH_TASKS_N ?? 10_000)
 const NODES = Number(process.env.BENCH_TASKS_NODES ?? 20)
 const ROUNDS = Number(process.env.BENCH_TASKS_ROUNDS ?? 60)
+const only = (process.env.BENCH_TASKS_ONLY ?? 'list,claim').split(',')
 const result = { ok: true, opts: { tasks: N, nodes: NODES, rounds: ROUNDS } }
 guard(420_000, () => result)
 
@@ -31,7 +33,7 @@ function time (fn, runs) {
   return pct(xs)
 }
 
-result.list10k = await section('list10k', async () => {
+result.list10k = !only.includes('list') ? undefined : await section('list10k', async () => {
   const lib = await loadPure()
   const { TaskBoard } = await import(pathToFileURL(join(dist, 'tasks/index.js')).href)
   const key = await lib.keyFromSeed(1)
@@ -66,7 +68,7 @@ result.list10k = await section('list10k', async () => {
   return { ok: true, tasks: board.size, createPerTaskMs: round(createMs / N, 3), listAllMs: all, listClaimable50Ms: claimable, listAllAfterClaimMs: afterClaim, listAllAfterFieldChangeMs: afterField, target: 'listAll p50 < 5', meets: all.p50 < 5 }
 })
 
-result.claimRoundTrip = await section('claimRoundTrip', async () => {
+result.claimRoundTrip = !only.includes('claim') ? undefined : await section('claimRoundTrip', async () => {
   const { createMesh, createMeshNode } = await loadNode()
   const home = tempDir('claudemesh-bench-tasks-')
   const nodes = []
@@ -81,6 +83,8 @@ result.claimRoundTrip = await section('claimRoundTrip', async () => {
       await sleep(100)
     }
     await sleep(1_000) // gossipsub grafts its mesh on the 1 s heartbeat
+    // diagnosis: BENCH_TASKS_NO_SETTLE=1 answers claims without the settle pulls (§14.4), to see what they cost
+    if (process.env.BENCH_TASKS_NO_SETTLE === '1') for (const n of nodes) n.shared.tasks.opts.settle = undefined
     const waitAll = (pred) => new Promise((resolve, reject) => {
       const done = () => { for (const n of nodes) n.removeEventListener('task:change', check); clearTimeout(timer) }
       const check = () => { if (nodes.every(pred)) { done(); resolve(performance.now()) } }
@@ -102,8 +106,21 @@ result.claimRoundTrip = await section('claimRoundTrip', async () => {
       if (!res.won) throw new Error('an uncontested claim lost')
       agree.push((await seen) - t0)
     }
+    // the same mesh, the same moment: a shared-state write until every node has it, for reference
+    const ref = []
+    for (let r = 0; r < Math.min(ROUNDS, 30); r++) {
+      const writer = nodes[(r * 7 + 3) % NODES]
+      const t0 = performance.now()
+      const seen = new Promise((resolve, reject) => {
+        const check = () => { if (nodes.every(n => n.data.state.get(`ref${r}`) != null)) { for (const n of nodes) n.removeEventListener('state:change', check); clearTimeout(timer); resolve(performance.now()) } }
+        const timer = setTimeout(() => reject(new Error('a state write did not reach every node within 30 s')), 30_000)
+        for (const n of nodes) n.addEventListener('state:change', check)
+      })
+      await writer.data.state.set(`ref${r}`, r)
+      ref.push((await seen) - t0)
+    }
     const a = pct(agree)
-    return { ok: true, nodes: NODES, rounds: ROUNDS, untilAllAgreeMs: a, claimCallMs: pct(call), target: 'p50 < 50', meets: a.p50 < 50 }
+    return { ok: true, nodes: NODES, rounds: ROUNDS, untilAllAgreeMs: a, claimCallMs: pct(call), stateSetUntilAllHaveItMs: pct(ref), target: 'p50 < 50', meets: a.p50 < 50 }
   } finally {
     await Promise.all(nodes.map(n => n.stop({ flushMs: 0 }).catch(() => {})))
     removeDir(home)

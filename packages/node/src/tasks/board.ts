@@ -55,8 +55,11 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     super()
     this.map = replica.doc.getMap('tasks')
     this.index = new TaskIndex(this.map)
-    // a field change may be a status change, which moves every dependent's `blockedBy`
-    this.index.onChange = (id, kind) => { if (kind === 'u') this.views.clear(); else this.views.delete(id) }
+    // a field change may be a status change, which moves its dependents' `blockedBy`
+    this.index.onChange = (id, kind) => {
+      this.views.delete(id)
+      if (kind === 'u') for (const [other, v] of this.views) if (v.task.deps.includes(id)) this.views.delete(other)
+    }
     this.now = opts.now ?? Date.now
     this.offline = opts.offline ?? (() => false)
     for (const id of this.index.ids()) if (this.holderAt(id) === this.self) this.holding.add(id)

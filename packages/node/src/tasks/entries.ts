@@ -33,9 +33,10 @@ export class TaskIndex {
     if (k.kind === 't') e.def = v as StoredTaskDef | undefined
     else if (k.kind === 'u') setOrDelete(e.patches, k.peer, v as StoredTaskPatch | undefined)
     else setOrDelete(e.claims, k.peer, v as StoredTaskClaim | undefined)
+    const before = this.folded.get(k.task)?.priority.v
     this.folded.delete(k.task)
-    // a claim (the common write: renewals) moves neither the order nor another task's view
-    if (k.kind !== 'c') this.order = undefined
+    // only a new task or a new priority moves the order (claims, the common write, never do)
+    if (k.kind === 't' || (k.kind === 'u' && this.get(k.task)?.priority.v !== before)) this.order = undefined
     this.onChange?.(k.task, k.kind)
     return k.task
   }
