@@ -48,6 +48,26 @@ describe('task board tools', () => {
     expect(task(await call(winner, 'update_task', { id: first.id, status: 'cancelled', title: 'not needed' }))).toMatchObject({ status: 'cancelled', title: 'not needed' })
   })
 
+  it('an assignee is pushed the assignment by priority: high wakes, normal rides along, low waits for list_tasks; off mode shows nothing', async () => {
+    const h = await home()
+    const a = await session(h, 'alice')
+    const b = await session(h, 'bob')
+    const c = await session(h, 'carol', { mode: 'off' })
+    await meet(a, b, c)
+    const high = task(await call(a, 'create_task', { title: 'hotfix', assignee: 'bob', priority: 'high' }))
+    const normal = task(await call(a, 'create_task', { title: 'docs', assignee: '@core' }))
+    const low = task(await call(a, 'create_task', { title: 'someday', assignee: 'bob', priority: 'low' }))
+    await until(b.node, ['task:change'], () => b.node.data.tasks.size === 3, 30_000, 'three tasks at bob')
+    await until(c.node, ['task:change'], () => c.node.data.tasks.size === 3, 30_000, 'three tasks at carol')
+    const waking = await b.server.delivery.take('stop', true)
+    expect(waking.text).toMatch(new RegExp(`"alice" assigned you the high-priority task ${high.id} \\("hotfix"\\)`))
+    expect(waking.text).not.toMatch(/docs/)
+    const atBreak = await b.server.delivery.take('post-tool-use')
+    expect(atBreak.text).toMatch(new RegExp(`"alice" assigned you \\(through @core\\) the normal-priority task ${normal.id}`))
+    expect(atBreak.text).not.toMatch(new RegExp(low.id))
+    expect((await c.server.delivery.take('post-tool-use')).text).toBeUndefined()
+  })
+
   it('bad input is one isError line and writes nothing', async () => {
     const h = await home()
     const a = await session(h, 'alice')

@@ -32,7 +32,7 @@ export { ALL, type CheckResult, type DeliveryStatus, type InboxMessage, MAX_BODY
 export { MAX_QUERY_CHARS, MAX_QUERY_TERMS, type Note, type Recalled, SharedMemory } from './memory/index.js'
 export { type StateChange, type StateEntry, SharedState } from './state/index.js'
 export { resolveAssignee } from './tasks/assignee.js'
-export { type ClaimResult, DEFAULT_LEASE_MS, MAX_LEASE_MS, MIN_LEASE_MS, type Task, TaskBoard, type TaskConflict, type TaskFilter, type TaskLost, TASK_PRIORITIES, TASK_STATUSES } from './tasks/index.js'
+export { type ClaimResult, DEFAULT_LEASE_MS, MAX_LEASE_MS, MIN_LEASE_MS, type Task, type TaskAssigned, TaskBoard, type TaskConflict, type TaskFilter, type TaskLost, TASK_PRIORITIES, TASK_STATUSES } from './tasks/index.js'
 export { openStore, STORE_VERSION, type Store } from './store/index.js'
 export { createTransport, type MeshLibp2p } from './transport/index.js'
 export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'

@@ -2,15 +2,15 @@
  * The task board (SPEC.md §14) on the replica's `tasks` map: create, list, claim with a
  * lease, update, complete, reopen, cancel, release. Who holds a task is a pure function of
  * the entries (rule.ts); this class writes entries, renews its own leases, and tells its
- * session when a remote update shows it lost a task (`task:lost`) or kept one that another
- * member also claimed (`task:conflict`).
+ * session when a remote update shows it lost a task (`task:lost`), kept one that another
+ * member also claimed (`task:conflict`), or was assigned one (`task:assigned`).
  */
 import { randomBytes } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
 import type * as Y from 'yjs'
 import { TaskStateError, UnknownTaskError } from '../errors.js'
 import type { Origin, Replica } from '../state/replica.js'
-import type { StoredTaskClaim, StoredTaskDef, StoredTaskPatch, TaskStatus } from '../state/task-schema.js'
+import { parseTaskKey, type StoredTaskClaim, type StoredTaskDef, type StoredTaskPatch, type TaskStatus } from '../state/task-schema.js'
 import * as c from './constants.js'
 import { TaskIndex } from './entries.js'
 import { checkFields, type TaskFieldsInput, type TaskInput } from './input.js'
@@ -22,7 +22,10 @@ export interface ClaimResult { won: boolean, task: Task }
 export interface TaskChange { id: string, local: boolean }
 export interface TaskLost { id: string, title: string, winner: string }
 export interface TaskConflict { id: string, title: string, other: string }
+/** A peer assigned a task to this session or one of its groups. */
+export interface TaskAssigned { id: string, title: string, assignee: string, by: string, priority: 'high' | 'normal' | 'low' }
 export interface TaskEvents {
+  'task:assigned': CustomEvent<TaskAssigned>
   'task:change': CustomEvent<TaskChange>
   'task:lost': CustomEvent<TaskLost>
   'task:conflict': CustomEvent<TaskConflict>
@@ -65,13 +68,14 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     for (const id of this.index.ids()) if (this.holderAt(id) === this.self) this.holding.add(id)
     this.map.observe((evt, tr) => {
       const local = (tr.origin as Origin | undefined)?.local === true
-      const ids = new Set<string>()
+      const ids = new Map<string, boolean>()
       for (const key of evt.keysChanged) {
-        const id = this.index.reload(key)
-        if (id != null) ids.add(id)
+        const id = parseTaskKey(key)?.task
+        if (id != null && !ids.has(id)) ids.set(id, this.assignedToMe(id))
+        this.index.reload(key)
       }
-      for (const id of ids) {
-        if (!local) this.notice(id)
+      for (const [id, before] of ids) {
+        if (!local) this.notice(id, before)
         this.safeDispatchEvent('task:change', { detail: { id, local } })
       }
     })
@@ -207,8 +211,11 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   }
 
   /** After a remote change: did this session lose the task, or keep it against another claimant? */
-  private notice (id: string): void {
+  private notice (id: string, assignedBefore: boolean): void {
     const f = this.index.get(id)
+    if (f != null && !assignedBefore && this.assignedToMe(id) && f.status.v.s === 'open') {
+      this.safeDispatchEvent('task:assigned', { detail: { id, title: f.title.v, assignee: f.assignee.v, by: f.assignee.w, priority: f.priority.v } })
+    }
     const holder = f == null ? undefined : holderOf(f, this.now(), this.offline)
     if (f != null && this.holding.has(id) && holder !== this.self) {
       this.holding.delete(id)
@@ -254,6 +261,12 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     if (hits.length === 1 && hits[0] != null) return hits[0]
     if (hits.length > 1) throw new UnknownTaskError(`"${ref}" names ${hits.length} tasks; give more of the id`)
     throw new UnknownTaskError(`no task "${ref}"${ref.length < c.MIN_ID_PREFIX ? ` (give at least ${c.MIN_ID_PREFIX} characters of its id)` : ''}`)
+  }
+
+  /** Assigned to this session by name or through one of its groups (not merely open to all). */
+  private assignedToMe (id: string): boolean {
+    const a = this.index.get(id)?.assignee.v
+    return a != null && (a === this.self || (a.startsWith('@') && (this.opts.groups?.() ?? []).includes(a.slice(1))))
   }
 
   private mayClaim (t: Task): boolean {
