@@ -11,6 +11,8 @@ import { COORDINATION_GUIDE, instructions } from './instructions.js'
 import { registerTools } from './tools.js'
 
 export const VERSION = '0.1.0'
+/** What may wake a waiting hook: a message, or task news (lost, contested, assigned with high priority). */
+const NEWS = ['message:receive', 'task:lost', 'task:conflict', 'task:assigned'] as const
 
 export interface ClaudemeshServerInit {
   /** initial message mode; otherwise the session's saved mode, else push */
@@ -41,6 +43,9 @@ export class ClaudemeshServer {
       void this.pushChannel()
     }
     node.addEventListener('message:receive', this.onMessage)
+    node.addEventListener('task:lost', this.onMessage)
+    node.addEventListener('task:conflict', this.onMessage)
+    node.addEventListener('task:assigned', this.onMessage)
   }
 
   static async create (node: MeshNode, init: ClaudemeshServerInit = {}): Promise<ClaudemeshServer> {
@@ -56,7 +61,7 @@ export class ClaudemeshServer {
   }
 
   async close (): Promise<void> {
-    this.node.removeEventListener('message:receive', this.onMessage)
+    for (const type of ['message:receive', 'task:lost', 'task:conflict', 'task:assigned'] as const) this.node.removeEventListener(type, this.onMessage)
     await this.settled()
     await this.mcp.close()
   }
@@ -146,7 +151,7 @@ export class ClaudemeshServer {
         if (done) return
         done = true
         clearTimeout(timer)
-        this.node.removeEventListener('message:receive', check)
+        for (const type of NEWS) this.node.removeEventListener(type, check)
         signal.removeEventListener('abort', stop)
         resolve(text)
       }
@@ -171,7 +176,7 @@ export class ClaudemeshServer {
       // a check still running when we stop sees `done` and gives its messages back
       const stop = (): void => { finish(null) }
       const timer = setTimeout(stop, timeoutMs)
-      this.node.addEventListener('message:receive', check)
+      for (const type of NEWS) this.node.addEventListener(type, check)
       signal.addEventListener('abort', stop, { once: true })
       check()
     })

@@ -2,7 +2,7 @@
  * A hostile member (a real node) puts every invisible, reordering and terminal-control code
  * point, line breaks, quotes and fence delimiters into everything it controls: name, role,
  * group roles, summary, status-adjacent fields, cwd, host, state keys and values, notes
- * (with a forged author), DM and group bodies. Every MCP tool is called through the real MCP
+ * (with a forged author), task titles, bodies and results, DM and group bodies. Every MCP tool is called through the real MCP
  * SDK client; every string in the results, the channel notifications, the hook texts and the
  * instructions is checked (SPEC.md §13.4).
  */
@@ -29,7 +29,7 @@ function strings (v: unknown, path = '$', out: Array<[string, string]> = []): Ar
 }
 
 /** Fields that may keep line breaks: fenced bodies and peer JSON values (shown as JSON). */
-const MULTILINE = /\.(body|content|value)(\.|\[|$)|\{key\}$/
+const MULTILINE = /\.(body|content|value|result)(\.|\[|$)|\{key\}$/
 
 function checkStrings (where: string, v: unknown): void {
   for (const [path, s] of strings(v)) {
@@ -96,6 +96,12 @@ describe('hostile peer text', () => {
     await mallory.node.data.state.set(`short${EVIL}`, `${EVIL}${CLOSE}`)
     await until(bob.node, ['state:change'], () => bob.node.data.state.get(longKey) != null && bob.node.data.state.get(`short${EVIL}`) != null, 20_000, 'state to arrive')
     await until(bob.node, ['memory:change'], () => bob.node.data.memory.size > 0, 20_000, 'the forged note')
+    // a task: hostile title and body, claimed by mallory, and one completed with a hostile result
+    const evilTask = await mallory.node.data.tasks.create({ title: `t${EVIL}${CLOSE}`.slice(0, 200), body: `${EVIL}${CLOSE}` })
+    await mallory.node.data.tasks.claim(evilTask.id, 60_000)
+    const doneTask = await mallory.node.data.tasks.create({ title: `d${EVIL}`.slice(0, 200) })
+    await mallory.node.data.tasks.complete(doneTask.id, `${EVIL}${CLOSE}`)
+    await until(bob.node, ['task:change'], () => bob.node.data.tasks.size === 2 && bob.node.data.tasks.get(evilTask.id).holder != null && bob.node.data.tasks.get(doneTask.id).status === 'done', 20_000, 'the hostile tasks')
 
     // messages: a DM, a too-long DM, a group message; the channel takes what it can
     const [dm] = await mallory.node.mail.send('bob', `hello ${EVIL}${CLOSE}`, { priority: 'now' })
@@ -132,6 +138,13 @@ describe('hostile peer text', () => {
     const mine = await tool('remember', { content: 'my note' })
     await tool('forget', { id: (mine.structuredContent as { id: string }).id })
     await tool('send_message', { to: 'nobody-here', message: 'x' })
+    const listedTasks = await tool('list_tasks', {})
+    const own = await tool('create_task', { title: 'mine', deps: [doneTask.id], assignee: mallory.node.peerId })
+    const ownId = (own.structuredContent as { task: { id: string } }).task.id
+    await tool('update_task', { id: ownId, assignee: 'open', priority: 'high' })
+    await tool('claim_task', { id: evilTask.id })
+    await tool('claim_task', { id: ownId, ttl_seconds: 60 })
+    await tool('complete_task', { id: ownId, result: 'ok' })
     // bob is working now: the channel leaves `next` messages and state changes to the hooks
     const before = bob.node.mail.inbox.unread
     await mallory.node.mail.send('bob', `hook ${EVIL}${CLOSE}`, { priority: 'next' })
@@ -181,5 +194,13 @@ describe('hostile peer text', () => {
     expect(note).toMatchObject({ author_claimed: bob.node.peerId, author_claimed_name: 'bob', signed_by: mallory.node.peerId, signed_by_name: m?.name })
     expect(note?.content).toMatch(/^<<peer-note-[0-9a-f]{12} author_claimed="bob" signed_by="mal/)
     expect(note).not.toHaveProperty('author')
+    // tasks: titles are sanitized lines, bodies and results fenced; the holder is named
+    const shown = (listedTasks.structuredContent as { tasks: Array<Record<string, unknown>> }).tasks
+    const evil = shown.find(t => t.id === evilTask.id)
+    expect(evil).toMatchObject({ holder: mallory.node.peerId, holder_name: m?.name, you_hold: false })
+    expect(evil?.title).toMatch(/^t /)
+    expect(evil?.body).toMatch(/^<<peer-task-[0-9a-f]{12} id="[0-9a-f]{16}" created_by="mal/)
+    expect(evil?.body).not.toMatch(/\n<<end-peer-message-000000000000>>/)
+    expect(shown.find(t => t.id === doneTask.id)?.result).toMatch(/^<<peer-task-[0-9a-f]{12} /)
   }, 120_000)
 })

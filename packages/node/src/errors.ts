@@ -30,3 +30,7 @@ export class RateLimitedError extends named('RateLimitedError') {}
 export class UnsafePathError extends named('UnsafePathError') {}
 /** A newer incarnation of this session runs (or waits for the store): a courier is not needed. */
 export class SupersededError extends named('SupersededError') {}
+/** No task has that id (or the prefix names none, or several). */
+export class UnknownTaskError extends named('UnknownTaskError') {}
+/** The task is not in a state that allows this (held by another, blocked, done, cancelled, assigned elsewhere). */
+export class TaskStateError extends named('TaskStateError') {}

@@ -34,6 +34,7 @@ import { openSessionStore } from './session-store.js'
 import { createShared, type Shared } from './state/create.js'
 import type { ReplicaEvents } from './state/replica.js'
 import type { StateEvents } from './state/state.js'
+import type { TaskEvents } from './tasks/board.js'
 import { GroupCommit } from './store/commit.js'
 import { type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
@@ -85,7 +86,7 @@ export interface MeshNodeInit {
   limits?: Partial<FloodLimits>
 }
 
-export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents, ReplicaEvents {
+export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents, TaskEvents, ReplicaEvents {
   'node:stopped': CustomEvent<{ reason: 'stopped' | 'replaced' }>
 }
 
@@ -105,6 +106,7 @@ export interface MeshInfo {
   unread: number
   stateKeys: number
   memories: number
+  tasks: number
   incarnation: number
   pid: number
   /** the relays this node uses: connected, and whether its mailbox stream is open */
@@ -283,7 +285,14 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private async startShared (): Promise<void> {
     if (this.mesh.contentSecret == null || this.commit == null) return
     this.shared = await createShared({ libp2p: this.libp2p, store: this.store, commit: this.commit },
-      { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, incarnation: this.presence.incarnation, selfId: this.peerId })
+      { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, incarnation: this.presence.incarnation, selfId: this.peerId },
+      // a holder that presence knows to be gone (goodbye, or past its TTL or grace) holds nothing (§14.3)
+      { offline: peer => peer !== this.peerId && this.presence.get(peer)?.online === false, groups: () => this.self().groups.map(g => g.name) })
+    for (const type of ['task:change', 'task:lost', 'task:conflict', 'task:assigned'] as const) {
+      this.shared.tasks.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail } as never) })
+    }
+    this.shared.tasks.start()
+    for (const type of ['peer:join', 'peer:leave'] as const) this.presence.addEventListener(type, () => { this.shared?.tasks.presenceChanged() })
     this.shared.state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
     this.shared.memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
     this.shared.replica.addEventListener('crdt:reject', evt => { this.safeDispatchEvent('crdt:reject', { detail: evt.detail }) })
@@ -296,7 +305,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
-  get data (): Pick<Shared, 'state' | 'memory'> {
+  get data (): Pick<Shared, 'state' | 'memory' | 'tasks'> {
     if (this.shared == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
     return this.shared
   }
@@ -387,6 +396,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       unread: this.messaging?.inbox.unread ?? 0,
       stateKeys: this.shared?.state.size ?? 0,
       memories: this.shared?.memory.size ?? 0,
+      tasks: this.shared?.tasks.size ?? 0,
       incarnation: this.presence.incarnation,
       pid: process.pid,
       relays: this.relays().map(addr => {
@@ -423,6 +433,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.reservations?.stop()
     await this.messaging?.dm.stop()
     await this.messaging?.groups.stop()
+    this.shared?.tasks.stop()
     await this.shared?.sync.stop()
     await this.shared?.replica.snapshot().catch(() => {})
     await this.presence?.stop({ goodbye: reason === 'stopped' })
@@ -437,7 +448,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
 function sharedCounts (s: Shared | undefined): MeshInfo['shared'] {
   if (s == null) return { rejected: 0, waiting: 0, skipped: 0 }
-  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped }
+  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped + s.tasks.skipped }
 }
 
 /** The peer id each relay multiaddr names; an address without one is refused where it is set. */

@@ -1,4 +1,4 @@
-/** Assemble shared state and memory for a node: log, replica, sync (SPEC.md §11). */
+/** Assemble shared state, memory and tasks for a node: log, replica, sync (SPEC.md §11, §14). */
 import type { Ed25519PrivateKey } from '../identity/keys.js'
 import { SharedMemory } from '../memory/index.js'
 import type { GroupCommit } from '../store/commit.js'
@@ -9,17 +9,19 @@ import { LevelLog } from './log.js'
 import { Replica } from './replica.js'
 import { SharedState } from './state.js'
 import { CrdtSync } from './sync.js'
+import { SETTLE_MS, TaskBoard, type TaskBoardOptions } from '../tasks/index.js'
 
-export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory }
+export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory, tasks: TaskBoard }
 export interface SharedInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, incarnation: number, selfId: string }
 
 /** Load the replica and wire state and memory to it; `sync` is not started yet. */
-export async function createShared (parts: { libp2p: MeshLibp2p, store: Store, commit: GroupCommit }, init: SharedInit): Promise<Shared> {
+export async function createShared (parts: { libp2p: MeshLibp2p, store: Store, commit: GroupCommit }, init: SharedInit, tasks: TaskBoardOptions = {}): Promise<Shared> {
   const log = new LevelLog(sublevel(parts.store, 'crdt'), parts.commit)
   await log.open()
   const replica = new Replica(init.meshId, init.privateKey, updateKey(init.contentSecret, init.meshId), init.incarnation, log, init.selfId)
   await replica.load()
   const sync = new CrdtSync(parts.libp2p, replica, init.meshId)
   const publish = (env: Uint8Array): void => { sync.publish(env) }
-  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish) }
+  const board = new TaskBoard(replica, publish, { settle: async () => sync.pullAll(SETTLE_MS), ...tasks })
+  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish), tasks: board }
 }

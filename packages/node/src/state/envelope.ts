@@ -95,7 +95,7 @@ export function checkStructs (update: Uint8Array, client: number, author: string
     // so inside state or memory) and carries no parent; a first write names its root and key
     const placedByOrigin = s.parent == null && s.parentSub == null && (s.origin != null || s.rightOrigin != null)
     if (!placedByOrigin) {
-      if (typeof s.parent !== 'string' || !(c.ROOTS as readonly string[]).includes(s.parent)) throw new MalformedFrameError('crdt update touches something other than the state and memory maps')
+      if (typeof s.parent !== 'string' || !(c.ROOTS as readonly string[]).includes(s.parent)) throw new MalformedFrameError('crdt update touches something other than the state, memory and tasks maps')
       if (typeof s.parentSub !== 'string' || s.parentSub.length > c.MAX_KEY_LENGTH) throw new MalformedFrameError('crdt update is not a map entry, or its key is too long')
     }
     if (!(s.content instanceof Y.ContentAny) || s.content.arr.length !== 1) throw new MalformedFrameError('crdt update carries content that is not one JSON value')

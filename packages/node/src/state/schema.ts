@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import * as c from './constants.js'
+import { taskEntryProblem } from './task-schema.js'
 
 /**
  * Plain JSON, as a JSON text would decode: strings, finite numbers, booleans, null, arrays and
@@ -47,18 +48,19 @@ export const NoteSchema = z.object({
 export type StoredState = z.infer<typeof StateValueSchema>
 export type StoredNote = z.infer<typeof NoteSchema>
 
-const KEY_RULES: Record<c.Root, (key: string) => boolean> = {
+const KEY_RULES: Record<Exclude<c.Root, 'tasks'>, (key: string) => boolean> = {
   state: key => key.length > 0 && key.length <= c.MAX_KEY_LENGTH,
   memory: key => /^[0-9a-f]{16}$/.test(key)
 }
-const VALUE_SCHEMAS: Record<c.Root, z.ZodType> = { state: StateValueSchema, memory: NoteSchema }
+const VALUE_SCHEMAS: Record<Exclude<c.Root, 'tasks'>, z.ZodType> = { state: StateValueSchema, memory: NoteSchema }
 
 /** Why `value` may not be the entry `key` of the root map `root`, or undefined when it may. */
 export function entryProblem (root: string, key: string, value: unknown): string | undefined {
   if (!(c.ROOTS as readonly string[]).includes(root)) return `no root map named ${JSON.stringify(root.slice(0, 32))}`
-  const r = root as c.Root
+  if (!isPlainJson(value)) return `a ${root} value that is not plain JSON (within ${c.MAX_VALUE_DEPTH} levels)`
+  if (root === 'tasks') return taskEntryProblem(key, value)
+  const r = root as Exclude<c.Root, 'tasks'>
   if (!KEY_RULES[r](key)) return `a ${r} key that breaks its rule`
-  if (!isPlainJson(value)) return `a ${r} value that is not plain JSON (within ${c.MAX_VALUE_DEPTH} levels)`
   const parsed = VALUE_SCHEMAS[r].safeParse(value)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]

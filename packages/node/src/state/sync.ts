@@ -61,6 +61,14 @@ export class CrdtSync {
     this.libp2p.services.pubsub.publish(this.topic, envelope).catch(err => { log('publishing an update failed: %s', (err as Error).message) })
   }
 
+  /** Pull from every open connection at once, within `timeoutMs` (SPEC.md §14.4). */
+  async pullAll (timeoutMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const pulls = Promise.all(this.libp2p.getConnections().filter(c => c.status === 'open').map(async c => this.pull(c)))
+    await Promise.race([pulls, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })])
+    clearTimeout(timer)
+  }
+
   private readonly onConnect = (evt: CustomEvent<Connection>): void => { void this.pull(evt.detail) }
 
   private pullSoon (): void {

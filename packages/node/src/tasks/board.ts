@@ -1,0 +1,293 @@
+/**
+ * The task board (SPEC.md §14) on the replica's `tasks` map: create, list, claim with a
+ * lease, update, complete, reopen, cancel, release. Who holds a task is a pure function of
+ * the entries (rule.ts); this class writes entries, renews its own leases, and tells its
+ * session when a remote update shows it lost a task (`task:lost`), kept one that another
+ * member also claimed (`task:conflict`), or was assigned one (`task:assigned`).
+ */
+import { randomBytes } from 'node:crypto'
+import { TypedEventEmitter } from 'main-event'
+import type * as Y from 'yjs'
+import { TaskStateError, UnknownTaskError } from '../errors.js'
+import type { Origin, Replica } from '../state/replica.js'
+import { parseTaskKey, type StoredTaskClaim, type StoredTaskDef, type StoredTaskPatch, type TaskStatus } from '../state/task-schema.js'
+import * as c from './constants.js'
+import { TaskIndex } from './entries.js'
+import { checkFields, type TaskFieldsInput, type TaskInput } from './input.js'
+import { type Folded, holderOf, leaseState } from './rule.js'
+import { type Task, taskView } from './view.js'
+
+export interface TaskFilter { status?: TaskStatus['s'], assignee?: string, holder?: string, claimable?: boolean, limit?: number }
+export interface ClaimResult { won: boolean, task: Task }
+export interface TaskChange { id: string, local: boolean }
+export interface TaskLost { id: string, title: string, winner: string }
+export interface TaskConflict { id: string, title: string, other: string }
+/** A peer assigned a task to this session or one of its groups. */
+export interface TaskAssigned { id: string, title: string, assignee: string, by: string, priority: 'high' | 'normal' | 'low' }
+export interface TaskEvents {
+  'task:assigned': CustomEvent<TaskAssigned>
+  'task:change': CustomEvent<TaskChange>
+  'task:lost': CustomEvent<TaskLost>
+  'task:conflict': CustomEvent<TaskConflict>
+}
+
+export interface TaskBoardOptions {
+  now?: () => number
+  /** true when presence knows `peer` to be offline (its leases lapse at once) */
+  offline?: (peer: string) => boolean
+  /** the groups this session is in, for `@group` assignees */
+  groups?: () => string[]
+  /** after a claim is written: pull from connected peers so the answer sees concurrent claims */
+  settle?: () => Promise<void>
+}
+
+export class TaskBoard extends TypedEventEmitter<TaskEvents> {
+  readonly index: TaskIndex
+  private readonly map: Y.Map<unknown>
+  private readonly now: () => number
+  private readonly offline: (peer: string) => boolean
+  /** tasks this session held at its last look: losing one of them is news */
+  private readonly holding = new Set<string>()
+  /** conflicts already told, `<task>!<other>!<l>` */
+  private readonly told = new Set<string>()
+  private timer?: ReturnType<typeof setInterval>
+  /** views as last built, each good until its lease's end (listing 10k tasks reads these) */
+  private readonly views = new Map<string, { task: Task, until: number }>()
+
+  constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void, private readonly opts: TaskBoardOptions = {}) {
+    super()
+    this.map = replica.doc.getMap('tasks')
+    this.index = new TaskIndex(this.map)
+    // a field change may be a status change, which moves its dependents' `blockedBy`
+    this.index.onChange = (id, kind) => {
+      this.views.delete(id)
+      if (kind === 'u') for (const [other, v] of this.views) if (v.task.deps.includes(id)) this.views.delete(other)
+    }
+    this.now = opts.now ?? Date.now
+    this.offline = opts.offline ?? (() => false)
+    for (const id of this.index.ids()) if (this.holderAt(id) === this.self) this.holding.add(id)
+    this.map.observe((evt, tr) => {
+      const local = (tr.origin as Origin | undefined)?.local === true
+      const ids = new Map<string, boolean>()
+      for (const key of evt.keysChanged) {
+        const id = parseTaskKey(key)?.task
+        if (id != null && !ids.has(id)) ids.set(id, this.assignedToMe(id))
+        this.index.reload(key)
+      }
+      for (const [id, before] of ids) {
+        if (!local) this.notice(id, before)
+        this.safeDispatchEvent('task:change', { detail: { id, local } })
+      }
+    })
+  }
+
+  get self (): string { return this.replica.selfId }
+  get size (): number { return this.index.ids().length }
+  get skipped (): number { return this.index.checked.skipped }
+
+  /** Renew this session's leases in the background until `stop`. */
+  start (): void {
+    this.timer = setInterval(() => { this.renew().catch(() => {}) }, c.RENEW_CHECK_MS)
+    this.timer.unref()
+  }
+
+  stop (): void { clearInterval(this.timer) }
+
+  async create (input: TaskInput): Promise<Task> {
+    const fields = checkFields(input, true) as Required<TaskFieldsInput>
+    this.checkDeps(undefined, fields.deps)
+    const id = randomBytes(8).toString('hex')
+    const def: StoredTaskDef = { ...fields, by: this.self, at: this.now() }
+    await this.write(`t!${id}`, def)
+    return this.view(id)
+  }
+
+  get (ref: string): Task { return this.view(this.resolve(ref)) }
+
+  list (filter: TaskFilter = {}): Task[] {
+    const out: Task[] = []
+    const limit = filter.limit ?? Number.POSITIVE_INFINITY
+    for (const id of this.index.ids()) {
+      const t = this.view(id)
+      if (filter.status != null && t.status !== filter.status) continue
+      if (filter.assignee != null && t.assignee !== filter.assignee) continue
+      if (filter.holder != null && t.holder !== filter.holder) continue
+      if (filter.claimable === true && (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0 || !this.mayClaim(t))) continue
+      out.push(t)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  /** Claim a task for `ttlMs`; resolves once concurrent claims from connected peers are in (§14.4). */
+  async claim (ref: string, ttlMs = c.DEFAULT_LEASE_MS): Promise<ClaimResult> {
+    if (!Number.isInteger(ttlMs) || ttlMs < c.MIN_LEASE_MS || ttlMs > c.MAX_LEASE_MS) throw new TaskStateError(`a lease is ${c.MIN_LEASE_MS} to ${c.MAX_LEASE_MS} ms`)
+    const id = this.resolve(ref)
+    const f = this.folded(id)
+    const t = this.view(id)
+    if (t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
+    if (t.blockedBy.length > 0) throw new TaskStateError(`task ${id} is blocked by ${t.blockedBy.join(', ')} (not done yet)`)
+    this.checkAssignee(t)
+    if (t.holder != null && t.holder !== this.self) throw new TaskStateError(`task ${id} is held by ${t.holder} until ${new Date(t.lease?.expiresAt ?? 0).toISOString()}`)
+    const now = this.now()
+    // held already: a renewal keeps the claim's clock, so it cannot overtake a newer claim
+    const l = t.holder === this.self && f.decisive != null ? f.decisive.l : f.top + 1
+    const since = t.holder === this.self && f.decisive != null ? f.decisive.since : now
+    const claim: StoredTaskClaim = { l, since, exp: now + ttlMs, ttl: ttlMs, held: true, by: this.self, at: now }
+    // held from the moment the claim is in the document: a rival claim applied while the write
+    // is being made durable must already count as a loss
+    this.holding.add(id)
+    await this.write(`c!${id}!${this.self}`, claim)
+    await this.opts.settle?.()
+    const after = this.view(id)
+    return { won: after.holder === this.self, task: after }
+  }
+
+  /** Change fields; `status` reopens ('open') or cancels ('cancelled'); `release` lets go of this session's claim. */
+  async update (ref: string, patch: TaskFieldsInput & { status?: 'open' | 'cancelled', release?: boolean }): Promise<Task> {
+    const id = this.resolve(ref)
+    const { status, release, ...rest } = patch
+    const fields = checkFields(rest, false)
+    if (fields.deps != null) this.checkDeps(id, fields.deps)
+    const t = this.view(id)
+    if (status === 'open' && t.status === 'open') throw new TaskStateError(`task ${id} is open already`)
+    if (status === 'cancelled' && t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
+    if (release === true) await this.release(id)
+    const changes: StoredTaskPatch['f'] = {}
+    for (const [k, v] of Object.entries(fields)) (changes as Record<string, unknown>)[k] = v
+    if (status != null) changes.status = { s: status } as never
+    if (Object.keys(changes).length > 0) await this.patch(id, changes)
+    else if (release !== true) throw new TaskStateError('nothing to change: give a field, a status or release')
+    return this.view(id)
+  }
+
+  /** Mark a task done with a result; only its holder may, or anyone while nobody holds it. */
+  async complete (ref: string, result = ''): Promise<Task> {
+    const id = this.resolve(ref)
+    const t = this.view(id)
+    if (t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
+    if (t.holder != null && t.holder !== this.self) throw new TaskStateError(`task ${id} is held by ${t.holder}; only its holder can complete it`)
+    checkFields({ body: result }, false)
+    await this.patch(id, { status: { s: 'done', result } } as never)
+    return this.view(id)
+  }
+
+  /** Renew every lease this session holds once a third of its TTL has passed. */
+  async renew (): Promise<void> {
+    const now = this.now()
+    for (const id of [...this.holding]) {
+      const f = this.index.get(id)
+      const mine = f?.decisive
+      if (f == null || mine == null || mine.by !== this.self || !mine.held || f.status.v.s !== 'open') {
+        this.holding.delete(id)
+        continue
+      }
+      // lapsed (this process was stopped or cut off too long): never revived, but a takeover is still news
+      if (holderOf(f, now, this.offline) !== this.self) continue
+      if (mine.exp - now > (mine.ttl * 2) / 3) continue
+      await this.write(`c!${id}!${this.self}`, { ...mine, exp: now + mine.ttl, at: now })
+    }
+  }
+
+  private async release (id: string): Promise<void> {
+    const mine = this.index.entries(id)?.claims.get(this.self)
+    if (mine == null || !mine.held) throw new TaskStateError(`you hold no claim on task ${id}`)
+    this.holding.delete(id)
+    await this.write(`c!${id}!${this.self}`, { ...mine, held: false, at: this.now() })
+  }
+
+  /** Write fields at one clock above everything on the task, merged into this writer's patch entry. */
+  private async patch (id: string, changes: StoredTaskPatch['f']): Promise<void> {
+    const l = this.folded(id).top + 1
+    const prev = this.index.entries(id)?.patches.get(this.self)?.f ?? {}
+    const f: Record<string, unknown> = { ...prev }
+    for (const [k, v] of Object.entries(changes)) f[k] = { l, v }
+    await this.write(`u!${id}!${this.self}`, { f, by: this.self, at: this.now() })
+  }
+
+  private async write (key: string, value: unknown): Promise<void> {
+    const env = await this.replica.change(() => { this.map.set(key, value) })
+    if (env != null) this.publish(env)
+  }
+
+  /** After a remote change: did this session lose the task, or keep it against another claimant? */
+  private notice (id: string, assignedBefore: boolean): void {
+    const f = this.index.get(id)
+    if (f != null && !assignedBefore && this.assignedToMe(id) && f.status.v.s === 'open') {
+      this.safeDispatchEvent('task:assigned', { detail: { id, title: f.title.v, assignee: f.assignee.v, by: f.assignee.w, priority: f.priority.v } })
+    }
+    const holder = f == null ? undefined : holderOf(f, this.now(), this.offline)
+    if (f != null && this.holding.has(id) && holder !== this.self) {
+      this.holding.delete(id)
+      const winner = f.decisive != null && f.decisive.by !== this.self ? f.decisive.by : undefined
+      if (winner != null && f.status.v.s === 'open') this.safeDispatchEvent('task:lost', { detail: { id, title: f.title.v, winner } })
+    }
+    if (f == null || holder !== this.self) return
+    this.holding.add(id)
+    for (const [peer, claim] of this.index.entries(id)?.claims ?? []) {
+      const key = `${id}!${peer}!${claim.l}`
+      if (peer === this.self || claim.l <= f.status.l || leaseState(claim, this.now(), this.offline) !== 'held' || this.told.has(key)) continue
+      this.told.add(key)
+      this.safeDispatchEvent('task:conflict', { detail: { id, title: f.title.v, other: peer } })
+    }
+  }
+
+  private holderAt (id: string): string | undefined {
+    const f = this.index.get(id)
+    return f == null ? undefined : holderOf(f, this.now(), this.offline)
+  }
+
+  private folded (id: string): Folded {
+    const f = this.index.get(id)
+    if (f == null) throw new UnknownTaskError(`no task ${id}`)
+    return f
+  }
+
+  /** Presence changed: a claimant's lease may have gone offline or come back (§14.3). */
+  presenceChanged (): void { this.views.clear() }
+
+  /** The task as callers see it; cached until an entry of it changes, its lease ends or presence changes. */
+  private view (id: string): Task {
+    const now = this.now()
+    const hit = this.views.get(id)
+    if (hit != null && now < hit.until) return hit.task
+    const task = taskView(id, this.folded(id), now, this.offline, dep => this.index.get(dep)?.status.v.s)
+    this.views.set(id, { task, until: task.lease?.state === 'held' ? task.lease.expiresAt : Number.POSITIVE_INFINITY })
+    return task
+  }
+
+  private resolve (ref: string): string {
+    const hits = this.index.match(String(ref).toLowerCase(), c.MIN_ID_PREFIX)
+    if (hits.length === 1 && hits[0] != null) return hits[0]
+    if (hits.length > 1) throw new UnknownTaskError(`"${ref}" names ${hits.length} tasks; give more of the id`)
+    throw new UnknownTaskError(`no task "${ref}"${ref.length < c.MIN_ID_PREFIX ? ` (give at least ${c.MIN_ID_PREFIX} characters of its id)` : ''}`)
+  }
+
+  /** Assigned to this session by name or through one of its groups (not merely open to all). */
+  private assignedToMe (id: string): boolean {
+    const a = this.index.get(id)?.assignee.v
+    return a != null && (a === this.self || (a.startsWith('@') && (this.opts.groups?.() ?? []).includes(a.slice(1))))
+  }
+
+  private mayClaim (t: Task): boolean {
+    return t.assignee === '' || t.assignee === this.self || (t.assignee.startsWith('@') && (this.opts.groups?.() ?? []).includes(t.assignee.slice(1)))
+  }
+
+  private checkAssignee (t: Task): void {
+    if (!this.mayClaim(t)) throw new TaskStateError(`task ${t.id} is assigned to ${t.assignee}`)
+  }
+
+  /** Every dependency exists, and none depends (through others) on `id`: no cycles. */
+  private checkDeps (id: string | undefined, deps: string[]): void {
+    for (const d of deps) if (this.index.get(d) == null) throw new UnknownTaskError(`no task ${d} to depend on`)
+    if (id == null) return
+    const seen = new Set<string>()
+    const stack = [...deps]
+    for (let d = stack.pop(); d != null; d = stack.pop()) {
+      if (d === id) throw new TaskStateError(`task ${id} would depend on itself`)
+      if (seen.has(d)) continue
+      seen.add(d)
+      stack.push(...(this.index.get(d)?.deps.v ?? []))
+    }
+  }
+}
