@@ -152,6 +152,8 @@ export class TextIndex {
     id = this.terms.length
     this.terms.push(t)
     this.termIds.set(t, id)
+    // a slot in every field's lists, so they stay dense arrays (a sparse one turns into a slow dictionary)
+    for (const lists of this.lists) lists.push(undefined)
     if (id >= this.stamp.length) {
       this.stamp = grow(this.stamp, id + 1)
       this.count = grow(this.count, id + 1)
