@@ -153,6 +153,7 @@ export async function search (ix: TextIndex, words: SearchWord[], limit: number,
         }
         await slices.tick()
       }
+      await slices.tick() // a word that matches nothing still cost its fuzzy variants
     }
     return await top(ix, s, limit, keep, slices)
   } finally {
