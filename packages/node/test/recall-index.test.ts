@@ -89,4 +89,26 @@ describe('recall index', () => {
     expect(hits.map(h => h.id)).toEqual(['n1', 'n3', 'n5'])
     expect(hits[0]?.score).toBeGreaterThan(hits[1]?.score as number)
   })
+
+  it('filters by author and exact tags from what it indexed, rewrites included', async () => {
+    const ix = new TextIndex()
+    ix.add('a', { content: 'deploy the api', tags: 'deploy infra' }, { author: 'alice', tags: ['deploy', 'infra'] })
+    ix.add('b', { content: 'deploy the web', tags: 'deploys' }, { author: 'bob', tags: ['deploys'] })
+    ix.add('c', { content: 'deploy nothing', tags: '' }, { author: 'alice', tags: [] })
+    const q = parseQuery('deploy')
+    const by = async (author: string | undefined, tags: string[]): Promise<string[] | undefined> => {
+      const keep = ix.matcher(author, tags)
+      return keep == null ? undefined : (await slicedSearch(ix, q, 10, keep)).map(h => h.id).sort()
+    }
+    expect(await by('alice', [])).toEqual(['a', 'c'])
+    expect(await by(undefined, ['deploy'])).toEqual(['a']) // exact: 'deploys' is another tag
+    expect(await by('alice', ['deploy', 'infra'])).toEqual(['a'])
+    expect(await by('bob', ['infra'])).toEqual([])
+    expect(await by('carol', [])).toBeUndefined() // no note of carol's was ever indexed
+    expect(await by(undefined, ['nope'])).toBeUndefined()
+    ix.add('b', { content: 'deploy the web', tags: 'deploy' }, { author: 'bob', tags: ['deploy'] }) // a rewrite
+    expect(await by(undefined, ['deploy'])).toEqual(['a', 'b'])
+    ix.remove('a')
+    expect(await by('alice', [])).toEqual(['c'])
+  })
 })

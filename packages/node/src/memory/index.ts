@@ -74,7 +74,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     let t = performance.now()
     for (const id of [...this.map.keys()]) {
       const s = this.notes.get(id)
-      if (s != null && s.forgotten !== true) this.index.add(id, { content: s.content, tags: s.tags.join(' ') })
+      if (s != null && s.forgotten !== true) this.index.add(id, { content: s.content, tags: s.tags.join(' ') }, s)
       if (performance.now() - t >= BUILD_SLICE_MS) {
         await new Promise(resolve => setImmediate(resolve))
         t = performance.now()
@@ -115,9 +115,11 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       const all = [...this.notes.entries()].filter(([id]) => filter({ id })).sort((a, b) => b[1].createdAt - a[1].createdAt)
       return all.slice(0, limit).map(([id, s]) => ({ ...note(id, s), score: 0 }))
     }
-    // forgotten notes are not in the index: without tags or author there is nothing to check
     const slices = new Slices()
-    const hits = await slicedSearch(this.index, words, limit, filtered ? id => filter({ id }) : undefined, slices)
+    // the filters are answered by the index (it holds each note's author and tags)
+    const keep = filtered ? this.index.matcher(opts.author, tags) : undefined
+    if (filtered && keep == null) return []
+    const hits = await slicedSearch(this.index, words, limit, keep, slices)
     this.lastRecall = { slices: slices.count, maxSliceCpuMs: slices.maxCpuMs }
     const out: Recalled[] = []
     for (const h of hits) {
@@ -144,7 +146,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private reindex (id: string): void {
     this.index.remove(id)
     const s = this.notes.get(id)
-    if (s != null && s.forgotten !== true) this.index.add(id, { content: s.content, tags: s.tags.join(' ') })
+    if (s != null && s.forgotten !== true) this.index.add(id, { content: s.content, tags: s.tags.join(' ') }, s)
   }
 }
 

@@ -17,6 +17,15 @@ const NF = FIELDS.length
 /** One term's postings in one field. `live` counts postings of live documents (the term's document frequency). */
 export interface Postings { docs: Int32Array, tfs: Uint8Array, n: number, live: number }
 
+/** What recall filters notes by. */
+export interface NoteMeta { author: string, tags: readonly string[] }
+
+function intern (ids: Map<string, number>, s: string): number {
+  let id = ids.get(s)
+  if (id == null) ids.set(s, id = ids.size)
+  return id
+}
+
 /** Prefix expansions are found through a term's first letters. */
 export const PREFIX_KEY = 3
 
@@ -40,6 +49,15 @@ export class TextIndex {
   private docCount = new Uint16Array(1024)
   private docTerms = new Int32Array(1 << 16)
   private docTermsEnd = 0
+
+  /** per document, its author and its tags (exact strings, interned): recall's filters, without a look into the document */
+  private readonly authorIds = new Map<string, number>()
+  private readonly tagIds = new Map<string, number>()
+  private authorOf = new Int32Array(1024)
+  private tagStart = new Int32Array(1024)
+  private tagCount = new Uint8Array(1024)
+  private tagPool = new Int32Array(1 << 12)
+  private tagEnd = 0
 
   private readonly termIds = new Map<string, number>()
   /** word (lowercased) → its term's id: one lookup per word while indexing, no stemming */
@@ -74,7 +92,7 @@ export class TextIndex {
     for (const t of this.byPrefix.get(prefix.slice(0, PREFIX_KEY)) ?? []) if ((this.terms[t] as string).startsWith(prefix)) yield t
   }
 
-  add (id: string, fields: Record<Field, string>): void {
+  add (id: string, fields: Record<Field, string>, meta: NoteMeta = { author: '', tags: [] }): void {
     if (this.byId.has(id)) this.remove(id)
     const doc = this.ids.length
     this.ids.push(id)
@@ -95,6 +113,7 @@ export class TextIndex {
       }
     }
     this.docCount[doc] = Math.min(entries, 0xffff)
+    this.addMeta(doc, meta)
     this.docTermsEnd += entries
     this.size++
   }
@@ -139,7 +158,41 @@ export class TextIndex {
     return uniq
   }
 
+  /**
+   * A test of notes by author and tags (exact; every tag given), or undefined when no note can
+   * pass (an author or a tag that no indexed note has had).
+   */
+  matcher (author: string | undefined, tags: readonly string[]): ((id: string) => boolean) | undefined {
+    const a = author == null ? -1 : this.authorIds.get(author)
+    if (a == null) return undefined
+    const want: number[] = []
+    for (const t of new Set(tags)) {
+      const tid = this.tagIds.get(t)
+      if (tid == null) return undefined
+      want.push(tid)
+    }
+    return (id: string): boolean => {
+      const doc = this.byId.get(id)
+      if (doc == null || (a >= 0 && this.authorOf[doc] !== a)) return false
+      const start = this.tagStart[doc] as number
+      const end = start + (this.tagCount[doc] as number)
+      return want.every(w => { for (let i = start; i < end; i++) if (this.tagPool[i] === w) return true; return false })
+    }
+  }
+
+  private addMeta (doc: number, meta: NoteMeta): void {
+    this.authorOf[doc] = intern(this.authorIds, meta.author)
+    const tags = [...new Set(meta.tags)].slice(0, 255)
+    if (this.tagEnd + tags.length > this.tagPool.length) this.tagPool = grow(this.tagPool, this.tagEnd + tags.length)
+    this.tagStart[doc] = this.tagEnd
+    this.tagCount[doc] = tags.length
+    for (const t of tags) this.tagPool[this.tagEnd++] = intern(this.tagIds, t)
+  }
+
   private growDocs (need: number): void {
+    this.authorOf = grow(this.authorOf, need)
+    this.tagStart = grow(this.tagStart, need)
+    this.tagCount = grow(this.tagCount, need)
     this.alive = grow(this.alive, need)
     this.docStart = grow(this.docStart, need)
     this.docCount = grow(this.docCount, need)
