@@ -6,6 +6,7 @@
 //    derived from the document until `ready`), then the seeded query mix through `recall`.
 //  - any other engine: a candidate from recall-candidates.mjs over the same notes, without a
 //    replica (build time, query mix, memory added by the index).
+// Latency: wall ms per query (`ms`) and the process CPU ms it used (`cpuMs`), the 5 slowest.
 // Memory: RSS and heap after a full GC, with the notes loaded and before the index (`baseMB`),
 // and with the index (`rssMB`); `indexMB` is the difference.
 import { performance } from 'node:perf_hooks'
@@ -40,20 +41,28 @@ async function queryMix (recall) {
   for (let i = 0; i < opts.warmup; i++) await recall(warm().query)
   const gen = queryGenerator(opts.seed + 1, words)
   const all = []
+  const cpu = []
+  const slowest = []
   const byKind = { exact: [], prefix: [], typo: [] }
   let hits = 0
   let empty = 0
   for (let i = 0; i < opts.queries; i++) {
     const { query, kind } = gen()
+    const c = process.cpuUsage()
     const t = performance.now()
     const r = await recall(query)
     const d = performance.now() - t
+    const u = process.cpuUsage(c)
+    cpu.push((u.user + u.system) / 1000)
+    slowest.push({ query, ms: round(d, 3), cpuMs: round((u.user + u.system) / 1000, 3) })
     all.push(d)
     byKind[kind].push(d)
     hits += r.length
     if (r.length === 0) empty++
   }
-  return { ms: pct(all), byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => [k, pct(xs)])), meanResults: round(hits / opts.queries, 2), emptyResults: empty }
+  slowest.sort((a, b) => b.ms - a.ms)
+  // process CPU time (all threads, GC included): on a loaded machine wall time also counts waiting for a core
+  return { ms: pct(all), cpuMs: pct(cpu), slowest: slowest.slice(0, 5), byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => [k, pct(xs)])), meanResults: round(hits / opts.queries, 2), emptyResults: empty }
 }
 
 /** The same queries with an author filter and with a tag filter (fewer: they are the rarer case). */
