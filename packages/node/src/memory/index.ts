@@ -1,19 +1,19 @@
 /**
  * Shared memory (F12) on the replica's `memory` map: notes with tags, recalled through a
- * full-text index (MiniSearch: BM25+ ranking, prefix and fuzzy terms, English stemming),
- * built from the document at start and updated incrementally as notes arrive; a query is
- * bounded and searched in slices (recall.ts). `forget` writes a tombstone that syncs like any note.
+ * full-text index derived from the document (text-index.ts: BM25+ ranking, prefix and fuzzy
+ * terms, English stemming), built at start and updated incrementally as notes arrive; a query
+ * is bounded and searched in slices (recall.ts). `forget` writes a tombstone that syncs like any note.
  */
 import { randomBytes } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
-import MiniSearch from 'minisearch'
 import type * as Y from 'yjs'
 import { InvalidMessageError } from '../errors.js'
 import { CheckedMap } from '../state/checked.js'
 import { MAX_NOTE_BYTES, MAX_TAGS } from '../state/constants.js'
 import type { Origin, Replica } from '../state/replica.js'
 import type { StoredNote as Stored } from '../state/schema.js'
-import { BOOSTS, parseQuery, processTerm, slicedSearch, Slices } from './recall.js'
+import { parseQuery, slicedSearch, Slices } from './recall.js'
+import { TextIndex } from './text-index.js'
 
 export { MAX_NOTE_BYTES, MAX_TAGS }
 export { MAX_FUZZY, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MIN_PREFIX } from './recall.js'
@@ -22,8 +22,8 @@ export { MAX_FUZZY, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MIN_PREFIX } from './recal
 export interface Note { id: string, content: string, tags: string[], author: string, by: string, createdAt: number, forgotten: boolean }
 export interface Recalled extends Note { score: number }
 
-/** Notes indexed per slice of the start-up build, between which the event loop runs. */
-const BUILD_SLICE = 250
+/** Longest the start-up build runs before it lets the event loop go (ms). */
+const BUILD_SLICE_MS = 10
 
 export interface MemoryChange { id: string, by: string, forgotten: boolean, local: boolean }
 export interface MemoryEvents { 'memory:change': CustomEvent<MemoryChange> }
@@ -32,12 +32,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private readonly map: Y.Map<Stored>
   /** what is read goes through the schema: a bad note from an older version's store is skipped */
   private readonly notes: CheckedMap<Stored>
-  private readonly index = new MiniSearch<{ id: string, content: string, tags: string }>({
-    fields: ['content', 'tags'],
-    processTerm,
-    // prefix and fuzzy matching are set per word by recall.ts, within its bounds
-    searchOptions: { boost: BOOSTS, processTerm }
-  })
+  private readonly index = new TextIndex()
 
   /** resolves once the index holds every note; recall waits for it, start-up does not */
   readonly ready: Promise<void>
@@ -62,7 +57,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
 
   /** Notes (not forgotten) in the mesh's memory. */
   get size (): number {
-    if (!this.building) return this.index.documentCount
+    if (!this.building) return this.index.size
     let n = 0
     for (const [, s] of this.notes.entries()) if (s.forgotten !== true) n++
     return n
@@ -76,15 +71,14 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
 
   /** Index the document in slices, yielding between them: a node with 100k notes starts at once. */
   private async build (): Promise<void> {
-    const ids = [...this.map.keys()]
-    for (let i = 0; i < ids.length; i += BUILD_SLICE) {
-      const docs = []
-      for (const id of ids.slice(i, i + BUILD_SLICE)) {
-        const s = this.notes.get(id)
-        if (s != null && s.forgotten !== true) docs.push({ id, content: s.content, tags: s.tags.join(' ') })
+    let t = performance.now()
+    for (const id of [...this.map.keys()]) {
+      const s = this.notes.get(id)
+      if (s != null && s.forgotten !== true) this.index.add(id, { content: s.content, tags: s.tags.join(' ') }, s)
+      if (performance.now() - t >= BUILD_SLICE_MS) {
+        await new Promise(resolve => setImmediate(resolve))
+        t = performance.now()
       }
-      this.index.addAll(docs)
-      if (i + BUILD_SLICE < ids.length) await new Promise(resolve => setImmediate(resolve))
     }
     this.building = false
     for (const id of this.dirty) this.reindex(id)
@@ -121,9 +115,11 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       const all = [...this.notes.entries()].filter(([id]) => filter({ id })).sort((a, b) => b[1].createdAt - a[1].createdAt)
       return all.slice(0, limit).map(([id, s]) => ({ ...note(id, s), score: 0 }))
     }
-    // forgotten notes are not in the index: without tags or author there is nothing to check
     const slices = new Slices()
-    const hits = await slicedSearch(this.index, words, filtered ? id => filter({ id }) : undefined, slices)
+    // the filters are answered by the index (it holds each note's author and tags)
+    const keep = filtered ? this.index.matcher(opts.author, tags) : undefined
+    if (filtered && keep == null) return []
+    const hits = await slicedSearch(this.index, words, limit, keep, slices)
     this.lastRecall = { slices: slices.count, maxSliceCpuMs: slices.maxCpuMs }
     const out: Recalled[] = []
     for (const h of hits) {
@@ -148,9 +144,9 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   }
 
   private reindex (id: string): void {
-    if (this.index.has(id)) this.index.discard(id)
+    this.index.remove(id)
     const s = this.notes.get(id)
-    if (s != null && s.forgotten !== true) this.index.add({ id, content: s.content, tags: s.tags.join(' ') })
+    if (s != null && s.forgotten !== true) this.index.add(id, { content: s.content, tags: s.tags.join(' ') }, s)
   }
 }
 

@@ -1,34 +1,24 @@
 /**
- * BM25+ scoring of one query word over a MiniSearch 7.2 index, in time slices. MiniSearch's
- * own `search` is synchronous: one common word over a few thousand notes held the event loop
- * for 10–170 ms on a loaded 2-core machine. This reads the same index (its documented-by-source
- * internals, pinned at 7.2.0) and computes the same scores as its OR query (`termResults`,
- * `calcBM25Score`, prefix and fuzzy weights), yielding whenever a slice has run SLICE_MS.
+ * BM25+ scoring of a query over the recall index (text-index.ts), ranked as MiniSearch 7.2
+ * ranks an OR query (the engine before this one; SPEC.md §11.6): per word, its exact term,
+ * prefix and fuzzy expansions weighted as MiniSearch weights them, summed per note, times the
+ * number of query words the note matches; the best `limit` notes that pass `keep`. It yields
+ * to the event loop whenever a slice has run SLICE_MS, checked between posting lists.
  */
-import type MiniSearch from 'minisearch'
+import { type Postings, PREFIX_KEY, type TextIndex } from './text-index.js'
 
 /** Longest the scorer runs before it lets the event loop go. */
 export const SLICE_MS = 2
-
-type Postings = Map<number, Map<number, number>> // fieldId → shortDocId → term frequency
-interface TermMap {
-  get: (term: string) => Postings | undefined
-  atPrefix: (prefix: string) => Iterable<[string, Postings]>
-  fuzzyGet: (term: string, maxDistance: number) => Map<string, [Postings, number]>
-}
-interface Internals {
-  _index: TermMap
-  _fieldIds: Record<string, number>
-  _avgFieldLength: number[]
-  _documentIds: Map<number, string>
-  _fieldLength: Map<number, number[]>
-  _documentCount: number
-}
 
 // MiniSearch 7.2 defaults (defaultSearchOptions): BM25+ parameters and expansion weights
 const BM25 = { k: 1.2, b: 0.7, d: 0.5 }
 const PREFIX_WEIGHT = 0.375
 const FUZZY_WEIGHT = 0.45
+/** Field boosts, in FIELDS order (content, tags): tags count twice. */
+const BOOSTS = [1, 2]
+
+export interface SearchWord { stem: string, prefix: boolean, fuzzy: number }
+export interface Hit { id: string, score: number }
 
 /**
  * A clock that says when a slice is over; `pause` lets the event loop run. It also keeps the
@@ -38,14 +28,12 @@ const FUZZY_WEIGHT = 0.45
 export class Slices {
   private start = performance.now()
   private cpu = process.cpuUsage()
-  private n = 0
   count = 1
   maxCpuMs = 0
 
-  /** Yield if the slice is over; the clock is read every 64 ticks, or now when `check`. */
-  async tick (check = false): Promise<void> {
-    if ((!check && (++this.n & 63) !== 0) || performance.now() - this.start < SLICE_MS) return
-    await this.pause()
+  /** Yield if the slice has run SLICE_MS. */
+  async tick (): Promise<void> {
+    if (performance.now() - this.start >= SLICE_MS) await this.pause()
   }
 
   async pause (): Promise<void> {
@@ -63,53 +51,143 @@ export class Slices {
   }
 }
 
-/** The index terms a query term stands for, each with its weight (exact 1, prefix, fuzzy). */
-function expansions (ix: Internals, term: string, prefix: boolean, fuzzy: number): Array<[Postings, number]> {
-  const out: Array<[Postings, number]> = []
-  const exact = ix._index.get(term)
-  if (exact != null) out.push([exact, 1])
-  const fuzzyMatches = fuzzy > 0 ? ix._index.fuzzyGet(term, fuzzy) : undefined
-  if (prefix) {
-    for (const [t, data] of ix._index.atPrefix(term)) {
-      const distance = t.length - term.length
-      if (distance === 0) continue
-      fuzzyMatches?.delete(t) // a prefix match is scored as one, never twice
-      out.push([data, PREFIX_WEIGHT * t.length / (t.length + 0.3 * distance)])
+/** Index terms within edit distance 1 of `term` (Levenshtein: one letter replaced, added or dropped). */
+function fuzzyTerms (ix: TextIndex, term: string): number[] {
+  const out = new Set<number>()
+  const add = (v: string): void => {
+    const id = ix.termId(v)
+    if (id != null && v !== term) out.add(id)
+  }
+  for (let i = 0; i <= term.length; i++) {
+    const head = term.slice(0, i)
+    if (i < term.length) add(head + term.slice(i + 1))
+    for (const c of ix.alphabet) {
+      add(head + c + term.slice(i))
+      if (i < term.length) add(head + c + term.slice(i + 1))
     }
   }
-  for (const [t, [data, distance]] of fuzzyMatches ?? []) {
-    if (distance !== 0) out.push([data, FUZZY_WEIGHT * t.length / (t.length + distance)])
+  return [...out]
+}
+
+/** The index terms a query word stands for, each with its weight (exact 1, prefix, fuzzy). */
+function expansions (ix: TextIndex, w: SearchWord): Array<[number, number]> {
+  const out: Array<[number, number]> = []
+  const exact = ix.termId(w.stem)
+  if (exact != null) out.push([exact, 1])
+  const fuzzy = new Set(w.fuzzy > 0 ? fuzzyTerms(ix, w.stem) : [])
+  if (w.prefix && w.stem.length >= PREFIX_KEY) {
+    for (const t of ix.withPrefix(w.stem)) {
+      const len = ix.term(t).length
+      const distance = len - w.stem.length
+      if (distance === 0) continue
+      fuzzy.delete(t) // a prefix match is scored as one, never twice
+      out.push([t, PREFIX_WEIGHT * len / (len + 0.3 * distance)])
+    }
+  }
+  for (const t of fuzzy) {
+    const len = ix.term(t).length
+    out.push([t, FUZZY_WEIGHT * len / (len + 1)])
   }
   return out
 }
 
-/** Add `term`'s BM25+ score to `acc` (short doc id → score) for every document it matches. */
-export async function scoreTerm (index: MiniSearch, term: string, opts: { prefix: boolean, fuzzy: number, boosts: Record<string, number> }, acc: (doc: number, score: number) => void, slices: Slices): Promise<void> {
-  const ix = index as unknown as Internals
-  const terms = expansions(ix, term, opts.prefix, opts.fuzzy)
-  await slices.tick(true)
-  for (const [data, weight] of terms) {
-    for (const [field, boost] of Object.entries(opts.boosts)) {
-      const fieldId = ix._fieldIds[field] as number
-      const freqs = data.get(fieldId)
-      if (freqs == null) continue
-      const matching = freqs.size
-      const avg = ix._avgFieldLength[fieldId] as number
-      const idf = Math.log(1 + (ix._documentCount - matching + 0.5) / (matching + 0.5))
-      // a Map iterates safely while the index changes between slices (a note added or discarded)
-      for (const [doc, tf] of freqs) {
-        await slices.tick()
-        // a discarded document stays in the postings until MiniSearch vacuums it
-        const len = ix._documentIds.has(doc) ? ix._fieldLength.get(doc)?.[fieldId] : undefined
-        if (len == null) continue
-        const raw = idf * (BM25.d + tf * (BM25.k + 1) / (tf + BM25.k * (1 - BM25.b + BM25.b * len / avg)))
-        acc(doc, weight * boost * raw)
-      }
+/** Per-document accumulators of one search, sized to the index when it started. */
+class Scratch {
+  readonly score: Float64Array
+  readonly words: Uint8Array
+  readonly last: Uint8Array
+  readonly touched: Int32Array
+  n = 0
+  constructor (readonly size: number) {
+    this.score = new Float64Array(size)
+    this.words = new Uint8Array(size)
+    this.last = new Uint8Array(size)
+    this.touched = new Int32Array(size)
+  }
+
+  reset (): void {
+    for (let i = 0; i < this.n; i++) {
+      const d = this.touched[i] as number
+      this.score[d] = 0
+      this.words[d] = 0
+      this.last[d] = 0
     }
+    this.n = 0
   }
 }
 
-/** The caller's id of a short doc id, or undefined once the note left the index. */
-export function docId (index: MiniSearch, doc: number): string | undefined {
-  return (index as unknown as Internals)._documentIds.get(doc)
+let spare: Scratch | undefined
+
+/** Add one posting list's BM25+ scores, for query word number `word` (1-based). */
+function scoreList (ix: TextIndex, p: Postings, field: number, weight: number, word: number, s: Scratch): void {
+  const { docs, tfs, n, live } = p
+  const avg = ix.avgLen(field)
+  const lens = ix.lens[field] as Uint16Array
+  const alive = ix.alive
+  const idf = Math.log(1 + (ix.size - live + 0.5) / (live + 0.5))
+  const w = weight * (BOOSTS[field] as number) * idf
+  for (let j = 0; j < n; j++) {
+    const d = docs[j] as number
+    if (d >= s.size || alive[d] !== 1) continue
+    const tf = tfs[j] as number
+    const raw = BM25.d + tf * (BM25.k + 1) / (tf + BM25.k * (1 - BM25.b + BM25.b * (lens[d] as number) / avg))
+    if (s.last[d] !== word) {
+      if (s.last[d] === 0) s.touched[s.n++] = d
+      s.last[d] = word
+      s.words[d] = (s.words[d] as number) + 1
+    }
+    s.score[d] = (s.score[d] as number) + w * raw
+  }
+}
+
+/** The best `limit` notes for `words` that pass `keep`, best first. */
+export async function search (ix: TextIndex, words: SearchWord[], limit: number, keep: ((id: string) => boolean) | undefined, slices: Slices): Promise<Hit[]> {
+  const s = spare != null && spare.size >= ix.capacity ? spare : new Scratch(Math.max(ix.capacity, 1024))
+  spare = undefined
+  try {
+    for (const [i, w] of words.entries()) {
+      for (const [term, weight] of expansions(ix, w)) {
+        for (let f = 0; f < ix.lens.length; f++) {
+          const p = ix.postings(term, f)
+          if (p != null) scoreList(ix, p, f, weight, i + 1, s)
+        }
+        await slices.tick()
+      }
+      await slices.tick() // a word that matches nothing still cost its fuzzy variants
+    }
+    return await top(ix, s, limit, keep, slices)
+  } finally {
+    s.reset()
+    spare = s
+    slices.end()
+  }
+}
+
+/** The `limit` best scored documents that pass `keep` (a min-heap: `keep` is asked only of a document that would enter it). */
+async function top (ix: TextIndex, s: Scratch, limit: number, keep: ((id: string) => boolean) | undefined, slices: Slices): Promise<Hit[]> {
+  const heap: Hit[] = []
+  const less = (a: number, b: number): boolean => (heap[a] as Hit).score < (heap[b] as Hit).score
+  const swap = (a: number, b: number): void => { const t = heap[a] as Hit; heap[a] = heap[b] as Hit; heap[b] = t }
+  for (let i = 0; i < s.n; i++) {
+    if ((i & 4095) === 4095) await slices.tick()
+    const d = s.touched[i] as number
+    const score = (s.score[d] as number) * (s.words[d] as number)
+    if (heap.length >= limit && score <= (heap[0] as Hit).score) continue
+    const id = ix.idOf(d)
+    if (id == null || (keep != null && !keep(id))) continue
+    if (heap.length < limit) {
+      heap.push({ id, score })
+      for (let c = heap.length - 1; c > 0 && less(c, (c - 1) >> 1); c = (c - 1) >> 1) swap(c, (c - 1) >> 1)
+    } else {
+      heap[0] = { id, score }
+      for (let c = 0; ;) {
+        const l = 2 * c + 1
+        const m = l + 1 < heap.length && less(l + 1, l) ? l + 1 : l
+        if (l >= heap.length || !less(m, c)) break
+        swap(m, c)
+        c = m
+      }
+    }
+  }
+  return heap.sort((a, b) => b.score - a.score)
 }

@@ -1,0 +1,146 @@
+// One recall engine at one size, in its own process (bench/recall.mjs runs it):
+// `node --expose-gc recall-engine.mjs '{"engine":…,"size":…}'` → one JSON line on stdout.
+//  - engine "shared": the node package's SharedMemory (whatever engine packages/node/dist has,
+//    or CLAUDEMESH_BENCH_NODE_DIST), end to end: notes written into a Replica on a MemoryLog in
+//    signed batches, then a cold start on a fresh Replica over that log (load, then the index
+//    derived from the document until `ready`), then the seeded query mix through `recall`.
+//  - any other engine: a candidate from recall-candidates.mjs over the same notes, without a
+//    replica (build time, query mix, memory added by the index).
+// Latency: wall ms per query (`ms`) and the process CPU ms it used (`cpuMs`), the 5 slowest.
+// Memory: RSS and heap after a full GC, with the notes loaded and before the index (`baseMB`),
+// and with the index (`rssMB`); `indexMB` is the difference.
+import { performance } from 'node:perf_hooks'
+import { emit, guard, progress, round } from './harness.mjs'
+import { candidates } from './recall-candidates.mjs'
+import { loadPure, MESH_ID, noteGenerator, pct, queryGenerator, SEAL_KEY, vocabulary } from './state-common.mjs'
+
+const opts = { engine: 'shared', size: 10_000, queries: 1000, warmup: 100, seed: 42, ...JSON.parse(process.argv[2] ?? '{}') }
+const result = { ok: true, engine: opts.engine, size: opts.size }
+guard(opts.boundMs ?? 170_000, () => result)
+
+const words = vocabulary(1)
+const mb = (b) => round(b / 2 ** 20)
+function memory () {
+  globalThis.gc?.()
+  globalThis.gc?.()
+  const m = process.memoryUsage()
+  return { rssMB: mb(m.rss), heapMB: mb(m.heapUsed), externalMB: mb(m.external + m.arrayBuffers) }
+}
+
+/** The seeded notes: id (16 hex chars), content, tags, author (one of 8 peers). */
+function notes (n) {
+  const gen = noteGenerator(opts.seed, words)
+  const out = []
+  for (let i = 0; i < n; i++) out.push({ id: (0x1000000000000n + BigInt(i) * 7919n).toString(16).padStart(16, '0'), ...gen(), author: `peer${i % 8}` })
+  return out
+}
+
+/** The query mix: warm-up, then `queries` timed ones, each awaited; ms per kind. */
+async function queryMix (recall) {
+  const warm = queryGenerator(opts.seed + 1000, words)
+  for (let i = 0; i < opts.warmup; i++) await recall(warm().query)
+  const gen = queryGenerator(opts.seed + 1, words)
+  const all = []
+  const cpu = []
+  const slowest = []
+  const byKind = { exact: [], prefix: [], typo: [] }
+  let hits = 0
+  let empty = 0
+  for (let i = 0; i < opts.queries; i++) {
+    const { query, kind } = gen()
+    const c = process.cpuUsage()
+    const t = performance.now()
+    const r = await recall(query)
+    const d = performance.now() - t
+    const u = process.cpuUsage(c)
+    cpu.push((u.user + u.system) / 1000)
+    slowest.push({ query, ms: round(d, 3), cpuMs: round((u.user + u.system) / 1000, 3) })
+    all.push(d)
+    byKind[kind].push(d)
+    hits += r.length
+    if (r.length === 0) empty++
+  }
+  slowest.sort((a, b) => b.ms - a.ms)
+  // process CPU time (all threads, GC included): on a loaded machine wall time also counts waiting for a core
+  return { ms: pct(all), cpuMs: pct(cpu), slowest: slowest.slice(0, 5), byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => [k, pct(xs)])), meanResults: round(hits / opts.queries, 2), emptyResults: empty }
+}
+
+/** The same queries with an author filter and with a tag filter (fewer: they are the rarer case). */
+async function filtered (recall) {
+  const gen = queryGenerator(opts.seed + 2, words)
+  const ms = []
+  for (let i = 0; i < Math.min(200, opts.queries); i++) {
+    const { query } = gen()
+    const f = i % 2 === 0 ? { author: 'peer3' } : { tags: ['bug'] }
+    const t = performance.now()
+    await recall(query, f)
+    ms.push(performance.now() - t)
+  }
+  return pct(ms)
+}
+
+async function shared () {
+  const lib = await loadPure()
+  const key = await lib.keyFromSeed(1)
+  const id = lib.peerIdStringOfRaw(key.publicKey.raw)
+  const log = new lib.MemoryLog()
+  {
+    // the writer: notes in signed batches of 500 (an update is at most 256 KiB), as a busy mesh's log would hold them
+    const writer = new lib.Replica(MESH_ID, key, SEAL_KEY, 1, log, id)
+    await writer.load()
+    const all = notes(opts.size)
+    const t = performance.now()
+    for (let b = 0; b < all.length; b += 500) {
+      await writer.change(doc => {
+        const map = doc.getMap('memory')
+        for (const n of all.slice(b, b + 500)) map.set(n.id, { content: n.content, tags: n.tags, author: n.author, createdAt: b, by: id, at: b })
+      })
+    }
+    progress(`shared ${opts.size}: written in ${round(performance.now() - t)} ms`)
+  }
+  // cold start: a fresh replica over the log, then the derived index
+  const t0 = performance.now()
+  const replica = new lib.Replica(MESH_ID, key, SEAL_KEY, 2, log, id)
+  await replica.load()
+  const tLoad = performance.now()
+  const base = memory()
+  const t1 = performance.now()
+  const mem = new lib.SharedMemory(replica, () => {})
+  const tConstruct = performance.now()
+  await mem.ready
+  const tReady = performance.now()
+  if (mem.size !== opts.size) throw new Error(`indexed ${mem.size} notes, expected ${opts.size}`)
+  const coldStart = { replicaLoadMs: round(tLoad - t0), constructMs: round(tConstruct - t1), indexReadyMs: round(tReady - t1), toServeMs: round(tLoad - t0 + tConstruct - t1), toRecallMs: round(tLoad - t0 + tReady - t1) }
+  const recall = (q, f) => mem.recall(q, f)
+  const mix = await queryMix(recall)
+  const filters = await filtered(recall)
+  const m = memory()
+  return { coldStart, ...mix, filteredMs: filters, baseMB: base, memory: m, indexMB: round(m.rssMB - base.rssMB) }
+}
+
+async function candidate (make) {
+  const all = notes(opts.size)
+  const base = memory()
+  const t = performance.now()
+  const engine = await make(all)
+  const buildMs = round(performance.now() - t)
+  const byId = new Map(all.map(n => [n.id, n]))
+  const recall = (q, f = {}) => engine.search(q, f, byId)
+  const mix = await queryMix(recall)
+  const filters = await filtered(recall)
+  const m = memory()
+  return { buildMs, ...mix, filteredMs: filters, baseMB: base, memory: m, indexMB: round(m.rssMB - base.rssMB), ...(engine.info?.() ?? {}) }
+}
+
+try {
+  const make = candidates[opts.engine]
+  if (opts.engine !== 'shared' && make == null) throw new Error(`no engine ${opts.engine}`)
+  const r = opts.engine === 'shared' ? await shared() : await candidate(await make())
+  Object.assign(result, r)
+  progress(`${opts.engine} ${opts.size}: p50 ${r.ms.p50} ms, p99 ${r.ms.p99} ms, rss ${r.memory.rssMB} MB`)
+} catch (err) {
+  result.ok = false
+  result.error = err.message
+}
+emit(result)
+process.exit(0)
