@@ -28,6 +28,7 @@ import type { Messaging } from './messaging/index.js'
 import { Outbox } from './messaging/outbox.js'
 import { withHandles } from './messaging/resolve.js'
 import type { MemoryEvents } from './memory/index.js'
+import { Scheduler } from './schedule/scheduler.js'
 import { openSessionStore } from './session-store.js'
 import { createShared, type Shared } from './state/create.js'
 import type { ReplicaEvents } from './state/replica.js'
@@ -124,6 +125,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** absent on a node without the content secret (a relay) */
   messaging?: Messaging
   shared?: Shared
+  private scheduler?: Scheduler
   private commit?: GroupCommit
   private control?: ControlServer
   private reservations?: RelayReservations
@@ -216,6 +218,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.commit = new GroupCommit(this.store)
     await this.startMessaging(courier != null ? [] : body.groups.map(g => g.name))
     if (courier == null) await this.startShared()
+    if (courier == null) await this.startScheduler()
     if (this.init.control !== false) {
       this.control = new ControlServer(controlSocketPath(home, this.mesh.name, this.peerId))
       registerNodeMethods(this.control, this)
@@ -264,6 +267,19 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     for (const type of ['message:receive', 'message:status', 'message:reject'] as const) {
       this.messaging.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
     }
+  }
+
+  /** Schedules fire only in the session itself, never in a courier (SPEC.md §18). */
+  private async startScheduler (): Promise<void> {
+    if (this.messaging == null || this.commit == null) return
+    this.scheduler = new Scheduler(sublevel(this.store, 'schedule'), this.commit, this.messaging, this.presence)
+    await this.scheduler.start()
+  }
+
+  /** Scheduled messages and reminders, or a clear error on a node that cannot message. */
+  get schedules (): Scheduler {
+    if (this.scheduler == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot schedule messages`)
+    return this.scheduler
   }
 
   private async startShared (): Promise<void> {
@@ -404,6 +420,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (this.state !== 'running') return
     this.state = 'stopping'
     if (flushMs > 0 && this.messaging != null) await flushOutbox(this.messaging.dm, this.messaging.outbox, flushMs).catch(() => 0)
+    this.scheduler?.stop()
     this.dialer?.stop()
     this.learner?.stop()
     this.reservations?.stop()
