@@ -6,6 +6,7 @@
  */
 import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry } from '@claudemesh/node'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { registerScheduleTools } from './schedule-tools.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
 import { type Delivery, MODES } from './delivery.js'
@@ -47,9 +48,11 @@ export function messageOut (m: InboxMessage): z.infer<typeof MessageOut> {
 }
 
 type Handler<I> = (input: I) => Promise<{ data: Record<string, unknown>, text: string }>
+export type ToolFn = <I extends z.ZodRawShape, O extends z.ZodRawShape>(name: string, description: string, input: I, output: O, handler: Handler<z.infer<z.ZodObject<I>>>, readOnly?: boolean) => void
 
-export function registerTools (server: McpServer, node: MeshNode, delivery: Delivery): void {
-  const tool = <I extends z.ZodRawShape, O extends z.ZodRawShape>(name: string, description: string, input: I, output: O, handler: Handler<z.infer<z.ZodObject<I>>>, readOnly = false): void => {
+/** Register tools the contract's way: every result carries the unread summary; a throw is an isError line. */
+export function toolRegistrar (server: McpServer, delivery: Delivery): ToolFn {
+  return <I extends z.ZodRawShape, O extends z.ZodRawShape>(name: string, description: string, input: I, output: O, handler: Handler<z.infer<z.ZodObject<I>>>, readOnly = false): void => {
     server.registerTool(name, {
       description,
       inputSchema: input,
@@ -66,6 +69,10 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
       }
     }) as never)
   }
+}
+
+export function registerTools (server: McpServer, node: MeshNode, delivery: Delivery): void {
+  const tool = toolRegistrar(server, delivery)
 
   tool('send_message', 'Send a message to mesh peers: a peer\'s handle from list_peers (its name, or name#idsuffix when names collide), a peer id or unique id prefix/suffix, "@group", "@all" or "*"; several targets as an array. Returns one entry per recipient with its message id.', {
     to: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(64)]),
@@ -220,4 +227,6 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     if (!ok) throw new Error(`no memory ${i.id} (or it was already forgotten)`)
     return { data: { id: i.id, ok }, text: `forgot ${i.id}` }
   })
+
+  registerScheduleTools(tool, node)
 }
