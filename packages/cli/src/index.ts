@@ -15,6 +15,7 @@ import { launchCommand } from './commands/launch.js'
 import { mcpCommand } from './commands/mcp.js'
 import { meshCommand } from './commands/mesh.js'
 import { relayCommand } from './commands/relay.js'
+import { scheduleCommands } from './commands/schedule.js'
 import { verbCommands } from './commands/verbs.js'
 import { fail } from './output.js'
 
@@ -36,6 +37,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   doctorCommand(program, env)
   verbCommands(program, env)
   dataCommands(program, env)
+  scheduleCommands(program, env)
   for (const c of program.commands) c.exitOverride()
   return program
 }
