@@ -32,6 +32,8 @@ export { ALL, type CheckResult, type DeliveryStatus, type InboxMessage, MAX_BODY
 export { MAX_QUERY_CHARS, MAX_QUERY_TERMS, type Note, type Recalled, SharedMemory } from './memory/index.js'
 export { type StateChange, type StateEntry, SharedState } from './state/index.js'
 export { isSelf, parseDuration, parseTime, type Schedule, type ScheduleInput, Scheduler, scheduleView, type ScheduleView } from './schedule/index.js'
+export { type HandOff, type HandOffInput, SharedContext } from './context/index.js'
+export { getContext, shareContext } from './control/context-methods.js'
 export { openStore, STORE_VERSION, type Store } from './store/index.js'
 export { createTransport, type MeshLibp2p } from './transport/index.js'
 export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'

@@ -298,7 +298,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
-  get data (): Pick<Shared, 'state' | 'memory'> {
+  get data (): Pick<Shared, 'state' | 'memory' | 'context'> {
     if (this.shared == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
     return this.shared
   }
@@ -440,7 +440,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
 function sharedCounts (s: Shared | undefined): MeshInfo['shared'] {
   if (s == null) return { rejected: 0, waiting: 0, skipped: 0 }
-  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped }
+  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped + s.context.skipped }
 }
 
 /** The peer id each relay multiaddr names; an address without one is refused where it is set. */

@@ -1,4 +1,5 @@
 /** Assemble shared state and memory for a node: log, replica, sync (SPEC.md §11). */
+import { SharedContext } from '../context/index.js'
 import type { Ed25519PrivateKey } from '../identity/keys.js'
 import { SharedMemory } from '../memory/index.js'
 import type { GroupCommit } from '../store/commit.js'
@@ -10,7 +11,7 @@ import { Replica } from './replica.js'
 import { SharedState } from './state.js'
 import { CrdtSync } from './sync.js'
 
-export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory }
+export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory, context: SharedContext }
 export interface SharedInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, incarnation: number, selfId: string }
 
 /** Load the replica and wire state and memory to it; `sync` is not started yet. */
@@ -21,5 +22,5 @@ export async function createShared (parts: { libp2p: MeshLibp2p, store: Store, c
   await replica.load()
   const sync = new CrdtSync(parts.libp2p, replica, init.meshId)
   const publish = (env: Uint8Array): void => { sync.publish(env) }
-  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish) }
+  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish), context: new SharedContext(replica, publish) }
 }
