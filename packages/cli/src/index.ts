@@ -5,6 +5,7 @@
  * polyfill first and calls it.
  */
 import { Command, CommanderError } from 'commander'
+import { contextCommands } from './commands/context.js'
 import { courierCommand } from './commands/courier.js'
 import { daemonCommand } from './commands/daemon.js'
 import { dataCommands } from './commands/data.js'
@@ -38,6 +39,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   verbCommands(program, env)
   dataCommands(program, env)
   scheduleCommands(program, env)
+  contextCommands(program, env)
   for (const c of program.commands) c.exitOverride()
   return program
 }
