@@ -419,8 +419,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private async shutdown (reason: 'stopped' | 'replaced', flushMs = 0): Promise<void> {
     if (this.state !== 'running') return
     this.state = 'stopping'
-    if (flushMs > 0 && this.messaging != null) await flushOutbox(this.messaging.dm, this.messaging.outbox, flushMs).catch(() => 0)
+    // nothing new is sent while the queue is handed over
     this.scheduler?.stop()
+    if (flushMs > 0 && this.messaging != null) await flushOutbox(this.messaging.dm, this.messaging.outbox, flushMs).catch(() => 0)
     this.dialer?.stop()
     this.learner?.stop()
     this.reservations?.stop()
