@@ -5,6 +5,7 @@
  * polyfill first and calls it.
  */
 import { Command, CommanderError } from 'commander'
+import { contextCommands } from './commands/context.js'
 import { courierCommand } from './commands/courier.js'
 import { daemonCommand } from './commands/daemon.js'
 import { dataCommands } from './commands/data.js'
@@ -16,6 +17,7 @@ import { mcpCommand } from './commands/mcp.js'
 import { meshCommand } from './commands/mesh.js'
 import { relayCommand } from './commands/relay.js'
 import { taskCommands } from './commands/task.js'
+import { scheduleCommands } from './commands/schedule.js'
 import { verbCommands } from './commands/verbs.js'
 import { fail } from './output.js'
 
@@ -38,6 +40,8 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   verbCommands(program, env)
   dataCommands(program, env)
   taskCommands(program, env)
+  scheduleCommands(program, env)
+  contextCommands(program, env)
   for (const c of program.commands) c.exitOverride()
   return program
 }

@@ -24,7 +24,7 @@ export function attr (text: string, max = 200): string {
  * A body cannot hold what reads like one of our delimiters: `<<` before a fence kind (with or
  * without `end-`) becomes `< <`, so even a guessed tag cannot open or close a block.
  */
-const DELIMITER = /<<(?=\s*(?:end-)?(?:peer-message|peer-note|peer-task|state-change)\b)/gi
+const DELIMITER = /<<(?=\s*(?:end-)?(?:peer-message|peer-note|peer-task|peer-context|state-change)\b)/gi
 
 export interface FenceHeader { [key: string]: string | undefined }
 

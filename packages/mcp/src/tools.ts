@@ -6,6 +6,8 @@
  */
 import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry } from '@claudemesh/node'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { registerContextTools } from './context-tools.js'
+import { registerScheduleTools } from './schedule-tools.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
 import { type Delivery, floodNotes, MODES } from './delivery.js'
@@ -232,4 +234,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     if (!ok) throw new Error(`no memory ${i.id} (or it was already forgotten)`)
     return { data: { id: i.id, ok }, text: `forgot ${i.id}` }
   })
+
+  registerScheduleTools(tool, node)
+  registerContextTools(tool, node)
 }

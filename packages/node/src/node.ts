@@ -30,6 +30,7 @@ import type { Messaging } from './messaging/index.js'
 import { Outbox } from './messaging/outbox.js'
 import { withHandles } from './messaging/resolve.js'
 import type { MemoryEvents } from './memory/index.js'
+import { Scheduler } from './schedule/scheduler.js'
 import { openSessionStore } from './session-store.js'
 import { createShared, type Shared } from './state/create.js'
 import type { ReplicaEvents } from './state/replica.js'
@@ -130,6 +131,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** absent on a node without the content secret (a relay) */
   messaging?: Messaging
   shared?: Shared
+  private scheduler?: Scheduler
   private commit?: GroupCommit
   private control?: ControlServer
   private reservations?: RelayReservations
@@ -232,6 +234,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.commit = new GroupCommit(this.store)
     await this.startMessaging(courier != null ? [] : body.groups.map(g => g.name))
     if (courier == null) await this.startShared()
+    if (courier == null) await this.startScheduler()
     if (this.init.control !== false) {
       this.control = new ControlServer(controlSocketPath(home, this.mesh.name, this.peerId))
       registerNodeMethods(this.control, this)
@@ -282,6 +285,19 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
   }
 
+  /** Schedules fire only in the session itself, never in a courier (SPEC.md §18). */
+  private async startScheduler (): Promise<void> {
+    if (this.messaging == null || this.commit == null) return
+    this.scheduler = new Scheduler(sublevel(this.store, 'schedule'), this.commit, this.messaging, this.presence)
+    await this.scheduler.start()
+  }
+
+  /** Scheduled messages and reminders, or a clear error on a node that cannot message. */
+  get schedules (): Scheduler {
+    if (this.scheduler == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot schedule messages`)
+    return this.scheduler
+  }
+
   private async startShared (): Promise<void> {
     if (this.mesh.contentSecret == null || this.commit == null) return
     this.shared = await createShared({ libp2p: this.libp2p, store: this.store, commit: this.commit },
@@ -305,7 +321,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
-  get data (): Pick<Shared, 'state' | 'memory' | 'tasks'> {
+  get data (): Pick<Shared, 'state' | 'memory' | 'tasks' | 'context'> {
     if (this.shared == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
     return this.shared
   }
@@ -427,6 +443,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private async shutdown (reason: 'stopped' | 'replaced', flushMs = 0): Promise<void> {
     if (this.state !== 'running') return
     this.state = 'stopping'
+    // nothing new is sent while the queue is handed over
+    this.scheduler?.stop()
     if (flushMs > 0 && this.messaging != null) await flushOutbox(this.messaging.dm, this.messaging.outbox, flushMs).catch(() => 0)
     this.dialer?.stop()
     this.learner?.stop()
@@ -448,7 +466,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
 function sharedCounts (s: Shared | undefined): MeshInfo['shared'] {
   if (s == null) return { rejected: 0, waiting: 0, skipped: 0 }
-  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped + s.tasks.skipped }
+  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped + s.tasks.skipped + s.context.skipped }
 }
 
 /** The peer id each relay multiaddr names; an address without one is refused where it is set. */

@@ -4,6 +4,8 @@ import { PRIORITIES } from '../messaging/constants.js'
 import { STATUSES } from '../presence/constants.js'
 import { GroupSchema } from '../presence/record.js'
 import type { MeshNode } from '../node.js'
+import { registerContextMethods } from './context-methods.js'
+import { registerScheduleMethods } from './schedule-methods.js'
 import type { ControlServer } from './server.js'
 import { registerTaskMethods } from './task-methods.js'
 
@@ -44,6 +46,8 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   server.register('memory.recall', z.object({ query: z.string().max(64 * 1024), tags: z.array(z.string()).max(16).optional(), author: z.string().max(128).optional(), limit: z.number().int().min(1).max(100).optional() }).strict(), async p => ({ results: await node.data.memory.recall(p.query, p) }))
   server.register('memory.forget', z.object({ id: z.string().max(64) }).strict(), async p => ({ ok: await node.data.memory.forget(p.id) }))
   registerTaskMethods(server, node)
+  registerScheduleMethods(server, node)
+  registerContextMethods(server, node)
   server.register('replace', z.object({ record: z.string().max(16_384) }), async p => {
     const ok = await node.presence.accept(new Uint8Array(Buffer.from(p.record, 'base64')))
     return { replaced: ok }

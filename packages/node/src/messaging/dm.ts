@@ -14,6 +14,7 @@ import { type Ed25519PrivateKey, peerIdStringOfRaw, publicKeyOfPeer } from '../i
 import { MailboxClient } from '../mailbox/client.js'
 import { mailboxProtocol } from '../mailbox/frames.js'
 import type { Presence } from '../presence/presence.js'
+import type { BatchOp } from '../store/commit.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import { Channel } from './channel.js'
 import * as c from './constants.js'
@@ -209,17 +210,21 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     await libp2p.unhandle(this.protocol)
   }
 
-  /** Seal one DM per recipient and make it durable; resolves once every one is accepted. */
-  async send (to: Array<{ id: string, name: string }>, content: Content): Promise<Accepted[]> {
+  /**
+   * Seal one DM per recipient and make it durable; resolves once every one is accepted.
+   * `idFor` fixes each recipient's message id and `ops` join the outbox write (a schedule's
+   * occurrence, SPEC.md §18.3).
+   */
+  async send (to: Array<{ id: string, name: string }>, content: Content, opts: { idFor?: (peer: string) => Uint8Array, ops?: BatchOp[] } = {}): Promise<Accepted[]> {
     const now = Date.now()
     const items = to.map(r => {
       const pub = publicKeyOfPeer(r.id)
       if (pub == null) throw new Error(`"${r.id}" is not a session key`)
-      const id = newMessageId()
+      const id = opts.idFor?.(r.id) ?? newMessageId()
       const env = sealDm(this.init.meshId, this.keys.key(pub), { from: this.selfPub, to: pub, id, ts: now, exp: now + this.ttl }, content)
       return { id: idText(id), to: r.id, toName: r.name, env, createdAt: now, exp: now + this.ttl }
     })
-    await this.components.outbox.enqueue(items)
+    await this.components.outbox.enqueue(items, [], opts.ops)
     this.stats.sent += items.length
     // the path is chosen once the items are durable: a channel that failed meanwhile has
     // moved its peer to the mailbox, and these must follow the ones before them

@@ -130,10 +130,12 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     pubsub.topicValidators.delete(topic)
   }
 
-  /** Publish to a group; returns the id and how many peers gossipsub handed it to. */
-  async send (group: string, content: Content): Promise<{ id: string, recipients: number }> {
+  /**
+   * Publish to a group; returns the id and how many peers gossipsub handed it to. `id` is
+   * given when a re-send must dedupe at the recipients (a schedule's occurrence, §18.3).
+   */
+  async send (group: string, content: Content, id: Uint8Array = newMessageId()): Promise<{ id: string, recipients: number }> {
     const topic = this.topicOf(group)
-    const id = newMessageId()
     const ts = Date.now()
     const bytes = await sealGroup(this.init.meshId, groupKey(this.init.contentSecret, this.init.meshId, group), this.init.privateKey,
       { from: this.init.privateKey.publicKey.raw, topic, id, ts }, { ...content, group })

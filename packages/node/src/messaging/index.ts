@@ -8,12 +8,14 @@ import { TypedEventEmitter } from 'main-event'
 import { InvalidMessageError, MessageTooLargeError, RateLimitedError } from '../errors.js'
 import type { Presence } from '../presence/presence.js'
 import * as c from './constants.js'
-import type { Accepted, DirectMessages, DmEvents } from './dm.js'
+import type { DirectMessages, DmEvents } from './dm.js'
 import { ALL, type Groups } from './groups.js'
 import type { FloodGuard } from './flood.js'
 import type { Inbox, InboxMessage } from './inbox.js'
 import { newStatus, type DeliveryStatus, type MessageStatus, type Outbox } from './outbox.js'
-import { resolveTargets } from './resolve.js'
+import type { BatchOp } from '../store/commit.js'
+import { type Content, idText, newMessageId } from './envelope.js'
+import { resolveTargets, type Target } from './resolve.js'
 
 export { ALL } from './groups.js'
 export { MAX_BODY_BYTES, PRIORITIES, type Priority } from './constants.js'
@@ -21,6 +23,16 @@ export type { InboxMessage } from './inbox.js'
 export type { DeliveryStatus, MessageStatus } from './outbox.js'
 export type { RejectReason } from './dm.js'
 export { DEFAULT_LIMITS, type FloodLimits, type FloodReport } from './flood.js'
+
+/** A resolved target, or this session itself (a reminder, SPEC.md §18). */
+export type DeliveryTarget = Target | { kind: 'self' }
+
+/** The checks `send` applies to a body, for anything that sends one later (schedules). */
+export function checkBody (body: string): void {
+  if (typeof body !== 'string' || body.trim() === '') throw new InvalidMessageError('the message is empty')
+  const size = Buffer.byteLength(body)
+  if (size > c.MAX_BODY_BYTES) throw new MessageTooLargeError(`the message is ${size} bytes; the limit is ${c.MAX_BODY_BYTES} bytes (64 KiB): share large content through state or memory`)
+}
 
 export interface SendOptions { priority?: c.Priority, replyTo?: string }
 export interface SendResult { to: string, name: string, id: string, status: DeliveryStatus }
@@ -43,32 +55,53 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
   }
 
   async send (to: string | string[], body: string, opts: SendOptions = {}): Promise<SendResult[]> {
-    if (typeof body !== 'string' || body.trim() === '') throw new InvalidMessageError('the message is empty')
-    const size = Buffer.byteLength(body)
-    if (size > c.MAX_BODY_BYTES) throw new MessageTooLargeError(`the message is ${size} bytes; the limit is ${c.MAX_BODY_BYTES} bytes (64 KiB): share large content through state or memory`)
+    checkBody(body)
     if (opts.replyTo != null && !/^[0-9a-f]{32}$/.test(opts.replyTo)) throw new InvalidMessageError(`reply_to "${opts.replyTo}" is not a message id`)
     const targets = resolveTargets(Array.isArray(to) ? to : [to], this.presence.list(), this.presence.selfId)
     if (targets.length === 0) throw new InvalidMessageError('no recipient')
     const content = { body, pri: opts.priority ?? 'next' as const, ...(opts.replyTo != null ? { re: opts.replyTo } : {}) }
-    const peers = targets.flatMap(t => (t.kind === 'peer' ? [{ id: t.id, name: t.name }] : []))
     for (const t of targets) {
       if (t.kind !== 'group') continue
       // receivers drop group messages past their budget: say so here rather than lose them there
-      const wait = this.guard.selfGroup(size)
+      const wait = this.guard.selfGroup(Buffer.byteLength(body))
       if (wait != null) throw new RateLimitedError(`too many group messages: at most ${this.guard.limits.group.rate / 2} a second (${Math.floor(this.guard.limits.group.burst / 2)} at once); try again in ${Math.ceil(wait / 1000)} s`)
     }
+    return this.deliver(targets, content)
+  }
+
+  /**
+   * Hand resolved targets their message: groups are published, this session's own inbox
+   * (a reminder) written, DMs queued. `idFor(key)` fixes the id per target (key: a peer id,
+   * `@group` or `self`) so that a repeat dedupes at every recipient, and `ops` join the last
+   * durable write, which is the DM outbox write when there are DMs (SPEC.md §18.3).
+   */
+  async deliver (targets: DeliveryTarget[], content: Content, opts: { idFor?: (key: string) => Uint8Array, ops?: BatchOp[] } = {}): Promise<SendResult[]> {
     const results: SendResult[] = []
-    const accepted: Accepted[] = peers.length > 0 ? await this.dm.send(peers, content) : []
-    for (const a of accepted) results.push({ to: a.to, name: a.name, id: a.id, status: a.status })
     for (const t of targets) {
       if (t.kind !== 'group') continue
       const label = t.group === ALL ? '@all' : `@${t.group}`
-      const r = await this.groups.send(t.group, content)
+      const r = await this.groups.send(t.group, content, opts.idFor?.(`@${t.group}`))
       const status: DeliveryStatus = r.recipients > 0 ? 'delivered' : 'pending'
       await this.outbox.enqueue([], [newStatus(r.id, label, label, status, Date.now(), t.group)])
       results.push({ to: label, name: label, id: r.id, status })
     }
+    if (targets.some(t => t.kind === 'self')) results.push(await this.toSelf(content, opts.idFor?.('self')))
+    const peers = targets.flatMap(t => (t.kind === 'peer' ? [{ id: t.id, name: t.name }] : []))
+    if (peers.length > 0) {
+      for (const a of await this.dm.send(peers, content, opts)) results.push({ to: a.to, name: a.name, id: a.id, status: a.status })
+    } else if (opts.ops != null && opts.ops.length > 0) {
+      await this.outbox.enqueue([], [], opts.ops)
+    }
     return results
+  }
+
+  /** A reminder: straight into this session's inbox, announced like any arrival. */
+  private async toSelf (content: Content, id: Uint8Array = newMessageId()): Promise<SendResult> {
+    const self = this.presence.self()
+    const now = Date.now()
+    const msg: InboxMessage = { id: idText(id), from: self.id, fromName: self.name, to: self.id, priority: content.pri, body: content.body, sentAt: now, receivedAt: now }
+    if (await this.inbox.add(msg)) this.safeDispatchEvent('message:receive', { detail: msg })
+    return { to: self.id, name: self.name, id: msg.id, status: 'delivered' }
   }
 
   /**

@@ -91,9 +91,12 @@ export class Outbox {
     return n
   }
 
-  /** Durably queue DMs and record them pending; resolves once on disk. */
-  async enqueue (items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = []): Promise<void> {
-    const ops: BatchOp[] = []
+  /**
+   * Durably queue DMs and record them pending; resolves once on disk. `more` joins the same
+   * synced batch (a schedule records its fired occurrence with its messages, SPEC.md §18.3).
+   */
+  async enqueue (items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = [], more: BatchOp[] = []): Promise<void> {
+    const ops: BatchOp[] = [...more]
     for (const item of items) item.seq = this.lastSeq = Math.max(item.createdAt * 1000, this.lastSeq + 1)
     for (const item of items) ops.push(this.put(`q!${item.id}`, encodeFrame(item)))
     for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))

@@ -6,7 +6,7 @@ export const crdtSyncProtocol = (meshId: string): string => `/claudemesh/${meshI
 export const UPDATE_SIGN_CONTEXT = 'claudemesh/crdt/v1\0'
 
 /** The root maps a signed update may touch. */
-export const ROOTS = ['state', 'memory', 'tasks'] as const
+export const ROOTS = ['state', 'memory', 'tasks', 'context'] as const
 export type Root = typeof ROOTS[number]
 
 /** Largest Yjs update inside one envelope. */
@@ -28,6 +28,12 @@ export const MAX_KEY_LENGTH = 256
 export const MAX_NOTE_BYTES = 16 * 1024
 export const MAX_TAGS = 16
 export const MAX_TAG_LENGTH = 64
+/** A context hand-off (§17): summary bytes (as JSON), files and decisions. */
+export const MAX_CONTEXT_SUMMARY_BYTES = 16 * 1024
+export const MAX_CONTEXT_FILES = 64
+export const MAX_CONTEXT_FILE_CHARS = 1024
+export const MAX_CONTEXT_DECISIONS = 32
+export const MAX_CONTEXT_DECISION_CHARS = 2048
 /** Longest PeerId string a value may name in `by` or `author`. */
 export const MAX_PEER_ID_LENGTH = 128
 /**

@@ -1,4 +1,5 @@
-/** Assemble shared state, memory and tasks for a node: log, replica, sync (SPEC.md §11, §14). */
+/** Assemble shared state, memory, tasks and context hand-offs for a node: log, replica, sync (SPEC.md §11, §14, §17). */
+import { SharedContext } from '../context/index.js'
 import type { Ed25519PrivateKey } from '../identity/keys.js'
 import { SharedMemory } from '../memory/index.js'
 import type { GroupCommit } from '../store/commit.js'
@@ -11,7 +12,7 @@ import { SharedState } from './state.js'
 import { CrdtSync } from './sync.js'
 import { SETTLE_MS, TaskBoard, type TaskBoardOptions } from '../tasks/index.js'
 
-export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory, tasks: TaskBoard }
+export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory, tasks: TaskBoard, context: SharedContext }
 export interface SharedInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, incarnation: number, selfId: string }
 
 /** Load the replica and wire state and memory to it; `sync` is not started yet. */
@@ -23,5 +24,5 @@ export async function createShared (parts: { libp2p: MeshLibp2p, store: Store, c
   const sync = new CrdtSync(parts.libp2p, replica, init.meshId)
   const publish = (env: Uint8Array): void => { sync.publish(env) }
   const board = new TaskBoard(replica, publish, { settle: async () => sync.pullAll(SETTLE_MS), ...tasks })
-  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish), tasks: board }
+  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish), tasks: board, context: new SharedContext(replica, publish) }
 }

@@ -45,14 +45,26 @@ export const NoteSchema = z.object({
   forgotten: z.boolean().optional()
 }).strict()
 
+/** A `context` hand-off (§17): one per author, under the author's own PeerId. */
+export const ContextSchema = z.object({
+  summary: z.string().min(1).refine(s => jsonBytes(s) <= c.MAX_CONTEXT_SUMMARY_BYTES, `summary over ${c.MAX_CONTEXT_SUMMARY_BYTES} bytes`),
+  files: z.array(z.string().min(1).max(c.MAX_CONTEXT_FILE_CHARS)).max(c.MAX_CONTEXT_FILES),
+  decisions: z.array(z.string().min(1).max(c.MAX_CONTEXT_DECISION_CHARS)).max(c.MAX_CONTEXT_DECISIONS),
+  name: z.string().max(64),
+  by: peerId,
+  at: time
+}).strict()
+
+export type StoredContext = z.infer<typeof ContextSchema>
 export type StoredState = z.infer<typeof StateValueSchema>
 export type StoredNote = z.infer<typeof NoteSchema>
 
 const KEY_RULES: Record<Exclude<c.Root, 'tasks'>, (key: string) => boolean> = {
   state: key => key.length > 0 && key.length <= c.MAX_KEY_LENGTH,
-  memory: key => /^[0-9a-f]{16}$/.test(key)
+  memory: key => /^[0-9a-f]{16}$/.test(key),
+  context: key => key.length > 0 && key.length <= c.MAX_PEER_ID_LENGTH
 }
-const VALUE_SCHEMAS: Record<Exclude<c.Root, 'tasks'>, z.ZodType> = { state: StateValueSchema, memory: NoteSchema }
+const VALUE_SCHEMAS: Record<Exclude<c.Root, 'tasks'>, z.ZodType> = { state: StateValueSchema, memory: NoteSchema, context: ContextSchema }
 
 /** Why `value` may not be the entry `key` of the root map `root`, or undefined when it may. */
 export function entryProblem (root: string, key: string, value: unknown): string | undefined {
@@ -66,5 +78,7 @@ export function entryProblem (root: string, key: string, value: unknown): string
     const issue = parsed.error.issues[0]
     return `a ${r} value that breaks its schema (${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'})`
   }
+  // a hand-off sits under its author's own id: nobody writes another member's
+  if (r === 'context' && (value as { by: string }).by !== key) return 'a context entry under another member\'s id'
   return undefined
 }
