@@ -141,7 +141,14 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
   return { contests: contests.length, holders }
 }
 
-const seeds = process.env.SEED != null ? [Number(process.env.SEED)] : Array.from({ length: Number(process.env.SEEDS ?? 4) }, (_, i) => 11 + i * 7919 + (Date.now() % 997))
+/**
+ * The default run is fixed, so CI never fails by luck: four spread seeds and two that caught a
+ * holder restarted from its log and never told it lost (its remembered holdings started empty).
+ * SEEDS=n draws n fresh ones to hunt with.
+ */
+const seeds = process.env.SEED != null
+  ? [Number(process.env.SEED)]
+  : process.env.SEEDS != null ? Array.from({ length: Number(process.env.SEEDS) }, (_, i) => 11 + i * 7919 + (Date.now() % 997)) : [11, 7930, 15849, 23768, 16042, 24624]
 
 describe('task board convergence under loss, partitions, restarts and concurrent claims', () => {
   for (const seed of seeds) {

@@ -104,7 +104,10 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   /** Say goodbye (a signed `gone` record), then stop everything. */
   async stop (opts: { goodbye?: boolean } = {}): Promise<void> {
     if (!this.running) return
-    if (opts.goodbye !== false) await this.publish({ gone: true }).catch(() => {})
+    if (opts.goodbye !== false) {
+      await this.publish({ gone: true }).catch(() => {})
+      await this.goodbyeDirect()
+    }
     this.running = false
     clearInterval(this.heartbeat)
     clearInterval(this.sweeper)
@@ -118,6 +121,23 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     libp2p.services.pubsub.topicValidators.delete(this.topic)
     libp2p.services.pubsub.unsubscribe(this.topic)
     await libp2p.unhandle(this.protocol)
+  }
+
+  /**
+   * The goodbye also goes straight to every connected member over the exchange protocol
+   * (bounded, 1 s): gossip drops it when our topic mesh has not formed yet (a node that stops
+   * right after it joined), and the peer would count us online until the TTL.
+   */
+  private async goodbyeDirect (): Promise<void> {
+    const own = this.ownBytes
+    if (own == null || this.init.announce === false) return
+    const conns = this.components.libp2p.getConnections().filter(c => c.status === 'open' && this.peers.get(c.remotePeer.toString())?.state !== undefined)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      Promise.allSettled(conns.map(async conn => sendRecords(conn, this.protocol, [own]))),
+      new Promise(resolve => { timer = setTimeout(resolve, 1_000) })
+    ])
+    clearTimeout(timer)
   }
 
   self (): PeerInfo {

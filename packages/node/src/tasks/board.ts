@@ -48,6 +48,8 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   private readonly offline: (peer: string) => boolean
   /** tasks this session held at its last look: losing one of them is news */
   private readonly holding = new Set<string>()
+  /** tasks this session held and no longer does, whose winner it has not been told of yet */
+  private readonly losing = new Set<string>()
   /** conflicts already told, `<task>!<other>!<l>` */
   private readonly told = new Set<string>()
   private timer?: ReturnType<typeof setInterval>
@@ -219,10 +221,20 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     const holder = f == null ? undefined : holderOf(f, this.now(), this.offline)
     if (f != null && this.holding.has(id) && holder !== this.self) {
       this.holding.delete(id)
+      // no winner yet (our lease lapsed, or a claim arrived that does not decide): the loss is
+      // told once a rival's claim becomes the decisive one, whatever update brings it
+      this.losing.add(id)
+    }
+    if (f != null && this.losing.has(id) && holder !== this.self) {
       const winner = f.decisive != null && f.decisive.by !== this.self ? f.decisive.by : undefined
-      if (winner != null && f.status.v.s === 'open') this.safeDispatchEvent('task:lost', { detail: { id, title: f.title.v, winner } })
+      if (f.status.v.s !== 'open') this.losing.delete(id)
+      else if (winner != null) {
+        this.losing.delete(id)
+        this.safeDispatchEvent('task:lost', { detail: { id, title: f.title.v, winner } })
+      }
     }
     if (f == null || holder !== this.self) return
+    this.losing.delete(id)
     this.holding.add(id)
     for (const [peer, claim] of this.index.entries(id)?.claims ?? []) {
       const key = `${id}!${peer}!${claim.l}`
@@ -253,6 +265,12 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     if (hit != null && now < hit.until) return hit.task
     const task = taskView(id, this.folded(id), now, this.offline, dep => this.index.get(dep)?.status.v.s)
     this.views.set(id, { task, until: task.lease?.state === 'held' ? task.lease.expiresAt : Number.POSITIVE_INFINITY })
+    // what this session was shown it holds (after a restart, before any remote change) is what
+    // losing it is measured against
+    if (task.holder === this.self) {
+      this.holding.add(id)
+      this.losing.delete(id)
+    }
     return task
   }
 
