@@ -94,8 +94,10 @@ describe('recall bounds', () => {
       const m = await underRecall(q)
       const { slices, maxSliceCpuMs } = node.data.memory.lastRecall
       process.stderr.write(`recall over ${NOTES} notes, ${what} (${q.length} chars): ${m.recallMs.toFixed(0)} ms in ${slices} slices, longest slice ${maxSliceCpuMs.toFixed(1)} ms CPU; ${m.infos} info calls meanwhile, median ${m.infoMedianMs.toFixed(1)} ms, slowest ${m.infoMaxMs.toFixed(1)} ms; event loop max stall ${m.loopMaxMs.toFixed(1)} ms; ${m.hits} hits\n`)
-      // slices aim at 2 ms; process CPU also counts V8's GC and libuv threads, seen up to ~11 ms here
-      expect(maxSliceCpuMs, what).toBeLessThan(20)
+      // slices aim at 2 ms (2-6 ms measured alone); process CPU also counts V8's GC and libuv
+      // threads, which reached 30 ms in one full-suite run while the loop showed no stall. The
+      // bound is for what this test exists to catch: one query blocking for hundreds of ms (757)
+      expect(maxSliceCpuMs, what).toBeLessThan(50)
       expect(m.infoMedianMs, what).toBeLessThan(100)
     }
     // and recall still finds things
