@@ -1,6 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { afterEach } from 'vitest'
 
 /** The CLI as users run it: the bundle (see scripts/bundle.mjs). */
 export const BIN = join(import.meta.dirname, '../dist/claudemesh.mjs')
@@ -67,5 +70,32 @@ export class Daemon {
   async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill(signal)
     return this.exited
+  }
+}
+
+/**
+ * Per test file: a fresh home with mesh "team" (`home`), and `--name` daemons on it (`daemon`);
+ * every daemon is killed and every home removed after each test.
+ */
+export function daemonWorld (prefix: string): { home: () => Promise<NodeJS.ProcessEnv>, daemon: (name: string, env: NodeJS.ProcessEnv) => Daemon } {
+  const daemons: Daemon[] = []
+  const dirs: string[] = []
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map(async d => d.stop('SIGKILL')))
+    await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
+  })
+  return {
+    home: async () => {
+      const dir = await mkdtemp(join(tmpdir(), prefix))
+      dirs.push(dir)
+      const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
+      await cli(['mesh', 'create', 'team'], env)
+      return env
+    },
+    daemon: (name, env) => {
+      const d = new Daemon(['--name', name], env)
+      daemons.push(d)
+      return d
+    }
   }
 }

@@ -1,29 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { cli, Daemon } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { cli, daemonWorld } from './helpers.js'
 
-const daemons: Daemon[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map(async d => d.stop('SIGKILL')))
-  await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
-})
-
-async function home (): Promise<NodeJS.ProcessEnv> {
-  const dir = await mkdtemp(join(tmpdir(), 'cm-msg-'))
-  dirs.push(dir)
-  const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
-  await cli(['mesh', 'create', 'team'], env)
-  return env
-}
-
-function daemon (name: string, env: NodeJS.ProcessEnv): Daemon {
-  const d = new Daemon(['--name', name], env)
-  daemons.push(d)
-  return d
-}
+const { home, daemon } = daemonWorld('cm-msg-')
 
 interface Inbox { messages: Array<{ id: string, body: string, fromName: string, replyTo?: string }>, remaining: number }
 

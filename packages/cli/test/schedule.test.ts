@@ -1,29 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { cli, Daemon } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { cli, daemonWorld } from './helpers.js'
 
-const daemons: Daemon[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map(async d => d.stop('SIGKILL')))
-  await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
-})
-
-async function home (): Promise<NodeJS.ProcessEnv> {
-  const dir = await mkdtemp(join(tmpdir(), 'cm-sched-'))
-  dirs.push(dir)
-  const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
-  await cli(['mesh', 'create', 'team'], env)
-  return env
-}
-
-function daemon (name: string, env: NodeJS.ProcessEnv): Daemon {
-  const d = new Daemon(['--name', name], env)
-  daemons.push(d)
-  return d
-}
+const { home, daemon } = daemonWorld('cm-sched-')
 
 interface View { id: string, state: string, fired: number, next?: number, last?: { results: Array<{ id: string }> } }
 
@@ -63,8 +41,7 @@ describe('claudemesh schedule', () => {
 
   it('list, cancel and bad input, each with --json and a one-line error', async () => {
     const env = await home()
-    daemon('alice', env)
-    const a = daemons[0] as Daemon
+    const a = daemon('alice', env)
     await a.ready()
     const add = await cli(['schedule', 'me', 'weekly', 'report', '--cron', '0 9 * * 1', '--name', 'alice', '--json'], env)
     const s = JSON.parse(add.stdout) as View & { kind: string, cron: string }

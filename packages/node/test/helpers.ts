@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createMesh, createMeshNode, type Mesh, type MeshNode, type MeshNodeInit } from '../src/index.js'
+import { createMesh, createMeshNode, type InboxMessage, type Mesh, type MeshNode, type MeshNodeInit } from '../src/index.js'
 
 export const FAST = { heartbeatMs: 500, ttlMs: 3_000, graceMs: 1_500 }
 
@@ -57,4 +57,16 @@ export function rng (seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
+}
+
+/** Resolve with the next message `node` receives that matches. */
+export async function received (node: MeshNode, pred: (m: InboxMessage) => boolean = () => true): Promise<InboxMessage> {
+  return new Promise(resolve => {
+    const on = (e: CustomEvent<InboxMessage>): void => {
+      if (!pred(e.detail)) return
+      node.removeEventListener('message:receive', on)
+      resolve(e.detail)
+    }
+    node.addEventListener('message:receive', on)
+  })
 }

@@ -5,7 +5,7 @@ import type { InboxMessage, MeshNode } from '../src/index.js'
 import { groupKey } from '../src/messaging/crypto.js'
 import { idText, newMessageId, sealGroup } from '../src/messaging/envelope.js'
 import { ALL } from '../src/messaging/groups.js'
-import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
+import { homeWithMesh, received, startNode, until, untilAllSee } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -25,18 +25,6 @@ async function mesh (names: string[], extra: Partial<Parameters<typeof startNode
   }
   await untilAllSee(ns)
   return { home: h.home, nodes: ns }
-}
-
-/** Resolve with the next message `node` receives that matches. */
-async function received (node: MeshNode, pred: (m: InboxMessage) => boolean = () => true): Promise<InboxMessage> {
-  return new Promise(resolve => {
-    const on = (e: CustomEvent<InboxMessage>): void => {
-      if (!pred(e.detail)) return
-      node.removeEventListener('message:receive', on)
-      resolve(e.detail)
-    }
-    node.addEventListener('message:receive', on)
-  })
 }
 
 describe('direct messages', () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame, type InboxMessage, type MeshNode, openStore, paths, sublevel } from '../src/index.js'
 import { checkCron, firstDue, nextCron, parseDuration } from '../src/schedule/when.js'
-import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
+import { homeWithMesh, received, startNode, until, untilAllSee } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -15,17 +15,6 @@ async function start (home: string, name: string, session = randomUUID()): Promi
   const n = await startNode({ home, name, session })
   nodes.push(n)
   return n
-}
-
-async function received (node: MeshNode, pred: (m: InboxMessage) => boolean = () => true): Promise<InboxMessage> {
-  return new Promise(resolve => {
-    const on = (e: CustomEvent<InboxMessage>): void => {
-      if (!pred(e.detail)) return
-      node.removeEventListener('message:receive', on)
-      resolve(e.detail)
-    }
-    node.addEventListener('message:receive', on)
-  })
 }
 
 describe('when a schedule fires', () => {
