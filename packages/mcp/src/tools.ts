@@ -4,7 +4,7 @@
  * Every result carries the unread summary (except in off mode), so the model learns of new
  * messages whatever tool it calls.
  */
-import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry } from '@claudemesh/node'
+import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry, UnknownMessageError, UnknownNoteError } from '@claudemesh/node'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { registerContextTools } from './context-tools.js'
 import { registerScheduleTools } from './schedule-tools.js'
@@ -107,7 +107,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     id: z.string().regex(/^[0-9a-f]{32}$/, 'a message id (32 hex characters)')
   }, { id: z.string(), recipients: z.array(z.object({ name: z.string(), id: z.string(), status: z.string(), at: z.string() })) }, async i => {
     const s = await node.mail.status(i.id)
-    if (s == null) throw new Error(`no message ${i.id} was sent from this session`)
+    if (s == null) throw new UnknownMessageError(`no message ${i.id} was sent from this session`)
     const recipients = [{ name: line(s.toName, 64), id: line(s.to, 80), status: s.status, at: new Date(s.at).toISOString() }]
     for (const [peer, at] of Object.entries(s.reads ?? {})) recipients.push({ name: line(node.presence.get(peer)?.name ?? peer.slice(-10), 64), id: line(peer, 80), status: 'read', at: new Date(at).toISOString() })
     return { data: { id: s.id, recipients }, text: `"${line(s.toName, 64)}": ${s.status}${s.error != null ? ` (${s.error})` : ''}` }
@@ -231,7 +231,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
 
   tool('forget', 'Forget a shared memory note (a tombstone that reaches every peer).', { id: z.string().regex(/^[0-9a-f]{16}$/, 'a memory id (16 hex characters)') }, { id: z.string(), ok: z.boolean() }, async i => {
     const ok = await node.data.memory.forget(i.id)
-    if (!ok) throw new Error(`no memory ${i.id} (or it was already forgotten)`)
+    if (!ok) throw new UnknownNoteError(`no memory ${i.id} (or it was already forgotten)`)
     return { data: { id: i.id, ok }, text: `forgot ${i.id}` }
   })
 

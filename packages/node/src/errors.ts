@@ -34,3 +34,13 @@ export class SupersededError extends named('SupersededError') {}
 export class UnknownTaskError extends named('UnknownTaskError') {}
 /** The task is not in a state that allows this (held by another, blocked, done, cancelled, assigned elsewhere). */
 export class TaskStateError extends named('TaskStateError') {}
+/** No message with that id was sent from this session. */
+export class UnknownMessageError extends named('UnknownMessageError') {}
+/** No memory note with that id (or it was already forgotten). */
+export class UnknownNoteError extends named('UnknownNoteError') {}
+/** The node joined with a relay invite: it holds no content key, so it cannot message or share state. */
+export class NoContentKeyError extends named('NoContentKeyError') {}
+/** The store on disk was written by a newer claudemesh, or has a layout no migration reaches. */
+export class StoreVersionError extends named('StoreVersionError') {}
+/** The operation does not apply to this node as it was started (started twice, no control socket). */
+export class NodeStateError extends named('NodeStateError') {}

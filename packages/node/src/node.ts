@@ -11,6 +11,7 @@ import { TypedEventEmitter } from 'main-event'
 import type { z } from 'zod'
 import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
+import { NoContentKeyError, NodeStateError } from './errors.js'
 import { controlSocketPath, register, unregister } from './discovery/registry.js'
 import { assertPrivateHome } from './home.js'
 import { loadMesh, type Mesh } from './identity/mesh.js'
@@ -158,7 +159,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   get queued (): number { return this.messaging?.outbox.size ?? 0 }
 
   async start (): Promise<void> {
-    if (this.state !== 'new') throw new Error('a MeshNode starts once')
+    if (this.state !== 'new') throw new NodeStateError('a MeshNode starts once')
     try {
       await this.startParts()
     } catch (err) {
@@ -294,7 +295,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /** Scheduled messages and reminders, or a clear error on a node that cannot message. */
   get schedules (): Scheduler {
-    if (this.scheduler == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot schedule messages`)
+    if (this.scheduler == null) throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot schedule messages`)
     return this.scheduler
   }
 
@@ -322,13 +323,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
   get data (): Pick<Shared, 'state' | 'memory' | 'tasks' | 'context'> {
-    if (this.shared == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
+    if (this.shared == null) throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
     return this.shared
   }
 
   /** The messaging layer, or a clear error on a node that holds no content secret. */
   get mail (): Messaging {
-    if (this.messaging == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot message`)
+    if (this.messaging == null) throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot message`)
     return this.messaging
   }
 
@@ -345,13 +346,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /** The path of this node's control socket. */
   registryControlPath (): string {
-    if (this.control == null) throw new Error('this node serves no control socket')
+    if (this.control == null) throw new NodeStateError('this node serves no control socket')
     return this.control.path
   }
 
   /** Add a method to this node's control socket (the MCP layer adds its hook methods). */
   registerControl<S extends z.ZodType> (name: string, schema: S, handler: (params: z.output<S>, signal: AbortSignal) => Promise<unknown>): void {
-    if (this.control == null) throw new Error('this node serves no control socket')
+    if (this.control == null) throw new NodeStateError('this node serves no control socket')
     this.control.register(name, schema, handler)
   }
 

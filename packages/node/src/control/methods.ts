@@ -1,5 +1,6 @@
 /** The control methods a node serves (SPEC.md §7.2); the CLI and hooks call these. */
 import { z } from 'zod'
+import { UnknownMessageError } from '../errors.js'
 import { PRIORITIES } from '../messaging/constants.js'
 import { STATUSES } from '../presence/constants.js'
 import { GroupSchema } from '../presence/record.js'
@@ -32,7 +33,7 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   }).strict(), async p => node.mail.check(p))
   server.register('status', z.object({ id: z.string().regex(/^[0-9a-f]{32}$/, 'expected a 32-character message id') }), async p => {
     const s = await node.mail.status(p.id)
-    if (s == null) throw Object.assign(new Error(`no message ${p.id} was sent from this session`), { name: 'UnknownMessageError' })
+    if (s == null) throw new UnknownMessageError(`no message ${p.id} was sent from this session`)
     return s
   })
   server.register('group.join', z.object({ name: GroupSchema.shape.name, role: z.string().max(64).optional() }).strict(), async p => ({ groups: await node.joinGroup(p.name, p.role) }))

@@ -8,6 +8,7 @@ import { dirname } from 'node:path'
 import { createServer, type Server, type Socket } from 'node:net'
 import { logger } from '@libp2p/logger'
 import type { z } from 'zod'
+import { ControlError } from '../errors.js'
 import { ensureDir } from '../home.js'
 import { lineSplitter, RequestSchema } from './protocol.js'
 
@@ -63,15 +64,15 @@ export class ControlServer {
     let id = -1
     try {
       const parsed = RequestSchema.safeParse(JSON.parse(line))
-      if (!parsed.success) throw Object.assign(new Error('malformed control request: expected {id, method, params}'), { name: 'ControlError' })
+      if (!parsed.success) throw new ControlError('malformed control request: expected {id, method, params}')
       const req = parsed.data
       id = req.id
       const m = this.methods.get(req.method)
-      if (m == null) throw Object.assign(new Error(`unknown method "${req.method}"`), { name: 'ControlError' })
+      if (m == null) throw new ControlError(`unknown method "${req.method}"`)
       const params = m.schema.safeParse(req.params ?? {})
       if (!params.success) {
         const issue = params.error.issues[0]
-        throw Object.assign(new Error(`invalid params for ${req.method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim()), { name: 'ControlError' })
+        throw new ControlError(`invalid params for ${req.method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim())
       }
       send({ id, ok: true, result: await m.handler(params.data, signal) ?? null })
     } catch (err) {

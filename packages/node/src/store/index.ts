@@ -6,6 +6,7 @@
  */
 import type { AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
+import { StoreVersionError } from '../errors.js'
 import { ensureDir } from '../home.js'
 
 export const STORE_VERSION = 2
@@ -75,11 +76,11 @@ async function migrate (db: Store): Promise<void> {
   const raw = await db.get('meta!version', { valueEncoding: 'utf8' }) as unknown as string | undefined
   let version = raw == null ? 0 : Number(raw)
   if (!Number.isInteger(version) || version > STORE_VERSION) {
-    throw new Error(`store layout version ${String(raw)} is newer than this claudemesh understands (${STORE_VERSION}); upgrade claudemesh`)
+    throw new StoreVersionError(`store layout version ${String(raw)} is newer than this claudemesh understands (${STORE_VERSION}); upgrade claudemesh`)
   }
   while (version < STORE_VERSION) {
     const step = migrations[version]
-    if (step == null) throw new Error(`no migration from store layout ${version}`)
+    if (step == null) throw new StoreVersionError(`no migration from store layout ${version}`)
     await step(db)
     version++
     await db.put('meta!version', String(version) as unknown as Uint8Array, { valueEncoding: 'utf8', sync: true })
