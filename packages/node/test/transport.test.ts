@@ -5,6 +5,7 @@ import type { Stream } from '@libp2p/interface'
 import { byteStream } from '@libp2p/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
+import { transportManager } from '../src/transport/relay-listen.js'
 import { homeWithMesh, startNode } from './helpers.js'
 
 const PING = '/ipfs/ping/1.0.0'
@@ -32,6 +33,14 @@ describe('transport', () => {
   afterAll(async () => {
     await Promise.all(nodes.map(async n => n.stop()))
     await cleanup()
+  })
+
+  // relay-listen.ts reaches libp2p's private components to listen through a relay again; an
+  // upgrade that moves it must fail here, not leave relayed peers unreachable in the field
+  it('libp2p still exposes the transport manager that relay reservations listen through', async () => {
+    const tm = transportManager(nodes[0]!.libp2p)
+    expect(typeof tm.listen).toBe('function')
+    expect(() => transportManager({} as never)).toThrow(/components\.transportManager/)
   })
 
   // libp2p's connection monitor pings each connection every 10 s and waits up to 60 s for the

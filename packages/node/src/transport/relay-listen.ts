@@ -9,12 +9,24 @@
 import type { Connection } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { NodeStateError } from '../errors.js'
 import type { MeshLibp2p } from './index.js'
 import { relayBase, relayId } from './relay-addr.js'
 
 const log = logger('claudemesh:transport')
 
 interface TransportManager { listen: (addrs: Multiaddr[]) => Promise<void> }
+
+/**
+ * libp2p's transport manager: the component that listens. It is not on libp2p's public type,
+ * so an upgrade may move it; this throws at start (and in transport.test.ts) rather than
+ * leaving relayed peers silently unreachable.
+ */
+export function transportManager (libp2p: MeshLibp2p): TransportManager {
+  const tm = (libp2p as unknown as { components?: { transportManager?: Partial<TransportManager> } }).components?.transportManager
+  if (typeof tm?.listen !== 'function') throw new NodeStateError('libp2p no longer exposes components.transportManager.listen: relay reservations cannot be renewed (see transport/relay-listen.ts)')
+  return tm as TransportManager
+}
 
 export interface RelayReservations {
   /** one more relay (with /p2p/<id>) to hold a reservation on */
@@ -23,15 +35,13 @@ export interface RelayReservations {
 }
 
 export function keepRelayReservations (libp2p: MeshLibp2p, relays: string[]): RelayReservations {
+  const tm = transportManager(libp2p)
   const circuits = new Map<string, string>()
   const pending = new Set<string>()
   const reserve = (id: string): void => {
     const circuit = circuits.get(id)
     if (circuit == null || pending.has(id)) return
     if (libp2p.getMultiaddrs().some(a => a.toString().includes(`/p2p/${id}/p2p-circuit`))) return
-    // the transport manager is not on libp2p's public type; it is the component that listens
-    const tm = (libp2p as unknown as { components?: { transportManager?: TransportManager } }).components?.transportManager
-    if (tm == null) return
     pending.add(id)
     tm.listen([multiaddr(circuit)])
       .catch(err => { log('listening through relay %s failed: %s', id, (err as Error).message) })
