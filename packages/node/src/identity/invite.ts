@@ -4,6 +4,8 @@
  * the content secret, a relay) needs, bootstrap and relay addresses and an expiry, and the
  * signature is the owner's ed25519 signature over `INVITE_CONTEXT || p`.
  */
+import { concat } from 'uint8arrays/concat'
+import { equals } from 'uint8arrays/equals'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { ExpiredInviteError, InvalidInviteError } from '../errors.js'
@@ -62,7 +64,7 @@ export async function createInvite (mesh: Mesh, opts: InviteOptions = {}): Promi
   }
   if (!opts.relay && mesh.contentSecret != null) payload.content = mesh.contentSecret
   const p = encodeFrame(payload)
-  const s = await sign(mesh.ownerKey, concat(INVITE_CONTEXT, p))
+  const s = await sign(mesh.ownerKey, concat([INVITE_CONTEXT, p]))
   return INVITE_PREFIX + Buffer.from(encodeFrame({ p, s })).toString('base64url')
 }
 
@@ -83,7 +85,7 @@ export async function verifyInvite (token: string, now = Date.now()): Promise<In
   } catch (err) {
     throw new InvalidInviteError(`invite is damaged or not for this version: ${(err as Error).message}`)
   }
-  if (!await verifyRaw(payload.owner, concat(INVITE_CONTEXT, outer.p), outer.s)) {
+  if (!await verifyRaw(payload.owner, concat([INVITE_CONTEXT, outer.p]), outer.s)) {
     throw new InvalidInviteError('invite signature does not verify: it was altered or not signed by the mesh owner')
   }
   if (payload.exp * 1000 <= now) {
@@ -102,7 +104,7 @@ export async function joinMesh (home: string, token: string, now = Date.now()): 
   if (p.content == null) throw new InvalidInviteError(`this is a relay invite for mesh "${p.name}": run \`claudemesh relay --invite <token>\` on the relay host; members join with an invite made without --relay`)
   let existing: Mesh | undefined
   if (await readFileOrUndefined(paths.mesh(home, p.name)) != null) existing = await loadMesh(home, p.name)
-  if (existing != null && (existing.id !== p.id || !equal(existing.owner, p.owner))) {
+  if (existing != null && (existing.id !== p.id || !equals(existing.owner, p.owner))) {
     throw new InvalidInviteError(`a different mesh named "${p.name}" already exists here (id ${existing.id}); this invite is for id ${p.id} owned by another key`)
   }
   const mesh: Mesh = {
@@ -118,15 +120,4 @@ export async function joinMesh (home: string, token: string, now = Date.now()): 
   else if (existing?.contentSecret == null) delete mesh.contentSecret
   await saveMesh(home, mesh)
   return mesh
-}
-
-function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength)
-  out.set(a, 0)
-  out.set(b, a.byteLength)
-  return out
-}
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
 }

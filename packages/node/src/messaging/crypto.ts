@@ -14,6 +14,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
 import { ed25519, x25519 } from '@noble/curves/ed25519.js'
+import { concat } from 'uint8arrays/concat'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { MalformedFrameError } from '../errors.js'
@@ -83,7 +84,7 @@ export class PairKeys {
         throw new MalformedFrameError('peer key is not a valid ed25519 public key')
       }
       const [lo, hi] = Buffer.compare(Buffer.from(this.selfPub), Buffer.from(peerPub)) <= 0 ? [this.selfPub, peerPub] : [peerPub, this.selfPub]
-      k = hkdf(sha256, shared, this.salt, concat(enc.encode('claudemesh/dm/v1'), lo, hi), 32)
+      k = hkdf(sha256, shared, this.salt, concat([enc.encode('claudemesh/dm/v1'), lo, hi]), 32)
       if (this.cache.size > 10_000) this.cache.clear()
       this.cache.set(id, k)
     }
@@ -99,14 +100,4 @@ export function groupKey (contentSecret: Uint8Array, meshId: string, group: stri
 export function groupTopic (contentSecret: Uint8Array, meshId: string, group: string): string {
   const tag = createHmac('sha256', deriveKey(contentSecret, meshId, 'group-topic/v1')).update(group).digest('hex').slice(0, 32)
   return `/claudemesh/${meshId}/group/${tag}/1`
-}
-
-export function concat (...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.byteLength
-  }
-  return out
 }

@@ -9,6 +9,7 @@ import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { equals } from 'uint8arrays/equals'
 import type { Dialer } from '../discovery/dialer.js'
 import { type Ed25519PrivateKey, peerIdStringOfRaw, publicKeyOfPeer } from '../identity/keys.js'
 import { MailboxClient } from '../mailbox/client.js'
@@ -295,7 +296,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     } catch (err) {
       return this.reject((err as Error).name === 'FrameTooLargeError' ? 'oversized' : 'malformed', via.from)
     }
-    if (!equal(env.to, this.selfPub)) return this.reject('misaddressed', via.from)
+    if (!equals(env.to, this.selfPub)) return this.reject('misaddressed', via.from)
     const sender = peerIdStringOfRaw(env.from)
     if (via.from != null && via.from !== sender) return this.reject('forged', via.from)
     const now = Date.now()
@@ -460,8 +461,4 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       }
     }
   }
-}
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0
 }

@@ -9,7 +9,8 @@ import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { InvalidSignatureError } from '../errors.js'
 import { type Ed25519PrivateKey, sign, verifyRaw } from '../identity/keys.js'
 import { GROUP_SIGN_CONTEXT, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, PRIORITIES } from './constants.js'
-import { concat, open, randomSlice, seal } from './crypto.js'
+import { concat } from 'uint8arrays/concat'
+import { open, randomSlice, seal } from './crypto.js'
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 const enc = new TextEncoder()
@@ -50,7 +51,7 @@ export const idText = (id: Uint8Array): string => Buffer.from(id).toString('hex'
 export const idBytes = (id: string): Uint8Array => new Uint8Array(Buffer.from(id, 'hex'))
 
 function dmAad (meshId: string, e: Omit<DmEnvelope, 'ct'>): Uint8Array {
-  return concat(enc.encode(`claudemesh/dm/v1\0${meshId}`), encodeFrame([e.v, e.from, e.to, e.id, e.ts, e.exp]))
+  return concat([enc.encode(`claudemesh/dm/v1\0${meshId}`), encodeFrame([e.v, e.from, e.to, e.id, e.ts, e.exp])])
 }
 
 export function sealDm (meshId: string, key: Uint8Array, h: Omit<DmEnvelope, 'ct' | 'v'>, content: Content): Uint8Array {
@@ -68,7 +69,7 @@ export function openDm (meshId: string, key: Uint8Array, e: DmEnvelope): Content
 }
 
 function groupSigned (meshId: string, e: Omit<GroupEnvelope, 'sig'>): Uint8Array {
-  return concat(enc.encode(GROUP_SIGN_CONTEXT + meshId), encodeFrame([e.v, e.from, e.topic, e.id, e.ts, e.ct]))
+  return concat([enc.encode(GROUP_SIGN_CONTEXT + meshId), encodeFrame([e.v, e.from, e.topic, e.id, e.ts, e.ct])])
 }
 
 export async function sealGroup (meshId: string, key: Uint8Array, signer: Ed25519PrivateKey, h: Omit<GroupEnvelope, 'ct' | 'v' | 'sig'>, content: Content): Promise<Uint8Array> {
