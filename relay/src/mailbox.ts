@@ -8,7 +8,7 @@
  *   m!<recipient>!<seq:16>  → the envelope, as deposited (seq: strictly increasing)
  *   d!<sender>!<id>         → CBOR time: a receipt the sender has not taken yet
  */
-import { type BatchOp, DEFAULT_TTL_MS, decodeDm, decodeMailboxFrame, encodeFrame, decodeFrame, encodeMailboxFrame, type GroupCommit, idBytes, idText, lpOptions, MAILBOX_WINDOW, type MailboxFrame, MAX_ACK_IDS, MAX_CLOCK_SKEW_MS, MAX_MAILBOX_FRAME_BYTES, mailboxProtocol, type Refusal, type Sublevel } from '@claudemesh/node'
+import { type BatchOp, DEFAULT_TTL_MS, decodeDm, decodeMailboxFrame, encodeFrame, decodeFrame, encodeMailboxFrame, type GroupCommit, idBytes, idText, lpOptions, MAILBOX_WINDOW, Pump, TurnFlusher, type MailboxFrame, MAX_ACK_IDS, MAX_CLOCK_SKEW_MS, MAX_MAILBOX_FRAME_BYTES, mailboxProtocol, type Refusal, type Sublevel } from '@claudemesh/node'
 import { peerIdStringOfRaw } from '@claudemesh/node/identity'
 import type { Connection, Stream } from '@libp2p/interface'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
@@ -54,9 +54,10 @@ interface Session {
   sent: Set<string>
   out: { h: Uint8Array[], d: Uint8Array[] }
   refusals: Map<Refusal, Uint8Array[]>
-  flushing: boolean
-  pumping: boolean
-  again: boolean
+  /** acks, receipts and refusals go out once per turn of the event loop */
+  flusher: TurnFlusher
+  /** sends the recipient its mail, one writer at a time */
+  pump: Pump
 }
 
 const pad = (n: number): string => String(n).padStart(16, '0')
@@ -148,15 +149,27 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     const peer = conn.remotePeer.toString()
     const old = this.sessions.get(peer)
     if (old != null) old.stream.abort(new Error('a newer mailbox stream from the same member'))
-    const s: Session = { peer, stream, lp: lpStream(stream, lpOptions(MAX_MAILBOX_FRAME_BYTES)), sent: new Set(), out: { h: [], d: [] }, refusals: new Map(), flushing: false, pumping: false, again: false }
+    const lp = lpStream(stream, lpOptions(MAX_MAILBOX_FRAME_BYTES))
+    const out: Session['out'] = { h: [], d: [] }
+    const refusals: Session['refusals'] = new Map()
+    const s: Session = {
+      peer,
+      stream,
+      lp,
+      sent: new Set(),
+      out,
+      refusals,
+      flusher: new TurnFlusher(() => answerFrames(out, refusals), async frames => { await lp.writeV(frames) }, err => { stream.abort(err) }),
+      pump: new Pump(async () => this.send(s), err => { stream.abort(err) })
+    }
     this.sessions.set(peer, s)
     this.log.debug('mailbox open', { peer, held: this.boxes.get(peer)?.mail.size ?? 0 })
     const mine = this.receipts.get(peer)
     if (mine != null && mine.size > 0) {
       s.out.d.push(...[...mine.keys()].map(idBytes))
-      void this.flush(s)
+      s.flusher.flush()
     }
-    void this.pump(s)
+    s.pump.kick()
     void this.read(s)
   }
 
@@ -189,7 +202,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     let list = s.refusals.get(why)
     if (list == null) s.refusals.set(why, list = [])
     list.push(id)
-    void this.flush(s)
+    s.flusher.flush()
     this.safeDispatchEvent('mailbox:refused', { detail: { from: s.peer, why } })
   }
 
@@ -229,7 +242,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       this.ack(s, env.id)
       this.safeDispatchEvent('mailbox:stored', { detail: { id, from, to } })
       const r = this.sessions.get(to)
-      if (r != null) void this.pump(r)
+      r?.pump.kick()
       return true
     }, err => {
       this.log.error('mailbox write failed', { error: (err as Error).message })
@@ -241,43 +254,29 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
 
   private ack (s: Session, id: Uint8Array): void {
     s.out.h.push(id)
-    void this.flush(s)
+    s.flusher.flush()
   }
 
-  /** Send a recipient its mail, in deposit order, with at most a window unacknowledged. */
-  private async pump (s: Session): Promise<void> {
-    if (s.pumping) {
-      s.again = true
-      return
+  /** One round of a recipient's mail, in deposit order, with at most a window unacknowledged; true when it wrote some. */
+  private async send (s: Session): Promise<boolean> {
+    const box = this.boxes.get(s.peer)
+    if (box == null || this.sessions.get(s.peer) !== s) return false
+    const batch: Held[] = []
+    for (const h of box.mail.values()) {
+      if (s.sent.size + batch.length >= MAILBOX_WINDOW || batch.length >= 256) break
+      if (h.durable !== true) break // keep the order: nothing overtakes a write in flight
+      if (!s.sent.has(h.id)) batch.push(h)
     }
-    s.pumping = true
-    try {
-      do {
-        s.again = false
-        const box = this.boxes.get(s.peer)
-        if (box == null || this.sessions.get(s.peer) !== s) break
-        const batch: Held[] = []
-        for (const h of box.mail.values()) {
-          if (s.sent.size + batch.length >= MAILBOX_WINDOW || batch.length >= 256) break
-          if (h.durable !== true) break // keep the order: nothing overtakes a write in flight
-          if (!s.sent.has(h.id)) batch.push(h)
-        }
-        if (batch.length === 0) break
-        for (const h of batch) s.sent.add(h.id)
-        const values = await this.db.getMany(batch.map(h => h.key))
-        const frames: Uint8Array[] = []
-        values.forEach((v, i) => {
-          if (v != null) frames.push(encodeMailboxFrame({ t: 'm', e: v }))
-          else s.sent.delete((batch[i] as Held).id)
-        })
-        await s.lp.writeV(frames)
-        s.again = true
-      } while (s.again)
-    } catch (err) {
-      s.stream.abort(err as Error)
-    } finally {
-      s.pumping = false
-    }
+    if (batch.length === 0) return false
+    for (const h of batch) s.sent.add(h.id)
+    const values = await this.db.getMany(batch.map(h => h.key))
+    const frames: Uint8Array[] = []
+    values.forEach((v, i) => {
+      if (v != null) frames.push(encodeMailboxFrame({ t: 'm', e: v }))
+      else s.sent.delete((batch[i] as Held).id)
+    })
+    await s.lp.writeV(frames)
+    return true
   }
 
   /** The recipient has mail on its disk (or refused it): delete it, and tell the senders. */
@@ -308,9 +307,9 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       const ss = this.sessions.get(sender)
       if (ss == null) continue
       ss.out.d.push(...list.map(idBytes))
-      void this.flush(ss)
+      ss.flusher.flush()
     }
-    void this.pump(s)
+    s.pump.kick()
   }
 
   private async receiptsTaken (s: Session, ids: string[]): Promise<void> {
@@ -326,31 +325,6 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
   }
 
   /** Acks, receipts and refusals leave once per turn of the event loop. */
-  private async flush (s: Session): Promise<void> {
-    if (s.flushing) return
-    s.flushing = true
-    await new Promise(resolve => setImmediate(resolve))
-    try {
-      // anything queued while a write is in progress goes in the next round, not never
-      while (true) {
-        const frames: Uint8Array[] = []
-        for (const t of ['h', 'd'] as const) {
-          while (s.out[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: s.out[t].splice(0, MAX_ACK_IDS) }))
-        }
-        for (const [why, list] of s.refusals) {
-          while (list.length > 0) frames.push(encodeMailboxFrame({ t: 'x', why, ids: list.splice(0, MAX_ACK_IDS) }))
-        }
-        s.refusals.clear()
-        if (frames.length === 0) break
-        await s.lp.writeV(frames)
-      }
-    } catch (err) {
-      s.stream.abort(err as Error)
-    } finally {
-      s.flushing = false
-    }
-  }
-
   /** Drop mail past its expiry and receipts nobody came for. */
   private async sweep (now = Date.now()): Promise<void> {
     const ops: BatchOp[] = []
@@ -373,4 +347,16 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       this.log.info('mailbox sweep', { removed: ops.length })
     }
   }
+}
+
+function answerFrames (out: Session['out'], refusals: Session['refusals']): Uint8Array[] {
+  const frames: Uint8Array[] = []
+  for (const t of ['h', 'd'] as const) {
+    while (out[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: out[t].splice(0, MAX_ACK_IDS) }))
+  }
+  for (const [why, list] of refusals) {
+    while (list.length > 0) frames.push(encodeMailboxFrame({ t: 'x', why, ids: list.splice(0, MAX_ACK_IDS) }))
+  }
+  refusals.clear()
+  return frames
 }

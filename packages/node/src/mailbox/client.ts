@@ -16,6 +16,7 @@ import { MAX_ACK_IDS, RETRY_MAX_MS } from '../messaging/constants.js'
 import { decodeDm, idText } from '../messaging/envelope.js'
 import { lpOptions } from '../messaging/lp.js'
 import type { OutboxItem } from '../messaging/outbox.js'
+import { Pump, TurnFlusher } from '../serial.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import { decodeMailboxFrame, encodeMailboxFrame, MAILBOX_WINDOW, type MailboxFrame, MAX_MAILBOX_FRAME_BYTES, type Refusal } from './frames.js'
 
@@ -44,7 +45,8 @@ interface Session {
   lastHeard: number
   /** mail acks and receipt acks waiting for this turn's flush */
   acks: { a: Uint8Array[], n: Uint8Array[], k: Uint8Array[] }
-  flushing: boolean
+  /** mail and receipt acks go out once per turn of the event loop */
+  flusher: TurnFlusher
 }
 
 export class MailboxClient {
@@ -55,8 +57,6 @@ export class MailboxClient {
   /** deposits waiting for a relay's `h`, in send order */
   private readonly queue = new Map<string, OutboxItem>()
   private readonly perPeer = new Map<string, number>()
-  private pumping = false
-  private again = false
   private pausedUntil = 0
   private backoff = 1_000
   private timer?: ReturnType<typeof setInterval>
@@ -156,7 +156,9 @@ export class MailboxClient {
         stream.abort(new Error('mailbox stopped'))
         return
       }
-      const s: Session = { relay: id, stream, lp: lpStream(stream, lpOptions(MAX_MAILBOX_FRAME_BYTES)), inflight: new Set(), lastHeard: Date.now(), acks: { a: [], n: [], k: [] }, flushing: false }
+      const lp = lpStream(stream, lpOptions(MAX_MAILBOX_FRAME_BYTES))
+      const acks: Session['acks'] = { a: [], n: [], k: [] }
+      const s: Session = { relay: id, stream, lp, inflight: new Set(), lastHeard: Date.now(), acks, flusher: new TurnFlusher(() => ackFrames(acks), async frames => { await lp.writeV(frames) }, err => { this.end(s, err) }) }
       this.sessions.set(id, s)
       log('mailbox stream to relay %s open', id)
       void this.read(s)
@@ -187,41 +189,23 @@ export class MailboxClient {
     return undefined
   }
 
-  private kick (): void {
-    if (this.pumping) {
-      this.again = true
-      return
-    }
-    void this.pump()
-  }
+  private kick (): void { this.pump.kick() }
 
-  private async pump (): Promise<void> {
-    this.pumping = true
-    try {
-      do {
-        this.again = false
-        const s = this.primary()
-        if (s == null || Date.now() < this.pausedUntil) break
-        const frames: Uint8Array[] = []
-        for (const item of this.queue.values()) {
-          if (s.inflight.size >= MAILBOX_WINDOW) break
-          if (s.inflight.has(item.id)) continue
-          if (s.inflight.size === 0) s.lastHeard = Date.now()
-          s.inflight.add(item.id)
-          frames.push(encodeMailboxFrame({ t: 'm', e: item.env }))
-          this.stats.deposited++
-        }
-        if (frames.length === 0) break
-        try {
-          await s.lp.writeV(frames)
-        } catch (err) {
-          this.end(s, err as Error)
-        }
-      } while (this.again && this.running)
-    } finally {
-      this.pumping = false
+  private readonly pump = new Pump(async () => {
+    const s = this.primary()
+    if (!this.running || s == null || Date.now() < this.pausedUntil) return false
+    const frames: Uint8Array[] = []
+    for (const item of this.queue.values()) {
+      if (s.inflight.size >= MAILBOX_WINDOW) break
+      if (s.inflight.has(item.id)) continue
+      if (s.inflight.size === 0) s.lastHeard = Date.now()
+      s.inflight.add(item.id)
+      frames.push(encodeMailboxFrame({ t: 'm', e: item.env }))
+      this.stats.deposited++
     }
-  }
+    if (frames.length > 0) await s.lp.writeV(frames).catch(err => { this.end(s, err as Error) })
+    return false
+  })
 
   private async read (s: Session): Promise<void> {
     try {
@@ -247,7 +231,7 @@ export class MailboxClient {
         this.stats.received++
         void this.host.accept(f.e).then(ok => {
           (ok != null ? s.acks.a : s.acks.n).push(id)
-          void this.flush(s)
+          s.flusher.flush()
         }, err => { log('storing mail from relay %s failed: %s', s.relay, (err as Error).message) })
         return
       }
@@ -265,7 +249,7 @@ export class MailboxClient {
         this.stats.receipts += f.ids.length
         void this.host.delivered(f.ids.map(idText)).then(() => {
           s.acks.k.push(...f.ids)
-          void this.flush(s)
+          s.flusher.flush()
         }, err => { log('recording receipts failed: %s', (err as Error).message) })
         return
       }
@@ -289,25 +273,12 @@ export class MailboxClient {
         log('unexpected %s frame from relay %s', f.t, s.relay)
     }
   }
+}
 
-  /** Mail and receipt acks go out once per turn of the event loop. */
-  private async flush (s: Session): Promise<void> {
-    if (s.flushing) return
-    s.flushing = true
-    await new Promise(resolve => setImmediate(resolve))
-    try {
-      // acks queued while a write is in progress go in the next round, not never
-      while (s.acks.a.length + s.acks.n.length + s.acks.k.length > 0) {
-        const frames: Uint8Array[] = []
-        for (const t of ['a', 'n', 'k'] as const) {
-          while (s.acks[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: s.acks[t].splice(0, MAX_ACK_IDS) }))
-        }
-        await s.lp.writeV(frames)
-      }
-    } catch (err) {
-      this.end(s, err as Error)
-    } finally {
-      s.flushing = false
-    }
+function ackFrames (acks: Session['acks']): Uint8Array[] {
+  const frames: Uint8Array[] = []
+  for (const t of ['a', 'n', 'k'] as const) {
+    while (acks[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: acks[t].splice(0, MAX_ACK_IDS) }))
   }
+  return frames
 }

@@ -12,6 +12,7 @@ import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import { MAX_ACK_IDS, MAX_DM_FRAME_BYTES, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
 import { idBytes, idText } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
+import { Pump } from '../serial.js'
 import { lpOptions } from './lp.js'
 import type { OutboxItem } from './outbox.js'
 import type { RefuseWhy } from './flood.js'
@@ -51,8 +52,10 @@ export class Channel {
   private head = 0
   private readonly inflight = new Set<string>()
   private receipts: string[] = []
-  private pumping = false
-  private again = false
+  private readonly pump = new Pump(async () => this.step(), err => {
+    log('channel to %s failed: %s', this.peer, err.message)
+    this.fail(err)
+  })
   private backoff = RETRY_MIN_MS
   private retryTimer?: ReturnType<typeof setTimeout>
   private lastAck = Date.now()
@@ -87,22 +90,19 @@ export class Channel {
   kick (): void {
     if (this.closed) return
     this.lastActive = Date.now()
-    if (this.pumping) {
-      this.again = true
-      return
+    if (!this.pump.busy) {
+      // a kick cuts a backoff short: the peer connected, or something new is queued
+      clearTimeout(this.retryTimer)
+      this.retryTimer = undefined
     }
-    clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
-    void this.pump()
+    this.pump.kick()
   }
 
   /** Periodic check: a silent stream with unacked messages is presumed dead. Never cuts a backoff short. */
   poll (): void {
-    if (this.closed || this.pumping || this.retryTimer != null) return
+    if (this.closed || this.pump.busy || this.retryTimer != null) return
     if (this.stream != null && this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) {
-      this.reset(new Error('no ack within the timeout'))
-      if (this.host.divert?.(this) === true) this.close()
-      else this.scheduleRetry()
+      this.fail(new Error('no ack within the timeout'))
       return
     }
     if (this.head < this.queue.length || this.receipts.length > 0) this.kick()
@@ -125,48 +125,50 @@ export class Channel {
   /** failed, and waiting out its backoff before the next attempt */
   get waiting (): boolean { return !this.closed && this.retryTimer != null }
 
-  private async pump (): Promise<void> {
-    this.pumping = true
-    try {
-      do {
-        this.again = false
-        if (this.head >= this.queue.length && this.receipts.length === 0) break
-        const lp = await this.open()
-        if (this.receipts.length > 0) {
-          const ids = this.receipts.splice(0, MAX_ACK_IDS)
-          await lp.write(encodeDmFrame({ t: 'r', ids: ids.map(idBytes) }))
-          if (this.receipts.length > 0) this.again = true
-        }
-        const wait = this.pausedUntil - Date.now()
-        if (wait > 0) {
-          this.retryAt(wait)
-          break
-        }
-        const window = Date.now() < this.slowUntil ? REFUSED_WINDOW : WINDOW
-        while (this.head < this.queue.length && this.inflight.size < window) {
-          if (this.inflight.size === 0) this.lastAck = Date.now()
-          const frames: Uint8Array[] = []
-          while (frames.length < BURST && this.head < this.queue.length && this.inflight.size < window) {
-            const item = this.queue[this.head++] as OutboxItem
-            this.inflight.add(item.id)
-            frames.push(encodeDmFrame({ t: 'm', e: item.env }))
-          }
-          await lp.writeV(frames)
-        }
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue = this.queue.slice(this.head)
-          this.head = 0
-        }
-      } while (this.again && !this.closed)
+  /** One round of writing: receipts, then messages up to the window. True when receipts remain. */
+  private async step (): Promise<boolean> {
+    if (this.closed || (this.head >= this.queue.length && this.receipts.length === 0)) {
       this.backoff = RETRY_MIN_MS
-    } catch (err) {
-      log('channel to %s failed: %s', this.peer, (err as Error).message)
-      this.reset(err as Error)
-      if (this.host.divert?.(this) === true) this.close()
-      else this.scheduleRetry()
-    } finally {
-      this.pumping = false
+      return false
     }
+    const lp = await this.open()
+    if (this.receipts.length > 0) {
+      const ids = this.receipts.splice(0, MAX_ACK_IDS)
+      await lp.write(encodeDmFrame({ t: 'r', ids: ids.map(idBytes) }))
+    }
+    const wait = this.pausedUntil - Date.now()
+    if (wait > 0) {
+      this.retryAt(wait)
+      return false
+    }
+    const window = Date.now() < this.slowUntil ? REFUSED_WINDOW : WINDOW
+    while (this.head < this.queue.length && this.inflight.size < window) {
+      if (this.inflight.size === 0) this.lastAck = Date.now()
+      const frames: Uint8Array[] = []
+      while (frames.length < BURST && this.head < this.queue.length && this.inflight.size < window) {
+        const item = this.queue[this.head++] as OutboxItem
+        this.inflight.add(item.id)
+        frames.push(encodeDmFrame({ t: 'm', e: item.env }))
+      }
+      await lp.writeV(frames)
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
+    }
+    this.backoff = RETRY_MIN_MS
+    return this.receipts.length > 0
+  }
+
+  /** The stream failed: everything unacked goes again, through a relay or after a backoff. */
+  private fail (err: Error): void {
+    this.reset(err)
+    this.retryOrDivert()
+  }
+
+  private retryOrDivert (): void {
+    if (this.host.divert?.(this) === true) this.close()
+    else this.scheduleRetry()
   }
 
   private async open (): Promise<LengthPrefixedStream<Stream>> {
@@ -202,9 +204,7 @@ export class Channel {
     } catch (err) {
       if (this.stream === stream) {
         this.reset(err as Error)
-        if (this.idle) return
-        if (this.host.divert?.(this) === true) this.close()
-        else this.scheduleRetry()
+        if (!this.idle) this.retryOrDivert()
       }
     }
   }

@@ -17,6 +17,7 @@ import { mailboxProtocol } from '../mailbox/frames.js'
 import type { Presence } from '../presence/presence.js'
 import type { BatchOp } from '../store/commit.js'
 import type { MeshLibp2p } from '../transport/index.js'
+import { TurnFlusher } from '../serial.js'
 import { Channel } from './channel.js'
 import * as c from './constants.js'
 import { PairKeys } from './crypto.js'
@@ -358,23 +359,18 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     const from = conn.remotePeer.toString()
     let acks: Uint8Array[] = []
     let refusals: Array<{ id: Uint8Array, why: RefuseWhy, ms: number }> = []
-    let flushing = false
-    const flush = async (): Promise<void> => {
-      if (flushing) return
-      flushing = true
-      // one ack frame per turn of the event loop: commits that finished together ack together
-      await new Promise(resolve => setImmediate(resolve))
-      while (acks.length > 0 || refusals.length > 0) {
-        if (acks.length > 0) await lp.write(encodeDmFrame({ t: 'a', ids: acks.splice(0, c.MAX_ACK_IDS) })).catch(() => {})
+    // one ack frame per turn of the event loop: commits that finished together ack together
+    const flusher = new TurnFlusher(() => {
+      const frames: Uint8Array[] = []
+      while (acks.length > 0) frames.push(encodeDmFrame({ t: 'a', ids: acks.splice(0, c.MAX_ACK_IDS) }))
+      while (refusals.length > 0) {
         const refused = refusals.splice(0, c.MAX_ACK_IDS)
-        if (refused.length === 0) continue
         // one frame per turn: the latest verdict's reason, the longest wait
         const last = refused[refused.length - 1] as { why: RefuseWhy }
-        const ms = Math.max(...refused.map(r => r.ms))
-        await lp.write(encodeDmFrame({ t: 'x', ids: refused.map(r => r.id), why: last.why, ms })).catch(() => {})
+        frames.push(encodeDmFrame({ t: 'x', ids: refused.map(r => r.id), why: last.why, ms: Math.max(...refused.map(r => r.ms)) }))
       }
-      flushing = false
-    }
+      return frames
+    }, async frames => { await lp.writeV(frames) }, () => {})
     try {
       while (true) {
         const frame = decodeDmFrame((await lp.read()).subarray())
@@ -383,7 +379,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
             if (r == null) return
             if (r.refuse != null) refusals.push({ id: idBytes(r.id), why: r.refuse.why, ms: r.refuse.retryMs })
             else acks.push(idBytes(r.id))
-            void flush()
+            flusher.flush()
           }, err => { log('accepting a DM from %s failed: %s', from, (err as Error).message) })
         } else if (frame.t === 'r') {
           await this.onRead(from, frame.ids.map(idText))
