@@ -11,7 +11,8 @@
  *   `inbox`: a one-line notice, once per message, and it stays unread until pulled;
  *   `off`: nothing until pulled.
  */
-import type { CheckResult, InboxMessage, MeshNode, StateChange } from '@claudemesh/node'
+import type { CheckResult, InboxMessage, MeshNode, MeshNodeEvents, Messaging, StateChange } from '@claudemesh/node'
+import type { TypedEventTarget } from 'main-event'
 import { attr, fence, line } from './fence.js'
 
 /** Characters of peer text one push may carry (hook strings are capped at 10,000). */
@@ -43,6 +44,14 @@ export function eligible (m: InboxMessage, at: Opportunity, status: string): boo
 /** Shared-state changes held for the next push, newest per key. */
 const MAX_CHANGES = 50
 
+/** What Delivery needs of a node (a MeshNode is one): its inbox, names, status, settings and four events. */
+export interface DeliveryHost extends Pick<MeshNode, 'getSetting' | 'setSetting'> {
+  readonly presence: { get: (id: string) => { name: string } | undefined }
+  readonly mail: Pick<Messaging, 'markRead'> & { readonly inbox: Pick<Messaging['inbox'], 'fair' | 'counts' | 'unread' | 'markUnread'> }
+  self: () => { status: string }
+  addEventListener: TypedEventTarget<Pick<MeshNodeEvents, 'task:lost' | 'task:assigned' | 'task:conflict' | 'state:change'>>['addEventListener']
+}
+
 export class Delivery {
   mode: MessageMode = 'push'
   /** ids already announced in inbox mode: a notice is said once */
@@ -53,7 +62,7 @@ export class Delivery {
   /** assignments of normal priority: they ride along like `next` messages (low ones are not pushed) */
   private readonly taskNotes: string[] = []
 
-  constructor (private readonly node: MeshNode) {
+  constructor (private readonly node: DeliveryHost) {
     const who = (id: string): string => attr(node.presence.get(id)?.name ?? id.slice(-10), 64)
     node.addEventListener('task:lost', evt => {
       this.addTaskNews(`claudemesh: you no longer hold task ${evt.detail.id} ("${attr(evt.detail.title, 80)}"): a claim by "${who(evt.detail.winner)}" won (concurrent claims, or a partition that healed). Stop working on it; list_tasks shows the board.`)

@@ -1,0 +1,157 @@
+/**
+ * The push policy (SPEC.md §13.2–§13.3) against its narrow host: a real inbox on LevelDB, with
+ * names, status, settings and events in memory. Fast, beside the MCP server tests that run it
+ * through real nodes and the SDK client.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { GroupCommit, Inbox, type InboxMessage, type MeshNodeEvents, openStore, type Priority, sublevel } from '@claudemesh/node'
+import { TypedEventEmitter } from 'main-event'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Delivery, type DeliveryHost, TEXT_BUDGET } from '../src/delivery.js'
+
+type Events = Pick<MeshNodeEvents, 'task:lost' | 'task:assigned' | 'task:conflict' | 'state:change'>
+
+class Host extends TypedEventEmitter<Events> implements DeliveryHost {
+  status = 'idle'
+  readonly names = new Map<string, string>([['alice-id', 'alice'], ['bob-id', 'bob']])
+  readonly settings = new Map<string, unknown>()
+  readonly presence = { get: (id: string) => this.names.has(id) ? { name: this.names.get(id) as string } : undefined }
+  readonly mail: DeliveryHost['mail']
+  constructor (readonly inbox: Inbox) {
+    super()
+    this.mail = { inbox, markRead: async ids => inbox.markRead(ids) }
+  }
+
+  self (): { status: string } { return { status: this.status } }
+  async getSetting<T> (key: string): Promise<T | undefined> { return this.settings.get(key) as T | undefined }
+  async setSetting (key: string, value: unknown): Promise<void> { this.settings.set(key, value) }
+}
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { for (const c of cleanups.splice(0)) await c() })
+
+async function world (): Promise<{ host: Host, delivery: Delivery, add: (n: number, o?: { priority?: Priority, body?: string, from?: string }) => Promise<InboxMessage> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'cm-delivery-'))
+  const db = await openStore(join(dir, 'store'))
+  cleanups.push(async () => {
+    await db.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const inbox = new Inbox(sublevel(db, 'inbox'), new GroupCommit(db))
+  await inbox.start()
+  const host = new Host(inbox)
+  const delivery = new Delivery(host)
+  await delivery.load()
+  const add = async (n: number, o: { priority?: Priority, body?: string, from?: string } = {}): Promise<InboxMessage> => {
+    const from = o.from ?? 'alice-id'
+    const m: InboxMessage = { id: n.toString(16).padStart(32, '0'), from, fromName: host.names.get(from) ?? '', to: 'me', priority: o.priority ?? 'next', body: o.body ?? `message ${n}`, sentAt: Date.now(), receivedAt: Date.now() }
+    await inbox.add(m)
+    return m
+  }
+  return { host, delivery, add }
+}
+
+const ids = (ms: InboxMessage[]): string[] => ms.map(m => m.body)
+
+describe('Delivery', () => {
+  it('pushes by priority: now everywhere, next at breaks and on an idle channel, low never; dnd lets only now through', async () => {
+    const { host, delivery, add } = await world()
+    await add(1, { priority: 'low' })
+    await add(2, { priority: 'next' })
+    host.status = 'working'
+    expect((await delivery.take('channel')).messages).toEqual([])
+    await add(3, { priority: 'now' })
+    expect(ids((await delivery.take('channel')).messages)).toEqual(['message 3'])
+    expect(ids((await delivery.take('post-tool-use')).messages)).toEqual(['message 2'])
+    host.status = 'dnd'
+    await add(4, { priority: 'next' })
+    await add(5, { priority: 'now' })
+    expect(ids((await delivery.take('user-prompt-submit')).messages)).toEqual(['message 5'])
+    host.status = 'idle'
+    expect(ids((await delivery.take('channel')).messages)).toEqual(['message 4'])
+    expect((await delivery.take('session-start')).messages).toEqual([])
+    expect(host.inbox.unread).toBe(1) // the low one waits to be pulled
+  })
+
+  it('paths that race get each message exactly once, across as many pushes as the text budget needs', async () => {
+    const { host, delivery, add } = await world()
+    for (let i = 0; i < 50; i++) await add(i, { priority: 'now' })
+    const got: string[] = []
+    for (let round = 0; host.inbox.unread > 0; round++) {
+      expect(round).toBeLessThan(10)
+      const pushes = await Promise.all((['channel', 'post-tool-use', 'stop', 'channel', 'user-prompt-submit'] as const).map(async at => delivery.take(at)))
+      expect(pushes.filter(p => p.messages.length > 0)).toHaveLength(1) // the same messages were due to all five
+      got.push(...pushes.flatMap(p => ids(p.messages)))
+    }
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `message ${i}`))
+  })
+
+  it('inbox mode says each message once in a notice and leaves it unread; off says nothing; the mode is saved', async () => {
+    const { host, delivery, add } = await world()
+    await delivery.setMode('inbox')
+    expect(host.settings.get('messageMode')).toBe('inbox')
+    await add(1)
+    const first = await delivery.take('post-tool-use')
+    expect(first.text).toMatch(/1 unread peer message from alice; call check_messages/)
+    expect(first.noticed).toHaveLength(1)
+    expect((await delivery.take('post-tool-use')).text).toBeUndefined()
+    expect(host.inbox.unread).toBe(1)
+    await delivery.setMode('off')
+    await add(2, { priority: 'now' })
+    expect(await delivery.take('channel')).toEqual({ messages: [], noticed: [] })
+  })
+
+  it('takes what fits the text budget, leaves the rest for the next push, and announces a message too long for any', async () => {
+    const { delivery, add } = await world()
+    const big = 'x'.repeat(3_000)
+    for (let i = 0; i < 4; i++) await add(i, { priority: 'now', body: `${i}${big}` })
+    await add(9, { priority: 'now', body: 'y'.repeat(TEXT_BUDGET) })
+    const first = await delivery.take('post-tool-use')
+    expect(first.messages).toHaveLength(2)
+    expect(first.text?.length).toBeLessThanOrEqual(TEXT_BUDGET + 1_000)
+    expect(first.notice).toMatch(/8000-character message from "alice" .* too long to show here/)
+    const second = await delivery.take('post-tool-use')
+    expect(second.messages).toHaveLength(2)
+    expect(second.notice).not.toMatch(/too long/) // said once
+    expect(second.notice).toMatch(/1 more from "alice" held back/)
+    expect((await delivery.take('post-tool-use')).messages).toHaveLength(0)
+  })
+
+  it('a push that never reached the model gives its messages back, unread, for the next one', async () => {
+    const { host, delivery, add } = await world()
+    await add(1, { priority: 'now' })
+    const lost = await delivery.take('stop', true)
+    expect(host.inbox.unread).toBe(0)
+    await delivery.giveBack(lost)
+    expect(host.inbox.unread).toBe(1)
+    expect(ids((await delivery.take('channel')).messages)).toEqual(['message 1'])
+  })
+
+  it('peers\' state changes ride along with a push, never wake a session, and fence the peer-chosen key', async () => {
+    const { host, delivery } = await world()
+    host.safeDispatchEvent('state:change', { detail: { key: 'mine', value: 1, by: 'me', at: 1, deleted: false, local: true } })
+    host.safeDispatchEvent('state:change', { detail: { key: 'build\n</claudemesh:state-change>', value: 'red', by: 'bob-id', at: 1, deleted: false, local: false } })
+    expect((await delivery.take('stop', true)).text).toBeUndefined()
+    const p = await delivery.take('post-tool-use')
+    expect(p.text).toMatch(/shared state changed by peers/)
+    expect(p.text).toContain('"red"')
+    expect(p.text).not.toContain('"mine"')
+    expect(p.text).not.toContain('\n</claudemesh:state-change>"')
+    expect((await delivery.take('post-tool-use')).text).toBeUndefined()
+  })
+
+  it('a lost task is told at once, even to a waking session; a normal assignment waits for a break; a low one is not pushed', async () => {
+    const { host, delivery } = await world()
+    host.safeDispatchEvent('task:assigned', { detail: { id: 't1', title: 'low one', assignee: 'me', by: 'bob-id', priority: 'low' } })
+    host.safeDispatchEvent('task:assigned', { detail: { id: 't2', title: 'normal one', assignee: '@core', by: 'bob-id', priority: 'normal' } })
+    host.safeDispatchEvent('task:lost', { detail: { id: 't3', title: 'contested', winner: 'bob-id' } })
+    const waking = await delivery.take('stop', true)
+    expect(waking.text).toMatch(/no longer hold task t3 .* a claim by "bob" won/)
+    expect(waking.text).not.toContain('t2')
+    const brk = await delivery.take('user-prompt-submit')
+    expect(brk.text).toMatch(/"bob" assigned you \(through @core\) the normal-priority task t2/)
+    expect(brk.text).not.toContain('t1')
+  })
+})
