@@ -23,6 +23,7 @@ import * as c from './constants.js'
 import { PairKeys } from './crypto.js'
 import { type Content, decodeDm, idBytes, idText, newMessageId, openDm, sealDm } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
+import { viaMailbox } from './route.js'
 import { lpOptions } from './lp.js'
 import type { Inbox, InboxMessage } from './inbox.js'
 import type { DeliveryStatus, Outbox, OutboxItem } from './outbox.js'
@@ -126,23 +127,17 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     return outbox.peers().some(p => libp2p.getConnections(peerIdFromString(p)).length > 0 || presence.get(p)?.online === true)
   }
 
-  /**
-   * Whether a DM to this peer goes to a relay's mailbox (SPEC.md §12.4): while earlier ones
-   * wait there (so a recipient sees one sender's messages in order), and whenever we are not
-   * connected to the peer, unless it runs on this machine and listens directly. The relay pushes mail at once to a
-   * recipient that is online, so a store-and-forward hop costs less than building a relayed
-   * connection to each peer (a dial through the relay, two handshakes, a failure after
-   * seconds when the peer has just gone). Without relays, always direct.
-   */
+  /** Whether a DM to this peer goes to a relay's mailbox now (the rule: route.ts). */
   private viaMailbox (peer: string): boolean {
-    if (this.mailbox == null) return false
-    if (this.mailbox.has(peer) || this.components.outbox.heldFor(peer) > 0) return true
-    // earlier DMs still on the direct channel: queue behind them (a failure diverts them all, in order)
-    if (this.channels.get(peer)?.idle === false) return false
-    if (this.components.libp2p.getConnections(peerIdFromString(peer)).length > 0) return false
-    // a peer on this machine that listens on a direct address is a cheap dial away
-    const p = this.components.presence.get(peer)
-    return p?.online !== true || p.host !== this.host || !p.addrs.some(a => !a.includes('/p2p-circuit'))
+    const { libp2p, presence, outbox } = this.components
+    return viaMailbox({
+      relays: this.mailbox != null,
+      queuedAtRelay: this.mailbox?.has(peer) === true || outbox.heldFor(peer) > 0,
+      directBusy: this.channels.get(peer)?.idle === false,
+      connected: libp2p.getConnections(peerIdFromString(peer)).length > 0,
+      peer: presence.get(peer),
+      host: this.host
+    })
   }
 
   private readonly host = hostname().slice(0, 255)
