@@ -23,13 +23,15 @@ export async function loadPure () {
   const state = await import(distUrl('state/index.js'))
   const memory = await import(distUrl('memory/index.js'))
   const store = await import(distUrl('store/index.js'))
+  const session = await import(distUrl('session-store.js'))
   const commit = await import(distUrl('store/commit.js'))
   const keys = await import(distUrl('identity/keys.js'))
   const crypto = await importFrom(dirname(dist), '@libp2p/crypto/keys')
   return {
     ...state,
     SharedMemory: memory.SharedMemory,
-    openStore: store.openStore,
+    /** a session's store, as a node opens it */
+    openStore: async (dir) => store.openStore(dir, session.SESSION_LAYOUT),
     sublevel: store.sublevel,
     GroupCommit: commit.GroupCommit,
     peerIdStringOfRaw: keys.peerIdStringOfRaw,

@@ -20,11 +20,17 @@
  */
 import { join } from 'node:path'
 import type { Server } from 'node:http'
-import { type Mesh, type MeshLibp2p, createTransport, Dialer, ensureDir, GroupCommit, openStore, Presence, readFileOrUndefined, type Store, sublevel, writeFileAtomic } from '@claudemesh/node'
+import { type Layout, type Mesh, type MeshLibp2p, createTransport, Dialer, ensureDir, GroupCommit, openStore, Presence, readFileOrUndefined, type Store, sublevel, writeFileAtomic } from '@claudemesh/node'
 import { decodePrivateKey, type Ed25519PrivateKey, encodePrivateKey, meshFromFile, MeshFileSchema, meshToFile, newEd25519Key, verifyInvite } from '@claudemesh/node/identity'
 import { serveHealth } from './health.js'
 import { createLog, type Log } from './log.js'
 import { MailboxServer, type MailboxLimits } from './mailbox.js'
+
+/**
+ * The relay's store layout (mailbox and presence registry, SPEC.md §12). Relays shared the
+ * session layout's numbering up to 2, so stores they wrote say 2; neither step touched them.
+ */
+const RELAY_LAYOUT: Layout = { version: 2, migrations: { 0: async () => {}, 1: async () => {} } }
 
 export { createLog, type Level, type Log } from './log.js'
 export { DEFAULT_LIMITS, type MailboxLimits, MailboxServer } from './mailbox.js'
@@ -84,7 +90,7 @@ export class Relay {
     await ensureDir(data)
     this.mesh = await resolveMesh(data, this.init, this.log)
     const privateKey = await relayKey(data)
-    this.store = await openStore(join(data, 'db'))
+    this.store = await openStore(join(data, 'db'), RELAY_LAYOUT)
     this.commit = new GroupCommit(this.store)
     this.libp2p = await createTransport({
       privateKey,

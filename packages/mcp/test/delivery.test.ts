@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { GroupCommit, Inbox, type InboxMessage, type MeshNodeEvents, openStore, type Priority, sublevel } from '@claudemesh/node'
+import { GroupCommit, Inbox, type InboxMessage, type MeshNodeEvents, openStore, SESSION_LAYOUT, type Priority, sublevel } from '@claudemesh/node'
 import { TypedEventEmitter } from 'main-event'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Delivery, type DeliveryHost, TEXT_BUDGET } from '../src/delivery.js'
@@ -34,7 +34,7 @@ afterEach(async () => { for (const c of cleanups.splice(0)) await c() })
 
 async function world (): Promise<{ host: Host, delivery: Delivery, add: (n: number, o?: { priority?: Priority, body?: string, from?: string }) => Promise<InboxMessage> }> {
   const dir = await mkdtemp(join(tmpdir(), 'cm-delivery-'))
-  const db = await openStore(join(dir, 'store'))
+  const db = await openStore(join(dir, 'store'), SESSION_LAYOUT)
   cleanups.push(async () => {
     await db.close()
     await rm(dir, { recursive: true, force: true })

@@ -10,7 +10,8 @@ import { SupersededError } from './errors.js'
 import { paths } from './home.js'
 import type { SessionKey } from './identity/session-key.js'
 import { replaceOlderIncarnations } from './presence/replace.js'
-import { openStore, type Store } from './store/index.js'
+import { migrateInbox1to2 } from './messaging/inbox.js'
+import { type Layout, openStore, type Store, sublevel } from './store/index.js'
 
 /** How long a session waits for an older incarnation or a courier to release the store. */
 export const SESSION_LOCK_WAIT_MS = 10_000
@@ -25,6 +26,17 @@ export interface SessionStoreInit {
   courier: boolean
 }
 
+/** The key layout of a session's store (SPEC.md §8.4), and the steps from older ones. */
+export const SESSION_LAYOUT: Layout = {
+  version: 2,
+  migrations: {
+    // 0 → 1: a new database; nothing to move.
+    0: async () => {},
+    // 1 → 2: inbox records keyed by arrival time
+    1: async db => { await db.batch(await migrateInbox1to2(sublevel(db, 'inbox')), { sync: true }) }
+  }
+}
+
 export async function openSessionStore (init: SessionStoreInit): Promise<Store> {
   const { home, mesh, key, incarnation } = init
   const dir = paths.data(home, mesh.name, key.session)
@@ -32,7 +44,7 @@ export async function openSessionStore (init: SessionStoreInit): Promise<Store> 
   if (!init.courier) {
     const replace = async (): Promise<void> => replaceOlderIncarnations(home, mesh, key.privateKey, peerId, incarnation)
     await replace()
-    return openStore(dir, { lockWaitMs: SESSION_LOCK_WAIT_MS, onLocked: replace })
+    return openStore(dir, SESSION_LAYOUT, { lockWaitMs: SESSION_LOCK_WAIT_MS, onLocked: replace })
   }
   const superseded = new AbortController()
   const check = async (): Promise<void> => {
@@ -42,7 +54,7 @@ export async function openSessionStore (init: SessionStoreInit): Promise<Store> 
   await check()
   if (superseded.signal.aborted) throw gone()
   try {
-    return await openStore(dir, { lockWaitMs: COURIER_LOCK_WAIT_MS, onLocked: check, signal: superseded.signal })
+    return await openStore(dir, SESSION_LAYOUT, { lockWaitMs: COURIER_LOCK_WAIT_MS, onLocked: check, signal: superseded.signal })
   } catch (err) {
     throw superseded.signal.aborted ? gone() : err
   }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { GroupCommit, type MeshNode, openStore, paths, sublevel } from '../src/index.js'
+import { GroupCommit, type MeshNode, openStore, SESSION_LAYOUT, paths, sublevel } from '../src/index.js'
 import { crdtTopic } from '../src/state/constants.js'
 import { clientIdOf, LevelLog, signUpdate, streamOf, updateKey } from '../src/state/index.js'
 import { homeWithMesh, rng, startNode, until, untilAllSee } from './helpers.js'
@@ -113,7 +113,7 @@ describe('hostile shared values', () => {
     await victim.stop()
     nodes.splice(nodes.indexOf(victim), 1)
     // what an older version, which checked only `by`, accepted and logged
-    const store = await openStore(paths.data(home, 'test', sessions[0] as string))
+    const store = await openStore(paths.data(home, 'test', sessions[0] as string), SESSION_LAYOUT)
     const log = new LevelLog(sublevel(store, 'crdt'), new GroupCommit(store))
     await log.open()
     for (const [i, env] of forged.entries()) await log.append(streamOf(mallory.key.privateKey.publicKey.raw, i + 1), 1, env)

@@ -5,7 +5,7 @@
  */
 import '../src/polyfill.js'
 import { createMeshNode } from '../src/index.js'
-import { groupTopic } from '../src/messaging/crypto.js'
+import { groupTopic } from '../src/crypto/index.js'
 import { ALL } from '../src/messaging/groups.js'
 
 const { home, session } = JSON.parse(process.argv[2] as string) as { home: string, session: string }

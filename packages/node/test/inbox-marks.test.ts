@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { GroupCommit, openStore, type Store, sublevel } from '../src/index.js'
+import { GroupCommit, openStore, SESSION_LAYOUT, type Store, sublevel } from '../src/index.js'
 import { Inbox, type InboxMessage } from '../src/messaging/inbox.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -11,7 +11,7 @@ afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() 
 
 async function inbox (): Promise<Inbox> {
   const dir = await mkdtemp(join(tmpdir(), 'cm-inbox-'))
-  const db: Store = await openStore(dir)
+  const db: Store = await openStore(dir, SESSION_LAYOUT)
   cleanups.push(async () => { await db.close(); await rm(dir, { recursive: true, force: true }) })
   const box = new Inbox(sublevel(db, 'inbox'), new GroupCommit(db))
   await box.start()

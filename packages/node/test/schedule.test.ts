@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { encodeFrame, type InboxMessage, type MeshNode, openStore, paths, sublevel } from '../src/index.js'
+import { encodeFrame, type MeshNode, openStore, SESSION_LAYOUT, paths, sublevel } from '../src/index.js'
 import { checkCron, firstDue, nextCron, parseDuration } from '../src/schedule/when.js'
 import { homeWithMesh, received, startNode, until, untilAllSee } from './helpers.js'
 
@@ -92,7 +92,7 @@ describe('scheduled messages', () => {
     await a.stop({ flushMs: 0 })
     nodes.splice(nodes.indexOf(a), 1)
     // as if alice died after sending and before recording the occurrence: the pre-fire record is back
-    const db = await openStore(paths.data(h.home, 'test', session))
+    const db = await openStore(paths.data(h.home, 'test', session), SESSION_LAYOUT)
     await db.batch([{ type: 'put', sublevel: sublevel(db, 'schedule'), key: `j!${before.id}`, value: encodeFrame(before) } as never], { sync: true })
     await db.close()
     a = await start(h.home, 'alice', session)

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { encodeFrame, openStore, STORE_VERSION } from '../src/index.js'
+import { encodeFrame, openStore, SESSION_LAYOUT } from '../src/index.js'
 import { Inbox } from '../src/messaging/inbox.js'
 import { Outbox } from '../src/messaging/outbox.js'
 import { GroupCommit } from '../src/store/commit.js'
@@ -15,7 +15,7 @@ describe('the store', () => {
     const t = await tempHome()
     cleanups.push(t.cleanup)
     const dir = join(t.home, 'db')
-    const old = await openStore(dir)
+    const old = await openStore(dir, SESSION_LAYOUT)
     // write what layout 1 looked like: m!<id>, o!<at>!<id>, u!<at>!<id>, version 1
     const inbox = sublevel(old, 'inbox')
     const msg = { id: 'a'.repeat(32), from: 'p', fromName: 'alice', to: 'me', priority: 'next', body: 'hi', sentAt: 1, receivedAt: 2 }
@@ -26,8 +26,8 @@ describe('the store', () => {
     ])
     await old.put('meta!version', '1' as unknown as Uint8Array, { valueEncoding: 'utf8' })
     await old.close()
-    const db = await openStore(dir)
-    expect(await db.get('meta!version', { valueEncoding: 'utf8' })).toBe(String(STORE_VERSION))
+    const db = await openStore(dir, SESSION_LAYOUT)
+    expect(await db.get('meta!version', { valueEncoding: 'utf8' })).toBe(String(SESSION_LAYOUT.version))
     const box = new Inbox(sublevel(db, 'inbox'), new GroupCommit(db))
     await box.start()
     expect(await box.has(msg.id)).toBe(true)
@@ -40,18 +40,18 @@ describe('the store', () => {
     const t = await tempHome()
     cleanups.push(t.cleanup)
     const dir = join(t.home, 'db')
-    const db = await openStore(dir)
-    await expect(openStore(dir)).rejects.toBeInstanceOf(StoreLockedError)
+    const db = await openStore(dir, SESSION_LAYOUT)
+    await expect(openStore(dir, SESSION_LAYOUT)).rejects.toBeInstanceOf(StoreLockedError)
     await db.put('meta!version', '99' as unknown as Uint8Array, { valueEncoding: 'utf8' })
     await db.close()
-    await expect(openStore(dir)).rejects.toThrow(/newer than this claudemesh understands/)
+    await expect(openStore(dir, SESSION_LAYOUT)).rejects.toThrow(/newer than this claudemesh understands/)
   })
 
   it('reloads the outbox in send order, not in the order of its random ids, and keeps a receipt that races a held write', async () => {
     const t = await tempHome()
     cleanups.push(t.cleanup)
     const dir = join(t.home, 'db')
-    let db = await openStore(dir)
+    let db = await openStore(dir, SESSION_LAYOUT)
     let box = new Outbox(sublevel(db, 'outbox'), new GroupCommit(db))
     await box.start()
     const ids = ['c', 'a', 'e', 'b', 'd'].map(x => x.repeat(32))
@@ -59,7 +59,7 @@ describe('the store', () => {
     for (const id of ids) await box.enqueue([{ id, to: 'peer', toName: 'bob', env: new Uint8Array([1]), createdAt: now, exp: now + 60_000 }])
     expect(box.pending('peer').map(i => i.id)).toEqual(ids)
     await db.close()
-    db = await openStore(dir)
+    db = await openStore(dir, SESSION_LAYOUT)
     box = new Outbox(sublevel(db, 'outbox'), new GroupCommit(db))
     await box.start()
     expect(box.pending('peer').map(i => i.id)).toEqual(ids)

@@ -35,6 +35,4 @@ export const GROUP_RESYNC_WINDOW_MS = 10 * 60_000
 export const PRIORITIES = ['now', 'next', 'low'] as const
 export type Priority = typeof PRIORITIES[number]
 
-export const DM_KEY_LABEL = 'dm/v1'
-export const GROUP_KEY_LABEL = 'group/v1'
 export const GROUP_SIGN_CONTEXT = 'claudemesh/group/v1\0'

@@ -10,7 +10,7 @@ import { InvalidSignatureError } from '../errors.js'
 import { type Ed25519PrivateKey, sign, verifyRaw } from '../identity/keys.js'
 import { GROUP_SIGN_CONTEXT, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, PRIORITIES } from './constants.js'
 import { concat } from 'uint8arrays/concat'
-import { open, randomSlice, seal } from './crypto.js'
+import { open, randomSlice, seal } from '../crypto/index.js'
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 const enc = new TextEncoder()

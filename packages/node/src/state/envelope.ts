@@ -12,7 +12,7 @@ import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { InvalidSignatureError, MalformedFrameError } from '../errors.js'
 import { type Ed25519PrivateKey, peerIdStringOfRaw, sign, verifyRaw } from '../identity/keys.js'
 import { deriveKey } from '../identity/secrets.js'
-import { open, seal } from '../messaging/crypto.js'
+import { open, seal } from '../crypto/index.js'
 import * as c from './constants.js'
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)

@@ -1,15 +1,13 @@
 /**
  * The node's LevelDB: one database per session under `$CLAUDEMESH_HOME/data/<mesh>/<uuid>`.
  * Keys are strings in sublevels (`presence`, later `outbox`, `inbox`, `docs`…); values are
- * bytes. `meta!version` names the key layout; `open` migrates older layouts step by step
+ * bytes. `meta!version` names the key layout; `openStore` migrates older layouts step by step
  * before anyone reads, so a layout change never meets data it does not understand.
  */
 import type { AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
 import { StoreVersionError } from '../errors.js'
 import { ensureDir } from '../home.js'
-
-export const STORE_VERSION = 2
 
 export type Store = Level<string, Uint8Array>
 
@@ -19,15 +17,14 @@ export function sublevel (db: Store, name: string): Sublevel {
   return db.sublevel<string, Uint8Array>(name, { keyEncoding: 'utf8', valueEncoding: 'view' })
 }
 
-/** Migrations from layout N to N+1, run in order inside `openStore`. */
-const migrations: Record<number, (db: Store) => Promise<void>> = {
-  // 0 → 1: a new database; nothing to move.
-  0: async () => {},
-  // 1 → 2: inbox records keyed by arrival time (SPEC.md §8.4)
-  1: async db => {
-    const { migrateInbox1to2 } = await import('../messaging/inbox.js')
-    await db.batch(await migrateInbox1to2(sublevel(db, 'inbox')), { sync: true })
-  }
+/**
+ * A database's key layout: its version, and a step from each older version to the next, run
+ * in order inside `openStore` before anyone reads. Each owner (a session, a relay) passes its
+ * own, so the store knows nothing of what is kept in it.
+ */
+export interface Layout {
+  version: number
+  migrations: Record<number, (db: Store) => Promise<void>>
 }
 
 export class StoreLockedError extends Error {
@@ -48,7 +45,7 @@ export interface OpenStoreOptions {
   onLocked?: () => Promise<void>
 }
 
-export async function openStore (dir: string, opts: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore (dir: string, layout: Layout, opts: OpenStoreOptions = {}): Promise<Store> {
   await ensureDir(dir)
   const deadline = Date.now() + (opts.lockWaitMs ?? 0)
   let nudged = 0
@@ -56,7 +53,7 @@ export async function openStore (dir: string, opts: OpenStoreOptions = {}): Prom
     const db: Store = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
       await db.open()
-      await migrate(db)
+      await migrate(db, layout)
       return db
     } catch (err) {
       const locked = (err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED'
@@ -72,14 +69,14 @@ export async function openStore (dir: string, opts: OpenStoreOptions = {}): Prom
   }
 }
 
-async function migrate (db: Store): Promise<void> {
+async function migrate (db: Store, layout: Layout): Promise<void> {
   const raw = await db.get('meta!version', { valueEncoding: 'utf8' }) as unknown as string | undefined
   let version = raw == null ? 0 : Number(raw)
-  if (!Number.isInteger(version) || version > STORE_VERSION) {
-    throw new StoreVersionError(`store layout version ${String(raw)} is newer than this claudemesh understands (${STORE_VERSION}); upgrade claudemesh`)
+  if (!Number.isInteger(version) || version > layout.version) {
+    throw new StoreVersionError(`store layout version ${String(raw)} is newer than this claudemesh understands (${layout.version}); upgrade claudemesh`)
   }
-  while (version < STORE_VERSION) {
-    const step = migrations[version]
+  while (version < layout.version) {
+    const step = layout.migrations[version]
     if (step == null) throw new StoreVersionError(`no migration from store layout ${version}`)
     await step(db)
     version++

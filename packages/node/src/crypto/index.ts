@@ -19,7 +19,10 @@ import { hkdf } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { MalformedFrameError } from '../errors.js'
 import { deriveKey } from '../identity/secrets.js'
-import { DM_KEY_LABEL, GROUP_KEY_LABEL } from './constants.js'
+
+/** HKDF labels under the content secret (SPEC.md §8.2, §9.2). */
+const DM_KEY_LABEL = 'dm/v1'
+const GROUP_KEY_LABEL = 'group/v1'
 
 /** Random bytes drawn from a pool: one syscall per 64 KiB instead of two per message. */
 let pool = Buffer.alloc(0)
