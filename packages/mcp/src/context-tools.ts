@@ -2,7 +2,7 @@
 import { getContext, type HandOff, type MeshNode, shareContext } from '@claudemesh/node'
 import { z } from 'zod'
 import { fence, line } from './fence.js'
-import type { ToolFn } from './tools.js'
+import type { ToolFn } from './registrar.js'
 
 const HandOffOut = z.object({
   peer_id: z.string(), name: z.string(), at: z.string(), self: z.boolean(),

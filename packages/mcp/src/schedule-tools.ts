@@ -2,7 +2,7 @@
 import { type MeshNode, type Schedule, scheduleView } from '@claudemesh/node'
 import { z } from 'zod'
 import { line } from './fence.js'
-import type { ToolFn } from './tools.js'
+import type { ToolFn } from './registrar.js'
 
 const ScheduleOut = z.object({
   id: z.string(), to: z.array(z.string()), message: z.string(), priority: z.enum(['now', 'next', 'low']), kind: z.enum(['once', 'cron']),

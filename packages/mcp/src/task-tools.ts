@@ -6,7 +6,7 @@
 import { MAX_LEASE_MS, MIN_LEASE_MS, type MeshNode, resolveAssignee, type Task, TASK_PRIORITIES, TASK_STATUSES } from '@claudemesh/node'
 import { z } from 'zod'
 import { fence, line } from './fence.js'
-import type { ToolFn } from './tools.js'
+import type { ToolFn } from './registrar.js'
 
 const TaskOut = z.object({
   id: z.string(), title: z.string(), body: z.string(), priority: z.enum(TASK_PRIORITIES), status: z.enum(TASK_STATUSES),

@@ -8,10 +8,10 @@ import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type M
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { registerContextTools } from './context-tools.js'
 import { registerScheduleTools } from './schedule-tools.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
 import { type Delivery, floodNotes, MODES } from './delivery.js'
 import { fence, line } from './fence.js'
+import { toolRegistrar } from './registrar.js'
 import { registerTaskTools } from './task-tools.js'
 
 const GroupOut = z.object({ name: z.string(), role: z.string().optional() })
@@ -19,7 +19,6 @@ const PeerOut = z.object({
   name: z.string(), handle: z.string(), id: z.string(), role: z.string(), groups: z.array(GroupOut), status: z.string(), summary: z.string(),
   cwd: z.string(), host: z.string(), online: z.boolean(), last_seen: z.string(), self: z.boolean()
 })
-const Unread = z.object({ count: z.number(), from: z.array(z.string()) }).optional()
 const MessageOut = z.object({
   id: z.string(), from_name: z.string(), from_id: z.string(), to: z.string(), group: z.string().optional(),
   priority: z.enum(['now', 'next', 'low']), body: z.string(), sent_at: z.string(), received_at: z.string(), reply_to: z.string().optional()
@@ -47,30 +46,6 @@ export function messageOut (m: InboxMessage): z.infer<typeof MessageOut> {
   if (m.group != null) out.group = line(m.group, 80)
   if (m.replyTo != null) out.reply_to = line(m.replyTo, 64)
   return out
-}
-
-type Handler<I> = (input: I) => Promise<{ data: Record<string, unknown>, text: string }>
-export type ToolFn = <I extends z.ZodRawShape, O extends z.ZodRawShape>(name: string, description: string, input: I, output: O, handler: Handler<z.infer<z.ZodObject<I>>>, readOnly?: boolean) => void
-
-/** Register tools the contract's way: every result carries the unread summary; a throw is an isError line. */
-export function toolRegistrar (server: McpServer, delivery: Delivery): ToolFn {
-  return <I extends z.ZodRawShape, O extends z.ZodRawShape>(name: string, description: string, input: I, output: O, handler: Handler<z.infer<z.ZodObject<I>>>, readOnly = false): void => {
-    server.registerTool(name, {
-      description,
-      inputSchema: input,
-      outputSchema: { ...output, unread: Unread },
-      annotations: { readOnlyHint: readOnly }
-    }, (async (args: z.infer<z.ZodObject<I>>): Promise<CallToolResult> => {
-      try {
-        const { data, text } = await handler(args)
-        const unread = delivery.mode === 'off' ? undefined : await delivery.unreadSummary()
-        const structuredContent = unread != null && unread.count > 0 ? { ...data, unread } : data
-        return { structuredContent, content: [{ type: 'text', text }] }
-      } catch (err) {
-        return { isError: true, content: [{ type: 'text', text: `${name}: ${line((err as Error).message, 1000)}` }] }
-      }
-    }) as never)
-  }
 }
 
 export function registerTools (server: McpServer, node: MeshNode, delivery: Delivery): void {

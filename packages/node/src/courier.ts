@@ -9,7 +9,8 @@
  */
 import { access } from 'node:fs/promises'
 import { paths } from './home.js'
-import { createMeshNode, type MeshNodeInit } from './node.js'
+import { createMeshNode } from './create-node.js'
+import type { MeshNodeInit } from './node.js'
 
 /**
  * How a courier ended: `nothing` to carry (the session handed everything over), `done`

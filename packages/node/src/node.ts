@@ -1,5 +1,5 @@
 /**
- * `createMeshNode(init)`: one session's node. Identity from the home, a private libp2p
+ * `MeshNode`: one session's node (create-node.ts makes one with its control API). Identity from the home, a private libp2p
  * transport, discovery, presence, the store and the control socket, under one start/stop
  * lifecycle. Never writes to stdout: in `claudemesh mcp` stdout is the MCP channel.
  */
@@ -22,8 +22,7 @@ import type { PresenceTimings, PresenceStatus } from './presence/constants.js'
 import { Presence, type PresenceEvents } from './presence/presence.js'
 import type { Group, PresenceBody } from './presence/record.js'
 import type { PeerInfo } from './presence/table.js'
-import { registerNodeMethods } from './control/methods.js'
-import { mailboxProtocol } from './mailbox/frames.js'
+import { mailboxProtocol } from './messaging/mailbox/frames.js'
 import { createMessaging } from './messaging/create.js'
 import { flushOutbox } from './messaging/flush.js'
 import { FloodGuard, type FloodLimits } from './messaging/flood.js'
@@ -33,7 +32,7 @@ import { withHandles } from './messaging/resolve.js'
 import type { MemoryEvents } from './memory/index.js'
 import { Scheduler } from './schedule/scheduler.js'
 import { openSessionStore } from './session-store.js'
-import { createShared, type Shared } from './state/create.js'
+import { createShared, type Shared } from './shared.js'
 import type { ReplicaEvents } from './state/replica.js'
 import type { StateEvents } from './state/state.js'
 import type { TaskEvents } from './tasks/board.js'
@@ -143,7 +142,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** flood control (SPEC.md §8.8): budgets per sender; a blocked sender is hung up on and gated */
   readonly guard: FloodGuard
 
-  constructor (readonly init: MeshNodeInit) {
+  /** `methods` adds the control API to the socket (create-node.ts passes the full one). */
+  constructor (readonly init: MeshNodeInit, private readonly methods: (server: ControlServer, node: MeshNode) => void = () => {}) {
     super()
     this.guard = new FloodGuard(init.limits)
     this.guard.addEventListener('flood:block', evt => {
@@ -238,7 +238,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (courier == null) await this.startScheduler()
     if (this.init.control !== false) {
       this.control = new ControlServer(controlSocketPath(home, this.mesh.name, this.peerId))
-      registerNodeMethods(this.control, this)
+      this.methods(this.control, this)
       await this.control.start()
     }
     if (this.init.registry !== false) {
@@ -475,6 +475,3 @@ export function relayPeerIds (relays: string[]): string[] {
   return [...new Set(relays.map(relayId).filter((id): id is string => id != null))]
 }
 
-export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
-  return new MeshNode(init)
-}

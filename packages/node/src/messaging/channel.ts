@@ -9,7 +9,7 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
-import { MAX_ACK_IDS, MAX_DM_FRAME_BYTES, RETRY_MAX_MS, RETRY_MIN_MS } from './constants.js'
+import { ACK_TIMEOUT_MS, MAX_ACK_IDS, MAX_DM_FRAME_BYTES, REFUSED_SLOW_MS, REFUSED_WINDOW, RETRY_MAX_MS, RETRY_MIN_MS, WINDOW } from './constants.js'
 import { idBytes, idText } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { Pump } from '../serial.js'
@@ -18,17 +18,6 @@ import type { OutboxItem } from './outbox.js'
 import type { RefuseWhy } from './flood.js'
 
 const log = logger('claudemesh:dm')
-
-/** How many unacked messages a channel keeps in flight. */
-export const WINDOW = 4096
-/**
- * After a refusal (`x` frame) a channel keeps at most this many in flight to that peer for
- * `REFUSED_SLOW_MS`: a recipient holds more than this in one later episode against it.
- */
-export const REFUSED_WINDOW = 64
-export const REFUSED_SLOW_MS = 60_000
-/** An open stream with unacked messages and no ack for this long is presumed dead. */
-export const ACK_TIMEOUT_MS = 15_000
 
 export interface ChannelHost {
   connect: (peer: PeerId, signal: AbortSignal) => Promise<Stream>

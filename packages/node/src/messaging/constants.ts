@@ -36,3 +36,15 @@ export const PRIORITIES = ['now', 'next', 'low'] as const
 export type Priority = typeof PRIORITIES[number]
 
 export const GROUP_SIGN_CONTEXT = 'claudemesh/group/v1\0'
+
+/* The outbound DM channel (channel.ts, SPEC.md §8.3, §8.8). */
+/** How many unacked messages a channel keeps in flight. */
+export const WINDOW = 4096
+/**
+ * After a refusal (`x` frame) a channel keeps at most this many in flight to that peer for
+ * `REFUSED_SLOW_MS`: a recipient holds more than this in one later episode against it.
+ */
+export const REFUSED_WINDOW = 64
+export const REFUSED_SLOW_MS = 60_000
+/** An open stream with unacked messages and no ack for this long is presumed dead. */
+export const ACK_TIMEOUT_MS = 15_000

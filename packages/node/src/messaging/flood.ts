@@ -6,7 +6,7 @@
  * costs a few map lookups, so a flood is refused for less than it costs to store it.
  */
 import { TypedEventEmitter } from 'main-event'
-import { REFUSED_WINDOW, WINDOW } from './channel.js'
+import { REFUSED_WINDOW, WINDOW } from './constants.js'
 
 export interface Budget {
   /** messages per second, sustained */

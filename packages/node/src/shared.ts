@@ -1,16 +1,16 @@
 /** Assemble shared state, memory, tasks and context hand-offs for a node: log, replica, sync (SPEC.md §11, §14, §17). */
-import { SharedContext } from '../context/index.js'
-import type { Ed25519PrivateKey } from '../identity/keys.js'
-import { SharedMemory } from '../memory/index.js'
-import type { GroupCommit } from '../store/commit.js'
-import { type Store, sublevel } from '../store/index.js'
-import type { MeshLibp2p } from '../transport/index.js'
-import { updateKey } from './envelope.js'
-import { LevelLog } from './log.js'
-import { Replica } from './replica.js'
-import { SharedState } from './state.js'
-import { CrdtSync } from './sync.js'
-import { SETTLE_MS, TaskBoard, type TaskBoardOptions } from '../tasks/index.js'
+import { SharedContext } from './context/index.js'
+import type { Ed25519PrivateKey } from './identity/keys.js'
+import { SharedMemory } from './memory/index.js'
+import type { GroupCommit } from './store/commit.js'
+import { type Store, sublevel } from './store/index.js'
+import type { MeshLibp2p } from './transport/index.js'
+import { updateKey } from './state/envelope.js'
+import { LevelLog } from './state/log.js'
+import { Replica } from './state/replica.js'
+import { SharedState } from './state/state.js'
+import { CrdtSync } from './state/sync.js'
+import { SETTLE_MS, TaskBoard, type TaskBoardOptions } from './tasks/index.js'
 
 export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory, tasks: TaskBoard, context: SharedContext }
 export interface SharedInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, incarnation: number, selfId: string }

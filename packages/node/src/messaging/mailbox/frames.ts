@@ -12,8 +12,8 @@
  * (sender, recipient, id, times) and can open nothing.
  */
 import { z } from 'zod'
-import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
-import { MAX_ACK_IDS, MAX_DM_FRAME_BYTES, MAX_ENVELOPE_BYTES } from '../messaging/constants.js'
+import { decodeFrame, encodeFrame, zBytes } from '../../codec.js'
+import { MAX_ACK_IDS, MAX_DM_FRAME_BYTES, MAX_ENVELOPE_BYTES } from '../constants.js'
 
 export const mailboxProtocol = (meshId: string): string => `/claudemesh/${meshId}/mailbox/1.0.0`
 
