@@ -1,6 +1,6 @@
 /** Flags shared by `mcp`, `daemon` and `launch`, and how they become a node's init. */
 import { createHash, randomUUID } from 'node:crypto'
-import { assertPrivate, type Group, homeDir, relayId, validateSessionId } from '@claudemesh/node/client'
+import { assertPrivate, GROUP_NAME, type Group, homeDir, MESSAGE_MODES, relayId, validateSessionId } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { UsageError } from './output.js'
 
@@ -33,13 +33,18 @@ export function addNodeFlags (cmd: Command): Command {
     .option('--lan', 'listen on all interfaces and find peers on the LAN with mDNS (or CLAUDEMESH_LAN=1)')
 }
 
+/** `--message-mode`: one of push, inbox or off, or a usage error. */
+export function checkMessageMode (mode: string | undefined): void {
+  if (mode != null && !(MESSAGE_MODES as readonly string[]).includes(mode)) throw new UsageError(`invalid --message-mode "${mode}": use push, inbox or off`)
+}
+
 /** "frontend:lead,reviewers" → [{name: 'frontend', role: 'lead'}, {name: 'reviewers'}] */
 export function parseGroups (spec: string | undefined): Group[] {
   if (spec == null || spec.trim() === '') return []
   const seen = new Map<string, Group>()
   for (const part of spec.split(',').map(s => s.trim()).filter(Boolean)) {
     const [name = '', role] = part.replace(/^@/, '').split(':').map(s => s.trim())
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new UsageError(`invalid group "${part}": use letters, digits, '.', '_' or '-'`)
+    if (!GROUP_NAME.test(name)) throw new UsageError(`invalid group "${part}": use letters, digits, '.', '_' or '-'`)
     if (name === 'all') throw new UsageError('"all" is reserved for messages to everyone')
     seen.set(name, role != null && role !== '' ? { name, role } : { name })
   }

@@ -11,7 +11,7 @@
  *   `inbox`: a one-line notice, once per message, and it stays unread until pulled;
  *   `off`: nothing until pulled.
  */
-import type { CheckResult, InboxMessage, MeshNode, MeshNodeEvents, Messaging, StateChange } from '@claudemesh/node'
+import { type CheckResult, fields, type InboxMessage, type MeshNode, type MeshNodeEvents, type Messaging, type StateChange } from '@claudemesh/node'
 import type { TypedEventTarget } from 'main-event'
 import { attr, fence, line } from './fence.js'
 
@@ -20,8 +20,8 @@ export const TEXT_BUDGET = 8_000
 /** Of which shared-state changes may take. */
 const STATE_BUDGET = 1_200
 
-export const MODES = ['push', 'inbox', 'off'] as const
-export type MessageMode = typeof MODES[number]
+export const MODES = fields.MESSAGE_MODES
+export type MessageMode = fields.MessageMode
 export type Opportunity = 'session-start' | 'user-prompt-submit' | 'post-tool-use' | 'stop' | 'channel'
 
 export interface Push {

@@ -1,11 +1,11 @@
 /** MCP tools for scheduled messages and reminders (SPEC.md §18): schedule_message, list_scheduled, cancel_scheduled. */
-import { type MeshNode, type Schedule, scheduleView } from '@claudemesh/node'
+import { fields as f, type MeshNode, type Schedule, scheduleView } from '@claudemesh/node'
 import { z } from 'zod'
 import { line } from './fence.js'
 import type { ToolFn } from './registrar.js'
 
 const ScheduleOut = z.object({
-  id: z.string(), to: z.array(z.string()), message: z.string(), priority: z.enum(['now', 'next', 'low']), kind: z.enum(['once', 'cron']),
+  id: z.string(), to: z.array(z.string()), message: z.string(), priority: f.Priority, kind: z.enum(['once', 'cron']),
   cron: z.string().optional(), timezone: z.string().optional(), next_at: z.string().optional(), fired: z.number(), state: z.string(),
   created_at: z.string(), last: z.object({ due: z.string(), at: z.string(), results: z.array(z.object({ to: z.string(), name: z.string(), message_id: z.string() })) }).optional()
 })
@@ -29,12 +29,12 @@ const when = (s: Schedule): string => (s.next != null ? `${s.cron != null ? `cro
 
 export function registerScheduleTools (tool: ToolFn, node: MeshNode): void {
   tool('schedule_message', 'Send a message later, or repeatedly: exactly one of at (ISO 8601 time), in (a duration: 90s, 10m, 1h30m, 2d) or cron (five fields, minute first, in this machine\'s time zone). to is like send_message\'s, or "me" for a reminder to yourself (it arrives as an inbox message). Survives restarts; fires once per occurrence.', {
-    to: z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).min(1).max(64)]),
+    to: f.Targets,
     message: z.string().min(1),
     at: z.string().max(64).optional(),
     in: z.string().max(32).optional(),
     cron: z.string().max(128).optional(),
-    priority: z.enum(['now', 'next', 'low']).default('next')
+    priority: f.Priority.default('next')
   }, { schedule: ScheduleOut }, async i => {
     const s = await node.schedules.add({ to: i.to, message: i.message, at: i.at, in: i.in, cron: i.cron, priority: i.priority })
     return { data: { schedule: scheduleOut(s) }, text: `scheduled ${s.id} to ${s.to.map(t => `"${line(t, 64)}"`).join(', ')}: ${when(s)}` }
@@ -48,7 +48,7 @@ export function registerScheduleTools (tool: ToolFn, node: MeshNode): void {
   }, true)
 
   tool('cancel_scheduled', 'Cancel one of your scheduled messages by its id (from schedule_message or list_scheduled).', {
-    id: z.string().regex(/^[0-9a-f]{16}$/, 'a schedule id (16 hex characters)')
+    id: f.ScheduleId
   }, { schedule: ScheduleOut }, async i => {
     const s = await node.schedules.cancel(i.id)
     return { data: { schedule: scheduleOut(s) }, text: `cancelled ${s.id}` }

@@ -4,12 +4,12 @@
  * Every result carries the unread summary (except in off mode), so the model learns of new
  * messages whatever tool it calls.
  */
-import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry, UnknownMessageError, UnknownNoteError } from '@claudemesh/node'
+import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry, fields as f, UnknownMessageError, UnknownNoteError } from '@claudemesh/node'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { registerContextTools } from './context-tools.js'
 import { registerScheduleTools } from './schedule-tools.js'
 import { z } from 'zod'
-import { type Delivery, floodNotes, MODES } from './delivery.js'
+import { type Delivery, floodNotes } from './delivery.js'
 import { fence, line } from './fence.js'
 import { toolRegistrar } from './registrar.js'
 import { registerTaskTools } from './task-tools.js'
@@ -21,9 +21,8 @@ const PeerOut = z.object({
 })
 const MessageOut = z.object({
   id: z.string(), from_name: z.string(), from_id: z.string(), to: z.string(), group: z.string().optional(),
-  priority: z.enum(['now', 'next', 'low']), body: z.string(), sent_at: z.string(), received_at: z.string(), reply_to: z.string().optional()
+  priority: f.Priority, body: z.string(), sent_at: z.string(), received_at: z.string(), reply_to: z.string().optional()
 })
-const GROUP = z.string().regex(/^@?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a group name: letters, digits, ".", "_" or "-"')
 
 /** Every peer-supplied string below is sanitized (SPEC.md §13.4): one line, bounded. */
 export function groupOut (g: Group): z.infer<typeof GroupOut> {
@@ -53,10 +52,10 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
   registerTaskTools(tool, node)
 
   tool('send_message', 'Send a message to mesh peers: a peer\'s handle from list_peers (its name, or name#idsuffix when names collide), a peer id or unique id prefix/suffix, "@group", "@all" or "*"; several targets as an array. Returns one entry per recipient with its message id.', {
-    to: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(64)]),
+    to: f.Targets,
     message: z.string().min(1),
-    priority: z.enum(['now', 'next', 'low']).default('next'),
-    reply_to: z.string().regex(/^[0-9a-f]{32}$/, 'a message id (32 hex characters)').optional()
+    priority: f.Priority.default('next'),
+    reply_to: f.MessageId.optional()
   }, { results: z.array(z.object({ to: z.string(), name: z.string(), message_id: z.string(), status: z.string() })) }, async i => {
     const rs = await node.mail.send(i.to, i.message, { priority: i.priority, replyTo: i.reply_to })
     return {
@@ -79,7 +78,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
   }, false)
 
   tool('message_status', 'Delivery status of a message you sent: per recipient pending, held, delivered, read or failed, with times.', {
-    id: z.string().regex(/^[0-9a-f]{32}$/, 'a message id (32 hex characters)')
+    id: f.MessageId
   }, { id: z.string(), recipients: z.array(z.object({ name: z.string(), id: z.string(), status: z.string(), at: z.string() })) }, async i => {
     const s = await node.mail.status(i.id)
     if (s == null) throw new UnknownMessageError(`no message ${i.id} was sent from this session`)
@@ -89,7 +88,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
   }, true)
 
   tool('list_peers', 'List the sessions in the mesh: name, role, groups, status, summary, online.', {
-    group: GROUP.optional()
+    group: f.GroupRef.optional()
   }, { peers: z.array(PeerOut) }, async i => {
     const peers = [node.self(), ...node.peers({ group: i.group })].map(peerOut)
     return { data: { peers }, text: `${peers.filter(p => p.online && !p.self).length} peer(s) online` }
@@ -116,22 +115,22 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     return { data: { peer: peerOut(p) }, text: 'summary updated' }
   })
 
-  tool('set_status', 'Set your status: idle, working or dnd (only priority "now" reaches you).', { status: z.enum(['idle', 'working', 'dnd']) }, { peer: PeerOut }, async i => {
+  tool('set_status', 'Set your status: idle, working or dnd (only priority "now" reaches you).', { status: f.Status }, { peer: PeerOut }, async i => {
     const p = await node.setPresence({ status: i.status })
     return { data: { peer: peerOut(p) }, text: `status ${i.status}` }
   })
 
-  tool('join_group', 'Join a group (or change your role in it); "@name" messages then reach you.', { name: GROUP, role: z.string().max(64).optional() }, { groups: z.array(GroupOut) }, async i => {
+  tool('join_group', 'Join a group (or change your role in it); "@name" messages then reach you.', { name: f.GroupRef, role: f.Role.optional() }, { groups: z.array(GroupOut) }, async i => {
     const groups = await node.joinGroup(i.name.replace(/^@/, ''), i.role)
     return { data: { groups: groups.map(groupOut) }, text: `groups: ${groups.map(g => line(g.name, 64)).join(', ')}` }
   })
 
-  tool('leave_group', 'Leave a group.', { name: GROUP }, { groups: z.array(GroupOut) }, async i => {
+  tool('leave_group', 'Leave a group.', { name: f.GroupRef }, { groups: z.array(GroupOut) }, async i => {
     const groups = await node.leaveGroup(i.name.replace(/^@/, ''))
     return { data: { groups: groups.map(groupOut) }, text: `groups: ${groups.map(g => line(g.name, 64)).join(', ') || 'none'}` }
   })
 
-  tool('set_message_mode', 'How peer messages reach you: push (in full), inbox (a one-line notice) or off (only check_messages).', { mode: z.enum(MODES) }, { mode: z.enum(MODES) }, async i => {
+  tool('set_message_mode', 'How peer messages reach you: push (in full), inbox (a one-line notice) or off (only check_messages).', { mode: f.Mode }, { mode: f.Mode }, async i => {
     await delivery.setMode(i.mode)
     return { data: { mode: i.mode }, text: `message mode ${i.mode}` }
   })
@@ -145,36 +144,36 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
   const NOTE_NOTE = `${DATA_NOTE} A note's author_claimed is what its writer says; signed_by is the member whose key signed it.`
 
   tool('set_state', 'Set a shared key (any JSON value, up to 64 KiB) that every mesh peer sees; changes reach peers as they happen.', {
-    key: z.string().min(1).max(256), value: z.unknown()
+    key: f.StateKey, value: z.unknown()
   }, { entry: Entry }, async i => {
     const e = await node.data.state.set(i.key, i.value)
     return { data: { entry: entryOut(e) }, text: `set "${line(i.key, 256)}"` }
   })
 
-  tool('get_state', 'Read one shared key.', { key: z.string().min(1).max(256) }, { entry: Entry.nullable(), note: z.string() }, async i => {
+  tool('get_state', 'Read one shared key.', { key: f.StateKey }, { entry: Entry.nullable(), note: z.string() }, async i => {
     const e = node.data.state.get(i.key)
     return { data: { entry: e != null ? entryOut(e) : null, note: DATA_NOTE }, text: e != null ? `"${line(i.key, 256)}" set by "${line(nameOf(e.updatedBy), 64)}"` : `"${line(i.key, 256)}" is not set` }
   }, true)
 
-  tool('list_state', 'List shared keys, optionally those starting with a prefix.', { prefix: z.string().max(256).optional() }, { entries: z.array(Entry), note: z.string() }, async i => {
+  tool('list_state', 'List shared keys, optionally those starting with a prefix.', { prefix: f.StatePrefix.optional() }, { entries: z.array(Entry), note: z.string() }, async i => {
     const es = node.data.state.list(i.prefix ?? '').slice(0, 500)
     return { data: { entries: es.map(entryOut), note: DATA_NOTE }, text: `${es.length} key(s)` }
   }, true)
 
-  tool('delete_state', 'Delete a shared key.', { key: z.string().min(1).max(256) }, { key: z.string(), deleted: z.boolean() }, async i => {
+  tool('delete_state', 'Delete a shared key.', { key: f.StateKey }, { key: z.string(), deleted: z.boolean() }, async i => {
     const deleted = await node.data.state.delete(i.key)
     return { data: { key: line(i.key, 256), deleted }, text: deleted ? `deleted "${line(i.key, 256)}"` : `"${line(i.key, 256)}" was not set` }
   })
 
   tool('remember', 'Save a note to the mesh\'s shared memory (up to 16 KiB), with optional tags, for any session to recall later.', {
-    content: z.string().min(1), tags: z.array(z.string().min(1).max(64)).max(16).optional()
+    content: z.string().min(1), tags: f.Tags.optional()
   }, { id: z.string() }, async i => {
     const n = await node.data.memory.remember(i.content, i.tags ?? [])
     return { data: { id: n.id }, text: `remembered ${n.id}` }
   })
 
   tool('recall', 'Search the shared memory: ranked full-text (stemming, prefixes, typos), filtered by tags or author.', {
-    query: z.string().max(64 * 1024).describe(`a few key words, at most ${MAX_QUERY_CHARS} characters and ${MAX_QUERY_TERMS} different words`), tags: z.array(z.string().min(1).max(64)).max(16).optional(), author: z.string().max(128).optional(), limit: z.number().int().min(1).max(50).default(10)
+    query: f.Query.describe(`a few key words, at most ${MAX_QUERY_CHARS} characters and ${MAX_QUERY_TERMS} different words`), tags: f.Tags.optional(), author: f.Author.optional(), limit: z.number().int().min(1).max(50).default(10)
   }, {
     results: z.array(z.object({
       id: z.string(), content: z.string(), tags: z.array(z.string()), author_claimed: z.string(), author_claimed_name: z.string(),
@@ -204,7 +203,7 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     }
   }, true)
 
-  tool('forget', 'Forget a shared memory note (a tombstone that reaches every peer).', { id: z.string().regex(/^[0-9a-f]{16}$/, 'a memory id (16 hex characters)') }, { id: z.string(), ok: z.boolean() }, async i => {
+  tool('forget', 'Forget a shared memory note (a tombstone that reaches every peer).', { id: f.NoteId }, { id: z.string(), ok: z.boolean() }, async i => {
     const ok = await node.data.memory.forget(i.id)
     if (!ok) throw new UnknownNoteError(`no memory ${i.id} (or it was already forgotten)`)
     return { data: { id: i.id, ok }, text: `forgot ${i.id}` }

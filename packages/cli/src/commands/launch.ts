@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline/promises'
 import { listMeshNames, listRunning, validateSessionId } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { claudeBin, hookSettings, newestSession, selfCommand, shellQuote, TOOL_PATTERN } from '../claude.js'
-import { checkRelays, home, parseGroups } from '../options.js'
+import { checkMessageMode, checkRelays, home, parseGroups } from '../options.js'
 import { note, UsageError } from '../output.js'
 
 export interface LaunchFlags {
@@ -94,7 +94,7 @@ export function launchCommand (program: Command, env: NodeJS.ProcessEnv): void {
       const o = process.stdin.isTTY && flags.yes !== true ? await wizard(flags, meshes, cwd) : flags
       const mesh = o.mesh ?? (meshes.length === 1 ? meshes[0] : undefined)
       if (mesh == null || !meshes.includes(mesh)) throw new UsageError(mesh == null ? `several meshes, pick one with --mesh: ${meshes.join(', ')}` : `no mesh "${mesh}" in ${h}`)
-      if (o.messageMode != null && !['push', 'inbox', 'off'].includes(o.messageMode)) throw new UsageError(`invalid --message-mode "${o.messageMode}": use push, inbox or off`)
+      checkMessageMode(o.messageMode)
       parseGroups(o.groups)
       let session: string
       let resume = false

@@ -1,11 +1,9 @@
 /** `claudemesh mcp`: the stdio MCP server hosting this session's node. Nothing but MCP on stdout. */
 import type { Command } from 'commander'
-import { addNodeFlags, type NodeFlags } from '../options.js'
-import { note, UsageError } from '../output.js'
+import { addNodeFlags, checkMessageMode, type NodeFlags } from '../options.js'
+import { note } from '../output.js'
 import { spawnCourier } from './courier.js'
 import { nodeFromFlags } from './daemon.js'
-
-const MODES = ['push', 'inbox', 'off']
 
 export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
   addNodeFlags(program.command('mcp').description('the stdio MCP server for a Claude Code session (session defaults to $CLAUDE_CODE_SESSION_ID)'))
@@ -15,7 +13,7 @@ export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
       // not corrupt it
       console.log = console.error
       console.info = console.error
-      if (flags.messageMode != null && !MODES.includes(flags.messageMode)) throw new UsageError(`invalid --message-mode "${flags.messageMode}": use push, inbox or off`)
+      checkMessageMode(flags.messageMode)
       const [{ ClaudemeshServer }, { StdioServerTransport }] = await Promise.all([
         import('@claudemesh/mcp'),
         import('@modelcontextprotocol/sdk/server/stdio.js')

@@ -8,7 +8,7 @@
  */
 import { AmbiguousRecipientError, InvalidMessageError, UnknownRecipientError } from '../errors.js'
 import { publicKeyOfPeer } from '../identity/keys.js'
-import { GROUP_NAME } from '../presence/record.js'
+import { GROUP_NAME } from '../presence/constants.js'
 import type { PeerInfo } from '../presence/table.js'
 import { ALL } from './groups.js'
 

@@ -38,5 +38,8 @@ export const DEFAULT_TIMINGS = {
 }
 export type PresenceTimings = typeof DEFAULT_TIMINGS
 
+/** Group names are what `@name` can address (SPEC.md §8.6). */
+export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
 export const STATUSES = ['idle', 'working', 'dnd'] as const
 export type PresenceStatus = typeof STATUSES[number]

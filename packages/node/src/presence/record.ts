@@ -11,10 +11,7 @@ import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { InvalidSignatureError, MalformedFrameError } from '../errors.js'
 import { type Ed25519PrivateKey, sign, verifyRaw } from '../identity/keys.js'
-import { LIMITS, MAX_RECORD_BYTES, PRESENCE_SIGN_CONTEXT, STATUSES } from './constants.js'
-
-/** Group names are what `@name` can address (SPEC.md §8.6). */
-export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+import { GROUP_NAME, LIMITS, MAX_RECORD_BYTES, PRESENCE_SIGN_CONTEXT, STATUSES } from './constants.js'
 
 export const GroupSchema = z.object({
   name: z.string().min(1).max(LIMITS.groupName).regex(GROUP_NAME, 'group names use letters, digits, ".", "_" or "-"'),
