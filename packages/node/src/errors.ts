@@ -34,3 +34,5 @@ export class SupersededError extends named('SupersededError') {}
 export class UnknownTaskError extends named('UnknownTaskError') {}
 /** The task is not in a state that allows this (held by another, blocked, done, cancelled, assigned elsewhere). */
 export class TaskStateError extends named('TaskStateError') {}
+/** Another live session holds an overlapping reservation that this one may not share (SPEC.md §15.3). */
+export class ReservationConflictError extends named('ReservationConflictError') {}

@@ -36,6 +36,8 @@ export { type ClaimResult, DEFAULT_LEASE_MS, MAX_LEASE_MS, MIN_LEASE_MS, type Ta
 export { isSelf, parseDuration, parseTime, type Schedule, type ScheduleInput, Scheduler, scheduleView, type ScheduleView } from './schedule/index.js'
 export { type HandOff, type HandOffInput, SharedContext } from './context/index.js'
 export { getContext, shareContext } from './control/context-methods.js'
+export * from './reservations/index.js'
+export { type Blocked, checkPaths, listReservations, releaseFiles, reserveFiles } from './control/reservation-methods.js'
 export { openStore, STORE_VERSION, type Store } from './store/index.js'
 export { createTransport, type MeshLibp2p } from './transport/index.js'
 export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'
