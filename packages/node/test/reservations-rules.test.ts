@@ -1,6 +1,6 @@
 /** File reservation rules (SPEC.md §15): repository identity, globs, the conflict and blocking rules on in-memory replicas, hostile entries. */
 import { execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
