@@ -79,4 +79,20 @@ describe('file reservations across nodes', () => {
     expect(await checkPaths(b, { paths: [join(cloneB, 'src/db/schema.sql')] })).toEqual([])
     await reserveFiles(b, { cwd: cloneB, globs: ['src/db/**'] })
   }, 60_000)
+
+  it('a holder that vanishes without a goodbye (a crash) stops counting once presence gives up on it', async () => {
+    const [a, b] = await mesh(['alice', 'bob']) as [MeshNode, MeshNode]
+    const repo = await clone('git@example.com:team/app.git')
+    await reserveFiles(a, { cwd: repo, globs: ['src/**'], reason: 'big refactor' })
+    await sees(b, a.peerId, 1)()
+    expect(await checkPaths(b, { paths: [join(repo, 'src/a.ts')] })).toHaveLength(1)
+    nodes.splice(nodes.indexOf(a), 1)
+    const gone = until([b], ['peer:leave'], () => b.presence.get(a.peerId)?.online === false, 15_000, 'alice offline at bob')
+    await a.presence.stop({ goodbye: false })
+    await a.libp2p.stop()
+    await gone
+    expect(await checkPaths(b, { paths: [join(repo, 'src/a.ts')] })).toEqual([])
+    expect((await reserveFiles(b, { cwd: repo, globs: ['src/**'] })).reservation.holder).toBe(b.peerId)
+    await a.store.close()
+  }, 60_000)
 })
