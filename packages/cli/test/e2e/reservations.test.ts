@@ -84,7 +84,9 @@ async function stopLaunched (s: InteractiveClaude, mesh: MeshEnv): Promise<void>
   let kids: number[] = []
   try { kids = readFileSync(`/proc/${pane}/task/${pane}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) } catch {}
   for (const p of kids) try { process.kill(p, 'SIGHUP') } catch {}
-  await sleep(500)
+  // claude writes its home on the way out: let it exit (bounded) before the pane goes
+  const alive = (pid: number): boolean => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z' } catch { return false } }
+  for (const deadline = Date.now() + 5_000; kids.some(alive) && Date.now() < deadline;) await sleep(50)
   await s.kill()
   const { listRunning } = await import('@claudemesh/node/client')
   for (const e of await listRunning(mesh.CLAUDEMESH_HOME, 'team').catch(() => [])) if (e.kind === 'mcp') try { process.kill(e.pid, 'SIGTERM') } catch {}
