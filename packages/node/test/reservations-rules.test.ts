@@ -8,7 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import * as Y from 'yjs'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Ed25519PrivateKey } from '../src/index.js'
-import { covers, normalizeRemote, overlaps, type RepoRef, repoOf, ReservationBoard } from '../src/reservations/index.js'
+import { covers, globProblem, normalizeRemote, overlaps, type RepoRef, repoOf, ReservationBoard } from '../src/reservations/index.js'
 import { clientIdOf, MemoryLog, Replica, signUpdate } from '../src/state/index.js'
 
 const MESH = '00112233aabbccdd'
@@ -64,6 +64,17 @@ describe('globs', () => {
     expect(overlaps('src/a.ts', 'src/b.ts')).toBe(false)
     expect(overlaps('src/*.ts', 'src/*.md')).toBe(true) // conservative: same base directory
     expect(overlaps('**/*.ts', 'docs/x')).toBe(true)
+  })
+
+  it('stay fast on any path: globs that would backtrack for minutes are refused, the worst allowed one matches a 4 KiB path quickly', () => {
+    expect(globProblem('*a*a*a*a*a*a*a*a')).toMatch(/at most 2 "\*" in one path segment/)
+    expect(globProblem('+(a|aa)*')).toMatch(/"\(", "\)" or "\|"/)
+    expect(globProblem('f{1..100000}')).toMatch(/without "\.\."/)
+    expect(globProblem('src/**/*.test.*')).toBeUndefined()
+    const path = `${`${'a'.repeat(255)}/`.repeat(15)}${'a'.repeat(255)}`
+    const t0 = performance.now()
+    for (const g of ['**/*a*a*Z', '**/*a*a*Z/**/*a*a*Z', '{*a,*b}/**/*a*Z']) expect(covers(g, path)).toBe(false)
+    expect(performance.now() - t0).toBeLessThan(2_000)
   })
 })
 
@@ -172,7 +183,8 @@ describe('hostile reservation entries', () => {
       ['a bad mode', map => { map.set(m.id, { ...entry, list: [{ ...item, mode: 'owner' }] }) }],
       ['too many globs', map => { map.set(m.id, { ...entry, list: [{ ...item, globs: Array.from({ length: 33 }, (_, i) => `g${i}`) }] }) }],
       ['a glob too long', map => { map.set(m.id, { ...entry, list: [{ ...item, globs: ['g'.repeat(257)] }] }) }],
-      ['too many reservations', map => { map.set(m.id, { ...entry, list: Array.from({ length: 33 }, () => item) }) }]
+      ['too many reservations', map => { map.set(m.id, { ...entry, list: Array.from({ length: 33 }, () => item) }) }],
+      ['a glob made to backtrack for minutes', map => { map.set(m.id, { ...entry, list: [{ ...item, globs: ['*a*a*a*a*a*a*a*a'] }] }) }]
     ]
     const reasons: string[] = []
     a.replica.addEventListener('crdt:reject', evt => { reasons.push(evt.detail.reason) })

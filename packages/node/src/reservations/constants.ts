@@ -8,6 +8,9 @@ export const MAX_RESERVATIONS = 32
 /** Globs in one reservation, and the longest glob (UTF-16 code units). */
 export const MAX_GLOBS = 32
 export const MAX_GLOB_LENGTH = 256
+/** `*` runs in one path segment of a glob (a `**` segment aside), and `{…}` groups in a glob: bounds on matching time (globs.ts). */
+export const MAX_STARS_PER_SEGMENT = 2
+export const MAX_BRACES = 4
 /** A repository identity (normalized remote URL, or `file://<host><path>`) and a branch name. */
 export const MAX_REPO_LENGTH = 1024
 export const MAX_BRANCH_LENGTH = 256

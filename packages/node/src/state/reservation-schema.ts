@@ -6,6 +6,7 @@
  */
 import { z } from 'zod'
 import * as r from '../reservations/constants.js'
+import { globProblem } from '../reservations/globs.js'
 import * as c from './constants.js'
 
 const time = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
@@ -16,7 +17,7 @@ export const ReservationItemSchema = z.object({
   repo: z.string().min(1).max(r.MAX_REPO_LENGTH),
   /** '' where there is no git */
   branch: z.string().max(r.MAX_BRANCH_LENGTH),
-  globs: z.array(z.string().min(1).max(r.MAX_GLOB_LENGTH)).min(1).max(r.MAX_GLOBS),
+  globs: z.array(z.string().min(1).max(r.MAX_GLOB_LENGTH).refine(g => globProblem(g) == null, 'a glob that breaks the glob rules (§15.3)')).min(1).max(r.MAX_GLOBS),
   mode: z.enum(r.RESERVATION_MODES),
   reason: z.string().max(r.MAX_REASON_LENGTH),
   /** when it was made, by the holder's clock: the earlier of two overlapping reservations stands (§15.3) */
