@@ -81,9 +81,10 @@ export async function checkPaths (node: MeshNode, p: z.output<typeof CheckParams
   const viewer = p.viewer === 'none' ? null : node.peerId
   const out: Blocked[] = []
   const roots: RepoRef[] = []
+  const live = node.data.reservations.live()
   for (const path of p.paths) {
     const where = await repoNear(dirname(path), roots)
-    const by = node.data.reservations.blockers(where, path, viewer)[0]
+    const by = node.data.reservations.blockers(where, path, viewer, live)[0]
     if (by != null) out.push({ path, rel: inRepo(by, where, path) ?? path, by })
   }
   return out
