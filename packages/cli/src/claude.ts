@@ -89,10 +89,14 @@ export function hookSettings (prefix: string, wake = true): Record<string, unkno
   const hooks: Record<string, unknown> = {
     SessionStart: [{ hooks: [{ type: 'command', command: cmd('session-start') }, ...(wake ? [waiting('wait')] : [])] }],
     UserPromptSubmit: [{ hooks: [{ type: 'command', command: cmd('user-prompt-submit') }] }],
-    PostToolUse: [{ matcher: '*', hooks: [{ type: 'command', command: cmd('post-tool-use') }] }]
+    PostToolUse: [{ matcher: '*', hooks: [{ type: 'command', command: cmd('post-tool-use') }] }],
+    // file reservations (SPEC.md §15.7): another session's exclusive reservation denies the edit
+    PreToolUse: [{ matcher: EDIT_TOOLS, hooks: [{ type: 'command', command: cmd('pre-tool-use') }] }]
   }
   if (wake) hooks.Stop = [{ hooks: [waiting('stop')] }]
   return hooks
 }
 
 export const TOOL_PATTERN = 'mcp__claudemesh__*'
+/** The Claude Code tools that change files, which the PreToolUse hook checks against reservations. */
+export const EDIT_TOOLS = 'Edit|Write|MultiEdit|NotebookEdit'

@@ -16,6 +16,8 @@ import { launchCommand } from './commands/launch.js'
 import { mcpCommand } from './commands/mcp.js'
 import { meshCommand } from './commands/mesh.js'
 import { relayCommand } from './commands/relay.js'
+import { reserveCommands } from './commands/reserve.js'
+import { guardCommands } from './commands/guard.js'
 import { taskCommands } from './commands/task.js'
 import { scheduleCommands } from './commands/schedule.js'
 import { verbCommands } from './commands/verbs.js'
@@ -42,6 +44,8 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   taskCommands(program, env)
   scheduleCommands(program, env)
   contextCommands(program, env)
+  reserveCommands(program, env)
+  guardCommands(program, env)
   for (const c of program.commands) c.exitOverride()
   return program
 }

@@ -10,10 +10,10 @@ export const BIN = join(import.meta.dirname, '../dist/claudemesh.mjs')
 
 export interface Run { code: number, stdout: string, stderr: string }
 
-/** Run the built CLI to completion. */
-export async function cli (args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<Run> {
+/** Run the built CLI to completion (in `cwd`, default this process's). */
+export async function cli (args: string[], env: NodeJS.ProcessEnv, input = '', cwd?: string): Promise<Run> {
   return new Promise(resolve => {
-    const child = execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000, cwd }, (err, stdout, stderr) => {
       resolve({ code: err == null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
     })
     child.stdin?.end(input)

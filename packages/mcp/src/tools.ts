@@ -7,6 +7,7 @@
 import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry, fields as f, UnknownMessageError, UnknownNoteError } from '@claudemesh/node'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { registerContextTools } from './context-tools.js'
+import { registerReservationTools } from './reservation-tools.js'
 import { registerScheduleTools } from './schedule-tools.js'
 import { z } from 'zod'
 import { type Delivery, floodNotes } from './delivery.js'
@@ -17,7 +18,8 @@ import { registerTaskTools } from './task-tools.js'
 const GroupOut = z.object({ name: z.string(), role: z.string().optional() })
 const PeerOut = z.object({
   name: z.string(), handle: z.string(), id: z.string(), role: z.string(), groups: z.array(GroupOut), status: z.string(), summary: z.string(),
-  cwd: z.string(), host: z.string(), online: z.boolean(), last_seen: z.string(), self: z.boolean()
+  cwd: z.string(), host: z.string(), online: z.boolean(), last_seen: z.string(), self: z.boolean(),
+  reservations: z.array(z.object({ repo: z.string(), branch: z.string(), globs: z.array(z.string()), mode: z.string(), reason: z.string(), expires_at: z.string() })).optional()
 })
 const MessageOut = z.object({
   id: z.string(), from_name: z.string(), from_id: z.string(), to: z.string(), group: z.string().optional(),
@@ -32,7 +34,8 @@ export function groupOut (g: Group): z.infer<typeof GroupOut> {
 export function peerOut (p: PeerInfo): z.infer<typeof PeerOut> {
   return {
     name: line(p.name, 64), handle: line(p.handle ?? p.name, 80), id: line(p.id, 80), role: line(p.role, 64), groups: p.groups.map(groupOut), status: line(p.status, 16), summary: line(p.summary, 1024),
-    cwd: line(p.cwd, 1024), host: line(p.host, 255), online: p.online, last_seen: new Date(p.lastSeen).toISOString(), self: p.self
+    cwd: line(p.cwd, 1024), host: line(p.host, 255), online: p.online, last_seen: new Date(p.lastSeen).toISOString(), self: p.self,
+    ...(p.reservations != null ? { reservations: p.reservations.map(r => ({ repo: line(r.repo, 1024), branch: line(r.branch, 256), globs: r.globs.map(g => line(g, 256)), mode: r.mode, reason: line(r.reason, 512), expires_at: new Date(r.expiresAt).toISOString() })) } : {})
   }
 }
 
@@ -87,10 +90,10 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
     return { data: { id: s.id, recipients }, text: `"${line(s.toName, 64)}": ${s.status}${s.error != null ? ` (${s.error})` : ''}` }
   }, true)
 
-  tool('list_peers', 'List the sessions in the mesh: name, role, groups, status, summary, online.', {
+  tool('list_peers', 'List the sessions in the mesh: name, role, groups, status, summary, online, and the files each has reserved (repository, branch, globs).', {
     group: f.GroupRef.optional()
   }, { peers: z.array(PeerOut) }, async i => {
-    const peers = [node.self(), ...node.peers({ group: i.group })].map(peerOut)
+    const peers = [node.withReservations(node.self()), ...node.peers({ group: i.group })].map(peerOut)
     return { data: { peers }, text: `${peers.filter(p => p.online && !p.self).length} peer(s) online` }
   }, true)
 
@@ -211,4 +214,5 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
 
   registerScheduleTools(tool, node)
   registerContextTools(tool, node)
+  registerReservationTools(tool, node)
 }

@@ -44,3 +44,5 @@ export class NoContentKeyError extends named('NoContentKeyError') {}
 export class StoreVersionError extends named('StoreVersionError') {}
 /** The operation does not apply to this node as it was started (started twice, no control socket). */
 export class NodeStateError extends named('NodeStateError') {}
+/** Another live session holds an overlapping reservation that this one may not share (SPEC.md §15.3). */
+export class ReservationConflictError extends named('ReservationConflictError') {}

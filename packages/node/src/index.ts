@@ -40,6 +40,8 @@ export { type HandOff, type HandOffInput, SharedContext } from './context/index.
 export { getContext, shareContext } from './control/context-methods.js'
 export { type Layout, openStore, type Store } from './store/index.js'
 export { SESSION_LAYOUT } from './session-store.js'
+export * from './reservations/index.js'
+export { type Blocked, checkPaths, listReservations, releaseFiles, reserveFiles } from './control/reservation-methods.js'
 export { createTransport, type MeshLibp2p } from './transport/index.js'
 export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'
 // the parts a relay is built from (relay/, SPEC.md §12)

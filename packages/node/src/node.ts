@@ -322,7 +322,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
-  get data (): Pick<Shared, 'state' | 'memory' | 'tasks' | 'context'> {
+  get data (): Pick<Shared, 'state' | 'memory' | 'tasks' | 'context' | 'reservations'> {
     if (this.shared == null) throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
     return this.shared
   }
@@ -379,7 +379,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   peers (opts: { group?: string } = {}): PeerInfo[] {
     const all = this.presence.list()
     const g = opts.group?.replace(/^@/, '')
-    return withHandles(g == null ? all : all.filter(p => p.groups.some(x => x.name === g)), this.peerId, all)
+    return withHandles(g == null ? all : all.filter(p => p.groups.some(x => x.name === g)), this.peerId, all).map(p => this.withReservations(p))
+  }
+
+  /** A peer with the file reservations of its that count now (SPEC.md §15.5): who touches what, where. */
+  withReservations (p: PeerInfo): PeerInfo {
+    const rs = this.shared?.reservations.forPeer(p.id) ?? []
+    return rs.length === 0 ? p : { ...p, reservations: rs.map(r => ({ repo: r.repo, branch: r.branch, globs: r.globs, mode: r.mode, reason: r.reason, expiresAt: r.expiresAt })) }
   }
 
   /** Change what this session shows the mesh; a new group list also changes subscriptions. */
@@ -467,7 +473,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
 function sharedCounts (s: Shared | undefined): MeshInfo['shared'] {
   if (s == null) return { rejected: 0, waiting: 0, skipped: 0 }
-  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped + s.tasks.skipped + s.context.skipped }
+  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped + s.tasks.skipped + s.context.skipped + s.reservations.skipped }
 }
 
 /** The peer id each relay multiaddr names; an address without one is refused where it is set. */

@@ -1,7 +1,8 @@
-/** Assemble shared state, memory, tasks and context hand-offs for a node: log, replica, sync (SPEC.md §11, §14, §17). */
+/** Assemble shared state, memory, tasks, context hand-offs and file reservations for a node: log, replica, sync (SPEC.md §11, §14, §15, §17). */
 import { SharedContext } from './context/index.js'
 import type { Ed25519PrivateKey } from './identity/keys.js'
 import { SharedMemory } from './memory/index.js'
+import { ReservationBoard } from './reservations/board.js'
 import type { GroupCommit } from './store/commit.js'
 import { type Store, sublevel } from './store/index.js'
 import type { MeshLibp2p } from './transport/index.js'
@@ -12,7 +13,7 @@ import { SharedState } from './state/state.js'
 import { CrdtSync } from './state/sync.js'
 import { SETTLE_MS, TaskBoard, type TaskBoardOptions } from './tasks/index.js'
 
-export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory, tasks: TaskBoard, context: SharedContext }
+export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory, tasks: TaskBoard, context: SharedContext, reservations: ReservationBoard }
 export interface SharedInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, incarnation: number, selfId: string }
 
 /** Load the replica and wire state and memory to it; `sync` is not started yet. */
@@ -24,5 +25,5 @@ export async function createShared (parts: { libp2p: MeshLibp2p, store: Store, c
   const sync = new CrdtSync(parts.libp2p, replica, init.meshId)
   const publish = (env: Uint8Array): void => { sync.publish(env) }
   const board = new TaskBoard(replica, publish, { settle: async () => sync.pullAll(SETTLE_MS), ...tasks })
-  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish), tasks: board, context: new SharedContext(replica, publish) }
+  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish), tasks: board, context: new SharedContext(replica, publish), reservations: new ReservationBoard(replica, publish, { offline: tasks.offline }) }
 }

@@ -6,12 +6,15 @@
  *   session-start | user-prompt-submit | post-tool-use   → JSON additionalContext (stdout)
  *   stop | wait   (installed with asyncRewake)            → waits for a message; exit 2 with
  *                                                           it on stderr wakes the session
+ *   pre-tool-use  (matcher Edit|Write|MultiEdit|NotebookEdit) → denies an edit of a file another
+ *                                                           session reserved (pre-tool-use.ts)
  */
 import { readFileSync } from 'node:fs'
 import { ControlClient, listMeshNames, listRunning, type RegistryEntry, sanitizeText } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { home } from '../options.js'
 import { UsageError } from '../output.js'
+import { preToolUse } from './pre-tool-use.js'
 
 const EVENTS: Record<string, string> = {
   'session-start': 'SessionStart',
@@ -56,7 +59,7 @@ export async function nodeForSession (session: string, env: NodeJS.ProcessEnv): 
 
 export function hookCommand (program: Command, env: NodeJS.ProcessEnv): void {
   program.command('hook <event>')
-    .description('serve a Claude Code hook: session-start, user-prompt-submit, post-tool-use, stop (or wait)')
+    .description('serve a Claude Code hook: session-start, user-prompt-submit, post-tool-use, pre-tool-use, stop (or wait)')
     .option('--wait-ms <ms>', 'how long stop/wait waits for a message', String(WAIT_MS))
     .action(async (event: string, o: { waitMs: string }) => {
       try {
@@ -71,7 +74,7 @@ export function hookCommand (program: Command, env: NodeJS.ProcessEnv): void {
 
 async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.ProcessEnv): Promise<void> {
   const waiting = event === 'stop' || event === 'wait'
-  if (!waiting && EVENTS[event] == null) throw new UsageError(`unknown hook event "${event}": use session-start, user-prompt-submit, post-tool-use, stop or wait`)
+  if (!waiting && EVENTS[event] == null && event !== 'pre-tool-use') throw new UsageError(`unknown hook event "${event}": use session-start, user-prompt-submit, post-tool-use, pre-tool-use, stop or wait`)
   const input = await readStdin()
   const session = typeof input.session_id === 'string' ? input.session_id : env.CLAUDE_CODE_SESSION_ID
   if (session == null || session === '') return
@@ -82,6 +85,7 @@ async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.Proc
   // SessionStart hook always does): wait for the node to appear rather than give up
   const entry = waiting ? await awaitNode(session, env) : await nodeForSession(session, env)
   if (entry == null) return
+  if (event === 'pre-tool-use') return preToolUse(input, entry.control)
   const client = await ControlClient.connect(entry.control)
   try {
     if (waiting) {

@@ -28,6 +28,10 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
         p.online ? 'online' : `offline ${ago(p.lastSeen)}`, p.summary
       ])
       out(table([['NAME', 'ID', 'ROLE', 'GROUPS', 'STATUS', 'SEEN', 'SUMMARY'], ...rows]))
+      // who is touching what, where (SPEC.md §15.5)
+      for (const p of [r.self, ...r.peers]) {
+        for (const x of p.reservations ?? []) out(`${esc(p.self ? `${p.name} (you)` : p.handle ?? p.name)} reserves ${esc(x.globs.join(' '))} in ${esc(x.repo)}${x.branch !== '' ? `@${esc(x.branch)}` : ''} (${x.mode})${x.reason !== '' ? `: ${esc(x.reason)}` : ''}`)
+      }
     })
 
   addPickFlags(program.command('info').description('who this node is in the mesh'))

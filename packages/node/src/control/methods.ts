@@ -5,13 +5,14 @@ import * as f from '../fields.js'
 import { GroupSchema } from '../presence/record.js'
 import type { MeshNode } from '../node.js'
 import { registerContextMethods } from './context-methods.js'
+import { registerReservationMethods } from './reservation-methods.js'
 import { registerScheduleMethods } from './schedule-methods.js'
 import type { ControlServer } from './server.js'
 import { registerTaskMethods } from './task-methods.js'
 
 export function registerNodeMethods (server: ControlServer, node: MeshNode): void {
   server.register('info', z.object({}), async () => node.info())
-  server.register('peers', z.object({ group: f.GroupRef.optional() }), async p => ({ self: node.self(), peers: node.peers(p) }))
+  server.register('peers', z.object({ group: f.GroupRef.optional() }), async p => ({ self: node.withReservations(node.self()), peers: node.peers(p) }))
   server.register('presence.set', z.object({
     name: z.string().min(1).max(64).optional(),
     role: f.Role.optional(),
@@ -47,6 +48,7 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   registerTaskMethods(server, node)
   registerScheduleMethods(server, node)
   registerContextMethods(server, node)
+  registerReservationMethods(server, node)
   server.register('replace', z.object({ record: z.string().max(16_384) }), async p => {
     const ok = await node.presence.accept(new Uint8Array(Buffer.from(p.record, 'base64')))
     return { replaced: ok }

@@ -41,6 +41,8 @@ export interface PeerInfo {
   self: boolean
   /** what `send` needs to reach this peer: its name, or `name#<id suffix>` when the name is shared or shadowed (SPEC.md §8.6); set by `MeshNode.peers()` */
   handle?: string
+  /** its file reservations that count now (SPEC.md §15.5); set by `MeshNode.peers()` when it has any */
+  reservations?: Array<{ repo: string, branch: string, globs: string[], mode: 'exclusive' | 'shared', reason: string, expiresAt: number }>
 }
 
 export type Verdict = 'stale' | 'join' | 'update' | 'leave' | 'quiet'

@@ -1,4 +1,4 @@
-/** Shared state, memory and tasks: protocol ids, topics and limits (SPEC.md §11, §14). */
+/** Shared state, memory and tasks: protocol ids, topics and limits (SPEC.md §11, §14, §15). */
 
 export const crdtTopic = (meshId: string): string => `/claudemesh/${meshId}/crdt/1`
 export const crdtSyncProtocol = (meshId: string): string => `/claudemesh/${meshId}/crdt-sync/1.0.0`
@@ -6,7 +6,7 @@ export const crdtSyncProtocol = (meshId: string): string => `/claudemesh/${meshI
 export const UPDATE_SIGN_CONTEXT = 'claudemesh/crdt/v1\0'
 
 /** The root maps a signed update may touch. */
-export const ROOTS = ['state', 'memory', 'tasks', 'context'] as const
+export const ROOTS = ['state', 'memory', 'tasks', 'context', 'reservations'] as const
 export type Root = typeof ROOTS[number]
 
 /** Largest Yjs update inside one envelope. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import * as c from './constants.js'
+import { reservationEntryProblem } from './reservation-schema.js'
 import { taskEntryProblem } from './task-schema.js'
 
 /**
@@ -59,19 +60,20 @@ export type StoredContext = z.infer<typeof ContextSchema>
 export type StoredState = z.infer<typeof StateValueSchema>
 export type StoredNote = z.infer<typeof NoteSchema>
 
-const KEY_RULES: Record<Exclude<c.Root, 'tasks'>, (key: string) => boolean> = {
+const KEY_RULES: Record<Exclude<c.Root, 'tasks' | 'reservations'>, (key: string) => boolean> = {
   state: key => key.length > 0 && key.length <= c.MAX_KEY_LENGTH,
   memory: key => /^[0-9a-f]{16}$/.test(key),
   context: key => key.length > 0 && key.length <= c.MAX_PEER_ID_LENGTH
 }
-const VALUE_SCHEMAS: Record<Exclude<c.Root, 'tasks'>, z.ZodType> = { state: StateValueSchema, memory: NoteSchema, context: ContextSchema }
+const VALUE_SCHEMAS: Record<Exclude<c.Root, 'tasks' | 'reservations'>, z.ZodType> = { state: StateValueSchema, memory: NoteSchema, context: ContextSchema }
 
 /** Why `value` may not be the entry `key` of the root map `root`, or undefined when it may. */
 export function entryProblem (root: string, key: string, value: unknown): string | undefined {
   if (!(c.ROOTS as readonly string[]).includes(root)) return `no root map named ${JSON.stringify(root.slice(0, 32))}`
   if (!isPlainJson(value)) return `a ${root} value that is not plain JSON (within ${c.MAX_VALUE_DEPTH} levels)`
   if (root === 'tasks') return taskEntryProblem(key, value)
-  const r = root as Exclude<c.Root, 'tasks'>
+  if (root === 'reservations') return reservationEntryProblem(key, value)
+  const r = root as Exclude<c.Root, 'tasks' | 'reservations'>
   if (!KEY_RULES[r](key)) return `a ${r} key that breaks its rule`
   const parsed = VALUE_SCHEMAS[r].safeParse(value)
   if (!parsed.success) {

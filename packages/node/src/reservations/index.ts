@@ -1,0 +1,5 @@
+export * from './constants.js'
+export { ReservationBoard, type ReservationChange, type ReservationEvents, type ReservationOptions, type ReserveInput } from './board.js'
+export { checkGlob, checkGlobs, covers, globProblem, isPattern, overlaps } from './globs.js'
+export { fileId, normalizeRemote, type RepoRef, repoOf } from './repo.js'
+export { before, blockersOf, inRepo, type Reservation } from './rule.js'
