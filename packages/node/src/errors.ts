@@ -34,3 +34,9 @@ export class SupersededError extends named('SupersededError') {}
 export class UnknownTaskError extends named('UnknownTaskError') {}
 /** The task is not in a state that allows this (held by another, blocked, done, cancelled, assigned elsewhere). */
 export class TaskStateError extends named('TaskStateError') {}
+/** A file above the size cap (SPEC.md §16.5). */
+export class FileTooLargeError extends named('FileTooLargeError') {}
+/** No reachable member holds that file id, or it is not a file id (SPEC.md §16). */
+export class UnknownFileError extends named('UnknownFileError') {}
+/** The file's key is not wrapped for this session or any group it is in (SPEC.md §16.1). */
+export class FileAccessError extends named('FileAccessError') {}

@@ -36,6 +36,7 @@ export { type ClaimResult, DEFAULT_LEASE_MS, MAX_LEASE_MS, MIN_LEASE_MS, type Ta
 export { isSelf, parseDuration, parseTime, type Schedule, type ScheduleInput, Scheduler, scheduleView, type ScheduleView } from './schedule/index.js'
 export { type HandOff, type HandOffInput, SharedContext } from './context/index.js'
 export { getContext, shareContext } from './control/context-methods.js'
+export { CHUNK_BYTES, DEFAULT_MAX_FILE_BYTES, type FileProgress, Files, type FileView, type GetResult, megabytes, type ShareResult } from './files/index.js'
 export { openStore, STORE_VERSION, type Store } from './store/index.js'
 export { createTransport, type MeshLibp2p } from './transport/index.js'
 export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'

@@ -5,6 +5,7 @@ import { STATUSES } from '../presence/constants.js'
 import { GroupSchema } from '../presence/record.js'
 import type { MeshNode } from '../node.js'
 import { registerContextMethods } from './context-methods.js'
+import { registerFileMethods } from './file-methods.js'
 import { registerScheduleMethods } from './schedule-methods.js'
 import type { ControlServer } from './server.js'
 import { registerTaskMethods } from './task-methods.js'
@@ -48,6 +49,7 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   registerTaskMethods(server, node)
   registerScheduleMethods(server, node)
   registerContextMethods(server, node)
+  registerFileMethods(server, node)
   server.register('replace', z.object({ record: z.string().max(16_384) }), async p => {
     const ok = await node.presence.accept(new Uint8Array(Buffer.from(p.record, 'base64')))
     return { replaced: ok }
