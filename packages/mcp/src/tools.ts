@@ -7,6 +7,7 @@
 import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type MeshNode, type PeerInfo, sanitizeJson, type StateEntry } from '@claudemesh/node'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { registerContextTools } from './context-tools.js'
+import { registerFileTools } from './file-tools.js'
 import { registerScheduleTools } from './schedule-tools.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
@@ -237,4 +238,5 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
 
   registerScheduleTools(tool, node)
   registerContextTools(tool, node)
+  registerFileTools(tool, node)
 }
