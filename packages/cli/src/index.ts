@@ -10,6 +10,7 @@ import { courierCommand } from './commands/courier.js'
 import { daemonCommand } from './commands/daemon.js'
 import { dataCommands } from './commands/data.js'
 import { doctorCommand } from './commands/doctor.js'
+import { fileCommands } from './commands/file.js'
 import { hookCommand } from './commands/hook.js'
 import { installCommands } from './commands/install.js'
 import { launchCommand } from './commands/launch.js'
@@ -46,6 +47,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   contextCommands(program, env)
   reserveCommands(program, env)
   guardCommands(program, env)
+  fileCommands(program, env)
   for (const c of program.commands) c.exitOverride()
   return program
 }

@@ -27,7 +27,7 @@ export function addNodeFlags (cmd: Command): Command {
     .option('--role <role>', 'role in the mesh')
     .option('--groups <groups>', 'groups with optional roles, e.g. "frontend:lead,reviewers"')
     .option('--message-mode <mode>', 'push, inbox or off')
-    .option('--listen <multiaddr>', 'listen address (repeatable)', collect)
+    .option('--listen <multiaddr>', 'listen address (repeatable; "none": reachable only through relays)', collect)
     .option('--bootstrap <multiaddr>', 'peer to dial, with or without /p2p/<id> (repeatable)', collect)
     .option('--relay <multiaddr>', 'relay to use besides the mesh\'s, with /p2p/<id> (repeatable)', collect)
     .option('--lan', 'listen on all interfaces and find peers on the LAN with mDNS (or CLAUDEMESH_LAN=1)')
@@ -79,6 +79,8 @@ function uuidFrom (text: string): string {
 
 export function listenAddrs (flags: NodeFlags, env: NodeJS.ProcessEnv): { listen?: string[], mdns: boolean } {
   const lan = flags.lan === true || env.CLAUDEMESH_LAN === '1'
+  // `--listen none`: no direct address at all, reachable only through relays (SPEC.md §4)
+  if (flags.listen?.length === 1 && flags.listen[0] === 'none') return { listen: [], mdns: false }
   if (flags.listen != null && flags.listen.length > 0) return { listen: flags.listen, mdns: lan }
   return lan ? { listen: ['/ip4/0.0.0.0/tcp/0'], mdns: true } : { mdns: false }
 }

@@ -8,6 +8,7 @@ import { type Group, type InboxMessage, MAX_QUERY_CHARS, MAX_QUERY_TERMS, type M
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { registerContextTools } from './context-tools.js'
 import { registerReservationTools } from './reservation-tools.js'
+import { registerFileTools } from './file-tools.js'
 import { registerScheduleTools } from './schedule-tools.js'
 import { z } from 'zod'
 import { type Delivery, floodNotes } from './delivery.js'
@@ -215,4 +216,5 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
   registerScheduleTools(tool, node)
   registerContextTools(tool, node)
   registerReservationTools(tool, node)
+  registerFileTools(tool, node)
 }

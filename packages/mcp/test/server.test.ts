@@ -8,9 +8,9 @@ describe('the claudemesh MCP server', () => {
     const a = await session(h, 'alice', { role: 'lead' })
     const { tools } = await a.client.listTools()
     const names = tools.map(t => t.name).sort()
-    expect(names).toEqual(['cancel_scheduled', 'check_messages', 'claim_task', 'complete_task', 'create_task', 'delete_state', 'forget', 'get_context', 'get_state', 'join_group', 'leave_group', 'list_peers', 'list_reservations', 'list_scheduled', 'list_state', 'list_tasks', 'mesh_info', 'message_status', 'recall', 'release_files', 'remember', 'reserve_files', 'schedule_message', 'send_message', 'set_message_mode', 'set_state', 'set_status', 'set_summary', 'share_context', 'update_task'])
+    expect(names).toEqual(['cancel_scheduled', 'check_messages', 'claim_task', 'complete_task', 'create_task', 'delete_state', 'forget', 'get_context', 'get_file', 'get_state', 'join_group', 'leave_group', 'list_files', 'list_peers', 'list_reservations', 'list_scheduled', 'list_state', 'list_tasks', 'mesh_info', 'message_status', 'recall', 'release_files', 'remember', 'reserve_files', 'schedule_message', 'send_message', 'set_message_mode', 'set_state', 'set_status', 'set_summary', 'share_context', 'share_file', 'unpin_file', 'update_task'])
     for (const t of tools) expect(t.outputSchema, t.name).toBeDefined()
-    expect(tools.filter(t => t.annotations?.readOnlyHint === true).map(t => t.name).sort()).toEqual(['get_context', 'get_state', 'list_peers', 'list_reservations', 'list_scheduled', 'list_state', 'list_tasks', 'mesh_info', 'message_status', 'recall'])
+    expect(tools.filter(t => t.annotations?.readOnlyHint === true).map(t => t.name).sort()).toEqual(['get_context', 'get_state', 'list_files', 'list_peers', 'list_reservations', 'list_scheduled', 'list_state', 'list_tasks', 'mesh_info', 'message_status', 'recall'])
     const text = a.client.getInstructions() ?? ''
     expect(text.length).toBeLessThanOrEqual(2000)
     expect(text).toMatch(/You are "alice", role lead, in the claudemesh mesh "team"/)

@@ -46,3 +46,9 @@ export class StoreVersionError extends named('StoreVersionError') {}
 export class NodeStateError extends named('NodeStateError') {}
 /** Another live session holds an overlapping reservation that this one may not share (SPEC.md §15.3). */
 export class ReservationConflictError extends named('ReservationConflictError') {}
+/** A file above the size cap (SPEC.md §16.5). */
+export class FileTooLargeError extends named('FileTooLargeError') {}
+/** No reachable member holds that file id, or it is not a file id (SPEC.md §16). */
+export class UnknownFileError extends named('UnknownFileError') {}
+/** The file's key is not wrapped for this session or any group it is in (SPEC.md §16.1). */
+export class FileAccessError extends named('FileAccessError') {}

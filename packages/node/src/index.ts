@@ -42,6 +42,7 @@ export { type Layout, openStore, type Store } from './store/index.js'
 export { SESSION_LAYOUT } from './session-store.js'
 export * from './reservations/index.js'
 export { type Blocked, checkPaths, listReservations, releaseFiles, reserveFiles } from './control/reservation-methods.js'
+export { CHUNK_BYTES, DEFAULT_MAX_FILE_BYTES, type FileProgress, Files, type FileView, type GetResult, megabytes, type ShareResult } from './files/index.js'
 export { createTransport, type MeshLibp2p } from './transport/index.js'
 export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'
 // the parts a relay is built from (relay/, SPEC.md §12)

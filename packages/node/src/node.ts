@@ -24,6 +24,7 @@ import type { Group, PresenceBody } from './presence/record.js'
 import type { PeerInfo } from './presence/table.js'
 import { mailboxProtocol } from './messaging/mailbox/frames.js'
 import { createMessaging } from './messaging/create.js'
+import { FileService } from './files/index.js'
 import { flushOutbox } from './messaging/flush.js'
 import { FloodGuard, type FloodLimits } from './messaging/flood.js'
 import type { Messaging } from './messaging/index.js'
@@ -85,6 +86,8 @@ export interface MeshNodeInit {
   courier?: { incarnation: number }
   /** flood control: per-sender budgets, inbox caps, blocks (SPEC.md §8.8; defaults DEFAULT_LIMITS) */
   limits?: Partial<FloodLimits>
+  /** the largest file this node shares or fetches (SPEC.md §16.5; default CLAUDEMESH_MAX_FILE_MB, else 100 MB) */
+  maxFileBytes?: number
 }
 
 export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents, TaskEvents, ReplicaEvents {
@@ -132,6 +135,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   messaging?: Messaging
   shared?: Shared
   private scheduler?: Scheduler
+  private fileService?: FileService
   private commit?: GroupCommit
   private control?: ControlServer
   private reservations?: RelayReservations
@@ -236,6 +240,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await this.startMessaging(courier != null ? [] : body.groups.map(g => g.name))
     if (courier == null) await this.startShared()
     if (courier == null) await this.startScheduler()
+    if (courier == null) await this.startFiles()
     if (this.init.control !== false) {
       this.control = new ControlServer(controlSocketPath(home, this.mesh.name, this.peerId))
       this.methods(this.control, this)
@@ -291,6 +296,20 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (this.messaging == null || this.commit == null) return
     this.scheduler = new Scheduler(sublevel(this.store, 'schedule'), this.commit, this.messaging, this.presence)
     await this.scheduler.start()
+  }
+
+  /** Shared files (SPEC.md §16): served to members, fetched from them. Not in a courier. */
+  private async startFiles (): Promise<void> {
+    if (this.messaging == null || this.commit == null || this.mesh.contentSecret == null) return
+    this.fileService = new FileService({ libp2p: this.libp2p, presence: this.presence, store: this.store, commit: this.commit, messaging: this.messaging, groups: () => this.self().groups.map(g => g.name) },
+      { home: this.init.home, mesh: this.mesh, session: this.key.session, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, maxFileBytes: this.init.maxFileBytes })
+    await this.fileService.start()
+  }
+
+  /** Shared files, or a clear error on a node that cannot message. */
+  get files (): FileService['files'] {
+    if (this.fileService == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot share files`)
+    return this.fileService.files
   }
 
   /** Scheduled messages and reminders, or a clear error on a node that cannot message. */
@@ -452,6 +471,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.state = 'stopping'
     // nothing new is sent while the queue is handed over
     this.scheduler?.stop()
+    await this.fileService?.stop()
     if (flushMs > 0 && this.messaging != null) await flushOutbox(this.messaging.dm, this.messaging.outbox, flushMs).catch(() => 0)
     this.dialer?.stop()
     this.learner?.stop()

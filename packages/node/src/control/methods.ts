@@ -6,6 +6,7 @@ import { GroupSchema } from '../presence/record.js'
 import type { MeshNode } from '../node.js'
 import { registerContextMethods } from './context-methods.js'
 import { registerReservationMethods } from './reservation-methods.js'
+import { registerFileMethods } from './file-methods.js'
 import { registerScheduleMethods } from './schedule-methods.js'
 import type { ControlServer } from './server.js'
 import { registerTaskMethods } from './task-methods.js'
@@ -49,6 +50,7 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   registerScheduleMethods(server, node)
   registerContextMethods(server, node)
   registerReservationMethods(server, node)
+  registerFileMethods(server, node)
   server.register('replace', z.object({ record: z.string().max(16_384) }), async p => {
     const ok = await node.presence.accept(new Uint8Array(Buffer.from(p.record, 'base64')))
     return { replaced: ok }
