@@ -125,6 +125,7 @@ async function burstAndWait (agents, all, m, useMembers, relayAgent) {
   if (!useMembers) {
     for (const s of (await Promise.all(agents.map(a => a.call('stats', {}, 60_000)))).flatMap(x => x.slice(0, -1))) {
       for (const [k, v] of Object.entries({ ...s.counters, ...Object.fromEntries(Object.entries(s.presence ?? {}).map(([k, v]) => [`presence_${k}`, v])) })) churn[k] = (churn[k] ?? 0) + v
+      for (const [k, v] of Object.entries(s.closeWhy ?? {})) (churn.closeWhy ??= {})[k] = (churn.closeWhy[k] ?? 0) + v
     }
   }
   return { bursts, dumps, dups: c.dups - c0.dups, t0, tAccepted, tEnd, churn, timedOut: c.recv - c0.recv < accepted, cpuMs: cpu1.map((x, i) => x - cpu0[i]), relayCpuMs }

@@ -71,10 +71,21 @@ const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 loopDelay.enable()
 
 function recorder (node) {
-  const rec = { node, recv: new Map(), dups: 0, delivered: 0, ackAt: new Map(), notify: false, flushMs: [], flushOps: [], counters: newCounters() }
+  const rec = { node, recv: new Map(), dups: 0, delivered: 0, ackAt: new Map(), closeWhy: new Map(), notify: false, flushMs: [], flushOps: [], counters: newCounters() }
   traceCommit(rec)
   // churn counters, reset by resetRecv: connections, presence updates, gossipsub deliveries
-  node.libp2p.addEventListener('connection:open', () => { rec.counters.connOpened++ })
+  // why connections close (a ping timeout under load, the connection manager, the remote…)
+  const watchClose = (conn) => {
+    conn.addEventListener?.('close', (evt) => {
+      const why = `${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? 'close'}: ${String(evt.error?.message ?? '').slice(0, 60)}`
+      rec.closeWhy.set(why, (rec.closeWhy.get(why) ?? 0) + 1)
+    })
+  }
+  for (const conn of node.libp2p.getConnections()) watchClose(conn)
+  node.libp2p.addEventListener('connection:open', (e) => {
+    rec.counters.connOpened++
+    watchClose(e.detail)
+  })
   node.libp2p.addEventListener('connection:close', () => { rec.counters.connClosed++ })
   node.addEventListener('peer:update', () => { rec.counters.peerUpdates++ })
   node.libp2p.services.pubsub.addEventListener('message', (e) => {
@@ -182,6 +193,7 @@ const handlers = {
       r.dups = 0
       r.delivered = 0
       r.ackAt = new Map()
+      r.closeWhy = new Map()
       r.notify = notify
       r.flushMs = []
       r.flushOps = []
@@ -232,6 +244,8 @@ const handlers = {
         /** presence records accepted / stale / rejected since the last resetRecv */
         presence: Object.fromEntries(Object.entries(r.node.presence.stats).map(([k, v]) => [k, v - (r.presence0?.[k] ?? 0)])),
         counters: { ...r.counters },
+        /** since the last resetRecv: closed connections by side and error */
+        closeWhy: Object.fromEntries(r.closeWhy),
         connections: r.node.libp2p.getConnections().length,
         /** since the last resetRecv: each flush's duration (ms) and how many writes it carried */
         flushMs: r.flushMs,
