@@ -165,11 +165,11 @@ const handlers = {
     return true
   },
 
-  /** Create and start `names.length` nodes in this process; returns their peer ids. */
-  async start ({ home, mesh, names }) {
+  /** Create and start `names.length` nodes in this process (flood-control `limits` if given); returns their peer ids. */
+  async start ({ home, mesh, names, limits }) {
     const fresh = []
     for (const name of names) {
-      const node = await createMeshNode({ home, mesh, session: randomUUID(), name, cwd: home })
+      const node = await createMeshNode({ home, mesh, session: randomUUID(), name, cwd: home, ...(limits != null ? { limits } : {}) })
       fresh.push(node)
     }
     const t0 = performance.now()
