@@ -3,7 +3,9 @@
 // child process, so one benchmark's memory and handles never pollute another's, and prints
 // ONE JSON object on stdout: { machine, date, results: { <name>: <that file's JSON> } }.
 // `node scripts/bench.mjs foundation` runs only files whose name contains an argument.
-// Each file is bounded (BENCH_TIMEOUT_MS, default 450 s) and runs in its own process group,
+// BENCH_QUICK=1 asks each file for its short CI-smoke variant (load: 10 × 100 only).
+// Each file is bounded (BENCH_TIMEOUT_MS, default 450 s; load: BENCH_LOAD_TIMEOUT_MS, 1 h,
+// unless BENCH_QUICK=1) and runs in its own process group,
 // which is killed on timeout so no daemon it spawned outlives it. Progress goes to stderr.
 import { spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
@@ -14,6 +16,9 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const benchDir = join(root, 'bench')
 const timeoutMs = Number(process.env.BENCH_TIMEOUT_MS ?? 450_000)
+// bench/load.mjs's full run (five sizes up to 100 × 1,000, two modes) needs more than one
+// file's usual bound; BENCH_QUICK=1 runs only its 10 × 100 (well inside the bound)
+const fileTimeoutMs = { load: Number(process.env.BENCH_LOAD_TIMEOUT_MS ?? 3_600_000) }
 const filters = process.argv.slice(2)
 
 const files = readdirSync(benchDir, { withFileTypes: true })
@@ -23,9 +28,12 @@ const files = readdirSync(benchDir, { withFileTypes: true })
   .sort()
 
 function runFile (file) {
+  const bound = process.env.BENCH_QUICK === '1' ? timeoutMs : (fileTimeoutMs[basename(file, extname(file))] ?? timeoutMs)
   const args = extname(file) === '.ts' ? ['--import', 'tsx', join(benchDir, file)] : [join(benchDir, file)]
   return new Promise(resolve => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true })
+    // the file's own watchdog (lib/harness.mjs guard) reads BENCH_TIMEOUT_MS: give it this file's bound
+    const env = { ...process.env, BENCH_TIMEOUT_MS: String(bound) }
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true, env })
     let stdout = ''
     let timedOut = false
     child.stdout.setEncoding('utf8')
@@ -35,7 +43,7 @@ function runFile (file) {
       timedOut = true
       killGroup('SIGTERM')
       setTimeout(() => { killGroup('SIGKILL') }, 5_000).unref()
-    }, timeoutMs)
+    }, bound)
     const onSignal = () => { killGroup('SIGKILL'); process.exit(130) }
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
@@ -45,7 +53,7 @@ function runFile (file) {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
       killGroup('SIGKILL') // anything the benchmark left behind in its group
-      if (timedOut) return resolve({ ok: false, error: `timed out after ${timeoutMs} ms` })
+      if (timedOut) return resolve({ ok: false, error: `timed out after ${bound} ms` })
       const last = stdout.trim().split('\n').pop() ?? ''
       try {
         resolve(JSON.parse(last))

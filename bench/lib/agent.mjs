@@ -71,10 +71,21 @@ const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 loopDelay.enable()
 
 function recorder (node) {
-  const rec = { node, recv: new Map(), dups: 0, delivered: 0, notify: false, flushMs: [], flushOps: [], counters: newCounters() }
+  const rec = { node, recv: new Map(), dups: 0, delivered: 0, ackAt: new Map(), closeWhy: new Map(), notify: false, flushMs: [], flushOps: [], counters: newCounters() }
   traceCommit(rec)
   // churn counters, reset by resetRecv: connections, presence updates, gossipsub deliveries
-  node.libp2p.addEventListener('connection:open', () => { rec.counters.connOpened++ })
+  // why connections close (a ping timeout under load, the connection manager, the remote…)
+  const watchClose = (conn) => {
+    conn.addEventListener?.('close', (evt) => {
+      const why = `${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? 'close'}: ${String(evt.error?.message ?? '').slice(0, 60)}`
+      rec.closeWhy.set(why, (rec.closeWhy.get(why) ?? 0) + 1)
+    })
+  }
+  for (const conn of node.libp2p.getConnections()) watchClose(conn)
+  node.libp2p.addEventListener('connection:open', (e) => {
+    rec.counters.connOpened++
+    watchClose(e.detail)
+  })
   node.libp2p.addEventListener('connection:close', () => { rec.counters.connClosed++ })
   node.addEventListener('peer:update', () => { rec.counters.peerUpdates++ })
   node.libp2p.services.pubsub.addEventListener('message', (e) => {
@@ -92,7 +103,9 @@ function recorder (node) {
     if (rec.notify) process.send({ ev: 'recv', node: node.peerId, id, t })
   })
   node.addEventListener('message:status', (e) => {
-    if (e.detail.status === 'delivered') rec.delivered++
+    if (e.detail.status !== 'delivered') return
+    rec.delivered++
+    if (!rec.ackAt.has(e.detail.id)) rec.ackAt.set(e.detail.id, now())
   })
   return rec
 }
@@ -152,11 +165,11 @@ const handlers = {
     return true
   },
 
-  /** Create and start `names.length` nodes in this process; returns their peer ids. */
-  async start ({ home, mesh, names }) {
+  /** Create and start `names.length` nodes in this process (flood-control `limits` if given); returns their peer ids. */
+  async start ({ home, mesh, names, limits }) {
     const fresh = []
     for (const name of names) {
-      const node = await createMeshNode({ home, mesh, session: randomUUID(), name, cwd: home })
+      const node = await createMeshNode({ home, mesh, session: randomUUID(), name, cwd: home, ...(limits != null ? { limits } : {}) })
       fresh.push(node)
     }
     const t0 = performance.now()
@@ -179,6 +192,8 @@ const handlers = {
       r.recv = new Map()
       r.dups = 0
       r.delivered = 0
+      r.ackAt = new Map()
+      r.closeWhy = new Map()
       r.notify = notify
       r.flushMs = []
       r.flushOps = []
@@ -198,12 +213,15 @@ const handlers = {
     let recv = 0
     let dups = 0
     let delivered = 0
+    let acked = 0
     for (const r of nodes) {
       recv += r.recv.size
       dups += r.dups
       delivered += r.delivered
+      acked += r.ackAt.size
     }
-    return { recv, dups, delivered }
+    /** delivered: 'delivered' statuses emitted; acked: distinct ids that reached it */
+    return { recv, dups, delivered, acked }
   },
 
   /** How many of `ids` are NOT in node `node`'s inbox (in-memory id index of the durable inbox). */
@@ -226,6 +244,8 @@ const handlers = {
         /** presence records accepted / stale / rejected since the last resetRecv */
         presence: Object.fromEntries(Object.entries(r.node.presence.stats).map(([k, v]) => [k, v - (r.presence0?.[k] ?? 0)])),
         counters: { ...r.counters },
+        /** since the last resetRecv: closed connections by side and error */
+        closeWhy: Object.fromEntries(r.closeWhy),
         connections: r.node.libp2p.getConnections().length,
         /** since the last resetRecv: each flush's duration (ms) and how many writes it carried */
         flushMs: r.flushMs,
@@ -435,6 +455,59 @@ const handlers = {
       }
       next()
     })))
+  },
+
+  /**
+   * bench/load.mjs: every local node (or, with `members`, every running member) calls send()
+   * for all its `perNode` DMs in one burst (all calls issued in one turn, none awaited first),
+   * each to a seeded-random other id of `targets`. Resolves once every call has settled; per
+   * sender { peer, records: [[seq, id, to, tCall, tAccepted]], errors, lastError }.
+   */
+  async burst ({ perNode, targets, seed = 1, bodySize = 120, members: useMembers = false }) {
+    const senders = useMembers ? [...members.values()].filter(m => m.state === 'running').map(m => m.node) : nodes.map(r => r.node)
+    const pad = 'b'.repeat(bodySize)
+    return Promise.all(senders.map(async (node) => {
+      const rand = seeded(seed * 7919 + [...node.peerId].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, 0))
+      const others = targets.filter(t => t !== node.peerId)
+      const records = []
+      let errors = 0
+      let lastError
+      const calls = []
+      for (let i = 0; i < perNode; i++) {
+        const to = others[Math.floor(rand() * others.length)]
+        const t0 = now()
+        calls.push(node.mail.send(to, `${i} ${pad}`, { priority: 'next' }).then(([r]) => {
+          records.push([i, r.id, to, t0, now()])
+        }, (err) => {
+          errors++
+          lastError = err.message
+        }))
+      }
+      await Promise.all(calls)
+      return { peer: node.peerId, records, errors, lastError }
+    }))
+  },
+
+  /**
+   * bench/load.mjs: per local node (or member, kept across its restarts): the ids it received
+   * since `since` in arrival order with their times, duplicates, and the first 'delivered'
+   * status time (since `since`) of its sends.
+   */
+  async loadDump ({ members: useMembers = false, since = 0 } = {}) {
+    const recs = useMembers ? [...members.values()].map(m => ({ peer: m.peerId, recv: m.recv, dups: m.dups, acks: m.delivered, node: m.node })) : nodes.map(r => ({ peer: r.node.peerId, recv: r.recv, dups: r.dups, acks: r.ackAt, node: r.node }))
+    const after = (map) => [...map].filter(([, t]) => t >= since)
+    return recs.map(r => ({
+      peer: r.peer,
+      recvIds: after(r.recv).map(([id]) => id),
+      recvTimes: after(r.recv).map(([, t]) => t),
+      /** cumulative (members keep theirs across restarts and rounds) */
+      dups: r.dups,
+      ackIds: after(r.acks).map(([id]) => id),
+      ackTimes: after(r.acks).map(([, t]) => t),
+      connections: r.node?.libp2p.getConnections().length ?? null,
+      outboxPending: r.node?.messaging?.outbox.size ?? null,
+      dm: r.node?.messaging != null ? { ...r.node.messaging.dm.stats } : null
+    }))
   },
 
   // ---- groups ----

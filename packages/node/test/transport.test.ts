@@ -43,6 +43,16 @@ describe('transport', () => {
     expect(() => transportManager({} as never)).toThrow(/components\.transportManager/)
   })
 
+  // a node without relays under load (50 nodes on 2 cores bursting DMs) stalls for seconds too:
+  // libp2p's 5 s floor aborted live connections and every redial deepened the lag
+  it('a node without relays gives a ping at least 30 s before it aborts the connection', () => {
+    for (const n of nodes) {
+      const monitor = (n.libp2p as unknown as { components: { connectionMonitor: { timeout: { minTimeout: number, maxTimeout: number } } } }).components.connectionMonitor
+      expect(monitor.timeout.minTimeout).toBeGreaterThanOrEqual(30_000)
+      expect(monitor.timeout.maxTimeout).toBeGreaterThanOrEqual(60_000)
+    }
+  })
+
   // libp2p's connection monitor pings each connection every 10 s and waits up to 60 s for the
   // answer; when a busy peer answers a ping later than the next one starts, the next one must
   // still get a stream: a refused stream counts as a failed ping, and that aborts the connection

@@ -67,6 +67,8 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private sweeper?: ReturnType<typeof setInterval>
   private running = false
   private republish?: ReturnType<typeof setTimeout>
+  /** our last publish reached at least one peer (else it died for want of a topic mesh) */
+  private heard = false
   private readonly topic: string
   private readonly protocol: string
 
@@ -189,8 +191,10 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     if (!this.running || this.init.announce === false) return
     const bytes = await this.signOwn(opts.gone === true)
     try {
-      await this.components.libp2p.services.pubsub.publish(this.topic, bytes)
+      const r = await this.components.libp2p.services.pubsub.publish(this.topic, bytes)
+      this.heard = r.recipients.length > 0
     } catch (err) {
+      this.heard = false
       log('publish failed: %s', (err as Error).message)
     }
   }
@@ -298,9 +302,14 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     })
   }
 
-  /** A peer joined the presence topic: gossip our record soon (debounced), so it spreads past our neighbours. */
+  /**
+   * A peer joined the presence topic: gossip our record soon (debounced) if our last one
+   * reached nobody. Once it reached a peer, a new connection gets it by the exchange on
+   * connect: re-signing per connection made a DM burst to 25 fresh peers cost every node
+   * thousands of signature checks (bench/load.mjs, SPEC.md §6.2).
+   */
   private readonly onSubscription = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) this.republishSoon()
+    if (!this.heard && evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) this.republishSoon()
   }
 
   /**
@@ -309,8 +318,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    * mesh exists makes a new node known everywhere in a few hops, not at the next heartbeat.
    */
   private readonly onGraft = (evt: CustomEvent<{ topic: string }>): void => {
-    if (evt.detail.topic === this.topic) this.republishSoon()
+    if (!this.heard && evt.detail.topic === this.topic) this.republishSoon()
   }
+
+  /** A republish is waiting (debounced); for tests. */
+  get republishPending (): boolean { return this.republish != null }
 
   private republishSoon (): void {
     if (this.republish != null) return
