@@ -19,6 +19,7 @@ import { relayCommand } from './commands/relay.js'
 import { taskCommands } from './commands/task.js'
 import { scheduleCommands } from './commands/schedule.js'
 import { verbCommands } from './commands/verbs.js'
+import { uiCommand } from './commands/ui.js'
 import { fail } from './output.js'
 
 export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
@@ -42,6 +43,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   taskCommands(program, env)
   scheduleCommands(program, env)
   contextCommands(program, env)
+  uiCommand(program, env)
   for (const c of program.commands) c.exitOverride()
   return program
 }

@@ -8,6 +8,7 @@ import { registerContextMethods } from './context-methods.js'
 import { registerScheduleMethods } from './schedule-methods.js'
 import type { ControlServer } from './server.js'
 import { registerTaskMethods } from './task-methods.js'
+import { registerUiMethods } from './ui-methods.js'
 
 export function registerNodeMethods (server: ControlServer, node: MeshNode): void {
   server.register('info', z.object({}), async () => node.info())
@@ -48,6 +49,7 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   registerTaskMethods(server, node)
   registerScheduleMethods(server, node)
   registerContextMethods(server, node)
+  registerUiMethods(server, node)
   server.register('replace', z.object({ record: z.string().max(16_384) }), async p => {
     const ok = await node.presence.accept(new Uint8Array(Buffer.from(p.record, 'base64')))
     return { replaced: ok }
