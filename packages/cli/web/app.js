@@ -93,7 +93,7 @@ const render = {
       el('td', {}, shown(p.role)),
       el('td', {}, shown(groupText(p.groups))),
       el('td', {}, [p.repo, p.branch].filter(x => x != null && x !== '').map(x => shown(x)).join(' @ ')),
-      el('td', {}, shown(p.summary, true, 1000)),
+      el('td', {}, shown(p.summary, false, 300)),
       el('td', {}, p.self ? 'now' : ago(p.lastSeen)))))
     const groups = new Map()
     for (const p of peers) for (const g of p.groups) groups.set(g.name, [...(groups.get(g.name) ?? []), `${p.self ? 'you' : shown(p.handle ?? p.name)}${g.role != null ? ` (${shown(g.role)})` : ''}`])
@@ -209,7 +209,7 @@ form('remember-form', 'remember-result', () => act('remember', {
 
 form('recall-form', 'recall-result', async () => act('recall', { query: $('recall-query').value }), r => {
   fill('recall', r.results.length === 0 ? [placeholder('nothing found')] : r.results.map(n => el('li', { id: n.id },
-    el('div', { class: 'meta' }, `${n.author ? shown(n.author) : nameOf(n.by)} · ${ago(n.createdAt)}${n.tags.length > 0 ? ` · #${n.tags.map(t => shown(t, false, 64)).join(' #')}` : ''}`),
+    el('div', { class: 'meta' }, `${nameOf(n.author)} · ${ago(n.createdAt)}${n.tags.length > 0 ? ` · #${n.tags.map(t => shown(t, false, 64)).join(' #')}` : ''}`),
     el('pre', {}, shown(n.content, true)))))
   return `${r.results.length} found`
 })
