@@ -22,6 +22,7 @@ import { guardCommands } from './commands/guard.js'
 import { taskCommands } from './commands/task.js'
 import { scheduleCommands } from './commands/schedule.js'
 import { verbCommands } from './commands/verbs.js'
+import { uiCommand } from './commands/ui.js'
 import { fail } from './output.js'
 
 export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
@@ -48,6 +49,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   reserveCommands(program, env)
   guardCommands(program, env)
   fileCommands(program, env)
+  uiCommand(program, env)
   for (const c of program.commands) c.exitOverride()
   return program
 }

@@ -10,6 +10,7 @@ import { registerFileMethods } from './file-methods.js'
 import { registerScheduleMethods } from './schedule-methods.js'
 import type { ControlServer } from './server.js'
 import { registerTaskMethods } from './task-methods.js'
+import { registerUiMethods } from './ui-methods.js'
 
 export function registerNodeMethods (server: ControlServer, node: MeshNode): void {
   server.register('info', z.object({}), async () => node.info())
@@ -51,6 +52,7 @@ export function registerNodeMethods (server: ControlServer, node: MeshNode): voi
   registerContextMethods(server, node)
   registerReservationMethods(server, node)
   registerFileMethods(server, node)
+  registerUiMethods(server, node)
   server.register('replace', z.object({ record: z.string().max(16_384) }), async p => {
     const ok = await node.presence.accept(new Uint8Array(Buffer.from(p.record, 'base64')))
     return { replaced: ok }

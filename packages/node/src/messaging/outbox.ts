@@ -36,6 +36,9 @@ export type MessageStatus = z.infer<typeof StatusSchema>
 
 const HeldSchema = z.object({ to: z.string(), exp: z.number() })
 
+/** How many stored statuses `recent` reads at most: ids are random, so it cannot seek to the newest. */
+export const MAX_RECENT_SCAN = 20_000
+
 const RANK: Record<DeliveryStatus, number> = { pending: 0, held: 1, delivered: 2, read: 3, failed: 4 }
 
 export class Outbox {
@@ -203,6 +206,25 @@ export class Outbox {
     if (queued != null) return queued
     const v = await this.db.get(`s!${id}`)
     return v == null ? undefined : decodeFrame(v, StatusSchema, 64 * 1024, 'message status')
+  }
+
+  /**
+   * The statuses of the latest `limit` messages this session sent, newest first (a live view's
+   * "sent" list). Reads at most MAX_RECENT_SCAN stored statuses; an unreadable one is skipped.
+   */
+  async recent (limit: number): Promise<MessageStatus[]> {
+    const all = new Map<string, MessageStatus>()
+    let n = 0
+    for await (const v of this.db.values({ gte: 's!', lt: 's"' })) {
+      if (++n > MAX_RECENT_SCAN) break
+      try {
+        const s = decodeFrame(v, StatusSchema, 64 * 1024, 'message status')
+        all.set(s.id, s)
+      } catch {}
+    }
+    for (const s of this.queued.values()) all.set(s.id, s)
+    const sentAt = (s: MessageStatus): number => Math.min(s.at, ...Object.values(s.times))
+    return [...all.values()].sort((a, b) => sentAt(b) - sentAt(a)).slice(0, limit)
   }
 
   private queue (item: OutboxItem, status?: MessageStatus): void {
