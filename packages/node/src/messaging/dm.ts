@@ -129,10 +129,12 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   /** Whether a DM to this peer goes to a relay's mailbox now (the rule: route.ts). */
   private viaMailbox (peer: string): boolean {
+    // every DM asks: without relays the answer needs no facts (no id parse, no lookups)
+    if (this.mailbox == null) return false
     const { libp2p, presence, outbox } = this.components
     return viaMailbox({
-      relays: this.mailbox != null,
-      queuedAtRelay: this.mailbox?.has(peer) === true || outbox.heldFor(peer) > 0,
+      relays: true,
+      queuedAtRelay: this.mailbox.has(peer) || outbox.heldFor(peer) > 0,
       directBusy: this.channels.get(peer)?.idle === false,
       connected: libp2p.getConnections(peerIdFromString(peer)).length > 0,
       peer: presence.get(peer),
