@@ -22,8 +22,8 @@
 // summarise with `node bench/lib/cpuprof.mjs <dir> --inclusive`).
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { lat, r3, spawnAgent, stopAgents } from './lib/agents.mjs'
-import { emit, guard, progress, removeDir, round, section, sleep, tempDir } from './lib/harness.mjs'
+import { lat, r3, withAgents } from './lib/agents.mjs'
+import { emit, guard, progress, round, section, sleep } from './lib/harness.mjs'
 import { startMembers, withRelayMesh } from './lib/relay.mjs'
 
 const quick = process.env.BENCH_QUICK === '1'
@@ -54,23 +54,6 @@ guard(Number(process.env.BENCH_TIMEOUT_MS ?? 450_000) - 20_000, () => result)
 
 /** Agents' RSS before they host anything: what a process costs with the node package loaded. */
 const baselines = (agents) => agents.map(a => a.mem()?.rss ?? null)
-
-/** `count` agents sharing a fresh home with one mesh; always stopped and removed afterwards. */
-async function withAgents (count, fn) {
-  const home = tempDir('claudemesh-bench-load-')
-  const agents = []
-  try {
-    const spawned = await Promise.allSettled(Array.from({ length: count }, (_, i) => spawnAgent(`load${i}`)))
-    for (const s of spawned) if (s.status === 'fulfilled') agents.push(s.value)
-    const failed = spawned.find(s => s.status === 'rejected')
-    if (failed != null) throw failed.reason
-    await agents[0].call('createMesh', { home, mesh: 'bench' })
-    return await fn({ home, agents })
-  } finally {
-    await stopAgents(agents)
-    removeDir(home)
-  }
-}
 
 /** Direct mode: `n` nodes (registry discovery in one home) spread over the agents; all see all online. */
 async function startDirect (home, agents, n) {
@@ -304,7 +287,7 @@ async function runCase ({ n, m, key }, mode) {
   if (mode === 'relay') {
     return withRelayMesh({ memberProcs: procs, prefix: `load${key}` }, ({ home, relayAgent, relayAddr, agents }) => run({ home, agents, relayAgent, relayAddr }))
   }
-  return withAgents(procs, run)
+  return withAgents(procs, 'load', run)
 }
 
 for (const size of SIZES) {

@@ -21,8 +21,8 @@
 // window and how many of its sends may be not yet accepted, BENCH_MESSAGING_ONLY=dm,fanout,
 // random (a subset), BENCH_CPU_PROF=<dir> (every agent under --cpu-prof; summarise with
 // `node bench/lib/cpuprof.mjs <dir> --inclusive`).
-import { emit, guard, progress, removeDir, round, section, sleep, tempDir } from './lib/harness.mjs'
-import { lat, r3, spawnAgent, stopAgents } from './lib/agents.mjs'
+import { emit, guard, progress, round, section, sleep } from './lib/harness.mjs'
+import { lat, r3, withAgents } from './lib/agents.mjs'
 
 const THROUGHPUT_S = Math.max(1, Number(process.env.BENCH_THROUGHPUT_S ?? 30))
 const DM_N = Number(process.env.BENCH_DM_N ?? 2000)
@@ -37,23 +37,6 @@ const RANDOM_WAIT_MS = 60_000
 
 const result = {}
 guard(420_000, () => result)
-
-/** `count` agents sharing a fresh home with one mesh; always stopped and removed afterwards. */
-async function withAgents (count, prefix, fn) {
-  const home = tempDir('claudemesh-bench-msg-')
-  const agents = []
-  try {
-    const spawned = await Promise.allSettled(Array.from({ length: count }, (_, i) => spawnAgent(`${prefix}${i}`)))
-    for (const s of spawned) if (s.status === 'fulfilled') agents.push(s.value)
-    const failed = spawned.find(s => s.status === 'rejected')
-    if (failed != null) throw failed.reason
-    await agents[0].call('createMesh', { home, mesh: 'bench' })
-    return await fn({ home, agents })
-  } finally {
-    await stopAgents(agents)
-    removeDir(home)
-  }
-}
 
 /** Start `size` nodes spread over the agents (agent i gets a contiguous share); all see all. */
 async function startMesh (home, agents, size) {

@@ -3,7 +3,7 @@
 // events, stop it. Plus latency statistics with p99 at microsecond resolution.
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { procCpuMs, procMemMB, progress, spawnTracked, stopChild } from './harness.mjs'
+import { procCpuMs, procMemMB, progress, removeDir, spawnTracked, stopChild, tempDir } from './harness.mjs'
 
 const agentPath = join(fileURLToPath(new URL('.', import.meta.url)), 'agent.mjs')
 
@@ -95,6 +95,26 @@ export async function stopAgents (agents) {
 const r3 = (x) => (Number.isFinite(x) ? Number(x.toFixed(3)) : null)
 
 /** n, p50, p90, p99, max, min, mean (nearest-rank percentiles), in the unit given, 3 decimals. */
+/**
+ * `count` agents (labelled `<label>0`, `<label>1`…) sharing a fresh home with the mesh "bench";
+ * always stopped and the home removed afterwards.
+ */
+export async function withAgents (count, label, fn) {
+  const home = tempDir(`claudemesh-bench-${label}-`)
+  const agents = []
+  try {
+    const spawned = await Promise.allSettled(Array.from({ length: count }, (_, i) => spawnAgent(`${label}${i}`)))
+    for (const s of spawned) if (s.status === 'fulfilled') agents.push(s.value)
+    const failed = spawned.find(s => s.status === 'rejected')
+    if (failed != null) throw failed.reason
+    await agents[0].call('createMesh', { home, mesh: 'bench' })
+    return await fn({ home, agents })
+  } finally {
+    await stopAgents(agents)
+    removeDir(home)
+  }
+}
+
 export function lat (xs) {
   if (xs.length === 0) return { n: 0 }
   const s = Float64Array.from(xs).sort()

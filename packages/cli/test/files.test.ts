@@ -6,15 +6,29 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, watch, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, cli, Daemon } from './helpers.js'
 
 const MB = Number(process.env.FILES_TEST_MB ?? 50)
+const isChunk = (name: string): boolean => /^\d{6}$/.test(name)
+
+/** Resolves once `dir` holds `n` chunk files, on its change events (bounded). */
+async function chunksOnDisk (dir: string, n: number, ms: number): Promise<void> {
+  await mkdir(dir, { recursive: true }) // the fetcher creates it too; watching needs it now
+  const enough = async (): Promise<boolean> => (await readdir(dir)).filter(isChunk).length >= n
+  const signal = AbortSignal.timeout(ms)
+  if (await enough()) return
+  try {
+    for await (const _ of watch(dir, { signal })) if (await enough()) return
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw new Error(`fewer than ${n} chunks arrived within ${ms} ms`)
+    throw err
+  }
+}
 const procs: Array<{ stop: (s: NodeJS.Signals) => Promise<unknown> }> = []
 const homes: string[] = []
 afterEach(async () => {
@@ -69,16 +83,10 @@ describe('claudemesh file', () => {
     const chunkDir = join(envB.CLAUDEMESH_HOME as string, 'files', 'team', bobSession, id)
     const dest = join(envB.CLAUDEMESH_HOME as string, 'got.bin')
     const first = cli(['file', 'get', id, dest, '--json'], envB)
-    const deadline = Date.now() + 60_000
-    let present = 0
-    while (present < 3) {
-      present = (await readdir(chunkDir).catch(() => [])).filter(n => /^\d{6}$/.test(n)).length
-      if (Date.now() > deadline) throw new Error('no chunk arrived at bob')
-      await sleep(5)
-    }
+    await chunksOnDisk(chunkDir, 3, 60_000)
     await bob.stop('SIGKILL')
     expect((await first).code).not.toBe(0)
-    const kept = (await readdir(chunkDir)).filter(n => /^\d{6}$/.test(n)).length
+    const kept = (await readdir(chunkDir)).filter(isChunk).length
     expect(kept).toBeGreaterThanOrEqual(3)
     expect(kept).toBeLessThan(MB)
 

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto'
+
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
 import { clientIdOf, entryProblem, signUpdate, updateKey } from '../src/state/index.js'
 import { getContext, shareContext } from '../src/control/context-methods.js'
-import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
+import { until, startMesh } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -14,13 +14,7 @@ afterEach(async () => {
 })
 
 async function mesh (names: string[]): Promise<MeshNode[]> {
-  const h = await homeWithMesh()
-  cleanups.push(h.cleanup)
-  const ns: MeshNode[] = []
-  for (const name of names) ns.push(await startNode({ home: h.home, name, session: randomUUID() }))
-  nodes.push(...ns)
-  await untilAllSee(ns)
-  return ns
+  return (await startMesh({ nodes, cleanups }, names)).nodes
 }
 
 describe('context hand-off', () => {

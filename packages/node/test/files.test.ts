@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
 import { blobRoot } from '../src/files/blobs.js'
-import { homeWithMesh, received, startNode, untilAllSee } from './helpers.js'
+import { received, startNode, untilAllSee, startMesh } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -14,16 +14,7 @@ afterEach(async () => {
 })
 
 async function mesh (names: string[], extra: Record<string, Partial<Parameters<typeof startNode>[0]>> = {}): Promise<{ home: string, nodes: MeshNode[] }> {
-  const h = await homeWithMesh()
-  cleanups.push(h.cleanup)
-  const ns: MeshNode[] = []
-  for (const name of names) {
-    const n = await startNode({ home: h.home, name, ...extra[name] })
-    nodes.push(n)
-    ns.push(n)
-  }
-  await untilAllSee(ns)
-  return { home: h.home, nodes: ns }
+  return startMesh({ nodes, cleanups }, names, name => extra[name] ?? {})
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')

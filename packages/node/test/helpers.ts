@@ -70,3 +70,23 @@ export async function received (node: MeshNode, pred: (m: InboxMessage) => boole
     node.addEventListener('message:receive', on)
   })
 }
+
+/** What a test file started and must stop and remove after each test. */
+export interface World { nodes: MeshNode[], cleanups: Array<() => Promise<void>> }
+
+/**
+ * Nodes named `names` in one fresh home with mesh "test", all seeing each other online;
+ * `init(name)` adds to a node's init. The nodes and the home go into `world`.
+ */
+export async function startMesh (world: World, names: string[], init: (name: string) => Partial<MeshNodeInit> = () => ({})): Promise<{ home: string, nodes: MeshNode[] }> {
+  const h = await homeWithMesh()
+  world.cleanups.push(h.cleanup)
+  const ns: MeshNode[] = []
+  for (const name of names) {
+    const n = await startNode({ home: h.home, name, ...init(name) })
+    world.nodes.push(n)
+    ns.push(n)
+  }
+  await untilAllSee(ns)
+  return { home: h.home, nodes: ns }
+}

@@ -5,7 +5,7 @@ import type { MeshNode } from '../src/index.js'
 import { groupKey } from '../src/crypto/index.js'
 import { idText, newMessageId, sealGroup } from '../src/messaging/envelope.js'
 import { ALL } from '../src/messaging/groups.js'
-import { homeWithMesh, received, startNode, until, untilAllSee } from './helpers.js'
+import { homeWithMesh, received, startNode, until, untilAllSee, startMesh } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -15,16 +15,7 @@ afterEach(async () => {
 })
 
 async function mesh (names: string[], extra: Partial<Parameters<typeof startNode>[0]> = {}): Promise<{ home: string, nodes: MeshNode[] }> {
-  const h = await homeWithMesh()
-  cleanups.push(h.cleanup)
-  const ns: MeshNode[] = []
-  for (const name of names) {
-    const n = await startNode({ home: h.home, name, ...extra })
-    nodes.push(n)
-    ns.push(n)
-  }
-  await untilAllSee(ns)
-  return { home: h.home, nodes: ns }
+  return startMesh({ nodes, cleanups }, names, () => extra)
 }
 
 describe('direct messages', () => {

@@ -4,14 +4,13 @@
  * shows it; a conflicting reservation is refused; once the holder leaves, it no longer counts.
  */
 import { execFileSync } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
 import { checkPaths, listReservations, releaseFiles, reserveFiles } from '../src/control/reservation-methods.js'
-import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
+import { until, startMesh } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -29,13 +28,7 @@ async function clone (remote: string): Promise<string> {
 }
 
 async function mesh (names: string[]): Promise<MeshNode[]> {
-  const h = await homeWithMesh()
-  cleanups.push(h.cleanup)
-  const ns: MeshNode[] = []
-  for (const name of names) ns.push(await startNode({ home: h.home, name, session: randomUUID() }))
-  nodes.push(...ns)
-  await untilAllSee(ns)
-  return ns
+  return (await startMesh({ nodes, cleanups }, names)).nodes
 }
 
 const sees = (n: MeshNode, holder: string, count: number) => async (): Promise<void> =>

@@ -2,16 +2,14 @@
 // sessions started through `claudemesh launch` under tmux wake each other through the Stop
 // hook; message modes inbox and off; `claudemesh install` seen by `claude mcp list`.
 import { execFile, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, realpath, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, cli, Daemon } from '../helpers.js'
 import { ensureClaude } from './claude.js'
 import { type ApiRequest, type FakeApi, lastToolResult, requestContains, requestStrings, type Script, startFakeApi } from './fake-api.js'
+import { type MeshEnv, meshHome as newMeshHome, pollCli, stopLaunched, unique } from './mesh.js'
 import { type ClaudeHome, claudeEnv, createClaudeHome, type InteractiveClaude, runClaudeInteractive } from './run.js'
 
 const claude = await ensureClaude()
@@ -29,23 +27,14 @@ const dirs: Array<() => Promise<void>> = []
 
 afterEach(async () => {
   // sessions first (claude writes to its home on the way out), then the sender daemons, then files
-  await Promise.all(launched.splice(0).map(async l => stopLaunched(l)))
+  await Promise.all(launched.splice(0).map(async l => stopLaunched(l.s, l.mesh)))
   await Promise.all(daemons.splice(0).map(async d => d.stop('SIGTERM')))
   await Promise.all(apis.splice(0).map(async a => a.close()))
   await Promise.all(dirs.splice(0).map(async f => f()))
 })
 
-type MeshEnv = Record<string, string> & { CLAUDEMESH_HOME: string }
-
 /** A claudemesh home with the mesh "team". */
-async function meshHome (): Promise<MeshEnv> {
-  const dir = await realpath(await mkdtemp(join(tmpdir(), 'cm-e2e-mesh-')))
-  dirs.push(async () => rm(dir, { recursive: true, force: true }))
-  const env: MeshEnv = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
-  const r = await cli(['mesh', 'create', 'team'], env)
-  expect(r.code, r.stderr).toBe(0)
-  return env
-}
+const meshHome = async (): Promise<MeshEnv> => newMeshHome(dirs)
 
 async function claudeHome (): Promise<ClaudeHome> {
   const h = await createClaudeHome()
@@ -78,43 +67,6 @@ async function launch (name: string, a: FakeApi, mesh: MeshEnv, flags: string[] 
   })
   launched.push({ s, mesh })
   return s
-}
-
-function alive (pid: number): boolean {
-  try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z' } catch { return false }
-}
-
-function childrenOf (pid: number): number[] {
-  try { return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) } catch { return [] }
-}
-
-async function waitGone (pids: number[], ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50)
-}
-
-async function tmuxOf (home: ClaudeHome, ...args: string[]): Promise<string> {
-  return new Promise(resolve => {
-    execFile('tmux', ['-S', join(home.dir, 'tmux.sock'), ...args], { timeout: 5_000 }, (err, stdout) => { resolve(err == null ? stdout : '') })
-  })
-}
-
-/**
- * Ends a launched session: SIGHUP to claude (the pane's `launch` process's child) so it exits
- * and stops its MCP server, then the tmux server; any session node still registered in the
- * mesh home (started by this test) gets SIGTERM by its pid.
- */
-async function stopLaunched ({ s, mesh }: Launched): Promise<void> {
-  const launchPid = Number((await tmuxOf(s.home, 'display-message', '-p', '-t', 'claude', '#{pane_pid}')).trim())
-  const claudePids = launchPid > 0 ? childrenOf(launchPid) : []
-  for (const p of claudePids) try { process.kill(p, 'SIGHUP') } catch {}
-  await waitGone(claudePids, 5_000)
-  for (const p of claudePids) if (alive(p)) try { process.kill(p, 'SIGKILL') } catch {}
-  await s.kill()
-  const { listRunning } = await import('@claudemesh/node/client')
-  const left = (await listRunning(mesh.CLAUDEMESH_HOME, 'team').catch(() => [])).filter(e => e.kind === 'mcp').map(e => e.pid)
-  for (const p of left) try { process.kill(p, 'SIGTERM') } catch {}
-  await waitGone(left, 5_000)
 }
 
 // ---- reading what the model saw ----------------------------------------------------------
@@ -195,21 +147,6 @@ async function waitReq (a: FakeApi, pred: (r: ApiRequest) => boolean, ms: number
     return await a.waitFor(pred, ms)
   } catch (err) {
     throw new Error(`${what}: ${(err as Error).message}\n${await diagnose(sessions)}`)
-  }
-}
-
-const unique = (what: string): string => `${what}-${randomBytes(6).toString('hex')}`
-
-/** Bounded poll of a CLI call until `ok` holds; returns the last parsed JSON. */
-async function pollCli<T> (args: string[], env: MeshEnv, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    const r = await cli(args, env)
-    try { last = JSON.parse(r.stdout) } catch { last = `${r.code}: ${r.stdout}${r.stderr}` }
-    if (r.code === 0 && ok(last as T)) return last as T
-    if (Date.now() > deadline) throw new Error(`claudemesh ${args.join(' ')}: condition not met within ${timeoutMs} ms; last: ${JSON.stringify(last)}`)
-    await sleep(200)
   }
 }
 

@@ -3,18 +3,16 @@
 // repository (another remote spelling), tries to Edit src/auth/login.ts: our PreToolUse hook denies
 // it with bob's name and reason; she messages bob; his Stop hook wakes him, he calls release_files;
 // her retried Edit goes through.
-import { execFile, execFileSync, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, cli } from '../helpers.js'
+import { BIN } from '../helpers.js'
 import { ensureClaude } from './claude.js'
 import { type ApiRequest, type ContentBlock, type FakeApi, requestContains, startFakeApi } from './fake-api.js'
-import { type ClaudeHome, claudeEnv, createClaudeHome, type InteractiveClaude, runClaudeInteractive } from './run.js'
+import { meshHome, pollCli, stopLaunched, unique } from './mesh.js'
+import { type ClaudeHome, claudeEnv, createClaudeHome, runClaudeInteractive } from './run.js'
 
 const claude = await ensureClaude()
 const skip = 'skip' in claude ? claude.skip : undefined
@@ -23,16 +21,6 @@ const claudeBin = 'bin' in claude ? claude.bin : ''
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => { for (const f of cleanups.splice(0).reverse()) await f() })
-
-type MeshEnv = Record<string, string> & { CLAUDEMESH_HOME: string }
-
-async function meshHome (): Promise<MeshEnv> {
-  const dir = await realpath(await mkdtemp(join(tmpdir(), 'cm-e2e-rsv-')))
-  cleanups.push(async () => rm(dir, { recursive: true, force: true }))
-  const env: MeshEnv = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
-  expect((await cli(['mesh', 'create', 'team'], env)).code).toBe(0)
-  return env
-}
 
 /** A Claude home whose project directory is a clone of the repository, with `remote` as origin. */
 async function cloneHome (remote: string): Promise<ClaudeHome> {
@@ -64,40 +52,10 @@ function toolResults (req: ApiRequest): Array<{ content: string, isError: boolea
   return out
 }
 
-/** Bounded poll of a CLI call until `ok` holds on its JSON. */
-async function pollCli<T> (args: string[], env: MeshEnv, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const r = await cli([...args, '--json'], env)
-    const v = r.code === 0 ? JSON.parse(r.stdout) as T : undefined
-    if (v !== undefined && ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`claudemesh ${args.join(' ')}: not met within ${timeoutMs} ms; last: ${r.stdout}${r.stderr}`)
-    await sleep(200)
-  }
-}
-
-/** SIGHUP to claude under the tmux pane, then the tmux server, then any session node still registered. */
-async function stopLaunched (s: InteractiveClaude, mesh: MeshEnv): Promise<void> {
-  const pane = await new Promise<string>(resolve => {
-    execFile('tmux', ['-S', join(s.home.dir, 'tmux.sock'), 'display-message', '-p', '-t', 'claude', '#{pane_pid}'], { timeout: 5_000 }, (err, out) => { resolve(err == null ? out.trim() : '') })
-  })
-  let kids: number[] = []
-  try { kids = readFileSync(`/proc/${pane}/task/${pane}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) } catch {}
-  for (const p of kids) try { process.kill(p, 'SIGHUP') } catch {}
-  // claude writes its home on the way out: let it exit (bounded) before the pane goes
-  const alive = (pid: number): boolean => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z' } catch { return false } }
-  for (const deadline = Date.now() + 5_000; kids.some(alive) && Date.now() < deadline;) await sleep(50)
-  await s.kill()
-  const { listRunning } = await import('@claudemesh/node/client')
-  for (const e of await listRunning(mesh.CLAUDEMESH_HOME, 'team').catch(() => [])) if (e.kind === 'mcp') try { process.kill(e.pid, 'SIGTERM') } catch {}
-}
-
-const unique = (what: string): string => `${what}-${randomBytes(6).toString('hex')}`
-
 describe.skipIf(skip != null)(skip != null ? `reservations with the real claude (skipped: ${skip})` : 'reservations with the real claude', () => {
   it('alice\'s Edit of a file bob holds exclusively is denied with his reason; she asks him, he releases, her retried Edit succeeds', async () => {
     const started = Date.now()
-    const mesh = await meshHome()
+    const mesh = await meshHome(cleanups, 'cm-e2e-rsv-')
     const REASON = unique('migrating-sessions-to-jwt')
     const ASK = unique('please-release-src-auth')
     const homeB = await cloneHome('https://bob:token@example.com/team/app')
@@ -115,7 +73,7 @@ describe.skipIf(skip != null)(skip != null ? `reservations with the real claude 
     })
     const bob = await runClaudeInteractive({ bin: BIN, args: ['launch', '-y', '--name', 'bob', '--'], apiUrl: apiB.url, home: homeB, env: { ...mesh, CLAUDEMESH_CLAUDE_BIN: claudeBin }, readyTimeoutMs: 30_000 })
     cleanups.push(async () => stopLaunched(bob, mesh))
-    await pollCli(['info', '--name', 'bob'], mesh, () => true)
+    await pollCli(['info', '--name', 'bob', '--json'], mesh, () => true, 30_000)
     await bob.submit('reserve auth')
     await bob.waitForScreen(/BOB-RESERVED/, 30_000)
     const reserved = toolResults(apiB.main().at(-1) as ApiRequest).at(-1)
@@ -129,12 +87,12 @@ describe.skipIf(skip != null)(skip != null ? `reservations with the real claude 
       if (step === 0) return { toolUse: { name: 'Read', input: { file_path: file } } }
       if (step === 1) {
         // her node is up and holds bob's reservation before she edits
-        await pollCli<Array<{ name: string }>>(['reservations', '--name', 'alice'], mesh, rs => rs.some(r => r.name === 'bob'))
+        await pollCli<Array<{ name: string }>>(['reservations', '--name', 'alice', '--json'], mesh, rs => rs.some(r => r.name === 'bob'), 30_000)
         return edit
       }
       if (step === 2) return { toolUse: { name: 'mcp__claudemesh__send_message', input: { to: 'bob', message: ASK } } }
       if (step === 3) {
-        await pollCli<unknown[]>(['reservations', '--name', 'alice'], mesh, rs => rs.length === 0, 120_000)
+        await pollCli<unknown[]>(['reservations', '--name', 'alice', '--json'], mesh, rs => rs.length === 0, 120_000)
         return edit
       }
       return { text: 'ALICE-EDITED' }
