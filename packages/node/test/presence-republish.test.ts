@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
-import { homeWithMesh, startNode, untilAllSee } from './helpers.js'
+import { decodeRecord } from '../src/presence/record.js'
+import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -51,5 +52,25 @@ describe('presence republish on new connections (SPEC.md §6.2)', () => {
     h.onSubscription(subscribed(h.topic))
     h.onGraft(grafted(h.topic))
     expect(h.republishPending).toBe(false)
+  })
+
+  it('a change or a republish asked for while the goodbye goes out does not outdate it: the last record signed is the goodbye and the peer sees us leave', async () => {
+    const { home, cleanup } = await homeWithMesh()
+    cleanups.push(cleanup)
+    const a = await startNode({ home, name: 'a', presence })
+    const b = await startNode({ home, name: 'b', presence })
+    nodes.push(b)
+    await untilAllSee([a, b])
+    const left = until([b], ['peer:leave'], () => b.presence.get(a.peerId)?.online === false, 10_000, 'a offline at b')
+    const stopping = a.presence.stop()
+    // what a heartbeat, a debounced republish or a status change would do in that second
+    const late = a.presence.update({ summary: 'signed after the goodbye' })
+    hooks(a).onSubscription(subscribed(hooks(a).topic))
+    await Promise.all([stopping, late])
+    expect(hooks(a).republishPending).toBe(false)
+    expect(decodeRecord(a.presence.ownRecord() as Uint8Array).gone).toBe(true)
+    await left
+    await a.stop({ flushMs: 0 })
+    expect(b.presence.get(a.peerId)?.online).toBe(false)
   })
 })

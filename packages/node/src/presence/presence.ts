@@ -66,6 +66,8 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private heartbeat?: ReturnType<typeof setInterval>
   private sweeper?: ReturnType<typeof setInterval>
   private running = false
+  /** the goodbye is under way: nothing may sign a record that outdates it */
+  private leaving = false
   private republish?: ReturnType<typeof setTimeout>
   /** our last publish reached at least one peer (else it died for want of a topic mesh) */
   private heard = false
@@ -105,13 +107,18 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   /** Say goodbye (a signed `gone` record), then stop everything. */
   async stop (opts: { goodbye?: boolean } = {}): Promise<void> {
-    if (!this.running) return
+    if (!this.running || this.leaving) return
+    // first stop everything that signs: a heartbeat, a debounced republish or a change signed
+    // after the goodbye has a higher sequence number and would bring us back online (§6.3)
+    this.leaving = true
+    clearInterval(this.heartbeat)
+    clearTimeout(this.republish)
+    this.republish = undefined
     if (opts.goodbye !== false) {
       await this.publish({ gone: true }).catch(() => {})
       await this.goodbyeDirect()
     }
     this.running = false
-    clearInterval(this.heartbeat)
     clearInterval(this.sweeper)
     const { libp2p } = this.components
     libp2p.removeEventListener('connection:open', this.onConnectionOpen)
@@ -119,7 +126,6 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     libp2p.removeEventListener('self:peer:update', this.onSelfUpdate)
     libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscription)
     libp2p.services.pubsub.removeEventListener('gossipsub:graft', this.onGraft)
-    clearTimeout(this.republish)
     libp2p.services.pubsub.topicValidators.delete(this.topic)
     libp2p.services.pubsub.unsubscribe(this.topic)
     await libp2p.unhandle(this.protocol)
@@ -180,15 +186,17 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private async signOwn (gone = false): Promise<Uint8Array> {
     const peer = this.components.libp2p.peerId.publicKey?.raw ?? new Uint8Array(32)
     const body = this.init.presenceKey != null ? sealBody(this.init.presenceKey, peer, this.body) : new Uint8Array(0)
-    this.seq++
-    this.ownBytes = await signRecord(this.init.meshId, this.init.privateKey, {
-      v: 1, peer, inc: this.incarnation, seq: this.seq, at: Date.now(), addrs: this.addrs(), gone, body
+    const seq = ++this.seq
+    const bytes = await signRecord(this.init.meshId, this.init.privateKey, {
+      v: 1, peer, inc: this.incarnation, seq, at: Date.now(), addrs: this.addrs(), gone, body
     })
-    return this.ownBytes
+    // signatures run concurrently: an older one finishing last must not replace a newer one
+    if (seq === this.seq) this.ownBytes = bytes
+    return bytes
   }
 
   private async publish (opts: { gone?: boolean } = {}): Promise<void> {
-    if (!this.running || this.init.announce === false) return
+    if (!this.running || this.init.announce === false || (this.leaving && opts.gone !== true)) return
     const bytes = await this.signOwn(opts.gone === true)
     try {
       const r = await this.components.libp2p.services.pubsub.publish(this.topic, bytes)
@@ -325,7 +333,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   get republishPending (): boolean { return this.republish != null }
 
   private republishSoon (): void {
-    if (this.republish != null) return
+    if (this.republish != null || this.leaving) return
     this.republish = setTimeout(() => {
       this.republish = undefined
       void this.publish()
