@@ -27,8 +27,10 @@ export async function home (): Promise<string> {
 
 export async function session (h: string, name: string, opts: SessionOpts = {}): Promise<Session> {
   const node = await createMeshNode({ home: h, mesh: 'team', session: randomUUID(), name, role: opts.role, groups: opts.groups ?? [{ name: 'core', role: 'lead' }], presence: FAST })
-  await node.start()
-  const server = await ClaudemeshServer.create(node, { mode: opts.mode, channels: opts.channels })
+  // as `claudemesh mcp` does: the hook methods are served before the registry lists the session
+  const made: { server?: ClaudemeshServer } = {}
+  await node.start({ prepare: async n => { made.server = await ClaudemeshServer.create(n, { mode: opts.mode, channels: opts.channels }) } })
+  const server = made.server as ClaudemeshServer
   const [a, b] = InMemoryTransport.createLinkedPair()
   const client = new Client({ name: 'test', version: '1' })
   const notes: unknown[] = []

@@ -1,5 +1,7 @@
-import { ControlClient } from '@claudemesh/node'
+import { randomUUID } from 'node:crypto'
+import { ControlClient, createMeshNode, listRunning } from '@claudemesh/node'
 import { describe, expect, it } from 'vitest'
+import { ClaudemeshServer } from '../src/index.js'
 import { arrival, call, home, meet, session, stops } from './helpers.js'
 
 describe('the claudemesh MCP server', () => {
@@ -126,5 +128,29 @@ describe('the claudemesh MCP server', () => {
     for (const v of Object.values(note.params.meta)) expect(typeof v).toBe('string')
     // delivered through the channel: no other path shows it again
     expect((await b.node.mail.check()).messages).toEqual([])
+  })
+
+  it('a hook that finds the session in the registry can call hook.wait at once: the methods are served before the entry is written', async () => {
+    const h = await home()
+    const node = await createMeshNode({ home: h, mesh: 'team', session: randomUUID(), name: 'early' })
+    const listed = async (): Promise<boolean> => (await listRunning(h, 'team')).some(e => e.peerId === node.peerId)
+    const seen: boolean[] = []
+    let server: ClaudemeshServer | undefined
+    await node.start({
+      prepare: async n => {
+        seen.push(await listed())
+        server = await ClaudemeshServer.create(n)
+        seen.push(await listed())
+      }
+    })
+    stops.push(async () => { await server?.close(); await node.stop() })
+    expect(seen).toEqual([false, false])
+    expect(await listed()).toBe(true)
+    const control = await ControlClient.connect(node.registryControlPath())
+    try {
+      expect(await control.call('hook.wait', { event: 'session-start', timeoutMs: 0 })).toEqual({ text: null })
+    } finally {
+      control.close()
+    }
   })
 })

@@ -162,10 +162,15 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** DMs accepted and not yet on their recipient's or a relay's disk */
   get queued (): number { return this.messaging?.outbox.size ?? 0 }
 
-  async start (): Promise<void> {
+  /**
+   * Join the mesh. `prepare` runs once the control socket serves and before the registry entry
+   * that lets hooks and the CLI find this session is written: what it registers (the MCP
+   * layer's hook methods) is there for the first caller.
+   */
+  async start (opts: { prepare?: (node: MeshNode) => Promise<void> } = {}): Promise<void> {
     if (this.state !== 'new') throw new NodeStateError('a MeshNode starts once')
     try {
-      await this.startParts()
+      await this.startParts(opts.prepare)
     } catch (err) {
       // leave nothing half-open: the store lock and the listeners must go with the failure
       this.state = 'running'
@@ -175,7 +180,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
   }
 
-  private async startParts (): Promise<void> {
+  private async startParts (prepare?: (node: MeshNode) => Promise<void>): Promise<void> {
     const { home } = this.init
     assertPrivateHome(home, typeof this.init.mesh === 'string' ? this.init.mesh : this.init.mesh.name)
     this.mesh = typeof this.init.mesh === 'string' ? await loadMesh(home, this.init.mesh) : this.init.mesh
@@ -246,6 +251,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.methods(this.control, this)
       await this.control.start()
     }
+    await prepare?.(this)
     if (this.init.registry !== false) {
       await register(home, {
         v: 1,

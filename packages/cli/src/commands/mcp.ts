@@ -19,11 +19,18 @@ export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
         import('@modelcontextprotocol/sdk/server/stdio.js')
       ])
       const node = await nodeFromFlags(flags, env, 'mcp')
-      await node.start()
-      const server = await ClaudemeshServer.create(node, {
-        mode: flags.messageMode as 'push' | 'inbox' | 'off' | undefined,
-        channels: flags.channels === true || env.CLAUDEMESH_CHANNELS === '1'
+      // the hooks find this session through the registry: serve their methods before that
+      const made: { server?: Awaited<ReturnType<typeof ClaudemeshServer.create>> } = {}
+      await node.start({
+        prepare: async n => {
+          made.server = await ClaudemeshServer.create(n, {
+            mode: flags.messageMode as 'push' | 'inbox' | 'off' | undefined,
+            channels: flags.channels === true || env.CLAUDEMESH_CHANNELS === '1'
+          })
+        }
       })
+      const server = made.server
+      if (server == null) throw new Error('the MCP server was not prepared')
       const transport = new StdioServerTransport()
       await new Promise<void>(resolve => {
         let done = false
