@@ -89,7 +89,7 @@ async function inboxOf (name: string, env: NodeJS.ProcessEnv): Promise<string[]>
 }
 
 describe('claudemesh ui in Chromium', () => {
-  it('lists three daemons and stays live without a reload: CLI DM, remote state, tasks in; DM, group message, state, note and search out', async ctx => {
+  it('lists three daemons and stays live without a reload: CLI DM, remote state, tasks, reservations made, ended and released in; DM, group message, state, note and search out', async ctx => {
     if (skipped !== '') ctx.skip()
     const env = await home()
     const alice = daemon('alice', env)
@@ -161,7 +161,7 @@ describe('claudemesh ui in Chromium', () => {
     void carol
   }, 180_000)
 
-  it('a hostile peer\'s name, role, summary, message, state and task render as text; no script of theirs runs', async ctx => {
+  it('a hostile peer\'s name, role, summary, message, state, task and reservation (reason, globs) render as text; no script of theirs runs', async ctx => {
     if (skipped !== '') ctx.skip()
     const env = await home()
     const alice = daemon('alice', env)
