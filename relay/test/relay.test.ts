@@ -112,6 +112,8 @@ describe('relay', () => {
     const ids = sent.map(s => s.id)
     await Promise.all(ids.map(async id => waitStatus(a, id, 'held')))
     expect(relay.mailbox.size.messages).toBeGreaterThanOrEqual(30)
+    // the sender's view of the relay: what it holds of ours, per relay (SPEC.md §12.4)
+    expect(a.info().relays).toEqual([{ addr: relayAddr, id: relay.peerId, connected: true, mailbox: true, held: 30, received: 0 }])
     // the sender goes away too: the relay alone has them
     await a.stop()
     const received: string[] = []
@@ -123,11 +125,13 @@ describe('relay', () => {
     expect(received).toEqual(Array.from({ length: 30 }, (_, i) => `away ${i}`))
     const inbox = await b.mail.inbox.list({ unreadOnly: false })
     expect(inbox.map(m => m.id)).toEqual(ids)
+    expect(b.info().relays[0]?.received).toBeGreaterThanOrEqual(30)
     // the sender returns and learns they were delivered
     const a2 = await createMeshNode({ home, mesh: 'test', session: a.key.session, name: 'carol', listen: [], relays: [relayAddr], registry: false, control: false, presence: FAST })
     nodes.push(a2)
     await a2.start()
     await Promise.all(ids.map(async id => waitStatus(a2, id, 'delivered')))
+    expect(a2.info().relays[0]?.held).toBe(0)
     await Promise.all([a2.stop(), b.stop()])
   })
 

@@ -71,3 +71,15 @@ export async function ensureChromium (): Promise<{ ok: true } | { ok: false, rea
   if (failed != null || !existsSync(CHROMIUM)) return { ok: false, reason: `apt-get could not install chromium: ${failed ?? 'no binary after install'}` }
   return { ok: true }
 }
+
+/** `claudemesh relay` for mesh "team" on a random loopback port; resolves with its address once it printed it. */
+export async function startRelay (env: NodeJS.ProcessEnv): Promise<{ addr: string, proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [BIN, 'relay', '--mesh', 'team', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'error'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  running.push(proc)
+  const addr = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('claudemesh relay printed no address in 30 s')) }, 30_000)
+    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).once('line', line => { clearTimeout(timer); resolve(line) })
+    proc.once('exit', code => { clearTimeout(timer); reject(new Error(`claudemesh relay exited ${code} before it was ready`)) })
+  })
+  return { addr, proc }
+}

@@ -8,6 +8,8 @@
 const TOKEN = location.pathname.split('/')[2] ?? ''
 const LINE = 200
 const TEXT = 4000
+/** globs shown per reservation (up to 32 of 256 characters each would flood a row) */
+const GLOBS = 8
 /** replaced by the node's definition (the `hello` event) before any section arrives */
 let unsafe = /(?!)/gu
 let peers = []
@@ -54,6 +56,18 @@ function ago (ms) {
   return `${Math.round(s / 86400)}d ago`
 }
 
+/** A time to come, as the page shows it: "in 5m" (the exact time in the tooltip). */
+function until (ms) {
+  const s = Math.max(0, Math.round((ms - Date.now()) / 1000))
+  if (s < 60) return `in ${s}s`
+  // minutes up to 100: a default reservation (1 h) reads "in 60m", not "in 1h"
+  if (s < 6000) return `in ${Math.round(s / 60)}m`
+  if (s < 86400) return `in ${Math.round(s / 3600)}h`
+  return `in ${Math.round(s / 86400)}d`
+}
+
+const clock = ms => new Date(ms).toLocaleString()
+
 function nameOf (id) {
   const p = peers.find(x => x.id === id)
   return p != null ? shown(p.handle ?? p.name) : shown(String(id).slice(-10))
@@ -77,9 +91,7 @@ const render = {
     $('self').textContent = `${shown(d.name)} · mesh ${shown(d.mesh)} · ${shown(d.status)}${d.summary ? ` · ${shown(d.summary)}` : ''}`
     $('memory-count').textContent = `${d.memories} notes`
     $('inbox-count').textContent = `${d.unread} unread`
-    fill('relays', d.relays.length === 0
-      ? [placeholder('no relay')]
-      : d.relays.map(r => el('li', {}, badge(r.connected ? 'online' : 'offline'), ' ', shown(r.addr), r.mailbox ? ' · mailbox open' : '')))
+    fill('relays', d.relays.length === 0 ? [placeholder('no relay')] : d.relays.map(relay))
     $('mailbox').textContent = `${d.held} DMs held by a relay for offline peers, ${d.toRelay} waiting for a relay, ${d.queued} queued`
   },
 
@@ -130,25 +142,56 @@ const render = {
   },
 
   tasks (d) {
-    if (error(d, 'tasks', 5)) return
+    if (error(d, 'tasks', 7)) return
     $('tasks-count').textContent = `${d.tasks.length} tasks`
-    const state = t => (t.status !== 'open' ? t.status : t.holder != null ? `held by ${nameOf(t.holder)}` : t.blockedBy.length > 0 ? `blocked by ${t.blockedBy.join(', ')}` : 'open')
-    fill('tasks', d.tasks.length === 0 ? [placeholder('no tasks', 5)] : d.tasks.map(t => el('tr', { id: t.id },
+    fill('tasks', d.tasks.length === 0 ? [placeholder('no tasks', 7)] : d.tasks.map(t => el('tr', { id: t.id, class: `task s-${t.status}` },
       el('td', {}, shown(t.id)),
       el('td', {}, shown(t.priority)),
-      el('td', { title: shown(t.body, true, 1000) }, shown(t.title)),
-      el('td', {}, shown(state(t))),
-      el('td', {}, t.assignee === '' ? 'anyone' : t.assignee.startsWith('@') ? shown(t.assignee) : nameOf(t.assignee)))))
+      el('td', { title: shown(t.body, true, 1000) }, shown(t.title), t.result != null && t.result !== '' ? el('pre', { class: 'result' }, shown(t.result, true, 1000)) : null),
+      el('td', {}, badge(t.status), ' ', taskState(t)),
+      el('td', {}, t.assignee === '' ? 'anyone' : t.assignee.startsWith('@') ? shown(t.assignee) : nameOf(t.assignee)),
+      el('td', {}, t.deps.length === 0 ? '' : t.deps.map(x => `${shown(x)}${t.blockedBy.includes(x) ? ' (not done)' : ''}`).join(', ')),
+      el('td', { title: `${clock(t.createdAt)} / ${clock(t.updatedAt)}` }, `${nameOf(t.createdBy)} ${ago(t.createdAt)} / ${nameOf(t.updatedBy)} ${ago(t.updatedAt)}`))))
   },
 
-  // FILE RESERVATIONS: add `reservations (d) { … }` here (rows into #reservations, then
-  // $('reservations-panel').hidden = false) once the node serves them.
+  reservations (d) {
+    if (error(d, 'reservations', 7)) return
+    $('reservations-count').textContent = `${d.total} live`
+    fill('reservations', d.reservations.length === 0 ? [placeholder('no file reserved', 7)] : d.reservations.map(r => el('tr', { class: r.self ? 'self' : '' },
+      el('td', { title: r.holder }, r.self ? 'you' : holderName(r)),
+      el('td', {}, shown(r.repo, false, 300)),
+      el('td', {}, r.branch === '' ? '(not git)' : shown(r.branch)),
+      el('td', {}, ...r.globs.slice(0, GLOBS).map(g => el('code', {}, shown(g, false, 256))), r.globs.length > GLOBS ? `… ${r.globs.length - GLOBS} more` : null),
+      el('td', {}, badge(r.mode === 'shared' ? 'shared' : 'exclusive')),
+      el('td', {}, shown(r.reason, false, 512)),
+      el('td', { title: clock(r.expiresAt) }, until(r.expiresAt)))))
+  },
 
   gone () {
     $('conn').textContent = 'the node stopped'
     $('conn').className = 'conn down'
     source.close()
   }
+}
+
+/** What a task's state is now: its lease (holder and end) while open, else done or cancelled. */
+function taskState (t) {
+  if (t.status !== 'open') return ''
+  if (t.holder != null) return `held by ${nameOf(t.holder)}${t.lease != null ? ` until ${until(t.lease.expiresAt)}` : ''}`
+  if (t.lease != null && t.lease.state !== 'held') return `lease ${t.lease.state} (${nameOf(t.lease.claimant)})`
+  return t.blockedBy.length > 0 ? 'blocked' : 'unclaimed'
+}
+
+/** A reservation's holder: its presence name when the node knows the peer, else the name it wrote. */
+function holderName (r) {
+  return peers.some(p => p.id === r.holder) ? nameOf(r.holder) : `${shown(r.name, false, 64)} (${shown(r.holder.slice(-10))})`
+}
+
+/** One relay: reachable or not, its mailbox stream, what it holds of ours, what it handed us. */
+function relay (r) {
+  return el('li', { class: 'relay', title: r.id },
+    badge(r.connected ? 'online' : 'offline'), ' ', el('code', {}, shown(r.addr, false, 300)),
+    el('div', { class: 'meta' }, `${r.connected ? (r.mailbox ? 'mailbox open' : 'mailbox not open yet') : 'not connected'} · holds ${r.held ?? 0} of our DMs for peers who are away · handed us ${r.received ?? 0} since start`))
 }
 
 const source = new EventSource('events')

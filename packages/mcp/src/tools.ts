@@ -101,14 +101,14 @@ export function registerTools (server: McpServer, node: MeshNode, delivery: Deli
   tool('mesh_info', 'Who you are in the mesh; counts of peers, unread messages, state keys, memories and messages a relay holds for peers who are away; the relays.', {}, {
     self: z.object({ name: z.string(), id: z.string(), session: z.string(), mesh: z.string(), role: z.string(), groups: z.array(GroupOut), message_mode: z.string(), listen_addrs: z.array(z.string()) }),
     counts: z.object({ peers_online: z.number(), unread: z.number(), state_keys: z.number(), memories: z.number(), held_by_relay: z.number(), waiting_for_relay: z.number() }),
-    relays: z.array(z.object({ addr: z.string(), connected: z.boolean() }))
+    relays: z.array(z.object({ addr: z.string(), connected: z.boolean(), mailbox: z.boolean(), held: z.number(), received: z.number() }))
   }, async () => {
     const info = node.info()
     return {
       data: {
         self: { name: line(info.name, 64), id: info.id, session: info.session, mesh: line(info.mesh, 64), role: line(info.role, 64), groups: info.groups.map(groupOut), message_mode: delivery.mode, listen_addrs: info.listenAddrs.map(a => line(a, 256)) },
         counts: { peers_online: info.peersOnline, unread: info.unread, state_keys: info.stateKeys, memories: info.memories, held_by_relay: info.held, waiting_for_relay: info.toRelay },
-        relays: info.relays.map(r => ({ addr: line(r.addr, 256), connected: r.connected }))
+        relays: info.relays.map(r => ({ addr: line(r.addr, 256), connected: r.connected, mailbox: r.mailbox, held: r.held, received: r.received }))
       },
       text: `"${line(info.name, 64)}" in ${line(info.mesh, 64)}: ${info.peersOnline} peer(s) online, ${info.unread} unread`
     }

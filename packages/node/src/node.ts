@@ -113,8 +113,11 @@ export interface MeshInfo {
   tasks: number
   incarnation: number
   pid: number
-  /** the relays this node uses: connected, and whether its mailbox stream is open */
-  relays: Array<{ addr: string, id: string, connected: boolean, mailbox: boolean }>
+  /**
+   * the relays this node uses: connected, whether its mailbox stream is open, how many of our
+   * DMs it holds for peers who are away (no receipt yet), and how many it handed us since start
+   */
+  relays: Array<{ addr: string, id: string, connected: boolean, mailbox: boolean, held: number, received: number }>
   /** DMs on a relay's disk without a delivery receipt yet, and DMs waiting for a relay to take them */
   held: number
   toRelay: number
@@ -447,16 +450,22 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       tasks: this.shared?.tasks.size ?? 0,
       incarnation: this.presence.incarnation,
       pid: process.pid,
-      relays: this.relays().map(addr => {
-        const id = relayId(addr) ?? ''
-        const connected = id !== '' && this.libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
-        return { addr, id, connected, mailbox: this.messaging?.dm.mailbox?.hasSession(id) ?? false }
-      }),
+      relays: this.relayInfo(),
       held: this.messaging?.outbox.heldCount ?? 0,
       toRelay: this.messaging?.dm.mailbox?.queued ?? 0,
       shared: sharedCounts(this.shared),
       queued: this.queued
     }
+  }
+
+  private relayInfo (): MeshInfo['relays'] {
+    const held = this.messaging?.outbox.heldByRelay() ?? new Map<string, number>()
+    const mailbox = this.messaging?.dm.mailbox
+    return this.relays().map(addr => {
+      const id = relayId(addr) ?? ''
+      const connected = id !== '' && this.libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
+      return { addr, id, connected, mailbox: mailbox?.hasSession(id) ?? false, held: held.get(id) ?? 0, received: mailbox?.received(id) ?? 0 }
+    })
   }
 
   private initialBody (): PresenceBody {

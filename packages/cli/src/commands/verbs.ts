@@ -47,7 +47,7 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
         `groups    ${esc(groupText(info.groups)) || '-'}`,
         `status    ${esc(info.status)}`,
         `peers     ${info.peersOnline} online, ${info.peersKnown} known`,
-        ...(info.relays ?? []).map((r, i) => `${i === 0 ? 'relays' : '      '}    ${esc(r.addr)} (${r.connected ? r.mailbox ? 'connected, mailbox open' : 'connected' : 'not connected'})`),
+        ...(info.relays ?? []).map((r, i) => `${i === 0 ? 'relays' : '      '}    ${esc(r.addr)} (${relayText(r)})`),
         ...((info.held ?? 0) + (info.toRelay ?? 0) > 0 ? [`mailbox   ${info.held} held by a relay, ${info.toRelay} waiting for one`] : []),
         ...info.listenAddrs.map((a, i) => `${i === 0 ? 'listening' : '         '} ${esc(a)}`)
       ].join('\n'))
@@ -92,4 +92,10 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
       out(`${esc(s.id)} → ${esc(s.toName)} (${esc(s.to.slice(-10))}): ${esc(s.status)}${times !== '' ? ` (${esc(times)})` : ''}`)
       if (s.reads != null) out(`read by ${Object.keys(s.reads).length} member(s)`)
     })
+}
+
+/** One relay as `info` shows it: reachable, its mailbox, what it holds of ours and handed us (SPEC.md §7.2). */
+export function relayText (r: MeshInfo['relays'][number]): string {
+  const link = r.connected ? r.mailbox ? 'connected, mailbox open' : 'connected' : 'not connected'
+  return `${link}; holds ${r.held ?? 0} of our DMs for peers who are away, handed us ${r.received ?? 0} since start`
 }

@@ -4,11 +4,9 @@
  * no event announces (relay connections, a message read by the model, a DM queued by another
  * process), and handed to subscribers only when their JSON changed.
  */
-import type { CheckResult, ControlClient, MeshInfo, MessageStatus, PeerInfo, Task } from '@claudemesh/node/client'
+import type { CheckResult, ControlClient, MeshInfo, MessageStatus, PeerInfo, Reservation, Task } from '@claudemesh/node/client'
 
-export const SECTIONS = ['self', 'peers', 'inbox', 'sent', 'state', 'tasks'] as const
-// File reservations (built in parallel): add 'reservations' here, fetch it in `read` below
-// (its control method), map its `ui.wait` topic in TOPIC_SECTIONS, and render it in web/app.js.
+export const SECTIONS = ['self', 'peers', 'inbox', 'sent', 'state', 'tasks', 'reservations'] as const
 export type Section = typeof SECTIONS[number]
 
 const TOPIC_SECTIONS: Record<string, Section[]> = {
@@ -17,14 +15,15 @@ const TOPIC_SECTIONS: Record<string, Section[]> = {
   sent: ['sent', 'self'],
   state: ['state', 'self'],
   memory: ['self'],
-  tasks: ['tasks', 'self']
+  tasks: ['tasks', 'self'],
+  reservations: ['reservations']
 }
 /** Re-read on a timer: nothing announces these changes. */
 const POLLED: Section[] = ['self', 'inbox', 'sent']
 const POLL_MS = 3_000
 const WAIT_MS = 25_000
 /** What one section carries at most: the page is a view, not an export. */
-export const VIEW_LIMITS = { inbox: 100, sent: 100, state: 500, tasks: 200, valueChars: 4_096, sentBodies: 1_000 }
+export const VIEW_LIMITS = { inbox: 100, sent: 100, state: 500, tasks: 200, reservations: 500, valueChars: 4_096, sentBodies: 1_000 }
 
 interface StateEntry { key: string, value: unknown, updatedBy: string, updatedAt: number }
 
@@ -94,14 +93,23 @@ export class UiFeed {
         const r = await this.client.call<{ seq: number, topics: string[] }>('ui.wait', { since: this.seq, timeoutMs: WAIT_MS }, { signal: this.abort.signal })
         this.seq = r.seq
         await this.refresh(r.topics.flatMap(t => TOPIC_SECTIONS[t] ?? []))
-      } catch {
+      } catch (err) {
         if (this.stopped) return
+        if ((err as Error).name === 'RateLimitedError') {
+          // the node holds as many waiting calls as it allows (other pages): the timer still refreshes
+          await this.pause(POLL_MS)
+          continue
+        }
         // the control connection is gone: the node stopped
         this.stopped = true
         clearInterval(this.timer)
         for (const l of this.listeners) l('gone', '{}')
       }
     }
+  }
+
+  private async pause (ms: number): Promise<void> {
+    await new Promise(resolve => { setTimeout(resolve, ms).unref() })
   }
 
   private async read (s: Section): Promise<unknown> {
@@ -121,6 +129,10 @@ export class UiFeed {
         return { total: r.entries.length, entries: entries.map(e => ({ ...e, value: preview(e.value) })) }
       }
       case 'tasks': return c.call<{ tasks: Task[] }>('task.list', { limit: VIEW_LIMITS.tasks })
+      case 'reservations': {
+        const r = await c.call<{ reservations: Reservation[] }>('reservation.list', {})
+        return { total: r.reservations.length, reservations: r.reservations.slice(0, VIEW_LIMITS.reservations) }
+      }
     }
   }
 }

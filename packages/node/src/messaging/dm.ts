@@ -89,7 +89,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   private newMailbox (relays: string[]): MailboxClient {
     return new MailboxClient(this.components.libp2p, mailboxProtocol(this.init.meshId), relays, {
       accept: async bytes => this.acceptMail(bytes),
-      held: async items => { await this.settle(items, 'held') },
+      held: async (items, relay) => { await this.settle(items, 'held', relay) },
       delivered: async ids => {
         for (const s of await this.components.outbox.delivered(ids)) this.safeDispatchEvent('message:status', { detail: { id: s.id, to: s.to, status: 'delivered' } })
       },
@@ -167,7 +167,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     else this.channel(item.to)
   }
 
-  private async settle (items: OutboxItem[], status: 'held' | 'failed'): Promise<void> {
+  private async settle (items: OutboxItem[], status: 'held' | 'failed', relay?: string): Promise<void> {
     const byPeer = new Map<string, string[]>()
     for (const i of items) {
       const ids = byPeer.get(i.to)
@@ -175,7 +175,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       else ids.push(i.id)
     }
     for (const [peer, ids] of byPeer) {
-      for (const id of await this.components.outbox.acked(peer, ids, status)) {
+      for (const id of await this.components.outbox.acked(peer, ids, status, Date.now(), relay)) {
         this.safeDispatchEvent('message:status', { detail: { id, to: peer, status } })
       }
     }

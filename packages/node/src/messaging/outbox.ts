@@ -6,7 +6,8 @@
  *   q!<id>   → CBOR OutboxItem (removed on ack or expiry); its status is `pending`; its
  *              `seq` (send order, µs, strictly increasing) orders the queue when it is reloaded
  *   s!<id>   → CBOR MessageStatus, written once the message leaves the queue
- *   h!<id>   → CBOR {to, exp}: held by a relay's mailbox, no delivery receipt yet (§12.4)
+ *   h!<id>   → CBOR {to, exp, relay?}: held by a relay's mailbox (that relay's PeerId, when
+ *              known), no delivery receipt yet (§12.4)
  * One write to accept a message, one batch to settle it: the hot path stays short.
  */
 import { z } from 'zod'
@@ -14,6 +15,7 @@ import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import type { BatchOp, GroupCommit } from '../store/commit.js'
 import type { Sublevel } from '../store/index.js'
 import { MAX_DM_FRAME_BYTES } from './constants.js'
+import { RecentStatuses } from './recent.js'
 
 export const STATUSES = ['pending', 'held', 'delivered', 'read', 'failed'] as const
 export type DeliveryStatus = typeof STATUSES[number]
@@ -34,7 +36,7 @@ const StatusSchema = z.object({
 })
 export type MessageStatus = z.infer<typeof StatusSchema>
 
-const HeldSchema = z.object({ to: z.string(), exp: z.number() })
+const HeldSchema = z.object({ to: z.string(), exp: z.number(), relay: z.string().max(128).optional() })
 
 /** How many stored statuses `recent` reads at most: ids are random, so it cannot seek to the newest. */
 export const MAX_RECENT_SCAN = 20_000
@@ -46,8 +48,10 @@ export class Outbox {
   private readonly byPeer = new Map<string, Map<string, OutboxItem>>()
   /** the status of every queued item, so acks need no read */
   private readonly queued = new Map<string, MessageStatus>()
-  /** messages a relay holds for each recipient, id → expiry, until a receipt or expiry */
-  private readonly held = new Map<string, Map<string, number>>()
+  /** messages a relay holds for each recipient, id → expiry and relay, until a receipt or expiry */
+  private readonly held = new Map<string, Map<string, { exp: number, relay?: string }>>()
+  /** the newest statuses, kept in memory once a live view asked for them */
+  private readonly newest = new RecentStatuses<MessageStatus>()
   /** send order across restarts: microseconds, strictly increasing */
   private lastSeq = 0
 
@@ -64,7 +68,7 @@ export class Outbox {
     }
     for await (const [k, v] of this.db.iterator({ gte: 'h!', lt: 'h"' })) {
       const h = decodeFrame(v, HeldSchema, 1024, 'held record')
-      this.track(h.to, k.slice(2), h.exp)
+      this.track(h.to, k.slice(2), h.exp, h.relay)
     }
   }
 
@@ -82,6 +86,13 @@ export class Outbox {
     let n = 0
     for (const m of this.held.values()) n += m.size
     return n
+  }
+
+  /** Messages held per relay PeerId (those held before relays were recorded count under ''). */
+  heldByRelay (): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const m of this.held.values()) for (const h of m.values()) out.set(h.relay ?? '', (out.get(h.relay ?? '') ?? 0) + 1)
+    return out
   }
 
   peers (): string[] { return [...this.byPeer.keys()] }
@@ -105,10 +116,11 @@ export class Outbox {
     for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))
     await this.commit.write(ops)
     for (const item of items) this.queue(item, newStatus(item.id, item.to, item.toName, 'pending', item.createdAt))
+    for (const s of extra) this.newest.note(s)
   }
 
-  /** The recipient's node has the messages on disk: drop them from the outbox. */
-  async acked (peer: string, ids: string[], status: DeliveryStatus = 'delivered', at = Date.now()): Promise<string[]> {
+  /** The recipient's node (or, `held`, the relay `relay`) has the messages on disk: drop them from the outbox. */
+  async acked (peer: string, ids: string[], status: DeliveryStatus = 'delivered', at = Date.now(), relay?: string): Promise<string[]> {
     const q = this.byPeer.get(peer)
     const done = ids.filter(id => q?.has(id) === true)
     if (done.length === 0) return []
@@ -118,7 +130,7 @@ export class Outbox {
       q?.delete(id)
       ops.push({ type: 'del', sublevel: this.db, key: `q!${id}` } as BatchOp)
       const s = this.queued.get(id) ?? await this.status(id)
-      if (s != null) ops.push(...this.advanceOps(s, status, at, exp))
+      if (s != null) ops.push(...this.advanceOps(s, status, at, exp, relay))
     }
     if (q?.size === 0) this.byPeer.delete(peer)
     // the statuses stay readable in memory until they are on disk: a receipt racing this
@@ -142,6 +154,7 @@ export class Outbox {
         if (s.reads?.[peer] != null) continue
         s.reads = { ...s.reads, [peer]: at }
         ops.push(this.put(`s!${id}`, encodeFrame(s)))
+        this.newest.note(s)
         changed.push(id)
       } else if (s.to === peer) {
         const more = this.advanceOps(s, status, at)
@@ -189,7 +202,7 @@ export class Outbox {
     // held past its expiry with no receipt: the relay dropped it undelivered
     const ops: BatchOp[] = []
     for (const [to, m] of this.held) {
-      for (const [id, exp] of m) {
+      for (const [id, { exp }] of m) {
         if (exp > now) continue
         const s = await this.status(id)
         if (s != null) ops.push(...this.advanceOps(s, 'failed', now))
@@ -210,44 +223,46 @@ export class Outbox {
 
   /**
    * The statuses of the latest `limit` messages this session sent, newest first (a live view's
-   * "sent" list). Reads at most MAX_RECENT_SCAN stored statuses; an unreadable one is skipped.
+   * "sent" list): the first call scans the store once (recent.ts), later ones read none.
    */
   async recent (limit: number): Promise<MessageStatus[]> {
-    const all = new Map<string, MessageStatus>()
-    let n = 0
-    for await (const v of this.db.values({ gte: 's!', lt: 's"' })) {
-      if (++n > MAX_RECENT_SCAN) break
-      try {
-        const s = decodeFrame(v, StatusSchema, 64 * 1024, 'message status')
-        all.set(s.id, s)
-      } catch {}
-    }
-    for (const s of this.queued.values()) all.set(s.id, s)
-    const sentAt = (s: MessageStatus): number => Math.min(s.at, ...Object.values(s.times))
-    return [...all.values()].sort((a, b) => sentAt(b) - sentAt(a)).slice(0, limit)
+    return this.newest.list(limit, async each => {
+      let n = 0
+      for await (const v of this.db.values({ gte: 's!', lt: 's"' })) {
+        if (++n > MAX_RECENT_SCAN) break
+        try {
+          each(decodeFrame(v, StatusSchema, 64 * 1024, 'message status'))
+        } catch {}
+      }
+      for (const s of this.queued.values()) each(s)
+    })
   }
 
   private queue (item: OutboxItem, status?: MessageStatus): void {
     let q = this.byPeer.get(item.to)
     if (q == null) this.byPeer.set(item.to, q = new Map())
     q.set(item.id, item)
-    if (status != null) this.queued.set(item.id, status)
+    if (status != null) {
+      this.queued.set(item.id, status)
+      this.newest.note(status)
+    }
   }
 
   private put (key: string, value: Uint8Array): BatchOp {
     return { type: 'put', sublevel: this.db, key, value } as BatchOp
   }
 
-  private advanceOps (s: MessageStatus, status: DeliveryStatus, at: number, exp = at): BatchOp[] {
+  private advanceOps (s: MessageStatus, status: DeliveryStatus, at: number, exp = at, relay?: string): BatchOp[] {
     if (RANK[status] <= RANK[s.status]) return []
     const was = s.status
     s.status = status
     s.at = at
     s.times[status] = at
+    this.newest.note(s)
     const ops = [this.put(`s!${s.id}`, encodeFrame(s))]
     if (status === 'held') {
-      ops.push(this.put(`h!${s.id}`, encodeFrame({ to: s.to, exp })))
-      this.track(s.to, s.id, exp)
+      ops.push(this.put(`h!${s.id}`, encodeFrame(relay == null ? { to: s.to, exp } : { to: s.to, exp, relay })))
+      this.track(s.to, s.id, exp, relay)
     } else if (was === 'held') {
       ops.push({ type: 'del', sublevel: this.db, key: `h!${s.id}` } as BatchOp)
       this.untrack(s.to, s.id)
@@ -255,10 +270,10 @@ export class Outbox {
     return ops
   }
 
-  private track (to: string, id: string, exp: number): void {
+  private track (to: string, id: string, exp: number, relay?: string): void {
     let m = this.held.get(to)
     if (m == null) this.held.set(to, m = new Map())
-    m.set(id, exp)
+    m.set(id, relay == null ? { exp } : { exp, relay })
   }
 
   private untrack (to: string, id: string): void {

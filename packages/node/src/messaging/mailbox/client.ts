@@ -28,8 +28,8 @@ export const MAILBOX_ACK_TIMEOUT_MS = 15_000
 export interface MailboxHost {
   /** the receive choke-point; resolves the id to ack, or undefined when refused */
   accept: (envelope: Uint8Array) => Promise<string | undefined>
-  /** deposits are on a relay's disk */
-  held: (items: OutboxItem[]) => Promise<void>
+  /** deposits are on the disk of the relay with this PeerId */
+  held: (items: OutboxItem[], relay: string) => Promise<void>
   /** a relay says these deposits reached their recipients */
   delivered: (ids: string[]) => Promise<void>
   /** a relay refused these deposits for good */
@@ -51,6 +51,8 @@ interface Session {
 
 export class MailboxClient {
   readonly stats = { deposited: 0, held: 0, received: 0, receipts: 0, refused: 0 }
+  /** DMs each relay handed us from its mailbox since start */
+  private readonly receivedFrom = new Map<string, number>()
   private readonly relays: PeerId[]
   private readonly sessions = new Map<string, Session>()
   private readonly opening = new Set<string>()
@@ -68,6 +70,9 @@ export class MailboxClient {
 
   /** whether the mailbox stream to this relay is open */
   hasSession (relay: string): boolean { return this.sessions.has(relay) }
+
+  /** How many DMs this relay's mailbox handed us since start (what it held for this session). */
+  received (relay: string): number { return this.receivedFrom.get(relay) ?? 0 }
 
   /** whether deposits can go out now: a relay's mailbox stream is open */
   get ready (): boolean { return this.sessions.size > 0 }
@@ -229,6 +234,7 @@ export class MailboxClient {
           return // the relay checks every header; one that does not decode is dropped, never acked
         }
         this.stats.received++
+        this.receivedFrom.set(s.relay, (this.receivedFrom.get(s.relay) ?? 0) + 1)
         void this.host.accept(f.e).then(ok => {
           (ok != null ? s.acks.a : s.acks.n).push(id)
           s.flusher.flush()
@@ -241,7 +247,7 @@ export class MailboxClient {
         const items = this.forget(ids)
         this.stats.held += items.length
         this.backoff = 1_000
-        if (items.length > 0) void this.host.held(items).catch(err => { log('recording held messages failed: %s', (err as Error).message) })
+        if (items.length > 0) void this.host.held(items, s.relay).catch(err => { log('recording held messages failed: %s', (err as Error).message) })
         this.kick()
         return
       }
