@@ -16,6 +16,7 @@ import * as c from './constants.js'
 import { TaskIndex } from './entries.js'
 import { checkFields, type TaskFieldsInput, type TaskInput } from './input.js'
 import { type Folded, holderOf, leaseState } from './rule.js'
+import { assignedTo, mayClaim } from './assignee.js'
 import { type Task, taskView } from './view.js'
 import { type TaskNotice, TaskWatch } from './watch.js'
 
@@ -108,7 +109,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   /** Create a task; its creator watches it unless `watch` is false (§14.8). */
   async create (input: TaskInput & { watch?: boolean }): Promise<Task> {
     const fields = checkFields(input, true) as Required<TaskFieldsInput>
-    this.checkDeps(undefined, fields.deps)
+    this.index.checkDeps(undefined, fields.deps)
     const id = randomBytes(8).toString('hex')
     const def: StoredTaskDef = { ...fields, by: this.self, at: this.now() }
     // one update: no replica ever sees the task watched by a creator that said not to
@@ -116,7 +117,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     return this.view(id)
   }
 
-  get (ref: string): Task { return this.view(this.resolve(ref)) }
+  get (ref: string): Task { return this.view(this.index.resolve(ref, c.MIN_ID_PREFIX)) }
 
   list (filter: TaskFilter = {}): Task[] {
     const out: Task[] = []
@@ -126,7 +127,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       if (filter.status != null && t.status !== filter.status) continue
       if (filter.assignee != null && t.assignee !== filter.assignee) continue
       if (filter.holder != null && t.holder !== filter.holder) continue
-      if (filter.claimable === true && (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0 || !this.mayClaim(t))) continue
+      if (filter.claimable === true && (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0 || !mayClaim(t.assignee, this.self, this.groups()))) continue
       out.push(t)
       if (out.length >= limit) break
     }
@@ -136,12 +137,12 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   /** Claim a task for `ttlMs`; resolves once concurrent claims from connected peers are in (§14.4). */
   async claim (ref: string, ttlMs = c.DEFAULT_LEASE_MS): Promise<ClaimResult> {
     if (!Number.isInteger(ttlMs) || ttlMs < c.MIN_LEASE_MS || ttlMs > c.MAX_LEASE_MS) throw new TaskStateError(`a lease is ${c.MIN_LEASE_MS} to ${c.MAX_LEASE_MS} ms`)
-    const id = this.resolve(ref)
+    const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
     const f = this.folded(id)
     const t = this.view(id)
     if (t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
     if (t.blockedBy.length > 0) throw new TaskStateError(`task ${id} is blocked by ${t.blockedBy.join(', ')} (not done yet)`)
-    this.checkAssignee(t)
+    if (!mayClaim(t.assignee, this.self, this.groups())) throw new TaskStateError(`task ${t.id} is assigned to ${t.assignee}`)
     if (t.holder != null && t.holder !== this.self) throw new TaskStateError(`task ${id} is held by ${t.holder} until ${new Date(t.lease?.expiresAt ?? 0).toISOString()}`)
     const now = this.now()
     // held already: a renewal keeps the claim's clock, so it cannot overtake a newer claim
@@ -159,10 +160,10 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
 
   /** Change fields; `status` reopens ('open') or cancels ('cancelled'); `release` lets go of this session's claim; `watch` starts or stops watching. */
   async update (ref: string, patch: TaskFieldsInput & { status?: 'open' | 'cancelled', release?: boolean, watch?: boolean }): Promise<Task> {
-    const id = this.resolve(ref)
+    const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
     const { status, release, watch, ...rest } = patch
     const fields = checkFields(rest, false)
-    if (fields.deps != null) this.checkDeps(id, fields.deps)
+    if (fields.deps != null) this.index.checkDeps(id, fields.deps)
     const t = this.view(id)
     if (status === 'open' && t.status === 'open') throw new TaskStateError(`task ${id} is open already`)
     if (status === 'cancelled' && t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
@@ -178,7 +179,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
 
   /** Mark a task done with a result; only its holder may, or anyone while nobody holds it. */
   async complete (ref: string, result = ''): Promise<Task> {
-    const id = this.resolve(ref)
+    const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
     const t = this.view(id)
     if (t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
     if (t.holder != null && t.holder !== this.self) throw new TaskStateError(`task ${id} is held by ${t.holder}; only its holder can complete it`)
@@ -286,6 +287,14 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     return f
   }
 
+  private groups (): string[] { return this.opts.groups?.() ?? [] }
+
+  /** Assigned to this session by name or through one of its groups (not merely open to all). */
+  private assignedToMe (id: string): boolean {
+    const a = this.index.get(id)?.assignee.v
+    return a != null && assignedTo(a, this.self, this.groups())
+  }
+
   /** Presence changed: a claimant's lease may have gone offline or come back (§14.3, §14.8). */
   presenceChanged (): void {
     this.views.clear()
@@ -312,40 +321,5 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       this.losing.delete(id)
     }
     return task
-  }
-
-  private resolve (ref: string): string {
-    const hits = this.index.match(String(ref).toLowerCase(), c.MIN_ID_PREFIX)
-    if (hits.length === 1 && hits[0] != null) return hits[0]
-    if (hits.length > 1) throw new UnknownTaskError(`"${ref}" names ${hits.length} tasks; give more of the id`)
-    throw new UnknownTaskError(`no task "${ref}"${ref.length < c.MIN_ID_PREFIX ? ` (give at least ${c.MIN_ID_PREFIX} characters of its id)` : ''}`)
-  }
-
-  /** Assigned to this session by name or through one of its groups (not merely open to all). */
-  private assignedToMe (id: string): boolean {
-    const a = this.index.get(id)?.assignee.v
-    return a != null && (a === this.self || (a.startsWith('@') && (this.opts.groups?.() ?? []).includes(a.slice(1))))
-  }
-
-  private mayClaim (t: Task): boolean {
-    return t.assignee === '' || t.assignee === this.self || (t.assignee.startsWith('@') && (this.opts.groups?.() ?? []).includes(t.assignee.slice(1)))
-  }
-
-  private checkAssignee (t: Task): void {
-    if (!this.mayClaim(t)) throw new TaskStateError(`task ${t.id} is assigned to ${t.assignee}`)
-  }
-
-  /** Every dependency exists, and none depends (through others) on `id`: no cycles. */
-  private checkDeps (id: string | undefined, deps: string[]): void {
-    for (const d of deps) if (this.index.get(d) == null) throw new UnknownTaskError(`no task ${d} to depend on`)
-    if (id == null) return
-    const seen = new Set<string>()
-    const stack = [...deps]
-    for (let d = stack.pop(); d != null; d = stack.pop()) {
-      if (d === id) throw new TaskStateError(`task ${id} would depend on itself`)
-      if (seen.has(d)) continue
-      seen.add(d)
-      stack.push(...(this.index.get(d)?.deps.v ?? []))
-    }
   }
 }

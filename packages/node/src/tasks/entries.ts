@@ -4,6 +4,7 @@
  * listing 10k tasks reads the cache, not the document.
  */
 import type * as Y from 'yjs'
+import { TaskStateError, UnknownTaskError } from '../errors.js'
 import { CheckedMap } from '../state/checked.js'
 import { parseTaskKey, type StoredTaskClaim, type StoredTaskDef, type StoredTaskPatch, type StoredTaskWatch } from '../state/task-schema.js'
 import { fold, type Folded, type TaskEntries } from './rule.js'
@@ -64,6 +65,28 @@ export class TaskIndex {
     live.sort((a, b) => a.r - b.r || a.at - b.at || (a.id < b.id ? -1 : 1))
     this.order = live.map(x => x.id)
     return this.order
+  }
+
+  /** The one task id that `ref` names (the id or a unique prefix of at least `minPrefix`), or UnknownTaskError. */
+  resolve (ref: string, minPrefix: number): string {
+    const hits = this.match(String(ref).toLowerCase(), minPrefix)
+    if (hits.length === 1 && hits[0] != null) return hits[0]
+    if (hits.length > 1) throw new UnknownTaskError(`"${ref}" names ${hits.length} tasks; give more of the id`)
+    throw new UnknownTaskError(`no task "${ref}"${ref.length < minPrefix ? ` (give at least ${minPrefix} characters of its id)` : ''}`)
+  }
+
+  /** Every dependency exists, and none depends (through others) on `id`: no cycles. */
+  checkDeps (id: string | undefined, deps: string[]): void {
+    for (const d of deps) if (this.get(d) == null) throw new UnknownTaskError(`no task ${d} to depend on`)
+    if (id == null) return
+    const seen = new Set<string>()
+    const stack = [...deps]
+    for (let d = stack.pop(); d != null; d = stack.pop()) {
+      if (d === id) throw new TaskStateError(`task ${id} would depend on itself`)
+      if (seen.has(d)) continue
+      seen.add(d)
+      stack.push(...(this.get(d)?.deps.v ?? []))
+    }
   }
 
   /** The one task id that `ref` names: the id itself or a unique prefix of it. */
