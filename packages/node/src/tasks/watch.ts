@@ -61,9 +61,12 @@ export class TaskWatch {
     if (change != null) this.emit({ id, title: f.title.v, priority: f.priority.v, why, ...change })
   }
 
-  /** Leases end with time and with presence, not only with entries: look again at followed tasks someone holds. */
+  /**
+   * Leases end with time and with presence, not only with entries: look again at followed tasks
+   * another member holds (this session's own leases are its own business, and `task:lost`'s).
+   */
   tick (): void {
-    for (const [id, s] of [...this.seen]) if (s.holder != null) this.look(id, false)
+    for (const [id, s] of [...this.seen]) if (s.holder != null && s.holder !== this.host.self) this.look(id, false)
   }
 
   private why (id: string, f: Folded, holder: string | undefined, prev: Seen | undefined): TaskNotice['why'] | undefined {
