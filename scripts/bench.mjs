@@ -3,7 +3,7 @@
 // child process, so one benchmark's memory and handles never pollute another's, and prints
 // ONE JSON object on stdout: { machine, date, results: { <name>: <that file's JSON> } }.
 // `node scripts/bench.mjs foundation` runs only files whose name contains an argument.
-// BENCH_QUICK=1 asks each file for its short CI-smoke variant (load: 10 × 100 only).
+// BENCH_QUICK=1 asks each file for its short CI-smoke variant (load: 10 × 100 only; files: 8 MB × 3).
 // Each file is bounded (BENCH_TIMEOUT_MS, default 450 s; load: BENCH_LOAD_TIMEOUT_MS, 1 h,
 // unless BENCH_QUICK=1) and runs in its own process group,
 // which is killed on timeout so no daemon it spawned outlives it. Progress goes to stderr.

@@ -20,6 +20,8 @@ const { createMesh, createMeshNode } = await import(pathToFileURL(join(dist, 'in
 const { lpStream } = await importFrom(dirname(dist), '@libp2p/utils')
 
 const ECHO = '/bench/echo/1.0.0'
+const RAW = '/bench/raw/1.0.0'
+const RAW_MAX = 8 * 1024 * 1024
 const label = process.env.BENCH_AGENT_LABEL ?? `agent-${process.pid}`
 const now = () => performance.timeOrigin + performance.now()
 const log = (msg) => { console.error(`[${label}] ${msg}`) }
@@ -294,6 +296,57 @@ const handlers = {
     }
     await stream.close().catch(() => {})
     return rtts
+  },
+
+  // ---- files against the floor: a raw libp2p stream of the same bytes (bench/files.mjs) ----
+
+  /** Serve `/bench/raw/1.0.0`: read `{bytes, chunk}` (JSON), write that many bytes in `chunk`-sized frames, close. */
+  async rawServe ({ node = 0 } = {}) {
+    await nodes[node].node.libp2p.handle(RAW, (stream) => {
+      const lp = lpStream(stream, { maxDataLength: RAW_MAX })
+      void (async () => {
+        try {
+          const { bytes, chunk } = JSON.parse(Buffer.from((await lp.read()).subarray()).toString())
+          const buf = randomBytes(chunk)
+          for (let sent = 0; sent < bytes; sent += chunk) await lp.write(buf.subarray(0, Math.min(chunk, bytes - sent)))
+          await stream.close()
+        } catch (err) {
+          stream.abort?.(err)
+        }
+      })()
+    }, { maxInboundStreams: 8, runOnLimitedConnection: true })
+    return true
+  },
+
+  /** Read `bytes` from `peer`'s raw server over a new stream; returns the ms from the request to the last byte. */
+  async rawFetch ({ node = 0, peer, bytes, chunk = 1024 * 1024 }) {
+    const self = nodes[node].node
+    await self.dialer.connect(peer)
+    const conn = self.libp2p.getConnections().find(c => c.remotePeer.toString() === peer && c.status === 'open')
+    if (conn == null) throw new Error(`no open connection to ${peer}`)
+    const t = performance.now()
+    const stream = await conn.newStream(RAW, { signal: AbortSignal.timeout(10_000), runOnLimitedConnection: true })
+    const lp = lpStream(stream, { maxDataLength: RAW_MAX })
+    await lp.write(Buffer.from(JSON.stringify({ bytes, chunk })))
+    let got = 0
+    while (got < bytes) got += (await lp.read({ signal: AbortSignal.timeout(30_000) })).byteLength
+    const ms = performance.now() - t
+    await stream.close().catch(() => {})
+    return { ms, bytes: got }
+  },
+
+  /** Share the file at `path` with `to`; returns its id and the ms sealing and announcing took. */
+  async fileShare ({ node = 0, path, to }) {
+    const t = performance.now()
+    const r = await nodes[node].node.files.share(path, to)
+    return { id: r.file.id, ms: performance.now() - t }
+  },
+
+  /** Fetch file `id` to `dest` (every chunk fetched, checked and stored, then the file opened, written and synced): the ms it took. */
+  async fileGet ({ node = 0, id, dest, from }) {
+    const t = performance.now()
+    const r = await nodes[node].node.files.get(id, dest, { from })
+    return { ms: performance.now() - t, bytes: r.file.size, fetchedBytes: r.fetchedBytes, path: r.path }
   },
 
   // ---- DMs ----

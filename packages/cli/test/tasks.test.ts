@@ -16,7 +16,7 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
 
-interface Task { id: string, title: string, status: string, holder: string | null, result?: string, lease: { claimant: string, state: string, expiresAt: number } | null }
+interface Task { id: string, title: string, status: string, holder: string | null, result?: string, watchers: string[], lease: { claimant: string, state: string, expiresAt: number } | null }
 
 async function json<T> (args: string[], env: NodeJS.ProcessEnv): Promise<T> {
   const r = await cli([...args, '--json'], env)
@@ -67,6 +67,27 @@ describe('claudemesh task', () => {
     const listed = await cli(['task', 'list', '--status', 'done', '--name', 'bob'], env)
     expect(listed.stdout).toMatch(/fix the flaky test/)
     expect(listed.stdout).toMatch(/done/)
+  }, 60_000)
+
+  it('watch and unwatch: the creator watches unless --no-watch; --json shows the watchers, show names them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
+    dirs.push(dir)
+    const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
+    await cli(['mesh', 'create', 'team'], env)
+    const d = new Daemon(['--name', 'solo'], env)
+    daemons.push(d)
+    await d.ready()
+    const me = (await json<{ id: string }>(['info'], env)).id
+    expect((await json<Task>(['task', 'create', 'watched'], env)).watchers).toEqual([me])
+    const quiet = await json<Task>(['task', 'create', 'quiet', '--no-watch'], env)
+    expect(quiet.watchers).toEqual([])
+    expect((await json<Task>(['task', 'watch', quiet.id.slice(0, 6)], env)).watchers).toEqual([me])
+    expect((await cli(['task', 'show', quiet.id], env)).stdout).toContain(`watchers  ${me.slice(-10)}`)
+    const human = await cli(['task', 'unwatch', quiet.id], env)
+    expect([human.code, human.stdout.trim()]).toEqual([0, `${quiet.id}: not watching`])
+    expect((await json<Task>(['task', 'show', quiet.id], env)).watchers).toEqual([])
+    const bad = await cli(['task', 'watch', 'zzzz'], env)
+    expect([bad.code, bad.stderr.trim()]).toEqual([1, 'claudemesh: no task "zzzz"'])
   }, 60_000)
 
   it('bad input is one line on stderr, a non-zero exit, and nothing written', async () => {

@@ -34,7 +34,7 @@ export const COORDINATION_GUIDE = `# Coordinating through claudemesh
 - **A lead gathers answers**: send the question to "@group" with priority "next"; ask for replies with reply_to; track replies with check_messages and message_status (per recipient: pending, delivered, read).
 - **Reviewers reply**: answer the lead directly (to = the lead's name, reply_to = the request id), not the whole group; use "@group" only for what everyone needs.
 - **Votes**: each member writes set_state("vote/<topic>/<name>", value); the lead reads list_state("vote/<topic>/") and announces the result.
-- **Dividing work**: put the pieces on the task board with create_task (assignee a peer, "@group" or open; deps for order); take one with claim_task (a lease renewed while you run: if won is false, someone else has it); finish with complete_task and a result; list_tasks claimable=true shows what is free.
+- **Dividing work**: put the pieces on the task board with create_task (assignee a peer, "@group" or open; deps for order); take one with claim_task (a lease renewed while you run: if won is false, someone else has it); finish with complete_task and a result; list_tasks claimable=true shows what is free. You are told when others claim, complete, reopen or cancel the tasks you created or watch (update_task watch=true/false).
 - **Hand-offs**: write the context to set_state("handoff/<task>", {...}) or remember(...), then send_message the next owner a one-line pointer to the key.
 - **Status**: set_status working/idle/dnd and set_summary "what I am doing" so others know whom to ask; "dnd" gets only priority "now".
 - **Priorities**: "now" interrupts a working session; "next" waits for a break; "low" waits until pulled.

@@ -11,8 +11,8 @@ import { COORDINATION_GUIDE, instructions } from './instructions.js'
 import { registerTools } from './tools.js'
 
 export const VERSION = '0.1.0'
-/** What may wake a waiting hook: a message, or task news (lost, contested, assigned with high priority). */
-const NEWS = ['message:receive', 'task:lost', 'task:conflict', 'task:assigned'] as const
+/** What may wake a waiting hook: a message, or task news (lost, contested, assigned or noticed with high priority). */
+const NEWS = ['message:receive', 'task:lost', 'task:conflict', 'task:assigned', 'task:notice'] as const
 
 export interface ClaudemeshServerInit {
   /** initial message mode; otherwise the session's saved mode, else push */
@@ -42,10 +42,7 @@ export class ClaudemeshServer {
       this.initialized = true
       void this.pushChannel()
     }
-    node.addEventListener('message:receive', this.onMessage)
-    node.addEventListener('task:lost', this.onMessage)
-    node.addEventListener('task:conflict', this.onMessage)
-    node.addEventListener('task:assigned', this.onMessage)
+    for (const type of NEWS) node.addEventListener(type, this.onMessage)
   }
 
   static async create (node: MeshNode, init: ClaudemeshServerInit = {}): Promise<ClaudemeshServer> {
@@ -61,7 +58,7 @@ export class ClaudemeshServer {
   }
 
   async close (): Promise<void> {
-    for (const type of ['message:receive', 'task:lost', 'task:conflict', 'task:assigned'] as const) this.node.removeEventListener(type, this.onMessage)
+    for (const type of NEWS) this.node.removeEventListener(type, this.onMessage)
     await this.settled()
     await this.mcp.close()
   }

@@ -34,7 +34,7 @@ export { ALL, type CheckResult, type DeliveryStatus, type InboxMessage, MAX_BODY
 export { MAX_QUERY_CHARS, MAX_QUERY_TERMS, type Note, type Recalled, SharedMemory } from './memory/index.js'
 export { type StateChange, type StateEntry, SharedState } from './state/index.js'
 export { resolveAssignee } from './tasks/assignee.js'
-export { type ClaimResult, DEFAULT_LEASE_MS, MAX_LEASE_MS, MIN_LEASE_MS, type Task, type TaskAssigned, TaskBoard, type TaskConflict, type TaskFilter, type TaskLost, TASK_PRIORITIES, TASK_STATUSES } from './tasks/index.js'
+export { type ClaimResult, DEFAULT_LEASE_MS, MAX_LEASE_MS, MIN_LEASE_MS, type Task, type TaskAssigned, TaskBoard, type TaskConflict, type TaskFilter, type TaskLost, type TaskNotice, type TaskNoticeKind, TASK_PRIORITIES, TASK_STATUSES } from './tasks/index.js'
 export { isSelf, parseDuration, parseTime, type Schedule, type ScheduleInput, Scheduler, scheduleView, type ScheduleView } from './schedule/index.js'
 export { type HandOff, type HandOffInput, SharedContext } from './context/index.js'
 export { getContext, shareContext } from './control/context-methods.js'

@@ -333,7 +333,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, incarnation: this.presence.incarnation, selfId: this.peerId },
       // a holder that presence knows to be gone (goodbye, or past its TTL or grace) holds nothing (§14.3)
       { offline: peer => peer !== this.peerId && this.presence.get(peer)?.online === false, groups: () => this.self().groups.map(g => g.name) })
-    for (const type of ['task:change', 'task:lost', 'task:conflict', 'task:assigned'] as const) {
+    for (const type of ['task:change', 'task:lost', 'task:conflict', 'task:assigned', 'task:notice'] as const) {
       this.shared.tasks.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail } as never) })
     }
     this.shared.tasks.start()

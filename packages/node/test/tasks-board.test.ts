@@ -105,6 +105,40 @@ describe('task board rules', () => {
   })
 })
 
+describe('task watchers (§14.8)', () => {
+  it('the creator watches unless it said not to; watchers are told of others\' changes, never of their own; a lease that runs out is told on the tick', async () => {
+    const clock = { now: 9_000_000 }
+    const a = await member(clock)
+    const b = await member(clock)
+    const notices: string[] = []
+    a.board.addEventListener('task:notice', evt => { notices.push(`${evt.detail.kind}:${evt.detail.by === b.id ? 'b' : 'a'}${evt.detail.lease != null ? `:${evt.detail.lease}` : ''}${evt.detail.result != null ? `:${evt.detail.result}` : ''}`) })
+    const t = await a.board.create({ title: 'watched' })
+    const quiet = await a.board.create({ title: 'not watched' })
+    await a.board.update(quiet.id, { watch: false })
+    const silent = await a.board.create({ title: 'never watched', watch: false })
+    expect([t, a.board.get(quiet.id), silent].map(x => x.watchers)).toEqual([[a.id], [], []])
+    await sync(a.replica, b.replica)
+    for (const id of [t.id, quiet.id, silent.id]) await b.board.claim(id, 5_000)
+    await sync(b.replica, a.replica)
+    clock.now += 6_000 // b stopped renewing: its leases ran out
+    await a.board.tick()
+    await a.board.claim(t.id, 5_000) // a's own claim: no notice
+    await a.board.update(t.id, { release: true })
+    await b.board.update(t.id, { watch: true })
+    await sync(a.replica, b.replica)
+    const bNotices: string[] = []
+    b.board.addEventListener('task:notice', evt => { bNotices.push(`${evt.detail.kind}:${evt.detail.result ?? ''}`) })
+    await a.board.complete(t.id, 'shipped')
+    await a.board.update(t.id, { status: 'open' })
+    await sync(a.replica, b.replica)
+    expect(bNotices).toEqual(['completed:shipped', 'reopened:'])
+    await b.board.update(t.id, { status: 'cancelled' })
+    await sync(b.replica, a.replica)
+    expect(notices).toEqual(['claimed:b', 'lease-lost:b:expired', 'cancelled:b'])
+    expect(a.board.get(t.id).watchers).toEqual([a.id, b.id].sort())
+  })
+})
+
 describe('hostile task entries', () => {
   it('are refused and counted, never applied; the honest board carries on', async () => {
     const clock = { now: 1_000 }
@@ -127,7 +161,9 @@ describe('hostile task entries', () => {
       ['a lease past the longest', map => { map.set(`c!${t.id}!${m.id}`, { ...claim, ttl: 1e12 }) }],
       ['a task with a bad priority', map => { map.set('t!00000000000000aa', { title: 'x', body: '', assignee: '', priority: 'urgent', deps: [], by: m.id, at: 1 }) }],
       ['a patch of an unknown field', map => { map.set(`u!${t.id}!${m.id}`, { f: { owner: { l: 1, v: 'm' } }, by: m.id, at: 1 }) }],
-      ['a bad key', map => { map.set('z!whatever', { by: m.id, at: 1 }) }]
+      ['a bad key', map => { map.set('z!whatever', { by: m.id, at: 1 }) }],
+      ['a watch in another member\'s name', map => { map.set(`w!${t.id}!${a.id}`, { on: false, by: a.id, at: 1 }) }],
+      ['a watch that is not a boolean', map => { map.set(`w!${t.id}!${m.id}`, { on: 'yes', by: m.id, at: 1 }) }]
     ]
     const before = JSON.stringify(a.board.list())
     const reasons: string[] = []

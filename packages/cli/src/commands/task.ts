@@ -1,4 +1,4 @@
-/** `claudemesh task create|list|show|claim|update|complete`: the task board through a running local node (SPEC.md §14.6). */
+/** `claudemesh task create|list|show|claim|update|complete|watch|unwatch`: the task board through a running local node (SPEC.md §14.6). */
 import type { ClaimResult, Task } from '@claudemesh/node/client'
 import { TASK_PRIORITIES, TASK_STATUSES } from '@claudemesh/node/client'
 import type { Command } from 'commander'
@@ -36,6 +36,7 @@ function showTask (t: Task): void {
     `assignee  ${esc(t.assignee) || 'anyone'}`,
     ...(t.deps.length > 0 ? [`deps      ${esc(t.deps.join(', '))}`] : []),
     `created   ${ago(t.createdAt)} by ${esc(t.createdBy.slice(-10))}`,
+    `watchers  ${t.watchers.length > 0 ? esc(t.watchers.map(w => w.slice(-10)).join(', ')) : 'none'}`,
     ...(t.body !== '' ? [`\n  ${esc(t.body, true).replace(/\n/g, '\n  ')}`] : []),
     ...(t.result != null && t.result !== '' ? [`result\n  ${esc(t.result, true).replace(/\n/g, '\n  ')}`] : [])
   ].join('\n'))
@@ -43,11 +44,13 @@ function showTask (t: Task): void {
 
 export function taskCommands (program: Command, env: NodeJS.ProcessEnv): void {
   const task = program.command('task').description('the mesh\'s task board: create, list, claim with a lease, update, complete')
-  withFieldFlags(addPickFlags(task.command('create <title...>').description('create a task'))).action(async (words: string[], o: Flags & FieldFlags) => {
-    const r = await callNode<{ task: Task }>(o, env, 'task.create', { title: words.join(' '), ...fields(o) })
-    if (o.json === true) return outJson(r.task)
-    out(r.task.id)
-  })
+  withFieldFlags(addPickFlags(task.command('create <title...>').description('create a task (you watch it: told when others claim, complete, reopen or cancel it)')))
+    .option('--no-watch', 'do not watch the task')
+    .action(async (words: string[], o: Flags & FieldFlags & { watch: boolean }) => {
+      const r = await callNode<{ task: Task }>(o, env, 'task.create', { title: words.join(' '), ...fields(o), watch: o.watch })
+      if (o.json === true) return outJson(r.task)
+      out(r.task.id)
+    })
   addPickFlags(task.command('list').description('list tasks, highest priority first'))
     .option('--status <s>', TASK_STATUSES.join(', '))
     .option('--assignee <who>', 'only tasks assigned to this peer, @group or "open"')
@@ -93,6 +96,13 @@ export function taskCommands (program: Command, env: NodeJS.ProcessEnv): void {
       if (o.json === true) return outJson(r.task)
       out(`${r.task.id}: ${holderText(r.task)}`)
     })
+  for (const [verb, on] of [['watch', true], ['unwatch', false]] as const) {
+    addPickFlags(task.command(`${verb} <id>`).description(on ? 'be told when others claim, complete, reopen or cancel the task, or its lease ends' : 'stop being told about the task')).action(async (id: string, o: Flags) => {
+      const r = await callNode<{ task: Task }>(o, env, 'task.update', { id, watch: on })
+      if (o.json === true) return outJson(r.task)
+      out(`${r.task.id}: ${on ? 'watching' : 'not watching'}`)
+    })
+  }
   addPickFlags(task.command('complete <id> [result...]').description('mark a task done, with a result')).action(async (id: string, words: string[], o: Flags) => {
     const r = await callNode<{ task: Task }>(o, env, 'task.complete', { id, result: words.join(' ') })
     if (o.json === true) return outJson(r.task)

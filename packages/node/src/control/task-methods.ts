@@ -17,7 +17,7 @@ const fields = {
 export function registerTaskMethods (server: ControlServer, node: MeshNode): void {
   const who = (text: string | undefined): string | undefined => (text == null ? undefined : resolveAssignee(text, node.self(), node.presence.list()))
   const deps = (refs: string[] | undefined): string[] | undefined => refs?.map(r => node.data.tasks.get(r).id)
-  server.register('task.create', z.object({ ...fields, title: z.string().max(1024) }).strict(), async p =>
+  server.register('task.create', z.object({ ...fields, title: z.string().max(1024), watch: z.boolean().optional() }).strict(), async p =>
     ({ task: await node.data.tasks.create({ ...p, assignee: who(p.assignee), deps: deps(p.deps) }) }))
   server.register('task.get', z.object({ id }).strict(), async p => ({ task: node.data.tasks.get(p.id) }))
   server.register('task.list', z.object({
@@ -28,7 +28,7 @@ export function registerTaskMethods (server: ControlServer, node: MeshNode): voi
     limit: z.number().int().min(1).max(100_000).optional()
   }).strict(), async p => ({ tasks: node.data.tasks.list({ ...p, assignee: who(p.assignee), holder: who(p.holder) }) }))
   server.register('task.claim', z.object({ id, ttlMs: z.number().int().min(MIN_LEASE_MS).max(MAX_LEASE_MS).optional() }).strict(), async p => node.data.tasks.claim(p.id, p.ttlMs))
-  server.register('task.update', z.object({ id, ...fields, status: z.enum(['open', 'cancelled']).optional(), release: z.boolean().optional() }).strict(), async p => {
+  server.register('task.update', z.object({ id, ...fields, status: z.enum(['open', 'cancelled']).optional(), release: z.boolean().optional(), watch: z.boolean().optional() }).strict(), async p => {
     const { id: ref, ...patch } = p
     return { task: await node.data.tasks.update(ref, { ...patch, assignee: who(patch.assignee), deps: deps(patch.deps) }) }
   })

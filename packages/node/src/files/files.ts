@@ -23,7 +23,7 @@ import * as c from './constants.js'
 import { HolderStream } from './fetch.js'
 import { hasBit } from './frames.js'
 import { decodeManifest, encodeManifest, type Manifest, openMeta, sealMeta, sha256, unwrapGroup, unwrapPeer, wrapForGroup, wrapForPeer } from './manifest.js'
-import { assemble, sealInto, tempDirName } from './seal-file.js'
+import { Assembler, sealInto, tempDirName } from './seal-file.js'
 
 const log = logger('claudemesh:files')
 
@@ -100,20 +100,48 @@ export class Files {
     const prog: FileProgress = { id, name: '', size: 0, chunks: 0, have: 0, fetchedBytes: 0 }
     this.progress.set(id, prog)
     let m = await this.localManifest(id)
+    const reused = m == null ? 0 : await this.verifyPresent(id, m)
+    const at: { path?: string, asm?: Assembler } = {}
+    // the file is opened into its destination while chunks arrive (seal-file.ts Assembler)
+    const start = async (man: Manifest): Promise<Assembler> => {
+      at.path ??= await this.destination(id, dest, opts.cwd)
+      const key = (blobs.get(id) as FileRecord).key
+      at.asm ??= await Assembler.open(at.path, { blobs, id, m: man, meshId: this.init.meshId, key, sha: openMeta(this.init.meshId, key, man).sha })
+      return at.asm
+    }
+    try {
+      const { holders, errors, manifest } = await this.fetchChunks(id, m, opts.from, prog, start)
+      m = manifest
+      if (m == null) throw new UnknownFileError(`no reachable member holds file ${id}${errors.length > 0 ? ` (${errors.join('; ')})` : ''}`)
+      const missing = m.h.length - blobs.count(id)
+      if (missing > 0) throw new UnknownFileError(`file ${id.slice(0, 12)}: ${missing} of ${m.h.length} chunks are held by no reachable member${errors.length > 0 ? ` (${errors.join('; ')})` : ''}; the chunks fetched are kept: get it again to resume`)
+      const rec = blobs.get(id) as FileRecord
+      if (rec.state !== 'complete') await blobs.put({ ...rec, state: 'complete' })
+      await (await start(m)).finish()
+      if (opts.pin === false && rec.role === 'fetched') await blobs.remove(id)
+      const file = this.view(blobs.get(id) ?? { ...rec, state: 'complete' })
+      return { file, path: at.path as string, fetchedBytes: prog.fetchedBytes, reusedChunks: reused, holders }
+    } catch (err) {
+      await at.asm?.abort()
+      throw err
+    }
+  }
+
+  /** Ask the candidates in turn for the manifest (if not held yet) and the chunks still missing; each stored chunk goes to the assembler. */
+  private async fetchChunks (id: string, m: Manifest | undefined, hint: string | undefined, prog: FileProgress, start: (m: Manifest) => Promise<Assembler>): Promise<{ holders: string[], errors: string[], manifest?: Manifest }> {
+    const { blobs } = this.parts
     const holders: string[] = []
     const errors: string[] = []
     const idb = new Uint8Array(Buffer.from(id, 'hex'))
-    let path: string | undefined
-    const reused = m == null ? 0 : await this.verifyPresent(id, m)
-    for (const peer of this.candidates(opts.from, m)) {
+    for (const peer of this.candidates(hint, m)) {
       if (m != null && blobs.count(id) >= m.h.length) break
       let hs: HolderStream | undefined
       try {
         hs = await HolderStream.open(this.parts.libp2p, peerIdFromString(peer), this.protocol)
         const q = await hs.query(idb)
         if (q == null) { await hs.close(); continue }
-        if (m == null) m = await this.adopt(id, q.m)
-        path ??= await this.destination(id, dest, opts.cwd)
+        m ??= await this.adopt(id, q.m)
+        const asm = await start(m)
         Object.assign(prog, { name: blobs.get(id)?.name ?? '', size: m.size, chunks: m.h.length, have: blobs.count(id) })
         const want = [...m.h.keys()].filter(i => !blobs.has(id, i) && hasBit(q.have, i))
         if (want.length > 0) holders.push(peer)
@@ -121,6 +149,7 @@ export class Files {
           await blobs.writeChunk(id, i, b)
           prog.have++
           prog.fetchedBytes += b.byteLength
+          await asm.stored(i, b)
         })
         await hs.close()
       } catch (err) {
@@ -131,16 +160,7 @@ export class Files {
         log('fetching %s from %s failed: %s', id, peer, (err as Error).message)
       }
     }
-    if (m == null) throw new UnknownFileError(`no reachable member holds file ${id}${errors.length > 0 ? ` (${errors.join('; ')})` : ''}`)
-    const missing = m.h.length - blobs.count(id)
-    if (missing > 0) throw new UnknownFileError(`file ${id.slice(0, 12)}: ${missing} of ${m.h.length} chunks are held by no reachable member${errors.length > 0 ? ` (${errors.join('; ')})` : ''}; the chunks fetched are kept: get it again to resume`)
-    const rec = blobs.get(id) as FileRecord
-    if (rec.state !== 'complete') await blobs.put({ ...rec, state: 'complete' })
-    path ??= await this.destination(id, dest, opts.cwd)
-    await assemble(blobs, id, m, this.init.meshId, rec.key, openMeta(this.init.meshId, rec.key, m).sha, path)
-    if (opts.pin === false && rec.role === 'fetched') await blobs.remove(id)
-    const file = this.view(blobs.get(id) ?? { ...rec, state: 'complete' })
-    return { file, path, fetchedBytes: prog.fetchedBytes, reusedChunks: reused, holders }
+    return { holders, errors, manifest: m }
   }
 
   /** Where a get writes: `dest` (a directory gets the file's name), else the name in `cwd`; never over an existing file. */

@@ -52,12 +52,23 @@ export class FileServer {
       await lp.write(encodeFrame(m == null || rec == null ? { t: 'n' } : { t: 'i', m, have: this.blobs.bitmap(id, rec.chunks) }))
       return
     }
-    for (const i of req.i) {
-      if (rec == null || !this.blobs.has(id, i)) {
+    // the next chunk is read from disk while this one is written: the stream never waits on the disk
+    const read = (k: number): Promise<Uint8Array> | undefined => {
+      const i = req.i[k]
+      return i == null || rec == null || !this.blobs.has(id, i) ? undefined : this.blobs.readChunk(id, i)
+    }
+    let ahead = read(0)
+    for (let k = 0; k < req.i.length; k++) {
+      const i = req.i[k] as number
+      const reading = ahead
+      ahead = read(k + 1)
+      // a read-ahead that fails is seen (and ends the stream) when its turn comes
+      ahead?.catch(() => {})
+      if (reading == null) {
         await lp.write(encodeFrame({ t: 'x', i }))
         continue
       }
-      const b = await this.blobs.readChunk(id, i)
+      const b = await reading
       await lp.write(encodeFrame({ t: 'c', i, b }))
       this.stats.served++
       this.stats.bytes += b.byteLength

@@ -66,22 +66,26 @@ export const TaskClaimSchema = z.object({
   at: time
 }).strict()
 
+/** A member's choice to watch a task or not; only its own entry counts (SPEC.md §14.8). */
+export const TaskWatchSchema = z.object({ on: z.boolean(), by: peerId, at: time }).strict()
+
 export type StoredTaskDef = z.infer<typeof TaskDefSchema>
 export type StoredTaskPatch = z.infer<typeof TaskPatchSchema>
 export type StoredTaskClaim = z.infer<typeof TaskClaimSchema>
+export type StoredTaskWatch = z.infer<typeof TaskWatchSchema>
 export type TaskStatus = z.infer<typeof TaskStatusSchema>
 
-export type TaskKey = { kind: 't', task: string } | { kind: 'u' | 'c', task: string, peer: string }
+export type TaskKey = { kind: 't', task: string } | { kind: 'u' | 'c' | 'w', task: string, peer: string }
 
 export function parseTaskKey (key: string): TaskKey | undefined {
-  const m = /^([tuc])!([0-9a-f]{16})(?:!(.{1,128}))?$/.exec(key)
+  const m = /^([tucw])!([0-9a-f]{16})(?:!(.{1,128}))?$/.exec(key)
   if (m == null) return undefined
   const [, kind, task = '', peer] = m
   if (kind === 't') return peer == null ? { kind: 't', task } : undefined
-  return peer == null ? undefined : { kind: kind as 'u' | 'c', task, peer }
+  return peer == null ? undefined : { kind: kind as 'u' | 'c' | 'w', task, peer }
 }
 
-const SCHEMAS = { t: TaskDefSchema, u: TaskPatchSchema, c: TaskClaimSchema }
+const SCHEMAS = { t: TaskDefSchema, u: TaskPatchSchema, c: TaskClaimSchema, w: TaskWatchSchema }
 
 /** Why `value` may not be the `tasks` entry `key`, or undefined. */
 export function taskEntryProblem (key: string, value: unknown): string | undefined {

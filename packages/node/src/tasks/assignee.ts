@@ -13,3 +13,13 @@ export function resolveAssignee (text: string, self: PeerInfo, peers: PeerInfo[]
   const [target] = resolveTargets([t], peers, self.id)
   return target == null ? '' : target.kind === 'group' ? `@${target.group}` : target.id
 }
+
+/** Assigned to `self` by id or through one of its `groups` (not merely open to all). */
+export function assignedTo (assignee: string, self: string, groups: string[]): boolean {
+  return assignee === self || (assignee.startsWith('@') && groups.includes(assignee.slice(1)))
+}
+
+/** `self` may claim a task with this assignee: open to all, or assigned to it. */
+export function mayClaim (assignee: string, self: string, groups: string[]): boolean {
+  return assignee === '' || assignedTo(assignee, self, groups)
+}

@@ -3,19 +3,22 @@
  * lease, update, complete, reopen, cancel, release. Who holds a task is a pure function of
  * the entries (rule.ts); this class writes entries, renews its own leases, and tells its
  * session when a remote update shows it lost a task (`task:lost`), kept one that another
- * member also claimed (`task:conflict`), or was assigned one (`task:assigned`).
+ * member also claimed (`task:conflict`), was assigned one (`task:assigned`), or another
+ * member changed one it follows (`task:notice`, watch.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
 import type * as Y from 'yjs'
 import { TaskStateError, UnknownTaskError } from '../errors.js'
 import type { Origin, Replica } from '../state/replica.js'
-import { parseTaskKey, type StoredTaskClaim, type StoredTaskDef, type StoredTaskPatch, type TaskStatus } from '../state/task-schema.js'
+import { parseTaskKey, type StoredTaskClaim, type StoredTaskDef, type StoredTaskPatch, type StoredTaskWatch, type TaskStatus } from '../state/task-schema.js'
 import * as c from './constants.js'
 import { TaskIndex } from './entries.js'
 import { checkFields, type TaskFieldsInput, type TaskInput } from './input.js'
 import { type Folded, holderOf, leaseState } from './rule.js'
+import { assignedTo, mayClaim } from './assignee.js'
 import { type Task, taskView } from './view.js'
+import { type TaskNotice, TaskWatch } from './watch.js'
 
 export interface TaskFilter { status?: TaskStatus['s'], assignee?: string, holder?: string, claimable?: boolean, limit?: number }
 export interface ClaimResult { won: boolean, task: Task }
@@ -29,6 +32,7 @@ export interface TaskEvents {
   'task:change': CustomEvent<TaskChange>
   'task:lost': CustomEvent<TaskLost>
   'task:conflict': CustomEvent<TaskConflict>
+  'task:notice': CustomEvent<TaskNotice>
 }
 
 export interface TaskBoardOptions {
@@ -55,6 +59,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   private timer?: ReturnType<typeof setInterval>
   /** views as last built, each good until its lease's end (listing 10k tasks reads these) */
   private readonly views = new Map<string, { task: Task, until: number }>()
+  private readonly watch: TaskWatch
 
   constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void, private readonly opts: TaskBoardOptions = {}) {
     super()
@@ -67,7 +72,12 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     }
     this.now = opts.now ?? Date.now
     this.offline = opts.offline ?? (() => false)
-    for (const id of this.index.ids()) if (this.holderAt(id) === this.self) this.holding.add(id)
+    this.watch = new TaskWatch({ self: this.self, get: id => this.index.get(id), now: this.now, offline: this.offline, assignedToMe: id => this.assignedToMe(id) },
+      n => { this.safeDispatchEvent('task:notice', { detail: n }) })
+    for (const id of this.index.ids()) {
+      if (this.holderAt(id) === this.self) this.holding.add(id)
+      this.watch.look(id, true)
+    }
     this.map.observe((evt, tr) => {
       const local = (tr.origin as Origin | undefined)?.local === true
       const ids = new Map<string, boolean>()
@@ -78,6 +88,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       }
       for (const [id, before] of ids) {
         if (!local) this.notice(id, before)
+        this.watch.look(id, local)
         this.safeDispatchEvent('task:change', { detail: { id, local } })
       }
     })
@@ -89,22 +100,24 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
 
   /** Renew this session's leases in the background until `stop`. */
   start (): void {
-    this.timer = setInterval(() => { this.renew().catch(() => {}) }, c.RENEW_CHECK_MS)
+    this.timer = setInterval(() => { this.tick().catch(() => {}) }, c.RENEW_CHECK_MS)
     this.timer.unref()
   }
 
   stop (): void { clearInterval(this.timer) }
 
-  async create (input: TaskInput): Promise<Task> {
+  /** Create a task; its creator watches it unless `watch` is false (§14.8). */
+  async create (input: TaskInput & { watch?: boolean }): Promise<Task> {
     const fields = checkFields(input, true) as Required<TaskFieldsInput>
-    this.checkDeps(undefined, fields.deps)
+    this.index.checkDeps(undefined, fields.deps)
     const id = randomBytes(8).toString('hex')
     const def: StoredTaskDef = { ...fields, by: this.self, at: this.now() }
-    await this.write(`t!${id}`, def)
+    // one update: no replica ever sees the task watched by a creator that said not to
+    await this.write(`t!${id}`, def, ...(input.watch === false ? [this.watchEntry(id, false)] : []))
     return this.view(id)
   }
 
-  get (ref: string): Task { return this.view(this.resolve(ref)) }
+  get (ref: string): Task { return this.view(this.index.resolve(ref, c.MIN_ID_PREFIX)) }
 
   list (filter: TaskFilter = {}): Task[] {
     const out: Task[] = []
@@ -114,7 +127,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       if (filter.status != null && t.status !== filter.status) continue
       if (filter.assignee != null && t.assignee !== filter.assignee) continue
       if (filter.holder != null && t.holder !== filter.holder) continue
-      if (filter.claimable === true && (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0 || !this.mayClaim(t))) continue
+      if (filter.claimable === true && (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0 || !mayClaim(t.assignee, this.self, this.groups()))) continue
       out.push(t)
       if (out.length >= limit) break
     }
@@ -124,12 +137,12 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   /** Claim a task for `ttlMs`; resolves once concurrent claims from connected peers are in (§14.4). */
   async claim (ref: string, ttlMs = c.DEFAULT_LEASE_MS): Promise<ClaimResult> {
     if (!Number.isInteger(ttlMs) || ttlMs < c.MIN_LEASE_MS || ttlMs > c.MAX_LEASE_MS) throw new TaskStateError(`a lease is ${c.MIN_LEASE_MS} to ${c.MAX_LEASE_MS} ms`)
-    const id = this.resolve(ref)
+    const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
     const f = this.folded(id)
     const t = this.view(id)
     if (t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
     if (t.blockedBy.length > 0) throw new TaskStateError(`task ${id} is blocked by ${t.blockedBy.join(', ')} (not done yet)`)
-    this.checkAssignee(t)
+    if (!mayClaim(t.assignee, this.self, this.groups())) throw new TaskStateError(`task ${t.id} is assigned to ${t.assignee}`)
     if (t.holder != null && t.holder !== this.self) throw new TaskStateError(`task ${id} is held by ${t.holder} until ${new Date(t.lease?.expiresAt ?? 0).toISOString()}`)
     const now = this.now()
     // held already: a renewal keeps the claim's clock, so it cannot overtake a newer claim
@@ -145,33 +158,40 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     return { won: after.holder === this.self, task: after }
   }
 
-  /** Change fields; `status` reopens ('open') or cancels ('cancelled'); `release` lets go of this session's claim. */
-  async update (ref: string, patch: TaskFieldsInput & { status?: 'open' | 'cancelled', release?: boolean }): Promise<Task> {
-    const id = this.resolve(ref)
-    const { status, release, ...rest } = patch
+  /** Change fields; `status` reopens ('open') or cancels ('cancelled'); `release` lets go of this session's claim; `watch` starts or stops watching. */
+  async update (ref: string, patch: TaskFieldsInput & { status?: 'open' | 'cancelled', release?: boolean, watch?: boolean }): Promise<Task> {
+    const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
+    const { status, release, watch, ...rest } = patch
     const fields = checkFields(rest, false)
-    if (fields.deps != null) this.checkDeps(id, fields.deps)
+    if (fields.deps != null) this.index.checkDeps(id, fields.deps)
     const t = this.view(id)
     if (status === 'open' && t.status === 'open') throw new TaskStateError(`task ${id} is open already`)
     if (status === 'cancelled' && t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
     if (release === true) await this.release(id)
+    if (watch != null) await this.write(...this.watchEntry(id, watch))
     const changes: StoredTaskPatch['f'] = {}
     for (const [k, v] of Object.entries(fields)) (changes as Record<string, unknown>)[k] = v
     if (status != null) changes.status = { s: status } as never
     if (Object.keys(changes).length > 0) await this.patch(id, changes)
-    else if (release !== true) throw new TaskStateError('nothing to change: give a field, a status or release')
+    else if (release !== true && watch == null) throw new TaskStateError('nothing to change: give a field, a status, release or watch')
     return this.view(id)
   }
 
   /** Mark a task done with a result; only its holder may, or anyone while nobody holds it. */
   async complete (ref: string, result = ''): Promise<Task> {
-    const id = this.resolve(ref)
+    const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
     const t = this.view(id)
     if (t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
     if (t.holder != null && t.holder !== this.self) throw new TaskStateError(`task ${id} is held by ${t.holder}; only its holder can complete it`)
     checkFields({ body: result }, false)
     await this.patch(id, { status: { s: 'done', result } } as never)
     return this.view(id)
+  }
+
+  /** What the timer does: renew this session's leases, and tell of leases on followed tasks that ran out (§14.8). */
+  async tick (): Promise<void> {
+    this.watch.tick()
+    await this.renew()
   }
 
   /** Renew every lease this session holds once a third of its TTL has passed. */
@@ -207,9 +227,16 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     await this.write(`u!${id}!${this.self}`, { f, by: this.self, at: this.now() })
   }
 
-  private async write (key: string, value: unknown): Promise<void> {
-    const env = await this.replica.change(() => { this.map.set(key, value) })
+  private async write (key: string, value: unknown, ...more: Array<[string, unknown]>): Promise<void> {
+    const env = await this.replica.change(() => {
+      this.map.set(key, value)
+      for (const [k, v] of more) this.map.set(k, v)
+    })
     if (env != null) this.publish(env)
+  }
+
+  private watchEntry (id: string, on: boolean): [string, StoredTaskWatch] {
+    return [`w!${id}!${this.self}`, { on, by: this.self, at: this.now() }]
   }
 
   /** After a remote change: did this session lose the task, or keep it against another claimant? */
@@ -236,6 +263,11 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     if (f == null || holder !== this.self) return
     this.losing.delete(id)
     this.holding.add(id)
+    this.conflicts(id, f)
+  }
+
+  /** Tell of live claims by others on a task this session holds, once each (§14.4). */
+  private conflicts (id: string, f: Folded): void {
     for (const [peer, claim] of this.index.entries(id)?.claims ?? []) {
       const key = `${id}!${peer}!${claim.l}`
       if (peer === this.self || claim.l <= f.status.l || leaseState(claim, this.now(), this.offline) !== 'held' || this.told.has(key)) continue
@@ -255,8 +287,25 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     return f
   }
 
-  /** Presence changed: a claimant's lease may have gone offline or come back (§14.3). */
-  presenceChanged (): void { this.views.clear() }
+  private groups (): string[] { return this.opts.groups?.() ?? [] }
+
+  /** Assigned to this session by name or through one of its groups (not merely open to all). */
+  private assignedToMe (id: string): boolean {
+    const a = this.index.get(id)?.assignee.v
+    return a != null && assignedTo(a, this.self, this.groups())
+  }
+
+  /** Presence changed: a claimant's lease may have gone offline or come back (§14.3, §14.8). */
+  presenceChanged (): void {
+    this.views.clear()
+    this.watch.tick()
+    // a rival claim that arrived while its claimant was seen offline (a healing partition)
+    // becomes a conflict once the claimant is back
+    for (const id of this.holding) {
+      const f = this.index.get(id)
+      if (f != null && holderOf(f, this.now(), this.offline) === this.self) this.conflicts(id, f)
+    }
+  }
 
   /** The task as callers see it; cached until an entry of it changes, its lease ends or presence changes. */
   private view (id: string): Task {
@@ -272,40 +321,5 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       this.losing.delete(id)
     }
     return task
-  }
-
-  private resolve (ref: string): string {
-    const hits = this.index.match(String(ref).toLowerCase(), c.MIN_ID_PREFIX)
-    if (hits.length === 1 && hits[0] != null) return hits[0]
-    if (hits.length > 1) throw new UnknownTaskError(`"${ref}" names ${hits.length} tasks; give more of the id`)
-    throw new UnknownTaskError(`no task "${ref}"${ref.length < c.MIN_ID_PREFIX ? ` (give at least ${c.MIN_ID_PREFIX} characters of its id)` : ''}`)
-  }
-
-  /** Assigned to this session by name or through one of its groups (not merely open to all). */
-  private assignedToMe (id: string): boolean {
-    const a = this.index.get(id)?.assignee.v
-    return a != null && (a === this.self || (a.startsWith('@') && (this.opts.groups?.() ?? []).includes(a.slice(1))))
-  }
-
-  private mayClaim (t: Task): boolean {
-    return t.assignee === '' || t.assignee === this.self || (t.assignee.startsWith('@') && (this.opts.groups?.() ?? []).includes(t.assignee.slice(1)))
-  }
-
-  private checkAssignee (t: Task): void {
-    if (!this.mayClaim(t)) throw new TaskStateError(`task ${t.id} is assigned to ${t.assignee}`)
-  }
-
-  /** Every dependency exists, and none depends (through others) on `id`: no cycles. */
-  private checkDeps (id: string | undefined, deps: string[]): void {
-    for (const d of deps) if (this.index.get(d) == null) throw new UnknownTaskError(`no task ${d} to depend on`)
-    if (id == null) return
-    const seen = new Set<string>()
-    const stack = [...deps]
-    for (let d = stack.pop(); d != null; d = stack.pop()) {
-      if (d === id) throw new TaskStateError(`task ${id} would depend on itself`)
-      if (seen.has(d)) continue
-      seen.add(d)
-      stack.push(...(this.index.get(d)?.deps.v ?? []))
-    }
   }
 }

@@ -1,11 +1,12 @@
 /**
- * The `tasks` map regrouped per task (t!, u! and c! entries, SPEC.md §14.2), each read
+ * The `tasks` map regrouped per task (t!, u!, c! and w! entries, SPEC.md §14.2), each read
  * through the schema, with each task's folded fields cached until one of its entries changes:
  * listing 10k tasks reads the cache, not the document.
  */
 import type * as Y from 'yjs'
+import { TaskStateError, UnknownTaskError } from '../errors.js'
 import { CheckedMap } from '../state/checked.js'
-import { parseTaskKey, type StoredTaskClaim, type StoredTaskDef, type StoredTaskPatch } from '../state/task-schema.js'
+import { parseTaskKey, type StoredTaskClaim, type StoredTaskDef, type StoredTaskPatch, type StoredTaskWatch } from '../state/task-schema.js'
 import { fold, type Folded, type TaskEntries } from './rule.js'
 
 export class TaskIndex {
@@ -16,7 +17,7 @@ export class TaskIndex {
   private order?: string[]
 
   /** told after an entry of `task` changed (the board drops cached views) */
-  onChange?: (task: string, kind: 't' | 'u' | 'c') => void
+  onChange?: (task: string, kind: 't' | 'u' | 'c' | 'w') => void
 
   constructor (readonly map: Y.Map<unknown>) {
     this.checked = new CheckedMap(map, 'tasks')
@@ -28,11 +29,12 @@ export class TaskIndex {
     const k = parseTaskKey(key)
     if (k == null) return undefined
     let e = this.tasks.get(k.task)
-    if (e == null) this.tasks.set(k.task, e = { patches: new Map(), claims: new Map() })
+    if (e == null) this.tasks.set(k.task, e = { patches: new Map(), claims: new Map(), watches: new Map() })
     const v = this.checked.get(key)
     if (k.kind === 't') e.def = v as StoredTaskDef | undefined
     else if (k.kind === 'u') setOrDelete(e.patches, k.peer, v as StoredTaskPatch | undefined)
-    else setOrDelete(e.claims, k.peer, v as StoredTaskClaim | undefined)
+    else if (k.kind === 'c') setOrDelete(e.claims, k.peer, v as StoredTaskClaim | undefined)
+    else setOrDelete(e.watches, k.peer, v as StoredTaskWatch | undefined)
     const before = this.folded.get(k.task)?.priority.v
     this.folded.delete(k.task)
     // only a new task or a new priority moves the order (claims, the common write, never do)
@@ -63,6 +65,28 @@ export class TaskIndex {
     live.sort((a, b) => a.r - b.r || a.at - b.at || (a.id < b.id ? -1 : 1))
     this.order = live.map(x => x.id)
     return this.order
+  }
+
+  /** The one task id that `ref` names (the id or a unique prefix of at least `minPrefix`), or UnknownTaskError. */
+  resolve (ref: string, minPrefix: number): string {
+    const hits = this.match(String(ref).toLowerCase(), minPrefix)
+    if (hits.length === 1 && hits[0] != null) return hits[0]
+    if (hits.length > 1) throw new UnknownTaskError(`"${ref}" names ${hits.length} tasks; give more of the id`)
+    throw new UnknownTaskError(`no task "${ref}"${ref.length < minPrefix ? ` (give at least ${minPrefix} characters of its id)` : ''}`)
+  }
+
+  /** Every dependency exists, and none depends (through others) on `id`: no cycles. */
+  checkDeps (id: string | undefined, deps: string[]): void {
+    for (const d of deps) if (this.get(d) == null) throw new UnknownTaskError(`no task ${d} to depend on`)
+    if (id == null) return
+    const seen = new Set<string>()
+    const stack = [...deps]
+    for (let d = stack.pop(); d != null; d = stack.pop()) {
+      if (d === id) throw new TaskStateError(`task ${id} would depend on itself`)
+      if (seen.has(d)) continue
+      seen.add(d)
+      stack.push(...(this.get(d)?.deps.v ?? []))
+    }
   }
 
   /** The one task id that `ref` names: the id itself or a unique prefix of it. */

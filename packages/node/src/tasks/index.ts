@@ -3,3 +3,4 @@ export { type ClaimResult, type TaskAssigned, type TaskBoardOptions, TaskBoard, 
 export { checkFields, type TaskFieldsInput, type TaskInput } from './input.js'
 export { beats, claimBeats, fold, type Folded, holderOf, type LeaseState, leaseState, type TaskEntries } from './rule.js'
 export type { Task } from './view.js'
+export type { TaskNotice, TaskNoticeKind } from './watch.js'

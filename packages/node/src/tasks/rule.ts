@@ -4,13 +4,14 @@
  * clock and which claimants it knows to be offline, so replicas that hold the same entries agree
  * without talking to each other.
  */
-import type { StoredTaskClaim, StoredTaskDef, StoredTaskPatch, TaskStatus } from '../state/task-schema.js'
+import type { StoredTaskClaim, StoredTaskDef, StoredTaskPatch, StoredTaskWatch, TaskStatus } from '../state/task-schema.js'
 
 /** Everything a replica holds about one task. */
 export interface TaskEntries {
   def?: StoredTaskDef
   patches: Map<string, StoredTaskPatch>
   claims: Map<string, StoredTaskClaim>
+  watches: Map<string, StoredTaskWatch>
 }
 
 /** A clocked value: higher `l` wins; on a tie, the smaller writer id (UTF-16 order). */
@@ -31,6 +32,8 @@ export interface Folded {
   decisive?: StoredTaskClaim
   createdBy: string
   createdAt: number
+  /** members that watch the task: the creator unless its own entry says not, and every member whose entry says so */
+  watchers: string[]
   /** the last writer and time of any field change */
   updatedBy: string
   updatedAt: number
@@ -45,7 +48,8 @@ export function fold (e: TaskEntries): Folded | undefined {
   const at0 = <T>(v: T): Clocked<T> => ({ l: 0, w: d.by, v })
   const f: Folded = {
     title: at0(d.title), body: at0(d.body), assignee: at0(d.assignee), priority: at0(d.priority), deps: at0(d.deps),
-    status: at0<TaskStatus>({ s: 'open' }), top: 0, createdBy: d.by, createdAt: d.at, updatedBy: d.by, updatedAt: d.at
+    status: at0<TaskStatus>({ s: 'open' }), top: 0, createdBy: d.by, createdAt: d.at, updatedBy: d.by, updatedAt: d.at,
+    watchers: watchersOf(d.by, e.watches)
   }
   const fields = f as unknown as Record<FieldName, Clocked<unknown>>
   for (const [w, p] of e.patches) {
@@ -63,6 +67,12 @@ export function fold (e: TaskEntries): Folded | undefined {
     if (f.decisive == null || claimBeats(c, f.decisive)) f.decisive = c
   }
   return f
+}
+
+export function watchersOf (creator: string, watches: Map<string, StoredTaskWatch>): string[] {
+  const out = watches.get(creator)?.on === false ? [] : [creator]
+  for (const [peer, w] of watches) if (w.on && peer !== creator) out.push(peer)
+  return out.sort()
 }
 
 /**

@@ -22,6 +22,8 @@ export interface Task {
   lease: { claimant: string, state: LeaseState, expiresAt: number, renewedAt: number } | null
   /** dependencies that are not done */
   blockedBy: string[]
+  /** members told of its changes (SPEC.md §14.8) */
+  watchers: string[]
 }
 
 export function taskView (id: string, f: Folded, now: number, offline: (peer: string) => boolean, statusOf: (dep: string) => string | undefined): Task {
@@ -40,7 +42,8 @@ export function taskView (id: string, f: Folded, now: number, offline: (peer: st
     updatedAt: f.updatedAt,
     holder: holderOf(f, now, offline) ?? null,
     lease: d == null || f.status.v.s !== 'open' ? null : { claimant: d.by, state: leaseState(d, now, offline), expiresAt: d.exp, renewedAt: d.at },
-    blockedBy: f.deps.v.filter(dep => statusOf(dep) !== 'done')
+    blockedBy: f.deps.v.filter(dep => statusOf(dep) !== 'done'),
+    watchers: f.watchers
   }
   if (f.status.v.result != null) t.result = f.status.v.result
   return t

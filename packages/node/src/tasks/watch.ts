@@ -1,0 +1,96 @@
+/**
+ * Notices for the tasks a session follows (SPEC.md §14.8): those it watches, is assigned (itself
+ * or one of its groups) or holds. After each change of such a task, and on a tick for leases
+ * that end with time or presence, it compares what it last saw with what is now and tells the
+ * session of a claim, a completion (with its result), a reopen, a cancel or a lease that ended,
+ * unless this session made the change.
+ */
+import type { StoredTaskDef, TaskStatus } from '../state/task-schema.js'
+import { type Folded, holderOf, type LeaseState, leaseState } from './rule.js'
+
+export type TaskNoticeKind = 'claimed' | 'completed' | 'reopened' | 'cancelled' | 'lease-lost'
+
+/** Something happened to a task this session follows, done by another member. */
+export interface TaskNotice {
+  id: string
+  title: string
+  priority: StoredTaskDef['priority']
+  kind: TaskNoticeKind
+  /** the claimant, the writer of the new status, or whose lease ended */
+  by: string
+  /** why this session is told: it watches the task, is its assignee, or held it */
+  why: 'watcher' | 'assignee' | 'holder'
+  /** a completion's result (peer text) */
+  result?: string
+  /** how a lease ended */
+  lease?: Exclude<LeaseState, 'held'>
+}
+
+export interface WatchHost {
+  readonly self: string
+  get: (id: string) => Folded | undefined
+  now: () => number
+  offline: (peer: string) => boolean
+  assignedToMe: (id: string) => boolean
+}
+
+/** What the session last saw of a followed task. */
+interface Seen { s: TaskStatus['s'], sl: number, holder?: string }
+
+type Change = Pick<TaskNotice, 'kind' | 'by' | 'result' | 'lease'>
+
+export class TaskWatch {
+  private readonly seen = new Map<string, Seen>()
+
+  constructor (private readonly host: WatchHost, private readonly emit: (n: TaskNotice) => void) {}
+
+  /** Look at a task after a change; `mine`: this session made it (nothing to tell). */
+  look (id: string, mine: boolean): void {
+    const f = this.host.get(id)
+    const prev = this.seen.get(id)
+    const holder = f == null ? undefined : holderOf(f, this.host.now(), this.host.offline)
+    const why = f == null ? undefined : this.why(id, f, holder, prev)
+    if (f == null || why == null) {
+      this.seen.delete(id)
+      return
+    }
+    const next: Seen = { s: f.status.v.s, sl: f.status.l, holder }
+    this.seen.set(id, next)
+    if (prev == null || mine) return
+    const change = this.change(f, prev, next)
+    if (change != null) this.emit({ id, title: f.title.v, priority: f.priority.v, why, ...change })
+  }
+
+  /**
+   * Leases end with time and with presence, not only with entries: look again at followed tasks
+   * another member holds (this session's own leases are its own business, and `task:lost`'s).
+   */
+  tick (): void {
+    for (const [id, s] of [...this.seen]) if (s.holder != null && s.holder !== this.host.self) this.look(id, false)
+  }
+
+  private why (id: string, f: Folded, holder: string | undefined, prev: Seen | undefined): TaskNotice['why'] | undefined {
+    const self = this.host.self
+    if (f.watchers.includes(self)) return 'watcher'
+    if (this.host.assignedToMe(id)) return 'assignee'
+    // a task this session held is followed through its end (cancelled or completed by another)
+    return holder === self || prev?.holder === self ? 'holder' : undefined
+  }
+
+  private change (f: Folded, prev: Seen, next: Seen): Change | undefined {
+    const self = this.host.self
+    if (next.sl !== prev.sl || next.s !== prev.s) {
+      const by = f.status.w
+      if (by === self) return undefined
+      if (next.s === 'done') return { kind: 'completed', by, result: f.status.v.result ?? '' }
+      if (next.s === 'cancelled') return { kind: 'cancelled', by }
+      return prev.s === 'open' ? undefined : { kind: 'reopened', by }
+    }
+    // a holder that loses its task is told by `task:lost`; its own claims and releases are its own
+    if (next.s !== 'open' || next.holder === prev.holder || prev.holder === self) return undefined
+    if (next.holder != null) return next.holder === self ? undefined : { kind: 'claimed', by: next.holder }
+    const d = f.decisive
+    const state = d == null || d.by !== prev.holder ? 'released' : leaseState(d, this.host.now(), this.host.offline)
+    return prev.holder == null ? undefined : { kind: 'lease-lost', by: prev.holder, lease: state === 'held' ? 'released' : state }
+  }
+}
