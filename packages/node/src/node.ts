@@ -27,6 +27,7 @@ import { createMessaging } from './messaging/create.js'
 import { FileService } from './files/index.js'
 import { flushOutbox } from './messaging/flush.js'
 import { FloodGuard, type FloodLimits } from './messaging/flood.js'
+import { checkLimits } from './messaging/limits.js'
 import type { Messaging } from './messaging/index.js'
 import { Outbox } from './messaging/outbox.js'
 import { withHandles } from './messaging/resolve.js'
@@ -149,7 +150,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** `methods` adds the control API to the socket (create-node.ts passes the full one). */
   constructor (readonly init: MeshNodeInit, private readonly methods: (server: ControlServer, node: MeshNode) => void = () => {}) {
     super()
-    this.guard = new FloodGuard(init.limits)
+    this.guard = new FloodGuard(checkLimits(init.limits))
     this.guard.addEventListener('flood:block', evt => {
       const { peer, until } = evt.detail
       log('blocked %s for flooding until %s', peer, new Date(until).toISOString())
