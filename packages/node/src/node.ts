@@ -123,6 +123,8 @@ export interface MeshInfo {
   shared: { rejected: number, waiting: number, skipped: number }
   /** DMs accepted and not yet on their recipient's or a relay's disk (what a courier carries, §8.7) */
   queued: number
+  /** the flood limits this node applies to each peer (§8.8: defaults, or `--limit`) */
+  limits: FloodLimits
 }
 
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
@@ -450,7 +452,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       held: this.messaging?.outbox.heldCount ?? 0,
       toRelay: this.messaging?.dm.mailbox?.queued ?? 0,
       shared: sharedCounts(this.shared),
-      queued: this.queued
+      queued: this.queued,
+      limits: this.guard.limits
     }
   }
 
