@@ -11,16 +11,17 @@ const DAY_MS = 86_400_000
 const TiB = 2 ** 40
 const int = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max)
 const rate = z.number().positive().max(1e9)
+const byteRate = z.number().positive().max(TiB)
 
 /** Every setting, its bounds and its unit (shown in errors and help). */
 const SETTINGS = {
   'dm.rate': { schema: rate, unit: 'messages/s' },
   'dm.burst': { schema: int(1, 1e9), unit: 'messages' },
-  'dm.byteRate': { schema: rate, unit: 'bytes/s' },
+  'dm.byteRate': { schema: byteRate, unit: 'bytes/s' },
   'dm.byteBurst': { schema: int(1, TiB), unit: 'bytes' },
   'group.rate': { schema: rate, unit: 'messages/s' },
   'group.burst': { schema: int(1, 1e9), unit: 'messages' },
-  'group.byteRate': { schema: rate, unit: 'bytes/s' },
+  'group.byteRate': { schema: byteRate, unit: 'bytes/s' },
   'group.byteBurst': { schema: int(1, TiB), unit: 'bytes' },
   senderUnread: { schema: int(1, 1e9), unit: 'messages' },
   senderUnreadBytes: { schema: int(1, TiB), unit: 'bytes' },
