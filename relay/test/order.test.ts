@@ -63,20 +63,23 @@ describe('order per sender across the direct and mailbox paths', () => {
     const arrived: string[] = []
     bob.addEventListener('message:receive', e => { arrived.push(e.detail.body) })
 
-    // not connected to bob: the first DM goes to the relay's mailbox, in one deposit with carol's
+    // from here the test decides who is connected: discovery dials no one
+    for (const n of nodes) n.dialer.stop()
+    // not connected to bob or carol: the first DM goes to the relay's mailbox, in one deposit with carol's
     await alice.libp2p.hangUp(bob.libp2p.peerId)
+    await alice.libp2p.hangUp(carol.libp2p.peerId)
     const ids = new Map<string, string>()
     // the relay answers both deposits in one `h` frame; recording carol's is slow on alice's disk
     const aliceDisk = slowDisk(alice, k => k === `h!${ids.get('carol') ?? '-'}`)
     // and bob's disk is slow to store the first DM, so it is still on its way when the next comes
     const bobDisk = slowDisk(bob, k => k.endsWith(`!${ids.get('first') ?? '-'}`))
-    const sent = await alice.mail.send(['carol', 'bob'], 'first')
+    const sent = await alice.mail.send([carol.peerId, bob.peerId], 'first')
     for (const s of sent) ids.set(s.to === carol.peerId ? 'carol' : 'first', s.id)
     expect(ids.size).toBe(2)
-    await Promise.all([aliceDisk.hit, bobDisk.hit])
+    await within(Promise.all([aliceDisk.hit, bobDisk.hit]), 20_000, 'the relay\'s answer at alice and the first DM at bob')
 
     // the relay holds the first DM (alice has its `h`), bob has not stored it; now alice and bob connect
-    await alice.dialer.connect(bob.peerId)
+    await within(alice.dialer.connect(bob.peerId), 20_000, 'alice to connect to bob')
     const [second] = await alice.mail.send('bob', 'second')
     // the second DM reaches bob: over the connection (stored at once), or through the relay
     // (then it waits behind the first in bob's mailbox intake)
@@ -90,8 +93,17 @@ describe('order per sender across the direct and mailbox paths', () => {
     expect((await bob.mail.check({ markRead: false })).messages.filter(m => m.from === alice.peerId).map(m => m.body)).toEqual(['first', 'second'])
     expect((await alice.mail.status(ids.get('first') as string))?.times.held).toBeTypeOf('number')
     expect(second?.id).toBeTypeOf('string')
-  })
+  }, 90_000)
 })
+
+async function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`timed out waiting for ${what}`)) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 async function pollFor (pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs
