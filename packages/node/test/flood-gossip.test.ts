@@ -13,6 +13,7 @@
 import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import type { MeshNode, MeshNodeInit } from '../src/index.js'
 import { groupTopic } from '../src/crypto/index.js'
@@ -86,7 +87,13 @@ describe('group flood control by author', () => {
       nodes.push(n)
       if (leaf) {
         n.dialer.stop() // its bootstrap dials are on their way; nothing it learns later is dialled
-        await pollUntil(() => bootstrap.every(b => n.libp2p.getConnections(b.libp2p.peerId).length > 0), 20_000, `${name} to connect`)
+        const end = Date.now() + 30_000
+        while (!bootstrap.every(b => n.libp2p.getConnections(b.libp2p.peerId).length > 0)) {
+          if (Date.now() > end) throw new Error(`timed out waiting for ${name} to connect`)
+          // a bootstrap dial that failed is not retried by a stopped dialer
+          await Promise.all(bootstrap.filter(b => n.libp2p.getConnections(b.libp2p.peerId).length === 0).map(async b => n.libp2p.dial(multiaddr(withId(b)), { signal: AbortSignal.timeout(5_000) }).catch(() => {})))
+          await new Promise(resolve => setTimeout(resolve, 200))
+        }
       }
       return n
     }
@@ -101,7 +108,7 @@ describe('group flood control by author', () => {
       const w = await start('w', [victim])
       const honest = await start('honest', [victim, a])
       flooderProc = spawnFlooder(home, [withId(a), withId(b)])
-      const flooder = { peerId: await flooderProc.ready }
+      const flooder = { peerId: await Promise.race([flooderProc.ready, new Promise<never>((_resolve, reject) => { setTimeout(() => { reject(new Error('the flooder did not get ready')) }, 60_000).unref() })]) }
       const peerOf = (n: { peerId: string }): string => n.peerId
       const topic = groupTopic(victim.mesh.contentSecret as Uint8Array, victim.mesh.id, ALL)
       const subs = (n: MeshNode): string[] => n.libp2p.services.pubsub.getSubscribers(topic).map(p => p.toString())

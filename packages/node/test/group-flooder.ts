@@ -5,6 +5,7 @@
  * Driven over IPC: → {ready, peerId}; ← {go}; → {done, rate}; ← {stop}.
  */
 import '../src/polyfill.js'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createMeshNode } from '../src/index.js'
 import { groupKey, groupTopic } from '../src/crypto/index.js'
 import { newMessageId, sealGroup } from '../src/messaging/envelope.js'
@@ -22,7 +23,11 @@ const topic = groupTopic(node.mesh.contentSecret as Uint8Array, node.mesh.id, AL
 const pubsub = node.libp2p.services.pubsub
 const ready = (): boolean => ids.every(id => node.libp2p.getConnections().some(c => c.remotePeer.toString() === id)) &&
   ids.every(id => pubsub.getSubscribers(topic).some(p => p.toString() === id))
-while (!ready()) await new Promise(resolve => setTimeout(resolve, 50))
+for (let tick = 0; !ready(); tick++) {
+  // a bootstrap dial that failed is not retried by a stopped dialer: retry here, every second
+  if (tick % 20 === 19) for (const [i, p] of peers.entries()) if (node.libp2p.getConnections().every(c => c.remotePeer.toString() !== ids[i])) void node.libp2p.dial(multiaddr(p)).catch(() => {})
+  await new Promise(resolve => setTimeout(resolve, 50))
+}
 
 const key = node.key.privateKey
 const gk = groupKey(node.mesh.contentSecret as Uint8Array, node.mesh.id, ALL)
