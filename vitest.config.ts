@@ -6,7 +6,7 @@ const ALL = ['packages/*/test/**/*.test.ts', 'relay/test/**/*.test.ts']
  * victim must block a flooder within 5 s and keep answering): they run after the rest, on
  * their own, so the suite's other heavy files do not share the two cores with them.
  */
-const ALONE = ['packages/node/test/flood.test.ts']
+const ALONE = ['packages/node/test/flood.test.ts', 'packages/node/test/flood-gossip.test.ts']
 
 export default defineConfig({
   resolve: { conditions: ['claudemesh-src'] },

@@ -11,7 +11,7 @@ const agentPath = join(fileURLToPath(new URL('.', import.meta.url)), 'agent.mjs'
  * Start an agent. `cpuProfDir` (or env BENCH_CPU_PROF=<dir>) runs it under --cpu-prof.
  * Resolves once the agent has loaded the node package and said it is ready.
  */
-export async function spawnAgent (label, { cpuProfDir = process.env.BENCH_CPU_PROF, readyTimeoutMs = 20_000 } = {}) {
+export async function spawnAgent (label, { cpuProfDir = process.env.BENCH_CPU_PROF, readyTimeoutMs = Number(process.env.BENCH_AGENT_READY_MS ?? 60_000) } = {}) {
   const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${label}.${Date.now()}.cpuprofile`] : []
   const env = { ...process.env, BENCH_AGENT_LABEL: label }
   delete env.DEBUG

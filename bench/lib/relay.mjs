@@ -303,6 +303,7 @@ export async function runLoad ({ size, memberProcs, perNode, spreadMs, concurren
     // a DM received after a later DM of the same sender: by the path each of the two took
     let outOfOrder = 0
     const outOfOrderPaths = {}
+    const outOfOrderSample = []
     const pathOf = (id) => (heldIds.has(id) ? 'mailbox' : 'live')
     const acceptedAt = new Map(records.map(([id, , , t1]) => [id, t1]))
     for (const d of dumps) {
@@ -319,6 +320,7 @@ export async function runLoad ({ size, memberProcs, perNode, spreadMs, concurren
           const restarted = (offline.get(from) ?? []).some(([a]) => a >= sent && a <= (recvAt.get(id) ?? Infinity))
           const k = `${pathOf(id)} after ${pathOf(prev[1])}${restarted ? ', sender restarted meanwhile' : ''}`
           outOfOrderPaths[k] = (outOfOrderPaths[k] ?? 0) + 1
+          if (outOfOrderSample.length < 5) outOfOrderSample.push({ late: { seq: n, ...describe(records.find(r => r[0] === id)) }, overtakenBy: { seq: prev[0], ...describe(records.find(r => r[0] === prev[1])) } })
         } else {
           last.set(from, [n, id])
         }
@@ -354,6 +356,7 @@ export async function runLoad ({ size, memberProcs, perNode, spreadMs, concurren
       outOfOrder,
       /** each out-of-order arrival as '<path of the late DM> after <path of the later DM that overtook it>' */
       outOfOrderPaths,
+      ...(outOfOrderSample.length > 0 ? { outOfOrderSample } : {}),
       /** `delivered` status at the sender (direct ack or relay receipt) */
       ackedPct: round(100 * deliveredIds.size / Math.max(1, accepted), 3),
       statusesAtSenders: { held: heldIds.size, delivered: deliveredIds.size, failed: counts.failed },

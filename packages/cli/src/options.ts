@@ -1,6 +1,6 @@
 /** Flags shared by `mcp`, `daemon` and `launch`, and how they become a node's init. */
 import { createHash, randomUUID } from 'node:crypto'
-import { assertPrivate, GROUP_NAME, type Group, homeDir, MESSAGE_MODES, relayId, validateSessionId } from '@claudemesh/node/client'
+import { assertPrivate, GROUP_NAME, type Group, homeDir, LIMIT_NAMES, MESSAGE_MODES, parseLimits, relayId, validateSessionId } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { UsageError } from './output.js'
 
@@ -15,6 +15,7 @@ export interface NodeFlags {
   bootstrap?: string[]
   relay?: string[]
   lan?: boolean
+  limit?: string[]
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
@@ -31,6 +32,23 @@ export function addNodeFlags (cmd: Command): Command {
     .option('--bootstrap <multiaddr>', 'peer to dial, with or without /p2p/<id> (repeatable)', collect)
     .option('--relay <multiaddr>', 'relay to use besides the mesh\'s, with /p2p/<id> (repeatable)', collect)
     .option('--lan', 'listen on all interfaces and find peers on the LAN with mDNS (or CLAUDEMESH_LAN=1)')
+    .option('--limit <name=value>', LIMIT_HELP, collect)
+}
+
+/** `--limit`'s help: what can be set (SPEC.md §8.8). */
+export const LIMIT_HELP = `a flood limit for what each peer may send this node, e.g. dm.rate=100 (repeatable): ${LIMIT_NAMES.join(', ')}`
+
+/**
+ * `--limit name=value` settings as a node's `limits`, or a usage error naming the bad one.
+ * Undefined when none is given, so the node keeps its defaults.
+ */
+export function limitFlags (specs: string[] | undefined): ReturnType<typeof parseLimits> | undefined {
+  if (specs == null || specs.length === 0) return undefined
+  try {
+    return parseLimits(specs)
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
 }
 
 /** `--message-mode`: one of push, inbox or off, or a usage error. */

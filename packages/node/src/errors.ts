@@ -52,3 +52,5 @@ export class FileTooLargeError extends named('FileTooLargeError') {}
 export class UnknownFileError extends named('UnknownFileError') {}
 /** The file's key is not wrapped for this session or any group it is in (SPEC.md §16.1). */
 export class FileAccessError extends named('FileAccessError') {}
+/** A flood limit (`--limit`, a node's `limits`) that is unknown or out of its bounds (SPEC.md §8.8). */
+export class InvalidLimitError extends named('InvalidLimitError') {}

@@ -27,6 +27,7 @@ import { createMessaging } from './messaging/create.js'
 import { FileService } from './files/index.js'
 import { flushOutbox } from './messaging/flush.js'
 import { FloodGuard, type FloodLimits } from './messaging/flood.js'
+import { checkLimits } from './messaging/limits.js'
 import type { Messaging } from './messaging/index.js'
 import { Outbox } from './messaging/outbox.js'
 import { withHandles } from './messaging/resolve.js'
@@ -125,6 +126,8 @@ export interface MeshInfo {
   shared: { rejected: number, waiting: number, skipped: number }
   /** DMs accepted and not yet on their recipient's or a relay's disk (what a courier carries, §8.7) */
   queued: number
+  /** the flood limits this node applies to each peer (§8.8: defaults, or `--limit`) */
+  limits: FloodLimits
 }
 
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
@@ -152,7 +155,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** `methods` adds the control API to the socket (create-node.ts passes the full one). */
   constructor (readonly init: MeshNodeInit, private readonly methods: (server: ControlServer, node: MeshNode) => void = () => {}) {
     super()
-    this.guard = new FloodGuard(init.limits)
+    this.guard = new FloodGuard(checkLimits(init.limits))
     this.guard.addEventListener('flood:block', evt => {
       const { peer, until } = evt.detail
       log('blocked %s for flooding until %s', peer, new Date(until).toISOString())
@@ -454,7 +457,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       held: this.messaging?.outbox.heldCount ?? 0,
       toRelay: this.messaging?.dm.mailbox?.queued ?? 0,
       shared: sharedCounts(this.shared),
-      queued: this.queued
+      queued: this.queued,
+      limits: this.guard.limits
     }
   }
 

@@ -11,7 +11,7 @@ import type { MeshNode } from '@claudemesh/node'
 import { paths } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { selfCommand } from '../claude.js'
-import { checkRelays, home, type NodeFlags } from '../options.js'
+import { checkRelays, home, LIMIT_HELP, limitFlags, type NodeFlags } from '../options.js'
 import { note, UsageError } from '../output.js'
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
@@ -23,7 +23,7 @@ export function courierLogPath (h: string, mesh: string, peerId: string): string
   return join(paths.run(h, mesh), `${peerId.slice(-12)}.courier.log`)
 }
 
-interface CourierFlags { mesh: string, session: string, incarnation: string, name?: string, bootstrap?: string[], relay?: string[] }
+interface CourierFlags { mesh: string, session: string, incarnation: string, name?: string, bootstrap?: string[], relay?: string[], limit?: string[] }
 
 export function courierCommand (program: Command, env: NodeJS.ProcessEnv): void {
   program.command('courier', { hidden: true })
@@ -34,9 +34,11 @@ export function courierCommand (program: Command, env: NodeJS.ProcessEnv): void 
     .option('--name <name>', 'the session\'s display name (for verbs that pick a node by name)')
     .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
     .option('--relay <multiaddr>', 'relay to use (repeatable)', collect)
+    .option('--limit <name=value>', LIMIT_HELP, collect)
     .action(async (flags: CourierFlags) => {
       const incarnation = Number(flags.incarnation)
       if (!Number.isSafeInteger(incarnation) || incarnation <= 0) throw new UsageError(`invalid --incarnation "${flags.incarnation}"`)
+      const limits = limitFlags(flags.limit)
       const { runCourier } = await import('@claudemesh/node')
       const stop = new AbortController()
       for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => { stop.abort() })
@@ -47,6 +49,7 @@ export function courierCommand (program: Command, env: NodeJS.ProcessEnv): void 
         name: flags.name,
         bootstrap: flags.bootstrap,
         relays: checkRelays(flags.relay),
+        ...(limits != null ? { limits } : {}),
         courier: { incarnation }
       }, {
         signal: stop.signal,
@@ -70,6 +73,8 @@ export function spawnCourier (node: MeshNode, flags: NodeFlags, env: NodeJS.Proc
   for (const b of flags.bootstrap ?? []) args.push('--bootstrap', b)
   // the mesh's relays, the flags' and those learnt from bootstrap peers
   for (const r of node.relays()) args.push('--relay', r)
+  // mail a relay held for the session reaches the courier too: the same budgets apply
+  for (const l of flags.limit ?? []) args.push('--limit', l)
   let log: number | 'ignore' = 'ignore'
   try {
     const file = courierLogPath(h, node.mesh.name, node.peerId)

@@ -1,7 +1,7 @@
 /** `claudemesh daemon`: a headless node in the foreground. */
 import type { MeshNode } from '@claudemesh/node'
 import type { Command } from 'commander'
-import { addNodeFlags, checkRelays, home, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
+import { addNodeFlags, checkRelays, home, limitFlags, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
 import { esc, note, out } from '../output.js'
 import { spawnCourier } from './courier.js'
 
@@ -9,6 +9,7 @@ import { spawnCourier } from './courier.js'
 export async function nodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): Promise<MeshNode> {
   // loaded here, not at the top: verbs and hooks should not pay for libp2p
   const { createMeshNode, defaultMesh } = await import('@claudemesh/node')
+  const limits = limitFlags(flags.limit)
   const h = home(env)
   const mesh = await defaultMesh(h, flags.mesh)
   const session = resolveSession(flags, mesh.name, env, kind)
@@ -22,6 +23,7 @@ export async function nodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, k
     groups: parseGroups(flags.groups),
     bootstrap: flags.bootstrap,
     relays: checkRelays(flags.relay),
+    ...(limits != null ? { limits } : {}),
     ...listenAddrs(flags, env)
   })
   return node

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline/promises'
 import { listMeshNames, listRunning, validateSessionId } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { claudeBin, hookSettings, newestSession, selfCommand, shellQuote, TOOL_PATTERN } from '../claude.js'
-import { checkMessageMode, checkRelays, home, parseGroups } from '../options.js'
+import { checkMessageMode, checkRelays, home, LIMIT_HELP, limitFlags, parseGroups } from '../options.js'
 import { note, UsageError } from '../output.js'
 
 export interface LaunchFlags {
@@ -22,6 +22,7 @@ export interface LaunchFlags {
   messageMode?: string
   bootstrap?: string[]
   relay?: string[]
+  limit?: string[]
   resume?: string
   continue?: boolean
   channels?: boolean
@@ -31,7 +32,7 @@ export interface LaunchFlags {
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
 
 /** Everything claude is started with, for a given session. Pure: tested on its own. */
-export function claudeArgs (o: { session: string, resume: boolean, mesh: string, home: string, name: string, role?: string, groups?: string, mode?: string, bootstrap: string[], relays?: string[], channels: boolean, passthrough: string[] }): string[] {
+export function claudeArgs (o: { session: string, resume: boolean, mesh: string, home: string, name: string, role?: string, groups?: string, mode?: string, bootstrap: string[], relays?: string[], limits?: string[], channels: boolean, passthrough: string[] }): string[] {
   const [node, bin] = selfCommand() as [string, string]
   const mcpArgs = [bin, 'mcp', '--mesh', o.mesh, '--session', o.session, '--name', o.name]
   if (o.role != null && o.role !== '') mcpArgs.push('--role', o.role)
@@ -39,6 +40,7 @@ export function claudeArgs (o: { session: string, resume: boolean, mesh: string,
   if (o.mode != null) mcpArgs.push('--message-mode', o.mode)
   for (const b of o.bootstrap) mcpArgs.push('--bootstrap', b)
   for (const r of o.relays ?? []) mcpArgs.push('--relay', r)
+  for (const l of o.limits ?? []) mcpArgs.push('--limit', l)
   if (o.channels) mcpArgs.push('--channels')
   const mcpConfig = { mcpServers: { claudemesh: { type: 'stdio', command: node, args: mcpArgs, env: { CLAUDEMESH_HOME: o.home } } } }
   const prefix = `CLAUDEMESH_HOME=${shellQuote(o.home)} ${shellQuote(node)} ${shellQuote(bin)}`
@@ -80,6 +82,7 @@ export function launchCommand (program: Command, env: NodeJS.ProcessEnv): void {
     .option('--message-mode <mode>', 'push, inbox or off')
     .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
     .option('--relay <multiaddr>', 'relay to use besides the mesh\'s, with /p2p/<id> (repeatable)', collect)
+    .option('--limit <name=value>', LIMIT_HELP, collect)
     .option('--resume <uuid>', 'resume this Claude session (keeps its mesh identity)')
     .option('--continue', 'resume the newest session of this directory')
     .option('--channels', 'also push through Claude Code channels (research preview; needs claude.ai login)')
@@ -96,6 +99,7 @@ export function launchCommand (program: Command, env: NodeJS.ProcessEnv): void {
       if (mesh == null || !meshes.includes(mesh)) throw new UsageError(mesh == null ? `several meshes, pick one with --mesh: ${meshes.join(', ')}` : `no mesh "${mesh}" in ${h}`)
       checkMessageMode(o.messageMode)
       parseGroups(o.groups)
+      limitFlags(o.limit)
       let session: string
       let resume = false
       if (o.resume != null) {
@@ -111,7 +115,7 @@ export function launchCommand (program: Command, env: NodeJS.ProcessEnv): void {
       }
       const args = claudeArgs({
         session, resume, mesh, home: h, name: o.name ?? basename(cwd), role: o.role, groups: o.groups, mode: o.messageMode,
-        bootstrap: o.bootstrap ?? [], relays: checkRelays(o.relay), channels: o.channels === true, passthrough
+        bootstrap: o.bootstrap ?? [], relays: checkRelays(o.relay), limits: o.limit, channels: o.channels === true, passthrough
       })
       note(`claudemesh: session ${session} joins mesh "${mesh}" as ${o.name ?? basename(cwd)}`)
       if (o.channels === true) note('claudemesh: channels are a research preview (claude.ai login, a server-side flag); if they do not arrive, `claudemesh install` registers the server at user scope, and hooks deliver regardless')

@@ -49,6 +49,7 @@ export function verbCommands (program: Command, env: NodeJS.ProcessEnv): void {
         `peers     ${info.peersOnline} online, ${info.peersKnown} known`,
         ...(info.relays ?? []).map((r, i) => `${i === 0 ? 'relays' : '      '}    ${esc(r.addr)} (${relayText(r)})`),
         ...((info.held ?? 0) + (info.toRelay ?? 0) > 0 ? [`mailbox   ${info.held} held by a relay, ${info.toRelay} waiting for one`] : []),
+        ...(info.limits != null ? [`limits    per peer: DMs ${info.limits.dm.rate}/s (burst ${info.limits.dm.burst}), group messages ${info.limits.group.rate}/s (burst ${info.limits.group.burst}); unread ≤ ${info.limits.senderUnread} per peer, ${info.limits.totalUnread} in all`] : []),
         ...info.listenAddrs.map((a, i) => `${i === 0 ? 'listening' : '         '} ${esc(a)}`)
       ].join('\n'))
     })

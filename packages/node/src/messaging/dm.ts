@@ -167,17 +167,10 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     else this.channel(item.to)
   }
 
+  /** A relay's answer for deposits: all of them settle at once (SPEC.md §12.4, the order rule). */
   private async settle (items: OutboxItem[], status: 'held' | 'failed', relay?: string): Promise<void> {
-    const byPeer = new Map<string, string[]>()
-    for (const i of items) {
-      const ids = byPeer.get(i.to)
-      if (ids == null) byPeer.set(i.to, [i.id])
-      else ids.push(i.id)
-    }
-    for (const [peer, ids] of byPeer) {
-      for (const id of await this.components.outbox.acked(peer, ids, status, Date.now(), relay)) {
-        this.safeDispatchEvent('message:status', { detail: { id, to: peer, status } })
-      }
+    for (const { id, to } of await this.components.outbox.settle(items, status, Date.now(), relay)) {
+      this.safeDispatchEvent('message:status', { detail: { id, to, status } })
     }
   }
 

@@ -183,11 +183,21 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     this.accept(evt.detail.data).catch(err => { log('storing a group message failed: %s', (err as Error).message) })
   }
 
-  /** The group choke-point: verify, open, check the topic matches, dedupe, store. */
-  async accept (bytes: Uint8Array): Promise<boolean> {
+  /**
+   * The group choke-point: verify, open, check the topic matches, dedupe, store. `sync`: an
+   * answer to our group sync, which no validator saw: it is charged to its author's budget
+   * here (SPEC.md §8.8), so what a flood's forwarders stored does not reach us through
+   * anti-entropy beyond that author's budget, however many of them there are.
+   */
+  async accept (bytes: Uint8Array, via: 'gossip' | 'sync' = 'gossip'): Promise<boolean> {
     let env: GroupEnvelope
     let content: Content
     try {
+      if (via === 'sync') {
+        const h = decodeGroupHeader(bytes)
+        // out of budget: refused before the signature check, as the validator does
+        if (this.components.guard.earlyGroup(peerIdStringOfRaw(h.from), h.ct.byteLength, false) !== 'accept') return this.syncOverBudget()
+      }
       // one signature check per envelope: the validator's, when it saw these very bytes
       env = this.verified.has(bytes) ? decodeGroupHeader(bytes) : await decodeGroup(this.init.meshId, bytes)
       const group = this.topics.get(env.topic)
@@ -221,8 +231,10 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       receivedAt: Date.now()
     }
     if (content.re != null) msg.replyTo = content.re
+    const fresh = !await this.components.inbox.has(id)
+    if (fresh && via === 'sync' && this.components.guard.admitGroup(from, env.ct.byteLength, false) !== 'accept') return this.syncOverBudget()
     // the inbox caps (SPEC.md §8.8): a group message cannot be refused, so past them it is dropped
-    if (!await this.components.inbox.has(id) && !this.components.guard.room(from, Buffer.byteLength(msg.body))) {
+    if (fresh && !this.components.guard.room(from, Buffer.byteLength(msg.body))) {
       this.stats.dropped++
       this.components.guard.drop(from)
       return false
@@ -239,6 +251,11 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
 
   private async remember (topic: string, ts: number, id: string, bytes: Uint8Array): Promise<void> {
     await this.components.history.put(`${topic}!${String(ts).padStart(16, '0')}!${id}`, bytes)
+  }
+
+  private syncOverBudget (): false {
+    this.stats.overBudget++
+    return false
   }
 
   private readonly onConnect = (evt: CustomEvent<Connection>): void => {
@@ -261,7 +278,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       await lp.write(encodeFrame({ topics, since, have }))
       for (let i = 0; i < c.GROUP_SYNC_MAX; i++) {
         const frame = await lp.read({ signal: AbortSignal.timeout(10_000) })
-        if (await this.accept(frame.subarray())) this.stats.synced++
+        if (await this.accept(frame.subarray(), 'sync')) this.stats.synced++
       }
     } catch (err) {
       if ((err as Error).name !== 'UnexpectedEOFError') log('group sync with %p failed: %s', conn.remotePeer, (err as Error).message)

@@ -121,24 +121,41 @@ export class Outbox {
 
   /** The recipient's node (or, `held`, the relay `relay`) has the messages on disk: drop them from the outbox. */
   async acked (peer: string, ids: string[], status: DeliveryStatus = 'delivered', at = Date.now(), relay?: string): Promise<string[]> {
-    const q = this.byPeer.get(peer)
-    const done = ids.filter(id => q?.has(id) === true)
-    if (done.length === 0) return []
+    return (await this.settle(ids.map(id => ({ id, to: peer })), status, at, relay)).map(i => i.id)
+  }
+
+  /**
+   * Messages to any recipients leave the queue with `status` (acked, held by the relay `relay`,
+   * failed), in one synced batch. Everything the routing rule reads (the queue, the held set,
+   * §12.4) changes at once, before the write: a message is never, even for a moment, neither
+   * queued nor held, so a later DM to its recipient cannot take another path and overtake it.
+   */
+  async settle (items: Array<{ id: string, to: string }>, status: DeliveryStatus, at = Date.now(), relay?: string): Promise<Array<{ id: string, to: string }>> {
     const ops: BatchOp[] = []
-    for (const id of done) {
-      const exp = q?.get(id)?.exp ?? at
-      q?.delete(id)
+    const done: Array<{ id: string, to: string }> = []
+    const unknown: Array<{ id: string, exp: number }> = []
+    for (const { id, to } of items) {
+      const q = this.byPeer.get(to)
+      const item = q?.get(id)
+      if (q == null || item == null) continue
+      q.delete(id)
+      if (q.size === 0) this.byPeer.delete(to)
+      done.push({ id, to })
       ops.push({ type: 'del', sublevel: this.db, key: `q!${id}` } as BatchOp)
-      const s = this.queued.get(id) ?? await this.status(id)
+      const s = this.queued.get(id)
+      if (s != null) ops.push(...this.advanceOps(s, status, at, item.exp, relay))
+      else unknown.push({ id, exp: item.exp })
+    }
+    for (const { id, exp } of unknown) {
+      const s = await this.status(id)
       if (s != null) ops.push(...this.advanceOps(s, status, at, exp, relay))
     }
-    if (q?.size === 0) this.byPeer.delete(peer)
     // the statuses stay readable in memory until they are on disk: a receipt racing this
     // write (a relay's `d` right after its `h`) must find and advance them
     try {
       await this.commit.write(ops)
     } finally {
-      for (const id of done) this.queued.delete(id)
+      for (const { id } of done) this.queued.delete(id)
     }
     return done
   }
