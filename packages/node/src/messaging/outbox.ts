@@ -48,6 +48,11 @@ export class Outbox {
   private readonly queued = new Map<string, MessageStatus>()
   /** messages a relay holds for each recipient, id → expiry, until a receipt or expiry */
   private readonly held = new Map<string, Map<string, number>>()
+  /**
+   * the statuses of held messages this process set held, so the relay's receipt (`d`, one per
+   * DM, right after its `h` when the recipient is online) needs no read of `s!<id>`
+   */
+  private readonly heldStatus = new Map<string, MessageStatus>()
   /** send order across restarts: microseconds, strictly increasing */
   private lastSeq = 0
 
@@ -202,7 +207,7 @@ export class Outbox {
   }
 
   async status (id: string): Promise<MessageStatus | undefined> {
-    const queued = this.queued.get(id)
+    const queued = this.queued.get(id) ?? this.heldStatus.get(id)
     if (queued != null) return queued
     const v = await this.db.get(`s!${id}`)
     return v == null ? undefined : decodeFrame(v, StatusSchema, 64 * 1024, 'message status')
@@ -248,6 +253,7 @@ export class Outbox {
     if (status === 'held') {
       ops.push(this.put(`h!${s.id}`, encodeFrame({ to: s.to, exp })))
       this.track(s.to, s.id, exp)
+      this.heldStatus.set(s.id, s)
     } else if (was === 'held') {
       ops.push({ type: 'del', sublevel: this.db, key: `h!${s.id}` } as BatchOp)
       this.untrack(s.to, s.id)
@@ -262,6 +268,7 @@ export class Outbox {
   }
 
   private untrack (to: string, id: string): void {
+    this.heldStatus.delete(id)
     const m = this.held.get(to)
     m?.delete(id)
     if (m?.size === 0) this.held.delete(to)
