@@ -73,7 +73,7 @@ async function startDirect (home, agents, n) {
 /** BENCH_SIGPROF=<dir>: toggle the agents' CPU profile (lib/agent.mjs) around the burst only. */
 function sigprof (agents) {
   if (process.env.BENCH_SIGPROF == null) return
-  for (const a of agents) process.kill(a.pid, 'SIGUSR2')
+  for (const a of agents) if (a != null) process.kill(a.pid, 'SIGUSR2')
 }
 
 /** Burst, then wait (bounded) until every accepted DM was received and acked; returns the raw material. */
@@ -85,7 +85,7 @@ async function burstAndWait (agents, all, m, useMembers, relayAgent) {
   const c0 = await counts()
   const cpu0 = agents.map(a => a.cpuMs())
   const relayCpu0 = relayAgent?.cpuMs()
-  sigprof(agents)
+  sigprof([...agents, relayAgent])
   const t0 = now()
   const bursts = (await Promise.all(agents.map(a => a.call('burst', { perNode: m, targets: all, seed: SEED, members: useMembers }, 600_000)))).flat()
   const tAccepted = now()
@@ -101,7 +101,7 @@ async function burstAndWait (agents, all, m, useMembers, relayAgent) {
   const tEnd = now()
   const cpu1 = agents.map(a => a.cpuMs())
   const relayCpuMs = relayAgent != null ? relayAgent.cpuMs() - relayCpu0 : null
-  sigprof(agents)
+  sigprof([...agents, relayAgent])
   const dumps = (await Promise.all(agents.map(a => a.call('loadDump', { members: useMembers, since: t0 }, 60_000)))).flat()
   // what else the nodes did meanwhile (direct mode: counters since resetRecv), summed over nodes
   const churn = {}

@@ -559,7 +559,7 @@ const handlers = {
       ackTimes: after(r.acks).map(([, t]) => t),
       connections: r.node?.libp2p.getConnections().length ?? null,
       outboxPending: r.node?.messaging?.outbox.size ?? null,
-      dm: r.node?.messaging != null ? { ...r.node.messaging.dm.stats } : null
+      dm: r.node?.messaging != null ? { ...r.node.messaging.dm.stats, ...(r.node.messaging.dm.mailbox != null ? { mailbox: { ...r.node.messaging.dm.mailbox.stats } } : {}) } : null
     }))
   },
 

@@ -72,4 +72,36 @@ describe('the store', () => {
     expect(box.heldFor('peer')).toBe(0)
     await db.close()
   })
+
+  // a relay's `d` receipt follows its `h` for every DM to an online member: the held status is
+  // kept in memory, not read back from disk; after a restart it is read back, and both settle
+  it('settles a relay receipt for a held DM without reading its status back, and from disk after a restart', async () => {
+    const t = await tempHome()
+    cleanups.push(t.cleanup)
+    const dir = join(t.home, 'db')
+    let db = await openStore(dir, SESSION_LAYOUT)
+    let sub = sublevel(db, 'outbox')
+    let box = new Outbox(sub, new GroupCommit(db))
+    await box.start()
+    const now = Date.now()
+    const [a, b] = ['a'.repeat(32), 'b'.repeat(32)]
+    await box.enqueue([a, b].map(id => ({ id, to: 'peer', toName: 'bob', env: new Uint8Array([1]), createdAt: now, exp: now + 60_000 })))
+    await box.acked('peer', [a, b], 'held')
+    let reads = 0
+    const get = sub.get.bind(sub)
+    sub.get = (async (...args: Parameters<typeof get>) => { reads++; return get(...args) }) as typeof sub.get
+    expect((await box.delivered([a])).map(s => s.status)).toEqual(['delivered'])
+    expect(reads).toBe(0)
+    expect(box.heldFor('peer')).toBe(1)
+    await db.close()
+    db = await openStore(dir, SESSION_LAYOUT)
+    sub = sublevel(db, 'outbox')
+    box = new Outbox(sub, new GroupCommit(db))
+    await box.start()
+    expect(box.heldFor('peer')).toBe(1)
+    expect((await box.delivered([b])).map(s => s.status)).toEqual(['delivered'])
+    expect((await box.status(a))?.status).toBe('delivered')
+    expect(box.heldFor('peer')).toBe(0)
+    await db.close()
+  })
 })

@@ -4,7 +4,7 @@
  * by, before it is written to the inbox and acknowledged.
  */
 import { hostname } from 'node:os'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
@@ -124,7 +124,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   movable (): boolean {
     if (this.mailbox?.ready === true) return true
     const { libp2p, presence, outbox } = this.components
-    return outbox.peers().some(p => libp2p.getConnections(peerIdFromString(p)).length > 0 || presence.get(p)?.online === true)
+    return outbox.peers().some(p => libp2p.getConnections(this.peerIdOf(p)).length > 0 || presence.get(p)?.online === true)
   }
 
   /** Whether a DM to this peer goes to a relay's mailbox now (the rule: route.ts). */
@@ -136,13 +136,25 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       relays: true,
       queuedAtRelay: this.mailbox.has(peer) || outbox.heldFor(peer) > 0,
       directBusy: this.channels.get(peer)?.idle === false,
-      connected: libp2p.getConnections(peerIdFromString(peer)).length > 0,
+      connected: libp2p.getConnections(this.peerIdOf(peer)).length > 0,
       peer: presence.get(peer),
       host: this.host
     })
   }
 
   private readonly host = hostname().slice(0, 255)
+  private readonly peerIds = new Map<string, PeerId>()
+
+  /** Parsed once per peer: every DM's path asks whether its recipient is connected. */
+  private peerIdOf (peer: string): PeerId {
+    let id = this.peerIds.get(peer)
+    if (id == null) {
+      if (this.peerIds.size > 10_000) this.peerIds.clear()
+      id = peerIdFromString(peer)
+      this.peerIds.set(peer, id)
+    }
+    return id
+  }
 
   /** A channel could not deliver: hand everything queued for its peer to the mailbox, in order. */
   private divert (ch: Channel): boolean {

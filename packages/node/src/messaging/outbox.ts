@@ -50,6 +50,11 @@ export class Outbox {
   private readonly queued = new Map<string, MessageStatus>()
   /** messages a relay holds for each recipient, id → expiry and relay, until a receipt or expiry */
   private readonly held = new Map<string, Map<string, { exp: number, relay?: string }>>()
+  /**
+   * the statuses of held messages this process set held, so the relay's receipt (`d`, one per
+   * DM, right after its `h` when the recipient is online) needs no read of `s!<id>`
+   */
+  private readonly heldStatus = new Map<string, MessageStatus>()
   /** the newest statuses, kept in memory once a live view asked for them */
   private readonly newest = new RecentStatuses<MessageStatus>()
   /** send order across restarts: microseconds, strictly increasing */
@@ -232,7 +237,7 @@ export class Outbox {
   }
 
   async status (id: string): Promise<MessageStatus | undefined> {
-    const queued = this.queued.get(id)
+    const queued = this.queued.get(id) ?? this.heldStatus.get(id)
     if (queued != null) return queued
     const v = await this.db.get(`s!${id}`)
     return v == null ? undefined : decodeFrame(v, StatusSchema, 64 * 1024, 'message status')
@@ -280,6 +285,7 @@ export class Outbox {
     if (status === 'held') {
       ops.push(this.put(`h!${s.id}`, encodeFrame(relay == null ? { to: s.to, exp } : { to: s.to, exp, relay })))
       this.track(s.to, s.id, exp, relay)
+      this.heldStatus.set(s.id, s)
     } else if (was === 'held') {
       ops.push({ type: 'del', sublevel: this.db, key: `h!${s.id}` } as BatchOp)
       this.untrack(s.to, s.id)
@@ -294,6 +300,7 @@ export class Outbox {
   }
 
   private untrack (to: string, id: string): void {
+    this.heldStatus.delete(id)
     const m = this.held.get(to)
     m?.delete(id)
     if (m?.size === 0) this.held.delete(to)

@@ -18,6 +18,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { swarmKey } from '../identity/secrets.js'
 import * as c from './constants.js'
+import { halfWindowUpdates } from './yamux-window.js'
 
 export type TransportServices = {
   identify: Identify
@@ -57,6 +58,7 @@ export interface TransportInit {
 }
 
 export async function createTransport (init: TransportInit): Promise<MeshLibp2p> {
+  halfWindowUpdates()
   const listen = init.listen ?? (init.mdns === true ? ['/ip4/0.0.0.0/tcp/0'] : ['/ip4/127.0.0.1/tcp/0'])
   // Relays' /p2p-circuit addresses are not listen addresses here: libp2p would wait for each
   // relay at start, refuse to start while one is down (a failed listen is fatal) and never
