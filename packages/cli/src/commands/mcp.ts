@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { addNodeFlags, checkMessageMode, type NodeFlags } from '../options.js'
 import { note } from '../output.js'
 import { spawnCourier } from './courier.js'
-import { nodeFromFlags } from './daemon.js'
+import { nodeFromFlags, youngGenerationGrows } from './daemon.js'
 
 export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
   addNodeFlags(program.command('mcp').description('the stdio MCP server for a Claude Code session (session defaults to $CLAUDE_CODE_SESSION_ID)'))
@@ -20,6 +20,7 @@ export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
       ])
       const node = await nodeFromFlags(flags, env, 'mcp')
       await node.start()
+      youngGenerationGrows()
       const server = await ClaudemeshServer.create(node, {
         mode: flags.messageMode as 'push' | 'inbox' | 'off' | undefined,
         channels: flags.channels === true || env.CLAUDEMESH_CHANNELS === '1'
