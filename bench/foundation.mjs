@@ -22,7 +22,7 @@ async function section (name, fn) {
 
 const quick = process.env.BENCH_QUICK === '1'
 const result = {}
-guard(quick ? 170_000 : 440_000, () => result)
+guard(quick ? 240_000 : 440_000, () => result)
 await section('daemons', () => withPeerHome(async (ctx) => {
   result.coldStart = await section('cold start', () => coldStart(ctx, quick ? 5 : 10))
   result.idleRss = await section('idle RSS', () => idleRss(ctx, quick ? 2 : 3, 3_000))
