@@ -29,6 +29,6 @@ await section('daemons', () => withPeerHome(async (ctx) => {
 })).then(r => { if (r?.ok === false) result.daemons = r })
 result.mesh20 = await section('mesh of 20', () => meshInChild({ size: 20, runs: quick ? 1 : 3, timeoutMs: 20_000, targetMs: 2_000 }))
 result.mesh50 = await section('mesh of 50', () => meshInChild({ size: 50, runs: 1, timeoutMs: quick ? 30_000 : 40_000, targetMs: 5_000 }))
-if (!quick) result.mesh100 = await section('mesh of 100', () => meshInChild({ size: 100, runs: 1, timeoutMs: 90_000, targetMs: 15_000 }))
+if (!quick) result.mesh100 = await section('mesh of 100', () => meshInChild({ size: 100, runs: 1, timeoutMs: 60_000, targetMs: 15_000 }))
 emit(result)
 process.exit(0)
