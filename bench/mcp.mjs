@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { withPeerHome } from './lib/daemons.mjs'
 import { lat, r3 } from './lib/agents.mjs'
-import { cliBin, emit, guard, progress, root, round, summary } from './lib/harness.mjs'
+import { cliBin, emit, guard, procCpuMs, progress, root, round, summary } from './lib/harness.mjs'
 import { importFrom } from './lib/resolve.mjs'
 
 const cliDir = join(root, 'packages/cli')
@@ -56,10 +56,13 @@ async function open (args, env) {
     throw err
   }
   const ms = performance.now() - t0
+  // CPU the server had used by its initialize answer: what other load on the machine cannot inflate
+  const cpuMs = transport.pid != null ? procCpuMs(transport.pid) : null
   if (transport.pid != null) pids.add(transport.pid)
   return {
     client,
     ms,
+    cpuMs,
     async close () {
       const pid = transport.pid
       await client.close().catch(() => {})
@@ -70,19 +73,21 @@ async function open (args, env) {
 
 async function spawnSeries (name, argsFor, env) {
   const times = []
+  const cpu = []
   const failures = []
   for (let i = 0; i < SPAWNS; i++) {
     try {
       const s = await open(argsFor(i), env)
       times.push(s.ms)
+      if (s.cpuMs != null) cpu.push(s.cpuMs)
       await s.close()
     } catch (err) {
       failures.push(err.message)
       progress(`${name} spawn ${i + 1} failed: ${err.message}`)
     }
   }
-  progress(`${name}: spawn → initialize median ${summary(times).median} ms`)
-  return { ...summary(times), ...(failures.length > 0 ? { failures } : {}) }
+  progress(`${name}: spawn → initialize median ${summary(times).median} ms, ${summary(cpu).median} ms CPU`)
+  return { ...summary(times), cpuMs: summary(cpu), ...(failures.length > 0 ? { failures } : {}) }
 }
 
 async function callSeries (client, name, args = {}) {
@@ -136,6 +141,7 @@ async function main () {
   const base = result.trivialServer.spawnToInitializeMs
   result.spawnRatioToTrivial = r3(cm.median / base.median)
   result.spawnOverTrivialMs = round(cm.median - base.median)
+  result.spawnCpuOverTrivialMs = round((cm.cpuMs?.median ?? NaN) - (base.cpuMs?.median ?? NaN))
   result.ok = cm.failures == null && base.failures == null
 }
 

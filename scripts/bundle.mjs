@@ -1,24 +1,50 @@
 #!/usr/bin/env node
-// Bundles the CLI (dist/bin.js and everything it imports) into one ES module,
-// packages/cli/dist/claudemesh.mjs: Node then parses one file instead of ~700 modules, which
-// halves the start of a daemon, an MCP server or a hook. classic-level stays outside (native).
-import { chmod } from 'node:fs/promises'
+// Bundles the CLI (dist/bin.js and everything it imports) into packages/cli/dist/claudemesh.mjs
+// plus shared chunks beside it (dist/chunk-*.mjs): Node then parses a few files instead of ~700
+// modules, which halves the start of a daemon, an MCP server or a hook. classic-level stays
+// outside (native).
+//
+// Split, not one file: what the CLI imports lazily (`await import(...)`: the node package for
+// `daemon`/`mcp`, the DHT and the relay transport only in meshes with bootstrap peers or relays,
+// the MCP SDK only for `mcp`) lands in chunks that a process parses only when it loads them.
+// A `claudemesh peers` or a hook no longer parses libp2p, and a daemon no longer parses kad-dht's
+// 0.8 MB prefix table or the MCP SDK (bench/foundation.mjs: cold start, idle RSS).
+// Whitespace and comments go: V8 keeps every module's source in memory for lazy compilation,
+// and one non-Latin-1 character in a comment (a `→`) made the whole 5 MB source a two-byte
+// string (10 MB of heap). Anything non-ASCII left is escaped, so every source stays one-byte.
+import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'cli')
-const outfile = join(cli, 'dist', 'claudemesh.mjs')
-await build({
-  entryPoints: [join(cli, 'dist', 'bin.js')],
-  outfile,
+const outdir = join(cli, 'dist')
+// chunks of an earlier build: their names are content hashes, so old ones would pile up
+for (const f of await readdir(outdir)) if (/^chunk-[A-Z0-9]+\.mjs$/.test(f)) await rm(join(outdir, f))
+const result = await build({
+  entryPoints: { claudemesh: join(outdir, 'bin.js') },
+  outdir,
+  outExtension: { '.js': '.mjs' },
+  // chunks beside the entry: import.meta.url-relative lookups (web/, the CLI's own path) stay valid
+  chunkNames: 'chunk-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
+  minifyWhitespace: true,
   external: ['classic-level'],
   // CommonJS dependencies inside an ES module bundle still call require()
   banner: { js: "import { createRequire as __claudemeshRequire } from 'node:module'; const require = __claudemeshRequire(import.meta.url);" },
+  write: true,
+  metafile: true,
   logLevel: 'warning'
 })
-await chmod(outfile, 0o755)
+for (const file of Object.keys(result.metafile.outputs)) {
+  const text = await readFile(file, 'utf8')
+  // esbuild already escapes strings and regexps (charset ascii); what is left sits in comments,
+  // where a \u escape is as good as the character
+  const ascii = text.replace(/[\u0080-\uffff]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  if (ascii !== text) await writeFile(file, ascii)
+}
+await chmod(join(outdir, 'claudemesh.mjs'), 0o755)

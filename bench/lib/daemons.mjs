@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
-import { cliBin, procCpuMs, procMemMB, progress, removeDir, root, round, sleep, spawnTracked, stopChild, summary, tempDir, timeToExit } from './harness.mjs'
+import { cliBin, procCpuMs, procMemMB, procPrivateMB, progress, removeDir, root, round, sleep, spawnTracked, stopChild, summary, tempDir, timeToExit } from './harness.mjs'
 
 const PEER = 'bench-peer'
 const READY_TIMEOUT_MS = 15_000
@@ -44,7 +44,8 @@ async function coldStartOnce (env, name) {
   try {
     const ready = await d.stdout.wait(isAddr, READY_TIMEOUT_MS, 'multiaddr on stdout')
     const joined = await d.stderr.wait(joinedLine(PEER), JOIN_TIMEOUT_MS, `"+ ${PEER} joined" on stderr`)
-    return { ready: ready - d.t0, joined: joined - d.t0, daemon: d }
+    // CPU used by then: the part of the cold start that other load on the machine cannot inflate
+    return { ready: ready - d.t0, joined: joined - d.t0, cpu: procCpuMs(d.child.pid), daemon: d }
   } catch (err) {
     err.message += ` (stderr: ${d.stderr.tail()})`
     await stopChild(d)
@@ -61,6 +62,7 @@ export async function coldStart (ctx, runs = 10) {
   for (let i = 0; i < runs; i++) importNode.push(await timeToExit(['--input-type=module', '-e', importNodeScript]))
   const ready = []
   const joined = []
+  const cpuAtJoin = []
   const stop = []
   const failures = []
   for (let i = 0; i < runs; i++) {
@@ -68,6 +70,7 @@ export async function coldStart (ctx, runs = 10) {
       const r = await coldStartOnce(ctx.env, `cold-${i}`)
       ready.push(r.ready)
       joined.push(r.joined)
+      if (r.cpu != null) cpuAtJoin.push(r.cpu)
       const t = performance.now()
       await stopChild(r.daemon)
       stop.push(performance.now() - t)
@@ -77,6 +80,8 @@ export async function coldStart (ctx, runs = 10) {
       progress(`cold start ${i + 1}/${runs} failed: ${err.message}`)
     }
   }
+  const nodeCpus = []
+  for (let i = 0; i < Math.min(runs, 5); i++) nodeCpus.push(await nodeCpu())
   const joinedSummary = summary(joined)
   const nodeSummary = summary(baseline)
   return {
@@ -84,12 +89,21 @@ export async function coldStart (ctx, runs = 10) {
     target: '< 300 ms (spawn → connected to one peer)',
     readyMs: summary(ready),
     joinedMs: joinedSummary,
+    /** CPU (user + system, 10 ms ticks) the daemon had used when it saw the peer */
+    cpuMsAtJoin: summary(cpuAtJoin),
     stopMs: summary(stop),
-    baseline: { nodeE0Ms: nodeSummary, cliVersionMs: summary(cliVersion), importNodePackageMs: summary(importNode) },
+    baseline: { nodeE0Ms: nodeSummary, nodeE0CpuMs: summary(nodeCpus.filter(Number.isFinite)), cliVersionMs: summary(cliVersion), importNodePackageMs: summary(importNode) },
     ratioToNodeE0: round(joinedSummary.median / nodeSummary.median),
     meetsTarget: joinedSummary.median < 300,
     ...(failures.length > 0 ? { failures } : {})
   }
+}
+
+/** CPU (user + system) a bare `node -e` uses from its start to its exit, in ms (getrusage: the whole process). */
+async function nodeCpu () {
+  const p = spawnTracked(['-e', "process.on('exit', () => { const c = process.cpuUsage(); process.stdout.write(String((c.user + c.system) / 1000) + '\\n') })"])
+  await Promise.all([p.exited, new Promise(resolve => { p.child.stdout.once('close', resolve) })])
+  return Number(p.stdout.seen.at(-1)?.line ?? NaN)
 }
 
 /** RSS of a daemon that is connected and then idle for `idleMs`, median of `count` daemons. */
@@ -97,6 +111,7 @@ export async function idleRss (ctx, count = 3, idleMs = 3_000) {
   const idle = spawnTracked(['-e', 'setInterval(() => {}, 1000)'])
   const importOnly = spawnTracked(['--input-type=module', '-e', `${importNodeScript}; setInterval(() => {}, 1000)`])
   const rss = []
+  const priv = []
   const hwm = []
   const cpu = []
   const failures = []
@@ -111,6 +126,7 @@ export async function idleRss (ctx, count = 3, idleMs = 3_000) {
         if (m == null) throw new Error('no /proc/<pid>/status (not Linux?)')
         rss.push(m.rss)
         hwm.push(m.hwm)
+        priv.push(procPrivateMB(d.child.pid))
         cpu.push(procCpuMs(d.child.pid) - cpu0)
         progress(`idle daemon ${i + 1}/${count}: RSS ${m.rss} MB (peak ${m.hwm} MB), ${cpu.at(-1)} ms CPU while idle`)
       } catch (err) {
@@ -125,12 +141,15 @@ export async function idleRss (ctx, count = 3, idleMs = 3_000) {
       target: '< 60 MB (idle, connected)',
       idleMs,
       rssMB: rssSummary,
+      /** anonymous (private) memory: RSS less the node binary and libraries, shared by all sessions */
+      privateMB: summary(priv.filter(x => x != null)),
       peakRssMB: summary(hwm),
       /** CPU the "idle" daemon burnt during the idle window: should be near 0 */
       idleCpuMs: summary(cpu),
       longLivedPeerRssMB: procMemMB(ctx.peer.child.pid)?.rss ?? null,
       baseline: {
         nodeIdleRssMB: procMemMB(idle.child.pid)?.rss ?? null,
+        nodeIdlePrivateMB: procPrivateMB(idle.child.pid),
         importNodePackageRssMB: procMemMB(importOnly.child.pid)?.rss ?? null
       },
       meetsTarget: rssSummary.median < 60,

@@ -141,6 +141,20 @@ export function procMemMB (pid) {
   }
 }
 
+/**
+ * Private (anonymous) memory of a pid in MB, or null off Linux: RSS less the file pages it
+ * shares with every other node process (the node binary's code alone is ~30-45 MB of RSS),
+ * so what one more session on the machine costs.
+ */
+export function procPrivateMB (pid) {
+  try {
+    const kb = Number(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').match(/^Pss_Anon:\s+(\d+) kB/m)?.[1])
+    return Number.isFinite(kb) ? round(kb / 1024) : null
+  } catch {
+    return null
+  }
+}
+
 /** CPU time (user + system) a pid has used so far, in ms, or null off Linux. */
 export function procCpuMs (pid) {
   try {

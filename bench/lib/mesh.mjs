@@ -36,6 +36,7 @@ export async function meshOnce (size, timeoutMs) {
       nodes.push(await createMeshNode({ home, mesh: 'bench', session: randomUUID(), name: `n${i}`, cwd: home }))
     }
     const rssBefore = process.memoryUsage().rss
+    const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     let started = false
     let finish
@@ -56,13 +57,16 @@ export async function meshOnce (size, timeoutMs) {
     if (startErr != null) finish(null)
     for (const n of nodes) check(n)
     const end = await done
+    // all N nodes share this one process: its CPU is what the mesh cost, whatever else loads the machine
+    const cpu = process.cpuUsage(cpu0)
+    const cpuMs = round((cpu.user + cpu.system) / 1000, 0)
     clearTimeout(timer)
     const rssGrowthPerNodeMB = round((process.memoryUsage().rss - rssBefore) / size / 2 ** 20)
     if (end == null) {
       const seen = round(coverage(nodes), 3)
-      return { ok: false, seen, timeoutMs, ...(startErr != null ? { error: startErr.message } : {}) }
+      return { ok: false, seen, timeoutMs, cpuMs, ...(startErr != null ? { error: startErr.message } : {}) }
     }
-    return { ok: true, ms: round(end - t0), allStartedMs: round(startedAt - t0), rssGrowthPerNodeMB }
+    return { ok: true, ms: round(end - t0), allStartedMs: round(startedAt - t0), cpuMs, cpuMsPerNode: round(cpuMs / size), rssGrowthPerNodeMB }
   } finally {
     let timer
     const stopped = Promise.allSettled(nodes.map(n => n.stop())).then(() => true)

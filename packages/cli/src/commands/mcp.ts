@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { addNodeFlags, checkMessageMode, type NodeFlags } from '../options.js'
 import { note } from '../output.js'
 import { spawnCourier } from './courier.js'
-import { nodeFromFlags } from './daemon.js'
+import { nodeFromFlags, youngGenerationGrows } from './daemon.js'
 
 export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
   addNodeFlags(program.command('mcp').description('the stdio MCP server for a Claude Code session (session defaults to $CLAUDE_CODE_SESSION_ID)'))
@@ -29,6 +29,7 @@ export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
           })
         }
       })
+      youngGenerationGrows()
       const server = made.server
       if (server == null) throw new Error('the MCP server was not prepared')
       const transport = new StdioServerTransport()

@@ -12,7 +12,7 @@ import { esc, note, out, outJson, UsageError } from '../output.js'
 import { type PickFlags, pickNode } from '../pick.js'
 import { UiFeed } from '../ui/feed.js'
 import { openBrowser } from '../ui/open.js'
-import { UiServer } from '../ui/server.js'
+import type { UiServer } from '../ui/server.js'
 import { addPickFlags } from './verbs.js'
 
 type Flags = PickFlags & { json?: boolean, port?: string, open: boolean }
@@ -24,6 +24,8 @@ export function uiCommand (program: Command, env: NodeJS.ProcessEnv): void {
     .action(async (o: Flags) => {
       const port = o.port == null ? 0 : Number(o.port)
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes a whole number from 1 to 65535')
+      // loaded here: every other command (a hook runs at each tool use) would parse node:http for nothing
+      const { UiServer } = await import('../ui/server.js')
       const entry = await pickNode(o, env)
       const client = await ControlClient.connect(entry.control)
       const feed = new UiFeed(client)

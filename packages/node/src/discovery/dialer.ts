@@ -15,6 +15,11 @@ import { listRunning } from './registry.js'
 
 const log = logger('claudemesh:discovery')
 
+/** Peers discovery keeps connected (registry, mDNS, presence addresses); gossip reaches the rest (SPEC.md §5.1). */
+export const MAX_REGISTRY_DIALS = 4
+/** Registry change events within this window lead to one scan (SPEC.md §5.1). */
+export const REGISTRY_SCAN_DELAY_MS = 50
+
 export interface DialerInit {
   home: string
   mesh: string
@@ -50,7 +55,7 @@ export class Dialer {
       const dir = paths.run(this.init.home, this.init.mesh)
       await ensureDir(dir)
       this.watcher = watch(dir, { persistent: false }, (_evt, file) => {
-        if (file?.endsWith('.json') === true) void this.scanRegistry()
+        if (file?.endsWith('.json') === true) this.scanSoon()
       })
       this.watcher.on('error', err => { log('registry watch failed: %s', err.message) })
       await this.scanRegistry()
@@ -68,6 +73,7 @@ export class Dialer {
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     clearTimeout(this.redial)
+    clearTimeout(this.scanTimer)
     this.watcher?.close()
     clearInterval(this.timer)
   }
@@ -145,7 +151,7 @@ export class Dialer {
     if (id.equals(this.libp2p.peerId) || this.libp2p.getConnections(id).length > 0) return
     // discovery (mDNS, or addresses we learned from presence) keeps a few peers, not all:
     // presence and gossipsub reach the rest, and DMs dial their recipient on demand
-    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? 4)) return
+    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
     // no address at all would make the dial a DHT query: not worth it for discovery
     if (multiaddrs.length === 0) return
     void this.dialOnce(id.toString(), async () => {
@@ -154,16 +160,44 @@ export class Dialer {
     })
   }
 
+  private scanTimer?: ReturnType<typeof setTimeout>
+  /** the entries the last registry scan took (older than this node) */
+  private older = new Set<string>()
+
+  /** How many of those are connected or being dialled: what a scan counts against its budget. */
+  private olderKept (): number {
+    let n = 0
+    for (const id of this.older) if (this.inflight.has(id) || this.libp2p.getConnections(peerIdFromString(id)).length > 0) n++
+    return n
+  }
+
+  /**
+   * Registry changes come in bursts (many sessions starting at once, each writing its entry
+   * with a rename): one scan for a burst. Every node reads every entry per scan, so a scan per
+   * event cost a home of N starting nodes N³ file reads.
+   */
+  private scanSoon (): void {
+    if (this.scanTimer != null || !this.running) return
+    this.scanTimer = setTimeout(() => {
+      this.scanTimer = undefined
+      void this.scanRegistry()
+    }, REGISTRY_SCAN_DELAY_MS)
+    this.scanTimer.unref()
+  }
+
   private async scanRegistry (): Promise<void> {
     if (!this.running) return
+    // the older entries of the last scan are enough peers already: the registry need not be read
+    if (this.olderKept() >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
     const self = this.libp2p.peerId.toString()
     const all = await listRunning(this.init.home, this.init.mesh)
     const startedAt = all.find(e => e.peerId === self)?.startedAt ?? Number.MAX_SAFE_INTEGER
     // the newer node dials the older ones, so a pair never dials each other at once
     const entries = all.filter(e => e.peerId !== self && e.startedAt <= startedAt)
+    this.older = new Set(entries.map(e => e.peerId))
     const unconnected = entries.filter(e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0 && !this.inflight.has(e.peerId))
     const connected = entries.length - unconnected.length
-    const budget = Math.max(0, (this.init.maxRegistryDials ?? 4) - connected)
+    const budget = Math.max(0, (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS) - connected)
     for (const e of shuffle(unconnected).slice(0, budget)) {
       void this.dialOnce(e.peerId, async () => {
         const id = peerIdFromString(e.peerId)

@@ -11,6 +11,8 @@ export const PRESENCE_SIGN_CONTEXT = 'claudemesh/presence/v1\0'
 export const MAX_RECORD_BYTES = 32 * 1024
 /** Most records one exchange stream may carry before it is cut. */
 export const MAX_EXCHANGE_RECORDS = 1024
+/** Accepted records are written to the store this long after the first unsaved one, in one batch (and at stop). */
+export const SAVE_DELAY_MS = 2_000
 /** Most peers remembered; beyond it the longest-offline are forgotten. */
 export const MAX_KNOWN_PEERS = 4096
 

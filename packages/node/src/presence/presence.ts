@@ -6,6 +6,7 @@
  * a newer incarnation means we were replaced; a peer seen under a newer incarnation gets its
  * old connections told so and closed.
  */
+import { createHash } from 'node:crypto'
 import type { Connection } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -15,6 +16,7 @@ import type { Sublevel } from '../store/index.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
 import { receiveRecords, sendRecords } from './exchange.js'
+import { PresenceSaver } from './save.js'
 import { checkSignature, decodeRecord, openBody, type PresenceBody, PresenceBodySchema, sealBody, signRecord, verifyRecord } from './record.js'
 import { applyRecord, expired, newer, type PeerEntry, type PeerInfo, peerInfo } from './table.js'
 
@@ -69,6 +71,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   /** the goodbye is under way: nothing may sign a record that outdates it */
   private leaving = false
   private republish?: ReturnType<typeof setTimeout>
+  /** accepted records go to the store written behind, in batches (SPEC.md §6.3) */
+  private readonly saver: PresenceSaver
+  /** digest of the record held for each peer accepted in this run, and back (see `heldCopy`) */
+  private readonly digests = new Map<string, string>()
+  private readonly byDigest = new Map<string, string>()
   /** our last publish reached at least one peer (else it died for want of a topic mesh) */
   private heard = false
   private readonly topic: string
@@ -82,6 +89,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     this.timings = { ...c.DEFAULT_TIMINGS, ...init.timings }
     this.topic = c.presenceTopic(init.meshId)
     this.protocol = c.presenceProtocol(init.meshId)
+    this.saver = new PresenceSaver(components.store)
   }
 
   async start (): Promise<void> {
@@ -129,6 +137,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     libp2p.services.pubsub.topicValidators.delete(this.topic)
     libp2p.services.pubsub.unsubscribe(this.topic)
     await libp2p.unhandle(this.protocol)
+    await this.saver.save()
   }
 
   /**
@@ -214,6 +223,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   /** The one choke-point every record passes, whatever path it came by. */
   private async ingest (bytes: Uint8Array, conn?: Connection): Promise<boolean> {
+    if (this.heldCopy(bytes, conn)) return false
     let record
     let id: string
     try {
@@ -256,8 +266,9 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     // is not worth a table slot: otherwise anyone could fill our memory and disk with them
     if (existing == null && verdict === 'quiet') return true
     this.peers.set(id, entry)
+    this.hold(id, bytes)
     this.evictIfFull()
-    void this.persist(entry)
+    this.saver.put(id, bytes)
     if (existing != null && record.inc > existing.record.inc) this.evictOlderIncarnations(id, record.inc, bytes)
     if (verdict === 'join' || verdict === 'update' || verdict === 'leave') {
       this.safeDispatchEvent(`peer:${verdict}`, { detail: peerInfo(entry) })
@@ -274,6 +285,35 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     return false
   }
 
+  /**
+   * Is `bytes` exactly the record we hold for some peer (accepted in this run)? Then it is a
+   * copy (most records an exchange hands over are), stale by definition: it is dropped before
+   * decoding, schema and signature, which cost ~50× the digest (SPEC.md §6.3, step 0).
+   */
+  private heldCopy (bytes: Uint8Array, conn?: Connection): boolean {
+    const id = this.byDigest.get(digest(bytes))
+    if (id == null) return false
+    const known = this.peers.get(id)
+    if (known == null) return false
+    // the incarnation speaking on a connection is still learnt from its own record (§6.4)
+    if (conn != null && conn.remotePeer.toString() === id && known.record.inc >= (this.connInc.get(conn.id) ?? 0)) this.connInc.set(conn.id, known.record.inc)
+    this.stats.stale++
+    return true
+  }
+
+  /** Index the record now held for `id` (or forget it) by digest, for `heldCopy`. */
+  private hold (id: string, bytes: Uint8Array | undefined): void {
+    const old = this.digests.get(id)
+    if (old != null) this.byDigest.delete(old)
+    if (bytes == null) {
+      this.digests.delete(id)
+      return
+    }
+    const d = digest(bytes)
+    this.digests.set(id, d)
+    this.byDigest.set(d, id)
+  }
+
   /** Forget the longest-offline peer once the table is full. */
   private evictIfFull (): void {
     if (this.peers.size <= c.MAX_KNOWN_PEERS) return
@@ -283,7 +323,8 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     }
     if (victim == null) return
     this.peers.delete(victim.id)
-    void this.components.store.del(victim.id).catch(() => {})
+    this.hold(victim.id, undefined)
+    this.saver.del(victim.id)
   }
 
   /** Peers remembered from earlier runs, most recently seen first: worth redialling. */
@@ -386,14 +427,6 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     await sendRecords(conn, this.protocol, [own, ...live])
   }
 
-  private async persist (e: PeerEntry): Promise<void> {
-    try {
-      await this.components.store.put(e.id, e.bytes)
-    } catch (err) {
-      log('could not persist presence of %s: %s', e.id, (err as Error).message)
-    }
-  }
-
   /** Peers remembered from earlier runs: offline until they speak again. */
   private async load (): Promise<void> {
     for await (const [id, bytes] of this.components.store.iterator({ limit: c.MAX_KNOWN_PEERS })) {
@@ -406,4 +439,8 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       }
     }
   }
+}
+
+function digest (bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64')
 }
