@@ -481,6 +481,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.shared?.tasks.stop()
     await this.shared?.sync.stop()
     await this.shared?.replica.snapshot().catch(() => {})
+    await this.shared?.memory.persist().catch(() => {}) // derived: a lost one is rebuilt at start
     await this.presence?.stop({ goodbye: reason === 'stopped' })
     await this.control?.stop()
     if (this.init.registry !== false && this.presence != null) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)
