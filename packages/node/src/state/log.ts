@@ -4,9 +4,11 @@
  * `LevelLog` persists (SPEC.md §11.3):
  *   e!<stream>!<seq:12>   → envelope bytes
  *   l!<arrival:12>        → "<stream>!<seq:12>" (arrival order, replayed after the snapshot)
- *   s!snapshot            → CBOR {update, arrival, vv}: the merged document at some arrival
+ *   s!snapshot!<n:6>      → CBOR {update, arrival, vv}: the merged document at some arrival,
+ *                           in pieces of SNAPSHOT_CHUNK_BYTES (older stores: one `s!snapshot`)
  */
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { FrameTooLargeError } from '../errors.js'
 import type { BatchOp, GroupCommit } from '../store/commit.js'
 import type { Sublevel } from '../store/index.js'
 import { z } from 'zod'
@@ -56,6 +58,15 @@ export class MemoryLog implements EnvelopeLog {
   arrivals (): number { return this.order.length }
 }
 
+/**
+ * A snapshot is stored in pieces: LevelDB holds a huge value whole in native memory that the
+ * process does not give back (measured at 100k notes: a 26 MB snapshot in one value left
+ * ~40 MB more RSS after start-up than the same bytes in 1 MiB pieces).
+ */
+export const SNAPSHOT_CHUNK_BYTES = 1 << 20
+const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024
+const CHUNKS = { gte: 's!snapshot!', lt: 's!snapshot"' }
+
 const SnapshotSchema = z.object({ update: zBytes(), arrival: z.number().int(), vv: z.record(z.string(), z.number()) })
 
 export class LevelLog implements EnvelopeLog {
@@ -88,12 +99,26 @@ export class LevelLog implements EnvelopeLog {
   }
 
   async snapshot (): Promise<Snapshot | undefined> {
-    const v = await this.db.get('s!snapshot')
-    return v == null ? undefined : decodeFrame(v, SnapshotSchema, 1024 * 1024 * 1024, 'crdt snapshot')
+    const parts: Uint8Array[] = []
+    let total = 0
+    for await (const v of this.db.values(CHUNKS)) {
+      total += v.byteLength
+      if (total > MAX_SNAPSHOT_BYTES) throw new FrameTooLargeError(`crdt snapshot over ${MAX_SNAPSHOT_BYTES} bytes`)
+      parts.push(v)
+    }
+    const v = parts.length > 0 ? Buffer.concat(parts) : await this.db.get('s!snapshot')
+    return v == null ? undefined : decodeFrame(v, SnapshotSchema, MAX_SNAPSHOT_BYTES, 'crdt snapshot')
   }
 
+  /** Replace the snapshot whole in one batch: its pieces, the old ones and a single-value one from an older version. */
   async saveSnapshot (s: Snapshot): Promise<void> {
-    await this.commit.write([{ type: 'put', sublevel: this.db, key: 's!snapshot', value: encodeFrame(s) }] as BatchOp[])
+    const bytes = encodeFrame(s)
+    const ops: BatchOp[] = [{ type: 'del', sublevel: this.db, key: 's!snapshot' } as BatchOp]
+    for await (const key of this.db.keys(CHUNKS)) ops.push({ type: 'del', sublevel: this.db, key } as BatchOp)
+    for (let at = 0, n = 0; at < bytes.byteLength; at += SNAPSHOT_CHUNK_BYTES, n++) {
+      ops.push({ type: 'put', sublevel: this.db, key: `s!snapshot!${String(n).padStart(6, '0')}`, value: bytes.subarray(at, at + SNAPSHOT_CHUNK_BYTES) } as BatchOp)
+    }
+    await this.commit.write(ops)
   }
 
   arrivals (): number { return this.count }
