@@ -92,6 +92,8 @@ async function filtered (recall) {
   return pct(ms)
 }
 
+const cpuMs = (since) => { const u = process.cpuUsage(since); return round((u.user + u.system) / 1000) }
+
 /** A session store as a node opens it: the LevelLog on its `crdt` sublevel, and the recall index snapshot beside it. */
 async function openShared (lib, dir) {
   const db = await lib.openStore(dir)
@@ -134,19 +136,33 @@ async function prepare (lib, key, id, dir) {
 
 /** A cold start of a node over `dir` (a fresh process): load, then the index until ready, then the query mix. */
 async function serve (lib, key, id, dir) {
+  // wall ms, and the process CPU ms of the same spans (on a loaded machine wall time counts waiting for a core)
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   const { log, indexStore } = await openShared(lib, dir)
   const replica = new lib.Replica(MESH_ID, key, SEAL_KEY, 3, log, id)
   await replica.load()
   const tLoad = performance.now()
+  const cLoad = cpuMs(c0)
   const base = memory()
+  const c1 = process.cpuUsage()
   const t1 = performance.now()
   const mem = new lib.SharedMemory(replica, () => {}, { indexStore })
   const tConstruct = performance.now()
+  const cConstruct = cpuMs(c1)
   await mem.ready
   const tReady = performance.now()
+  const cReady = cpuMs(c1)
   if (mem.size !== opts.size) throw new Error(`indexed ${mem.size} notes, expected ${opts.size}`)
-  const coldStart = { replicaLoadMs: round(tLoad - t0), constructMs: round(tConstruct - t1), indexReadyMs: round(tReady - t1), toServeMs: round(tLoad - t0 + tConstruct - t1), toRecallMs: round(tLoad - t0 + tReady - t1), index: mem.indexStart ?? 'built' }
+  const coldStart = {
+    replicaLoadMs: round(tLoad - t0),
+    constructMs: round(tConstruct - t1),
+    indexReadyMs: round(tReady - t1),
+    toServeMs: round(tLoad - t0 + tConstruct - t1),
+    toRecallMs: round(tLoad - t0 + tReady - t1),
+    cpu: { replicaLoadMs: cLoad, indexReadyMs: cReady, toServeMs: round(cLoad + cConstruct), toRecallMs: round(cLoad + cReady) },
+    index: mem.indexStart ?? 'built'
+  }
   const recall = (q, f) => mem.recall(q, f)
   const mix = await queryMix(recall)
   const filters = await filtered(recall)

@@ -100,7 +100,7 @@ export class DocMeta {
     }
     if (at !== p.tagPool.length) bad('tags left over or missing')
     for (const t of p.tagPool) if (t < 0 || t >= this.tags.length) bad('a tag out of range')
-    this.tagPool = p.tagPool.slice()
+    this.tagPool = p.tagPool as Int32Array<ArrayBuffer>
     this.tagEnd = at
   }
 

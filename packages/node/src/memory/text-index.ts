@@ -257,8 +257,9 @@ export class TextIndex {
       const term = key >>> 1
       const lists = this.lists[key & 1] as Array<Postings | undefined>
       if (term >= this.terms.length || lists[term] != null || len <= 0 || at + len > p.docs.length) bad('a list out of range')
-      const docs = p.docs.slice(at, at + len)
-      const tfs = p.tfs.slice(at, at + len)
+      // views into the snapshot's arrays (no copy, no allocation per list): a list that grows or is compacted gets arrays of its own
+      const docs = p.docs.subarray(at, at + len)
+      const tfs = p.tfs.subarray(at, at + len)
       for (let j = 0; j < len; j++) {
         const d = docs[j] as number
         if (d < 0 || d >= n || (j > 0 && d <= (docs[j - 1] as number)) || tfs[j] === 0 || perDoc[d] === 0xffff) bad('a posting out of order')
