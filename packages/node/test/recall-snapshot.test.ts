@@ -154,6 +154,8 @@ describe('recall index snapshot', () => {
     expect(second.indexStart).toMatchObject({ from: 'snapshot', reread: 0 })
     expect(second.size).toBe(90)
     await sameRecall(second, await start(log, undefined, 3))
+    await second.persist()
+    expect(store.saves).toBe(1) // nothing changed since it was loaded: nothing written
 
     // changes the snapshot does not have: new notes, a forgotten one, a rewritten one, one deleted outright
     for (let i = 0; i < 5; i++) await second.remember(`omega ${text()}`)
@@ -168,6 +170,10 @@ describe('recall index snapshot', () => {
     expect(third.get(ids[0] as string)?.forgotten).toBe(true)
     expect((await third.recall('rewritten'))[0]?.id).toBe(ids[1])
     await sameRecall(third, await start(log, undefined, 5))
+    // the changes were re-read: saved once, even when asked twice at once
+    await Promise.all([third.persist(), third.persist()])
+    expect(store.saves).toBe(2)
+    expect((await start(log, store, 6)).indexStart).toMatchObject({ from: 'snapshot', reread: 0 })
   })
 
   it('a corrupt, foreign or unreadable snapshot is ignored: the index is rebuilt from the document and saved again', async () => {

@@ -1,7 +1,8 @@
 /**
  * Shared memory (F12) on the replica's `memory` map: notes with tags, recalled through a
  * full-text index derived from the document (text-index.ts: BM25+ ranking, prefix and fuzzy
- * terms, English stemming), built at start and updated incrementally as notes arrive; a query
+ * terms, English stemming), loaded at start from its snapshot (index-snapshot.ts) and brought
+ * up to date, or built from the document, then updated incrementally as notes arrive; a query
  * is bounded and searched in slices (recall.ts). `forget` writes a tombstone that syncs like any note.
  */
 import { randomBytes } from 'node:crypto'
@@ -53,6 +54,9 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   /** resolves once the index holds every note; recall waits for it, start-up does not */
   readonly ready: Promise<void>
   private building = true
+  /** the index differs from its saved snapshot (a stop with nothing new writes nothing) */
+  private unsaved = true
+  private saving?: Promise<void>
   private readonly dirty = new Set<string>()
 
   constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void, private readonly opts: MemoryOptions = {}) {
@@ -64,7 +68,10 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       const origin = tr.origin as Origin | undefined
       for (const id of evt.keysChanged) {
         if (this.building) this.dirty.add(id)
-        else this.reindex(id)
+        else {
+          this.reindex(id)
+          this.unsaved = true
+        }
         const s = this.notes.get(id)
         this.safeDispatchEvent('memory:change', { detail: { id, by: s?.by ?? origin?.author ?? '', forgotten: s?.forgotten === true, local: origin?.local === true } })
       }
@@ -105,6 +112,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     if (loaded != null) {
       this.index = loaded
       reread = await this.catchUp()
+      this.unsaved = reread > 0 || this.dirty.size > 0
     } else {
       reread = await this.build()
     }
@@ -155,8 +163,23 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
    * to index many notes. Nothing to do without a store or before the index is whole.
    */
   async persist (): Promise<void> {
-    if (this.opts.indexStore == null || this.building) return
-    await this.opts.indexStore.save(encodeIndex(this.index))
+    if (this.saving != null) {
+      // one save at a time; a stop waits for the one under way, then saves what changed since
+      await this.saving.catch(() => {})
+      return await this.persist()
+    }
+    if (this.opts.indexStore == null || this.building || !this.unsaved) return
+    this.unsaved = false
+    const store = this.opts.indexStore
+    this.saving = (async () => { await store.save(encodeIndex(this.index)) })()
+    try {
+      await this.saving
+    } catch (err) {
+      this.unsaved = true
+      throw err
+    } finally {
+      this.saving = undefined
+    }
   }
 
   async remember (content: string, tags: string[] = []): Promise<Note> {
