@@ -1,9 +1,11 @@
 // One recall engine at one size, in its own process (bench/recall.mjs runs it):
 // `node --expose-gc recall-engine.mjs '{"engine":…,"size":…}'` → one JSON line on stdout.
 //  - engine "shared": the node package's SharedMemory (whatever engine packages/node/dist has,
-//    or CLAUDEMESH_BENCH_NODE_DIST), end to end: notes written into a Replica on a MemoryLog in
-//    signed batches, then a cold start on a fresh Replica over that log (load, then the index
-//    derived from the document until `ready`), then the seeded query mix through `recall`.
+//    or CLAUDEMESH_BENCH_NODE_DIST), end to end on a LevelDB session store in a temp dir: notes
+//    written into a Replica in signed batches, the replica's snapshot, a first start that builds
+//    the index and saves it as a clean stop does; then this file again in a fresh process with
+//    `dir` (the cold start: load, then the index until `ready`, then the query mix).
+//    BENCH_RECALL_DIR=<dir> (probing) prepares the store there once and reuses it.
 //  - any other engine: a candidate from recall-candidates.mjs over the same notes, without a
 //    replica (build time, query mix, memory added by the index).
 // Latency: wall ms per query (`ms`) and the process CPU ms it used (`cpuMs`), the 5 slowest.
