@@ -7,12 +7,14 @@
  * targets with BM25 ranking, prefix and fuzzy words; see the report of issue 12).
  * A removed note's postings stay until its lists are compacted; document numbers are never
  * reused while the index lives, so a stale posting can only point at a dead document.
+ * `toParts`/`fromParts` turn the live part into arrays and back (index-snapshot.ts stores them).
  */
 import { DocMeta, type NoteMeta } from './doc-meta.js'
 import { grow } from './grow.js'
+import { type Lists, packLists, type Postings, unpackLists } from './postings.js'
 import { processTerm, tokenize } from './terms.js'
 
-export type { NoteMeta }
+export type { NoteMeta, Postings }
 
 export const FIELDS = ['content', 'tags'] as const
 export type Field = typeof FIELDS[number]
@@ -41,8 +43,6 @@ export interface IndexParts {
   tfs: Uint8Array
 }
 
-/** One term's postings in one field. `live` counts postings of live documents (the term's document frequency). */
-export interface Postings { docs: Int32Array, tfs: Uint8Array, n: number, live: number }
 
 /** Prefix expansions are found through a term's first letters. */
 export const PREFIX_KEY = 3
@@ -72,7 +72,7 @@ export class TextIndex {
   private count = new Uint16Array(1024)
   private readonly uniq: number[] = []
   private readonly terms: string[] = []
-  private readonly lists: Array<Array<Postings | undefined>> = FIELDS.map(() => [])
+  private readonly lists: Lists = FIELDS.map(() => [])
   private readonly byPrefix = new Map<string, number[]>()
   /** every character of every term: what a fuzzy variant can be made of */
   readonly alphabet = new Set<string>()
@@ -191,31 +191,8 @@ export class TextIndex {
     const ids: string[] = []
     for (let d = 0; d < this.ids.length; d++) if (this.alive[d] === 1) { renum[d] = ids.length; ids.push(this.ids[d] as string) }
     const n = ids.length
-    const lens = FIELDS.map((_, f) => { const l = new Uint16Array(n); for (let d = 0; d < renum.length; d++) if ((renum[d] as number) >= 0) l[renum[d] as number] = (this.lens[f] as Uint16Array)[d] as number; return l })
-    let total = 0
-    for (const lists of this.lists) for (const p of lists) if (p != null) total += p.live
-    const docs = new Int32Array(total)
-    const tfs = new Uint8Array(total)
-    const terms: string[] = []
-    const listKey: number[] = []
-    const listLen: number[] = []
-    let at = 0
-    for (let t = 0; t < this.terms.length; t++) {
-      let kept = false
-      for (let f = 0; f < NF; f++) {
-        const p = this.lists[f]?.[t]
-        if (p == null || p.live === 0) continue
-        if (!kept) { kept = true; terms.push(this.terms[t] as string) }
-        const before = at
-        for (let j = 0; j < p.n; j++) {
-          const k = renum[p.docs[j] as number] as number
-          if (k >= 0) { docs[at] = k; tfs[at++] = p.tfs[j] as number }
-        }
-        listKey.push((terms.length - 1) << 1 | f)
-        listLen.push(at - before)
-      }
-    }
-    return { ids, ...this.meta.toParts(renum, n), lens, terms, listKey: Int32Array.from(listKey), listLen: Int32Array.from(listLen), docs, tfs }
+    const lens = this.lens.map(all => { const l = new Uint16Array(n); for (let d = 0; d < renum.length; d++) if ((renum[d] as number) >= 0) l[renum[d] as number] = all[d] as number; return l })
+    return { ids, ...this.meta.toParts(renum, n), lens, ...packLists(this.lists, this.terms, renum) }
   }
 
   /** An index from arrays that `toParts` made; throws on anything inconsistent (a corrupt snapshot). */
@@ -227,14 +204,12 @@ export class TextIndex {
 
   private loadParts (p: IndexParts): void {
     const n = p.ids.length
-    const bad = (what: string): never => { throw new Error(`recall index snapshot: ${what}`) }
-    if (p.lens.length !== NF || p.lens.some(l => l.length !== n)) bad('field lengths of the wrong length')
-    if (p.listKey.length !== p.listLen.length || p.docs.length !== p.tfs.length) bad('postings of the wrong length')
+    if (p.lens.length !== NF || p.lens.some(l => l.length !== n)) throw new Error('recall index snapshot: field lengths of the wrong length')
     this.growDocs(n)
     this.meta.load(p, n)
     for (let d = 0; d < n; d++) {
       const id = p.ids[d] as string
-      if (this.byId.has(id)) bad('a note twice')
+      if (this.byId.has(id)) throw new Error('recall index snapshot: a note twice')
       this.ids.push(id)
       this.byId.set(id, d)
     }
@@ -242,62 +217,15 @@ export class TextIndex {
     for (let f = 0; f < NF; f++) {
       const lens = p.lens[f] as Uint16Array;
       (this.lens[f] as Uint16Array).set(lens)
-      let sum = 0
-      for (const l of lens) sum += l
-      this.lenSum[f] = sum
+      this.lenSum[f] = lens.reduce((a, b) => a + b, 0)
     }
     this.size = n
-    for (const t of p.terms) if (this.intern(t) !== this.terms.length - 1 || t === '') bad('a term twice')
-    // the postings, each list exactly as long as it is; per document, how many lists hold it
-    const perDoc = new Uint16Array(n)
-    let at = 0
-    for (let k = 0; k < p.listKey.length; k++) {
-      const key = p.listKey[k] as number
-      const len = p.listLen[k] as number
-      const term = key >>> 1
-      const lists = this.lists[key & 1] as Array<Postings | undefined>
-      if (term >= this.terms.length || lists[term] != null || len <= 0 || at + len > p.docs.length) bad('a list out of range')
-      // views into the snapshot's arrays (no copy, no allocation per list): a list that grows or is compacted gets arrays of its own
-      const docs = p.docs.subarray(at, at + len)
-      const tfs = p.tfs.subarray(at, at + len)
-      for (let j = 0; j < len; j++) {
-        const d = docs[j] as number
-        if (d < 0 || d >= n || (j > 0 && d <= (docs[j - 1] as number)) || tfs[j] === 0 || perDoc[d] === 0xffff) bad('a posting out of order')
-        perDoc[d] = (perDoc[d] as number) + 1
-      }
-      lists[term] = { docs, tfs, n: len, live: len }
-      at += len
-    }
-    if (at !== p.docs.length) bad('postings left over')
-    this.fillDocTerms(n, perDoc)
-  }
-
-  /** `docTerms` from the postings: each document's (term << 1 | field) entries, checked against its field lengths. */
-  private fillDocTerms (n: number, perDoc: Uint16Array): void {
-    let total = 0
-    for (let d = 0; d < n; d++) {
-      this.docStart[d] = total
-      total += perDoc[d] as number
-    }
-    this.docTerms = new Int32Array(Math.max(total, 16))
-    this.docTermsEnd = total
-    const fill = new Uint16Array(n * NF)
-    for (let f = 0; f < NF; f++) {
-      const lists = this.lists[f] as Array<Postings | undefined>
-      for (let t = 0; t < lists.length; t++) {
-        const p = lists[t]
-        if (p == null) continue
-        for (let j = 0; j < p.n; j++) {
-          const d = p.docs[j] as number
-          this.docTerms[(this.docStart[d] as number) + (this.docCount[d] as number)] = t << 1 | f
-          this.docCount[d] = (this.docCount[d] as number) + 1
-          fill[d * NF + f] = (fill[d * NF + f] as number) + 1
-        }
-      }
-    }
-    for (let d = 0; d < n; d++) {
-      for (let f = 0; f < NF; f++) if (Math.min(fill[d * NF + f] as number, 0xffff) !== (this.lens[f] as Uint16Array)[d]) throw new Error('recall index snapshot: a field length that its postings contradict')
-    }
+    for (const t of p.terms) if (t === '' || this.intern(t) !== this.terms.length - 1) throw new Error('recall index snapshot: a term twice')
+    const fwd = unpackLists(p, this.lists, n, this.lens, this.alive.length)
+    this.docStart = fwd.docStart
+    this.docCount = fwd.docCount
+    this.docTerms = fwd.docTerms
+    this.docTermsEnd = fwd.end
   }
 
   private growDocs (need: number): void {
