@@ -132,6 +132,7 @@ async function prepare (lib, key, id, dir) {
   const firstStartMs = round(performance.now() - t)
   await first.snapshot()
   if (typeof mem.persist === 'function') await mem.persist()
+  await lib.flushWrites?.(db) // as a clean stop does (a build without it leaves the log to replay)
   await db.close()
   return { firstStartMs, indexStart: mem.indexStart }
 }

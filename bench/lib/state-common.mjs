@@ -36,6 +36,7 @@ export async function loadPure () {
     /** a session's store, as a node opens it */
     openStore: async (dir) => store.openStore(dir, session.SESSION_LAYOUT),
     sublevel: store.sublevel,
+    flushWrites: store.flushWrites,
     GroupCommit: commit.GroupCommit,
     peerIdStringOfRaw: keys.peerIdStringOfRaw,
     /** a deterministic Ed25519 key from a number (same seed, same key) */

@@ -38,7 +38,7 @@ import type { ReplicaEvents } from './state/replica.js'
 import type { StateEvents } from './state/state.js'
 import type { TaskEvents } from './tasks/board.js'
 import { GroupCommit } from './store/commit.js'
-import { type Store, sublevel } from './store/index.js'
+import { flushWrites, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
 import { relayId } from './transport/relay-addr.js'
 import { RelayLearner } from './transport/relay-learn.js'
@@ -486,6 +486,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await this.control?.stop()
     if (this.init.registry !== false && this.presence != null) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)
     await this.libp2p?.stop()
+    if (this.store != null) await flushWrites(this.store).catch(() => {}) // the next start replays no log (§11.3)
     await this.store?.close()
     this.state = 'stopped'
     this.safeDispatchEvent('node:stopped', { detail: { reason } })

@@ -4,7 +4,7 @@
  * (written, rewritten, forgotten, deleted); a snapshot that is corrupt, of another version or
  * inconsistent is ignored and the index rebuilt from the document, never fatal.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
@@ -227,7 +227,7 @@ describe('recall index snapshot', () => {
     }
   })
 
-  it('a node saves the index at a clean stop and its restart loads it; a broken one is rebuilt', async () => {
+  it('a node saves the index at a clean stop (leaving no LevelDB log to replay) and its restart loads it; a broken one is rebuilt', async () => {
     const h = await homeWithMesh()
     const session = randomUUID()
     try {
@@ -236,13 +236,18 @@ describe('recall index snapshot', () => {
       expect(node.data.memory.indexStart?.from).toBe('build')
       const note = await node.data.memory.remember('the staging database lives on host db-2', ['infra'])
       await node.stop()
+      // the stop wrote LevelDB's memtable out: the next start replays no log (SPEC.md §11.3)
+      const dir = join(h.home, 'data', 'test', session)
+      const logs = (await readdir(dir)).filter(f => f.endsWith('.log'))
+      expect(logs.length).toBeGreaterThan(0)
+      for (const f of logs) expect((await stat(join(dir, f))).size, f).toBe(0)
       node = await startNode({ home: h.home, name: 'a', session })
       await node.data.memory.ready
       expect(node.data.memory.indexStart).toMatchObject({ from: 'snapshot', reread: 0 })
       expect((await node.data.memory.recall('staging databse'))[0]?.id).toBe(note.id)
       await node.stop()
       // a piece of the snapshot overwritten with garbage while the node is down
-      const db = await openStore(join(h.home, 'data', 'test', session), SESSION_LAYOUT)
+      const db = await openStore(dir, SESSION_LAYOUT)
       await sublevel(db, 'crdt').put('r!index!000000', new Uint8Array([0xff, 1, 2, 3]))
       await db.close()
       node = await startNode({ home: h.home, name: 'a', session })
