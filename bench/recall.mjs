@@ -4,8 +4,11 @@
 // seeded notes (8–30 Zipfian words, 0–3 tags, 8 authors) and the same seeded query mix
 // (1–3 content words: 60 % whole words, 20 % a prefix last, 20 % with a typo), plus 200
 // queries with an author or a tag filter:
-//  - "shared": the node's SharedMemory end to end (notes in a Replica's log, a cold start on a
-//    fresh Replica: load, then the derived index until ready, then `recall`);
+//  - "shared": the node's SharedMemory end to end on a real session store (LevelDB): notes in
+//    the replica's log and snapshot, a first start that builds the index and saves its snapshot
+//    at a clean stop (`firstStart`), then a cold start in a process of its own (load, then the
+//    index until ready, from its snapshot when the build has one; wall and CPU ms), then `recall`;
+//    memory is that process's RSS (anonymous and file-backed) after a full GC;
 //  - candidates (bench/lib/recall-candidates.mjs: SQLite FTS5 through better-sqlite3, FlexSearch,
 //    Orama, MiniSearch), standalone on the same notes, when their package is installed in the
 //    node package or in $BENCH_RECALL_MODULES/node_modules; otherwise reported as skipped.

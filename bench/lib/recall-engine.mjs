@@ -1,16 +1,22 @@
 // One recall engine at one size, in its own process (bench/recall.mjs runs it):
 // `node --expose-gc recall-engine.mjs '{"engine":…,"size":…}'` → one JSON line on stdout.
 //  - engine "shared": the node package's SharedMemory (whatever engine packages/node/dist has,
-//    or CLAUDEMESH_BENCH_NODE_DIST), end to end: notes written into a Replica on a MemoryLog in
-//    signed batches, then a cold start on a fresh Replica over that log (load, then the index
-//    derived from the document until `ready`), then the seeded query mix through `recall`.
+//    or CLAUDEMESH_BENCH_NODE_DIST), end to end on a LevelDB session store in a temp dir: notes
+//    written into a Replica in signed batches, the replica's snapshot, a first start that builds
+//    the index and saves it as a clean stop does; then this file again in a fresh process with
+//    `dir` (the cold start: load, then the index until `ready`, then the query mix).
+//    BENCH_RECALL_DIR=<dir> (probing) prepares the store there once and reuses it.
 //  - any other engine: a candidate from recall-candidates.mjs over the same notes, without a
 //    replica (build time, query mix, memory added by the index).
 // Latency: wall ms per query (`ms`) and the process CPU ms it used (`cpuMs`), the 5 slowest.
 // Memory: RSS and heap after a full GC, with the notes loaded and before the index (`baseMB`),
 // and with the index (`rssMB`); `indexMB` is the difference.
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { emit, guard, progress, round } from './harness.mjs'
+import { fileURLToPath } from 'node:url'
+import { emit, guard, progress, removeDir, round, tempDir } from './harness.mjs'
 import { candidates } from './recall-candidates.mjs'
 import { loadPure, MESH_ID, noteGenerator, pct, queryGenerator, SEAL_KEY, vocabulary } from './state-common.mjs'
 
@@ -24,7 +30,16 @@ function memory () {
   globalThis.gc?.()
   globalThis.gc?.()
   const m = process.memoryUsage()
-  return { rssMB: mb(m.rss), heapMB: mb(m.heapUsed), externalMB: mb(m.external + m.arrayBuffers) }
+  return { rssMB: mb(m.rss), ...rssParts(), heapMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), externalMB: mb(m.external + m.arrayBuffers) }
+}
+
+/** RSS split (Linux): anonymous (heap, malloc) and file-backed (mapped files: LevelDB tables, code). */
+function rssParts () {
+  try {
+    const t = readFileSync('/proc/self/status', 'utf8')
+    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? NaN)
+    return { rssAnonMB: round(kb('RssAnon') / 1024), rssFileMB: round(kb('RssFile') / 1024) }
+  } catch { return {} }
 }
 
 /** The seeded notes: id (16 hex chars), content, tags, author (one of 8 peers). */
@@ -79,43 +94,104 @@ async function filtered (recall) {
   return pct(ms)
 }
 
-async function shared () {
-  const lib = await loadPure()
-  const key = await lib.keyFromSeed(1)
-  const id = lib.peerIdStringOfRaw(key.publicKey.raw)
-  const log = new lib.MemoryLog()
-  {
-    // the writer: notes in signed batches of 500 (an update is at most 256 KiB), as a busy mesh's log would hold them
-    const writer = new lib.Replica(MESH_ID, key, SEAL_KEY, 1, log, id)
-    await writer.load()
-    const all = notes(opts.size)
-    const t = performance.now()
-    for (let b = 0; b < all.length; b += 500) {
-      await writer.change(doc => {
-        const map = doc.getMap('memory')
-        for (const n of all.slice(b, b + 500)) map.set(n.id, { content: n.content, tags: n.tags, author: n.author, createdAt: b, by: id, at: b })
-      })
-    }
-    progress(`shared ${opts.size}: written in ${round(performance.now() - t)} ms`)
+const cpuMs = (since) => { const u = process.cpuUsage(since); return round((u.user + u.system) / 1000) }
+
+/** A session store as a node opens it: the LevelLog on its `crdt` sublevel, and the recall index snapshot beside it. */
+async function openShared (lib, dir) {
+  const db = await lib.openStore(dir)
+  const crdt = lib.sublevel(db, 'crdt')
+  const log = new lib.LevelLog(crdt, new lib.GroupCommit(db))
+  await log.open()
+  return { db, log, indexStore: lib.levelIndexStore?.(crdt) }
+}
+
+/**
+ * The store a node would leave after writing `size` notes and a clean stop: notes in signed
+ * batches of 500 (an update is at most 256 KiB), the replica's snapshot, and a first start
+ * that builds the recall index and saves it (what a node with this version does at stop).
+ */
+async function prepare (lib, key, id, dir) {
+  const { db, log, indexStore } = await openShared(lib, dir)
+  const writer = new lib.Replica(MESH_ID, key, SEAL_KEY, 1, log, id)
+  await writer.load()
+  const all = notes(opts.size)
+  let t = performance.now()
+  for (let b = 0; b < all.length; b += 500) {
+    await writer.change(doc => {
+      const map = doc.getMap('memory')
+      for (const n of all.slice(b, b + 500)) map.set(n.id, { content: n.content, tags: n.tags, author: n.author, createdAt: b, by: id, at: b })
+    })
   }
-  // cold start: a fresh replica over the log, then the derived index
+  await writer.snapshot()
+  progress(`shared ${opts.size}: written in ${round(performance.now() - t)} ms`)
+  t = performance.now()
+  const first = new lib.Replica(MESH_ID, key, SEAL_KEY, 2, log, id)
+  await first.load()
+  const mem = new lib.SharedMemory(first, () => {}, { indexStore })
+  await mem.ready
+  const firstStartMs = round(performance.now() - t)
+  await first.snapshot()
+  if (typeof mem.persist === 'function') await mem.persist()
+  await lib.flushWrites?.(db) // as a clean stop does (a build without it leaves the log to replay)
+  await db.close()
+  return { firstStartMs, indexStart: mem.indexStart }
+}
+
+/** A cold start of a node over `dir` (a fresh process): load, then the index until ready, then the query mix. */
+async function serve (lib, key, id, dir) {
+  // wall ms, and the process CPU ms of the same spans (on a loaded machine wall time counts waiting for a core)
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
-  const replica = new lib.Replica(MESH_ID, key, SEAL_KEY, 2, log, id)
+  const { log, indexStore } = await openShared(lib, dir)
+  const replica = new lib.Replica(MESH_ID, key, SEAL_KEY, 3, log, id)
   await replica.load()
   const tLoad = performance.now()
+  const cLoad = cpuMs(c0)
   const base = memory()
+  const c1 = process.cpuUsage()
   const t1 = performance.now()
-  const mem = new lib.SharedMemory(replica, () => {})
+  const mem = new lib.SharedMemory(replica, () => {}, { indexStore })
   const tConstruct = performance.now()
+  const cConstruct = cpuMs(c1)
   await mem.ready
   const tReady = performance.now()
+  const cReady = cpuMs(c1)
   if (mem.size !== opts.size) throw new Error(`indexed ${mem.size} notes, expected ${opts.size}`)
-  const coldStart = { replicaLoadMs: round(tLoad - t0), constructMs: round(tConstruct - t1), indexReadyMs: round(tReady - t1), toServeMs: round(tLoad - t0 + tConstruct - t1), toRecallMs: round(tLoad - t0 + tReady - t1) }
+  const coldStart = {
+    replicaLoadMs: round(tLoad - t0),
+    constructMs: round(tConstruct - t1),
+    indexReadyMs: round(tReady - t1),
+    toServeMs: round(tLoad - t0 + tConstruct - t1),
+    toRecallMs: round(tLoad - t0 + tReady - t1),
+    cpu: { replicaLoadMs: cLoad, indexReadyMs: cReady, toServeMs: round(cLoad + cConstruct), toRecallMs: round(cLoad + cReady) },
+    index: mem.indexStart ?? 'built'
+  }
   const recall = (q, f) => mem.recall(q, f)
   const mix = await queryMix(recall)
   const filters = await filtered(recall)
   const m = memory()
   return { coldStart, ...mix, filteredMs: filters, baseMB: base, memory: m, indexMB: round(m.rssMB - base.rssMB) }
+}
+
+async function shared () {
+  const lib = await loadPure()
+  const key = await lib.keyFromSeed(1)
+  const id = lib.peerIdStringOfRaw(key.publicKey.raw)
+  if (opts.dir != null) return await serve(lib, key, id, opts.dir)
+  // BENCH_RECALL_DIR (probing only): prepare the store there once and keep it
+  const keep = process.env.BENCH_RECALL_DIR
+  const dir = keep ?? tempDir('recall-bench-')
+  try {
+    const first = keep != null && existsSync(join(keep, 'CURRENT')) ? { reused: keep } : await prepare(lib, key, id, dir)
+    // the cold start in a process of its own: its memory is the node's, not the writer's
+    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), JSON.stringify({ ...opts, dir })], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] })
+    const r = JSON.parse(out.trim().split('\n').pop())
+    if (r.ok === false) throw new Error(r.error)
+    delete r.ok; delete r.engine; delete r.size
+    return { firstStart: first, ...r }
+  } finally {
+    if (keep == null) removeDir(dir)
+  }
 }
 
 async function candidate (make) {

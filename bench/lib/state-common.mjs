@@ -26,13 +26,17 @@ export async function loadPure () {
   const session = await import(distUrl('session-store.js'))
   const commit = await import(distUrl('store/commit.js'))
   const keys = await import(distUrl('identity/keys.js'))
+  // the recall index snapshot (issue 12 item 3); an older build has none
+  const snapshot = await import(distUrl('memory/index-snapshot.js')).catch(() => ({}))
   const crypto = await importFrom(dirname(dist), '@libp2p/crypto/keys')
   return {
     ...state,
     SharedMemory: memory.SharedMemory,
+    levelIndexStore: snapshot.levelIndexStore,
     /** a session's store, as a node opens it */
     openStore: async (dir) => store.openStore(dir, session.SESSION_LAYOUT),
     sublevel: store.sublevel,
+    flushWrites: store.flushWrites,
     GroupCommit: commit.GroupCommit,
     peerIdStringOfRaw: keys.peerIdStringOfRaw,
     /** a deterministic Ed25519 key from a number (same seed, same key) */

@@ -39,7 +39,7 @@ import type { ReplicaEvents } from './state/replica.js'
 import type { StateEvents } from './state/state.js'
 import type { TaskEvents } from './tasks/board.js'
 import { GroupCommit } from './store/commit.js'
-import { type Store, sublevel } from './store/index.js'
+import { flushWrites, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
 import { relayId } from './transport/relay-addr.js'
 import { RelayLearner } from './transport/relay-learn.js'
@@ -500,10 +500,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.shared?.tasks.stop()
     await this.shared?.sync.stop()
     await this.shared?.replica.snapshot().catch(() => {})
+    await this.shared?.memory.persist().catch(() => {}) // derived: a lost one is rebuilt at start
     await this.presence?.stop({ goodbye: reason === 'stopped' })
     await this.control?.stop()
     if (this.init.registry !== false && this.presence != null) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)
     await this.libp2p?.stop()
+    if (this.store != null) await flushWrites(this.store).catch(() => {}) // the next start replays no log (§11.3)
     await this.store?.close()
     this.state = 'stopped'
     this.safeDispatchEvent('node:stopped', { detail: { reason } })

@@ -2,6 +2,7 @@
 import { SharedContext } from './context/index.js'
 import type { Ed25519PrivateKey } from './identity/keys.js'
 import { SharedMemory } from './memory/index.js'
+import { levelIndexStore } from './memory/index-snapshot.js'
 import { ReservationBoard } from './reservations/board.js'
 import type { GroupCommit } from './store/commit.js'
 import { type Store, sublevel } from './store/index.js'
@@ -18,12 +19,13 @@ export interface SharedInit { meshId: string, privateKey: Ed25519PrivateKey, con
 
 /** Load the replica and wire state and memory to it; `sync` is not started yet. */
 export async function createShared (parts: { libp2p: MeshLibp2p, store: Store, commit: GroupCommit }, init: SharedInit, tasks: TaskBoardOptions = {}): Promise<Shared> {
-  const log = new LevelLog(sublevel(parts.store, 'crdt'), parts.commit)
+  const crdt = sublevel(parts.store, 'crdt')
+  const log = new LevelLog(crdt, parts.commit)
   await log.open()
   const replica = new Replica(init.meshId, init.privateKey, updateKey(init.contentSecret, init.meshId), init.incarnation, log, init.selfId)
   await replica.load()
   const sync = new CrdtSync(parts.libp2p, replica, init.meshId)
   const publish = (env: Uint8Array): void => { sync.publish(env) }
   const board = new TaskBoard(replica, publish, { settle: async () => sync.pullAll(SETTLE_MS), ...tasks })
-  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish), tasks: board, context: new SharedContext(replica, publish), reservations: new ReservationBoard(replica, publish, { offline: tasks.offline }) }
+  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish, { indexStore: levelIndexStore(crdt) }), tasks: board, context: new SharedContext(replica, publish), reservations: new ReservationBoard(replica, publish, { offline: tasks.offline }) }
 }

@@ -1,10 +1,12 @@
 /**
  * Shared memory (F12) on the replica's `memory` map: notes with tags, recalled through a
  * full-text index derived from the document (text-index.ts: BM25+ ranking, prefix and fuzzy
- * terms, English stemming), built at start and updated incrementally as notes arrive; a query
+ * terms, English stemming), loaded at start from its snapshot (index-snapshot.ts) and brought
+ * up to date, or built from the document, then updated incrementally as notes arrive; a query
  * is bounded and searched in slices (recall.ts). `forget` writes a tombstone that syncs like any note.
  */
 import { randomBytes } from 'node:crypto'
+import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
 import type * as Y from 'yjs'
 import { InvalidMessageError } from '../errors.js'
@@ -13,7 +15,10 @@ import { MAX_NOTE_BYTES, MAX_TAGS } from '../state/constants.js'
 import type { Origin, Replica } from '../state/replica.js'
 import type { StoredNote as Stored } from '../state/schema.js'
 import { parseQuery, slicedSearch, Slices } from './recall.js'
+import { decodeIndex, encodeIndex, type IndexStore } from './index-snapshot.js'
 import { TextIndex } from './text-index.js'
+
+const log = logger('claudemesh:memory')
 
 export { MAX_NOTE_BYTES, MAX_TAGS }
 export { MAX_FUZZY, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MIN_PREFIX } from './recall.js'
@@ -24,6 +29,16 @@ export interface Recalled extends Note { score: number }
 
 /** Longest the start-up build runs before it lets the event loop go (ms). */
 const BUILD_SLICE_MS = 10
+/** Save the index after a start that re-read at least this many notes (a crash left the snapshot behind). */
+const RESAVE_AFTER = 1000
+
+export interface MemoryOptions {
+  /** where the recall index snapshot is kept (SPEC.md §11.3); without one the index is always built from the document */
+  indexStore?: IndexStore
+}
+
+/** How the index was made at start: loaded from its snapshot (and how many notes were re-read), or built. */
+export interface IndexStart { from: 'snapshot' | 'build', reread: number, ms: number, ignored?: string }
 
 export interface MemoryChange { id: string, by: string, forgotten: boolean, local: boolean }
 export interface MemoryEvents { 'memory:change': CustomEvent<MemoryChange> }
@@ -32,23 +47,31 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private readonly map: Y.Map<Stored>
   /** what is read goes through the schema: a bad note from an older version's store is skipped */
   private readonly notes: CheckedMap<Stored>
-  private readonly index = new TextIndex()
+  private index = new TextIndex()
+  /** set once `ready` resolves */
+  indexStart?: IndexStart
 
   /** resolves once the index holds every note; recall waits for it, start-up does not */
   readonly ready: Promise<void>
   private building = true
+  /** the index differs from its saved snapshot (a stop with nothing new writes nothing) */
+  private unsaved = true
+  private saving?: Promise<void>
   private readonly dirty = new Set<string>()
 
-  constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void) {
+  constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void, private readonly opts: MemoryOptions = {}) {
     super()
     this.map = replica.doc.getMap('memory')
     this.notes = new CheckedMap(this.map as Y.Map<unknown>, 'memory')
-    this.ready = this.build()
+    this.ready = this.start()
     this.map.observe((evt, tr) => {
       const origin = tr.origin as Origin | undefined
       for (const id of evt.keysChanged) {
         if (this.building) this.dirty.add(id)
-        else this.reindex(id)
+        else {
+          this.reindex(id)
+          this.unsaved = true
+        }
         const s = this.notes.get(id)
         this.safeDispatchEvent('memory:change', { detail: { id, by: s?.by ?? origin?.author ?? '', forgotten: s?.forgotten === true, local: origin?.local === true } })
       }
@@ -69,20 +92,94 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   /** Notes skipped because they break the schema (only an older version could store one). */
   get skipped (): number { return this.notes.skipped }
 
-  /** Index the document in slices, yielding between them: a node with 100k notes starts at once. */
-  private async build (): Promise<void> {
-    let t = performance.now()
-    for (const id of [...this.map.keys()]) {
-      const s = this.notes.get(id)
-      if (s != null && s.forgotten !== true) this.index.add(id, { content: s.content, tags: s.tags.join(' ') }, s)
-      if (performance.now() - t >= BUILD_SLICE_MS) {
-        await new Promise(resolve => setImmediate(resolve))
-        t = performance.now()
-      }
+  /**
+   * The index from its snapshot, brought up to date with the document, or else built from the
+   * document; either way in slices with the event loop free between them. A snapshot that does
+   * not load is logged and ignored, never fatal: the document is the truth.
+   */
+  private async start (): Promise<void> {
+    const t0 = performance.now()
+    let loaded: TextIndex | undefined
+    let ignored: string | undefined
+    try {
+      const bytes = await this.opts.indexStore?.load()
+      if (bytes != null) loaded = decodeIndex(bytes)
+    } catch (err) {
+      ignored = (err as Error).message
+      log('ignored the recall index snapshot, rebuilding: %s', ignored)
+    }
+    let reread: number
+    if (loaded != null) {
+      this.index = loaded
+      reread = await this.catchUp()
+      this.unsaved = reread > 0 || this.dirty.size > 0
+    } else {
+      reread = await this.build()
     }
     this.building = false
     for (const id of this.dirty) this.reindex(id)
     this.dirty.clear()
+    this.indexStart = { from: loaded != null ? 'snapshot' : 'build', reread, ms: Math.round(performance.now() - t0), ...(ignored != null ? { ignored } : {}) }
+    if (reread >= RESAVE_AFTER || (loaded == null && this.opts.indexStore != null && reread > 0)) {
+      this.persist().catch(err => { log('could not save the recall index: %s', (err as Error).message) })
+    }
+  }
+
+  /** Index every note of the document; the number indexed. */
+  private async build (): Promise<number> {
+    const slice = new BuildSlice()
+    for (const [id, item] of [...this.map._map]) {
+      if (!item.deleted) this.reindex(id)
+      await slice.tick()
+    }
+    return this.index.size
+  }
+
+  /**
+   * Re-read the notes whose value is not the item the loaded index was made from (written,
+   * rewritten, forgotten or deleted since the snapshot); the number of notes that changed in the index.
+   */
+  private async catchUp (): Promise<number> {
+    const slice = new BuildSlice()
+    const items = this.map._map
+    let changed = 0
+    for (const [id, item] of [...items]) {
+      const src = this.index.sourceOf(id)
+      if (src == null || item.deleted || src[0] !== item.id.client || src[1] !== item.id.clock) {
+        const had = this.index.has(id)
+        this.reindex(id)
+        if (had || this.index.has(id)) changed++
+      }
+      await slice.tick()
+    }
+    for (const id of this.index.noteIds()) {
+      if (!items.has(id)) { this.index.remove(id); changed++ }
+    }
+    return changed
+  }
+
+  /**
+   * Save the index as its snapshot (SPEC.md §11.3): at a clean stop, and after a start that had
+   * to index many notes. Nothing to do without a store or before the index is whole.
+   */
+  async persist (): Promise<void> {
+    if (this.saving != null) {
+      // one save at a time; a stop waits for the one under way, then saves what changed since
+      await this.saving.catch(() => {})
+      return await this.persist()
+    }
+    if (this.opts.indexStore == null || this.building || !this.unsaved) return
+    this.unsaved = false
+    const store = this.opts.indexStore
+    this.saving = (async () => { await store.save(encodeIndex(this.index)) })()
+    try {
+      await this.saving
+    } catch (err) {
+      this.unsaved = true
+      throw err
+    } finally {
+      this.saving = undefined
+    }
   }
 
   async remember (content: string, tags: string[] = []): Promise<Note> {
@@ -145,8 +242,20 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
 
   private reindex (id: string): void {
     this.index.remove(id)
-    const s = this.notes.get(id)
-    if (s != null && s.forgotten !== true) this.index.add(id, { content: s.content, tags: s.tags.join(' ') }, s)
+    const item = this.map._map.get(id)
+    const s = item == null || item.deleted ? undefined : this.notes.get(id)
+    if (item == null || s == null || s.forgotten === true) return
+    this.index.add(id, { content: s.content, tags: s.tags.join(' ') }, { author: s.author, tags: s.tags, source: [item.id.client, item.id.clock] })
+  }
+}
+
+/** A clock for work done at start: yield after BUILD_SLICE_MS. */
+class BuildSlice {
+  private t = performance.now()
+  async tick (): Promise<void> {
+    if (performance.now() - this.t < BUILD_SLICE_MS) return
+    await new Promise(resolve => setImmediate(resolve))
+    this.t = performance.now()
   }
 }
 

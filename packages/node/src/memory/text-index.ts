@@ -7,34 +7,45 @@
  * targets with BM25 ranking, prefix and fuzzy words; see the report of issue 12).
  * A removed note's postings stay until its lists are compacted; document numbers are never
  * reused while the index lives, so a stale posting can only point at a dead document.
+ * `toParts`/`fromParts` turn the live part into arrays and back (index-snapshot.ts stores them).
  */
+import { DocMeta, type NoteMeta } from './doc-meta.js'
+import { grow } from './grow.js'
+import { type Lists, packLists, type Postings, unpackLists } from './postings.js'
 import { processTerm, tokenize } from './terms.js'
+
+export type { NoteMeta, Postings }
 
 export const FIELDS = ['content', 'tags'] as const
 export type Field = typeof FIELDS[number]
 const NF = FIELDS.length
 
-/** One term's postings in one field. `live` counts postings of live documents (the term's document frequency). */
-export interface Postings { docs: Int32Array, tfs: Uint8Array, n: number, live: number }
-
-/** What recall filters notes by. */
-export interface NoteMeta { author: string, tags: readonly string[] }
-
-function intern (ids: Map<string, number>, s: string): number {
-  let id = ids.get(s)
-  if (id == null) ids.set(s, id = ids.size)
-  return id
+/**
+ * An index as plain arrays (index-snapshot.ts stores them): the live notes numbered 0..n-1,
+ * the terms with live postings, and each (term, field) list's postings in document order.
+ */
+export interface IndexParts {
+  ids: string[]
+  /** per document: the source item's client and clock, -1 when unknown */
+  source: Float64Array
+  authors: string[]
+  authorOf: Int32Array
+  tags: string[]
+  tagCount: Uint8Array
+  tagPool: Int32Array
+  /** per field, per document */
+  lens: Uint16Array[]
+  terms: string[]
+  /** per list: term << 1 | field, and its number of postings */
+  listKey: Int32Array
+  listLen: Int32Array
+  docs: Int32Array
+  tfs: Uint8Array
 }
+
 
 /** Prefix expansions are found through a term's first letters. */
 export const PREFIX_KEY = 3
-
-function grow<T extends Int32Array | Uint8Array | Uint16Array | Float64Array> (a: T, need: number): T {
-  if (need <= a.length) return a
-  const b = new (a.constructor as new (n: number) => T)(Math.max(need, a.length * 2))
-  b.set(a)
-  return b
-}
 
 export class TextIndex {
   /** document number → note id ('' once removed) */
@@ -50,14 +61,8 @@ export class TextIndex {
   private docTerms = new Int32Array(1 << 16)
   private docTermsEnd = 0
 
-  /** per document, its author and its tags (exact strings, interned): recall's filters, without a look into the document */
-  private readonly authorIds = new Map<string, number>()
-  private readonly tagIds = new Map<string, number>()
-  private authorOf = new Int32Array(1024)
-  private tagStart = new Int32Array(1024)
-  private tagCount = new Uint8Array(1024)
-  private tagPool = new Int32Array(1 << 12)
-  private tagEnd = 0
+  /** per document, its author, tags and source item */
+  private readonly meta = new DocMeta()
 
   private readonly termIds = new Map<string, number>()
   /** word (lowercased) → its term's id: one lookup per word while indexing, no stemming */
@@ -67,7 +72,7 @@ export class TextIndex {
   private count = new Uint16Array(1024)
   private readonly uniq: number[] = []
   private readonly terms: string[] = []
-  private readonly lists: Array<Array<Postings | undefined>> = FIELDS.map(() => [])
+  private readonly lists: Lists = FIELDS.map(() => [])
   private readonly byPrefix = new Map<string, number[]>()
   /** every character of every term: what a fuzzy variant can be made of */
   readonly alphabet = new Set<string>()
@@ -113,7 +118,7 @@ export class TextIndex {
       }
     }
     this.docCount[doc] = Math.min(entries, 0xffff)
-    this.addMeta(doc, meta)
+    this.meta.set(doc, meta)
     this.docTermsEnd += entries
     this.size++
   }
@@ -163,36 +168,68 @@ export class TextIndex {
    * pass (an author or a tag that no indexed note has had).
    */
   matcher (author: string | undefined, tags: readonly string[]): ((id: string) => boolean) | undefined {
-    const a = author == null ? -1 : this.authorIds.get(author)
-    if (a == null) return undefined
-    const want: number[] = []
-    for (const t of new Set(tags)) {
-      const tid = this.tagIds.get(t)
-      if (tid == null) return undefined
-      want.push(tid)
-    }
+    const m = this.meta.matcher(author, tags)
+    if (m == null) return undefined
     return (id: string): boolean => {
       const doc = this.byId.get(id)
-      if (doc == null || (a >= 0 && this.authorOf[doc] !== a)) return false
-      const start = this.tagStart[doc] as number
-      const end = start + (this.tagCount[doc] as number)
-      return want.every(w => { for (let i = start; i < end; i++) if (this.tagPool[i] === w) return true; return false })
+      return doc != null && m(doc)
     }
   }
 
-  private addMeta (doc: number, meta: NoteMeta): void {
-    this.authorOf[doc] = intern(this.authorIds, meta.author)
-    const tags = [...new Set(meta.tags)].slice(0, 255)
-    if (this.tagEnd + tags.length > this.tagPool.length) this.tagPool = grow(this.tagPool, this.tagEnd + tags.length)
-    this.tagStart[doc] = this.tagEnd
-    this.tagCount[doc] = tags.length
-    for (const t of tags) this.tagPool[this.tagEnd++] = intern(this.tagIds, t)
+  /** The Yjs item a note was indexed from, when known. */
+  sourceOf (id: string): [number, number] | undefined {
+    const doc = this.byId.get(id)
+    return doc == null ? undefined : this.meta.source(doc)
+  }
+
+  /** The ids of the notes in the index. */
+  noteIds (): string[] { return [...this.byId.keys()] }
+
+  /** The live part of the index as arrays (dead documents and terms left out). */
+  toParts (): IndexParts {
+    const renum = new Int32Array(this.ids.length).fill(-1)
+    const ids: string[] = []
+    for (let d = 0; d < this.ids.length; d++) if (this.alive[d] === 1) { renum[d] = ids.length; ids.push(this.ids[d] as string) }
+    const n = ids.length
+    const lens = this.lens.map(all => { const l = new Uint16Array(n); for (let d = 0; d < renum.length; d++) if ((renum[d] as number) >= 0) l[renum[d] as number] = all[d] as number; return l })
+    return { ids, ...this.meta.toParts(renum, n), lens, ...packLists(this.lists, this.terms, renum) }
+  }
+
+  /** An index from arrays that `toParts` made; throws on anything inconsistent (a corrupt snapshot). */
+  static fromParts (p: IndexParts): TextIndex {
+    const ix = new TextIndex()
+    ix.loadParts(p)
+    return ix
+  }
+
+  private loadParts (p: IndexParts): void {
+    const n = p.ids.length
+    if (p.lens.length !== NF || p.lens.some(l => l.length !== n)) throw new Error('recall index snapshot: field lengths of the wrong length')
+    this.growDocs(n)
+    this.meta.load(p, n)
+    for (let d = 0; d < n; d++) {
+      const id = p.ids[d] as string
+      if (this.byId.has(id)) throw new Error('recall index snapshot: a note twice')
+      this.ids.push(id)
+      this.byId.set(id, d)
+    }
+    this.alive.fill(1, 0, n)
+    for (let f = 0; f < NF; f++) {
+      const lens = p.lens[f] as Uint16Array;
+      (this.lens[f] as Uint16Array).set(lens)
+      this.lenSum[f] = lens.reduce((a, b) => a + b, 0)
+    }
+    this.size = n
+    for (const t of p.terms) if (t === '' || this.intern(t) !== this.terms.length - 1) throw new Error('recall index snapshot: a term twice')
+    const fwd = unpackLists(p, this.lists, n, this.lens, this.alive.length)
+    this.docStart = fwd.docStart
+    this.docCount = fwd.docCount
+    this.docTerms = fwd.docTerms
+    this.docTermsEnd = fwd.end
   }
 
   private growDocs (need: number): void {
-    this.authorOf = grow(this.authorOf, need)
-    this.tagStart = grow(this.tagStart, need)
-    this.tagCount = grow(this.tagCount, need)
+    this.meta.grow(need)
     this.alive = grow(this.alive, need)
     this.docStart = grow(this.docStart, need)
     this.docCount = grow(this.docCount, need)

@@ -4,9 +4,12 @@
  * `LevelLog` persists (SPEC.md §11.3):
  *   e!<stream>!<seq:12>   → envelope bytes
  *   l!<arrival:12>        → "<stream>!<seq:12>" (arrival order, replayed after the snapshot)
- *   s!snapshot            → CBOR {update, arrival, vv}: the merged document at some arrival
+ *   s!head                → CBOR {arrival, vv, size}: the snapshot's arrival, version vector, update size
+ *   s!update!<n:6>        → the snapshot's update (the merged document), in pieces of SNAPSHOT_CHUNK_BYTES
+ *   s!snapshot            → (older stores) CBOR {update, arrival, vv} in one value
  */
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { MalformedFrameError } from '../errors.js'
 import type { BatchOp, GroupCommit } from '../store/commit.js'
 import type { Sublevel } from '../store/index.js'
 import { z } from 'zod'
@@ -56,7 +59,17 @@ export class MemoryLog implements EnvelopeLog {
   arrivals (): number { return this.order.length }
 }
 
+/**
+ * A snapshot's update is stored raw, in pieces: LevelDB holds a huge value whole in native
+ * memory that the process does not give back (measured at 100k notes: a 26 MB snapshot in one
+ * value left ~40 MB more RSS after start-up), and raw bytes need no decoding copy.
+ */
+export const SNAPSHOT_CHUNK_BYTES = 1 << 20
+const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024
+const PIECES = { gte: 's!update!', lt: 's!update"' }
+
 const SnapshotSchema = z.object({ update: zBytes(), arrival: z.number().int(), vv: z.record(z.string(), z.number()) })
+const HeadSchema = z.object({ arrival: z.number().int(), vv: z.record(z.string(), z.number()), size: z.number().int().nonnegative().max(MAX_SNAPSHOT_BYTES) }).strict()
 
 export class LevelLog implements EnvelopeLog {
   private count = 0
@@ -88,12 +101,32 @@ export class LevelLog implements EnvelopeLog {
   }
 
   async snapshot (): Promise<Snapshot | undefined> {
-    const v = await this.db.get('s!snapshot')
-    return v == null ? undefined : decodeFrame(v, SnapshotSchema, 1024 * 1024 * 1024, 'crdt snapshot')
+    const head = await this.db.get('s!head')
+    if (head == null) {
+      const v = await this.db.get('s!snapshot')
+      return v == null ? undefined : decodeFrame(v, SnapshotSchema, MAX_SNAPSHOT_BYTES, 'crdt snapshot')
+    }
+    const { arrival, vv, size } = decodeFrame(head, HeadSchema, 1024 * 1024, 'crdt snapshot head')
+    const update = new Uint8Array(size)
+    let at = 0
+    for await (const v of this.db.values(PIECES)) {
+      if (at + v.byteLength > size) break
+      update.set(v, at)
+      at += v.byteLength
+    }
+    if (at !== size) throw new MalformedFrameError(`crdt snapshot has ${at} of its ${size} bytes`)
+    return { update, arrival, vv }
   }
 
+  /** Replace the snapshot whole in one synced batch: head, pieces, the old ones and an older version's single value. */
   async saveSnapshot (s: Snapshot): Promise<void> {
-    await this.commit.write([{ type: 'put', sublevel: this.db, key: 's!snapshot', value: encodeFrame(s) }] as BatchOp[])
+    const ops: BatchOp[] = [{ type: 'del', sublevel: this.db, key: 's!snapshot' } as BatchOp]
+    for await (const key of this.db.keys(PIECES)) ops.push({ type: 'del', sublevel: this.db, key } as BatchOp)
+    for (let at = 0, n = 0; at < s.update.byteLength; at += SNAPSHOT_CHUNK_BYTES, n++) {
+      ops.push({ type: 'put', sublevel: this.db, key: `s!update!${String(n).padStart(6, '0')}`, value: s.update.subarray(at, at + SNAPSHOT_CHUNK_BYTES) } as BatchOp)
+    }
+    ops.push({ type: 'put', sublevel: this.db, key: 's!head', value: encodeFrame({ arrival: s.arrival, vv: s.vv, size: s.update.byteLength }) } as BatchOp)
+    await this.commit.write(ops)
   }
 
   arrivals (): number { return this.count }
