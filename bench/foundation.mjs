@@ -10,7 +10,7 @@ import { coldStart, idleRss, withPeerHome } from './lib/daemons.mjs'
 import { emit, guard, progress } from './lib/harness.mjs'
 import { meshInChild } from './lib/mesh.mjs'
 
-async function section (name, fn) {
+async function section(name, fn) {
   progress(`${name}…`)
   try {
     return await fn()
@@ -23,10 +23,14 @@ async function section (name, fn) {
 const quick = process.env.BENCH_QUICK === '1'
 const result = {}
 guard(quick ? 240_000 : 440_000, () => result)
-await section('daemons', () => withPeerHome(async (ctx) => {
-  result.coldStart = await section('cold start', () => coldStart(ctx, quick ? 5 : 10))
-  result.idleRss = await section('idle RSS', () => idleRss(ctx, quick ? 2 : 3, 3_000))
-})).then(r => { if (r?.ok === false) result.daemons = r })
+await section('daemons', () =>
+  withPeerHome(async ctx => {
+    result.coldStart = await section('cold start', () => coldStart(ctx, quick ? 5 : 10))
+    result.idleRss = await section('idle RSS', () => idleRss(ctx, quick ? 2 : 3, 3_000))
+  })
+).then(r => {
+  if (r?.ok === false) result.daemons = r
+})
 result.mesh20 = await section('mesh of 20', () => meshInChild({ size: 20, runs: quick ? 1 : 3, timeoutMs: 20_000, targetMs: 2_000 }))
 result.mesh50 = await section('mesh of 50', () => meshInChild({ size: 50, runs: 1, timeoutMs: quick ? 30_000 : 40_000, targetMs: 5_000 }))
 if (!quick) result.mesh100 = await section('mesh of 100', () => meshInChild({ size: 100, runs: 1, timeoutMs: 60_000, targetMs: 15_000 }))

@@ -44,50 +44,59 @@ const TARGETS = {
 }
 const RSS_TARGET_MB = 2_048 // all 100 nodes together
 
-const procsFor = (n) => Math.min(n, Number(process.env.LOAD_PROCS ?? Math.max(2, Math.ceil(n / 20))))
+const procsFor = n => Math.min(n, Number(process.env.LOAD_PROCS ?? Math.max(2, Math.ceil(n / 20))))
 /** rounds per case: the first on the connections start-up left, the second ('warm') on those the first opened */
 const ROUNDS = Number(process.env.LOAD_ROUNDS ?? 2)
-const waitMsFor = (dms) => Number(process.env.LOAD_WAIT_S ?? 0) * 1000 || 30_000 + 3 * dms
+const waitMsFor = dms => Number(process.env.LOAD_WAIT_S ?? 0) * 1000 || 30_000 + 3 * dms
 
 const result = { quick, seed: SEED, layout: 'nodes share agent processes (see rss.note)', cases: {} }
 guard(Number(process.env.BENCH_TIMEOUT_MS ?? 450_000) - 20_000, () => result)
 
 /** Agents' RSS before they host anything: what a process costs with the node package loaded. */
-const baselines = (agents) => agents.map(a => a.mem()?.rss ?? null)
+const baselines = agents => agents.map(a => a.mem()?.rss ?? null)
 
 /** Direct mode: `n` nodes (registry discovery in one home) spread over the agents; all see all online. */
-async function startDirect (home, agents, n) {
+async function startDirect(home, agents, n) {
   const per = Math.ceil(n / agents.length)
   const names = agents.map((_, i) => Array.from({ length: Math.max(0, Math.min(per, n - i * per)) }, (_, j) => `n${i * per + j}`))
   const t = performance.now()
   const ids = await Promise.all(agents.map((a, i) => a.call('start', { home, mesh: 'bench', names: names[i] }, 120_000)))
   const all = ids.flat()
   const seeMs = Math.max(30_000, n * 1_000)
-  const allOnline = await Promise.all(agents.map(a => a.call('waitSee', { ids: all, timeoutMs: seeMs }, seeMs + 10_000))).then(() => true, err => {
-    progress(`not every node sees every other online: ${err.message.split('\n')[0]}`)
-    return false
-  })
+  const allOnline = await Promise.all(agents.map(a => a.call('waitSee', { ids: all, timeoutMs: seeMs }, seeMs + 10_000))).then(
+    () => true,
+    err => {
+      progress(`not every node sees every other online: ${err.message.split('\n')[0]}`)
+      return false
+    }
+  )
   return { all, startMs: round(performance.now() - t), allOnline }
 }
 
 /** BENCH_SIGPROF=<dir>: toggle the agents' CPU profile (lib/agent.mjs) around the burst only. */
-function sigprof (agents) {
+function sigprof(agents) {
   if (process.env.BENCH_SIGPROF == null) return
   for (const a of agents) if (a != null) process.kill(a.pid, 'SIGUSR2')
 }
 
 /** Burst, then wait (bounded) until every accepted DM was received and acked; returns the raw material. */
-async function burstAndWait (agents, all, m, useMembers, relayAgent) {
+async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   const countCmd = useMembers ? 'mCounts' : 'counts'
   if (!useMembers) await Promise.all(agents.map(a => a.call('resetRecv')))
-  const counts = async () => (await Promise.all(agents.map(a => a.call(countCmd, {}, 30_000)))).reduce((s, x) => ({ recv: s.recv + x.recv, acked: s.acked + (x.acked ?? x.delivered), dups: s.dups + x.dups }), { recv: 0, acked: 0, dups: 0 })
+  const counts = async () =>
+    (await Promise.all(agents.map(a => a.call(countCmd, {}, 30_000)))).reduce(
+      (s, x) => ({ recv: s.recv + x.recv, acked: s.acked + (x.acked ?? x.delivered), dups: s.dups + x.dups }),
+      { recv: 0, acked: 0, dups: 0 }
+    )
   // members' counters run across rounds: count from here
   const c0 = await counts()
   const cpu0 = agents.map(a => a.cpuMs())
   const relayCpu0 = relayAgent?.cpuMs()
   sigprof([...agents, relayAgent])
   const t0 = now()
-  const bursts = (await Promise.all(agents.map(a => a.call('burst', { perNode: m, targets: all, seed: SEED, members: useMembers }, 600_000)))).flat()
+  const bursts = (
+    await Promise.all(agents.map(a => a.call('burst', { perNode: m, targets: all, seed: SEED, members: useMembers }, 600_000)))
+  ).flat()
   const tAccepted = now()
   const accepted = bursts.reduce((k, b) => k + b.records.length, 0)
   progress(`${accepted} DMs accepted in ${round(tAccepted - t0)} ms; waiting for delivery`)
@@ -107,21 +116,41 @@ async function burstAndWait (agents, all, m, useMembers, relayAgent) {
   const churn = {}
   if (!useMembers) {
     for (const s of (await Promise.all(agents.map(a => a.call('stats', {}, 60_000)))).flatMap(x => x.slice(0, -1))) {
-      for (const [k, v] of Object.entries({ ...s.counters, ...Object.fromEntries(Object.entries(s.presence ?? {}).map(([k, v]) => [`presence_${k}`, v])) })) churn[k] = (churn[k] ?? 0) + v
+      for (const [k, v] of Object.entries({
+        ...s.counters,
+        ...Object.fromEntries(Object.entries(s.presence ?? {}).map(([k, v]) => [`presence_${k}`, v]))
+      }))
+        churn[k] = (churn[k] ?? 0) + v
       for (const [k, v] of Object.entries(s.closeWhy ?? {})) (churn.closeWhy ??= {})[k] = (churn.closeWhy[k] ?? 0) + v
     }
   }
-  return { bursts, dumps, dups: c.dups - c0.dups, t0, tAccepted, tEnd, churn, timedOut: c.recv - c0.recv < accepted, cpuMs: cpu1.map((x, i) => x - cpu0[i]), relayCpuMs }
+  return {
+    bursts,
+    dumps,
+    dups: c.dups - c0.dups,
+    t0,
+    tAccepted,
+    tEnd,
+    churn,
+    timedOut: c.recv - c0.recv < accepted,
+    cpuMs: cpu1.map((x, i) => x - cpu0[i]),
+    relayCpuMs
+  }
 }
 
 /** Delivery, order and latency from the senders' records and the recipients' dumps. */
-function analyse ({ bursts, dumps, dups, t0 }) {
+function analyse({ bursts, dumps, dups, t0 }) {
   const recvAt = new Map()
   const recvBy = new Map()
   const ackAt = new Map()
   for (const d of dumps) {
-    d.recvIds.forEach((id, i) => { recvAt.set(id, d.recvTimes[i]); recvBy.set(id, d.peer) })
-    d.ackIds.forEach((id, i) => { ackAt.set(id, d.ackTimes[i]) })
+    d.recvIds.forEach((id, i) => {
+      recvAt.set(id, d.recvTimes[i])
+      recvBy.set(id, d.peer)
+    })
+    d.ackIds.forEach((id, i) => {
+      ackAt.set(id, d.ackTimes[i])
+    })
   }
   const seqOf = new Map() // id → [sender, seq]
   const callToRecv = []
@@ -154,7 +183,10 @@ function analyse ({ bursts, dumps, dups, t0 }) {
     const highest = new Map()
     for (const id of d.recvIds) {
       const s = seqOf.get(id)
-      if (s == null) { unexpected++; continue }
+      if (s == null) {
+        unexpected++
+        continue
+      }
       const [from, seq] = s
       const h = highest.get(from) ?? -1
       if (seq < h) {
@@ -166,18 +198,21 @@ function analyse ({ bursts, dumps, dups, t0 }) {
     }
   }
   const accepted = seqOf.size
-  const p = (xs) => { const l = lat(xs); return { n: l.n, p50: l.p50, p95: pct(xs, 0.95), p99: l.p99, max: l.max, mean: l.mean } }
+  const p = xs => {
+    const l = lat(xs)
+    return { n: l.n, p50: l.p50, p95: pct(xs, 0.95), p99: l.p99, max: l.max, mean: l.mean }
+  }
   return {
     accepted,
     received,
-    deliveredPct: round(accepted === 0 ? 0 : 100 * received / accepted, 3),
+    deliveredPct: round(accepted === 0 ? 0 : (100 * received) / accepted, 3),
     duplicates: dups,
     unexpected,
     misrouted,
     outOfOrder,
     sendersWithOutOfOrder: oooPerSender.size,
     maxOutOfOrderPerSender: Math.max(0, ...oooPerSender.values()),
-    ackedPct: round(100 * callToAck.length / Math.max(1, accepted), 3),
+    ackedPct: round((100 * callToAck.length) / Math.max(1, accepted), 3),
     latencyMs: p(callToRecv),
     acceptMs: p(callToAccept),
     acceptToReceiveMs: p(acceptToRecv),
@@ -186,14 +221,14 @@ function analyse ({ bursts, dumps, dups, t0 }) {
   }
 }
 
-function pct (xs, q) {
+function pct(xs, q) {
   if (xs.length === 0) return null
   const s = Float64Array.from(xs).sort()
   return r3(s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))])
 }
 
 /** Peak RSS per process and per node, measured against the agents' baseline before any node. */
-function rssReport (agents, base, n, relayAgent) {
+function rssReport(agents, base, n, relayAgent) {
   const peak = agents.map(a => a.mem()?.hwm ?? null)
   const sum = peak.reduce((s, x) => s + (x ?? 0), 0)
   const baseSum = base.reduce((s, x) => s + (x ?? 0), 0)
@@ -211,25 +246,38 @@ function rssReport (agents, base, n, relayAgent) {
   }
 }
 
-function judge (key, r, n) {
+function judge(key, r, n) {
   const t = TARGETS[key] ?? {}
   const exactlyOnce = r.deliveredPct === 100 && r.duplicates === 0 && r.unexpected === 0 && r.misrouted === 0
   const parts = ['100 % exactly once']
   let ok = exactlyOnce
-  if (t.p50 != null) { parts.push(`p50 < ${t.p50} ms`); ok &&= r.latencyMs.p50 < t.p50 }
-  if (t.p99 != null) { parts.push(`p99 < ${t.p99} ms`); ok &&= r.latencyMs.p99 < t.p99 }
-  if (n >= 100) { parts.push(`all ${n} nodes < ${RSS_TARGET_MB} MB`); ok &&= r.rss.totalPeakMB < RSS_TARGET_MB }
+  if (t.p50 != null) {
+    parts.push(`p50 < ${t.p50} ms`)
+    ok &&= r.latencyMs.p50 < t.p50
+  }
+  if (t.p99 != null) {
+    parts.push(`p99 < ${t.p99} ms`)
+    ok &&= r.latencyMs.p99 < t.p99
+  }
+  if (n >= 100) {
+    parts.push(`all ${n} nodes < ${RSS_TARGET_MB} MB`)
+    ok &&= r.rss.totalPeakMB < RSS_TARGET_MB
+  }
   return { target: parts.join('; '), exactlyOnce, meetsTarget: ok }
 }
 
 /** One round's figures (everything but memory, which is the processes' peak over the case). */
-function measureRound (raw, mode) {
+function measureRound(raw, mode) {
   const a = analyse(raw)
   const sendErrors = raw.bursts.reduce((k, b) => k + b.errors, 0)
   const cpuS = raw.cpuMs.reduce((s, x) => s + x, 0) / 1000
   const relayCpuS = (raw.relayCpuMs ?? 0) / 1000
   const dmStats = raw.dumps.map(d => d.dm).filter(Boolean)
-  const sum = (key) => dmStats.reduce((o, s) => { for (const [k, v] of Object.entries(s[key] ?? {})) o[k] = (o[k] ?? 0) + v; return o }, {})
+  const sum = key =>
+    dmStats.reduce((o, s) => {
+      for (const [k, v] of Object.entries(s[key] ?? {})) o[k] = (o[k] ?? 0) + v
+      return o
+    }, {})
   return {
     ok: !raw.timedOut && sendErrors === 0,
     sendErrors,
@@ -237,7 +285,13 @@ function measureRound (raw, mode) {
     ...a,
     allAcceptedMs: round(raw.tAccepted - raw.t0),
     timedOut: raw.timedOut,
-    cpuSeconds: { total: round(cpuS + relayCpuS, 2), nodes: round(cpuS, 2), ...(raw.relayCpuMs != null ? { relay: round(relayCpuS, 2) } : {}), perProcess: raw.cpuMs.map(x => round(x / 1000, 2)), window: 'first send call → every DM received and acked' },
+    cpuSeconds: {
+      total: round(cpuS + relayCpuS, 2),
+      nodes: round(cpuS, 2),
+      ...(raw.relayCpuMs != null ? { relay: round(relayCpuS, 2) } : {}),
+      perProcess: raw.cpuMs.map(x => round(x / 1000, 2)),
+      window: 'first send call → every DM received and acked'
+    },
     ...(mode === 'direct' ? { churnDuringBurst: raw.churn } : {}),
     connectionsPerNodeAtEnd: lat(raw.dumps.map(d => d.connections ?? 0)),
     outboxPendingAtEnd: raw.dumps.reduce((k, d) => k + (d.outboxPending ?? 0), 0),
@@ -247,9 +301,10 @@ function measureRound (raw, mode) {
   }
 }
 
-const line = (r) => `${r.deliveredPct} % delivered, ${r.duplicates} dup, ${r.outOfOrder} ooo, p50 ${r.latencyMs.p50} / p99 ${r.latencyMs.p99} ms, ack p50 ${r.sendToAckMs.p50} ms, CPU ${r.cpuSeconds.total} s, wall ${r.wallMs} ms${r.rss != null ? `, RSS ${r.rss.totalPeakMB} MB` : ''}`
+const line = r =>
+  `${r.deliveredPct} % delivered, ${r.duplicates} dup, ${r.outOfOrder} ooo, p50 ${r.latencyMs.p50} / p99 ${r.latencyMs.p99} ms, ack p50 ${r.sendToAckMs.p50} ms, CPU ${r.cpuSeconds.total} s, wall ${r.wallMs} ms${r.rss != null ? `, RSS ${r.rss.totalPeakMB} MB` : ''}`
 
-async function runCase ({ n, m, key }, mode) {
+async function runCase({ n, m, key }, mode) {
   const procs = procsFor(n)
   const t = performance.now()
   const run = async ({ home, agents, relayAgent, relayAddr }) => {
@@ -276,7 +331,9 @@ async function runCase ({ n, m, key }, mode) {
       attempted: n * m,
       rss: rssReport(agents, base, n, relayAgent),
       startup,
-      ...(rounds.length > 1 ? { warm: { what: 'the same burst again, on the connections and channels the first one opened', ...rounds[1] } } : {}),
+      ...(rounds.length > 1
+        ? { warm: { what: 'the same burst again, on the connections and channels the first one opened', ...rounds[1] } }
+        : {}),
       caseWallS: round((performance.now() - t) / 1000)
     }
     r.ok = rounds.every(x => x.ok)
@@ -285,7 +342,9 @@ async function runCase ({ n, m, key }, mode) {
     return r
   }
   if (mode === 'relay') {
-    return withRelayMesh({ memberProcs: procs, prefix: `load${key}` }, ({ home, relayAgent, relayAddr, agents }) => run({ home, agents, relayAgent, relayAddr }))
+    return withRelayMesh({ memberProcs: procs, prefix: `load${key}` }, ({ home, relayAgent, relayAddr, agents }) =>
+      run({ home, agents, relayAgent, relayAddr })
+    )
   }
   return withAgents(procs, 'load', run)
 }
@@ -298,11 +357,26 @@ for (const size of SIZES) {
   }
 }
 result.loadavg1m5m15mAtEnd = loadavg().map(x => round(x, 2))
-result.summary = Object.entries(result.cases).flatMap(([key, modes]) => Object.entries(modes).map(([mode, r]) => (
-  r?.ok === false && r.latencyMs == null
-    ? { case: `${key} ${mode}`, error: r.error }
-    : { case: `${key} ${mode}`, deliveredPct: r.deliveredPct, dup: r.duplicates, ooo: r.outOfOrder, p50: r.latencyMs?.p50, p99: r.latencyMs?.p99, ackP50: r.sendToAckMs?.p50, rssMB: r.rss?.totalPeakMB, cpuS: r.cpuSeconds?.total, wallMs: r.wallMs, target: r.target, meets: r.meetsTarget }
-)))
+result.summary = Object.entries(result.cases).flatMap(([key, modes]) =>
+  Object.entries(modes).map(([mode, r]) =>
+    r?.ok === false && r.latencyMs == null
+      ? { case: `${key} ${mode}`, error: r.error }
+      : {
+          case: `${key} ${mode}`,
+          deliveredPct: r.deliveredPct,
+          dup: r.duplicates,
+          ooo: r.outOfOrder,
+          p50: r.latencyMs?.p50,
+          p99: r.latencyMs?.p99,
+          ackP50: r.sendToAckMs?.p50,
+          rssMB: r.rss?.totalPeakMB,
+          cpuS: r.cpuSeconds?.total,
+          wallMs: r.wallMs,
+          target: r.target,
+          meets: r.meetsTarget
+        }
+  )
+)
 result.ok = Object.values(result.cases).every(modes => Object.values(modes).every(r => r?.ok !== false))
 emit(result)
 process.exit(0)

@@ -34,18 +34,31 @@ guard(300_000, () => result)
 
 /** every MCP server child we started, killed on any exit of this process */
 const pids = new Set()
-process.on('exit', () => { for (const pid of pids) { try { process.kill(pid, 'SIGKILL') } catch {} } })
+process.on('exit', () => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+  }
+})
 
-function bounded (p, ms, what) {
+function bounded(p, ms, what) {
   let timer
-  return Promise.race([p.finally(() => clearTimeout(timer)), new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms) })])
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
+    })
+  ])
 }
 
 /** Spawn an MCP stdio server and time spawn → the initialize answer (Client.connect resolving). */
-async function open (args, env) {
+async function open(args, env) {
   const transport = new StdioClientTransport({ command: process.execPath, args: [...prof, ...args], env, stderr: 'pipe' })
   let stderr = ''
-  transport.stderr?.on('data', d => { stderr = (stderr + d).slice(-2000) })
+  transport.stderr?.on('data', d => {
+    stderr = (stderr + d).slice(-2000)
+  })
   const client = new Client({ name: 'claudemesh-bench', version: '0.0.0' })
   const t0 = performance.now()
   try {
@@ -63,7 +76,7 @@ async function open (args, env) {
     client,
     ms,
     cpuMs,
-    async close () {
+    async close() {
       const pid = transport.pid
       await client.close().catch(() => {})
       if (pid != null) pids.delete(pid)
@@ -71,7 +84,7 @@ async function open (args, env) {
   }
 }
 
-async function spawnSeries (name, argsFor, env) {
+async function spawnSeries(name, argsFor, env) {
   const times = []
   const cpu = []
   const failures = []
@@ -90,7 +103,7 @@ async function spawnSeries (name, argsFor, env) {
   return { ...summary(times), cpuMs: summary(cpu), ...(failures.length > 0 ? { failures } : {}) }
 }
 
-async function callSeries (client, name, args = {}) {
+async function callSeries(client, name, args = {}) {
   const times = []
   for (let i = 0; i < WARMUP + CALLS; i++) {
     const t = performance.now()
@@ -102,7 +115,7 @@ async function callSeries (client, name, args = {}) {
   return lat(times)
 }
 
-async function main () {
+async function main() {
   const trivialEnv = { ...process.env }
   result.trivialServer = { what: 'baseline: an MCP stdio server with one tool, same SDK (bench/lib/trivial-mcp.mjs)' }
   result.trivialServer.spawnToInitializeMs = await spawnSeries('trivial server', () => [trivialServer], trivialEnv)

@@ -39,7 +39,7 @@ const result = {}
 guard(420_000, () => result)
 
 /** Start `size` nodes spread over the agents (agent i gets a contiguous share); all see all. */
-async function startMesh (home, agents, size) {
+async function startMesh(home, agents, size) {
   const per = Math.ceil(size / agents.length)
   const names = agents.map((_, i) => Array.from({ length: Math.min(per, size - i * per) }, (_, j) => `n${i * per + j}`))
   const t = performance.now()
@@ -50,30 +50,40 @@ async function startMesh (home, agents, size) {
   return { ids, all }
 }
 
-const perSecond = (xs) => {
+const perSecond = xs => {
   const s = [...xs].sort((a, b) => a - b)
   return { min: s[0] ?? null, median: s.length === 0 ? null : s[Math.floor((s.length - 1) / 2)], max: s.at(-1) ?? null }
 }
 
 /** counters and presence stats summed over nodes */
-const sumCounters = (stats) => {
+const sumCounters = stats => {
   const out = {}
   for (const s of stats) {
-    for (const [k, v] of Object.entries({ ...s.counters, ...Object.fromEntries(Object.entries(s.presence ?? {}).map(([k, v]) => [`presence_${k}`, v])) })) out[k] = (out[k] ?? 0) + v
+    for (const [k, v] of Object.entries({
+      ...s.counters,
+      ...Object.fromEntries(Object.entries(s.presence ?? {}).map(([k, v]) => [`presence_${k}`, v]))
+    }))
+      out[k] = (out[k] ?? 0) + v
   }
   return out
 }
 
-const commitSummary = (s) => ({ ...s.groupCommit, flushMs: lat(s.flushMs), writesPerFlush: lat(s.flushWrites) })
+const commitSummary = s => ({ ...s.groupCommit, flushMs: lat(s.flushMs), writesPerFlush: lat(s.flushWrites) })
 
 // ---- 1 and 2: two processes ----
 
-async function twoProcesses () {
+async function twoProcesses() {
   return withAgents(2, 'dm', async ({ home, agents: [a, b] }) => {
     // one sender at thousands of DMs/s is a flood by the default budgets (SPEC.md §8.8: 50/s,
     // 1,000 unread per sender): lifted here, where the transport's speed is what is measured
     const big = 2 ** 40
-    const limits = { dm: { rate: big, burst: big, byteRate: big, byteBurst: big }, senderUnread: big, senderUnreadBytes: big, totalUnread: big, totalUnreadBytes: big }
+    const limits = {
+      dm: { rate: big, burst: big, byteRate: big, byteBurst: big },
+      senderUnread: big,
+      senderUnreadBytes: big,
+      totalUnread: big,
+      totalUnreadBytes: big
+    }
     const [bob] = await b.call('start', { home, mesh: 'bench', names: ['bob'], limits })
     const [alice] = await a.call('start', { home, mesh: 'bench', names: ['alice'], limits })
     await Promise.all([a, b].map(x => x.call('waitSee', { ids: [alice, bob] })))
@@ -93,7 +103,10 @@ async function twoProcesses () {
       let negative = 0
       for (const [id, t0, t1] of recs) {
         const t = recvAt.get(id)
-        if (t == null) { missing++; continue }
+        if (t == null) {
+          missing++
+          continue
+        }
         if (t < t1) negative++
         oneWay.push(t - t1)
         fromCall.push(t - t0)
@@ -124,7 +137,11 @@ async function twoProcesses () {
     result.dmThroughput = await section(`DM throughput, 2 processes, ${THROUGHPUT_S} s`, async () => {
       await Promise.all([a.call('resetRecv'), b.call('resetRecv')])
       const cpu0 = [a.cpuMs(), b.cpuMs()]
-      const tp = await a.call('throughput', { to: bob, seconds: THROUGHPUT_S, window: TP_WINDOW, maxOutstanding: TP_OUTSTANDING, drainMs: 30_000 }, (THROUGHPUT_S + 60) * 1000)
+      const tp = await a.call(
+        'throughput',
+        { to: bob, seconds: THROUGHPUT_S, window: TP_WINDOW, maxOutstanding: TP_OUTSTANDING, drainMs: 30_000 },
+        (THROUGHPUT_S + 60) * 1000
+      )
       const cpu1 = [a.cpuMs(), b.cpuMs()]
       const [dump] = await b.call('recvDump')
       const received = new Set(dump.ids)
@@ -136,11 +153,14 @@ async function twoProcesses () {
       const inboxMissing = await b.call('inboxMissing', { ids: tp.accepted }, 60_000)
       const recvBuckets = []
       const tMin = Math.min(...dump.times.slice(0, 1000))
-      for (const t of dump.times) { const i = Math.floor((t - tMin) / 1000); recvBuckets[i] = (recvBuckets[i] ?? 0) + 1 }
+      for (const t of dump.times) {
+        const i = Math.floor((t - tMin) / 1000)
+        recvBuckets[i] = (recvBuckets[i] ?? 0) + 1
+      }
       const [sa, sb] = await Promise.all([a.call('stats'), b.call('stats')])
       const windowS = tp.windowMs / 1000
       const ackedMean = tp.acksInWindow / windowS
-      const cpuShare = (i) => r3((cpu1[i] - cpu0[i]) / (tp.windowMs + tp.drainMs))
+      const cpuShare = i => r3((cpu1[i] - cpu0[i]) / (tp.windowMs + tp.drainMs))
       return {
         ok: lost === 0 && dump.dups === 0 && tp.drained,
         target: '≥ 10,000 acked DMs/s, zero loss',
@@ -175,7 +195,7 @@ async function twoProcesses () {
 
 // ---- 3: @all fan-out ----
 
-async function fanout () {
+async function fanout() {
   return withAgents(MESH_PROCS, 'fan', async ({ home, agents }) => {
     const { ids, all } = await startMesh(home, agents, MESH_SIZE)
     const t = performance.now()
@@ -192,7 +212,7 @@ async function fanout () {
       a.on(m => {
         if (m.ev !== 'recv') return
         let g = got.get(m.id)
-        if (g == null) got.set(m.id, g = new Map())
+        if (g == null) got.set(m.id, (g = new Map()))
         g.set(m.node, m.t)
         wake()
       })
@@ -202,8 +222,17 @@ async function fanout () {
       const complete = () => (got.get(r.id)?.size ?? 0) >= recipients.length
       if (!complete()) {
         await new Promise(resolve => {
-          const timer = setTimeout(() => { wake = () => {}; resolve() }, timeoutMs)
-          wake = () => { if (complete()) { clearTimeout(timer); wake = () => {}; resolve() } }
+          const timer = setTimeout(() => {
+            wake = () => {}
+            resolve()
+          }, timeoutMs)
+          wake = () => {
+            if (complete()) {
+              clearTimeout(timer)
+              wake = () => {}
+              resolve()
+            }
+          }
         })
       }
       return { ...r, got: got.get(r.id) ?? new Map() }
@@ -267,11 +296,15 @@ async function fanout () {
 // ---- 4: 20 peers × 500 DMs to random peers ----
 
 /** One round: every node sends RANDOM_PER_NODE DMs to random others; wait until all are received. */
-async function randomRound (agents, all) {
+async function randomRound(agents, all) {
   await Promise.all(agents.map(a => a.call('resetRecv')))
   const cpu0 = agents.map(a => a.cpuMs())
   const tBlast = performance.now()
-  const blasts = (await Promise.all(agents.map(a => a.call('blast', { perNode: RANDOM_PER_NODE, targets: all, concurrency: RANDOM_CONCURRENCY }, 180_000)))).flat()
+  const blasts = (
+    await Promise.all(
+      agents.map(a => a.call('blast', { perNode: RANDOM_PER_NODE, targets: all, concurrency: RANDOM_CONCURRENCY }, 180_000))
+    )
+  ).flat()
   const blastMs = performance.now() - tBlast
   const records = blasts.flatMap(b => b.records)
   const sendErrors = blasts.reduce((n, b) => n + b.errors, 0)
@@ -280,7 +313,10 @@ async function randomRound (agents, all) {
   const deadline = performance.now() + RANDOM_WAIT_MS
   let counts
   while (true) {
-    counts = (await Promise.all(agents.map(a => a.call('counts')))).reduce((s, c) => ({ recv: s.recv + c.recv, dups: s.dups + c.dups, delivered: s.delivered + c.delivered }), { recv: 0, dups: 0, delivered: 0 })
+    counts = (await Promise.all(agents.map(a => a.call('counts')))).reduce(
+      (s, c) => ({ recv: s.recv + c.recv, dups: s.dups + c.dups, delivered: s.delivered + c.delivered }),
+      { recv: 0, dups: 0, delivered: 0 }
+    )
     if ((counts.recv >= records.length && counts.delivered >= records.length) || performance.now() > deadline) break
     await sleep(50)
   }
@@ -288,7 +324,10 @@ async function randomRound (agents, all) {
   const timedOut = performance.now() > deadline
   const dumps = (await Promise.all(agents.map(a => a.call('recvDump')))).flat()
   const recvAt = new Map()
-  for (const d of dumps) d.ids.forEach((id, i) => { recvAt.set(id, d.times[i]) })
+  for (const d of dumps)
+    d.ids.forEach((id, i) => {
+      recvAt.set(id, d.times[i])
+    })
   const latencies = []
   let received = 0
   let tFirst = Infinity
@@ -313,8 +352,8 @@ async function randomRound (agents, all) {
     sendErrors,
     ...(lastError != null ? { lastError } : {}),
     received,
-    deliveredPct: round(records.length === 0 ? 0 : 100 * received / records.length, 3),
-    ackedPct: round(100 * counts.delivered / Math.max(1, records.length), 3),
+    deliveredPct: round(records.length === 0 ? 0 : (100 * received) / records.length, 3),
+    ackedPct: round((100 * counts.delivered) / Math.max(1, records.length), 3),
     duplicatesAtRecipients: counts.dups,
     /** accepted (send resolved in the sender) → message:receive in the recipient */
     latencyMs: lat(latencies),
@@ -330,12 +369,20 @@ async function randomRound (agents, all) {
     connectionsPerNodeAtEnd: lat(stats.map(s => s.connections)),
     /** what else the 20 nodes did meanwhile (sums over nodes, from the first send to the end) */
     churn: sumCounters(stats),
-    groupCommit: { flushes: stats.reduce((n, s) => n + s.flushMs.length, 0), writesPerFlush: lat(stats.flatMap(s => s.flushWrites)), flushMs: lat(stats.flatMap(s => s.flushMs)) },
-    eventLoopDelayMs: rawStats.map(s => ({ p50: r3(s.at(-1).loopDelayMs.p50), p99: r3(s.at(-1).loopDelayMs.p99), max: r3(s.at(-1).loopDelayMs.max) }))
+    groupCommit: {
+      flushes: stats.reduce((n, s) => n + s.flushMs.length, 0),
+      writesPerFlush: lat(stats.flatMap(s => s.flushWrites)),
+      flushMs: lat(stats.flatMap(s => s.flushMs))
+    },
+    eventLoopDelayMs: rawStats.map(s => ({
+      p50: r3(s.at(-1).loopDelayMs.p50),
+      p99: r3(s.at(-1).loopDelayMs.p99),
+      max: r3(s.at(-1).loopDelayMs.max)
+    }))
   }
 }
 
-async function randomDms () {
+async function randomDms() {
   return withAgents(MESH_PROCS, 'rnd', async ({ home, agents }) => {
     const { all } = await startMesh(home, agents, MESH_SIZE)
     const first = await randomRound(agents, all)

@@ -32,21 +32,31 @@ const t0 = performance.now()
 const result = { ok: true, quick, opts: { sizes, ...queries }, runs: {} }
 guard(BUDGET_MS + 5_000, () => result)
 
-async function run (engine, size, env = {}) {
+async function run(engine, size, env = {}) {
   const left = BUDGET_MS - (performance.now() - t0) - 5_000
   if (left < 15_000) return { ok: false, error: 'skipped: out of time budget' }
   const saved = {}
-  for (const [k, v] of Object.entries(env)) { saved[k] = process.env[k]; process.env[k] = v }
+  for (const [k, v] of Object.entries(env)) {
+    saved[k] = process.env[k]
+    process.env[k] = v
+  }
   try {
     const bound = Math.min(180_000, left)
-    return await runSection(engineFile, { engine, size, ...queries, boundMs: bound - 3_000 }, bound, { label: `recall-${engine}-${size}`, nodeArgs: ['--expose-gc'] })
+    return await runSection(engineFile, { engine, size, ...queries, boundMs: bound - 3_000 }, bound, {
+      label: `recall-${engine}-${size}`,
+      nodeArgs: ['--expose-gc']
+    })
   } finally {
-    for (const [k, v] of Object.entries(saved)) { if (v == null) delete process.env[k]; else process.env[k] = v }
+    for (const [k, v] of Object.entries(saved)) {
+      if (v == null) delete process.env[k]
+      else process.env[k] = v
+    }
   }
 }
 
 const plan = [['shared', sizes, {}]]
-if (process.env.BENCH_RECALL_BEFORE_DIST) plan.push(['shared-before', sizes, { CLAUDEMESH_BENCH_NODE_DIST: process.env.BENCH_RECALL_BEFORE_DIST }])
+if (process.env.BENCH_RECALL_BEFORE_DIST)
+  plan.push(['shared-before', sizes, { CLAUDEMESH_BENCH_NODE_DIST: process.env.BENCH_RECALL_BEFORE_DIST }])
 // Orama's insert of 100k notes did not finish within 160 s here (its 10k figures say enough)
 for (const c of CANDIDATES) plan.push([c, quick || c === 'orama' ? [10_000] : sizes, {}])
 
@@ -65,7 +75,7 @@ for (const [name, at, env] of plan) {
 }
 
 /** One line per engine: the headline figures at 100k (10k when only that ran). */
-function headline (runs) {
+function headline(runs) {
   const r = runs.at100k?.ok ? runs.at100k : runs.at10k
   if (r?.ok !== true) return { error: r?.error ?? 'not run' }
   return {

@@ -28,25 +28,29 @@ guard(Number(process.env.BENCH_TIMEOUT_MS ?? 450_000) - 20_000, () => result)
 
 const only = (process.env.BENCH_RELAY_ONLY ?? 'load,writes').split(',')
 if (only.includes('load')) {
-  result.relayLoad = await section('relay load', () => runLoad({
-    size: env('BENCH_RELAY_MEMBERS', 50),
-    memberProcs: env('BENCH_RELAY_PROCS', 5),
-    perNode: env('BENCH_RELAY_PER_NODE', 200),
-    spreadMs: env('BENCH_RELAY_SPREAD_S', 30) * 1000,
-    concurrency: 4,
-    churnFraction: 1 / 3,
-    cycles: env('BENCH_RELAY_CYCLES', 1),
-    offlineMinMs: 3_000,
-    offlineMaxMs: 12_000,
-    seed: env('BENCH_SEED', 1),
-    waitMs: 90_000
-  }))
+  result.relayLoad = await section('relay load', () =>
+    runLoad({
+      size: env('BENCH_RELAY_MEMBERS', 50),
+      memberProcs: env('BENCH_RELAY_PROCS', 5),
+      perNode: env('BENCH_RELAY_PER_NODE', 200),
+      spreadMs: env('BENCH_RELAY_SPREAD_S', 30) * 1000,
+      concurrency: 4,
+      churnFraction: 1 / 3,
+      cycles: env('BENCH_RELAY_CYCLES', 1),
+      offlineMinMs: 3_000,
+      offlineMaxMs: 12_000,
+      seed: env('BENCH_SEED', 1),
+      waitMs: 90_000
+    })
+  )
 }
 if (only.includes('writes')) {
-  result.relayWrites = await section('relay mailbox writes', () => runWrites({
-    senders: env('BENCH_RELAY_SENDERS', 2),
-    seconds: env('BENCH_RELAY_WRITES_S', 10)
-  }))
+  result.relayWrites = await section('relay mailbox writes', () =>
+    runWrites({
+      senders: env('BENCH_RELAY_SENDERS', 2),
+      seconds: env('BENCH_RELAY_WRITES_S', 10)
+    })
+  )
 }
 result.ok = ['relayLoad', 'relayWrites'].every(k => result[k]?.ok !== false)
 emit(result)

@@ -36,7 +36,7 @@ const result = {}
 guard(BUDGET_MS + 5_000, () => result)
 
 /** Run a section with at most `capMs`, never past the file's budget (keeps 5 s to report). */
-async function section (name, file, opts, capMs) {
+async function section(name, file, opts, capMs) {
   if (!only.includes(name)) return undefined
   const bound = Math.min(capMs, left() - 5_000)
   if (bound < 10_000) return { ok: false, error: 'skipped: out of time budget' }
@@ -50,20 +50,66 @@ async function section (name, file, opts, capMs) {
 // fastest first, so a slow machine still reports the cheap sections
 result.convergence = await section('sim', 'state-sim.mjs', fast ? { seeds: [1, 2] } : {}, 120_000)
 result.setStateVisible = await section('mesh', 'state-mesh.mjs', fast ? { sets: 50 } : {}, 150_000)
-result.memory = await section('memory', 'state-memory.mjs', fast ? { sizes: [2_000, 10_000], levelTotal: 10_000, levelSequential: 500, startupRuns: 1 } : {}, 400_000)
+result.memory = await section(
+  'memory',
+  'state-memory.mjs',
+  fast ? { sizes: [2_000, 10_000], levelTotal: 10_000, levelSequential: 500, startupRuns: 1 } : {},
+  400_000
+)
 
 // the headline numbers against their targets
 const m = result.memory
 const mesh = result.setStateVisible
 const sim = result.convergence
 result.summary = {
-  setStateVisibleMs: mesh?.visibleOnAll != null ? { p50: mesh.visibleOnAll.ms.p50, p99: mesh.visibleOnAll.ms.p99, target: 'p99 ≤ 200', meets: mesh.visibleOnAll.meetsTarget } : null,
+  setStateVisibleMs:
+    mesh?.visibleOnAll != null
+      ? { p50: mesh.visibleOnAll.ms.p50, p99: mesh.visibleOnAll.ms.p99, target: 'p99 ≤ 200', meets: mesh.visibleOnAll.meetsTarget }
+      : null,
   recall10kMs: m?.recall?.at10k != null ? { p50: m.recall.at10k.ms.p50, p99: m.recall.at10k.ms.p99 } : null,
-  recall100kMs: m?.recall?.at100k != null ? { p50: m.recall.at100k.ms.p50, p99: m.recall.at100k.ms.p99, target: 'p50 ≤ 1, p99 ≤ 10', meets: m.recall.at100k.ms.p50 <= 1 && m.recall.at100k.ms.p99 <= 10 } : null,
-  rememberNotesPerS: m?.rememberMemoryLog != null ? { memoryLog: m.rememberMemoryLog.notesPerS, levelLogOneAtATime: m.rememberLevelLog?.sequential?.notesPerS ?? null, levelLogWindowedTo10k: m.rememberLevelLog?.windowed?.notesPerS ?? null, levelLogWindowed10kTo100k: m.rememberLevelLog?.windowedTo100k?.notesPerS ?? null } : null,
-  levelDbBytesPer10k: m?.rememberLevelLog != null ? { at10k: m.rememberLevelLog.bytesPer10k ?? null, averagedAt100k: m.rememberLevelLog.bytesPer10kAt100k ?? null } : null,
-  startup100kMs: m?.startup100k != null ? { median: m.startup100k.medianMs, phases: m.startup100k.phasesMedianMs, target: '≤ 1000', meets: m.startup100k.medianMs != null && m.startup100k.medianMs <= 1000 } : null,
-  convergenceSimMs: sim?.losslessMs != null ? { lossless: sim.losslessMs, loss10pct: sim.lossyMs, ratio: sim.ratio, ratioOverSeeds: sim.overSeeds?.ratio, settleAfterLastOpMs: { lossless: sim.overSeeds?.settleLosslessMs?.p50, loss10pct: sim.overSeeds?.settleLossyMs?.p50 }, target: 'ratio ≤ 2', meets: sim.meetsTarget } : null
+  recall100kMs:
+    m?.recall?.at100k != null
+      ? {
+          p50: m.recall.at100k.ms.p50,
+          p99: m.recall.at100k.ms.p99,
+          target: 'p50 ≤ 1, p99 ≤ 10',
+          meets: m.recall.at100k.ms.p50 <= 1 && m.recall.at100k.ms.p99 <= 10
+        }
+      : null,
+  rememberNotesPerS:
+    m?.rememberMemoryLog != null
+      ? {
+          memoryLog: m.rememberMemoryLog.notesPerS,
+          levelLogOneAtATime: m.rememberLevelLog?.sequential?.notesPerS ?? null,
+          levelLogWindowedTo10k: m.rememberLevelLog?.windowed?.notesPerS ?? null,
+          levelLogWindowed10kTo100k: m.rememberLevelLog?.windowedTo100k?.notesPerS ?? null
+        }
+      : null,
+  levelDbBytesPer10k:
+    m?.rememberLevelLog != null
+      ? { at10k: m.rememberLevelLog.bytesPer10k ?? null, averagedAt100k: m.rememberLevelLog.bytesPer10kAt100k ?? null }
+      : null,
+  startup100kMs:
+    m?.startup100k != null
+      ? {
+          median: m.startup100k.medianMs,
+          phases: m.startup100k.phasesMedianMs,
+          target: '≤ 1000',
+          meets: m.startup100k.medianMs != null && m.startup100k.medianMs <= 1000
+        }
+      : null,
+  convergenceSimMs:
+    sim?.losslessMs != null
+      ? {
+          lossless: sim.losslessMs,
+          loss10pct: sim.lossyMs,
+          ratio: sim.ratio,
+          ratioOverSeeds: sim.overSeeds?.ratio,
+          settleAfterLastOpMs: { lossless: sim.overSeeds?.settleLosslessMs?.p50, loss10pct: sim.overSeeds?.settleLossyMs?.p50 },
+          target: 'ratio ≤ 2',
+          meets: sim.meetsTarget
+        }
+      : null
 }
 result.ok = [mesh, m, sim].every(r => r == null || r.ok !== false)
 emit(result)

@@ -23,7 +23,7 @@ const only = (process.env.BENCH_TASKS_ONLY ?? 'list,claim').split(',')
 const result = { ok: true, opts: { tasks: N, nodes: NODES, rounds: ROUNDS } }
 guard(420_000, () => result)
 
-function time (fn, runs) {
+function time(fn, runs) {
   const xs = []
   for (let i = 0; i < runs; i++) {
     const t = performance.now()
@@ -33,99 +33,150 @@ function time (fn, runs) {
   return pct(xs)
 }
 
-result.list10k = !only.includes('list') ? undefined : await section('list10k', async () => {
-  const lib = await loadPure()
-  const { TaskBoard } = await import(pathToFileURL(join(dist, 'tasks/index.js')).href)
-  const key = await lib.keyFromSeed(1)
-  const id = lib.peerIdStringOfRaw(key.publicKey.raw)
-  const replica = new lib.Replica(MESH_ID, key, SEAL_KEY, 1, new lib.MemoryLog(), id)
-  const board = new TaskBoard(replica, () => {})
-  const t0 = performance.now()
-  const ids = []
-  for (let i = 0; i < N; i++) {
-    const deps = i % 10 === 9 ? [ids[i - 1]] : []
-    ids.push((await board.create({ title: `task ${i}: refactor module ${i % 97}`, body: 'x'.repeat(i % 200), priority: ['high', 'normal', 'low'][i % 3], deps })).id)
-  }
-  const createMs = performance.now() - t0
-  for (let i = 0; i < N; i += 3) if (i % 10 !== 9) await board.claim(ids[i], 600_000)
-  progress(`${N} tasks created in ${round(createMs)} ms; listing`)
-  const all = time(() => board.list(), 200)
-  const claimable = time(() => board.list({ claimable: true, limit: 50 }), 200)
-  // after a claim (the common write: renewals) one view is rebuilt; after a field change
-  // (possibly a status change, which moves dependents) every view is
-  const after = async (change) => {
-    const xs = []
-    for (let i = 0; i < 50; i++) {
-      await change(i)
-      const t = performance.now()
-      board.list()
-      xs.push(performance.now() - t)
-    }
-    return pct(xs)
-  }
-  const afterClaim = await after(i => board.claim(ids[(i * 30 + 1) % N], 600_000))
-  const afterField = await after(i => board.update(ids[(i * 7) % N], { priority: 'high' }))
-  return { ok: true, tasks: board.size, createPerTaskMs: round(createMs / N, 3), listAllMs: all, listClaimable50Ms: claimable, listAllAfterClaimMs: afterClaim, listAllAfterFieldChangeMs: afterField, target: 'listAll p50 < 5', meets: all.p50 < 5 }
-})
-
-result.claimRoundTrip = !only.includes('claim') ? undefined : await section('claimRoundTrip', async () => {
-  const { createMesh, createMeshNode } = await loadNode()
-  const home = tempDir('claudemesh-bench-tasks-')
-  const nodes = []
-  try {
-    await createMesh(home, 'bench')
-    for (let i = 0; i < NODES; i++) nodes.push(await createMeshNode({ home, mesh: 'bench', session: randomUUID(), name: `t${i}`, cwd: home }))
-    await Promise.all(nodes.map(n => n.start()))
-    const allOnline = () => nodes.every(n => nodes.every(m => m === n || n.presence.get(m.peerId)?.online === true))
-    const deadline = Date.now() + 60_000
-    while (!allOnline()) {
-      if (Date.now() > deadline) throw new Error('not every node saw every other online within 60 s')
-      await sleep(100)
-    }
-    await sleep(1_000) // gossipsub grafts its mesh on the 1 s heartbeat
-    // diagnosis: BENCH_TASKS_NO_SETTLE=1 answers claims without the settle pulls (§14.4), to see what they cost
-    if (process.env.BENCH_TASKS_NO_SETTLE === '1') for (const n of nodes) n.shared.tasks.opts.settle = undefined
-    const waitAll = (pred) => new Promise((resolve, reject) => {
-      const done = () => { for (const n of nodes) n.removeEventListener('task:change', check); clearTimeout(timer) }
-      const check = () => { if (nodes.every(pred)) { done(); resolve(performance.now()) } }
-      const timer = setTimeout(() => { done(); reject(new Error('not every node agreed within 30 s')) }, 30_000)
-      for (const n of nodes) n.addEventListener('task:change', check)
-      check()
+result.list10k = !only.includes('list')
+  ? undefined
+  : await section('list10k', async () => {
+      const lib = await loadPure()
+      const { TaskBoard } = await import(pathToFileURL(join(dist, 'tasks/index.js')).href)
+      const key = await lib.keyFromSeed(1)
+      const id = lib.peerIdStringOfRaw(key.publicKey.raw)
+      const replica = new lib.Replica(MESH_ID, key, SEAL_KEY, 1, new lib.MemoryLog(), id)
+      const board = new TaskBoard(replica, () => {})
+      const t0 = performance.now()
+      const ids = []
+      for (let i = 0; i < N; i++) {
+        const deps = i % 10 === 9 ? [ids[i - 1]] : []
+        ids.push(
+          (
+            await board.create({
+              title: `task ${i}: refactor module ${i % 97}`,
+              body: 'x'.repeat(i % 200),
+              priority: ['high', 'normal', 'low'][i % 3],
+              deps
+            })
+          ).id
+        )
+      }
+      const createMs = performance.now() - t0
+      for (let i = 0; i < N; i += 3) if (i % 10 !== 9) await board.claim(ids[i], 600_000)
+      progress(`${N} tasks created in ${round(createMs)} ms; listing`)
+      const all = time(() => board.list(), 200)
+      const claimable = time(() => board.list({ claimable: true, limit: 50 }), 200)
+      // after a claim (the common write: renewals) one view is rebuilt; after a field change
+      // (possibly a status change, which moves dependents) every view is
+      const after = async change => {
+        const xs = []
+        for (let i = 0; i < 50; i++) {
+          await change(i)
+          const t = performance.now()
+          board.list()
+          xs.push(performance.now() - t)
+        }
+        return pct(xs)
+      }
+      const afterClaim = await after(i => board.claim(ids[(i * 30 + 1) % N], 600_000))
+      const afterField = await after(i => board.update(ids[(i * 7) % N], { priority: 'high' }))
+      return {
+        ok: true,
+        tasks: board.size,
+        createPerTaskMs: round(createMs / N, 3),
+        listAllMs: all,
+        listClaimable50Ms: claimable,
+        listAllAfterClaimMs: afterClaim,
+        listAllAfterFieldChangeMs: afterField,
+        target: 'listAll p50 < 5',
+        meets: all.p50 < 5
+      }
     })
-    const agree = []
-    const call = []
-    for (let r = 0; r < ROUNDS; r++) {
-      const maker = nodes[r % NODES]
-      const claimer = nodes[(r * 7 + 3) % NODES]
-      const t = await maker.data.tasks.create({ title: `round ${r}` })
-      await waitAll(n => n.shared.tasks.index.get(t.id) != null)
-      const t0 = performance.now()
-      const seen = waitAll(n => n.data.tasks.get(t.id).holder === claimer.peerId)
-      const res = await claimer.data.tasks.claim(t.id, 60_000)
-      call.push(performance.now() - t0)
-      if (!res.won) throw new Error('an uncontested claim lost')
-      agree.push((await seen) - t0)
-    }
-    // the same mesh, the same moment: a shared-state write until every node has it, for reference
-    const ref = []
-    for (let r = 0; r < Math.min(ROUNDS, 30); r++) {
-      const writer = nodes[(r * 7 + 3) % NODES]
-      const t0 = performance.now()
-      const seen = new Promise((resolve, reject) => {
-        const check = () => { if (nodes.every(n => n.data.state.get(`ref${r}`) != null)) { for (const n of nodes) n.removeEventListener('state:change', check); clearTimeout(timer); resolve(performance.now()) } }
-        const timer = setTimeout(() => reject(new Error('a state write did not reach every node within 30 s')), 30_000)
-        for (const n of nodes) n.addEventListener('state:change', check)
-      })
-      await writer.data.state.set(`ref${r}`, r)
-      ref.push((await seen) - t0)
-    }
-    const a = pct(agree)
-    return { ok: true, nodes: NODES, rounds: ROUNDS, untilAllAgreeMs: a, claimCallMs: pct(call), stateSetUntilAllHaveItMs: pct(ref), target: 'p50 < 50', meets: a.p50 < 50 }
-  } finally {
-    await Promise.all(nodes.map(n => n.stop({ flushMs: 0 }).catch(() => {})))
-    removeDir(home)
-  }
-})
+
+result.claimRoundTrip = !only.includes('claim')
+  ? undefined
+  : await section('claimRoundTrip', async () => {
+      const { createMesh, createMeshNode } = await loadNode()
+      const home = tempDir('claudemesh-bench-tasks-')
+      const nodes = []
+      try {
+        await createMesh(home, 'bench')
+        for (let i = 0; i < NODES; i++)
+          nodes.push(await createMeshNode({ home, mesh: 'bench', session: randomUUID(), name: `t${i}`, cwd: home }))
+        await Promise.all(nodes.map(n => n.start()))
+        const allOnline = () => nodes.every(n => nodes.every(m => m === n || n.presence.get(m.peerId)?.online === true))
+        const deadline = Date.now() + 60_000
+        while (!allOnline()) {
+          if (Date.now() > deadline) throw new Error('not every node saw every other online within 60 s')
+          await sleep(100)
+        }
+        await sleep(1_000) // gossipsub grafts its mesh on the 1 s heartbeat
+        // diagnosis: BENCH_TASKS_NO_SETTLE=1 answers claims without the settle pulls (§14.4), to see what they cost
+        if (process.env.BENCH_TASKS_NO_SETTLE === '1') for (const n of nodes) n.shared.tasks.opts.settle = undefined
+        const waitAll = pred =>
+          new Promise((resolve, reject) => {
+            const done = () => {
+              for (const n of nodes) n.removeEventListener('task:change', check)
+              clearTimeout(timer)
+            }
+            const check = () => {
+              if (nodes.every(pred)) {
+                done()
+                resolve(performance.now())
+              }
+            }
+            const timer = setTimeout(() => {
+              done()
+              reject(new Error('not every node agreed within 30 s'))
+            }, 30_000)
+            for (const n of nodes) n.addEventListener('task:change', check)
+            check()
+          })
+        const agree = []
+        const call = []
+        for (let r = 0; r < ROUNDS; r++) {
+          const maker = nodes[r % NODES]
+          const claimer = nodes[(r * 7 + 3) % NODES]
+          const t = await maker.data.tasks.create({ title: `round ${r}` })
+          await waitAll(n => n.shared.tasks.index.get(t.id) != null)
+          const t0 = performance.now()
+          const seen = waitAll(n => n.data.tasks.get(t.id).holder === claimer.peerId)
+          const res = await claimer.data.tasks.claim(t.id, 60_000)
+          call.push(performance.now() - t0)
+          if (!res.won) throw new Error('an uncontested claim lost')
+          agree.push((await seen) - t0)
+        }
+        // the same mesh, the same moment: a shared-state write until every node has it, for reference
+        const ref = []
+        for (let r = 0; r < Math.min(ROUNDS, 30); r++) {
+          const writer = nodes[(r * 7 + 3) % NODES]
+          const t0 = performance.now()
+          const seen = new Promise((resolve, reject) => {
+            const check = () => {
+              if (nodes.every(n => n.data.state.get(`ref${r}`) != null)) {
+                for (const n of nodes) n.removeEventListener('state:change', check)
+                clearTimeout(timer)
+                resolve(performance.now())
+              }
+            }
+            const timer = setTimeout(() => reject(new Error('a state write did not reach every node within 30 s')), 30_000)
+            for (const n of nodes) n.addEventListener('state:change', check)
+          })
+          await writer.data.state.set(`ref${r}`, r)
+          ref.push((await seen) - t0)
+        }
+        const a = pct(agree)
+        return {
+          ok: true,
+          nodes: NODES,
+          rounds: ROUNDS,
+          untilAllAgreeMs: a,
+          claimCallMs: pct(call),
+          stateSetUntilAllHaveItMs: pct(ref),
+          target: 'p50 < 50',
+          meets: a.p50 < 50
+        }
+      } finally {
+        await Promise.all(nodes.map(n => n.stop({ flushMs: 0 }).catch(() => {})))
+        removeDir(home)
+      }
+    })
 
 result.ok = [result.list10k, result.claimRoundTrip].every(r => r?.ok !== false)
 emit(result)

@@ -27,7 +27,7 @@ const files = readdirSync(benchDir, { withFileTypes: true })
   .filter(name => filters.length === 0 || filters.some(f => name.includes(f)))
   .sort()
 
-function runFile (file) {
+function runFile(file) {
   const bound = process.env.BENCH_QUICK === '1' ? timeoutMs : (fileTimeoutMs[basename(file, extname(file))] ?? timeoutMs)
   const args = extname(file) === '.ts' ? ['--import', 'tsx', join(benchDir, file)] : [join(benchDir, file)]
   return new Promise(resolve => {
@@ -37,17 +37,31 @@ function runFile (file) {
     let stdout = ''
     let timedOut = false
     child.stdout.setEncoding('utf8')
-    child.stdout.on('data', d => { stdout += d })
-    const killGroup = (sig) => { try { process.kill(-child.pid, sig) } catch {} }
+    child.stdout.on('data', d => {
+      stdout += d
+    })
+    const killGroup = sig => {
+      try {
+        process.kill(-child.pid, sig)
+      } catch {}
+    }
     const timer = setTimeout(() => {
       timedOut = true
       killGroup('SIGTERM')
-      setTimeout(() => { killGroup('SIGKILL') }, 5_000).unref()
+      setTimeout(() => {
+        killGroup('SIGKILL')
+      }, 5_000).unref()
     }, bound)
-    const onSignal = () => { killGroup('SIGKILL'); process.exit(130) }
+    const onSignal = () => {
+      killGroup('SIGKILL')
+      process.exit(130)
+    }
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
-    child.once('error', err => { clearTimeout(timer); resolve({ ok: false, error: err.message }) })
+    child.once('error', err => {
+      clearTimeout(timer)
+      resolve({ ok: false, error: err.message })
+    })
     child.once('exit', (code, signal) => {
       clearTimeout(timer)
       process.off('SIGINT', onSignal)
@@ -76,7 +90,13 @@ for (const file of files) {
   console.error(`[bench] running ${name}`)
   results[name] = await runFile(file)
 }
-const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, platform: `${platform()}-${process.arch}`, loadavg1m5m15m: loadAtStart }
+const machine = {
+  node: process.version,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? null,
+  platform: `${platform()}-${process.arch}`,
+  loadavg1m5m15m: loadAtStart
+}
 process.stdout.write(`${JSON.stringify({ machine, date: new Date().toISOString(), results }, null, 2)}\n`)
 // a benchmark that crashed or timed out fails the run; a missed target does not
 if (Object.values(results).some(r => r?.ok === false)) process.exitCode = 1

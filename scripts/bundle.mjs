@@ -35,7 +35,9 @@ const result = await build({
   minifyWhitespace: true,
   external: ['classic-level'],
   // CommonJS dependencies inside an ES module bundle still call require()
-  banner: { js: "import { createRequire as __claudemeshRequire } from 'node:module'; const require = __claudemeshRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __claudemeshRequire } from 'node:module'; const require = __claudemeshRequire(import.meta.url);"
+  },
   write: true,
   metafile: true,
   logLevel: 'warning'

@@ -27,11 +27,14 @@ const show = (args, e = env) => {
 }
 
 /** Start a long-running claudemesh process; its stdout lines are echoed with a label. */
-function start (label, args, e) {
+function start(label, args, e) {
   console.log(`$ claudemesh ${args.join(' ')} &`)
   const p = spawn(process.execPath, [bin, ...args], { env: e, stdio: ['ignore', 'pipe', label === 'relay' ? 'ignore' : 'inherit'] })
   const lines = []
-  createInterface({ input: p.stdout }).on('line', line => { lines.push(line); console.log(`  [${label}] ${line}`) })
+  createInterface({ input: p.stdout }).on('line', line => {
+    lines.push(line)
+    console.log(`  [${label}] ${line}`)
+  })
   p.exited = new Promise(resolve => p.once('exit', resolve))
   p.lines = lines
   procs.push(p)
@@ -39,10 +42,12 @@ function start (label, args, e) {
 }
 
 /** Poll a condition (CLI verbs cross processes: nothing to wait on but their answers). */
-async function until (what, fn, ms = 20_000) {
+async function until(what, fn, ms = 20_000) {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
-    try { if (fn()) return true } catch {}
+    try {
+      if (fn()) return true
+    } catch {}
     await sleep(200)
   }
   console.log(`\n(${what} did not happen within ${ms / 1000} s)`)
@@ -56,7 +61,11 @@ try {
   // the relay: on a VPS in real life; it gets the connection secret only
   const relayToken = cm(['mesh', 'invite', 'demo', '--relay']).trim()
   console.log(`$ claudemesh mesh invite demo --relay\n${relayToken.slice(0, 32)}…`)
-  const relay = start('relay', ['relay', '--invite', relayToken, '--data', join(dir, 'vps', 'relay'), '--listen', '/ip4/127.0.0.1/tcp/0'], relayEnv)
+  const relay = start(
+    'relay',
+    ['relay', '--invite', relayToken, '--data', join(dir, 'vps', 'relay'), '--listen', '/ip4/127.0.0.1/tcp/0'],
+    relayEnv
+  )
   await until('the relay start', () => relay.lines.length > 0)
   show(['mesh', 'relays', 'demo', '--add', relay.lines[0]])
   const token = cm(['mesh', 'invite', 'demo']).trim()
@@ -65,7 +74,11 @@ try {
 
   const names = ['alice', 'bob', 'carol']
   for (const name of names) {
-    start(name, ['daemon', '--name', name, '--role', name === 'alice' ? 'lead' : 'dev', '--groups', name === 'alice' ? 'core:lead' : 'core'], env)
+    start(
+      name,
+      ['daemon', '--name', name, '--role', name === 'alice' ? 'lead' : 'dev', '--groups', name === 'alice' ? 'core:lead' : 'core'],
+      env
+    )
   }
   let dana = start('dana', ['daemon', '--name', 'dana', '--groups', 'core'], danaEnv)
   const online = (n, e = env) => JSON.parse(cm(['peers', '--name', n, '--json'], e)).peers.filter(p => p.online).length
@@ -81,9 +94,13 @@ try {
     show(['send', '@core', 'standup in 5 minutes', '--name', 'alice'])
     show(['state', 'set', 'release/freeze', '{"until":"friday"}', '--name', 'alice'])
     show(['remember', 'the staging database runs on db-2', '--tags', 'infra', '--name', 'carol'])
-    await until('bob receiving both messages and the state', () =>
-      JSON.parse(cm(['inbox', '--name', 'bob', '--keep-unread', '--json'])).messages.length >= 2 &&
-      JSON.parse(cm(['state', 'get', 'release/freeze', '--name', 'bob', '--json'])) != null, 10_000)
+    await until(
+      'bob receiving both messages and the state',
+      () =>
+        JSON.parse(cm(['inbox', '--name', 'bob', '--keep-unread', '--json'])).messages.length >= 2 &&
+        JSON.parse(cm(['state', 'get', 'release/freeze', '--name', 'bob', '--json'])) != null,
+      10_000
+    )
     show(['inbox', '--name', 'bob'])
     show(['state', 'get', 'release/freeze', '--name', 'bob'])
     show(['recall', 'staging db', '--name', 'bob'])
@@ -92,7 +109,11 @@ try {
     console.log('\n# dana closes her laptop')
     dana.kill('SIGTERM')
     await dana.exited
-    await until('alice seeing dana leave', () => JSON.parse(cm(['peers', '--name', 'alice', '--json'])).peers.some(p => p.name === 'dana' && !p.online), 10_000)
+    await until(
+      'alice seeing dana leave',
+      () => JSON.parse(cm(['peers', '--name', 'alice', '--json'])).peers.some(p => p.name === 'dana' && !p.online),
+      10_000
+    )
     console.log('\n$ claudemesh send dana "the release notes are in docs/RELEASE.md" --name alice --json')
     const [sent] = JSON.parse(cm(['send', 'dana', 'the release notes are in docs/RELEASE.md', '--name', 'alice', '--json']))
     console.log(`  ${sent.id} → ${sent.status}`)
@@ -100,8 +121,10 @@ try {
     show(['status', sent.id, '--name', 'alice'])
     console.log('\n# dana comes back')
     dana = start('dana', ['daemon', '--name', 'dana', '--groups', 'core'], danaEnv)
-    ok = await until('dana receiving it and alice seeing it delivered', () =>
-      JSON.parse(cm(['status', sent.id, '--name', 'alice', '--json'])).status === 'delivered')
+    ok = await until(
+      'dana receiving it and alice seeing it delivered',
+      () => JSON.parse(cm(['status', sent.id, '--name', 'alice', '--json'])).status === 'delivered'
+    )
     show(['inbox', '--name', 'dana'], danaEnv)
     show(['status', sent.id, '--name', 'alice'])
   }
@@ -110,5 +133,9 @@ try {
   await Promise.all(procs.map(p => p.exited))
   rmSync(dir, { recursive: true, force: true })
 }
-console.log(ok ? '\nthe daemons found each other, directly and through the relay, and the relay delivered a message to a peer that was away; stopped cleanly.' : '\nthe demo did not complete (see above)')
+console.log(
+  ok
+    ? '\nthe daemons found each other, directly and through the relay, and the relay delivered a message to a peer that was away; stopped cleanly.'
+    : '\nthe demo did not complete (see above)'
+)
 process.exit(ok ? 0 : 1)

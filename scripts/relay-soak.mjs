@@ -21,7 +21,10 @@ const env = (k, d) => Number(process.env[k] ?? d)
 const live = { phase: 'starting' }
 const t0 = performance.now()
 const load0 = loadavg().map(x => round(x, 2))
-const partial = () => ({ soak: { ok: false, howFar: { ...live, elapsedS: round((performance.now() - t0) / 1000) } }, loadavg1m5m15m: { before: load0, after: loadavg().map(x => round(x, 2)) } })
+const partial = () => ({
+  soak: { ok: false, howFar: { ...live, elapsedS: round((performance.now() - t0) / 1000) } },
+  loadavg1m5m15m: { before: load0, after: loadavg().map(x => round(x, 2)) }
+})
 guard(env('RELAY_SOAK_TIMEOUT_S', 1200) * 1000, partial)
 
 const soak = await runLoad({

@@ -9,13 +9,13 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const PNPM = '12.4.2'
 
-function pnpmCommand () {
+function pnpmCommand() {
   const probe = spawnSync('pnpm', ['--version'], { encoding: 'utf8' })
   if (probe.status === 0 && probe.stdout.trim() === PNPM) return ['pnpm']
   return ['npx', '--yes', `pnpm@${PNPM}`]
 }
 
-function run (cmd, args) {
+function run(cmd, args) {
   execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
 }
 

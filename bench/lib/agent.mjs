@@ -24,8 +24,10 @@ const RAW = '/bench/raw/1.0.0'
 const RAW_MAX = 8 * 1024 * 1024
 const label = process.env.BENCH_AGENT_LABEL ?? `agent-${process.pid}`
 const now = () => performance.timeOrigin + performance.now()
-const log = (msg) => { console.error(`[${label}] ${msg}`) }
-const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
+const log = msg => {
+  console.error(`[${label}] ${msg}`)
+}
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 /** @type {Array<{ node: any, recv: Map<string, number>, dups: number, delivered: number, notify: boolean }>} */
 const nodes = []
@@ -41,7 +43,9 @@ process.on('unhandledRejection', err => {
   log(`unhandled rejection: ${err?.stack?.split('\n').slice(0, 3).join(' | ') ?? err}`)
 })
 // the parent is gone: nothing will ever stop us
-process.on('disconnect', () => { process.exit(3) })
+process.on('disconnect', () => {
+  process.exit(3)
+})
 
 const newCounters = () => ({ connOpened: 0, connClosed: 0, peerUpdates: 0, presenceGossip: 0, otherGossip: 0 })
 
@@ -49,7 +53,7 @@ const newCounters = () => ({ connOpened: 0, connClosed: 0, peerUpdates: 0, prese
  * Time every group-commit flush (the synced LevelDB batch behind each accept and each ack)
  * of a node by wrapping its GroupCommit instance's flush; the package is not modified.
  */
-function traceCommit (rec) {
+function traceCommit(rec) {
   const commit = rec.node.messaging?.inbox?.commit
   if (commit == null || typeof commit.flush !== 'function') return
   const flush = commit.flush
@@ -72,29 +76,44 @@ function traceCommit (rec) {
 const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 loopDelay.enable()
 
-function recorder (node) {
-  const rec = { node, recv: new Map(), dups: 0, delivered: 0, ackAt: new Map(), closeWhy: new Map(), notify: false, flushMs: [], flushOps: [], counters: newCounters() }
+function recorder(node) {
+  const rec = {
+    node,
+    recv: new Map(),
+    dups: 0,
+    delivered: 0,
+    ackAt: new Map(),
+    closeWhy: new Map(),
+    notify: false,
+    flushMs: [],
+    flushOps: [],
+    counters: newCounters()
+  }
   traceCommit(rec)
   // churn counters, reset by resetRecv: connections, presence updates, gossipsub deliveries
   // why connections close (a ping timeout under load, the connection manager, the remote…)
-  const watchClose = (conn) => {
-    conn.addEventListener?.('close', (evt) => {
+  const watchClose = conn => {
+    conn.addEventListener?.('close', evt => {
       const why = `${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? 'close'}: ${String(evt.error?.message ?? '').slice(0, 60)}`
       rec.closeWhy.set(why, (rec.closeWhy.get(why) ?? 0) + 1)
     })
   }
   for (const conn of node.libp2p.getConnections()) watchClose(conn)
-  node.libp2p.addEventListener('connection:open', (e) => {
+  node.libp2p.addEventListener('connection:open', e => {
     rec.counters.connOpened++
     watchClose(e.detail)
   })
-  node.libp2p.addEventListener('connection:close', () => { rec.counters.connClosed++ })
-  node.addEventListener('peer:update', () => { rec.counters.peerUpdates++ })
-  node.libp2p.services.pubsub.addEventListener('message', (e) => {
+  node.libp2p.addEventListener('connection:close', () => {
+    rec.counters.connClosed++
+  })
+  node.addEventListener('peer:update', () => {
+    rec.counters.peerUpdates++
+  })
+  node.libp2p.services.pubsub.addEventListener('message', e => {
     if (String(e.detail?.topic ?? '').includes('/presence/')) rec.counters.presenceGossip++
     else rec.counters.otherGossip++
   })
-  node.addEventListener('message:receive', (e) => {
+  node.addEventListener('message:receive', e => {
     const t = now()
     const id = e.detail.id
     if (rec.recv.has(id)) {
@@ -104,7 +123,7 @@ function recorder (node) {
     rec.recv.set(id, t)
     if (rec.notify) process.send({ ev: 'recv', node: node.peerId, id, t })
   })
-  node.addEventListener('message:status', (e) => {
+  node.addEventListener('message:status', e => {
     if (e.detail.status !== 'delivered') return
     rec.delivered++
     if (!rec.ackAt.has(e.detail.id)) rec.ackAt.set(e.detail.id, now())
@@ -112,36 +131,46 @@ function recorder (node) {
   return rec
 }
 
-function withTimeout (p, ms, what) {
+function withTimeout(p, ms, what) {
   let timer
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms) })
+    new Promise((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms)
+    })
   ])
 }
 
 /** Resolve when `pred()` holds, re-checked on each event of `types` on every target, or every `pollMs`. */
-function until (targets, types, pred, timeoutMs, what, pollMs = 0) {
+function until(targets, types, pred, timeoutMs, what, pollMs = 0) {
   if (pred()) return Promise.resolve()
   return new Promise((resolve, reject) => {
-    const check = () => { if (pred()) finish() }
+    const check = () => {
+      if (pred()) finish()
+    }
     const poll = pollMs > 0 ? setInterval(check, pollMs) : undefined
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)) }, timeoutMs)
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
+    }, timeoutMs)
     const cleanup = () => {
       clearTimeout(timer)
       clearInterval(poll)
       for (const t of targets) for (const type of types) t.removeEventListener(type, check)
     }
-    const finish = () => { cleanup(); resolve() }
+    const finish = () => {
+      cleanup()
+      resolve()
+    }
     for (const t of targets) for (const type of types) t.addEventListener(type, check)
   })
 }
 
 /** Per-node waiters for the 'delivered' status of one message id. */
-function deliveredWaiter (node) {
+function deliveredWaiter(node) {
   const waiters = new Map()
   const early = new Set()
-  const on = (e) => {
+  const on = e => {
     if (e.detail.status !== 'delivered') return
     const w = waiters.get(e.detail.id)
     if (w != null) {
@@ -153,22 +182,30 @@ function deliveredWaiter (node) {
   }
   node.addEventListener('message:status', on)
   return {
-    wait (id, ms) {
+    wait(id, ms) {
       if (early.delete(id)) return Promise.resolve()
-      return withTimeout(new Promise(resolve => { waiters.set(id, resolve) }), ms, `ack of ${id}`).finally(() => waiters.delete(id))
+      return withTimeout(
+        new Promise(resolve => {
+          waiters.set(id, resolve)
+        }),
+        ms,
+        `ack of ${id}`
+      ).finally(() => waiters.delete(id))
     },
-    close () { node.removeEventListener('message:status', on) }
+    close() {
+      node.removeEventListener('message:status', on)
+    }
   }
 }
 
 const handlers = {
-  async createMesh ({ home, mesh }) {
+  async createMesh({ home, mesh }) {
     await createMesh(home, mesh)
     return true
   },
 
   /** Create and start `names.length` nodes in this process (flood-control `limits` if given); returns their peer ids. */
-  async start ({ home, mesh, names, limits }) {
+  async start({ home, mesh, names, limits }) {
     const fresh = []
     for (const name of names) {
       const node = await createMeshNode({ home, mesh, session: randomUUID(), name, cwd: home, ...(limits != null ? { limits } : {}) })
@@ -182,14 +219,14 @@ const handlers = {
   },
 
   /** Every local node lists every id in `ids` (but itself) online. */
-  async waitSee ({ ids, timeoutMs = 20_000 }) {
+  async waitSee({ ids, timeoutMs = 20_000 }) {
     const all = nodes.map(r => r.node)
     const pred = () => all.every(n => ids.every(id => id === n.peerId || n.presence.get(id)?.online === true))
     await until(all, ['peer:join', 'peer:update'], pred, timeoutMs, 'every node to see every id online')
     return true
   },
 
-  async resetRecv ({ notify = false } = {}) {
+  async resetRecv({ notify = false } = {}) {
     for (const r of nodes) {
       r.recv = new Map()
       r.dups = 0
@@ -207,11 +244,17 @@ const handlers = {
   },
 
   /** What every local node received since the last reset: ids and receive times. */
-  async recvDump () {
-    return nodes.map(r => ({ peer: r.node.peerId, ids: [...r.recv.keys()], times: [...r.recv.values()], dups: r.dups, delivered: r.delivered }))
+  async recvDump() {
+    return nodes.map(r => ({
+      peer: r.node.peerId,
+      ids: [...r.recv.keys()],
+      times: [...r.recv.values()],
+      dups: r.dups,
+      delivered: r.delivered
+    }))
   },
 
-  async counts () {
+  async counts() {
     let recv = 0
     let dups = 0
     let delivered = 0
@@ -227,57 +270,68 @@ const handlers = {
   },
 
   /** How many of `ids` are NOT in node `node`'s inbox (in-memory id index of the durable inbox). */
-  async inboxMissing ({ node = 0, ids }) {
+  async inboxMissing({ node = 0, ids }) {
     const inbox = nodes[node].node.mail.inbox
     let missing = 0
-    for (const id of ids) if (!await inbox.has(id)) missing++
+    for (const id of ids) if (!(await inbox.has(id))) missing++
     return missing
   },
 
-  async stats () {
-    return nodes.map(r => {
-      const m = r.node.messaging
-      const commit = m?.inbox?.commit?.stats
-      return {
-        peer: r.node.peerId,
-        dm: m != null ? { ...m.dm.stats } : null,
-        groups: m != null ? { ...m.groups.stats } : null,
-        groupCommit: commit != null ? { ...commit, writesPerBatch: commit.batches > 0 ? Number((commit.writes / commit.batches).toFixed(2)) : null } : null,
-        /** presence records accepted / stale / rejected since the last resetRecv */
-        presence: Object.fromEntries(Object.entries(r.node.presence.stats).map(([k, v]) => [k, v - (r.presence0?.[k] ?? 0)])),
-        counters: { ...r.counters },
-        /** since the last resetRecv: closed connections by side and error */
-        closeWhy: Object.fromEntries(r.closeWhy),
-        connections: r.node.libp2p.getConnections().length,
-        /** since the last resetRecv: each flush's duration (ms) and how many writes it carried */
-        flushMs: r.flushMs,
-        flushWrites: r.flushOps
-      }
-    }).concat([{
-      uncaught,
-      cpuUsageMs: (({ user, system }) => ({ user: user / 1000, system: system / 1000 }))(process.cpuUsage()),
-      /** event-loop delay since the last resetRecv, ms */
-      loopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
-    }])
+  async stats() {
+    return nodes
+      .map(r => {
+        const m = r.node.messaging
+        const commit = m?.inbox?.commit?.stats
+        return {
+          peer: r.node.peerId,
+          dm: m != null ? { ...m.dm.stats } : null,
+          groups: m != null ? { ...m.groups.stats } : null,
+          groupCommit:
+            commit != null
+              ? { ...commit, writesPerBatch: commit.batches > 0 ? Number((commit.writes / commit.batches).toFixed(2)) : null }
+              : null,
+          /** presence records accepted / stale / rejected since the last resetRecv */
+          presence: Object.fromEntries(Object.entries(r.node.presence.stats).map(([k, v]) => [k, v - (r.presence0?.[k] ?? 0)])),
+          counters: { ...r.counters },
+          /** since the last resetRecv: closed connections by side and error */
+          closeWhy: Object.fromEntries(r.closeWhy),
+          connections: r.node.libp2p.getConnections().length,
+          /** since the last resetRecv: each flush's duration (ms) and how many writes it carried */
+          flushMs: r.flushMs,
+          flushWrites: r.flushOps
+        }
+      })
+      .concat([
+        {
+          uncaught,
+          cpuUsageMs: (({ user, system }) => ({ user: user / 1000, system: system / 1000 }))(process.cpuUsage()),
+          /** event-loop delay since the last resetRecv, ms */
+          loopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
+        }
+      ])
   },
 
   // ---- the floor: a raw libp2p echo over one persistent stream ----
 
-  async echoServe ({ node = 0 } = {}) {
-    await nodes[node].node.libp2p.handle(ECHO, (stream) => {
-      const lp = lpStream(stream)
-      void (async () => {
-        try {
-          while (true) await lp.write((await lp.read()).subarray())
-        } catch {
-          stream.abort?.(new Error('echo done'))
-        }
-      })()
-    }, { maxInboundStreams: 8 })
+  async echoServe({ node = 0 } = {}) {
+    await nodes[node].node.libp2p.handle(
+      ECHO,
+      stream => {
+        const lp = lpStream(stream)
+        void (async () => {
+          try {
+            while (true) await lp.write((await lp.read()).subarray())
+          } catch {
+            stream.abort?.(new Error('echo done'))
+          }
+        })()
+      },
+      { maxInboundStreams: 8 }
+    )
     return true
   },
 
-  async echoRtt ({ node = 0, peer, n = 2000, warmup = 200, size = 200 }) {
+  async echoRtt({ node = 0, peer, n = 2000, warmup = 200, size = 200 }) {
     const self = nodes[node].node
     await self.dialer.connect(peer)
     const conn = self.libp2p.getConnections().find(c => c.remotePeer.toString() === peer && c.status === 'open')
@@ -301,25 +355,29 @@ const handlers = {
   // ---- files against the floor: a raw libp2p stream of the same bytes (bench/files.mjs) ----
 
   /** Serve `/bench/raw/1.0.0`: read `{bytes, chunk}` (JSON), write that many bytes in `chunk`-sized frames, close. */
-  async rawServe ({ node = 0 } = {}) {
-    await nodes[node].node.libp2p.handle(RAW, (stream) => {
-      const lp = lpStream(stream, { maxDataLength: RAW_MAX })
-      void (async () => {
-        try {
-          const { bytes, chunk } = JSON.parse(Buffer.from((await lp.read()).subarray()).toString())
-          const buf = randomBytes(chunk)
-          for (let sent = 0; sent < bytes; sent += chunk) await lp.write(buf.subarray(0, Math.min(chunk, bytes - sent)))
-          await stream.close()
-        } catch (err) {
-          stream.abort?.(err)
-        }
-      })()
-    }, { maxInboundStreams: 8, runOnLimitedConnection: true })
+  async rawServe({ node = 0 } = {}) {
+    await nodes[node].node.libp2p.handle(
+      RAW,
+      stream => {
+        const lp = lpStream(stream, { maxDataLength: RAW_MAX })
+        void (async () => {
+          try {
+            const { bytes, chunk } = JSON.parse(Buffer.from((await lp.read()).subarray()).toString())
+            const buf = randomBytes(chunk)
+            for (let sent = 0; sent < bytes; sent += chunk) await lp.write(buf.subarray(0, Math.min(chunk, bytes - sent)))
+            await stream.close()
+          } catch (err) {
+            stream.abort?.(err)
+          }
+        })()
+      },
+      { maxInboundStreams: 8, runOnLimitedConnection: true }
+    )
     return true
   },
 
   /** Read `bytes` from `peer`'s raw server over a new stream; returns the ms from the request to the last byte. */
-  async rawFetch ({ node = 0, peer, bytes, chunk = 1024 * 1024 }) {
+  async rawFetch({ node = 0, peer, bytes, chunk = 1024 * 1024 }) {
     const self = nodes[node].node
     await self.dialer.connect(peer)
     const conn = self.libp2p.getConnections().find(c => c.remotePeer.toString() === peer && c.status === 'open')
@@ -336,14 +394,14 @@ const handlers = {
   },
 
   /** Share the file at `path` with `to`; returns its id and the ms sealing and announcing took. */
-  async fileShare ({ node = 0, path, to }) {
+  async fileShare({ node = 0, path, to }) {
     const t = performance.now()
     const r = await nodes[node].node.files.share(path, to)
     return { id: r.file.id, ms: performance.now() - t }
   },
 
   /** Fetch file `id` to `dest` (every chunk fetched, checked and stored, then the file opened, written and synced): the ms it took. */
-  async fileGet ({ node = 0, id, dest, from }) {
+  async fileGet({ node = 0, id, dest, from }) {
     const t = performance.now()
     const r = await nodes[node].node.files.get(id, dest, { from })
     return { ms: performance.now() - t, bytes: r.file.size, fetchedBytes: r.fetchedBytes, path: r.path }
@@ -355,7 +413,7 @@ const handlers = {
    * One DM at a time: send, note when it is accepted (the promise resolved), wait for its
    * 'delivered' ack, then the next one. Returns [id, tSendCall, tAccepted, tAcked] per message.
    */
-  async latency ({ node = 0, to, n = 2000, warmup = 200, bodySize = 160, ackTimeoutMs = 10_000 }) {
+  async latency({ node = 0, to, n = 2000, warmup = 200, bodySize = 160, ackTimeoutMs = 10_000 }) {
     const self = nodes[node].node
     const acks = deliveredWaiter(self)
     const pad = 'x'.repeat(bodySize)
@@ -380,7 +438,7 @@ const handlers = {
    * accepted) in flight for `seconds`, then stop sending and wait up to `drainMs` for the
    * remaining acks. Counts acks and acceptances per second of the sending window.
    */
-  async throughput ({ node = 0, to, seconds = 30, window = 5000, maxOutstanding = 1024, bodySize = 64, drainMs = 30_000 }) {
+  async throughput({ node = 0, to, seconds = 30, window = 5000, maxOutstanding = 1024, bodySize = 64, drainMs = 30_000 }) {
     const self = nodes[node].node
     const pad = 'y'.repeat(bodySize)
     const accepted = []
@@ -407,24 +465,27 @@ const handlers = {
       while (sending && outstanding < maxOutstanding && outstanding + unacked.size < window) {
         outstanding++
         seq++
-        self.mail.send(to, `${seq} ${pad}`, { priority: 'next' }).then(([r]) => {
-          outstanding--
-          const b = bucket()
-          if (b < seconds) acceptPerSec[b]++
-          accepted.push(r.id)
-          if (early.delete(r.id)) countAck()
-          else unacked.add(r.id)
-          top()
-          if (!sending && idle()) onIdle()
-        }, (err) => {
-          outstanding--
-          failures++
-          lastError = err.message
-          if (!sending && idle()) onIdle()
-        })
+        self.mail.send(to, `${seq} ${pad}`, { priority: 'next' }).then(
+          ([r]) => {
+            outstanding--
+            const b = bucket()
+            if (b < seconds) acceptPerSec[b]++
+            accepted.push(r.id)
+            if (early.delete(r.id)) countAck()
+            else unacked.add(r.id)
+            top()
+            if (!sending && idle()) onIdle()
+          },
+          err => {
+            outstanding--
+            failures++
+            lastError = err.message
+            if (!sending && idle()) onIdle()
+          }
+        )
       }
     }
-    const onStatus = (e) => {
+    const onStatus = e => {
       if (e.detail.status !== 'delivered') return
       if (unacked.delete(e.detail.id)) {
         countAck()
@@ -444,7 +505,10 @@ const handlers = {
       const drained = await new Promise(resolve => {
         if (idle()) return resolve(true)
         const timer = setTimeout(() => resolve(false), drainMs)
-        onIdle = () => { clearTimeout(timer); resolve(true) }
+        onIdle = () => {
+          clearTimeout(timer)
+          resolve(true)
+        }
       })
       const tEnd = now()
       return {
@@ -468,7 +532,7 @@ const handlers = {
   },
 
   /** One send from a local node; returns the message id and the call/accept times. */
-  async send ({ node = 0, to, body }) {
+  async send({ node = 0, to, body }) {
     const self = nodes[node].node
     const t0 = now()
     const rs = await self.mail.send(to, body, { priority: 'next' })
@@ -479,35 +543,46 @@ const handlers = {
    * Every local node sends `perNode` DMs to random ids of `targets` (not itself), at most
    * `concurrency` sends not yet accepted per node. Returns [id, to, tSendCall, tAccepted] per DM.
    */
-  async blast ({ perNode = 500, targets, concurrency = 8, bodySize = 120 }) {
+  async blast({ perNode = 500, targets, concurrency = 8, bodySize = 120 }) {
     const pad = 'z'.repeat(bodySize)
-    return Promise.all(nodes.map(({ node }) => new Promise(resolve => {
-      const others = targets.filter(t => t !== node.peerId)
-      const records = []
-      let issued = 0
-      let active = 0
-      let errors = 0
-      let lastError
-      const next = () => {
-        while (active < concurrency && issued < perNode) {
-          const i = issued++
-          active++
-          const to = others[Math.floor(Math.random() * others.length)]
-          const t0 = now()
-          node.mail.send(to, `${i} ${pad}`, { priority: 'next' }).then(([r]) => {
-            records.push([r.id, to, t0, now()])
-          }, (err) => {
-            errors++
-            lastError = err.message
-          }).finally(() => {
-            active--
-            if (issued >= perNode && active === 0) resolve({ peer: node.peerId, records, errors, lastError })
-            else next()
+    return Promise.all(
+      nodes.map(
+        ({ node }) =>
+          new Promise(resolve => {
+            const others = targets.filter(t => t !== node.peerId)
+            const records = []
+            let issued = 0
+            let active = 0
+            let errors = 0
+            let lastError
+            const next = () => {
+              while (active < concurrency && issued < perNode) {
+                const i = issued++
+                active++
+                const to = others[Math.floor(Math.random() * others.length)]
+                const t0 = now()
+                node.mail
+                  .send(to, `${i} ${pad}`, { priority: 'next' })
+                  .then(
+                    ([r]) => {
+                      records.push([r.id, to, t0, now()])
+                    },
+                    err => {
+                      errors++
+                      lastError = err.message
+                    }
+                  )
+                  .finally(() => {
+                    active--
+                    if (issued >= perNode && active === 0) resolve({ peer: node.peerId, records, errors, lastError })
+                    else next()
+                  })
+              }
+            }
+            next()
           })
-        }
-      }
-      next()
-    })))
+      )
+    )
   },
 
   /**
@@ -516,29 +591,36 @@ const handlers = {
    * each to a seeded-random other id of `targets`. Resolves once every call has settled; per
    * sender { peer, records: [[seq, id, to, tCall, tAccepted]], errors, lastError }.
    */
-  async burst ({ perNode, targets, seed = 1, bodySize = 120, members: useMembers = false }) {
+  async burst({ perNode, targets, seed = 1, bodySize = 120, members: useMembers = false }) {
     const senders = useMembers ? [...members.values()].filter(m => m.state === 'running').map(m => m.node) : nodes.map(r => r.node)
     const pad = 'b'.repeat(bodySize)
-    return Promise.all(senders.map(async (node) => {
-      const rand = seeded(seed * 7919 + [...node.peerId].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, 0))
-      const others = targets.filter(t => t !== node.peerId)
-      const records = []
-      let errors = 0
-      let lastError
-      const calls = []
-      for (let i = 0; i < perNode; i++) {
-        const to = others[Math.floor(rand() * others.length)]
-        const t0 = now()
-        calls.push(node.mail.send(to, `${i} ${pad}`, { priority: 'next' }).then(([r]) => {
-          records.push([i, r.id, to, t0, now()])
-        }, (err) => {
-          errors++
-          lastError = err.message
-        }))
-      }
-      await Promise.all(calls)
-      return { peer: node.peerId, records, errors, lastError }
-    }))
+    return Promise.all(
+      senders.map(async node => {
+        const rand = seeded(seed * 7919 + [...node.peerId].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, 0))
+        const others = targets.filter(t => t !== node.peerId)
+        const records = []
+        let errors = 0
+        let lastError
+        const calls = []
+        for (let i = 0; i < perNode; i++) {
+          const to = others[Math.floor(rand() * others.length)]
+          const t0 = now()
+          calls.push(
+            node.mail.send(to, `${i} ${pad}`, { priority: 'next' }).then(
+              ([r]) => {
+                records.push([i, r.id, to, t0, now()])
+              },
+              err => {
+                errors++
+                lastError = err.message
+              }
+            )
+          )
+        }
+        await Promise.all(calls)
+        return { peer: node.peerId, records, errors, lastError }
+      })
+    )
   },
 
   /**
@@ -546,9 +628,11 @@ const handlers = {
    * since `since` in arrival order with their times, duplicates, and the first 'delivered'
    * status time (since `since`) of its sends.
    */
-  async loadDump ({ members: useMembers = false, since = 0 } = {}) {
-    const recs = useMembers ? [...members.values()].map(m => ({ peer: m.peerId, recv: m.recv, dups: m.dups, acks: m.delivered, node: m.node })) : nodes.map(r => ({ peer: r.node.peerId, recv: r.recv, dups: r.dups, acks: r.ackAt, node: r.node }))
-    const after = (map) => [...map].filter(([, t]) => t >= since)
+  async loadDump({ members: useMembers = false, since = 0 } = {}) {
+    const recs = useMembers
+      ? [...members.values()].map(m => ({ peer: m.peerId, recv: m.recv, dups: m.dups, acks: m.delivered, node: m.node }))
+      : nodes.map(r => ({ peer: r.node.peerId, recv: r.recv, dups: r.dups, acks: r.ackAt, node: r.node }))
+    const after = map => [...map].filter(([, t]) => t >= since)
     return recs.map(r => ({
       peer: r.peer,
       recvIds: after(r.recv).map(([id]) => id),
@@ -559,7 +643,13 @@ const handlers = {
       ackTimes: after(r.acks).map(([, t]) => t),
       connections: r.node?.libp2p.getConnections().length ?? null,
       outboxPending: r.node?.messaging?.outbox.size ?? null,
-      dm: r.node?.messaging != null ? { ...r.node.messaging.dm.stats, ...(r.node.messaging.dm.mailbox != null ? { mailbox: { ...r.node.messaging.dm.mailbox.stats } } : {}) } : null
+      dm:
+        r.node?.messaging != null
+          ? {
+              ...r.node.messaging.dm.stats,
+              ...(r.node.messaging.dm.mailbox != null ? { mailbox: { ...r.node.messaging.dm.mailbox.stats } } : {})
+            }
+          : null
     }))
   },
 
@@ -569,20 +659,28 @@ const handlers = {
    * Until every local node has an @all gossipsub mesh: at least one subscriber, and at least
    * min(subscribers, dLo) mesh peers. Returns per-node connections/subscribers/mesh peers.
    */
-  async groupMeshReady ({ timeoutMs = 20_000, dLo = 4 } = {}) {
-    const view = () => nodes.map(({ node }) => {
-      const topic = node.mail.groups.topicOf('*')
-      const ps = node.libp2p.services.pubsub
-      return { connections: node.libp2p.getConnections().length, subscribers: ps.getSubscribers(topic).length, mesh: ps.getMeshPeers(topic).length }
-    })
+  async groupMeshReady({ timeoutMs = 20_000, dLo = 4 } = {}) {
+    const view = () =>
+      nodes.map(({ node }) => {
+        const topic = node.mail.groups.topicOf('*')
+        const ps = node.libp2p.services.pubsub
+        return {
+          connections: node.libp2p.getConnections().length,
+          subscribers: ps.getSubscribers(topic).length,
+          mesh: ps.getMeshPeers(topic).length
+        }
+      })
     const ok = () => view().every(v => v.subscribers >= 1 && v.mesh >= Math.min(v.subscribers, dLo))
     await until([], [], ok, timeoutMs, '@all gossipsub mesh on every node', 25)
     return view()
   },
 
-  async stop () {
+  async stop() {
     const t = performance.now()
-    const stopped = await withTimeout(Promise.allSettled(nodes.map(r => r.node.stop())), 15_000, 'stopping nodes').then(() => true, () => false)
+    const stopped = await withTimeout(Promise.allSettled(nodes.map(r => r.node.stop())), 15_000, 'stopping nodes').then(
+      () => true,
+      () => false
+    )
     return { stopped, ms: performance.now() - t }
   }
 }
@@ -602,7 +700,6 @@ let relaySampler
 /** peer id → member */
 const members = new Map()
 
-
 // BENCH_SIGPROF=<dir>: SIGUSR2 starts a CPU profile of this process, the next SIGUSR2 writes it to <dir>
 if (process.env.BENCH_SIGPROF != null) {
   const { Session } = await import('node:inspector')
@@ -611,9 +708,17 @@ if (process.env.BENCH_SIGPROF != null) {
   session.connect()
   let on = false
   process.on('SIGUSR2', () => {
-    if (!on) { on = true; session.post('Profiler.enable', () => session.post('Profiler.start', () => log('profile started'))); return }
+    if (!on) {
+      on = true
+      session.post('Profiler.enable', () => session.post('Profiler.start', () => log('profile started')))
+      return
+    }
     on = false
-    session.post('Profiler.stop', (err, r) => { const f = join(process.env.BENCH_SIGPROF, `${label}.${Date.now()}.cpuprofile`); if (err == null) writeFileSync(f, JSON.stringify(r.profile)); log(`profile written: ${err?.message ?? f}`) })
+    session.post('Profiler.stop', (err, r) => {
+      const f = join(process.env.BENCH_SIGPROF, `${label}.${Date.now()}.cpuprofile`)
+      if (err == null) writeFileSync(f, JSON.stringify(r.profile))
+      log(`profile written: ${err?.message ?? f}`)
+    })
   })
 }
 
@@ -636,26 +741,36 @@ if (Number(process.env.BENCH_DIAG_MS ?? 0) > 0) {
     })
   }
   setInterval(() => {
-    if (members.size > 0 && relay == null) log(`DIAGLOOP p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} max ${(loopDelay.max / 1e6).toFixed(0)} ms`)
+    if (members.size > 0 && relay == null)
+      log(`DIAGLOOP p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} max ${(loopDelay.max / 1e6).toFixed(0)} ms`)
     for (const m of members.values()) {
-      if (m.state !== 'running' || m.node == null) { lost.delete(m.peerId); continue }
+      if (m.state !== 'running' || m.node == null) {
+        lost.delete(m.peerId)
+        continue
+      }
       const n = m.node
       const rid = n.relays().map(r => r.split('/p2p/').pop())[0]
       const conns = n.libp2p.getConnections().filter(c => c.remotePeer.toString() === rid)
       const open = conns.some(c => c.status === 'open')
-      if (open) { lost.delete(m.peerId); continue }
+      if (open) {
+        lost.delete(m.peerId)
+        continue
+      }
       if (!lost.has(m.peerId)) lost.set(m.peerId, now())
       const d = n.dialer
       const relayKey = [...(d?.inflight ?? [])].find(k => k.includes(rid))
-      const since = relayKey != null && d.diagStarts?.has(relayKey) === true ? ((now() - d.diagStarts.get(relayKey)) / 1000).toFixed(0) : '-'
+      const since =
+        relayKey != null && d.diagStarts?.has(relayKey) === true ? ((now() - d.diagStarts.get(relayKey)) / 1000).toFixed(0) : '-'
       const dq = n.libp2p.components?.connectionManager?.dialQueue
-      log(`DIAG ${m.peerId.slice(-8)} no relay conn for ${((now() - lost.get(m.peerId)) / 1000).toFixed(0)} s: conns ${JSON.stringify(conns.map(c => c.status))} all ${n.libp2p.getConnections().length} inflight ${JSON.stringify([...(d?.inflight ?? [])].map(k => k.slice(-12)))} failures ${JSON.stringify([...(d?.failures ?? new Map())].map(([k, v]) => [k.slice(-8), v.n, Math.round(v.until - Date.now())]))} relayDialFor ${since} s dialQueue ${dq?.queue?.size ?? '?'}/${dq?.queue?.running ?? '?'} lastErr ${d?.diagLastError} mailbox ${n.messaging?.dm.mailbox?.hasSession(rid)} queued ${n.messaging?.dm.mailbox?.queued}`)
+      log(
+        `DIAG ${m.peerId.slice(-8)} no relay conn for ${((now() - lost.get(m.peerId)) / 1000).toFixed(0)} s: conns ${JSON.stringify(conns.map(c => c.status))} all ${n.libp2p.getConnections().length} inflight ${JSON.stringify([...(d?.inflight ?? [])].map(k => k.slice(-12)))} failures ${JSON.stringify([...(d?.failures ?? new Map())].map(([k, v]) => [k.slice(-8), v.n, Math.round(v.until - Date.now())]))} relayDialFor ${since} s dialQueue ${dq?.queue?.size ?? '?'}/${dq?.queue?.running ?? '?'} lastErr ${d?.diagLastError} mailbox ${n.messaging?.dm.mailbox?.hasSession(rid)} queued ${n.messaging?.dm.mailbox?.queued}`
+      )
     }
   }, Number(process.env.BENCH_DIAG_MS)).unref()
 }
 
 /** bytes this process read and wrote through syscalls (sockets included), or null off Linux */
-function ioBytes () {
+function ioBytes() {
   try {
     const io = readFileSync('/proc/self/io', 'utf8')
     return { rchar: Number(io.match(/^rchar: (\d+)/m)?.[1]), wchar: Number(io.match(/^wchar: (\d+)/m)?.[1]) }
@@ -664,14 +779,28 @@ function ioBytes () {
   }
 }
 
-function relaySample () {
+function relaySample() {
   const r = relay.report()
   const cpu = process.cpuUsage()
-  relaySamples.push({ t: now(), syncedWrites: r.syncedWrites, deposits: r.mailbox.deposits, stored: r.mailbox.stored, delivered: r.mailbox.delivered, held: r.mailbox.messages, connections: r.connections, rssMB: Math.round(r.rssBytes / 1048576), cpuMs: (cpu.user + cpu.system) / 1000, ...ioBytes(), connOpened: relayConns.opened, connClosed: relayConns.closed, monoUs: Number(process.hrtime.bigint() / 1000n) })
+  relaySamples.push({
+    t: now(),
+    syncedWrites: r.syncedWrites,
+    deposits: r.mailbox.deposits,
+    stored: r.mailbox.stored,
+    delivered: r.mailbox.delivered,
+    held: r.mailbox.messages,
+    connections: r.connections,
+    rssMB: Math.round(r.rssBytes / 1048576),
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    ...ioBytes(),
+    connOpened: relayConns.opened,
+    connClosed: relayConns.closed,
+    monoUs: Number(process.hrtime.bigint() / 1000n)
+  })
   if (relaySamples.length > 20_000) relaySamples.shift()
 }
 
-function newMember (init) {
+function newMember(init) {
   return {
     init,
     peerId: undefined,
@@ -697,29 +826,39 @@ function newMember (init) {
   }
 }
 
-function attachMember (m, node) {
+function attachMember(m, node) {
   if (Number(process.env.BENCH_DIAG_MS ?? 0) > 0) {
     queueMicrotask(() => {
-      const watch = () => node.libp2p?.addEventListener('connection:open', (e) => {
-        const conn = e.detail
-        if (!node.relays().some(r => r.endsWith(conn.remotePeer.toString()))) return
-        const t0 = now()
-        conn.addEventListener('close', (evt) => {
-          m.diagCloses ??= []
-          m.diagCloses.push(`${((now() - t0) / 1000).toFixed(0)}s-old ${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? ''}: ${String(evt.error?.message ?? '').slice(0, 80)}`)
-          log(`DIAGCLOSE ${node.peerId.slice(-8)} relay conn closed after ${((now() - t0) / 1000).toFixed(1)} s: ${m.diagCloses.at(-1)}`)
+      const watch = () =>
+        node.libp2p?.addEventListener('connection:open', e => {
+          const conn = e.detail
+          if (!node.relays().some(r => r.endsWith(conn.remotePeer.toString()))) return
+          const t0 = now()
+          conn.addEventListener('close', evt => {
+            m.diagCloses ??= []
+            m.diagCloses.push(
+              `${((now() - t0) / 1000).toFixed(0)}s-old ${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? ''}: ${String(evt.error?.message ?? '').slice(0, 80)}`
+            )
+            log(`DIAGCLOSE ${node.peerId.slice(-8)} relay conn closed after ${((now() - t0) / 1000).toFixed(1)} s: ${m.diagCloses.at(-1)}`)
+          })
         })
-      })
       if (node.libp2p != null) watch()
-      else { const iv = setInterval(() => { if (node.libp2p != null) { clearInterval(iv); watch() } }, 5) }
+      else {
+        const iv = setInterval(() => {
+          if (node.libp2p != null) {
+            clearInterval(iv)
+            watch()
+          }
+        }, 5)
+      }
     })
   }
-  node.addEventListener('message:receive', (e) => {
+  node.addEventListener('message:receive', e => {
     const id = e.detail.id
     if (m.recv.has(id)) m.dups++
     else m.recv.set(id, now())
   })
-  node.addEventListener('message:status', (e) => {
+  node.addEventListener('message:status', e => {
     const { id, status } = e.detail
     const map = status === 'held' ? m.held : status === 'delivered' ? m.delivered : status === 'failed' ? m.failed : null
     if (map != null && !map.has(id)) map.set(id, now())
@@ -728,14 +867,14 @@ function attachMember (m, node) {
 }
 
 /** Fold the counters of a member's stopping incarnation into its totals. */
-function foldCounters (m) {
+function foldCounters(m) {
   const dm = m.node?.messaging?.dm
   if (dm == null) return
   for (const k of Object.keys(m.mailbox)) m.mailbox[k] += dm.mailbox?.stats[k] ?? 0
   for (const k of Object.keys(m.dm)) m.dm[k] += dm.stats[k] ?? 0
 }
 
-async function startMember (m) {
+async function startMember(m) {
   if (m.state !== 'stopped') throw new Error(`member ${m.peerId ?? m.init.name} is ${m.state}`)
   m.state = 'starting'
   const { home, mesh, session, name, relays, listen } = m.init
@@ -758,7 +897,7 @@ async function startMember (m) {
   return node
 }
 
-async function stopMember (m) {
+async function stopMember(m) {
   // a member still starting is stopped once it runs (its restart was slow, not skipped)
   if (m.state === 'starting') await memberUntil(m, () => m.state !== 'starting')
   if (m.state !== 'running') throw new Error(`member ${m.peerId} is ${m.state}`)
@@ -774,10 +913,15 @@ async function stopMember (m) {
 }
 
 /** Resolve once `pred()` holds, re-checked whenever the member's state or statuses change. */
-function memberUntil (m, pred) {
+function memberUntil(m, pred) {
   if (pred()) return Promise.resolve()
   return new Promise(resolve => {
-    const w = () => { if (pred()) { m.waiters.delete(w); resolve() } }
+    const w = () => {
+      if (pred()) {
+        m.waiters.delete(w)
+        resolve()
+      }
+    }
     m.waiters.add(w)
   })
 }
@@ -788,7 +932,7 @@ function memberUntil (m, pred) {
  * 'held' (earlier DMs held by the relay without a receipt: mailbox), 'connected' (direct),
  * 'online' (presence says online: direct, dialing), 'offline' (mailbox).
  */
-function route (node, to) {
+function route(node, to) {
   const dm = node.messaging?.dm
   if (dm?.mailbox == null) return 'no-relay'
   if (dm.mailbox.has(to)) return 'queued'
@@ -797,7 +941,7 @@ function route (node, to) {
   return node.presence.get(to)?.online === true ? 'online' : 'offline'
 }
 
-const memberOf = (id) => {
+const memberOf = id => {
   const m = members.get(id)
   if (m == null) throw new Error(`no member ${id} in this agent`)
   return m
@@ -805,15 +949,19 @@ const memberOf = (id) => {
 
 const relayHandlers = {
   /** The relay of `mesh` (loaded from `home`), alone in this process. Returns its id and addresses. */
-  async relayStart ({ home, mesh, data, listen = ['/ip4/127.0.0.1/tcp/0'], limits, maxReservations, sampleMs = 1000 }) {
+  async relayStart({ home, mesh, data, listen = ['/ip4/127.0.0.1/tcp/0'], limits, maxReservations, sampleMs = 1000 }) {
     if (relay != null) throw new Error('this agent already runs a relay')
     const relayDist = process.env.CLAUDEMESH_BENCH_RELAY_DIST ?? join(root, 'relay/dist')
     const { createRelay, createLog } = await import(pathToFileURL(join(relayDist, 'index.js')).href)
     const { loadMesh } = await import(pathToFileURL(join(dist, 'identity/index.js')).href)
     relay = await createRelay({ data, mesh: await loadMesh(home, mesh), listen, limits, maxReservations, log: createLog('warn') })
     await relay.start()
-    relay.libp2p.addEventListener('connection:open', () => { relayConns.opened++ })
-    relay.libp2p.addEventListener('connection:close', () => { relayConns.closed++ })
+    relay.libp2p.addEventListener('connection:open', () => {
+      relayConns.opened++
+    })
+    relay.libp2p.addEventListener('connection:close', () => {
+      relayConns.closed++
+    })
     relaySamples = []
     relaySample()
     relaySampler = setInterval(relaySample, sampleMs)
@@ -821,14 +969,22 @@ const relayHandlers = {
       // the relay's gossip: messages received (first copies), RPCs sent, per interval
       const ps = relay.libp2p.services.pubsub
       const c = { msgs: 0, rpcs: 0, fwd: 0, exch: 0 }
-      ps.addEventListener('gossipsub:message', () => { c.msgs++ })
+      ps.addEventListener('gossipsub:message', () => {
+        c.msgs++
+      })
       const sendRpc = ps.sendRpc.bind(ps)
-      ps.sendRpc = (...a) => { c.rpcs++; return sendRpc(...a) }
+      ps.sendRpc = (...a) => {
+        c.rpcs++
+        return sendRpc(...a)
+      }
       const fwd = ps.forwardMessage.bind(ps)
-      ps.forwardMessage = (...a) => { c.fwd++; return fwd(...a) }
+      ps.forwardMessage = (...a) => {
+        c.fwd++
+        return fwd(...a)
+      }
       const closes = new Map()
-      relay.libp2p.addEventListener('connection:open', (e) => {
-        e.detail.addEventListener('close', (evt) => {
+      relay.libp2p.addEventListener('connection:open', e => {
+        e.detail.addEventListener('close', evt => {
           const why = `${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? ''}: ${String(evt.error?.message ?? '').slice(0, 70)}`
           closes.set(why, (closes.get(why) ?? 0) + 1)
         })
@@ -837,7 +993,9 @@ const relayHandlers = {
       setInterval(() => {
         if (closes.size > 0) log(`RDIAG closes: ${JSON.stringify([...closes])}`)
         closes.clear()
-        log(`RDIAG per s: msgs ${(c.msgs * 1000 / iv).toFixed(0)} forwards ${(c.fwd * 1000 / iv).toFixed(0)} rpcs ${(c.rpcs * 1000 / iv).toFixed(0)}; conns ${relay.libp2p.getConnections().length}; loop p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} max ${(loopDelay.max / 1e6).toFixed(0)} ms`)
+        log(
+          `RDIAG per s: msgs ${((c.msgs * 1000) / iv).toFixed(0)} forwards ${((c.fwd * 1000) / iv).toFixed(0)} rpcs ${((c.rpcs * 1000) / iv).toFixed(0)}; conns ${relay.libp2p.getConnections().length}; loop p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} max ${(loopDelay.max / 1e6).toFixed(0)} ms`
+        )
         c.msgs = c.rpcs = c.fwd = 0
       }, iv).unref()
     }
@@ -849,10 +1007,19 @@ const relayHandlers = {
       const session = new Session()
       session.connect()
       setTimeout(() => {
-        session.post('Profiler.enable', () => session.post('Profiler.start', () => {
-          log(`relay profile started`)
-          setTimeout(() => session.post('Profiler.stop', (err, r) => { if (err == null) writeFileSync(file, JSON.stringify(r.profile)); log(`relay profile written: ${err?.message ?? file}`) }), Number(lenS) * 1000)
-        }))
+        session.post('Profiler.enable', () =>
+          session.post('Profiler.start', () => {
+            log(`relay profile started`)
+            setTimeout(
+              () =>
+                session.post('Profiler.stop', (err, r) => {
+                  if (err == null) writeFileSync(file, JSON.stringify(r.profile))
+                  log(`relay profile written: ${err?.message ?? file}`)
+                }),
+              Number(lenS) * 1000
+            )
+          })
+        )
       }, Number(startS) * 1000)
     }
     loopDelay.reset()
@@ -860,7 +1027,7 @@ const relayHandlers = {
   },
 
   /** The relay's health report, plus this process's CPU, memory and event-loop delay. */
-  async relayReport () {
+  async relayReport() {
     const cpu = process.cpuUsage()
     return {
       report: relay.report(),
@@ -872,7 +1039,7 @@ const relayHandlers = {
   },
 
   /** Samples taken since `since` (a timestamp), and optionally forget them. */
-  async relaySamples ({ since = 0, reset = false } = {}) {
+  async relaySamples({ since = 0, reset = false } = {}) {
     relaySample()
     const out = relaySamples.filter(s => s.t >= since)
     if (reset) {
@@ -883,7 +1050,7 @@ const relayHandlers = {
     return out
   },
 
-  async relayStop () {
+  async relayStop() {
     clearInterval(relaySampler)
     if (relay == null) return false
     await withTimeout(relay.stop(), 20_000, 'stopping the relay')
@@ -895,32 +1062,36 @@ const relayHandlers = {
    * Create and start members (fresh sessions unless given). `listen: []` (the default) gives a
    * member no listener of its own: it is reachable only through the relays' circuits.
    */
-  async mStart ({ home, mesh, names, sessions = [], relays = [], listen = [], parallel = 5, attempts = 3, retryMs = 2_000 }) {
+  async mStart({ home, mesh, names, sessions = [], relays = [], listen = [], parallel = 5, attempts = 3, retryMs = 2_000 }) {
     const fresh = names.map((name, i) => newMember({ home, mesh, name, session: sessions[i] ?? randomUUID(), relays, listen }))
     const t0 = performance.now()
     const failures = []
     // `parallel` at a time; a start that fails (no relay reservation in time under load) is retried
     for (let i = 0; i < fresh.length; i += parallel) {
-      await Promise.all(fresh.slice(i, i + parallel).map(async m => {
-        for (let k = 1; ; k++) {
-          try {
-            return await startMember(m)
-          } catch (err) {
-            failures.push(err.message.split('\n')[0])
-            log(`start of ${m.init.name} failed (attempt ${k}): ${err.message.split('\n')[0]}`)
-            if (k >= attempts) throw err
-            await sleep(retryMs)
+      await Promise.all(
+        fresh.slice(i, i + parallel).map(async m => {
+          for (let k = 1; ; k++) {
+            try {
+              return await startMember(m)
+            } catch (err) {
+              failures.push(err.message.split('\n')[0])
+              log(`start of ${m.init.name} failed (attempt ${k}): ${err.message.split('\n')[0]}`)
+              if (k >= attempts) throw err
+              await sleep(retryMs)
+            }
           }
-        }
-      }))
+        })
+      )
     }
     for (const m of fresh) members.set(m.peerId, m)
-    log(`${fresh.length} member(s) started in ${(performance.now() - t0).toFixed(0)} ms${failures.length > 0 ? ` (${failures.length} failed start(s) retried)` : ''}`)
+    log(
+      `${fresh.length} member(s) started in ${(performance.now() - t0).toFixed(0)} ms${failures.length > 0 ? ` (${failures.length} failed start(s) retried)` : ''}`
+    )
     return fresh.map(m => ({ peerId: m.peerId, session: m.init.session, name: m.init.name, failures }))
   },
 
   /** Stop members gracefully (their sends in progress finish first); they keep session and store. */
-  async mStop ({ ids }) {
+  async mStop({ ids }) {
     const t = performance.now()
     await Promise.all(ids.map(id => stopMember(memberOf(id))))
     return { ms: performance.now() - t, at: now() }
@@ -930,31 +1101,33 @@ const relayHandlers = {
    * Start stopped members again with the same session: same peer id, same inbox and outbox.
    * A start that fails (e.g. no relay reservation in time) is retried `attempts` times.
    */
-  async mRestart ({ ids, attempts = 3, retryMs = 1_000 }) {
+  async mRestart({ ids, attempts = 3, retryMs = 1_000 }) {
     const t = performance.now()
     const failures = []
-    await Promise.all(ids.map(async id => {
-      const m = memberOf(id)
-      if (m.state === 'running') return
-      for (let i = 1; ; i++) {
-        try {
-          await startMember(m)
-          break
-        } catch (err) {
-          failures.push(err.message.split('\n')[0])
-          m.startFailures.push(err.message.split('\n')[0])
-          log(`restart of ${id.slice(-8)} failed (attempt ${i}): ${err.message.split('\n')[0]}`)
-          if (i >= attempts) throw err
-          await sleep(retryMs)
+    await Promise.all(
+      ids.map(async id => {
+        const m = memberOf(id)
+        if (m.state === 'running') return
+        for (let i = 1; ; i++) {
+          try {
+            await startMember(m)
+            break
+          } catch (err) {
+            failures.push(err.message.split('\n')[0])
+            m.startFailures.push(err.message.split('\n')[0])
+            log(`restart of ${id.slice(-8)} failed (attempt ${i}): ${err.message.split('\n')[0]}`)
+            if (i >= attempts) throw err
+            await sleep(retryMs)
+          }
         }
-      }
-      if (m.peerId !== id) throw new Error(`member came back as ${m.peerId}, not ${id}`)
-    }))
+        if (m.peerId !== id) throw new Error(`member came back as ${m.peerId}, not ${id}`)
+      })
+    )
     return { ms: performance.now() - t, at: now(), failures }
   },
 
   /** Ids of local members not running (stopped, starting or stopping). */
-  async mDown () {
+  async mDown() {
     return [...members.values()].filter(m => m.state !== 'running').map(m => m.peerId)
   },
 
@@ -962,22 +1135,31 @@ const relayHandlers = {
    * Every running local member sees every id of `ids` (but itself) online (with `online:
    * false`: not online; with `known: true`: at all, online or not, so it can address it).
    */
-  async mWaitSee ({ ids, online = true, known = false, timeoutMs = 30_000 }) {
+  async mWaitSee({ ids, online = true, known = false, timeoutMs = 30_000 }) {
     const all = [...members.values()].filter(m => m.state === 'running').map(m => m.node)
     const seen = (n, id) => (known ? n.presence.get(id) != null : (n.presence.get(id)?.online === true) === online)
     const pred = () => all.every(n => ids.every(id => id === n.peerId || seen(n, id)))
-    await until(all, ['peer:join', 'peer:update', 'peer:leave'], pred, timeoutMs, `every member to see every id ${known ? 'known' : online ? 'online' : 'offline'}`, 250)
+    await until(
+      all,
+      ['peer:join', 'peer:update', 'peer:leave'],
+      pred,
+      timeoutMs,
+      `every member to see every id ${known ? 'known' : online ? 'online' : 'offline'}`,
+      250
+    )
     return true
   },
 
   /** Per running local member: how many of `ids` (not itself) it sees online, and its connections. */
-  async mSeen ({ ids }) {
-    return [...members.values()].filter(m => m.state === 'running').map(m => ({
-      peer: m.peerId,
-      online: ids.filter(id => id !== m.peerId && m.node.presence.get(id)?.online === true).length,
-      known: ids.filter(id => id !== m.peerId && m.node.presence.get(id) != null).length,
-      connections: m.node.libp2p.getConnections().length
-    }))
+  async mSeen({ ids }) {
+    return [...members.values()]
+      .filter(m => m.state === 'running')
+      .map(m => ({
+        peer: m.peerId,
+        online: ids.filter(id => id !== m.peerId && m.node.presence.get(id)?.online === true).length,
+        known: ids.filter(id => id !== m.peerId && m.node.presence.get(id) != null).length,
+        connections: m.node.libp2p.getConnections().length
+      }))
   },
 
   /**
@@ -986,40 +1168,42 @@ const relayHandlers = {
    * accepted per member. A member that is stopped pauses and goes on once it runs again.
    * Returns per member its [id, to, tSendCall, tAccepted] records.
    */
-  async mBlast ({ perNode = 200, targets, concurrency = 4, spreadMs = 0, seed = 1, bodySize = 120 }) {
+  async mBlast({ perNode = 200, targets, concurrency = 4, spreadMs = 0, seed = 1, bodySize = 120 }) {
     const pad = 'r'.repeat(bodySize)
     const t0 = now()
-    return Promise.all([...members.values()].map(async (m, k) => {
-      const rand = seeded(seed * 7919 + [...m.peerId].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, k))
-      const others = targets.filter(t => t !== m.peerId)
-      const records = []
-      let errors = 0
-      let lastError
-      let issued = 0
-      const worker = async () => {
-        while (issued < perNode) {
-          const i = issued++
-          const due = t0 + spreadMs * (i / perNode)
-          if (due > now()) await sleep(due - now())
-          const to = others[Math.floor(rand() * others.length)]
-          while (m.state !== 'running') await memberUntil(m, () => m.state === 'running')
-          m.activeSends++
-          const ts = now()
-          const why = route(m.node, to)
-          try {
-            const [r] = await m.node.mail.send(to, `${i} ${pad}`, { priority: 'next' })
-            records.push([r.id, to, ts, now(), why])
-          } catch (err) {
-            errors++
-            lastError = err.message
-          } finally {
-            m.activeSends--
+    return Promise.all(
+      [...members.values()].map(async (m, k) => {
+        const rand = seeded(seed * 7919 + [...m.peerId].reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) | 0, k))
+        const others = targets.filter(t => t !== m.peerId)
+        const records = []
+        let errors = 0
+        let lastError
+        let issued = 0
+        const worker = async () => {
+          while (issued < perNode) {
+            const i = issued++
+            const due = t0 + spreadMs * (i / perNode)
+            if (due > now()) await sleep(due - now())
+            const to = others[Math.floor(rand() * others.length)]
+            while (m.state !== 'running') await memberUntil(m, () => m.state === 'running')
+            m.activeSends++
+            const ts = now()
+            const why = route(m.node, to)
+            try {
+              const [r] = await m.node.mail.send(to, `${i} ${pad}`, { priority: 'next' })
+              records.push([r.id, to, ts, now(), why])
+            } catch (err) {
+              errors++
+              lastError = err.message
+            } finally {
+              m.activeSends--
+            }
           }
         }
-      }
-      await Promise.all(Array.from({ length: concurrency }, worker))
-      return { peer: m.peerId, records, errors, lastError }
-    }))
+        await Promise.all(Array.from({ length: concurrency }, worker))
+        return { peer: m.peerId, records, errors, lastError }
+      })
+    )
   },
 
   /**
@@ -1027,75 +1211,111 @@ const relayHandlers = {
    * relay's mailbox) for `seconds`, with at most `window` sends not yet `held`. Counts per
    * second of the window the sends accepted and the `held` statuses.
    */
-  async mFlood ({ from, to, seconds = 10, window = 4096, maxOutstanding = 512, bodySize = 64, drainMs = 20_000 }) {
+  async mFlood({ from, to, seconds = 10, window = 4096, maxOutstanding = 512, bodySize = 64, drainMs = 20_000 }) {
     const pad = 'f'.repeat(bodySize)
     const t0 = now()
     const bucket = () => Math.floor((now() - t0) / 1000)
-    const per = await Promise.all(from.map(async id => {
-      const m = memberOf(id)
-      const heldPerSec = new Array(seconds).fill(0)
-      const acceptPerSec = new Array(seconds).fill(0)
-      const unheld = new Set()
-      const early = new Set()
-      let outstanding = 0
-      let accepted = 0
-      let held = 0
-      let heldInWindow = 0
-      let errors = 0
-      let lastError
-      let sending = true
-      let wake = () => {}
-      const onStatus = (e) => {
-        if (e.detail.status !== 'held') return
-        const id = e.detail.id
-        if (unheld.delete(id)) {
-          held++
-          const b = bucket()
-          if (b < seconds) { heldPerSec[b]++; heldInWindow++ }
-          pump()
-          wake()
-        } else {
-          early.add(id)
-        }
-      }
-      let seq = 0
-      const pump = () => {
-        while (sending && outstanding < maxOutstanding && outstanding + unheld.size < window) {
-          outstanding++
-          m.node.mail.send(to, `${seq++} ${pad}`, { priority: 'next' }).then(([r]) => {
-            accepted++
+    const per = await Promise.all(
+      from.map(async id => {
+        const m = memberOf(id)
+        const heldPerSec = new Array(seconds).fill(0)
+        const acceptPerSec = new Array(seconds).fill(0)
+        const unheld = new Set()
+        const early = new Set()
+        let outstanding = 0
+        let accepted = 0
+        let held = 0
+        let heldInWindow = 0
+        let errors = 0
+        let lastError
+        let sending = true
+        let wake = () => {}
+        const onStatus = e => {
+          if (e.detail.status !== 'held') return
+          const id = e.detail.id
+          if (unheld.delete(id)) {
+            held++
             const b = bucket()
-            if (b < seconds) acceptPerSec[b]++
-            if (early.delete(r.id)) {
-              held++
-              if (b < seconds) { heldPerSec[b]++; heldInWindow++ }
-            } else {
-              unheld.add(r.id)
+            if (b < seconds) {
+              heldPerSec[b]++
+              heldInWindow++
             }
-          }, err => { errors++; lastError = err.message }).finally(() => {
-            outstanding--
             pump()
             wake()
-          })
+          } else {
+            early.add(id)
+          }
         }
-      }
-      m.node.addEventListener('message:status', onStatus)
-      try {
-        pump()
-        await sleep(seconds * 1000)
-        sending = false
-        const tStop = now()
-        const drained = await new Promise(resolve => {
-          const timer = setTimeout(() => resolve(false), drainMs)
-          wake = () => { if (outstanding === 0 && unheld.size === 0) { clearTimeout(timer); resolve(true) } }
-          wake()
-        })
-        return { peer: id, accepted, held, heldInWindow, heldPerSec, acceptPerSec, tStart: t0, windowMs: tStop - t0, drainMs: now() - tStop, drained, unheldLeft: unheld.size, errors, lastError }
-      } finally {
-        sending = false
-        m.node.removeEventListener('message:status', onStatus)
-      }
-    }))
+        let seq = 0
+        const pump = () => {
+          while (sending && outstanding < maxOutstanding && outstanding + unheld.size < window) {
+            outstanding++
+            m.node.mail
+              .send(to, `${seq++} ${pad}`, { priority: 'next' })
+              .then(
+                ([r]) => {
+                  accepted++
+                  const b = bucket()
+                  if (b < seconds) acceptPerSec[b]++
+                  if (early.delete(r.id)) {
+                    held++
+                    if (b < seconds) {
+                      heldPerSec[b]++
+                      heldInWindow++
+                    }
+                  } else {
+                    unheld.add(r.id)
+                  }
+                },
+                err => {
+                  errors++
+                  lastError = err.message
+                }
+              )
+              .finally(() => {
+                outstanding--
+                pump()
+                wake()
+              })
+          }
+        }
+        m.node.addEventListener('message:status', onStatus)
+        try {
+          pump()
+          await sleep(seconds * 1000)
+          sending = false
+          const tStop = now()
+          const drained = await new Promise(resolve => {
+            const timer = setTimeout(() => resolve(false), drainMs)
+            wake = () => {
+              if (outstanding === 0 && unheld.size === 0) {
+                clearTimeout(timer)
+                resolve(true)
+              }
+            }
+            wake()
+          })
+          return {
+            peer: id,
+            accepted,
+            held,
+            heldInWindow,
+            heldPerSec,
+            acceptPerSec,
+            tStart: t0,
+            windowMs: tStop - t0,
+            drainMs: now() - tStop,
+            drained,
+            unheldLeft: unheld.size,
+            errors,
+            lastError
+          }
+        } finally {
+          sending = false
+          m.node.removeEventListener('message:status', onStatus)
+        }
+      })
+    )
     return per
   },
 
@@ -1105,7 +1325,7 @@ const relayHandlers = {
    * sealing in the window), which deposits them with its window of unacknowledged deposits.
    * Counts the relay's `h` acks (mailbox client `held`) per second for up to `seconds`.
    */
-  async mRawDeposit ({ from, to, count = 100_000, seconds = 10, bodySize = 64 }) {
+  async mRawDeposit({ from, to, count = 100_000, seconds = 10, bodySize = 64 }) {
     const m = memberOf(from)
     const dm = m.node.messaging.dm
     const { sealDm, newMessageId, idText } = await import(pathToFileURL(join(dist, 'messaging/envelope.js')).href)
@@ -1120,7 +1340,13 @@ const relayHandlers = {
     const items = []
     for (let i = 0; i < count; i++) {
       const id = newMessageId()
-      items.push({ id: idText(id), to, env: sealDm(dm.init.meshId, key, { from: self, to: pub, id, ts, exp }, { body: `${i} ${pad}`, pri: 'next' }), createdAt: ts, exp })
+      items.push({
+        id: idText(id),
+        to,
+        env: sealDm(dm.init.meshId, key, { from: self, to: pub, id, ts, exp }, { body: `${i} ${pad}`, pri: 'next' }),
+        createdAt: ts,
+        exp
+      })
     }
     const sealMs = performance.now() - tSeal
     const stats = dm.mailbox.stats
@@ -1136,11 +1362,21 @@ const relayHandlers = {
       last = stats.held
     }
     const windowMs = performance.now() - t0
-    return { peer: from, sealMs, sealedPerSec: Math.round(count / (sealMs / 1000)), held: stats.held - held0, perSec, tStart, windowMs, allHeld: stats.held - held0 >= count, queuedLeft: dm.mailbox.queued }
+    return {
+      peer: from,
+      sealMs,
+      sealedPerSec: Math.round(count / (sealMs / 1000)),
+      held: stats.held - held0,
+      perSec,
+      tStart,
+      windowMs,
+      allHeld: stats.held - held0 >= count,
+      queuedLeft: dm.mailbox.queued
+    }
   },
 
   /** Dial member `to` from local member `from` (through the relay's circuit for `listen: []` members): time and error. */
-  async mDial ({ from, to, timeoutMs = 10_000 }) {
+  async mDial({ from, to, timeoutMs = 10_000 }) {
     const m = memberOf(from)
     const t = performance.now()
     try {
@@ -1148,12 +1384,17 @@ const relayHandlers = {
       const conn = m.node.libp2p.getConnections().find(c => c.remotePeer.toString() === to)
       return { ok: true, ms: performance.now() - t, addr: conn?.remoteAddr.toString() ?? null, known: m.node.presence.get(to)?.addrs ?? [] }
     } catch (err) {
-      return { ok: false, ms: performance.now() - t, error: `${err.name}: ${err.message.split('\n')[0]}`.slice(0, 300), known: m.node.presence.get(to)?.addrs ?? [] }
+      return {
+        ok: false,
+        ms: performance.now() - t,
+        error: `${err.name}: ${err.message.split('\n')[0]}`.slice(0, 300),
+        known: m.node.presence.get(to)?.addrs ?? []
+      }
     }
   },
 
   /** Totals over local members: received, duplicates, held/delivered statuses, running. */
-  async mCounts () {
+  async mCounts() {
     const c = { recv: 0, dups: 0, held: 0, delivered: 0, failed: 0, running: 0, members: members.size }
     for (const m of members.values()) {
       c.recv += m.recv.size
@@ -1170,7 +1411,7 @@ const relayHandlers = {
    * Per member, across restarts: received ids in order with times, duplicates, first
    * held/delivered/failed status times of its sends, offline intervals, counters.
    */
-  async mDump () {
+  async mDump() {
     return [...members.values()].map(m => {
       const dm = m.node?.messaging?.dm
       const live = (k, o) => (m.state === 'running' ? (o?.[k] ?? 0) : 0)
@@ -1195,14 +1436,14 @@ const relayHandlers = {
   },
 
   /** Stop every running member (the end of a run). */
-  async mStopAll () {
+  async mStopAll() {
     await Promise.allSettled([...members.values()].filter(m => m.state === 'running').map(m => stopMember(m)))
     return true
   }
 }
 Object.assign(handlers, relayHandlers)
 
-process.on('message', async (msg) => {
+process.on('message', async msg => {
   if (msg == null || msg.rid == null) return
   const h = handlers[msg.cmd]
   try {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 const maps = new Map()
 
-function sourceMapFor (file) {
+function sourceMapFor(file) {
   if (maps.has(file)) return maps.get(file)
   let map = null
   try {
@@ -24,12 +24,14 @@ function sourceMapFor (file) {
 }
 
 /** Where a frame lives: a package name and a readable file:line (workspace frames in src/). */
-export function locate (cf) {
+export function locate(cf) {
   const url = cf.url ?? ''
   if (url === '') return { pkg: cf.functionName.startsWith('(') ? cf.functionName : '(native)', where: '' }
   if (url.startsWith('node:')) return { pkg: 'node:internal', where: url }
   let file = url
-  try { if (url.startsWith('file:')) file = fileURLToPath(url) } catch {}
+  try {
+    if (url.startsWith('file:')) file = fileURLToPath(url)
+  } catch {}
   const pnpm = file.match(/node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/)
   if (pnpm != null) return { pkg: pnpm[1], where: `${pnpm[1]}/${pnpm[2]}:${cf.lineNumber + 1}` }
   const nm = file.match(/node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/)
@@ -41,16 +43,21 @@ export function locate (cf) {
     const e = m?.findEntry(cf.lineNumber, cf.columnNumber)
     if (e?.originalSource != null) {
       let src = e.originalSource
-      try { if (src.startsWith('file:')) src = fileURLToPath(src) } catch {}
+      try {
+        if (src.startsWith('file:')) src = fileURLToPath(src)
+      } catch {}
       if (!src.startsWith('/')) src = join(file, '..', src)
       return { pkg, where: `${relative(root, src)}:${e.originalLine + 1}` }
     }
     return { pkg, where: `${relative(root, file)}:${cf.lineNumber + 1}` }
   }
-  return { pkg: file.startsWith(root) ? relative(root, file).split('/').slice(0, 2).join('/') : '(other)', where: `${file.startsWith(root) ? relative(root, file) : file}:${cf.lineNumber + 1}` }
+  return {
+    pkg: file.startsWith(root) ? relative(root, file).split('/').slice(0, 2).join('/') : '(other)',
+    where: `${file.startsWith(root) ? relative(root, file) : file}:${cf.lineNumber + 1}`
+  }
 }
 
-export function summarize (files, top = 30, callersOf = null, depth = 6) {
+export function summarize(files, top = 30, callersOf = null, depth = 6) {
   const byFn = new Map()
   const byPkg = new Map()
   const callers = new Map()
@@ -62,7 +69,7 @@ export function summarize (files, top = 30, callersOf = null, depth = 6) {
     const nodes = new Map(prof.nodes.map(n => [n.id, n]))
     const parent = new Map()
     for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
-    const label = (cf) => `${cf.functionName || '(anonymous)'} ${locate(cf).where}`.trim()
+    const label = cf => `${cf.functionName || '(anonymous)'} ${locate(cf).where}`.trim()
     const self = new Map()
     const deltas = prof.timeDeltas
     for (let i = 0; i < prof.samples.length; i++) {
@@ -72,7 +79,7 @@ export function summarize (files, top = 30, callersOf = null, depth = 6) {
     }
     // inclusive time: each distinct frame on a sampled stack gets the sample's time once
     const inclKeys = new Map()
-    const inclOf = (id) => {
+    const inclOf = id => {
       let ks = inclKeys.get(id)
       if (ks == null) {
         const set = new Set()
@@ -81,14 +88,17 @@ export function summarize (files, top = 30, callersOf = null, depth = 6) {
           if (cf.functionName === '(root)') break
           set.add(label(cf))
         }
-        inclKeys.set(id, ks = [...set])
+        inclKeys.set(id, (ks = [...set]))
       }
       return ks
     }
     for (const [id, ms] of self) {
       const cf = nodes.get(id).callFrame
       if (cf.functionName !== '(idle)') for (const k of inclOf(id)) incl.set(k, (incl.get(k) ?? 0) + ms)
-      if (cf.functionName === '(idle)') { idle += ms; continue }
+      if (cf.functionName === '(idle)') {
+        idle += ms
+        continue
+      }
       total += ms
       const { pkg, where } = locate(cf)
       const key = `${cf.functionName || '(anonymous)'} ${where}`.trim()
@@ -106,20 +116,42 @@ export function summarize (files, top = 30, callersOf = null, depth = 6) {
       }
     }
   }
-  const rows = (m) => [...m].sort((a, b) => b[1] - a[1]).map(([k, ms]) => ({ ms: Math.round(ms), pct: Number((100 * ms / total).toFixed(1)), what: k }))
-  return { files: files.length, busyMs: Math.round(total), idleMs: Math.round(idle), byPackage: rows(byPkg).slice(0, top), byFunction: rows(byFn).slice(0, top), inclusive: rows(incl).slice(0, top), ...(callersOf != null ? { callers: rows(callers).slice(0, top) } : {}) }
+  const rows = m =>
+    [...m].sort((a, b) => b[1] - a[1]).map(([k, ms]) => ({ ms: Math.round(ms), pct: Number(((100 * ms) / total).toFixed(1)), what: k }))
+  return {
+    files: files.length,
+    busyMs: Math.round(total),
+    idleMs: Math.round(idle),
+    byPackage: rows(byPkg).slice(0, top),
+    byFunction: rows(byFn).slice(0, top),
+    inclusive: rows(incl).slice(0, top),
+    ...(callersOf != null ? { callers: rows(callers).slice(0, top) } : {})
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2)
-  const opt = (name) => { const i = args.indexOf(name); if (i < 0) return undefined; const v = args[i + 1]; args.splice(i, 2); return v }
+  const opt = name => {
+    const i = args.indexOf(name)
+    if (i < 0) return undefined
+    const v = args[i + 1]
+    args.splice(i, 2)
+    return v
+  }
   const top = Number(opt('--top') ?? 30)
   const match = opt('--match')
   const callersOf = opt('--callers')
   const depth = Number(opt('--depth') ?? 6)
   const json = args.includes('--json')
   const paths = args.filter(a => a !== '--json' && a !== '--inclusive')
-  const files = paths.flatMap(p => (statSync(p).isDirectory() ? readdirSync(p).filter(f => f.endsWith('.cpuprofile')).map(f => join(p, f)) : [p]))
+  const files = paths
+    .flatMap(p =>
+      statSync(p).isDirectory()
+        ? readdirSync(p)
+            .filter(f => f.endsWith('.cpuprofile'))
+            .map(f => join(p, f))
+        : [p]
+    )
     .filter(f => match == null || f.includes(match))
   const s = summarize(files, top, callersOf, depth)
   if (json) {

@@ -4,21 +4,36 @@
 import { execFileSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
-import { cliBin, procCpuMs, procMemMB, procPrivateMB, progress, removeDir, root, round, sleep, spawnTracked, stopChild, summary, tempDir, timeToExit } from './harness.mjs'
+import {
+  cliBin,
+  procCpuMs,
+  procMemMB,
+  procPrivateMB,
+  progress,
+  removeDir,
+  root,
+  round,
+  sleep,
+  spawnTracked,
+  stopChild,
+  summary,
+  tempDir,
+  timeToExit
+} from './harness.mjs'
 
 const PEER = 'bench-peer'
 const READY_TIMEOUT_MS = 15_000
 const JOIN_TIMEOUT_MS = 15_000
 
 /** `node -e` body that only loads the node package (the daemon's import cost, no start) */
-const dist = (f) => pathToFileURL(join(root, 'packages/node/dist', f)).href
+const dist = f => pathToFileURL(join(root, 'packages/node/dist', f)).href
 const importNodeScript = `await import('${dist('polyfill.js')}'); await import('${dist('index.js')}')`
 
-const isAddr = (line) => line.includes('/p2p/')
-const joinedLine = (name) => (line) => line.startsWith(`+ ${name} (`) && line.endsWith(') joined')
+const isAddr = line => line.includes('/p2p/')
+const joinedLine = name => line => line.startsWith(`+ ${name} (`) && line.endsWith(') joined')
 
 /** A temp home with one mesh and a peer daemon; `close()` stops it and removes the home. */
-export async function withPeerHome (fn) {
+export async function withPeerHome(fn) {
   const home = tempDir('claudemesh-bench-')
   const env = { ...process.env, CLAUDEMESH_HOME: home }
   delete env.DEBUG
@@ -34,12 +49,12 @@ export async function withPeerHome (fn) {
   }
 }
 
-export function spawnDaemon (env, name) {
+export function spawnDaemon(env, name) {
   return spawnTracked([cliBin, 'daemon', '--name', name], { env })
 }
 
 /** Spawn a daemon and time spawn → first multiaddr (ready) and spawn → "+ bench-peer joined". */
-async function coldStartOnce (env, name) {
+async function coldStartOnce(env, name) {
   const d = spawnDaemon(env, name)
   try {
     const ready = await d.stdout.wait(isAddr, READY_TIMEOUT_MS, 'multiaddr on stdout')
@@ -53,7 +68,7 @@ async function coldStartOnce (env, name) {
   }
 }
 
-export async function coldStart (ctx, runs = 10) {
+export async function coldStart(ctx, runs = 10) {
   const baseline = []
   for (let i = 0; i < runs; i++) baseline.push(await timeToExit(['-e', '0']))
   const cliVersion = []
@@ -92,7 +107,12 @@ export async function coldStart (ctx, runs = 10) {
     /** CPU (user + system, 10 ms ticks) the daemon had used when it saw the peer */
     cpuMsAtJoin: summary(cpuAtJoin),
     stopMs: summary(stop),
-    baseline: { nodeE0Ms: nodeSummary, nodeE0CpuMs: summary(nodeCpus.filter(Number.isFinite)), cliVersionMs: summary(cliVersion), importNodePackageMs: summary(importNode) },
+    baseline: {
+      nodeE0Ms: nodeSummary,
+      nodeE0CpuMs: summary(nodeCpus.filter(Number.isFinite)),
+      cliVersionMs: summary(cliVersion),
+      importNodePackageMs: summary(importNode)
+    },
     ratioToNodeE0: round(joinedSummary.median / nodeSummary.median),
     meetsTarget: joinedSummary.median < 300,
     ...(failures.length > 0 ? { failures } : {})
@@ -100,14 +120,22 @@ export async function coldStart (ctx, runs = 10) {
 }
 
 /** CPU (user + system) a bare `node -e` uses from its start to its exit, in ms (getrusage: the whole process). */
-async function nodeCpu () {
-  const p = spawnTracked(['-e', "process.on('exit', () => { const c = process.cpuUsage(); process.stdout.write(String((c.user + c.system) / 1000) + '\\n') })"])
-  await Promise.all([p.exited, new Promise(resolve => { p.child.stdout.once('close', resolve) })])
+async function nodeCpu() {
+  const p = spawnTracked([
+    '-e',
+    "process.on('exit', () => { const c = process.cpuUsage(); process.stdout.write(String((c.user + c.system) / 1000) + '\\n') })"
+  ])
+  await Promise.all([
+    p.exited,
+    new Promise(resolve => {
+      p.child.stdout.once('close', resolve)
+    })
+  ])
   return Number(p.stdout.seen.at(-1)?.line ?? NaN)
 }
 
 /** RSS of a daemon that is connected and then idle for `idleMs`, median of `count` daemons. */
-export async function idleRss (ctx, count = 3, idleMs = 3_000) {
+export async function idleRss(ctx, count = 3, idleMs = 3_000) {
   const idle = spawnTracked(['-e', 'setInterval(() => {}, 1000)'])
   const importOnly = spawnTracked(['--input-type=module', '-e', `${importNodeScript}; setInterval(() => {}, 1000)`])
   const rss = []

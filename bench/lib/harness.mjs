@@ -15,26 +15,32 @@ export const cliBin = process.env.CLAUDEMESH_BENCH_BIN ?? join(root, 'packages/c
 const children = new Set()
 const dirs = new Set()
 
-export const progress = (msg) => { console.error(`[bench] ${msg}`) }
-export const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
+export const progress = msg => {
+  console.error(`[bench] ${msg}`)
+}
+export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
-export function tempDir (prefix) {
+export function tempDir(prefix) {
   const d = mkdtempSync(join(tmpdir(), prefix))
   dirs.add(d)
   return d
 }
 
-export function removeDir (d) {
+export function removeDir(d) {
   rmSync(d, { recursive: true, force: true })
   dirs.delete(d)
 }
 
-function cleanupNow () {
+function cleanupNow() {
   for (const c of children) {
-    try { c.kill('SIGKILL') } catch {}
+    try {
+      c.kill('SIGKILL')
+    } catch {}
   }
   for (const d of dirs) {
-    try { rmSync(d, { recursive: true, force: true }) } catch {}
+    try {
+      rmSync(d, { recursive: true, force: true })
+    } catch {}
   }
 }
 
@@ -51,18 +57,22 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  * event listeners), print what `partial()` returns marked as failed, so the parent still gets
  * JSON, then exit; the exit handler kills children and removes temp dirs.
  */
-export function guard (ms, partial = () => ({})) {
+export function guard(ms, partial = () => ({})) {
   const giveUp = (code, error) => {
     progress(error)
     emit({ ...partial(), ok: false, error })
     process.exit(code)
   }
-  setTimeout(() => { giveUp(124, `watchdog: not finished within ${ms} ms`) }, ms).unref()
-  process.on('uncaughtException', err => { giveUp(70, `crashed: ${err.stack?.split('\n').slice(0, 3).join(' | ') ?? err}`) })
+  setTimeout(() => {
+    giveUp(124, `watchdog: not finished within ${ms} ms`)
+  }, ms).unref()
+  process.on('uncaughtException', err => {
+    giveUp(70, `crashed: ${err.stack?.split('\n').slice(0, 3).join(' | ') ?? err}`)
+  })
 }
 
 /** Spawn a tracked child; `t0` is taken just before spawn(). stdout/stderr are line readers. */
-export function spawnTracked (args, opts = {}) {
+export function spawnTracked(args, opts = {}) {
   const t0 = performance.now()
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
   children.add(child)
@@ -72,21 +82,25 @@ export function spawnTracked (args, opts = {}) {
       resolve({ code, signal, at: performance.now() })
     })
   })
-  child.once('error', err => { progress(`spawn failed: ${err.message}`) })
+  child.once('error', err => {
+    progress(`spawn failed: ${err.message}`)
+  })
   return { child, t0, exited, stdout: lineReader(child.stdout), stderr: lineReader(child.stderr) }
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. Resolves with the exit. */
-export async function stopChild (p, graceMs = 5_000) {
+export async function stopChild(p, graceMs = 5_000) {
   if (p.child.exitCode == null && p.child.signalCode == null) p.child.kill('SIGTERM')
-  const t = setTimeout(() => { p.child.kill('SIGKILL') }, graceMs)
+  const t = setTimeout(() => {
+    p.child.kill('SIGKILL')
+  }, graceMs)
   const res = await p.exited
   clearTimeout(t)
   return res
 }
 
 /** Every line with its arrival time; `wait(pred, ms)` resolves with the time of the first match. */
-export function lineReader (stream) {
+export function lineReader(stream) {
   const seen = []
   const waiters = new Set()
   let buf = ''
@@ -104,16 +118,27 @@ export function lineReader (stream) {
   })
   return {
     seen,
-    tail: (n = 5) => seen.slice(-n).map(s => s.line).join(' | '),
-    wait (pred, ms, what = 'line') {
+    tail: (n = 5) =>
+      seen
+        .slice(-n)
+        .map(s => s.line)
+        .join(' | '),
+    wait(pred, ms, what = 'line') {
       const hit = seen.find(s => pred(s.line))
       if (hit != null) return Promise.resolve(hit.at)
       return new Promise((resolve, reject) => {
         const w = {
           pred,
-          done: (at) => { clearTimeout(timer); waiters.delete(w); resolve(at) }
+          done: at => {
+            clearTimeout(timer)
+            waiters.delete(w)
+            resolve(at)
+          }
         }
-        const timer = setTimeout(() => { waiters.delete(w); reject(new Error(`no ${what} within ${ms} ms`)) }, ms)
+        const timer = setTimeout(() => {
+          waiters.delete(w)
+          reject(new Error(`no ${what} within ${ms} ms`))
+        }, ms)
         waiters.add(w)
       })
     }
@@ -121,9 +146,11 @@ export function lineReader (stream) {
 }
 
 /** Time from spawn to exit of `node <args>`. */
-export async function timeToExit (args, opts) {
+export async function timeToExit(args, opts) {
   const p = spawnTracked(args, opts)
-  const t = setTimeout(() => { p.child.kill('SIGKILL') }, 30_000)
+  const t = setTimeout(() => {
+    p.child.kill('SIGKILL')
+  }, 30_000)
   const { at, code } = await p.exited
   clearTimeout(t)
   if (code !== 0) throw new Error(`node ${args.join(' ')} exited with ${code}: ${p.stderr.tail()}`)
@@ -131,10 +158,10 @@ export async function timeToExit (args, opts) {
 }
 
 /** VmRSS / VmHWM of a pid in MB, or null off Linux. */
-export function procMemMB (pid) {
+export function procMemMB(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kb = (key) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'))?.[1])
+    const kb = key => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'))?.[1])
     return { rss: round(kb('VmRSS') / 1024), hwm: round(kb('VmHWM') / 1024) }
   } catch {
     return null
@@ -146,7 +173,7 @@ export function procMemMB (pid) {
  * shares with every other node process (the node binary's code alone is ~30-45 MB of RSS),
  * so what one more session on the machine costs.
  */
-export function procPrivateMB (pid) {
+export function procPrivateMB(pid) {
   try {
     const kb = Number(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').match(/^Pss_Anon:\s+(\d+) kB/m)?.[1])
     return Number.isFinite(kb) ? round(kb / 1024) : null
@@ -156,7 +183,7 @@ export function procPrivateMB (pid) {
 }
 
 /** CPU time (user + system) a pid has used so far, in ms, or null off Linux. */
-export function procCpuMs (pid) {
+export function procCpuMs(pid) {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
     return (Number(fields[11]) + Number(fields[12])) * 10 // clock ticks; USER_HZ is 100 on Linux
@@ -168,22 +195,22 @@ export function procCpuMs (pid) {
 export const round = (x, digits = 1) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null)
 
 /** median, p90 (nearest rank), min, max of a list of numbers. */
-export function summary (xs) {
+export function summary(xs) {
   if (xs.length === 0) return { n: 0 }
   const s = [...xs].sort((a, b) => a - b)
-  const rank = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]
+  const rank = q => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]
   const mid = s.length / 2
   const median = s.length % 2 === 1 ? s[Math.floor(mid)] : (s[mid - 1] + s[mid]) / 2
   return { n: s.length, median: round(median), p90: round(rank(0.9)), min: round(s[0]), max: round(s[s.length - 1]) }
 }
 
 /** Print the file's single JSON result on stdout. */
-export function emit (result) {
+export function emit(result) {
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
 /** mulberry32: a small seeded generator, [0, 1): a benchmark's random choices replay from BENCH_SEED */
-export function seeded (seed) {
+export function seeded(seed) {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -195,7 +222,7 @@ export function seeded (seed) {
 }
 
 /** Run one benchmark section; its result also records the 1-minute load average before and after; errors become `{ ok: false }`. */
-export async function section (name, fn) {
+export async function section(name, fn) {
   progress(`${name}…`)
   const t = performance.now()
   const load0 = loadavg()[0]

@@ -15,7 +15,7 @@ const isMain = process.argv[1] === fileURLToPath(import.meta.url)
 let createMesh, createMeshNode
 
 /** Fraction of ordered pairs (a sees b online) over all N·(N-1) pairs. */
-function coverage (nodes) {
+function coverage(nodes) {
   const ids = nodes.filter(n => n.key != null).map(n => n.peerId)
   let seen = 0
   for (const n of nodes) {
@@ -27,7 +27,7 @@ function coverage (nodes) {
 }
 
 /** One run: returns { ok, ms } or { ok: false, seen }. Always stops the nodes and removes the home. */
-export async function meshOnce (size, timeoutMs) {
+export async function meshOnce(size, timeoutMs) {
   const home = tempDir('claudemesh-bench-mesh-')
   const nodes = []
   try {
@@ -40,18 +40,28 @@ export async function meshOnce (size, timeoutMs) {
     const t0 = performance.now()
     let started = false
     let finish
-    const done = new Promise(resolve => { finish = resolve })
+    const done = new Promise(resolve => {
+      finish = resolve
+    })
     // nodes that list every other node online; a node is re-checked only when it gets a join
     const complete = new Set()
-    const check = (n) => {
+    const check = n => {
       if (!started || complete.has(n)) return
       for (const m of nodes) if (m !== n && n.presence.get(m.peerId)?.online !== true) return
       complete.add(n)
       if (complete.size === nodes.length) finish(performance.now())
     }
-    for (const n of nodes) n.addEventListener('peer:join', () => { check(n) })
-    const timer = setTimeout(() => { finish(null) }, timeoutMs)
-    const startErr = await Promise.all(nodes.map(n => n.start())).then(() => null, err => err)
+    for (const n of nodes)
+      n.addEventListener('peer:join', () => {
+        check(n)
+      })
+    const timer = setTimeout(() => {
+      finish(null)
+    }, timeoutMs)
+    const startErr = await Promise.all(nodes.map(n => n.start())).then(
+      () => null,
+      err => err
+    )
     const startedAt = performance.now()
     started = true
     if (startErr != null) finish(null)
@@ -66,18 +76,30 @@ export async function meshOnce (size, timeoutMs) {
       const seen = round(coverage(nodes), 3)
       return { ok: false, seen, timeoutMs, cpuMs, ...(startErr != null ? { error: startErr.message } : {}) }
     }
-    return { ok: true, ms: round(end - t0), allStartedMs: round(startedAt - t0), cpuMs, cpuMsPerNode: round(cpuMs / size), rssGrowthPerNodeMB }
+    return {
+      ok: true,
+      ms: round(end - t0),
+      allStartedMs: round(startedAt - t0),
+      cpuMs,
+      cpuMsPerNode: round(cpuMs / size),
+      rssGrowthPerNodeMB
+    }
   } finally {
     let timer
     const stopped = Promise.allSettled(nodes.map(n => n.stop())).then(() => true)
-    const bounded = await Promise.race([stopped, new Promise(resolve => { timer = setTimeout(resolve, STOP_TIMEOUT_MS, false) })])
+    const bounded = await Promise.race([
+      stopped,
+      new Promise(resolve => {
+        timer = setTimeout(resolve, STOP_TIMEOUT_MS, false)
+      })
+    ])
     clearTimeout(timer)
     if (!bounded) progress(`mesh of ${size}: some nodes did not stop within ${STOP_TIMEOUT_MS} ms`)
     removeDir(home)
   }
 }
 
-export async function meshBench ({ size, runs, timeoutMs, targetMs }, results = []) {
+export async function meshBench({ size, runs, timeoutMs, targetMs }, results = []) {
   if (createMesh == null) {
     await import(pathToFileURL(join(dist, 'polyfill.js')).href)
     ;({ createMesh, createMeshNode } = await import(pathToFileURL(join(dist, 'index.js')).href))
@@ -99,11 +121,15 @@ export async function meshBench ({ size, runs, timeoutMs, targetMs }, results = 
 }
 
 /** Parent side: run `meshBench(opts)` in a child process, bounded; its stderr is passed on. */
-export async function meshInChild (opts) {
+export async function meshInChild(opts) {
   const bound = opts.runs * (opts.timeoutMs + STOP_TIMEOUT_MS) + 30_000
   const p = spawnTracked([fileURLToPath(import.meta.url), JSON.stringify(opts)])
-  p.child.stderr.on('data', d => { process.stderr.write(d) })
-  const timer = setTimeout(() => { void stopChild(p) }, bound)
+  p.child.stderr.on('data', d => {
+    process.stderr.write(d)
+  })
+  const timer = setTimeout(() => {
+    void stopChild(p)
+  }, bound)
   const { code, signal } = await p.exited
   clearTimeout(timer)
   const last = p.stdout.seen.at(-1)?.line

@@ -12,7 +12,7 @@ import { importFrom } from './resolve.mjs'
 
 const nodePkg = join(root, 'packages/node')
 
-async function load (name) {
+async function load(name) {
   for (const dir of [nodePkg, process.env.BENCH_RECALL_MODULES].filter(Boolean)) {
     if (existsSync(join(dir, 'node_modules', name))) {
       const m = await importFrom(dir, name)
@@ -24,16 +24,23 @@ async function load (name) {
 
 const SPLIT = /[\n\r\p{Z}\p{P}]+/u
 
-async function parser () {
+async function parser() {
   const { stemmer } = await importFrom(nodePkg, 'stemmer')
   const cache = new Map()
-  const stem = (w) => {
+  const stem = w => {
     let s = cache.get(w)
-    if (s == null) { s = stemmer(w.toLowerCase()); cache.set(w, s) }
+    if (s == null) {
+      s = stemmer(w.toLowerCase())
+      cache.set(w, s)
+    }
     return s
   }
-  const stems = (text) => text.split(SPLIT).filter(w => w.length > 0).map(stem)
-  const parse = (q) => {
+  const stems = text =>
+    text
+      .split(SPLIT)
+      .filter(w => w.length > 0)
+      .map(stem)
+  const parse = q => {
     const ws = stems(q)
     const last = ws.at(-1)
     return [...new Set(ws)].map(s => ({ stem: s, prefix: s === last && s.length >= 3, fuzzy: s.length >= 5 && s.length <= 16 }))
@@ -42,7 +49,7 @@ async function parser () {
 }
 
 /** Ranked ids → the first `limit` that pass the filters. */
-function take (ids, f, byId, limit = 10) {
+function take(ids, f, byId, limit = 10) {
   const out = []
   for (const id of ids) {
     const n = byId.get(id)
@@ -60,16 +67,24 @@ export const candidates = {
     const MiniSearch = await load('minisearch')
     const { parse } = await parser()
     const { stemmer } = await importFrom(nodePkg, 'stemmer')
-    const processTerm = (t) => stemmer(t.toLowerCase())
-    return async (notes) => {
-      const ix = new MiniSearch({ fields: ['content', 'tags'], processTerm, searchOptions: { boost: { content: 1, tags: 2 }, processTerm } })
+    const processTerm = t => stemmer(t.toLowerCase())
+    return async notes => {
+      const ix = new MiniSearch({
+        fields: ['content', 'tags'],
+        processTerm,
+        searchOptions: { boost: { content: 1, tags: 2 }, processTerm }
+      })
       ix.addAll(notes.map(n => ({ id: n.id, content: n.content, tags: n.tags.join(' ') })))
       return {
         search: (q, f, byId) => {
           const words = parse(q)
           const prefix = new Set(words.filter(w => w.prefix).map(w => w.stem))
           const hits = ix.search(q, { prefix: t => prefix.has(t), fuzzy: t => (t.length >= 5 && t.length <= 16 ? 1 : 0) })
-          return take(hits.map(h => h.id), f, byId)
+          return take(
+            hits.map(h => h.id),
+            f,
+            byId
+          )
         }
       }
     }
@@ -79,7 +94,7 @@ export const candidates = {
   flexsearch: async () => {
     const FlexSearch = await load('flexsearch')
     const { stems, parse } = await parser()
-    return async (notes) => {
+    return async notes => {
       const ix = new FlexSearch.Index({ tokenize: 'forward', resolution: 9 })
       const ids = []
       for (const [i, n] of notes.entries()) {
@@ -88,10 +103,16 @@ export const candidates = {
       }
       return {
         search: (q, f, byId) => {
-          const words = parse(q).map(w => w.stem).join(' ')
+          const words = parse(q)
+            .map(w => w.stem)
+            .join(' ')
           const filtered = f.author != null || f.tags != null
           const hits = ix.search(words, { limit: filtered ? 1000 : 10, suggest: true })
-          return take(hits.map(i => ids[i]), f, byId)
+          return take(
+            hits.map(i => ids[i]),
+            f,
+            byId
+          )
         },
         info: () => ({ note: 'no fuzzy matching, no BM25 (ranks by word position)' })
       }
@@ -101,14 +122,22 @@ export const candidates = {
   /** Orama 3 (BM25, its own English tokenizer, typo tolerance 1). */
   orama: async () => {
     const orama = await load('@orama/orama')
-    return async (notes) => {
+    return async notes => {
       const db = orama.create({ schema: { id: 'string', content: 'string', tags: 'string' } })
-      await orama.insertMultiple(db, notes.map(n => ({ id: n.id, content: n.content, tags: n.tags.join(' ') })), 1000)
+      await orama.insertMultiple(
+        db,
+        notes.map(n => ({ id: n.id, content: n.content, tags: n.tags.join(' ') })),
+        1000
+      )
       return {
         search: async (q, f, byId) => {
           const filtered = f.author != null || f.tags != null
           const r = await orama.search(db, { term: q, tolerance: 1, boost: { tags: 2 }, limit: filtered ? 1000 : 10 })
-          return take(r.hits.map(h => h.document.id), f, byId)
+          return take(
+            r.hits.map(h => h.document.id),
+            f,
+            byId
+          )
         }
       }
     }
@@ -120,13 +149,13 @@ export const candidates = {
   fts5: async () => fts5(true)
 }
 
-async function fts5 (weighted) {
+async function fts5(weighted) {
   const Database = await load('better-sqlite3')
   const { stems, parse } = await parser()
-  return async (notes) => {
+  return async notes => {
     const db = new Database(':memory:')
-    db.exec('CREATE VIRTUAL TABLE ix USING fts5(content, tags, content=\'\', contentless_delete=1, tokenize=\'unicode61 remove_diacritics 0\')')
-    db.exec('INSERT INTO ix(ix, rank) VALUES (\'rank\', \'bm25(1.0, 2.0)\')')
+    db.exec("CREATE VIRTUAL TABLE ix USING fts5(content, tags, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 0')")
+    db.exec("INSERT INTO ix(ix, rank) VALUES ('rank', 'bm25(1.0, 2.0)')")
     const vocab = new Set()
     const ins = db.prepare('INSERT INTO ix(rowid, content, tags) VALUES (?, ?, ?)')
     const ids = []
@@ -141,8 +170,8 @@ async function fts5 (weighted) {
       }
     })()
     const alphabet = [...new Set([...vocab].join(''))].join('')
-    const quote = (s) => `"${s.replaceAll('"', '""')}"`
-    const fuzzy = (s) => {
+    const quote = s => `"${s.replaceAll('"', '""')}"`
+    const fuzzy = s => {
       const out = new Set()
       for (let i = 0; i <= s.length; i++) {
         if (i < s.length) out.add(s.slice(0, i) + s.slice(i + 1))
@@ -155,11 +184,18 @@ async function fts5 (weighted) {
       return [...out].filter(v => vocab.has(v))
     }
     const stmts = new Map()
-    const stmt = (shape) => {
+    const stmt = shape => {
       let st = stmts.get(shape)
       if (st == null) {
-        const parts = shape.split(',').map(p => { const [w, k] = p.split(':'); return `SELECT rowid, ${k === 'e' ? 1 : k === 'p' ? 0.375 : 0.45} * rank AS s, ${w} AS w FROM ix WHERE ix MATCH ?` })
-        st = db.prepare(`SELECT rowid AS r, SUM(s) * COUNT(DISTINCT w) AS score FROM (${parts.join(' UNION ALL ')}) GROUP BY rowid ORDER BY score LIMIT ?`).raw(true)
+        const parts = shape.split(',').map(p => {
+          const [w, k] = p.split(':')
+          return `SELECT rowid, ${k === 'e' ? 1 : k === 'p' ? 0.375 : 0.45} * rank AS s, ${w} AS w FROM ix WHERE ix MATCH ?`
+        })
+        st = db
+          .prepare(
+            `SELECT rowid AS r, SUM(s) * COUNT(DISTINCT w) AS score FROM (${parts.join(' UNION ALL ')}) GROUP BY rowid ORDER BY score LIMIT ?`
+          )
+          .raw(true)
         stmts.set(shape, st)
       }
       return st
@@ -181,14 +217,27 @@ async function fts5 (weighted) {
           const shape = []
           const args = []
           for (const [i, w] of words.entries()) {
-            shape.push(`${i}:e`); args.push(quote(w.stem))
-            if (w.prefix) { shape.push(`${i}:p`); args.push(`${quote(w.stem)}*`) }
+            shape.push(`${i}:e`)
+            args.push(quote(w.stem))
+            if (w.prefix) {
+              shape.push(`${i}:p`)
+              args.push(`${quote(w.stem)}*`)
+            }
             const fz = w.fuzzy ? fuzzy(w.stem) : []
-            if (fz.length > 0) { shape.push(`${i}:f`); args.push(fz.map(quote).join(' OR ')) }
+            if (fz.length > 0) {
+              shape.push(`${i}:f`)
+              args.push(fz.map(quote).join(' OR '))
+            }
           }
-          rows = stmt(shape.join(',')).all(...args, limit).map(r => r[0])
+          rows = stmt(shape.join(','))
+            .all(...args, limit)
+            .map(r => r[0])
         }
-        return take(rows.map(r => ids[r]), f, byId)
+        return take(
+          rows.map(r => ids[r]),
+          f,
+          byId
+        )
       },
       info: () => ({ vocabulary: vocab.size })
     }

@@ -25,33 +25,42 @@ const result = { ok: true, engine: opts.engine, size: opts.size }
 guard(opts.boundMs ?? 170_000, () => result)
 
 const words = vocabulary(1)
-const mb = (b) => round(b / 2 ** 20)
-function memory () {
+const mb = b => round(b / 2 ** 20)
+function memory() {
   globalThis.gc?.()
   globalThis.gc?.()
   const m = process.memoryUsage()
-  return { rssMB: mb(m.rss), ...rssParts(), heapMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), externalMB: mb(m.external + m.arrayBuffers) }
+  return {
+    rssMB: mb(m.rss),
+    ...rssParts(),
+    heapMB: mb(m.heapUsed),
+    heapTotalMB: mb(m.heapTotal),
+    externalMB: mb(m.external + m.arrayBuffers)
+  }
 }
 
 /** RSS split (Linux): anonymous (heap, malloc) and file-backed (mapped files: LevelDB tables, code). */
-function rssParts () {
+function rssParts() {
   try {
     const t = readFileSync('/proc/self/status', 'utf8')
-    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? NaN)
+    const kb = k => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? NaN)
     return { rssAnonMB: round(kb('RssAnon') / 1024), rssFileMB: round(kb('RssFile') / 1024) }
-  } catch { return {} }
+  } catch {
+    return {}
+  }
 }
 
 /** The seeded notes: id (16 hex chars), content, tags, author (one of 8 peers). */
-function notes (n) {
+function notes(n) {
   const gen = noteGenerator(opts.seed, words)
   const out = []
-  for (let i = 0; i < n; i++) out.push({ id: (0x1000000000000n + BigInt(i) * 7919n).toString(16).padStart(16, '0'), ...gen(), author: `peer${i % 8}` })
+  for (let i = 0; i < n; i++)
+    out.push({ id: (0x1000000000000n + BigInt(i) * 7919n).toString(16).padStart(16, '0'), ...gen(), author: `peer${i % 8}` })
   return out
 }
 
 /** The query mix: warm-up, then `queries` timed ones, each awaited; ms per kind. */
-async function queryMix (recall) {
+async function queryMix(recall) {
   const warm = queryGenerator(opts.seed + 1000, words)
   for (let i = 0; i < opts.warmup; i++) await recall(warm().query)
   const gen = queryGenerator(opts.seed + 1, words)
@@ -77,11 +86,18 @@ async function queryMix (recall) {
   }
   slowest.sort((a, b) => b.ms - a.ms)
   // process CPU time (all threads, GC included): on a loaded machine wall time also counts waiting for a core
-  return { ms: pct(all), cpuMs: pct(cpu), slowest: slowest.slice(0, 5), byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => [k, pct(xs)])), meanResults: round(hits / opts.queries, 2), emptyResults: empty }
+  return {
+    ms: pct(all),
+    cpuMs: pct(cpu),
+    slowest: slowest.slice(0, 5),
+    byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => [k, pct(xs)])),
+    meanResults: round(hits / opts.queries, 2),
+    emptyResults: empty
+  }
 }
 
 /** The same queries with an author filter and with a tag filter (fewer: they are the rarer case). */
-async function filtered (recall) {
+async function filtered(recall) {
   const gen = queryGenerator(opts.seed + 2, words)
   const ms = []
   for (let i = 0; i < Math.min(200, opts.queries); i++) {
@@ -94,10 +110,13 @@ async function filtered (recall) {
   return pct(ms)
 }
 
-const cpuMs = (since) => { const u = process.cpuUsage(since); return round((u.user + u.system) / 1000) }
+const cpuMs = since => {
+  const u = process.cpuUsage(since)
+  return round((u.user + u.system) / 1000)
+}
 
 /** A session store as a node opens it: the LevelLog on its `crdt` sublevel, and the recall index snapshot beside it. */
-async function openShared (lib, dir) {
+async function openShared(lib, dir) {
   const db = await lib.openStore(dir)
   const crdt = lib.sublevel(db, 'crdt')
   const log = new lib.LevelLog(crdt, new lib.GroupCommit(db))
@@ -110,7 +129,7 @@ async function openShared (lib, dir) {
  * batches of 500 (an update is at most 256 KiB), the replica's snapshot, and a first start
  * that builds the recall index and saves it (what a node with this version does at stop).
  */
-async function prepare (lib, key, id, dir) {
+async function prepare(lib, key, id, dir) {
   const { db, log, indexStore } = await openShared(lib, dir)
   const writer = new lib.Replica(MESH_ID, key, SEAL_KEY, 1, log, id)
   await writer.load()
@@ -119,7 +138,8 @@ async function prepare (lib, key, id, dir) {
   for (let b = 0; b < all.length; b += 500) {
     await writer.change(doc => {
       const map = doc.getMap('memory')
-      for (const n of all.slice(b, b + 500)) map.set(n.id, { content: n.content, tags: n.tags, author: n.author, createdAt: b, by: id, at: b })
+      for (const n of all.slice(b, b + 500))
+        map.set(n.id, { content: n.content, tags: n.tags, author: n.author, createdAt: b, by: id, at: b })
     })
   }
   await writer.snapshot()
@@ -138,7 +158,7 @@ async function prepare (lib, key, id, dir) {
 }
 
 /** A cold start of a node over `dir` (a fresh process): load, then the index until ready, then the query mix. */
-async function serve (lib, key, id, dir) {
+async function serve(lib, key, id, dir) {
   // wall ms, and the process CPU ms of the same spans (on a loaded machine wall time counts waiting for a core)
   const c0 = process.cpuUsage()
   const t0 = performance.now()
@@ -173,7 +193,7 @@ async function serve (lib, key, id, dir) {
   return { coldStart, ...mix, filteredMs: filters, baseMB: base, memory: m, indexMB: round(m.rssMB - base.rssMB) }
 }
 
-async function shared () {
+async function shared() {
   const lib = await loadPure()
   const key = await lib.keyFromSeed(1)
   const id = lib.peerIdStringOfRaw(key.publicKey.raw)
@@ -184,17 +204,23 @@ async function shared () {
   try {
     const first = keep != null && existsSync(join(keep, 'CURRENT')) ? { reused: keep } : await prepare(lib, key, id, dir)
     // the cold start in a process of its own: its memory is the node's, not the writer's
-    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), JSON.stringify({ ...opts, dir })], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] })
+    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), JSON.stringify({ ...opts, dir })], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
     const r = JSON.parse(out.trim().split('\n').pop())
     if (r.ok === false) throw new Error(r.error)
-    delete r.ok; delete r.engine; delete r.size
+    delete r.ok
+    delete r.engine
+    delete r.size
     return { firstStart: first, ...r }
   } finally {
     if (keep == null) removeDir(dir)
   }
 }
 
-async function candidate (make) {
+async function candidate(make) {
   const all = notes(opts.size)
   const base = memory()
   const t = performance.now()

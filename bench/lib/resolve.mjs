@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url'
 
 const CONDITIONS = ['import', 'module-sync', 'node', 'default']
 
-function pick (target) {
+function pick(target) {
   if (typeof target === 'string') return target
   if (target == null || typeof target !== 'object') return undefined
   for (const c of CONDITIONS) {
@@ -18,7 +18,7 @@ function pick (target) {
 }
 
 /** `specifier` is a bare name ('@libp2p/utils') or name + subpath ('@modelcontextprotocol/sdk/client/stdio.js'). */
-export function resolveFrom (pkgDir, specifier) {
+export function resolveFrom(pkgDir, specifier) {
   const parts = specifier.split('/')
   const nameLen = specifier.startsWith('@') ? 2 : 1
   const name = parts.slice(0, nameLen).join('/')
@@ -51,6 +51,6 @@ export function resolveFrom (pkgDir, specifier) {
   return pathToFileURL(join(dir, file)).href
 }
 
-export async function importFrom (pkgDir, specifier) {
+export async function importFrom(pkgDir, specifier) {
   return import(resolveFrom(pkgDir, specifier))
 }

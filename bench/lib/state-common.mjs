@@ -9,16 +9,16 @@ import { importFrom } from './resolve.mjs'
 
 /** the node package under test; CLAUDEMESH_BENCH_NODE_DIST swaps in another build of its dist/ */
 export const dist = process.env.CLAUDEMESH_BENCH_NODE_DIST ?? join(root, 'packages/node/dist')
-const distUrl = (p) => pathToFileURL(join(dist, p)).href
+const distUrl = p => pathToFileURL(join(dist, p)).href
 
 /** polyfill first, then the package entry point (createMesh, createMeshNode…). */
-export async function loadNode () {
+export async function loadNode() {
   await import(distUrl('polyfill.js'))
   return import(distUrl('index.js'))
 }
 
 /** What pure replicas need: Replica, logs, SharedState, SharedMemory, the store, keys. */
-export async function loadPure () {
+export async function loadPure() {
   await import(distUrl('polyfill.js'))
   const state = await import(distUrl('state/index.js'))
   const memory = await import(distUrl('memory/index.js'))
@@ -34,13 +34,13 @@ export async function loadPure () {
     SharedMemory: memory.SharedMemory,
     levelIndexStore: snapshot.levelIndexStore,
     /** a session's store, as a node opens it */
-    openStore: async (dir) => store.openStore(dir, session.SESSION_LAYOUT),
+    openStore: async dir => store.openStore(dir, session.SESSION_LAYOUT),
     sublevel: store.sublevel,
     flushWrites: store.flushWrites,
     GroupCommit: commit.GroupCommit,
     peerIdStringOfRaw: keys.peerIdStringOfRaw,
     /** a deterministic Ed25519 key from a number (same seed, same key) */
-    keyFromSeed: (n) => {
+    keyFromSeed: n => {
       const seed = new Uint8Array(32)
       new DataView(seed.buffer).setUint32(0, n >>> 0)
       seed[31] = 0x5e
@@ -56,7 +56,7 @@ export const SEAL_KEY = new Uint8Array(32).fill(7)
  * A replica with SharedState and SharedMemory on `log` (MemoryLog or LevelLog), as the
  * convergence tests build them: `publish` gets every local change's signed envelope.
  */
-export async function pureReplica (lib, { key, log, inc = 1, publish = () => {} }) {
+export async function pureReplica(lib, { key, log, inc = 1, publish = () => {} }) {
   const id = lib.peerIdStringOfRaw(key.publicKey.raw)
   const replica = new lib.Replica(MESH_ID, key, SEAL_KEY, inc, log, id)
   await replica.load()
@@ -66,10 +66,10 @@ export async function pureReplica (lib, { key, log, inc = 1, publish = () => {} 
 }
 
 /** mulberry32: a small seeded generator in [0, 1) */
-export function rng (seed) {
+export function rng(seed) {
   let s = seed >>> 0
   return () => {
-    s = (s + 0x6D2B79F5) | 0
+    s = (s + 0x6d2b79f5) | 0
     let t = s
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -78,22 +78,32 @@ export function rng (seed) {
 }
 
 /** Nearest-rank percentiles and mean of a list of numbers (ms), at µs resolution. */
-export function pct (xs, digits = 3) {
+export function pct(xs, digits = 3) {
   if (xs.length === 0) return { n: 0 }
   const s = Float64Array.from(xs).sort()
-  const at = (q) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]
+  const at = q => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]
   let sum = 0
   for (const x of s) sum += x
-  return { n: s.length, p50: round(at(0.5), digits), p90: round(at(0.9), digits), p99: round(at(0.99), digits), max: round(s[s.length - 1], digits), mean: round(sum / s.length, digits) }
+  return {
+    n: s.length,
+    p50: round(at(0.5), digits),
+    p90: round(at(0.9), digits),
+    p99: round(at(0.99), digits),
+    max: round(s[s.length - 1], digits),
+    mean: round(sum / s.length, digits)
+  }
 }
 
 // ---- realistic short notes -----------------------------------------------------------------
 
 // what coding agents write to each other: function words, then shared development vocabulary
-const FUNCTION_WORDS = ('the a to of and in is for on that it with this be as we not at by from or are was but if ' +
+const FUNCTION_WORDS = (
+  'the a to of and in is for on that it with this be as we not at by from or are was but if ' +
   'so when all can should will after before now still only also then use need may into no new one out up do has ' +
-  'does which there than more about just any every each other').split(' ')
-const DEV_WORDS = ('test tests build fails failing passes fixed fix bug error errors timeout retry config ' +
+  'does which there than more about just any every each other'
+).split(' ')
+const DEV_WORDS = (
+  'test tests build fails failing passes fixed fix bug error errors timeout retry config ' +
   'database migration schema index query cache redis postgres sqlite leveldb api endpoint route handler server ' +
   'client request response header token auth session login user users permission role admin deploy staging ' +
   'production release version branch merge rebase commit review pr ci pipeline docker image container ' +
@@ -109,15 +119,18 @@ const DEV_WORDS = ('test tests build fails failing passes fixed fix bug error er
   'csv upload download storage bucket s3 backup restore snapshot replica shard cluster node peer mesh ' +
   'gossip sync conflict merge crdt encryption hash signature verify checksum payment invoice billing email ' +
   'notification search ranking pagination filter sort limit offset cursor transaction rollback commit ' +
-  'isolation retries idempotent webhook oauth jwt cookie cors csrf rate limiter throttle').split(' ')
-const SYLLABLES = ('ka lo mi ten ser vo ra chi ple dro ta nu ex bri con ver sta mo de li pa gro fen tal qui ' +
-  'zor bel ani cro fu han jo lum nex or pri sul tor um val wex yar zen ment tion able ing ous ive').split(' ')
+  'isolation retries idempotent webhook oauth jwt cookie cors csrf rate limiter throttle'
+).split(' ')
+const SYLLABLES = (
+  'ka lo mi ten ser vo ra chi ple dro ta nu ex bri con ver sta mo de li pa gro fen tal qui ' +
+  'zor bel ani cro fu han jo lum nex or pri sul tor um val wex yar zen ment tion able ing ous ive'
+).split(' ')
 
 /**
  * A vocabulary ranked by frequency: function words, the dev vocabulary, then `extra` invented
  * words (project names, identifiers) that make a long tail; sampled with Zipf's law.
  */
-export function vocabulary (seed, extra = 6000) {
+export function vocabulary(seed, extra = 6000) {
   const r = rng(seed)
   const words = [...FUNCTION_WORDS, ...DEV_WORDS]
   const seen = new Set(words)
@@ -125,16 +138,22 @@ export function vocabulary (seed, extra = 6000) {
     let w = ''
     const n = 2 + Math.floor(r() * 3)
     for (let i = 0; i < n; i++) w += SYLLABLES[Math.floor(r() * SYLLABLES.length)]
-    if (!seen.has(w)) { seen.add(w); words.push(w) }
+    if (!seen.has(w)) {
+      seen.add(w)
+      words.push(w)
+    }
   }
   return words
 }
 
 /** Zipf(s) sampler over ranks 0..n-1 by inverse CDF (binary search on the cumulative table). */
-export function zipf (n, s, r) {
+export function zipf(n, s, r) {
   const cdf = new Float64Array(n)
   let acc = 0
-  for (let i = 0; i < n; i++) { acc += 1 / (i + 1) ** s; cdf[i] = acc }
+  for (let i = 0; i < n; i++) {
+    acc += 1 / (i + 1) ** s
+    cdf[i] = acc
+  }
   return () => {
     const x = r() * acc
     let lo = 0
@@ -148,15 +167,17 @@ export function zipf (n, s, r) {
   }
 }
 
-const TAGS = ('bug todo decision api db auth ci deploy perf security frontend backend infra docs test ' +
+const TAGS = (
+  'bug todo decision api db auth ci deploy perf security frontend backend infra docs test ' +
   'release design question blocked done wip review incident oncall migration refactor flaky config ' +
-  'billing search sync mobile cli mcp ux data ml ops legal').split(' ')
+  'billing search sync mobile cli mcp ux data ml ops legal'
+).split(' ')
 
 /**
  * Seeded realistic notes: 8–30 words from the shared Zipfian vocabulary, now and then a number,
  * a file path or an issue reference; 0–3 tags from a small Zipfian tag set.
  */
-export function noteGenerator (seed, words = vocabulary(1)) {
+export function noteGenerator(seed, words = vocabulary(1)) {
   const r = rng(seed)
   const word = zipf(words.length, 1.05, r)
   const tag = zipf(TAGS.length, 1.0, r)
@@ -182,12 +203,12 @@ export function noteGenerator (seed, words = vocabulary(1)) {
  * last word cut to a prefix of 3–5 letters, 20% with one typo (a letter replaced, dropped
  * or two swapped) in one word of 5+ letters.
  */
-export function queryGenerator (seed, words = vocabulary(1)) {
+export function queryGenerator(seed, words = vocabulary(1)) {
   const r = rng(seed)
   const content = words.slice(FUNCTION_WORDS.length)
   const word = zipf(content.length, 0.9, r)
   const letters = 'abcdefghijklmnopqrstuvwxyz'
-  const typo = (w) => {
+  const typo = w => {
     const i = 1 + Math.floor(r() * (w.length - 2))
     const k = r()
     if (k < 0.4) return w.slice(0, i) + letters[Math.floor(r() * 26)] + w.slice(i + 1)
@@ -202,10 +223,16 @@ export function queryGenerator (seed, words = vocabulary(1)) {
     let kind = 'exact'
     if (x < 0.2) {
       const last = q[q.length - 1]
-      if (last.length > 5) { q[q.length - 1] = last.slice(0, 3 + Math.floor(r() * 3)); kind = 'prefix' }
+      if (last.length > 5) {
+        q[q.length - 1] = last.slice(0, 3 + Math.floor(r() * 3))
+        kind = 'prefix'
+      }
     } else if (x < 0.4) {
       const i = q.findIndex(w => w.length >= 5)
-      if (i >= 0) { q[i] = typo(q[i]); kind = 'typo' }
+      if (i >= 0) {
+        q[i] = typo(q[i])
+        kind = 'typo'
+      }
     }
     return { query: q.join(' '), kind }
   }
@@ -218,16 +245,22 @@ export function queryGenerator (seed, words = vocabulary(1)) {
  * process, bounded by `boundMs`; its stderr is passed on. BENCH_CPU_PROF=<dir> runs it under
  * --cpu-prof (summarise with `node bench/lib/cpuprof.mjs <dir>`).
  */
-export async function runSection (file, opts, boundMs, { label = 'state', nodeArgs = [] } = {}) {
+export async function runSection(file, opts, boundMs, { label = 'state', nodeArgs = [] } = {}) {
   const profDir = process.env.BENCH_CPU_PROF
   const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${label}.${Date.now()}.cpuprofile`] : []
   const env = { ...process.env }
   delete env.DEBUG
   const t0 = performance.now()
   const p = spawnTracked([...nodeArgs, ...prof, file, JSON.stringify(opts)], { env })
-  p.child.stderr.on('data', d => { process.stderr.write(d) })
+  p.child.stderr.on('data', d => {
+    process.stderr.write(d)
+  })
   let timedOut = false
-  const timer = setTimeout(() => { timedOut = true; progress(`${label}: not done within ${boundMs} ms, stopping it`); void stopChild(p) }, boundMs)
+  const timer = setTimeout(() => {
+    timedOut = true
+    progress(`${label}: not done within ${boundMs} ms, stopping it`)
+    void stopChild(p)
+  }, boundMs)
   const { code, signal } = await p.exited
   clearTimeout(timer)
   const last = p.stdout.seen.at(-1)?.line

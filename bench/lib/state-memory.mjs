@@ -32,10 +32,10 @@ guard(opts.boundMs ?? 400_000, () => result)
 
 const lib = await loadPure()
 const words = vocabulary(1)
-const mb = (b) => round(b / 2 ** 20)
+const mb = b => round(b / 2 ** 20)
 
 /** Disk usage of a directory tree: allocated blocks (what du reports) and apparent bytes. */
-function du (dir) {
+function du(dir) {
   let blocks = 0
   let bytes = 0
   let files = 0
@@ -50,7 +50,7 @@ function du (dir) {
 }
 
 /** Remember `n` notes one at a time (each awaited); returns per-note ms. */
-async function rememberSequential (memory, gen, n) {
+async function rememberSequential(memory, gen, n) {
   const ms = new Float64Array(n)
   for (let i = 0; i < n; i++) {
     const { content, tags } = gen()
@@ -62,7 +62,7 @@ async function rememberSequential (memory, gen, n) {
 }
 
 /** Remember `n` notes with at most `window` in flight. */
-async function rememberWindowed (memory, gen, n, window) {
+async function rememberWindowed(memory, gen, n, window) {
   let issued = 0
   let done = 0
   let failed = null
@@ -72,11 +72,17 @@ async function rememberWindowed (memory, gen, n, window) {
       while (issued < n && issued - done < window) {
         issued++
         const { content, tags } = gen()
-        memory.remember(content, tags).then(() => {
-          done++
-          if (done === n) resolve()
-          else top()
-        }, err => { failed = err; reject(err) })
+        memory.remember(content, tags).then(
+          () => {
+            done++
+            if (done === n) resolve()
+            else top()
+          },
+          err => {
+            failed = err
+            reject(err)
+          }
+        )
       }
     }
     if (n === 0) resolve()
@@ -88,7 +94,7 @@ async function rememberWindowed (memory, gen, n, window) {
  * With BENCH_CPU_PROF=<dir>, a CPU profile of just the measured queries at each size, as
  * <dir>/recall-<size>.cpuprofile (the section's own --cpu-prof profile is mostly the fill).
  */
-async function profiled (name, fn) {
+async function profiled(name, fn) {
   const dir = process.env.BENCH_CPU_PROF
   if (!dir) return fn()
   const s = new Session()
@@ -105,14 +111,14 @@ async function profiled (name, fn) {
   }
 }
 
-async function recallRun (memory, size) {
+async function recallRun(memory, size) {
   await memory.ready
   const warm = queryGenerator(opts.seed + 1000, words)
   for (let i = 0; i < opts.warmupQueries; i++) await memory.recall(warm().query)
   return profiled(`recall-${size}`, () => recallQueries(memory, size))
 }
 
-async function recallQueries (memory, size) {
+async function recallQueries(memory, size) {
   const gen = queryGenerator(opts.seed + 1, words)
   const all = []
   const byKind = { exact: [], prefix: [], typo: [] }
@@ -204,7 +210,7 @@ const dir = tempDir('claudemesh-bench-state-level-')
     t = performance.now()
     const rest = opts.levelTotal - p.memory.size
     const segments = []
-    for (let left = rest; left > 0;) {
+    for (let left = rest; left > 0; ) {
       const n = Math.min(10_000, left)
       const ts = performance.now()
       await rememberWindowed(p.memory, gen, n, opts.window)
@@ -236,11 +242,24 @@ globalThis.gc?.()
     progress(`start-up ${i + 1}/${opts.startupRuns}: ${r.totalMs} ms (open ${r.openMs}, load ${r.loadMs}, index ${r.indexMs})`)
   }
   const ok = runs.every(r => r.ok)
-  const med = (k) => pct(runs.map(r => r[k]).filter(x => x != null), 1).p50
+  const med = k =>
+    pct(
+      runs.map(r => r[k]).filter(x => x != null),
+      1
+    ).p50
   result.startup100k = {
     ok,
     medianMs: ok ? med('totalMs') : null,
-    phasesMedianMs: ok ? { open: med('openMs'), logOpen: med('logOpenMs'), load: med('loadMs'), state: med('stateMs'), index: med('indexMs'), importModules: med('importMs') } : null,
+    phasesMedianMs: ok
+      ? {
+          open: med('openMs'),
+          logOpen: med('logOpenMs'),
+          load: med('loadMs'),
+          state: med('stateMs'),
+          index: med('indexMs'),
+          importModules: med('importMs')
+        }
+      : null,
     runs
   }
   if (!ok) result.ok = false

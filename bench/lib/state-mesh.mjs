@@ -12,7 +12,16 @@ import { performance } from 'node:perf_hooks'
 import { emit, guard, progress, removeDir, round, sleep, tempDir } from './harness.mjs'
 import { loadNode, pct, rng } from './state-common.mjs'
 
-const opts = { size: 20, sets: 200, perSetTimeoutMs: 5_000, finalWaitMs: 35_000, joinTimeoutMs: 30_000, settleMs: 1_000, seed: 7, ...JSON.parse(process.argv[2] ?? '{}') }
+const opts = {
+  size: 20,
+  sets: 200,
+  perSetTimeoutMs: 5_000,
+  finalWaitMs: 35_000,
+  joinTimeoutMs: 30_000,
+  settleMs: 1_000,
+  seed: 7,
+  ...JSON.parse(process.argv[2] ?? '{}')
+}
 const STOP_TIMEOUT_MS = 15_000
 const result = { ok: true, opts }
 guard(opts.boundMs ?? 240_000, () => result)
@@ -22,25 +31,32 @@ const home = tempDir('claudemesh-bench-state-mesh-')
 const nodes = []
 try {
   await createMesh(home, 'bench')
-  for (let i = 0; i < opts.size; i++) nodes.push(await createMeshNode({ home, mesh: 'bench', session: randomUUID(), name: `s${i}`, cwd: home }))
+  for (let i = 0; i < opts.size; i++)
+    nodes.push(await createMeshNode({ home, mesh: 'bench', session: randomUUID(), name: `s${i}`, cwd: home }))
   // every node lists every other online, driven by 'peer:join'
   const t0 = performance.now()
   let started = false
   let finish
-  const joined = new Promise(resolve => { finish = resolve })
+  const joined = new Promise(resolve => {
+    finish = resolve
+  })
   const complete = new Set()
-  const check = (n) => {
+  const check = n => {
     if (!started || complete.has(n)) return
     for (const m of nodes) if (m !== n && n.presence.get(m.peerId)?.online !== true) return
     complete.add(n)
     if (complete.size === nodes.length) finish(true)
   }
-  for (const n of nodes) n.addEventListener('peer:join', () => { check(n) })
+  for (const n of nodes)
+    n.addEventListener('peer:join', () => {
+      check(n)
+    })
   const joinTimer = setTimeout(() => finish(false), opts.joinTimeoutMs)
   await Promise.all(nodes.map(n => n.start()))
   started = true
   for (const n of nodes) check(n)
-  if (!await joined) throw new Error(`not every node saw every other online within ${opts.joinTimeoutMs} ms (${complete.size} of ${nodes.length} complete)`)
+  if (!(await joined))
+    throw new Error(`not every node saw every other online within ${opts.joinTimeoutMs} ms (${complete.size} of ${nodes.length} complete)`)
   clearTimeout(joinTimer)
   result.allOnlineMs = round(performance.now() - t0)
   progress(`${opts.size} nodes all online after ${result.allOnlineMs} ms; settling ${opts.settleMs} ms`)
@@ -50,7 +66,7 @@ try {
   const sets = new Map()
   let waiter = null
   nodes.forEach((n, idx) => {
-    n.addEventListener('state:change', (e) => {
+    n.addEventListener('state:change', e => {
       const t = performance.now()
       const d = e.detail
       if (d.local) return
@@ -71,8 +87,18 @@ try {
     const s = { from, t0: 0, seen: new Map() }
     sets.set(key, s)
     const complete = new Promise(resolve => {
-      const timer = setTimeout(() => { waiter = null; resolve(false) }, opts.perSetTimeoutMs)
-      waiter = { key, done: () => { clearTimeout(timer); waiter = null; resolve(true) } }
+      const timer = setTimeout(() => {
+        waiter = null
+        resolve(false)
+      }, opts.perSetTimeoutMs)
+      waiter = {
+        key,
+        done: () => {
+          clearTimeout(timer)
+          waiter = null
+          resolve(true)
+        }
+      }
     })
     s.t0 = performance.now()
     await nodes[from].data.state.set(key, value)
@@ -84,7 +110,11 @@ try {
   }
   result.setsWallMs = round(performance.now() - tRun)
   // stragglers: keys some node has not seen yet
-  const missing = () => { let m = 0; for (const s of sets.values()) m += nodes.length - 1 - s.seen.size; return m }
+  const missing = () => {
+    let m = 0
+    for (const s of sets.values()) m += nodes.length - 1 - s.seen.size
+    return m
+  }
   if (missing() > 0) {
     progress(`${missing()} (set, node) pairs still missing; waiting up to ${opts.finalWaitMs} ms`)
     const deadline = performance.now() + opts.finalWaitMs
@@ -108,11 +138,16 @@ try {
     meetsTarget: pairs === lat.length && summary.p99 <= 200
   }
   progress(`visible on all: p50 ${summary.p50} ms, p99 ${summary.p99} ms, ${pairs - lat.length} pairs never received`)
-  result.sync = nodes.map(n => ({ ...n.shared.sync.stats, ...n.shared.replica.stats })).reduce((a, b) => {
-    for (const k of Object.keys(b)) a[k] = (a[k] ?? 0) + b[k]
-    return a
-  }, {})
-  result.connectionsPerNode = pct(nodes.map(n => n.libp2p.getConnections().length), 1)
+  result.sync = nodes
+    .map(n => ({ ...n.shared.sync.stats, ...n.shared.replica.stats }))
+    .reduce((a, b) => {
+      for (const k of Object.keys(b)) a[k] = (a[k] ?? 0) + b[k]
+      return a
+    }, {})
+  result.connectionsPerNode = pct(
+    nodes.map(n => n.libp2p.getConnections().length),
+    1
+  )
   result.rssMB = round(process.memoryUsage().rss / 2 ** 20)
 } catch (err) {
   result.ok = false
@@ -121,7 +156,12 @@ try {
 } finally {
   let timer
   const stopped = Promise.allSettled(nodes.map(n => n.stop())).then(() => true)
-  const bounded = await Promise.race([stopped, new Promise(resolve => { timer = setTimeout(resolve, STOP_TIMEOUT_MS, false) })])
+  const bounded = await Promise.race([
+    stopped,
+    new Promise(resolve => {
+      timer = setTimeout(resolve, STOP_TIMEOUT_MS, false)
+    })
+  ])
   clearTimeout(timer)
   if (!bounded) progress(`some nodes did not stop within ${STOP_TIMEOUT_MS} ms`)
   removeDir(home)

@@ -37,9 +37,14 @@ const lib = await loadPure()
 
 /** A binary min-heap of events ordered by (t, insertion order). */
 class Queue {
-  constructor () { this.h = []; this.n = 0 }
-  get size () { return this.h.length }
-  push (t, ev) {
+  constructor() {
+    this.h = []
+    this.n = 0
+  }
+  get size() {
+    return this.h.length
+  }
+  push(t, ev) {
     const h = this.h
     const x = { t, k: this.n++, ev }
     h.push(x)
@@ -53,7 +58,7 @@ class Queue {
     h[i] = x
   }
 
-  pop () {
+  pop() {
     const h = this.h
     const top = h[0]
     const last = h.pop()
@@ -76,12 +81,12 @@ class Queue {
 const less = (a, b) => a.t < b.t || (a.t === b.t && a.k < b.k)
 
 const keysCache = new Map()
-async function keysFor (seed, n) {
+async function keysFor(seed, n) {
   if (!keysCache.has(seed)) keysCache.set(seed, await Promise.all(Array.from({ length: n }, (_, i) => lib.keyFromSeed(seed * 10_000 + i))))
   return keysCache.get(seed)
 }
 
-function schedule (seed) {
+function schedule(seed) {
   const r = rng(seed * 7919 + 1)
   const gen = noteGenerator(seed)
   const ops = []
@@ -89,19 +94,20 @@ function schedule (seed) {
     const t = r() * opts.opsSpanMs
     const at = Math.floor(r() * opts.replicas)
     const x = r()
-    const op = x < 0.45
-      ? { kind: 'set', key: `k${Math.floor(r() * 30)}`, value: { step: i, at, phase: r() < 0.5 ? 'plan' : 'build' } }
-      : x < 0.55
-        ? { kind: 'delete', key: `k${Math.floor(r() * 30)}` }
-        : x < 0.9
-          ? { kind: 'remember', ...gen() }
-          : { kind: 'forget', pick: r() }
+    const op =
+      x < 0.45
+        ? { kind: 'set', key: `k${Math.floor(r() * 30)}`, value: { step: i, at, phase: r() < 0.5 ? 'plan' : 'build' } }
+        : x < 0.55
+          ? { kind: 'delete', key: `k${Math.floor(r() * 30)}` }
+          : x < 0.9
+            ? { kind: 'remember', ...gen() }
+            : { kind: 'forget', pick: r() }
     ops.push({ t, at, ...op })
   }
   return ops.sort((a, b) => a.t - b.t)
 }
 
-async function run (seed, loss) {
+async function run(seed, loss) {
   const n = opts.replicas
   const keys = await keysFor(seed, n)
   const net = rng(seed * 31 + 3)
@@ -115,7 +121,10 @@ async function run (seed, loss) {
   const gapPending = new Array(n).fill(false)
   const dirty = new Array(n).fill(true)
   const prints = new Array(n).fill('')
-  const otherThan = (a) => { const b = Math.floor(ae() * (n - 1)); return b >= a ? b + 1 : b }
+  const otherThan = a => {
+    const b = Math.floor(ae() * (n - 1))
+    return b >= a ? b + 1 : b
+  }
   const pull = (a, why) => {
     const b = otherThan(a)
     if (why === 'gap') stats.gapPulls++
@@ -123,13 +132,16 @@ async function run (seed, loss) {
     q.push(now + lat(), { type: 'pullReq', a, b, vv: reps[a].replica.versionVector(), why })
   }
   for (let i = 0; i < n; i++) {
-    const publish = (env) => {
+    const publish = env => {
       stats.updates++
       for (let j = 0; j < n; j++) {
         if (j === i) continue
         stats.sends++
         const d = lat()
-        if (loss > 0 && drop() < loss) { stats.dropped++; continue }
+        if (loss > 0 && drop() < loss) {
+          stats.dropped++
+          continue
+        }
         q.push(now + d, { type: 'deliver', to: j, env })
       }
     }
@@ -139,7 +151,9 @@ async function run (seed, loss) {
       gapPending[i] = true
       pull(i, 'gap')
     }
-    p.replica.doc.on('update', () => { dirty[i] = true })
+    p.replica.doc.on('update', () => {
+      dirty[i] = true
+    })
     reps.push(p)
   }
   const ops = schedule(seed)
@@ -148,7 +162,7 @@ async function run (seed, loss) {
   const tLastOp = ops.at(-1).t
   let opsLeft = ops.length
 
-  const fingerprint = (i) => {
+  const fingerprint = i => {
     if (!dirty[i]) return prints[i]
     const doc = reps[i].replica.doc
     const st = [...doc.getMap('state').entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1))
@@ -203,7 +217,10 @@ async function run (seed, loss) {
         for (const env of ev.envs) await reps[ev.a].replica.ingest(env)
         break
     }
-    if (opsLeft === 0 && now >= tLastOp && converged()) { convergedAt = now; break }
+    if (opsLeft === 0 && now >= tLastOp && converged()) {
+      convergedAt = now
+      break
+    }
   }
   const wallMs = performance.now() - wall0
   const applied = reps.reduce((a, p) => a + p.replica.stats.applied, 0)
@@ -230,7 +247,9 @@ for (const seed of opts.seeds) {
   const ratio = lossless.converged && lossy.converged ? round(lossy.convergedMs / lossless.convergedMs, 3) : null
   const settleRatio = lossless.converged && lossy.converged ? round(lossy.settleMs / lossless.settleMs, 1) : null
   runs.push({ seed, lossless, lossy, ratio, settleRatio })
-  progress(`sim seed ${seed}: lossless ${lossless.convergedMs} ms, ${opts.loss * 100}% loss ${lossy.convergedMs} ms (ratio ${ratio}; after the last op ${lossless.settleMs} vs ${lossy.settleMs} ms); wall ${lossless.wallMs} + ${lossy.wallMs} ms`)
+  progress(
+    `sim seed ${seed}: lossless ${lossless.convergedMs} ms, ${opts.loss * 100}% loss ${lossy.convergedMs} ms (ratio ${ratio}; after the last op ${lossless.settleMs} vs ${lossy.settleMs} ms); wall ${lossless.wallMs} + ${lossy.wallMs} ms`
+  )
 }
 const all = runs.every(r => r.lossless.converged && r.lossy.converged)
 const first = runs[0]
@@ -241,12 +260,30 @@ result.lossyMs = first.lossy.convergedMs
 result.ratio = first.ratio
 result.overSeeds = {
   seeds: opts.seeds.length,
-  losslessMs: pct(runs.map(r => r.lossless.convergedMs ?? Infinity), 2),
-  lossyMs: pct(runs.map(r => r.lossy.convergedMs ?? Infinity), 2),
-  ratio: pct(runs.map(r => r.ratio ?? Infinity), 3),
-  settleLosslessMs: pct(runs.map(r => r.lossless.settleMs ?? Infinity), 2),
-  settleLossyMs: pct(runs.map(r => r.lossy.settleMs ?? Infinity), 2),
-  wallMsPerRun: pct(runs.flatMap(r => [r.lossless.wallMs, r.lossy.wallMs]), 1)
+  losslessMs: pct(
+    runs.map(r => r.lossless.convergedMs ?? Infinity),
+    2
+  ),
+  lossyMs: pct(
+    runs.map(r => r.lossy.convergedMs ?? Infinity),
+    2
+  ),
+  ratio: pct(
+    runs.map(r => r.ratio ?? Infinity),
+    3
+  ),
+  settleLosslessMs: pct(
+    runs.map(r => r.lossless.settleMs ?? Infinity),
+    2
+  ),
+  settleLossyMs: pct(
+    runs.map(r => r.lossy.settleMs ?? Infinity),
+    2
+  ),
+  wallMsPerRun: pct(
+    runs.flatMap(r => [r.lossless.wallMs, r.lossy.wallMs]),
+    1
+  )
 }
 result.meetsTarget = all && runs.every(r => r.ratio <= 2)
 result.runs = runs

@@ -12,6 +12,10 @@ const [{ McpServer }, { StdioServerTransport }] = await Promise.all([
 const server = new McpServer({ name: 'trivial', version: '0.0.0' })
 server.registerTool('ping', { description: 'answers pong' }, async () => ({ content: [{ type: 'text', text: 'pong' }] }))
 const transport = new StdioServerTransport()
-transport.onclose = () => { process.exit(0) }
-process.stdin.once('end', () => { process.exit(0) })
+transport.onclose = () => {
+  process.exit(0)
+}
+process.stdin.once('end', () => {
+  process.exit(0)
+})
 await server.connect(transport)

@@ -3,7 +3,7 @@ export interface XSalsa20Stream {
   finalize: () => void
   final: () => void
 }
-declare function XSalsa20 (nonce: Uint8Array, key: Uint8Array): XSalsa20Stream
+declare function XSalsa20(nonce: Uint8Array, key: Uint8Array): XSalsa20Stream
 declare namespace XSalsa20 {
   const NONCEBYTES: number
   const KEYBYTES: number

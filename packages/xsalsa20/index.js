@@ -19,7 +19,7 @@ const BLOCK = 64
 /** "expand 32-byte k" as little-endian words */
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574])
 
-export default function XSalsa20 (nonce, key) {
+export default function XSalsa20(nonce, key) {
   if (nonce == null || nonce.length < 24) throw new Error('nonce must be at least 24 bytes')
   if (key == null || key.length < 32) throw new Error('key must be at least 32 bytes')
   return new Stream(nonce.subarray(0, 24), key.subarray(0, 32))
@@ -29,7 +29,7 @@ XSalsa20.NONCEBYTES = 24
 XSalsa20.KEYBYTES = 32
 
 /** little-endian words of `bytes`, whatever the host's byte order */
-function words (bytes) {
+function words(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const out = new Uint32Array(bytes.byteLength >> 2)
   for (let i = 0; i < out.length; i++) out[i] = view.getUint32(i * 4, true)
@@ -37,17 +37,34 @@ function words (bytes) {
 }
 
 const LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
-const swap = (w) => (((w & 0xff) << 24) | ((w & 0xff00) << 8) | ((w >>> 8) & 0xff00) | (w >>> 24)) >>> 0
+const swap = w => (((w & 0xff) << 24) | ((w & 0xff00) << 8) | ((w >>> 8) & 0xff00) | (w >>> 24)) >>> 0
 
 class Stream {
-  constructor (nonce, key) {
+  constructor(nonce, key) {
     const sub = new Uint32Array(8)
     hsalsa(SIGMA, words(key), words(nonce.subarray(0, 16)), sub)
     // hsalsa leaves its words in host order: the Salsa20 input wants their values
     if (!LE) for (let i = 0; i < 8; i++) sub[i] = swap(sub[i])
     const n = words(nonce.subarray(16, 24))
     // the Salsa20 input: constants, subkey, nonce, block counter (words 8, 9)
-    this.input = new Uint32Array([SIGMA[0], sub[0], sub[1], sub[2], sub[3], SIGMA[1], n[0], n[1], 0, 0, SIGMA[2], sub[4], sub[5], sub[6], sub[7], SIGMA[3]])
+    this.input = new Uint32Array([
+      SIGMA[0],
+      sub[0],
+      sub[1],
+      sub[2],
+      sub[3],
+      SIGMA[1],
+      n[0],
+      n[1],
+      0,
+      0,
+      SIGMA[2],
+      sub[4],
+      sub[5],
+      sub[6],
+      sub[7],
+      SIGMA[3]
+    ])
     this.offset = 0
     /** keystream of the block `offset` is inside of (valid when offset % 64 ≠ 0) */
     this.words = new Uint32Array(16)
@@ -55,7 +72,7 @@ class Stream {
   }
 
   /** XOR `input` with the next `input.length` bytes of keystream. */
-  update (input, output = new Uint8Array(input.length)) {
+  update(input, output = new Uint8Array(input.length)) {
     if (input == null) throw new Error('input must be Uint8Array or Buffer')
     const n = input.length
     if (n === 0) return output
@@ -94,56 +111,114 @@ class Stream {
   }
 
   /** The keystream block `counter` into this.words (Salsa20/20, little-endian words). */
-  block (counter) {
+  block(counter) {
     const s = this.input
     s[8] = counter >>> 0
     s[9] = Math.floor(counter / 0x100000000) >>> 0
-    let x0 = s[0]; let x1 = s[1]; let x2 = s[2]; let x3 = s[3]; let x4 = s[4]; let x5 = s[5]; let x6 = s[6]; let x7 = s[7]
-    let x8 = s[8]; let x9 = s[9]; let x10 = s[10]; let x11 = s[11]; let x12 = s[12]; let x13 = s[13]; let x14 = s[14]; let x15 = s[15]
+    let x0 = s[0]
+    let x1 = s[1]
+    let x2 = s[2]
+    let x3 = s[3]
+    let x4 = s[4]
+    let x5 = s[5]
+    let x6 = s[6]
+    let x7 = s[7]
+    let x8 = s[8]
+    let x9 = s[9]
+    let x10 = s[10]
+    let x11 = s[11]
+    let x12 = s[12]
+    let x13 = s[13]
+    let x14 = s[14]
+    let x15 = s[15]
     let u
     for (let r = 0; r < 20; r += 2) {
-      u = (x0 + x12) | 0; x4 ^= (u << 7) | (u >>> 25)
-      u = (x4 + x0) | 0; x8 ^= (u << 9) | (u >>> 23)
-      u = (x8 + x4) | 0; x12 ^= (u << 13) | (u >>> 19)
-      u = (x12 + x8) | 0; x0 ^= (u << 18) | (u >>> 14)
-      u = (x5 + x1) | 0; x9 ^= (u << 7) | (u >>> 25)
-      u = (x9 + x5) | 0; x13 ^= (u << 9) | (u >>> 23)
-      u = (x13 + x9) | 0; x1 ^= (u << 13) | (u >>> 19)
-      u = (x1 + x13) | 0; x5 ^= (u << 18) | (u >>> 14)
-      u = (x10 + x6) | 0; x14 ^= (u << 7) | (u >>> 25)
-      u = (x14 + x10) | 0; x2 ^= (u << 9) | (u >>> 23)
-      u = (x2 + x14) | 0; x6 ^= (u << 13) | (u >>> 19)
-      u = (x6 + x2) | 0; x10 ^= (u << 18) | (u >>> 14)
-      u = (x15 + x11) | 0; x3 ^= (u << 7) | (u >>> 25)
-      u = (x3 + x15) | 0; x7 ^= (u << 9) | (u >>> 23)
-      u = (x7 + x3) | 0; x11 ^= (u << 13) | (u >>> 19)
-      u = (x11 + x7) | 0; x15 ^= (u << 18) | (u >>> 14)
-      u = (x0 + x3) | 0; x1 ^= (u << 7) | (u >>> 25)
-      u = (x1 + x0) | 0; x2 ^= (u << 9) | (u >>> 23)
-      u = (x2 + x1) | 0; x3 ^= (u << 13) | (u >>> 19)
-      u = (x3 + x2) | 0; x0 ^= (u << 18) | (u >>> 14)
-      u = (x5 + x4) | 0; x6 ^= (u << 7) | (u >>> 25)
-      u = (x6 + x5) | 0; x7 ^= (u << 9) | (u >>> 23)
-      u = (x7 + x6) | 0; x4 ^= (u << 13) | (u >>> 19)
-      u = (x4 + x7) | 0; x5 ^= (u << 18) | (u >>> 14)
-      u = (x10 + x9) | 0; x11 ^= (u << 7) | (u >>> 25)
-      u = (x11 + x10) | 0; x8 ^= (u << 9) | (u >>> 23)
-      u = (x8 + x11) | 0; x9 ^= (u << 13) | (u >>> 19)
-      u = (x9 + x8) | 0; x10 ^= (u << 18) | (u >>> 14)
-      u = (x15 + x14) | 0; x12 ^= (u << 7) | (u >>> 25)
-      u = (x12 + x15) | 0; x13 ^= (u << 9) | (u >>> 23)
-      u = (x13 + x12) | 0; x14 ^= (u << 13) | (u >>> 19)
-      u = (x14 + x13) | 0; x15 ^= (u << 18) | (u >>> 14)
+      u = (x0 + x12) | 0
+      x4 ^= (u << 7) | (u >>> 25)
+      u = (x4 + x0) | 0
+      x8 ^= (u << 9) | (u >>> 23)
+      u = (x8 + x4) | 0
+      x12 ^= (u << 13) | (u >>> 19)
+      u = (x12 + x8) | 0
+      x0 ^= (u << 18) | (u >>> 14)
+      u = (x5 + x1) | 0
+      x9 ^= (u << 7) | (u >>> 25)
+      u = (x9 + x5) | 0
+      x13 ^= (u << 9) | (u >>> 23)
+      u = (x13 + x9) | 0
+      x1 ^= (u << 13) | (u >>> 19)
+      u = (x1 + x13) | 0
+      x5 ^= (u << 18) | (u >>> 14)
+      u = (x10 + x6) | 0
+      x14 ^= (u << 7) | (u >>> 25)
+      u = (x14 + x10) | 0
+      x2 ^= (u << 9) | (u >>> 23)
+      u = (x2 + x14) | 0
+      x6 ^= (u << 13) | (u >>> 19)
+      u = (x6 + x2) | 0
+      x10 ^= (u << 18) | (u >>> 14)
+      u = (x15 + x11) | 0
+      x3 ^= (u << 7) | (u >>> 25)
+      u = (x3 + x15) | 0
+      x7 ^= (u << 9) | (u >>> 23)
+      u = (x7 + x3) | 0
+      x11 ^= (u << 13) | (u >>> 19)
+      u = (x11 + x7) | 0
+      x15 ^= (u << 18) | (u >>> 14)
+      u = (x0 + x3) | 0
+      x1 ^= (u << 7) | (u >>> 25)
+      u = (x1 + x0) | 0
+      x2 ^= (u << 9) | (u >>> 23)
+      u = (x2 + x1) | 0
+      x3 ^= (u << 13) | (u >>> 19)
+      u = (x3 + x2) | 0
+      x0 ^= (u << 18) | (u >>> 14)
+      u = (x5 + x4) | 0
+      x6 ^= (u << 7) | (u >>> 25)
+      u = (x6 + x5) | 0
+      x7 ^= (u << 9) | (u >>> 23)
+      u = (x7 + x6) | 0
+      x4 ^= (u << 13) | (u >>> 19)
+      u = (x4 + x7) | 0
+      x5 ^= (u << 18) | (u >>> 14)
+      u = (x10 + x9) | 0
+      x11 ^= (u << 7) | (u >>> 25)
+      u = (x11 + x10) | 0
+      x8 ^= (u << 9) | (u >>> 23)
+      u = (x8 + x11) | 0
+      x9 ^= (u << 13) | (u >>> 19)
+      u = (x9 + x8) | 0
+      x10 ^= (u << 18) | (u >>> 14)
+      u = (x15 + x14) | 0
+      x12 ^= (u << 7) | (u >>> 25)
+      u = (x12 + x15) | 0
+      x13 ^= (u << 9) | (u >>> 23)
+      u = (x13 + x12) | 0
+      x14 ^= (u << 13) | (u >>> 19)
+      u = (x14 + x13) | 0
+      x15 ^= (u << 18) | (u >>> 14)
     }
     const w = this.words
-    w[0] = x0 + s[0]; w[1] = x1 + s[1]; w[2] = x2 + s[2]; w[3] = x3 + s[3]
-    w[4] = x4 + s[4]; w[5] = x5 + s[5]; w[6] = x6 + s[6]; w[7] = x7 + s[7]
-    w[8] = x8 + s[8]; w[9] = x9 + s[9]; w[10] = x10 + s[10]; w[11] = x11 + s[11]
-    w[12] = x12 + s[12]; w[13] = x13 + s[13]; w[14] = x14 + s[14]; w[15] = x15 + s[15]
+    w[0] = x0 + s[0]
+    w[1] = x1 + s[1]
+    w[2] = x2 + s[2]
+    w[3] = x3 + s[3]
+    w[4] = x4 + s[4]
+    w[5] = x5 + s[5]
+    w[6] = x6 + s[6]
+    w[7] = x7 + s[7]
+    w[8] = x8 + s[8]
+    w[9] = x9 + s[9]
+    w[10] = x10 + s[10]
+    w[11] = x11 + s[11]
+    w[12] = x12 + s[12]
+    w[13] = x13 + s[13]
+    w[14] = x14 + s[14]
+    w[15] = x15 + s[15]
     if (!LE) for (let j = 0; j < 16; j++) w[j] = swap(w[j])
   }
 
-  finalize () {}
+  finalize() {}
 
-  final () {}
+  final() {}
 }

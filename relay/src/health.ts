@@ -4,7 +4,10 @@
  */
 import { createServer, type Server } from 'node:http'
 
-export async function serveHealth (hostPort: string, report: () => { ok: boolean } & Record<string, unknown>): Promise<{ server: Server, url: string }> {
+export async function serveHealth(
+  hostPort: string,
+  report: () => { ok: boolean } & Record<string, unknown>
+): Promise<{ server: Server; url: string }> {
   const m = /^(?:(.*):)?(\d+)$/.exec(hostPort)
   if (m == null) throw new Error(`--health wants HOST:PORT or PORT, not "${hostPort}"`)
   const host = m[1] != null && m[1] !== '' ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1'
@@ -18,7 +21,9 @@ export async function serveHealth (hostPort: string, report: () => { ok: boolean
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(Number(m[2]), host, () => { resolve() })
+    server.listen(Number(m[2]), host, () => {
+      resolve()
+    })
   })
   const addr = server.address()
   const port = typeof addr === 'object' && addr != null ? addr.port : Number(m[2])

@@ -20,8 +20,31 @@
  */
 import { join } from 'node:path'
 import type { Server } from 'node:http'
-import { type Layout, type Mesh, type MeshLibp2p, createTransport, Dialer, ensureDir, GroupCommit, openStore, Presence, readFileOrUndefined, type Store, sublevel, writeFileAtomic } from '@claudemesh/node'
-import { decodePrivateKey, type Ed25519PrivateKey, encodePrivateKey, meshFromFile, MeshFileSchema, meshToFile, newEd25519Key, verifyInvite } from '@claudemesh/node/identity'
+import {
+  type Layout,
+  type Mesh,
+  type MeshLibp2p,
+  createTransport,
+  Dialer,
+  ensureDir,
+  GroupCommit,
+  openStore,
+  Presence,
+  readFileOrUndefined,
+  type Store,
+  sublevel,
+  writeFileAtomic
+} from '@claudemesh/node'
+import {
+  decodePrivateKey,
+  type Ed25519PrivateKey,
+  encodePrivateKey,
+  meshFromFile,
+  MeshFileSchema,
+  meshToFile,
+  newEd25519Key,
+  verifyInvite
+} from '@claudemesh/node/identity'
 import { serveHealth } from './health.js'
 import { createLog, type Log } from './log.js'
 import { MailboxServer, type MailboxLimits } from './mailbox.js'
@@ -68,13 +91,15 @@ export class Relay {
   private startedAt = 0
   readonly log: Log
 
-  constructor (readonly init: RelayInit) {
+  constructor(readonly init: RelayInit) {
     this.log = init.log ?? createLog()
   }
 
-  get peerId (): string { return this.libp2p.peerId.toString() }
+  get peerId(): string {
+    return this.libp2p.peerId.toString()
+  }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('a relay starts once')
     this.state = 'running'
     try {
@@ -85,7 +110,7 @@ export class Relay {
     }
   }
 
-  private async startParts (): Promise<void> {
+  private async startParts(): Promise<void> {
     const { data } = this.init
     await ensureDir(data)
     this.mesh = await resolveMesh(data, this.init, this.log)
@@ -105,21 +130,32 @@ export class Relay {
       gossipDegree: 64
     })
     await this.libp2p.start()
-    this.presence = new Presence({ libp2p: this.libp2p, store: sublevel(this.store, 'presence') }, {
-      meshId: this.mesh.id,
-      privateKey,
-      body: { name: 'relay', role: '', groups: [], status: 'idle', summary: '', cwd: '', host: '' },
-      incarnation: Date.now(),
-      announce: false,
-      registry: true
+    this.presence = new Presence(
+      { libp2p: this.libp2p, store: sublevel(this.store, 'presence') },
+      {
+        meshId: this.mesh.id,
+        privateKey,
+        body: { name: 'relay', role: '', groups: [], status: 'idle', summary: '', cwd: '', host: '' },
+        incarnation: Date.now(),
+        announce: false,
+        registry: true
+      }
+    )
+    this.presence.addEventListener('peer:join', e => {
+      this.log.info('member online', { peer: e.detail.id, incarnation: e.detail.incarnation })
     })
-    this.presence.addEventListener('peer:join', e => { this.log.info('member online', { peer: e.detail.id, incarnation: e.detail.incarnation }) })
-    this.presence.addEventListener('peer:leave', e => { this.log.info('member offline', { peer: e.detail.id }) })
-    this.presence.addEventListener('presence:reject', e => { this.log.debug('presence record refused', { reason: e.detail.reason }) })
+    this.presence.addEventListener('peer:leave', e => {
+      this.log.info('member offline', { peer: e.detail.id })
+    })
+    this.presence.addEventListener('presence:reject', e => {
+      this.log.debug('presence record refused', { reason: e.detail.reason })
+    })
     await this.presence.start()
     this.mailbox = new MailboxServer(this.libp2p, sublevel(this.store, 'mailbox'), this.commit, this.mesh.id, this.log, this.init.limits)
     await this.mailbox.start()
-    this.libp2p.services.relay?.addEventListener('relay:reservation', e => { this.log.debug('reservation', { addr: e.detail.addr.toString() }) })
+    this.libp2p.services.relay?.addEventListener('relay:reservation', e => {
+      this.log.debug('reservation', { addr: e.detail.addr.toString() })
+    })
     // other relays and bootstrap peers of the mesh: the DHT and the registry span them all
     const others = [...this.mesh.bootstrap, ...this.mesh.relays].filter(a => !a.includes(this.peerId))
     if (others.length > 0) {
@@ -132,16 +168,26 @@ export class Relay {
       this.healthUrl = h.url
     }
     this.startedAt = Date.now()
-    this.log.info('relay ready', { peerId: this.peerId, mesh: this.mesh.name, meshId: this.mesh.id, addrs: this.multiaddrs(), health: this.healthUrl, held: this.mailbox.size.messages })
+    this.log.info('relay ready', {
+      peerId: this.peerId,
+      mesh: this.mesh.name,
+      meshId: this.mesh.id,
+      addrs: this.multiaddrs(),
+      health: this.healthUrl,
+      held: this.mailbox.size.messages
+    })
   }
 
   /** Dialable addresses, each ending in /p2p/<relay id>. */
-  multiaddrs (): string[] {
-    return this.libp2p.getMultiaddrs().map(a => a.toString()).map(a => a.includes('/p2p/') ? a : `${a}/p2p/${this.peerId}`)
+  multiaddrs(): string[] {
+    return this.libp2p
+      .getMultiaddrs()
+      .map(a => a.toString())
+      .map(a => (a.includes('/p2p/') ? a : `${a}/p2p/${this.peerId}`))
   }
 
   /** What `GET /health` answers. */
-  report (): { ok: boolean } & Record<string, unknown> {
+  report(): { ok: boolean } & Record<string, unknown> {
     const peers = this.presence.list()
     return {
       ok: this.state === 'running',
@@ -159,7 +205,7 @@ export class Relay {
   }
 
   /** Graceful: no new streams, every deposit in flight durable, the store closed. */
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return
     this.state = 'stopping'
     this.health?.close()
@@ -173,7 +219,7 @@ export class Relay {
   }
 }
 
-export async function createRelay (init: RelayInit): Promise<Relay> {
+export async function createRelay(init: RelayInit): Promise<Relay> {
   return new Relay(init)
 }
 
@@ -181,28 +227,41 @@ export async function createRelay (init: RelayInit): Promise<Relay> {
  * The mesh this relay serves: from the invite or the home's mesh the first time, kept in
  * `<data>/mesh.json` for every later start (an invite expires; the relay must not).
  */
-async function resolveMesh (data: string, init: RelayInit, log: Log): Promise<Mesh> {
+async function resolveMesh(data: string, init: RelayInit, log: Log): Promise<Mesh> {
   const file = join(data, 'mesh.json')
   const text = await readFileOrUndefined(file)
   const kept = text != null ? meshFromFile(MeshFileSchema.parse(JSON.parse(text)), file) : undefined
   let given: Mesh | undefined
   if (init.invite != null) {
     const p = await verifyInvite(init.invite)
-    if (p.content != null) log.warn('this invite carries the mesh\'s content key; the relay drops it (`claudemesh mesh invite --relay` makes one without)')
-    given = { id: p.id, name: p.name, owner: p.owner, networkSecret: p.net, bootstrap: p.bootstrap, relays: p.relays, createdAt: p.iat * 1000 }
+    if (p.content != null)
+      log.warn("this invite carries the mesh's content key; the relay drops it (`claudemesh mesh invite --relay` makes one without)")
+    given = {
+      id: p.id,
+      name: p.name,
+      owner: p.owner,
+      networkSecret: p.net,
+      bootstrap: p.bootstrap,
+      relays: p.relays,
+      createdAt: p.iat * 1000
+    }
   } else if (init.mesh != null) {
     const { contentSecret: _c, ownerKey: _o, ...rest } = init.mesh
     given = rest
   }
-  if (given == null && kept == null) throw new Error(`no mesh to serve: pass --invite <token> (from \`claudemesh mesh invite --relay\`) or --mesh <name>; ${data} has none yet`)
-  if (given != null && kept != null && given.id !== kept.id) throw new Error(`${data} already serves mesh "${kept.name}" (${kept.id}); use another --data directory for mesh "${given.name}"`)
-  const mesh = given ?? kept as Mesh
+  if (given == null && kept == null)
+    throw new Error(
+      `no mesh to serve: pass --invite <token> (from \`claudemesh mesh invite --relay\`) or --mesh <name>; ${data} has none yet`
+    )
+  if (given != null && kept != null && given.id !== kept.id)
+    throw new Error(`${data} already serves mesh "${kept.name}" (${kept.id}); use another --data directory for mesh "${given.name}"`)
+  const mesh = given ?? (kept as Mesh)
   if (given != null) await writeFileAtomic(file, `${JSON.stringify(meshToFile(mesh), null, 2)}\n`)
   return mesh
 }
 
 /** The relay's identity: a key kept 0600 in its directory, so its /p2p/ id never changes. */
-async function relayKey (data: string): Promise<Ed25519PrivateKey> {
+async function relayKey(data: string): Promise<Ed25519PrivateKey> {
   const file = join(data, 'relay.key')
   const text = await readFileOrUndefined(file)
   if (text != null) return decodePrivateKey(text.trim(), file)

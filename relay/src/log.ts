@@ -12,10 +12,17 @@ export interface Log {
   error: (msg: string, fields?: Record<string, unknown>) => void
 }
 
-export function createLog (level: Level = 'info', write: (line: string) => void = line => { process.stderr.write(line) }): Log {
-  const at = (l: Level) => (msg: string, fields: Record<string, unknown> = {}): void => {
-    if (RANK[l] < RANK[level]) return
-    write(`${JSON.stringify({ t: new Date().toISOString(), level: l, msg, ...fields })}\n`)
+export function createLog(
+  level: Level = 'info',
+  write: (line: string) => void = line => {
+    process.stderr.write(line)
   }
+): Log {
+  const at =
+    (l: Level) =>
+    (msg: string, fields: Record<string, unknown> = {}): void => {
+      if (RANK[l] < RANK[level]) return
+      write(`${JSON.stringify({ t: new Date().toISOString(), level: l, msg, ...fields })}\n`)
+    }
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
 }

@@ -8,7 +8,29 @@
  *   m!<recipient>!<seq:16>  → the envelope, as deposited (seq: strictly increasing)
  *   d!<sender>!<id>         → CBOR time: a receipt the sender has not taken yet
  */
-import { type BatchOp, DEFAULT_TTL_MS, decodeDm, decodeMailboxFrame, encodeFrame, decodeFrame, encodeMailboxFrame, type GroupCommit, idBytes, idText, lpOptions, MAILBOX_WINDOW, Pump, TurnFlusher, type MailboxFrame, MAX_ACK_IDS, MAX_CLOCK_SKEW_MS, MAX_MAILBOX_FRAME_BYTES, mailboxProtocol, type Refusal, type Sublevel } from '@claudemesh/node'
+import {
+  type BatchOp,
+  DEFAULT_TTL_MS,
+  decodeDm,
+  decodeMailboxFrame,
+  encodeFrame,
+  decodeFrame,
+  encodeMailboxFrame,
+  type GroupCommit,
+  idBytes,
+  idText,
+  lpOptions,
+  MAILBOX_WINDOW,
+  Pump,
+  TurnFlusher,
+  type MailboxFrame,
+  MAX_ACK_IDS,
+  MAX_CLOCK_SKEW_MS,
+  MAX_MAILBOX_FRAME_BYTES,
+  mailboxProtocol,
+  type Refusal,
+  type Sublevel
+} from '@claudemesh/node'
 import { peerIdStringOfRaw } from '@claudemesh/node/identity'
 import type { Connection, Stream } from '@libp2p/interface'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
@@ -19,11 +41,11 @@ import type { Log } from './log.js'
 
 export interface MailboxEvents {
   /** a deposit is on disk and acknowledged to its sender */
-  'mailbox:stored': CustomEvent<{ id: string, from: string, to: string }>
+  'mailbox:stored': CustomEvent<{ id: string; from: string; to: string }>
   /** a deposit was refused */
-  'mailbox:refused': CustomEvent<{ from: string, why: Refusal }>
+  'mailbox:refused': CustomEvent<{ from: string; why: Refusal }>
   /** the recipient took its mail (receipt: true) or refused it */
-  'mailbox:taken': CustomEvent<{ to: string, ids: string[], receipt: boolean }>
+  'mailbox:taken': CustomEvent<{ to: string; ids: string[]; receipt: boolean }>
 }
 
 export interface MailboxLimits {
@@ -44,7 +66,15 @@ export const DEFAULT_LIMITS: MailboxLimits = {
   receiptTtlMs: 8 * 24 * 3600_000
 }
 
-interface Held { id: string, from: string, to: string, key: string, size: number, exp: number, durable: Promise<boolean> | true }
+interface Held {
+  id: string
+  from: string
+  to: string
+  key: string
+  size: number
+  exp: number
+  durable: Promise<boolean> | true
+}
 
 interface Session {
   peer: string
@@ -52,7 +82,7 @@ interface Session {
   lp: LengthPrefixedStream<Stream>
   /** mail written to this stream and not yet acknowledged */
   sent: Set<string>
-  out: { h: Uint8Array[], d: Uint8Array[] }
+  out: { h: Uint8Array[]; d: Uint8Array[] }
   refusals: Map<Refusal, Uint8Array[]>
   /** acks, receipts and refusals go out once per turn of the event loop */
   flusher: TurnFlusher
@@ -64,9 +94,18 @@ const pad = (n: number): string => String(n).padStart(16, '0')
 const AtSchema = z.number()
 
 export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
-  readonly stats = { deposits: 0, stored: 0, duplicates: 0, delivered: 0, dropped: 0, expired: 0, refused: {} as Partial<Record<Refusal, number>>, receiptsTaken: 0 }
+  readonly stats = {
+    deposits: 0,
+    stored: 0,
+    duplicates: 0,
+    delivered: 0,
+    dropped: 0,
+    expired: 0,
+    refused: {} as Partial<Record<Refusal, number>>,
+    receiptsTaken: 0
+  }
   private readonly held = new Map<string, Held>()
-  private readonly boxes = new Map<string, { mail: Map<string, Held>, bytes: number }>()
+  private readonly boxes = new Map<string, { mail: Map<string, Held>; bytes: number }>()
   private readonly receipts = new Map<string, Map<string, number>>()
   private readonly sessions = new Map<string, Session>()
   private totalBytes = 0
@@ -75,20 +114,27 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
   private readonly protocol: string
   private readonly limits: MailboxLimits
 
-  constructor (private readonly libp2p: MeshLibp2p, private readonly db: Sublevel, private readonly commit: GroupCommit, meshId: string, private readonly log: Log, limits: Partial<MailboxLimits> = {}) {
+  constructor(
+    private readonly libp2p: MeshLibp2p,
+    private readonly db: Sublevel,
+    private readonly commit: GroupCommit,
+    meshId: string,
+    private readonly log: Log,
+    limits: Partial<MailboxLimits> = {}
+  ) {
     super()
     this.protocol = mailboxProtocol(meshId)
     this.limits = { ...DEFAULT_LIMITS, ...limits }
   }
 
   /** messages held, their bytes, recipients with mail, receipts waiting, members connected */
-  get size (): { messages: number, bytes: number, recipients: number, receipts: number, sessions: number } {
+  get size(): { messages: number; bytes: number; recipients: number; receipts: number; sessions: number } {
     let receipts = 0
     for (const r of this.receipts.values()) receipts += r.size
     return { messages: this.held.size, bytes: this.totalBytes, recipients: this.boxes.size, receipts, sessions: this.sessions.size }
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     for await (const [key, value] of this.db.iterator({ gte: 'm!', lt: 'm"' })) {
       let env
       try {
@@ -99,19 +145,35 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       }
       const seq = Number(key.slice(key.lastIndexOf('!') + 1))
       this.lastSeq = Math.max(this.lastSeq, seq)
-      this.index({ id: idText(env.id), from: peerIdStringOfRaw(env.from), to: peerIdStringOfRaw(env.to), key, size: value.byteLength, exp: env.exp, durable: true })
+      this.index({
+        id: idText(env.id),
+        from: peerIdStringOfRaw(env.from),
+        to: peerIdStringOfRaw(env.to),
+        key,
+        size: value.byteLength,
+        exp: env.exp,
+        durable: true
+      })
     }
     for await (const [key, value] of this.db.iterator({ gte: 'd!', lt: 'd"' })) {
       const [, sender = '', id = ''] = key.split('!')
       this.receiptsOf(sender).set(id, decodeFrame(value, AtSchema, 64, 'receipt'))
     }
-    await this.libp2p.handle(this.protocol, (stream, conn) => { this.serve(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 4 })
-    this.timer = setInterval(() => { void this.sweep() }, 30_000)
+    await this.libp2p.handle(
+      this.protocol,
+      (stream, conn) => {
+        this.serve(stream, conn)
+      },
+      { runOnLimitedConnection: true, maxInboundStreams: 4 }
+    )
+    this.timer = setInterval(() => {
+      void this.sweep()
+    }, 30_000)
     this.timer.unref()
     await this.sweep()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.timer)
     await this.libp2p.unhandle(this.protocol).catch(() => {})
     for (const s of this.sessions.values()) s.stream.abort(new Error('relay stopping'))
@@ -120,16 +182,16 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     await Promise.all([...this.held.values()].map(h => h.durable))
   }
 
-  private index (h: Held): void {
+  private index(h: Held): void {
     this.held.set(h.id, h)
     let box = this.boxes.get(h.to)
-    if (box == null) this.boxes.set(h.to, box = { mail: new Map(), bytes: 0 })
+    if (box == null) this.boxes.set(h.to, (box = { mail: new Map(), bytes: 0 }))
     box.mail.set(h.id, h)
     box.bytes += h.size
     this.totalBytes += h.size
   }
 
-  private unindex (h: Held): void {
+  private unindex(h: Held): void {
     this.held.delete(h.id)
     const box = this.boxes.get(h.to)
     if (box?.mail.delete(h.id) === true) {
@@ -139,13 +201,13 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     }
   }
 
-  private receiptsOf (sender: string): Map<string, number> {
+  private receiptsOf(sender: string): Map<string, number> {
     let r = this.receipts.get(sender)
-    if (r == null) this.receipts.set(sender, r = new Map())
+    if (r == null) this.receipts.set(sender, (r = new Map()))
     return r
   }
 
-  private serve (stream: Stream, conn: Connection): void {
+  private serve(stream: Stream, conn: Connection): void {
     const peer = conn.remotePeer.toString()
     const old = this.sessions.get(peer)
     if (old != null) old.stream.abort(new Error('a newer mailbox stream from the same member'))
@@ -159,8 +221,21 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       sent: new Set(),
       out,
       refusals,
-      flusher: new TurnFlusher(() => answerFrames(out, refusals), async frames => { await lp.writeV(frames) }, err => { stream.abort(err) }),
-      pump: new Pump(async () => this.send(s), err => { stream.abort(err) })
+      flusher: new TurnFlusher(
+        () => answerFrames(out, refusals),
+        async frames => {
+          await lp.writeV(frames)
+        },
+        err => {
+          stream.abort(err)
+        }
+      ),
+      pump: new Pump(
+        async () => this.send(s),
+        err => {
+          stream.abort(err)
+        }
+      )
     }
     this.sessions.set(peer, s)
     this.log.debug('mailbox open', { peer, held: this.boxes.get(peer)?.mail.size ?? 0 })
@@ -173,41 +248,51 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     void this.read(s)
   }
 
-  private async read (s: Session): Promise<void> {
+  private async read(s: Session): Promise<void> {
     try {
       while (true) {
         const f = decodeMailboxFrame((await s.lp.read()).subarray())
         this.onFrame(s, f)
       }
     } catch (err) {
-      if ((err as Error).name !== 'UnexpectedEOFError') this.log.debug('mailbox stream ended', { peer: s.peer, error: (err as Error).message })
+      if ((err as Error).name !== 'UnexpectedEOFError')
+        this.log.debug('mailbox stream ended', { peer: s.peer, error: (err as Error).message })
       s.stream.abort(err as Error)
     } finally {
       if (this.sessions.get(s.peer) === s) this.sessions.delete(s.peer)
     }
   }
 
-  private onFrame (s: Session, f: MailboxFrame): void {
+  private onFrame(s: Session, f: MailboxFrame): void {
     switch (f.t) {
-      case 'm': this.deposit(s, f.e); return
-      case 'a': void this.taken(s, f.ids.map(idText), true); return
-      case 'n': void this.taken(s, f.ids.map(idText), false); return
-      case 'k': void this.receiptsTaken(s, f.ids.map(idText)); return
-      default: throw new Error(`a member may not send "${f.t}" frames`)
+      case 'm':
+        this.deposit(s, f.e)
+        return
+      case 'a':
+        void this.taken(s, f.ids.map(idText), true)
+        return
+      case 'n':
+        void this.taken(s, f.ids.map(idText), false)
+        return
+      case 'k':
+        void this.receiptsTaken(s, f.ids.map(idText))
+        return
+      default:
+        throw new Error(`a member may not send "${f.t}" frames`)
     }
   }
 
-  private refuse (s: Session, id: Uint8Array, why: Refusal): void {
+  private refuse(s: Session, id: Uint8Array, why: Refusal): void {
     this.stats.refused[why] = (this.stats.refused[why] ?? 0) + 1
     let list = s.refusals.get(why)
-    if (list == null) s.refusals.set(why, list = [])
+    if (list == null) s.refusals.set(why, (list = []))
     list.push(id)
     s.flusher.flush()
     this.safeDispatchEvent('mailbox:refused', { detail: { from: s.peer, why } })
   }
 
   /** One deposit: checked, quota-bound, written with a synced group commit, then acked. */
-  private deposit (s: Session, bytes: Uint8Array): void {
+  private deposit(s: Session, bytes: Uint8Array): void {
     this.stats.deposits++
     let env
     try {
@@ -219,46 +304,69 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     const id = idText(env.id)
     const from = peerIdStringOfRaw(env.from)
     const now = Date.now()
-    if (from !== s.peer) { this.refuse(s, env.id, 'invalid'); return }
-    if (env.exp <= now) { this.refuse(s, env.id, 'expired'); return }
-    if (env.ts > now + MAX_CLOCK_SKEW_MS || env.exp - env.ts > DEFAULT_TTL_MS * 4) { this.refuse(s, env.id, 'invalid'); return }
+    if (from !== s.peer) {
+      this.refuse(s, env.id, 'invalid')
+      return
+    }
+    if (env.exp <= now) {
+      this.refuse(s, env.id, 'expired')
+      return
+    }
+    if (env.ts > now + MAX_CLOCK_SKEW_MS || env.exp - env.ts > DEFAULT_TTL_MS * 4) {
+      this.refuse(s, env.id, 'invalid')
+      return
+    }
     const existing = this.held.get(id)
     if (existing != null) {
-      if (existing.from !== from) { this.refuse(s, env.id, 'invalid'); return }
+      if (existing.from !== from) {
+        this.refuse(s, env.id, 'invalid')
+        return
+      }
       this.stats.duplicates++
-      void Promise.resolve(existing.durable).then(ok => { if (ok) this.ack(s, env.id) })
+      void Promise.resolve(existing.durable).then(ok => {
+        if (ok) this.ack(s, env.id)
+      })
       return
     }
     const to = peerIdStringOfRaw(env.to)
     const box = this.boxes.get(to)
-    if ((box?.mail.size ?? 0) >= this.limits.perRecipient || (box?.bytes ?? 0) + bytes.byteLength > this.limits.perRecipientBytes) { this.refuse(s, env.id, 'quota'); return }
-    if (this.totalBytes + bytes.byteLength > this.limits.totalBytes) { this.refuse(s, env.id, 'full'); return }
+    if ((box?.mail.size ?? 0) >= this.limits.perRecipient || (box?.bytes ?? 0) + bytes.byteLength > this.limits.perRecipientBytes) {
+      this.refuse(s, env.id, 'quota')
+      return
+    }
+    if (this.totalBytes + bytes.byteLength > this.limits.totalBytes) {
+      this.refuse(s, env.id, 'full')
+      return
+    }
     this.lastSeq = Math.max(now * 1000, this.lastSeq + 1)
     const key = `m!${to}!${pad(this.lastSeq)}`
     const h: Held = { id, from, to, key, size: bytes.byteLength, exp: env.exp, durable: true }
-    h.durable = this.commit.write([{ type: 'put', sublevel: this.db, key, value: bytes } as BatchOp]).then(() => {
-      h.durable = true
-      this.stats.stored++
-      this.ack(s, env.id)
-      this.safeDispatchEvent('mailbox:stored', { detail: { id, from, to } })
-      const r = this.sessions.get(to)
-      r?.pump.kick()
-      return true
-    }, err => {
-      this.log.error('mailbox write failed', { error: (err as Error).message })
-      this.unindex(h)
-      return false
-    })
+    h.durable = this.commit.write([{ type: 'put', sublevel: this.db, key, value: bytes } as BatchOp]).then(
+      () => {
+        h.durable = true
+        this.stats.stored++
+        this.ack(s, env.id)
+        this.safeDispatchEvent('mailbox:stored', { detail: { id, from, to } })
+        const r = this.sessions.get(to)
+        r?.pump.kick()
+        return true
+      },
+      err => {
+        this.log.error('mailbox write failed', { error: (err as Error).message })
+        this.unindex(h)
+        return false
+      }
+    )
     this.index(h)
   }
 
-  private ack (s: Session, id: Uint8Array): void {
+  private ack(s: Session, id: Uint8Array): void {
     s.out.h.push(id)
     s.flusher.flush()
   }
 
   /** One round of a recipient's mail, in deposit order, with at most a window unacknowledged; true when it wrote some. */
-  private async send (s: Session): Promise<boolean> {
+  private async send(s: Session): Promise<boolean> {
     const box = this.boxes.get(s.peer)
     if (box == null || this.sessions.get(s.peer) !== s) return false
     const batch: Held[] = []
@@ -280,7 +388,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
   }
 
   /** The recipient has mail on its disk (or refused it): delete it, and tell the senders. */
-  private async taken (s: Session, ids: string[], receipt: boolean): Promise<void> {
+  private async taken(s: Session, ids: string[], receipt: boolean): Promise<void> {
     const ops: BatchOp[] = []
     const notify = new Map<string, string[]>()
     const now = Date.now()
@@ -312,7 +420,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     s.pump.kick()
   }
 
-  private async receiptsTaken (s: Session, ids: string[]): Promise<void> {
+  private async receiptsTaken(s: Session, ids: string[]): Promise<void> {
     const mine = this.receipts.get(s.peer)
     const ops: BatchOp[] = []
     for (const id of ids) {
@@ -326,7 +434,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
 
   /** Acks, receipts and refusals leave once per turn of the event loop. */
   /** Drop mail past its expiry and receipts nobody came for. */
-  private async sweep (now = Date.now()): Promise<void> {
+  private async sweep(now = Date.now()): Promise<void> {
     const ops: BatchOp[] = []
     for (const h of this.held.values()) {
       if (h.exp > now || h.durable !== true) continue
@@ -349,7 +457,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
   }
 }
 
-function answerFrames (out: Session['out'], refusals: Session['refusals']): Uint8Array[] {
+function answerFrames(out: Session['out'], refusals: Session['refusals']): Uint8Array[] {
   const frames: Uint8Array[] = []
   for (const t of ['h', 'd'] as const) {
     while (out[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: out[t].splice(0, MAX_ACK_IDS) }))

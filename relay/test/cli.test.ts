@@ -15,16 +15,24 @@ class RelayProc {
   readonly exited: Promise<number | null>
   private readonly readyP: Promise<string[]>
 
-  constructor (args: string[], env: NodeJS.ProcessEnv) {
+  constructor(args: string[], env: NodeJS.ProcessEnv) {
     this.proc = spawn(process.execPath, [BIN, 'relay', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    this.exited = new Promise(resolve => { this.proc.once('exit', code => { resolve(code) }) })
+    this.exited = new Promise(resolve => {
+      this.proc.once('exit', code => {
+        resolve(code)
+      })
+    })
     this.readyP = new Promise((resolve, reject) => {
       createInterface({ input: this.proc.stdout as NodeJS.ReadableStream }).on('line', line => {
         this.addrs.push(line)
         // every address is printed in one go once ready
-        setImmediate(() => { resolve(this.addrs) })
+        setImmediate(() => {
+          resolve(this.addrs)
+        })
       })
-      void this.exited.then(code => { reject(new Error(`relay exited (${code}) before it was ready: ${JSON.stringify(this.logs)}`)) })
+      void this.exited.then(code => {
+        reject(new Error(`relay exited (${code}) before it was ready: ${JSON.stringify(this.logs)}`))
+      })
     })
     createInterface({ input: this.proc.stderr as NodeJS.ReadableStream }).on('line', line => {
       try {
@@ -35,9 +43,13 @@ class RelayProc {
     })
   }
 
-  async ready (): Promise<string[]> { return this.readyP }
-  get healthUrl (): string { return String(this.logs.find(l => l.msg === 'relay ready')?.health) }
-  async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  async ready(): Promise<string[]> {
+    return this.readyP
+  }
+  get healthUrl(): string {
+    return String(this.logs.find(l => l.msg === 'relay ready')?.health)
+  }
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill(signal)
     return this.exited
   }
@@ -80,7 +92,7 @@ describe('claudemesh relay (CLI)', () => {
     expect(addrs.length).toBeGreaterThan(0)
     for (const a of addrs) expect(a).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW\w+$/)
     const id = addrs[0]?.split('/p2p/')[1]
-    const health = await (await fetch(r.healthUrl)).json() as Record<string, unknown>
+    const health = (await (await fetch(r.healthUrl)).json()) as Record<string, unknown>
     expect(health).toMatchObject({ ok: true, status: 'running', peerId: id, mesh: 'team' })
     expect((await stat(join(data, 'relay.key'))).mode & 0o777).toBe(0o600)
     expect((await stat(join(data, 'mesh.json'))).mode & 0o777).toBe(0o600)

@@ -19,8 +19,19 @@ describe('relay under load: what members cost it', () => {
   let relayAddr: string
   const nodes: MeshNode[] = []
 
-  async function member (name: string, extra: Partial<MeshNodeInit> = {}): Promise<MeshNode> {
-    const n = await createMeshNode({ home, mesh: 'test', session: randomUUID(), name, listen: [], relays: [relayAddr], registry: false, control: false, presence: FAST, ...extra })
+  async function member(name: string, extra: Partial<MeshNodeInit> = {}): Promise<MeshNode> {
+    const n = await createMeshNode({
+      home,
+      mesh: 'test',
+      session: randomUUID(),
+      name,
+      listen: [],
+      relays: [relayAddr],
+      registry: false,
+      control: false,
+      presence: FAST,
+      ...extra
+    })
     await n.start()
     nodes.push(n)
     return n
@@ -70,20 +81,38 @@ describe('relay under load: what members cost it', () => {
     const [sent] = await a.mail.send(late, 'before you joined')
     expect(sent?.to).toBe(late)
     const status = async (): Promise<string | undefined> => (await a.mail.status(sent?.id as string))?.status
-    await untilAsync(async () => await status() === 'held', 15_000, 'the relay to hold it')
-    const b = await createMeshNode({ home, mesh: 'test', session, name: 'late', listen: [], relays: [relayAddr], registry: false, control: false, presence: FAST })
-    const received = new Promise<string>(resolve => { b.addEventListener('message:receive', e => { resolve(e.detail.body) }, { once: true }) })
+    await untilAsync(async () => (await status()) === 'held', 15_000, 'the relay to hold it')
+    const b = await createMeshNode({
+      home,
+      mesh: 'test',
+      session,
+      name: 'late',
+      listen: [],
+      relays: [relayAddr],
+      registry: false,
+      control: false,
+      presence: FAST
+    })
+    const received = new Promise<string>(resolve => {
+      b.addEventListener(
+        'message:receive',
+        e => {
+          resolve(e.detail.body)
+        },
+        { once: true }
+      )
+    })
     await b.start()
     nodes.push(b)
     expect(await received).toBe('before you joined')
-    await untilAsync(async () => await status() === 'delivered', 15_000, 'the sender to learn it was delivered')
+    await untilAsync(async () => (await status()) === 'delivered', 15_000, 'the sender to learn it was delivered')
   })
 })
 
 /** Poll an async condition with a bound (statuses live in the store, not in events alone). */
-async function untilAsync (pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+async function untilAsync(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs
-  while (!await pred()) {
+  while (!(await pred())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }

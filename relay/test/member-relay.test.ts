@@ -18,23 +18,45 @@ describe('members and their relay', () => {
   let relayAddr: string
   const nodes: MeshNode[] = []
 
-  async function member (name: string, init: Partial<MeshNodeInit>): Promise<MeshNode> {
-    const n = await createMeshNode({ home, mesh: 'test', session: randomUUID(), name, listen: [], registry: false, control: false, presence: FAST, ...init })
+  async function member(name: string, init: Partial<MeshNodeInit>): Promise<MeshNode> {
+    const n = await createMeshNode({
+      home,
+      mesh: 'test',
+      session: randomUUID(),
+      name,
+      listen: [],
+      registry: false,
+      control: false,
+      presence: FAST,
+      ...init
+    })
     nodes.push(n)
     await n.start()
     return n
   }
 
   const mailboxOpen = async (n: MeshNode): Promise<void> => {
-    await until(n.libp2p, ['peer:identify', 'connection:open', 'self:peer:update'], () => n.info().relays.some(r => r.id === relay.peerId && r.mailbox), 15_000, `${n.self().name}'s mailbox stream`)
+    await until(
+      n.libp2p,
+      ['peer:identify', 'connection:open', 'self:peer:update'],
+      () => n.info().relays.some(r => r.id === relay.peerId && r.mailbox),
+      15_000,
+      `${n.self().name}'s mailbox stream`
+    )
   }
 
   const seen = async (a: MeshNode, b: MeshNode, online = true): Promise<void> => {
-    await until(a, ['peer:join', 'peer:update', 'peer:leave'], () => (a.presence.get(b.peerId)?.online === true) === online, 15_000, `${a.self().name} to see ${b.self().name} ${online ? 'online' : 'offline'}`)
+    await until(
+      a,
+      ['peer:join', 'peer:update', 'peer:leave'],
+      () => (a.presence.get(b.peerId)?.online === true) === online,
+      15_000,
+      `${a.self().name} to see ${b.self().name} ${online ? 'online' : 'offline'}`
+    )
   }
 
   beforeAll(async () => {
-    ({ home, mesh, cleanup } = await homeWithMesh())
+    ;({ home, mesh, cleanup } = await homeWithMesh())
     relay = await createRelay({ data: join(home, 'relay'), mesh, listen: ['/ip4/127.0.0.1/tcp/0'], log: createLog('error') })
     await relay.start()
     relayAddr = relay.multiaddrs()[0] as string
@@ -46,7 +68,7 @@ describe('members and their relay', () => {
     await cleanup()
   })
 
-  it('a graceful stop right after a send waits for the relay: the DM is held on the sender\'s disk before the node is gone', async () => {
+  it("a graceful stop right after a send waits for the relay: the DM is held on the sender's disk before the node is gone", async () => {
     const a = await member('ann', { relays: [relayAddr] })
     const bobSession = randomUUID()
     const b = await member('ben', { relays: [relayAddr], session: bobSession })
@@ -78,7 +100,13 @@ describe('members and their relay', () => {
     expect(a.relays()).toEqual([relayAddr])
     expect(d.relays()).toEqual([`${bare}/p2p/${relay.peerId}`])
     // listening through the relay: a circuit reservation, announced in presence
-    await until(a.libp2p, ['self:peer:update'], () => a.multiaddrs().some(x => x.includes(`/p2p/${relay.peerId}/p2p-circuit`)), 15_000, 'cleo to listen through the relay')
+    await until(
+      a.libp2p,
+      ['self:peer:update'],
+      () => a.multiaddrs().some(x => x.includes(`/p2p/${relay.peerId}/p2p-circuit`)),
+      15_000,
+      'cleo to listen through the relay'
+    )
     await seen(a, d)
     await d.stop()
     await seen(a, d, false)
@@ -91,10 +119,22 @@ describe('members and their relay', () => {
     await until(back, ['message:receive'], () => back.mail.inbox.unread === 1, 15_000, 'dan to receive')
     expect((await back.mail.check()).messages.map(m => m.id)).toEqual([id])
     // the sender returns and learns it was delivered (the receipt waited at the relay)
-    const a2 = await createMeshNode({ home, mesh: 'test', session: a.key.session, name: 'cleo', bootstrap: [relayAddr], listen: [], registry: false, control: false, presence: FAST })
+    const a2 = await createMeshNode({
+      home,
+      mesh: 'test',
+      session: a.key.session,
+      name: 'cleo',
+      bootstrap: [relayAddr],
+      listen: [],
+      registry: false,
+      control: false,
+      presence: FAST
+    })
     nodes.push(a2)
     let receipt = false
-    a2.addEventListener('message:status', e => { if (e.detail.id === id && e.detail.status === 'delivered') receipt = true })
+    a2.addEventListener('message:status', e => {
+      if (e.detail.id === id && e.detail.status === 'delivered') receipt = true
+    })
     await a2.start()
     await until(a2, ['message:status'], () => receipt, 15_000, 'the delivery receipt')
     expect((await a2.mail.status(id))?.status).toBe('delivered')

@@ -11,7 +11,14 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ControlClient, controlSocketPath, type InboxMessage, type MessageStatus, type PeerInfo, type SendResult } from '@claudemesh/node/client'
+import {
+  ControlClient,
+  controlSocketPath,
+  type InboxMessage,
+  type MessageStatus,
+  type PeerInfo,
+  type SendResult
+} from '@claudemesh/node/client'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, netnsUnavailable, type Proc, removeStale, run, Topology, until } from './netns.js'
 
@@ -21,7 +28,13 @@ if (skip != null) console.error(`relay/test/netns.test.ts: skipping the multi-ho
 const MESH = 'team'
 const RELAY_PORT = 4001
 
-interface Member { name: string, host: 'a' | 'b', home: string, id: string, proc: Proc }
+interface Member {
+  name: string
+  host: 'a' | 'b'
+  home: string
+  id: string
+  proc: Proc
+}
 
 describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, no route from A to B)', () => {
   const topo = new Topology()
@@ -32,19 +45,19 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
   let relay: Proc
   let relayAddr = ''
   let healthUrl = ''
-  const m: { a: Member, b: Member } = {} as { a: Member, b: Member }
+  const m: { a: Member; b: Member } = {} as { a: Member; b: Member }
 
   const envOf = (home: string): NodeJS.ProcessEnv => ({ ...process.env, CLAUDEMESH_HOME: home, CLAUDEMESH_SESSION: '', CLAUDEMESH_LAN: '' })
 
   /** A CLI verb from our own namespace: it talks to the daemon over its unix control socket. */
-  async function verb<T = unknown> (home: string, args: string[]): Promise<T> {
+  async function verb<T = unknown>(home: string, args: string[]): Promise<T> {
     const r = await run(process.execPath, [BIN, ...args], { env: envOf(home) })
     if (r.code !== 0) throw new Error(`claudemesh ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`)
     return (args.includes('--json') ? JSON.parse(r.stdout) : r.stdout) as T
   }
 
   /** The daemon's control socket, for bursts and polls (one connection instead of one process each). */
-  async function control<T> (who: Member, fn: (c: ControlClient) => Promise<T>): Promise<T> {
+  async function control<T>(who: Member, fn: (c: ControlClient) => Promise<T>): Promise<T> {
     const c = await ControlClient.connect(controlSocketPath(who.home, MESH, who.id))
     try {
       return await fn(c)
@@ -53,13 +66,19 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     }
   }
 
-  async function startDaemon (who: Member): Promise<void> {
-    who.proc = topo.spawn(who.host, process.execPath, [BIN, 'daemon', '--name', who.name, '--groups', 'dev', '--listen', '/ip4/0.0.0.0/tcp/0'], envOf(who.home), who.name)
+  async function startDaemon(who: Member): Promise<void> {
+    who.proc = topo.spawn(
+      who.host,
+      process.execPath,
+      [BIN, 'daemon', '--name', who.name, '--groups', 'dev', '--listen', '/ip4/0.0.0.0/tcp/0'],
+      envOf(who.home),
+      who.name
+    )
     procs.push(who.proc)
     who.id = (await who.proc.line(/^\/ip4\/.*\/p2p\/(\S+)$/, { timeoutMs: 20_000 }))[1] ?? ''
   }
 
-  async function sendAll (from: Member, to: string, bodies: string[]): Promise<string[]> {
+  async function sendAll(from: Member, to: string, bodies: string[]): Promise<string[]> {
     return control(from, async c => {
       const ids: string[] = []
       for (const message of bodies) {
@@ -70,20 +89,26 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     })
   }
 
-  async function statuses (who: Member, ids: string[]): Promise<MessageStatus[]> {
+  async function statuses(who: Member, ids: string[]): Promise<MessageStatus[]> {
     return control(who, async c => Promise.all(ids.map(async id => c.call<MessageStatus>('status', { id }))))
   }
 
   /** Poll until every message reached `status` (nothing is printed when a status changes). */
-  async function reach (who: Member, ids: string[], status: MessageStatus['status'], timeoutMs: number): Promise<MessageStatus[]> {
+  async function reach(who: Member, ids: string[], status: MessageStatus['status'], timeoutMs: number): Promise<MessageStatus[]> {
     let last: MessageStatus[] = []
     try {
-      return await until(`${ids.length} messages of ${who.name} to be ${status}`, async () => {
-        last = await statuses(who, ids)
-        return last.every(s => s.status === status) ? last : undefined
-      }, { timeoutMs, intervalMs: 250 })
+      return await until(
+        `${ids.length} messages of ${who.name} to be ${status}`,
+        async () => {
+          last = await statuses(who, ids)
+          return last.every(s => s.status === status) ? last : undefined
+        },
+        { timeoutMs, intervalMs: 250 }
+      )
     } catch (err) {
-      throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last.map(s => ({ id: s.id, status: s.status, times: s.times })))}`)
+      throw new Error(
+        `${(err as Error).message}; last seen: ${JSON.stringify(last.map(s => ({ id: s.id, status: s.status, times: s.times })))}`
+      )
     }
   }
 
@@ -94,26 +119,36 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
    * this caught). Once the relay has no receipt left, B has recorded all it will get; what is
    * still `held` then was lost.
    */
-  async function settledAtSender (who: Member, ids: string[]): Promise<void> {
-    const stuck = await until(`${who.name}'s messages to be delivered`, async () => {
-      const before = await statuses(who, ids)
-      if (before.every(s => s.status === 'delivered')) return []
-      if (!before.every(s => s.status === 'held' || s.status === 'delivered') || (await health()).mailbox.receipts > 0) return undefined
-      return (await statuses(who, ids)).filter(s => s.status !== 'delivered')
-    }, { timeoutMs: 20_000, intervalMs: 250 })
+  async function settledAtSender(who: Member, ids: string[]): Promise<void> {
+    const stuck = await until(
+      `${who.name}'s messages to be delivered`,
+      async () => {
+        const before = await statuses(who, ids)
+        if (before.every(s => s.status === 'delivered')) return []
+        if (!before.every(s => s.status === 'held' || s.status === 'delivered') || (await health()).mailbox.receipts > 0) return undefined
+        return (await statuses(who, ids)).filter(s => s.status !== 'delivered')
+      },
+      { timeoutMs: 20_000, intervalMs: 250 }
+    )
     if (stuck.length === 0) return
-    expect.fail(`${stuck.length} of ${who.name}'s messages reached their recipient but stay "${stuck[0]?.status}": the relay's receipt was lost`)
+    expect.fail(
+      `${stuck.length} of ${who.name}'s messages reached their recipient but stay "${stuck[0]?.status}": the relay's receipt was lost`
+    )
   }
 
-  async function peerOf (who: Member, other: Member): Promise<PeerInfo | undefined> {
+  async function peerOf(who: Member, other: Member): Promise<PeerInfo | undefined> {
     return (await verb<{ peers: PeerInfo[] }>(who.home, ['peers', '--json'])).peers.find(p => p.id === other.id)
   }
 
-  async function health (): Promise<{ connections: number, reservations: number, mailbox: { messages: number, receipts: number, sessions: number, delivered: number } }> {
+  async function health(): Promise<{
+    connections: number
+    reservations: number
+    mailbox: { messages: number; receipts: number; sessions: number; delivered: number }
+  }> {
     return topo.fetchJson('r', healthUrl)
   }
 
-  async function inbox (who: Member): Promise<InboxMessage[]> {
+  async function inbox(who: Member): Promise<InboxMessage[]> {
     return (await verb<{ messages: InboxMessage[] }>(who.home, ['inbox', '--all', '--keep-unread', '--limit', '500', '--json'])).messages
   }
 
@@ -132,8 +167,26 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     // the owner (A's machine) makes the mesh and a relay invite; the relay runs in R
     await verb(homeA, ['mesh', 'create', MESH])
     const relayToken = (await verb<string>(homeA, ['mesh', 'invite', MESH, '--relay', '--expires', '1h'])).trim()
-    relay = topo.spawn('r', process.execPath, [BIN, 'relay', '--invite', relayToken, '--data', join(dir, 'relay'),
-      '--listen', `/ip4/${topo.service}/tcp/${RELAY_PORT}`, '--health', '127.0.0.1:0', '--log-level', process.env.DEBUG?.includes('claudemesh') === true ? 'debug' : 'info'], envOf(join(dir, 'relay-home')), 'relay')
+    relay = topo.spawn(
+      'r',
+      process.execPath,
+      [
+        BIN,
+        'relay',
+        '--invite',
+        relayToken,
+        '--data',
+        join(dir, 'relay'),
+        '--listen',
+        `/ip4/${topo.service}/tcp/${RELAY_PORT}`,
+        '--health',
+        '127.0.0.1:0',
+        '--log-level',
+        process.env.DEBUG?.includes('claudemesh') === true ? 'debug' : 'info'
+      ],
+      envOf(join(dir, 'relay-home')),
+      'relay'
+    )
     procs.push(relay)
     relayAddr = (await relay.line(/^\/ip4\/.*\/p2p\/\S+$/, { timeoutMs: 20_000 }))[0]
     expect(relayAddr.startsWith(`/ip4/${topo.service}/tcp/${RELAY_PORT}/p2p/`)).toBe(true)
@@ -153,15 +206,32 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     timings.joinMs = Date.now() - t0 - timings.setupMs
     // a member announces itself before its reservation is made, then again with the circuit
     // address: each must learn the other's, or DMs can only go through the mailbox
-    await Promise.all(([[m.a, m.b], [m.b, m.a]] as Array<[Member, Member]>).map(async ([who, other]) => until(`${who.name} to learn ${other.name}'s circuit address`, async () =>
-      (await peerOf(who, other))?.addrs.includes(`${relayAddr}/p2p-circuit/p2p/${other.id}`) === true ? true : undefined, { timeoutMs: 30_000 })))
+    await Promise.all(
+      (
+        [
+          [m.a, m.b],
+          [m.b, m.a]
+        ] as Array<[Member, Member]>
+      ).map(async ([who, other]) =>
+        until(
+          `${who.name} to learn ${other.name}'s circuit address`,
+          async () => ((await peerOf(who, other))?.addrs.includes(`${relayAddr}/p2p-circuit/p2p/${other.id}`) === true ? true : undefined),
+          { timeoutMs: 30_000 }
+        )
+      )
+    )
     timings.circuitAddrsMs = Date.now() - t0 - timings.setupMs
   }, 90_000)
 
   afterEach(async ctx => {
     if (ctx.task.result?.state !== 'fail') return
     const h = relay?.running === true ? await health().catch(err => (err as Error).message) : 'relay not running'
-    console.error(`relay health: ${JSON.stringify(h)}\noutput of the processes, last lines:\n${procs.filter(p => p.running).map(p => p.tail(80)).join('\n')}`)
+    console.error(
+      `relay health: ${JSON.stringify(h)}\noutput of the processes, last lines:\n${procs
+        .filter(p => p.running)
+        .map(p => p.tail(80))
+        .join('\n')}`
+    )
   })
 
   afterAll(async () => {
@@ -172,7 +242,7 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
   }, 30_000)
 
   it('A and B see each other online, though neither can reach the other: their connection is relayed', async () => {
-    const peers = await verb<{ self: PeerInfo, peers: PeerInfo[] }>(m.a.home, ['peers', '--json'])
+    const peers = await verb<{ self: PeerInfo; peers: PeerInfo[] }>(m.a.home, ['peers', '--json'])
     const bob = peers.peers.find(p => p.id === m.b.id)
     expect(bob).toMatchObject({ name: 'bob', online: true })
     // B announces an address through the relay, and A listens through it too (a reservation)
@@ -181,7 +251,9 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     expect(info.listenAddrs).toContain(`${relayAddr}/p2p-circuit/p2p/${m.a.id}`)
 
     // B's daemon really listens on 10.x.2.2: R can connect to it, A cannot, and R forwards nothing
-    const direct = m.b.proc.stdout.map(l => new RegExp(`^/ip4/${topo.addr.b.replace(/\./g, '\\.')}/tcp/(\\d+)/`).exec(l)).find(x => x != null)
+    const direct = m.b.proc.stdout
+      .map(l => new RegExp(`^/ip4/${topo.addr.b.replace(/\./g, '\\.')}/tcp/(\\d+)/`).exec(l))
+      .find(x => x != null)
     const port = Number(direct?.[1])
     expect(port).toBeGreaterThan(0)
     expect(await topo.sysctl('r', 'net.ipv4.ip_forward')).toBe('0')
@@ -194,7 +266,10 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     for (const h of ['a', 'b'] as const) {
       const open = (await topo.tcp(h)).filter(t => t.state === 'ESTABLISHED')
       expect(open.length).toBeGreaterThan(0)
-      expect(open.filter(t => !ofR.has(t.remote.split(':')[0] ?? '')), `${h}'s connections`).toEqual([])
+      expect(
+        open.filter(t => !ofR.has(t.remote.split(':')[0] ?? '')),
+        `${h}'s connections`
+      ).toEqual([])
     }
   })
 
@@ -204,7 +279,7 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     expect(sent).toMatchObject({ to: m.b.id, name: 'bob', status: 'pending' })
     const id = sent?.id ?? ''
     await m.b.proc.line(/^> alice: hello bob, from A$/, { since: markB })
-    const s = await until('A\'s DM to be delivered', async () => {
+    const s = await until("A's DM to be delivered", async () => {
       const st = await verb<MessageStatus>(m.a.home, ['status', id, '--json'])
       return st.status === 'delivered' ? st : undefined
     })
@@ -226,7 +301,12 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     // handed to at least one peer by gossipsub: B, over the relayed connection
     expect(sent).toMatchObject({ to: '@dev', status: 'delivered' })
     await m.b.proc.line(/^> alice @dev: standup in five$/, { since: markB })
-    expect((await inbox(m.b)).find(x => x.id === sent?.id)).toMatchObject({ from: m.a.id, to: '@dev', group: 'dev', body: 'standup in five' })
+    expect((await inbox(m.b)).find(x => x.id === sent?.id)).toMatchObject({
+      from: m.a.id,
+      to: '@dev',
+      group: 'dev',
+      body: 'standup in five'
+    })
     expect((await inbox(m.a)).some(x => x.id === sent?.id)).toBe(false)
     expect(m.a.proc.since(markA, /standup in five/)).toEqual([])
   })
@@ -284,12 +364,16 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     // both ends give the dead connection up on their own (ping failures): the relay drops B's
     // connection and mailbox session, and B's kernel no longer has a connection with R
     const ip = (hostPort: string): string => hostPort.split(':')[0] ?? ''
-    await until('the relay and B to drop their connection', async () => {
-      if ((await health()).mailbox.sessions !== 1) return undefined
-      const atR = (await topo.tcp('r')).filter(t => t.state === 'ESTABLISHED' && ip(t.remote) === topo.addr.b)
-      const atB = (await topo.tcp('b')).filter(t => t.state === 'ESTABLISHED' && ip(t.remote) !== '127.0.0.1')
-      return atR.length === 0 && atB.length === 0 ? true : undefined
-    }, { timeoutMs: 60_000, intervalMs: 500 })
+    await until(
+      'the relay and B to drop their connection',
+      async () => {
+        if ((await health()).mailbox.sessions !== 1) return undefined
+        const atR = (await topo.tcp('r')).filter(t => t.state === 'ESTABLISHED' && ip(t.remote) === topo.addr.b)
+        const atB = (await topo.tcp('b')).filter(t => t.state === 'ESTABLISHED' && ip(t.remote) !== '127.0.0.1')
+        return atR.length === 0 && atB.length === 0 ? true : undefined
+      },
+      { timeoutMs: 60_000, intervalMs: 500 }
+    )
     timings.longCutDroppedMs = Date.now() - cut
     // A may still count B online (its grace runs): the first DM tries a channel, fails to
     // dial and goes to the mailbox. Only then the rest, which follow it there: a burst sent
@@ -298,7 +382,7 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     const toB = ['long cut 1', 'long cut 2', 'long cut 3']
     const idsA = await sendAll(m.a, 'bob', toB.slice(0, 1))
     await reach(m.a, idsA, 'held', 30_000)
-    idsA.push(...await sendAll(m.a, 'bob', toB.slice(1)))
+    idsA.push(...(await sendAll(m.a, 'bob', toB.slice(1))))
     const late = await sendAll(m.b, 'alice', ['from B, cut off'])
     await reach(m.a, idsA, 'held', 30_000)
     expect((await health()).mailbox.messages).toBe(toB.length)
@@ -325,7 +409,9 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     const N = 20
     // after the long cut A counts B online again once B's next record crosses the relay;
     // a goodbye sent before that changes nothing at A
-    await until('alice to count bob online again', async () => (await peerOf(m.a, m.b))?.online === true ? true : undefined, { timeoutMs: 30_000 })
+    await until('alice to count bob online again', async () => ((await peerOf(m.a, m.b))?.online === true ? true : undefined), {
+      timeoutMs: 30_000
+    })
     const markA = m.a.proc.mark()
     expect(await m.b.proc.stop()).toBe(0)
     // B said goodbye: A knows it is offline, so the DMs go to the relay's mailbox at once
@@ -349,7 +435,7 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     const got = (await inbox(m.b)).filter(x => x.from === m.a.id && x.body.startsWith('offline '))
     expect(got.map(x => x.id)).toEqual(ids)
     expect(got.map(x => x.body)).toEqual(bodies)
-    await until('the relay to drop the delivered mail', async () => (await health()).mailbox.messages === 0 ? true : undefined)
+    await until('the relay to drop the delivered mail', async () => ((await health()).mailbox.messages === 0 ? true : undefined))
 
     // A comes back: the relay's receipts turn its held messages into delivered ones
     const t2 = Date.now()
@@ -359,7 +445,7 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     expect(done.every(s => s.times.held != null && s.times.delivered != null)).toBe(true)
     const last = await verb<MessageStatus>(m.a.home, ['status', ids.at(-1) ?? '', '--json'])
     expect(last).toMatchObject({ to: m.b.id, toName: 'bob', status: 'delivered' })
-    await until('the relay to forget the receipts A took', async () => (await health()).mailbox.receipts === 0 ? true : undefined)
+    await until('the relay to forget the receipts A took', async () => ((await health()).mailbox.receipts === 0 ? true : undefined))
   }, 130_000)
 
   // A bug this caught: a DM's route was picked before its durable write and the DM pushed into
@@ -370,7 +456,7 @@ describe.skipIf(skip != null)('relay across network namespaces (A ⇄ R ⇄ B, n
     await m.a.proc.line(/^\+ bob \(/)
     // no goodbye: the relay and A lose their connections to B at once, but A counts B online for its grace
     await m.b.proc.stop('SIGKILL')
-    await until('the relay to lose B', async () => (await health()).mailbox.sessions === 1 ? true : undefined)
+    await until('the relay to lose B', async () => ((await health()).mailbox.sessions === 1 ? true : undefined))
     const bodies = Array.from({ length: 30 }, (_, i) => `burst ${String(i + 1).padStart(2, '0')}`)
     const ids = await sendAll(m.a, 'bob', bodies)
     await reach(m.a, ids, 'held', 30_000)

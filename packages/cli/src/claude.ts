@@ -10,25 +10,30 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** `$CLAUDE_CONFIG_DIR`, default `~/.claude`. */
-export function claudeConfigDir (env: NodeJS.ProcessEnv): string {
+export function claudeConfigDir(env: NodeJS.ProcessEnv): string {
   return env.CLAUDE_CONFIG_DIR != null && env.CLAUDE_CONFIG_DIR !== '' ? env.CLAUDE_CONFIG_DIR : join(env.HOME ?? homedir(), '.claude')
 }
 
 /** The `claude` binary: `$CLAUDEMESH_CLAUDE_BIN`, else `claude` on PATH. */
-export function claudeBin (env: NodeJS.ProcessEnv): string {
+export function claudeBin(env: NodeJS.ProcessEnv): string {
   return env.CLAUDEMESH_CLAUDE_BIN != null && env.CLAUDEMESH_CLAUDE_BIN !== '' ? env.CLAUDEMESH_CLAUDE_BIN : 'claude'
 }
 
-export async function claudeVersion (env: NodeJS.ProcessEnv): Promise<string | undefined> {
+export async function claudeVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   return new Promise(resolve => {
-    execFile(claudeBin(env), ['--version'], { env: { ...process.env, ...env, DISABLE_AUTOUPDATER: '1' }, timeout: 20_000 }, (err, stdout) => {
-      resolve(err == null ? stdout.trim().split('\n')[0] : undefined)
-    })
+    execFile(
+      claudeBin(env),
+      ['--version'],
+      { env: { ...process.env, ...env, DISABLE_AUTOUPDATER: '1' }, timeout: 20_000 },
+      (err, stdout) => {
+        resolve(err == null ? stdout.trim().split('\n')[0] : undefined)
+      }
+    )
   })
 }
 
 /** Claude Code's project folder name for a cwd: every non-alphanumeric character becomes `-`. */
-export function projectSlug (cwd: string): string {
+export function projectSlug(cwd: string): string {
   return cwd.replace(/[^A-Za-z0-9]/g, '-')
 }
 
@@ -38,7 +43,7 @@ const UUID_FILE = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
  * The session `--continue` would pick: the newest `<uuid>.jsonl` of the cwd's project folder.
  * Slugs over 200 characters are cut (plus a version-dependent hash), so match those by prefix.
  */
-export async function newestSession (cwd: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+export async function newestSession(cwd: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const projects = join(claudeConfigDir(env), 'projects')
   const slug = projectSlug(cwd)
   let dirs: string[]
@@ -48,7 +53,7 @@ export async function newestSession (cwd: string, env: NodeJS.ProcessEnv): Promi
     return undefined
   }
   const matches = slug.length <= 200 ? dirs.filter(d => d === slug) : dirs.filter(d => d.startsWith(slug.slice(0, 200)))
-  let best: { id: string, mtime: number } | undefined
+  let best: { id: string; mtime: number } | undefined
   for (const d of matches) {
     for (const f of await readdir(join(projects, d)).catch(() => [] as string[])) {
       const m = UUID_FILE.exec(f)
@@ -64,14 +69,14 @@ export async function newestSession (cwd: string, env: NodeJS.ProcessEnv): Promi
  * How our own CLI is invoked from Claude Code's config: this Node and the CLI as it was
  * started (the bundle `dist/claudemesh.mjs`, or `dist/bin.js` in development), absolute.
  */
-export function selfCommand (): string[] {
+export function selfCommand(): string[] {
   const started = process.argv[1]
   if (started != null && /(claudemesh\.mjs|bin\.js)$/.test(started)) return [process.execPath, realpathSync(started)]
   const here = import.meta.url
   return [process.execPath, fileURLToPath(new URL(here.endsWith('/src/claude.ts') ? '../dist/claudemesh.mjs' : './claudemesh.mjs', here))]
 }
 
-export function shellQuote (s: string): string {
+export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_/.:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`
 }
 
@@ -83,9 +88,14 @@ export const WAIT_HOOK_TIMEOUT_S = 3600
  * `wake: false` leaves out the waiting hooks: in print mode (-p) Claude runs asyncRewake
  * hooks in the foreground, so they would hold every turn open.
  */
-export function hookSettings (prefix: string, wake = true): Record<string, unknown> {
+export function hookSettings(prefix: string, wake = true): Record<string, unknown> {
   const cmd = (event: string): string => `${prefix} hook ${event}`
-  const waiting = (event: string): Record<string, unknown> => ({ type: 'command', command: cmd(event), asyncRewake: true, timeout: WAIT_HOOK_TIMEOUT_S })
+  const waiting = (event: string): Record<string, unknown> => ({
+    type: 'command',
+    command: cmd(event),
+    asyncRewake: true,
+    timeout: WAIT_HOOK_TIMEOUT_S
+  })
   const hooks: Record<string, unknown> = {
     SessionStart: [{ hooks: [{ type: 'command', command: cmd('session-start') }, ...(wake ? [waiting('wait')] : [])] }],
     UserPromptSubmit: [{ hooks: [{ type: 'command', command: cmd('user-prompt-submit') }] }],

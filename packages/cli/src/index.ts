@@ -25,13 +25,17 @@ import { verbCommands } from './commands/verbs.js'
 import { uiCommand } from './commands/ui.js'
 import { fail } from './output.js'
 
-export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('claudemesh')
     .description('a peer-to-peer mesh for Claude Code sessions')
     .version('0.1.0')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: s => { process.stderr.write(s) } })
+    .configureOutput({
+      writeErr: s => {
+        process.stderr.write(s)
+      }
+    })
   meshCommand(program, env)
   daemonCommand(program, env)
   courierCommand(program, env)
@@ -54,7 +58,7 @@ export function buildProgram (env: NodeJS.ProcessEnv = process.env): Command {
   return program
 }
 
-export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   try {
     await buildProgram(env).parseAsync(argv, { from: 'user' })
     return typeof process.exitCode === 'number' ? process.exitCode : 0

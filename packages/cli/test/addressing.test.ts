@@ -11,7 +11,7 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
 
-function daemon (name: string, env: NodeJS.ProcessEnv): Daemon {
+function daemon(name: string, env: NodeJS.ProcessEnv): Daemon {
   const d = new Daemon(['--name', name], env)
   daemons.push(d)
   return d
@@ -19,7 +19,12 @@ function daemon (name: string, env: NodeJS.ProcessEnv): Daemon {
 
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
-interface Peer { id: string, name: string, handle?: string, online: boolean }
+interface Peer {
+  id: string
+  name: string
+  handle?: string
+  online: boolean
+}
 
 describe('DMs cannot be hijacked by choosing a name (issue 10, item 9)', () => {
   it('ids win over names, a name shared online/offline is refused with handles, and a handle reaches its peer', async () => {
@@ -63,6 +68,6 @@ describe('DMs cannot be hijacked by choosing a name (issue 10, item 9)', () => {
     const table = (await cli(['peers', '--name', 'alice'], env)).stdout
     expect(table).toContain(`bob#${bobId.slice(-6)}`)
     const viaHandle = await cli(['send', `bob#${bobId.slice(-6)}`, 'later', '--name', 'alice', '--json'], env)
-    expect((JSON.parse(viaHandle.stdout) as Array<{ to: string, status: string }>)[0]).toMatchObject({ to: bobId, status: 'pending' })
+    expect((JSON.parse(viaHandle.stdout) as Array<{ to: string; status: string }>)[0]).toMatchObject({ to: bobId, status: 'pending' })
   }, 120_000) // four daemons and a dozen CLI runs on a shared 2-core machine
 })

@@ -11,7 +11,13 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
 
-interface H { peer: string, name: string, summary: string, files: string[], decisions: string[] }
+interface H {
+  peer: string
+  name: string
+  summary: string
+  files: string[]
+  decisions: string[]
+}
 
 describe('claudemesh context', () => {
   it('share publishes, get reads it from another daemon (text and --json), --to sends a message; bad input is one line', async () => {
@@ -24,13 +30,21 @@ describe('claudemesh context', () => {
     daemons.push(a, b)
     await a.line(/^\+ bob /)
     await b.line(/^\+ alice /)
-    const s = await cli(['context', 'share', 'migrated', 'the', 'store', '--file', 'src/store.ts', '--decision', 'layout v3', '--name', 'alice', '--json'], env)
+    const s = await cli(
+      ['context', 'share', 'migrated', 'the', 'store', '--file', 'src/store.ts', '--decision', 'layout v3', '--name', 'alice', '--json'],
+      env
+    )
     expect(s.stderr).toBe('')
     const shared = JSON.parse(s.stdout) as { handOff: H }
-    expect(shared.handOff).toMatchObject({ name: 'alice', summary: 'migrated the store', files: ['src/store.ts'], decisions: ['layout v3'] })
+    expect(shared.handOff).toMatchObject({
+      name: 'alice',
+      summary: 'migrated the store',
+      files: ['src/store.ts'],
+      decisions: ['layout v3']
+    })
     // bob's replica gets it by gossip or the next pull: poll the CLI with a bound
     let got: H | null = null
-    for (const end = Date.now() + 20_000; got == null && Date.now() < end;) {
+    for (const end = Date.now() + 20_000; got == null && Date.now() < end; ) {
       got = JSON.parse((await cli(['context', 'get', 'alice', '--name', 'bob', '--json'], env)).stdout) as H | null
     }
     expect(got).toMatchObject({ peer: shared.handOff.peer, summary: 'migrated the store' })

@@ -23,7 +23,11 @@ afterEach(async () => {
   await Promise.all(relays.splice(0).map(async r => r.stop('SIGKILL')))
   // no courier outlives its test
   for (const h of homes) {
-    for (const e of await listRunning(h, 'team').catch(() => [])) if (e.kind === 'courier') try { process.kill(e.pid, 'SIGKILL') } catch {}
+    for (const e of await listRunning(h, 'team').catch(() => []))
+      if (e.kind === 'courier')
+        try {
+          process.kill(e.pid, 'SIGKILL')
+        } catch {}
   }
   await Promise.all(homes.splice(0).map(async h => rm(h, { recursive: true, force: true })))
 })
@@ -33,43 +37,58 @@ class RelayProc {
   readonly proc: ChildProcess
   readonly exited: Promise<number | null>
   readonly ready: Promise<string>
-  constructor (env: NodeJS.ProcessEnv, port: number) {
-    this.proc = spawn(process.execPath, [BIN, 'relay', '--mesh', 'team', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--log-level', 'error'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-    this.exited = new Promise(resolve => { this.proc.once('exit', code => { resolve(code) }) })
+  constructor(env: NodeJS.ProcessEnv, port: number) {
+    this.proc = spawn(
+      process.execPath,
+      [BIN, 'relay', '--mesh', 'team', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--log-level', 'error'],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] }
+    )
+    this.exited = new Promise(resolve => {
+      this.proc.once('exit', code => {
+        resolve(code)
+      })
+    })
     this.ready = new Promise((resolve, reject) => {
       createInterface({ input: this.proc.stdout as NodeJS.ReadableStream }).once('line', resolve)
-      void this.exited.then(code => { reject(new Error(`relay exited (${code}) before it was ready`)) })
+      void this.exited.then(code => {
+        reject(new Error(`relay exited (${code}) before it was ready`))
+      })
     })
     relays.push(this)
   }
 
-  async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill(signal)
     return this.exited
   }
 }
 
-async function freePort (): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer()
     s.once('error', reject)
     s.listen(0, '127.0.0.1', () => {
       const a = s.address()
-      s.close(() => { resolve(typeof a === 'object' && a != null ? a.port : 0) })
+      s.close(() => {
+        resolve(typeof a === 'object' && a != null ? a.port : 0)
+      })
     })
   })
 }
 
-function daemon (args: string[], env: NodeJS.ProcessEnv): Daemon {
+function daemon(args: string[], env: NodeJS.ProcessEnv): Daemon {
   const d = new Daemon(args, env)
   daemons.push(d)
   return d
 }
 
-interface Status { status: string, times: Record<string, number> }
+interface Status {
+  status: string
+  times: Record<string, number>
+}
 
 /** Bounded poll of `claudemesh status` until `ok` holds. */
-async function pollStatus (args: string[], env: NodeJS.ProcessEnv, ok: (s: Status) => boolean, timeoutMs: number): Promise<Status> {
+async function pollStatus(args: string[], env: NodeJS.ProcessEnv, ok: (s: Status) => boolean, timeoutMs: number): Promise<Status> {
   const deadline = Date.now() + timeoutMs
   let last = ''
   for (;;) {
@@ -81,7 +100,7 @@ async function pollStatus (args: string[], env: NodeJS.ProcessEnv, ok: (s: Statu
   }
 }
 
-async function couriers (env: NodeJS.ProcessEnv): Promise<number[]> {
+async function couriers(env: NodeJS.ProcessEnv): Promise<number[]> {
   return (await listRunning(env.CLAUDEMESH_HOME as string, 'team')).filter(e => e.kind === 'courier').map(e => e.pid)
 }
 
@@ -143,7 +162,7 @@ describe('a DM outlives its sender', () => {
 
     const sent = await cli(['send', 'bob', 'carried for me', '--name', 'alice', '--json'], env)
     expect(sent.code, sent.stderr).toBe(0)
-    const [r] = JSON.parse(sent.stdout) as Array<{ id: string, status: string }>
+    const [r] = JSON.parse(sent.stdout) as Array<{ id: string; status: string }>
     const id = r?.id as string
     expect(r?.status).toBe('pending')
     expect(await alice.stop('SIGTERM')).toBe(0)

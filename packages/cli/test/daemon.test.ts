@@ -15,13 +15,13 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
 
-async function home (): Promise<NodeJS.ProcessEnv> {
+async function home(): Promise<NodeJS.ProcessEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'cm-cli-'))
   dirs.push(dir)
   return { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
 }
 
-function daemon (args: string[], env: NodeJS.ProcessEnv): Daemon {
+function daemon(args: string[], env: NodeJS.ProcessEnv): Daemon {
   const d = new Daemon(args, env)
   daemons.push(d)
   return d
@@ -34,16 +34,27 @@ describe('claudemesh daemon processes', () => {
     const ds = ['alice', 'bob', 'carol'].map(n => daemon(['--name', n, '--groups', 'core'], env))
     await Promise.all(ds.map(async d => d.ready()))
     // each daemon announces every other's arrival on stderr
-    await Promise.all(ds.flatMap(d => ['alice', 'bob', 'carol'].map(async n => d.lines.some(l => l.startsWith(`claudemesh: ${n} `)) ? undefined : d.line(new RegExp(`^\\+ ${n} `)))))
+    await Promise.all(
+      ds.flatMap(d =>
+        ['alice', 'bob', 'carol'].map(async n =>
+          d.lines.some(l => l.startsWith(`claudemesh: ${n} `)) ? undefined : d.line(new RegExp(`^\\+ ${n} `))
+        )
+      )
+    )
     const r = await cli(['peers', '--name', 'bob', '--json'], env)
     expect(r.code).toBe(0)
-    const peers = JSON.parse(r.stdout) as { self: { name: string }, peers: Array<{ name: string, online: boolean }> }
+    const peers = JSON.parse(r.stdout) as { self: { name: string }; peers: Array<{ name: string; online: boolean }> }
     expect(peers.self.name).toBe('bob')
-    expect(peers.peers.filter(p => p.online).map(p => p.name).sort()).toEqual(['alice', 'carol'])
+    expect(
+      peers.peers
+        .filter(p => p.online)
+        .map(p => p.name)
+        .sort()
+    ).toEqual(['alice', 'carol'])
     const ambiguous = await cli(['info'], env)
     expect(ambiguous.code).toBe(2)
     expect(ambiguous.stderr).toMatch(/3 nodes of mesh "team" are running; pick one with --session or --name: .*alice/)
-    const info = JSON.parse((await cli(['info', '--name', 'carol', '--json'], env)).stdout) as { name: string, peersOnline: number }
+    const info = JSON.parse((await cli(['info', '--name', 'carol', '--json'], env)).stdout) as { name: string; peersOnline: number }
     expect(info).toMatchObject({ name: 'carol', peersOnline: 2 })
     // SIGTERM is a clean stop: exit 0, and the others see a prompt leave
     expect(await ds[2]?.stop()).toBe(0)
@@ -79,21 +90,38 @@ describe('claudemesh daemon processes', () => {
   it('kill -9 and a restart inside the grace is neither a leave nor a join', async () => {
     const env = await home()
     await cli(['mesh', 'create', 'team'], env)
-    const observer = await createMeshNode({ home: env.CLAUDEMESH_HOME ?? '', mesh: 'team', session: crypto.randomUUID(), name: 'observer', presence: { graceMs: 10_000 } })
+    const observer = await createMeshNode({
+      home: env.CLAUDEMESH_HOME ?? '',
+      mesh: 'team',
+      session: crypto.randomUUID(),
+      name: 'observer',
+      presence: { graceMs: 10_000 }
+    })
     nodes.push(observer)
     await observer.start()
     const events: string[] = []
-    for (const t of ['peer:join', 'peer:leave'] as const) observer.addEventListener(t, e => { events.push(`${t} ${e.detail.name}`) })
+    for (const t of ['peer:join', 'peer:leave'] as const)
+      observer.addEventListener(t, e => {
+        events.push(`${t} ${e.detail.name}`)
+      })
     const first = daemon(['--name', 'worker'], env)
     await first.line(/^\+ observer /)
-    await new Promise<void>(resolve => { if (events.includes('peer:join worker')) resolve(); else observer.addEventListener('peer:join', () => { resolve() }) })
+    await new Promise<void>(resolve => {
+      if (events.includes('peer:join worker')) resolve()
+      else
+        observer.addEventListener('peer:join', () => {
+          resolve()
+        })
+    })
     const id = observer.peers().find(p => p.name === 'worker')?.id ?? ''
     const inc = observer.presence.get(id)?.incarnation ?? 0
     expect(await first.stop('SIGKILL')).toBe(null)
     const second = daemon(['--name', 'worker'], env)
     await second.line(/^\+ observer /)
     await new Promise<void>(resolve => {
-      const check = (): void => { if ((observer.presence.get(id)?.incarnation ?? 0) > inc) resolve() }
+      const check = (): void => {
+        if ((observer.presence.get(id)?.incarnation ?? 0) > inc) resolve()
+      }
       observer.addEventListener('peer:update', check)
       check()
     })
@@ -101,7 +129,11 @@ describe('claudemesh daemon processes', () => {
     expect(observer.presence.get(id)?.online).toBe(true)
     // the same kill without a restart does produce a leave once the grace is over
     await second.stop('SIGKILL')
-    await new Promise<void>(resolve => { observer.addEventListener('peer:leave', () => { resolve() }) })
+    await new Promise<void>(resolve => {
+      observer.addEventListener('peer:leave', () => {
+        resolve()
+      })
+    })
     expect(events).toEqual(['peer:join worker', 'peer:leave worker'])
   })
 

@@ -17,7 +17,7 @@ const MB = Number(process.env.FILES_TEST_MB ?? 50)
 const isChunk = (name: string): boolean => /^\d{6}$/.test(name)
 
 /** Resolves once `dir` holds `n` chunk files, on its change events (bounded). */
-async function chunksOnDisk (dir: string, n: number, ms: number): Promise<void> {
+async function chunksOnDisk(dir: string, n: number, ms: number): Promise<void> {
   await mkdir(dir, { recursive: true }) // the fetcher creates it too; watching needs it now
   const enough = async (): Promise<boolean> => (await readdir(dir)).filter(isChunk).length >= n
   const signal = AbortSignal.timeout(ms)
@@ -36,20 +36,35 @@ afterEach(async () => {
   await Promise.all(homes.splice(0).map(async h => rm(h, { recursive: true, force: true })))
 })
 
-async function newHome (): Promise<NodeJS.ProcessEnv> {
+async function newHome(): Promise<NodeJS.ProcessEnv> {
   const h = await mkdtemp(join(tmpdir(), 'cm-files-'))
   homes.push(h)
   return { CLAUDEMESH_HOME: h, CLAUDEMESH_SESSION: '' }
 }
 
-function relay (env: NodeJS.ProcessEnv): { proc: ChildProcess, ready: Promise<string> } {
-  const proc = spawn(process.execPath, [BIN, 'relay', '--mesh', 'team', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'error'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-  const exited = new Promise(resolve => { proc.once('exit', resolve) })
-  procs.push({ stop: async s => { if (proc.exitCode == null && proc.signalCode == null) proc.kill(s); return exited } })
-  return { proc, ready: new Promise(resolve => { createInterface({ input: proc.stdout as NodeJS.ReadableStream }).once('line', resolve) }) }
+function relay(env: NodeJS.ProcessEnv): { proc: ChildProcess; ready: Promise<string> } {
+  const proc = spawn(process.execPath, [BIN, 'relay', '--mesh', 'team', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'error'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const exited = new Promise(resolve => {
+    proc.once('exit', resolve)
+  })
+  procs.push({
+    stop: async s => {
+      if (proc.exitCode == null && proc.signalCode == null) proc.kill(s)
+      return exited
+    }
+  })
+  return {
+    proc,
+    ready: new Promise(resolve => {
+      createInterface({ input: proc.stdout as NodeJS.ReadableStream }).once('line', resolve)
+    })
+  }
 }
 
-function daemon (name: string, env: NodeJS.ProcessEnv, relayAddr: string): Daemon {
+function daemon(name: string, env: NodeJS.ProcessEnv, relayAddr: string): Daemon {
   const d = new Daemon(['--name', name, '--listen', 'none', '--relay', relayAddr], env)
   procs.push(d)
   return d
@@ -76,7 +91,7 @@ describe('claudemesh file', () => {
     await writeFile(src, data)
     const shared = await cli(['file', 'share', src, '--to', 'bob', '--json'], envA)
     expect(shared.code, shared.stderr).toBe(0)
-    const id = (JSON.parse(shared.stdout) as { file: { id: string, chunks: number } }).file.id
+    const id = (JSON.parse(shared.stdout) as { file: { id: string; chunks: number } }).file.id
     await bob.line(/^> alice: Shared a file: "payload.bin"/, 30_000)
 
     // bob starts fetching; once a few chunks are on his disk his daemon is killed -9
@@ -95,12 +110,14 @@ describe('claudemesh file', () => {
     const t0 = Date.now()
     const second = await cli(['file', 'get', id, dest, '--json'], envB)
     expect(second.code, second.stderr).toBe(0)
-    const got = JSON.parse(second.stdout) as { path: string, fetchedBytes: number, reusedChunks: number, holders: string[] }
+    const got = JSON.parse(second.stdout) as { path: string; fetchedBytes: number; reusedChunks: number; holders: string[] }
     expect(got.reusedChunks).toBeGreaterThanOrEqual(kept - 1)
     expect(got.fetchedBytes).toBeLessThan(data.byteLength)
     expect(second.stderr).not.toMatch(/\[#/)
     expect(sha(await readFile(got.path))).toBe(sha(data))
-    const ls = JSON.parse((await cli(['file', 'ls', '--json'], envB)).stdout) as { files: Array<{ id: string, state: string, role: string }> }
+    const ls = JSON.parse((await cli(['file', 'ls', '--json'], envB)).stdout) as {
+      files: Array<{ id: string; state: string; role: string }>
+    }
     expect(ls.files).toEqual([expect.objectContaining({ id, state: 'complete', role: 'fetched' })])
     process.stderr.write(`${JSON.stringify({ files: 'relay-only resume', mb: MB, resumeMs: Date.now() - t0, reused: got.reusedChunks })}\n`)
   }, 240_000)

@@ -16,7 +16,7 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
 
-async function home (): Promise<NodeJS.ProcessEnv> {
+async function home(): Promise<NodeJS.ProcessEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'cm-fl-'))
   dirs.push(dir)
   const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '', CLAUDEMESH_CLAUDE_BIN: join(dir, 'no-claude') }
@@ -24,13 +24,13 @@ async function home (): Promise<NodeJS.ProcessEnv> {
   return env
 }
 
-function daemon (args: string[], env: NodeJS.ProcessEnv): Daemon {
+function daemon(args: string[], env: NodeJS.ProcessEnv): Daemon {
   const d = new Daemon(args, env)
   daemons.push(d)
   return d
 }
 
-async function pollFor<T> (fn: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+async function pollFor<T>(fn: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
   const end = Date.now() + timeoutMs
   while (true) {
     const v = await fn()
@@ -51,7 +51,15 @@ describe('--limit', () => {
     ]
     // every case on daemon; mcp and launch share the parser: one case each
     for (const [i, [args, err]] of cases.entries()) {
-      for (const verb of [['daemon', '--name', 'x'], ...(i === 0 ? [['mcp', '--name', 'x'], ['launch', '-y', '--name', 'x']] : [])]) {
+      for (const verb of [
+        ['daemon', '--name', 'x'],
+        ...(i === 0
+          ? [
+              ['mcp', '--name', 'x'],
+              ['launch', '-y', '--name', 'x']
+            ]
+          : [])
+      ]) {
         const r = await cli([...verb, ...args], env)
         expect(r.code, `${verb[0]} ${args.join(' ')}`).toBe(2)
         expect(r.stdout).toBe('')
@@ -61,7 +69,17 @@ describe('--limit', () => {
   }, 90_000)
 
   it('launch hands its settings to the MCP server it configures', () => {
-    const args = claudeArgs({ session: 'abc', resume: false, mesh: 'team', home: '/h', name: 'a', bootstrap: [], limits: ['dm.rate=5', 'senderUnread=9'], channels: false, passthrough: [] })
+    const args = claudeArgs({
+      session: 'abc',
+      resume: false,
+      mesh: 'team',
+      home: '/h',
+      name: 'a',
+      bootstrap: [],
+      limits: ['dm.rate=5', 'senderUnread=9'],
+      channels: false,
+      passthrough: []
+    })
     const config = JSON.parse(args[args.indexOf('--mcp-config') + 1] as string) as { mcpServers: { claudemesh: { args: string[] } } }
     const mcp = config.mcpServers.claudemesh.args
     expect(mcp.slice(mcp.indexOf('--limit'))).toEqual(['--limit', 'dm.rate=5', '--limit', 'senderUnread=9'])
@@ -73,11 +91,15 @@ describe('--limit', () => {
     const alice = daemon(['--name', 'alice'], env)
     await bob.line(/^\+ alice /)
     await alice.line(/^\+ bob /)
-    const info = JSON.parse((await cli(['info', '--name', 'bob', '--json'], env)).stdout) as { limits: { senderUnread: number, totalUnread: number, dm: { rate: number, burst: number } } }
+    const info = JSON.parse((await cli(['info', '--name', 'bob', '--json'], env)).stdout) as {
+      limits: { senderUnread: number; totalUnread: number; dm: { rate: number; burst: number } }
+    }
     expect(info.limits.senderUnread).toBe(2)
     expect(info.limits.dm).toMatchObject({ rate: 50, burst: 50 })
     expect(info.limits.totalUnread).toBe(10_000)
-    expect((await cli(['info', '--name', 'bob'], env)).stdout).toMatch(/^limits {4}per peer: DMs 50\/s \(burst 50\), group messages 20\/s \(burst 200\); unread ≤ 2 per peer, 10000 in all$/m)
+    expect((await cli(['info', '--name', 'bob'], env)).stdout).toMatch(
+      /^limits {4}per peer: DMs 50\/s \(burst 50\), group messages 20\/s \(burst 200\); unread ≤ 2 per peer, 10000 in all$/m
+    )
     const ids: string[] = []
     for (const n of [1, 2, 3]) {
       const r = await cli(['send', 'bob', `note ${n}`, '--name', 'alice', '--json'], env)
@@ -86,10 +108,17 @@ describe('--limit', () => {
     }
     await bob.line(/^> alice: note 2/)
     // the third waits at alice, refused for now, and says why
-    const third = await pollFor(async () => {
-      const s = JSON.parse((await cli(['status', ids[2] as string, '--name', 'alice', '--json'], env)).stdout) as { status: string, error?: string }
-      return s.error != null ? s : undefined
-    }, 20_000, 'the third DM to be refused')
+    const third = await pollFor(
+      async () => {
+        const s = JSON.parse((await cli(['status', ids[2] as string, '--name', 'alice', '--json'], env)).stdout) as {
+          status: string
+          error?: string
+        }
+        return s.error != null ? s : undefined
+      },
+      20_000,
+      'the third DM to be refused'
+    )
     expect(third.status).toBe('pending')
     expect(third.error).toMatch(/refused it for now \(inbox-full\)/)
     expect(bob.lines.some(l => l.includes('note 3'))).toBe(false)

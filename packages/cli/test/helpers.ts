@@ -8,14 +8,23 @@ import { afterEach } from 'vitest'
 /** The CLI as users run it: the bundle (see scripts/bundle.mjs). */
 export const BIN = join(import.meta.dirname, '../dist/claudemesh.mjs')
 
-export interface Run { code: number, stdout: string, stderr: string }
+export interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 /** Run the built CLI to completion (in `cwd`, default this process's). */
-export async function cli (args: string[], env: NodeJS.ProcessEnv, input = '', cwd?: string): Promise<Run> {
+export async function cli(args: string[], env: NodeJS.ProcessEnv, input = '', cwd?: string): Promise<Run> {
   return new Promise(resolve => {
-    const child = execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000, cwd }, (err, stdout, stderr) => {
-      resolve({ code: err == null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
-    })
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, ...env }, timeout: 30_000, cwd },
+      (err, stdout, stderr) => {
+        resolve({ code: err == null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
+      }
+    )
     child.stdin?.end(input)
   })
 }
@@ -25,19 +34,25 @@ export class Daemon {
   readonly proc: ChildProcess
   readonly lines: string[] = []
   readonly addrs: string[] = []
-  private readonly waiters: Array<{ re: RegExp, resolve: (m: RegExpMatchArray) => void }> = []
+  private readonly waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = []
   readonly exited: Promise<number | null>
 
-  constructor (args: string[], env: NodeJS.ProcessEnv) {
+  constructor(args: string[], env: NodeJS.ProcessEnv) {
     this.proc = spawn(process.execPath, [BIN, 'daemon', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     for (const s of [this.proc.stdout, this.proc.stderr]) {
       if (s == null) continue
-      createInterface({ input: s }).on('line', line => { this.onLine(line, s === this.proc.stdout) })
+      createInterface({ input: s }).on('line', line => {
+        this.onLine(line, s === this.proc.stdout)
+      })
     }
-    this.exited = new Promise(resolve => { this.proc.once('exit', code => { resolve(code) }) })
+    this.exited = new Promise(resolve => {
+      this.proc.once('exit', code => {
+        resolve(code)
+      })
+    })
   }
 
-  private onLine (line: string, stdout: boolean): void {
+  private onLine(line: string, stdout: boolean): void {
     this.lines.push(line)
     if (stdout && line.startsWith('/')) this.addrs.push(line)
     for (const w of [...this.waiters]) {
@@ -50,11 +65,17 @@ export class Daemon {
   }
 
   /** Resolve on the first line (past or future) matching `re`. */
-  async line (re: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  async line(re: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
     const past = this.lines.map(l => l.match(re)).find(m => m != null)
     if (past != null) return past
     return new Promise((resolve, reject) => {
-      const w = { re, resolve: (m: RegExpMatchArray) => { clearTimeout(timer); resolve(m) } }
+      const w = {
+        re,
+        resolve: (m: RegExpMatchArray) => {
+          clearTimeout(timer)
+          resolve(m)
+        }
+      }
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(w), 1)
         reject(new Error(`timed out waiting for ${re} in:\n${this.lines.join('\n')}`))
@@ -63,11 +84,11 @@ export class Daemon {
     })
   }
 
-  async ready (): Promise<string> {
+  async ready(): Promise<string> {
     return (await this.line(/^\/ip4\/.*\/p2p\/\S+$/))[0]
   }
 
-  async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.proc.exitCode == null && this.proc.signalCode == null) this.proc.kill(signal)
     return this.exited
   }
@@ -77,7 +98,10 @@ export class Daemon {
  * Per test file: a fresh home with mesh "team" (`home`), and `--name` daemons on it (`daemon`);
  * every daemon is killed and every home removed after each test.
  */
-export function daemonWorld (prefix: string): { home: () => Promise<NodeJS.ProcessEnv>, daemon: (name: string, env: NodeJS.ProcessEnv) => Daemon } {
+export function daemonWorld(prefix: string): {
+  home: () => Promise<NodeJS.ProcessEnv>
+  daemon: (name: string, env: NodeJS.ProcessEnv) => Daemon
+} {
   const daemons: Daemon[] = []
   const dirs: string[] = []
   afterEach(async () => {

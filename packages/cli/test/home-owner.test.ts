@@ -16,14 +16,14 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
 
-async function tmp (): Promise<string> {
+async function tmp(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'cm-own-'))
   dirs.push(d)
   return d
 }
 
 /** Another user's control socket: it records every line our CLI sends it, and answers as a node would. */
-async function plantedSocket (path: string, owner = NOBODY): Promise<string[]> {
+async function plantedSocket(path: string, owner = NOBODY): Promise<string[]> {
   const got: string[] = []
   const server = createServer(s => {
     s.on('data', d => {
@@ -32,15 +32,29 @@ async function plantedSocket (path: string, owner = NOBODY): Promise<string[]> {
     })
   })
   servers.push(server)
-  await new Promise<void>(resolve => { server.listen(path, resolve) })
+  await new Promise<void>(resolve => {
+    server.listen(path, resolve)
+  })
   await chmod(path, 0o777)
   await chown(path, owner, owner)
   return got
 }
 
-async function plantEntry (dir: string, control: string, owner = NOBODY): Promise<void> {
+async function plantEntry(dir: string, control: string, owner = NOBODY): Promise<void> {
   const peerId = '12D3KooWPlantedPlantedPlantedPlantedPlantedPlantedXy'
-  const entry = { v: 1, peerId, pid: process.pid, mesh: 'team', session: '00000000-0000-4000-8000-000000000000', name: 'bob', kind: 'daemon', addrs: [], control, incarnation: 1, startedAt: 1 }
+  const entry = {
+    v: 1,
+    peerId,
+    pid: process.pid,
+    mesh: 'team',
+    session: '00000000-0000-4000-8000-000000000000',
+    name: 'bob',
+    kind: 'daemon',
+    addrs: [],
+    control,
+    incarnation: 1,
+    startedAt: 1
+  }
   const file = join(dir, `${peerId}.json`)
   await writeFile(file, `${JSON.stringify(entry)}\n`, { mode: 0o666 })
   await chown(file, owner, owner)
@@ -59,7 +73,9 @@ describe.skipIf(me !== 0)('a home another local user planted (issue 10, item 13;
     await plantEntry(run, join(run, 'PlantedXy.sock'))
     const r = await cli(['send', 'alice', 'the secret plan'], env)
     expect(r.code).not.toBe(0)
-    expect(r.stderr).toBe(`claudemesh: ${run} is owned by uid ${NOBODY}, not by you (uid 0): remove it, or set CLAUDEMESH_HOME to a directory of your own\n`)
+    expect(r.stderr).toBe(
+      `claudemesh: ${run} is owned by uid ${NOBODY}, not by you (uid 0): remove it, or set CLAUDEMESH_HOME to a directory of your own\n`
+    )
     expect(got).toEqual([])
     // a daemon refuses to start there too, with the same line, before writing anything
     const d = new Daemon(['--name', 'alice'], env)
@@ -82,7 +98,9 @@ describe.skipIf(me !== 0)('a home another local user planted (issue 10, item 13;
     await chmod(run, 0o777) // ours, but anyone could have dropped an entry in it
     await plantEntry(run, join(elsewhere, 'evil.sock'), me)
     const writable = await cli(['send', 'alice', 'x'], env)
-    expect(writable.stderr).toBe(`claudemesh: ${run} is writable by other users (mode 0777): chmod go-w it, remove it, or set CLAUDEMESH_HOME to a directory of your own\n`)
+    expect(writable.stderr).toBe(
+      `claudemesh: ${run} is writable by other users (mode 0777): chmod go-w it, remove it, or set CLAUDEMESH_HOME to a directory of your own\n`
+    )
 
     await chmod(run, 0o700)
     await plantEntry(run, join(elsewhere, 'evil.sock')) // the entry file belongs to the other uid
@@ -91,7 +109,9 @@ describe.skipIf(me !== 0)('a home another local user planted (issue 10, item 13;
 
     await plantEntry(run, join(elsewhere, 'evil.sock'), me) // our entry, pointing at their socket
     const socket = await cli(['send', 'alice', 'x'], env)
-    expect(socket.stderr).toBe(`claudemesh: ${elsewhere} is owned by uid ${NOBODY}, not by you (uid 0): remove it, or set CLAUDEMESH_HOME to a directory of your own\n`)
+    expect(socket.stderr).toBe(
+      `claudemesh: ${elsewhere} is owned by uid ${NOBODY}, not by you (uid 0): remove it, or set CLAUDEMESH_HOME to a directory of your own\n`
+    )
     expect(got).toEqual([])
   })
 
@@ -100,7 +120,9 @@ describe.skipIf(me !== 0)('a home another local user planted (issue 10, item 13;
     await chown(home, NOBODY, NOBODY)
     const r = await cli(['mesh', 'create', 'team'], { CLAUDEMESH_HOME: home })
     expect(r.code).not.toBe(0)
-    expect(r.stderr).toBe(`claudemesh: ${home} is owned by uid ${NOBODY}, not by you (uid 0): remove it, or set CLAUDEMESH_HOME to a directory of your own\n`)
+    expect(r.stderr).toBe(
+      `claudemesh: ${home} is owned by uid ${NOBODY}, not by you (uid 0): remove it, or set CLAUDEMESH_HOME to a directory of your own\n`
+    )
     expect(await readdir(home)).toEqual([])
   })
 })

@@ -13,16 +13,21 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { cli, Daemon } from './helpers.js'
 
 const cleanups: Array<() => Promise<unknown>> = []
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
 
 // biome-ignore lint/complexity/useRegexLiterals: as a literal, these escapes read as a misleading character class
-const RAW = new RegExp('[\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F\\u00AD\\u034F\\u061C\\u115F\\u180E\\u200B-\\u200F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069\\u3164\\uFE0F\\uFEFF\\uFFF9-\\uFFFB]', 'u')
+const RAW = new RegExp(
+  '[\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F\\u00AD\\u034F\\u061C\\u115F\\u180E\\u200B-\\u200F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069\\u3164\\uFE0F\\uFEFF\\uFFF9-\\uFFFB]',
+  'u'
+)
 const EVIL = '\u0000\u0007\r\u001b[2J\u001b]0;pwned\u0007\u009b31m\u202e\u200b\u2029\n'
 const NAME = `mal${EVIL}lory`
 const ROLE = `r\u001b[5m\nole`
 const KEY = `k\u001b[31m\u202e\nkey` // no NUL: it travels in argv
 
-function clean (what: string, text: string): void {
+function clean(what: string, text: string): void {
   expect(RAW.test(text), `${what} printed a raw control: ${JSON.stringify(text)}`).toBe(false)
 }
 
@@ -35,7 +40,15 @@ describe('hostile peer text on the terminal', () => {
     const bob = new Daemon(['--name', 'bob'], env)
     cleanups.push(async () => bob.stop('SIGKILL'))
     await bob.ready()
-    const mallory: MeshNode = await createMeshNode({ home: dir, mesh: 'team', session: randomUUID(), name: NAME, role: ROLE, groups: [{ name: 'core', role: `lead${EVIL}` }], presence: { heartbeatMs: 500, ttlMs: 3_000, graceMs: 1_500 } })
+    const mallory: MeshNode = await createMeshNode({
+      home: dir,
+      mesh: 'team',
+      session: randomUUID(),
+      name: NAME,
+      role: ROLE,
+      groups: [{ name: 'core', role: `lead${EVIL}` }],
+      presence: { heartbeatMs: 500, ttlMs: 3_000, graceMs: 1_500 }
+    })
     await mallory.start()
     cleanups.push(async () => mallory.stop())
     await mallory.setPresence({ summary: `sum${EVIL}mary`, cwd: `/tmp/${EVIL}`, host: `h${EVIL}` })
@@ -81,11 +94,15 @@ describe('hostile peer text on the terminal', () => {
     expect(missing.stderr.trimEnd().split('\n')).toHaveLength(1)
 
     // --json: exact
-    const pj = JSON.parse((await cli(['peers', '--name', 'bob', '--json'], env)).stdout) as { peers: Array<{ id: string, name: string, role: string, summary: string }> }
+    const pj = JSON.parse((await cli(['peers', '--name', 'bob', '--json'], env)).stdout) as {
+      peers: Array<{ id: string; name: string; role: string; summary: string }>
+    }
     expect(pj.peers.find(p => p.id === mallory.peerId)).toMatchObject({ name: NAME, role: ROLE, summary: `sum${EVIL}mary` })
-    const ij = JSON.parse((await cli(['inbox', '--name', 'bob', '--all', '--json'], env)).stdout) as { messages: Array<{ body: string, fromName: string }> }
+    const ij = JSON.parse((await cli(['inbox', '--name', 'bob', '--all', '--json'], env)).stdout) as {
+      messages: Array<{ body: string; fromName: string }>
+    }
     expect(ij.messages[0]).toMatchObject({ body: `body${EVIL}end`, fromName: NAME })
-    const gj = JSON.parse((await cli(['state', 'get', KEY, '--name', 'bob', '--json'], env)).stdout) as { key: string, value: string }
+    const gj = JSON.parse((await cli(['state', 'get', KEY, '--name', 'bob', '--json'], env)).stdout) as { key: string; value: string }
     expect(gj).toMatchObject({ key: KEY, value: `value${EVIL}` })
   }, 120_000)
 })

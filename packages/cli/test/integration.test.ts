@@ -15,7 +15,7 @@ afterEach(async () => {
   await Promise.all(daemons.splice(0).map(async d => d.stop('SIGKILL')))
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
-async function tmp (): Promise<string> {
+async function tmp(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'cm-int-'))
   dirs.push(d)
   return d
@@ -47,12 +47,44 @@ describe('launch', () => {
   })
 
   it('passes the session id, our MCP server, hooks and tool permission to claude', () => {
-    const args = claudeArgs({ session: 'abc', resume: false, mesh: 'team', home: '/h', name: 'alice', role: 'lead', groups: 'core:lead', mode: 'inbox', bootstrap: [], channels: false, passthrough: ['--model', 'x'] })
+    const args = claudeArgs({
+      session: 'abc',
+      resume: false,
+      mesh: 'team',
+      home: '/h',
+      name: 'alice',
+      role: 'lead',
+      groups: 'core:lead',
+      mode: 'inbox',
+      bootstrap: [],
+      channels: false,
+      passthrough: ['--model', 'x']
+    })
     expect(args.slice(0, 2)).toEqual(['--session-id', 'abc'])
-    const mcp = JSON.parse(args[args.indexOf('--mcp-config') + 1] ?? '{}') as { mcpServers: { claudemesh: { args: string[], env: Record<string, string> } } }
-    expect(mcp.mcpServers.claudemesh.args).toEqual(expect.arrayContaining(['mcp', '--mesh', 'team', '--session', 'abc', '--name', 'alice', '--role', 'lead', '--groups', 'core:lead', '--message-mode', 'inbox']))
+    const mcp = JSON.parse(args[args.indexOf('--mcp-config') + 1] ?? '{}') as {
+      mcpServers: { claudemesh: { args: string[]; env: Record<string, string> } }
+    }
+    expect(mcp.mcpServers.claudemesh.args).toEqual(
+      expect.arrayContaining([
+        'mcp',
+        '--mesh',
+        'team',
+        '--session',
+        'abc',
+        '--name',
+        'alice',
+        '--role',
+        'lead',
+        '--groups',
+        'core:lead',
+        '--message-mode',
+        'inbox'
+      ])
+    )
     expect(mcp.mcpServers.claudemesh.env.CLAUDEMESH_HOME).toBe('/h')
-    const settings = JSON.parse(args[args.indexOf('--settings') + 1] ?? '{}') as { hooks: Record<string, Array<{ hooks: Array<{ command: string, asyncRewake?: boolean }> }>> }
+    const settings = JSON.parse(args[args.indexOf('--settings') + 1] ?? '{}') as {
+      hooks: Record<string, Array<{ hooks: Array<{ command: string; asyncRewake?: boolean }> }>>
+    }
     expect(Object.keys(settings.hooks).sort()).toEqual(['PostToolUse', 'PreToolUse', 'SessionStart', 'Stop', 'UserPromptSubmit'])
     expect(settings.hooks.PreToolUse?.[0]).toMatchObject({ matcher: 'Edit|Write|MultiEdit|NotebookEdit' })
     expect(settings.hooks.PreToolUse?.[0]?.hooks[0]?.command).toMatch(/CLAUDEMESH_HOME=\/h .* hook pre-tool-use$/)
@@ -60,7 +92,16 @@ describe('launch', () => {
     expect(settings.hooks.Stop?.[0]?.hooks[0]?.command).toMatch(/CLAUDEMESH_HOME=\/h .* hook stop$/)
     expect(args[args.indexOf('--allowedTools') + 1]).toBe('mcp__claudemesh__*')
     expect(args.slice(-2)).toEqual(['--model', 'x'])
-    const resumed = claudeArgs({ session: 'abc', resume: true, mesh: 'team', home: '/h', name: 'a', bootstrap: [], channels: true, passthrough: [] })
+    const resumed = claudeArgs({
+      session: 'abc',
+      resume: true,
+      mesh: 'team',
+      home: '/h',
+      name: 'a',
+      bootstrap: [],
+      channels: true,
+      passthrough: []
+    })
     expect(resumed.slice(0, 2)).toEqual(['--resume', 'abc'])
     expect(resumed).toContain('--dangerously-load-development-channels')
   })
@@ -78,15 +119,22 @@ describe('launch', () => {
 })
 
 describe('install and uninstall', () => {
-  it('add our server and hooks next to the user\'s own, and remove exactly ours', async () => {
+  it("add our server and hooks next to the user's own, and remove exactly ours", async () => {
     const h = await tmp()
     const cfg = await tmp()
     const env = { CLAUDEMESH_HOME: h, CLAUDE_CONFIG_DIR: cfg }
-    const mine = { hooks: { Stop: [{ hooks: [{ type: 'command', command: 'echo mine' }] }] }, permissions: { allow: ['Bash(ls)'] }, theme: 'dark' }
+    const mine = {
+      hooks: { Stop: [{ hooks: [{ type: 'command', command: 'echo mine' }] }] },
+      permissions: { allow: ['Bash(ls)'] },
+      theme: 'dark'
+    }
     await writeFile(join(cfg, 'settings.json'), JSON.stringify(mine))
     await writeFile(join(cfg, '.claude.json'), JSON.stringify({ mcpServers: { other: { command: 'x' } }, hasCompletedOnboarding: true }))
     expect((await cli(['install'], env)).code).toBe(0)
-    const s = JSON.parse(await readFile(join(cfg, 'settings.json'), 'utf8')) as { hooks: Record<string, unknown[]>, permissions: { allow: string[] } }
+    const s = JSON.parse(await readFile(join(cfg, 'settings.json'), 'utf8')) as {
+      hooks: Record<string, unknown[]>
+      permissions: { allow: string[] }
+    }
     expect(s.hooks.Stop).toHaveLength(2)
     expect(s.permissions.allow).toEqual(['Bash(ls)', 'mcp__claudemesh__*'])
     const c = JSON.parse(await readFile(join(cfg, '.claude.json'), 'utf8')) as { mcpServers: Record<string, unknown> }
@@ -98,7 +146,10 @@ describe('install and uninstall', () => {
     expect(doctor.stdout).toMatch(/✔ registration +MCP server in .*; 6 hook\(s\), tools allowed/)
     expect((await cli(['uninstall'], env)).code).toBe(0)
     expect(JSON.parse(await readFile(join(cfg, 'settings.json'), 'utf8'))).toEqual(mine)
-    expect(JSON.parse(await readFile(join(cfg, '.claude.json'), 'utf8'))).toEqual({ mcpServers: { other: { command: 'x' } }, hasCompletedOnboarding: true })
+    expect(JSON.parse(await readFile(join(cfg, '.claude.json'), 'utf8'))).toEqual({
+      mcpServers: { other: { command: 'x' } },
+      hasCompletedOnboarding: true
+    })
   })
 })
 
@@ -113,7 +164,12 @@ describe('claudemesh mcp and hooks, as processes', () => {
     // a failing hook exits 1, never 2 (which would block the prompt or wake the model)
     expect((await cli(['hook', 'nonsense'], env)).code).toBe(1)
     // bob is a real `claudemesh mcp` process, spoken to over stdio by the MCP SDK client
-    const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp', '--session', session, '--name', 'bob'], env: { ...process.env, ...env } as Record<string, string>, stderr: 'ignore' })
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, 'mcp', '--session', session, '--name', 'bob'],
+      env: { ...process.env, ...env } as Record<string, string>,
+      stderr: 'ignore'
+    })
     const client = new Client({ name: 'test', version: '1' })
     await client.connect(transport)
     try {
@@ -123,7 +179,7 @@ describe('claudemesh mcp and hooks, as processes', () => {
       await alice.line(/^\+ bob /)
       await cli(['send', 'bob', 'please look at PR 7', '--name', 'alice', '--priority', 'next'], env)
       const prompt = await waitForHook(['hook', 'user-prompt-submit'], env, session, /please look at PR 7/)
-      const out = JSON.parse(prompt.stdout) as { hookSpecificOutput: { hookEventName: string, additionalContext: string } }
+      const out = JSON.parse(prompt.stdout) as { hookSpecificOutput: { hookEventName: string; additionalContext: string } }
       expect(out.hookSpecificOutput.hookEventName).toBe('UserPromptSubmit')
       expect(out.hookSpecificOutput.additionalContext).toMatch(/<<peer-message-[0-9a-f]{12} from="alice"/)
       // delivered once: the next hook has nothing
@@ -143,7 +199,7 @@ describe('claudemesh mcp and hooks, as processes', () => {
 })
 
 /** The first hook run whose stdout matches (the message may still be on its way). */
-async function waitForHook (args: string[], env: NodeJS.ProcessEnv, session: string, re: RegExp): Promise<{ stdout: string }> {
+async function waitForHook(args: string[], env: NodeJS.ProcessEnv, session: string, re: RegExp): Promise<{ stdout: string }> {
   for (let i = 0; i < 50; i++) {
     const r = await cli(args, env, JSON.stringify({ session_id: session }))
     if (re.test(r.stdout)) return r

@@ -12,7 +12,7 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
 
-async function home (mesh = true): Promise<NodeJS.ProcessEnv> {
+async function home(mesh = true): Promise<NodeJS.ProcessEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'cm-lim-'))
   dirs.push(dir)
   const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
@@ -21,14 +21,17 @@ async function home (mesh = true): Promise<NodeJS.ProcessEnv> {
 }
 
 /** One raw request line on a node's control socket, bypassing the CLI's own checks. */
-async function rawControl (socket: string, line: string): Promise<{ ok: boolean, error?: { name: string, message: string } }> {
+async function rawControl(socket: string, line: string): Promise<{ ok: boolean; error?: { name: string; message: string } }> {
   return new Promise((resolve, reject) => {
     const s = createConnection(socket)
     let buf = ''
     s.on('data', d => {
       buf += d.toString()
       const nl = buf.indexOf('\n')
-      if (nl >= 0) { s.destroy(); resolve(JSON.parse(buf.slice(0, nl))) }
+      if (nl >= 0) {
+        s.destroy()
+        resolve(JSON.parse(buf.slice(0, nl)))
+      }
     })
     s.on('error', reject)
     s.write(`${line}\n`)
@@ -40,7 +43,11 @@ const nested = (n: number): string => `${'['.repeat(n)}1${']'.repeat(n)}`
 describe('invite lifetimes and relay invites (issue 10, items 14 and 15)', () => {
   it('mesh invite --expires beyond 365 days is a usage error, with or without --json; 365d works and joins', async () => {
     const env = await home()
-    for (const args of [['--expires', '99999999999w'], ['--expires', '99999999999w', '--json'], ['--expires', '366d']]) {
+    for (const args of [
+      ['--expires', '99999999999w'],
+      ['--expires', '99999999999w', '--json'],
+      ['--expires', '366d']
+    ]) {
       const r = await cli(['mesh', 'invite', 'team', ...args], env)
       expect(r.code).toBe(2)
       expect(r.stdout).toBe('')
@@ -48,7 +55,7 @@ describe('invite lifetimes and relay invites (issue 10, items 14 and 15)', () =>
     }
     const ok = await cli(['mesh', 'invite', 'team', '--expires', '365d', '--json'], env)
     expect(ok.code).toBe(0)
-    const { token, expiresAt } = JSON.parse(ok.stdout) as { token: string, expiresAt: string }
+    const { token, expiresAt } = JSON.parse(ok.stdout) as { token: string; expiresAt: string }
     expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(364 * 86_400_000)
     expect((await cli(['mesh', 'join', token], await home(false))).code).toBe(0)
   })
@@ -79,7 +86,10 @@ describe('state set bounds its input (issue 10, item 14)', () => {
     const run = join(env.CLAUDEMESH_HOME ?? '', 'run', 'team')
     const sock = (await readdir(run)).find(f => f.endsWith('.sock'))
     const r = await rawControl(join(run, sock ?? ''), `{"id":1,"method":"state.set","params":{"key":"k","value":${nested(100_000)}}}`)
-    expect(r).toMatchObject({ ok: false, error: { name: 'InvalidMessageError', message: 'the value is nested deeper than 15 levels (the limit)' } })
+    expect(r).toMatchObject({
+      ok: false,
+      error: { name: 'InvalidMessageError', message: 'the value is nested deeper than 15 levels (the limit)' }
+    })
     // 15 levels is the most, and it is stored
     expect((await cli(['state', 'set', 'k', nested(15)], env)).code).toBe(0)
     expect((await cli(['state', 'set', 'k', nested(16)], env)).stderr).toMatch(/nested deeper than 15 levels/)

@@ -3,16 +3,19 @@ import { cli, daemonWorld } from './helpers.js'
 
 const { home, daemon } = daemonWorld('cm-msg-')
 
-interface Inbox { messages: Array<{ id: string, body: string, fromName: string, replyTo?: string }>, remaining: number }
+interface Inbox {
+  messages: Array<{ id: string; body: string; fromName: string; replyTo?: string }>
+  remaining: number
+}
 
-async function inbox (name: string, env: NodeJS.ProcessEnv): Promise<Inbox> {
+async function inbox(name: string, env: NodeJS.ProcessEnv): Promise<Inbox> {
   const r = await cli(['inbox', '--name', name, '--all', '--json', '--limit', '500'], env)
   expect(r.stderr).toBe('')
   return JSON.parse(r.stdout) as Inbox
 }
 
 /** Wait for a status to be reached, re-checking after each status query (bounded). */
-async function statusOf (sender: string, id: string, env: NodeJS.ProcessEnv): Promise<string> {
+async function statusOf(sender: string, id: string, env: NodeJS.ProcessEnv): Promise<string> {
   return (JSON.parse((await cli(['status', id, '--name', sender, '--json'], env)).stdout) as { status: string }).status
 }
 
@@ -25,7 +28,7 @@ describe('messages between daemon processes', () => {
     await b.line(/^\+ alice /)
     const sent = await cli(['send', 'bob', 'hello', 'bob', '--name', 'alice', '--priority', 'now', '--json'], env)
     expect(sent.code).toBe(0)
-    const [r] = JSON.parse(sent.stdout) as Array<{ id: string, status: string }>
+    const [r] = JSON.parse(sent.stdout) as Array<{ id: string; status: string }>
     expect(r?.status).toBe('pending')
     await b.line(/^> alice: hello bob/)
     const got = await inbox('bob', env)

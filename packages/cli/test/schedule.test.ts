@@ -3,11 +3,17 @@ import { cli, daemonWorld } from './helpers.js'
 
 const { home, daemon } = daemonWorld('cm-sched-')
 
-interface View { id: string, state: string, fired: number, next?: number, last?: { results: Array<{ id: string }> } }
+interface View {
+  id: string
+  state: string
+  fired: number
+  next?: number
+  last?: { results: Array<{ id: string }> }
+}
 
-async function bodies (name: string, env: NodeJS.ProcessEnv, body: string): Promise<string[]> {
+async function bodies(name: string, env: NodeJS.ProcessEnv, body: string): Promise<string[]> {
   const r = await cli(['inbox', '--name', name, '--all', '--keep-unread', '--json', '--limit', '500'], env)
-  return (JSON.parse(r.stdout) as { messages: Array<{ id: string, body: string }> }).messages.filter(m => m.body === body).map(m => m.id)
+  return (JSON.parse(r.stdout) as { messages: Array<{ id: string; body: string }> }).messages.filter(m => m.body === body).map(m => m.id)
 }
 
 describe('claudemesh schedule', () => {
@@ -35,7 +41,7 @@ describe('claudemesh schedule', () => {
     const a3 = daemon('alice', env)
     await a3.ready()
     await b.line(/^\+ alice /)
-    expect((JSON.parse((await cli(['schedule', 'list', '--name', 'alice', '--json'], env)).stdout) as View[])).toEqual([])
+    expect(JSON.parse((await cli(['schedule', 'list', '--name', 'alice', '--json'], env)).stdout) as View[]).toEqual([])
     expect(await bodies('bob', env, 'written before the crash')).toHaveLength(1)
   })
 
@@ -44,7 +50,7 @@ describe('claudemesh schedule', () => {
     const a = daemon('alice', env)
     await a.ready()
     const add = await cli(['schedule', 'me', 'weekly', 'report', '--cron', '0 9 * * 1', '--name', 'alice', '--json'], env)
-    const s = JSON.parse(add.stdout) as View & { kind: string, cron: string }
+    const s = JSON.parse(add.stdout) as View & { kind: string; cron: string }
     expect(s).toMatchObject({ kind: 'cron', cron: '0 9 * * 1', state: 'active' })
     expect(new Date(s.next ?? 0).getDay()).toBe(1)
     const text = await cli(['schedule', 'list', '--name', 'alice'], env)

@@ -16,16 +16,31 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
 })
 
-interface Task { id: string, title: string, status: string, holder: string | null, result?: string, watchers: string[], lease: { claimant: string, state: string, expiresAt: number } | null }
+interface Task {
+  id: string
+  title: string
+  status: string
+  holder: string | null
+  result?: string
+  watchers: string[]
+  lease: { claimant: string; state: string; expiresAt: number } | null
+}
 
-async function json<T> (args: string[], env: NodeJS.ProcessEnv): Promise<T> {
+async function json<T>(args: string[], env: NodeJS.ProcessEnv): Promise<T> {
   const r = await cli([...args, '--json'], env)
   if (r.code !== 0) throw new Error(`claudemesh ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
   return JSON.parse(r.stdout) as T
 }
 
 /** Poll the CLI (no event reaches a test from another process) until `pred` holds, bounded. */
-async function pollTask (env: NodeJS.ProcessEnv, name: string, id: string, pred: (t: Task) => boolean, what: string, timeoutMs = 30_000): Promise<Task> {
+async function pollTask(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  id: string,
+  pred: (t: Task) => boolean,
+  what: string,
+  timeoutMs = 30_000
+): Promise<Task> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const t = (await json<Task[]>(['task', 'list', '--name', name], env)).find(x => x.id === id)
@@ -49,7 +64,7 @@ describe('claudemesh task', () => {
     const aliceId = (await json<{ id: string }>(['info', '--name', 'alice'], env)).id
     const created = await json<Task>(['task', 'create', 'fix', 'the', 'flaky', 'test', '--priority', 'high', '--name', 'alice'], env)
     expect(created).toMatchObject({ title: 'fix the flaky test', status: 'open', holder: null })
-    const claim = await json<{ won: boolean, task: Task }>(['task', 'claim', created.id.slice(0, 6), '--ttl', '3', '--name', 'alice'], env)
+    const claim = await json<{ won: boolean; task: Task }>(['task', 'claim', created.id.slice(0, 6), '--ttl', '3', '--name', 'alice'], env)
     expect(claim.won).toBe(true)
     const firstExp = claim.task.lease?.expiresAt ?? 0
     // bob sees alice hold it, and sees the lease move on past its first expiry: alice renews it

@@ -33,10 +33,12 @@ beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true })
 }, 600_000)
 
-afterEach(async () => { for (const c of closing.splice(0).reverse()) await c() })
+afterEach(async () => {
+  for (const c of closing.splice(0).reverse()) await c()
+})
 
 /** A fresh git work tree on `branch` whose origin is example.com/team/app, removed after the test. */
-async function gitRepo (branch: string): Promise<string> {
+async function gitRepo(branch: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'cm-uirepo-'))
   closing.push(async () => rm(dir, { recursive: true, force: true }))
   execFileSync('git', ['-C', dir, 'init', '-q', '-b', branch])
@@ -45,31 +47,45 @@ async function gitRepo (branch: string): Promise<string> {
 }
 
 /** Chromium on a fresh profile (--user-data-dir), closed and removed after the test. */
-async function launch (): Promise<BrowserContext> {
+async function launch(): Promise<BrowserContext> {
   const profile = await mkdtemp(join(tmpdir(), 'cm-chromium-'))
   closing.push(async () => rm(profile, { recursive: true, force: true }))
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 1000 }, timeout: 60_000 })
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 1000 },
+    timeout: 60_000
+  })
   closing.push(async () => context.close())
   return context
 }
 
 /** A page on the URL that records what would betray a reload, a dialog or a script error. */
-async function open (url: string): Promise<{ page: Page, navigations: () => number, problems: string[] }> {
+async function open(url: string): Promise<{ page: Page; navigations: () => number; problems: string[] }> {
   const context = await launch()
-  const page = context.pages()[0] ?? await context.newPage()
+  const page = context.pages()[0] ?? (await context.newPage())
   const problems: string[] = []
   let navigations = 0
-  page.on('framenavigated', f => { if (f === page.mainFrame()) navigations++ })
-  page.on('dialog', d => { problems.push(`dialog: ${d.message()}`); void d.dismiss() })
-  page.on('pageerror', e => { problems.push(`page error: ${e.message}`) })
-  page.on('console', m => { if (m.type() === 'error' && !m.text().includes('403')) problems.push(`console: ${m.text()}`) })
+  page.on('framenavigated', f => {
+    if (f === page.mainFrame()) navigations++
+  })
+  page.on('dialog', d => {
+    problems.push(`dialog: ${d.message()}`)
+    void d.dismiss()
+  })
+  page.on('pageerror', e => {
+    problems.push(`page error: ${e.message}`)
+  })
+  page.on('console', m => {
+    if (m.type() === 'error' && !m.text().includes('403')) problems.push(`console: ${m.text()}`)
+  })
   await page.goto(url)
   await page.locator('#conn.live').waitFor({ timeout: 20_000 })
   return { page, navigations: () => navigations, problems }
 }
 
 const text = async (page: Page, selector: string): Promise<string> => (await page.locator(selector).textContent()) ?? ''
-async function shows (page: Page, selector: string, what: string | RegExp, timeout = 30_000): Promise<void> {
+async function shows(page: Page, selector: string, what: string | RegExp, timeout = 30_000): Promise<void> {
   await expect.poll(async () => text(page, selector), { timeout, interval: 100 }).toMatch(what)
 }
 
@@ -83,8 +99,10 @@ const SEEN = `(() => ({
   longest: Math.max(...[...document.querySelectorAll('pre, td')].map(e => (e.textContent || '').length))
 }))()`
 
-async function inboxOf (name: string, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const r = JSON.parse((await cli(['inbox', '--name', name, '--all', '--json', '--keep-unread', '--limit', '500'], env)).stdout) as { messages: Array<{ body: string }> }
+async function inboxOf(name: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const r = JSON.parse((await cli(['inbox', '--name', name, '--all', '--json', '--keep-unread', '--limit', '500'], env)).stdout) as {
+    messages: Array<{ body: string }>
+  }
   return r.messages.map(m => m.body)
 }
 
@@ -116,8 +134,14 @@ describe('claudemesh ui in Chromium', () => {
     const repo = await gitRepo('feature/login')
     const reserved = await cli(['reserve', 'src/auth/**', 'docs/auth.md', '--reason', 'rewriting login', '--name', 'bob'], env, '', repo)
     expect(reserved.code, reserved.stderr).toBe(0)
-    await shows(page, '#reservations', /^bobexample\.com\/team\/appfeature\/loginsrc\/auth\/\*\*docs\/auth\.mdexclusiverewriting loginin (59|60)m$/)
-    expect((await cli(['reserve', 'README.md', '--shared', '--ttl', '6', '--reason', 'typo', '--name', 'carol'], env, '', repo)).code).toBe(0)
+    await shows(
+      page,
+      '#reservations',
+      /^bobexample\.com\/team\/appfeature\/loginsrc\/auth\/\*\*docs\/auth\.mdexclusiverewriting loginin (59|60)m$/
+    )
+    expect((await cli(['reserve', 'README.md', '--shared', '--ttl', '6', '--reason', 'typo', '--name', 'carol'], env, '', repo)).code).toBe(
+      0
+    )
     await shows(page, '#reservations', /carolexample\.com\/team\/appfeature\/loginREADME\.mdsharedtypoin [1-6]s/)
     await shows(page, '#reservations-count', '2 live')
     await page.locator('#reservations-panel').screenshot({ path: join(ARTIFACTS, 'reservations.png') })
@@ -143,13 +167,19 @@ describe('claudemesh ui in Chromium', () => {
     await page.fill('#state-value', '"alice"')
     await page.click('#state-form button')
     await shows(page, '#state-result', 'set owner')
-    await expect.poll(async () => JSON.parse((await cli(['state', 'get', 'owner', '--name', 'bob', '--json'], env)).stdout)?.value, { timeout: 30_000 }).toBe('alice')
+    await expect
+      .poll(async () => JSON.parse((await cli(['state', 'get', 'owner', '--name', 'bob', '--json'], env)).stdout)?.value, {
+        timeout: 30_000
+      })
+      .toBe('alice')
     // out: a note, found by bob's recall and by the page's own search box
     await page.fill('#remember-content', 'the staging database is on port 5433')
     await page.fill('#remember-tags', 'infra')
     await page.click('#remember-form button')
     await shows(page, '#remember-result', /^remembered /)
-    await expect.poll(async () => (await cli(['recall', 'staging database', '--name', 'bob'], env)).stdout, { timeout: 30_000 }).toContain('port 5433')
+    await expect
+      .poll(async () => (await cli(['recall', 'staging database', '--name', 'bob'], env)).stdout, { timeout: 30_000 })
+      .toContain('port 5433')
     await page.fill('#recall-query', 'staging port')
     await page.click('#recall-form button')
     await shows(page, '#recall', /alice · .*#infra.*the staging database is on port 5433/)
@@ -161,7 +191,7 @@ describe('claudemesh ui in Chromium', () => {
     void carol
   }, 180_000)
 
-  it('a hostile peer\'s name, role, summary, message, state, task and reservation (reason, globs) render as text; no script of theirs runs', async ctx => {
+  it("a hostile peer's name, role, summary, message, state, task and reservation (reason, globs) render as text; no script of theirs runs", async ctx => {
     if (skipped !== '') ctx.skip()
     const env = await home()
     const alice = daemon('alice', env)
@@ -174,13 +204,27 @@ describe('claudemesh ui in Chromium', () => {
     const { ControlClient } = await import('@claudemesh/node/client')
     const m: Client = await ControlClient.connect(entry?.control ?? '')
     try {
-      await m.call('presence.set', { role: '<script>window.pwned=2</script>', summary: `\u202Egnp.exe <svg onload=window.pwned=3> ${'S'.repeat(900)}`, status: 'working' })
-      await m.call('send', { to: 'alice', message: `<script>window.pwned=4</script><img src=x onerror="window.pwned=5">\u202Etxt.exe\u2066 ${LONG}` })
-      await m.call('state.set', { key: '<b onmouseover=window.pwned=6>k</b>\u202E', value: { html: '<iframe src="javascript:window.pwned=7">', long: LONG } })
+      await m.call('presence.set', {
+        role: '<script>window.pwned=2</script>',
+        summary: `\u202Egnp.exe <svg onload=window.pwned=3> ${'S'.repeat(900)}`,
+        status: 'working'
+      })
+      await m.call('send', {
+        to: 'alice',
+        message: `<script>window.pwned=4</script><img src=x onerror="window.pwned=5">\u202Etxt.exe\u2066 ${LONG}`
+      })
+      await m.call('state.set', {
+        key: '<b onmouseover=window.pwned=6>k</b>\u202E',
+        value: { html: '<iframe src="javascript:window.pwned=7">', long: LONG }
+      })
       await m.call('task.create', { title: '<img src=x onerror=window.pwned=8> fix it' })
       const dir = await mkdtemp(join(tmpdir(), 'cm-uirepo-'))
       closing.push(async () => rm(dir, { recursive: true, force: true }))
-      await m.call('reservation.reserve', { cwd: dir, globs: ['<img src=x onerror=window.pwned=9>/**', '<script>window.pwned=10</script>'], reason: `\u202Eevil <b onmouseover=window.pwned=11>x</b> ${'R'.repeat(400)}` })
+      await m.call('reservation.reserve', {
+        cwd: dir,
+        globs: ['<img src=x onerror=window.pwned=9>/**', '<script>window.pwned=10</script>'],
+        reason: `\u202Eevil <b onmouseover=window.pwned=11>x</b> ${'R'.repeat(400)}`
+      })
     } finally {
       m.close()
     }
@@ -190,12 +234,16 @@ describe('claudemesh ui in Chromium', () => {
     await shows(page, '#inbox', '<script>window.pwned=4</script>')
     await shows(page, '#state', '<b onmouseover=window.pwned=6>k</b>\\u202e')
     await shows(page, '#tasks', '<img src=x onerror=window.pwned=8> fix it')
-    await shows(page, '#reservations', '<img src=x onerror=window.pwned=9>/**<script>window.pwned=10</script>exclusive\\u202eevil <b onmouseover=window.pwned=11>x</b> RRR')
+    await shows(
+      page,
+      '#reservations',
+      '<img src=x onerror=window.pwned=9>/**<script>window.pwned=10</script>exclusive\\u202eevil <b onmouseover=window.pwned=11>x</b> RRR'
+    )
     await shows(page, '#peers', '<script>window.pwned=2</script>')
     await page.hover('#state')
     await page.hover('#reservations')
 
-    const seen = await page.evaluate<{ pwned?: number, imgs: number, scripts: number, bidi: boolean, wide: boolean, longest: number }>(SEEN)
+    const seen = await page.evaluate<{ pwned?: number; imgs: number; scripts: number; bidi: boolean; wide: boolean; longest: number }>(SEEN)
     expect(seen).toEqual({ pwned: undefined, imgs: 0, scripts: 1, bidi: false, wide: false, longest: seen.longest })
     // the bidi override shows as an escape, and a 60 000-character body is cut for display
     await shows(page, '#peers', '\\u202egnp.exe <svg onload=window.pwned=3>')
@@ -205,7 +253,7 @@ describe('claudemesh ui in Chromium', () => {
     expect(problems).toEqual([])
   }, 120_000)
 
-  it('shows each relay: its address, connection, mailbox stream, what it holds of ours and what it handed us; the CLI\'s info says the same', async ctx => {
+  it("shows each relay: its address, connection, mailbox stream, what it holds of ours and what it handed us; the CLI's info says the same", async ctx => {
     if (skipped !== '') ctx.skip()
     const env = await home()
     const relay = await startRelay(env)
@@ -216,7 +264,11 @@ describe('claudemesh ui in Chromium', () => {
     const ui = await startUi('alice', env)
     const { page, problems } = await open(ui.url)
     const addr = relay.addr.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-    await shows(page, '#relays', new RegExp(`^online ${addr}mailbox open · holds 0 of our DMs for peers who are away · handed us 0 since start$`))
+    await shows(
+      page,
+      '#relays',
+      new RegExp(`^online ${addr}mailbox open · holds 0 of our DMs for peers who are away · handed us 0 since start$`)
+    )
 
     // bob goes away: a DM to him goes to the relay, which holds it for him
     expect(await bob.stop()).toBe(0)
@@ -224,7 +276,9 @@ describe('claudemesh ui in Chromium', () => {
     expect((await cli(['send', 'bob', 'while you were away', '--name', 'alice'], env)).code).toBe(0)
     await shows(page, '#relays', /holds 1 of our DMs for peers who are away/)
     await shows(page, '#sent', /→ bob held/)
-    expect((await cli(['info', '--name', 'alice'], env)).stdout).toMatch(/^relays {4}\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+ \(connected, mailbox open; holds 1 of our DMs for peers who are away, handed us 0 since start\)$/m)
+    expect((await cli(['info', '--name', 'alice'], env)).stdout).toMatch(
+      /^relays {4}\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+ \(connected, mailbox open; holds 1 of our DMs for peers who are away, handed us 0 since start\)$/m
+    )
     const info = JSON.parse((await cli(['info', '--name', 'alice', '--json'], env)).stdout) as { relays: unknown[] }
     expect(info.relays).toEqual([{ addr: relay.addr, id: expect.any(String), connected: true, mailbox: true, held: 1, received: 0 }])
     await page.locator('#relays').screenshot({ path: join(ARTIFACTS, 'relays.png') })

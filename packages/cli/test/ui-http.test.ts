@@ -10,7 +10,9 @@ import { raw, startUi } from './ui-support.js'
 
 const { home, daemon } = daemonWorld('cm-uihttp-')
 
-interface Inbox { messages: Array<{ body: string, fromName: string }> }
+interface Inbox {
+  messages: Array<{ body: string; fromName: string }>
+}
 
 describe('claudemesh ui over HTTP', () => {
   it('serves the page, its files and the live feed with the token only, and refuses rebinding, cross-origin and CSRF requests', async () => {
@@ -24,7 +26,11 @@ describe('claudemesh ui over HTTP', () => {
     const own = { origin: `http://127.0.0.1:${ui.port}` }
 
     // served with the token, with the security headers and no CORS
-    for (const [path, type] of [['', 'text/html'], ['app.js', 'text/javascript'], ['app.css', 'text/css']]) {
+    for (const [path, type] of [
+      ['', 'text/html'],
+      ['app.js', 'text/javascript'],
+      ['app.css', 'text/css']
+    ]) {
       const r = await raw(ui.port, 'GET', base + path)
       expect(r.status, path).toBe(200)
       expect(r.headers['content-type']).toContain(type)
@@ -37,7 +43,18 @@ describe('claudemesh ui over HTTP', () => {
 
     // no token, a wrong one (one character off, or a prefix), on every kind of path
     const wrong = `${ui.token.slice(0, -1)}${ui.token.endsWith('A') ? 'B' : 'A'}`
-    for (const path of ['/', '/app.js', '/events', '/favicon.ico', `/t/${wrong}/`, `/t/${wrong}/app.js`, `/t/${wrong}/events`, `/t/${ui.token.slice(0, 20)}/`, '/t//events', `/x${base}`]) {
+    for (const path of [
+      '/',
+      '/app.js',
+      '/events',
+      '/favicon.ico',
+      `/t/${wrong}/`,
+      `/t/${wrong}/app.js`,
+      `/t/${wrong}/events`,
+      `/t/${ui.token.slice(0, 20)}/`,
+      '/t//events',
+      `/x${base}`
+    ]) {
       const r = await raw(ui.port, 'GET', path)
       expect(r.status, path).toBe(403)
       expect(r.body).not.toContain('<html')
@@ -57,9 +74,24 @@ describe('claudemesh ui over HTTP', () => {
     expect((await raw(ui.port, 'POST', `${base}api/send`, { ...json, origin: 'http://evil.example' }, send)).status).toBe(403)
     expect((await raw(ui.port, 'POST', `${base}api/send`, { ...json, origin: `http://127.0.0.1:${ui.port + 1}` }, send)).status).toBe(403)
     expect((await raw(ui.port, 'POST', `${base}api/send`, { ...own, 'content-type': 'application/json' }, send)).status).toBe(403)
-    expect((await raw(ui.port, 'POST', `${base}api/send`, { ...own, 'content-type': 'application/json', 'x-claudemesh-token': wrong }, send)).status).toBe(403)
-    expect((await raw(ui.port, 'POST', `${base}api/send`, { ...own, 'x-claudemesh-token': ui.token, 'content-type': 'application/x-www-form-urlencoded' }, 'to=bob&message=x')).status).toBe(415)
-    expect((await raw(ui.port, 'POST', `${base}api/send`, { ...own, 'x-claudemesh-token': ui.token, 'content-type': 'text/plain' }, send)).status).toBe(415)
+    expect(
+      (await raw(ui.port, 'POST', `${base}api/send`, { ...own, 'content-type': 'application/json', 'x-claudemesh-token': wrong }, send))
+        .status
+    ).toBe(403)
+    expect(
+      (
+        await raw(
+          ui.port,
+          'POST',
+          `${base}api/send`,
+          { ...own, 'x-claudemesh-token': ui.token, 'content-type': 'application/x-www-form-urlencoded' },
+          'to=bob&message=x'
+        )
+      ).status
+    ).toBe(415)
+    expect(
+      (await raw(ui.port, 'POST', `${base}api/send`, { ...own, 'x-claudemesh-token': ui.token, 'content-type': 'text/plain' }, send)).status
+    ).toBe(415)
     const preflight = await raw(ui.port, 'OPTIONS', `${base}api/send`, { ...own, 'access-control-request-method': 'POST' })
     expect(preflight.status).toBe(405)
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined()
@@ -76,10 +108,16 @@ describe('claudemesh ui over HTTP', () => {
     expect(JSON.parse(nobody.body).error.message).toMatch(/no peer "zed"/)
     expect((await raw(ui.port, 'POST', `${base}api/send`, { ...own, ...json }, '{nope')).status).toBe(400)
     // none of the refused requests sent anything
-    expect(((JSON.parse((await cli(['inbox', '--name', 'bob', '--all', '--json'], env)).stdout)) as Inbox).messages).toEqual([])
+    expect((JSON.parse((await cli(['inbox', '--name', 'bob', '--all', '--json'], env)).stdout) as Inbox).messages).toEqual([])
 
     // the right request, from localhost too, is done as alice
-    const ok = await raw(ui.port, 'POST', `${base}api/send`, { ...json, host: `localhost:${ui.port}`, origin: `http://localhost:${ui.port}` }, send)
+    const ok = await raw(
+      ui.port,
+      'POST',
+      `${base}api/send`,
+      { ...json, host: `localhost:${ui.port}`, origin: `http://localhost:${ui.port}` },
+      send
+    )
     expect(ok.status).toBe(200)
     expect(JSON.parse(ok.body).result.results[0]).toMatchObject({ name: 'bob' })
     await bob.line(/^> alice: from a test/)

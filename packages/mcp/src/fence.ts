@@ -11,12 +11,12 @@ import { sanitizeLine, sanitizeText } from '@claudemesh/node'
 export { sanitizeText as sanitize } from '@claudemesh/node'
 
 /** One line of peer text shown outside a fence (names, roles, keys, ids): sanitized and bounded. */
-export function line (text: string | undefined, max = 200): string {
+export function line(text: string | undefined, max = 200): string {
   return sanitizeLine(text ?? '', max)
 }
 
 /** Attribute values: sanitized, single line, no quotes or angle brackets, bounded. */
-export function attr (text: string, max = 200): string {
+export function attr(text: string, max = 200): string {
   return sanitizeLine(text.replace(/["<>]/g, ' '), max)
 }
 
@@ -26,10 +26,15 @@ export function attr (text: string, max = 200): string {
  */
 const DELIMITER = /<<(?=\s*(?:end-)?(?:peer-message|peer-note|peer-task|peer-context|state-change)\b)/gi
 
-export interface FenceHeader { [key: string]: string | undefined }
+export interface FenceHeader {
+  [key: string]: string | undefined
+}
 
-export function fence (kind: string, header: FenceHeader, body: string): string {
+export function fence(kind: string, header: FenceHeader, body: string): string {
   const tag = randomBytes(6).toString('hex')
-  const attrs = Object.entries(header).filter(([, v]) => v != null && v !== '').map(([k, v]) => `${k}="${attr(v ?? '')}"`).join(' ')
+  const attrs = Object.entries(header)
+    .filter(([, v]) => v != null && v !== '')
+    .map(([k, v]) => `${k}="${attr(v ?? '')}"`)
+    .join(' ')
   return `<<${kind}-${tag} ${attrs}>>\n${sanitizeText(body).replace(DELIMITER, '< <')}\n<<end-${kind}-${tag}>>`
 }

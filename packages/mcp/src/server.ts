@@ -25,19 +25,38 @@ export class ClaudemeshServer {
   readonly mcp: McpServer
   readonly delivery: Delivery
   private initialized = false
-  private readonly onMessage = (): void => { void this.pushChannel() }
+  private readonly onMessage = (): void => {
+    void this.pushChannel()
+  }
 
-  private constructor (readonly node: MeshNode, delivery: Delivery, private readonly init: ClaudemeshServerInit) {
+  private constructor(
+    readonly node: MeshNode,
+    delivery: Delivery,
+    private readonly init: ClaudemeshServerInit
+  ) {
     this.delivery = delivery
-    this.mcp = new McpServer({ name: 'claudemesh', version: VERSION }, {
-      capabilities: { experimental: { 'claude/channel': {} } },
-      instructions: instructions(node, delivery.mode)
-    })
+    this.mcp = new McpServer(
+      { name: 'claudemesh', version: VERSION },
+      {
+        capabilities: { experimental: { 'claude/channel': {} } },
+        instructions: instructions(node, delivery.mode)
+      }
+    )
     registerTools(this.mcp, node, delivery)
-    this.mcp.registerPrompt('coordination', { title: 'Group coordination guide', description: 'How a lead gathers answers, how reviewers reply, how to use state for votes and hand-offs' },
-      () => ({ messages: [{ role: 'user', content: { type: 'text', text: COORDINATION_GUIDE } }] }))
-    this.mcp.registerResource('guide', 'claudemesh://guide', { title: 'Group coordination guide', mimeType: 'text/markdown' },
-      async uri => ({ contents: [{ uri: uri.href, text: COORDINATION_GUIDE }] }))
+    this.mcp.registerPrompt(
+      'coordination',
+      {
+        title: 'Group coordination guide',
+        description: 'How a lead gathers answers, how reviewers reply, how to use state for votes and hand-offs'
+      },
+      () => ({ messages: [{ role: 'user', content: { type: 'text', text: COORDINATION_GUIDE } }] })
+    )
+    this.mcp.registerResource(
+      'guide',
+      'claudemesh://guide',
+      { title: 'Group coordination guide', mimeType: 'text/markdown' },
+      async uri => ({ contents: [{ uri: uri.href, text: COORDINATION_GUIDE }] })
+    )
     this.mcp.server.oninitialized = () => {
       this.initialized = true
       void this.pushChannel()
@@ -45,7 +64,7 @@ export class ClaudemeshServer {
     for (const type of NEWS) node.addEventListener(type, this.onMessage)
   }
 
-  static async create (node: MeshNode, init: ClaudemeshServerInit = {}): Promise<ClaudemeshServer> {
+  static async create(node: MeshNode, init: ClaudemeshServerInit = {}): Promise<ClaudemeshServer> {
     const delivery = new Delivery(node)
     await delivery.load(init.mode)
     const server = new ClaudemeshServer(node, delivery, init)
@@ -53,11 +72,11 @@ export class ClaudemeshServer {
     return server
   }
 
-  async connect (transport: Transport): Promise<void> {
+  async connect(transport: Transport): Promise<void> {
     await this.mcp.connect(transport)
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     for (const type of NEWS) this.node.removeEventListener(type, this.onMessage)
     await this.settled()
     await this.mcp.close()
@@ -69,12 +88,14 @@ export class ClaudemeshServer {
    * more round, and a round repeats while its take found something (a take is bounded by the
    * text budget), so nothing due is left waiting for the next arrival.
    */
-  private pushChannel (): Promise<void> {
+  private pushChannel(): Promise<void> {
     if (this.init.channels !== true || !this.initialized) return this.pushing
     this.pushAgain = true
     if (!this.pushBusy) {
       this.pushBusy = true
-      this.pushing = this.pushLoop().finally(() => { this.pushBusy = false })
+      this.pushing = this.pushLoop().finally(() => {
+        this.pushBusy = false
+      })
     }
     return this.pushing
   }
@@ -84,11 +105,11 @@ export class ClaudemeshServer {
   private pushing: Promise<void> = Promise.resolve()
 
   /** Resolves when no channel push is running (tests, and a clean close). */
-  async settled (): Promise<void> {
+  async settled(): Promise<void> {
     while (this.pushBusy) await this.pushing
   }
 
-  private async pushLoop (): Promise<void> {
+  private async pushLoop(): Promise<void> {
     while (this.pushAgain && this.node.running) {
       this.pushAgain = false
       const push = await this.delivery.take('channel').catch(() => undefined)
@@ -110,12 +131,12 @@ export class ClaudemeshServer {
     }
   }
 
-  private async notify (content: string, meta: Record<string, string>): Promise<void> {
+  private async notify(content: string, meta: Record<string, string>): Promise<void> {
     await this.mcp.server.notification({ method: 'notifications/claude/channel', params: { content, meta } })
   }
 
   /** What the hooks call through the control socket (SPEC.md §13.3). */
-  private registerHookMethods (): void {
+  private registerHookMethods(): void {
     const events = ['session-start', 'user-prompt-submit', 'post-tool-use', 'stop'] as const
     this.node.registerControl('hook', z.object({ event: z.enum(events) }).strict(), async p => {
       if (p.event === 'user-prompt-submit') await this.setStatus('working')
@@ -123,13 +144,26 @@ export class ClaudemeshServer {
       const push = await this.delivery.take(p.event as Opportunity)
       return { text: push.text ?? null, ids: [...push.messages, ...push.noticed].map(m => m.id) }
     })
-    this.node.registerControl('hook.wait', z.object({ event: z.enum(['stop', 'session-start']), timeoutMs: z.number().int().min(0).max(24 * 3600_000) }).strict(), async (p, signal) => {
-      await this.setStatus('idle')
-      return { text: await this.waitFor(p.event, p.timeoutMs, signal) }
-    })
+    this.node.registerControl(
+      'hook.wait',
+      z
+        .object({
+          event: z.enum(['stop', 'session-start']),
+          timeoutMs: z
+            .number()
+            .int()
+            .min(0)
+            .max(24 * 3600_000)
+        })
+        .strict(),
+      async (p, signal) => {
+        await this.setStatus('idle')
+        return { text: await this.waitFor(p.event, p.timeoutMs, signal) }
+      }
+    )
   }
 
-  private async setStatus (status: 'idle' | 'working'): Promise<void> {
+  private async setStatus(status: 'idle' | 'working'): Promise<void> {
     const self = this.node.self()
     if (self.status !== status && self.status !== 'dnd') await this.node.setPresence({ status })
   }
@@ -139,7 +173,7 @@ export class ClaudemeshServer {
    * Checks never overlap and never miss an arrival; if the hook is gone (its connection
    * closed) by the time a check took messages, they are given back as unread.
    */
-  private async waitFor (event: Opportunity, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
+  private async waitFor(event: Opportunity, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
     return new Promise(resolve => {
       let busy = false
       let again = false
@@ -160,18 +194,25 @@ export class ClaudemeshServer {
         }
         busy = true
         again = false
-        this.delivery.take(event, true).then(async p => {
-          busy = false
-          if (p.text == null) {
-            if (again) check()
-            return
+        this.delivery.take(event, true).then(
+          async p => {
+            busy = false
+            if (p.text == null) {
+              if (again) check()
+              return
+            }
+            if (done || signal.aborted) await this.delivery.giveBack(p)
+            else finish(p.text)
+          },
+          () => {
+            busy = false
           }
-          if (done || signal.aborted) await this.delivery.giveBack(p)
-          else finish(p.text)
-        }, () => { busy = false })
+        )
       }
       // a check still running when we stop sees `done` and gives its messages back
-      const stop = (): void => { finish(null) }
+      const stop = (): void => {
+        finish(null)
+      }
       const timer = setTimeout(stop, timeoutMs)
       for (const type of NEWS) this.node.addEventListener(type, check)
       signal.addEventListener('abort', stop, { once: true })
@@ -181,7 +222,7 @@ export class ClaudemeshServer {
 }
 
 /** Channel `meta`: string values, every peer-supplied one sanitized to one line (SPEC.md §13.1). */
-export function channelMeta (m: InboxMessage): Record<string, string> {
+export function channelMeta(m: InboxMessage): Record<string, string> {
   const meta: Record<string, string> = {
     from_name: sanitizeLine(m.fromName, 64),
     from_id: sanitizeLine(m.from, 80),

@@ -11,9 +11,11 @@ import { ClaudemeshServer } from '../src/index.js'
 
 const FAST = { heartbeatMs: 500, ttlMs: 3_000, graceMs: 1_500 }
 const stops: Array<() => Promise<void>> = []
-afterEach(async () => { for (const s of stops.splice(0).reverse()) await s() })
+afterEach(async () => {
+  for (const s of stops.splice(0).reverse()) await s()
+})
 
-async function start (home: string, name: string): Promise<MeshNode> {
+async function start(home: string, name: string): Promise<MeshNode> {
   const node = await createMeshNode({ home, mesh: 'team', session: randomUUID(), name, presence: FAST })
   await node.start()
   stops.push(async () => node.stop())
@@ -28,7 +30,9 @@ describe('list_peers and send_message with names two peers share (issue 10, item
     const alice = await start(h, 'alice')
     const bobs = [await start(h, 'bob'), await start(h, 'BOB')]
     await new Promise<void>(resolve => {
-      const check = (): void => { if (bobs.every(b => alice.presence.get(b.peerId)?.online === true)) resolve() }
+      const check = (): void => {
+        if (bobs.every(b => alice.presence.get(b.peerId)?.online === true)) resolve()
+      }
       alice.addEventListener('peer:join', check)
       check()
     })
@@ -37,11 +41,17 @@ describe('list_peers and send_message with names two peers share (issue 10, item
     const client = new Client({ name: 'test', version: '1' })
     await server.connect(a)
     await client.connect(b)
-    stops.push(async () => { await client.close(); await server.close() })
-    const call = async (name: string, args: Record<string, unknown>): Promise<{ isError?: boolean, structuredContent?: Record<string, unknown>, content: unknown[] }> =>
+    stops.push(async () => {
+      await client.close()
+      await server.close()
+    })
+    const call = async (
+      name: string,
+      args: Record<string, unknown>
+    ): Promise<{ isError?: boolean; structuredContent?: Record<string, unknown>; content: unknown[] }> =>
       CallToolResultSchema.parse(await client.callTool({ name, arguments: args }, CallToolResultSchema))
 
-    const listed = (await call('list_peers', {})).structuredContent?.peers as Array<{ id: string, handle: string }>
+    const listed = (await call('list_peers', {})).structuredContent?.peers as Array<{ id: string; handle: string }>
     for (const bob of bobs) expect(listed.find(p => p.id === bob.peerId)?.handle).toBe(`${bob.self().name}#${bob.peerId.slice(-6)}`)
     const refused = await call('send_message', { to: 'bob', message: 'hi' })
     expect(refused.isError).toBe(true)

@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import { call, home, meet, session, until } from './helpers.js'
 
-interface H { peer_id: string, name: string, hand_off: string, files: string[], decisions_count: number, self: boolean }
+interface H {
+  peer_id: string
+  name: string
+  hand_off: string
+  files: string[]
+  decisions_count: number
+  self: boolean
+}
 const text = (r: { content: unknown[] }): string => (r.content[0] as { text: string }).text
 
 describe('context hand-off over MCP', () => {
-  it('share_context publishes; get_context returns the peer\'s latest inside a fence, sanitized', async () => {
+  it("share_context publishes; get_context returns the peer's latest inside a fence, sanitized", async () => {
     const h = await home()
     const a = await session(h, 'alice')
     const b = await session(h, 'bob')
@@ -17,7 +24,13 @@ describe('context hand-off over MCP', () => {
     })
     expect(r.isError).toBeFalsy()
     expect(r.structuredContent).toMatchObject({ published: true })
-    await until(b.node.data.context, ['context:change'], () => b.node.data.context.get(a.node.peerId) != null, 15_000, 'the hand-off at bob')
+    await until(
+      b.node.data.context,
+      ['context:change'],
+      () => b.node.data.context.get(a.node.peerId) != null,
+      15_000,
+      'the hand-off at bob'
+    )
     const got = await call(b, 'get_context', { peer: 'alice' })
     expect(text(got)).toMatch(/^hand-off of "alice" from /)
     const [ho] = (got.structuredContent as { hand_offs: H[] }).hand_offs
@@ -40,7 +53,13 @@ describe('context hand-off over MCP', () => {
     await meet(a, b)
     const r = await call(a, 'share_context', { summary: 'over to you', files: ['README.md'], to: 'bob' })
     expect(r.structuredContent).toMatchObject({ published: false, sent: [{ name: 'bob', status: 'pending' }] })
-    await until(b.node, ['message:receive'], async () => (await b.node.mail.inbox.list({ unreadOnly: true })).length > 0, 15_000, 'the hand-off message')
+    await until(
+      b.node,
+      ['message:receive'],
+      async () => (await b.node.mail.inbox.list({ unreadOnly: true })).length > 0,
+      15_000,
+      'the hand-off message'
+    )
     const msgs = (await call(b, 'check_messages')).structuredContent as { messages: Array<{ body: string }> }
     expect(msgs.messages[0]?.body).toMatch(/Context hand-off from alice:\n\nover to you\n\nFiles:\n- README.md/)
     expect(a.node.data.context.size).toBe(0)

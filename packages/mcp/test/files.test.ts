@@ -17,16 +17,27 @@ describe('files over MCP', () => {
     await writeFile(join(h, 'plan\u202e.bin'), data)
     const shared = await call(a, 'share_file', { path: join(h, 'plan\u202e.bin'), to: 'bob', message: 'the plan' })
     expect(shared.isError).toBeFalsy()
-    const file = (shared.structuredContent as { file: { id: string, size: number, chunks: number, role: string } }).file
+    const file = (shared.structuredContent as { file: { id: string; size: number; chunks: number; role: string } }).file
     expect(file).toMatchObject({ size: 1_300_000, chunks: 2, role: 'shared' })
     expect(text(shared)).toMatch(new RegExp(`^shared "plan.*\\.bin" \\(1\\.3 MB\\) as ${file.id}$`))
-    await until(b.node, ['message:receive'], async () => (await b.node.mail.inbox.list({ unreadOnly: true })).length > 0, 15_000, 'the announcement')
-    const msgs = (await call(b, 'check_messages')).structuredContent as { messages: Array<{ body: string, from_name: string }> }
+    await until(
+      b.node,
+      ['message:receive'],
+      async () => (await b.node.mail.inbox.list({ unreadOnly: true })).length > 0,
+      15_000,
+      'the announcement'
+    )
+    const msgs = (await call(b, 'check_messages')).structuredContent as { messages: Array<{ body: string; from_name: string }> }
     expect(msgs.messages[0]?.from_name).toBe('alice')
     expect(msgs.messages[0]?.body).toContain(`id ${file.id}`)
     const got = await call(b, 'get_file', { id: file.id, dest: join(h, 'got.bin') })
     expect(got.isError).toBeFalsy()
-    expect(got.structuredContent).toMatchObject({ path: join(h, 'got.bin'), reused_chunks: 0, holders: [a.node.peerId], file: { id: file.id, state: 'complete', role: 'fetched', from_name: 'alice' } })
+    expect(got.structuredContent).toMatchObject({
+      path: join(h, 'got.bin'),
+      reused_chunks: 0,
+      holders: [a.node.peerId],
+      file: { id: file.id, state: 'complete', role: 'fetched', from_name: 'alice' }
+    })
     expect((got.structuredContent as { file: { name: string } }).file.name.includes('\u202e')).toBe(false)
     expect(sha(await readFile(join(h, 'got.bin')))).toBe(sha(data))
     const listed = await call(b, 'list_files')

@@ -10,7 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ClaudemeshServer } from '../src/index.js'
 
 const stops: Array<() => Promise<void>> = []
-afterEach(async () => { for (const s of stops.splice(0).reverse()) await s() })
+afterEach(async () => {
+  for (const s of stops.splice(0).reverse()) await s()
+})
 
 describe('set_state bounds its input (issue 10, item 14)', () => {
   it('a value nested 100,000 deep is an isError with the depth limit, not a stack overflow; 15 levels are stored', async () => {
@@ -24,8 +26,12 @@ describe('set_state bounds its input (issue 10, item 14)', () => {
     const client = new Client({ name: 'test', version: '1' })
     await server.connect(a)
     await client.connect(b)
-    stops.push(async () => { await client.close(); await server.close(); await node.stop() })
-    const setState = async (value: unknown): Promise<{ isError?: boolean, content: unknown[] }> =>
+    stops.push(async () => {
+      await client.close()
+      await server.close()
+      await node.stop()
+    })
+    const setState = async (value: unknown): Promise<{ isError?: boolean; content: unknown[] }> =>
       CallToolResultSchema.parse(await client.callTool({ name: 'set_state', arguments: { key: 'k', value } }, CallToolResultSchema))
     let deep: unknown = 1
     for (let i = 0; i < 100_000; i++) deep = [deep]

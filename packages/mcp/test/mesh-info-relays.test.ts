@@ -29,9 +29,18 @@ describe('mesh_info and relays', () => {
     const client = new Client({ name: 'test', version: '1' })
     await server.connect(a)
     await client.connect(b)
-    stops.push(async () => { await client.close(); await server.close(); await node.stop() })
-    const r = await call({ node, server, client, notes: [], all: [], events: new EventTarget(), nextNote: async () => undefined }, 'mesh_info')
+    stops.push(async () => {
+      await client.close()
+      await server.close()
+      await node.stop()
+    })
+    const r = await call(
+      { node, server, client, notes: [], all: [], events: new EventTarget(), nextNote: async () => undefined },
+      'mesh_info'
+    )
     expect(r.isError).toBeFalsy()
-    expect((r.structuredContent as { relays: unknown[] }).relays).toEqual([{ addr: relay, connected: false, mailbox: false, held: 0, received: 0 }])
+    expect((r.structuredContent as { relays: unknown[] }).relays).toEqual([
+      { addr: relay, connected: false, mailbox: false, held: 0, received: 0 }
+    ])
   })
 })

@@ -7,18 +7,27 @@ import { ControlClient } from '@claudemesh/node'
 import { describe, expect, it } from 'vitest'
 import { call, home, meet, poll, type Session, session, stops, until } from './helpers.js'
 
-interface Note { method: string, params: { content: string, meta: Record<string, string> } }
+interface Note {
+  method: string
+  params: { content: string; meta: Record<string, string> }
+}
 
-const channelIds = (s: Session): string[] => (s.all as Note[]).filter(n => n.method === 'notifications/claude/channel' && n.params.meta.message_id != null).map(n => n.params.meta.message_id as string)
+const channelIds = (s: Session): string[] =>
+  (s.all as Note[])
+    .filter(n => n.method === 'notifications/claude/channel' && n.params.meta.message_id != null)
+    .map(n => n.params.meta.message_id as string)
 /** message ids in the fence headers of a push's text */
-const fencedIds = (text: string | null): string[] => [...(text ?? '').matchAll(/<<peer-message-[0-9a-f]{12} [^\n]*? id="([0-9a-f]{32})"/g)].map(m => m[1] as string)
+const fencedIds = (text: string | null): string[] =>
+  [...(text ?? '').matchAll(/<<peer-message-[0-9a-f]{12} [^\n]*? id="([0-9a-f]{32})"/g)].map(m => m[1] as string)
 
-async function burst (from: Session, to: string, n: number): Promise<string[]> {
-  const rs = await Promise.all(Array.from({ length: n }, async (_, i) => from.node.mail.send(to, `burst message ${i}`, { priority: 'now' })))
+async function burst(from: Session, to: string, n: number): Promise<string[]> {
+  const rs = await Promise.all(
+    Array.from({ length: n }, async (_, i) => from.node.mail.send(to, `burst message ${i}`, { priority: 'now' }))
+  )
   return rs.map(r => r[0]?.id as string)
 }
 
-function dupes (ids: string[]): string[] {
+function dupes(ids: string[]): string[] {
   const seen = new Set<string>()
   return ids.filter(id => {
     if (seen.has(id)) return true
@@ -53,7 +62,11 @@ describe('push exactly once', () => {
     const waiter = await ControlClient.connect(b.node.registryControlPath())
     const waiter2 = await ControlClient.connect(b.node.registryControlPath())
     const hooks = await ControlClient.connect(b.node.registryControlPath())
-    stops.push(async () => { waiter.close(); waiter2.close(); hooks.close() })
+    stops.push(async () => {
+      waiter.close()
+      waiter2.close()
+      hooks.close()
+    })
     const got: string[] = []
     const byPath = new Map<string, number>()
     const take = (path: string, ids: string[]): void => {
@@ -66,12 +79,21 @@ describe('push exactly once', () => {
       while (!done) take(`wait ${event}`, fencedIds((await c.call<{ text: string | null }>('hook.wait', { event, timeoutMs: 500 })).text))
     }
     const hookLoop = async (): Promise<void> => {
-      for (let i = 0; !done; i++) take('hook', fencedIds((await hooks.call<{ text: string | null }>('hook', { event: i % 2 === 0 ? 'post-tool-use' : 'user-prompt-submit' })).text))
+      for (let i = 0; !done; i++)
+        take(
+          'hook',
+          fencedIds(
+            (await hooks.call<{ text: string | null }>('hook', { event: i % 2 === 0 ? 'post-tool-use' : 'user-prompt-submit' })).text
+          )
+        )
     }
     const pullLoop = async (): Promise<void> => {
       while (!done) {
         const r = await call(b, 'check_messages', { limit: 7 })
-        take('check_messages', (r.structuredContent as { messages: Array<{ id: string }> }).messages.map(m => m.id))
+        take(
+          'check_messages',
+          (r.structuredContent as { messages: Array<{ id: string }> }).messages.map(m => m.id)
+        )
         // over stdio each call takes a turn of the event loop; the in-memory transport can
         // answer an empty inbox in microtasks alone and would starve everything else
         await new Promise(resolve => setImmediate(resolve))

@@ -22,7 +22,8 @@ it('recall answers a too-long query with a clear error, and still recalls', asyn
     await server.connect(a)
     await client.connect(b)
     await node.data.memory.remember('the staging database lives on host db-2')
-    const call = async (query: string): Promise<{ isError?: boolean, content: unknown[] }> => CallToolResultSchema.parse(await client.callTool({ name: 'recall', arguments: { query } }, CallToolResultSchema))
+    const call = async (query: string): Promise<{ isError?: boolean; content: unknown[] }> =>
+      CallToolResultSchema.parse(await client.callTool({ name: 'recall', arguments: { query } }, CallToolResultSchema))
     const long = await call('x'.repeat(1000))
     expect(long.isError).toBe(true)
     expect(JSON.stringify(long.content)).toMatch(/a recall query is at most 256 characters \(this one has 1000\)/)

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { call, home, meet, session, until } from './helpers.js'
 
-interface Out { id: string, state: string, fired: number, next_at?: string, kind: string, last?: { results: Array<{ message_id: string, name: string }> } }
+interface Out {
+  id: string
+  state: string
+  fired: number
+  next_at?: string
+  kind: string
+  last?: { results: Array<{ message_id: string; name: string }> }
+}
 const text = (r: { content: unknown[] }): string => (r.content[0] as { text: string }).text
 
 describe('scheduled messages over MCP', () => {
@@ -15,25 +22,39 @@ describe('scheduled messages over MCP', () => {
     const s = (r.structuredContent as { schedule: Out }).schedule
     expect(s).toMatchObject({ state: 'active', kind: 'once', fired: 0 })
     expect(text(r)).toMatch(new RegExp(`^scheduled ${s.id} to "bob": at `))
-    const later = (await call(a, 'schedule_message', { to: ['bob'], message: 'weekly sync', cron: '0 9 * * 1' })).structuredContent as { schedule: Out }
+    const later = (await call(a, 'schedule_message', { to: ['bob'], message: 'weekly sync', cron: '0 9 * * 1' })).structuredContent as {
+      schedule: Out
+    }
     expect(later.schedule).toMatchObject({ kind: 'cron', state: 'active' })
     const listed = (await call(a, 'list_scheduled')).structuredContent as { schedules: Out[] }
     expect(listed.schedules.map(x => x.id)).toEqual([s.id, later.schedule.id])
     const cancelled = await call(a, 'cancel_scheduled', { id: later.schedule.id })
     expect((cancelled.structuredContent as { schedule: Out }).schedule.state).toBe('cancelled')
-    await until(b.node, ['message:receive'], async () => (await b.node.mail.inbox.list({ unreadOnly: false })).some(m => m.body === 'stand-up in 5'), 20_000, 'the scheduled message')
+    await until(
+      b.node,
+      ['message:receive'],
+      async () => (await b.node.mail.inbox.list({ unreadOnly: false })).some(m => m.body === 'stand-up in 5'),
+      20_000,
+      'the scheduled message'
+    )
     await until(a.node.schedules, ['schedule:fired'], () => a.node.schedules.size === 0, 20_000, 'the occurrence recorded')
     const all = (await call(a, 'list_scheduled', { all: true })).structuredContent as { schedules: Out[] }
     const fired = all.schedules.find(x => x.id === s.id)
     expect(fired).toMatchObject({ state: 'done', fired: 1 })
-    const got = (await call(b, 'check_messages')).structuredContent as { messages: Array<{ id: string, body: string, from_name: string }> }
+    const got = (await call(b, 'check_messages')).structuredContent as { messages: Array<{ id: string; body: string; from_name: string }> }
     expect(got.messages).toHaveLength(1)
     expect(got.messages[0]?.id).toBe(fired?.last?.results[0]?.message_id)
     expect(got.messages[0]?.body).toMatch(/stand-up in 5/)
 
     await call(a, 'schedule_message', { to: 'me', message: 'check the build', in: '1s' })
-    await until(a.node, ['message:receive'], async () => (await a.node.mail.inbox.list({ unreadOnly: false })).some(m => m.body === 'check the build'), 20_000, 'the reminder')
-    const mine = (await call(a, 'check_messages')).structuredContent as { messages: Array<{ body: string, from_id: string }> }
+    await until(
+      a.node,
+      ['message:receive'],
+      async () => (await a.node.mail.inbox.list({ unreadOnly: false })).some(m => m.body === 'check the build'),
+      20_000,
+      'the reminder'
+    )
+    const mine = (await call(a, 'check_messages')).structuredContent as { messages: Array<{ body: string; from_id: string }> }
     expect(mine.messages.map(m => m.body).join()).toMatch(/check the build/)
     expect(mine.messages[0]?.from_id).toBe(a.node.peerId)
   })

@@ -7,11 +7,11 @@ import { decode, encode } from 'cborg'
 import { z } from 'zod'
 import { FrameTooLargeError, MalformedFrameError } from './errors.js'
 
-export function encodeFrame (value: unknown): Uint8Array {
+export function encodeFrame(value: unknown): Uint8Array {
   return encode(value)
 }
 
-export function decodeFrame<S extends z.ZodType> (bytes: Uint8Array, schema: S, maxBytes: number, what: string): z.output<S> {
+export function decodeFrame<S extends z.ZodType>(bytes: Uint8Array, schema: S, maxBytes: number, what: string): z.output<S> {
   if (bytes.byteLength > maxBytes) {
     throw new FrameTooLargeError(`${what} frame of ${bytes.byteLength} bytes exceeds the ${maxBytes}-byte limit`)
   }
@@ -30,9 +30,9 @@ export function decodeFrame<S extends z.ZodType> (bytes: Uint8Array, schema: S, 
 }
 
 /** A CBOR byte string, optionally of an exact length or at most `max` bytes. */
-export function zBytes (opts: { len?: number, max?: number } = {}): z.ZodType<Uint8Array> {
-  return z.custom<Uint8Array>(v => v instanceof Uint8Array &&
-    (opts.len == null || v.byteLength === opts.len) &&
-    (opts.max == null || v.byteLength <= opts.max),
-  opts.len != null ? `expected ${opts.len} bytes` : `expected at most ${opts.max ?? 'n'} bytes`)
+export function zBytes(opts: { len?: number; max?: number } = {}): z.ZodType<Uint8Array> {
+  return z.custom<Uint8Array>(
+    v => v instanceof Uint8Array && (opts.len == null || v.byteLength === opts.len) && (opts.max == null || v.byteLength <= opts.max),
+    opts.len != null ? `expected ${opts.len} bytes` : `expected at most ${opts.max ?? 'n'} bytes`
+  )
 }

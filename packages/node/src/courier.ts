@@ -28,7 +28,10 @@ export interface CourierOptions {
   onStart?: (queued: number) => void
 }
 
-export async function runCourier (init: MeshNodeInit & { courier: { incarnation: number } }, opts: CourierOptions = {}): Promise<CourierOutcome> {
+export async function runCourier(
+  init: MeshNodeInit & { courier: { incarnation: number } },
+  opts: CourierOptions = {}
+): Promise<CourierOutcome> {
   const node = await createMeshNode(init)
   try {
     await node.start()
@@ -41,13 +44,29 @@ export async function runCourier (init: MeshNodeInit & { courier: { incarnation:
   const keyFile = paths.sessionKey(init.home, node.mesh.name, node.key.session)
   let timer: ReturnType<typeof setInterval> | undefined
   const outcome = await new Promise<CourierOutcome>(resolve => {
-    const check = (): void => { if (node.queued === 0) resolve('done') }
+    const check = (): void => {
+      if (node.queued === 0) resolve('done')
+    }
     node.addEventListener('message:status', check)
-    node.addEventListener('node:stopped', e => { resolve(e.detail.reason === 'replaced' ? 'replaced' : 'stopped') }, { once: true })
+    node.addEventListener(
+      'node:stopped',
+      e => {
+        resolve(e.detail.reason === 'replaced' ? 'replaced' : 'stopped')
+      },
+      { once: true }
+    )
     if (opts.signal?.aborted === true) resolve('stopped')
-    opts.signal?.addEventListener('abort', () => { resolve('stopped') }, { once: true })
+    opts.signal?.addEventListener(
+      'abort',
+      () => {
+        resolve('stopped')
+      },
+      { once: true }
+    )
     timer = setInterval(() => {
-      access(keyFile).then(check, () => { resolve('orphaned') })
+      access(keyFile).then(check, () => {
+        resolve('orphaned')
+      })
     }, opts.checkMs ?? 5_000)
     check()
   })

@@ -5,6 +5,6 @@
 import { registerNodeMethods } from './control/methods.js'
 import { MeshNode, type MeshNodeInit } from './node.js'
 
-export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
+export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   return new MeshNode(init, registerNodeMethods)
 }

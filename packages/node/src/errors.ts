@@ -2,9 +2,9 @@
  * One class per condition, matched by `.name` (the js-libp2p convention), never by a code.
  * Messages are one clear line meant for a human: the CLI prints them as they are.
  */
-function named (name: string): new (message: string) => Error {
+function named(name: string): new (message: string) => Error {
   return class extends Error {
-    constructor (message: string) {
+    constructor(message: string) {
       super(message)
       this.name = name
     }

@@ -14,7 +14,8 @@ import { MAX_KEY_LENGTH, MAX_TAG_LENGTH, MAX_TAGS } from './state/constants.js'
 export { GROUP_NAME, MESSAGE_MODES }
 export type { MessageMode } from './messaging/constants.js'
 
-const hexId = (chars: number, what: string) => z.string().regex(new RegExp(`^[0-9a-f]{${chars}}$`), `a ${what} id (${chars} hex characters)`)
+const hexId = (chars: number, what: string) =>
+  z.string().regex(new RegExp(`^[0-9a-f]{${chars}}$`), `a ${what} id (${chars} hex characters)`)
 export const MessageId = hexId(32, 'message')
 export const NoteId = hexId(16, 'memory')
 export const ScheduleId = hexId(16, 'schedule')
@@ -24,7 +25,9 @@ export const Status = z.enum(STATUSES)
 export const Mode = z.enum(MESSAGE_MODES)
 export const GroupName = GroupSchema.shape.name
 /** a group as a target or filter: `name` or `@name` */
-export const GroupRef = z.string().regex(new RegExp(`^@?${GROUP_NAME.source.slice(1, -1)}$`), 'a group name: letters, digits, ".", "_" or "-"')
+export const GroupRef = z
+  .string()
+  .regex(new RegExp(`^@?${GROUP_NAME.source.slice(1, -1)}$`), 'a group name: letters, digits, ".", "_" or "-"')
 export const Role = z.string().max(LIMITS.role)
 
 /** one recipient: a handle, name, id or id fragment, `@group`, `@all` or `*` */

@@ -11,7 +11,7 @@ import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { InvalidNameError, UnsafePathError } from './errors.js'
 
-export function homeDir (env: NodeJS.ProcessEnv = process.env): string {
+export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
   const h = env.CLAUDEMESH_HOME
   return resolve(h != null && h !== '' ? h : join(homedir(), '.claudemesh'))
 }
@@ -20,7 +20,7 @@ const NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 
 /** A mesh name: 1–64 of `[A-Za-z0-9._-]`, not starting with a dot or dash, never `..`. */
-export function validateMeshName (name: string): string {
+export function validateMeshName(name: string): string {
   if (!NAME.test(name) || name.includes('..')) {
     throw new InvalidNameError(`invalid mesh name "${name}": use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`)
   }
@@ -28,7 +28,7 @@ export function validateMeshName (name: string): string {
 }
 
 /** A Claude Code session id is a UUID; anything else is refused before it touches a path. */
-export function validateSessionId (id: string): string {
+export function validateSessionId(id: string): string {
   if (!UUID.test(id)) throw new InvalidNameError(`invalid session id "${id}": expected a UUID`)
   return id.toLowerCase()
 }
@@ -38,15 +38,17 @@ export const paths = {
   mesh: (home: string, mesh: string) => join(home, 'meshes', `${validateMeshName(mesh)}.json`),
   sessionKey: (home: string, mesh: string, session: string) =>
     join(home, 'sessions', validateMeshName(mesh), `${validateSessionId(session)}.json`),
-  data: (home: string, mesh: string, session: string) =>
-    join(home, 'data', validateMeshName(mesh), validateSessionId(session)),
+  data: (home: string, mesh: string, session: string) => join(home, 'data', validateMeshName(mesh), validateSessionId(session)),
   run: (home: string, mesh: string) => join(home, 'run', validateMeshName(mesh))
 }
 
 /** Names of the meshes in a home, without loading them (cheap: for CLI verbs and hooks). */
-export async function listMeshNames (home: string): Promise<string[]> {
+export async function listMeshNames(home: string): Promise<string[]> {
   try {
-    return (await readdir(join(home, 'meshes'))).filter(n => n.endsWith('.json')).map(n => n.slice(0, -'.json'.length)).sort()
+    return (await readdir(join(home, 'meshes')))
+      .filter(n => n.endsWith('.json'))
+      .map(n => n.slice(0, -'.json'.length))
+      .sort()
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw err
@@ -59,18 +61,21 @@ export async function listMeshNames (home: string): Promise<string[]> {
  * could otherwise hand our `send` to someone else's socket, or our secrets to their directory.
  * A missing path passes: whoever creates it creates it 0700.
  */
-export function assertPrivate (path: string): void {
+export function assertPrivate(path: string): void {
   const uid = process.getuid?.()
   if (uid == null) return // no uids to compare (Windows)
   const st = statSync(path, { throwIfNoEntry: false })
   if (st == null) return
   const fix = 'remove it, or set CLAUDEMESH_HOME to a directory of your own'
   if (st.uid !== uid) throw new UnsafePathError(`${path} is owned by uid ${st.uid}, not by you (uid ${uid}): ${fix}`)
-  if (!st.isSocket() && (st.mode & 0o022) !== 0) throw new UnsafePathError(`${path} is writable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): chmod go-w it, ${fix}`)
+  if (!st.isSocket() && (st.mode & 0o022) !== 0)
+    throw new UnsafePathError(
+      `${path} is writable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): chmod go-w it, ${fix}`
+    )
 }
 
 /** `assertPrivate` on the home and on every directory from it down to `path`. */
-export function assertPrivateTree (home: string, path: string): void {
+export function assertPrivateTree(home: string, path: string): void {
   assertPrivate(home)
   const rel = relative(home, path)
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
@@ -85,19 +90,20 @@ export function assertPrivateTree (home: string, path: string): void {
 }
 
 /** The directories a node of `mesh` uses, checked before it reads or writes any of them. */
-export function assertPrivateHome (home: string, mesh?: string): void {
+export function assertPrivateHome(home: string, mesh?: string): void {
   assertPrivateTree(home, paths.meshes(home))
   if (mesh == null) return
-  for (const dir of [join(home, 'sessions', validateMeshName(mesh)), join(home, 'data', mesh), paths.run(home, mesh)]) assertPrivateTree(home, dir)
+  for (const dir of [join(home, 'sessions', validateMeshName(mesh)), join(home, 'data', mesh), paths.run(home, mesh)])
+    assertPrivateTree(home, dir)
 }
 
-export async function ensureDir (dir: string): Promise<void> {
+export async function ensureDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   assertPrivate(dir) // mkdir leaves an existing directory as it is
 }
 
 /** Write `data` to `file` atomically with `mode`; the directory is created 0700. */
-export async function writeFileAtomic (file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   await ensureDir(dirname(file))
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
   const fh = await open(tmp, 'wx', mode)
@@ -116,7 +122,7 @@ export async function writeFileAtomic (file: string, data: string | Uint8Array, 
 }
 
 /** Read a file, or undefined when it does not exist. */
-export async function readFileOrUndefined (file: string): Promise<string | undefined> {
+export async function readFileOrUndefined(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, 'utf8')
   } catch (err) {

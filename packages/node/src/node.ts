@@ -118,12 +118,12 @@ export interface MeshInfo {
    * the relays this node uses: connected, whether its mailbox stream is open, how many of our
    * DMs it holds for peers who are away (no receipt yet), and how many it handed us since start
    */
-  relays: Array<{ addr: string, id: string, connected: boolean, mailbox: boolean, held: number, received: number }>
+  relays: Array<{ addr: string; id: string; connected: boolean; mailbox: boolean; held: number; received: number }>
   /** DMs on a relay's disk without a delivery receipt yet, and DMs waiting for a relay to take them */
   held: number
   toRelay: number
   /** shared state and memory: updates refused (§11.1), waiting to be placed, and bad entries skipped from the store */
-  shared: { rejected: number, waiting: number, skipped: number }
+  shared: { rejected: number; waiting: number; skipped: number }
   /** DMs accepted and not yet on their recipient's or a relay's disk (what a courier carries, §8.7) */
   queued: number
   /** the flood limits this node applies to each peer (§8.8: defaults, or `--limit`) */
@@ -153,7 +153,10 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly guard: FloodGuard
 
   /** `methods` adds the control API to the socket (create-node.ts passes the full one). */
-  constructor (readonly init: MeshNodeInit, private readonly methods: (server: ControlServer, node: MeshNode) => void = () => {}) {
+  constructor(
+    readonly init: MeshNodeInit,
+    private readonly methods: (server: ControlServer, node: MeshNode) => void = () => {}
+  ) {
     super()
     this.guard = new FloodGuard(checkLimits(init.limits))
     this.guard.addEventListener('flood:block', evt => {
@@ -163,17 +166,23 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     })
   }
 
-  get peerId (): string { return this.key.peerId.toString() }
-  get running (): boolean { return this.state === 'running' }
+  get peerId(): string {
+    return this.key.peerId.toString()
+  }
+  get running(): boolean {
+    return this.state === 'running'
+  }
   /** DMs accepted and not yet on their recipient's or a relay's disk */
-  get queued (): number { return this.messaging?.outbox.size ?? 0 }
+  get queued(): number {
+    return this.messaging?.outbox.size ?? 0
+  }
 
   /**
    * Join the mesh. `prepare` runs once the control socket serves and before the registry entry
    * that lets hooks and the CLI find this session is written: what it registers (the MCP
    * layer's hook methods) is there for the first caller.
    */
-  async start (opts: { prepare?: (node: MeshNode) => Promise<void> } = {}): Promise<void> {
+  async start(opts: { prepare?: (node: MeshNode) => Promise<void> } = {}): Promise<void> {
     if (this.state !== 'new') throw new NodeStateError('a MeshNode starts once')
     try {
       await this.startParts(opts.prepare)
@@ -186,7 +195,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
   }
 
-  private async startParts (prepare?: (node: MeshNode) => Promise<void>): Promise<void> {
+  private async startParts(prepare?: (node: MeshNode) => Promise<void>): Promise<void> {
     const { home } = this.init
     assertPrivateHome(home, typeof this.init.mesh === 'string' ? this.init.mesh : this.init.mesh.name)
     this.mesh = typeof this.init.mesh === 'string' ? await loadMesh(home, this.init.mesh) : this.init.mesh
@@ -195,7 +204,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const incarnation = courier?.incarnation ?? Date.now()
     const body = this.initialBody()
     this.store = await openSessionStore({ home, mesh: this.mesh, key: this.key, incarnation, courier: courier != null })
-    if (courier != null && !await Outbox.hasQueued(sublevel(this.store, 'outbox'))) {
+    if (courier != null && !(await Outbox.hasQueued(sublevel(this.store, 'outbox')))) {
       // the stopping session handed everything over: nothing to carry
       await this.store.close()
       this.state = 'stopped'
@@ -211,27 +220,40 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       relays,
       blocked: peer => this.guard.blocked(peer),
       peerScore: peer => this.guard.score(peer),
-      dht: this.init.dht ?? (this.mesh.bootstrap.length + relays.length + (this.init.bootstrap?.length ?? 0) > 0)
+      dht: this.init.dht ?? this.mesh.bootstrap.length + relays.length + (this.init.bootstrap?.length ?? 0) > 0
     })
     await this.libp2p.start()
     // a courier is not the session: it holds no reservation (it announces no address)
     if (courier == null) this.reservations = keepRelayReservations(this.libp2p, relays)
-    this.learner = new RelayLearner(this.libp2p, { mailbox: mailboxProtocol(this.mesh.id), bootstrapAddr: id => this.dialer?.bootstrapAddr(id), onRelay: addr => { this.addRelay(addr) } })
-    this.learner.start()
-    this.presence = new Presence({ libp2p: this.libp2p, store: sublevel(this.store, 'presence') }, {
-      meshId: this.mesh.id,
-      privateKey: this.key.privateKey,
-      presenceKey: this.mesh.contentSecret != null ? presenceKey(this.mesh.contentSecret, this.mesh.id) : undefined,
-      body,
-      incarnation,
-      timings: this.init.presence,
-      announce: courier == null
+    this.learner = new RelayLearner(this.libp2p, {
+      mailbox: mailboxProtocol(this.mesh.id),
+      bootstrapAddr: id => this.dialer?.bootstrapAddr(id),
+      onRelay: addr => {
+        this.addRelay(addr)
+      }
     })
+    this.learner.start()
+    this.presence = new Presence(
+      { libp2p: this.libp2p, store: sublevel(this.store, 'presence') },
+      {
+        meshId: this.mesh.id,
+        privateKey: this.key.privateKey,
+        presenceKey: this.mesh.contentSecret != null ? presenceKey(this.mesh.contentSecret, this.mesh.id) : undefined,
+        body,
+        incarnation,
+        timings: this.init.presence,
+        announce: courier == null
+      }
+    )
     for (const type of ['peer:join', 'peer:update', 'peer:leave', 'presence:reject'] as const) {
-      this.presence.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
+      this.presence.addEventListener(type, evt => {
+        this.safeDispatchEvent(type, { detail: evt.detail })
+      })
     }
     for (const type of ['peer:join', 'peer:update'] as const) {
-      this.presence.addEventListener(type, evt => { void this.dialer.learn(evt.detail.id, evt.detail.addrs) })
+      this.presence.addEventListener(type, evt => {
+        void this.dialer.learn(evt.detail.id, evt.detail.addrs)
+      })
     }
     this.presence.addEventListener('self:replaced', evt => {
       this.safeDispatchEvent('self:replaced', { detail: evt.detail })
@@ -243,7 +265,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       // relays are bootstrap peers too: they answer presence exchanges and the DHT
       bootstrap: [...new Set([...this.mesh.bootstrap, ...(this.init.bootstrap ?? []), ...relays])],
       registry: this.init.registry,
-      onBootstrap: peer => { this.learner?.bootstrapConnected(peer) }
+      onBootstrap: peer => {
+        this.learner?.bootstrapConnected(peer)
+      }
     })
     this.state = 'running'
     await this.presence.start()
@@ -266,7 +290,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         mesh: this.mesh.name,
         session: this.key.session,
         name: body.name,
-        kind: courier != null ? 'courier' : this.init.kind ?? 'daemon',
+        kind: courier != null ? 'courier' : (this.init.kind ?? 'daemon'),
         addrs: this.multiaddrs(),
         control: this.control?.path ?? '',
         incarnation,
@@ -279,12 +303,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /** Leave the mesh, after trying for at most `flushMs` to hand queued DMs over (SPEC.md §8.7). */
-  async stop (opts: { flushMs?: number } = {}): Promise<void> {
+  async stop(opts: { flushMs?: number } = {}): Promise<void> {
     await this.shutdown('stopped', opts.flushMs ?? this.init.flushMs ?? DEFAULT_FLUSH_MS)
   }
 
   /** Use one more relay, learnt from a bootstrap peer after start (SPEC.md §12.1). */
-  private addRelay (addr: string): void {
+  private addRelay(addr: string): void {
     const id = relayId(addr)
     if (id == null || this.state === 'stopping' || this.state === 'stopped' || relayPeerIds(this.relays()).includes(id)) return
     log('bootstrap peer %s is a relay: using its mailbox and circuit', id)
@@ -293,134 +317,208 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.messaging?.dm.addRelay(id)
   }
 
-  private async startMessaging (groups: string[]): Promise<void> {
+  private async startMessaging(groups: string[]): Promise<void> {
     if (this.mesh.contentSecret == null || this.commit == null) return
     this.messaging = await createMessaging(
       { libp2p: this.libp2p, presence: this.presence, dialer: this.dialer, store: this.store, commit: this.commit, guard: this.guard },
-      { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, ttlMs: this.init.messageTtlMs, groups, relays: relayPeerIds(this.relays()) })
+      {
+        meshId: this.mesh.id,
+        privateKey: this.key.privateKey,
+        contentSecret: this.mesh.contentSecret,
+        ttlMs: this.init.messageTtlMs,
+        groups,
+        relays: relayPeerIds(this.relays())
+      }
+    )
     for (const type of ['message:receive', 'message:status', 'message:reject'] as const) {
-      this.messaging.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail }) })
+      this.messaging.addEventListener(type, evt => {
+        this.safeDispatchEvent(type, { detail: evt.detail })
+      })
     }
   }
 
   /** Schedules fire only in the session itself, never in a courier (SPEC.md §18). */
-  private async startScheduler (): Promise<void> {
+  private async startScheduler(): Promise<void> {
     if (this.messaging == null || this.commit == null) return
     this.scheduler = new Scheduler(sublevel(this.store, 'schedule'), this.commit, this.messaging, this.presence)
     await this.scheduler.start()
   }
 
   /** Shared files (SPEC.md §16): served to members, fetched from them. Not in a courier. */
-  private async startFiles (): Promise<void> {
+  private async startFiles(): Promise<void> {
     if (this.messaging == null || this.commit == null || this.mesh.contentSecret == null) return
-    this.fileService = new FileService({ libp2p: this.libp2p, presence: this.presence, store: this.store, commit: this.commit, messaging: this.messaging, groups: () => this.self().groups.map(g => g.name) },
-      { home: this.init.home, mesh: this.mesh, session: this.key.session, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, maxFileBytes: this.init.maxFileBytes })
+    this.fileService = new FileService(
+      {
+        libp2p: this.libp2p,
+        presence: this.presence,
+        store: this.store,
+        commit: this.commit,
+        messaging: this.messaging,
+        groups: () => this.self().groups.map(g => g.name)
+      },
+      {
+        home: this.init.home,
+        mesh: this.mesh,
+        session: this.key.session,
+        privateKey: this.key.privateKey,
+        contentSecret: this.mesh.contentSecret,
+        maxFileBytes: this.init.maxFileBytes
+      }
+    )
     await this.fileService.start()
   }
 
   /** Shared files, or a clear error on a node that cannot message. */
-  get files (): FileService['files'] {
-    if (this.fileService == null) throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot share files`)
+  get files(): FileService['files'] {
+    if (this.fileService == null)
+      throw new Error(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot share files`)
     return this.fileService.files
   }
 
   /** Scheduled messages and reminders, or a clear error on a node that cannot message. */
-  get schedules (): Scheduler {
-    if (this.scheduler == null) throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot schedule messages`)
+  get schedules(): Scheduler {
+    if (this.scheduler == null)
+      throw new NoContentKeyError(
+        `this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot schedule messages`
+      )
     return this.scheduler
   }
 
-  private async startShared (): Promise<void> {
+  private async startShared(): Promise<void> {
     if (this.mesh.contentSecret == null || this.commit == null) return
-    this.shared = await createShared({ libp2p: this.libp2p, store: this.store, commit: this.commit },
-      { meshId: this.mesh.id, privateKey: this.key.privateKey, contentSecret: this.mesh.contentSecret, incarnation: this.presence.incarnation, selfId: this.peerId },
+    this.shared = await createShared(
+      { libp2p: this.libp2p, store: this.store, commit: this.commit },
+      {
+        meshId: this.mesh.id,
+        privateKey: this.key.privateKey,
+        contentSecret: this.mesh.contentSecret,
+        incarnation: this.presence.incarnation,
+        selfId: this.peerId
+      },
       // a holder that presence knows to be gone (goodbye, or past its TTL or grace) holds nothing (§14.3)
-      { offline: peer => peer !== this.peerId && this.presence.get(peer)?.online === false, groups: () => this.self().groups.map(g => g.name) })
+      {
+        offline: peer => peer !== this.peerId && this.presence.get(peer)?.online === false,
+        groups: () => this.self().groups.map(g => g.name)
+      }
+    )
     for (const type of ['task:change', 'task:lost', 'task:conflict', 'task:assigned', 'task:notice'] as const) {
-      this.shared.tasks.addEventListener(type, evt => { this.safeDispatchEvent(type, { detail: evt.detail } as never) })
+      this.shared.tasks.addEventListener(type, evt => {
+        this.safeDispatchEvent(type, { detail: evt.detail } as never)
+      })
     }
     this.shared.tasks.start()
-    for (const type of ['peer:join', 'peer:leave'] as const) this.presence.addEventListener(type, () => { this.shared?.tasks.presenceChanged() })
-    this.shared.state.addEventListener('state:change', evt => { this.safeDispatchEvent('state:change', { detail: evt.detail }) })
-    this.shared.memory.addEventListener('memory:change', evt => { this.safeDispatchEvent('memory:change', { detail: evt.detail }) })
-    this.shared.replica.addEventListener('crdt:reject', evt => { this.safeDispatchEvent('crdt:reject', { detail: evt.detail }) })
+    for (const type of ['peer:join', 'peer:leave'] as const)
+      this.presence.addEventListener(type, () => {
+        this.shared?.tasks.presenceChanged()
+      })
+    this.shared.state.addEventListener('state:change', evt => {
+      this.safeDispatchEvent('state:change', { detail: evt.detail })
+    })
+    this.shared.memory.addEventListener('memory:change', evt => {
+      this.safeDispatchEvent('memory:change', { detail: evt.detail })
+    })
+    this.shared.replica.addEventListener('crdt:reject', evt => {
+      this.safeDispatchEvent('crdt:reject', { detail: evt.detail })
+    })
     await this.shared.sync.start()
   }
 
   /** The relays this node uses: the mesh's and its own flags', each with /p2p/<id>. */
-  relays (): string[] {
+  relays(): string[] {
     return [...new Set([...this.mesh.relays, ...(this.init.relays ?? []), ...this.learnt])]
   }
 
   /** Shared state and memory, or a clear error on a node without the content secret. */
-  get data (): Pick<Shared, 'state' | 'memory' | 'tasks' | 'context' | 'reservations'> {
-    if (this.shared == null) throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
+  get data(): Pick<Shared, 'state' | 'memory' | 'tasks' | 'context' | 'reservations'> {
+    if (this.shared == null)
+      throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" and holds no shared state`)
     return this.shared
   }
 
   /** The messaging layer, or a clear error on a node that holds no content secret. */
-  get mail (): Messaging {
-    if (this.messaging == null) throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot message`)
+  get mail(): Messaging {
+    if (this.messaging == null)
+      throw new NoContentKeyError(`this node has no content key for mesh "${this.mesh.name}" (a relay invite?) and cannot message`)
     return this.messaging
   }
 
   /** A small persistent setting of this session (message mode…), JSON in the store. */
-  async getSetting<T> (key: string): Promise<T | undefined> {
+  async getSetting<T>(key: string): Promise<T | undefined> {
     const v = await sublevel(this.store, 'settings').get(key)
-    return v == null ? undefined : JSON.parse(Buffer.from(v).toString('utf8')) as T
+    return v == null ? undefined : (JSON.parse(Buffer.from(v).toString('utf8')) as T)
   }
 
-  async setSetting (key: string, value: unknown): Promise<void> {
+  async setSetting(key: string, value: unknown): Promise<void> {
     const value_ = new TextEncoder().encode(JSON.stringify(value))
     await this.store.batch([{ type: 'put', sublevel: sublevel(this.store, 'settings'), key, value: value_ }], { sync: true })
   }
 
   /** The path of this node's control socket. */
-  registryControlPath (): string {
+  registryControlPath(): string {
     if (this.control == null) throw new NodeStateError('this node serves no control socket')
     return this.control.path
   }
 
   /** Add a method to this node's control socket (the MCP layer adds its hook methods). */
-  registerControl<S extends z.ZodType> (name: string, schema: S, handler: (params: z.output<S>, signal: AbortSignal) => Promise<unknown>): void {
+  registerControl<S extends z.ZodType>(
+    name: string,
+    schema: S,
+    handler: (params: z.output<S>, signal: AbortSignal) => Promise<unknown>
+  ): void {
     if (this.control == null) throw new NodeStateError('this node serves no control socket')
     this.control.register(name, schema, handler)
   }
 
   /** Join a group (or change the role in it): presence and subscription at once. */
-  async joinGroup (name: string, role?: string): Promise<Group[]> {
+  async joinGroup(name: string, role?: string): Promise<Group[]> {
     const groups = [...this.self().groups.filter(g => g.name !== name), role != null && role !== '' ? { name, role } : { name }]
     await this.setPresence({ groups })
     return groups
   }
 
-  async leaveGroup (name: string): Promise<Group[]> {
+  async leaveGroup(name: string): Promise<Group[]> {
     const groups = this.self().groups.filter(g => g.name !== name)
     await this.setPresence({ groups })
     return groups
   }
 
-  multiaddrs (): string[] {
+  multiaddrs(): string[] {
     return this.libp2p.getMultiaddrs().map(a => a.toString())
   }
 
-  self (): PeerInfo { return this.presence.self() }
+  self(): PeerInfo {
+    return this.presence.self()
+  }
 
   /** Known peers, each with the `handle` that addresses it in `send` (SPEC.md §8.6). */
-  peers (opts: { group?: string } = {}): PeerInfo[] {
+  peers(opts: { group?: string } = {}): PeerInfo[] {
     const all = this.presence.list()
     const g = opts.group?.replace(/^@/, '')
-    return withHandles(g == null ? all : all.filter(p => p.groups.some(x => x.name === g)), this.peerId, all).map(p => this.withReservations(p))
+    return withHandles(g == null ? all : all.filter(p => p.groups.some(x => x.name === g)), this.peerId, all).map(p =>
+      this.withReservations(p)
+    )
   }
 
   /** A peer with the file reservations of its that count now (SPEC.md §15.5): who touches what, where. */
-  withReservations (p: PeerInfo): PeerInfo {
+  withReservations(p: PeerInfo): PeerInfo {
     const rs = this.shared?.reservations.forPeer(p.id) ?? []
-    return rs.length === 0 ? p : { ...p, reservations: rs.map(r => ({ repo: r.repo, branch: r.branch, globs: r.globs, mode: r.mode, reason: r.reason, expiresAt: r.expiresAt })) }
+    return rs.length === 0
+      ? p
+      : {
+          ...p,
+          reservations: rs.map(r => ({
+            repo: r.repo,
+            branch: r.branch,
+            globs: r.globs,
+            mode: r.mode,
+            reason: r.reason,
+            expiresAt: r.expiresAt
+          }))
+        }
   }
 
   /** Change what this session shows the mesh; a new group list also changes subscriptions. */
-  async setPresence (patch: Partial<PresenceBody>): Promise<PeerInfo> {
+  async setPresence(patch: Partial<PresenceBody>): Promise<PeerInfo> {
     const before = this.self().groups.map(g => g.name)
     const info = await this.presence.update(patch)
     if (patch.groups != null && this.messaging != null) {
@@ -431,7 +529,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     return info
   }
 
-  info (): MeshInfo {
+  info(): MeshInfo {
     const self = this.self()
     const peers = this.presence.list()
     return {
@@ -462,17 +560,24 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
   }
 
-  private relayInfo (): MeshInfo['relays'] {
+  private relayInfo(): MeshInfo['relays'] {
     const held = this.messaging?.outbox.heldByRelay() ?? new Map<string, number>()
     const mailbox = this.messaging?.dm.mailbox
     return this.relays().map(addr => {
       const id = relayId(addr) ?? ''
       const connected = id !== '' && this.libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
-      return { addr, id, connected, mailbox: mailbox?.hasSession(id) ?? false, held: held.get(id) ?? 0, received: mailbox?.received(id) ?? 0 }
+      return {
+        addr,
+        id,
+        connected,
+        mailbox: mailbox?.hasSession(id) ?? false,
+        held: held.get(id) ?? 0,
+        received: mailbox?.received(id) ?? 0
+      }
     })
   }
 
-  private initialBody (): PresenceBody {
+  private initialBody(): PresenceBody {
     const cwd = this.init.cwd ?? process.cwd()
     return {
       name: this.init.name ?? `${(basename(cwd) || 'session').slice(0, 58)}-${this.key.session.slice(0, 4)}`,
@@ -485,7 +590,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
   }
 
-  private async shutdown (reason: 'stopped' | 'replaced', flushMs = 0): Promise<void> {
+  private async shutdown(reason: 'stopped' | 'replaced', flushMs = 0): Promise<void> {
     if (this.state !== 'running') return
     this.state = 'stopping'
     // nothing new is sent while the queue is handed over
@@ -503,7 +608,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await this.shared?.memory.persist().catch(() => {}) // derived: a lost one is rebuilt at start
     await this.presence?.stop({ goodbye: reason === 'stopped' })
     await this.control?.stop()
-    if (this.init.registry !== false && this.presence != null) await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)
+    if (this.init.registry !== false && this.presence != null)
+      await unregister(this.init.home, this.mesh.name, this.peerId, this.presence.incarnation)
     await this.libp2p?.stop()
     if (this.store != null) await flushWrites(this.store).catch(() => {}) // the next start replays no log (§11.3)
     await this.store?.close()
@@ -512,13 +618,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 }
 
-function sharedCounts (s: Shared | undefined): MeshInfo['shared'] {
+function sharedCounts(s: Shared | undefined): MeshInfo['shared'] {
   if (s == null) return { rejected: 0, waiting: 0, skipped: 0 }
-  return { rejected: s.replica.stats.rejected, waiting: s.replica.deferred, skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped + s.tasks.skipped + s.context.skipped + s.reservations.skipped }
+  return {
+    rejected: s.replica.stats.rejected,
+    waiting: s.replica.deferred,
+    skipped: s.replica.stats.skipped + s.state.skipped + s.memory.skipped + s.tasks.skipped + s.context.skipped + s.reservations.skipped
+  }
 }
 
 /** The peer id each relay multiaddr names; an address without one is refused where it is set. */
-export function relayPeerIds (relays: string[]): string[] {
+export function relayPeerIds(relays: string[]): string[] {
   return [...new Set(relays.map(relayId).filter((id): id is string => id != null))]
 }
-

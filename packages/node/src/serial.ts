@@ -13,12 +13,17 @@ export class Pump {
   private running = false
   private again = false
 
-  constructor (private readonly step: () => Promise<boolean>, private readonly onError: (err: Error) => void = () => {}) {}
+  constructor(
+    private readonly step: () => Promise<boolean>,
+    private readonly onError: (err: Error) => void = () => {}
+  ) {}
 
   /** whether a step is running now */
-  get busy (): boolean { return this.running }
+  get busy(): boolean {
+    return this.running
+  }
 
-  kick (): void {
+  kick(): void {
     if (this.running) {
       this.again = true
       return
@@ -26,7 +31,7 @@ export class Pump {
     void this.run()
   }
 
-  private async run (): Promise<void> {
+  private async run(): Promise<void> {
     this.running = true
     try {
       do {
@@ -49,19 +54,21 @@ export class Pump {
 export class TurnFlusher {
   private flushing = false
 
-  constructor (
+  constructor(
     private readonly drain: () => Uint8Array[],
     private readonly write: (frames: Uint8Array[]) => Promise<void>,
     private readonly onError: (err: Error) => void
   ) {}
 
-  flush (): void {
+  flush(): void {
     if (this.flushing) return
     this.flushing = true
-    setImmediate(() => { void this.run() })
+    setImmediate(() => {
+      void this.run()
+    })
   }
 
-  private async run (): Promise<void> {
+  private async run(): Promise<void> {
     try {
       while (true) {
         const frames = this.drain()

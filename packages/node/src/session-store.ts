@@ -20,7 +20,7 @@ export const COURIER_LOCK_WAIT_MS = 60_000
 
 export interface SessionStoreInit {
   home: string
-  mesh: { name: string, id: string }
+  mesh: { name: string; id: string }
   key: SessionKey
   incarnation: number
   courier: boolean
@@ -33,11 +33,13 @@ export const SESSION_LAYOUT: Layout = {
     // 0 → 1: a new database; nothing to move.
     0: async () => {},
     // 1 → 2: inbox records keyed by arrival time
-    1: async db => { await db.batch(await migrateInbox1to2(sublevel(db, 'inbox')), { sync: true }) }
+    1: async db => {
+      await db.batch(await migrateInbox1to2(sublevel(db, 'inbox')), { sync: true })
+    }
   }
 }
 
-export async function openSessionStore (init: SessionStoreInit): Promise<Store> {
+export async function openSessionStore(init: SessionStoreInit): Promise<Store> {
   const { home, mesh, key, incarnation } = init
   const dir = paths.data(home, mesh.name, key.session)
   const peerId = key.peerId.toString()
@@ -50,7 +52,8 @@ export async function openSessionStore (init: SessionStoreInit): Promise<Store> 
   const check = async (): Promise<void> => {
     if (await supersedes(home, mesh.name, peerId, incarnation)) superseded.abort()
   }
-  const gone = (): SupersededError => new SupersededError(`a newer incarnation of session ${key.session} is running and carries its own messages`)
+  const gone = (): SupersededError =>
+    new SupersededError(`a newer incarnation of session ${key.session} is running and carries its own messages`)
   await check()
   if (superseded.signal.aborted) throw gone()
   try {
@@ -61,6 +64,8 @@ export async function openSessionStore (init: SessionStoreInit): Promise<Store> 
 }
 
 /** A courier for incarnation `inc` is not needed: a newer incarnation runs, or another courier. */
-async function supersedes (home: string, mesh: string, peerId: string, inc: number): Promise<boolean> {
-  return (await listRunning(home, mesh)).some(e => e.peerId === peerId && (e.incarnation > inc || (e.kind === 'courier' && e.pid !== process.pid)))
+async function supersedes(home: string, mesh: string, peerId: string, inc: number): Promise<boolean> {
+  return (await listRunning(home, mesh)).some(
+    e => e.peerId === peerId && (e.incarnation > inc || (e.kind === 'courier' && e.pid !== process.pid))
+  )
 }

@@ -14,18 +14,46 @@ import { SharedState } from './state/state.js'
 import { CrdtSync } from './state/sync.js'
 import { SETTLE_MS, TaskBoard, type TaskBoardOptions } from './tasks/index.js'
 
-export interface Shared { replica: Replica, sync: CrdtSync, state: SharedState, memory: SharedMemory, tasks: TaskBoard, context: SharedContext, reservations: ReservationBoard }
-export interface SharedInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, incarnation: number, selfId: string }
+export interface Shared {
+  replica: Replica
+  sync: CrdtSync
+  state: SharedState
+  memory: SharedMemory
+  tasks: TaskBoard
+  context: SharedContext
+  reservations: ReservationBoard
+}
+export interface SharedInit {
+  meshId: string
+  privateKey: Ed25519PrivateKey
+  contentSecret: Uint8Array
+  incarnation: number
+  selfId: string
+}
 
 /** Load the replica and wire state and memory to it; `sync` is not started yet. */
-export async function createShared (parts: { libp2p: MeshLibp2p, store: Store, commit: GroupCommit }, init: SharedInit, tasks: TaskBoardOptions = {}): Promise<Shared> {
+export async function createShared(
+  parts: { libp2p: MeshLibp2p; store: Store; commit: GroupCommit },
+  init: SharedInit,
+  tasks: TaskBoardOptions = {}
+): Promise<Shared> {
   const crdt = sublevel(parts.store, 'crdt')
   const log = new LevelLog(crdt, parts.commit)
   await log.open()
   const replica = new Replica(init.meshId, init.privateKey, updateKey(init.contentSecret, init.meshId), init.incarnation, log, init.selfId)
   await replica.load()
   const sync = new CrdtSync(parts.libp2p, replica, init.meshId)
-  const publish = (env: Uint8Array): void => { sync.publish(env) }
+  const publish = (env: Uint8Array): void => {
+    sync.publish(env)
+  }
   const board = new TaskBoard(replica, publish, { settle: async () => sync.pullAll(SETTLE_MS), ...tasks })
-  return { replica, sync, state: new SharedState(replica, publish), memory: new SharedMemory(replica, publish, { indexStore: levelIndexStore(crdt) }), tasks: board, context: new SharedContext(replica, publish), reservations: new ReservationBoard(replica, publish, { offline: tasks.offline }) }
+  return {
+    replica,
+    sync,
+    state: new SharedState(replica, publish),
+    memory: new SharedMemory(replica, publish, { indexStore: levelIndexStore(crdt) }),
+    tasks: board,
+    context: new SharedContext(replica, publish),
+    reservations: new ReservationBoard(replica, publish, { offline: tasks.offline })
+  }
 }

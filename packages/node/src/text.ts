@@ -15,14 +15,15 @@
  * interlinear annotation controls, shorthand format controls, tag characters and lone
  * surrogates (a cut in the middle of a pair).
  */
-export const UNSAFE_CHARS = '[\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u00AD\\u034F\\u061C\\u115F\\u1160\\u17B4\\u17B5\\u180B-\\u180F' +
+export const UNSAFE_CHARS =
+  '[\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u00AD\\u034F\\u061C\\u115F\\u1160\\u17B4\\u17B5\\u180B-\\u180F' +
   '\\u200B-\\u200F\\u2028-\\u202E\\u2060-\\u206F\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF9-\\uFFFB\\uD800-\\uDFFF]' +
   '|[\\u{1BCA0}-\\u{1BCA3}\\u{E0000}-\\u{E007F}\\u{E0100}-\\u{E01EF}]'
 
 const UNSAFE = new RegExp(UNSAFE_CHARS, 'gu')
 
 /** Multi-line text (message bodies, note contents, values): CR LF and CR become LF; tab and LF stay. */
-export function sanitizeText (text: string): string {
+export function sanitizeText(text: string): string {
   return String(text).replace(/\r\n?/g, '\n').replace(UNSAFE, '')
 }
 
@@ -30,7 +31,7 @@ export function sanitizeText (text: string): string {
  * One line (names, keys, ids, roles…): sanitized, tabs and line breaks become spaces, cut to
  * `max` characters (never inside a surrogate pair) with `…` marking the cut.
  */
-export function sanitizeLine (text: string, max = 200): string {
+export function sanitizeLine(text: string, max = 200): string {
   const line = sanitizeText(text).replace(/[\t\n]/g, ' ')
   if (line.length <= max) return line
   const chars = Array.from(line)
@@ -38,7 +39,7 @@ export function sanitizeLine (text: string, max = 200): string {
 }
 
 /** A JSON value from a peer, for display: every string and every object key sanitized. */
-export function sanitizeJson (value: unknown, depth = 0): unknown {
+export function sanitizeJson(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return sanitizeText(value)
   if (value == null || typeof value !== 'object' || depth > 64) return value
   if (Array.isArray(value)) return value.map(v => sanitizeJson(v, depth + 1))

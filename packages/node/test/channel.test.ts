@@ -16,7 +16,7 @@ import type { OutboxItem } from '../src/messaging/outbox.js'
 
 const PEER = '12D3KooWGJfg4ZGxVbfYV2QXnXzJ1tEYzrGMkBSzgHLuXBHpQEfL'
 
-function item (n: number): OutboxItem {
+function item(n: number): OutboxItem {
   const id = n.toString(16).padStart(32, '0')
   return { id, to: PEER, env: new TextEncoder().encode(`message ${n}`), createdAt: Date.now(), exp: Date.now() + 60_000 }
 }
@@ -26,7 +26,7 @@ class Far {
   readonly frames: DmFrame[] = []
   private readonly lp
   private waiters: Array<() => void> = []
-  constructor (readonly stream: Stream) {
+  constructor(readonly stream: Stream) {
     const lp = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
     this.lp = lp
     void (async () => {
@@ -39,9 +39,11 @@ class Far {
     })()
   }
 
-  get messages (): string[] { return this.frames.flatMap(f => f.t === 'm' ? [new TextDecoder().decode(f.e)] : []) }
+  get messages(): string[] {
+    return this.frames.flatMap(f => (f.t === 'm' ? [new TextDecoder().decode(f.e)] : []))
+  }
 
-  async until (pred: () => boolean, what: string): Promise<void> {
+  async until(pred: () => boolean, what: string): Promise<void> {
     const end = Date.now() + 10_000
     while (!pred()) {
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
@@ -52,15 +54,17 @@ class Far {
     }
   }
 
-  async send (f: DmFrame): Promise<void> { await this.lp.write(encodeDmFrame(f)) }
+  async send(f: DmFrame): Promise<void> {
+    await this.lp.write(encodeDmFrame(f))
+  }
 }
 
 /** A host over an in-memory outbox: `pending` is what was not acked, as the real Outbox keeps it. */
-function world () {
+function world() {
   const queued = new Map<string, OutboxItem>()
   const acked: string[] = []
   const read: string[] = []
-  const refusals: Array<{ why: RefuseWhy, until: number }> = []
+  const refusals: Array<{ why: RefuseWhy; until: number }> = []
   const fars: Far[] = []
   const host: ChannelHost = {
     connect: async () => {
@@ -74,8 +78,12 @@ function world () {
         if (queued.delete(id)) acked.push(id)
       }
     },
-    onRead: async (_peer, ids) => { read.push(...ids) },
-    onRefuse: (_peer, why, until) => { refusals.push({ why, until }) }
+    onRead: async (_peer, ids) => {
+      read.push(...ids)
+    },
+    onRefuse: (_peer, why, until) => {
+      refusals.push({ why, until })
+    }
   }
   const enqueue = (ch: Channel, items: OutboxItem[]): void => {
     for (const i of items) queued.set(i.id, i)
@@ -84,7 +92,7 @@ function world () {
   return { host, queued, acked, read, refusals, fars, enqueue }
 }
 
-async function until (pred: () => boolean, what: string): Promise<void> {
+async function until(pred: () => boolean, what: string): Promise<void> {
   const end = Date.now() + 10_000
   while (!pred()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
@@ -111,7 +119,7 @@ describe('Channel', () => {
     ch.close()
   })
 
-  it('sends read receipts as r frames and reports the recipient\'s receipts to the host', async () => {
+  it("sends read receipts as r frames and reports the recipient's receipts to the host", async () => {
     const w = world()
     const ch = new Channel(PEER, w.host)
     const ids = [item(1).id, item(2).id]

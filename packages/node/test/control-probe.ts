@@ -6,7 +6,7 @@
 import '../src/polyfill.js'
 import { ControlClient } from '../src/control/client.js'
 
-const { path, ms } = JSON.parse(process.argv[2] as string) as { path: string, ms: number }
+const { path, ms } = JSON.parse(process.argv[2] as string) as { path: string; ms: number }
 const client = await ControlClient.connect(path)
 const latencies: number[] = []
 const t0 = Date.now()

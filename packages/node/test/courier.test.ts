@@ -13,10 +13,10 @@ describe('courier', () => {
   let home: string
   let cleanup: () => Promise<void>
   const nodes: MeshNode[] = []
-  const couriers: Array<{ stop: AbortController, done: Promise<CourierOutcome> }> = []
+  const couriers: Array<{ stop: AbortController; done: Promise<CourierOutcome> }> = []
 
   beforeEach(async () => {
-    ({ home, cleanup } = await homeWithMesh())
+    ;({ home, cleanup } = await homeWithMesh())
   })
   afterEach(async () => {
     for (const c of couriers) c.stop.abort()
@@ -25,7 +25,7 @@ describe('courier', () => {
     await cleanup()
   })
 
-  async function node (name: string, session: string = randomUUID()): Promise<MeshNode> {
+  async function node(name: string, session: string = randomUUID()): Promise<MeshNode> {
     const n = await createMeshNode({ home, mesh: 'test', session, name, presence: FAST })
     nodes.push(n)
     await n.start()
@@ -33,18 +33,33 @@ describe('courier', () => {
   }
 
   /** A courier for `n`'s session, as `claudemesh courier` runs it; resolves once it carries DMs (or ended). */
-  async function courier (n: MeshNode, incarnation = n.presence.incarnation): Promise<{ queued: Promise<number>, done: Promise<CourierOutcome> }> {
+  async function courier(
+    n: MeshNode,
+    incarnation = n.presence.incarnation
+  ): Promise<{ queued: Promise<number>; done: Promise<CourierOutcome> }> {
     const stop = new AbortController()
     let started!: (q: number) => void
-    const queued = new Promise<number>(resolve => { started = resolve })
-    const done = runCourier({ home, mesh: 'test', session: n.key.session, name: n.self().name, presence: FAST, courier: { incarnation } }, { signal: stop.signal, onStart: started, checkMs: 200 })
+    const queued = new Promise<number>(resolve => {
+      started = resolve
+    })
+    const done = runCourier(
+      { home, mesh: 'test', session: n.key.session, name: n.self().name, presence: FAST, courier: { incarnation } },
+      { signal: stop.signal, onStart: started, checkMs: 200 }
+    )
     couriers.push({ stop, done })
-    void done.then(() => { started(-1) }, () => { started(-1) })
+    void done.then(
+      () => {
+        started(-1)
+      },
+      () => {
+        started(-1)
+      }
+    )
     return { queued, done }
   }
 
   /** alice and bob meet, bob leaves, alice sends him a DM that stays pending. */
-  async function aliceWithDmForAbsentBob (): Promise<{ alice: MeshNode, bobSession: string, id: string }> {
+  async function aliceWithDmForAbsentBob(): Promise<{ alice: MeshNode; bobSession: string; id: string }> {
     const bobSession = randomUUID()
     const bob = await node('bob', bobSession)
     const alice = await node('alice')
@@ -68,7 +83,11 @@ describe('courier', () => {
     const entry = (await listRunning(home, 'test')).find(e => e.peerId === alice.peerId)
     expect(entry).toMatchObject({ kind: 'courier', name: 'alice', incarnation: alice.presence.incarnation })
     const got = new Promise<string>(resolve => {
-      void node('bob', bobSession).then(bob => { bob.addEventListener('message:receive', e => { resolve(`${e.detail.id} ${e.detail.body} ${e.detail.from}`) }) })
+      void node('bob', bobSession).then(bob => {
+        bob.addEventListener('message:receive', e => {
+          resolve(`${e.detail.id} ${e.detail.body} ${e.detail.from}`)
+        })
+      })
     })
     expect(await got).toBe(`${id} while you were out ${alice.peerId}`)
     expect(await c.done).toBe('done')
@@ -87,7 +106,13 @@ describe('courier', () => {
     const c = await courier(alice)
     expect(await c.queued).toBe(1)
     // carol is on this home: the courier and carol connect (registry), and she learns nothing new of alice
-    await until(carol.libp2p, ['connection:open'], () => carol.libp2p.getConnections().some(x => x.remotePeer.toString() === alice.peerId), 10_000, 'the courier to connect')
+    await until(
+      carol.libp2p,
+      ['connection:open'],
+      () => carol.libp2p.getConnections().some(x => x.remotePeer.toString() === alice.peerId),
+      10_000,
+      'the courier to connect'
+    )
     expect(carol.presence.get(alice.peerId)?.online).toBe(false)
   })
 

@@ -15,16 +15,28 @@ import { rng } from './helpers.js'
 const MESH = '00112233aabbccdd'
 const SEAL = new Uint8Array(32).fill(7)
 
+interface Peer {
+  key: Ed25519PrivateKey
+  id: string
+  log: MemoryLog
+  replica: Replica
+  state: SharedState
+  memory: SharedMemory
+  inc: number
+  outbox: Uint8Array[]
+}
 
-interface Peer { key: Ed25519PrivateKey, id: string, log: MemoryLog, replica: Replica, state: SharedState, memory: SharedMemory, inc: number, outbox: Uint8Array[] }
-
-async function boot (key: Ed25519PrivateKey, log: MemoryLog, inc: number): Promise<Peer> {
+async function boot(key: Ed25519PrivateKey, log: MemoryLog, inc: number): Promise<Peer> {
   const id = peerIdFromPrivateKey(key).toString()
   const replica = new Replica(MESH, key, SEAL, inc, log, id)
   await replica.load()
   const peer: Peer = { key, id, log, replica, inc, outbox: [], state: undefined as never, memory: undefined as never }
-  peer.state = new SharedState(replica, env => { peer.outbox.push(env) })
-  peer.memory = new SharedMemory(replica, env => { peer.outbox.push(env) })
+  peer.state = new SharedState(replica, env => {
+    peer.outbox.push(env)
+  })
+  peer.memory = new SharedMemory(replica, env => {
+    peer.outbox.push(env)
+  })
   return peer
 }
 
@@ -33,20 +45,21 @@ const view = (p: Peer): unknown => ({
   memory: [...p.replica.doc.getMap('memory').entries()].map(([k, v]) => [k, JSON.stringify(v)]).sort()
 })
 
-async function run (seed: number, n: number, steps: number): Promise<void> {
+async function run(seed: number, n: number, steps: number): Promise<void> {
   const r = rng(seed)
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)] as T
   const peers: Peer[] = []
   for (let i = 0; i < n; i++) peers.push(await boot(await generateKeyPair('Ed25519'), new MemoryLog(), 1))
   let groups = peers.map(() => 0)
-  const inflight: Array<{ from: number, to: number, bytes: Uint8Array }> = []
+  const inflight: Array<{ from: number; to: number; bytes: Uint8Array }> = []
   const flushOutboxes = (): void => {
     peers.forEach((p, i) => {
       for (const env of p.outbox.splice(0)) for (let j = 0; j < n; j++) if (j !== i) inflight.push({ from: i, to: j, bytes: env })
     })
   }
   const antiEntropy = async (a: number, b: number): Promise<void> => {
-    for (const env of await (peers[b] as Peer).replica.missing((peers[a] as Peer).replica.versionVector())) await (peers[a] as Peer).replica.ingest(env)
+    for (const env of await (peers[b] as Peer).replica.missing((peers[a] as Peer).replica.versionVector()))
+      await (peers[a] as Peer).replica.ingest(env)
   }
   for (let step = 0; step < steps; step++) {
     const x = r()
@@ -58,9 +71,12 @@ async function run (seed: number, n: number, steps: number): Promise<void> {
     else if (x < 0.55) {
       const ids = [...p.replica.doc.getMap('memory').keys()]
       if (ids.length > 0) await p.memory.forget(pick(ids))
-    } else if (x < 0.6) groups = peers.map(() => Math.floor(r() * 2)) // a partition
-    else if (x < 0.63) groups = peers.map(() => 0) // healed
-    else if (x < 0.67) peers[i] = await boot(p.key, p.log, p.inc + 1) // restart from the log
+    } else if (x < 0.6)
+      groups = peers.map(() => Math.floor(r() * 2)) // a partition
+    else if (x < 0.63)
+      groups = peers.map(() => 0) // healed
+    else if (x < 0.67)
+      peers[i] = await boot(p.key, p.log, p.inc + 1) // restart from the log
     else if (x < 0.75) {
       const j = Math.floor(r() * n)
       if (j !== i && groups[i] === groups[j]) await antiEntropy(i, j)
@@ -92,7 +108,10 @@ async function run (seed: number, n: number, steps: number): Promise<void> {
   for (const p of peers) expect((await p.memory.recall('topic', { limit: 100 })).map(h => h.id).sort()).toEqual(q)
 }
 
-const seeds = process.env.SEED != null ? [Number(process.env.SEED)] : Array.from({ length: Number(process.env.SEEDS ?? 6) }, (_, i) => 7 + i * 104729 + (Date.now() % 1009))
+const seeds =
+  process.env.SEED != null
+    ? [Number(process.env.SEED)]
+    : Array.from({ length: Number(process.env.SEEDS ?? 6) }, (_, i) => 7 + i * 104729 + (Date.now() % 1009))
 
 describe('CRDT convergence under loss, reordering, partitions and restarts', () => {
   for (const seed of seeds) {

@@ -18,7 +18,7 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map(async c => c()))
 })
 
-async function mesh (names: string[]): Promise<{ home: string, sessions: string[], ns: MeshNode[] }> {
+async function mesh(names: string[]): Promise<{ home: string; sessions: string[]; ns: MeshNode[] }> {
   const h = await homeWithMesh()
   cleanups.push(h.cleanup)
   const sessions = names.map(() => randomUUID())
@@ -33,19 +33,23 @@ async function mesh (names: string[]): Promise<{ home: string, sessions: string[
  * What a modified client can send: one Yjs transaction made on a scratch copy of its document
  * (so overwrites point at real entries), under its own client id for `inc`, signed and sealed.
  */
-async function forge (h: MeshNode, inc: number, fn: (doc: Y.Doc) => void): Promise<Uint8Array> {
+async function forge(h: MeshNode, inc: number, fn: (doc: Y.Doc) => void): Promise<Uint8Array> {
   const doc = new Y.Doc()
   Y.applyUpdate(doc, Y.encodeStateAsUpdate((h.shared as NonNullable<MeshNode['shared']>).replica.doc))
   doc.clientID = clientIdOf(h.key.privateKey.publicKey.raw, inc)
   let update: Uint8Array | undefined
-  doc.on('update', (u: Uint8Array, origin: unknown) => { if (origin === 'forge') update = u })
-  doc.transact(() => { fn(doc) }, 'forge')
+  doc.on('update', (u: Uint8Array, origin: unknown) => {
+    if (origin === 'forge') update = u
+  })
+  doc.transact(() => {
+    fn(doc)
+  }, 'forge')
   if (update == null) throw new Error('the forged transaction changed nothing')
   return signUpdate(h.mesh.id, h.key.privateKey, updateKey(h.mesh.contentSecret as Uint8Array, h.mesh.id), inc, 1, update)
 }
 
 /** Hand `envelopes` to `victim` over the real pull protocol, from a hostile responder. */
-async function pullFrom (victim: MeshNode, hostile: MeshNode, envelopes: Uint8Array[]): Promise<number> {
+async function pullFrom(victim: MeshNode, hostile: MeshNode, envelopes: Uint8Array[]): Promise<number> {
   const replica = (hostile.shared as NonNullable<MeshNode['shared']>).replica
   replica.missing = async () => envelopes.splice(0, 5000)
   const conn = victim.libp2p.getConnections(hostile.libp2p.peerId)[0]
@@ -53,7 +57,7 @@ async function pullFrom (victim: MeshNode, hostile: MeshNode, envelopes: Uint8Ar
   return (victim.shared as NonNullable<MeshNode['shared']>).sync.pull(conn)
 }
 
-async function poll (pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function poll(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!pred()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
@@ -65,18 +69,41 @@ const shared = (n: MeshNode): NonNullable<MeshNode['shared']> => n.shared as Non
 
 describe('hostile shared values', () => {
   it('regression: a note {content: 42, tags: "nope"} is refused and counted; the victim serves, recalls and restarts', async () => {
-    const { home, sessions, ns: [victim, mallory] } = await mesh(['victim', 'mallory']) as { home: string, sessions: string[], ns: [MeshNode, MeshNode] }
+    const {
+      home,
+      sessions,
+      ns: [victim, mallory]
+    } = (await mesh(['victim', 'mallory'])) as { home: string; sessions: string[]; ns: [MeshNode, MeshNode] }
     const honest = await victim.data.memory.remember('the staging database lives on host db-2', ['infra'])
-    const rejects: Array<{ reason: string, author?: string }> = []
-    victim.addEventListener('crdt:reject', evt => { rejects.push(evt.detail) })
+    const rejects: Array<{ reason: string; author?: string }> = []
+    victim.addEventListener('crdt:reject', evt => {
+      rejects.push(evt.detail)
+    })
     const now = Date.now()
-    const bad = await forge(mallory, 7, d => { d.getMap('memory').set('00000000deadbeef', { content: 42, tags: 'nope', author: mallory.peerId, createdAt: now, by: mallory.peerId, at: now }) })
+    const bad = await forge(mallory, 7, d => {
+      d.getMap('memory').set('00000000deadbeef', {
+        content: 42,
+        tags: 'nope',
+        author: mallory.peerId,
+        createdAt: now,
+        by: mallory.peerId,
+        at: now
+      })
+    })
     // the update is a gossip hint: published before mallory knows the victim is on the topic, it reaches no one
     const topic = crdtTopic(mallory.mesh.id)
-    await poll(() => mallory.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === victim.peerId), 30_000, 'mallory to see the victim on the crdt topic')
+    await poll(
+      () => mallory.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === victim.peerId),
+      30_000,
+      'mallory to see the victim on the crdt topic'
+    )
     shared(mallory).sync.publish(bad)
     // settled either way: refused (now), or in the document (before the fix)
-    await poll(() => rejects.length > 0 || shared(victim).replica.doc.getMap('memory').has('00000000deadbeef'), 10_000, 'the victim to take the note one way or the other')
+    await poll(
+      () => rejects.length > 0 || shared(victim).replica.doc.getMap('memory').has('00000000deadbeef'),
+      10_000,
+      'the victim to take the note one way or the other'
+    )
     expect(victim.data.memory.get('00000000deadbeef')).toBeUndefined()
     expect((await victim.data.memory.recall('staging'))[0]?.id).toBe(honest.id)
     await victim.stop()
@@ -87,8 +114,13 @@ describe('hostile shared values', () => {
     expect(again.data.memory.size).toBe(1)
     // refused, counted once and announced with its author
     expect(rejects).toHaveLength(1)
-    expect(rejects[0]).toMatchObject({ author: mallory.peerId, reason: expect.stringMatching(/memory value that breaks its schema \(content/) })
-    again.addEventListener('crdt:reject', evt => { rejects.push(evt.detail) })
+    expect(rejects[0]).toMatchObject({
+      author: mallory.peerId,
+      reason: expect.stringMatching(/memory value that breaks its schema \(content/)
+    })
+    again.addEventListener('crdt:reject', evt => {
+      rejects.push(evt.detail)
+    })
     // the same envelope again by pull after the restart: its sequence is held (refused) in the
     // snapshot's vector, so it is a duplicate, not a second refusal
     await untilAllSee([again, mallory])
@@ -101,14 +133,24 @@ describe('hostile shared values', () => {
   })
 
   it('bad values an older version stored are skipped and counted at start, never fatal', async () => {
-    const { home, sessions, ns: [victim, mallory] } = await mesh(['victim', 'mallory']) as { home: string, sessions: string[], ns: [MeshNode, MeshNode] }
+    const {
+      home,
+      sessions,
+      ns: [victim, mallory]
+    } = (await mesh(['victim', 'mallory'])) as { home: string; sessions: string[]; ns: [MeshNode, MeshNode] }
     const honest = await victim.data.memory.remember('the staging database lives on host db-2', ['infra'])
     await victim.data.state.set('ok', 1)
     const m = mallory.peerId
     const forged = [
-      await forge(mallory, 1, d => { d.getMap('memory').set('00000000deadbeef', { content: 42, tags: 'nope', author: m, createdAt: 1, by: m, at: 1 }) }),
-      await forge(mallory, 2, d => { d.getMap('state').set('proto', JSON.parse(`{"__proto__": {"v": "inherited"}, "by": "${m}", "at": 1}`)) }),
-      await forge(mallory, 3, d => { d.getMap('state').set('nov', { by: m, at: 1 }) })
+      await forge(mallory, 1, d => {
+        d.getMap('memory').set('00000000deadbeef', { content: 42, tags: 'nope', author: m, createdAt: 1, by: m, at: 1 })
+      }),
+      await forge(mallory, 2, d => {
+        d.getMap('state').set('proto', JSON.parse(`{"__proto__": {"v": "inherited"}, "by": "${m}", "at": 1}`))
+      }),
+      await forge(mallory, 3, d => {
+        d.getMap('state').set('nov', { by: m, at: 1 })
+      })
     ]
     await victim.stop()
     nodes.splice(nodes.indexOf(victim), 1)
@@ -132,12 +174,22 @@ describe('hostile shared values', () => {
   })
 
   it('fuzz: random bad shapes from a hostile member are all refused; honest values converge; the victim restarts', async () => {
-    const seed = Number(process.env.SEED ?? (Date.now() % 100_000))
+    const seed = Number(process.env.SEED ?? Date.now() % 100_000)
     const r = rng(seed)
-    const { home, sessions, ns: [victim, mallory, carol] } = await mesh(['victim', 'mallory', 'carol']) as { home: string, sessions: string[], ns: [MeshNode, MeshNode, MeshNode] }
+    const {
+      home,
+      sessions,
+      ns: [victim, mallory, carol]
+    } = (await mesh(['victim', 'mallory', 'carol'])) as { home: string; sessions: string[]; ns: [MeshNode, MeshNode, MeshNode] }
     await carol.data.state.set('build/status', { ok: true })
     const carolNote = await carol.data.memory.remember('deploys run from the release branch', ['deploy'])
-    await until([victim, mallory], ['state:change', 'memory:change'], () => [victim, mallory].every(n => n.data.state.get('build/status') != null && n.data.memory.get(carolNote.id) != null), 30_000, 'carol\'s values everywhere')
+    await until(
+      [victim, mallory],
+      ['state:change', 'memory:change'],
+      () => [victim, mallory].every(n => n.data.state.get('build/status') != null && n.data.memory.get(carolNote.id) != null),
+      30_000,
+      "carol's values everywhere"
+    )
     const envelopes: Uint8Array[] = []
     let bad = 0
     let good = 0
@@ -146,24 +198,40 @@ describe('hostile shared values', () => {
       if (r() < 0.15) {
         // a well-formed value from the same member must still go through
         good++
-        envelopes.push(await forge(mallory, inc, d => { d.getMap('state').set(`ok/${i}`, { v: { i }, by: mallory.peerId, at: i }) }))
+        envelopes.push(
+          await forge(mallory, inc, d => {
+            d.getMap('state').set(`ok/${i}`, { v: { i }, by: mallory.peerId, at: i })
+          })
+        )
         continue
       }
       const c = badCase(r, mallory.peerId, i, carolNote.id)
       bad++
-      envelopes.push(await forge(mallory, inc, d => { d.getMap(c.root).set(c.key, c.value) }))
+      envelopes.push(
+        await forge(mallory, inc, d => {
+          d.getMap(c.root).set(c.key, c.value)
+        })
+      )
       if (r() < 0.2) await carol.data.state.set(`carol/${i}`, i) // honest traffic meanwhile
     }
     const t0 = performance.now()
     const info = victim.libp2p.getConnections(mallory.libp2p.peerId).length > 0 ? await pullFrom(victim, mallory, envelopes) : 0
     expect(info).toBe(bad + good)
     expect(victim.info().shared, `SEED=${seed}`).toMatchObject({ rejected: bad, waiting: 0, skipped: 0 })
-    process.stderr.write(`fuzz SEED=${seed}: ${bad} bad and ${good} good updates through the pull protocol in ${(performance.now() - t0).toFixed(0)} ms\n`)
+    process.stderr.write(
+      `fuzz SEED=${seed}: ${bad} bad and ${good} good updates through the pull protocol in ${(performance.now() - t0).toFixed(0)} ms\n`
+    )
     // honest values: carol's and mallory's good ones, the same on the victim as on carol
     const toVictim = carol.libp2p.getConnections(victim.libp2p.peerId)[0]
     if (toVictim != null) await shared(carol).sync.pull(toVictim)
-    await until(carol, ['state:change'], () => carol.data.state.list('ok/').length === good, 10_000, 'mallory\'s good values at carol')
-    await until(victim, ['state:change'], () => JSON.stringify(victim.data.state.list()) === JSON.stringify(carol.data.state.list()), 10_000, 'the victim to converge with carol')
+    await until(carol, ['state:change'], () => carol.data.state.list('ok/').length === good, 10_000, "mallory's good values at carol")
+    await until(
+      victim,
+      ['state:change'],
+      () => JSON.stringify(victim.data.state.list()) === JSON.stringify(carol.data.state.list()),
+      10_000,
+      'the victim to converge with carol'
+    )
     expect(victim.data.memory.get(carolNote.id)?.content).toBe(carolNote.content)
     expect((await victim.data.memory.recall('release branch'))[0]?.id).toBe(carolNote.id)
     const before = JSON.stringify(victim.data.state.list())
@@ -178,7 +246,7 @@ describe('hostile shared values', () => {
 })
 
 /** A value that breaks the schema of the root it lands on, by construction (never by our validator). */
-function badCase (r: () => number, by: string, i: number, honestNote: string): { root: 'state' | 'memory', key: string, value: unknown } {
+function badCase(r: () => number, by: string, i: number, honestNote: string): { root: 'state' | 'memory'; key: string; value: unknown } {
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)] as T
   let deep: unknown = 'x'
   for (let d = 0; d < 18 + Math.floor(r() * 20); d++) deep = { d: deep }
@@ -199,11 +267,29 @@ function badCase (r: () => number, by: string, i: number, honestNote: string): {
   const base = root === 'memory' ? note() : entry()
   const fields = root === 'memory' ? ['content', 'tags', 'author', 'createdAt', 'at', 'forgotten'] : ['v', 'at']
   switch (Math.floor(r() * 6)) {
-    case 0: { const f = pick(fields); return { root, key: okKey, value: { ...base, [f]: pick(badFields[f] as unknown[]) } } }
-    case 1: { const f = pick(root === 'memory' ? ['content', 'tags', 'author', 'createdAt', 'at'] : ['v', 'at']); const v = { ...base }; delete v[f]; return { root, key: okKey, value: v } }
-    case 2: return { root, key: okKey, value: { ...base, evil: pick([1, 'x', { a: 1 }]) } }
-    case 3: return { root, key: okKey, value: proto({ ...base, __p: root === 'memory' ? { content: 'inherited', tags: [] } : { v: 'inherited' } }) }
-    case 4: return root === 'memory' ? { root, key: pick(['not-hex', 'A'.repeat(16), '../../etc/passwd', 'x'.repeat(200), '']), value: base } : { root, key: '', value: base }
-    default: return { root, key: okKey, value: pick([42, 'str', null, [base], true]) }
+    case 0: {
+      const f = pick(fields)
+      return { root, key: okKey, value: { ...base, [f]: pick(badFields[f] as unknown[]) } }
+    }
+    case 1: {
+      const f = pick(root === 'memory' ? ['content', 'tags', 'author', 'createdAt', 'at'] : ['v', 'at'])
+      const v = { ...base }
+      delete v[f]
+      return { root, key: okKey, value: v }
+    }
+    case 2:
+      return { root, key: okKey, value: { ...base, evil: pick([1, 'x', { a: 1 }]) } }
+    case 3:
+      return {
+        root,
+        key: okKey,
+        value: proto({ ...base, __p: root === 'memory' ? { content: 'inherited', tags: [] } : { v: 'inherited' } })
+      }
+    case 4:
+      return root === 'memory'
+        ? { root, key: pick(['not-hex', 'A'.repeat(16), '../../etc/passwd', 'x'.repeat(200), '']), value: base }
+        : { root, key: '', value: base }
+    default:
+      return { root, key: okKey, value: pick([42, 'str', null, [base], true]) }
   }
 }

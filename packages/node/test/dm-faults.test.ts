@@ -27,9 +27,15 @@ describe('hostile DMs at the choke-point', () => {
   })
 
   const pub = (n: MeshNode): Uint8Array => n.key.privateKey.publicKey.raw
-  const keysOf = (n: MeshNode): PairKeys => new PairKeys(pub(n), n.key.privateKey.raw.subarray(0, 32), n.mesh.contentSecret ?? new Uint8Array(32), n.mesh.id)
-  function envelope (from: MeshNode, to: MeshNode, body = 'hi', ts = Date.now()): Uint8Array {
-    return sealDm(from.mesh.id, keysOf(from).key(pub(to)), { from: pub(from), to: pub(to), id: newMessageId(), ts, exp: ts + 60_000 }, { body, pri: 'next' })
+  const keysOf = (n: MeshNode): PairKeys =>
+    new PairKeys(pub(n), n.key.privateKey.raw.subarray(0, 32), n.mesh.contentSecret ?? new Uint8Array(32), n.mesh.id)
+  function envelope(from: MeshNode, to: MeshNode, body = 'hi', ts = Date.now()): Uint8Array {
+    return sealDm(
+      from.mesh.id,
+      keysOf(from).key(pub(to)),
+      { from: pub(from), to: pub(to), id: newMessageId(), ts, exp: ts + 60_000 },
+      { body, pri: 'next' }
+    )
   }
   const rejected = (reason: string): number => b.mail.dm.stats.rejected[reason as 'forged'] ?? 0
 
@@ -50,7 +56,12 @@ describe('hostile DMs at the choke-point', () => {
     expect(rejected('forged')).toBe(before + 1)
     // mallory re-labels her own envelope as alice's: the pair key no longer opens it
     const e = decodeDm(envelope(m, b))
-    const relabeled = sealDm(a.mesh.id, keysOf(m).key(pub(b)), { from: pub(a), to: e.to, id: e.id, ts: e.ts, exp: e.exp }, { body: 'x', pri: 'next' })
+    const relabeled = sealDm(
+      a.mesh.id,
+      keysOf(m).key(pub(b)),
+      { from: pub(a), to: e.to, id: e.id, ts: e.ts, exp: e.exp },
+      { body: 'x', pri: 'next' }
+    )
     const t = rejected('tampered')
     expect(await b.mail.dm.accept(relabeled)).toBeUndefined()
     expect(rejected('tampered')).toBe(t + 1)
@@ -82,9 +93,17 @@ describe('hostile DMs at the choke-point', () => {
     const forged = rejected('forged')
     await lp.write(encodeDmFrame({ t: 'm', e: envelope(a, b) }))
     await lp.write(new Uint8Array([1, 2, 3]))
-    await new Promise<void>(resolve => { b.addEventListener('message:reject', () => { if (rejected('forged') > forged && rejected('malformed') > 0) resolve() }) })
+    await new Promise<void>(resolve => {
+      b.addEventListener('message:reject', () => {
+        if (rejected('forged') > forged && rejected('malformed') > 0) resolve()
+      })
+    })
     stream.abort(new Error('done'))
-    const got = new Promise<void>(resolve => { b.addEventListener('message:receive', e => { if (e.detail.body === 'still fine') resolve() }) })
+    const got = new Promise<void>(resolve => {
+      b.addEventListener('message:receive', e => {
+        if (e.detail.body === 'still fine') resolve()
+      })
+    })
     await a.mail.send('bob', 'still fine')
     await got
   })

@@ -13,14 +13,17 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map(async c => c()))
 })
 
-async function mesh (names: string[], extra: Record<string, Partial<Parameters<typeof startNode>[0]>> = {}): Promise<{ home: string, nodes: MeshNode[] }> {
+async function mesh(
+  names: string[],
+  extra: Record<string, Partial<Parameters<typeof startNode>[0]>> = {}
+): Promise<{ home: string; nodes: MeshNode[] }> {
   return startMesh({ nodes, cleanups }, names, name => extra[name] ?? {})
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 const idIn = (body: string): string => /id ([0-9a-f]{64})/.exec(body)?.[1] ?? ''
 
-async function randomFile (home: string, name: string, bytes: number): Promise<{ path: string, data: Buffer }> {
+async function randomFile(home: string, name: string, bytes: number): Promise<{ path: string; data: Buffer }> {
   const data = randomBytes(bytes)
   const path = join(home, name)
   await writeFile(path, data)
@@ -29,7 +32,10 @@ async function randomFile (home: string, name: string, bytes: number): Promise<{
 
 describe('shared files', () => {
   it('shares a file to a peer: announced in the inbox, fetched over loopback, hash matches, pinned by both', async () => {
-    const { home, nodes: [a, b] } = await mesh(['alice', 'bob'])
+    const {
+      home,
+      nodes: [a, b]
+    } = await mesh(['alice', 'bob'])
     if (a == null || b == null) throw new Error('nodes')
     const { path, data } = await randomFile(home, 'report.bin', 5 * 1024 * 1024 + 123)
     const got = received(b)
@@ -45,7 +51,9 @@ describe('shared files', () => {
     expect(sha(await readFile(r.path))).toBe(sha(data))
     expect(r.fetchedBytes).toBeGreaterThan(data.byteLength)
     expect(r.holders).toEqual([a.peerId])
-    expect(b.files.list()).toEqual([expect.objectContaining({ id: file.id, role: 'fetched', state: 'complete', from: a.peerId, fromName: 'alice', have: 6 })])
+    expect(b.files.list()).toEqual([
+      expect.objectContaining({ id: file.id, role: 'fetched', state: 'complete', from: a.peerId, fromName: 'alice', have: 6 })
+    ])
     // a second get of a complete file fetches nothing; an existing destination is refused
     await expect(b.files.get(file.id, r.path)).rejects.toThrow(/already exists/)
     const again = await b.files.get(file.id, join(home, 'out2'))
@@ -53,7 +61,10 @@ describe('shared files', () => {
   })
 
   it('refuses a corrupted chunk, keeps what verified, and resumes from an honest holder', async () => {
-    const { home, nodes: [a, b, c] } = await mesh(['alice', 'bob', 'carol'])
+    const {
+      home,
+      nodes: [a, b, c]
+    } = await mesh(['alice', 'bob', 'carol'])
     if (a == null || b == null || c == null) throw new Error('nodes')
     const { path, data } = await randomFile(home, 'data.bin', 3 * 1024 * 1024)
     const { file } = await a.files.share(path, '@all')
@@ -65,7 +76,9 @@ describe('shared files', () => {
     await writeFile(chunk, bytes)
     await c.stop()
     // bob asks alice (the sharer) first: chunk 0 verifies, chunk 1 does not and is refused
-    await expect(b.files.get(file.id, join(home, 'bob.bin'), { from: a.peerId })).rejects.toThrow(/chunk 1 from .* does not match its hash in the manifest: refused/)
+    await expect(b.files.get(file.id, join(home, 'bob.bin'), { from: a.peerId })).rejects.toThrow(
+      /chunk 1 from .* does not match its hash in the manifest: refused/
+    )
     expect(b.files.list()[0]).toMatchObject({ id: file.id, state: 'partial', have: 1 })
     // nothing at the destination, not even the part opened while chunk 0 arrived
     expect((await readdir(home)).filter(f => f.startsWith('bob.bin'))).toEqual([])
@@ -81,7 +94,10 @@ describe('shared files', () => {
   })
 
   it('fetches from another member who pins it; once nobody pins it the file is gone', async () => {
-    const { home, nodes: [a, b, c] } = await mesh(['alice', 'bob', 'carol'])
+    const {
+      home,
+      nodes: [a, b, c]
+    } = await mesh(['alice', 'bob', 'carol'])
     if (a == null || b == null || c == null) throw new Error('nodes')
     const { path, data } = await randomFile(home, 'g.bin', 1024 * 1024 + 7)
     const { file } = await a.files.share(path, '@all')
@@ -98,7 +114,10 @@ describe('shared files', () => {
   })
 
   it('seals a file to its recipients: a member it was not shared with cannot open it', async () => {
-    const { home, nodes: [a, b, c] } = await mesh(['alice', 'bob', 'carol'])
+    const {
+      home,
+      nodes: [a, b, c]
+    } = await mesh(['alice', 'bob', 'carol'])
     if (a == null || b == null || c == null) throw new Error('nodes')
     const { path } = await randomFile(home, 'secret.bin', 1000)
     const { file } = await a.files.share(path, 'bob')
@@ -107,7 +126,10 @@ describe('shared files', () => {
   })
 
   it('refuses a file above the cap with one clear line, writing nothing, at the sharer and at the fetcher', async () => {
-    const { home, nodes: [a, b] } = await mesh(['alice', 'bob'], { alice: { maxFileBytes: 1_000_000 }, bob: { maxFileBytes: 3_000_000 } })
+    const {
+      home,
+      nodes: [a, b]
+    } = await mesh(['alice', 'bob'], { alice: { maxFileBytes: 1_000_000 }, bob: { maxFileBytes: 3_000_000 } })
     if (a == null || b == null) throw new Error('nodes')
     const { path } = await randomFile(home, 'big.bin', 1_500_000)
     const err = await a.files.share(path, 'bob').catch(e => e as Error)

@@ -34,7 +34,7 @@ const LENIENT: MeshNodeInit['limits'] = {
 }
 const CALM = { heartbeatMs: 10_000, ttlMs: 30_000, graceMs: 12_000 }
 
-async function pollUntil (pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function pollUntil(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!pred()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
@@ -43,27 +43,45 @@ async function pollUntil (pred: () => boolean, timeoutMs: number, what: string):
 }
 
 /** The flooder child (test/group-flooder.ts), dialling only `peers`. */
-function spawnFlooder (home: string, peers: string[]): { ready: Promise<string>, done: Promise<number>, go: () => void, stop: () => Promise<void> } {
-  const child = fork(join(import.meta.dirname, 'group-flooder.ts'), [JSON.stringify({ home, session: randomUUID(), peers, count: FLOOD, perSecond: PER_SECOND })], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
-  const message = async <T>(t: string): Promise<T> => new Promise((resolve, reject) => {
-    const on = (m: { t: string }): void => {
-      if (m.t !== t) return
-      child.off('message', on)
-      resolve(m as T)
-    }
-    child.on('message', on)
-    void exited.then(() => { reject(new Error(`the flooder exited before "${t}"`)) })
+function spawnFlooder(
+  home: string,
+  peers: string[]
+): { ready: Promise<string>; done: Promise<number>; go: () => void; stop: () => Promise<void> } {
+  const child = fork(
+    join(import.meta.dirname, 'group-flooder.ts'),
+    [JSON.stringify({ home, session: randomUUID(), peers, count: FLOOD, perSecond: PER_SECOND })],
+    { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }
+  )
+  const exited = new Promise<void>(resolve => {
+    child.once('exit', () => {
+      resolve()
+    })
   })
+  const message = async <T>(t: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const on = (m: { t: string }): void => {
+        if (m.t !== t) return
+        child.off('message', on)
+        resolve(m as T)
+      }
+      child.on('message', on)
+      void exited.then(() => {
+        reject(new Error(`the flooder exited before "${t}"`))
+      })
+    })
   const done = message<{ rate: number }>('done').then(m => m.rate)
   done.catch(() => {})
   return {
     ready: message<{ peerId: string }>('ready').then(m => m.peerId),
     done,
-    go: () => { child.send({ t: 'go' }) },
+    go: () => {
+      child.send({ t: 'go' })
+    },
     stop: async () => {
       if (child.exitCode == null && child.connected) child.send({ t: 'stop' })
-      const killer = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
+      const killer = setTimeout(() => {
+        child.kill('SIGKILL')
+      }, 10_000)
       await exited
       clearTimeout(killer)
     }
@@ -83,7 +101,17 @@ describe('group flood control by author', () => {
     // dial it) and, once connected to the victim, dials no one else; the flooder likewise
     const start = async (name: string, bootstrap: MeshNode[], limits?: MeshNodeInit['limits']): Promise<MeshNode> => {
       const leaf = name === 'w'
-      const n = await startNode({ home, name, session: randomUUID(), registry: false, dht: false, presence: CALM, listen: leaf ? [] : ['/ip4/127.0.0.1/tcp/0'], bootstrap: bootstrap.map(b => withId(b)), ...(limits != null ? { limits } : {}) })
+      const n = await startNode({
+        home,
+        name,
+        session: randomUUID(),
+        registry: false,
+        dht: false,
+        presence: CALM,
+        listen: leaf ? [] : ['/ip4/127.0.0.1/tcp/0'],
+        bootstrap: bootstrap.map(b => withId(b)),
+        ...(limits != null ? { limits } : {})
+      })
       nodes.push(n)
       if (leaf) {
         n.dialer.stop() // its bootstrap dials are on their way; nothing it learns later is dialled
@@ -91,7 +119,11 @@ describe('group flood control by author', () => {
         while (!bootstrap.every(b => n.libp2p.getConnections(b.libp2p.peerId).length > 0)) {
           if (Date.now() > end) throw new Error(`timed out waiting for ${name} to connect`)
           // a bootstrap dial that failed is not retried by a stopped dialer
-          await Promise.all(bootstrap.filter(b => n.libp2p.getConnections(b.libp2p.peerId).length === 0).map(async b => n.libp2p.dial(multiaddr(withId(b)), { signal: AbortSignal.timeout(5_000) }).catch(() => {})))
+          await Promise.all(
+            bootstrap
+              .filter(b => n.libp2p.getConnections(b.libp2p.peerId).length === 0)
+              .map(async b => n.libp2p.dial(multiaddr(withId(b)), { signal: AbortSignal.timeout(5_000) }).catch(() => {}))
+          )
           await new Promise(resolve => setTimeout(resolve, 200))
         }
       }
@@ -102,25 +134,40 @@ describe('group flood control by author', () => {
       const victim = await start('victim', [], VICTIM)
       // every peer the victim ever holds a connection to
       const met = new Set<string>()
-      victim.libp2p.addEventListener('connection:open', e => { met.add(e.detail.remotePeer.toString()) })
+      victim.libp2p.addEventListener('connection:open', e => {
+        met.add(e.detail.remotePeer.toString())
+      })
       const a = await start('a', [victim], LENIENT)
       const b = await start('b', [victim], LENIENT)
       const w = await start('w', [victim])
       const honest = await start('honest', [victim, a])
       flooderProc = spawnFlooder(home, [withId(a), withId(b)])
-      const flooder = { peerId: await Promise.race([flooderProc.ready, new Promise<never>((_resolve, reject) => { setTimeout(() => { reject(new Error('the flooder did not get ready')) }, 60_000).unref() })]) }
+      const flooder = {
+        peerId: await Promise.race([
+          flooderProc.ready,
+          new Promise<never>((_resolve, reject) => {
+            setTimeout(() => {
+              reject(new Error('the flooder did not get ready'))
+            }, 60_000).unref()
+          })
+        ])
+      }
       const peerOf = (n: { peerId: string }): string => n.peerId
       const topic = groupTopic(victim.mesh.contentSecret as Uint8Array, victim.mesh.id, ALL)
       const subs = (n: MeshNode): string[] => n.libp2p.services.pubsub.getSubscribers(topic).map(p => p.toString())
       const meshed = (n: MeshNode, of: Array<{ peerId: string }>): boolean => of.every(m => subs(n).includes(peerOf(m)))
-      await pollUntil(() => meshed(victim, [a, b, w, honest]) && meshed(w, [victim]) && meshed(a, [flooder, victim]) && meshed(b, [flooder, victim]), 30_000, 'the @all subscriptions')
+      await pollUntil(
+        () => meshed(victim, [a, b, w, honest]) && meshed(w, [victim]) && meshed(a, [flooder, victim]) && meshed(b, [flooder, victim]),
+        30_000,
+        'the @all subscriptions'
+      )
       expect(victim.libp2p.getConnections().map(c => c.remotePeer.toString())).not.toContain(flooder.peerId)
 
       // what each node stores, by author
-      const stored = new Map<MeshNode, { flood: number[], honest: Set<string> }>(nodes.map(n => [n, { flood: [], honest: new Set() }]))
+      const stored = new Map<MeshNode, { flood: number[]; honest: Set<string> }>(nodes.map(n => [n, { flood: [], honest: new Set() }]))
       for (const n of nodes) {
         n.addEventListener('message:receive', e => {
-          const s = stored.get(n) as { flood: number[], honest: Set<string> }
+          const s = stored.get(n) as { flood: number[]; honest: Set<string> }
           if (e.detail.from === flooder.peerId) s.flood.push(e.detail.receivedAt)
           else s.honest.add(e.detail.id)
         })
@@ -129,7 +176,7 @@ describe('group flood control by author', () => {
       const t0 = Date.now()
       flooderProc.go()
       // honest traffic meanwhile: 20 @all from `honest`, 10 from `a`
-      const expected: Array<{ id: string, from: MeshNode }> = []
+      const expected: Array<{ id: string; from: MeshNode }> = []
       for (let k = 0; k < 20; k++) {
         for (const n of k < 10 ? [honest, a] : [honest]) {
           const [r] = await n.mail.send('@all', `honest ${k} from ${n.self().name}`)
@@ -140,10 +187,15 @@ describe('group flood control by author', () => {
       const rate = await flooderProc.done
       const floodEnd = Date.now()
       // every node got every honest message (but its own)
-      const missing = (): number => nodes.reduce((k, n) => k + expected.filter(e => e.from !== n && !(stored.get(n)?.honest.has(e.id) ?? false)).length, 0)
+      const missing = (): number =>
+        nodes.reduce((k, n) => k + expected.filter(e => e.from !== n && !(stored.get(n)?.honest.has(e.id) ?? false)).length, 0)
       await pollUntil(() => missing() === 0, 30_000, 'every honest group message').catch(() => {})
       // the forwarders carried the whole flood (their budgets are out of the way)
-      await pollUntil(() => (stored.get(a)?.flood.length ?? 0) >= FLOOD * 0.99 && (stored.get(b)?.flood.length ?? 0) >= FLOOD * 0.99, 30_000, 'the forwarders to take the flood').catch(() => {})
+      await pollUntil(
+        () => (stored.get(a)?.flood.length ?? 0) >= FLOOD * 0.99 && (stored.get(b)?.flood.length ?? 0) >= FLOOD * 0.99,
+        30_000,
+        'the forwarders to take the flood'
+      ).catch(() => {})
       // anti-entropy: the victim syncs its groups with a forwarder that stored the whole flood
       // (as on every new connection): those answers count against the author's budget too
       const gs = victim.mail.groups.stats
@@ -161,7 +213,9 @@ describe('group flood control by author', () => {
         wStored: at(w).length,
         victimOverBudget: victim.mail.groups.stats.overBudget,
         // gossipsub's score of each peer at the victim (getScore is not on the exported type)
-        scores: [a, b, w, honest].map(n => Math.round((victim.libp2p.services.pubsub as unknown as { getScore: (p: string) => number }).getScore(n.peerId))),
+        scores: [a, b, w, honest].map(n =>
+          Math.round((victim.libp2p.services.pubsub as unknown as { getScore: (p: string) => number }).getScore(n.peerId))
+        ),
         missingHonest: missing(),
         sync: { synced: gs.synced, overBudget: gs.overBudget, dropped: gs.dropped },
         floodMs: floodEnd - t0
@@ -177,7 +231,7 @@ describe('group flood control by author', () => {
       expect(Math.min(...measured.forwarded)).toBeGreaterThanOrEqual(FLOOD * 0.99)
       // charged to its author: one budget (burst + rate over the time it was admitted), not one per forwarder
       const l = victim.guard.limits.group
-      expect(measured.victimStored).toBeLessThanOrEqual(l.burst + l.rate * measured.victimSpanMs / 1000 + 1)
+      expect(measured.victimStored).toBeLessThanOrEqual(l.burst + (l.rate * measured.victimSpanMs) / 1000 + 1)
       expect(measured.victimStored).toBeLessThan(FLOOD / 10)
       expect(measured.victimOverBudget).toBeGreaterThan(FLOOD / 2)
       expect(victim.guard.report().find(r => r.peer === flooder.peerId)?.dropped ?? 0).toBeGreaterThan(FLOOD / 2)

@@ -16,33 +16,57 @@ import { encodeDmFrame } from '../src/messaging/frames.js'
 import { ALL } from '../src/messaging/groups.js'
 import { lpOptions } from '../src/messaging/lp.js'
 
-const { home, session, victim, count, perSecond } = JSON.parse(process.argv[2] as string) as { home: string, session: string, victim: string, count: number, perSecond: number }
-const send = (m: unknown): void => { process.send?.(m) }
+const { home, session, victim, count, perSecond } = JSON.parse(process.argv[2] as string) as {
+  home: string
+  session: string
+  victim: string
+  count: number
+  perSecond: number
+}
+const send = (m: unknown): void => {
+  process.send?.(m)
+}
 
-async function envelopes (f: MeshNode): Promise<{ dms: Uint8Array[], groups: Uint8Array[], topic: string }> {
+async function envelopes(f: MeshNode): Promise<{ dms: Uint8Array[]; groups: Uint8Array[]; topic: string }> {
   const key = f.key.privateKey
   const secret = f.mesh.contentSecret as Uint8Array
   const meshId = f.mesh.id
   const pair = new PairKeys(key.publicKey.raw, key.raw.subarray(0, 32), secret, meshId)
   const to = publicKeyOfPeer(victim) as Uint8Array
   const now = Date.now()
-  const dms = Array.from({ length: count }, (_, i) => encodeDmFrame({
-    t: 'm',
-    e: sealDm(meshId, pair.key(to), { from: key.publicKey.raw, to, id: newMessageId(), ts: now, exp: now + 3_600_000 }, { body: `flood ${i}`, pri: 'now' })
-  }))
+  const dms = Array.from({ length: count }, (_, i) =>
+    encodeDmFrame({
+      t: 'm',
+      e: sealDm(
+        meshId,
+        pair.key(to),
+        { from: key.publicKey.raw, to, id: newMessageId(), ts: now, exp: now + 3_600_000 },
+        { body: `flood ${i}`, pri: 'now' }
+      )
+    })
+  )
   const topic = groupTopic(secret, meshId, ALL)
   const gk = groupKey(secret, meshId, ALL)
   const groups: Uint8Array[] = []
-  for (let i = 0; i < count; i++) groups.push(await sealGroup(meshId, gk, key, { from: key.publicKey.raw, topic, id: newMessageId(), ts: now }, { body: `@all flood ${i}`, pri: 'now', group: ALL }))
+  for (let i = 0; i < count; i++)
+    groups.push(
+      await sealGroup(
+        meshId,
+        gk,
+        key,
+        { from: key.publicKey.raw, topic, id: newMessageId(), ts: now },
+        { body: `@all flood ${i}`, pri: 'now', group: ALL }
+      )
+    )
   return { dms, groups, topic }
 }
 
 /** `n` items at `perSecond`, catching up after a slow turn; `each` may throw (counted as not sent). */
-async function paced (n: number, each: (from: number, to: number) => Promise<boolean>): Promise<{ sent: number, ms: number }> {
+async function paced(n: number, each: (from: number, to: number) => Promise<boolean>): Promise<{ sent: number; ms: number }> {
   const t0 = Date.now()
   let sent = 0
-  for (let i = 0; i < n;) {
-    const k = Math.min(n, Math.max(i + 1, Math.floor((Date.now() - t0) * perSecond / 1000))) - i
+  for (let i = 0; i < n; ) {
+    const k = Math.min(n, Math.max(i + 1, Math.floor(((Date.now() - t0) * perSecond) / 1000))) - i
     if (await each(i, i + k)) sent += k
     i += k
     await new Promise(resolve => setTimeout(resolve, 5))
@@ -51,7 +75,7 @@ async function paced (n: number, each: (from: number, to: number) => Promise<boo
 }
 
 /** DMs on a raw stream and @all publishes, in two loops, neither waiting for the other. */
-async function flood (f: MeshNode, env: { dms: Uint8Array[], groups: Uint8Array[], topic: string }): Promise<Record<string, number>> {
+async function flood(f: MeshNode, env: { dms: Uint8Array[]; groups: Uint8Array[]; topic: string }): Promise<Record<string, number>> {
   let lp: ReturnType<typeof lpStream> | undefined
   let redialAt = 0
   let openMs = 0
@@ -65,7 +89,9 @@ async function flood (f: MeshNode, env: { dms: Uint8Array[], groups: Uint8Array[
         const stream = await f.libp2p.dialProtocol(peerIdFromString(victim), dmProtocol(f.mesh.id), { signal: AbortSignal.timeout(5_000) })
         const reader = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
         lp = reader
-        void (async () => { while (true) await reader.read() })().catch(() => {}) // refusals: read and ignored
+        void (async () => {
+          while (true) await reader.read()
+        })().catch(() => {}) // refusals: read and ignored
       }
       await lp.writeV(env.dms.slice(a, b))
       openSent += b - a
@@ -81,17 +107,32 @@ async function flood (f: MeshNode, env: { dms: Uint8Array[], groups: Uint8Array[
     return true
   })
   const [d, g] = await Promise.all([dm, group])
-  return { dmWritten: d.sent, groupPublished: g.sent, groupRate: g.sent * 1000 / g.ms, dmRateWhileOpen: openMs > 0 ? openSent * 1000 / openMs : 0 }
+  return {
+    dmWritten: d.sent,
+    groupPublished: g.sent,
+    groupRate: (g.sent * 1000) / g.ms,
+    dmRateWhileOpen: openMs > 0 ? (openSent * 1000) / openMs : 0
+  }
 }
 
-const node = await createMeshNode({ home, mesh: 'test', session, name: 'flooder', presence: { heartbeatMs: 10_000, ttlMs: 30_000, graceMs: 12_000 } })
+const node = await createMeshNode({
+  home,
+  mesh: 'test',
+  session,
+  name: 'flooder',
+  presence: { heartbeatMs: 10_000, ttlMs: 30_000, graceMs: 12_000 }
+})
 await node.start()
 const topic = groupTopic(node.mesh.contentSecret as Uint8Array, node.mesh.id, ALL)
-while (node.presence.get(victim)?.online !== true || node.libp2p.services.pubsub.getSubscribers(topic).length < 3) await new Promise(resolve => setTimeout(resolve, 50))
+while (node.presence.get(victim)?.online !== true || node.libp2p.services.pubsub.getSubscribers(topic).length < 3)
+  await new Promise(resolve => setTimeout(resolve, 50))
 const env = await envelopes(node)
 process.on('message', m => {
   const t = (m as { t: string }).t
-  if (t === 'go') void flood(node, env).then(stats => { send({ t: 'done', stats }) })
+  if (t === 'go')
+    void flood(node, env).then(stats => {
+      send({ t: 'done', stats })
+    })
   if (t === 'stop') void node.stop().finally(() => process.exit(0))
 })
 send({ t: 'ready', peerId: node.peerId })

@@ -6,52 +6,66 @@ import { createMesh, createMeshNode, type InboxMessage, type Mesh, type MeshNode
 
 export const FAST = { heartbeatMs: 500, ttlMs: 3_000, graceMs: 1_500 }
 
-export async function tempHome (): Promise<{ home: string, cleanup: () => Promise<void> }> {
+export async function tempHome(): Promise<{ home: string; cleanup: () => Promise<void> }> {
   const home = await mkdtemp(join(tmpdir(), 'cm-'))
   return { home, cleanup: async () => rm(home, { recursive: true, force: true }) }
 }
 
-export async function homeWithMesh (name = 'test'): Promise<{ home: string, mesh: Mesh, cleanup: () => Promise<void> }> {
+export async function homeWithMesh(name = 'test'): Promise<{ home: string; mesh: Mesh; cleanup: () => Promise<void> }> {
   const t = await tempHome()
   const mesh = await createMesh(t.home, name)
   return { ...t, mesh }
 }
 
-export async function startNode (init: Partial<MeshNodeInit> & { home: string }): Promise<MeshNode> {
+export async function startNode(init: Partial<MeshNodeInit> & { home: string }): Promise<MeshNode> {
   const node = await createMeshNode({ mesh: 'test', session: randomUUID(), presence: FAST, ...init })
   await node.start()
   return node
 }
 
 /** Resolve when `pred` holds, checking now and after each event of `types` on any of `targets`. */
-export async function until (targets: EventTarget | EventTarget[], types: string[], pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function until(
+  targets: EventTarget | EventTarget[],
+  types: string[],
+  pred: () => boolean,
+  timeoutMs = 10_000,
+  what = 'condition'
+): Promise<void> {
   if (pred()) return
   const all = Array.isArray(targets) ? targets : [targets]
   await new Promise<void>((resolve, reject) => {
-    const check = (): void => { if (pred()) done() }
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`timed out waiting for ${what}`)) }, timeoutMs)
+    const check = (): void => {
+      if (pred()) done()
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`timed out waiting for ${what}`))
+    }, timeoutMs)
     const cleanup = (): void => {
       clearTimeout(timer)
       for (const target of all) for (const t of types) target.removeEventListener(t, check)
     }
-    const done = (): void => { cleanup(); resolve() }
+    const done = (): void => {
+      cleanup()
+      resolve()
+    }
     for (const target of all) for (const t of types) target.addEventListener(t, check)
   })
 }
 
 /** Every node lists every other node as online. */
-export function allSee (nodes: MeshNode[]): boolean {
+export function allSee(nodes: MeshNode[]): boolean {
   return nodes.every(n => nodes.every(m => m === n || n.presence.get(m.peerId)?.online === true))
 }
 
-export async function untilAllSee (nodes: MeshNode[], timeoutMs = 10_000): Promise<void> {
+export async function untilAllSee(nodes: MeshNode[], timeoutMs = 10_000): Promise<void> {
   await until(nodes, ['peer:join', 'peer:update'], () => allSee(nodes), timeoutMs, 'every node to see every other')
 }
 
 /** A seeded generator (mulberry32), so any randomized failure replays from its seed. */
-export function rng (seed: number): () => number {
+export function rng(seed: number): () => number {
   return () => {
-    seed = (seed + 0x6D2B79F5) | 0
+    seed = (seed + 0x6d2b79f5) | 0
     let t = seed
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -60,7 +74,7 @@ export function rng (seed: number): () => number {
 }
 
 /** Resolve with the next message `node` receives that matches. */
-export async function received (node: MeshNode, pred: (m: InboxMessage) => boolean = () => true): Promise<InboxMessage> {
+export async function received(node: MeshNode, pred: (m: InboxMessage) => boolean = () => true): Promise<InboxMessage> {
   return new Promise(resolve => {
     const on = (e: CustomEvent<InboxMessage>): void => {
       if (!pred(e.detail)) return
@@ -72,13 +86,20 @@ export async function received (node: MeshNode, pred: (m: InboxMessage) => boole
 }
 
 /** What a test file started and must stop and remove after each test. */
-export interface World { nodes: MeshNode[], cleanups: Array<() => Promise<void>> }
+export interface World {
+  nodes: MeshNode[]
+  cleanups: Array<() => Promise<void>>
+}
 
 /**
  * Nodes named `names` in one fresh home with mesh "test", all seeing each other online;
  * `init(name)` adds to a node's init. The nodes and the home go into `world`.
  */
-export async function startMesh (world: World, names: string[], init: (name: string) => Partial<MeshNodeInit> = () => ({})): Promise<{ home: string, nodes: MeshNode[] }> {
+export async function startMesh(
+  world: World,
+  names: string[],
+  init: (name: string) => Partial<MeshNodeInit> = () => ({})
+): Promise<{ home: string; nodes: MeshNode[] }> {
   const h = await homeWithMesh()
   world.cleanups.push(h.cleanup)
   const ns: MeshNode[] = []

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  createInvite, createMesh, joinMesh, listMeshes, loadMesh, loadOrCreateSessionKey, paths, verifyInvite
-} from '../src/index.js'
+import { createInvite, createMesh, joinMesh, listMeshes, loadMesh, loadOrCreateSessionKey, paths, verifyInvite } from '../src/index.js'
 import { tempHome } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => { await Promise.all(cleanups.splice(0).map(async c => c())) })
-async function home (): Promise<string> {
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map(async c => c()))
+})
+async function home(): Promise<string> {
   const t = await tempHome()
   cleanups.push(t.cleanup)
   return t.home
@@ -94,7 +94,9 @@ describe('invites', () => {
   it('a relay invite is refused by join with a pointer to relay --invite, writing nothing; lifetimes are bounded to 365 days', async () => {
     const m = await createMesh(await home(), 'team')
     const b = await home()
-    await expect(joinMesh(b, await createInvite(m, { relay: true }))).rejects.toThrow(/this is a relay invite for mesh "team": run `claudemesh relay --invite <token>` on the relay host/)
+    await expect(joinMesh(b, await createInvite(m, { relay: true }))).rejects.toThrow(
+      /this is a relay invite for mesh "team": run `claudemesh relay --invite <token>` on the relay host/
+    )
     expect(await listMeshes(b)).toEqual([])
     for (const ttl of [365 * 86_400_000 + 1, 99999999999 * 604_800_000, 0, -1, Number.NaN]) {
       await expect(createInvite(m, { ttl })).rejects.toThrow(/an invite lasts from 1 ms to 365 days/)

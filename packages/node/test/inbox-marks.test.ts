@@ -7,18 +7,32 @@ import { GroupCommit, openStore, SESSION_LAYOUT, type Store, sublevel } from '..
 import { Inbox, type InboxMessage } from '../src/messaging/inbox.js'
 
 const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
 
-async function inbox (): Promise<Inbox> {
+async function inbox(): Promise<Inbox> {
   const dir = await mkdtemp(join(tmpdir(), 'cm-inbox-'))
   const db: Store = await openStore(dir, SESSION_LAYOUT)
-  cleanups.push(async () => { await db.close(); await rm(dir, { recursive: true, force: true }) })
+  cleanups.push(async () => {
+    await db.close()
+    await rm(dir, { recursive: true, force: true })
+  })
   const box = new Inbox(sublevel(db, 'inbox'), new GroupCommit(db))
   await box.start()
   return box
 }
 
-const msg = (i: number): InboxMessage => ({ id: i.toString(16).padStart(32, '0'), from: 'p', fromName: 'alice', to: 'q', priority: 'now', body: `m${i}`, sentAt: 1, receivedAt: Date.now() })
+const msg = (i: number): InboxMessage => ({
+  id: i.toString(16).padStart(32, '0'),
+  from: 'p',
+  fromName: 'alice',
+  to: 'q',
+  priority: 'now',
+  body: `m${i}`,
+  sentAt: 1,
+  receivedAt: Date.now()
+})
 
 describe('inbox read marks', () => {
   it('concurrent markRead calls each report a message at most once, and the unread count stays exact', async () => {
@@ -41,7 +55,12 @@ describe('inbox read marks', () => {
     const ids = Array.from({ length: 10 }, (_, i) => msg(i).id)
     expect(await box.markRead(ids)).toHaveLength(10)
     const [, ...takes] = await Promise.all([box.markUnread(ids), ...Array.from({ length: 8 }, async () => box.markRead(ids))])
-    expect(takes.flat().map(m => m.id).sort()).toEqual([...ids].sort())
+    expect(
+      takes
+        .flat()
+        .map(m => m.id)
+        .sort()
+    ).toEqual([...ids].sort())
     expect(box.unread).toBe(0)
   })
 })

@@ -32,7 +32,9 @@ describe('flood limits from name=value settings', () => {
     expect(LIMIT_NAMES).toHaveLength(16)
     // room for "no limit" (the benchmarks' 2^40)
     const big = 2 ** 40
-    expect(checkLimits({ dm: { rate: big, burst: big, byteRate: big, byteBurst: big }, senderUnread: big, totalUnreadBytes: big }).dm.rate).toBe(big)
+    expect(
+      checkLimits({ dm: { rate: big, burst: big, byteRate: big, byteBurst: big }, senderUnread: big, totalUnreadBytes: big }).dm.rate
+    ).toBe(big)
   })
 
   it('refuses unknown names, missing or malformed values and values out of bounds, naming the setting', () => {
@@ -52,8 +54,18 @@ describe('flood limits from name=value settings', () => {
   it('a node given limits out of bounds does not start', async () => {
     const { home, cleanup } = await homeWithMesh()
     try {
-      await expect(createMeshNode({ home, mesh: 'test', session: randomUUID(), name: 'x', limits: { senderUnread: 0 } })).rejects.toThrow(/^limit senderUnread: 0 is out of range/)
-      await expect(createMeshNode({ home, mesh: 'test', session: randomUUID(), name: 'x', limits: { dm: { rate: Number.NaN, burst: 1, byteRate: 1, byteBurst: 1 } } })).rejects.toThrow(/^limit dm\.rate: NaN is out of range/)
+      await expect(createMeshNode({ home, mesh: 'test', session: randomUUID(), name: 'x', limits: { senderUnread: 0 } })).rejects.toThrow(
+        /^limit senderUnread: 0 is out of range/
+      )
+      await expect(
+        createMeshNode({
+          home,
+          mesh: 'test',
+          session: randomUUID(),
+          name: 'x',
+          limits: { dm: { rate: Number.NaN, burst: 1, byteRate: 1, byteBurst: 1 } }
+        })
+      ).rejects.toThrow(/^limit dm\.rate: NaN is out of range/)
     } finally {
       await cleanup()
     }

@@ -2,7 +2,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
 import { decodeLength } from '../src/messaging/lp.js'
 
-function varint (n: number): number[] {
+function varint(n: number): number[] {
   const out: number[] = []
   do {
     let b = n % 128

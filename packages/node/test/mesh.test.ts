@@ -14,13 +14,13 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map(async c => c()))
 })
 
-async function track (p: Promise<MeshNode>): Promise<MeshNode> {
+async function track(p: Promise<MeshNode>): Promise<MeshNode> {
   const n = await p
   nodes.push(n)
   return n
 }
 
-async function twoHomes (): Promise<{ a: string, b: string }> {
+async function twoHomes(): Promise<{ a: string; b: string }> {
   const A = await homeWithMesh('team')
   const B = await tempHome()
   cleanups.push(A.cleanup, B.cleanup)
@@ -34,7 +34,13 @@ describe('a mesh in one process', () => {
     cleanups.push(cleanup)
     for (const name of ['alice', 'bob', 'carol']) await track(startNode({ home, name }))
     await untilAllSee(nodes)
-    expect(nodes[0]?.peers().filter(p => p.online).map(p => p.name).sort()).toEqual(['bob', 'carol'])
+    expect(
+      nodes[0]
+        ?.peers()
+        .filter(p => p.online)
+        .map(p => p.name)
+        .sort()
+    ).toEqual(['bob', 'carol'])
     expect(nodes[0]?.peers({ group: 'none' })).toEqual([])
   })
 
@@ -44,7 +50,12 @@ describe('a mesh in one process', () => {
     const a = await track(startNode({ home, name: 'alice', role: 'lead', groups: [{ name: 'core', role: 'lead' }, { name: 'review' }] }))
     const b = await track(startNode({ home, name: 'bob' }))
     await untilAllSee([a, b])
-    expect(b.presence.get(a.peerId)).toMatchObject({ name: 'alice', role: 'lead', groups: [{ name: 'core', role: 'lead' }, { name: 'review' }], status: 'idle' })
+    expect(b.presence.get(a.peerId)).toMatchObject({
+      name: 'alice',
+      role: 'lead',
+      groups: [{ name: 'core', role: 'lead' }, { name: 'review' }],
+      status: 'idle'
+    })
     expect(b.peers({ group: '@review' }).map(p => p.name)).toEqual(['alice'])
     await a.setPresence({ status: 'working', summary: 'refactoring the parser' })
     await until(b, ['peer:update'], () => b.presence.get(a.peerId)?.summary === 'refactoring the parser', 5_000, 'the update')
@@ -62,7 +73,9 @@ describe('a mesh in one process', () => {
   })
 
   // mDNS multicasts through a non-loopback interface; without one it cannot work at all
-  const lanUp = Object.values(networkInterfaces()).flat().some(i => i?.family === 'IPv4' && !i.internal)
+  const lanUp = Object.values(networkInterfaces())
+    .flat()
+    .some(i => i?.family === 'IPv4' && !i.internal)
   it.skipIf(!lanUp)('two homes on one LAN find each other with mDNS, no registry and no bootstrap', async () => {
     const { a, b } = await twoHomes()
     const lan = { mdns: true, registry: false, listen: ['/ip4/0.0.0.0/tcp/0'] }
@@ -108,13 +121,25 @@ describe('a mesh in one process', () => {
     const watcher = await track(startNode({ home, name: 'watcher' }))
     const old = await startNode({ home, session, name: 'dup' })
     await untilAllSee([watcher, old])
-    const stopped = new Promise<string>(resolve => { old.addEventListener('node:stopped', e => { resolve(e.detail.reason) }) })
+    const stopped = new Promise<string>(resolve => {
+      old.addEventListener('node:stopped', e => {
+        resolve(e.detail.reason)
+      })
+    })
     const leaves: string[] = []
-    watcher.addEventListener('peer:leave', e => { leaves.push(e.detail.id) })
+    watcher.addEventListener('peer:leave', e => {
+      leaves.push(e.detail.id)
+    })
     const fresh = await track(startNode({ home, session, name: 'dup' }))
     expect(await stopped).toBe('replaced')
     expect(old.running).toBe(false)
-    await until(watcher, ['peer:update', 'peer:join'], () => watcher.presence.get(fresh.peerId)?.incarnation === fresh.presence.incarnation, 10_000, 'the new incarnation')
+    await until(
+      watcher,
+      ['peer:update', 'peer:join'],
+      () => watcher.presence.get(fresh.peerId)?.incarnation === fresh.presence.incarnation,
+      10_000,
+      'the new incarnation'
+    )
     expect(watcher.presence.get(fresh.peerId)?.online).toBe(true)
     expect(leaves).toEqual([])
   })
@@ -130,11 +155,21 @@ describe('a mesh in one process', () => {
     const dst = paths.sessionKey(b, 'team', session)
     await mkdir(dirname(dst), { recursive: true, mode: 0o700 })
     await copyFile(src, dst)
-    const stopped = new Promise<string>(resolve => { old.addEventListener('node:stopped', e => { resolve(e.detail.reason) }) })
+    const stopped = new Promise<string>(resolve => {
+      old.addEventListener('node:stopped', e => {
+        resolve(e.detail.reason)
+      })
+    })
     const fresh = await track(startNode({ home: b, mesh: 'team', session, name: 'dup', bootstrap: [hub.multiaddrs()[0] ?? ''] }))
     expect(fresh.peerId).toBe(old.peerId)
     expect(await stopped).toBe('replaced')
-    await until(hub, ['peer:update'], () => hub.presence.get(fresh.peerId)?.incarnation === fresh.presence.incarnation, 10_000, 'the new incarnation at the hub')
+    await until(
+      hub,
+      ['peer:update'],
+      () => hub.presence.get(fresh.peerId)?.incarnation === fresh.presence.incarnation,
+      10_000,
+      'the new incarnation at the hub'
+    )
   })
 
   it('a goodbye is a prompt leave; a silent loss leaves after the grace', async () => {

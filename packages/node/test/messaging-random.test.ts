@@ -9,12 +9,12 @@ import { describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
 import { homeWithMesh, rng, startNode, until, untilAllSee } from './helpers.js'
 
+const seeds =
+  process.env.SEED != null
+    ? [Number(process.env.SEED)]
+    : Array.from({ length: Number(process.env.SEEDS ?? 3) }, (_, i) => 1000 + i * 7919 + (Date.now() % 997))
 
-const seeds = process.env.SEED != null
-  ? [Number(process.env.SEED)]
-  : Array.from({ length: Number(process.env.SEEDS ?? 3) }, (_, i) => 1000 + i * 7919 + (Date.now() % 997))
-
-async function run (seed: number): Promise<void> {
+async function run(seed: number): Promise<void> {
   const r = rng(seed)
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)] as T
   const { home, cleanup } = await homeWithMesh()
@@ -61,7 +61,13 @@ async function run (seed: number): Promise<void> {
     for (let i = 0; i < names.length; i++) if (live[i] == null) await start(i)
     const nodes = live.filter((n): n is MeshNode => n != null)
     await untilAllSee(nodes, 20_000)
-    await until(nodes, ['message:status', 'message:receive'], () => nodes.every(n => n.mail.outbox.size === 0), 30_000, 'every outbox to drain')
+    await until(
+      nodes,
+      ['message:status', 'message:receive'],
+      () => nodes.every(n => n.mail.outbox.size === 0),
+      30_000,
+      'every outbox to drain'
+    )
     for (let i = 0; i < names.length; i++) await check(i)
     for (const k of expected) {
       const [name, id] = k.split(':') as [string, string]

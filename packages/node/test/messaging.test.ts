@@ -14,23 +14,33 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map(async c => c()))
 })
 
-async function mesh (names: string[], extra: Partial<Parameters<typeof startNode>[0]> = {}): Promise<{ home: string, nodes: MeshNode[] }> {
+async function mesh(names: string[], extra: Partial<Parameters<typeof startNode>[0]> = {}): Promise<{ home: string; nodes: MeshNode[] }> {
   return startMesh({ nodes, cleanups }, names, () => extra)
 }
 
 describe('direct messages', () => {
   it('round trip by name, acked as delivered, read receipt back to the sender', async () => {
-    const { nodes: [a, b] } = await mesh(['alice', 'bob'])
+    const {
+      nodes: [a, b]
+    } = await mesh(['alice', 'bob'])
     if (a == null || b == null) throw new Error('nodes')
     const got = received(b)
-    const delivered = new Promise<void>(resolve => { a.addEventListener('message:status', e => { if (e.detail.status === 'delivered') resolve() }) })
+    const delivered = new Promise<void>(resolve => {
+      a.addEventListener('message:status', e => {
+        if (e.detail.status === 'delivered') resolve()
+      })
+    })
     const [r] = await a.mail.send('bob', 'hello bob', { priority: 'now' })
     expect(r).toMatchObject({ to: b.peerId, name: 'bob', status: 'pending' })
     const m = await got
     expect(m).toMatchObject({ id: r?.id, from: a.peerId, fromName: 'alice', body: 'hello bob', priority: 'now' })
     await delivered
     expect((await a.mail.status(r?.id ?? ''))?.status).toBe('delivered')
-    const read = new Promise<void>(resolve => { a.addEventListener('message:status', e => { if (e.detail.status === 'read') resolve() }) })
+    const read = new Promise<void>(resolve => {
+      a.addEventListener('message:status', e => {
+        if (e.detail.status === 'read') resolve()
+      })
+    })
     const check = await b.mail.check()
     expect(check.messages.map(x => x.body)).toEqual(['hello bob'])
     expect(check.remaining).toBe(0)
@@ -43,7 +53,9 @@ describe('direct messages', () => {
   })
 
   it('refuses unknown, ambiguous, empty and oversized sends with clear errors, writing nothing', async () => {
-    const { nodes: [a] } = await mesh(['alice', 'bob'])
+    const {
+      nodes: [a]
+    } = await mesh(['alice', 'bob'])
     if (a == null) throw new Error('nodes')
     await expect(a.mail.send('nobody', 'x')).rejects.toThrow(/no peer "nobody" in this mesh; online: bob/)
     await expect(a.mail.send('bob', '   ')).rejects.toThrow(/empty/)
@@ -53,7 +65,9 @@ describe('direct messages', () => {
   })
 
   it('deduplicates several targets that are the same peer', async () => {
-    const { nodes: [a, b] } = await mesh(['alice', 'bob'])
+    const {
+      nodes: [a, b]
+    } = await mesh(['alice', 'bob'])
     if (a == null || b == null) throw new Error('nodes')
     const rs = await a.mail.send(['bob', b.peerId, b.peerId.slice(0, 12)], 'once')
     expect(rs).toHaveLength(1)
@@ -90,12 +104,22 @@ describe('groups', () => {
     await until(lead, ['peer:update'], () => lead.peers({ group: 'review' }).length === 2)
     // wait until the gossipsub mesh for the topic has both members
     const topic = lead.mail.groups.topicOf('review')
-    await until(lead.libp2p.services.pubsub, ['subscription-change'], () => lead.libp2p.services.pubsub.getSubscribers(topic).length >= 2, 10_000, 'subscribers')
+    await until(
+      lead.libp2p.services.pubsub,
+      ['subscription-change'],
+      () => lead.libp2p.services.pubsub.getSubscribers(topic).length >= 2,
+      10_000,
+      'subscribers'
+    )
     const got = Promise.all([received(r1), received(r2)])
     let leadGot = 0
     let otherGot = 0
-    lead.addEventListener('message:receive', () => { leadGot++ })
-    other.addEventListener('message:receive', () => { otherGot++ })
+    lead.addEventListener('message:receive', () => {
+      leadGot++
+    })
+    other.addEventListener('message:receive', () => {
+      otherGot++
+    })
     const [res] = await lead.mail.send('@review', 'please review #12')
     expect(res).toMatchObject({ to: '@review', status: 'delivered' })
     const [m1, m2] = await got
@@ -114,7 +138,8 @@ describe('groups', () => {
     const names = ['lead', 'm1', 'm2', 'm3', 'late']
     const sessions = names.map(() => randomUUID())
     const ns: MeshNode[] = []
-    for (let i = 0; i < names.length; i++) ns.push(await startNode({ home: h.home, name: names[i], session: sessions[i], groups: [{ name: 'team' }] }))
+    for (let i = 0; i < names.length; i++)
+      ns.push(await startNode({ home: h.home, name: names[i], session: sessions[i], groups: [{ name: 'team' }] }))
     nodes.push(...ns.slice(0, 4))
     await untilAllSee(ns)
     const late = ns[4]
@@ -125,7 +150,11 @@ describe('groups', () => {
     const pubsub = lead.libp2p.services.pubsub
     await until(pubsub, ['subscription-change'], () => pubsub.getSubscribers(topic).length >= 3, 10_000, 'the members on the topic')
     const counts = new Map<string, number>()
-    for (const n of ns.slice(0, 4)) n.addEventListener('message:receive', e => { counts.set(n.self().name, (counts.get(n.self().name) ?? 0) + 1); void e })
+    for (const n of ns.slice(0, 4))
+      n.addEventListener('message:receive', e => {
+        counts.set(n.self().name, (counts.get(n.self().name) ?? 0) + 1)
+        void e
+      })
     const got = Promise.all(ns.slice(1, 4).map(async n => received(n)))
     const [res] = await lead.mail.send('@team', 'decision: ship on friday')
     await got
@@ -142,14 +171,28 @@ describe('groups', () => {
   })
 
   it('a message gossip never brought a connected member arrives by the periodic sync, once', async () => {
-    const { nodes: [a, b] } = await mesh(['alice', 'bob'])
+    const {
+      nodes: [a, b]
+    } = await mesh(['alice', 'bob'])
     if (a == null || b == null) throw new Error('nodes')
     const topic = a.mail.groups.topicOf(ALL)
-    await until(b.libp2p.services.pubsub, ['subscription-change'], () => b.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId), 10_000, 'alice on the topic')
+    await until(
+      b.libp2p.services.pubsub,
+      ['subscription-change'],
+      () => b.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId),
+      10_000,
+      'alice on the topic'
+    )
     // a member's message that reached alice by a path bob was not on (a dropped IHAVE/IWANT)
     const key = await generateKeyPair('Ed25519')
     const id = newMessageId()
-    const bytes = await sealGroup(a.mesh.id, groupKey(a.mesh.contentSecret as Uint8Array, a.mesh.id, ALL), key, { from: key.publicKey.raw, topic, id, ts: Date.now() }, { body: 'gossip lost this', pri: 'next', group: ALL })
+    const bytes = await sealGroup(
+      a.mesh.id,
+      groupKey(a.mesh.contentSecret as Uint8Array, a.mesh.id, ALL),
+      key,
+      { from: key.publicKey.raw, topic, id, ts: Date.now() },
+      { body: 'gossip lost this', pri: 'next', group: ALL }
+    )
     expect(await a.mail.groups.accept(bytes)).toBe(true)
     expect(await b.mail.inbox.has(idText(id))).toBe(false)
     const got = received(b, m => m.id === idText(id))

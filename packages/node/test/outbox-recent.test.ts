@@ -12,20 +12,25 @@ import { MAX_RECENT } from '../src/messaging/recent.js'
 import { tempHome } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
 
-async function store (): Promise<{ db: Store, dir: string }> {
+async function store(): Promise<{ db: Store; dir: string }> {
   const t = await tempHome()
   const dir = join(t.home, 'db')
   const db = await openStore(dir, SESSION_LAYOUT)
-  cleanups.push(async () => { await db.close().catch(() => {}); await t.cleanup() })
+  cleanups.push(async () => {
+    await db.close().catch(() => {})
+    await t.cleanup()
+  })
   return { db, dir }
 }
 
 const id = (): string => randomBytes(16).toString('hex')
 
 /** `n` delivered statuses written straight to the store, sent at base + i. */
-async function stored (db: Store, n: number, base: number): Promise<MessageStatus[]> {
+async function stored(db: Store, n: number, base: number): Promise<MessageStatus[]> {
   const out = sublevel(db, 'outbox')
   const list: MessageStatus[] = []
   for (let i = 0; i < n; i += 1_000) {
@@ -42,9 +47,13 @@ async function stored (db: Store, n: number, base: number): Promise<MessageStatu
   return list
 }
 
-const newestIds = (list: MessageStatus[], n: number): string[] => [...list].sort((a, b) => (b.times.pending ?? 0) - (a.times.pending ?? 0)).slice(0, n).map(s => s.id)
+const newestIds = (list: MessageStatus[], n: number): string[] =>
+  [...list]
+    .sort((a, b) => (b.times.pending ?? 0) - (a.times.pending ?? 0))
+    .slice(0, n)
+    .map(s => s.id)
 
-describe('the outbox\'s sent list', () => {
+describe("the outbox's sent list", () => {
   it('scans once, then follows new messages, acks, receipts and reads without reading the store, and agrees with a fresh scan', async () => {
     const { db } = await store()
     const base = Date.now() - 1_000_000
@@ -63,12 +72,19 @@ describe('the outbox\'s sent list', () => {
     const group = newStatus(id(), '@dev', '@dev', 'delivered', now + 1, 'dev')
     await box.enqueue([dm], [group])
     let top = await box.recent(3)
-    expect(top.map(s => [s.id, s.status])).toEqual([[group.id, 'delivered'], [dm.id, 'pending'], [newestIds(all, 1)[0], 'delivered']])
+    expect(top.map(s => [s.id, s.status])).toEqual([
+      [group.id, 'delivered'],
+      [dm.id, 'pending'],
+      [newestIds(all, 1)[0], 'delivered']
+    ])
     await box.acked('peer1', [dm.id], 'delivered', now + 10)
     await box.advance('peer1', [dm.id], 'read', now + 20)
     await box.advance('peer3', [group.id], 'read', now + 30)
     top = await box.recent(2)
-    expect(top.map(s => [s.id, s.status, s.reads])).toEqual([[group.id, 'delivered', { peer3: now + 30 }], [dm.id, 'read', undefined]])
+    expect(top.map(s => [s.id, s.status, s.reads])).toEqual([
+      [group.id, 'delivered', { peer3: now + 30 }],
+      [dm.id, 'read', undefined]
+    ])
     // an older message (among the newest 500) read now keeps its place by send time
     const old = all[2_700] as MessageStatus
     await box.advance(old.to, [old.id], 'read', now + 40)
@@ -123,14 +139,23 @@ describe('held by relay', () => {
     let box = new Outbox(sublevel(db, 'outbox'), new GroupCommit(db))
     await box.start()
     const now = Date.now()
-    const items = ['a', 'b', 'c'].map(x => ({ id: x.repeat(32), to: 'peer', toName: 'bob', env: new Uint8Array([1]), createdAt: now, exp: now + 60_000 }))
+    const items = ['a', 'b', 'c'].map(x => ({
+      id: x.repeat(32),
+      to: 'peer',
+      toName: 'bob',
+      env: new Uint8Array([1]),
+      createdAt: now,
+      exp: now + 60_000
+    }))
     await box.enqueue(items)
     await box.acked('peer', ['a'.repeat(32), 'b'.repeat(32)], 'held', now, 'relayOne')
     await box.acked('peer', ['c'.repeat(32)], 'held', now)
     expect(Object.fromEntries(box.heldByRelay())).toEqual({ relayOne: 2, '': 1 })
     await db.close()
     db = await openStore(dir, SESSION_LAYOUT)
-    cleanups.push(async () => { await db.close() })
+    cleanups.push(async () => {
+      await db.close()
+    })
     box = new Outbox(sublevel(db, 'outbox'), new GroupCommit(db))
     await box.start()
     expect(Object.fromEntries(box.heldByRelay())).toEqual({ relayOne: 2, '': 1 })

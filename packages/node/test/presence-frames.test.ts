@@ -8,7 +8,6 @@ import { presenceProtocol } from '../src/presence/constants.js'
 import { sealBody } from '../src/presence/record.js'
 import { homeWithMesh, rng, startNode, until, untilAllSee } from './helpers.js'
 
-
 describe('hostile presence frames', () => {
   let a: MeshNode
   let b: MeshNode
@@ -29,7 +28,7 @@ describe('hostile presence frames', () => {
     await cleanup()
   })
 
-  async function rejected (frame: Uint8Array): Promise<void> {
+  async function rejected(frame: Uint8Array): Promise<void> {
     const before = b.presence.stats.rejected + b.presence.stats.stale
     expect(await b.presence.accept(frame)).toBe(false)
     expect(b.presence.stats.rejected + b.presence.stats.stale).toBe(before + 1)
@@ -88,9 +87,17 @@ describe('hostile presence frames', () => {
     await lp.writeV([new Uint8Array(randomBytes(100)), new Uint8Array([0xa1, 0x61]), valid.subarray(0, 50)])
     await stream.close()
     const topic = presenceTopic(a.mesh.id)
-    await until(a.libp2p.services.pubsub, ['subscription-change'], () => a.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(b.libp2p.peerId)), 10_000, 'bob on the topic')
+    await until(
+      a.libp2p.services.pubsub,
+      ['subscription-change'],
+      () => a.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(b.libp2p.peerId)),
+      10_000,
+      'bob on the topic'
+    )
     const published = new Promise<void>(resolve => {
-      b.addEventListener('presence:reject', () => { if (b.presence.stats.rejected >= before + 4) resolve() })
+      b.addEventListener('presence:reject', () => {
+        if (b.presence.stats.rejected >= before + 4) resolve()
+      })
     })
     // alice's own validator would refuse to publish junk: take it away to play a hostile member
     const own = a.libp2p.services.pubsub.topicValidators.get(topic)
@@ -101,7 +108,9 @@ describe('hostile presence frames', () => {
     expect(b.presence.get(a.peerId)?.online).toBe(true)
     await a.setPresence({ summary: 'still fine' })
     await new Promise<void>(resolve => {
-      const check = (): void => { if (b.presence.get(a.peerId)?.summary === 'still fine') resolve() }
+      const check = (): void => {
+        if (b.presence.get(a.peerId)?.summary === 'still fine') resolve()
+      }
       b.addEventListener('peer:update', check)
       check()
     })

@@ -11,9 +11,10 @@ afterEach(async () => {
 })
 
 // the handlers gossipsub calls on a new subscriber and on a graft (SPEC.md §6.2)
-type Hooks = { onSubscription: (e: unknown) => void, onGraft: (e: unknown) => void, republishPending: boolean, topic: string }
+type Hooks = { onSubscription: (e: unknown) => void; onGraft: (e: unknown) => void; republishPending: boolean; topic: string }
 const hooks = (n: MeshNode): Hooks => n.presence as unknown as Hooks
-const subscribed = (topic: string): CustomEvent => new CustomEvent('subscription-change', { detail: { subscriptions: [{ topic, subscribe: true }] } })
+const subscribed = (topic: string): CustomEvent =>
+  new CustomEvent('subscription-change', { detail: { subscriptions: [{ topic, subscribe: true }] } })
 const grafted = (topic: string): CustomEvent => new CustomEvent('gossipsub:graft', { detail: { topic } })
 
 describe('presence republish on new connections (SPEC.md §6.2)', () => {
@@ -40,7 +41,12 @@ describe('presence republish on new connections (SPEC.md §6.2)', () => {
     await untilAllSee(nodes)
     // a change is published at once; b seeing it proves the publish reached a peer
     const seen = new Promise<void>(resolve => {
-      const on = (e: Event): void => { if ((e as CustomEvent).detail.summary === 'ready') { b.removeEventListener('peer:update', on); resolve() } }
+      const on = (e: Event): void => {
+        if ((e as CustomEvent).detail.summary === 'ready') {
+          b.removeEventListener('peer:update', on)
+          resolve()
+        }
+      }
       b.addEventListener('peer:update', on)
     })
     await a.presence.update({ summary: 'ready' })

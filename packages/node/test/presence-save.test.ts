@@ -19,12 +19,33 @@ afterEach(async () => {
 })
 
 /** A fresh peer's signed, sealed record for `node`'s mesh (seq picks the version). */
-async function peerRecord (node: MeshNode, seq: number, key?: Ed25519PrivateKey): Promise<{ bytes: Uint8Array, id: string, key: Ed25519PrivateKey }> {
-  const k = key ?? await generateKeyPair('Ed25519')
+async function peerRecord(
+  node: MeshNode,
+  seq: number,
+  key?: Ed25519PrivateKey
+): Promise<{ bytes: Uint8Array; id: string; key: Ed25519PrivateKey }> {
+  const k = key ?? (await generateKeyPair('Ed25519'))
   const secret = node.mesh.contentSecret
   if (secret == null) throw new Error('test mesh has no content secret')
-  const body = sealBody(presenceKey(secret, node.mesh.id), k.publicKey.raw, { name: `p${seq}`, role: '', groups: [], status: 'idle', summary: '', cwd: '/', host: 'h' })
-  const bytes = await signRecord(node.mesh.id, k, { v: 1, peer: k.publicKey.raw, inc: 1, seq, at: Date.now(), addrs: [], gone: false, body })
+  const body = sealBody(presenceKey(secret, node.mesh.id), k.publicKey.raw, {
+    name: `p${seq}`,
+    role: '',
+    groups: [],
+    status: 'idle',
+    summary: '',
+    cwd: '/',
+    host: 'h'
+  })
+  const bytes = await signRecord(node.mesh.id, k, {
+    v: 1,
+    peer: k.publicKey.raw,
+    inc: 1,
+    seq,
+    at: Date.now(),
+    addrs: [],
+    gone: false,
+    body
+  })
   return { bytes, id: peerIdFromPublicKey(k.publicKey).toString(), key: k }
 }
 
@@ -65,7 +86,7 @@ describe('presence ingest and persistence (SPEC.md §6.3)', () => {
     // written behind: not on disk at once, then all of them within the delay
     expect(await stored.get(newest.id)).toBeUndefined()
     const bound = Date.now() + SAVE_DELAY_MS * 10
-    while (await stored.get(newest.id) == null && Date.now() < bound) await new Promise(resolve => setTimeout(resolve, 50))
+    while ((await stored.get(newest.id)) == null && Date.now() < bound) await new Promise(resolve => setTimeout(resolve, 50))
     expect(await stored.get(newest.id)).toEqual(newest.bytes)
     const late = await peerRecord(a, 1)
     expect(await a.presence.accept(late.bytes)).toBe(true)

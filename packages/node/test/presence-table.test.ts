@@ -4,9 +4,24 @@ import type { SignedRecord } from '../src/presence/record.js'
 import { applyRecord, expired, newer, type PeerEntry } from '../src/presence/table.js'
 
 const t = DEFAULT_TIMINGS
-const rec = (inc: number, seq: number, at: number, gone = false): SignedRecord =>
-  ({ v: 1, peer: new Uint8Array(32), inc, seq, at, addrs: [], gone, body: new Uint8Array(0), sig: new Uint8Array(64) })
-const entry = (r: SignedRecord, lastSeen: number): PeerEntry => ({ id: 'p', record: r, bytes: new Uint8Array(0), lastSeen, state: 'offline' })
+const rec = (inc: number, seq: number, at: number, gone = false): SignedRecord => ({
+  v: 1,
+  peer: new Uint8Array(32),
+  inc,
+  seq,
+  at,
+  addrs: [],
+  gone,
+  body: new Uint8Array(0),
+  sig: new Uint8Array(64)
+})
+const entry = (r: SignedRecord, lastSeen: number): PeerEntry => ({
+  id: 'p',
+  record: r,
+  bytes: new Uint8Array(0),
+  lastSeen,
+  state: 'offline'
+})
 
 describe('the peer table', () => {
   it('orders records by (incarnation, sequence)', () => {
@@ -21,7 +36,10 @@ describe('the peer table', () => {
     expect(applyRecord(undefined, first, now, t)).toBe('join')
     const heartbeat = entry(rec(5, 2, now), now)
     expect(applyRecord(first, heartbeat, now, t)).toBe('quiet')
-    const second = { ...entry(rec(5, 3, now), now), body: { name: 'x', role: '', groups: [], status: 'working' as const, summary: '', cwd: '', host: '' } }
+    const second = {
+      ...entry(rec(5, 3, now), now),
+      body: { name: 'x', role: '', groups: [], status: 'working' as const, summary: '', cwd: '', host: '' }
+    }
     expect(applyRecord(heartbeat, second, now, t)).toBe('update')
     expect(applyRecord(second, entry(rec(5, 3, now), now), now, t)).toBe('stale')
     expect(applyRecord(second, entry(rec(5, 1, now), now), now, t)).toBe('stale')

@@ -14,7 +14,10 @@ import { MAX_QUERY_CHARS, MAX_QUERY_TERMS } from '../src/memory/index.js'
 import { homeWithMesh, rng, startNode } from './helpers.js'
 
 const NOTES = 3_200
-const VOCAB = 'deploy release branch staging database host server cache index query build test flaky login timeout vault credentials kubernetes cluster pipeline artifact docker image registry network latency memory leak profile benchmark schema migration rollback feature flag monitoring alert dashboard incident postmortem'.split(' ')
+const VOCAB =
+  'deploy release branch staging database host server cache index query build test flaky login timeout vault credentials kubernetes cluster pipeline artifact docker image registry network latency memory leak profile benchmark schema migration rollback feature flag monitoring alert dashboard incident postmortem'.split(
+    ' '
+  )
 
 let node: MeshNode
 let client: ControlClient
@@ -26,7 +29,10 @@ beforeAll(async () => {
   node = await startNode({ home: h.home, name: 'memo', session: randomUUID() })
   // 3,200 notes of 8–38 words, a third of them rare: written in batches through the real map
   const r = rng(42)
-  const word = (): string => r() < 0.3 ? Array.from({ length: 3 + Math.floor(r() * 9) }, () => String.fromCharCode(97 + Math.floor(r() * 26))).join('') : VOCAB[Math.floor(r() * VOCAB.length)] as string
+  const word = (): string =>
+    r() < 0.3
+      ? Array.from({ length: 3 + Math.floor(r() * 9) }, () => String.fromCharCode(97 + Math.floor(r() * 26))).join('')
+      : (VOCAB[Math.floor(r() * VOCAB.length)] as string)
   const shared = node.shared as NonNullable<MeshNode['shared']>
   for (let b = 0; b < NOTES; b += 400) {
     await shared.replica.change(doc => {
@@ -50,13 +56,22 @@ afterAll(async () => {
 })
 
 /** Run `recall(query)` while calling `info` on the control socket back to back; the slowest answer and loop stall. */
-async function underRecall (query: string): Promise<{ recallMs: number, infoMaxMs: number, infoMedianMs: number, infos: number, loopMaxMs: number, hits: number }> {
+async function underRecall(
+  query: string
+): Promise<{ recallMs: number; infoMaxMs: number; infoMedianMs: number; infos: number; loopMaxMs: number; hits: number }> {
   const loop = monitorEventLoopDelay({ resolution: 5 })
   loop.enable()
   const t0 = performance.now()
   let done = false
   let hits = -1
-  const recall = node.data.memory.recall(query).then(rs => { hits = rs.length }).finally(() => { done = true })
+  const recall = node.data.memory
+    .recall(query)
+    .then(rs => {
+      hits = rs.length
+    })
+    .finally(() => {
+      done = true
+    })
   const lat: number[] = []
   while (!done) {
     const t = performance.now()
@@ -66,14 +81,25 @@ async function underRecall (query: string): Promise<{ recallMs: number, infoMaxM
   await recall
   loop.disable()
   lat.sort((a, b) => a - b)
-  return { recallMs: performance.now() - t0, infoMaxMs: lat[lat.length - 1] ?? 0, infoMedianMs: lat[Math.floor(lat.length / 2)] ?? 0, infos: lat.length, loopMaxMs: Math.max(0, loop.max / 1e6 - 5), hits }
+  return {
+    recallMs: performance.now() - t0,
+    infoMaxMs: lat[lat.length - 1] ?? 0,
+    infoMedianMs: lat[Math.floor(lat.length / 2)] ?? 0,
+    infos: lat.length,
+    loopMaxMs: Math.max(0, loop.max / 1e6 - 5),
+    hits
+  }
 }
 
 describe('recall bounds', () => {
   it('refuses a query over the bounds at once, with a clear error', async () => {
     const cpu = process.cpuUsage()
-    await expect(node.data.memory.recall('x'.repeat(1000))).rejects.toThrow(new RegExp(`at most ${MAX_QUERY_CHARS} characters \\(this one has 1000\\)`))
-    await expect(node.data.memory.recall(Array.from({ length: MAX_QUERY_TERMS + 1 }, (_, i) => `w${i}x`).join(' '))).rejects.toThrow(new RegExp(`at most ${MAX_QUERY_TERMS} different words`))
+    await expect(node.data.memory.recall('x'.repeat(1000))).rejects.toThrow(
+      new RegExp(`at most ${MAX_QUERY_CHARS} characters \\(this one has 1000\\)`)
+    )
+    await expect(node.data.memory.recall(Array.from({ length: MAX_QUERY_TERMS + 1 }, (_, i) => `w${i}x`).join(' '))).rejects.toThrow(
+      new RegExp(`at most ${MAX_QUERY_TERMS} different words`)
+    )
     const used = process.cpuUsage(cpu)
     expect((used.user + used.system) / 1000).toBeLessThan(50) // refused before any search
     // the control method gives the same error (the CLI's path)
@@ -84,7 +110,9 @@ describe('recall bounds', () => {
     const r = rng(7)
     const rand = (n: number): string => Array.from({ length: n }, () => String.fromCharCode(97 + Math.floor(r() * 26))).join('')
     const queries: Record<string, string> = {
-      'long random words (fuzzy)': Array.from({ length: MAX_QUERY_TERMS }, () => rand(15)).join(' ').slice(0, MAX_QUERY_CHARS),
+      'long random words (fuzzy)': Array.from({ length: MAX_QUERY_TERMS }, () => rand(15))
+        .join(' ')
+        .slice(0, MAX_QUERY_CHARS),
       'common words': VOCAB.slice(0, MAX_QUERY_TERMS).join(' '),
       'common words, short prefix last': `${VOCAB.slice(0, MAX_QUERY_TERMS - 1).join(' ')} dat`,
       'one word at the length bound': rand(MAX_QUERY_CHARS)
@@ -93,7 +121,9 @@ describe('recall bounds', () => {
       expect(q.length).toBeLessThanOrEqual(MAX_QUERY_CHARS)
       const m = await underRecall(q)
       const { slices, maxSliceCpuMs } = node.data.memory.lastRecall
-      process.stderr.write(`recall over ${NOTES} notes, ${what} (${q.length} chars): ${m.recallMs.toFixed(0)} ms in ${slices} slices, longest slice ${maxSliceCpuMs.toFixed(1)} ms CPU; ${m.infos} info calls meanwhile, median ${m.infoMedianMs.toFixed(1)} ms, slowest ${m.infoMaxMs.toFixed(1)} ms; event loop max stall ${m.loopMaxMs.toFixed(1)} ms; ${m.hits} hits\n`)
+      process.stderr.write(
+        `recall over ${NOTES} notes, ${what} (${q.length} chars): ${m.recallMs.toFixed(0)} ms in ${slices} slices, longest slice ${maxSliceCpuMs.toFixed(1)} ms CPU; ${m.infos} info calls meanwhile, median ${m.infoMedianMs.toFixed(1)} ms, slowest ${m.infoMaxMs.toFixed(1)} ms; event loop max stall ${m.loopMaxMs.toFixed(1)} ms; ${m.hits} hits\n`
+      )
       // slices aim at 2 ms (2-6 ms measured alone); process CPU also counts V8's GC and libuv
       // threads, which reached 30 ms in one full-suite run while the loop showed no stall. The
       // bound is for what this test exists to catch: one query blocking for hundreds of ms (757)

@@ -8,11 +8,11 @@ import { parseQuery, slicedSearch } from '../src/memory/recall.js'
 import { TextIndex } from '../src/memory/text-index.js'
 import { rng } from './helpers.js'
 
-async function ids (ix: TextIndex, query: string, limit = 10): Promise<string[]> {
+async function ids(ix: TextIndex, query: string, limit = 10): Promise<string[]> {
   return (await slicedSearch(ix, parseQuery(query), limit)).map(h => h.id)
 }
 
-function indexOf (notes: Record<string, [string, string?]>): TextIndex {
+function indexOf(notes: Record<string, [string, string?]>): TextIndex {
   const ix = new TextIndex()
   for (const [id, [content, tags]] of Object.entries(notes)) ix.add(id, { content, tags: tags ?? '' })
   return ix
@@ -37,7 +37,12 @@ describe('recall index', () => {
   })
 
   it('stems words, matches the last word as a prefix from 3 letters, and fuzzy words at distance 1', async () => {
-    const ix = indexOf({ n1: ['Deploys run from the release branch'], n2: ['the flaky test is test_login_timeout'], n3: ['Deployment credentials live in the vault'], n4: ['database migrations'] })
+    const ix = indexOf({
+      n1: ['Deploys run from the release branch'],
+      n2: ['the flaky test is test_login_timeout'],
+      n3: ['Deployment credentials live in the vault'],
+      n4: ['database migrations']
+    })
     expect((await ids(ix, 'deploying')).sort()).toEqual(['n1', 'n3']) // deploi exactly, deploy at distance 1
     expect(await ids(ix, 'datab')).toEqual(['n4']) // prefix of the last word
     expect(await ids(ix, 'datab release')).toEqual(['n1']) // …only the last
@@ -50,9 +55,11 @@ describe('recall index', () => {
 
   it('an index changed note by note ranks exactly as one built afresh from the same notes', async () => {
     const r = rng(12)
-    const words = 'alpha beta gamma delta epsilon zeta theta kappa lambda omicron sigma omega deploy staging database cache server client'.split(' ')
-    const text = (): string => Array.from({ length: 3 + Math.floor(r() * 12) }, () => words[Math.floor(r() * words.length)] as string).join(' ')
-    const live = new Map<string, { content: string, tags: string }>()
+    const words =
+      'alpha beta gamma delta epsilon zeta theta kappa lambda omicron sigma omega deploy staging database cache server client'.split(' ')
+    const text = (): string =>
+      Array.from({ length: 3 + Math.floor(r() * 12) }, () => words[Math.floor(r() * words.length)] as string).join(' ')
+    const live = new Map<string, { content: string; tags: string }>()
     const ix = new TextIndex()
     for (let op = 0; op < 4000; op++) {
       const id = `n${Math.floor(r() * 600)}`
@@ -60,7 +67,7 @@ describe('recall index', () => {
         ix.remove(id)
         live.delete(id)
       } else {
-        const note = { content: text(), tags: r() < 0.3 ? words[Math.floor(r() * words.length)] as string : '' }
+        const note = { content: text(), tags: r() < 0.3 ? (words[Math.floor(r() * words.length)] as string) : '' }
         ix.add(id, note) // a rewrite when the id is there
         live.set(id, note)
       }
@@ -69,7 +76,7 @@ describe('recall index', () => {
     for (const [id, note] of live) fresh.add(id, note)
     expect(ix.size).toBe(live.size)
     expect(ix.capacity).toBeGreaterThan(fresh.capacity) // removals left dead documents behind
-    const canon = (hs: Array<{ id: string, score: number }>): string[] => hs.map(h => `${h.score.toFixed(9)} ${h.id}`).sort()
+    const canon = (hs: Array<{ id: string; score: number }>): string[] => hs.map(h => `${h.score.toFixed(9)} ${h.id}`).sort()
     for (const q of ['alpha', 'deploy staging', 'databas', 'omega sigma lambd', 'kappa thet', 'servers', 'cachr client']) {
       const a = await slicedSearch(ix, parseQuery(q), 1000)
       const b = await slicedSearch(fresh, parseQuery(q), 1000)

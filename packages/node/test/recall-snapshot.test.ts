@@ -23,16 +23,18 @@ import { homeWithMesh, rng, startNode } from './helpers.js'
 
 const MESH = '00112233aabbccdd'
 const SEAL = new Uint8Array(32).fill(7)
-const WORDS = 'alpha beta gamma delta epsilon zeta theta kappa lambda omicron sigma omega deploy staging database cache server client'.split(' ')
+const WORDS =
+  'alpha beta gamma delta epsilon zeta theta kappa lambda omicron sigma omega deploy staging database cache server client'.split(' ')
 const QUERIES = ['alpha', 'deploy staging', 'databas', 'omega sigma lambd', 'kappa thet', 'servers', 'cachr client', 'gamma delta epsilon']
 
-const canon = (hs: Array<{ id: string, score: number }>): string[] => hs.map(h => `${h.score.toFixed(9)} ${h.id}`).sort()
+const canon = (hs: Array<{ id: string; score: number }>): string[] => hs.map(h => `${h.score.toFixed(9)} ${h.id}`).sort()
 
 /** An index changed note by note (adds, rewrites, removals), and the notes left in it. */
-function churned (seed: number): { ix: TextIndex, live: Map<string, { content: string, tags: string[], author: string }> } {
+function churned(seed: number): { ix: TextIndex; live: Map<string, { content: string; tags: string[]; author: string }> } {
   const r = rng(seed)
-  const text = (): string => Array.from({ length: 3 + Math.floor(r() * 12) }, () => WORDS[Math.floor(r() * WORDS.length)] as string).join(' ')
-  const live = new Map<string, { content: string, tags: string[], author: string }>()
+  const text = (): string =>
+    Array.from({ length: 3 + Math.floor(r() * 12) }, () => WORDS[Math.floor(r() * WORDS.length)] as string).join(' ')
+  const live = new Map<string, { content: string; tags: string[]; author: string }>()
   const ix = new TextIndex()
   for (let op = 0; op < 3000; op++) {
     const id = (0x1000 + Math.floor(r() * 500)).toString(16).padStart(16, '0')
@@ -40,7 +42,11 @@ function churned (seed: number): { ix: TextIndex, live: Map<string, { content: s
       ix.remove(id)
       live.delete(id)
     } else {
-      const note = { content: text(), tags: r() < 0.3 ? [WORDS[Math.floor(r() * WORDS.length)] as string] : [], author: `peer${Math.floor(r() * 3)}` }
+      const note = {
+        content: text(),
+        tags: r() < 0.3 ? [WORDS[Math.floor(r() * WORDS.length)] as string] : [],
+        author: `peer${Math.floor(r() * 3)}`
+      }
       ix.add(id, { content: note.content, tags: note.tags.join(' ') }, { author: note.author, tags: note.tags, source: [7, op] })
       live.set(id, note)
     }
@@ -48,14 +54,18 @@ function churned (seed: number): { ix: TextIndex, live: Map<string, { content: s
   return { ix, live }
 }
 
-async function sameRanking (a: TextIndex, b: TextIndex): Promise<void> {
+async function sameRanking(a: TextIndex, b: TextIndex): Promise<void> {
   expect(a.size).toBe(b.size)
   for (const q of QUERIES) {
     const x = await slicedSearch(a, parseQuery(q), 1000)
     expect(x.length, q).toBeGreaterThan(0)
     expect(canon(x), q).toEqual(canon(await slicedSearch(b, parseQuery(q), 1000)))
   }
-  for (const [author, tags] of [['peer1', []], [undefined, ['deploy']], ['peer2', ['alpha']]] as const) {
+  for (const [author, tags] of [
+    ['peer1', []],
+    [undefined, ['deploy']],
+    ['peer2', ['alpha']]
+  ] as const) {
     const ka = a.matcher(author, tags)
     const kb = b.matcher(author, tags)
     const q = parseQuery('alpha beta deploy')
@@ -66,12 +76,17 @@ async function sameRanking (a: TextIndex, b: TextIndex): Promise<void> {
 class Store implements IndexStore {
   bytes?: Uint8Array
   saves = 0
-  async load (): Promise<Uint8Array | undefined> { return this.bytes }
-  async save (b: Uint8Array): Promise<void> { this.bytes = b; this.saves++ }
+  async load(): Promise<Uint8Array | undefined> {
+    return this.bytes
+  }
+  async save(b: Uint8Array): Promise<void> {
+    this.bytes = b
+    this.saves++
+  }
 }
 
 /** A replica over `log` (a new incarnation each time, as a restarted node) with its memory on `store`. */
-async function start (log: MemoryLog, store: IndexStore | undefined, inc: number): Promise<SharedMemory> {
+async function start(log: MemoryLog, store: IndexStore | undefined, inc: number): Promise<SharedMemory> {
   const key = await generateKeyPair('Ed25519')
   const replica = new Replica(MESH, key, SEAL, inc, log, peerIdFromPrivateKey(key).toString())
   await replica.load()
@@ -80,8 +95,11 @@ async function start (log: MemoryLog, store: IndexStore | undefined, inc: number
   return memory
 }
 
-async function sameRecall (a: SharedMemory, b: SharedMemory): Promise<void> {
-  for (const q of QUERIES) expect((await a.recall(q, { limit: 100 })).map(n => `${n.score} ${n.id}`).sort(), q).toEqual((await b.recall(q, { limit: 100 })).map(n => `${n.score} ${n.id}`).sort())
+async function sameRecall(a: SharedMemory, b: SharedMemory): Promise<void> {
+  for (const q of QUERIES)
+    expect((await a.recall(q, { limit: 100 })).map(n => `${n.score} ${n.id}`).sort(), q).toEqual(
+      (await b.recall(q, { limit: 100 })).map(n => `${n.score} ${n.id}`).sort()
+    )
 }
 
 describe('recall index snapshot', () => {
@@ -103,7 +121,9 @@ describe('recall index snapshot', () => {
     const { ix } = churned(4)
     const good = encodeIndex(ix)
     const r = rng(5)
-    const refused = (b: Uint8Array): void => { expect(() => decodeIndex(b)).toThrow() }
+    const refused = (b: Uint8Array): void => {
+      expect(() => decodeIndex(b)).toThrow()
+    }
     refused(new Uint8Array(0))
     refused(Uint8Array.from({ length: 4096 }, () => Math.floor(r() * 256)))
     refused(good.subarray(0, good.byteLength >> 1))
@@ -111,7 +131,25 @@ describe('recall index snapshot', () => {
     const frame = (over: Record<string, unknown>): Uint8Array => {
       const p = parts
       const b = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
-      return encode({ v: 1, le: true, ids: p.ids.join(''), terms: p.terms.join('\n'), authors: p.authors, tags: p.tags, source: b(p.source), authorOf: b(p.authorOf), tagCount: p.tagCount, tagPool: b(p.tagPool), lens0: b(p.lens[0] as Uint16Array), lens1: b(p.lens[1] as Uint16Array), listKey: b(p.listKey), listLen: b(p.listLen), docs: b(p.docs), tfs: p.tfs, ...over })
+      return encode({
+        v: 1,
+        le: true,
+        ids: p.ids.join(''),
+        terms: p.terms.join('\n'),
+        authors: p.authors,
+        tags: p.tags,
+        source: b(p.source),
+        authorOf: b(p.authorOf),
+        tagCount: p.tagCount,
+        tagPool: b(p.tagPool),
+        lens0: b(p.lens[0] as Uint16Array),
+        lens1: b(p.lens[1] as Uint16Array),
+        listKey: b(p.listKey),
+        listLen: b(p.listLen),
+        docs: b(p.docs),
+        tfs: p.tfs,
+        ...over
+      })
     }
     expect(decodeIndex(frame({})).size).toBe(ix.size) // the helper writes what encodeIndex writes
     refused(frame({ v: 2 }))
@@ -132,7 +170,9 @@ describe('recall index snapshot', () => {
       const at = Math.floor(r() * b.length)
       b[at] = (b[at] as number) ^ (1 << Math.floor(r() * 8))
       let loaded: TextIndex | undefined
-      try { loaded = decodeIndex(b) } catch {}
+      try {
+        loaded = decodeIndex(b)
+      } catch {}
       if (loaded != null) for (const q of QUERIES) await slicedSearch(loaded, parseQuery(q), 10)
     }
   })
@@ -143,7 +183,8 @@ describe('recall index snapshot', () => {
     const first = await start(log, store, 1)
     expect(first.indexStart).toMatchObject({ from: 'build', reread: 0 })
     const r = rng(9)
-    const text = (): string => Array.from({ length: 3 + Math.floor(r() * 10) }, () => WORDS[Math.floor(r() * WORDS.length)] as string).join(' ')
+    const text = (): string =>
+      Array.from({ length: 3 + Math.floor(r() * 10) }, () => WORDS[Math.floor(r() * WORDS.length)] as string).join(' ')
     const ids: string[] = []
     // fewer than recall's limit of 100: every hit is compared, none left out by a tie
     for (let i = 0; i < 90; i++) ids.push((await first.remember(text(), r() < 0.3 ? ['deploy'] : [])).id)
@@ -162,8 +203,12 @@ describe('recall index snapshot', () => {
     await second.forget(ids[0] as string)
     const replica = (second as unknown as { replica: Replica }).replica
     const map = replica.doc.getMap<Record<string, unknown>>('memory')
-    await replica.change(() => { map.set(ids[1] as string, { ...map.get(ids[1] as string), content: 'rewritten alpha omega', at: 1 }) })
-    await replica.change(() => { map.delete(ids[2] as string) })
+    await replica.change(() => {
+      map.set(ids[1] as string, { ...map.get(ids[1] as string), content: 'rewritten alpha omega', at: 1 })
+    })
+    await replica.change(() => {
+      map.delete(ids[2] as string)
+    })
     const third = await start(log, store, 4)
     expect(third.indexStart).toMatchObject({ from: 'snapshot', reread: 8 })
     expect(third.size).toBe(90 + 5 - 2)
@@ -185,7 +230,15 @@ describe('recall index snapshot', () => {
     const cases: Array<[string, IndexStore]> = [
       ['garbage', { load: async () => Uint8Array.from({ length: 999 }, (_, i) => i * 7), save: async () => {} }],
       ['truncated', { load: async () => encodeIndex(other).subarray(0, 100), save: async () => {} }],
-      ['unreadable', { load: async () => { throw new Error('disk on fire') }, save: async () => {} }]
+      [
+        'unreadable',
+        {
+          load: async () => {
+            throw new Error('disk on fire')
+          },
+          save: async () => {}
+        }
+      ]
     ]
     for (const [what, s] of cases) {
       const m = await start(log, s, 3)
@@ -220,7 +273,7 @@ describe('recall index snapshot', () => {
       expect(Buffer.from((await s.load()) as Uint8Array).equals(Buffer.from(big))).toBe(true)
       await s.save(new Uint8Array([9, 8, 7]))
       expect(await crdt.keys({ gte: 'r!index!', lt: 'r!index"' }).all()).toEqual(['r!index!000000'])
-      expect([...(await s.load()) as Uint8Array]).toEqual([9, 8, 7])
+      expect([...((await s.load()) as Uint8Array)]).toEqual([9, 8, 7])
       await db.close()
     } finally {
       await rm(dir, { recursive: true, force: true })

@@ -14,13 +14,15 @@ import { clientIdOf, MemoryLog, Replica, signUpdate } from '../src/state/index.j
 const MESH = '00112233aabbccdd'
 const SEAL = new Uint8Array(32).fill(9)
 const dirs: string[] = []
-afterAll(async () => { await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true }))) })
+afterAll(async () => {
+  await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true })))
+})
 
-function git (cwd: string, ...args: string[]): void {
+function git(cwd: string, ...args: string[]): void {
   execFileSync('git', ['-C', cwd, ...args], { stdio: 'ignore' })
 }
 
-async function clone (remote: string, branch = 'main'): Promise<string> {
+async function clone(remote: string, branch = 'main'): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'cm-rs-'))
   dirs.push(d)
   git(d, 'init', '-q', '-b', branch)
@@ -30,7 +32,13 @@ async function clone (remote: string, branch = 'main'): Promise<string> {
 
 describe('repository identity', () => {
   it('ssh, https with credentials, ports, .git and case all name one repository', () => {
-    const forms = ['git@GitHub.com:Team/App.git', 'https://bob:s3cret@github.com/team/app', 'ssh://git@github.com:22/team/app.git/', 'git://github.com/team/app', 'git+ssh://git@github.com/team/app.git']
+    const forms = [
+      'git@GitHub.com:Team/App.git',
+      'https://bob:s3cret@github.com/team/app',
+      'ssh://git@github.com:22/team/app.git/',
+      'git://github.com/team/app',
+      'git+ssh://git@github.com/team/app.git'
+    ]
     expect(new Set(forms.map(f => normalizeRemote(f, 'h', '/r')))).toEqual(new Set(['github.com/team/app']))
     expect(normalizeRemote('/srv/git/app.git', 'Box', '/r')).toBe('file://box/srv/git/app')
     expect(normalizeRemote('../app.git', 'box', '/home/u/r')).toBe('file://box/home/u/app')
@@ -57,7 +65,12 @@ describe('repository identity', () => {
 
 describe('globs', () => {
   it('a literal covers itself and what is below it; patterns match with dotfiles; overlap is exact against a literal and conservative between patterns', () => {
-    expect([covers('src/auth', 'src/auth/login.ts'), covers('src/auth', 'src/authz.ts'), covers('src/**', 'src/.env'), covers('*.md', 'docs/a.md')]).toEqual([true, false, true, false])
+    expect([
+      covers('src/auth', 'src/auth/login.ts'),
+      covers('src/auth', 'src/authz.ts'),
+      covers('src/**', 'src/.env'),
+      covers('*.md', 'docs/a.md')
+    ]).toEqual([true, false, true, false])
     expect(overlaps('src/auth/**', 'src/auth/login.ts')).toBe(true)
     expect(overlaps('src/auth', 'src/auth/*.ts')).toBe(true)
     expect(overlaps('src/**', 'docs/*.md')).toBe(false)
@@ -78,14 +91,17 @@ describe('globs', () => {
   })
 })
 
-async function member (clock: { now: number }, offline: Set<string> = new Set()): Promise<{ id: string, replica: Replica, board: ReservationBoard, key: Ed25519PrivateKey }> {
+async function member(
+  clock: { now: number },
+  offline: Set<string> = new Set()
+): Promise<{ id: string; replica: Replica; board: ReservationBoard; key: Ed25519PrivateKey }> {
   const key = await generateKeyPair('Ed25519')
   const id = peerIdFromPrivateKey(key).toString()
   const replica = new Replica(MESH, key, SEAL, 1, new MemoryLog(), id)
   return { id, replica, key, board: new ReservationBoard(replica, () => {}, { now: () => clock.now, offline: p => offline.has(p) }) }
 }
 
-async function sync (from: Replica, to: Replica): Promise<void> {
+async function sync(from: Replica, to: Replica): Promise<void> {
   for (const env of await from.missing(to.versionVector())) await to.ingest(env)
 }
 
@@ -99,8 +115,12 @@ describe('reservation rules', () => {
     const b = await member(clock)
     await a.board.reserve(HERE, { globs: ['src/auth/**'], reason: 'rewriting login', ttlMs: 60_000 }, 'alice')
     await sync(a.replica, b.replica)
-    await expect(b.board.reserve(THERE, { globs: ['src/auth/login.ts'], mode: 'shared' }, 'bob')).rejects.toThrow(/reserved exclusively by "alice".*rewriting login/)
-    expect(b.board.blockers(THERE, '/home/b/app/src/auth/login.ts', b.id).map(r => [r.holder, r.reason])).toEqual([[a.id, 'rewriting login']])
+    await expect(b.board.reserve(THERE, { globs: ['src/auth/login.ts'], mode: 'shared' }, 'bob')).rejects.toThrow(
+      /reserved exclusively by "alice".*rewriting login/
+    )
+    expect(b.board.blockers(THERE, '/home/b/app/src/auth/login.ts', b.id).map(r => [r.holder, r.reason])).toEqual([
+      [a.id, 'rewriting login']
+    ])
     expect(b.board.blockers(THERE, '/home/b/app/src/main.ts', b.id)).toEqual([])
     expect(b.board.blockers({ ...THERE, branch: 'feature' }, '/home/b/app/src/auth/login.ts', b.id)).toEqual([])
     expect(a.board.blockers(HERE, '/work/a/src/auth/login.ts', a.id)).toEqual([])
@@ -114,7 +134,7 @@ describe('reservation rules', () => {
     expect(a.board.forPeer(a.id).map(r => r.globs)).toEqual([['docs/api.md']])
   })
 
-  it('an ended reservation or an offline holder\'s no longer counts', async () => {
+  it("an ended reservation or an offline holder's no longer counts", async () => {
     const clock = { now: 5_000_000 }
     const offline = new Set<string>()
     const a = await member(clock)
@@ -171,25 +191,67 @@ describe('hostile reservation entries', () => {
       const d = new Y.Doc()
       d.clientID = clientIdOf(m.key.publicKey.raw, inc)
       let u: Uint8Array = new Uint8Array()
-      d.on('update', (x: Uint8Array) => { u = x })
-      d.transact(() => { fn(d.getMap('reservations')) })
+      d.on('update', (x: Uint8Array) => {
+        u = x
+      })
+      d.transact(() => {
+        fn(d.getMap('reservations'))
+      })
       return u
     }
     const item = { repo: HERE.repo, branch: 'main', globs: ['src/**'], mode: 'exclusive', reason: 'mine now', since: 1, exp: 9e12 }
     const entry = { list: [item], name: 'mallory', by: m.id, at: 1 }
     const cases: Array<[string, (map: Y.Map<unknown>) => void]> = [
-      ['an entry under another member\'s id', map => { map.set(a.id, { ...entry }) }],
-      ['an extra field', map => { map.set(m.id, { ...entry, admin: true }) }],
-      ['a bad mode', map => { map.set(m.id, { ...entry, list: [{ ...item, mode: 'owner' }] }) }],
-      ['too many globs', map => { map.set(m.id, { ...entry, list: [{ ...item, globs: Array.from({ length: 33 }, (_, i) => `g${i}`) }] }) }],
-      ['a glob too long', map => { map.set(m.id, { ...entry, list: [{ ...item, globs: ['g'.repeat(257)] }] }) }],
-      ['too many reservations', map => { map.set(m.id, { ...entry, list: Array.from({ length: 33 }, () => item) }) }],
-      ['a glob made to backtrack for minutes', map => { map.set(m.id, { ...entry, list: [{ ...item, globs: ['*a*a*a*a*a*a*a*a'] }] }) }]
+      [
+        "an entry under another member's id",
+        map => {
+          map.set(a.id, { ...entry })
+        }
+      ],
+      [
+        'an extra field',
+        map => {
+          map.set(m.id, { ...entry, admin: true })
+        }
+      ],
+      [
+        'a bad mode',
+        map => {
+          map.set(m.id, { ...entry, list: [{ ...item, mode: 'owner' }] })
+        }
+      ],
+      [
+        'too many globs',
+        map => {
+          map.set(m.id, { ...entry, list: [{ ...item, globs: Array.from({ length: 33 }, (_, i) => `g${i}`) }] })
+        }
+      ],
+      [
+        'a glob too long',
+        map => {
+          map.set(m.id, { ...entry, list: [{ ...item, globs: ['g'.repeat(257)] }] })
+        }
+      ],
+      [
+        'too many reservations',
+        map => {
+          map.set(m.id, { ...entry, list: Array.from({ length: 33 }, () => item) })
+        }
+      ],
+      [
+        'a glob made to backtrack for minutes',
+        map => {
+          map.set(m.id, { ...entry, list: [{ ...item, globs: ['*a*a*a*a*a*a*a*a'] }] })
+        }
+      ]
     ]
     const reasons: string[] = []
-    a.replica.addEventListener('crdt:reject', evt => { reasons.push(evt.detail.reason) })
+    a.replica.addEventListener('crdt:reject', evt => {
+      reasons.push(evt.detail.reason)
+    })
     let inc = 10
-    for (const [what, fn] of cases) expect(await a.replica.ingest(await signUpdate(MESH, m.key, SEAL, inc, 1, craft(inc++, fn))), what).toBe('rejected')
+    for (const [what, fn] of cases)
+      expect(await a.replica.ingest(await signUpdate(MESH, m.key, SEAL, inc, 1, craft(inc++, fn))), what).toBe('rejected')
     expect(a.replica.stats.rejected).toBe(cases.length)
     expect(reasons.join('\n')).toMatch(/another member's id/)
     expect(a.board.live()).toEqual([])

@@ -19,7 +19,7 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map(async c => c()))
 })
 
-async function clone (remote: string): Promise<string> {
+async function clone(remote: string): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'cm-rsv-'))
   cleanups.push(async () => rm(d, { recursive: true, force: true }))
   execFileSync('git', ['-C', d, 'init', '-q', '-b', 'main'])
@@ -27,16 +27,22 @@ async function clone (remote: string): Promise<string> {
   return d
 }
 
-async function mesh (names: string[]): Promise<MeshNode[]> {
+async function mesh(names: string[]): Promise<MeshNode[]> {
   return (await startMesh({ nodes, cleanups }, names)).nodes
 }
 
 const sees = (n: MeshNode, holder: string, count: number) => async (): Promise<void> =>
-  until([n.data.reservations], ['reservation:change'], () => n.data.reservations.forPeer(holder).length === count, 15_000, `${count} reservation(s) of ${holder.slice(-6)} at ${n.self().name}`)
+  until(
+    [n.data.reservations],
+    ['reservation:change'],
+    () => n.data.reservations.forPeer(holder).length === count,
+    15_000,
+    `${count} reservation(s) of ${holder.slice(-6)} at ${n.self().name}`
+  )
 
 describe('file reservations across nodes', () => {
   it('replicate to every peer, block edits in another clone, show in presence, refuse a conflict, and stop counting when the holder leaves', async () => {
-    const [a, b, c] = await mesh(['alice', 'bob', 'carol']) as [MeshNode, MeshNode, MeshNode]
+    const [a, b, c] = (await mesh(['alice', 'bob', 'carol'])) as [MeshNode, MeshNode, MeshNode]
     const cloneA = await clone('git@example.com:team/app.git')
     const cloneB = await clone('https://bob:token@example.com/team/app')
     const r = await reserveFiles(a, { cwd: cloneA, globs: ['src/auth/**'], reason: 'rewriting the session code', ttlMs: 600_000 })
@@ -44,15 +50,28 @@ describe('file reservations across nodes', () => {
     await Promise.all([sees(b, a.peerId, 1)(), sees(c, a.peerId, 1)()])
 
     const blocked = await checkPaths(b, { paths: [join(cloneB, 'src/auth/login.ts'), join(cloneB, 'README.md')] })
-    expect(blocked.map(x => [x.rel, x.by.holder, x.by.name, x.by.reason])).toEqual([['src/auth/login.ts', a.peerId, 'alice', 'rewriting the session code']])
+    expect(blocked.map(x => [x.rel, x.by.holder, x.by.name, x.by.reason])).toEqual([
+      ['src/auth/login.ts', a.peerId, 'alice', 'rewriting the session code']
+    ])
     expect(await checkPaths(a, { paths: [join(cloneA, 'src/auth/login.ts')] })).toEqual([])
     // presence: who is touching src/auth anywhere? one call
-    expect(c.peers().find(p => p.id === a.peerId)?.reservations).toEqual([{ repo: 'example.com/team/app', branch: 'main', globs: ['src/auth/**'], mode: 'exclusive', reason: 'rewriting the session code', expiresAt: r.reservation.expiresAt }])
+    expect(c.peers().find(p => p.id === a.peerId)?.reservations).toEqual([
+      {
+        repo: 'example.com/team/app',
+        branch: 'main',
+        globs: ['src/auth/**'],
+        mode: 'exclusive',
+        reason: 'rewriting the session code',
+        expiresAt: r.reservation.expiresAt
+      }
+    ])
     expect((await listReservations(c, { path: 'src/auth' })).map(x => x.holder)).toEqual([a.peerId])
     expect(await listReservations(c, { path: 'docs' })).toEqual([])
     expect((await listReservations(b, { path: join(cloneB, 'src/auth/token.ts') })).map(x => x.holder)).toEqual([a.peerId])
 
-    await expect(reserveFiles(b, { cwd: cloneB, globs: ['src/auth/token.ts'], mode: 'shared' })).rejects.toThrow(/reserved exclusively by "alice"/)
+    await expect(reserveFiles(b, { cwd: cloneB, globs: ['src/auth/token.ts'], mode: 'shared' })).rejects.toThrow(
+      /reserved exclusively by "alice"/
+    )
     await reserveFiles(b, { cwd: cloneB, globs: ['docs/**'], mode: 'shared', reason: 'docs pass' })
     await sees(a, b.peerId, 1)()
 
@@ -74,7 +93,7 @@ describe('file reservations across nodes', () => {
   }, 60_000)
 
   it('a holder that vanishes without a goodbye (a crash) stops counting once presence gives up on it', async () => {
-    const [a, b] = await mesh(['alice', 'bob']) as [MeshNode, MeshNode]
+    const [a, b] = (await mesh(['alice', 'bob'])) as [MeshNode, MeshNode]
     const repo = await clone('git@example.com:team/app.git')
     await reserveFiles(a, { cwd: repo, globs: ['src/**'], reason: 'big refactor' })
     await sees(b, a.peerId, 1)()

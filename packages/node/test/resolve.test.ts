@@ -5,7 +5,7 @@ import type { PeerInfo } from '../src/presence/table.js'
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 
 /** A seeded generator (mulberry32), so any failure replays from its seed. */
-function rng (seed: number): () => number {
+function rng(seed: number): () => number {
   let a = seed
   return () => {
     a = (a + 0x6d2b79f5) | 0
@@ -18,8 +18,22 @@ function rng (seed: number): () => number {
 const rand = rng(10)
 const newId = (r = rand): string => `12D3KooW${Array.from({ length: 44 }, () => B58[Math.floor(r() * 58)]).join('')}`
 
-function peer (name: string, online = true, id = newId()): PeerInfo {
-  return { id, name, role: '', groups: [], status: 'idle', summary: '', cwd: '', host: '', online, lastSeen: 0, incarnation: 1, addrs: [], self: false }
+function peer(name: string, online = true, id = newId()): PeerInfo {
+  return {
+    id,
+    name,
+    role: '',
+    groups: [],
+    status: 'idle',
+    summary: '',
+    cwd: '',
+    host: '',
+    online,
+    lastSeen: 0,
+    incarnation: 1,
+    addrs: [],
+    self: false
+  }
 }
 
 const SELF = newId()
@@ -29,7 +43,7 @@ const one = (t: string, peers: PeerInfo[]): string => {
 }
 
 describe('resolveTargets: ids win over names (issue 10, item 9)', () => {
-  it('a peer named after bob\'s printed short id does not receive `send <that id>`', () => {
+  it("a peer named after bob's printed short id does not receive `send <that id>`", () => {
     const bob = peer('bob')
     const mallory = peer(bob.id.slice(-10))
     expect(one(bob.id.slice(-10), [mallory, bob])).toBe(bob.id)
@@ -40,12 +54,16 @@ describe('resolveTargets: ids win over names (issue 10, item 9)', () => {
     expect(one(bob.id.slice(0, 20), [impostor, bob, mallory])).toBe(bob.id)
   })
 
-  it('a name that is also a short (6-9 character) fragment of another peer\'s id is refused, listing both with handle and id', () => {
+  it("a name that is also a short (6-9 character) fragment of another peer's id is refused, listing both with handle and id", () => {
     const bob = peer('bob')
     const frag = bob.id.slice(-7)
     const mallory = peer(frag)
     let err: Error | undefined
-    try { one(frag, [mallory, bob]) } catch (e) { err = e as Error }
+    try {
+      one(frag, [mallory, bob])
+    } catch (e) {
+      err = e as Error
+    }
     expect(err?.name).toBe('AmbiguousRecipientError')
     expect(err?.message).toContain(`(${bob.id})`)
     expect(err?.message).toContain(`(${mallory.id})`)
@@ -58,12 +76,14 @@ describe('resolveTargets: ids win over names (issue 10, item 9)', () => {
     expect(one(solo.id.slice(-7), [solo])).toBe(solo.id)
   })
 
-  it('this session\'s own id, short id or a name that copies it never reaches another peer', () => {
+  it("this session's own id, short id or a name that copies it never reaches another peer", () => {
     const mallory = peer(SELF.slice(-10))
     expect(() => one(SELF, [mallory])).toThrow(/this session itself/)
     expect(() => one(SELF.slice(-10), [mallory])).toThrow(/this session itself/)
     const short = peer(SELF.slice(-7))
-    expect(() => one(SELF.slice(-7), [short])).toThrow(expect.objectContaining({ name: 'AmbiguousRecipientError', message: expect.stringMatching(/this session among them/) }))
+    expect(() => one(SELF.slice(-7), [short])).toThrow(
+      expect.objectContaining({ name: 'AmbiguousRecipientError', message: expect.stringMatching(/this session among them/) })
+    )
   })
 })
 
@@ -71,9 +91,17 @@ describe('resolveTargets: names several peers share are refused, online or offli
   it('an online Bob does not receive `send bob` while the real bob is offline, nor the reverse', () => {
     const realBob = peer('bob', false)
     const impostor = peer('Bob', true)
-    for (const peers of [[realBob, impostor], [impostor, realBob], [peer('bob', true), peer('BOB', false)]]) {
+    for (const peers of [
+      [realBob, impostor],
+      [impostor, realBob],
+      [peer('bob', true), peer('BOB', false)]
+    ]) {
       let err: Error | undefined
-      try { one('bob', peers) } catch (e) { err = e as Error }
+      try {
+        one('bob', peers)
+      } catch (e) {
+        err = e as Error
+      }
       expect(err?.name).toBe('AmbiguousRecipientError')
       for (const p of peers) expect(err?.message).toContain(`#${p.id.slice(-6)} (${p.id}${p.online ? '' : ', offline'})`)
     }
@@ -106,7 +134,9 @@ describe('resolveTargets: names several peers share are refused, online or offli
 
   it('unknown targets list the online peers by handle and id; error text carries no control characters', () => {
     const evil = peer('eve\n\u202Eevil')
-    expect(() => one('carol', [evil, peer('zed', false)])).toThrow(new RegExp(`^no peer "carol" in this mesh; online: eveevil \\(${evil.id}\\)$`))
+    expect(() => one('carol', [evil, peer('zed', false)])).toThrow(
+      new RegExp(`^no peer "carol" in this mesh; online: eveevil \\(${evil.id}\\)$`)
+    )
     expect(() => one('x\u0007y', [])).toThrow('no peer "xy" in this mesh (no peers online)')
     expect(one('@core', [])).toBe('@core')
     expect(one('*', [])).toBe('@*')
@@ -144,7 +174,10 @@ describe('handles: unique names stay bare, shared or shadowed ones are qualified
       const peers: PeerInfo[] = []
       for (let i = 0; i < 30; i++) {
         const kind = r()
-        const name = kind < 0.2 && peers.length > 0 ? (peers[Math.floor(r() * peers.length)]?.id ?? '').slice(-(6 + Math.floor(r() * 6))) : names[Math.floor(r() * names.length)] ?? ''
+        const name =
+          kind < 0.2 && peers.length > 0
+            ? (peers[Math.floor(r() * peers.length)]?.id ?? '').slice(-(6 + Math.floor(r() * 6)))
+            : (names[Math.floor(r() * names.length)] ?? '')
         peers.push(peer(name, r() < 0.5, newId(r)))
       }
       const dir = new PeerDirectory(peers, SELF)

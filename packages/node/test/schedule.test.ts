@@ -11,7 +11,7 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map(async c => c()))
 })
 
-async function start (home: string, name: string, session = randomUUID()): Promise<MeshNode> {
+async function start(home: string, name: string, session = randomUUID()): Promise<MeshNode> {
   const n = await startNode({ home, name, session })
   nodes.push(n)
   return n
@@ -93,7 +93,9 @@ describe('scheduled messages', () => {
     nodes.splice(nodes.indexOf(a), 1)
     // as if alice died after sending and before recording the occurrence: the pre-fire record is back
     const db = await openStore(paths.data(h.home, 'test', session), SESSION_LAYOUT)
-    await db.batch([{ type: 'put', sublevel: sublevel(db, 'schedule'), key: `j!${before.id}`, value: encodeFrame(before) } as never], { sync: true })
+    await db.batch([{ type: 'put', sublevel: sublevel(db, 'schedule'), key: `j!${before.id}`, value: encodeFrame(before) } as never], {
+      sync: true
+    })
     await db.close()
     a = await start(h.home, 'alice', session)
     const dmId = fired?.last?.results.find(r => r.to === b.peerId)?.id ?? ''
@@ -102,8 +104,11 @@ describe('scheduled messages', () => {
     expect(a.schedules.stats.fired).toBe(1)
     // the re-sent DM reaches bob's node, which acks it (its id is already in the inbox) and keeps one copy
     const delivered = async (): Promise<boolean> => ['delivered', 'read'].includes((await a.mail.status(dmId))?.status ?? '')
-    for (const deadline = Date.now() + 20_000; !await delivered() && Date.now() < deadline;) {
-      await new Promise(resolve => { a.addEventListener('message:status', resolve, { once: true }); setTimeout(resolve, 500) })
+    for (const deadline = Date.now() + 20_000; !(await delivered()) && Date.now() < deadline; ) {
+      await new Promise(resolve => {
+        a.addEventListener('message:status', resolve, { once: true })
+        setTimeout(resolve, 500)
+      })
     }
     expect(await delivered()).toBe(true)
     const copies = (await b.mail.inbox.list({ unreadOnly: false })).filter(m => m.body === 'ping from the past')

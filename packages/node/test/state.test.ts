@@ -10,7 +10,7 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map(async c => c()))
 })
 
-async function pair (): Promise<{ home: string, a: MeshNode, b: MeshNode, sessions: string[] }> {
+async function pair(): Promise<{ home: string; a: MeshNode; b: MeshNode; sessions: string[] }> {
   const h = await homeWithMesh()
   cleanups.push(h.cleanup)
   const sessions = [randomUUID(), randomUUID()]
@@ -59,7 +59,13 @@ describe('shared state', () => {
     expect(b2.data.state.get('x')?.value).toBe(1)
     const late = await startNode({ home, name: 'carol' })
     nodes.push(late)
-    await until(late, ['state:change', 'memory:change', 'peer:join'], () => late.data.state.get('x') != null && late.data.memory.get(note.id) != null, 10_000, 'the late joiner to catch up')
+    await until(
+      late,
+      ['state:change', 'memory:change', 'peer:join'],
+      () => late.data.state.get('x') != null && late.data.memory.get(note.id) != null,
+      10_000,
+      'the late joiner to catch up'
+    )
     expect((await late.data.memory.recall('staging database'))[0]?.id).toBe(note.id)
   })
 })

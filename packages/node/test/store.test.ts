@@ -8,7 +8,9 @@ import { StoreLockedError, sublevel } from '../src/store/index.js'
 import { tempHome } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => { await Promise.all(cleanups.splice(0).map(async c => c())) })
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map(async c => c()))
+})
 
 describe('the store', () => {
   it('migrates a layout-1 inbox to layout 2 before anyone reads it', async () => {
@@ -56,7 +58,8 @@ describe('the store', () => {
     await box.start()
     const ids = ['c', 'a', 'e', 'b', 'd'].map(x => x.repeat(32))
     const now = Date.now()
-    for (const id of ids) await box.enqueue([{ id, to: 'peer', toName: 'bob', env: new Uint8Array([1]), createdAt: now, exp: now + 60_000 }])
+    for (const id of ids)
+      await box.enqueue([{ id, to: 'peer', toName: 'bob', env: new Uint8Array([1]), createdAt: now, exp: now + 60_000 }])
     expect(box.pending('peer').map(i => i.id)).toEqual(ids)
     await db.close()
     db = await openStore(dir, SESSION_LAYOUT)
@@ -89,7 +92,10 @@ describe('the store', () => {
     await box.acked('peer', [a, b], 'held')
     let reads = 0
     const get = sub.get.bind(sub)
-    sub.get = (async (...args: Parameters<typeof get>) => { reads++; return get(...args) }) as typeof sub.get
+    sub.get = (async (...args: Parameters<typeof get>) => {
+      reads++
+      return get(...args)
+    }) as typeof sub.get
     expect((await box.delivered([a])).map(s => s.status)).toEqual(['delivered'])
     expect(reads).toBe(0)
     expect(box.heldFor('peer')).toBe(1)

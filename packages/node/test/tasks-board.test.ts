@@ -10,18 +10,23 @@ import { TaskBoard } from '../src/tasks/index.js'
 const MESH = '00112233aabbccdd'
 const SEAL = new Uint8Array(32).fill(7)
 
-async function member (clock: { now: number }, groups: string[] = []): Promise<{ id: string, replica: Replica, board: TaskBoard, key: Ed25519PrivateKey, lost: string[] }> {
+async function member(
+  clock: { now: number },
+  groups: string[] = []
+): Promise<{ id: string; replica: Replica; board: TaskBoard; key: Ed25519PrivateKey; lost: string[] }> {
   const key = await generateKeyPair('Ed25519')
   const id = peerIdFromPrivateKey(key).toString()
   const replica = new Replica(MESH, key, SEAL, 1, new MemoryLog(), id)
   const board = new TaskBoard(replica, () => {}, { now: () => clock.now, groups: () => groups })
   const lost: string[] = []
-  board.addEventListener('task:lost', evt => { lost.push(evt.detail.winner) })
+  board.addEventListener('task:lost', evt => {
+    lost.push(evt.detail.winner)
+  })
   return { id, replica, board, key, lost }
 }
 
 /** Hand `to` everything `from` holds that it lacks. */
-async function sync (from: Replica, to: Replica): Promise<void> {
+async function sync(from: Replica, to: Replica): Promise<void> {
   for (const env of await from.missing(to.versionVector())) await to.ingest(env)
 }
 
@@ -106,12 +111,16 @@ describe('task board rules', () => {
 })
 
 describe('task watchers (§14.8)', () => {
-  it('the creator watches unless it said not to; watchers are told of others\' changes, never of their own; a lease that runs out is told on the tick', async () => {
+  it("the creator watches unless it said not to; watchers are told of others' changes, never of their own; a lease that runs out is told on the tick", async () => {
     const clock = { now: 9_000_000 }
     const a = await member(clock)
     const b = await member(clock)
     const notices: string[] = []
-    a.board.addEventListener('task:notice', evt => { notices.push(`${evt.detail.kind}:${evt.detail.by === b.id ? 'b' : 'a'}${evt.detail.lease != null ? `:${evt.detail.lease}` : ''}${evt.detail.result != null ? `:${evt.detail.result}` : ''}`) })
+    a.board.addEventListener('task:notice', evt => {
+      notices.push(
+        `${evt.detail.kind}:${evt.detail.by === b.id ? 'b' : 'a'}${evt.detail.lease != null ? `:${evt.detail.lease}` : ''}${evt.detail.result != null ? `:${evt.detail.result}` : ''}`
+      )
+    })
     const t = await a.board.create({ title: 'watched' })
     const quiet = await a.board.create({ title: 'not watched' })
     await a.board.update(quiet.id, { watch: false })
@@ -127,7 +136,9 @@ describe('task watchers (§14.8)', () => {
     await b.board.update(t.id, { watch: true })
     await sync(a.replica, b.replica)
     const bNotices: string[] = []
-    b.board.addEventListener('task:notice', evt => { bNotices.push(`${evt.detail.kind}:${evt.detail.result ?? ''}`) })
+    b.board.addEventListener('task:notice', evt => {
+      bNotices.push(`${evt.detail.kind}:${evt.detail.result ?? ''}`)
+    })
     await a.board.complete(t.id, 'shipped')
     await a.board.update(t.id, { status: 'open' })
     await sync(a.replica, b.replica)
@@ -150,26 +161,73 @@ describe('hostile task entries', () => {
       const d = new Y.Doc()
       d.clientID = clientIdOf(m.key.publicKey.raw, inc)
       let u: Uint8Array = new Uint8Array()
-      d.on('update', (x: Uint8Array) => { u = x })
-      d.transact(() => { fn(d.getMap('tasks')) })
+      d.on('update', (x: Uint8Array) => {
+        u = x
+      })
+      d.transact(() => {
+        fn(d.getMap('tasks'))
+      })
       return u
     }
     const claim = { l: 9, since: 1, exp: 9e12, ttl: 60_000, held: true, by: m.id, at: 1 }
     const cases: Array<[string, (map: Y.Map<unknown>) => void]> = [
-      ['a claim in another member\'s name', map => { map.set(`c!${t.id}!${a.id}`, claim) }],
-      ['a claim with an extra field', map => { map.set(`c!${t.id}!${m.id}`, { ...claim, boss: true }) }],
-      ['a lease past the longest', map => { map.set(`c!${t.id}!${m.id}`, { ...claim, ttl: 1e12 }) }],
-      ['a task with a bad priority', map => { map.set('t!00000000000000aa', { title: 'x', body: '', assignee: '', priority: 'urgent', deps: [], by: m.id, at: 1 }) }],
-      ['a patch of an unknown field', map => { map.set(`u!${t.id}!${m.id}`, { f: { owner: { l: 1, v: 'm' } }, by: m.id, at: 1 }) }],
-      ['a bad key', map => { map.set('z!whatever', { by: m.id, at: 1 }) }],
-      ['a watch in another member\'s name', map => { map.set(`w!${t.id}!${a.id}`, { on: false, by: a.id, at: 1 }) }],
-      ['a watch that is not a boolean', map => { map.set(`w!${t.id}!${m.id}`, { on: 'yes', by: m.id, at: 1 }) }]
+      [
+        "a claim in another member's name",
+        map => {
+          map.set(`c!${t.id}!${a.id}`, claim)
+        }
+      ],
+      [
+        'a claim with an extra field',
+        map => {
+          map.set(`c!${t.id}!${m.id}`, { ...claim, boss: true })
+        }
+      ],
+      [
+        'a lease past the longest',
+        map => {
+          map.set(`c!${t.id}!${m.id}`, { ...claim, ttl: 1e12 })
+        }
+      ],
+      [
+        'a task with a bad priority',
+        map => {
+          map.set('t!00000000000000aa', { title: 'x', body: '', assignee: '', priority: 'urgent', deps: [], by: m.id, at: 1 })
+        }
+      ],
+      [
+        'a patch of an unknown field',
+        map => {
+          map.set(`u!${t.id}!${m.id}`, { f: { owner: { l: 1, v: 'm' } }, by: m.id, at: 1 })
+        }
+      ],
+      [
+        'a bad key',
+        map => {
+          map.set('z!whatever', { by: m.id, at: 1 })
+        }
+      ],
+      [
+        "a watch in another member's name",
+        map => {
+          map.set(`w!${t.id}!${a.id}`, { on: false, by: a.id, at: 1 })
+        }
+      ],
+      [
+        'a watch that is not a boolean',
+        map => {
+          map.set(`w!${t.id}!${m.id}`, { on: 'yes', by: m.id, at: 1 })
+        }
+      ]
     ]
     const before = JSON.stringify(a.board.list())
     const reasons: string[] = []
-    a.replica.addEventListener('crdt:reject', evt => { reasons.push(evt.detail.reason) })
+    a.replica.addEventListener('crdt:reject', evt => {
+      reasons.push(evt.detail.reason)
+    })
     let inc = 10
-    for (const [what, fn] of cases) expect(await a.replica.ingest(await signUpdate(MESH, m.key, SEAL, inc, 1, craft(inc++, fn))), what).toBe('rejected')
+    for (const [what, fn] of cases)
+      expect(await a.replica.ingest(await signUpdate(MESH, m.key, SEAL, inc, 1, craft(inc++, fn))), what).toBe('rejected')
     expect(a.replica.stats.rejected).toBe(cases.length)
     expect(reasons.join('\n')).toMatch(/another member than its writer/)
     expect(JSON.stringify(a.board.list())).toBe(before)

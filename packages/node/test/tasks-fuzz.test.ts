@@ -18,41 +18,71 @@ import { rng } from './helpers.js'
 const MESH = '00112233aabbccdd'
 const SEAL = new Uint8Array(32).fill(7)
 
-interface Peer { key: Ed25519PrivateKey, id: string, log: MemoryLog, inc: number, board: TaskBoard, replica: Replica, outbox: Uint8Array[], lost: string[], conflicts: string[], up: boolean }
+interface Peer {
+  key: Ed25519PrivateKey
+  id: string
+  log: MemoryLog
+  inc: number
+  board: TaskBoard
+  replica: Replica
+  outbox: Uint8Array[]
+  lost: string[]
+  conflicts: string[]
+  up: boolean
+}
 
-async function run (seed: number, n: number, steps: number): Promise<{ contests: number, holders: number }> {
+async function run(seed: number, n: number, steps: number): Promise<{ contests: number; holders: number }> {
   const r = rng(seed)
   let clock = 1_000_000
   const skew = Array.from({ length: n }, () => Math.floor(r() * 200))
   let groups = Array.from({ length: n }, () => 0)
   const peers: Peer[] = []
   // presence as each replica would see it: a crashed peer, or one across the partition, is offline
-  const offlineFor = (i: number) => (peer: string): boolean => {
-    const j = peers.findIndex(p => p.id === peer)
-    return j >= 0 && (!(peers[j] as Peer).up || groups[j] !== groups[i])
-  }
+  const offlineFor =
+    (i: number) =>
+    (peer: string): boolean => {
+      const j = peers.findIndex(p => p.id === peer)
+      return j >= 0 && (!(peers[j] as Peer).up || groups[j] !== groups[i])
+    }
   const boot = async (i: number, key: Ed25519PrivateKey, log: MemoryLog, inc: number): Promise<Peer> => {
     const id = peerIdFromPrivateKey(key).toString()
     const replica = new Replica(MESH, key, SEAL, inc, log, id)
     await replica.load()
     const outbox: Uint8Array[] = []
-    const board = new TaskBoard(replica, env => { outbox.push(env) }, { now: () => clock + (skew[i] ?? 0), offline: offlineFor(i) })
+    const board = new TaskBoard(
+      replica,
+      env => {
+        outbox.push(env)
+      },
+      { now: () => clock + (skew[i] ?? 0), offline: offlineFor(i) }
+    )
     const p: Peer = { key, id, log, inc, board, replica, outbox, lost: [], conflicts: [], up: true }
-    board.addEventListener('task:lost', evt => { p.lost.push(evt.detail.id) })
-    board.addEventListener('task:conflict', evt => { p.conflicts.push(`${evt.detail.id}!${evt.detail.other}`) })
+    board.addEventListener('task:lost', evt => {
+      p.lost.push(evt.detail.id)
+    })
+    board.addEventListener('task:conflict', evt => {
+      p.conflicts.push(`${evt.detail.id}!${evt.detail.other}`)
+    })
     return p
   }
   for (let i = 0; i < n; i++) peers.push(await boot(i, await generateKeyPair('Ed25519'), new MemoryLog(), 1))
-  const inflight: Array<{ from: number, to: number, bytes: Uint8Array }> = []
+  const inflight: Array<{ from: number; to: number; bytes: Uint8Array }> = []
   const flush = (): void => {
-    peers.forEach((p, i) => { for (const env of p.outbox.splice(0)) for (let j = 0; j < n; j++) if (j !== i) inflight.push({ from: i, to: j, bytes: env }) })
+    peers.forEach((p, i) => {
+      for (const env of p.outbox.splice(0)) for (let j = 0; j < n; j++) if (j !== i) inflight.push({ from: i, to: j, bytes: env })
+    })
   }
   const antiEntropy = async (a: number, b: number): Promise<void> => {
-    for (const env of await (peers[b] as Peer).replica.missing((peers[a] as Peer).replica.versionVector())) await (peers[a] as Peer).replica.ingest(env)
+    for (const env of await (peers[b] as Peer).replica.missing((peers[a] as Peer).replica.versionVector()))
+      await (peers[a] as Peer).replica.ingest(env)
   }
   // a refusal the board gives a caller (held, blocked, unknown here yet…) is part of the game
   const attempt = async (fn: () => Promise<unknown>): Promise<void> => {
-    try { await fn() } catch (err) { if (!['TaskStateError', 'UnknownTaskError'].includes((err as Error).name)) throw err }
+    try {
+      await fn()
+    } catch (err) {
+      if (!['TaskStateError', 'UnknownTaskError'].includes((err as Error).name)) throw err
+    }
   }
   const taskIds = (): string[] => [...new Set(peers.flatMap(p => p.board.index.ids()))]
   const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(r() * xs.length)]
@@ -66,7 +96,9 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
     if (!p.up) {
       if (x < 0.3) peers[i] = await boot(i, p.key, p.log, p.inc + 1) // restart from the log
     } else if (x < 0.15) {
-      await attempt(async () => p.board.create({ title: `task ${step}`, priority: pick(['high', 'normal', 'low']), deps: id != null && r() < 0.3 ? [id] : [] }))
+      await attempt(async () =>
+        p.board.create({ title: `task ${step}`, priority: pick(['high', 'normal', 'low']), deps: id != null && r() < 0.3 ? [id] : [] })
+      )
     } else if (x < 0.4 && id != null) {
       // a contest: several replicas claim the same task before anything is delivered
       for (let k = 0; k < 1 + Math.floor(r() * 3); k++) {
@@ -77,9 +109,12 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
     else if (x < 0.5 && id != null) await attempt(async () => p.board.update(id, { status: r() < 0.5 ? 'open' : 'cancelled' }))
     else if (x < 0.54 && id != null) await attempt(async () => p.board.update(id, { release: true }))
     else if (x < 0.58 && id != null) await attempt(async () => p.board.update(id, { title: `renamed ${step}`, priority: 'high' }))
-    else if (x < 0.63) groups = peers.map(() => Math.floor(r() * 2)) // a partition
-    else if (x < 0.66) groups = peers.map(() => 0) // healed
-    else if (x < 0.69) p.up = false // crash: no renewals, nothing received
+    else if (x < 0.63)
+      groups = peers.map(() => Math.floor(r() * 2)) // a partition
+    else if (x < 0.66)
+      groups = peers.map(() => 0) // healed
+    else if (x < 0.69)
+      p.up = false // crash: no renewals, nothing received
     else if (x < 0.8) {
       const j = Math.floor(r() * n)
       if (j !== i && groups[i] === groups[j] && (peers[j] as Peer).up) await antiEntropy(i, j)
@@ -98,9 +133,18 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
     }
   }
   // heal: crashed replicas restart, clocks agree, each replica notes what it believes it holds
-  for (let i = 0; i < n; i++) if (!(peers[i] as Peer).up) peers[i] = await boot(i, (peers[i] as Peer).key, (peers[i] as Peer).log, (peers[i] as Peer).inc + 1)
+  for (let i = 0; i < n; i++)
+    if (!(peers[i] as Peer).up) peers[i] = await boot(i, (peers[i] as Peer).key, (peers[i] as Peer).log, (peers[i] as Peer).inc + 1)
   skew.fill(0)
-  const believed = peers.map(p => new Set(p.board.list().filter(t => t.holder === p.id).map(t => t.id)))
+  const believed = peers.map(
+    p =>
+      new Set(
+        p.board
+          .list()
+          .filter(t => t.holder === p.id)
+          .map(t => t.id)
+      )
+  )
   const contests = taskIds().filter(id => believed.filter(b => b.has(id)).length > 1)
   groups = peers.map(() => 0)
   for (const p of peers) p.board.presenceChanged()
@@ -108,7 +152,8 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
   flush()
   inflight.length = 0
   const sync = async (): Promise<void> => {
-    for (let round = 0; round < 2 * Math.ceil(Math.log2(n)) + 2; round++) for (let i = 0; i < n; i++) await antiEntropy(i, (i + 1 + round) % n)
+    for (let round = 0; round < 2 * Math.ceil(Math.log2(n)) + 2; round++)
+      for (let i = 0; i < n; i++) await antiEntropy(i, (i + 1 + round) % n)
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) await antiEntropy(i, j)
   }
   await sync()
@@ -134,10 +179,14 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
     for (const loser of peers) {
       const c = loser.board.index.entries(t.id)?.claims.get(loser.id)
       const live = c?.held === true && c.exp > clock && c.l > (loser.board.index.get(t.id)?.status.l ?? 0)
-      if (loser !== winner && live && believed[peers.indexOf(loser)]?.has(t.id) === true) expect(winner.conflicts).toContain(`${t.id}!${loser.id}`)
+      if (loser !== winner && live && believed[peers.indexOf(loser)]?.has(t.id) === true)
+        expect(winner.conflicts).toContain(`${t.id}!${loser.id}`)
     }
   }
-  if (process.env.TASKS_FUZZ_DEBUG != null) process.stderr.write(`seed ${seed} n ${n}: tasks ${peers[0]?.board.size} contests ${contests.length} holders ${holders} lost ${peers.reduce((a, p) => a + p.lost.length, 0)} conflicts ${peers.reduce((a, p) => a + p.conflicts.length, 0)}\n`)
+  if (process.env.TASKS_FUZZ_DEBUG != null)
+    process.stderr.write(
+      `seed ${seed} n ${n}: tasks ${peers[0]?.board.size} contests ${contests.length} holders ${holders} lost ${peers.reduce((a, p) => a + p.lost.length, 0)} conflicts ${peers.reduce((a, p) => a + p.conflicts.length, 0)}\n`
+    )
   return { contests: contests.length, holders }
 }
 
@@ -146,9 +195,12 @@ async function run (seed: number, n: number, steps: number): Promise<{ contests:
  * holder restarted from its log and never told it lost (its remembered holdings started empty).
  * SEEDS=n draws n fresh ones to hunt with.
  */
-const seeds = process.env.SEED != null
-  ? [Number(process.env.SEED)]
-  : process.env.SEEDS != null ? Array.from({ length: Number(process.env.SEEDS) }, (_, i) => 11 + i * 7919 + (Date.now() % 997)) : [11, 7930, 15849, 23768, 16042, 24624]
+const seeds =
+  process.env.SEED != null
+    ? [Number(process.env.SEED)]
+    : process.env.SEEDS != null
+      ? Array.from({ length: Number(process.env.SEEDS) }, (_, i) => 11 + i * 7919 + (Date.now() % 997))
+      : [11, 7930, 15849, 23768, 16042, 24624]
 
 describe('task board convergence under loss, partitions, restarts and concurrent claims', () => {
   for (const seed of seeds) {

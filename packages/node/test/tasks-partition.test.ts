@@ -17,9 +17,12 @@ afterEach(async () => {
 })
 
 /** Gate `x` and `y` from each other through the nodes' own connection gater (the flood guard's). */
-function partition (x: MeshNode, y: MeshNode): { cut: () => Promise<void>, heal: () => Promise<void> } {
+function partition(x: MeshNode, y: MeshNode): { cut: () => Promise<void>; heal: () => Promise<void> } {
   let split = false
-  for (const [n, other] of [[x, y], [y, x]] as const) {
+  for (const [n, other] of [
+    [x, y],
+    [y, x]
+  ] as const) {
     const own = n.guard.blocked.bind(n.guard)
     n.guard.blocked = (peer, now) => (split && peer === other.peerId) || own(peer, now)
   }
@@ -43,13 +46,23 @@ describe('task claims across a partition', () => {
     const events: string[] = []
     for (const n of [a, b]) {
       const me = n.self().name
-      n.addEventListener('task:lost', evt => { events.push(`${me} lost ${evt.detail.title} to ${evt.detail.winner === a.peerId ? 'alice' : 'bob'}`) })
-      n.addEventListener('task:conflict', evt => { events.push(`${me} kept ${evt.detail.title} against ${evt.detail.other === a.peerId ? 'alice' : 'bob'}`) })
+      n.addEventListener('task:lost', evt => {
+        events.push(`${me} lost ${evt.detail.title} to ${evt.detail.winner === a.peerId ? 'alice' : 'bob'}`)
+      })
+      n.addEventListener('task:conflict', evt => {
+        events.push(`${me} kept ${evt.detail.title} against ${evt.detail.other === a.peerId ? 'alice' : 'bob'}`)
+      })
     }
     const race = await a.data.tasks.create({ title: 'race' })
     const held = await a.data.tasks.create({ title: 'held' })
     expect((await a.data.tasks.claim(held.id, 120_000)).won).toBe(true)
-    await until([b], ['task:change'], () => b.data.tasks.size === 2 && b.data.tasks.get(held.id).holder === a.peerId, 20_000, 'both tasks and alice holding at bob')
+    await until(
+      [b],
+      ['task:change'],
+      () => b.data.tasks.size === 2 && b.data.tasks.get(held.id).holder === a.peerId,
+      20_000,
+      'both tasks and alice holding at bob'
+    )
 
     const p = partition(a, b)
     await p.cut()
@@ -62,17 +75,35 @@ describe('task claims across a partition', () => {
     expect(b.data.tasks.get(held.id)).toMatchObject({ holder: null, lease: { claimant: a.peerId, state: 'offline' } })
     expect((await b.data.tasks.claim(held.id, 120_000)).won).toBe(true)
     const holders = (id: string): Array<string | null> => [a.data.tasks.get(id).holder, b.data.tasks.get(id).holder]
-    expect([holders(race.id), holders(held.id)]).toEqual([[a.peerId, b.peerId], [a.peerId, b.peerId]])
+    expect([holders(race.id), holders(held.id)]).toEqual([
+      [a.peerId, b.peerId],
+      [a.peerId, b.peerId]
+    ])
     expect(events).toEqual([])
 
     await p.heal()
-    await until([a, b], ['task:change', 'task:lost', 'peer:join', 'peer:update'], () =>
-      online(a, b) && online(b, a) && [race.id, held.id].every(id => new Set(holders(id)).size === 1 && holders(id)[0] != null), 40_000, 'one holder per task on both sides')
+    await until(
+      [a, b],
+      ['task:change', 'task:lost', 'peer:join', 'peer:update'],
+      () => online(a, b) && online(b, a) && [race.id, held.id].every(id => new Set(holders(id)).size === 1 && holders(id)[0] != null),
+      40_000,
+      'one holder per task on both sides'
+    )
     // concurrent claims (equal clocks): the earlier claim; the claim made after seeing the
     // other lapse (a higher clock) beats the older one
-    expect([holders(race.id), holders(held.id)]).toEqual([[a.peerId, a.peerId], [b.peerId, b.peerId]])
-    await until([a, b], ['task:lost', 'task:conflict', 'task:change'], () => events.length >= 4, 20_000, 'all four notices').catch(err => { throw new Error(`${(err as Error).message}: ${events.join('; ')}`) })
-    expect(events.sort()).toEqual(['alice kept race against bob', 'alice lost held to bob', 'bob kept held against alice', 'bob lost race to alice'])
+    expect([holders(race.id), holders(held.id)]).toEqual([
+      [a.peerId, a.peerId],
+      [b.peerId, b.peerId]
+    ])
+    await until([a, b], ['task:lost', 'task:conflict', 'task:change'], () => events.length >= 4, 20_000, 'all four notices').catch(err => {
+      throw new Error(`${(err as Error).message}: ${events.join('; ')}`)
+    })
+    expect(events.sort()).toEqual([
+      'alice kept race against bob',
+      'alice lost held to bob',
+      'bob kept held against alice',
+      'bob lost race to alice'
+    ])
     // the losers stopped renewing: their claims stay behind the winners' everywhere
     expect(a.data.tasks.list({ holder: a.peerId }).map(t => t.title)).toEqual(['race'])
     expect(b.data.tasks.list({ holder: b.peerId }).map(t => t.title)).toEqual(['held'])

@@ -16,7 +16,7 @@ afterEach(async () => {
 })
 
 /** Every notice a node emits, as `kind by-name [lease|result] why`. */
-function record (n: MeshNode, names: Map<string, string>): string[] {
+function record(n: MeshNode, names: Map<string, string>): string[] {
   const seen: string[] = []
   n.addEventListener('task:notice', evt => {
     const d: TaskNotice = evt.detail
@@ -25,7 +25,8 @@ function record (n: MeshNode, names: Map<string, string>): string[] {
   return seen
 }
 
-const sees = async (n: MeshNode, what: string, pred: () => boolean): Promise<void> => until([n], ['task:change', 'task:notice', 'peer:leave'], pred, 20_000, `${what} at ${n.self().name}`)
+const sees = async (n: MeshNode, what: string, pred: () => boolean): Promise<void> =>
+  until([n], ['task:change', 'task:notice', 'peer:leave'], pred, 20_000, `${what} at ${n.self().name}`)
 
 describe('task watchers across nodes', () => {
   it('watchers and the assignee are told of claims, completions, reopens, cancels and lease ends by others, never of their own', async () => {
@@ -72,7 +73,12 @@ describe('task watchers across nodes', () => {
     await sees(c, 'bob holding deploy again', () => atC.length === 7)
     await b.stop({ flushMs: 0 }) // the goodbye: bob is offline at once, his lease with him
     await sees(c, 'the lease lost to the goodbye', () => atC.length === 8)
-    expect(atC.slice(4)).toEqual(['claimed bob watcher', 'lease-lost bob released watcher', 'claimed bob watcher', 'lease-lost bob offline watcher'])
+    expect(atC.slice(4)).toEqual([
+      'claimed bob watcher',
+      'lease-lost bob released watcher',
+      'claimed bob watcher',
+      'lease-lost bob offline watcher'
+    ])
     expect(atA).toHaveLength(3) // nothing about tasks alice does not follow
     expect(atB).toEqual([])
   }, 90_000)

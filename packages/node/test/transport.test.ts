@@ -13,7 +13,7 @@ import { homeWithMesh, startNode } from './helpers.js'
 const PING = '/ipfs/ping/1.0.0'
 
 /** Re-check a condition every few ms, with a bound (a stream has no event for its protocol). */
-async function poll (pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function poll(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!pred()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
@@ -49,7 +49,9 @@ describe('transport', () => {
   // libp2p's 5 s floor aborted live connections and every redial deepened the lag
   it('a node without relays gives a ping at least 30 s before it aborts the connection', () => {
     for (const n of nodes) {
-      const monitor = (n.libp2p as unknown as { components: { connectionMonitor: { timeout: { minTimeout: number, maxTimeout: number } } } }).components.connectionMonitor
+      const monitor = (
+        n.libp2p as unknown as { components: { connectionMonitor: { timeout: { minTimeout: number; maxTimeout: number } } } }
+      ).components.connectionMonitor
       expect(monitor.timeout.minTimeout).toBeGreaterThanOrEqual(30_000)
       expect(monitor.timeout.maxTimeout).toBeGreaterThanOrEqual(60_000)
     }
@@ -63,13 +65,22 @@ describe('transport', () => {
     // b answers no ping until two are waiting: the first is still unanswered when the second starts
     const waiting: Array<() => Promise<void>> = []
     await b.libp2p.unhandle(PING)
-    await b.libp2p.handle(PING, (stream: Stream) => {
-      const bytes = byteStream(stream)
-      void bytes.read({ bytes: 32 }).then(async data => {
-        waiting.push(async () => { await bytes.write(data) })
-        if (waiting.length === 2) for (const answer of waiting) await answer()
-      }).catch(() => {})
-    }, { maxInboundStreams: 8 })
+    await b.libp2p.handle(
+      PING,
+      (stream: Stream) => {
+        const bytes = byteStream(stream)
+        void bytes
+          .read({ bytes: 32 })
+          .then(async data => {
+            waiting.push(async () => {
+              await bytes.write(data)
+            })
+            if (waiting.length === 2) for (const answer of waiting) await answer()
+          })
+          .catch(() => {})
+      },
+      { maxInboundStreams: 8 }
+    )
     await a.dialer.learn(b.peerId, b.multiaddrs())
     await a.dialer.connect(b.peerId)
     const conn = a.libp2p.getConnections(b.libp2p.peerId)[0]
@@ -89,7 +100,13 @@ describe('transport', () => {
   it('window updates go out per half window, and a bulk echo with backpressure still arrives intact', async () => {
     const [a, b] = nodes as [MeshNode, MeshNode]
     const ECHO = '/claudemesh-test/echo/1.0.0'
-    await b.libp2p.handle(ECHO, (stream: Stream) => { void echo(stream).catch(() => {}) }, { maxInboundStreams: 4 })
+    await b.libp2p.handle(
+      ECHO,
+      (stream: Stream) => {
+        void echo(stream).catch(() => {})
+      },
+      { maxInboundStreams: 4 }
+    )
     await a.dialer.learn(b.peerId, b.multiaddrs())
     await a.dialer.connect(b.peerId)
     const stream = await a.libp2p.dialProtocol(b.libp2p.peerId, ECHO, { signal: AbortSignal.timeout(10_000) })
@@ -106,7 +123,10 @@ describe('transport', () => {
       }
     })()
     for (let i = 0; i < data.byteLength; i += 1024) {
-      if (!stream.send(data.subarray(i, i + 1024))) await new Promise(resolve => { stream.addEventListener('drain', resolve, { once: true }) })
+      if (!stream.send(data.subarray(i, i + 1024)))
+        await new Promise(resolve => {
+          stream.addEventListener('drain', resolve, { once: true })
+        })
     }
     await read
     expect(got).toBe(data.byteLength)

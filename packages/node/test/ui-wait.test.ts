@@ -16,13 +16,24 @@ import { type RepoRef, ReservationBoard } from '../src/reservations/index.js'
 import { MemoryLog, Replica } from '../src/state/index.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
 
 /** Whether a promise settled by the time already-queued I/O and timers of 0 ms ran. */
-async function settled (p: Promise<unknown>): Promise<boolean> {
+async function settled(p: Promise<unknown>): Promise<boolean> {
   let done = false
-  void p.then(() => { done = true }, () => { done = true })
-  await new Promise(resolve => { setTimeout(resolve, 20) })
+  void p.then(
+    () => {
+      done = true
+    },
+    () => {
+      done = true
+    }
+  )
+  await new Promise(resolve => {
+    setTimeout(resolve, 20)
+  })
   return done
 }
 
@@ -84,9 +95,12 @@ describe('the change feed behind ui.wait', () => {
     cleanups.push(async () => server.stop())
     const a = await ControlClient.connect(server.path)
     const b = await ControlClient.connect(server.path)
-    cleanups.push(() => { a.close(); b.close() })
+    cleanups.push(() => {
+      a.close()
+      b.close()
+    })
 
-    const first = a.call<{ seq: number, topics: string[] }>('ui.wait', { since: 0, timeoutMs: 30_000 })
+    const first = a.call<{ seq: number; topics: string[] }>('ui.wait', { since: 0, timeoutMs: 30_000 })
     const second = b.call('ui.wait', { since: 0, timeoutMs: 30_000 })
     void second.catch(() => {})
     await expect.poll(() => feed.waiting, { timeout: 5_000, interval: 10 }).toBe(2)
@@ -103,7 +117,7 @@ describe('the change feed behind ui.wait', () => {
 
 const HERE: RepoRef = { repo: 'example.com/team/app', branch: 'main', root: '/work/a', git: true }
 
-async function member (offline: Set<string>): Promise<{ board: ReservationBoard, replica: Replica }> {
+async function member(offline: Set<string>): Promise<{ board: ReservationBoard; replica: Replica }> {
   const key = await generateKeyPair('Ed25519')
   const replica = new Replica('00112233aabbccdd', key, new Uint8Array(32).fill(9), 1, new MemoryLog(), peerIdFromPrivateKey(key).toString())
   return { replica, board: new ReservationBoard(replica, () => {}, { offline: p => offline.has(p) }) }
@@ -114,9 +128,15 @@ describe('the reservation watch', () => {
     const offline = new Set<string>()
     const { board: b, replica } = await member(offline)
     const feed = new ChangeFeed()
-    const watch = new ReservationWatch(b, () => { feed.bump('reservations') })
-    cleanups.push(() => { watch.stop() })
-    b.addEventListener('reservation:change', () => { watch.check() })
+    const watch = new ReservationWatch(b, () => {
+      feed.bump('reservations')
+    })
+    cleanups.push(() => {
+      watch.stop()
+    })
+    b.addEventListener('reservation:change', () => {
+      watch.check()
+    })
     watch.check()
     expect(feed.seq).toBe(0)
 

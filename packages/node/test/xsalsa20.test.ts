@@ -9,11 +9,13 @@ import { describe, expect, it } from 'vitest'
 import XSalsa20 from '../../xsalsa20/index.js'
 
 /** seeded bytes, so a failure is reproducible */
-function bytes (n: number, seed: number): Uint8Array {
+function bytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n)
   let x = seed >>> 0 || 1
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
     out[i] = x & 0xff
   }
   return out
@@ -31,15 +33,21 @@ describe('xsalsa20 (the pnet cipher)', () => {
         const n = sizes[(seed * 7 + k * 13) % sizes.length] as number
         // an odd byte offset into a larger buffer: the word-at-a-time path must not assume alignment
         const backing = bytes(n + 3, seed * 100 + k)
-        chunks.push(backing.subarray(k % 4, k % 4 + n))
+        chunks.push(backing.subarray(k % 4, (k % 4) + n))
       }
       const all = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0))
       let at = 0
-      for (const c of chunks) { all.set(c, at); at += c.length }
+      for (const c of chunks) {
+        all.set(c, at)
+        at += c.length
+      }
       const want = xsalsa20(key, nonce, all)
       const got = new Uint8Array(all.length)
       at = 0
-      for (const c of chunks) { got.set(cipher.update(c), at); at += c.length }
+      for (const c of chunks) {
+        got.set(cipher.update(c), at)
+        at += c.length
+      }
       expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true)
     }
   })

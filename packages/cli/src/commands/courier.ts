@@ -19,19 +19,28 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v]
 /** The courier's log: one per session key in the run directory, cut when it passes this. */
 const LOG_MAX_BYTES = 256 * 1024
 
-export function courierLogPath (h: string, mesh: string, peerId: string): string {
+export function courierLogPath(h: string, mesh: string, peerId: string): string {
   return join(paths.run(h, mesh), `${peerId.slice(-12)}.courier.log`)
 }
 
-interface CourierFlags { mesh: string, session: string, incarnation: string, name?: string, bootstrap?: string[], relay?: string[], limit?: string[] }
+interface CourierFlags {
+  mesh: string
+  session: string
+  incarnation: string
+  name?: string
+  bootstrap?: string[]
+  relay?: string[]
+  limit?: string[]
+}
 
-export function courierCommand (program: Command, env: NodeJS.ProcessEnv): void {
-  program.command('courier', { hidden: true })
+export function courierCommand(program: Command, env: NodeJS.ProcessEnv): void {
+  program
+    .command('courier', { hidden: true })
     .description('carry the queued DMs of a session that stopped (started by mcp and daemon)')
     .requiredOption('--mesh <mesh>', 'mesh name')
     .requiredOption('--session <uuid>', 'the stopped session')
     .requiredOption('--incarnation <ms>', 'the stopped incarnation')
-    .option('--name <name>', 'the session\'s display name (for verbs that pick a node by name)')
+    .option('--name <name>', "the session's display name (for verbs that pick a node by name)")
     .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
     .option('--relay <multiaddr>', 'relay to use (repeatable)', collect)
     .option('--limit <name=value>', LIMIT_HELP, collect)
@@ -41,20 +50,28 @@ export function courierCommand (program: Command, env: NodeJS.ProcessEnv): void 
       const limits = limitFlags(flags.limit)
       const { runCourier } = await import('@claudemesh/node')
       const stop = new AbortController()
-      for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => { stop.abort() })
-      const outcome = await runCourier({
-        home: home(env),
-        mesh: flags.mesh,
-        session: flags.session,
-        name: flags.name,
-        bootstrap: flags.bootstrap,
-        relays: checkRelays(flags.relay),
-        ...(limits != null ? { limits } : {}),
-        courier: { incarnation }
-      }, {
-        signal: stop.signal,
-        onStart: n => { note(`claudemesh courier: ${new Date().toISOString()} session ${flags.session}: carrying ${n} queued DM(s)`) }
-      })
+      for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+        process.once(s, () => {
+          stop.abort()
+        })
+      const outcome = await runCourier(
+        {
+          home: home(env),
+          mesh: flags.mesh,
+          session: flags.session,
+          name: flags.name,
+          bootstrap: flags.bootstrap,
+          relays: checkRelays(flags.relay),
+          ...(limits != null ? { limits } : {}),
+          courier: { incarnation }
+        },
+        {
+          signal: stop.signal,
+          onStart: n => {
+            note(`claudemesh courier: ${new Date().toISOString()} session ${flags.session}: carrying ${n} queued DM(s)`)
+          }
+        }
+      )
       note(`claudemesh courier: ${new Date().toISOString()} session ${flags.session}: ${outcome}`)
     })
 }
@@ -65,11 +82,22 @@ export function courierCommand (program: Command, env: NodeJS.ProcessEnv): void 
  * The courier waits for the store; if the flush hands everything over, it finds nothing to
  * carry and exits at once.
  */
-export function spawnCourier (node: MeshNode, flags: NodeFlags, env: NodeJS.ProcessEnv): void {
+export function spawnCourier(node: MeshNode, flags: NodeFlags, env: NodeJS.ProcessEnv): void {
   if (!node.running || node.queued === 0 || node.init.courier != null) return
   const h = home(env)
   const [exe, script] = selfCommand() as [string, string]
-  const args = [script, 'courier', '--mesh', node.mesh.name, '--session', node.key.session, '--incarnation', String(node.presence.incarnation), '--name', node.self().name]
+  const args = [
+    script,
+    'courier',
+    '--mesh',
+    node.mesh.name,
+    '--session',
+    node.key.session,
+    '--incarnation',
+    String(node.presence.incarnation),
+    '--name',
+    node.self().name
+  ]
   for (const b of flags.bootstrap ?? []) args.push('--bootstrap', b)
   // the mesh's relays, the flags' and those learnt from bootstrap peers
   for (const r of node.relays()) args.push('--relay', r)
@@ -82,8 +110,14 @@ export function spawnCourier (node: MeshNode, flags: NodeFlags, env: NodeJS.Proc
     log = openSync(file, 'a', 0o600)
   } catch {}
   try {
-    const child = spawn(exe, args, { detached: true, stdio: ['ignore', 'ignore', log], env: { ...process.env, ...env, CLAUDEMESH_HOME: h } })
-    child.once('error', err => { note(`claudemesh: could not start the courier for ${node.queued} queued DM(s): ${err.message}`) })
+    const child = spawn(exe, args, {
+      detached: true,
+      stdio: ['ignore', 'ignore', log],
+      env: { ...process.env, ...env, CLAUDEMESH_HOME: h }
+    })
+    child.once('error', err => {
+      note(`claudemesh: could not start the courier for ${node.queued} queued DM(s): ${err.message}`)
+    })
     child.unref()
     note(`claudemesh: ${node.queued} DM(s) still queued; a courier (pid ${child.pid ?? '?'}) carries whatever this stop does not hand over`)
   } finally {

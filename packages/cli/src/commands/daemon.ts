@@ -12,16 +12,16 @@ import { spawnCourier } from './courier.js'
  * daemon's RSS (bench/foundation.mjs idleRss). Hold it at its initial size until the node has
  * started, then let it grow again for bursts of traffic (`youngGenerationGrows`).
  */
-function holdYoungGeneration (): void {
+function holdYoungGeneration(): void {
   setFlagsFromString('--semi-space-growth-factor=1')
 }
 
-export function youngGenerationGrows (): void {
+export function youngGenerationGrows(): void {
   setFlagsFromString('--semi-space-growth-factor=2')
 }
 
 /** A node configured from the shared flags, not yet started (attach listeners first). */
-export async function nodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): Promise<MeshNode> {
+export async function nodeFromFlags(flags: NodeFlags, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): Promise<MeshNode> {
   holdYoungGeneration()
   // loaded here, not at the top: verbs and hooks should not pay for libp2p
   const { createMeshNode, defaultMesh } = await import('@claudemesh/node')
@@ -45,15 +45,21 @@ export async function nodeFromFlags (flags: NodeFlags, env: NodeJS.ProcessEnv, k
   return node
 }
 
-export function daemonCommand (program: Command, env: NodeJS.ProcessEnv): void {
-  addNodeFlags(program.command('daemon').description('run a headless node in the foreground; prints its multiaddrs when ready'))
-    .action(async (flags: NodeFlags) => {
+export function daemonCommand(program: Command, env: NodeJS.ProcessEnv): void {
+  addNodeFlags(program.command('daemon').description('run a headless node in the foreground; prints its multiaddrs when ready')).action(
+    async (flags: NodeFlags) => {
       const node = await nodeFromFlags(flags, env, 'daemon')
-      node.addEventListener('peer:join', e => { note(`+ ${esc(e.detail.name)} (${esc(e.detail.id.slice(-8))}) joined`) })
-      node.addEventListener('peer:leave', e => { note(`- ${esc(e.detail.name)} (${esc(e.detail.id.slice(-8))}) left`) })
+      node.addEventListener('peer:join', e => {
+        note(`+ ${esc(e.detail.name)} (${esc(e.detail.id.slice(-8))}) joined`)
+      })
+      node.addEventListener('peer:leave', e => {
+        note(`- ${esc(e.detail.name)} (${esc(e.detail.id.slice(-8))}) left`)
+      })
       node.addEventListener('message:receive', e => {
         const m = e.detail
-        note(`> ${esc(m.fromName || m.from.slice(-8))}${m.group != null ? ` ${esc(m.to)}` : ''}: ${esc(m.body.split('\n')[0]?.slice(0, 200) ?? '')}`)
+        note(
+          `> ${esc(m.fromName || m.from.slice(-8))}${m.group != null ? ` ${esc(m.to)}` : ''}: ${esc(m.body.split('\n')[0]?.slice(0, 200) ?? '')}`
+        )
       })
       await node.start()
       youngGenerationGrows()
@@ -66,8 +72,12 @@ export function daemonCommand (program: Command, env: NodeJS.ProcessEnv): void {
           spawnCourier(node, flags, env)
           void node.stop().finally(resolve)
         }
-        process.once('SIGINT', () => { stop('SIGINT') })
-        process.once('SIGTERM', () => { stop('SIGTERM') })
+        process.once('SIGINT', () => {
+          stop('SIGINT')
+        })
+        process.once('SIGTERM', () => {
+          stop('SIGTERM')
+        })
         node.addEventListener('node:stopped', e => {
           if (e.detail.reason === 'replaced') {
             note('claudemesh: a newer instance of this session took over; this one stopped')
@@ -76,5 +86,6 @@ export function daemonCommand (program: Command, env: NodeJS.ProcessEnv): void {
           resolve()
         })
       })
-    })
+    }
+  )
 }

@@ -25,11 +25,13 @@ const EVENTS: Record<string, string> = {
 export const WAIT_MS = 55 * 60_000
 const MAX_STDIN = 1024 * 1024
 
-async function readStdin (): Promise<Record<string, unknown>> {
+async function readStdin(): Promise<Record<string, unknown>> {
   if (process.stdin.isTTY) return {}
   let text = ''
   // Claude Code writes the JSON and closes stdin; never hang a turn on a pipe left open
-  const timer = setTimeout(() => { process.stdin.destroy() }, 5_000)
+  const timer = setTimeout(() => {
+    process.stdin.destroy()
+  }, 5_000)
   try {
     for await (const chunk of process.stdin) {
       text += String(chunk)
@@ -47,7 +49,7 @@ async function readStdin (): Promise<Record<string, unknown>> {
 }
 
 /** The node serving this Claude session, in any mesh of the home. */
-export async function nodeForSession (session: string, env: NodeJS.ProcessEnv): Promise<RegistryEntry | undefined> {
+export async function nodeForSession(session: string, env: NodeJS.ProcessEnv): Promise<RegistryEntry | undefined> {
   const h = home(env)
   for (const mesh of await listMeshNames(h)) {
     // a courier carries a stopped session's DMs; it serves no hooks (SPEC.md §8.7)
@@ -57,8 +59,9 @@ export async function nodeForSession (session: string, env: NodeJS.ProcessEnv): 
   return undefined
 }
 
-export function hookCommand (program: Command, env: NodeJS.ProcessEnv): void {
-  program.command('hook <event>')
+export function hookCommand(program: Command, env: NodeJS.ProcessEnv): void {
+  program
+    .command('hook <event>')
     .description('serve a Claude Code hook: session-start, user-prompt-submit, post-tool-use, pre-tool-use, stop (or wait)')
     .option('--wait-ms <ms>', 'how long stop/wait waits for a message', String(WAIT_MS))
     .action(async (event: string, o: { waitMs: string }) => {
@@ -72,9 +75,10 @@ export function hookCommand (program: Command, env: NodeJS.ProcessEnv): void {
     })
 }
 
-async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.ProcessEnv): Promise<void> {
+async function serveHook(event: string, o: { waitMs: string }, env: NodeJS.ProcessEnv): Promise<void> {
   const waiting = event === 'stop' || event === 'wait'
-  if (!waiting && EVENTS[event] == null && event !== 'pre-tool-use') throw new UsageError(`unknown hook event "${event}": use session-start, user-prompt-submit, post-tool-use, pre-tool-use, stop or wait`)
+  if (!waiting && EVENTS[event] == null && event !== 'pre-tool-use')
+    throw new UsageError(`unknown hook event "${event}": use session-start, user-prompt-submit, post-tool-use, pre-tool-use, stop or wait`)
   const input = await readStdin()
   const session = typeof input.session_id === 'string' ? input.session_id : env.CLAUDE_CODE_SESSION_ID
   if (session == null || session === '') return
@@ -89,7 +93,10 @@ async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.Proc
   const client = await ControlClient.connect(entry.control)
   try {
     if (waiting) {
-      const r = await client.call<{ text: string | null }>('hook.wait', { event: event === 'wait' ? 'session-start' : 'stop', timeoutMs: Number(o.waitMs) })
+      const r = await client.call<{ text: string | null }>('hook.wait', {
+        event: event === 'wait' ? 'session-start' : 'stop',
+        timeoutMs: Number(o.waitMs)
+      })
       if (r.text != null) {
         process.stderr.write(`${sanitizeText(r.text.slice(0, 9_900))}\n`)
         process.exitCode = 2
@@ -98,7 +105,9 @@ async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.Proc
     }
     const r = await client.call<{ text: string | null }>('hook', { event })
     if (r.text != null) {
-      process.stdout.write(`${JSON.stringify({ hookSpecificOutput: { hookEventName: EVENTS[event], additionalContext: sanitizeText(r.text.slice(0, 9_900)) } })}\n`)
+      process.stdout.write(
+        `${JSON.stringify({ hookSpecificOutput: { hookEventName: EVENTS[event], additionalContext: sanitizeText(r.text.slice(0, 9_900)) } })}\n`
+      )
     }
   } finally {
     client.close()
@@ -108,7 +117,7 @@ async function serveHook (event: string, o: { waitMs: string }, env: NodeJS.Proc
 /** How long a waiting hook waits for its session's node to start. */
 export const NODE_START_WAIT_MS = 60_000
 
-async function awaitNode (session: string, env: NodeJS.ProcessEnv): Promise<RegistryEntry | undefined> {
+async function awaitNode(session: string, env: NodeJS.ProcessEnv): Promise<RegistryEntry | undefined> {
   const deadline = Date.now() + NODE_START_WAIT_MS
   for (;;) {
     const entry = await nodeForSession(session, env)
@@ -123,12 +132,13 @@ async function awaitNode (session: string, env: NodeJS.ProcessEnv): Promise<Regi
  * turn open: look for -p/--print on the claude process above us (Linux /proc; elsewhere we
  * cannot tell and wait as usual).
  */
-function inPrintMode (): boolean {
+function inPrintMode(): boolean {
   let pid = process.ppid
   for (let depth = 0; depth < 4 && pid > 1; depth++) {
     try {
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-      if (args.some(a => /(^|\/)claude(\.exe)?$/.test(a)) || args.includes('--session-id')) return args.includes('-p') || args.includes('--print')
+      if (args.some(a => /(^|\/)claude(\.exe)?$/.test(a)) || args.includes('--session-id'))
+        return args.includes('-p') || args.includes('--print')
       pid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1])
     } catch {
       return false

@@ -5,8 +5,10 @@ import { note } from '../output.js'
 import { spawnCourier } from './courier.js'
 import { nodeFromFlags, youngGenerationGrows } from './daemon.js'
 
-export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
-  addNodeFlags(program.command('mcp').description('the stdio MCP server for a Claude Code session (session defaults to $CLAUDE_CODE_SESSION_ID)'))
+export function mcpCommand(program: Command, env: NodeJS.ProcessEnv): void {
+  addNodeFlags(
+    program.command('mcp').description('the stdio MCP server for a Claude Code session (session defaults to $CLAUDE_CODE_SESSION_ID)')
+  )
     .option('--channels', 'also push messages as claude/channel notifications (or CLAUDEMESH_CHANNELS=1)')
     .action(async (flags: NodeFlags & { channels?: boolean }) => {
       // stdout is the MCP channel: a library that logs (Yjs does, on client-id clashes) must
@@ -40,19 +42,34 @@ export function mcpCommand (program: Command, env: NodeJS.ProcessEnv): void {
           done = true
           note(`claudemesh mcp: ${why}`)
           spawnCourier(node, flags, env)
-          void server.close().catch(() => {}).then(async () => node.stop()).finally(resolve)
+          void server
+            .close()
+            .catch(() => {})
+            .then(async () => node.stop())
+            .finally(resolve)
         }
-        transport.onclose = () => { stop('client disconnected, leaving the mesh') }
-        process.stdin.once('end', () => { stop('stdin closed, leaving the mesh') })
+        transport.onclose = () => {
+          stop('client disconnected, leaving the mesh')
+        }
+        process.stdin.once('end', () => {
+          stop('stdin closed, leaving the mesh')
+        })
         // Claude Code and launch may both signal us as claude exits: a repeated signal must not
         // cut the bounded hand-off of queued DMs short (SPEC.md §8.7)
-        process.on('SIGINT', () => { stop('SIGINT') })
-        process.on('SIGTERM', () => { stop('SIGTERM') })
+        process.on('SIGINT', () => {
+          stop('SIGINT')
+        })
+        process.on('SIGTERM', () => {
+          stop('SIGTERM')
+        })
         node.addEventListener('node:stopped', e => {
           if (e.detail.reason === 'replaced') note('claudemesh mcp: a newer instance of this session took over the mesh identity')
           if (!done) {
             done = true
-            void server.close().catch(() => {}).finally(resolve)
+            void server
+              .close()
+              .catch(() => {})
+              .finally(resolve)
           }
         })
         void server.connect(transport)

@@ -7,36 +7,39 @@ import { out, outJson, table, UsageError } from '../output.js'
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
 /** "7d", "12h", "30m", "90s", "2w" → milliseconds, at most `max` (an invite: 365 days) */
-export function parseDuration (text: string, max = MAX_INVITE_TTL_MS): number {
+export function parseDuration(text: string, max = MAX_INVITE_TTL_MS): number {
   const m = /^(\d+)\s*([smhdw])$/.exec(text.trim())
   const unit = m?.[2] != null ? UNITS[m[2]] : undefined
-  if (m == null || unit == null || Number(m[1]) <= 0) throw new UsageError(`invalid duration "${text}": use a number and s, m, h, d or w (e.g. 7d)`)
+  if (m == null || unit == null || Number(m[1]) <= 0)
+    throw new UsageError(`invalid duration "${text}": use a number and s, m, h, d or w (e.g. 7d)`)
   const ms = Number(m[1]) * unit
   if (ms > max) throw new UsageError(`duration "${text}" is too long: the most is ${Math.floor(max / 86_400_000)}d`)
   return ms
 }
 
-export function meshCommand (program: Command, env: NodeJS.ProcessEnv): void {
+export function meshCommand(program: Command, env: NodeJS.ProcessEnv): void {
   const mesh = program.command('mesh').description('create, invite to, join and list meshes')
 
-  mesh.command('create <name>')
+  mesh
+    .command('create <name>')
     .description('create a mesh that you own')
     .option('--bootstrap <multiaddr...>', 'addresses that invites will carry')
     .option('--relay <multiaddr...>', 'relays (from `claudemesh relay`) that members and invites will use')
     .option('--json', 'print JSON')
-    .action(async (name: string, o: { bootstrap?: string[], relay?: string[], json?: boolean }) => {
+    .action(async (name: string, o: { bootstrap?: string[]; relay?: string[]; json?: boolean }) => {
       const m = await createMesh(home(env), name, { bootstrap: o.bootstrap, relays: checkRelays(o.relay) })
       if (o.json === true) outJson({ name: m.name, id: m.id })
       else out(`created mesh "${m.name}" (id ${m.id}); invite others with: claudemesh mesh invite ${m.name}`)
     })
 
-  mesh.command('invite [name]')
+  mesh
+    .command('invite [name]')
     .description('print a one-line invite token')
     .option('--expires <duration>', 'lifetime such as 7d, 12h, 30m', '7d')
     .option('--bootstrap <multiaddr...>', 'extra addresses for the invitee to dial')
     .option('--relay', 'an invite for a relay: connection secret only, no content key')
     .option('--json', 'print JSON')
-    .action(async (name: string | undefined, o: { expires: string, bootstrap?: string[], relay?: boolean, json?: boolean }) => {
+    .action(async (name: string | undefined, o: { expires: string; bootstrap?: string[]; relay?: boolean; json?: boolean }) => {
       const m = await defaultMesh(home(env), name)
       const ttl = parseDuration(o.expires)
       const token = await createInvite(m, { ttl, bootstrap: o.bootstrap, relay: o.relay })
@@ -44,7 +47,8 @@ export function meshCommand (program: Command, env: NodeJS.ProcessEnv): void {
       else out(token)
     })
 
-  mesh.command('join <token>')
+  mesh
+    .command('join <token>')
     .description('join a mesh with an invite token')
     .option('--json', 'print JSON')
     .action(async (token: string, o: { json?: boolean }) => {
@@ -53,12 +57,13 @@ export function meshCommand (program: Command, env: NodeJS.ProcessEnv): void {
       else out(`joined mesh "${m.name}" (id ${m.id})`)
     })
 
-  mesh.command('relays [name]')
+  mesh
+    .command('relays [name]')
     .description('show, add or remove the relays of a mesh (invites made afterwards carry them)')
     .option('--add <multiaddr...>', 'relay addresses, as `claudemesh relay` prints them')
     .option('--remove <multiaddr...>', 'relay addresses to forget')
     .option('--json', 'print JSON')
-    .action(async (name: string | undefined, o: { add?: string[], remove?: string[], json?: boolean }) => {
+    .action(async (name: string | undefined, o: { add?: string[]; remove?: string[]; json?: boolean }) => {
       const m = await defaultMesh(home(env), name)
       if (o.add != null || o.remove != null) {
         const gone = new Set(o.remove ?? [])
@@ -66,18 +71,31 @@ export function meshCommand (program: Command, env: NodeJS.ProcessEnv): void {
         await saveMesh(home(env), m)
       }
       if (o.json === true) return outJson({ mesh: m.name, relays: m.relays })
-      if (m.relays.length === 0) return out(`mesh "${m.name}" has no relay; add one with: claudemesh mesh relays ${m.name} --add <multiaddr>`)
+      if (m.relays.length === 0)
+        return out(`mesh "${m.name}" has no relay; add one with: claudemesh mesh relays ${m.name} --add <multiaddr>`)
       for (const r of m.relays) out(r)
     })
 
-  mesh.command('list')
+  mesh
+    .command('list')
     .description('list the meshes in this home')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const all = await listMeshes(home(env))
-      const rows = all.map(m => ({ name: m.name, id: m.id, owner: m.ownerKey != null, member: m.contentSecret != null, bootstrap: m.bootstrap }))
+      const rows = all.map(m => ({
+        name: m.name,
+        id: m.id,
+        owner: m.ownerKey != null,
+        member: m.contentSecret != null,
+        bootstrap: m.bootstrap
+      }))
       if (o.json === true) return outJson(rows)
       if (rows.length === 0) return out('no meshes yet: claudemesh mesh create <name>, or claudemesh mesh join <token>')
-      out(table([['NAME', 'ID', 'ROLE', 'BOOTSTRAP'], ...rows.map(r => [r.name, r.id, r.owner ? 'owner' : r.member ? 'member' : 'relay', String(r.bootstrap.length)])]))
+      out(
+        table([
+          ['NAME', 'ID', 'ROLE', 'BOOTSTRAP'],
+          ...rows.map(r => [r.name, r.id, r.owner ? 'owner' : r.member ? 'member' : 'relay', String(r.bootstrap.length)])
+        ])
+      )
     })
 }

@@ -23,19 +23,20 @@ interface RelayFlags {
   maxHeldBytes?: string
 }
 
-function count (text: string | undefined, what: string): number | undefined {
+function count(text: string | undefined, what: string): number | undefined {
   if (text == null) return undefined
   const n = Number(text)
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${what} must be a positive whole number, not "${text}"`)
   return n
 }
 
-export function relayCommand (program: Command, env: NodeJS.ProcessEnv): void {
-  program.command('relay')
+export function relayCommand(program: Command, env: NodeJS.ProcessEnv): void {
+  program
+    .command('relay')
     .description('run a relay for a mesh: circuit relay for peers behind NAT, DHT/bootstrap, mailbox for offline peers')
     .option('--listen <multiaddr>', 'listen address (repeatable; default /ip4/0.0.0.0/tcp/4001)', collect)
     .option('--announce <multiaddr>', 'address to announce instead of the listening ones (repeatable)', collect)
-    .option('--data <dir>', 'the relay\'s directory: key, mesh, mailbox (default $CLAUDEMESH_HOME/relay)')
+    .option('--data <dir>', "the relay's directory: key, mesh, mailbox (default $CLAUDEMESH_HOME/relay)")
     .option('--mesh <name>', 'serve a mesh of this home (its content key is not used)')
     .option('--invite <token>', 'serve the mesh of a relay invite (`claudemesh mesh invite --relay`); kept in --data')
     .option('--health <[host:]port>', 'serve GET /health (JSON) on this address')
@@ -46,7 +47,10 @@ export function relayCommand (program: Command, env: NodeJS.ProcessEnv): void {
       if (o.mesh != null && o.invite != null) throw new UsageError('give --mesh or --invite, not both')
       if (!LEVELS.includes(o.logLevel)) throw new UsageError(`invalid --log-level "${o.logLevel}": use ${LEVELS.join(', ')}`)
       const limits = { perRecipient: count(o.maxHeld, '--max-held'), perRecipientBytes: count(o.maxHeldBytes, '--max-held-bytes') }
-      const [{ createRelay, createLog }, { loadMesh }] = await Promise.all([import('@claudemesh/relay'), import('@claudemesh/node/identity')])
+      const [{ createRelay, createLog }, { loadMesh }] = await Promise.all([
+        import('@claudemesh/relay'),
+        import('@claudemesh/node/identity')
+      ])
       const h = home(env)
       const relay = await createRelay({
         data: o.data ?? join(h, 'relay'),
@@ -65,10 +69,17 @@ export function relayCommand (program: Command, env: NodeJS.ProcessEnv): void {
         const stop = (signal: string): void => {
           if (stopping != null) return
           relay.log.info('stopping', { signal })
-          stopping = started.catch(() => {}).then(async () => relay.stop()).finally(resolve)
+          stopping = started
+            .catch(() => {})
+            .then(async () => relay.stop())
+            .finally(resolve)
         }
-        process.once('SIGINT', () => { stop('SIGINT') })
-        process.once('SIGTERM', () => { stop('SIGTERM') })
+        process.once('SIGINT', () => {
+          stop('SIGINT')
+        })
+        process.once('SIGTERM', () => {
+          stop('SIGTERM')
+        })
       })
       started = relay.start()
       await started

@@ -15,9 +15,9 @@ import { openBrowser } from '../ui/open.js'
 import type { UiServer } from '../ui/server.js'
 import { addPickFlags } from './verbs.js'
 
-type Flags = PickFlags & { json?: boolean, port?: string, open: boolean }
+type Flags = PickFlags & { json?: boolean; port?: string; open: boolean }
 
-export function uiCommand (program: Command, env: NodeJS.ProcessEnv): void {
+export function uiCommand(program: Command, env: NodeJS.ProcessEnv): void {
   addPickFlags(program.command('ui').description('a live view of the mesh in the browser (127.0.0.1, secret URL); serves until Ctrl-C'))
     .option('--port <n>', 'port on 127.0.0.1 (default: a free one)')
     .option('--no-open', 'print the URL only, do not open a browser')
@@ -49,9 +49,11 @@ export function uiCommand (program: Command, env: NodeJS.ProcessEnv): void {
 }
 
 /** Until Ctrl-C or SIGTERM (exit 0), or until the node stops (exit 1). */
-async function untilStopped (feed: UiFeed): Promise<void> {
+async function untilStopped(feed: UiFeed): Promise<void> {
   await new Promise<void>(resolve => {
-    const stop = (): void => { resolve() }
+    const stop = (): void => {
+      resolve()
+    }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
     feed.subscribe(section => {

@@ -15,26 +15,32 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 export const TOKEN_HEADER = 'x-claudemesh-token'
 
-export interface Refusal { status: number, reason: string }
+export interface Refusal {
+  status: number
+  reason: string
+}
 
-export interface Gate { port: number, token: string }
+export interface Gate {
+  port: number
+  token: string
+}
 
 /** `rest`: the path after `/t/<token>/`; null when the token has no slash after it (the page's own URL without its slash). */
-export type Checked = { ok: true, rest: string | null } | ({ ok: false } & Refusal)
+export type Checked = { ok: true; rest: string | null } | ({ ok: false } & Refusal)
 
 /** A fresh 256-bit token, URL-safe (43 characters). */
-export function newToken (): string {
+export function newToken(): string {
   return randomBytes(32).toString('base64url')
 }
 
 /** Constant-time comparison: both sides hashed first, so their lengths leak nothing either. */
-export function sameToken (given: string, token: string): boolean {
+export function sameToken(given: string, token: string): boolean {
   const a = createHash('sha256').update(given).digest()
   const b = createHash('sha256').update(token).digest()
   return timingSafeEqual(a, b)
 }
 
-export function allowedHosts (port: number): string[] {
+export function allowedHosts(port: number): string[] {
   return [`127.0.0.1:${port}`, `localhost:${port}`]
 }
 
@@ -47,7 +53,7 @@ const header = (headers: Record<string, string | string[] | undefined>, name: st
  * Check a request.
  * The order matters: a wrong Host is refused before the token is even looked at.
  */
-export function checkRequest (gate: Gate, method: string, url: string, headers: Record<string, string | string[] | undefined>): Checked {
+export function checkRequest(gate: Gate, method: string, url: string, headers: Record<string, string | string[] | undefined>): Checked {
   const host = header(headers, 'host') ?? ''
   if (!allowedHosts(gate.port).includes(host.toLowerCase())) return { ok: false, status: 421, reason: 'wrong Host' }
   const m = /^\/t\/([^/?#]*)(?:\/([^?#]*))?(?:[?#].*)?$/.exec(url)
@@ -56,8 +62,10 @@ export function checkRequest (gate: Gate, method: string, url: string, headers: 
   if (origin != null && origin !== `http://${host.toLowerCase()}`) return { ok: false, status: 403, reason: 'wrong Origin' }
   if (method === 'POST') {
     if (origin == null) return { ok: false, status: 403, reason: 'a POST needs an Origin' }
-    if (!sameToken(header(headers, TOKEN_HEADER) ?? '', gate.token)) return { ok: false, status: 403, reason: `a POST needs the token in ${TOKEN_HEADER}` }
-    if (!/^application\/json(;|$)/i.test(header(headers, 'content-type') ?? '')) return { ok: false, status: 415, reason: 'a POST body is JSON' }
+    if (!sameToken(header(headers, TOKEN_HEADER) ?? '', gate.token))
+      return { ok: false, status: 403, reason: `a POST needs the token in ${TOKEN_HEADER}` }
+    if (!/^application\/json(;|$)/i.test(header(headers, 'content-type') ?? ''))
+      return { ok: false, status: 415, reason: 'a POST body is JSON' }
   } else if (method !== 'GET' && method !== 'HEAD') {
     return { ok: false, status: 405, reason: 'only GET and POST' }
   }
@@ -66,7 +74,8 @@ export function checkRequest (gate: Gate, method: string, url: string, headers: 
 
 /** Headers on every answer: a strict CSP (no inline script, nothing from elsewhere), no sniffing, no framing, no referrer (the URL holds the token). */
 export const SECURITY_HEADERS: Record<string, string> = {
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',

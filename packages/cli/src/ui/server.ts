@@ -25,14 +25,19 @@ export const MAX_STREAMS = 16
 const PING_MS = 15_000
 
 /** `web/` beside the package: found from the bundle (dist/claudemesh.mjs) and from dist/ui/*.js or src/ui/*.ts alike. */
-export function webDir (from = dirname(fileURLToPath(import.meta.url))): string {
+export function webDir(from = dirname(fileURLToPath(import.meta.url))): string {
   for (let dir = from, i = 0; i < 4; i++, dir = dirname(dir)) {
     if (existsSync(join(dir, 'web', 'index.html'))) return join(dir, 'web')
   }
   throw new Error(`the UI's static files (web/index.html) are not installed beside ${from}`)
 }
 
-export interface UiServerInit { client: ControlClient, feed: UiFeed, port?: number, token?: string }
+export interface UiServerInit {
+  client: ControlClient
+  feed: UiFeed
+  port?: number
+  token?: string
+}
 
 export class UiServer {
   readonly token: string
@@ -42,36 +47,53 @@ export class UiServer {
   private readonly streams = new Set<ServerResponse>()
   private ping?: NodeJS.Timeout
 
-  constructor (private readonly init: UiServerInit) {
+  constructor(private readonly init: UiServerInit) {
     this.token = init.token ?? newToken()
     const dir = webDir()
     for (const [path, file] of Object.entries(FILES)) this.files.set(path, readFileSync(join(dir, file)))
-    this.server = createServer((req, res) => { this.handle(req, res) })
+    this.server = createServer((req, res) => {
+      this.handle(req, res)
+    })
   }
 
-  get url (): string { return `http://127.0.0.1:${this.port}/t/${this.token}/` }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/t/${this.token}/`
+  }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject)
-      this.server.listen(this.init.port ?? 0, '127.0.0.1', () => { this.server.off('error', reject); resolve() })
+      this.server.listen(this.init.port ?? 0, '127.0.0.1', () => {
+        this.server.off('error', reject)
+        resolve()
+      })
     })
     const addr = this.server.address()
     this.port = typeof addr === 'object' && addr != null ? addr.port : 0
-    this.init.feed.subscribe((section, json) => { this.broadcast(section, json) })
-    this.ping = setInterval(() => { for (const s of this.streams) s.write(': ping\n\n') }, PING_MS)
+    this.init.feed.subscribe((section, json) => {
+      this.broadcast(section, json)
+    })
+    this.ping = setInterval(() => {
+      for (const s of this.streams) s.write(': ping\n\n')
+    }, PING_MS)
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.ping)
     for (const s of this.streams) s.end()
     this.server.closeAllConnections()
-    await new Promise<void>(resolve => { this.server.close(() => { resolve() }) })
+    await new Promise<void>(resolve => {
+      this.server.close(() => {
+        resolve()
+      })
+    })
   }
 
-  private gate (): Gate { return { port: this.port, token: this.token } }
+  private gate(): Gate {
+    return { port: this.port, token: this.token }
+  }
 
-  private handle (req: IncomingMessage, res: ServerResponse): void {
+  private handle(req: IncomingMessage, res: ServerResponse): void {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v)
     const checked = checkRequest(this.gate(), req.method ?? '', req.url ?? '', req.headers)
     if (!checked.ok) {
@@ -107,7 +129,7 @@ export class UiServer {
     res.end(req.method === 'HEAD' ? undefined : file)
   }
 
-  private stream (req: IncomingMessage, res: ServerResponse): void {
+  private stream(req: IncomingMessage, res: ServerResponse): void {
     if (this.streams.size >= MAX_STREAMS) {
       refuse(res, 503, 'too many open pages')
       return
@@ -117,20 +139,26 @@ export class UiServer {
     res.write(event('hello', JSON.stringify({ unsafe: UNSAFE_CHARS })))
     for (const [s, json] of this.init.feed.current()) res.write(event(s, json))
     this.streams.add(res)
-    req.on('close', () => { this.streams.delete(res) })
+    req.on('close', () => {
+      this.streams.delete(res)
+    })
   }
 
-  private broadcast (section: string, json: string): void {
+  private broadcast(section: string, json: string): void {
     const e = event(section, json)
     for (const s of this.streams) s.write(e)
   }
 
-  private async act (req: IncomingMessage, res: ServerResponse, action: Action): Promise<void> {
+  private async act(req: IncomingMessage, res: ServerResponse, action: Action): Promise<void> {
     let body: unknown
     try {
       body = JSON.parse(await readBody(req))
     } catch (err) {
-      return refuse(res, (err as Error).name === 'RangeError' ? 413 : 400, (err as Error).name === 'RangeError' ? 'body too large' : 'the body is not JSON')
+      return refuse(
+        res,
+        (err as Error).name === 'RangeError' ? 413 : 400,
+        (err as Error).name === 'RangeError' ? 'body too large' : 'the body is not JSON'
+      )
     }
     try {
       const result = await action(body, { client: this.init.client, feed: this.init.feed })
@@ -142,23 +170,23 @@ export class UiServer {
   }
 }
 
-function event (name: string, data: string): string {
+function event(name: string, data: string): string {
   return `event: ${name}\ndata: ${data}\n\n`
 }
 
-function json (res: ServerResponse, status: number, value: unknown): void {
+function json(res: ServerResponse, status: number, value: unknown): void {
   const text = JSON.stringify(value)
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
   res.end(text)
 }
 
-function refuse (res: ServerResponse, status: number, reason: string): void {
+function refuse(res: ServerResponse, status: number, reason: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' })
   res.end(`${reason}\n`)
 }
 
 /** The body as text; past MAX_BODY_BYTES a RangeError, once the rest is drained (so the client reads the 413) or, past 8 MiB, cut off. */
-async function readBody (req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {

@@ -10,21 +10,21 @@ const PKG = '@anthropic-ai/claude-code'
 export const CACHE_DIR = resolve(import.meta.dirname, '../../../../.cache/claude-code')
 const INSTALL_DIR = join(CACHE_DIR, CLAUDE_VERSION)
 
-export type ClaudeBin = { bin: string, version: string } | { skip: string }
+export type ClaudeBin = { bin: string; version: string } | { skip: string }
 
 let pending: Promise<ClaudeBin> | undefined
 
 /** The `claude` executable to test against, or why there is none (one line, for `it.skipIf`). */
-export async function ensureClaude (): Promise<ClaudeBin> {
+export async function ensureClaude(): Promise<ClaudeBin> {
   pending ??= locate()
   return pending
 }
 
-async function locate (): Promise<ClaudeBin> {
+async function locate(): Promise<ClaudeBin> {
   const given = process.env.CLAUDEMESH_CLAUDE_BIN
   if (given != null && given !== '') return probe(given, 'CLAUDEMESH_CLAUDE_BIN')
   try {
-    if (await installedVersion(INSTALL_DIR) !== CLAUDE_VERSION) await install()
+    if ((await installedVersion(INSTALL_DIR)) !== CLAUDE_VERSION) await install()
     const bin = await nativeBin(INSTALL_DIR)
     if (bin == null) return { skip: `${PKG}@${CLAUDE_VERSION} ships no native binary for ${process.platform}-${process.arch}` }
     return probe(bin, `${PKG}@${CLAUDE_VERSION}`)
@@ -33,7 +33,7 @@ async function locate (): Promise<ClaudeBin> {
   }
 }
 
-async function installedVersion (dir: string): Promise<string | undefined> {
+async function installedVersion(dir: string): Promise<string | undefined> {
   try {
     const pkg = JSON.parse(await readFile(join(dir, 'node_modules', PKG, 'package.json'), 'utf8')) as { version?: string }
     return pkg.version
@@ -43,19 +43,33 @@ async function installedVersion (dir: string): Promise<string | undefined> {
 }
 
 /** npm install into a private temp dir, then rename it into place: concurrent callers never see a half install. */
-async function install (): Promise<void> {
+async function install(): Promise<void> {
   const tmp = join(CACHE_DIR, `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`)
   await mkdir(tmp, { recursive: true })
   try {
     // --ignore-scripts: the postinstall only copies the platform binary over a stub; we use that binary directly.
-    await exec('npm', ['install', '--prefix', tmp, '--no-save', '--no-package-lock', '--no-audit', '--no-fund',
-      '--ignore-scripts', '--loglevel=error', `${PKG}@${CLAUDE_VERSION}`], 300_000)
-    if (await installedVersion(tmp) !== CLAUDE_VERSION) throw new Error('npm install left no package.json')
+    await exec(
+      'npm',
+      [
+        'install',
+        '--prefix',
+        tmp,
+        '--no-save',
+        '--no-package-lock',
+        '--no-audit',
+        '--no-fund',
+        '--ignore-scripts',
+        '--loglevel=error',
+        `${PKG}@${CLAUDE_VERSION}`
+      ],
+      300_000
+    )
+    if ((await installedVersion(tmp)) !== CLAUDE_VERSION) throw new Error('npm install left no package.json')
     try {
       await rename(tmp, INSTALL_DIR)
     } catch {
       // Another process won the race (its copy is as good as ours), or a broken copy is in the way.
-      if (await installedVersion(INSTALL_DIR) === CLAUDE_VERSION) return
+      if ((await installedVersion(INSTALL_DIR)) === CLAUDE_VERSION) return
       const trash = `${tmp}-broken`
       await rename(INSTALL_DIR, trash).catch(() => {})
       await rm(trash, { recursive: true, force: true })
@@ -70,7 +84,7 @@ async function install (): Promise<void> {
  * The package's `bin/claude.exe` is a stub until its postinstall copies the native binary over it;
  * the real entry is `claude` in the platform package (`@anthropic-ai/claude-code-linux-x64`, …).
  */
-async function nativeBin (dir: string): Promise<string | undefined> {
+async function nativeBin(dir: string): Promise<string | undefined> {
   const arch = `${process.platform}-${process.arch}`
   const names = [`${PKG}-${arch}`, `${PKG}-${arch}-musl`]
   for (const name of names) {
@@ -80,7 +94,7 @@ async function nativeBin (dir: string): Promise<string | undefined> {
   return undefined
 }
 
-async function probe (bin: string, what: string): Promise<ClaudeBin> {
+async function probe(bin: string, what: string): Promise<ClaudeBin> {
   try {
     const out = await exec(bin, ['--version'], 30_000)
     const version = out.match(/\d+\.\d+\.\d+/)?.[0]
@@ -91,7 +105,7 @@ async function probe (bin: string, what: string): Promise<ClaudeBin> {
   }
 }
 
-async function exec (cmd: string, args: string[], timeout: number): Promise<string> {
+async function exec(cmd: string, args: string[], timeout: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err != null) reject(new Error(`${err.message} ${stderr}`))
@@ -100,7 +114,7 @@ async function exec (cmd: string, args: string[], timeout: number): Promise<stri
   })
 }
 
-function oneLine (x: unknown): string {
+function oneLine(x: unknown): string {
   const s = x instanceof Error ? x.message : String(x)
   return s.replace(/\s+/g, ' ').trim().slice(0, 300)
 }

@@ -3,13 +3,22 @@ import { EventEmitter } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-export interface ContentBlock { type: string, text?: string, content?: unknown, tool_use_id?: string, [k: string]: unknown }
-export interface Message { role: string, content: string | ContentBlock[] }
+export interface ContentBlock {
+  type: string
+  text?: string
+  content?: unknown
+  tool_use_id?: string
+  [k: string]: unknown
+}
+export interface Message {
+  role: string
+  content: string | ContentBlock[]
+}
 export interface MessagesBody {
   model: string
   system?: string | ContentBlock[]
   messages: Message[]
-  tools?: Array<{ name: string, [k: string]: unknown }>
+  tools?: Array<{ name: string; [k: string]: unknown }>
   stream?: boolean
   [k: string]: unknown
 }
@@ -26,9 +35,7 @@ export interface ApiRequest {
   stream: boolean
 }
 
-export type Reply =
-  | { text: string }
-  | { toolUse: { name: string, input: object, id?: string }, text?: string }
+export type Reply = { text: string } | { toolUse: { name: string; input: object; id?: string }; text?: string }
 
 /** Decides each reply; `index` counts requests of the same kind (main or side) from 0. Return undefined for the default. */
 export type Script = (req: ApiRequest, index: number) => Reply | undefined | Promise<Reply | undefined>
@@ -52,14 +59,14 @@ export interface FakeApi {
 const SIDE_REPLY: Reply = { text: 'ok' }
 const MAIN_REPLY: Reply = { text: 'fake reply' }
 
-export async function startFakeApi (script: Script = () => undefined): Promise<FakeApi> {
+export async function startFakeApi(script: Script = () => undefined): Promise<FakeApi> {
   const requests: ApiRequest[] = []
   const other: string[] = []
   const errors: unknown[] = []
   const events = new EventEmitter()
   let toolIds = 0
 
-  async function onMessages (path: string, req: IncomingMessage, body: MessagesBody, res: ServerResponse): Promise<void> {
+  async function onMessages(path: string, req: IncomingMessage, body: MessagesBody, res: ServerResponse): Promise<void> {
     const main = Array.isArray(body.tools) && body.tools.length > 0
     const request: ApiRequest = { seq: requests.length, path, headers: req.headers, body, main, stream: body.stream === true }
     const index = requests.filter(r => r.main === main).length
@@ -67,7 +74,7 @@ export async function startFakeApi (script: Script = () => undefined): Promise<F
     events.emit('request', request)
     let reply: Reply
     try {
-      reply = await script(request, index) ?? (main ? MAIN_REPLY : SIDE_REPLY)
+      reply = (await script(request, index)) ?? (main ? MAIN_REPLY : SIDE_REPLY)
     } catch (err) {
       errors.push(err)
       reply = { text: `fake-api script error: ${String(err)}` }
@@ -82,13 +89,20 @@ export async function startFakeApi (script: Script = () => undefined): Promise<F
     }
     const stopReason = 'toolUse' in reply ? 'tool_use' : 'end_turn'
     const message = {
-      id: `msg_fake_${request.seq}`, type: 'message', role: 'assistant', model: body.model,
-      content, stop_reason: stopReason, stop_sequence: null,
+      id: `msg_fake_${request.seq}`,
+      type: 'message',
+      role: 'assistant',
+      model: body.model,
+      content,
+      stop_reason: stopReason,
+      stop_sequence: null,
       usage: { input_tokens: 100, output_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
     }
     if (!request.stream) return json(res, message)
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
-    const send = (type: string, data: object): void => { res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`) }
+    const send = (type: string, data: object): void => {
+      res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`)
+    }
     send('message_start', { message: { ...message, content: [], stop_reason: null, usage: { ...message.usage, output_tokens: 1 } } })
     content.forEach((block, i) => {
       if (block.type === 'text') {
@@ -112,9 +126,16 @@ export async function startFakeApi (script: Script = () => undefined): Promise<F
       const path = (req.url ?? '/').split('?')[0] ?? '/'
       const raw = Buffer.concat(chunks).toString('utf8')
       let body: unknown
-      try { body = raw === '' ? undefined : JSON.parse(raw) } catch { body = undefined }
+      try {
+        body = raw === '' ? undefined : JSON.parse(raw)
+      } catch {
+        body = undefined
+      }
       if (req.method === 'POST' && path === '/v1/messages' && isMessagesBody(body)) {
-        onMessages(path, req, body, res).catch(err => { errors.push(err); res.destroy() })
+        onMessages(path, req, body, res).catch(err => {
+          errors.push(err)
+          res.destroy()
+        })
         return
       }
       other.push(`${req.method ?? '?'} ${path}`)
@@ -131,11 +152,14 @@ export async function startFakeApi (script: Script = () => undefined): Promise<F
     main: () => requests.filter(r => r.main),
     other,
     errors,
-    async waitFor (pred, timeoutMs = 15_000) {
+    async waitFor(pred, timeoutMs = 15_000) {
       const past = requests.find(pred)
       if (past != null) return past
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { events.off('request', on); reject(new Error(`fake API: no matching request within ${timeoutMs} ms`)) }, timeoutMs)
+        const timer = setTimeout(() => {
+          events.off('request', on)
+          reject(new Error(`fake API: no matching request within ${timeoutMs} ms`))
+        }, timeoutMs)
         const on = (r: ApiRequest): void => {
           if (!pred(r)) return
           clearTimeout(timer)
@@ -145,24 +169,24 @@ export async function startFakeApi (script: Script = () => undefined): Promise<F
         events.on('request', on)
       })
     },
-    async close () {
+    async close() {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => resolve()))
     }
   }
 }
 
-function isMessagesBody (x: unknown): x is MessagesBody {
+function isMessagesBody(x: unknown): x is MessagesBody {
   return typeof x === 'object' && x != null && Array.isArray((x as MessagesBody).messages)
 }
 
-function json (res: ServerResponse, value: unknown): void {
+function json(res: ServerResponse, value: unknown): void {
   res.writeHead(200, { 'content-type': 'application/json' })
   res.end(JSON.stringify(value))
 }
 
 /** Every string in the request's system prompt and messages (not tool definitions), in order. */
-export function requestStrings (req: ApiRequest): string[] {
+export function requestStrings(req: ApiRequest): string[] {
   const out: string[] = []
   const walk = (x: unknown): void => {
     if (typeof x === 'string') out.push(x)
@@ -175,20 +199,18 @@ export function requestStrings (req: ApiRequest): string[] {
 }
 
 /** Whether `needle` appears anywhere in the request's system prompt or messages. */
-export function requestContains (req: ApiRequest, needle: string | RegExp): boolean {
-  return requestStrings(req).some(s => typeof needle === 'string' ? s.includes(needle) : needle.test(s))
+export function requestContains(req: ApiRequest, needle: string | RegExp): boolean {
+  return requestStrings(req).some(s => (typeof needle === 'string' ? s.includes(needle) : needle.test(s)))
 }
 
 /** The text of the last tool_result block in the request, or undefined. */
-export function lastToolResult (req: ApiRequest): { toolUseId: string, content: string, isError: boolean } | undefined {
+export function lastToolResult(req: ApiRequest): { toolUseId: string; content: string; isError: boolean } | undefined {
   for (const m of [...req.body.messages].reverse()) {
     if (typeof m.content === 'string') continue
     const block = [...m.content].reverse().find(b => b.type === 'tool_result')
     if (block == null) continue
     const c = block.content
-    const content = typeof c === 'string'
-      ? c
-      : Array.isArray(c) ? c.map(b => (b as ContentBlock).text ?? '').join('') : ''
+    const content = typeof c === 'string' ? c : Array.isArray(c) ? c.map(b => (b as ContentBlock).text ?? '').join('') : ''
     return { toolUseId: String(block.tool_use_id), content, isError: block.is_error === true }
   }
   return undefined

@@ -15,25 +15,29 @@ if (skip != null) console.warn(`e2e harness tests skipped: ${skip}`)
 const bin = 'bin' in claude ? claude.bin : ''
 
 const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => { await Promise.all(cleanups.splice(0).map(async f => f())) })
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map(async f => f()))
+})
 
-async function api (script?: Parameters<typeof startFakeApi>[0]): Promise<FakeApi> {
+async function api(script?: Parameters<typeof startFakeApi>[0]): Promise<FakeApi> {
   const a = await startFakeApi(script)
   cleanups.push(a.close)
   return a
 }
 
-async function home (): Promise<ClaudeHome> {
+async function home(): Promise<ClaudeHome> {
   const h = await createClaudeHome()
   cleanups.push(h.cleanup)
   return h
 }
 
 /** A stdio MCP server `echo` with one tool, `say`, and instructions carrying a marker. */
-async function writeEchoServer (dir: string): Promise<string> {
+async function writeEchoServer(dir: string): Promise<string> {
   const require = createRequire(import.meta.url)
   const file = join(dir, 'echo-server.cjs')
-  await writeFile(file, `
+  await writeFile(
+    file,
+    `
 const { McpServer } = require(${JSON.stringify(require.resolve('@modelcontextprotocol/sdk/server/mcp.js'))})
 const { StdioServerTransport } = require(${JSON.stringify(require.resolve('@modelcontextprotocol/sdk/server/stdio.js'))})
 const { z } = require(${JSON.stringify(require.resolve('zod'))})
@@ -41,12 +45,13 @@ const server = new McpServer({ name: 'echo', version: '1.0.0' }, { instructions:
 server.registerTool('say', { description: 'Echo text back', inputSchema: { text: z.string() } },
   async ({ text }) => ({ content: [{ type: 'text', text: 'echoed:' + text }] }))
 server.connect(new StdioServerTransport())
-`)
+`
+  )
   return file
 }
 
 describe.skipIf(skip != null)(skip != null ? `claude e2e harness (skipped: ${skip})` : 'claude e2e harness', () => {
-  it('claude -p answers with the fake API\'s text', async () => {
+  it("claude -p answers with the fake API's text", async () => {
     const a = await api(() => ({ text: 'HELLO-FROM-FAKE' }))
     const r = await runClaude({ bin, apiUrl: a.url, prompt: 'say hi', timeoutMs: 30_000 })
     expect(r.stderr).toBe('')
@@ -66,7 +71,11 @@ describe.skipIf(skip != null)(skip != null ? `claude e2e harness (skipped: ${ski
     })
     const mcp = JSON.stringify({ mcpServers: { echo: { command: process.execPath, args: [server] } } })
     const r = await runClaude({
-      bin, apiUrl: a.url, home: h, prompt: 'echo ping', timeoutMs: 45_000,
+      bin,
+      apiUrl: a.url,
+      home: h,
+      prompt: 'echo ping',
+      timeoutMs: 45_000,
       args: ['--mcp-config', mcp, '--strict-mcp-config', '--allowedTools', 'mcp__echo__*']
     })
     expect(r.code, r.stderr).toBe(0)
@@ -78,7 +87,7 @@ describe.skipIf(skip != null)(skip != null ? `claude e2e harness (skipped: ${ski
     expect(r.stdout.trim()).toBe('tool said echoed:ping')
   }, 60_000)
 
-  it('a UserPromptSubmit hook\'s additionalContext reaches the model', async () => {
+  it("a UserPromptSubmit hook's additionalContext reaches the model", async () => {
     const a = await api()
     const out = JSON.stringify({ hookSpecificOutput: { hookEventName: 'UserPromptSubmit', additionalContext: 'HOOKCTX' } })
     const settings = { hooks: { UserPromptSubmit: [{ hooks: [{ type: 'command', command: `echo '${out}'` }] }] } }
@@ -89,7 +98,7 @@ describe.skipIf(skip != null)(skip != null ? `claude e2e harness (skipped: ${ski
 
   it('a shared home lets a second run --resume the first session', async () => {
     const h = await home()
-    const a = await api((req, i) => req.main ? { text: `REPLY-${i}` } : undefined)
+    const a = await api((req, i) => (req.main ? { text: `REPLY-${i}` } : undefined))
     const id = randomUUID()
     const first = await runClaude({ bin, apiUrl: a.url, home: h, prompt: 'FIRST-PROMPT', args: ['--session-id', id] })
     expect(first.stdout.trim()).toBe('REPLY-0')
@@ -100,7 +109,7 @@ describe.skipIf(skip != null)(skip != null ? `claude e2e harness (skipped: ${ski
   }, 40_000)
 
   it('runs interactively under tmux: takes a prompt and shows the reply', async () => {
-    const a = await api(req => req.main ? { text: 'INTERACTIVE-REPLY' } : undefined)
+    const a = await api(req => (req.main ? { text: 'INTERACTIVE-REPLY' } : undefined))
     let s: InteractiveClaude | undefined
     try {
       s = await runClaudeInteractive({ bin, apiUrl: a.url })

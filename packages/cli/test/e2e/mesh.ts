@@ -16,7 +16,7 @@ import type { ClaudeHome, InteractiveClaude } from './run.js'
 export type MeshEnv = Record<string, string> & { CLAUDEMESH_HOME: string }
 
 /** A claudemesh home with the mesh "team"; `cleanups` gets its removal. */
-export async function meshHome (cleanups: Array<() => Promise<void>>, prefix = 'cm-e2e-mesh-'): Promise<MeshEnv> {
+export async function meshHome(cleanups: Array<() => Promise<void>>, prefix = 'cm-e2e-mesh-'): Promise<MeshEnv> {
   const dir = await realpath(await mkdtemp(join(tmpdir(), prefix)))
   cleanups.push(async () => rm(dir, { recursive: true, force: true }))
   const env: MeshEnv = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
@@ -28,36 +28,51 @@ export async function meshHome (cleanups: Array<() => Promise<void>>, prefix = '
 export const unique = (what: string): string => `${what}-${randomBytes(6).toString('hex')}`
 
 /** Bounded poll of a CLI call until `ok` holds; returns the last parsed JSON. */
-export async function pollCli<T> (args: string[], env: MeshEnv, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+export async function pollCli<T>(args: string[], env: MeshEnv, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
     const r = await cli(args, env)
-    try { last = JSON.parse(r.stdout) } catch { last = `${r.code}: ${r.stdout}${r.stderr}` }
+    try {
+      last = JSON.parse(r.stdout)
+    } catch {
+      last = `${r.code}: ${r.stdout}${r.stderr}`
+    }
     if (r.code === 0 && ok(last as T)) return last as T
-    if (Date.now() > deadline) throw new Error(`claudemesh ${args.join(' ')}: condition not met within ${timeoutMs} ms; last: ${JSON.stringify(last)}`)
+    if (Date.now() > deadline)
+      throw new Error(`claudemesh ${args.join(' ')}: condition not met within ${timeoutMs} ms; last: ${JSON.stringify(last)}`)
     // another process's CLI answer has no event to wait on: ask again shortly, bounded
     await sleep(200)
   }
 }
 
-function alive (pid: number): boolean {
-  try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z' } catch { return false }
+function alive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.[0] !== 'Z'
+  } catch {
+    return false
+  }
 }
 
-function childrenOf (pid: number): number[] {
-  try { return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) } catch { return [] }
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
 }
 
 /** Processes we did not spawn give no exit event: look at /proc until they are gone, bounded. */
-async function waitGone (pids: number[], ms: number): Promise<void> {
+async function waitGone(pids: number[], ms: number): Promise<void> {
   const deadline = Date.now() + ms
   while (pids.some(alive) && Date.now() < deadline) await sleep(50)
 }
 
-async function tmuxOf (home: ClaudeHome, ...args: string[]): Promise<string> {
+async function tmuxOf(home: ClaudeHome, ...args: string[]): Promise<string> {
   return new Promise(resolve => {
-    execFile('tmux', ['-S', join(home.dir, 'tmux.sock'), ...args], { timeout: 5_000 }, (err, stdout) => { resolve(err == null ? stdout : '') })
+    execFile('tmux', ['-S', join(home.dir, 'tmux.sock'), ...args], { timeout: 5_000 }, (err, stdout) => {
+      resolve(err == null ? stdout : '')
+    })
   })
 }
 
@@ -66,15 +81,25 @@ async function tmuxOf (home: ClaudeHome, ...args: string[]): Promise<string> {
  * and stops its MCP server, then the tmux server; any session node still registered in the
  * mesh home (started by this test) gets SIGTERM by its pid.
  */
-export async function stopLaunched (s: InteractiveClaude, mesh: MeshEnv): Promise<void> {
+export async function stopLaunched(s: InteractiveClaude, mesh: MeshEnv): Promise<void> {
   const launchPid = Number((await tmuxOf(s.home, 'display-message', '-p', '-t', 'claude', '#{pane_pid}')).trim())
   const claudePids = launchPid > 0 ? childrenOf(launchPid) : []
-  for (const p of claudePids) try { process.kill(p, 'SIGHUP') } catch {}
+  for (const p of claudePids)
+    try {
+      process.kill(p, 'SIGHUP')
+    } catch {}
   await waitGone(claudePids, 5_000)
-  for (const p of claudePids) if (alive(p)) try { process.kill(p, 'SIGKILL') } catch {}
+  for (const p of claudePids)
+    if (alive(p))
+      try {
+        process.kill(p, 'SIGKILL')
+      } catch {}
   await s.kill()
   const { listRunning } = await import('@claudemesh/node/client')
   const left = (await listRunning(mesh.CLAUDEMESH_HOME, 'team').catch(() => [])).filter(e => e.kind === 'mcp').map(e => e.pid)
-  for (const p of left) try { process.kill(p, 'SIGTERM') } catch {}
+  for (const p of left)
+    try {
+      process.kill(p, 'SIGTERM')
+    } catch {}
   await waitGone(left, 5_000)
 }

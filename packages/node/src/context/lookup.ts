@@ -10,7 +10,7 @@ import { isSelf } from '../schedule/scheduler.js'
 import type { HandOff, SharedContext } from './index.js'
 
 /** The hand-off of `who`, or undefined when that peer has shared none. */
-export function lookupHandOff (ctx: SharedContext, peers: PeerInfo[], selfId: string, who: string): HandOff | undefined {
+export function lookupHandOff(ctx: SharedContext, peers: PeerInfo[], selfId: string, who: string): HandOff | undefined {
   const t = who.trim()
   if (isSelf(t) || t === selfId) return ctx.get(selfId)
   const exact = ctx.get(t)
@@ -22,9 +22,17 @@ export function lookupHandOff (ctx: SharedContext, peers: PeerInfo[], selfId: st
   } catch (err) {
     if ((err as Error).name !== 'UnknownRecipientError') throw err
     const f = foldName(t)
-    const hits = ctx.list().filter(h => (f !== '' && foldName(h.name) === f) || (t.length >= MIN_ID_FRAGMENT && (h.peer.startsWith(t) || h.peer.endsWith(t))))
+    const hits = ctx
+      .list()
+      .filter(h => (f !== '' && foldName(h.name) === f) || (t.length >= MIN_ID_FRAGMENT && (h.peer.startsWith(t) || h.peer.endsWith(t))))
     if (hits.length === 1) return hits[0]
-    if (hits.length > 1) throw new AmbiguousRecipientError(`"${t.slice(0, 64)}" matches ${hits.length} hand-offs: ${hits.slice(0, 8).map(h => `${h.name} (${h.peer})`).join('; ')}; use a peer id`)
+    if (hits.length > 1)
+      throw new AmbiguousRecipientError(
+        `"${t.slice(0, 64)}" matches ${hits.length} hand-offs: ${hits
+          .slice(0, 8)
+          .map(h => `${h.name} (${h.peer})`)
+          .join('; ')}; use a peer id`
+      )
     throw err
   }
 }

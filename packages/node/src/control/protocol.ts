@@ -23,7 +23,7 @@ export const ResponseSchema = z.union([
 export type ControlResponse = z.infer<typeof ResponseSchema>
 
 /** Split a byte stream into lines, refusing any line longer than `max`. */
-export function lineSplitter (onLine: (line: string) => void, onOverflow: () => void, max = MAX_CONTROL_LINE): (chunk: Buffer) => void {
+export function lineSplitter(onLine: (line: string) => void, onOverflow: () => void, max = MAX_CONTROL_LINE): (chunk: Buffer) => void {
   let buf = ''
   const decoder = new StringDecoder('utf8') // never splits a multi-byte character across chunks
   return chunk => {

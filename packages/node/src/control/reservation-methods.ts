@@ -19,26 +19,42 @@ import type { ControlServer } from './server.js'
 const abs = z.string().min(1).max(4096).refine(isAbsolute, 'an absolute path')
 const globs = z.array(z.string().max(1024)).max(c.MAX_GLOBS * 2)
 
-export const ReserveParams = z.object({
-  cwd: abs,
-  globs: globs.min(1),
-  mode: z.enum(c.RESERVATION_MODES).optional(),
-  ttlMs: z.number().int().min(c.MIN_RESERVATION_MS).max(c.MAX_RESERVATION_MS).optional(),
-  reason: z.string().max(4096).optional()
-}).strict()
+export const ReserveParams = z
+  .object({
+    cwd: abs,
+    globs: globs.min(1),
+    mode: z.enum(c.RESERVATION_MODES).optional(),
+    ttlMs: z.number().int().min(c.MIN_RESERVATION_MS).max(c.MAX_RESERVATION_MS).optional(),
+    reason: z.string().max(4096).optional()
+  })
+  .strict()
 export const ReleaseParams = z.object({ cwd: abs.optional(), globs: globs.optional(), all: z.boolean().optional() }).strict()
-export const ListParams = z.object({ path: z.string().min(1).max(4096).optional(), cwd: abs.optional(), holder: z.string().min(1).max(256).optional() }).strict()
-export const CheckParams = z.object({ paths: z.array(abs).min(1).max(c.MAX_CHECK_PATHS), viewer: z.enum(['self', 'none']).optional() }).strict()
+export const ListParams = z
+  .object({ path: z.string().min(1).max(4096).optional(), cwd: abs.optional(), holder: z.string().min(1).max(256).optional() })
+  .strict()
+export const CheckParams = z
+  .object({ paths: z.array(abs).min(1).max(c.MAX_CHECK_PATHS), viewer: z.enum(['self', 'none']).optional() })
+  .strict()
 
-export interface Blocked { path: string, rel: string, by: Reservation }
+export interface Blocked {
+  path: string
+  rel: string
+  by: Reservation
+}
 
-export async function reserveFiles (node: MeshNode, p: z.output<typeof ReserveParams>): Promise<{ reservation: Reservation, where: RepoRef }> {
+export async function reserveFiles(
+  node: MeshNode,
+  p: z.output<typeof ReserveParams>
+): Promise<{ reservation: Reservation; where: RepoRef }> {
   const where = await repoOf(p.cwd)
   return { reservation: await node.data.reservations.reserve(where, p, node.self().name), where }
 }
 
 /** Release globs (or everything) in the repository of `cwd`, or with `all` everywhere; returns this session's reservations left. */
-export async function releaseFiles (node: MeshNode, p: z.output<typeof ReleaseParams>): Promise<{ released: number, remaining: Reservation[] }> {
+export async function releaseFiles(
+  node: MeshNode,
+  p: z.output<typeof ReleaseParams>
+): Promise<{ released: number; remaining: Reservation[] }> {
   if (p.all !== true && p.cwd == null) throw new InvalidMessageError('give the directory to release in, or all')
   if (p.all === true && p.globs != null) throw new InvalidMessageError('release either some globs or all, not both')
   const where = p.all === true || p.cwd == null ? undefined : await repoOf(p.cwd)
@@ -51,7 +67,7 @@ export async function releaseFiles (node: MeshNode, p: z.output<typeof ReleasePa
  * those that touch `path`: an absolute path in its own repository, a relative path or glob in
  * every repository ("who is touching src/auth anywhere?").
  */
-export async function listReservations (node: MeshNode, p: z.output<typeof ListParams>): Promise<Reservation[]> {
+export async function listReservations(node: MeshNode, p: z.output<typeof ListParams>): Promise<Reservation[]> {
   let rs = node.data.reservations.live()
   if (p.holder != null) {
     const id = resolveAssignee(p.holder, node.self(), node.presence.list())
@@ -59,7 +75,7 @@ export async function listReservations (node: MeshNode, p: z.output<typeof ListP
   }
   if (p.cwd != null) {
     const where = await repoOf(p.cwd)
-    rs = rs.filter(r => where.git ? r.repo === where.repo && r.branch === where.branch : inRepo(r, where, `${where.root}/x`) != null)
+    rs = rs.filter(r => (where.git ? r.repo === where.repo && r.branch === where.branch : inRepo(r, where, `${where.root}/x`) != null))
   }
   if (p.path == null) return rs
   if (!isAbsolute(p.path)) {
@@ -67,7 +83,12 @@ export async function listReservations (node: MeshNode, p: z.output<typeof ListP
     return rs.filter(r => r.globs.some(g => overlaps(g, glob)))
   }
   const path = p.path
-  const dir = await stat(path).then(s => s.isDirectory(), () => false) ? path : dirname(path)
+  const dir = (await stat(path).then(
+    s => s.isDirectory(),
+    () => false
+  ))
+    ? path
+    : dirname(path)
   const where = await repoOf(dir)
   return rs.filter(r => {
     const rel = inRepo(r, where, path)
@@ -77,7 +98,7 @@ export async function listReservations (node: MeshNode, p: z.output<typeof ListP
 }
 
 /** For each path another live holder keeps this session (viewer `none`: anyone) from changing, the reservation that does. */
-export async function checkPaths (node: MeshNode, p: z.output<typeof CheckParams>): Promise<Blocked[]> {
+export async function checkPaths(node: MeshNode, p: z.output<typeof CheckParams>): Promise<Blocked[]> {
   const viewer = p.viewer === 'none' ? null : node.peerId
   const out: Blocked[] = []
   const roots: RepoRef[] = []
@@ -95,22 +116,28 @@ export async function checkPaths (node: MeshNode, p: z.output<typeof CheckParams
  * belongs to it unless a `.git` lies between (a nested repository or submodule), which costs a
  * few `stat`s instead of a git process per directory (2 000 files in 400 folders: 14 s → under 1 s).
  */
-async function repoNear (dir: string, roots: RepoRef[]): Promise<RepoRef> {
+async function repoNear(dir: string, roots: RepoRef[]): Promise<RepoRef> {
   const known = roots.find(r => dir === r.root || dir.startsWith(`${r.root}${sep}`))
-  if (known != null && !await gitBetween(known.root, dir)) return known
+  if (known != null && !(await gitBetween(known.root, dir))) return known
   const ref = await repoOf(dir)
   if (ref.git && !roots.some(r => r.root === ref.root)) roots.push(ref)
   return ref
 }
 
-async function gitBetween (root: string, dir: string): Promise<boolean> {
+async function gitBetween(root: string, dir: string): Promise<boolean> {
   for (let d = dir; d !== root && d.length > root.length; d = dirname(d)) {
-    if (await stat(join(d, '.git')).then(() => true, () => false)) return true
+    if (
+      await stat(join(d, '.git')).then(
+        () => true,
+        () => false
+      )
+    )
+      return true
   }
   return false
 }
 
-export function registerReservationMethods (server: ControlServer, node: MeshNode): void {
+export function registerReservationMethods(server: ControlServer, node: MeshNode): void {
   server.register('reservation.reserve', ReserveParams, async p => {
     const r = await reserveFiles(node, p)
     return { reservation: r.reservation, root: r.where.root }

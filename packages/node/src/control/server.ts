@@ -24,43 +24,67 @@ export class ControlServer {
   private server?: Server
   private readonly sockets = new Set<Socket>()
 
-  constructor (readonly path: string) {}
+  constructor(readonly path: string) {}
 
-  register<S extends z.ZodType> (name: string, schema: S, handler: (params: z.output<S>, signal: AbortSignal) => Promise<unknown>): void {
+  register<S extends z.ZodType>(name: string, schema: S, handler: (params: z.output<S>, signal: AbortSignal) => Promise<unknown>): void {
     this.methods.set(name, { schema, handler: handler as Method['handler'] })
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     await ensureDir(dirname(this.path))
     await rm(this.path, { force: true })
-    const server = createServer(socket => { this.serve(socket) })
+    const server = createServer(socket => {
+      this.serve(socket)
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(this.path, () => { server.off('error', reject); resolve() })
+      server.listen(this.path, () => {
+        server.off('error', reject)
+        resolve()
+      })
     })
     await chmod(this.path, 0o600)
     this.server = server
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy()
-    await new Promise<void>(resolve => { this.server?.close(() => { resolve() }) ?? resolve() })
+    await new Promise<void>(resolve => {
+      this.server?.close(() => {
+        resolve()
+      }) ?? resolve()
+    })
     await rm(this.path, { force: true })
   }
 
-  private serve (socket: Socket): void {
+  private serve(socket: Socket): void {
     this.sockets.add(socket)
     const abort = new AbortController()
-    socket.on('close', () => { this.sockets.delete(socket); abort.abort() })
-    socket.on('error', err => { log('control socket error: %s', err.message) })
-    const send = (msg: unknown): void => { if (!socket.destroyed) socket.write(`${JSON.stringify(msg)}\n`) }
-    socket.on('data', lineSplitter(
-      line => { void this.handle(line, send, abort.signal) },
-      () => { send({ id: -1, ok: false, error: { name: 'FrameTooLargeError', message: 'control request too large' } }); socket.destroy() }
-    ))
+    socket.on('close', () => {
+      this.sockets.delete(socket)
+      abort.abort()
+    })
+    socket.on('error', err => {
+      log('control socket error: %s', err.message)
+    })
+    const send = (msg: unknown): void => {
+      if (!socket.destroyed) socket.write(`${JSON.stringify(msg)}\n`)
+    }
+    socket.on(
+      'data',
+      lineSplitter(
+        line => {
+          void this.handle(line, send, abort.signal)
+        },
+        () => {
+          send({ id: -1, ok: false, error: { name: 'FrameTooLargeError', message: 'control request too large' } })
+          socket.destroy()
+        }
+      )
+    )
   }
 
-  private async handle (line: string, send: (msg: unknown) => void, signal: AbortSignal): Promise<void> {
+  private async handle(line: string, send: (msg: unknown) => void, signal: AbortSignal): Promise<void> {
     let id = -1
     try {
       const parsed = RequestSchema.safeParse(JSON.parse(line))
@@ -74,7 +98,7 @@ export class ControlServer {
         const issue = params.error.issues[0]
         throw new ControlError(`invalid params for ${req.method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim())
       }
-      send({ id, ok: true, result: await m.handler(params.data, signal) ?? null })
+      send({ id, ok: true, result: (await m.handler(params.data, signal)) ?? null })
     } catch (err) {
       const e = err as Error
       send({ id, ok: false, error: { name: e.name === 'SyntaxError' ? 'ControlError' : e.name, message: e.message } })

@@ -12,7 +12,16 @@
  * Groups: one ChaCha20-Poly1305 key per group derived from the content secret; every group
  * envelope is also signed by the sender's ed25519 key, since all members hold the group key.
  */
-import { createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, type KeyObject, randomBytes } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  type KeyObject,
+  randomBytes
+} from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { concat } from 'uint8arrays/concat'
 import { hkdf } from '@noble/hashes/hkdf.js'
@@ -27,7 +36,7 @@ const GROUP_KEY_LABEL = 'group/v1'
 /** Random bytes drawn from a pool: one syscall per 64 KiB instead of two per message. */
 let pool = Buffer.alloc(0)
 let poolAt = 0
-export function randomSlice (n: number): Uint8Array {
+export function randomSlice(n: number): Uint8Array {
   if (poolAt + n > pool.byteLength) {
     pool = randomBytes(64 * 1024)
     poolAt = 0
@@ -41,7 +50,7 @@ export const NONCE_BYTES = 12
 export const TAG_BYTES = 16
 const enc = new TextEncoder()
 
-export function seal (key: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
+export function seal(key: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
   const nonce = randomSlice(NONCE_BYTES)
   const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES })
   c.setAAD(aad, { plaintextLength: plain.byteLength })
@@ -49,7 +58,7 @@ export function seal (key: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint
   return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
 }
 
-export function open (key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
   if (sealed.byteLength < NONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('ciphertext too short')
   const nonce = sealed.subarray(0, NONCE_BYTES)
   const tag = sealed.subarray(sealed.byteLength - TAG_BYTES)
@@ -73,7 +82,7 @@ const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex')
  * a 100-node burst). Same function (RFC 7748); an all-zero result (a low-order point) is
  * refused as noble refuses it.
  */
-export function x25519Shared (secret: KeyObject, peerMont: Uint8Array): Uint8Array {
+export function x25519Shared(secret: KeyObject, peerMont: Uint8Array): Uint8Array {
   let shared: Buffer
   try {
     const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI, peerMont]), format: 'der', type: 'spki' })
@@ -86,7 +95,8 @@ export function x25519Shared (secret: KeyObject, peerMont: Uint8Array): Uint8Arr
   return new Uint8Array(shared.buffer, shared.byteOffset, shared.byteLength)
 }
 
-export const x25519Secret = (raw: Uint8Array): KeyObject => createPrivateKey({ key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8' })
+export const x25519Secret = (raw: Uint8Array): KeyObject =>
+  createPrivateKey({ key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8' })
 
 /** Pairwise DM keys for one session key, cached per peer (one X25519 per pair). */
 export class PairKeys {
@@ -94,13 +104,18 @@ export class PairKeys {
   private readonly xSecret: KeyObject
   private readonly salt: Uint8Array
 
-  constructor (private readonly selfPub: Uint8Array, ed25519Seed: Uint8Array, contentSecret: Uint8Array, meshId: string) {
+  constructor(
+    private readonly selfPub: Uint8Array,
+    ed25519Seed: Uint8Array,
+    contentSecret: Uint8Array,
+    meshId: string
+  ) {
     this.xSecret = x25519Secret(ed25519.utils.toMontgomerySecret(ed25519Seed))
     this.salt = deriveKey(contentSecret, meshId, DM_KEY_LABEL)
   }
 
   /** The key shared with `peerPub` (raw ed25519); throws on a key that is not a curve point. */
-  key (peerPub: Uint8Array): Uint8Array {
+  key(peerPub: Uint8Array): Uint8Array {
     const id = Buffer.from(peerPub).toString('hex')
     let k = this.cache.get(id)
     if (k == null) {
@@ -110,7 +125,8 @@ export class PairKeys {
       } catch {
         throw new MalformedFrameError('peer key is not a valid ed25519 public key')
       }
-      const [lo, hi] = Buffer.compare(Buffer.from(this.selfPub), Buffer.from(peerPub)) <= 0 ? [this.selfPub, peerPub] : [peerPub, this.selfPub]
+      const [lo, hi] =
+        Buffer.compare(Buffer.from(this.selfPub), Buffer.from(peerPub)) <= 0 ? [this.selfPub, peerPub] : [peerPub, this.selfPub]
       k = hkdf(sha256, shared, this.salt, concat([enc.encode('claudemesh/dm/v1'), lo, hi]), 32)
       if (this.cache.size > 10_000) this.cache.clear()
       this.cache.set(id, k)
@@ -119,12 +135,15 @@ export class PairKeys {
   }
 }
 
-export function groupKey (contentSecret: Uint8Array, meshId: string, group: string): Uint8Array {
+export function groupKey(contentSecret: Uint8Array, meshId: string, group: string): Uint8Array {
   return deriveKey(contentSecret, meshId, `${GROUP_KEY_LABEL}/${group}`)
 }
 
 /** The gossipsub topic of a group: an HMAC of its name, so a relay never learns group names. */
-export function groupTopic (contentSecret: Uint8Array, meshId: string, group: string): string {
-  const tag = createHmac('sha256', deriveKey(contentSecret, meshId, 'group-topic/v1')).update(group).digest('hex').slice(0, 32)
+export function groupTopic(contentSecret: Uint8Array, meshId: string, group: string): string {
+  const tag = createHmac('sha256', deriveKey(contentSecret, meshId, 'group-topic/v1'))
+    .update(group)
+    .digest('hex')
+    .slice(0, 32)
   return `/claudemesh/${meshId}/group/${tag}/1`
 }

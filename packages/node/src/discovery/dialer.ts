@@ -43,11 +43,14 @@ export class Dialer {
   private readonly bootstrapPeers = new Map<string, string>()
   private running = false
 
-  constructor (private readonly libp2p: MeshLibp2p, private readonly init: DialerInit) {
+  constructor(
+    private readonly libp2p: MeshLibp2p,
+    private readonly init: DialerInit
+  ) {
     this.bootstrap = init.bootstrap.map(a => multiaddr(a))
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     this.running = true
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
@@ -57,7 +60,9 @@ export class Dialer {
       this.watcher = watch(dir, { persistent: false }, (_evt, file) => {
         if (file?.endsWith('.json') === true) this.scanSoon()
       })
-      this.watcher.on('error', err => { log('registry watch failed: %s', err.message) })
+      this.watcher.on('error', err => {
+        log('registry watch failed: %s', err.message)
+      })
       await this.scanRegistry()
     }
     this.dialBootstrap()
@@ -68,7 +73,7 @@ export class Dialer {
     this.timer.unref()
   }
 
-  stop (): void {
+  stop(): void {
     this.running = false
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
@@ -79,7 +84,7 @@ export class Dialer {
   }
 
   /** Dial a peer by id: known addresses first, then the DHT. Resolves when connected. */
-  async connect (peer: PeerId | string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  async connect(peer: PeerId | string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
     if (this.libp2p.getConnections(id).length > 0) return
     try {
@@ -88,7 +93,8 @@ export class Dialer {
     } catch (err) {
       log('direct dial of %p failed (%s); asking the DHT', id, (err as Error).message)
     }
-    if (this.libp2p.services.dht == null) throw new Error(`cannot reach ${id.toString()}: no known address and no DHT in this mesh (add a bootstrap peer or a relay)`)
+    if (this.libp2p.services.dht == null)
+      throw new Error(`cannot reach ${id.toString()}: no known address and no DHT in this mesh (add a bootstrap peer or a relay)`)
     const info = await this.libp2p.peerRouting.findPeer(id, opts)
     await this.libp2p.peerStore.merge(id, { multiaddrs: info.multiaddrs })
     await this.libp2p.dial(id, opts)
@@ -99,7 +105,7 @@ export class Dialer {
    * reachable only through a relay: each would be a circuit through it, beyond discovery's
    * budget, at every restart; presence through the relay brings them back to discovery.
    */
-  dialRemembered (peers: Array<{ id: string, addrs: string[] }>): void {
+  dialRemembered(peers: Array<{ id: string; addrs: string[] }>): void {
     for (const p of peers) {
       if (p.addrs.length === 0 || relayedOnly(p.addrs)) continue
       void this.dialOnce(p.id, async () => {
@@ -110,7 +116,7 @@ export class Dialer {
   }
 
   /** Remember addresses a peer announced (presence records), so a later dial can use them. */
-  async learn (peer: string, addrs: string[]): Promise<void> {
+  async learn(peer: string, addrs: string[]): Promise<void> {
     try {
       await this.libp2p.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => multiaddr(a)) })
     } catch (err) {
@@ -122,7 +128,7 @@ export class Dialer {
    * The address of a bootstrap peer, ending in `/p2p/<id>` (a bare address gets the id it was
    * found to have), or undefined when `peer` is not one of the bootstrap peers.
    */
-  bootstrapAddr (peer: string): string | undefined {
+  bootstrapAddr(peer: string): string | undefined {
     for (const ma of this.bootstrap) {
       const key = ma.toString()
       const named = ma.getComponents().find(c => c.name === 'p2p')?.value
@@ -137,16 +143,21 @@ export class Dialer {
   /** A bootstrap peer (a relay) dropped us: dial it again soon, not at the next 5 s round. */
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
-    const known = [...this.bootstrapPeers.values()].includes(id) || this.bootstrap.some(ma => ma.getComponents().some(c => c.name === 'p2p' && c.value === id))
+    const known =
+      [...this.bootstrapPeers.values()].includes(id) ||
+      this.bootstrap.some(ma => ma.getComponents().some(c => c.name === 'p2p' && c.value === id))
     if (!known || this.redial != null || !this.running) return
-    this.redial = setTimeout(() => {
-      this.redial = undefined
-      this.dialBootstrap()
-    }, 250 + Math.random() * 500)
+    this.redial = setTimeout(
+      () => {
+        this.redial = undefined
+        this.dialBootstrap()
+      },
+      250 + Math.random() * 500
+    )
     this.redial.unref()
   }
 
-  private readonly onDiscovery = (evt: CustomEvent<{ id: PeerId, multiaddrs: Multiaddr[] }>): void => {
+  private readonly onDiscovery = (evt: CustomEvent<{ id: PeerId; multiaddrs: Multiaddr[] }>): void => {
     const { id, multiaddrs } = evt.detail
     if (id.equals(this.libp2p.peerId) || this.libp2p.getConnections(id).length > 0) return
     // discovery (mDNS, or addresses we learned from presence) keeps a few peers, not all:
@@ -165,7 +176,7 @@ export class Dialer {
   private older = new Set<string>()
 
   /** How many of those are connected or being dialled: what a scan counts against its budget. */
-  private olderKept (): number {
+  private olderKept(): number {
     let n = 0
     for (const id of this.older) if (this.inflight.has(id) || this.libp2p.getConnections(peerIdFromString(id)).length > 0) n++
     return n
@@ -176,7 +187,7 @@ export class Dialer {
    * with a rename): one scan for a burst. Every node reads every entry per scan, so a scan per
    * event cost a home of N starting nodes N³ file reads.
    */
-  private scanSoon (): void {
+  private scanSoon(): void {
     if (this.scanTimer != null || !this.running) return
     this.scanTimer = setTimeout(() => {
       this.scanTimer = undefined
@@ -185,7 +196,7 @@ export class Dialer {
     this.scanTimer.unref()
   }
 
-  private async scanRegistry (): Promise<void> {
+  private async scanRegistry(): Promise<void> {
     if (!this.running) return
     // the older entries of the last scan are enough peers already: the registry need not be read
     if (this.olderKept() >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
@@ -195,7 +206,9 @@ export class Dialer {
     // the newer node dials the older ones, so a pair never dials each other at once
     const entries = all.filter(e => e.peerId !== self && e.startedAt <= startedAt)
     this.older = new Set(entries.map(e => e.peerId))
-    const unconnected = entries.filter(e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0 && !this.inflight.has(e.peerId))
+    const unconnected = entries.filter(
+      e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0 && !this.inflight.has(e.peerId)
+    )
     const connected = entries.length - unconnected.length
     const budget = Math.max(0, (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS) - connected)
     for (const e of shuffle(unconnected).slice(0, budget)) {
@@ -207,7 +220,7 @@ export class Dialer {
     }
   }
 
-  private dialBootstrap (): void {
+  private dialBootstrap(): void {
     if (!this.running) return
     const now = Date.now()
     for (const ma of this.bootstrap) {
@@ -235,9 +248,9 @@ export class Dialer {
   }
 
   /** consecutive failed dials of each bootstrap address, and when to try it again */
-  private readonly failures = new Map<string, { n: number, until: number }>()
+  private readonly failures = new Map<string, { n: number; until: number }>()
 
-  private async dialOnce (key: string, dial: () => Promise<void>): Promise<void> {
+  private async dialOnce(key: string, dial: () => Promise<void>): Promise<void> {
     if (this.inflight.has(key) || !this.running) return
     this.inflight.add(key)
     try {
@@ -251,11 +264,11 @@ export class Dialer {
 }
 
 /** Whether every one of these addresses goes through a relay (`/p2p-circuit`). */
-export function relayedOnly (addrs: string[]): boolean {
+export function relayedOnly(addrs: string[]): boolean {
   return addrs.length > 0 && addrs.every(a => a.includes('/p2p-circuit'))
 }
 
-function shuffle<T> (xs: T[]): T[] {
+function shuffle<T>(xs: T[]): T[] {
   const a = [...xs]
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1))

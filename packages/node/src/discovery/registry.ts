@@ -24,27 +24,27 @@ export const RegistryEntrySchema = z.object({
 })
 export type RegistryEntry = z.infer<typeof RegistryEntrySchema>
 
-export function registryFile (home: string, mesh: string, peerId: string): string {
+export function registryFile(home: string, mesh: string, peerId: string): string {
   return join(paths.run(home, mesh), `${peerId}.json`)
 }
 
 /** The control socket's path: short, because sun_path holds only ~107 bytes. */
-export function controlSocketPath (home: string, mesh: string, peerId: string): string {
+export function controlSocketPath(home: string, mesh: string, peerId: string): string {
   return join(paths.run(home, mesh), `${peerId.slice(-12)}.sock`)
 }
 
-export async function register (home: string, e: RegistryEntry): Promise<void> {
+export async function register(home: string, e: RegistryEntry): Promise<void> {
   await writeFileAtomic(registryFile(home, e.mesh, e.peerId), `${JSON.stringify(e)}\n`)
 }
 
-export async function unregister (home: string, mesh: string, peerId: string, incarnation: number): Promise<void> {
+export async function unregister(home: string, mesh: string, peerId: string, incarnation: number): Promise<void> {
   const file = registryFile(home, mesh, peerId)
   const current = await readEntry(file)
   // a newer incarnation of the same session may already have written its own entry
   if (current == null || current.incarnation === incarnation) await rm(file, { force: true })
 }
 
-export function alive (pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
@@ -53,7 +53,7 @@ export function alive (pid: number): boolean {
   }
 }
 
-async function readEntry (file: string): Promise<RegistryEntry | undefined> {
+async function readEntry(file: string): Promise<RegistryEntry | undefined> {
   const text = await readFileOrUndefined(file)
   if (text == null) return undefined
   try {
@@ -64,7 +64,7 @@ async function readEntry (file: string): Promise<RegistryEntry | undefined> {
 }
 
 /** Live entries of a mesh; stale ones (dead pid, unreadable) are removed on the way. */
-export async function listRunning (home: string, mesh: string): Promise<RegistryEntry[]> {
+export async function listRunning(home: string, mesh: string): Promise<RegistryEntry[]> {
   const dir = paths.run(home, mesh)
   assertPrivateTree(home, dir)
   let names: string[]

@@ -20,20 +20,24 @@ import { type Manifest, plainChunkSize, sha256 } from './manifest.js'
 type Lp = ReturnType<typeof lpStream>
 
 export class HolderStream {
-  private constructor (readonly peer: string, private readonly stream: Stream, private readonly lp: Lp) {}
+  private constructor(
+    readonly peer: string,
+    private readonly stream: Stream,
+    private readonly lp: Lp
+  ) {}
 
-  static async open (libp2p: MeshLibp2p, peer: PeerId, protocol: string): Promise<HolderStream> {
+  static async open(libp2p: MeshLibp2p, peer: PeerId, protocol: string): Promise<HolderStream> {
     const stream = await libp2p.dialProtocol(peer, protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(15_000) })
     const lp = lpStream(stream, { ...lpOptions(c.MAX_FILE_FRAME_BYTES), maxBufferSize: c.WINDOW_BYTES + 2 * c.MAX_FILE_FRAME_BYTES })
     return new HolderStream(peer.toString(), stream, lp)
   }
 
-  private async reply (): Promise<ReturnType<typeof decodeReply>> {
+  private async reply(): Promise<ReturnType<typeof decodeReply>> {
     return decodeReply((await this.lp.read({ signal: AbortSignal.timeout(c.READ_TIMEOUT_MS) })).subarray())
   }
 
   /** The manifest bytes and the holder's bitmap, or undefined when it does not hold the file. */
-  async query (id: Uint8Array): Promise<{ m: Uint8Array, have: Uint8Array } | undefined> {
+  async query(id: Uint8Array): Promise<{ m: Uint8Array; have: Uint8Array } | undefined> {
     await this.lp.write(encodeFrame({ t: 'q', id }))
     const r = await this.reply()
     if (r.t === 'n') return undefined
@@ -45,7 +49,7 @@ export class HolderStream {
    * Fetch `want` (chunk indices) in order; `onChunk` stores each verified chunk. Returns the
    * indices the holder did not have after all.
    */
-  async fetch (id: Uint8Array, m: Manifest, want: number[], onChunk: (i: number, b: Uint8Array) => Promise<void>): Promise<number[]> {
+  async fetch(id: Uint8Array, m: Manifest, want: number[], onChunk: (i: number, b: Uint8Array) => Promise<void>): Promise<number[]> {
     const sealed = (i: number): number => plainChunkSize(m, i) + c.SEAL_OVERHEAD
     const expected: number[] = []
     const missing: number[] = []
@@ -64,7 +68,8 @@ export class HolderStream {
       }
       const r = await this.reply()
       const i = expected.shift()
-      if (i == null || (r.t !== 'c' && r.t !== 'x') || r.i !== i) throw new MalformedFrameError(`file holder sent an unexpected frame (expected chunk ${String(i)})`)
+      if (i == null || (r.t !== 'c' && r.t !== 'x') || r.i !== i)
+        throw new MalformedFrameError(`file holder sent an unexpected frame (expected chunk ${String(i)})`)
       inflight -= sealed(i)
       if (r.t === 'x') {
         missing.push(i)
@@ -79,9 +84,13 @@ export class HolderStream {
     return missing
   }
 
-  async close (): Promise<void> {
-    await this.stream.close().catch(() => { this.stream.abort(new Error('closed')) })
+  async close(): Promise<void> {
+    await this.stream.close().catch(() => {
+      this.stream.abort(new Error('closed'))
+    })
   }
 
-  abort (err: Error): void { this.stream.abort(err) }
+  abort(err: Error): void {
+    this.stream.abort(err)
+  }
 }

@@ -24,6 +24,6 @@ export type Reply = z.infer<typeof ReplySchema>
 export const decodeRequest = (b: Uint8Array): Request => decodeFrame(b, RequestSchema, c.MAX_REQUEST_BYTES, 'file request')
 export const decodeReply = (b: Uint8Array): Reply => decodeFrame(b, ReplySchema, c.MAX_FILE_FRAME_BYTES, 'file reply')
 
-export function hasBit (bits: Uint8Array, i: number): boolean {
+export function hasBit(bits: Uint8Array, i: number): boolean {
   return ((bits[i >> 3] ?? 0) & (1 << (i & 7))) !== 0
 }

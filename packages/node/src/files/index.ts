@@ -26,7 +26,7 @@ export { CHUNK_BYTES, DEFAULT_MAX_FILE_BYTES, fileProtocol, HARD_MAX_FILE_BYTES 
 
 export interface FileServiceInit {
   home: string
-  mesh: { name: string, id: string }
+  mesh: { name: string; id: string }
   session: string
   privateKey: Ed25519PrivateKey
   contentSecret: Uint8Array
@@ -34,10 +34,17 @@ export interface FileServiceInit {
   maxFileBytes?: number
 }
 
-export interface FileServiceParts { libp2p: MeshLibp2p, presence: Presence, store: Store, commit: GroupCommit, messaging: Messaging, groups: () => string[] }
+export interface FileServiceParts {
+  libp2p: MeshLibp2p
+  presence: Presence
+  store: Store
+  commit: GroupCommit
+  messaging: Messaging
+  groups: () => string[]
+}
 
 /** The largest file: the node's option, else CLAUDEMESH_MAX_FILE_MB, else 100 MB; never above the hard cap. */
-export function fileCap (opt?: number, env: NodeJS.ProcessEnv = process.env): number {
+export function fileCap(opt?: number, env: NodeJS.ProcessEnv = process.env): number {
   const mb = Number(env.CLAUDEMESH_MAX_FILE_MB)
   const cap = opt ?? (Number.isFinite(mb) && mb > 0 ? Math.floor(mb * 1e6) : c.DEFAULT_MAX_FILE_BYTES)
   return Math.min(cap, c.HARD_MAX_FILE_BYTES)
@@ -48,27 +55,38 @@ export class FileService {
   readonly server: FileServer
   readonly files: Files
 
-  constructor (private readonly parts: FileServiceParts, private readonly init: FileServiceInit) {
+  constructor(
+    private readonly parts: FileServiceParts,
+    private readonly init: FileServiceInit
+  ) {
     this.blobs = new Blobs(sublevel(parts.store, 'files'), parts.commit, blobRoot(init.home, init.mesh.name, init.session))
     this.server = new FileServer(this.blobs)
     const pub = init.privateKey.publicKey.raw
-    this.files = new Files({ libp2p: parts.libp2p, presence: parts.presence, blobs: this.blobs, messaging: parts.messaging, groups: parts.groups }, {
-      meshId: init.mesh.id,
-      selfPub: pub,
-      selfId: parts.presence.selfId,
-      contentSecret: init.contentSecret,
-      pairKeys: new PairKeys(pub, init.privateKey.raw.subarray(0, 32), init.contentSecret, init.mesh.id),
-      maxFileBytes: fileCap(init.maxFileBytes)
-    })
+    this.files = new Files(
+      { libp2p: parts.libp2p, presence: parts.presence, blobs: this.blobs, messaging: parts.messaging, groups: parts.groups },
+      {
+        meshId: init.mesh.id,
+        selfPub: pub,
+        selfId: parts.presence.selfId,
+        contentSecret: init.contentSecret,
+        pairKeys: new PairKeys(pub, init.privateKey.raw.subarray(0, 32), init.contentSecret, init.mesh.id),
+        maxFileBytes: fileCap(init.maxFileBytes)
+      }
+    )
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     await this.blobs.start()
-    await this.parts.libp2p.handle(c.fileProtocol(this.init.mesh.id), (stream, conn) => { void this.server.serve(stream, conn) },
-      { runOnLimitedConnection: true, maxInboundStreams: c.MAX_INBOUND_STREAMS })
+    await this.parts.libp2p.handle(
+      c.fileProtocol(this.init.mesh.id),
+      (stream, conn) => {
+        void this.server.serve(stream, conn)
+      },
+      { runOnLimitedConnection: true, maxInboundStreams: c.MAX_INBOUND_STREAMS }
+    )
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     await this.parts.libp2p.unhandle(c.fileProtocol(this.init.mesh.id)).catch(() => {})
   }
 }

@@ -11,10 +11,14 @@ import type { Blobs } from './blobs.js'
 import { CHUNK_BYTES } from './constants.js'
 import { type Manifest, openChunk, sealChunk, sha256 } from './manifest.js'
 
-export interface SealedFile { hashes: Uint8Array[], size: number, sha: Uint8Array }
+export interface SealedFile {
+  hashes: Uint8Array[]
+  size: number
+  sha: Uint8Array
+}
 
 /** Seal `path` into `dir` (one synced file per chunk), returning each sealed chunk's hash. */
-export async function sealInto (path: string, dir: string, meshId: string, key: Uint8Array, size: number): Promise<SealedFile> {
+export async function sealInto(path: string, dir: string, meshId: string, key: Uint8Array, size: number): Promise<SealedFile> {
   await ensureDir(dir)
   const fh = await open(path, 'r')
   const whole = createHash('sha256')
@@ -38,7 +42,7 @@ export async function sealInto (path: string, dir: string, meshId: string, key: 
   return { hashes, size: at, sha: new Uint8Array(whole.digest()) }
 }
 
-async function writeSynced (file: string, bytes: Uint8Array): Promise<void> {
+async function writeSynced(file: string, bytes: Uint8Array): Promise<void> {
   const fh = await open(file, 'wx', 0o600)
   try {
     await fh.writeFile(bytes)
@@ -58,43 +62,49 @@ export class Assembler {
   private next = 0
   private readonly whole = createHash('sha256')
 
-  private constructor (private readonly fh: FileHandle, private readonly tmp: string, private readonly dest: string, private readonly f: AssembledFile) {}
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly tmp: string,
+    private readonly dest: string,
+    private readonly f: AssembledFile
+  ) {}
 
-  static async open (dest: string, f: AssembledFile): Promise<Assembler> {
+  static async open(dest: string, f: AssembledFile): Promise<Assembler> {
     await mkdir(dirname(dest), { recursive: true })
     const tmp = `${dest}.${randomBytes(4).toString('hex')}.part`
     return new Assembler(await open(tmp, 'wx', 0o644), tmp, dest, f)
   }
 
   /** Chunk `i` was stored (`sealed` its bytes): write it, and the stored chunks after it, if it continues the file. */
-  async stored (i: number, sealed: Uint8Array): Promise<void> {
+  async stored(i: number, sealed: Uint8Array): Promise<void> {
     if (i !== this.next) return
     await this.put(sealed)
     await this.catchUp()
   }
 
   /** Write what is left (every chunk must be stored by now), check the whole file, sync, rename. */
-  async finish (): Promise<void> {
+  async finish(): Promise<void> {
     await this.catchUp()
     const { blobs, id, m, sha } = this.f
     while (this.next < m.h.length) await this.put(await blobs.readChunk(id, this.next))
-    if (Buffer.compare(this.whole.digest(), sha) !== 0) throw new MalformedFrameError(`file ${id.slice(0, 12)} does not match the sharer's SHA-256 after opening`)
+    if (Buffer.compare(this.whole.digest(), sha) !== 0)
+      throw new MalformedFrameError(`file ${id.slice(0, 12)} does not match the sharer's SHA-256 after opening`)
     await this.fh.sync()
     await this.fh.close()
     await rename(this.tmp, this.dest)
   }
 
-  async abort (): Promise<void> {
+  async abort(): Promise<void> {
     await this.fh.close().catch(() => {})
     await rm(this.tmp, { force: true })
   }
 
-  private async catchUp (): Promise<void> {
+  private async catchUp(): Promise<void> {
     const { blobs, id, m } = this.f
     while (this.next < m.h.length && blobs.has(id, this.next)) await this.put(await blobs.readChunk(id, this.next))
   }
 
-  private async put (sealed: Uint8Array): Promise<void> {
+  private async put(sealed: Uint8Array): Promise<void> {
     const plain = openChunk(this.f.meshId, this.f.key, this.next, sealed)
     this.whole.update(plain)
     await this.fh.write(plain)
@@ -103,6 +113,13 @@ export class Assembler {
 }
 
 /** What an Assembler opens: file `id` of manifest `m` in `blobs`, its key and its plaintext SHA-256. */
-export interface AssembledFile { blobs: Blobs, id: string, m: Manifest, meshId: string, key: Uint8Array, sha: Uint8Array }
+export interface AssembledFile {
+  blobs: Blobs
+  id: string
+  m: Manifest
+  meshId: string
+  key: Uint8Array
+  sha: Uint8Array
+}
 
 export const tempDirName = (): string => `.tmp-${randomBytes(6).toString('hex')}`

@@ -21,9 +21,9 @@ const IDLE_MS = 60_000
 export class FileServer {
   readonly stats = { served: 0, bytes: 0, refused: 0 }
 
-  constructor (private readonly blobs: Blobs) {}
+  constructor(private readonly blobs: Blobs) {}
 
-  async serve (stream: Stream, conn: Connection): Promise<void> {
+  async serve(stream: Stream, conn: Connection): Promise<void> {
     const lp = lpStream(stream, lpOptions(c.MAX_REQUEST_BYTES))
     try {
       while (true) {
@@ -44,7 +44,7 @@ export class FileServer {
     }
   }
 
-  private async answer (req: Request, lp: { write: (b: Uint8Array) => Promise<void> }): Promise<void> {
+  private async answer(req: Request, lp: { write: (b: Uint8Array) => Promise<void> }): Promise<void> {
     const id = hex(req.id)
     const rec = this.blobs.get(id)
     if (req.t === 'q') {

@@ -22,18 +22,20 @@ const INVITE_CONTEXT = new TextEncoder().encode('claudemesh/invite/v1\0')
 const bytes = (len?: number) => zBytes(len != null ? { len } : {})
 
 const OuterSchema = z.object({ p: bytes(), s: bytes(64) }).strict()
-const PayloadSchema = z.object({
-  v: z.literal(1),
-  id: z.string().regex(/^[0-9a-f]{16}$/),
-  name: z.string().max(64),
-  owner: bytes(32),
-  net: bytes(32),
-  content: bytes(32).optional(),
-  bootstrap: z.array(z.string().max(512)).max(32),
-  relays: z.array(z.string().max(512)).max(8),
-  iat: z.number().int(),
-  exp: z.number().int()
-}).strict()
+const PayloadSchema = z
+  .object({
+    v: z.literal(1),
+    id: z.string().regex(/^[0-9a-f]{16}$/),
+    name: z.string().max(64),
+    owner: bytes(32),
+    net: bytes(32),
+    content: bytes(32).optional(),
+    bootstrap: z.array(z.string().max(512)).max(32),
+    relays: z.array(z.string().max(512)).max(8),
+    iat: z.number().int(),
+    exp: z.number().int()
+  })
+  .strict()
 export type InvitePayload = z.infer<typeof PayloadSchema>
 
 export interface InviteOptions {
@@ -45,11 +47,13 @@ export interface InviteOptions {
   now?: number
 }
 
-export async function createInvite (mesh: Mesh, opts: InviteOptions = {}): Promise<string> {
-  if (mesh.ownerKey == null) throw new InvalidInviteError(`only the owner of mesh "${mesh.name}" can invite; this machine joined it by invite`)
+export async function createInvite(mesh: Mesh, opts: InviteOptions = {}): Promise<string> {
+  if (mesh.ownerKey == null)
+    throw new InvalidInviteError(`only the owner of mesh "${mesh.name}" can invite; this machine joined it by invite`)
   if (!opts.relay && mesh.contentSecret == null) throw new InvalidInviteError(`mesh "${mesh.name}" has no content secret here`)
   const ttl = opts.ttl ?? 7 * 24 * 3600_000
-  if (!Number.isSafeInteger(ttl) || ttl <= 0 || ttl > MAX_INVITE_TTL_MS) throw new InvalidInviteError(`an invite lasts from 1 ms to 365 days; ${ttl} ms is out of range`)
+  if (!Number.isSafeInteger(ttl) || ttl <= 0 || ttl > MAX_INVITE_TTL_MS)
+    throw new InvalidInviteError(`an invite lasts from 1 ms to 365 days; ${ttl} ms is out of range`)
   const now = opts.now ?? Date.now()
   const payload: InvitePayload = {
     v: 1,
@@ -69,7 +73,7 @@ export async function createInvite (mesh: Mesh, opts: InviteOptions = {}): Promi
 }
 
 /** Decode and verify a token: well-formed, signed by the owner it names, not expired. */
-export async function verifyInvite (token: string, now = Date.now()): Promise<InvitePayload> {
+export async function verifyInvite(token: string, now = Date.now()): Promise<InvitePayload> {
   const t = token.trim()
   if (!t.startsWith(INVITE_PREFIX)) throw new InvalidInviteError('not a claudemesh invite (it should start with "cm1.")')
   const body = t.slice(INVITE_PREFIX.length)
@@ -85,11 +89,13 @@ export async function verifyInvite (token: string, now = Date.now()): Promise<In
   } catch (err) {
     throw new InvalidInviteError(`invite is damaged or not for this version: ${(err as Error).message}`)
   }
-  if (!await verifyRaw(payload.owner, concat([INVITE_CONTEXT, outer.p]), outer.s)) {
+  if (!(await verifyRaw(payload.owner, concat([INVITE_CONTEXT, outer.p]), outer.s))) {
     throw new InvalidInviteError('invite signature does not verify: it was altered or not signed by the mesh owner')
   }
   if (payload.exp * 1000 <= now) {
-    throw new ExpiredInviteError(`invite for mesh "${payload.name}" expired at ${new Date(payload.exp * 1000).toISOString()}; ask the owner for a new one`)
+    throw new ExpiredInviteError(
+      `invite for mesh "${payload.name}" expired at ${new Date(payload.exp * 1000).toISOString()}; ask the owner for a new one`
+    )
   }
   return payload
 }
@@ -98,14 +104,19 @@ export async function verifyInvite (token: string, now = Date.now()): Promise<In
  * Join: verify, then write the mesh file. Re-joining the same mesh refreshes its addresses;
  * an invite that reuses a local mesh's name or id under another owner is refused.
  */
-export async function joinMesh (home: string, token: string, now = Date.now()): Promise<Mesh> {
+export async function joinMesh(home: string, token: string, now = Date.now()): Promise<Mesh> {
   const p = await verifyInvite(token, now)
   // a relay invite carries no content secret: joining with it would leave a member who can read nothing
-  if (p.content == null) throw new InvalidInviteError(`this is a relay invite for mesh "${p.name}": run \`claudemesh relay --invite <token>\` on the relay host; members join with an invite made without --relay`)
+  if (p.content == null)
+    throw new InvalidInviteError(
+      `this is a relay invite for mesh "${p.name}": run \`claudemesh relay --invite <token>\` on the relay host; members join with an invite made without --relay`
+    )
   let existing: Mesh | undefined
-  if (await readFileOrUndefined(paths.mesh(home, p.name)) != null) existing = await loadMesh(home, p.name)
+  if ((await readFileOrUndefined(paths.mesh(home, p.name))) != null) existing = await loadMesh(home, p.name)
   if (existing != null && (existing.id !== p.id || !equals(existing.owner, p.owner))) {
-    throw new InvalidInviteError(`a different mesh named "${p.name}" already exists here (id ${existing.id}); this invite is for id ${p.id} owned by another key`)
+    throw new InvalidInviteError(
+      `a different mesh named "${p.name}" already exists here (id ${existing.id}); this invite is for id ${p.id} owned by another key`
+    )
   }
   const mesh: Mesh = {
     ...(existing ?? { createdAt: now }),

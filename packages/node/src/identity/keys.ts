@@ -10,15 +10,15 @@ import { InvalidKeyFileError } from '../errors.js'
 
 export type { Ed25519PrivateKey }
 
-export async function newEd25519Key (): Promise<Ed25519PrivateKey> {
+export async function newEd25519Key(): Promise<Ed25519PrivateKey> {
   return generateKeyPair('Ed25519')
 }
 
-export function encodePrivateKey (key: Ed25519PrivateKey): string {
+export function encodePrivateKey(key: Ed25519PrivateKey): string {
   return Buffer.from(privateKeyToProtobuf(key)).toString('base64')
 }
 
-export function decodePrivateKey (b64: string, what: string): Ed25519PrivateKey {
+export function decodePrivateKey(b64: string, what: string): Ed25519PrivateKey {
   let key
   try {
     key = privateKeyFromProtobuf(Buffer.from(b64, 'base64'))
@@ -35,7 +35,7 @@ const privateObjects = new WeakMap<Ed25519PrivateKey, KeyObject>()
 const publicObjects = new Map<string, KeyObject>()
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
-export async function sign (key: Ed25519PrivateKey, data: Uint8Array): Promise<Uint8Array> {
+export async function sign(key: Ed25519PrivateKey, data: Uint8Array): Promise<Uint8Array> {
   let obj = privateObjects.get(key)
   if (obj == null) {
     const d = Buffer.from(key.raw.subarray(0, 32)).toString('base64url')
@@ -47,7 +47,7 @@ export async function sign (key: Ed25519PrivateKey, data: Uint8Array): Promise<U
 }
 
 /** Verify an ed25519 signature by a raw 32-byte public key; false on any malformed input. */
-export async function verifyRaw (publicKey: Uint8Array, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
+export async function verifyRaw(publicKey: Uint8Array, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
   if (publicKey.byteLength !== 32 || sig.byteLength !== 64) return false
   try {
     const k = Buffer.from(publicKey).toString('base64')
@@ -66,7 +66,7 @@ export async function verifyRaw (publicKey: Uint8Array, data: Uint8Array, sig: U
 const rawCache = new Map<string, Uint8Array | undefined>()
 
 /** The raw 32-byte ed25519 public key inside an Ed25519 PeerId, or undefined for other ids (cached: every send needs it). */
-export function publicKeyOfPeer (peer: PeerId | string): Uint8Array | undefined {
+export function publicKeyOfPeer(peer: PeerId | string): Uint8Array | undefined {
   const text = peer.toString()
   if (rawCache.has(text)) return rawCache.get(text)
   let raw: Uint8Array | undefined
@@ -81,14 +81,14 @@ export function publicKeyOfPeer (peer: PeerId | string): Uint8Array | undefined 
   return raw
 }
 
-export function peerIdOfRaw (publicKey: Uint8Array): PeerId {
+export function peerIdOfRaw(publicKey: Uint8Array): PeerId {
   return peerIdFromPublicKey(publicKeyFromRaw(publicKey))
 }
 
 const idCache = new Map<string, string>()
 
 /** The PeerId string of a raw ed25519 key, cached: every inbound message needs it. */
-export function peerIdStringOfRaw (publicKey: Uint8Array): string {
+export function peerIdStringOfRaw(publicKey: Uint8Array): string {
   const k = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('base64')
   let id = idCache.get(k)
   if (id == null) {

@@ -42,7 +42,7 @@ export interface Mesh {
 const toB64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url')
 const fromB64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64url'))
 
-export function meshToFile (m: Mesh): MeshFile {
+export function meshToFile(m: Mesh): MeshFile {
   return {
     v: 1,
     id: m.id,
@@ -57,7 +57,7 @@ export function meshToFile (m: Mesh): MeshFile {
   }
 }
 
-export function meshFromFile (f: MeshFile, where: string): Mesh {
+export function meshFromFile(f: MeshFile, where: string): Mesh {
   const mesh: Mesh = {
     id: f.id,
     name: f.name,
@@ -73,9 +73,9 @@ export function meshFromFile (f: MeshFile, where: string): Mesh {
   return mesh
 }
 
-export async function createMesh (home: string, name: string, opts: { bootstrap?: string[], relays?: string[] } = {}): Promise<Mesh> {
+export async function createMesh(home: string, name: string, opts: { bootstrap?: string[]; relays?: string[] } = {}): Promise<Mesh> {
   validateMeshName(name)
-  if (await readFileOrUndefined(paths.mesh(home, name)) != null) {
+  if ((await readFileOrUndefined(paths.mesh(home, name))) != null) {
     throw new MeshExistsError(`mesh "${name}" already exists in ${home}`)
   }
   const ownerKey = await newEd25519Key()
@@ -94,16 +94,18 @@ export async function createMesh (home: string, name: string, opts: { bootstrap?
   return mesh
 }
 
-export async function saveMesh (home: string, mesh: Mesh): Promise<void> {
+export async function saveMesh(home: string, mesh: Mesh): Promise<void> {
   await writeFileAtomic(paths.mesh(home, mesh.name), `${JSON.stringify(meshToFile(mesh), null, 2)}\n`)
 }
 
-export async function loadMesh (home: string, name: string): Promise<Mesh> {
+export async function loadMesh(home: string, name: string): Promise<Mesh> {
   const file = paths.mesh(home, name)
   const text = await readFileOrUndefined(file)
   if (text == null) {
     const known = (await listMeshes(home)).map(m => m.name)
-    throw new MeshNotFoundError(`no mesh "${name}" in ${home}${known.length > 0 ? ` (known: ${known.join(', ')})` : ' (create one with `claudemesh mesh create <name>` or join with `claudemesh mesh join <token>`)'}`)
+    throw new MeshNotFoundError(
+      `no mesh "${name}" in ${home}${known.length > 0 ? ` (known: ${known.join(', ')})` : ' (create one with `claudemesh mesh create <name>` or join with `claudemesh mesh join <token>`)'}`
+    )
   }
   let json: unknown
   try {
@@ -116,7 +118,7 @@ export async function loadMesh (home: string, name: string): Promise<Mesh> {
   return meshFromFile(parsed.data, file)
 }
 
-export async function listMeshes (home: string): Promise<Mesh[]> {
+export async function listMeshes(home: string): Promise<Mesh[]> {
   let names: string[]
   try {
     names = await readdir(paths.meshes(home))
@@ -136,10 +138,13 @@ export async function listMeshes (home: string): Promise<Mesh[]> {
 }
 
 /** The mesh to use when none is named: the only one, else a clear error. */
-export async function defaultMesh (home: string, name?: string): Promise<Mesh> {
+export async function defaultMesh(home: string, name?: string): Promise<Mesh> {
   if (name != null) return loadMesh(home, name)
   const all = await listMeshes(home)
   if (all.length === 1 && all[0] != null) return all[0]
-  if (all.length === 0) throw new MeshNotFoundError(`no mesh in ${home}: create one with \`claudemesh mesh create <name>\` or join with \`claudemesh mesh join <token>\``)
+  if (all.length === 0)
+    throw new MeshNotFoundError(
+      `no mesh in ${home}: create one with \`claudemesh mesh create <name>\` or join with \`claudemesh mesh join <token>\``
+    )
   throw new MeshNotFoundError(`several meshes in ${home}, pick one with --mesh: ${all.map(m => m.name).join(', ')}`)
 }

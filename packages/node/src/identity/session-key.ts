@@ -33,7 +33,7 @@ export interface SessionKey {
   created: boolean
 }
 
-export async function loadOrCreateSessionKey (home: string, mesh: string, session: string): Promise<SessionKey> {
+export async function loadOrCreateSessionKey(home: string, mesh: string, session: string): Promise<SessionKey> {
   const sessionId = validateSessionId(session)
   const file = paths.sessionKey(home, mesh, sessionId)
   const existing = await readSessionKey(file)
@@ -68,7 +68,7 @@ export async function loadOrCreateSessionKey (home: string, mesh: string, sessio
   return { ...key, created: key.peerId.toString() === record.peerId }
 }
 
-async function readSessionKey (file: string): Promise<SessionKey | undefined> {
+async function readSessionKey(file: string): Promise<SessionKey | undefined> {
   const text = await readFileOrUndefined(file)
   if (text == null) return undefined
   let json: unknown

@@ -8,12 +8,16 @@ import { grow } from './grow.js'
 import type { IndexParts } from './text-index.js'
 
 /** What recall filters notes by, and where the value came from (the Yjs item id: client, clock). */
-export interface NoteMeta { author: string, tags: readonly string[], source?: readonly [number, number] }
+export interface NoteMeta {
+  author: string
+  tags: readonly string[]
+  source?: readonly [number, number]
+}
 
-function intern (ids: Map<string, number>, list: string[], s: string): number {
+function intern(ids: Map<string, number>, list: string[], s: string): number {
   let id = ids.get(s)
   if (id == null) {
-    ids.set(s, id = list.length)
+    ids.set(s, (id = list.length))
     list.push(s)
   }
   return id
@@ -33,7 +37,7 @@ export class DocMeta {
   srcClient = new Float64Array(1024).fill(-1)
   srcClock = new Float64Array(1024).fill(-1)
 
-  grow (need: number): void {
+  grow(need: number): void {
     this.authorOf = grow(this.authorOf, need)
     this.tagStart = grow(this.tagStart, need)
     this.tagCount = grow(this.tagCount, need)
@@ -44,7 +48,7 @@ export class DocMeta {
     this.srcClock.fill(-1, had)
   }
 
-  set (doc: number, meta: NoteMeta): void {
+  set(doc: number, meta: NoteMeta): void {
     this.authorOf[doc] = intern(this.authorIds, this.authors, meta.author)
     const tags = [...new Set(meta.tags)].slice(0, 255)
     if (this.tagEnd + tags.length > this.tagPool.length) this.tagPool = grow(this.tagPool, this.tagEnd + tags.length)
@@ -56,7 +60,7 @@ export class DocMeta {
   }
 
   /** The live documents' part of an index snapshot, `renum` numbering them 0..n-1 (-1: dead). */
-  toParts (renum: Int32Array, n: number): Pick<IndexParts, 'source' | 'authors' | 'authorOf' | 'tags' | 'tagCount' | 'tagPool'> {
+  toParts(renum: Int32Array, n: number): Pick<IndexParts, 'source' | 'authors' | 'authorOf' | 'tags' | 'tagCount' | 'tagPool'> {
     const source = new Float64Array(2 * n)
     const authorOf = new Int32Array(n)
     const tagCount = new Uint8Array(n)
@@ -79,8 +83,10 @@ export class DocMeta {
   }
 
   /** Take documents 0..n-1 from a snapshot's parts (after `grow(n)`); throws when they are inconsistent. */
-  load (p: IndexParts, n: number): void {
-    const bad = (what: string): never => { throw new Error(`recall index snapshot: ${what}`) }
+  load(p: IndexParts, n: number): void {
+    const bad = (what: string): never => {
+      throw new Error(`recall index snapshot: ${what}`)
+    }
     if (p.source.length !== 2 * n || p.authorOf.length !== n || p.tagCount.length !== n) bad('per-note arrays of the wrong length')
     for (const a of p.authors) if (intern(this.authorIds, this.authors, a) !== this.authors.length - 1) bad('an author twice')
     for (const t of p.tags) if (intern(this.tagIds, this.tags, t) !== this.tags.length - 1) bad('a tag twice')
@@ -94,7 +100,8 @@ export class DocMeta {
       at += p.tagCount[d] as number
       const client = p.source[2 * d] as number
       const clock = p.source[2 * d + 1] as number
-      if (!(client >= 1 && clock >= 0 && Number.isSafeInteger(client) && Number.isSafeInteger(clock)) && !(client === -1 && clock === -1)) bad('a source item out of range')
+      if (!(client >= 1 && clock >= 0 && Number.isSafeInteger(client) && Number.isSafeInteger(clock)) && !(client === -1 && clock === -1))
+        bad('a source item out of range')
       this.srcClient[d] = client
       this.srcClock[d] = clock
     }
@@ -104,13 +111,13 @@ export class DocMeta {
     this.tagEnd = at
   }
 
-  source (doc: number): [number, number] | undefined {
+  source(doc: number): [number, number] | undefined {
     const c = this.srcClient[doc] as number
     return c < 0 ? undefined : [c, this.srcClock[doc] as number]
   }
 
   /** A test of documents by author and tags (every tag given), or undefined when none can pass. */
-  matcher (author: string | undefined, tags: readonly string[]): ((doc: number) => boolean) | undefined {
+  matcher(author: string | undefined, tags: readonly string[]): ((doc: number) => boolean) | undefined {
     const a = author == null ? -1 : this.authorIds.get(author)
     if (a == null) return undefined
     const want: number[] = []
@@ -123,7 +130,10 @@ export class DocMeta {
       if (a >= 0 && this.authorOf[doc] !== a) return false
       const start = this.tagStart[doc] as number
       const end = start + (this.tagCount[doc] as number)
-      return want.every(w => { for (let i = start; i < end; i++) if (this.tagPool[i] === w) return true; return false })
+      return want.every(w => {
+        for (let i = start; i < end; i++) if (this.tagPool[i] === w) return true
+        return false
+      })
     }
   }
 }

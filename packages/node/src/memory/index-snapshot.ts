@@ -28,34 +28,36 @@ export interface IndexStore {
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
-const Schema = z.object({
-  v: z.literal(INDEX_SNAPSHOT_VERSION),
-  le: z.literal(true),
-  ids: z.string(),
-  terms: z.string(),
-  authors: z.array(z.string()),
-  tags: z.array(z.string()),
-  source: zBytes(),
-  authorOf: zBytes(),
-  tagCount: zBytes(),
-  tagPool: zBytes(),
-  lens0: zBytes(),
-  lens1: zBytes(),
-  listKey: zBytes(),
-  listLen: zBytes(),
-  docs: zBytes(),
-  tfs: zBytes()
-}).strict()
+const Schema = z
+  .object({
+    v: z.literal(INDEX_SNAPSHOT_VERSION),
+    le: z.literal(true),
+    ids: z.string(),
+    terms: z.string(),
+    authors: z.array(z.string()),
+    tags: z.array(z.string()),
+    source: zBytes(),
+    authorOf: zBytes(),
+    tagCount: zBytes(),
+    tagPool: zBytes(),
+    lens0: zBytes(),
+    lens1: zBytes(),
+    listKey: zBytes(),
+    listLen: zBytes(),
+    docs: zBytes(),
+    tfs: zBytes()
+  })
+  .strict()
 
 const bytes = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
 
 /** A typed array over a copy of `b` (aligned), or a throw when its length is not a whole number of elements. */
-function view<T> (b: Uint8Array, Ctor: { new (buf: ArrayBuffer): T, BYTES_PER_ELEMENT: number }, what: string): T {
+function view<T>(b: Uint8Array, Ctor: { new (buf: ArrayBuffer): T; BYTES_PER_ELEMENT: number }, what: string): T {
   if (b.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) throw new Error(`recall index snapshot: ${what} is not whole`)
   return new Ctor(b.slice().buffer)
 }
 
-export function encodeIndex (ix: TextIndex): Uint8Array {
+export function encodeIndex(ix: TextIndex): Uint8Array {
   const p = ix.toParts()
   return encodeFrame({
     v: INDEX_SNAPSHOT_VERSION,
@@ -78,10 +80,11 @@ export function encodeIndex (ix: TextIndex): Uint8Array {
 }
 
 /** The index a snapshot holds; throws when it is not one this version wrote, or is inconsistent. */
-export function decodeIndex (b: Uint8Array): TextIndex {
+export function decodeIndex(b: Uint8Array): TextIndex {
   if (!LE) throw new Error('recall index snapshot: not on a big-endian machine')
   const s = decodeFrame(b, Schema, MAX_INDEX_SNAPSHOT_BYTES, 'recall index snapshot')
-  if (s.ids.length % 16 !== 0 || !/^[0-9a-f]*$/.test(s.ids)) throw new Error('recall index snapshot: note ids that are not 16 hex characters each')
+  if (s.ids.length % 16 !== 0 || !/^[0-9a-f]*$/.test(s.ids))
+    throw new Error('recall index snapshot: note ids that are not 16 hex characters each')
   const ids: string[] = []
   for (let i = 0; i < s.ids.length; i += 16) ids.push(s.ids.slice(i, i + 16))
   const parts: IndexParts = {
@@ -111,7 +114,7 @@ const PREFIX = 'r!index!'
  * from 0), pieces of INDEX_CHUNK_BYTES concatenated in key order, replaced whole in one batch.
  * An unsynced write: losing it costs a rebuild.
  */
-export function levelIndexStore (db: Sublevel): IndexStore {
+export function levelIndexStore(db: Sublevel): IndexStore {
   const range = { gte: PREFIX, lt: 'r!index"' }
   return {
     load: async () => {
@@ -124,8 +127,8 @@ export function levelIndexStore (db: Sublevel): IndexStore {
       }
       return parts.length === 0 ? undefined : Buffer.concat(parts)
     },
-    save: async (bytes) => {
-      const ops: Array<{ type: 'del', key: string } | { type: 'put', key: string, value: Uint8Array }> = []
+    save: async bytes => {
+      const ops: Array<{ type: 'del'; key: string } | { type: 'put'; key: string; value: Uint8Array }> = []
       for await (const key of db.keys(range)) ops.push({ type: 'del', key })
       for (let at = 0, n = 0; at < bytes.byteLength; at += INDEX_CHUNK_BYTES, n++) {
         ops.push({ type: 'put', key: PREFIX + String(n).padStart(6, '0'), value: bytes.subarray(at, at + INDEX_CHUNK_BYTES) })

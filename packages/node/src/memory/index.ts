@@ -24,8 +24,18 @@ export { MAX_NOTE_BYTES, MAX_TAGS }
 export { MAX_FUZZY, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MIN_PREFIX } from './recall.js'
 
 /** `author` is the writer's claim; `by` the verified signer of the stored value (SPEC.md §11.6). */
-export interface Note { id: string, content: string, tags: string[], author: string, by: string, createdAt: number, forgotten: boolean }
-export interface Recalled extends Note { score: number }
+export interface Note {
+  id: string
+  content: string
+  tags: string[]
+  author: string
+  by: string
+  createdAt: number
+  forgotten: boolean
+}
+export interface Recalled extends Note {
+  score: number
+}
 
 /** Longest the start-up build runs before it lets the event loop go (ms). */
 const BUILD_SLICE_MS = 10
@@ -38,10 +48,22 @@ export interface MemoryOptions {
 }
 
 /** How the index was made at start: loaded from its snapshot (and how many notes were re-read), or built. */
-export interface IndexStart { from: 'snapshot' | 'build', reread: number, ms: number, ignored?: string }
+export interface IndexStart {
+  from: 'snapshot' | 'build'
+  reread: number
+  ms: number
+  ignored?: string
+}
 
-export interface MemoryChange { id: string, by: string, forgotten: boolean, local: boolean }
-export interface MemoryEvents { 'memory:change': CustomEvent<MemoryChange> }
+export interface MemoryChange {
+  id: string
+  by: string
+  forgotten: boolean
+  local: boolean
+}
+export interface MemoryEvents {
+  'memory:change': CustomEvent<MemoryChange>
+}
 
 export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private readonly map: Y.Map<Stored>
@@ -59,7 +81,11 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   private saving?: Promise<void>
   private readonly dirty = new Set<string>()
 
-  constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void, private readonly opts: MemoryOptions = {}) {
+  constructor(
+    private readonly replica: Replica,
+    private readonly publish: (envelope: Uint8Array) => void,
+    private readonly opts: MemoryOptions = {}
+  ) {
     super()
     this.map = replica.doc.getMap('memory')
     this.notes = new CheckedMap(this.map as Y.Map<unknown>, 'memory')
@@ -73,13 +99,15 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
           this.unsaved = true
         }
         const s = this.notes.get(id)
-        this.safeDispatchEvent('memory:change', { detail: { id, by: s?.by ?? origin?.author ?? '', forgotten: s?.forgotten === true, local: origin?.local === true } })
+        this.safeDispatchEvent('memory:change', {
+          detail: { id, by: s?.by ?? origin?.author ?? '', forgotten: s?.forgotten === true, local: origin?.local === true }
+        })
       }
     })
   }
 
   /** Notes (not forgotten) in the mesh's memory. */
-  get size (): number {
+  get size(): number {
     if (!this.building) return this.index.size
     let n = 0
     for (const [, s] of this.notes.entries()) if (s.forgotten !== true) n++
@@ -90,14 +118,16 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   lastRecall = { slices: 0, maxSliceCpuMs: 0 }
 
   /** Notes skipped because they break the schema (only an older version could store one). */
-  get skipped (): number { return this.notes.skipped }
+  get skipped(): number {
+    return this.notes.skipped
+  }
 
   /**
    * The index from its snapshot, brought up to date with the document, or else built from the
    * document; either way in slices with the event loop free between them. A snapshot that does
    * not load is logged and ignored, never fatal: the document is the truth.
    */
-  private async start (): Promise<void> {
+  private async start(): Promise<void> {
     const t0 = performance.now()
     let loaded: TextIndex | undefined
     let ignored: string | undefined
@@ -119,14 +149,21 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     this.building = false
     for (const id of this.dirty) this.reindex(id)
     this.dirty.clear()
-    this.indexStart = { from: loaded != null ? 'snapshot' : 'build', reread, ms: Math.round(performance.now() - t0), ...(ignored != null ? { ignored } : {}) }
+    this.indexStart = {
+      from: loaded != null ? 'snapshot' : 'build',
+      reread,
+      ms: Math.round(performance.now() - t0),
+      ...(ignored != null ? { ignored } : {})
+    }
     if (reread >= RESAVE_AFTER || (loaded == null && this.opts.indexStore != null && reread > 0)) {
-      this.persist().catch(err => { log('could not save the recall index: %s', (err as Error).message) })
+      this.persist().catch(err => {
+        log('could not save the recall index: %s', (err as Error).message)
+      })
     }
   }
 
   /** Index every note of the document; the number indexed. */
-  private async build (): Promise<number> {
+  private async build(): Promise<number> {
     const slice = new BuildSlice()
     for (const [id, item] of [...this.map._map]) {
       if (!item.deleted) this.reindex(id)
@@ -139,7 +176,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
    * Re-read the notes whose value is not the item the loaded index was made from (written,
    * rewritten, forgotten or deleted since the snapshot); the number of notes that changed in the index.
    */
-  private async catchUp (): Promise<number> {
+  private async catchUp(): Promise<number> {
     const slice = new BuildSlice()
     const items = this.map._map
     let changed = 0
@@ -153,7 +190,10 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       await slice.tick()
     }
     for (const id of this.index.noteIds()) {
-      if (!items.has(id)) { this.index.remove(id); changed++ }
+      if (!items.has(id)) {
+        this.index.remove(id)
+        changed++
+      }
     }
     return changed
   }
@@ -162,7 +202,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
    * Save the index as its snapshot (SPEC.md §11.3): at a clean stop, and after a start that had
    * to index many notes. Nothing to do without a store or before the index is whole.
    */
-  async persist (): Promise<void> {
+  async persist(): Promise<void> {
     if (this.saving != null) {
       // one save at a time; a stop waits for the one under way, then saves what changed since
       await this.saving.catch(() => {})
@@ -171,7 +211,9 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     if (this.opts.indexStore == null || this.building || !this.unsaved) return
     this.unsaved = false
     const store = this.opts.indexStore
-    this.saving = (async () => { await store.save(encodeIndex(this.index)) })()
+    this.saving = (async () => {
+      await store.save(encodeIndex(this.index))
+    })()
     try {
       await this.saving
     } catch (err) {
@@ -182,20 +224,31 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     }
   }
 
-  async remember (content: string, tags: string[] = []): Promise<Note> {
+  async remember(content: string, tags: string[] = []): Promise<Note> {
     if (typeof content !== 'string' || content.trim() === '') throw new InvalidMessageError('a memory needs some content')
     // measured as JSON, the way every peer measures it (a control character is 6 bytes there)
-    if (Buffer.byteLength(JSON.stringify(content)) > MAX_NOTE_BYTES) throw new InvalidMessageError(`a memory is at most ${MAX_NOTE_BYTES} bytes (as JSON)`)
-    if (tags.length > MAX_TAGS || tags.some(t => typeof t !== 'string' || t.length === 0 || t.length > 64)) throw new InvalidMessageError(`at most ${MAX_TAGS} tags of 1 to 64 characters`)
+    if (Buffer.byteLength(JSON.stringify(content)) > MAX_NOTE_BYTES)
+      throw new InvalidMessageError(`a memory is at most ${MAX_NOTE_BYTES} bytes (as JSON)`)
+    if (tags.length > MAX_TAGS || tags.some(t => typeof t !== 'string' || t.length === 0 || t.length > 64))
+      throw new InvalidMessageError(`at most ${MAX_TAGS} tags of 1 to 64 characters`)
     const id = randomBytes(8).toString('hex')
     const now = Date.now()
-    const stored: Stored = { content, tags: [...new Set(tags)], author: this.replica.selfId, createdAt: now, by: this.replica.selfId, at: now }
-    const env = await this.replica.change(() => { this.map.set(id, stored) })
+    const stored: Stored = {
+      content,
+      tags: [...new Set(tags)],
+      author: this.replica.selfId,
+      createdAt: now,
+      by: this.replica.selfId,
+      at: now
+    }
+    const env = await this.replica.change(() => {
+      this.map.set(id, stored)
+    })
     if (env != null) this.publish(env)
     return note(id, stored)
   }
 
-  async recall (query: string, opts: { tags?: string[], author?: string, limit?: number } = {}): Promise<Recalled[]> {
+  async recall(query: string, opts: { tags?: string[]; author?: string; limit?: number } = {}): Promise<Recalled[]> {
     const words = parseQuery(query)
     await this.ready
     const limit = Math.max(1, Math.min(opts.limit ?? 10, 100))
@@ -227,38 +280,44 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     return out
   }
 
-  async forget (id: string): Promise<boolean> {
+  async forget(id: string): Promise<boolean> {
     const s = this.notes.get(id)
     if (s == null || s.forgotten === true) return false
-    const env = await this.replica.change(() => { this.map.set(id, { ...s, by: this.replica.selfId, at: Date.now(), forgotten: true }) })
+    const env = await this.replica.change(() => {
+      this.map.set(id, { ...s, by: this.replica.selfId, at: Date.now(), forgotten: true })
+    })
     if (env != null) this.publish(env)
     return true
   }
 
-  get (id: string): Note | undefined {
+  get(id: string): Note | undefined {
     const s = this.notes.get(id)
     return s == null ? undefined : note(id, s)
   }
 
-  private reindex (id: string): void {
+  private reindex(id: string): void {
     this.index.remove(id)
     const item = this.map._map.get(id)
     const s = item == null || item.deleted ? undefined : this.notes.get(id)
     if (item == null || s == null || s.forgotten === true) return
-    this.index.add(id, { content: s.content, tags: s.tags.join(' ') }, { author: s.author, tags: s.tags, source: [item.id.client, item.id.clock] })
+    this.index.add(
+      id,
+      { content: s.content, tags: s.tags.join(' ') },
+      { author: s.author, tags: s.tags, source: [item.id.client, item.id.clock] }
+    )
   }
 }
 
 /** A clock for work done at start: yield after BUILD_SLICE_MS. */
 class BuildSlice {
   private t = performance.now()
-  async tick (): Promise<void> {
+  async tick(): Promise<void> {
     if (performance.now() - this.t < BUILD_SLICE_MS) return
     await new Promise(resolve => setImmediate(resolve))
     this.t = performance.now()
   }
 }
 
-function note (id: string, s: Stored): Note {
+function note(id: string, s: Stored): Note {
   return { id, content: s.content, tags: s.tags, author: s.author, by: s.by, createdAt: s.createdAt, forgotten: s.forgotten === true }
 }

@@ -6,15 +6,26 @@
  */
 
 /** One term's postings in one field. `live` counts postings of live documents (the term's document frequency). */
-export interface Postings { docs: Int32Array, tfs: Uint8Array, n: number, live: number }
+export interface Postings {
+  docs: Int32Array
+  tfs: Uint8Array
+  n: number
+  live: number
+}
 
 /** Lists per field, indexed by term. */
 export type Lists = Array<Array<Postings | undefined>>
 
-export interface PackedLists { terms: string[], listKey: Int32Array, listLen: Int32Array, docs: Int32Array, tfs: Uint8Array }
+export interface PackedLists {
+  terms: string[]
+  listKey: Int32Array
+  listLen: Int32Array
+  docs: Int32Array
+  tfs: Uint8Array
+}
 
 /** The lists with live postings, documents renumbered by `renum` (-1: dead), terms without any left out. */
-export function packLists (lists: Lists, terms: readonly string[], renum: Int32Array): PackedLists {
+export function packLists(lists: Lists, terms: readonly string[], renum: Int32Array): PackedLists {
   let total = 0
   for (const l of lists) for (const p of l) if (p != null) total += p.live
   const docs = new Int32Array(total)
@@ -28,27 +39,40 @@ export function packLists (lists: Lists, terms: readonly string[], renum: Int32A
     for (let f = 0; f < lists.length; f++) {
       const p = lists[f]?.[t]
       if (p == null || p.live === 0) continue
-      if (!has) { has = true; kept.push(terms[t] as string) }
+      if (!has) {
+        has = true
+        kept.push(terms[t] as string)
+      }
       const before = at
       for (let j = 0; j < p.n; j++) {
         const k = renum[p.docs[j] as number] as number
-        if (k >= 0) { docs[at] = k; tfs[at++] = p.tfs[j] as number }
+        if (k >= 0) {
+          docs[at] = k
+          tfs[at++] = p.tfs[j] as number
+        }
       }
-      listKey.push((kept.length - 1) << 1 | f)
+      listKey.push(((kept.length - 1) << 1) | f)
       listLen.push(at - before)
     }
   }
   return { terms: kept, listKey: Int32Array.from(listKey), listLen: Int32Array.from(listLen), docs, tfs }
 }
 
-export interface DocTerms { docStart: Int32Array<ArrayBuffer>, docCount: Uint16Array<ArrayBuffer>, docTerms: Int32Array<ArrayBuffer>, end: number }
+export interface DocTerms {
+  docStart: Int32Array<ArrayBuffer>
+  docCount: Uint16Array<ArrayBuffer>
+  docTerms: Int32Array<ArrayBuffer>
+  end: number
+}
 
 /**
  * Fill `lists` (one slot per term, empty) from packed lists over `n` documents whose field
  * lengths are `lens`; the per-document entries, arrays of `capacity`. Throws on anything inconsistent.
  */
-export function unpackLists (p: PackedLists, lists: Lists, n: number, lens: Uint16Array[], capacity: number): DocTerms {
-  const bad = (what: string): never => { throw new Error(`recall index snapshot: ${what}`) }
+export function unpackLists(p: PackedLists, lists: Lists, n: number, lens: Uint16Array[], capacity: number): DocTerms {
+  const bad = (what: string): never => {
+    throw new Error(`recall index snapshot: ${what}`)
+  }
   if (p.listKey.length !== p.listLen.length || p.docs.length !== p.tfs.length) bad('postings of the wrong length')
   const perDoc = new Uint16Array(n)
   let at = 0
@@ -74,7 +98,7 @@ export function unpackLists (p: PackedLists, lists: Lists, n: number, lens: Uint
 }
 
 /** Each document's (term << 1 | field) entries, checked against its field lengths. */
-function docTermsOf (lists: Lists, n: number, perDoc: Uint16Array, lens: Uint16Array[], capacity: number): DocTerms {
+function docTermsOf(lists: Lists, n: number, perDoc: Uint16Array, lens: Uint16Array[], capacity: number): DocTerms {
   const nf = lists.length
   const docStart = new Int32Array(capacity)
   const docCount = new Uint16Array(capacity)
@@ -92,14 +116,16 @@ function docTermsOf (lists: Lists, n: number, perDoc: Uint16Array, lens: Uint16A
       if (p == null) continue
       for (let j = 0; j < p.n; j++) {
         const d = p.docs[j] as number
-        docTerms[(docStart[d] as number) + (docCount[d] as number)] = t << 1 | f
+        docTerms[(docStart[d] as number) + (docCount[d] as number)] = (t << 1) | f
         docCount[d] = (docCount[d] as number) + 1
         fill[d * nf + f] = (fill[d * nf + f] as number) + 1
       }
     }
   }
   for (let d = 0; d < n; d++) {
-    for (let f = 0; f < nf; f++) if (Math.min(fill[d * nf + f] as number, 0xffff) !== (lens[f] as Uint16Array)[d]) throw new Error('recall index snapshot: a field length that its postings contradict')
+    for (let f = 0; f < nf; f++)
+      if (Math.min(fill[d * nf + f] as number, 0xffff) !== (lens[f] as Uint16Array)[d])
+        throw new Error('recall index snapshot: a field length that its postings contradict')
   }
   return { docStart, docCount, docTerms, end: total }
 }

@@ -21,28 +21,45 @@ export const MAX_FUZZY = 1
 /** The last word matches as a prefix only from this many letters (a shorter one expands to half the vocabulary). */
 export const MIN_PREFIX = 3
 
-export interface QueryWord { word: string, stem: string, prefix: boolean, fuzzy: number }
+export interface QueryWord {
+  word: string
+  stem: string
+  prefix: boolean
+  fuzzy: number
+}
 
 /** The words a query searches for, or `InvalidMessageError` when it is over the bounds. */
-export function parseQuery (query: string): QueryWord[] {
-  if (query.length > MAX_QUERY_CHARS) throw new InvalidMessageError(`a recall query is at most ${MAX_QUERY_CHARS} characters (this one has ${query.length}); search for a few key words`)
+export function parseQuery(query: string): QueryWord[] {
+  if (query.length > MAX_QUERY_CHARS)
+    throw new InvalidMessageError(
+      `a recall query is at most ${MAX_QUERY_CHARS} characters (this one has ${query.length}); search for a few key words`
+    )
   const words = tokenize(query)
   const byStem = new Map<string, string>()
   for (const w of words) {
     const s = processTerm(w)
     if (s != null && !byStem.has(s)) byStem.set(s, w)
   }
-  if (byStem.size > MAX_QUERY_TERMS) throw new InvalidMessageError(`a recall query has at most ${MAX_QUERY_TERMS} different words (this one has ${byStem.size}); search for a few key words`)
+  if (byStem.size > MAX_QUERY_TERMS)
+    throw new InvalidMessageError(
+      `a recall query has at most ${MAX_QUERY_TERMS} different words (this one has ${byStem.size}); search for a few key words`
+    )
   // the last word is the one being typed: it matches as a prefix
   const last = words.length > 0 ? processTerm(words[words.length - 1] as string) : null
   return [...byStem].map(([stem, word]) => ({ word, stem, prefix: stem === last && stem.length >= MIN_PREFIX, fuzzy: fuzzyDistance(stem) }))
 }
 
-function fuzzyDistance (stem: string): number {
+function fuzzyDistance(stem: string): number {
   return stem.length < 5 || stem.length > 16 ? 0 : MAX_FUZZY
 }
 
 /** The best `limit` notes for the query's words that pass `keep`, best first. */
-export async function slicedSearch (index: TextIndex, words: QueryWord[], limit: number, keep?: (id: string) => boolean, slices = new Slices()): Promise<Hit[]> {
+export async function slicedSearch(
+  index: TextIndex,
+  words: QueryWord[],
+  limit: number,
+  keep?: (id: string) => boolean,
+  slices = new Slices()
+): Promise<Hit[]> {
   return await search(index, words, limit, keep, slices)
 }

@@ -17,8 +17,15 @@ const FUZZY_WEIGHT = 0.45
 /** Field boosts, in FIELDS order (content, tags): tags count twice. */
 const BOOSTS = [1, 2]
 
-export interface SearchWord { stem: string, prefix: boolean, fuzzy: number }
-export interface Hit { id: string, score: number }
+export interface SearchWord {
+  stem: string
+  prefix: boolean
+  fuzzy: number
+}
+export interface Hit {
+  id: string
+  score: number
+}
 
 /**
  * A clock that says when a slice is over; `pause` lets the event loop run. It also keeps the
@@ -32,11 +39,11 @@ export class Slices {
   maxCpuMs = 0
 
   /** Yield if the slice has run SLICE_MS. */
-  async tick (): Promise<void> {
+  async tick(): Promise<void> {
     if (performance.now() - this.start >= SLICE_MS) await this.pause()
   }
 
-  async pause (): Promise<void> {
+  async pause(): Promise<void> {
     this.end()
     await new Promise(resolve => setImmediate(resolve))
     this.count++
@@ -45,14 +52,14 @@ export class Slices {
   }
 
   /** Close the current slice's account. */
-  end (): void {
+  end(): void {
     const used = process.cpuUsage(this.cpu)
     this.maxCpuMs = Math.max(this.maxCpuMs, (used.user + used.system) / 1000)
   }
 }
 
 /** Index terms within edit distance 1 of `term` (Levenshtein: one letter replaced, added or dropped). */
-function fuzzyTerms (ix: TextIndex, term: string): number[] {
+function fuzzyTerms(ix: TextIndex, term: string): number[] {
   const out = new Set<number>()
   const add = (v: string): void => {
     const id = ix.termId(v)
@@ -70,7 +77,7 @@ function fuzzyTerms (ix: TextIndex, term: string): number[] {
 }
 
 /** The index terms a query word stands for, each with its weight (exact 1, prefix, fuzzy). */
-function expansions (ix: TextIndex, w: SearchWord): Array<[number, number]> {
+function expansions(ix: TextIndex, w: SearchWord): Array<[number, number]> {
   const out: Array<[number, number]> = []
   const exact = ix.termId(w.stem)
   if (exact != null) out.push([exact, 1])
@@ -81,12 +88,12 @@ function expansions (ix: TextIndex, w: SearchWord): Array<[number, number]> {
       const distance = len - w.stem.length
       if (distance === 0) continue
       fuzzy.delete(t) // a prefix match is scored as one, never twice
-      out.push([t, PREFIX_WEIGHT * len / (len + 0.3 * distance)])
+      out.push([t, (PREFIX_WEIGHT * len) / (len + 0.3 * distance)])
     }
   }
   for (const t of fuzzy) {
     const len = ix.term(t).length
-    out.push([t, FUZZY_WEIGHT * len / (len + 1)])
+    out.push([t, (FUZZY_WEIGHT * len) / (len + 1)])
   }
   return out
 }
@@ -98,14 +105,14 @@ class Scratch {
   readonly last: Uint8Array
   readonly touched: Int32Array
   n = 0
-  constructor (readonly size: number) {
+  constructor(readonly size: number) {
     this.score = new Float64Array(size)
     this.words = new Uint8Array(size)
     this.last = new Uint8Array(size)
     this.touched = new Int32Array(size)
   }
 
-  reset (): void {
+  reset(): void {
     for (let i = 0; i < this.n; i++) {
       const d = this.touched[i] as number
       this.score[d] = 0
@@ -119,7 +126,7 @@ class Scratch {
 let spare: Scratch | undefined
 
 /** Add one posting list's BM25+ scores, for query word number `word` (1-based). */
-function scoreList (ix: TextIndex, p: Postings, field: number, weight: number, word: number, s: Scratch): void {
+function scoreList(ix: TextIndex, p: Postings, field: number, weight: number, word: number, s: Scratch): void {
   const { docs, tfs, n, live } = p
   const avg = ix.avgLen(field)
   const lens = ix.lens[field] as Uint16Array
@@ -130,7 +137,7 @@ function scoreList (ix: TextIndex, p: Postings, field: number, weight: number, w
     const d = docs[j] as number
     if (d >= s.size || alive[d] !== 1) continue
     const tf = tfs[j] as number
-    const raw = BM25.d + tf * (BM25.k + 1) / (tf + BM25.k * (1 - BM25.b + BM25.b * (lens[d] as number) / avg))
+    const raw = BM25.d + (tf * (BM25.k + 1)) / (tf + BM25.k * (1 - BM25.b + (BM25.b * (lens[d] as number)) / avg))
     if (s.last[d] !== word) {
       if (s.last[d] === 0) s.touched[s.n++] = d
       s.last[d] = word
@@ -141,7 +148,13 @@ function scoreList (ix: TextIndex, p: Postings, field: number, weight: number, w
 }
 
 /** The best `limit` notes for `words` that pass `keep`, best first. */
-export async function search (ix: TextIndex, words: SearchWord[], limit: number, keep: ((id: string) => boolean) | undefined, slices: Slices): Promise<Hit[]> {
+export async function search(
+  ix: TextIndex,
+  words: SearchWord[],
+  limit: number,
+  keep: ((id: string) => boolean) | undefined,
+  slices: Slices
+): Promise<Hit[]> {
   const s = spare != null && spare.size >= ix.capacity ? spare : new Scratch(Math.max(ix.capacity, 1024))
   spare = undefined
   try {
@@ -164,10 +177,14 @@ export async function search (ix: TextIndex, words: SearchWord[], limit: number,
 }
 
 /** The `limit` best scored documents that pass `keep` (a min-heap: `keep` is asked only of a document that would enter it). */
-async function top (ix: TextIndex, s: Scratch, limit: number, keep: ((id: string) => boolean) | undefined, slices: Slices): Promise<Hit[]> {
+async function top(ix: TextIndex, s: Scratch, limit: number, keep: ((id: string) => boolean) | undefined, slices: Slices): Promise<Hit[]> {
   const heap: Hit[] = []
   const less = (a: number, b: number): boolean => (heap[a] as Hit).score < (heap[b] as Hit).score
-  const swap = (a: number, b: number): void => { const t = heap[a] as Hit; heap[a] = heap[b] as Hit; heap[b] = t }
+  const swap = (a: number, b: number): void => {
+    const t = heap[a] as Hit
+    heap[a] = heap[b] as Hit
+    heap[b] = t
+  }
   for (let i = 0; i < s.n; i++) {
     if ((i & 4095) === 4095) await slices.tick()
     const d = s.touched[i] as number
@@ -180,7 +197,7 @@ async function top (ix: TextIndex, s: Scratch, limit: number, keep: ((id: string
       for (let c = heap.length - 1; c > 0 && less(c, (c - 1) >> 1); c = (c - 1) >> 1) swap(c, (c - 1) >> 1)
     } else {
       heap[0] = { id, score }
-      for (let c = 0; ;) {
+      for (let c = 0; ; ) {
         const l = 2 * c + 1
         const m = l + 1 < heap.length && less(l + 1, l) ? l + 1 : l
         if (l >= heap.length || !less(m, c)) break

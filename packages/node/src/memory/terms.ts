@@ -8,13 +8,16 @@ import { stemmer } from 'stemmer'
 const SPACE_OR_PUNCTUATION = /[\n\r\p{Z}\p{P}]+/u
 
 /** The words of a text, lowercased (the whole text at once: one allocation, not one per word). */
-export function tokenize (text: string): string[] {
-  return text.toLowerCase().split(SPACE_OR_PUNCTUATION).filter(w => w.length > 0)
+export function tokenize(text: string): string[] {
+  return text
+    .toLowerCase()
+    .split(SPACE_OR_PUNCTUATION)
+    .filter(w => w.length > 0)
 }
 
 // stemming is most of the cost of indexing a note: remember each word's stem (bounded)
 const stems = new Map<string, string>()
-export function processTerm (t: string): string | null {
+export function processTerm(t: string): string | null {
   const w = t.toLowerCase()
   if (w.length === 0) return null
   let s = stems.get(w)

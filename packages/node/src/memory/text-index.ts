@@ -17,7 +17,7 @@ import { processTerm, tokenize } from './terms.js'
 export type { NoteMeta, Postings }
 
 export const FIELDS = ['content', 'tags'] as const
-export type Field = typeof FIELDS[number]
+export type Field = (typeof FIELDS)[number]
 const NF = FIELDS.length
 
 /**
@@ -42,7 +42,6 @@ export interface IndexParts {
   docs: Int32Array
   tfs: Uint8Array
 }
-
 
 /** Prefix expansions are found through a term's first letters. */
 export const PREFIX_KEY = 3
@@ -79,25 +78,39 @@ export class TextIndex {
   size = 0
 
   /** document numbers handed out so far (the size a per-document array must have) */
-  get capacity (): number { return this.ids.length }
+  get capacity(): number {
+    return this.ids.length
+  }
 
-  has (id: string): boolean { return this.byId.has(id) }
+  has(id: string): boolean {
+    return this.byId.has(id)
+  }
 
   /** Average field length over the live documents. */
-  avgLen (field: number): number { return this.size === 0 ? 0 : (this.lenSum[field] as number) / this.size }
+  avgLen(field: number): number {
+    return this.size === 0 ? 0 : (this.lenSum[field] as number) / this.size
+  }
 
-  idOf (doc: number): string | undefined { return this.alive[doc] === 1 ? this.ids[doc] : undefined }
+  idOf(doc: number): string | undefined {
+    return this.alive[doc] === 1 ? this.ids[doc] : undefined
+  }
 
-  termId (term: string): number | undefined { return this.termIds.get(term) }
-  term (id: number): string { return this.terms[id] as string }
-  postings (term: number, field: number): Postings | undefined { return this.lists[field]?.[term] }
+  termId(term: string): number | undefined {
+    return this.termIds.get(term)
+  }
+  term(id: number): string {
+    return this.terms[id] as string
+  }
+  postings(term: number, field: number): Postings | undefined {
+    return this.lists[field]?.[term]
+  }
 
   /** Terms that start with `prefix` (at least PREFIX_KEY letters long). */
-  * withPrefix (prefix: string): Iterable<number> {
+  *withPrefix(prefix: string): Iterable<number> {
     for (const t of this.byPrefix.get(prefix.slice(0, PREFIX_KEY)) ?? []) if ((this.terms[t] as string).startsWith(prefix)) yield t
   }
 
-  add (id: string, fields: Record<Field, string>, meta: NoteMeta = { author: '', tags: [] }): void {
+  add(id: string, fields: Record<Field, string>, meta: NoteMeta = { author: '', tags: [] }): void {
     if (this.byId.has(id)) this.remove(id)
     const doc = this.ids.length
     this.ids.push(id)
@@ -108,13 +121,14 @@ export class TextIndex {
     let entries = 0
     for (let f = 0; f < NF; f++) {
       const uniq = this.countTerms(fields[FIELDS[f] as Field], doc * NF + f + 1)
-      const len = Math.min(uniq.length, 0xffff);
-      (this.lens[f] as Uint16Array)[doc] = len
+      const len = Math.min(uniq.length, 0xffff)
+      ;(this.lens[f] as Uint16Array)[doc] = len
       this.lenSum[f] = (this.lenSum[f] as number) + len
-      if (this.docTermsEnd + entries + uniq.length > this.docTerms.length) this.docTerms = grow(this.docTerms, this.docTermsEnd + entries + uniq.length)
+      if (this.docTermsEnd + entries + uniq.length > this.docTerms.length)
+        this.docTerms = grow(this.docTerms, this.docTermsEnd + entries + uniq.length)
       for (const tid of uniq) {
         this.append(tid, f, doc, this.count[tid] as number)
-        this.docTerms[this.docTermsEnd + entries++] = tid << 1 | f
+        this.docTerms[this.docTermsEnd + entries++] = (tid << 1) | f
       }
     }
     this.docCount[doc] = Math.min(entries, 0xffff)
@@ -123,7 +137,7 @@ export class TextIndex {
     this.size++
   }
 
-  remove (id: string): void {
+  remove(id: string): void {
     const doc = this.byId.get(id)
     if (doc == null) return
     this.byId.delete(id)
@@ -142,7 +156,7 @@ export class TextIndex {
   }
 
   /** The distinct terms of `text` (in `this.uniq`), each one's frequency in `this.count`; `mark` is new for each call. */
-  private countTerms (text: string, mark: number): number[] {
+  private countTerms(text: string, mark: number): number[] {
     const uniq = this.uniq
     uniq.length = 0
     for (const w of tokenize(text)) {
@@ -167,7 +181,7 @@ export class TextIndex {
    * A test of notes by author and tags (exact; every tag given), or undefined when no note can
    * pass (an author or a tag that no indexed note has had).
    */
-  matcher (author: string | undefined, tags: readonly string[]): ((id: string) => boolean) | undefined {
+  matcher(author: string | undefined, tags: readonly string[]): ((id: string) => boolean) | undefined {
     const m = this.meta.matcher(author, tags)
     if (m == null) return undefined
     return (id: string): boolean => {
@@ -177,34 +191,45 @@ export class TextIndex {
   }
 
   /** The Yjs item a note was indexed from, when known. */
-  sourceOf (id: string): [number, number] | undefined {
+  sourceOf(id: string): [number, number] | undefined {
     const doc = this.byId.get(id)
     return doc == null ? undefined : this.meta.source(doc)
   }
 
   /** The ids of the notes in the index. */
-  noteIds (): string[] { return [...this.byId.keys()] }
+  noteIds(): string[] {
+    return [...this.byId.keys()]
+  }
 
   /** The live part of the index as arrays (dead documents and terms left out). */
-  toParts (): IndexParts {
+  toParts(): IndexParts {
     const renum = new Int32Array(this.ids.length).fill(-1)
     const ids: string[] = []
-    for (let d = 0; d < this.ids.length; d++) if (this.alive[d] === 1) { renum[d] = ids.length; ids.push(this.ids[d] as string) }
+    for (let d = 0; d < this.ids.length; d++)
+      if (this.alive[d] === 1) {
+        renum[d] = ids.length
+        ids.push(this.ids[d] as string)
+      }
     const n = ids.length
-    const lens = this.lens.map(all => { const l = new Uint16Array(n); for (let d = 0; d < renum.length; d++) if ((renum[d] as number) >= 0) l[renum[d] as number] = all[d] as number; return l })
+    const lens = this.lens.map(all => {
+      const l = new Uint16Array(n)
+      for (let d = 0; d < renum.length; d++) if ((renum[d] as number) >= 0) l[renum[d] as number] = all[d] as number
+      return l
+    })
     return { ids, ...this.meta.toParts(renum, n), lens, ...packLists(this.lists, this.terms, renum) }
   }
 
   /** An index from arrays that `toParts` made; throws on anything inconsistent (a corrupt snapshot). */
-  static fromParts (p: IndexParts): TextIndex {
+  static fromParts(p: IndexParts): TextIndex {
     const ix = new TextIndex()
     ix.loadParts(p)
     return ix
   }
 
-  private loadParts (p: IndexParts): void {
+  private loadParts(p: IndexParts): void {
     const n = p.ids.length
-    if (p.lens.length !== NF || p.lens.some(l => l.length !== n)) throw new Error('recall index snapshot: field lengths of the wrong length')
+    if (p.lens.length !== NF || p.lens.some(l => l.length !== n))
+      throw new Error('recall index snapshot: field lengths of the wrong length')
     this.growDocs(n)
     this.meta.load(p, n)
     for (let d = 0; d < n; d++) {
@@ -215,12 +240,13 @@ export class TextIndex {
     }
     this.alive.fill(1, 0, n)
     for (let f = 0; f < NF; f++) {
-      const lens = p.lens[f] as Uint16Array;
-      (this.lens[f] as Uint16Array).set(lens)
+      const lens = p.lens[f] as Uint16Array
+      ;(this.lens[f] as Uint16Array).set(lens)
       this.lenSum[f] = lens.reduce((a, b) => a + b, 0)
     }
     this.size = n
-    for (const t of p.terms) if (t === '' || this.intern(t) !== this.terms.length - 1) throw new Error('recall index snapshot: a term twice')
+    for (const t of p.terms)
+      if (t === '' || this.intern(t) !== this.terms.length - 1) throw new Error('recall index snapshot: a term twice')
     const fwd = unpackLists(p, this.lists, n, this.lens, this.alive.length)
     this.docStart = fwd.docStart
     this.docCount = fwd.docCount
@@ -228,7 +254,7 @@ export class TextIndex {
     this.docTermsEnd = fwd.end
   }
 
-  private growDocs (need: number): void {
+  private growDocs(need: number): void {
     this.meta.grow(need)
     this.alive = grow(this.alive, need)
     this.docStart = grow(this.docStart, need)
@@ -236,7 +262,7 @@ export class TextIndex {
     for (let f = 0; f < NF; f++) this.lens[f] = grow(this.lens[f] as Uint16Array, need)
   }
 
-  private intern (t: string): number {
+  private intern(t: string): number {
     let id = this.termIds.get(t)
     if (id != null) return id
     id = this.terms.length
@@ -258,7 +284,7 @@ export class TextIndex {
     return id
   }
 
-  private append (term: number, field: number, doc: number, tf: number): void {
+  private append(term: number, field: number, doc: number, tf: number): void {
     const lists = this.lists[field] as Array<Postings | undefined>
     let p = lists[term]
     if (p == null) lists[term] = p = { docs: new Int32Array(4), tfs: new Uint8Array(4), n: 0, live: 0 }
@@ -273,7 +299,7 @@ export class TextIndex {
   }
 
   /** Drop the postings of removed documents, into new arrays: a query that holds the old ones between slices reads them unchanged. */
-  private compact (p: Postings): void {
+  private compact(p: Postings): void {
     const docs = new Int32Array(Math.max(4, p.live))
     const tfs = new Uint8Array(docs.length)
     let w = 0

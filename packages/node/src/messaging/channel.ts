@@ -9,7 +9,16 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
-import { ACK_TIMEOUT_MS, MAX_ACK_IDS, MAX_DM_FRAME_BYTES, REFUSED_SLOW_MS, REFUSED_WINDOW, RETRY_MAX_MS, RETRY_MIN_MS, WINDOW } from './constants.js'
+import {
+  ACK_TIMEOUT_MS,
+  MAX_ACK_IDS,
+  MAX_DM_FRAME_BYTES,
+  REFUSED_SLOW_MS,
+  REFUSED_WINDOW,
+  RETRY_MAX_MS,
+  RETRY_MIN_MS,
+  WINDOW
+} from './constants.js'
 import { idBytes, idText } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { Pump } from '../serial.js'
@@ -41,10 +50,13 @@ export class Channel {
   private head = 0
   private readonly inflight = new Set<string>()
   private receipts: string[] = []
-  private readonly pump = new Pump(async () => this.step(), err => {
-    log('channel to %s failed: %s', this.peer, err.message)
-    this.fail(err)
-  })
+  private readonly pump = new Pump(
+    async () => this.step(),
+    err => {
+      log('channel to %s failed: %s', this.peer, err.message)
+      this.fail(err)
+    }
+  )
   private backoff = RETRY_MIN_MS
   private retryTimer?: ReturnType<typeof setTimeout>
   private lastAck = Date.now()
@@ -55,20 +67,23 @@ export class Channel {
   private slowUntil = 0
   readonly peerId: PeerId
 
-  constructor (readonly peer: string, private readonly host: ChannelHost) {
+  constructor(
+    readonly peer: string,
+    private readonly host: ChannelHost
+  ) {
     this.peerId = peerIdFromString(peer)
     this.queue = host.pending(peer)
   }
 
   /** New messages for this peer (already durable in the outbox). */
-  push (items: OutboxItem[]): void {
+  push(items: OutboxItem[]): void {
     if (this.closed) return // a closed channel's items are in the outbox; its successor loads them
     this.queue.push(...items)
     this.kick()
   }
 
   /** Queue read receipts (best effort: they live as long as this process). */
-  receipt (ids: string[]): void {
+  receipt(ids: string[]): void {
     this.receipts.push(...ids)
     this.kick()
   }
@@ -76,7 +91,7 @@ export class Channel {
   /** last time anything happened on this channel */
   lastActive = Date.now()
 
-  kick (): void {
+  kick(): void {
     if (this.closed) return
     this.lastActive = Date.now()
     if (!this.pump.busy) {
@@ -88,7 +103,7 @@ export class Channel {
   }
 
   /** Periodic check: a silent stream with unacked messages is presumed dead. Never cuts a backoff short. */
-  poll (): void {
+  poll(): void {
     if (this.closed || this.pump.busy || this.retryTimer != null) return
     if (this.stream != null && this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) {
       this.fail(new Error('no ack within the timeout'))
@@ -98,24 +113,28 @@ export class Channel {
   }
 
   /** Items that left the outbox without an ack (expired): stop waiting for them. */
-  forget (ids: string[]): void {
+  forget(ids: string[]): void {
     for (const id of ids) this.inflight.delete(id)
     this.queue = this.queue.filter((item, i) => i < this.head || !ids.includes(item.id))
   }
 
-  close (): void {
+  close(): void {
     this.closed = true
     clearTimeout(this.retryTimer)
     this.stream?.abort(new Error('channel closed'))
   }
 
-  get idle (): boolean { return this.inflight.size === 0 && this.receipts.length === 0 && this.head >= this.queue.length }
+  get idle(): boolean {
+    return this.inflight.size === 0 && this.receipts.length === 0 && this.head >= this.queue.length
+  }
 
   /** failed, and waiting out its backoff before the next attempt */
-  get waiting (): boolean { return !this.closed && this.retryTimer != null }
+  get waiting(): boolean {
+    return !this.closed && this.retryTimer != null
+  }
 
   /** One round of writing: receipts, then messages up to the window. True when receipts remain. */
-  private async step (): Promise<boolean> {
+  private async step(): Promise<boolean> {
     if (this.closed || (this.head >= this.queue.length && this.receipts.length === 0)) {
       this.backoff = RETRY_MIN_MS
       return false
@@ -150,17 +169,17 @@ export class Channel {
   }
 
   /** The stream failed: everything unacked goes again, through a relay or after a backoff. */
-  private fail (err: Error): void {
+  private fail(err: Error): void {
     this.reset(err)
     this.retryOrDivert()
   }
 
-  private retryOrDivert (): void {
+  private retryOrDivert(): void {
     if (this.host.divert?.(this) === true) this.close()
     else this.scheduleRetry()
   }
 
-  private async open (): Promise<LengthPrefixedStream<Stream>> {
+  private async open(): Promise<LengthPrefixedStream<Stream>> {
     if (this.lp != null && this.stream?.status === 'open') {
       if (this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) throw new Error('no ack within the timeout')
       return this.lp
@@ -172,7 +191,7 @@ export class Channel {
     return this.lp
   }
 
-  private async readAcks (lp: LengthPrefixedStream<Stream>, stream: Stream): Promise<void> {
+  private async readAcks(lp: LengthPrefixedStream<Stream>, stream: Stream): Promise<void> {
     try {
       while (true) {
         const f = decodeDmFrame((await lp.read()).subarray())
@@ -180,10 +199,15 @@ export class Channel {
         if (f.t === 'a') {
           const ids = f.ids.map(idText)
           this.lastAck = Date.now()
-          void this.host.onAck(this.peer, ids).then(() => {
-            for (const id of ids) this.inflight.delete(id)
-            this.kick()
-          }, err => { log('recording acks from %s failed: %s', this.peer, (err as Error).message) })
+          void this.host.onAck(this.peer, ids).then(
+            () => {
+              for (const id of ids) this.inflight.delete(id)
+              this.kick()
+            },
+            err => {
+              log('recording acks from %s failed: %s', this.peer, (err as Error).message)
+            }
+          )
         } else if (f.t === 'r') {
           void this.host.onRead(this.peer, f.ids.map(idText)).catch(() => {})
         } else if (f.t === 'x') {
@@ -203,7 +227,7 @@ export class Channel {
    * everything not acked again, in order (what was sent after them was refused too, or is
    * a duplicate the recipient acks).
    */
-  private refused (ids: string[], why: RefuseWhy, ms: number): void {
+  private refused(ids: string[], why: RefuseWhy, ms: number): void {
     this.lastAck = Date.now()
     for (const id of ids) this.inflight.delete(id)
     this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms)
@@ -215,18 +239,21 @@ export class Channel {
     this.retryAt(this.pausedUntil - Date.now())
   }
 
-  private retryAt (ms: number): void {
+  private retryAt(ms: number): void {
     if (this.closed) return
     clearTimeout(this.retryTimer)
     // a little later than asked, so the retry is not refused again by a clock a hair behind
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined
-      this.kick()
-    }, ms + 50 + Math.random() * 200)
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined
+        this.kick()
+      },
+      ms + 50 + Math.random() * 200
+    )
     this.retryTimer.unref()
   }
 
-  private reset (err: Error): void {
+  private reset(err: Error): void {
     this.stream?.abort(err)
     this.stream = undefined
     this.lp = undefined
@@ -236,7 +263,7 @@ export class Channel {
     this.head = 0
   }
 
-  private scheduleRetry (): void {
+  private scheduleRetry(): void {
     if (this.closed) return
     clearTimeout(this.retryTimer)
     const delay = this.backoff * (0.5 + Math.random())

@@ -33,11 +33,11 @@ export const GROUP_RESYNC_MS = 15_000
 export const GROUP_RESYNC_WINDOW_MS = 10 * 60_000
 
 export const PRIORITIES = ['now', 'next', 'low'] as const
-export type Priority = typeof PRIORITIES[number]
+export type Priority = (typeof PRIORITIES)[number]
 
 /** How a session takes peer messages (SPEC.md §13.2). */
 export const MESSAGE_MODES = ['push', 'inbox', 'off'] as const
-export type MessageMode = typeof MESSAGE_MODES[number]
+export type MessageMode = (typeof MESSAGE_MODES)[number]
 
 export const GROUP_SIGN_CONTEXT = 'claudemesh/group/v1\0'
 

@@ -12,10 +12,24 @@ import { Messaging } from './index.js'
 import { Outbox } from './outbox.js'
 import type { FloodGuard } from './flood.js'
 
-export interface MessagingParts { libp2p: MeshLibp2p, presence: Presence, dialer: Dialer, store: Store, commit: GroupCommit, guard: FloodGuard }
-export interface MessagingInit { meshId: string, privateKey: Ed25519PrivateKey, contentSecret: Uint8Array, ttlMs?: number, groups: string[], relays?: string[] }
+export interface MessagingParts {
+  libp2p: MeshLibp2p
+  presence: Presence
+  dialer: Dialer
+  store: Store
+  commit: GroupCommit
+  guard: FloodGuard
+}
+export interface MessagingInit {
+  meshId: string
+  privateKey: Ed25519PrivateKey
+  contentSecret: Uint8Array
+  ttlMs?: number
+  groups: string[]
+  relays?: string[]
+}
 
-export async function createMessaging (parts: MessagingParts, init: MessagingInit): Promise<Messaging> {
+export async function createMessaging(parts: MessagingParts, init: MessagingInit): Promise<Messaging> {
   const { libp2p, presence, dialer, store, commit, guard } = parts
   const inbox = new Inbox(sublevel(store, 'inbox'), commit)
   const outbox = new Outbox(sublevel(store, 'outbox'), commit)

@@ -35,12 +35,12 @@ export type RejectReason = 'malformed' | 'oversized' | 'misaddressed' | 'forged'
 
 export interface DmEvents {
   'message:receive': CustomEvent<InboxMessage>
-  'message:status': CustomEvent<{ id: string, to: string, status: DeliveryStatus }>
-  'message:reject': CustomEvent<{ reason: RejectReason, from?: string }>
+  'message:status': CustomEvent<{ id: string; to: string; status: DeliveryStatus }>
+  'message:reject': CustomEvent<{ reason: RejectReason; from?: string }>
 }
 
 /** What the choke-point decided: acknowledge `id`, or refuse it for now (flood control, §8.8). */
-export type Received = { id: string, refuse?: { why: RefuseWhy, retryMs: number } }
+export type Received = { id: string; refuse?: { why: RefuseWhy; retryMs: number } }
 
 export interface DmComponents {
   guard: FloodGuard
@@ -60,12 +60,23 @@ export interface DmInit {
   relays?: string[]
 }
 
-export interface Accepted { id: string, to: string, name: string, status: DeliveryStatus }
+export interface Accepted {
+  id: string
+  to: string
+  name: string
+  status: DeliveryStatus
+}
 
 export class DirectMessages extends TypedEventEmitter<DmEvents> {
-  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: {} as Partial<Record<RejectReason, number>>, refused: {} as Partial<Record<RefuseWhy, number>> }
+  readonly stats = {
+    sent: 0,
+    received: 0,
+    duplicates: 0,
+    rejected: {} as Partial<Record<RejectReason, number>>,
+    refused: {} as Partial<Record<RefuseWhy, number>>
+  }
   /** per recipient: it refused our DMs for now (flood control); the channel waits until `until` */
-  readonly deferred = new Map<string, { why: RefuseWhy, until: number }>()
+  readonly deferred = new Map<string, { why: RefuseWhy; until: number }>()
   private stopped = false
   private readonly keys: PairKeys
   private readonly selfPub: Uint8Array
@@ -77,7 +88,10 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   mailbox?: MailboxClient
   private started = false
 
-  constructor (private readonly components: DmComponents, private readonly init: DmInit) {
+  constructor(
+    private readonly components: DmComponents,
+    private readonly init: DmInit
+  ) {
     super()
     this.selfPub = init.privateKey.publicKey.raw
     this.keys = new PairKeys(this.selfPub, init.privateKey.raw.subarray(0, 32), init.contentSecret, init.meshId)
@@ -86,14 +100,19 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     if (init.relays != null && init.relays.length > 0) this.mailbox = this.newMailbox(init.relays)
   }
 
-  private newMailbox (relays: string[]): MailboxClient {
+  private newMailbox(relays: string[]): MailboxClient {
     return new MailboxClient(this.components.libp2p, mailboxProtocol(this.init.meshId), relays, {
       accept: async bytes => this.acceptMail(bytes),
-      held: async (items, relay) => { await this.settle(items, 'held', relay) },
-      delivered: async ids => {
-        for (const s of await this.components.outbox.delivered(ids)) this.safeDispatchEvent('message:status', { detail: { id: s.id, to: s.to, status: 'delivered' } })
+      held: async (items, relay) => {
+        await this.settle(items, 'held', relay)
       },
-      refused: async items => { await this.settle(items, 'failed') }
+      delivered: async ids => {
+        for (const s of await this.components.outbox.delivered(ids))
+          this.safeDispatchEvent('message:status', { detail: { id: s.id, to: s.to, status: 'delivered' } })
+      },
+      refused: async items => {
+        await this.settle(items, 'failed')
+      }
     })
   }
 
@@ -102,7 +121,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * Channels that already failed to reach their peer hand their DMs to it now, as they would
    * have had the relay been known when they failed.
    */
-  addRelay (relay: string): void {
+  addRelay(relay: string): void {
     if (this.mailbox == null) {
       this.mailbox = this.newMailbox([relay])
       if (this.started) void this.mailbox.start()
@@ -115,20 +134,20 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   /** Retry every queued DM now, cutting backoffs short (a graceful stop is flushing, SPEC.md §8.7). */
-  retryNow (): void {
+  retryNow(): void {
     for (const ch of this.channels.values()) ch.kick()
     this.mailbox?.nudge()
   }
 
   /** Whether some queued DM could leave now: its recipient is connected or online, or a relay's mailbox is open. */
-  movable (): boolean {
+  movable(): boolean {
     if (this.mailbox?.ready === true) return true
     const { libp2p, presence, outbox } = this.components
     return outbox.peers().some(p => libp2p.getConnections(this.peerIdOf(p)).length > 0 || presence.get(p)?.online === true)
   }
 
   /** Whether a DM to this peer goes to a relay's mailbox now (the rule: route.ts). */
-  private viaMailbox (peer: string): boolean {
+  private viaMailbox(peer: string): boolean {
     // every DM asks: without relays the answer needs no facts (no id parse, no lookups)
     if (this.mailbox == null) return false
     const { libp2p, presence, outbox } = this.components
@@ -146,7 +165,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   private readonly peerIds = new Map<string, PeerId>()
 
   /** Parsed once per peer: every DM's path asks whether its recipient is connected. */
-  private peerIdOf (peer: string): PeerId {
+  private peerIdOf(peer: string): PeerId {
     let id = this.peerIds.get(peer)
     if (id == null) {
       if (this.peerIds.size > 10_000) this.peerIds.clear()
@@ -157,7 +176,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   /** A channel could not deliver: hand everything queued for its peer to the mailbox, in order. */
-  private divert (ch: Channel): boolean {
+  private divert(ch: Channel): boolean {
     if (this.mailbox == null) return false
     const items = this.components.outbox.pending(ch.peer)
     if (items.length === 0) return false
@@ -168,7 +187,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   /** A durable outbox item takes its peer's current path (decided now, after the write). */
-  private route (item: OutboxItem): void {
+  private route(item: OutboxItem): void {
     if (this.viaMailbox(item.to)) {
       this.mailbox?.deposit([item])
       return
@@ -180,15 +199,21 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   /** A relay's answer for deposits: all of them settle at once (SPEC.md §12.4, the order rule). */
-  private async settle (items: OutboxItem[], status: 'held' | 'failed', relay?: string): Promise<void> {
+  private async settle(items: OutboxItem[], status: 'held' | 'failed', relay?: string): Promise<void> {
     for (const { id, to } of await this.components.outbox.settle(items, status, Date.now(), relay)) {
       this.safeDispatchEvent('message:status', { detail: { id, to, status } })
     }
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const { libp2p, presence, outbox } = this.components
-    await libp2p.handle(this.protocol, (stream, conn) => { void this.serve(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 64 })
+    await libp2p.handle(
+      this.protocol,
+      (stream, conn) => {
+        void this.serve(stream, conn)
+      },
+      { runOnLimitedConnection: true, maxInboundStreams: 64 }
+    )
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
     this.started = true
@@ -197,11 +222,15 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
       if (this.viaMailbox(peer)) this.mailbox?.deposit(outbox.pending(peer))
       else this.channel(peer).kick()
     }
-    this.timer = setInterval(() => { this.tick().catch(err => { log('dm upkeep failed: %s', (err as Error).message) }) }, 2_000)
+    this.timer = setInterval(() => {
+      this.tick().catch(err => {
+        log('dm upkeep failed: %s', (err as Error).message)
+      })
+    }, 2_000)
     this.timer.unref()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.started = false
     this.stopped = true
     clearInterval(this.timer)
@@ -219,7 +248,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * `idFor` fixes each recipient's message id and `ops` join the outbox write (a schedule's
    * occurrence, SPEC.md §18.3).
    */
-  async send (to: Array<{ id: string, name: string }>, content: Content, opts: { idFor?: (peer: string) => Uint8Array, ops?: BatchOp[] } = {}): Promise<Accepted[]> {
+  async send(
+    to: Array<{ id: string; name: string }>,
+    content: Content,
+    opts: { idFor?: (peer: string) => Uint8Array; ops?: BatchOp[] } = {}
+  ): Promise<Accepted[]> {
     const now = Date.now()
     const items = to.map(r => {
       const pub = publicKeyOfPeer(r.id)
@@ -237,7 +270,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   /** Tell the senders that their messages were read (best effort). */
-  receipts (messages: InboxMessage[]): void {
+  receipts(messages: InboxMessage[]): void {
     const bySender = new Map<string, string[]>()
     for (const m of messages) {
       const ids = bySender.get(m.from)
@@ -252,7 +285,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * the connection it came on; a direct envelope must come from its own sender. Resolves with
    * the id to acknowledge, or undefined when the envelope is refused.
    */
-  async accept (bytes: Uint8Array, via: { from?: string } = {}): Promise<string | undefined> {
+  async accept(bytes: Uint8Array, via: { from?: string } = {}): Promise<string | undefined> {
     const r = await this.receive(bytes, via)
     return r?.refuse == null ? r?.id : undefined
   }
@@ -264,7 +297,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * One sender's mail is taken in the order the relay hands it over: each waits for the one
    * before it, so a refused message is not overtaken by a later one whose retry came first.
    */
-  private async acceptMail (bytes: Uint8Array): Promise<string | undefined> {
+  private async acceptMail(bytes: Uint8Array): Promise<string | undefined> {
     let from: string
     try {
       from = peerIdStringOfRaw(decodeDm(bytes).from)
@@ -273,26 +306,33 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     }
     const prev = this.mailTail.get(from) ?? Promise.resolve()
     const mine = prev.then(async () => this.acceptMailNow(bytes))
-    const tail = mine.then(() => {}, () => {})
+    const tail = mine.then(
+      () => {},
+      () => {}
+    )
     this.mailTail.set(from, tail)
-    void tail.then(() => { if (this.mailTail.get(from) === tail) this.mailTail.delete(from) })
+    void tail.then(() => {
+      if (this.mailTail.get(from) === tail) this.mailTail.delete(from)
+    })
     return mine
   }
 
   /** the last mail of each sender being taken */
   private readonly mailTail = new Map<string, Promise<void>>()
 
-  private async acceptMailNow (bytes: Uint8Array): Promise<string | undefined> {
+  private async acceptMailNow(bytes: Uint8Array): Promise<string | undefined> {
     while (true) {
       const r = await this.receive(bytes)
       if (r?.refuse == null) return r?.id
       if (this.stopped) return new Promise<never>(() => {})
-      await new Promise(resolve => { setTimeout(resolve, r.refuse?.retryMs).unref() })
+      await new Promise(resolve => {
+        setTimeout(resolve, r.refuse?.retryMs).unref()
+      })
     }
   }
 
   /** The choke-point proper: undefined for a rejected envelope, else the id and maybe a refusal. */
-  async receive (bytes: Uint8Array, via: { from?: string } = {}): Promise<Received | undefined> {
+  async receive(bytes: Uint8Array, via: { from?: string } = {}): Promise<Received | undefined> {
     let env
     try {
       env = decodeDm(bytes)
@@ -329,7 +369,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     }
     if (content.re != null) msg.replyTo = content.re
     // budgets and caps are charged for new messages only: a retry of a stored one is acked
-    if (!await this.components.inbox.has(id)) {
+    if (!(await this.components.inbox.has(id))) {
       const verdict = this.components.guard.admitDm(sender, Buffer.byteLength(msg.body), now)
       if (!verdict.ok) return this.refuse(id, sender, verdict)
     }
@@ -342,13 +382,13 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     return { id }
   }
 
-  private refuse (id: string, from: string, v: { ok: false, why: RefuseWhy, retryMs: number }): Received {
+  private refuse(id: string, from: string, v: { ok: false; why: RefuseWhy; retryMs: number }): Received {
     this.stats.refused[v.why] = (this.stats.refused[v.why] ?? 0) + 1
     log.trace('refused a DM from %s for now (%s, retry in %d ms)', from, v.why, v.retryMs)
     return { id, refuse: { why: v.why, retryMs: Math.min(v.retryMs, c.MAX_RETRY_AFTER_MS) } }
   }
 
-  private reject (reason: RejectReason, from?: string): undefined {
+  private reject(reason: RejectReason, from?: string): undefined {
     this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1
     log('refused a DM (%s) from %s', reason, from ?? 'unknown')
     this.safeDispatchEvent('message:reject', { detail: { reason, from } })
@@ -356,33 +396,44 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   /** Inbound stream: envelopes in, acks (batched per turn) and receipts handled. */
-  private async serve (stream: Stream, conn: Connection): Promise<void> {
+  private async serve(stream: Stream, conn: Connection): Promise<void> {
     const lp = lpStream(stream, lpOptions(c.MAX_DM_FRAME_BYTES))
     const from = conn.remotePeer.toString()
     let acks: Uint8Array[] = []
-    let refusals: Array<{ id: Uint8Array, why: RefuseWhy, ms: number }> = []
+    let refusals: Array<{ id: Uint8Array; why: RefuseWhy; ms: number }> = []
     // one ack frame per turn of the event loop: commits that finished together ack together
-    const flusher = new TurnFlusher(() => {
-      const frames: Uint8Array[] = []
-      while (acks.length > 0) frames.push(encodeDmFrame({ t: 'a', ids: acks.splice(0, c.MAX_ACK_IDS) }))
-      while (refusals.length > 0) {
-        const refused = refusals.splice(0, c.MAX_ACK_IDS)
-        // one frame per turn: the latest verdict's reason, the longest wait
-        const last = refused[refused.length - 1] as { why: RefuseWhy }
-        frames.push(encodeDmFrame({ t: 'x', ids: refused.map(r => r.id), why: last.why, ms: Math.max(...refused.map(r => r.ms)) }))
-      }
-      return frames
-    }, async frames => { await lp.writeV(frames) }, () => {})
+    const flusher = new TurnFlusher(
+      () => {
+        const frames: Uint8Array[] = []
+        while (acks.length > 0) frames.push(encodeDmFrame({ t: 'a', ids: acks.splice(0, c.MAX_ACK_IDS) }))
+        while (refusals.length > 0) {
+          const refused = refusals.splice(0, c.MAX_ACK_IDS)
+          // one frame per turn: the latest verdict's reason, the longest wait
+          const last = refused[refused.length - 1] as { why: RefuseWhy }
+          frames.push(encodeDmFrame({ t: 'x', ids: refused.map(r => r.id), why: last.why, ms: Math.max(...refused.map(r => r.ms)) }))
+        }
+        return frames
+      },
+      async frames => {
+        await lp.writeV(frames)
+      },
+      () => {}
+    )
     try {
       while (true) {
         const frame = decodeDmFrame((await lp.read()).subarray())
         if (frame.t === 'm') {
-          void this.receive(frame.e, { from }).then(r => {
-            if (r == null) return
-            if (r.refuse != null) refusals.push({ id: idBytes(r.id), why: r.refuse.why, ms: r.refuse.retryMs })
-            else acks.push(idBytes(r.id))
-            flusher.flush()
-          }, err => { log('accepting a DM from %s failed: %s', from, (err as Error).message) })
+          void this.receive(frame.e, { from }).then(
+            r => {
+              if (r == null) return
+              if (r.refuse != null) refusals.push({ id: idBytes(r.id), why: r.refuse.why, ms: r.refuse.retryMs })
+              else acks.push(idBytes(r.id))
+              flusher.flush()
+            },
+            err => {
+              log('accepting a DM from %s failed: %s', from, (err as Error).message)
+            }
+          )
         } else if (frame.t === 'r') {
           await this.onRead(from, frame.ids.map(idText))
         }
@@ -399,7 +450,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     }
   }
 
-  private channel (peer: string): Channel {
+  private channel(peer: string): Channel {
     let ch = this.channels.get(peer)
     if (ch == null) {
       ch = new Channel(peer, {
@@ -414,7 +465,9 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
         pending: p => this.components.outbox.pending(p),
         onAck: async (p, ids) => this.onAck(p, ids),
         onRead: async (p, ids) => this.onRead(p, ids),
-        onRefuse: (p, why, until) => { this.deferred.set(p, { why, until }) },
+        onRefuse: (p, why, until) => {
+          this.deferred.set(p, { why, until })
+        },
         divert: ch => this.divert(ch)
       })
       this.channels.set(peer, ch)
@@ -422,16 +475,16 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     return ch
   }
 
-  private async onAck (peer: string, ids: string[]): Promise<void> {
+  private async onAck(peer: string, ids: string[]): Promise<void> {
     const done = await this.components.outbox.acked(peer, ids)
     if ((this.deferred.get(peer)?.until ?? Infinity) <= Date.now()) this.deferred.delete(peer)
     for (const id of done) this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'delivered' } })
   }
 
-  private async onRead (peer: string, ids: string[]): Promise<void> {
+  private async onRead(peer: string, ids: string[]): Promise<void> {
     // a read receipt implies the message is on the recipient's disk, even if its ack was lost
     const acked = await this.components.outbox.acked(peer, ids, 'read')
-    for (const id of [...acked, ...await this.components.outbox.advance(peer, ids, 'read')]) {
+    for (const id of [...acked, ...(await this.components.outbox.advance(peer, ids, 'read'))]) {
       this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'read' } })
     }
   }
@@ -444,7 +497,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     this.channels.get(evt.detail.id)?.kick()
   }
 
-  private async tick (): Promise<void> {
+  private async tick(): Promise<void> {
     this.components.guard.prune()
     for (const item of await this.components.outbox.expire()) {
       this.channels.get(item.to)?.forget([item.id])

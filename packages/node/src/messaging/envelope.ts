@@ -15,12 +15,14 @@ import { open, randomSlice, seal } from '../crypto/index.js'
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 const enc = new TextEncoder()
 
-export const ContentSchema = z.object({
-  body: z.string().refine(s => Buffer.byteLength(s) <= MAX_BODY_BYTES, `body exceeds ${MAX_BODY_BYTES} bytes`),
-  pri: z.enum(PRIORITIES),
-  re: z.string().max(64).optional(),
-  group: z.string().max(64).optional()
-}).strict()
+export const ContentSchema = z
+  .object({
+    body: z.string().refine(s => Buffer.byteLength(s) <= MAX_BODY_BYTES, `body exceeds ${MAX_BODY_BYTES} bytes`),
+    pri: z.enum(PRIORITIES),
+    re: z.string().max(64).optional(),
+    group: z.string().max(64).optional()
+  })
+  .strict()
 export type Content = z.infer<typeof ContentSchema>
 
 const DmShape = {
@@ -50,29 +52,35 @@ export const newMessageId = (): Uint8Array => randomSlice(16)
 export const idText = (id: Uint8Array): string => Buffer.from(id).toString('hex')
 export const idBytes = (id: string): Uint8Array => new Uint8Array(Buffer.from(id, 'hex'))
 
-function dmAad (meshId: string, e: Omit<DmEnvelope, 'ct'>): Uint8Array {
+function dmAad(meshId: string, e: Omit<DmEnvelope, 'ct'>): Uint8Array {
   return concat([enc.encode(`claudemesh/dm/v1\0${meshId}`), encodeFrame([e.v, e.from, e.to, e.id, e.ts, e.exp])])
 }
 
-export function sealDm (meshId: string, key: Uint8Array, h: Omit<DmEnvelope, 'ct' | 'v'>, content: Content): Uint8Array {
+export function sealDm(meshId: string, key: Uint8Array, h: Omit<DmEnvelope, 'ct' | 'v'>, content: Content): Uint8Array {
   const header = { v: 1 as const, ...h }
   const ct = seal(key, encodeFrame(ContentSchema.parse(content)), dmAad(meshId, header))
   return encodeFrame({ ...header, ct })
 }
 
-export function decodeDm (bytes: Uint8Array): DmEnvelope {
+export function decodeDm(bytes: Uint8Array): DmEnvelope {
   return decodeFrame(bytes, DmEnvelopeSchema, MAX_ENVELOPE_BYTES, 'dm envelope')
 }
 
-export function openDm (meshId: string, key: Uint8Array, e: DmEnvelope): Content {
+export function openDm(meshId: string, key: Uint8Array, e: DmEnvelope): Content {
   return decodeFrame(open(key, e.ct, dmAad(meshId, e)), ContentSchema, MAX_ENVELOPE_BYTES, 'dm content')
 }
 
-function groupSigned (meshId: string, e: Omit<GroupEnvelope, 'sig'>): Uint8Array {
+function groupSigned(meshId: string, e: Omit<GroupEnvelope, 'sig'>): Uint8Array {
   return concat([enc.encode(GROUP_SIGN_CONTEXT + meshId), encodeFrame([e.v, e.from, e.topic, e.id, e.ts, e.ct])])
 }
 
-export async function sealGroup (meshId: string, key: Uint8Array, signer: Ed25519PrivateKey, h: Omit<GroupEnvelope, 'ct' | 'v' | 'sig'>, content: Content): Promise<Uint8Array> {
+export async function sealGroup(
+  meshId: string,
+  key: Uint8Array,
+  signer: Ed25519PrivateKey,
+  h: Omit<GroupEnvelope, 'ct' | 'v' | 'sig'>,
+  content: Content
+): Promise<Uint8Array> {
   const header = { v: 1 as const, ...h }
   const ct = seal(key, encodeFrame(ContentSchema.parse(content)), encodeFrame([header.from, header.topic, header.id, header.ts]))
   const unsigned = { ...header, ct }
@@ -81,17 +89,17 @@ export async function sealGroup (meshId: string, key: Uint8Array, signer: Ed2551
 }
 
 /** Decode and verify a group envelope's signature (opening needs the group key). */
-export async function decodeGroup (meshId: string, bytes: Uint8Array): Promise<GroupEnvelope> {
+export async function decodeGroup(meshId: string, bytes: Uint8Array): Promise<GroupEnvelope> {
   const e = decodeFrame(bytes, GroupEnvelopeSchema, MAX_ENVELOPE_BYTES, 'group envelope')
-  if (!await verifyRaw(e.from, groupSigned(meshId, e), e.sig)) throw new InvalidSignatureError('group envelope signature does not verify')
+  if (!(await verifyRaw(e.from, groupSigned(meshId, e), e.sig))) throw new InvalidSignatureError('group envelope signature does not verify')
   return e
 }
 
 /** The header of a group envelope, unverified: only to look its author up before verifying. */
-export function decodeGroupHeader (bytes: Uint8Array): GroupEnvelope {
+export function decodeGroupHeader(bytes: Uint8Array): GroupEnvelope {
   return decodeFrame(bytes, GroupEnvelopeSchema, MAX_ENVELOPE_BYTES, 'group envelope')
 }
 
-export function openGroup (key: Uint8Array, e: GroupEnvelope): Content {
+export function openGroup(key: Uint8Array, e: GroupEnvelope): Content {
   return decodeFrame(open(key, e.ct, encodeFrame([e.from, e.topic, e.id, e.ts])), ContentSchema, MAX_ENVELOPE_BYTES, 'group content')
 }

@@ -55,37 +55,40 @@ export const DEFAULT_LIMITS: FloodLimits = {
 
 /** Why a message was refused (the `why` of an `x` frame, SPEC.md §8.3). */
 export type RefuseWhy = 'rate' | 'inbox-full' | 'blocked'
-export type Verdict = { ok: true } | { ok: false, why: RefuseWhy, retryMs: number }
+export type Verdict = { ok: true } | { ok: false; why: RefuseWhy; retryMs: number }
 
 /** Unread counts the inbox keeps (SPEC.md §8.4), read for the caps. */
 export interface UnreadCounts {
-  of: (sender: string) => { count: number, bytes: number }
-  total: () => { count: number, bytes: number }
+  of: (sender: string) => { count: number; bytes: number }
+  total: () => { count: number; bytes: number }
 }
 
 class Bucket {
   private tokens: number
   private bytes: number
   private at: number
-  constructor (private readonly b: Budget, now: number) {
+  constructor(
+    private readonly b: Budget,
+    now: number
+  ) {
     this.tokens = b.burst
     this.bytes = b.byteBurst
     this.at = now
   }
 
-  private refill (now: number): void {
+  private refill(now: number): void {
     const dt = Math.max(0, now - this.at) / 1000
     this.at = now
     this.tokens = Math.min(this.b.burst, this.tokens + dt * this.b.rate)
     this.bytes = Math.min(this.b.byteBurst, this.bytes + dt * this.b.byteRate)
   }
 
-  could (size: number, now: number): boolean {
+  could(size: number, now: number): boolean {
     this.refill(now)
     return this.tokens >= 1 && this.bytes >= size
   }
 
-  take (size: number, now: number): boolean {
+  take(size: number, now: number): boolean {
     this.refill(now)
     if (this.tokens < 1 || this.bytes < size) return false
     this.tokens -= 1
@@ -94,7 +97,7 @@ class Bucket {
   }
 
   /** ms until a quarter of the burst is back: long enough that a retry is not refused at once */
-  refillMs (): number {
+  refillMs(): number {
     const want = Math.max(0, this.b.burst / 4 - this.tokens) / this.b.rate
     const wantBytes = Math.max(0, this.b.byteBurst / 4 - this.bytes) / this.b.byteRate
     return Math.ceil(Math.max(want, wantBytes) * 1000)
@@ -122,10 +125,15 @@ interface SenderState {
   seen: number
 }
 
-export interface FloodReport { peer: string, refused: number, dropped: number, blockedUntil?: number }
+export interface FloodReport {
+  peer: string
+  refused: number
+  dropped: number
+  blockedUntil?: number
+}
 
 export interface FloodEvents {
-  'flood:block': CustomEvent<{ peer: string, until: number, refused: number }>
+  'flood:block': CustomEvent<{ peer: string; until: number; refused: number }>
 }
 
 export class FloodGuard extends TypedEventEmitter<FloodEvents> {
@@ -135,29 +143,45 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   /** the inbox's counts, once the messaging layer exists */
   unread?: UnreadCounts
 
-  constructor (limits: Partial<FloodLimits> = {}) {
+  constructor(limits: Partial<FloodLimits> = {}) {
     super()
     this.limits = { ...DEFAULT_LIMITS, ...limits }
     const g = this.limits.group
-    this.selfBucket = new Bucket({ rate: g.rate / 2, burst: Math.max(1, Math.floor(g.burst / 2)), byteRate: g.byteRate / 2, byteBurst: g.byteBurst / 2 }, Date.now())
+    this.selfBucket = new Bucket(
+      { rate: g.rate / 2, burst: Math.max(1, Math.floor(g.burst / 2)), byteRate: g.byteRate / 2, byteBurst: g.byteBurst / 2 },
+      Date.now()
+    )
   }
 
-  private state (peer: string, now: number): SenderState {
+  private state(peer: string, now: number): SenderState {
     let s = this.senders.get(peer)
     if (s == null) {
-      s = { refuseUntil: 0, refuseWhy: 'rate', since: 0, episodeRefused: 0, repeat: false, strikes: 0, strikesSince: 0, blockedUntil: 0, blocks: 0, refused: 0, dropped: 0, seen: now }
+      s = {
+        refuseUntil: 0,
+        refuseWhy: 'rate',
+        since: 0,
+        episodeRefused: 0,
+        repeat: false,
+        strikes: 0,
+        strikesSince: 0,
+        blockedUntil: 0,
+        blocks: 0,
+        refused: 0,
+        dropped: 0,
+        seen: now
+      }
       this.senders.set(peer, s)
     }
     s.seen = now
     return s
   }
 
-  blocked (peer: string, now = Date.now()): boolean {
+  blocked(peer: string, now = Date.now()): boolean {
     return (this.senders.get(peer)?.blockedUntil ?? 0) > now
   }
 
   /** gossipsub's app-specific score: a blocked peer is graylisted (SPEC.md §9.3) */
-  score (peer: string): number {
+  score(peer: string): number {
     return this.blocked(peer) ? -1000 : 0
   }
 
@@ -165,7 +189,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
    * Before any decryption: a sender that is blocked, or inside a refusal period, is refused
    * at once (so a flood costs a map lookup per message, not an AEAD open).
    */
-  earlyDm (peer: string, now = Date.now()): Verdict {
+  earlyDm(peer: string, now = Date.now()): Verdict {
     const s = this.senders.get(peer)
     if (s == null || (s.blockedUntil <= now && s.refuseUntil <= now)) return { ok: true }
     return this.refuse(peer, s, s.blockedUntil > now ? 'blocked' : s.refuseWhy, Math.max(s.blockedUntil, s.refuseUntil) - now, now)
@@ -176,7 +200,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
    * An author out of budget is refused unverified (a forger gains nothing: nothing is charged),
    * and counted toward a block when it came from that author's own connection.
    */
-  earlyGroup (author: string, size: number, direct: boolean, now = Date.now()): 'accept' | 'ignore' | 'reject' {
+  earlyGroup(author: string, size: number, direct: boolean, now = Date.now()): 'accept' | 'ignore' | 'reject' {
     const s = this.senders.get(author)
     if (s == null) return 'accept'
     if (s.blockedUntil > now) return direct ? 'reject' : 'ignore'
@@ -185,7 +209,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   }
 
   /** A DM from `peer` of `size` bytes (authenticated, not a duplicate): store it or refuse it? */
-  admitDm (peer: string, size: number, now = Date.now()): Verdict {
+  admitDm(peer: string, size: number, now = Date.now()): Verdict {
     const s = this.state(peer, now)
     if (s.blockedUntil > now) return this.refuse(peer, s, 'blocked', s.blockedUntil - now, now)
     if (s.refuseUntil > now) return this.refuse(peer, s, s.refuseWhy, s.refuseUntil - now, now)
@@ -201,7 +225,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
    * from the author itself. Over budget it is not stored or forwarded; a direct sender that
    * keeps going is blocked.
    */
-  admitGroup (author: string, size: number, direct: boolean, now = Date.now()): 'accept' | 'ignore' | 'reject' {
+  admitGroup(author: string, size: number, direct: boolean, now = Date.now()): 'accept' | 'ignore' | 'reject' {
     const s = this.state(author, now)
     if (s.blockedUntil > now) return direct ? 'reject' : 'ignore'
     s.group ??= new Bucket(this.limits.group, now)
@@ -213,7 +237,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
    * A group message past its author's budget. An honest sender limits itself to half that
    * budget (selfGroup), so one that came from the author's own connection is a strike at once.
    */
-  private dropGroup (author: string, s: SenderState, direct: boolean, now: number): 'ignore' | 'reject' {
+  private dropGroup(author: string, s: SenderState, direct: boolean, now: number): 'ignore' | 'reject' {
     s.dropped++
     if (!direct) return 'ignore'
     this.count(author, s, now, false)
@@ -221,7 +245,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   }
 
   /** Whether the inbox caps let one more message from `peer` in (group messages: dropped if not). */
-  room (peer: string, size: number): boolean {
+  room(peer: string, size: number): boolean {
     if (this.unread == null) return true
     const l = this.limits
     const mine = this.unread.of(peer)
@@ -232,16 +256,16 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   }
 
   /** A group message dropped for the inbox caps: counted for the model's note. */
-  drop (peer: string): void {
+  drop(peer: string): void {
     this.state(peer, Date.now()).dropped++
   }
 
   /** This session's own group sends: half the budget receivers allow, so none is dropped. */
-  selfGroup (size: number, now = Date.now()): number | undefined {
+  selfGroup(size: number, now = Date.now()): number | undefined {
     return this.selfBucket.take(size, now) ? undefined : Math.max(1_000, this.selfBucket.refillMs())
   }
 
-  private refuse (peer: string, s: SenderState, why: RefuseWhy, retryMs: number, now: number): Verdict {
+  private refuse(peer: string, s: SenderState, why: RefuseWhy, retryMs: number, now: number): Verdict {
     s.refused++
     if (s.refuseUntil <= now && why !== 'blocked') {
       // a new episode: everything from this sender is refused until it may retry
@@ -261,7 +285,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
    * strike. Strikes add up across episodes (for `blockMs`), so a sender cannot dodge the block
    * by pausing just long enough to start a new episode.
    */
-  private count (peer: string, s: SenderState, now: number, grace = true): void {
+  private count(peer: string, s: SenderState, now: number, grace = true): void {
     if (s.blockedUntil > now) return
     if (grace && !this.pastGrace(s, now)) return
     if (now - s.strikesSince > this.limits.blockMs) {
@@ -284,14 +308,14 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
    * so a recipient too busy to read promptly still notices, more than the channel window
    * (SPEC.md §8.3) in a first episode and more than `REFUSED_WINDOW` in a repeated one.
    */
-  private pastGrace (s: SenderState, now: number): boolean {
+  private pastGrace(s: SenderState, now: number): boolean {
     s.episodeRefused++
     if (now - s.since >= this.limits.graceMs) return true
     return s.episodeRefused > (s.repeat ? REFUSED_WINDOW : WINDOW)
   }
 
   /** Senders that were refused or dropped, for the model and `info` (most first). */
-  report (now = Date.now()): FloodReport[] {
+  report(now = Date.now()): FloodReport[] {
     const out: FloodReport[] = []
     for (const [peer, s] of this.senders) {
       if (s.refused + s.dropped === 0) continue
@@ -301,7 +325,7 @@ export class FloodGuard extends TypedEventEmitter<FloodEvents> {
   }
 
   /** Forget senders idle for an hour (called periodically); blocked ones are kept. */
-  prune (now = Date.now()): void {
+  prune(now = Date.now()): void {
     for (const [peer, s] of this.senders) if (now - s.seen > 3_600_000 && s.blockedUntil <= now) this.senders.delete(peer)
   }
 }

@@ -8,11 +8,13 @@ import type { DirectMessages } from './dm.js'
 import type { Outbox } from './outbox.js'
 
 /** Resolves with how many DMs are still queued. */
-export async function flushOutbox (dm: DirectMessages, outbox: Outbox, ms: number): Promise<number> {
+export async function flushOutbox(dm: DirectMessages, outbox: Outbox, ms: number): Promise<number> {
   if (outbox.size === 0 || ms <= 0 || !dm.movable()) return outbox.size
   await new Promise<void>(resolve => {
     // every settled DM emits message:status after the outbox has dropped it
-    const check = (): void => { if (outbox.size === 0) done() }
+    const check = (): void => {
+      if (outbox.size === 0) done()
+    }
     const done = (): void => {
       clearTimeout(timer)
       dm.removeEventListener('message:status', check)

@@ -13,12 +13,17 @@ export const DmFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('m'), e: zBytes({ max: MAX_ENVELOPE_BYTES }) }).strict(),
   z.object({ t: z.literal('a'), ids: z.array(zBytes({ len: 16 })).max(MAX_ACK_IDS) }).strict(),
   z.object({ t: z.literal('r'), ids: z.array(zBytes({ len: 16 })).max(MAX_ACK_IDS) }).strict(),
-  z.object({
-    t: z.literal('x'),
-    ids: z.array(zBytes({ len: 16 })).min(1).max(MAX_ACK_IDS),
-    why: z.enum(['rate', 'inbox-full', 'blocked']),
-    ms: z.number().int().min(0).max(MAX_RETRY_AFTER_MS)
-  }).strict()
+  z
+    .object({
+      t: z.literal('x'),
+      ids: z
+        .array(zBytes({ len: 16 }))
+        .min(1)
+        .max(MAX_ACK_IDS),
+      why: z.enum(['rate', 'inbox-full', 'blocked']),
+      ms: z.number().int().min(0).max(MAX_RETRY_AFTER_MS)
+    })
+    .strict()
 ])
 export type DmFrame = z.infer<typeof DmFrameSchema>
 

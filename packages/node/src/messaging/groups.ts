@@ -26,15 +26,17 @@ const log = logger('claudemesh:groups')
 /** The name `@all` and `*` map to. */
 export const ALL = '*'
 
-const SyncRequestSchema = z.object({
-  topics: z.array(z.string().max(128)).max(64),
-  since: z.number().int().nonnegative(),
-  have: z.array(zBytes({ len: 16 })).max(c.GROUP_SYNC_MAX)
-}).strict()
+const SyncRequestSchema = z
+  .object({
+    topics: z.array(z.string().max(128)).max(64),
+    since: z.number().int().nonnegative(),
+    have: z.array(zBytes({ len: 16 })).max(c.GROUP_SYNC_MAX)
+  })
+  .strict()
 
 export interface GroupEvents {
   'message:receive': CustomEvent<InboxMessage>
-  'message:reject': CustomEvent<{ reason: string, from?: string }>
+  'message:reject': CustomEvent<{ reason: string; from?: string }>
 }
 
 export interface GroupsInit {
@@ -54,19 +56,30 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   /** envelopes whose signature the validator checked: delivery hands the same bytes to accept */
   private readonly verified = new WeakSet<Uint8Array>()
 
-  constructor (private readonly components: { libp2p: MeshLibp2p, presence: Presence, inbox: Inbox, history: Sublevel, guard: FloodGuard }, private readonly init: GroupsInit) {
+  constructor(
+    private readonly components: { libp2p: MeshLibp2p; presence: Presence; inbox: Inbox; history: Sublevel; guard: FloodGuard },
+    private readonly init: GroupsInit
+  ) {
     super()
     this.protocol = c.groupSyncProtocol(init.meshId)
     this.selfId = components.libp2p.peerId.toString()
   }
 
-  async start (groups: string[]): Promise<void> {
+  async start(groups: string[]): Promise<void> {
     const { libp2p } = this.components
     libp2p.services.pubsub.addEventListener('message', this.onMessage)
-    await libp2p.handle(this.protocol, (stream, conn) => { void this.serveSync(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
+    await libp2p.handle(
+      this.protocol,
+      (stream, conn) => {
+        void this.serveSync(stream, conn)
+      },
+      { runOnLimitedConnection: true, maxInboundStreams: 8 }
+    )
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const g of [ALL, ...groups]) this.join(g)
-    this.pruner = setInterval(() => { void this.prune().catch(() => {}) }, 3_600_000)
+    this.pruner = setInterval(() => {
+      void this.prune().catch(() => {})
+    }, 3_600_000)
     this.pruner.unref()
     this.scheduleResync()
   }
@@ -77,18 +90,27 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
    * while connections stay up. So every GROUP_RESYNC_MS (jittered) a node asks one random
    * connected peer of its groups for the last GROUP_RESYNC_WINDOW_MS of history it lacks.
    */
-  private scheduleResync (): void {
-    this.resyncTimer = setTimeout(() => {
-      void this.resync().finally(() => { if (this.resyncTimer != null) this.scheduleResync() })
-    }, c.GROUP_RESYNC_MS * (0.5 + Math.random()))
+  private scheduleResync(): void {
+    this.resyncTimer = setTimeout(
+      () => {
+        void this.resync().finally(() => {
+          if (this.resyncTimer != null) this.scheduleResync()
+        })
+      },
+      c.GROUP_RESYNC_MS * (0.5 + Math.random())
+    )
     this.resyncTimer.unref()
   }
 
   /** One periodic sync with a random connected peer that shares a group; false when there is none. */
-  async resync (): Promise<boolean> {
+  async resync(): Promise<boolean> {
     const { libp2p } = this.components
     const pubsub = libp2p.services.pubsub
-    const candidates = libp2p.getConnections().filter(conn => conn.status === 'open' && [...this.topics.keys()].some(t => pubsub.getSubscribers(t).some(p => p.equals(conn.remotePeer))))
+    const candidates = libp2p
+      .getConnections()
+      .filter(
+        conn => conn.status === 'open' && [...this.topics.keys()].some(t => pubsub.getSubscribers(t).some(p => p.equals(conn.remotePeer)))
+      )
     const conn = candidates[Math.floor(Math.random() * candidates.length)]
     if (conn == null) return false
     const topics = [...this.topics.keys()].filter(t => pubsub.getSubscribers(t).some(p => p.equals(conn.remotePeer)))
@@ -96,7 +118,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     return true
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.pruner)
     clearTimeout(this.resyncTimer)
     this.resyncTimer = undefined
@@ -107,9 +129,11 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     await libp2p.unhandle(this.protocol)
   }
 
-  topicOf (group: string): string { return groupTopic(this.init.contentSecret, this.init.meshId, group) }
+  topicOf(group: string): string {
+    return groupTopic(this.init.contentSecret, this.init.meshId, group)
+  }
 
-  join (group: string): void {
+  join(group: string): void {
     const topic = this.topicOf(group)
     if (this.topics.has(topic)) return
     this.topics.set(topic, group)
@@ -119,11 +143,11 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     for (const conn of this.components.libp2p.getConnections()) void this.requestSync(conn, [topic])
   }
 
-  leave (group: string): void {
+  leave(group: string): void {
     if (group !== ALL) this.leaveTopic(this.topicOf(group))
   }
 
-  private leaveTopic (topic: string): void {
+  private leaveTopic(topic: string): void {
     if (!this.topics.delete(topic)) return
     const pubsub = this.components.libp2p.services.pubsub
     pubsub.unsubscribe(topic)
@@ -134,11 +158,16 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
    * Publish to a group; returns the id and how many peers gossipsub handed it to. `id` is
    * given when a re-send must dedupe at the recipients (a schedule's occurrence, §18.3).
    */
-  async send (group: string, content: Content, id: Uint8Array = newMessageId()): Promise<{ id: string, recipients: number }> {
+  async send(group: string, content: Content, id: Uint8Array = newMessageId()): Promise<{ id: string; recipients: number }> {
     const topic = this.topicOf(group)
     const ts = Date.now()
-    const bytes = await sealGroup(this.init.meshId, groupKey(this.init.contentSecret, this.init.meshId, group), this.init.privateKey,
-      { from: this.init.privateKey.publicKey.raw, topic, id, ts }, { ...content, group })
+    const bytes = await sealGroup(
+      this.init.meshId,
+      groupKey(this.init.contentSecret, this.init.meshId, group),
+      this.init.privateKey,
+      { from: this.init.privateKey.publicKey.raw, topic, id, ts },
+      { ...content, group }
+    )
     await this.remember(topic, ts, idText(id), bytes)
     const r = await this.components.libp2p.services.pubsub.publish(topic, bytes)
     this.stats.sent++
@@ -151,7 +180,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
    * stored; over budget the message is neither stored nor forwarded, and an author that keeps
    * publishing past it is blocked (then its messages cost no signature check).
    */
-  private async validate (topic: string, data: Uint8Array, source: string): Promise<TopicValidatorResult> {
+  private async validate(topic: string, data: Uint8Array, source: string): Promise<TopicValidatorResult> {
     const guard = this.components.guard
     try {
       const header = decodeGroupHeader(data)
@@ -173,14 +202,16 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     }
   }
 
-  private overBudget (fromAuthor: boolean): TopicValidatorResult {
+  private overBudget(fromAuthor: boolean): TopicValidatorResult {
     this.stats.overBudget++
     return fromAuthor ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
   }
 
-  private readonly onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
+  private readonly onMessage = (evt: CustomEvent<{ topic: string; data: Uint8Array }>): void => {
     if (!this.topics.has(evt.detail.topic)) return
-    this.accept(evt.detail.data).catch(err => { log('storing a group message failed: %s', (err as Error).message) })
+    this.accept(evt.detail.data).catch(err => {
+      log('storing a group message failed: %s', (err as Error).message)
+    })
   }
 
   /**
@@ -189,7 +220,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
    * here (SPEC.md §8.8), so what a flood's forwarders stored does not reach us through
    * anti-entropy beyond that author's budget, however many of them there are.
    */
-  async accept (bytes: Uint8Array, via: 'gossip' | 'sync' = 'gossip'): Promise<boolean> {
+  async accept(bytes: Uint8Array, via: 'gossip' | 'sync' = 'gossip'): Promise<boolean> {
     let env: GroupEnvelope
     let content: Content
     try {
@@ -204,7 +235,8 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       if (group == null) return false
       content = openGroup(groupKey(this.init.contentSecret, this.init.meshId, group), env)
       if (content.group !== group) throw new Error('group name does not match its topic')
-      if (env.ts > Date.now() + c.MAX_CLOCK_SKEW_MS || env.ts < Date.now() - c.GROUP_HISTORY_MS * 2) throw new Error('outside the freshness window')
+      if (env.ts > Date.now() + c.MAX_CLOCK_SKEW_MS || env.ts < Date.now() - c.GROUP_HISTORY_MS * 2)
+        throw new Error('outside the freshness window')
     } catch (err) {
       this.stats.rejected++
       log('refused a group envelope: %s', (err as Error).message)
@@ -231,8 +263,9 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       receivedAt: Date.now()
     }
     if (content.re != null) msg.replyTo = content.re
-    const fresh = !await this.components.inbox.has(id)
-    if (fresh && via === 'sync' && this.components.guard.admitGroup(from, env.ct.byteLength, false) !== 'accept') return this.syncOverBudget()
+    const fresh = !(await this.components.inbox.has(id))
+    if (fresh && via === 'sync' && this.components.guard.admitGroup(from, env.ct.byteLength, false) !== 'accept')
+      return this.syncOverBudget()
     // the inbox caps (SPEC.md §8.8): a group message cannot be refused, so past them it is dropped
     if (fresh && !this.components.guard.room(from, Buffer.byteLength(msg.body))) {
       this.stats.dropped++
@@ -240,7 +273,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       return false
     }
     await this.remember(env.topic, env.ts, id, bytes)
-    if (!await this.components.inbox.add(msg)) {
+    if (!(await this.components.inbox.add(msg))) {
       this.stats.duplicates++
       return false
     }
@@ -249,11 +282,11 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     return true
   }
 
-  private async remember (topic: string, ts: number, id: string, bytes: Uint8Array): Promise<void> {
+  private async remember(topic: string, ts: number, id: string, bytes: Uint8Array): Promise<void> {
     await this.components.history.put(`${topic}!${String(ts).padStart(16, '0')}!${id}`, bytes)
   }
 
-  private syncOverBudget (): false {
+  private syncOverBudget(): false {
     this.stats.overBudget++
     return false
   }
@@ -263,13 +296,18 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   }
 
   /** Ask a peer for the recent history of our groups that we lack (all of it on a new connection). */
-  private async requestSync (conn: Connection, topics: string[], windowMs = c.GROUP_HISTORY_MS): Promise<void> {
+  private async requestSync(conn: Connection, topics: string[], windowMs = c.GROUP_HISTORY_MS): Promise<void> {
     const since = Date.now() - windowMs
     const have: Uint8Array[] = []
     let stream: Stream | undefined
     try {
       for (const topic of topics) {
-        for await (const key of this.components.history.keys({ gte: `${topic}!${String(since).padStart(16, '0')}`, lt: `${topic}"`, reverse: true, limit: c.GROUP_SYNC_MAX })) {
+        for await (const key of this.components.history.keys({
+          gte: `${topic}!${String(since).padStart(16, '0')}`,
+          lt: `${topic}"`,
+          reverse: true,
+          limit: c.GROUP_SYNC_MAX
+        })) {
           if (have.length < c.GROUP_SYNC_MAX) have.push(new Uint8Array(Buffer.from(key.slice(key.lastIndexOf('!') + 1), 'hex')))
         }
       }
@@ -287,14 +325,22 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     }
   }
 
-  private async serveSync (stream: Stream, conn: Connection): Promise<void> {
+  private async serveSync(stream: Stream, conn: Connection): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: c.MAX_ENVELOPE_BYTES })
     try {
-      const req = decodeFrame((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray(), SyncRequestSchema, c.MAX_ENVELOPE_BYTES, 'group sync request')
+      const req = decodeFrame(
+        (await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray(),
+        SyncRequestSchema,
+        c.MAX_ENVELOPE_BYTES,
+        'group sync request'
+      )
       const have = new Set(req.have.map(idText))
       let sent = 0
       for (const topic of req.topics.filter(t => this.topics.has(t))) {
-        for await (const [key, value] of this.components.history.iterator({ gte: `${topic}!${String(req.since).padStart(16, '0')}`, lt: `${topic}"` })) {
+        for await (const [key, value] of this.components.history.iterator({
+          gte: `${topic}!${String(req.since).padStart(16, '0')}`,
+          lt: `${topic}"`
+        })) {
           if (have.has(key.slice(key.lastIndexOf('!') + 1))) continue
           if (sent++ >= c.GROUP_SYNC_MAX) break
           await lp.write(value)
@@ -308,7 +354,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   }
 
   /** Drop history older than the window (called periodically). */
-  async prune (now = Date.now()): Promise<void> {
+  async prune(now = Date.now()): Promise<void> {
     const cutoff = now - c.GROUP_HISTORY_MS
     for (const topic of this.topics.keys()) {
       await this.components.history.clear({ gte: `${topic}!`, lt: `${topic}!${String(cutoff).padStart(16, '0')}` })

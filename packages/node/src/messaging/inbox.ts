@@ -42,12 +42,15 @@ export class Inbox {
   /** unread messages per sender (keys in arrival order) and their body bytes: caps and fair order */
   private readonly bySender = new UnreadIndex()
 
-  constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
+  constructor(
+    private readonly db: Sublevel,
+    private readonly commit: GroupCommit
+  ) {}
 
   /** every id in the inbox and its arrival time: dedupe and lookup without a disk read */
   private readonly ids = new Map<string, number>()
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     let n = 0
     for await (const _ of this.db.keys({ gte: 'u!', lt: 'u"' })) n++
     this.unreadCount = n
@@ -59,12 +62,14 @@ export class Inbox {
     for await (const k of this.db.keys({ gte: 'm!', lt: 'm"', reverse: true, limit: 1 })) this.lastSeq = Number(k.slice(2, 18))
   }
 
-  get unread (): number { return Math.max(0, this.unreadCount) }
+  get unread(): number {
+    return Math.max(0, this.unreadCount)
+  }
 
   /** Unread messages (and body bytes) of one sender, and in total: the caps (SPEC.md §8.8). */
   readonly counts = {
-    of: (sender: string): { count: number, bytes: number } => this.bySender.of(sender),
-    total: (): { count: number, bytes: number } => ({ count: this.unread, bytes: this.bySender.bytes })
+    of: (sender: string): { count: number; bytes: number } => this.bySender.of(sender),
+    total: (): { count: number; bytes: number } => ({ count: this.unread, bytes: this.bySender.bytes })
   }
 
   /**
@@ -72,7 +77,7 @@ export class Inbox {
    * their oldest unread message, so a flood never buries another sender's message. `held`:
    * how many more unread each sender has beyond those returned.
    */
-  async fair (limit: number): Promise<{ messages: InboxMessage[], held: Array<{ from: string, count: number }> }> {
+  async fair(limit: number): Promise<{ messages: InboxMessage[]; held: Array<{ from: string; count: number }> }> {
     const { keys, held } = this.bySender.fair(limit)
     const messages: InboxMessage[] = []
     for (const k of keys) {
@@ -82,7 +87,7 @@ export class Inbox {
     return { messages, held }
   }
 
-  async has (id: string): Promise<boolean> {
+  async has(id: string): Promise<boolean> {
     return this.ids.has(id)
   }
 
@@ -90,7 +95,7 @@ export class Inbox {
    * Store a message durably unless it is already here. Resolves true when it was new (and is
    * now on disk), false for a duplicate. Either way the caller may acknowledge it.
    */
-  async add (m: InboxMessage): Promise<boolean> {
+  async add(m: InboxMessage): Promise<boolean> {
     const pending = this.inflight.get(m.id)
     if (pending != null) return pending.then(() => false)
     const p = (async () => {
@@ -110,7 +115,7 @@ export class Inbox {
     }
   }
 
-  private addOps (m: InboxMessage): BatchOp[] {
+  private addOps(m: InboxMessage): BatchOp[] {
     const k = `${pad(order(m))}!${m.id}`
     return [
       { type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(m) },
@@ -118,7 +123,7 @@ export class Inbox {
     ] as BatchOp[]
   }
 
-  async get (id: string): Promise<InboxMessage | undefined> {
+  async get(id: string): Promise<InboxMessage | undefined> {
     const at = this.ids.get(id)
     if (at == null) return undefined
     const v = await this.db.get(`m!${pad(at)}!${id}`)
@@ -126,7 +131,7 @@ export class Inbox {
   }
 
   /** Messages in arrival order; unread only by default. */
-  async list (opts: { unreadOnly?: boolean, limit?: number, newest?: boolean } = {}): Promise<InboxMessage[]> {
+  async list(opts: { unreadOnly?: boolean; limit?: number; newest?: boolean } = {}): Promise<InboxMessage[]> {
     const range = { limit: opts.limit ?? -1, reverse: opts.newest === true }
     const out: InboxMessage[] = []
     if (opts.unreadOnly === false) {
@@ -147,18 +152,18 @@ export class Inbox {
    */
   private marking: Promise<unknown> = Promise.resolve()
 
-  private async serially<T> (fn: () => Promise<T>): Promise<T> {
+  private async serially<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.marking.then(fn)
     this.marking = run.catch(() => {})
     return run
   }
 
   /** Undo a read mark: a push that never reached the model gives its messages back. */
-  async markUnread (ids: string[]): Promise<void> {
+  async markUnread(ids: string[]): Promise<void> {
     await this.serially(async () => this.writeUnread(ids))
   }
 
-  private async writeUnread (ids: string[]): Promise<void> {
+  private async writeUnread(ids: string[]): Promise<void> {
     const ops: BatchOp[] = []
     const back: Array<[InboxMessage, string]> = []
     for (const id of new Set(ids)) {
@@ -176,11 +181,11 @@ export class Inbox {
   }
 
   /** Mark messages read (durably); returns those that were unread until now. */
-  async markRead (ids: string[], at = Date.now()): Promise<InboxMessage[]> {
+  async markRead(ids: string[], at = Date.now()): Promise<InboxMessage[]> {
     return this.serially(async () => this.writeRead(ids, at))
   }
 
-  private async writeRead (ids: string[], at: number): Promise<InboxMessage[]> {
+  private async writeRead(ids: string[], at: number): Promise<InboxMessage[]> {
     const changed: InboxMessage[] = []
     const ops: BatchOp[] = []
     for (const id of new Set(ids)) {
@@ -200,17 +205,17 @@ export class Inbox {
 
 /** Per-sender unread keys (`<order>!<id>`, sorted) and body bytes, in memory. */
 class UnreadIndex {
-  private readonly senders = new Map<string, { keys: string[], bytes: number }>()
+  private readonly senders = new Map<string, { keys: string[]; bytes: number }>()
   bytes = 0
 
-  of (sender: string): { count: number, bytes: number } {
+  of(sender: string): { count: number; bytes: number } {
     const s = this.senders.get(sender)
     return { count: s?.keys.length ?? 0, bytes: s?.bytes ?? 0 }
   }
 
-  add (m: InboxMessage, key: string): void {
+  add(m: InboxMessage, key: string): void {
     let s = this.senders.get(m.from)
-    if (s == null) this.senders.set(m.from, s = { keys: [], bytes: 0 })
+    if (s == null) this.senders.set(m.from, (s = { keys: [], bytes: 0 }))
     const i = sortedIndex(s.keys, key)
     if (s.keys[i] === key) return
     s.keys.splice(i, 0, key)
@@ -219,7 +224,7 @@ class UnreadIndex {
     this.bytes += size
   }
 
-  remove (m: InboxMessage, key: string): void {
+  remove(m: InboxMessage, key: string): void {
     const s = this.senders.get(m.from)
     if (s == null) return
     const i = sortedIndex(s.keys, key)
@@ -232,7 +237,7 @@ class UnreadIndex {
   }
 
   /** Round robin over senders ordered by their oldest unread key. */
-  fair (limit: number): { keys: string[], held: Array<{ from: string, count: number }> } {
+  fair(limit: number): { keys: string[]; held: Array<{ from: string; count: number }> } {
     const senders = [...this.senders].sort((a, b) => ((a[1].keys[0] as string) < (b[1].keys[0] as string) ? -1 : 1))
     const keys: string[] = []
     const taken = new Map<string, number>()
@@ -251,7 +256,7 @@ class UnreadIndex {
   }
 }
 
-function sortedIndex (keys: string[], key: string): number {
+function sortedIndex(keys: string[], key: string): number {
   let lo = 0
   let hi = keys.length
   while (lo < hi) {
@@ -262,12 +267,12 @@ function sortedIndex (keys: string[], key: string): number {
   return lo
 }
 
-function decode (v: Uint8Array): InboxMessage {
+function decode(v: Uint8Array): InboxMessage {
   return decodeFrame(v, InboxMessageSchema, MAX_ENVELOPE_BYTES * 2, 'inbox record')
 }
 
 /** Store layout 1 → 2: inbox records keyed by arrival, no separate order index. */
-export async function migrateInbox1to2 (db: Sublevel): Promise<BatchOp[]> {
+export async function migrateInbox1to2(db: Sublevel): Promise<BatchOp[]> {
   const ops: BatchOp[] = []
   for await (const [key, value] of db.iterator({ gte: 'm!', lt: 'm"' })) {
     if (key.length !== 2 + 32) continue // already in the new layout

@@ -28,43 +28,78 @@ export { DEFAULT_LIMITS, type FloodLimits, type FloodReport } from './flood.js'
 export type DeliveryTarget = Target | { kind: 'self' }
 
 /** The checks `send` applies to a body, for anything that sends one later (schedules). */
-export function checkBody (body: string): void {
+export function checkBody(body: string): void {
   if (typeof body !== 'string' || body.trim() === '') throw new InvalidMessageError('the message is empty')
   const size = Buffer.byteLength(body)
-  if (size > c.MAX_BODY_BYTES) throw new MessageTooLargeError(`the message is ${size} bytes; the limit is ${c.MAX_BODY_BYTES} bytes (64 KiB): share large content through state or memory`)
+  if (size > c.MAX_BODY_BYTES)
+    throw new MessageTooLargeError(
+      `the message is ${size} bytes; the limit is ${c.MAX_BODY_BYTES} bytes (64 KiB): share large content through state or memory`
+    )
 }
 
-export interface SendOptions { priority?: c.Priority, replyTo?: string }
-export interface SendResult { to: string, name: string, id: string, status: DeliveryStatus }
+export interface SendOptions {
+  priority?: c.Priority
+  replyTo?: string
+}
+export interface SendResult {
+  to: string
+  name: string
+  id: string
+  status: DeliveryStatus
+}
 /** A sender whose unread messages were not all returned: `count` more wait (SPEC.md §8.8). */
-export interface HeldBack { from: string, name: string, count: number }
+export interface HeldBack {
+  from: string
+  name: string
+  count: number
+}
 /**
  * `held`: unread left behind per sender when the unread did not all fit (fair order);
  * `refused`: senders whose messages this node refused or dropped for flood control.
  */
-export interface CheckResult { messages: InboxMessage[], remaining: number, held?: HeldBack[], refused?: Array<{ from: string, name: string, refused: number, dropped: number, blocked: boolean }> }
+export interface CheckResult {
+  messages: InboxMessage[]
+  remaining: number
+  held?: HeldBack[]
+  refused?: Array<{ from: string; name: string; refused: number; dropped: number; blocked: boolean }>
+}
 
 export class Messaging extends TypedEventEmitter<DmEvents> {
-  constructor (readonly dm: DirectMessages, readonly groups: Groups, readonly inbox: Inbox, readonly outbox: Outbox, private readonly presence: Presence, readonly guard: FloodGuard) {
+  constructor(
+    readonly dm: DirectMessages,
+    readonly groups: Groups,
+    readonly inbox: Inbox,
+    readonly outbox: Outbox,
+    private readonly presence: Presence,
+    readonly guard: FloodGuard
+  ) {
     super()
     for (const source of [dm, groups] as EventTarget[]) {
       for (const t of ['message:receive', 'message:status', 'message:reject']) {
-        source.addEventListener(t, evt => { this.safeDispatchEvent(t as keyof DmEvents, { detail: (evt as CustomEvent).detail }) })
+        source.addEventListener(t, evt => {
+          this.safeDispatchEvent(t as keyof DmEvents, { detail: (evt as CustomEvent).detail })
+        })
       }
     }
   }
 
-  async send (to: string | string[], body: string, opts: SendOptions = {}): Promise<SendResult[]> {
+  async send(to: string | string[], body: string, opts: SendOptions = {}): Promise<SendResult[]> {
     checkBody(body)
-    if (opts.replyTo != null && !/^[0-9a-f]{32}$/.test(opts.replyTo)) throw new InvalidMessageError(`reply_to "${opts.replyTo}" is not a message id`)
-    const targets = this.exactPeers(Array.isArray(to) ? to : [to]) ?? resolveTargets(Array.isArray(to) ? to : [to], this.presence.list(), this.presence.selfId)
+    if (opts.replyTo != null && !/^[0-9a-f]{32}$/.test(opts.replyTo))
+      throw new InvalidMessageError(`reply_to "${opts.replyTo}" is not a message id`)
+    const targets =
+      this.exactPeers(Array.isArray(to) ? to : [to]) ??
+      resolveTargets(Array.isArray(to) ? to : [to], this.presence.list(), this.presence.selfId)
     if (targets.length === 0) throw new InvalidMessageError('no recipient')
-    const content = { body, pri: opts.priority ?? 'next' as const, ...(opts.replyTo != null ? { re: opts.replyTo } : {}) }
+    const content = { body, pri: opts.priority ?? ('next' as const), ...(opts.replyTo != null ? { re: opts.replyTo } : {}) }
     for (const t of targets) {
       if (t.kind !== 'group') continue
       // receivers drop group messages past their budget: say so here rather than lose them there
       const wait = this.guard.selfGroup(Buffer.byteLength(body))
-      if (wait != null) throw new RateLimitedError(`too many group messages: at most ${this.guard.limits.group.rate / 2} a second (${Math.floor(this.guard.limits.group.burst / 2)} at once); try again in ${Math.ceil(wait / 1000)} s`)
+      if (wait != null)
+        throw new RateLimitedError(
+          `too many group messages: at most ${this.guard.limits.group.rate / 2} a second (${Math.floor(this.guard.limits.group.burst / 2)} at once); try again in ${Math.ceil(wait / 1000)} s`
+        )
     }
     return this.deliver(targets, content)
   }
@@ -74,7 +109,7 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
    * SPEC.md §8.6) without a directory of every peer: building one per send cost O(peers) with
    * a locale sort, ~10 % of a node's CPU in a 100-node burst. Anything else: undefined.
    */
-  private exactPeers (to: string[]): Target[] | undefined {
+  private exactPeers(to: string[]): Target[] | undefined {
     const out = new Map<string, Target>()
     for (const raw of to) {
       const t = raw.trim()
@@ -91,7 +126,11 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
    * `@group` or `self`) so that a repeat dedupes at every recipient, and `ops` join the last
    * durable write, which is the DM outbox write when there are DMs (SPEC.md §18.3).
    */
-  async deliver (targets: DeliveryTarget[], content: Content, opts: { idFor?: (key: string) => Uint8Array, ops?: BatchOp[] } = {}): Promise<SendResult[]> {
+  async deliver(
+    targets: DeliveryTarget[],
+    content: Content,
+    opts: { idFor?: (key: string) => Uint8Array; ops?: BatchOp[] } = {}
+  ): Promise<SendResult[]> {
     const results: SendResult[] = []
     for (const t of targets) {
       if (t.kind !== 'group') continue
@@ -112,10 +151,19 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
   }
 
   /** A reminder: straight into this session's inbox, announced like any arrival. */
-  private async toSelf (content: Content, id: Uint8Array = newMessageId()): Promise<SendResult> {
+  private async toSelf(content: Content, id: Uint8Array = newMessageId()): Promise<SendResult> {
     const self = this.presence.self()
     const now = Date.now()
-    const msg: InboxMessage = { id: idText(id), from: self.id, fromName: self.name, to: self.id, priority: content.pri, body: content.body, sentAt: now, receivedAt: now }
+    const msg: InboxMessage = {
+      id: idText(id),
+      from: self.id,
+      fromName: self.name,
+      to: self.id,
+      priority: content.pri,
+      body: content.body,
+      sentAt: now,
+      receivedAt: now
+    }
     if (await this.inbox.add(msg)) this.safeDispatchEvent('message:receive', { detail: msg })
     return { to: self.id, name: self.name, id: msg.id, status: 'delivered' }
   }
@@ -125,7 +173,7 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
    * buries another sender's message); or everything, the latest `limit`. Marks them read
    * unless told not to.
    */
-  async check (opts: { limit?: number, unreadOnly?: boolean, markRead?: boolean } = {}): Promise<CheckResult> {
+  async check(opts: { limit?: number; unreadOnly?: boolean; markRead?: boolean } = {}): Promise<CheckResult> {
     const limit = Math.max(1, Math.min(opts.limit ?? 20, 500))
     let messages: InboxMessage[]
     let held: HeldBack[] = []
@@ -142,22 +190,36 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
       if (opts.unreadOnly !== false) messages = messages.filter(m => read.has(m.id))
     }
     const shownUnread = opts.markRead === false ? messages.filter(m => m.readAt == null).length : 0
-    const refused = this.guard.report().slice(0, 10).map(r => ({ from: r.peer, name: this.nameOf(r.peer, messages), refused: r.refused, dropped: r.dropped, blocked: r.blockedUntil != null }))
-    return { messages, remaining: this.inbox.unread - shownUnread, ...(held.length > 0 ? { held } : {}), ...(refused.length > 0 ? { refused } : {}) }
+    const refused = this.guard
+      .report()
+      .slice(0, 10)
+      .map(r => ({
+        from: r.peer,
+        name: this.nameOf(r.peer, messages),
+        refused: r.refused,
+        dropped: r.dropped,
+        blocked: r.blockedUntil != null
+      }))
+    return {
+      messages,
+      remaining: this.inbox.unread - shownUnread,
+      ...(held.length > 0 ? { held } : {}),
+      ...(refused.length > 0 ? { refused } : {})
+    }
   }
 
-  private nameOf (peer: string, messages: InboxMessage[]): string {
+  private nameOf(peer: string, messages: InboxMessage[]): string {
     return this.presence.get(peer)?.name ?? messages.find(m => m.from === peer)?.fromName ?? ''
   }
 
-  async markRead (ids: string[]): Promise<InboxMessage[]> {
+  async markRead(ids: string[]): Promise<InboxMessage[]> {
     const read = await this.inbox.markRead(ids)
     this.dm.receipts(read)
     return read
   }
 
   /** A pending DM its recipient refused for now (flood control) says why and until when. */
-  async status (id: string): Promise<MessageStatus | undefined> {
+  async status(id: string): Promise<MessageStatus | undefined> {
     const s = await this.outbox.status(id)
     const d = s?.status === 'pending' ? this.dm.deferred.get(s.to) : undefined
     if (s == null || d == null || d.until < Date.now()) return s

@@ -31,7 +31,7 @@ const SETTINGS = {
   graceMs: { schema: int(0, DAY_MS), unit: 'ms' },
   blockAfter: { schema: int(1, MAX), unit: 'messages' },
   blockMs: { schema: int(1_000, 30 * DAY_MS), unit: 'ms' }
-} as const satisfies Record<string, { schema: z.ZodNumber, unit: string }>
+} as const satisfies Record<string, { schema: z.ZodNumber; unit: string }>
 
 export type LimitName = keyof typeof SETTINGS
 export const LIMIT_NAMES = Object.keys(SETTINGS) as LimitName[]
@@ -43,53 +43,60 @@ const SUFFIX: Record<string, Record<string, number>> = {
   ms: { s: 1000, min: 60_000, h: 3_600_000 }
 }
 
-function parseValue (name: LimitName, text: string): number {
+function parseValue(name: LimitName, text: string): number {
   const { schema, unit } = SETTINGS[name]
   const m = /^(\d+(?:\.\d+)?)([a-z]*)$/i.exec(text.trim())
   const mult = m == null ? undefined : m[2] === '' ? 1 : SUFFIX[unit]?.[(m[2] as string).toLowerCase()]
-  if (m == null || mult == null) throw new InvalidLimitError(`limit ${name}: "${text}" is not a number of ${unit}${SUFFIX[unit] != null ? ` (suffixes: ${Object.keys(SUFFIX[unit]).join(', ')})` : ''}`)
+  if (m == null || mult == null)
+    throw new InvalidLimitError(
+      `limit ${name}: "${text}" is not a number of ${unit}${SUFFIX[unit] != null ? ` (suffixes: ${Object.keys(SUFFIX[unit]).join(', ')})` : ''}`
+    )
   const value = Number(m[1]) * mult
   const r = schema.safeParse(Number.isInteger(value) || !schema.isInt ? value : Math.round(value))
   if (!r.success) throw new InvalidLimitError(`limit ${name}: ${text} is out of range (${bounds(schema)} ${unit})`)
   return r.data
 }
 
-function bounds (schema: z.ZodNumber): string {
+function bounds(schema: z.ZodNumber): string {
   const lo = schema.minValue ?? 0
   return `${schema.isInt ? 'a whole number' : 'a number'} ${lo === 0 && !schema.isInt ? 'above 0' : `from ${lo}`} up to ${schema.maxValue ?? Infinity}`
 }
 
 /** `["dm.rate=100", "senderUnread=5000"]` → a partial FloodLimits; the last setting of a name wins. */
-export function parseLimits (specs: readonly string[]): Partial<FloodLimits> {
+export function parseLimits(specs: readonly string[]): Partial<FloodLimits> {
   const flat = new Map<LimitName, number>()
   for (const spec of specs) {
     const eq = spec.indexOf('=')
     const name = (eq < 0 ? spec : spec.slice(0, eq)).trim()
-    if (!(LIMIT_NAMES as string[]).includes(name)) throw new InvalidLimitError(`unknown limit "${name.slice(0, 40)}": use one of ${LIMIT_NAMES.join(', ')}`)
+    if (!(LIMIT_NAMES as string[]).includes(name))
+      throw new InvalidLimitError(`unknown limit "${name.slice(0, 40)}": use one of ${LIMIT_NAMES.join(', ')}`)
     if (eq < 0) throw new InvalidLimitError(`limit ${name}: give a value, as ${name}=<number>`)
     flat.set(name as LimitName, parseValue(name as LimitName, spec.slice(eq + 1)))
   }
   return nest(flat)
 }
 
-function nest (flat: Map<LimitName, number>): Partial<FloodLimits> {
+function nest(flat: Map<LimitName, number>): Partial<FloodLimits> {
   const out: Record<string, unknown> = {}
   for (const [name, value] of flat) {
     const [a, b] = name.split('.') as [string, string | undefined]
     if (b == null) out[a] = value
-    else out[a] = { ...(out[a] as object ?? DEFAULT_LIMITS[a as 'dm' | 'group']), [b]: value }
+    else out[a] = { ...((out[a] as object) ?? DEFAULT_LIMITS[a as 'dm' | 'group']), [b]: value }
   }
   return out as Partial<FloodLimits>
 }
 
 /** The limits a node runs with: defaults, overridden by `limits`, each checked as `parseLimits` does. */
-export function checkLimits (limits: Partial<FloodLimits> = {}): FloodLimits {
+export function checkLimits(limits: Partial<FloodLimits> = {}): FloodLimits {
   const out: FloodLimits = { ...DEFAULT_LIMITS, ...limits }
   for (const name of LIMIT_NAMES) {
     const [a, b] = name.split('.') as [keyof FloodLimits, keyof Budget | undefined]
     const v = b == null ? out[a] : (out[a] as Budget | undefined)?.[b]
     const r = SETTINGS[name].schema.safeParse(v)
-    if (!r.success) throw new InvalidLimitError(`limit ${name}: ${String(v).slice(0, 40)} is out of range (${bounds(SETTINGS[name].schema)} ${SETTINGS[name].unit})`)
+    if (!r.success)
+      throw new InvalidLimitError(
+        `limit ${name}: ${String(v).slice(0, 40)} is out of range (${bounds(SETTINGS[name].schema)} ${SETTINGS[name].unit})`
+      )
   }
   return out
 }

@@ -8,7 +8,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 
 const INCOMPLETE = new RangeError('incomplete length prefix')
 
-export function decodeLength (buf: Uint8ArrayList): number {
+export function decodeLength(buf: Uint8ArrayList): number {
   let value = 0
   for (let i = 0; i < buf.byteLength && i < 8; i++) {
     const b = buf.get(i)
@@ -18,4 +18,7 @@ export function decodeLength (buf: Uint8ArrayList): number {
   throw INCOMPLETE
 }
 
-export const lpOptions = (maxDataLength: number): { maxDataLength: number, lengthDecoder: typeof decodeLength } => ({ maxDataLength, lengthDecoder: decodeLength })
+export const lpOptions = (maxDataLength: number): { maxDataLength: number; lengthDecoder: typeof decodeLength } => ({
+  maxDataLength,
+  lengthDecoder: decodeLength
+})

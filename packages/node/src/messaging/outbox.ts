@@ -18,9 +18,17 @@ import { MAX_DM_FRAME_BYTES } from './constants.js'
 import { RecentStatuses } from './recent.js'
 
 export const STATUSES = ['pending', 'held', 'delivered', 'read', 'failed'] as const
-export type DeliveryStatus = typeof STATUSES[number]
+export type DeliveryStatus = (typeof STATUSES)[number]
 
-const OutboxItemSchema = z.object({ id: z.string(), to: z.string(), toName: z.string().optional(), env: zBytes(), createdAt: z.number(), exp: z.number(), seq: z.number().optional() })
+const OutboxItemSchema = z.object({
+  id: z.string(),
+  to: z.string(),
+  toName: z.string().optional(),
+  env: zBytes(),
+  createdAt: z.number(),
+  exp: z.number(),
+  seq: z.number().optional()
+})
 export type OutboxItem = z.infer<typeof OutboxItemSchema>
 
 const StatusSchema = z.object({
@@ -49,7 +57,7 @@ export class Outbox {
   /** the status of every queued item, so acks need no read */
   private readonly queued = new Map<string, MessageStatus>()
   /** messages a relay holds for each recipient, id → expiry and relay, until a receipt or expiry */
-  private readonly held = new Map<string, Map<string, { exp: number, relay?: string }>>()
+  private readonly held = new Map<string, Map<string, { exp: number; relay?: string }>>()
   /**
    * the statuses of held messages this process set held, so the relay's receipt (`d`, one per
    * DM, right after its `h` when the recipient is online) needs no read of `s!<id>`
@@ -60,12 +68,16 @@ export class Outbox {
   /** send order across restarts: microseconds, strictly increasing */
   private lastSeq = 0
 
-  constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
+  constructor(
+    private readonly db: Sublevel,
+    private readonly commit: GroupCommit
+  ) {}
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     // keys are random ids: restore send order from each item's seq (older items: createdAt)
     const items: OutboxItem[] = []
-    for await (const v of this.db.values({ gte: 'q!', lt: 'q"' })) items.push(decodeFrame(v, OutboxItemSchema, MAX_DM_FRAME_BYTES, 'outbox item'))
+    for await (const v of this.db.values({ gte: 'q!', lt: 'q"' }))
+      items.push(decodeFrame(v, OutboxItemSchema, MAX_DM_FRAME_BYTES, 'outbox item'))
     items.sort((a, b) => (a.seq ?? a.createdAt * 1000) - (b.seq ?? b.createdAt * 1000))
     for (const item of items) {
       this.lastSeq = Math.max(this.lastSeq, item.seq ?? 0)
@@ -78,33 +90,39 @@ export class Outbox {
   }
 
   /** Whether an outbox sublevel holds any queued DM, without loading it (a courier's first look). */
-  static async hasQueued (db: Sublevel): Promise<boolean> {
+  static async hasQueued(db: Sublevel): Promise<boolean> {
     for await (const _ of db.keys({ gte: 'q!', lt: 'q"', limit: 1 })) return true
     return false
   }
 
   /** How many of this peer's messages a relay holds without a delivery receipt yet. */
-  heldFor (peer: string): number { return this.held.get(peer)?.size ?? 0 }
+  heldFor(peer: string): number {
+    return this.held.get(peer)?.size ?? 0
+  }
 
   /** Every message held by a relay, across recipients. */
-  get heldCount (): number {
+  get heldCount(): number {
     let n = 0
     for (const m of this.held.values()) n += m.size
     return n
   }
 
   /** Messages held per relay PeerId (those held before relays were recorded count under ''). */
-  heldByRelay (): Map<string, number> {
+  heldByRelay(): Map<string, number> {
     const out = new Map<string, number>()
     for (const m of this.held.values()) for (const h of m.values()) out.set(h.relay ?? '', (out.get(h.relay ?? '') ?? 0) + 1)
     return out
   }
 
-  peers (): string[] { return [...this.byPeer.keys()] }
+  peers(): string[] {
+    return [...this.byPeer.keys()]
+  }
 
-  pending (peer: string): OutboxItem[] { return [...(this.byPeer.get(peer)?.values() ?? [])] }
+  pending(peer: string): OutboxItem[] {
+    return [...(this.byPeer.get(peer)?.values() ?? [])]
+  }
 
-  get size (): number {
+  get size(): number {
     let n = 0
     for (const m of this.byPeer.values()) n += m.size
     return n
@@ -114,7 +132,7 @@ export class Outbox {
    * Durably queue DMs and record them pending; resolves once on disk. `more` joins the same
    * synced batch (a schedule records its fired occurrence with its messages, SPEC.md §18.3).
    */
-  async enqueue (items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = [], more: BatchOp[] = []): Promise<void> {
+  async enqueue(items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = [], more: BatchOp[] = []): Promise<void> {
     const ops: BatchOp[] = [...more]
     for (const item of items) item.seq = this.lastSeq = Math.max(item.createdAt * 1000, this.lastSeq + 1)
     for (const item of items) ops.push(this.put(`q!${item.id}`, encodeFrame(item)))
@@ -125,8 +143,15 @@ export class Outbox {
   }
 
   /** The recipient's node (or, `held`, the relay `relay`) has the messages on disk: drop them from the outbox. */
-  async acked (peer: string, ids: string[], status: DeliveryStatus = 'delivered', at = Date.now(), relay?: string): Promise<string[]> {
-    return (await this.settle(ids.map(id => ({ id, to: peer })), status, at, relay)).map(i => i.id)
+  async acked(peer: string, ids: string[], status: DeliveryStatus = 'delivered', at = Date.now(), relay?: string): Promise<string[]> {
+    return (
+      await this.settle(
+        ids.map(id => ({ id, to: peer })),
+        status,
+        at,
+        relay
+      )
+    ).map(i => i.id)
   }
 
   /**
@@ -135,10 +160,15 @@ export class Outbox {
    * §12.4) changes at once, before the write: a message is never, even for a moment, neither
    * queued nor held, so a later DM to its recipient cannot take another path and overtake it.
    */
-  async settle (items: Array<{ id: string, to: string }>, status: DeliveryStatus, at = Date.now(), relay?: string): Promise<Array<{ id: string, to: string }>> {
+  async settle(
+    items: Array<{ id: string; to: string }>,
+    status: DeliveryStatus,
+    at = Date.now(),
+    relay?: string
+  ): Promise<Array<{ id: string; to: string }>> {
     const ops: BatchOp[] = []
-    const done: Array<{ id: string, to: string }> = []
-    const unknown: Array<{ id: string, exp: number }> = []
+    const done: Array<{ id: string; to: string }> = []
+    const unknown: Array<{ id: string; exp: number }> = []
     for (const { id, to } of items) {
       const q = this.byPeer.get(to)
       const item = q?.get(id)
@@ -166,7 +196,7 @@ export class Outbox {
   }
 
   /** A later status (read) for messages this peer received. Only the recipient may say so. */
-  async advance (peer: string, ids: string[], status: DeliveryStatus, at = Date.now()): Promise<string[]> {
+  async advance(peer: string, ids: string[], status: DeliveryStatus, at = Date.now()): Promise<string[]> {
     const ops: BatchOp[] = []
     const changed: string[] = []
     for (const id of ids) {
@@ -191,7 +221,7 @@ export class Outbox {
   }
 
   /** A relay's receipt: held messages reached their recipients. Returns the changed statuses. */
-  async delivered (ids: string[], at = Date.now()): Promise<MessageStatus[]> {
+  async delivered(ids: string[], at = Date.now()): Promise<MessageStatus[]> {
     const ops: BatchOp[] = []
     const changed: MessageStatus[] = []
     for (const id of ids) {
@@ -202,7 +232,7 @@ export class Outbox {
         continue
       }
       // queued but leaving the queue right now (its `held` being written) counts as held here
-      const s = queued ?? await this.status(id)
+      const s = queued ?? (await this.status(id))
       if (s == null || s.group != null) continue
       const more = this.advanceOps(s, 'delivered', at)
       if (more.length > 0) {
@@ -215,7 +245,7 @@ export class Outbox {
   }
 
   /** Fail everything past its expiry; returns the failed items. */
-  async expire (now = Date.now()): Promise<OutboxItem[]> {
+  async expire(now = Date.now()): Promise<OutboxItem[]> {
     const dead: OutboxItem[] = []
     for (const q of this.byPeer.values()) for (const item of q.values()) if (item.exp <= now) dead.push(item)
     for (const item of dead) {
@@ -236,7 +266,7 @@ export class Outbox {
     return dead
   }
 
-  async status (id: string): Promise<MessageStatus | undefined> {
+  async status(id: string): Promise<MessageStatus | undefined> {
     const queued = this.queued.get(id) ?? this.heldStatus.get(id)
     if (queued != null) return queued
     const v = await this.db.get(`s!${id}`)
@@ -247,7 +277,7 @@ export class Outbox {
    * The statuses of the latest `limit` messages this session sent, newest first (a live view's
    * "sent" list): the first call scans the store once (recent.ts), later ones read none.
    */
-  async recent (limit: number): Promise<MessageStatus[]> {
+  async recent(limit: number): Promise<MessageStatus[]> {
     return this.newest.list(limit, async each => {
       let n = 0
       for await (const v of this.db.values({ gte: 's!', lt: 's"' })) {
@@ -260,9 +290,9 @@ export class Outbox {
     })
   }
 
-  private queue (item: OutboxItem, status?: MessageStatus): void {
+  private queue(item: OutboxItem, status?: MessageStatus): void {
     let q = this.byPeer.get(item.to)
-    if (q == null) this.byPeer.set(item.to, q = new Map())
+    if (q == null) this.byPeer.set(item.to, (q = new Map()))
     q.set(item.id, item)
     if (status != null) {
       this.queued.set(item.id, status)
@@ -270,11 +300,11 @@ export class Outbox {
     }
   }
 
-  private put (key: string, value: Uint8Array): BatchOp {
+  private put(key: string, value: Uint8Array): BatchOp {
     return { type: 'put', sublevel: this.db, key, value } as BatchOp
   }
 
-  private advanceOps (s: MessageStatus, status: DeliveryStatus, at: number, exp = at, relay?: string): BatchOp[] {
+  private advanceOps(s: MessageStatus, status: DeliveryStatus, at: number, exp = at, relay?: string): BatchOp[] {
     if (RANK[status] <= RANK[s.status]) return []
     const was = s.status
     s.status = status
@@ -293,13 +323,13 @@ export class Outbox {
     return ops
   }
 
-  private track (to: string, id: string, exp: number, relay?: string): void {
+  private track(to: string, id: string, exp: number, relay?: string): void {
     let m = this.held.get(to)
-    if (m == null) this.held.set(to, m = new Map())
+    if (m == null) this.held.set(to, (m = new Map()))
     m.set(id, relay == null ? { exp } : { exp, relay })
   }
 
-  private untrack (to: string, id: string): void {
+  private untrack(to: string, id: string): void {
     this.heldStatus.delete(id)
     const m = this.held.get(to)
     m?.delete(id)
@@ -307,7 +337,7 @@ export class Outbox {
   }
 }
 
-export function newStatus (id: string, to: string, toName: string, status: DeliveryStatus, at: number, group?: string): MessageStatus {
+export function newStatus(id: string, to: string, toName: string, status: DeliveryStatus, at: number, group?: string): MessageStatus {
   const s: MessageStatus = { id, to, toName, status, at, times: { [status]: at } }
   if (group != null) s.group = group
   return s

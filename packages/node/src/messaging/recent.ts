@@ -6,7 +6,11 @@
  * store read. Until a view asks, nothing is kept.
  */
 /** What is needed of a status (outbox.ts's S): its id and its times. */
-export interface SentStatus { id: string, at: number, times: Record<string, number> }
+export interface SentStatus {
+  id: string
+  at: number
+  times: Record<string, number>
+}
 
 /** The most statuses `list` returns, and how many are kept once asked. */
 export const MAX_RECENT = 500
@@ -21,26 +25,34 @@ export class RecentStatuses<S extends SentStatus> {
   private loading?: Promise<Map<string, S>>
 
   /** Whether the set is kept (a view asked): tests and counters. */
-  get loaded (): boolean { return this.kept != null }
+  get loaded(): boolean {
+    return this.kept != null
+  }
 
-  async list (limit: number, scan: StatusScan<S>): Promise<S[]> {
-    const kept = this.kept ?? await (this.loading ??= this.load(scan).finally(() => { this.loading = undefined }))
+  async list(limit: number, scan: StatusScan<S>): Promise<S[]> {
+    const kept =
+      this.kept ??
+      (await (this.loading ??= this.load(scan).finally(() => {
+        this.loading = undefined
+      })))
     return byNewest([...kept.values()]).slice(0, Math.min(limit, MAX_RECENT))
   }
 
   /** A status was written (or queued): keep the set current, once it is kept. */
-  note (s: S): void {
+  note(s: S): void {
     const m = this.kept ?? this.during
     if (m == null) return
     m.set(s.id, s)
     if (m === this.kept && m.size > 2 * MAX_RECENT) this.kept = newest(m.values())
   }
 
-  private async load (scan: StatusScan<S>): Promise<Map<string, S>> {
-    const during = this.during = new Map<string, S>()
+  private async load(scan: StatusScan<S>): Promise<Map<string, S>> {
+    const during = (this.during = new Map<string, S>())
     const all = new Map<string, S>()
     try {
-      await scan(s => { all.set(s.id, s) })
+      await scan(s => {
+        all.set(s.id, s)
+      })
     } finally {
       this.during = undefined
     }
@@ -51,12 +63,21 @@ export class RecentStatuses<S extends SentStatus> {
 }
 
 /** When a message was sent: its first status time. */
-function sentAt (s: SentStatus): number { return Math.min(s.at, ...Object.values(s.times)) }
-
-function byNewest<S extends SentStatus> (list: S[]): S[] {
-  return list.map(s => ({ s, t: sentAt(s) })).sort((a, b) => b.t - a.t).map(x => x.s)
+function sentAt(s: SentStatus): number {
+  return Math.min(s.at, ...Object.values(s.times))
 }
 
-function newest<S extends SentStatus> (statuses: Iterable<S>): Map<string, S> {
-  return new Map(byNewest([...statuses]).slice(0, MAX_RECENT).map(s => [s.id, s]))
+function byNewest<S extends SentStatus>(list: S[]): S[] {
+  return list
+    .map(s => ({ s, t: sentAt(s) }))
+    .sort((a, b) => b.t - a.t)
+    .map(x => x.s)
+}
+
+function newest<S extends SentStatus>(statuses: Iterable<S>): Map<string, S> {
+  return new Map(
+    byNewest([...statuses])
+      .slice(0, MAX_RECENT)
+      .map(s => [s.id, s])
+  )
 }

@@ -12,7 +12,7 @@ import { GROUP_NAME } from '../presence/constants.js'
 import type { PeerInfo } from '../presence/table.js'
 import { ALL } from './groups.js'
 
-export type Target = { kind: 'peer', id: string, name: string } | { kind: 'group', group: string }
+export type Target = { kind: 'peer'; id: string; name: string } | { kind: 'group'; group: string }
 
 /** Shortest id prefix or suffix accepted, alone or after `#`. */
 export const MIN_ID_FRAGMENT = 6
@@ -25,7 +25,7 @@ const INVISIBLE = /[\p{Cc}\p{Cf}\p{Z}\p{Default_Ignorable_Code_Point}]/gu
 const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
 
 /** The form names are compared in: NFKC, invisible characters removed, lower case. */
-export function foldName (name: string): string {
+export function foldName(name: string): string {
   return name.normalize('NFKC').replace(INVISIBLE, '').toLowerCase()
 }
 
@@ -33,7 +33,7 @@ const isFragment = (id: string, t: string): boolean => t.length >= MIN_ID_FRAGME
 
 type Match =
   | { hit: PeerInfo }
-  | { miss: 'self' | 'fragment' | 'none' | 'many', candidates: PeerInfo[], selfToo?: boolean, qualified?: boolean }
+  | { miss: 'self' | 'fragment' | 'none' | 'many'; candidates: PeerInfo[]; selfToo?: boolean; qualified?: boolean }
 
 /** The known peers (never this node) as `send` sees them. */
 export class PeerDirectory {
@@ -44,7 +44,10 @@ export class PeerDirectory {
   // looked for only among the peers that share its ends, not in every id
   private readonly byEnd = new Map<string, PeerInfo[]>()
 
-  constructor (readonly peers: PeerInfo[], readonly selfId: string) {
+  constructor(
+    readonly peers: PeerInfo[],
+    readonly selfId: string
+  ) {
     for (const p of peers) {
       this.byId.set(p.id, p)
       for (const end of new Set([p.id.slice(0, MIN_ID_FRAGMENT), p.id.slice(-MIN_ID_FRAGMENT)])) push(this.byEnd, end, p)
@@ -55,26 +58,34 @@ export class PeerDirectory {
   }
 
   /** The peer a target names, or a clear error listing the candidates. */
-  resolve (raw: string): PeerInfo {
+  resolve(raw: string): PeerInfo {
     const t = raw.trim()
     const m = this.match(t)
     if ('hit' in m) return m.hit
     if (m.miss === 'self') throw new InvalidMessageError('that recipient is this session itself')
-    if (m.miss === 'fragment') throw new InvalidMessageError(`"${shown(t)}": after "#" give at least ${MIN_ID_FRAGMENT} characters of the peer id`)
+    if (m.miss === 'fragment')
+      throw new InvalidMessageError(`"${shown(t)}": after "#" give at least ${MIN_ID_FRAGMENT} characters of the peer id`)
     if (m.miss === 'many') {
       const n = m.candidates.length + (m.selfToo === true ? 1 : 0)
-      throw new AmbiguousRecipientError(`"${shown(t)}" matches ${n} peers${m.selfToo === true ? ' (this session among them)' : ''}: ${this.list(m.candidates)}; use one of these handles or a peer id`)
+      throw new AmbiguousRecipientError(
+        `"${shown(t)}" matches ${n} peers${m.selfToo === true ? ' (this session among them)' : ''}: ${this.list(m.candidates)}; use one of these handles or a peer id`
+      )
     }
-    if (m.qualified === true) throw new UnknownRecipientError(`no peer "${shown(t)}" in this mesh${m.candidates.length > 0 ? `; named so: ${this.list(m.candidates)}` : ''}`)
+    if (m.qualified === true)
+      throw new UnknownRecipientError(
+        `no peer "${shown(t)}" in this mesh${m.candidates.length > 0 ? `; named so: ${this.list(m.candidates)}` : ''}`
+      )
     const online = this.peers.filter(p => p.online)
-    throw new UnknownRecipientError(`no peer "${shown(t)}" in this mesh${online.length > 0 ? `; online: ${this.list(online)}` : ' (no peers online)'}`)
+    throw new UnknownRecipientError(
+      `no peer "${shown(t)}" in this mesh${online.length > 0 ? `; online: ${this.list(online)}` : ' (no peers online)'}`
+    )
   }
 
   /**
    * The shortest text that `resolve` maps to this peer: its name when no other known peer
    * shares it and no id fragment shadows it, else `name#<id suffix>`, else its short id.
    */
-  handle (p: PeerInfo): string {
+  handle(p: PeerInfo): string {
     const name = p.name.replace(UNPRINTABLE, '').trim()
     const forms: string[] = []
     // `@…` and `*` address groups, and the CLI splits targets at commas: such names get the id
@@ -90,7 +101,7 @@ export class PeerDirectory {
     return p.id
   }
 
-  private match (t: string): Match {
+  private match(t: string): Match {
     if (t === this.selfId) return { miss: 'self', candidates: [] }
     const exact = this.byId.get(t)
     if (exact != null) return { hit: exact }
@@ -103,14 +114,19 @@ export class PeerDirectory {
     const byId = this.byFragment(t)
     const selfToo = isFragment(this.selfId, t)
     // a long fragment cannot be forged by choosing a name; a short one could be ground into a key
-    const all = (t.length >= SHORT_ID_LENGTH && (byId.length > 0 || selfToo)) ? byId : byId.length === 0 ? this.named(t) : unique([...byId, ...this.named(t)])
+    const all =
+      t.length >= SHORT_ID_LENGTH && (byId.length > 0 || selfToo)
+        ? byId
+        : byId.length === 0
+          ? this.named(t)
+          : unique([...byId, ...this.named(t)])
     if (all.length === 1 && !selfToo && all[0] != null) return { hit: all[0] }
     if (all.length === 0) return { miss: selfToo ? 'self' : 'none', candidates: [] }
     return { miss: 'many', candidates: all, selfToo }
   }
 
   /** `name#fragment`: a peer of that name whose id starts or ends with the fragment (`#fragment`: any name). */
-  private qualified (name: string, fragment: string): Match {
+  private qualified(name: string, fragment: string): Match {
     if (fragment.length < MIN_ID_FRAGMENT) return { miss: 'fragment', candidates: [] }
     const f = foldName(name)
     const hits = this.byFragment(fragment).filter(p => f === '' || this.folded.get(p.id) === f)
@@ -118,24 +134,24 @@ export class PeerDirectory {
     return hits.length > 1 ? { miss: 'many', candidates: hits } : { miss: 'none', candidates: this.named(name), qualified: true }
   }
 
-  private byFragment (t: string): PeerInfo[] {
+  private byFragment(t: string): PeerInfo[] {
     if (t.length < MIN_ID_FRAGMENT) return []
     const near = unique([...(this.byEnd.get(t.slice(0, MIN_ID_FRAGMENT)) ?? []), ...(this.byEnd.get(t.slice(-MIN_ID_FRAGMENT)) ?? [])])
     return near.filter(p => isFragment(p.id, t))
   }
 
-  private named (t: string): PeerInfo[] {
+  private named(t: string): PeerInfo[] {
     const f = foldName(t)
-    return f === '' ? [] : this.byName.get(f) ?? []
+    return f === '' ? [] : (this.byName.get(f) ?? [])
   }
 
-  private list (ps: PeerInfo[]): string {
+  private list(ps: PeerInfo[]): string {
     const shownPeers = ps.slice(0, MAX_LISTED).map(p => `${shown(this.handle(p))} (${p.id}${p.online ? '' : ', offline'})`)
     return `${shownPeers.join('; ')}${ps.length > MAX_LISTED ? `; and ${ps.length - MAX_LISTED} more` : ''}`
   }
 }
 
-function push (m: Map<string, PeerInfo[]>, key: string, p: PeerInfo): void {
+function push(m: Map<string, PeerInfo[]>, key: string, p: PeerInfo): void {
   const list = m.get(key)
   if (list == null) m.set(key, [p])
   else list.push(p)
@@ -146,12 +162,12 @@ const unique = (ps: PeerInfo[]): PeerInfo[] => [...new Map(ps.map(p => [p.id, p]
 const shown = (s: string): string => s.replace(UNPRINTABLE, '')
 
 /** Each peer with the handle that addresses it (SPEC.md §8.6), for `peers` and `list_peers`. */
-export function withHandles (peers: PeerInfo[], selfId: string, all: PeerInfo[] = peers): PeerInfo[] {
+export function withHandles(peers: PeerInfo[], selfId: string, all: PeerInfo[] = peers): PeerInfo[] {
   const dir = new PeerDirectory(all, selfId)
   return peers.map(p => ({ ...p, handle: dir.handle(p) }))
 }
 
-export function resolveTargets (targets: string[], peers: PeerInfo[], selfId: string): Target[] {
+export function resolveTargets(targets: string[], peers: PeerInfo[], selfId: string): Target[] {
   const out = new Map<string, Target>()
   const dir = new PeerDirectory(peers, selfId)
   for (const raw of targets) {
@@ -173,6 +189,20 @@ export function resolveTargets (targets: string[], peers: PeerInfo[], selfId: st
   return [...out.values()]
 }
 
-function notYetSeen (id: string): PeerInfo {
-  return { id, name: '', role: '', groups: [], status: 'idle', summary: '', cwd: '', host: '', online: false, lastSeen: 0, incarnation: 0, addrs: [], self: false }
+function notYetSeen(id: string): PeerInfo {
+  return {
+    id,
+    name: '',
+    role: '',
+    groups: [],
+    status: 'idle',
+    summary: '',
+    cwd: '',
+    host: '',
+    online: false,
+    lastSeen: 0,
+    incarnation: 0,
+    addrs: [],
+    self: false
+  }
 }

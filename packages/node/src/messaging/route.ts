@@ -13,7 +13,7 @@ export interface RouteFacts {
   /** a connection to the peer is open */
   connected: boolean
   /** the peer as presence knows it */
-  peer?: { online: boolean, host: string, addrs: string[] }
+  peer?: { online: boolean; host: string; addrs: string[] }
   /** this machine's host name */
   host: string
 }
@@ -26,7 +26,7 @@ export interface RouteFacts {
  * each peer (a dial through the relay, two handshakes, a failure after seconds when the peer
  * has just gone). Without relays, always direct.
  */
-export function viaMailbox (f: RouteFacts): boolean {
+export function viaMailbox(f: RouteFacts): boolean {
   if (!f.relays) return false
   if (f.queuedAtRelay) return true
   // earlier DMs still on the direct channel: queue behind them (a failure diverts them all, in order)

@@ -44,4 +44,4 @@ export type PresenceTimings = typeof DEFAULT_TIMINGS
 export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 export const STATUSES = ['idle', 'working', 'dnd'] as const
-export type PresenceStatus = typeof STATUSES[number]
+export type PresenceStatus = (typeof STATUSES)[number]

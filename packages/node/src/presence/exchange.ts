@@ -10,7 +10,7 @@ import { MAX_EXCHANGE_RECORDS, MAX_RECORD_BYTES } from './constants.js'
 const log = logger('claudemesh:presence')
 const TIMEOUT_MS = 10_000
 
-export async function sendRecords (conn: Connection, protocol: string, records: Uint8Array[]): Promise<void> {
+export async function sendRecords(conn: Connection, protocol: string, records: Uint8Array[]): Promise<void> {
   let stream: Stream | undefined
   try {
     stream = await conn.newStream(protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(TIMEOUT_MS) })
@@ -24,7 +24,11 @@ export async function sendRecords (conn: Connection, protocol: string, records: 
 }
 
 /** Read records until the sender's EOF; anything else (oversize, timeout, too many) is reported. */
-export async function receiveRecords (stream: Stream, onRecord: (bytes: Uint8Array) => Promise<unknown>, onError: (message: string) => void): Promise<void> {
+export async function receiveRecords(
+  stream: Stream,
+  onRecord: (bytes: Uint8Array) => Promise<unknown>,
+  onError: (message: string) => void
+): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })
   try {
     for (let i = 0; i < MAX_EXCHANGE_RECORDS; i++) {

@@ -17,7 +17,16 @@ import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
 import { receiveRecords, sendRecords } from './exchange.js'
 import { PresenceSaver } from './save.js'
-import { checkSignature, decodeRecord, openBody, type PresenceBody, PresenceBodySchema, sealBody, signRecord, verifyRecord } from './record.js'
+import {
+  checkSignature,
+  decodeRecord,
+  openBody,
+  type PresenceBody,
+  PresenceBodySchema,
+  sealBody,
+  signRecord,
+  verifyRecord
+} from './record.js'
 import { applyRecord, expired, newer, type PeerEntry, type PeerInfo, peerInfo } from './table.js'
 
 const log = logger('claudemesh:presence')
@@ -81,7 +90,10 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private readonly topic: string
   private readonly protocol: string
 
-  constructor (private readonly components: PresenceComponents, private readonly init: PresenceInit) {
+  constructor(
+    private readonly components: PresenceComponents,
+    private readonly init: PresenceInit
+  ) {
     super()
     this.selfId = components.libp2p.peerId.toString()
     this.incarnation = init.incarnation
@@ -92,11 +104,23 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     this.saver = new PresenceSaver(components.store)
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     await this.load()
     const { libp2p } = this.components
     this.running = true
-    await libp2p.handle(this.protocol, (stream, conn) => { void receiveRecords(stream, async bytes => this.ingest(bytes, conn), msg => { this.reject(msg) }) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
+    await libp2p.handle(
+      this.protocol,
+      (stream, conn) => {
+        void receiveRecords(
+          stream,
+          async bytes => this.ingest(bytes, conn),
+          msg => {
+            this.reject(msg)
+          }
+        )
+      },
+      { runOnLimitedConnection: true, maxInboundStreams: 8 }
+    )
     libp2p.services.pubsub.topicValidators.set(this.topic, async (_peer, msg) => this.validate(msg.data))
     libp2p.services.pubsub.subscribe(this.topic)
     libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscription)
@@ -106,15 +130,22 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     // a new address (a relay reservation's /p2p-circuit one) is worth announcing at once
     libp2p.addEventListener('self:peer:update', this.onSelfUpdate)
     await this.publish()
-    this.heartbeat = setInterval(() => { void this.publish() }, this.timings.heartbeatMs)
-    this.sweeper = setInterval(() => { this.sweep() }, Math.max(250, Math.min(this.timings.graceMs, this.timings.ttlMs) / 4))
+    this.heartbeat = setInterval(() => {
+      void this.publish()
+    }, this.timings.heartbeatMs)
+    this.sweeper = setInterval(
+      () => {
+        this.sweep()
+      },
+      Math.max(250, Math.min(this.timings.graceMs, this.timings.ttlMs) / 4)
+    )
     this.heartbeat.unref()
     this.sweeper.unref()
     for (const conn of libp2p.getConnections()) void this.sendExchange(conn)
   }
 
   /** Say goodbye (a signed `gone` record), then stop everything. */
-  async stop (opts: { goodbye?: boolean } = {}): Promise<void> {
+  async stop(opts: { goodbye?: boolean } = {}): Promise<void> {
     if (!this.running || this.leaving) return
     // first stop everything that signs: a heartbeat, a debounced republish or a change signed
     // after the goodbye has a higher sequence number and would bring us back online (§6.3)
@@ -145,66 +176,85 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    * (bounded, 1 s): gossip drops it when our topic mesh has not formed yet (a node that stops
    * right after it joined), and the peer would count us online until the TTL.
    */
-  private async goodbyeDirect (): Promise<void> {
+  private async goodbyeDirect(): Promise<void> {
     const own = this.ownBytes
     if (own == null || this.init.announce === false) return
-    const conns = this.components.libp2p.getConnections().filter(c => c.status === 'open' && this.peers.get(c.remotePeer.toString())?.state !== undefined)
+    const conns = this.components.libp2p
+      .getConnections()
+      .filter(c => c.status === 'open' && this.peers.get(c.remotePeer.toString())?.state !== undefined)
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([
       Promise.allSettled(conns.map(async conn => sendRecords(conn, this.protocol, [own]))),
-      new Promise(resolve => { timer = setTimeout(resolve, 1_000) })
+      new Promise(resolve => {
+        timer = setTimeout(resolve, 1_000)
+      })
     ])
     clearTimeout(timer)
   }
 
-  self (): PeerInfo {
+  self(): PeerInfo {
     const b = this.body
     return { id: this.selfId, ...b, online: true, lastSeen: Date.now(), incarnation: this.incarnation, addrs: this.addrs(), self: true }
   }
 
   /** Every peer ever heard of (not us), online first. */
-  list (): PeerInfo[] {
-    return [...this.peers.values()].map(e => peerInfo(e)).sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name))
+  list(): PeerInfo[] {
+    return [...this.peers.values()]
+      .map(e => peerInfo(e))
+      .sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name))
   }
 
-  get (id: string): PeerInfo | undefined {
+  get(id: string): PeerInfo | undefined {
     const e = this.peers.get(id)
     return e != null ? peerInfo(e) : undefined
   }
 
   /** Change our presence (name, status, summary, groups…) and announce it at once. */
-  async update (patch: Partial<PresenceBody>): Promise<PeerInfo> {
+  async update(patch: Partial<PresenceBody>): Promise<PeerInfo> {
     this.body = PresenceBodySchema.parse({ ...this.body, ...patch })
     await this.publish()
     return this.self()
   }
 
   /** Our current signed record, for the control socket's `replace` and the relay. */
-  ownRecord (): Uint8Array | undefined { return this.ownBytes }
+  ownRecord(): Uint8Array | undefined {
+    return this.ownBytes
+  }
 
   /** A record that reached us outside the network (control socket): same checks as any. */
-  async accept (bytes: Uint8Array, conn?: Connection): Promise<boolean> {
+  async accept(bytes: Uint8Array, conn?: Connection): Promise<boolean> {
     return this.ingest(bytes, conn)
   }
 
-  private addrs (): string[] {
-    return this.components.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => a.length <= c.LIMITS.addr).slice(0, c.LIMITS.addrs)
+  private addrs(): string[] {
+    return this.components.libp2p
+      .getMultiaddrs()
+      .map(a => a.toString())
+      .filter(a => a.length <= c.LIMITS.addr)
+      .slice(0, c.LIMITS.addrs)
   }
 
   /** Sign a new version of our record (next sequence number). */
-  private async signOwn (gone = false): Promise<Uint8Array> {
+  private async signOwn(gone = false): Promise<Uint8Array> {
     const peer = this.components.libp2p.peerId.publicKey?.raw ?? new Uint8Array(32)
     const body = this.init.presenceKey != null ? sealBody(this.init.presenceKey, peer, this.body) : new Uint8Array(0)
     const seq = ++this.seq
     const bytes = await signRecord(this.init.meshId, this.init.privateKey, {
-      v: 1, peer, inc: this.incarnation, seq, at: Date.now(), addrs: this.addrs(), gone, body
+      v: 1,
+      peer,
+      inc: this.incarnation,
+      seq,
+      at: Date.now(),
+      addrs: this.addrs(),
+      gone,
+      body
     })
     // signatures run concurrently: an older one finishing last must not replace a newer one
     if (seq === this.seq) this.ownBytes = bytes
     return bytes
   }
 
-  private async publish (opts: { gone?: boolean } = {}): Promise<void> {
+  private async publish(opts: { gone?: boolean } = {}): Promise<void> {
     if (!this.running || this.init.announce === false || (this.leaving && opts.gone !== true)) return
     const bytes = await this.signOwn(opts.gone === true)
     try {
@@ -216,13 +266,13 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     }
   }
 
-  private async validate (data: Uint8Array): Promise<TopicValidatorResult> {
+  private async validate(data: Uint8Array): Promise<TopicValidatorResult> {
     const ok = await this.ingest(data)
     return ok ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
   }
 
   /** The one choke-point every record passes, whatever path it came by. */
-  private async ingest (bytes: Uint8Array, conn?: Connection): Promise<boolean> {
+  private async ingest(bytes: Uint8Array, conn?: Connection): Promise<boolean> {
     if (this.heldCopy(bytes, conn)) return false
     let record
     let id: string
@@ -231,10 +281,15 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       id = peerIdStringOfRaw(record.peer)
       // a connection's own record names the incarnation speaking on it, even when we already
       // hold that record (it may have come by gossip first): single presence needs to know
-      if (conn != null && conn.remotePeer.toString() === id && record.inc >= (this.connInc.get(conn.id) ?? 0)) this.connInc.set(conn.id, record.inc)
+      if (conn != null && conn.remotePeer.toString() === id && record.inc >= (this.connInc.get(conn.id) ?? 0))
+        this.connInc.set(conn.id, record.inc)
       // most records are copies we already hold: compare versions before paying for a signature check
       const known = this.peers.get(id)
-      if (known != null && !newer(record, known.record) && !(known.restored === true && record.inc === known.record.inc && record.seq === known.record.seq)) {
+      if (
+        known != null &&
+        !newer(record, known.record) &&
+        !(known.restored === true && record.inc === known.record.inc && record.seq === known.record.seq)
+      ) {
         this.stats.stale++
         return false
       }
@@ -276,7 +331,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     return true
   }
 
-  private ingestOwn (inc: number): boolean {
+  private ingestOwn(inc: number): boolean {
     if (inc > this.incarnation && this.running) {
       log('replaced by a newer incarnation %d of this session (ours %d)', inc, this.incarnation)
       this.safeDispatchEvent('self:replaced', { detail: { incarnation: inc } })
@@ -290,19 +345,20 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    * copy (most records an exchange hands over are), stale by definition: it is dropped before
    * decoding, schema and signature, which cost ~50× the digest (SPEC.md §6.3, step 0).
    */
-  private heldCopy (bytes: Uint8Array, conn?: Connection): boolean {
+  private heldCopy(bytes: Uint8Array, conn?: Connection): boolean {
     const id = this.byDigest.get(digest(bytes))
     if (id == null) return false
     const known = this.peers.get(id)
     if (known == null) return false
     // the incarnation speaking on a connection is still learnt from its own record (§6.4)
-    if (conn != null && conn.remotePeer.toString() === id && known.record.inc >= (this.connInc.get(conn.id) ?? 0)) this.connInc.set(conn.id, known.record.inc)
+    if (conn != null && conn.remotePeer.toString() === id && known.record.inc >= (this.connInc.get(conn.id) ?? 0))
+      this.connInc.set(conn.id, known.record.inc)
     this.stats.stale++
     return true
   }
 
   /** Index the record now held for `id` (or forget it) by digest, for `heldCopy`. */
-  private hold (id: string, bytes: Uint8Array | undefined): void {
+  private hold(id: string, bytes: Uint8Array | undefined): void {
     const old = this.digests.get(id)
     if (old != null) this.byDigest.delete(old)
     if (bytes == null) {
@@ -315,7 +371,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   }
 
   /** Forget the longest-offline peer once the table is full. */
-  private evictIfFull (): void {
+  private evictIfFull(): void {
     if (this.peers.size <= c.MAX_KNOWN_PEERS) return
     let victim: PeerEntry | undefined
     for (const e of this.peers.values()) {
@@ -328,22 +384,30 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   }
 
   /** Peers remembered from earlier runs, most recently seen first: worth redialling. */
-  remembered (limit: number): PeerInfo[] {
-    return [...this.peers.values()].filter(e => e.restored === true).sort((a, b) => b.lastSeen - a.lastSeen).slice(0, limit).map(e => peerInfo(e))
+  remembered(limit: number): PeerInfo[] {
+    return [...this.peers.values()]
+      .filter(e => e.restored === true)
+      .sort((a, b) => b.lastSeen - a.lastSeen)
+      .slice(0, limit)
+      .map(e => peerInfo(e))
   }
 
-  private reject (reason: string): void {
+  private reject(reason: string): void {
     this.stats.rejected++
     log('rejected a presence record: %s', reason)
     this.safeDispatchEvent('presence:reject', { detail: { reason } })
   }
 
   /** Tell connections still carrying an older incarnation of `id` that it was replaced. */
-  private evictOlderIncarnations (id: string, inc: number, bytes: Uint8Array): void {
+  private evictOlderIncarnations(id: string, inc: number, bytes: Uint8Array): void {
     const conns = this.components.libp2p.getConnections().filter(c => c.remotePeer.toString() === id)
     const older = conns.filter(c => (this.connInc.get(c.id) ?? inc) < inc)
     if (older.length === 0) return
-    const closing = older.map(async conn => sendRecords(conn, this.protocol, [bytes]).finally(() => { void conn.close().catch(() => {}) }))
+    const closing = older.map(async conn =>
+      sendRecords(conn, this.protocol, [bytes]).finally(() => {
+        void conn.close().catch(() => {})
+      })
+    )
     if (this.init.registry !== true) return
     void this.components.libp2p.services.pubsub.publish(this.topic, bytes).catch(() => {})
     void Promise.allSettled(closing).then(() => {
@@ -357,7 +421,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    * connect: re-signing per connection made a DM burst to 25 fresh peers cost every node
    * thousands of signature checks (bench/load.mjs, SPEC.md §6.2).
    */
-  private readonly onSubscription = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+  private readonly onSubscription = (evt: CustomEvent<{ subscriptions: Array<{ topic: string; subscribe: boolean }> }>): void => {
     if (!this.heard && evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) this.republishSoon()
   }
 
@@ -371,9 +435,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   }
 
   /** A republish is waiting (debounced); for tests. */
-  get republishPending (): boolean { return this.republish != null }
+  get republishPending(): boolean {
+    return this.republish != null
+  }
 
-  private republishSoon (): void {
+  private republishSoon(): void {
     if (this.republish != null || this.leaving) return
     this.republish = setTimeout(() => {
       this.republish = undefined
@@ -402,7 +468,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     entry.lostAt = Date.now()
   }
 
-  private sweep (): void {
+  private sweep(): void {
     const now = Date.now()
     for (const e of this.peers.values()) {
       if (!expired(e, now, this.timings)) continue
@@ -413,7 +479,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   }
 
   /** On a new connection: our record first, then every live record we know. */
-  private async sendExchange (conn: Connection): Promise<void> {
+  private async sendExchange(conn: Connection): Promise<void> {
     if (!this.running) return
     if (this.init.announce === false) {
       const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
@@ -422,13 +488,13 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     }
     // our current record: a peer that remembers it from an earlier run of its own treats the
     // first copy as news (table.ts, restored records), so no new signature per connection
-    const own = this.ownBytes ?? await this.signOwn()
+    const own = this.ownBytes ?? (await this.signOwn())
     const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
     await sendRecords(conn, this.protocol, [own, ...live])
   }
 
   /** Peers remembered from earlier runs: offline until they speak again. */
-  private async load (): Promise<void> {
+  private async load(): Promise<void> {
     for await (const [id, bytes] of this.components.store.iterator({ limit: c.MAX_KNOWN_PEERS })) {
       try {
         const record = await verifyRecord(this.init.meshId, bytes)
@@ -441,6 +507,6 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   }
 }
 
-function digest (bytes: Uint8Array): string {
+function digest(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('base64')
 }

@@ -13,21 +13,25 @@ import { InvalidSignatureError, MalformedFrameError } from '../errors.js'
 import { type Ed25519PrivateKey, sign, verifyRaw } from '../identity/keys.js'
 import { GROUP_NAME, LIMITS, MAX_RECORD_BYTES, PRESENCE_SIGN_CONTEXT, STATUSES } from './constants.js'
 
-export const GroupSchema = z.object({
-  name: z.string().min(1).max(LIMITS.groupName).regex(GROUP_NAME, 'group names use letters, digits, ".", "_" or "-"'),
-  role: z.string().max(LIMITS.role).optional()
-}).strict()
+export const GroupSchema = z
+  .object({
+    name: z.string().min(1).max(LIMITS.groupName).regex(GROUP_NAME, 'group names use letters, digits, ".", "_" or "-"'),
+    role: z.string().max(LIMITS.role).optional()
+  })
+  .strict()
 export type Group = z.infer<typeof GroupSchema>
 
-export const PresenceBodySchema = z.object({
-  name: z.string().max(LIMITS.name),
-  role: z.string().max(LIMITS.role),
-  groups: z.array(GroupSchema).max(LIMITS.groups),
-  status: z.enum(STATUSES),
-  summary: z.string().max(LIMITS.summary),
-  cwd: z.string().max(LIMITS.cwd),
-  host: z.string().max(LIMITS.host)
-}).strict()
+export const PresenceBodySchema = z
+  .object({
+    name: z.string().max(LIMITS.name),
+    role: z.string().max(LIMITS.role),
+    groups: z.array(GroupSchema).max(LIMITS.groups),
+    status: z.enum(STATUSES),
+    summary: z.string().max(LIMITS.summary),
+    cwd: z.string().max(LIMITS.cwd),
+    host: z.string().max(LIMITS.host)
+  })
+  .strict()
 export type PresenceBody = z.infer<typeof PresenceBodySchema>
 
 const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
@@ -51,7 +55,7 @@ export type SignedRecord = z.infer<typeof SignedSchema>
 const NONCE = 24
 const enc = new TextEncoder()
 
-function signedBytes (meshId: string, r: UnsignedRecord): Uint8Array {
+function signedBytes(meshId: string, r: UnsignedRecord): Uint8Array {
   const ctx = enc.encode(PRESENCE_SIGN_CONTEXT + meshId)
   const body = encodeFrame(unsigned(r))
   const out = new Uint8Array(ctx.byteLength + body.byteLength)
@@ -60,11 +64,11 @@ function signedBytes (meshId: string, r: UnsignedRecord): Uint8Array {
   return out
 }
 
-function unsigned (r: UnsignedRecord): UnsignedRecord {
+function unsigned(r: UnsignedRecord): UnsignedRecord {
   return { v: r.v, peer: r.peer, inc: r.inc, seq: r.seq, at: r.at, addrs: r.addrs, gone: r.gone, body: r.body }
 }
 
-export function sealBody (key: Uint8Array, peer: Uint8Array, body: PresenceBody): Uint8Array {
+export function sealBody(key: Uint8Array, peer: Uint8Array, body: PresenceBody): Uint8Array {
   const nonce = new Uint8Array(randomBytes(NONCE))
   const ct = xchacha20poly1305(key, nonce, peer).encrypt(encodeFrame(PresenceBodySchema.parse(body)))
   const out = new Uint8Array(NONCE + ct.byteLength)
@@ -73,35 +77,35 @@ export function sealBody (key: Uint8Array, peer: Uint8Array, body: PresenceBody)
   return out
 }
 
-export function openBody (key: Uint8Array, peer: Uint8Array, sealed: Uint8Array): PresenceBody {
+export function openBody(key: Uint8Array, peer: Uint8Array, sealed: Uint8Array): PresenceBody {
   if (sealed.byteLength < NONCE + 16) throw new MalformedFrameError('presence body is too short')
   let plain: Uint8Array
   try {
     plain = xchacha20poly1305(key, sealed.subarray(0, NONCE), peer).decrypt(sealed.subarray(NONCE))
   } catch {
-    throw new MalformedFrameError('presence body does not open with this mesh\'s key')
+    throw new MalformedFrameError("presence body does not open with this mesh's key")
   }
   return decodeFrame(plain, PresenceBodySchema, MAX_RECORD_BYTES, 'presence body')
 }
 
-export async function signRecord (meshId: string, key: Ed25519PrivateKey, r: UnsignedRecord): Promise<Uint8Array> {
+export async function signRecord(meshId: string, key: Ed25519PrivateKey, r: UnsignedRecord): Promise<Uint8Array> {
   const sig = await sign(key, signedBytes(meshId, r))
   return encodeFrame({ ...unsigned(r), sig })
 }
 
 /** Decode a record from the wire (size and schema only; see `checkSignature`). */
-export function decodeRecord (bytes: Uint8Array): SignedRecord {
+export function decodeRecord(bytes: Uint8Array): SignedRecord {
   return decodeFrame(bytes, SignedSchema, MAX_RECORD_BYTES, 'presence')
 }
 
-export async function checkSignature (meshId: string, r: SignedRecord): Promise<void> {
-  if (!await verifyRaw(r.peer, signedBytes(meshId, r), r.sig)) {
+export async function checkSignature(meshId: string, r: SignedRecord): Promise<void> {
+  if (!(await verifyRaw(r.peer, signedBytes(meshId, r), r.sig))) {
     throw new InvalidSignatureError('presence record signature does not verify')
   }
 }
 
 /** Decode a record from the wire and verify its signature; throws on anything wrong. */
-export async function verifyRecord (meshId: string, bytes: Uint8Array): Promise<SignedRecord> {
+export async function verifyRecord(meshId: string, bytes: Uint8Array): Promise<SignedRecord> {
   const r = decodeRecord(bytes)
   await checkSignature(meshId, r)
   return r

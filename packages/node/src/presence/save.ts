@@ -15,24 +15,26 @@ export class PresenceSaver {
   private readonly unsaved = new Map<string, Uint8Array>()
   private timer?: ReturnType<typeof setTimeout>
 
-  constructor (private readonly store: Sublevel) {}
+  constructor(private readonly store: Sublevel) {}
 
   /** Remember `bytes` as the record of `id`, saved with the next batch. */
-  put (id: string, bytes: Uint8Array): void {
+  put(id: string, bytes: Uint8Array): void {
     this.unsaved.set(id, bytes)
     if (this.timer != null) return
-    this.timer = setTimeout(() => { void this.save() }, SAVE_DELAY_MS)
+    this.timer = setTimeout(() => {
+      void this.save()
+    }, SAVE_DELAY_MS)
     this.timer.unref()
   }
 
   /** Forget a peer: its pending record is dropped and its stored one deleted. */
-  del (id: string): void {
+  del(id: string): void {
     this.unsaved.delete(id)
     void this.store.del(id).catch(() => {})
   }
 
   /** Write every record not saved yet, in one batch (also at stop). */
-  async save (): Promise<void> {
+  async save(): Promise<void> {
     clearTimeout(this.timer)
     this.timer = undefined
     if (this.unsaved.size === 0) return

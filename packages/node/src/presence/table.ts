@@ -29,7 +29,7 @@ export interface PeerInfo {
   id: string
   name: string
   role: string
-  groups: Array<{ name: string, role?: string }>
+  groups: Array<{ name: string; role?: string }>
   status: string
   summary: string
   cwd: string
@@ -42,12 +42,12 @@ export interface PeerInfo {
   /** what `send` needs to reach this peer: its name, or `name#<id suffix>` when the name is shared or shadowed (SPEC.md §8.6); set by `MeshNode.peers()` */
   handle?: string
   /** its file reservations that count now (SPEC.md §15.5); set by `MeshNode.peers()` when it has any */
-  reservations?: Array<{ repo: string, branch: string, globs: string[], mode: 'exclusive' | 'shared', reason: string, expiresAt: number }>
+  reservations?: Array<{ repo: string; branch: string; globs: string[]; mode: 'exclusive' | 'shared'; reason: string; expiresAt: number }>
 }
 
 export type Verdict = 'stale' | 'join' | 'update' | 'leave' | 'quiet'
 
-export function peerInfo (e: PeerEntry, self = false): PeerInfo {
+export function peerInfo(e: PeerEntry, self = false): PeerInfo {
   const b = e.body
   return {
     id: e.id,
@@ -67,7 +67,7 @@ export function peerInfo (e: PeerEntry, self = false): PeerInfo {
 }
 
 /** (inc, seq) ordering: a record supersedes another only if it is strictly newer. */
-export function newer (a: SignedRecord, b: SignedRecord): boolean {
+export function newer(a: SignedRecord, b: SignedRecord): boolean {
   return a.inc > b.inc || (a.inc === b.inc && a.seq > b.seq)
 }
 
@@ -76,7 +76,7 @@ export function newer (a: SignedRecord, b: SignedRecord): boolean {
  * A record older than the TTL updates "last seen" facts but never brings a peer online:
  * that is what keeps a replayed old record from raising a ghost.
  */
-export function applyRecord (existing: PeerEntry | undefined, next: PeerEntry, now: number, t: PresenceTimings): Verdict {
+export function applyRecord(existing: PeerEntry | undefined, next: PeerEntry, now: number, t: PresenceTimings): Verdict {
   const fresh = !next.record.gone && now - next.record.at < t.ttlMs + t.maxClockSkewMs
   if (existing != null && !newer(next.record, existing.record)) {
     // the very record we remembered from an earlier run, forwarded while still fresh, is the
@@ -88,13 +88,17 @@ export function applyRecord (existing: PeerEntry | undefined, next: PeerEntry, n
   next.state = fresh ? 'online' : 'offline'
   if (next.record.gone || !fresh) return was === 'offline' ? 'quiet' : 'leave'
   if (was === 'offline') return 'join'
-  const changed = existing == null || was === 'suspect' || existing.record.inc !== next.record.inc ||
-    JSON.stringify(existing.body) !== JSON.stringify(next.body) || existing.record.addrs.join() !== next.record.addrs.join()
+  const changed =
+    existing == null ||
+    was === 'suspect' ||
+    existing.record.inc !== next.record.inc ||
+    JSON.stringify(existing.body) !== JSON.stringify(next.body) ||
+    existing.record.addrs.join() !== next.record.addrs.join()
   return changed ? 'update' : 'quiet'
 }
 
 /** Has an online peer gone quiet for longer than the TTL, or out-lived its grace? */
-export function expired (e: PeerEntry, now: number, t: PresenceTimings): boolean {
+export function expired(e: PeerEntry, now: number, t: PresenceTimings): boolean {
   if (e.state === 'offline') return false
   if (now - e.lastSeen >= t.ttlMs) return true
   return e.lostAt != null && now - e.lostAt >= t.graceMs && e.lastSeen <= e.lostAt

@@ -1,7 +1,7 @@
 /** File reservation limits and defaults (SPEC.md §15). */
 
 export const RESERVATION_MODES = ['exclusive', 'shared'] as const
-export type ReservationMode = typeof RESERVATION_MODES[number]
+export type ReservationMode = (typeof RESERVATION_MODES)[number]
 
 /** Reservations one session holds at once (each a set of globs in one repository and branch). */
 export const MAX_RESERVATIONS = 32

@@ -24,12 +24,12 @@ const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i
 /** `[user@]host:path`, git's scp-like syntax (no scheme, a colon before any slash) */
 const SCP = /^(?:[^@/:]+@)?([^@/:]+):(?!\/\/)(.+)$/
 
-export function fileId (host: string, abs: string): string {
+export function fileId(host: string, abs: string): string {
   return `file://${host.toLowerCase()}${abs}`
 }
 
 /** The identity of a remote URL; `root` resolves a local remote given as a relative path. */
-export function normalizeRemote (url: string, localHost: string, root: string): string {
+export function normalizeRemote(url: string, localHost: string, root: string): string {
   const u = url.trim()
   let host: string
   let path: string
@@ -53,11 +53,14 @@ export function normalizeRemote (url: string, localHost: string, root: string): 
   return `${host}/${stripGit(path.replace(/^\/+/, ''))}`.toLowerCase()
 }
 
-function stripGit (p: string): string {
-  return p.replace(/\/+$/, '').replace(/\.git$/, '').replace(/\/+$/, '')
+function stripGit(p: string): string {
+  return p
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '')
+    .replace(/\/+$/, '')
 }
 
-function git (cwd: string, args: string[]): Promise<string | undefined> {
+function git(cwd: string, args: string[]): Promise<string | undefined> {
   // a git hook's environment names its own repository: never let it leak into ours
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GIT_')) env[k] = v
@@ -69,7 +72,7 @@ function git (cwd: string, args: string[]): Promise<string | undefined> {
 }
 
 /** The nearest directory at or above `dir` that exists, with symlinks resolved, and the part below it. */
-async function existing (dir: string): Promise<string> {
+async function existing(dir: string): Promise<string> {
   let d = resolve(dir)
   const tail: string[] = []
   for (;;) {
@@ -84,10 +87,10 @@ async function existing (dir: string): Promise<string> {
   }
 }
 
-const cache = new Map<string, { ref: RepoRef, at: number }>()
+const cache = new Map<string, { ref: RepoRef; at: number }>()
 
 /** The repository that `dir` (which may not exist yet) belongs to, cached for REPO_CACHE_MS. */
-export async function repoOf (dir: string, now = Date.now()): Promise<RepoRef> {
+export async function repoOf(dir: string, now = Date.now()): Promise<RepoRef> {
   const key = resolve(dir)
   const hit = cache.get(key)
   if (hit != null && now - hit.at < REPO_CACHE_MS) return hit.ref
@@ -97,21 +100,30 @@ export async function repoOf (dir: string, now = Date.now()): Promise<RepoRef> {
   return ref
 }
 
-async function lookup (dir: string): Promise<RepoRef> {
+async function lookup(dir: string): Promise<RepoRef> {
   const real = await existing(dir)
   let at = real
   // git -C needs a directory that exists; a new file's folder may not yet
   while (at !== dirname(at)) {
     const top = await git(at, ['rev-parse', '--show-toplevel'])
     if (top != null) return gitRef(await realpath(top).catch(() => top))
-    if (await realpath(at).then(() => true, () => false)) break
+    if (
+      await realpath(at).then(
+        () => true,
+        () => false
+      )
+    )
+      break
     at = dirname(at)
   }
   return { repo: fileId(hostname(), real), branch: '', root: real, git: false }
 }
 
-async function gitRef (root: string): Promise<RepoRef> {
-  const [branch, url] = await Promise.all([git(root, ['symbolic-ref', '--short', '-q', 'HEAD']), git(root, ['config', '--get', 'remote.origin.url'])])
+async function gitRef(root: string): Promise<RepoRef> {
+  const [branch, url] = await Promise.all([
+    git(root, ['symbolic-ref', '--short', '-q', 'HEAD']),
+    git(root, ['config', '--get', 'remote.origin.url'])
+  ])
   const repo = url != null && url !== '' ? normalizeRemote(url, hostname(), root) : fileId(hostname(), root)
   return { repo, branch: branch != null && branch !== '' ? branch : 'HEAD', root, git: true }
 }

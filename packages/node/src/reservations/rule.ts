@@ -26,7 +26,7 @@ export interface Reservation {
 }
 
 /** The path of `abs` relative to the root a reservation in `r`'s repository names, or undefined when `abs` is not in it. */
-export function inRepo (r: Pick<Reservation, 'repo' | 'branch'>, where: RepoRef, abs: string): string | undefined {
+export function inRepo(r: Pick<Reservation, 'repo' | 'branch'>, where: RepoRef, abs: string): string | undefined {
   if (where.git) return r.repo === where.repo && r.branch === where.branch ? below(where.root, abs) : undefined
   // outside git the identity is `file://<host><dir>`: a reservation made in any folder above the file covers it
   const host = where.repo.slice(0, where.repo.length - where.root.length)
@@ -34,19 +34,19 @@ export function inRepo (r: Pick<Reservation, 'repo' | 'branch'>, where: RepoRef,
   return below(r.repo.slice(host.length), abs)
 }
 
-function below (root: string, abs: string): string | undefined {
+function below(root: string, abs: string): string | undefined {
   const rel = relative(root, abs)
   if (rel === '' || rel.startsWith('..') || rel.startsWith(sep)) return undefined
   return rel.split(sep).join('/')
 }
 
 /** Does `a` stand before `b`? The earlier reservation, then the smaller holder id. */
-export function before (a: Reservation, b: Reservation): boolean {
+export function before(a: Reservation, b: Reservation): boolean {
   return a.since < b.since || (a.since === b.since && a.holder < b.holder)
 }
 
 /** Of `live` reservations (all in the file's repository), those that stop `viewer` from changing `abs`. */
-export function blockersOf (live: Reservation[], where: RepoRef, abs: string, viewer: string | null): Reservation[] {
+export function blockersOf(live: Reservation[], where: RepoRef, abs: string, viewer: string | null): Reservation[] {
   const covering = live.filter(r => {
     const rel = inRepo(r, where, abs)
     return rel != null && r.globs.some(g => covers(g, rel))

@@ -23,7 +23,14 @@ import { checkCron, firstDue, localZone, nextCron } from './when.js'
 
 const log = logger('claudemesh:schedule')
 
-export interface ScheduleInput { to: string | string[], message: string, priority?: Priority, at?: string | number, in?: string, cron?: string }
+export interface ScheduleInput {
+  to: string | string[]
+  message: string
+  priority?: Priority
+  at?: string | number
+  in?: string
+  cron?: string
+}
 
 export interface ScheduleEvents {
   /** an occurrence was sent and recorded */
@@ -39,11 +46,16 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
   private again = false
   readonly stats = { fired: 0, failed: 0, skipped: 0 }
 
-  constructor (private readonly db: Sublevel, private readonly commit: GroupCommit, private readonly mail: Messaging, private readonly presence: Presence) {
+  constructor(
+    private readonly db: Sublevel,
+    private readonly commit: GroupCommit,
+    private readonly mail: Messaging,
+    private readonly presence: Presence
+  ) {
     super()
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const stale: string[] = []
     for await (const [k, v] of this.db.iterator({ gte: 'j!', lt: 'j"' })) {
       let s: Schedule
@@ -63,28 +75,40 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
     this.kick()
   }
 
-  stop (): void {
+  stop(): void {
     this.running = false
     clearTimeout(this.timer)
   }
 
-  get size (): number { return this.active.size }
+  get size(): number {
+    return this.active.size
+  }
 
   /** Validate, resolve and store a schedule; resolves once it is on disk. */
-  async add (input: ScheduleInput): Promise<Schedule> {
+  async add(input: ScheduleInput): Promise<Schedule> {
     checkBody(input.message)
     const kinds = [input.at, input.in, input.cron].filter(x => x != null).length
     if (kinds !== 1) throw new InvalidMessageError('give exactly one of at, in or cron')
-    if (this.active.size >= c.MAX_ACTIVE) throw new InvalidMessageError(`this session already has ${c.MAX_ACTIVE} active schedules (the limit): cancel some first`)
+    if (this.active.size >= c.MAX_ACTIVE)
+      throw new InvalidMessageError(`this session already has ${c.MAX_ACTIVE} active schedules (the limit): cancel some first`)
     const to = (Array.isArray(input.to) ? input.to : [input.to]).map(t => t.trim())
     if (to.length === 0 || to.length > c.MAX_TARGETS) throw new InvalidMessageError(`a schedule names 1 to ${c.MAX_TARGETS} targets`)
     const ids = this.checkTargets(to)
     const tz = input.cron != null ? localZone() : undefined
     const next = input.cron != null ? checkCron(input.cron, tz) : firstDue(input)
     const s: Schedule = {
-      v: 1, id: randomBytes(8).toString('hex'), to, ids, body: input.message, pri: input.priority ?? 'next',
-      next, fired: 0, state: 'active', createdAt: Date.now(),
-      ...(input.cron != null ? { cron: input.cron.trim() } : {}), ...(tz != null ? { tz } : {})
+      v: 1,
+      id: randomBytes(8).toString('hex'),
+      to,
+      ids,
+      body: input.message,
+      pri: input.priority ?? 'next',
+      next,
+      fired: 0,
+      state: 'active',
+      createdAt: Date.now(),
+      ...(input.cron != null ? { cron: input.cron.trim() } : {}),
+      ...(tz != null ? { tz } : {})
     }
     await this.commit.write([this.op(s)])
     this.active.set(s.id, s)
@@ -93,7 +117,7 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
   }
 
   /** Active schedules (and, with `all`, the fired and cancelled ones still kept), soonest first. */
-  async list (opts: { all?: boolean } = {}): Promise<Schedule[]> {
+  async list(opts: { all?: boolean } = {}): Promise<Schedule[]> {
     const out = [...this.active.values()]
     if (opts.all === true) {
       for await (const v of this.db.values({ gte: 'j!', lt: 'j"' })) {
@@ -105,7 +129,7 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
   }
 
   /** Cancel an active schedule; resolves with it once the cancellation is on disk. */
-  async cancel (id: string): Promise<Schedule> {
+  async cancel(id: string): Promise<Schedule> {
     const s = this.active.get(id)
     if (s == null) throw new InvalidMessageError(`no active schedule ${id.slice(0, 32)} in this session`)
     const { next: _, ...rest } = s
@@ -116,7 +140,7 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
   }
 
   /** Each target must resolve now (a typo is refused at once); peers are named again at fire time. */
-  private checkTargets (to: string[]): Record<string, string> {
+  private checkTargets(to: string[]): Record<string, string> {
     const ids: Record<string, string> = {}
     for (const t of to) {
       if (isSelf(t)) continue
@@ -127,7 +151,7 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
   }
 
   /** Targets at fire time: a name that no longer resolves (gone, or now shared) keeps the peer it named. */
-  private targets (s: Schedule): DeliveryTarget[] {
+  private targets(s: Schedule): DeliveryTarget[] {
     const out = new Map<string, DeliveryTarget>()
     for (const t of s.to) {
       if (isSelf(t)) {
@@ -147,24 +171,28 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
   }
 
   /** Run a tick soon: checks never overlap, and a request during one runs another after it. */
-  private kick (): void {
+  private kick(): void {
     if (!this.running) return
     if (this.ticking) {
       this.again = true
       return
     }
     clearTimeout(this.timer)
-    this.timer = setTimeout(() => { void this.tick() }, 0)
+    this.timer = setTimeout(() => {
+      void this.tick()
+    }, 0)
     this.timer.unref()
   }
 
-  private async tick (): Promise<void> {
+  private async tick(): Promise<void> {
     this.ticking = true
     try {
       do {
         this.again = false
         const now = Date.now()
-        const due = [...this.active.values()].filter(s => (s.next ?? Infinity) <= now && (this.retryAt.get(s.id) ?? 0) <= now).sort((a, b) => (a.next ?? 0) - (b.next ?? 0))
+        const due = [...this.active.values()]
+          .filter(s => (s.next ?? Infinity) <= now && (this.retryAt.get(s.id) ?? 0) <= now)
+          .sort((a, b) => (a.next ?? 0) - (b.next ?? 0))
         for (const s of due) {
           if (!this.running) return
           await this.fire(s)
@@ -176,18 +204,23 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
     this.arm()
   }
 
-  private arm (): void {
+  private arm(): void {
     if (!this.running) return
     let soonest = Infinity
     for (const s of this.active.values()) soonest = Math.min(soonest, Math.max(s.next ?? Infinity, this.retryAt.get(s.id) ?? 0))
     if (soonest === Infinity) return
     clearTimeout(this.timer)
-    this.timer = setTimeout(() => { void this.tick() }, Math.min(Math.max(0, soonest - Date.now()), c.MAX_TIMER_MS))
+    this.timer = setTimeout(
+      () => {
+        void this.tick()
+      },
+      Math.min(Math.max(0, soonest - Date.now()), c.MAX_TIMER_MS)
+    )
     this.timer.unref()
   }
 
   /** One occurrence: send, and record it in the same synced batch as the send's last write. */
-  private async fire (s: Schedule): Promise<void> {
+  private async fire(s: Schedule): Promise<void> {
     const due = s.next ?? Date.now()
     const now = Date.now()
     const targets = this.targets(s)
@@ -196,7 +229,10 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
     const next = s.cron != null ? nextCron(s.cron, s.tz, Math.max(now, due)) : null
     const { next: _, ...rest } = s
     const after: Schedule = {
-      ...rest, fired: s.fired + 1, state: next == null ? 'done' : 'active', ...(next != null ? { next } : { endedAt: now }),
+      ...rest,
+      fired: s.fired + 1,
+      state: next == null ? 'done' : 'active',
+      ...(next != null ? { next } : { endedAt: now }),
       last: { due, at: now, results: targets.map(t => this.result(t, idFor)) }
     }
     try {
@@ -221,7 +257,7 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
   }
 
   /** What a fire hands each target: known before sending, since ids follow from the occurrence. */
-  private result (t: DeliveryTarget, idFor: (key: string) => Uint8Array): Fired['results'][number] {
+  private result(t: DeliveryTarget, idFor: (key: string) => Uint8Array): Fired['results'][number] {
     if (t.kind === 'self') return { to: this.presence.selfId, name: this.presence.self().name, id: idText(idFor('self')) }
     if (t.kind === 'group') {
       const label = t.group === ALL ? '@all' : `@${t.group}`
@@ -231,14 +267,14 @@ export class Scheduler extends TypedEventEmitter<ScheduleEvents> {
   }
 
   /** The batch op that records a schedule's new state (joins a send's synced write). */
-  op (s: Schedule): BatchOp {
+  op(s: Schedule): BatchOp {
     return { type: 'put', sublevel: this.db, key: `j!${s.id}`, value: encodeFrame(s) } as BatchOp
   }
 }
 
 export const isSelf = (t: string): boolean => (c.SELF_TARGETS as readonly string[]).includes(t.trim().toLowerCase())
 
-function decodeSafe (v: Uint8Array): unknown {
+function decodeSafe(v: Uint8Array): unknown {
   try {
     return decodeFrame(v, ScheduleSchema, MAX_RECORD_BYTES, 'schedule')
   } catch {

@@ -10,7 +10,7 @@ import { MAX_AHEAD_MS, MAX_CRON_CHARS, PAST_GRACE_MS } from './constants.js'
 const UNIT: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000, w: 7 * 86_400_000 }
 
 /** `1h30m` → 5400000; a bare number is seconds. Throws InvalidMessageError. */
-export function parseDuration (text: string): number {
+export function parseDuration(text: string): number {
   const t = text.trim().toLowerCase()
   if (/^\d+$/.test(t)) return Number(t) * 1000
   if (!/^(\d+[smhdw])+$/.test(t)) throw new InvalidMessageError(`"${text.slice(0, 40)}" is not a duration: use e.g. 90s, 10m, 1h30m, 2d`)
@@ -20,14 +20,15 @@ export function parseDuration (text: string): number {
 }
 
 /** An ISO 8601 time (with a zone or Z; without one it is local time) or epoch milliseconds. */
-export function parseTime (at: string | number): number {
+export function parseTime(at: string | number): number {
   const ms = typeof at === 'number' ? at : /^\d{10,}$/.test(at.trim()) ? Number(at.trim()) : Date.parse(at)
-  if (!Number.isFinite(ms)) throw new InvalidMessageError(`"${String(at).slice(0, 40)}" is not a time: use ISO 8601, e.g. 2026-05-01T09:00:00Z`)
+  if (!Number.isFinite(ms))
+    throw new InvalidMessageError(`"${String(at).slice(0, 40)}" is not a time: use ISO 8601, e.g. 2026-05-01T09:00:00Z`)
   return ms
 }
 
 /** The first due time of a one-shot schedule, checked against now. */
-export function firstDue (when: { at?: string | number, in?: string }, now = Date.now()): number {
+export function firstDue(when: { at?: string | number; in?: string }, now = Date.now()): number {
   const due = when.at != null ? parseTime(when.at) : now + parseDuration(when.in ?? '')
   if (when.in != null && due <= now) throw new InvalidMessageError('`in` must be longer than zero')
   if (due < now - PAST_GRACE_MS) throw new InvalidMessageError(`${new Date(due).toISOString()} is in the past`)
@@ -36,28 +37,30 @@ export function firstDue (when: { at?: string | number, in?: string }, now = Dat
 }
 
 /** The next occurrence of `cron` strictly after `after`, or null when there is none within a year. */
-export function nextCron (cron: string, tz: string | undefined, after: number): number | null {
+export function nextCron(cron: string, tz: string | undefined, after: number): number | null {
   const next = pattern(cron, tz).nextRun(new Date(after))
   return next == null || next.getTime() > after + MAX_AHEAD_MS ? null : next.getTime()
 }
 
 /** Check a cron expression; returns its first occurrence after `now`. */
-export function checkCron (cron: string, tz: string | undefined, now = Date.now()): number {
+export function checkCron(cron: string, tz: string | undefined, now = Date.now()): number {
   if (cron.length > MAX_CRON_CHARS) throw new InvalidMessageError(`a cron expression is at most ${MAX_CRON_CHARS} characters`)
   const next = nextCron(cron, tz, now)
   if (next == null) throw new InvalidMessageError(`cron "${cron}" never fires within a year`)
   return next
 }
 
-function pattern (cron: string, tz: string | undefined): Cron {
+function pattern(cron: string, tz: string | undefined): Cron {
   try {
     return new Cron(cron.trim(), { mode: '5-part', paused: true, ...(tz != null ? { timezone: tz } : {}) })
   } catch (err) {
-    throw new InvalidMessageError(`invalid cron "${cron.slice(0, 64)}": ${(err as Error).message.replace(/^CronPattern: /, '')} (five fields: minute hour day-of-month month day-of-week)`)
+    throw new InvalidMessageError(
+      `invalid cron "${cron.slice(0, 64)}": ${(err as Error).message.replace(/^CronPattern: /, '')} (five fields: minute hour day-of-month month day-of-week)`
+    )
   }
 }
 
 /** The node's time zone name (cron fields are read in it, and it is stored with the schedule). */
-export function localZone (): string | undefined {
+export function localZone(): string | undefined {
   return Intl.DateTimeFormat().resolvedOptions().timeZone
 }

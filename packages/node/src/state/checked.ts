@@ -15,23 +15,30 @@ export class CheckedMap<T> {
   private readonly verdicts = new WeakMap<object, boolean>()
   private readonly badKeys = new Set<string>()
 
-  constructor (readonly raw: Y.Map<unknown>, private readonly root: Root) {}
+  constructor(
+    readonly raw: Y.Map<unknown>,
+    private readonly root: Root
+  ) {}
 
   /** Keys found holding a value that breaks the schema (skipped). */
-  get skipped (): number { return this.badKeys.size }
-
-  get (key: string): T | undefined {
-    const v = this.raw.get(key)
-    return v !== undefined && this.ok(key, v) ? v as T : undefined
+  get skipped(): number {
+    return this.badKeys.size
   }
 
-  has (key: string): boolean { return this.get(key) !== undefined }
+  get(key: string): T | undefined {
+    const v = this.raw.get(key)
+    return v !== undefined && this.ok(key, v) ? (v as T) : undefined
+  }
 
-  * entries (): IterableIterator<[string, T]> {
+  has(key: string): boolean {
+    return this.get(key) !== undefined
+  }
+
+  *entries(): IterableIterator<[string, T]> {
     for (const [k, v] of this.raw.entries()) if (this.ok(k, v)) yield [k, v as T]
   }
 
-  private ok (key: string, v: unknown): boolean {
+  private ok(key: string, v: unknown): boolean {
     const cached = typeof v === 'object' && v !== null ? this.verdicts.get(v) : undefined
     if (cached != null) return cached
     const problem = entryProblem(this.root, key, v)

@@ -7,7 +7,7 @@ export const UPDATE_SIGN_CONTEXT = 'claudemesh/crdt/v1\0'
 
 /** The root maps a signed update may touch. */
 export const ROOTS = ['state', 'memory', 'tasks', 'context', 'reservations'] as const
-export type Root = typeof ROOTS[number]
+export type Root = (typeof ROOTS)[number]
 
 /** Largest Yjs update inside one envelope. */
 export const MAX_UPDATE_BYTES = 256 * 1024

@@ -8,8 +8,8 @@ import { InvalidMessageError } from '../errors.js'
 import { MAX_SET_DEPTH, MAX_VALUE_BYTES } from './constants.js'
 
 /** True when `value` has more than `max` levels of arrays or objects. */
-export function deeperThan (value: unknown, max: number): boolean {
-  const stack: Array<{ v: unknown, d: number }> = [{ v: value, d: 0 }]
+export function deeperThan(value: unknown, max: number): boolean {
+  const stack: Array<{ v: unknown; d: number }> = [{ v: value, d: 0 }]
   for (let top = stack.pop(); top != null; top = stack.pop()) {
     if (top.v == null || typeof top.v !== 'object') continue
     if (top.d + 1 > max) return true
@@ -19,7 +19,7 @@ export function deeperThan (value: unknown, max: number): boolean {
 }
 
 /** The value's JSON text, or a clear InvalidMessageError when it is not JSON, too deep or too large. */
-export function checkSetValue (value: unknown): string {
+export function checkSetValue(value: unknown): string {
   if (deeperThan(value, MAX_SET_DEPTH)) throw new InvalidMessageError(`the value is nested deeper than ${MAX_SET_DEPTH} levels (the limit)`)
   const json = value === undefined ? undefined : JSON.stringify(value)
   if (json === undefined) throw new InvalidMessageError('a state value must be JSON (not undefined)')

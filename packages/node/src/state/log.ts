@@ -14,7 +14,11 @@ import type { BatchOp, GroupCommit } from '../store/commit.js'
 import type { Sublevel } from '../store/index.js'
 import { z } from 'zod'
 
-export interface Snapshot { update: Uint8Array, arrival: number, vv: Record<string, number> }
+export interface Snapshot {
+  update: Uint8Array
+  arrival: number
+  vv: Record<string, number>
+}
 
 export interface EnvelopeLog {
   append: (stream: string, seq: number, bytes: Uint8Array) => Promise<void>
@@ -33,14 +37,14 @@ export class MemoryLog implements EnvelopeLog {
   private readonly order: Uint8Array[] = []
   private snap?: Snapshot
 
-  async append (stream: string, seq: number, bytes: Uint8Array): Promise<void> {
+  async append(stream: string, seq: number, bytes: Uint8Array): Promise<void> {
     let m = this.byStream.get(stream)
-    if (m == null) this.byStream.set(stream, m = new Map())
+    if (m == null) this.byStream.set(stream, (m = new Map()))
     m.set(seq, bytes)
     this.order.push(bytes)
   }
 
-  async * range (stream: string, afterSeq: number, limit: number): AsyncIterable<Uint8Array> {
+  async *range(stream: string, afterSeq: number, limit: number): AsyncIterable<Uint8Array> {
     const m = this.byStream.get(stream)
     if (m == null) return
     let n = 0
@@ -50,13 +54,19 @@ export class MemoryLog implements EnvelopeLog {
     }
   }
 
-  async * since (arrival: number): AsyncIterable<Uint8Array> {
-    yield * this.order.slice(arrival)
+  async *since(arrival: number): AsyncIterable<Uint8Array> {
+    yield* this.order.slice(arrival)
   }
 
-  async snapshot (): Promise<Snapshot | undefined> { return this.snap }
-  async saveSnapshot (s: Snapshot): Promise<void> { this.snap = s }
-  arrivals (): number { return this.order.length }
+  async snapshot(): Promise<Snapshot | undefined> {
+    return this.snap
+  }
+  async saveSnapshot(s: Snapshot): Promise<void> {
+    this.snap = s
+  }
+  arrivals(): number {
+    return this.order.length
+  }
 }
 
 /**
@@ -69,18 +79,23 @@ const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024
 const PIECES = { gte: 's!update!', lt: 's!update"' }
 
 const SnapshotSchema = z.object({ update: zBytes(), arrival: z.number().int(), vv: z.record(z.string(), z.number()) })
-const HeadSchema = z.object({ arrival: z.number().int(), vv: z.record(z.string(), z.number()), size: z.number().int().nonnegative().max(MAX_SNAPSHOT_BYTES) }).strict()
+const HeadSchema = z
+  .object({ arrival: z.number().int(), vv: z.record(z.string(), z.number()), size: z.number().int().nonnegative().max(MAX_SNAPSHOT_BYTES) })
+  .strict()
 
 export class LevelLog implements EnvelopeLog {
   private count = 0
 
-  constructor (private readonly db: Sublevel, private readonly commit: GroupCommit) {}
+  constructor(
+    private readonly db: Sublevel,
+    private readonly commit: GroupCommit
+  ) {}
 
-  async open (): Promise<void> {
+  async open(): Promise<void> {
     for await (const k of this.db.keys({ gte: 'l!', lt: 'l"', reverse: true, limit: 1 })) this.count = Number(k.slice(2))
   }
 
-  async append (stream: string, seq: number, bytes: Uint8Array): Promise<void> {
+  async append(stream: string, seq: number, bytes: Uint8Array): Promise<void> {
     const key = `${stream}!${pad(seq)}`
     this.count++
     await this.commit.write([
@@ -89,18 +104,18 @@ export class LevelLog implements EnvelopeLog {
     ] as BatchOp[])
   }
 
-  async * range (stream: string, afterSeq: number, limit: number): AsyncIterable<Uint8Array> {
-    yield * this.db.values({ gt: `e!${stream}!${pad(afterSeq)}`, lt: `e!${stream}"`, limit })
+  async *range(stream: string, afterSeq: number, limit: number): AsyncIterable<Uint8Array> {
+    yield* this.db.values({ gt: `e!${stream}!${pad(afterSeq)}`, lt: `e!${stream}"`, limit })
   }
 
-  async * since (arrival: number): AsyncIterable<Uint8Array> {
+  async *since(arrival: number): AsyncIterable<Uint8Array> {
     for await (const key of this.db.values({ gt: `l!${pad(arrival)}`, lt: 'l"' })) {
       const v = await this.db.get(`e!${new TextDecoder().decode(key)}`)
       if (v != null) yield v
     }
   }
 
-  async snapshot (): Promise<Snapshot | undefined> {
+  async snapshot(): Promise<Snapshot | undefined> {
     const head = await this.db.get('s!head')
     if (head == null) {
       const v = await this.db.get('s!snapshot')
@@ -119,15 +134,27 @@ export class LevelLog implements EnvelopeLog {
   }
 
   /** Replace the snapshot whole in one synced batch: head, pieces, the old ones and an older version's single value. */
-  async saveSnapshot (s: Snapshot): Promise<void> {
+  async saveSnapshot(s: Snapshot): Promise<void> {
     const ops: BatchOp[] = [{ type: 'del', sublevel: this.db, key: 's!snapshot' } as BatchOp]
     for await (const key of this.db.keys(PIECES)) ops.push({ type: 'del', sublevel: this.db, key } as BatchOp)
     for (let at = 0, n = 0; at < s.update.byteLength; at += SNAPSHOT_CHUNK_BYTES, n++) {
-      ops.push({ type: 'put', sublevel: this.db, key: `s!update!${String(n).padStart(6, '0')}`, value: s.update.subarray(at, at + SNAPSHOT_CHUNK_BYTES) } as BatchOp)
+      ops.push({
+        type: 'put',
+        sublevel: this.db,
+        key: `s!update!${String(n).padStart(6, '0')}`,
+        value: s.update.subarray(at, at + SNAPSHOT_CHUNK_BYTES)
+      } as BatchOp)
     }
-    ops.push({ type: 'put', sublevel: this.db, key: 's!head', value: encodeFrame({ arrival: s.arrival, vv: s.vv, size: s.update.byteLength }) } as BatchOp)
+    ops.push({
+      type: 'put',
+      sublevel: this.db,
+      key: 's!head',
+      value: encodeFrame({ arrival: s.arrival, vv: s.vv, size: s.update.byteLength })
+    } as BatchOp)
     await this.commit.write(ops)
   }
 
-  arrivals (): number { return this.count }
+  arrivals(): number {
+    return this.count
+  }
 }

@@ -18,10 +18,18 @@ const log = logger('claudemesh:crdt')
 
 export type VersionVector = Record<string, number>
 export type IngestResult = 'applied' | 'duplicate' | 'deferred' | 'rejected'
-export interface Origin { author: string, local: boolean }
+export interface Origin {
+  author: string
+  local: boolean
+}
 /** A refused update: `author` when the envelope was a member's (signature and seal held). */
-export interface CrdtReject { reason: string, author?: string }
-export interface ReplicaEvents { 'crdt:reject': CustomEvent<CrdtReject> }
+export interface CrdtReject {
+  reason: string
+  author?: string
+}
+export interface ReplicaEvents {
+  'crdt:reject': CustomEvent<CrdtReject>
+}
 
 export class Replica extends TypedEventEmitter<ReplicaEvents> {
   readonly doc = new Y.Doc({ gc: true })
@@ -42,21 +50,30 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
   /** a stream got a gap: someone should pull from the sender soon */
   onGap?: (stream: string) => void
 
-  constructor (private readonly meshId: string, private readonly key: Ed25519PrivateKey, private readonly sealKey: Uint8Array, readonly incarnation: number, readonly store: EnvelopeLog, readonly selfId: string) {
+  constructor(
+    private readonly meshId: string,
+    private readonly key: Ed25519PrivateKey,
+    private readonly sealKey: Uint8Array,
+    readonly incarnation: number,
+    readonly store: EnvelopeLog,
+    readonly selfId: string
+  ) {
     super()
     this.doc.clientID = clientIdOf(key.publicKey.raw, incarnation)
     this.selfStream = streamOf(key.publicKey.raw, incarnation)
   }
 
   /** Updates waiting to be placed. */
-  get deferred (): number { return this.waiting.size }
+  get deferred(): number {
+    return this.waiting.size
+  }
 
   /**
    * Rebuild from the snapshot and the envelopes that arrived after it (verified when they
    * came). An envelope that no longer decodes or opens is skipped and counted: a bad record
    * must not stop a node from starting. Values are checked by their readers (schema.ts).
    */
-  async load (): Promise<void> {
+  async load(): Promise<void> {
     const snap = await this.store.snapshot()
     let from = 0
     if (snap != null) {
@@ -78,20 +95,29 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     // one transaction, update by update: Y.mergeUpdates is superlinear (17 s for 30k updates
     // here, against 0.15 s applied one by one)
     const origin: Origin = { author: '', local: false }
-    this.doc.transact(() => { for (const u of updates) Y.applyUpdate(this.doc, u, origin) }, origin)
+    this.doc.transact(() => {
+      for (const u of updates) Y.applyUpdate(this.doc, u, origin)
+    }, origin)
   }
 
-  versionVector (): VersionVector {
+  versionVector(): VersionVector {
     return Object.fromEntries(this.vv)
   }
 
   /** Make a local change; resolves with the signed envelope once it is in the log. */
-  async change (fn: (doc: Y.Doc) => void): Promise<Uint8Array | undefined> {
+  async change(fn: (doc: Y.Doc) => void): Promise<Uint8Array | undefined> {
     let update: Uint8Array | undefined
-    const capture = (u: Uint8Array, origin: unknown): void => { if ((origin as Origin | undefined)?.local === true) update = u }
+    const capture = (u: Uint8Array, origin: unknown): void => {
+      if ((origin as Origin | undefined)?.local === true) update = u
+    }
     this.doc.on('update', capture)
     try {
-      this.doc.transact(() => { fn(this.doc) }, { author: this.selfId, local: true } satisfies Origin)
+      this.doc.transact(
+        () => {
+          fn(this.doc)
+        },
+        { author: this.selfId, local: true } satisfies Origin
+      )
     } finally {
       this.doc.off('update', capture)
     }
@@ -109,9 +135,9 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
    * where each item lands and its value's schema (placement.ts), all before the document is
    * touched. A refused update is counted and announced, never thrown.
    */
-  async ingest (bytes: Uint8Array): Promise<IngestResult> {
+  async ingest(bytes: Uint8Array): Promise<IngestResult> {
     let e: UpdateEnvelope
-    let opened: { author: string, update: Uint8Array }
+    let opened: { author: string; update: Uint8Array }
     try {
       e = decodeUpdateEnvelope(bytes)
       if (this.holds(streamOf(e.author, e.inc), e.seq)) return this.duplicate()
@@ -131,7 +157,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     return await this.admit({ stream, seq: e.seq, bytes, author: opened.author, update: opened.update, structs, client })
   }
 
-  private async admit (u: Candidate): Promise<IngestResult> {
+  private async admit(u: Candidate): Promise<IngestResult> {
     const placed = placeUpdate(this.doc, u.structs, u.client, (this.vv.get(u.stream) ?? 0) >= u.seq - 1)
     if (placed.kind === 'wait') {
       this.stats.deferred++
@@ -156,22 +182,26 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
   }
 
   /** Try again the waiting updates whose dependency is now held (or can no longer come). */
-  private async retryWaiting (): Promise<void> {
+  private async retryWaiting(): Promise<void> {
     if (this.retrying) return
     this.retrying = true
     try {
-      const ready = (w: { stream: string, seq: number, client: number, wait: { client: number, clock: number } }): boolean =>
-        Y.getState(this.doc.store, w.wait.client) > w.wait.clock || (w.wait.client === w.client && (this.vv.get(w.stream) ?? 0) >= w.seq - 1)
+      const ready = (w: { stream: string; seq: number; client: number; wait: { client: number; clock: number } }): boolean =>
+        Y.getState(this.doc.store, w.wait.client) > w.wait.clock ||
+        (w.wait.client === w.client && (this.vv.get(w.stream) ?? 0) >= w.seq - 1)
       for (let w = this.waiting.take(ready); w != null; w = this.waiting.take(ready)) {
         // one that fails (a store error) is dropped: not in the vector, a pull brings it again
-        if (!this.holds(w.stream, w.seq)) await this.admit(w).catch(err => { log('a waiting crdt update failed: %s', (err as Error).message) })
+        if (!this.holds(w.stream, w.seq))
+          await this.admit(w).catch(err => {
+            log('a waiting crdt update failed: %s', (err as Error).message)
+          })
       }
     } finally {
       this.retrying = false
     }
   }
 
-  private duplicate (): IngestResult {
+  private duplicate(): IngestResult {
     this.stats.duplicates++
     return 'duplicate'
   }
@@ -181,7 +211,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
    * noted as held: its verdict is the same everywhere, so nobody need send it again, and the
    * author's later updates, whose clocks follow it, are refused in turn (placement.ts).
    */
-  private refuse (reason: string, stream?: string, seq?: number, author?: string): IngestResult {
+  private refuse(reason: string, stream?: string, seq?: number, author?: string): IngestResult {
     this.stats.rejected++
     log('refused a crdt update%s: %s', author != null ? ` by ${author}` : '', reason)
     if (stream != null && seq != null && this.note(stream, seq)) this.onGap?.(stream)
@@ -191,12 +221,12 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
   }
 
   /** Envelopes a peer with vector `theirs` lacks, at most `limit`. */
-  async missing (theirs: VersionVector, limit = c.SYNC_BATCH): Promise<Uint8Array[]> {
+  async missing(theirs: VersionVector, limit = c.SYNC_BATCH): Promise<Uint8Array[]> {
     const out: Uint8Array[] = []
     const streams = new Set([...this.vv.keys(), ...this.ahead.keys()])
     for (const s of streams) {
       const have = theirs[s] ?? 0
-      if ((this.vv.get(s) ?? 0) <= have && !(this.ahead.get(s)?.size)) continue
+      if ((this.vv.get(s) ?? 0) <= have && !this.ahead.get(s)?.size) continue
       for await (const b of this.store.range(s, have, limit - out.length)) out.push(b)
       if (out.length >= limit) break
     }
@@ -204,17 +234,22 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
   }
 
   /** Held, being applied, or waiting: another copy is a duplicate. */
-  private holds (stream: string, seq: number): boolean {
-    return seq <= (this.vv.get(stream) ?? 0) || this.ahead.get(stream)?.has(seq) === true || this.applying.has(`${stream}!${seq}`) || this.waiting.has(stream, seq)
+  private holds(stream: string, seq: number): boolean {
+    return (
+      seq <= (this.vv.get(stream) ?? 0) ||
+      this.ahead.get(stream)?.has(seq) === true ||
+      this.applying.has(`${stream}!${seq}`) ||
+      this.waiting.has(stream, seq)
+    )
   }
 
   /** Record that we hold `seq` of `stream`; true when it leaves a gap behind it. */
-  private note (stream: string, seq: number): boolean {
+  private note(stream: string, seq: number): boolean {
     const top = this.vv.get(stream) ?? 0
     if (seq <= top) return false
     if (seq !== top + 1) {
       let a = this.ahead.get(stream)
-      if (a == null) this.ahead.set(stream, a = new Set())
+      if (a == null) this.ahead.set(stream, (a = new Set()))
       a.add(seq)
       return true
     }
@@ -232,18 +267,18 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
    * SNAPSHOT_MAX (what a start-up may have to replay on top of the snapshot). A clean stop
    * saves one, so a restart replays nothing.
    */
-  private async maybeSnapshot (): Promise<void> {
+  private async maybeSnapshot(): Promise<void> {
     if (++this.sinceSnapshot < Math.min(Math.max(c.SNAPSHOT_EVERY, this.store.arrivals() / 10), c.SNAPSHOT_MAX)) return
     await this.snapshot()
   }
 
-  async snapshot (): Promise<void> {
+  async snapshot(): Promise<void> {
     if (this.sinceSnapshot === 0) return
     this.sinceSnapshot = 0
     await this.store.saveSnapshot({ update: Y.encodeStateAsUpdate(this.doc), arrival: this.store.arrivals(), vv: this.versionVector() })
   }
 }
 
-export function streamOf (author: Uint8Array, inc: number): string {
+export function streamOf(author: Uint8Array, inc: number): string {
   return `${Buffer.from(author).toString('hex')}.${inc.toString(16)}`
 }

@@ -14,7 +14,7 @@ import { taskEntryProblem } from './task-schema.js'
  * one: a `__proto__` key re-prototypes the object (so its fields could be inherited, and it would
  * not survive a JSON round trip), and lib0 also carries undefined, NaN, bigints and bytes.
  */
-export function isPlainJson (v: unknown, depthLeft: number = c.MAX_VALUE_DEPTH): boolean {
+export function isPlainJson(v: unknown, depthLeft: number = c.MAX_VALUE_DEPTH): boolean {
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return true
   if (typeof v === 'number') return Number.isFinite(v)
   if (typeof v !== 'object' || depthLeft <= 0) return false
@@ -29,32 +29,44 @@ const time = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 const jsonBytes = (v: unknown): number => Buffer.byteLength(JSON.stringify(v))
 
 /** A `state` entry: `{v, by, at}`. */
-export const StateValueSchema = z.object({
-  v: z.custom<unknown>(v => v !== undefined, 'a state entry has no value'),
-  by: peerId,
-  at: time
-}).strict()
+export const StateValueSchema = z
+  .object({
+    v: z.custom<unknown>(v => v !== undefined, 'a state entry has no value'),
+    by: peerId,
+    at: time
+  })
+  .strict()
 
 /** A `memory` note, or its tombstone (`forgotten: true`). */
-export const NoteSchema = z.object({
-  content: z.string().min(1).refine(s => jsonBytes(s) <= c.MAX_NOTE_BYTES, `note content over ${c.MAX_NOTE_BYTES} bytes`),
-  tags: z.array(z.string().min(1).max(c.MAX_TAG_LENGTH)).max(c.MAX_TAGS),
-  author: peerId,
-  createdAt: time,
-  by: peerId,
-  at: time,
-  forgotten: z.boolean().optional()
-}).strict()
+export const NoteSchema = z
+  .object({
+    content: z
+      .string()
+      .min(1)
+      .refine(s => jsonBytes(s) <= c.MAX_NOTE_BYTES, `note content over ${c.MAX_NOTE_BYTES} bytes`),
+    tags: z.array(z.string().min(1).max(c.MAX_TAG_LENGTH)).max(c.MAX_TAGS),
+    author: peerId,
+    createdAt: time,
+    by: peerId,
+    at: time,
+    forgotten: z.boolean().optional()
+  })
+  .strict()
 
 /** A `context` hand-off (§17): one per author, under the author's own PeerId. */
-export const ContextSchema = z.object({
-  summary: z.string().min(1).refine(s => jsonBytes(s) <= c.MAX_CONTEXT_SUMMARY_BYTES, `summary over ${c.MAX_CONTEXT_SUMMARY_BYTES} bytes`),
-  files: z.array(z.string().min(1).max(c.MAX_CONTEXT_FILE_CHARS)).max(c.MAX_CONTEXT_FILES),
-  decisions: z.array(z.string().min(1).max(c.MAX_CONTEXT_DECISION_CHARS)).max(c.MAX_CONTEXT_DECISIONS),
-  name: z.string().max(64),
-  by: peerId,
-  at: time
-}).strict()
+export const ContextSchema = z
+  .object({
+    summary: z
+      .string()
+      .min(1)
+      .refine(s => jsonBytes(s) <= c.MAX_CONTEXT_SUMMARY_BYTES, `summary over ${c.MAX_CONTEXT_SUMMARY_BYTES} bytes`),
+    files: z.array(z.string().min(1).max(c.MAX_CONTEXT_FILE_CHARS)).max(c.MAX_CONTEXT_FILES),
+    decisions: z.array(z.string().min(1).max(c.MAX_CONTEXT_DECISION_CHARS)).max(c.MAX_CONTEXT_DECISIONS),
+    name: z.string().max(64),
+    by: peerId,
+    at: time
+  })
+  .strict()
 
 export type StoredContext = z.infer<typeof ContextSchema>
 export type StoredState = z.infer<typeof StateValueSchema>
@@ -65,10 +77,14 @@ const KEY_RULES: Record<Exclude<c.Root, 'tasks' | 'reservations'>, (key: string)
   memory: key => /^[0-9a-f]{16}$/.test(key),
   context: key => key.length > 0 && key.length <= c.MAX_PEER_ID_LENGTH
 }
-const VALUE_SCHEMAS: Record<Exclude<c.Root, 'tasks' | 'reservations'>, z.ZodType> = { state: StateValueSchema, memory: NoteSchema, context: ContextSchema }
+const VALUE_SCHEMAS: Record<Exclude<c.Root, 'tasks' | 'reservations'>, z.ZodType> = {
+  state: StateValueSchema,
+  memory: NoteSchema,
+  context: ContextSchema
+}
 
 /** Why `value` may not be the entry `key` of the root map `root`, or undefined when it may. */
-export function entryProblem (root: string, key: string, value: unknown): string | undefined {
+export function entryProblem(root: string, key: string, value: unknown): string | undefined {
   if (!(c.ROOTS as readonly string[]).includes(root)) return `no root map named ${JSON.stringify(root.slice(0, 32))}`
   if (!isPlainJson(value)) return `a ${root} value that is not plain JSON (within ${c.MAX_VALUE_DEPTH} levels)`
   if (root === 'tasks') return taskEntryProblem(key, value)
@@ -81,6 +97,6 @@ export function entryProblem (root: string, key: string, value: unknown): string
     return `a ${r} value that breaks its schema (${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'})`
   }
   // a hand-off sits under its author's own id: nobody writes another member's
-  if (r === 'context' && (value as { by: string }).by !== key) return 'a context entry under another member\'s id'
+  if (r === 'context' && (value as { by: string }).by !== key) return "a context entry under another member's id"
   return undefined
 }

@@ -25,12 +25,16 @@ export class CrdtSync {
   private gapTimer?: ReturnType<typeof setTimeout>
   readonly stats = { pulls: 0, pulled: 0 }
 
-  constructor (private readonly libp2p: MeshLibp2p, private readonly replica: Replica, meshId: string) {
+  constructor(
+    private readonly libp2p: MeshLibp2p,
+    private readonly replica: Replica,
+    meshId: string
+  ) {
     this.topic = c.crdtTopic(meshId)
     this.protocol = c.crdtSyncProtocol(meshId)
   }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, async (_p, msg) => {
       const r = await this.replica.ingest(msg.data)
@@ -38,15 +42,25 @@ export class CrdtSync {
       return r === 'rejected' ? TopicValidatorResult.Reject : r === 'applied' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
     })
     pubsub.subscribe(this.topic)
-    await this.libp2p.handle(this.protocol, (stream, conn) => { void this.serve(stream, conn) }, { runOnLimitedConnection: true, maxInboundStreams: 8 })
+    await this.libp2p.handle(
+      this.protocol,
+      (stream, conn) => {
+        void this.serve(stream, conn)
+      },
+      { runOnLimitedConnection: true, maxInboundStreams: 8 }
+    )
     this.libp2p.addEventListener('connection:open', this.onConnect)
-    this.replica.onGap = () => { this.pullSoon() }
-    this.timer = setInterval(() => { void this.pullRandom() }, c.SYNC_INTERVAL_MS)
+    this.replica.onGap = () => {
+      this.pullSoon()
+    }
+    this.timer = setInterval(() => {
+      void this.pullRandom()
+    }, c.SYNC_INTERVAL_MS)
     this.timer.unref()
     for (const conn of this.libp2p.getConnections()) void this.pull(conn)
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     clearInterval(this.timer)
     clearTimeout(this.gapTimer)
     this.libp2p.removeEventListener('connection:open', this.onConnect)
@@ -57,21 +71,35 @@ export class CrdtSync {
   }
 
   /** Gossip a local change (best effort: pulls repair what gossip loses). */
-  publish (envelope: Uint8Array): void {
-    this.libp2p.services.pubsub.publish(this.topic, envelope).catch(err => { log('publishing an update failed: %s', (err as Error).message) })
+  publish(envelope: Uint8Array): void {
+    this.libp2p.services.pubsub.publish(this.topic, envelope).catch(err => {
+      log('publishing an update failed: %s', (err as Error).message)
+    })
   }
 
   /** Pull from every open connection at once, within `timeoutMs` (SPEC.md §14.4). */
-  async pullAll (timeoutMs: number): Promise<void> {
+  async pullAll(timeoutMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const pulls = Promise.all(this.libp2p.getConnections().filter(c => c.status === 'open').map(async c => this.pull(c)))
-    await Promise.race([pulls, new Promise(resolve => { timer = setTimeout(resolve, timeoutMs) })])
+    const pulls = Promise.all(
+      this.libp2p
+        .getConnections()
+        .filter(c => c.status === 'open')
+        .map(async c => this.pull(c))
+    )
+    await Promise.race([
+      pulls,
+      new Promise(resolve => {
+        timer = setTimeout(resolve, timeoutMs)
+      })
+    ])
     clearTimeout(timer)
   }
 
-  private readonly onConnect = (evt: CustomEvent<Connection>): void => { void this.pull(evt.detail) }
+  private readonly onConnect = (evt: CustomEvent<Connection>): void => {
+    void this.pull(evt.detail)
+  }
 
-  private pullSoon (): void {
+  private pullSoon(): void {
     if (this.gapTimer != null) return
     this.gapTimer = setTimeout(() => {
       this.gapTimer = undefined
@@ -79,14 +107,14 @@ export class CrdtSync {
     }, 50)
   }
 
-  private async pullRandom (): Promise<void> {
+  private async pullRandom(): Promise<void> {
     const conns = this.libp2p.getConnections()
     const conn = conns[Math.floor(Math.random() * conns.length)]
     if (conn != null) await this.pull(conn)
   }
 
   /** Ask a peer for what our version vector lacks; repeat while answers come back full. */
-  async pull (conn: Connection): Promise<number> {
+  async pull(conn: Connection): Promise<number> {
     let total = 0
     for (let round = 0; round < 20; round++) {
       let stream: Stream | undefined
@@ -113,10 +141,15 @@ export class CrdtSync {
     return total
   }
 
-  private async serve (stream: Stream, conn: Connection): Promise<void> {
+  private async serve(stream: Stream, conn: Connection): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MAX_VV_BYTES })
     try {
-      const req = decodeFrame((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray(), VVSchema, MAX_VV_BYTES, 'crdt version vector')
+      const req = decodeFrame(
+        (await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray(),
+        VVSchema,
+        MAX_VV_BYTES,
+        'crdt version vector'
+      )
       const missing = await this.replica.missing(req.vv, c.SYNC_BATCH)
       if (missing.length > 0) await lp.writeV(missing)
       await stream.close()

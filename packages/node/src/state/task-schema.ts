@@ -39,32 +39,38 @@ export const TaskDefSchema = z.object({ ...TaskFields, by: peerId, at: time }).s
 
 const clocked = <T extends z.ZodType>(v: T) => z.object({ l: time, v }).strict()
 export const TaskStatusSchema = z.object({ s: z.enum(TASK_STATUSES), result: text.optional() }).strict()
-export const TaskPatchSchema = z.object({
-  f: z.object({
-    title: clocked(TaskFields.title).optional(),
-    body: clocked(TaskFields.body).optional(),
-    assignee: clocked(TaskFields.assignee).optional(),
-    priority: clocked(TaskFields.priority).optional(),
-    deps: clocked(TaskFields.deps).optional(),
-    status: clocked(TaskStatusSchema).optional()
-  }).strict(),
-  by: peerId,
-  at: time
-}).strict()
+export const TaskPatchSchema = z
+  .object({
+    f: z
+      .object({
+        title: clocked(TaskFields.title).optional(),
+        body: clocked(TaskFields.body).optional(),
+        assignee: clocked(TaskFields.assignee).optional(),
+        priority: clocked(TaskFields.priority).optional(),
+        deps: clocked(TaskFields.deps).optional(),
+        status: clocked(TaskStatusSchema).optional()
+      })
+      .strict(),
+    by: peerId,
+    at: time
+  })
+  .strict()
 
-export const TaskClaimSchema = z.object({
-  /** the claim's Lamport clock: one more than the highest clock the claimant saw on the task */
-  l: time,
-  /** when the claim was made, by the claimant's clock: kept by renewals; breaks ties between concurrent claims */
-  since: time,
-  /** lease end, by the claimant's clock; a renewal moves it */
-  exp: time,
-  ttl: z.number().int().min(MIN_LEASE_MS).max(MAX_LEASE_MS),
-  /** false once the claimant let go */
-  held: z.boolean(),
-  by: peerId,
-  at: time
-}).strict()
+export const TaskClaimSchema = z
+  .object({
+    /** the claim's Lamport clock: one more than the highest clock the claimant saw on the task */
+    l: time,
+    /** when the claim was made, by the claimant's clock: kept by renewals; breaks ties between concurrent claims */
+    since: time,
+    /** lease end, by the claimant's clock; a renewal moves it */
+    exp: time,
+    ttl: z.number().int().min(MIN_LEASE_MS).max(MAX_LEASE_MS),
+    /** false once the claimant let go */
+    held: z.boolean(),
+    by: peerId,
+    at: time
+  })
+  .strict()
 
 /** A member's choice to watch a task or not; only its own entry counts (SPEC.md §14.8). */
 export const TaskWatchSchema = z.object({ on: z.boolean(), by: peerId, at: time }).strict()
@@ -75,9 +81,9 @@ export type StoredTaskClaim = z.infer<typeof TaskClaimSchema>
 export type StoredTaskWatch = z.infer<typeof TaskWatchSchema>
 export type TaskStatus = z.infer<typeof TaskStatusSchema>
 
-export type TaskKey = { kind: 't', task: string } | { kind: 'u' | 'c' | 'w', task: string, peer: string }
+export type TaskKey = { kind: 't'; task: string } | { kind: 'u' | 'c' | 'w'; task: string; peer: string }
 
-export function parseTaskKey (key: string): TaskKey | undefined {
+export function parseTaskKey(key: string): TaskKey | undefined {
   const m = /^([tucw])!([0-9a-f]{16})(?:!(.{1,128}))?$/.exec(key)
   if (m == null) return undefined
   const [, kind, task = '', peer] = m
@@ -88,7 +94,7 @@ export function parseTaskKey (key: string): TaskKey | undefined {
 const SCHEMAS = { t: TaskDefSchema, u: TaskPatchSchema, c: TaskClaimSchema, w: TaskWatchSchema }
 
 /** Why `value` may not be the `tasks` entry `key`, or undefined. */
-export function taskEntryProblem (key: string, value: unknown): string | undefined {
+export function taskEntryProblem(key: string, value: unknown): string | undefined {
   const k = parseTaskKey(key)
   if (k == null) return 'a tasks key that breaks its rule'
   const parsed = SCHEMAS[k.kind].safeParse(value)

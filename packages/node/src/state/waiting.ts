@@ -6,18 +6,32 @@
 import type * as Y from 'yjs'
 import * as c from './constants.js'
 
-export interface Candidate { stream: string, seq: number, bytes: Uint8Array, author: string, update: Uint8Array, structs: Y.Item[], client: number }
-export interface Waiting extends Candidate { wait: { client: number, clock: number } }
+export interface Candidate {
+  stream: string
+  seq: number
+  bytes: Uint8Array
+  author: string
+  update: Uint8Array
+  structs: Y.Item[]
+  client: number
+}
+export interface Waiting extends Candidate {
+  wait: { client: number; clock: number }
+}
 
 export class WaitingRoom {
   private readonly byId = new Map<string, Waiting>()
   private bytes = 0
 
-  get size (): number { return this.byId.size }
+  get size(): number {
+    return this.byId.size
+  }
 
-  has (stream: string, seq: number): boolean { return this.byId.has(`${stream}!${seq}`) }
+  has(stream: string, seq: number): boolean {
+    return this.byId.has(`${stream}!${seq}`)
+  }
 
-  add (w: Waiting): void {
+  add(w: Waiting): void {
     const id = `${w.stream}!${w.seq}`
     if (this.byId.has(id)) return
     this.byId.set(id, w)
@@ -31,7 +45,7 @@ export class WaitingRoom {
   }
 
   /** Take out one update that `ready` says can be tried again. */
-  take (ready: (w: Waiting) => boolean): Waiting | undefined {
+  take(ready: (w: Waiting) => boolean): Waiting | undefined {
     for (const [id, w] of this.byId) {
       if (!ready(w)) continue
       this.remove(id)
@@ -40,7 +54,7 @@ export class WaitingRoom {
     return undefined
   }
 
-  private remove (id: string): void {
+  private remove(id: string): void {
     const w = this.byId.get(id)
     if (w == null) return
     this.byId.delete(id)

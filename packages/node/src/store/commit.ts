@@ -9,7 +9,11 @@ import type { Store } from './index.js'
 
 export type BatchOp = AbstractBatchOperation<Store, string, Uint8Array>
 
-interface Pending { ops: BatchOp[], resolve: () => void, reject: (err: Error) => void }
+interface Pending {
+  ops: BatchOp[]
+  resolve: () => void
+  reject: (err: Error) => void
+}
 
 export class GroupCommit {
   private queue: Pending[] = []
@@ -17,9 +21,9 @@ export class GroupCommit {
   private flushing = false
   readonly stats = { batches: 0, writes: 0 }
 
-  constructor (private readonly db: Store) {}
+  constructor(private readonly db: Store) {}
 
-  async write (ops: BatchOp[]): Promise<void> {
+  async write(ops: BatchOp[]): Promise<void> {
     if (ops.length === 0) return
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, resolve, reject })
@@ -27,13 +31,15 @@ export class GroupCommit {
     })
   }
 
-  private schedule (): void {
+  private schedule(): void {
     if (this.scheduled || this.flushing) return
     this.scheduled = true
-    setImmediate(() => { void this.flush() })
+    setImmediate(() => {
+      void this.flush()
+    })
   }
 
-  private async flush (): Promise<void> {
+  private async flush(): Promise<void> {
     this.scheduled = false
     const batch = this.queue
     this.queue = []

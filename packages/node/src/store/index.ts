@@ -13,7 +13,7 @@ export type Store = Level<string, Uint8Array>
 
 /** A named section of the store with string keys and byte values. */
 export type Sublevel = AbstractSublevel<Store, string | Uint8Array, string, Uint8Array>
-export function sublevel (db: Store, name: string): Sublevel {
+export function sublevel(db: Store, name: string): Sublevel {
   return db.sublevel<string, Uint8Array>(name, { keyEncoding: 'utf8', valueEncoding: 'view' })
 }
 
@@ -28,7 +28,7 @@ export interface Layout {
 }
 
 export class StoreLockedError extends Error {
-  constructor (dir: string) {
+  constructor(dir: string) {
     super(`the store ${dir} is in use by another process (is this session already running?)`)
     this.name = 'StoreLockedError'
   }
@@ -45,7 +45,7 @@ export interface OpenStoreOptions {
   onLocked?: () => Promise<void>
 }
 
-export async function openStore (dir: string, layout: Layout, opts: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore(dir: string, layout: Layout, opts: OpenStoreOptions = {}): Promise<Store> {
   await ensureDir(dir)
   const deadline = Date.now() + (opts.lockWaitMs ?? 0)
   let nudged = 0
@@ -69,11 +69,13 @@ export async function openStore (dir: string, layout: Layout, opts: OpenStoreOpt
   }
 }
 
-async function migrate (db: Store, layout: Layout): Promise<void> {
-  const raw = await db.get('meta!version', { valueEncoding: 'utf8' }) as unknown as string | undefined
+async function migrate(db: Store, layout: Layout): Promise<void> {
+  const raw = (await db.get('meta!version', { valueEncoding: 'utf8' })) as unknown as string | undefined
   let version = raw == null ? 0 : Number(raw)
   if (!Number.isInteger(version) || version > layout.version) {
-    throw new StoreVersionError(`store layout version ${String(raw)} is newer than this claudemesh understands (${layout.version}); upgrade claudemesh`)
+    throw new StoreVersionError(
+      `store layout version ${String(raw)} is newer than this claudemesh understands (${layout.version}); upgrade claudemesh`
+    )
   }
   while (version < layout.version) {
     const step = layout.migrations[version]
@@ -90,7 +92,7 @@ async function migrate (db: Store, layout: Layout): Promise<void> {
  * next process (measured at 100k notes: ~85 MB more RSS after start-up, ~40 MB at the end).
  * The range holds no key of ours: only the memtable is written, no table is compacted.
  */
-export async function flushWrites (db: Store): Promise<void> {
+export async function flushWrites(db: Store): Promise<void> {
   const classic = db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }
   await classic.compactRange?.('\u007f', '\u007f')
 }

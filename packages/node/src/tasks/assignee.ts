@@ -6,7 +6,7 @@
 import { resolveTargets } from '../messaging/resolve.js'
 import type { PeerInfo } from '../presence/table.js'
 
-export function resolveAssignee (text: string, self: PeerInfo, peers: PeerInfo[]): string {
+export function resolveAssignee(text: string, self: PeerInfo, peers: PeerInfo[]): string {
   const t = text.trim()
   if (t === '' || t.toLowerCase() === 'open') return ''
   if (t.toLowerCase() === 'me' || t === self.id || t === self.name) return self.id
@@ -15,11 +15,11 @@ export function resolveAssignee (text: string, self: PeerInfo, peers: PeerInfo[]
 }
 
 /** Assigned to `self` by id or through one of its `groups` (not merely open to all). */
-export function assignedTo (assignee: string, self: string, groups: string[]): boolean {
+export function assignedTo(assignee: string, self: string, groups: string[]): boolean {
   return assignee === self || (assignee.startsWith('@') && groups.includes(assignee.slice(1)))
 }
 
 /** `self` may claim a task with this assignee: open to all, or assigned to it. */
-export function mayClaim (assignee: string, self: string, groups: string[]): boolean {
+export function mayClaim(assignee: string, self: string, groups: string[]): boolean {
   return assignee === '' || assignedTo(assignee, self, groups)
 }

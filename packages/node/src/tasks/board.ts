@@ -11,7 +11,14 @@ import { TypedEventEmitter } from 'main-event'
 import type * as Y from 'yjs'
 import { TaskStateError, UnknownTaskError } from '../errors.js'
 import type { Origin, Replica } from '../state/replica.js'
-import { parseTaskKey, type StoredTaskClaim, type StoredTaskDef, type StoredTaskPatch, type StoredTaskWatch, type TaskStatus } from '../state/task-schema.js'
+import {
+  parseTaskKey,
+  type StoredTaskClaim,
+  type StoredTaskDef,
+  type StoredTaskPatch,
+  type StoredTaskWatch,
+  type TaskStatus
+} from '../state/task-schema.js'
 import * as c from './constants.js'
 import { TaskIndex } from './entries.js'
 import { checkFields, type TaskFieldsInput, type TaskInput } from './input.js'
@@ -20,13 +27,39 @@ import { assignedTo, mayClaim } from './assignee.js'
 import { type Task, taskView } from './view.js'
 import { type TaskNotice, TaskWatch } from './watch.js'
 
-export interface TaskFilter { status?: TaskStatus['s'], assignee?: string, holder?: string, claimable?: boolean, limit?: number }
-export interface ClaimResult { won: boolean, task: Task }
-export interface TaskChange { id: string, local: boolean }
-export interface TaskLost { id: string, title: string, winner: string }
-export interface TaskConflict { id: string, title: string, other: string }
+export interface TaskFilter {
+  status?: TaskStatus['s']
+  assignee?: string
+  holder?: string
+  claimable?: boolean
+  limit?: number
+}
+export interface ClaimResult {
+  won: boolean
+  task: Task
+}
+export interface TaskChange {
+  id: string
+  local: boolean
+}
+export interface TaskLost {
+  id: string
+  title: string
+  winner: string
+}
+export interface TaskConflict {
+  id: string
+  title: string
+  other: string
+}
 /** A peer assigned a task to this session or one of its groups. */
-export interface TaskAssigned { id: string, title: string, assignee: string, by: string, priority: 'high' | 'normal' | 'low' }
+export interface TaskAssigned {
+  id: string
+  title: string
+  assignee: string
+  by: string
+  priority: 'high' | 'normal' | 'low'
+}
 export interface TaskEvents {
   'task:assigned': CustomEvent<TaskAssigned>
   'task:change': CustomEvent<TaskChange>
@@ -58,10 +91,14 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   private readonly told = new Set<string>()
   private timer?: ReturnType<typeof setInterval>
   /** views as last built, each good until its lease's end (listing 10k tasks reads these) */
-  private readonly views = new Map<string, { task: Task, until: number }>()
+  private readonly views = new Map<string, { task: Task; until: number }>()
   private readonly watch: TaskWatch
 
-  constructor (private readonly replica: Replica, private readonly publish: (envelope: Uint8Array) => void, private readonly opts: TaskBoardOptions = {}) {
+  constructor(
+    private readonly replica: Replica,
+    private readonly publish: (envelope: Uint8Array) => void,
+    private readonly opts: TaskBoardOptions = {}
+  ) {
     super()
     this.map = replica.doc.getMap('tasks')
     this.index = new TaskIndex(this.map)
@@ -72,8 +109,12 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     }
     this.now = opts.now ?? Date.now
     this.offline = opts.offline ?? (() => false)
-    this.watch = new TaskWatch({ self: this.self, get: id => this.index.get(id), now: this.now, offline: this.offline, assignedToMe: id => this.assignedToMe(id) },
-      n => { this.safeDispatchEvent('task:notice', { detail: n }) })
+    this.watch = new TaskWatch(
+      { self: this.self, get: id => this.index.get(id), now: this.now, offline: this.offline, assignedToMe: id => this.assignedToMe(id) },
+      n => {
+        this.safeDispatchEvent('task:notice', { detail: n })
+      }
+    )
     for (const id of this.index.ids()) {
       if (this.holderAt(id) === this.self) this.holding.add(id)
       this.watch.look(id, true)
@@ -94,20 +135,30 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     })
   }
 
-  get self (): string { return this.replica.selfId }
-  get size (): number { return this.index.ids().length }
-  get skipped (): number { return this.index.checked.skipped }
+  get self(): string {
+    return this.replica.selfId
+  }
+  get size(): number {
+    return this.index.ids().length
+  }
+  get skipped(): number {
+    return this.index.checked.skipped
+  }
 
   /** Renew this session's leases in the background until `stop`. */
-  start (): void {
-    this.timer = setInterval(() => { this.tick().catch(() => {}) }, c.RENEW_CHECK_MS)
+  start(): void {
+    this.timer = setInterval(() => {
+      this.tick().catch(() => {})
+    }, c.RENEW_CHECK_MS)
     this.timer.unref()
   }
 
-  stop (): void { clearInterval(this.timer) }
+  stop(): void {
+    clearInterval(this.timer)
+  }
 
   /** Create a task; its creator watches it unless `watch` is false (§14.8). */
-  async create (input: TaskInput & { watch?: boolean }): Promise<Task> {
+  async create(input: TaskInput & { watch?: boolean }): Promise<Task> {
     const fields = checkFields(input, true) as Required<TaskFieldsInput>
     this.index.checkDeps(undefined, fields.deps)
     const id = randomBytes(8).toString('hex')
@@ -117,9 +168,11 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     return this.view(id)
   }
 
-  get (ref: string): Task { return this.view(this.index.resolve(ref, c.MIN_ID_PREFIX)) }
+  get(ref: string): Task {
+    return this.view(this.index.resolve(ref, c.MIN_ID_PREFIX))
+  }
 
-  list (filter: TaskFilter = {}): Task[] {
+  list(filter: TaskFilter = {}): Task[] {
     const out: Task[] = []
     const limit = filter.limit ?? Number.POSITIVE_INFINITY
     for (const id of this.index.ids()) {
@@ -127,7 +180,11 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       if (filter.status != null && t.status !== filter.status) continue
       if (filter.assignee != null && t.assignee !== filter.assignee) continue
       if (filter.holder != null && t.holder !== filter.holder) continue
-      if (filter.claimable === true && (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0 || !mayClaim(t.assignee, this.self, this.groups()))) continue
+      if (
+        filter.claimable === true &&
+        (t.status !== 'open' || t.holder != null || t.blockedBy.length > 0 || !mayClaim(t.assignee, this.self, this.groups()))
+      )
+        continue
       out.push(t)
       if (out.length >= limit) break
     }
@@ -135,15 +192,17 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   }
 
   /** Claim a task for `ttlMs`; resolves once concurrent claims from connected peers are in (§14.4). */
-  async claim (ref: string, ttlMs = c.DEFAULT_LEASE_MS): Promise<ClaimResult> {
-    if (!Number.isInteger(ttlMs) || ttlMs < c.MIN_LEASE_MS || ttlMs > c.MAX_LEASE_MS) throw new TaskStateError(`a lease is ${c.MIN_LEASE_MS} to ${c.MAX_LEASE_MS} ms`)
+  async claim(ref: string, ttlMs = c.DEFAULT_LEASE_MS): Promise<ClaimResult> {
+    if (!Number.isInteger(ttlMs) || ttlMs < c.MIN_LEASE_MS || ttlMs > c.MAX_LEASE_MS)
+      throw new TaskStateError(`a lease is ${c.MIN_LEASE_MS} to ${c.MAX_LEASE_MS} ms`)
     const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
     const f = this.folded(id)
     const t = this.view(id)
     if (t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
     if (t.blockedBy.length > 0) throw new TaskStateError(`task ${id} is blocked by ${t.blockedBy.join(', ')} (not done yet)`)
     if (!mayClaim(t.assignee, this.self, this.groups())) throw new TaskStateError(`task ${t.id} is assigned to ${t.assignee}`)
-    if (t.holder != null && t.holder !== this.self) throw new TaskStateError(`task ${id} is held by ${t.holder} until ${new Date(t.lease?.expiresAt ?? 0).toISOString()}`)
+    if (t.holder != null && t.holder !== this.self)
+      throw new TaskStateError(`task ${id} is held by ${t.holder} until ${new Date(t.lease?.expiresAt ?? 0).toISOString()}`)
     const now = this.now()
     // held already: a renewal keeps the claim's clock, so it cannot overtake a newer claim
     const l = t.holder === this.self && f.decisive != null ? f.decisive.l : f.top + 1
@@ -159,7 +218,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   }
 
   /** Change fields; `status` reopens ('open') or cancels ('cancelled'); `release` lets go of this session's claim; `watch` starts or stops watching. */
-  async update (ref: string, patch: TaskFieldsInput & { status?: 'open' | 'cancelled', release?: boolean, watch?: boolean }): Promise<Task> {
+  async update(ref: string, patch: TaskFieldsInput & { status?: 'open' | 'cancelled'; release?: boolean; watch?: boolean }): Promise<Task> {
     const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
     const { status, release, watch, ...rest } = patch
     const fields = checkFields(rest, false)
@@ -178,24 +237,25 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   }
 
   /** Mark a task done with a result; only its holder may, or anyone while nobody holds it. */
-  async complete (ref: string, result = ''): Promise<Task> {
+  async complete(ref: string, result = ''): Promise<Task> {
     const id = this.index.resolve(ref, c.MIN_ID_PREFIX)
     const t = this.view(id)
     if (t.status !== 'open') throw new TaskStateError(`task ${id} is ${t.status}`)
-    if (t.holder != null && t.holder !== this.self) throw new TaskStateError(`task ${id} is held by ${t.holder}; only its holder can complete it`)
+    if (t.holder != null && t.holder !== this.self)
+      throw new TaskStateError(`task ${id} is held by ${t.holder}; only its holder can complete it`)
     checkFields({ body: result }, false)
     await this.patch(id, { status: { s: 'done', result } } as never)
     return this.view(id)
   }
 
   /** What the timer does: renew this session's leases, and tell of leases on followed tasks that ran out (§14.8). */
-  async tick (): Promise<void> {
+  async tick(): Promise<void> {
     this.watch.tick()
     await this.renew()
   }
 
   /** Renew every lease this session holds once a third of its TTL has passed. */
-  async renew (): Promise<void> {
+  async renew(): Promise<void> {
     const now = this.now()
     for (const id of [...this.holding]) {
       const f = this.index.get(id)
@@ -211,7 +271,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     }
   }
 
-  private async release (id: string): Promise<void> {
+  private async release(id: string): Promise<void> {
     const mine = this.index.entries(id)?.claims.get(this.self)
     if (mine == null || !mine.held) throw new TaskStateError(`you hold no claim on task ${id}`)
     this.holding.delete(id)
@@ -219,7 +279,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   }
 
   /** Write fields at one clock above everything on the task, merged into this writer's patch entry. */
-  private async patch (id: string, changes: StoredTaskPatch['f']): Promise<void> {
+  private async patch(id: string, changes: StoredTaskPatch['f']): Promise<void> {
     const l = this.folded(id).top + 1
     const prev = this.index.entries(id)?.patches.get(this.self)?.f ?? {}
     const f: Record<string, unknown> = { ...prev }
@@ -227,7 +287,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     await this.write(`u!${id}!${this.self}`, { f, by: this.self, at: this.now() })
   }
 
-  private async write (key: string, value: unknown, ...more: Array<[string, unknown]>): Promise<void> {
+  private async write(key: string, value: unknown, ...more: Array<[string, unknown]>): Promise<void> {
     const env = await this.replica.change(() => {
       this.map.set(key, value)
       for (const [k, v] of more) this.map.set(k, v)
@@ -235,15 +295,17 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     if (env != null) this.publish(env)
   }
 
-  private watchEntry (id: string, on: boolean): [string, StoredTaskWatch] {
+  private watchEntry(id: string, on: boolean): [string, StoredTaskWatch] {
     return [`w!${id}!${this.self}`, { on, by: this.self, at: this.now() }]
   }
 
   /** After a remote change: did this session lose the task, or keep it against another claimant? */
-  private notice (id: string, assignedBefore: boolean): void {
+  private notice(id: string, assignedBefore: boolean): void {
     const f = this.index.get(id)
     if (f != null && !assignedBefore && this.assignedToMe(id) && f.status.v.s === 'open') {
-      this.safeDispatchEvent('task:assigned', { detail: { id, title: f.title.v, assignee: f.assignee.v, by: f.assignee.w, priority: f.priority.v } })
+      this.safeDispatchEvent('task:assigned', {
+        detail: { id, title: f.title.v, assignee: f.assignee.v, by: f.assignee.w, priority: f.priority.v }
+      })
     }
     const holder = f == null ? undefined : holderOf(f, this.now(), this.offline)
     if (f != null && this.holding.has(id) && holder !== this.self) {
@@ -267,36 +329,39 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   }
 
   /** Tell of live claims by others on a task this session holds, once each (§14.4). */
-  private conflicts (id: string, f: Folded): void {
+  private conflicts(id: string, f: Folded): void {
     for (const [peer, claim] of this.index.entries(id)?.claims ?? []) {
       const key = `${id}!${peer}!${claim.l}`
-      if (peer === this.self || claim.l <= f.status.l || leaseState(claim, this.now(), this.offline) !== 'held' || this.told.has(key)) continue
+      if (peer === this.self || claim.l <= f.status.l || leaseState(claim, this.now(), this.offline) !== 'held' || this.told.has(key))
+        continue
       this.told.add(key)
       this.safeDispatchEvent('task:conflict', { detail: { id, title: f.title.v, other: peer } })
     }
   }
 
-  private holderAt (id: string): string | undefined {
+  private holderAt(id: string): string | undefined {
     const f = this.index.get(id)
     return f == null ? undefined : holderOf(f, this.now(), this.offline)
   }
 
-  private folded (id: string): Folded {
+  private folded(id: string): Folded {
     const f = this.index.get(id)
     if (f == null) throw new UnknownTaskError(`no task ${id}`)
     return f
   }
 
-  private groups (): string[] { return this.opts.groups?.() ?? [] }
+  private groups(): string[] {
+    return this.opts.groups?.() ?? []
+  }
 
   /** Assigned to this session by name or through one of its groups (not merely open to all). */
-  private assignedToMe (id: string): boolean {
+  private assignedToMe(id: string): boolean {
     const a = this.index.get(id)?.assignee.v
     return a != null && assignedTo(a, this.self, this.groups())
   }
 
   /** Presence changed: a claimant's lease may have gone offline or come back (§14.3, §14.8). */
-  presenceChanged (): void {
+  presenceChanged(): void {
     this.views.clear()
     this.watch.tick()
     // a rival claim that arrived while its claimant was seen offline (a healing partition)
@@ -308,7 +373,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   }
 
   /** The task as callers see it; cached until an entry of it changes, its lease ends or presence changes. */
-  private view (id: string): Task {
+  private view(id: string): Task {
     const now = this.now()
     const hit = this.views.get(id)
     if (hit != null && now < hit.until) return hit.task

@@ -1,5 +1,13 @@
 /** Task board limits and timings (SPEC.md §14). */
-export { MAX_DEPS, MAX_LEASE_MS, MAX_TASK_TEXT_BYTES, MAX_TITLE_LENGTH, MIN_LEASE_MS, TASK_PRIORITIES, TASK_STATUSES } from '../state/task-schema.js'
+export {
+  MAX_DEPS,
+  MAX_LEASE_MS,
+  MAX_TASK_TEXT_BYTES,
+  MAX_TITLE_LENGTH,
+  MIN_LEASE_MS,
+  TASK_PRIORITIES,
+  TASK_STATUSES
+} from '../state/task-schema.js'
 
 /** A claim's lease when the caller names none. */
 export const DEFAULT_LEASE_MS = 5 * 60_000

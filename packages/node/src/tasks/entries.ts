@@ -19,17 +19,17 @@ export class TaskIndex {
   /** told after an entry of `task` changed (the board drops cached views) */
   onChange?: (task: string, kind: 't' | 'u' | 'c' | 'w') => void
 
-  constructor (readonly map: Y.Map<unknown>) {
+  constructor(readonly map: Y.Map<unknown>) {
     this.checked = new CheckedMap(map, 'tasks')
     for (const [key] of map.entries()) this.reload(key)
   }
 
   /** Re-read one key of the map; returns the task id it belongs to. */
-  reload (key: string): string | undefined {
+  reload(key: string): string | undefined {
     const k = parseTaskKey(key)
     if (k == null) return undefined
     let e = this.tasks.get(k.task)
-    if (e == null) this.tasks.set(k.task, e = { patches: new Map(), claims: new Map(), watches: new Map() })
+    if (e == null) this.tasks.set(k.task, (e = { patches: new Map(), claims: new Map(), watches: new Map() }))
     const v = this.checked.get(key)
     if (k.kind === 't') e.def = v as StoredTaskDef | undefined
     else if (k.kind === 'u') setOrDelete(e.patches, k.peer, v as StoredTaskPatch | undefined)
@@ -43,9 +43,11 @@ export class TaskIndex {
     return k.task
   }
 
-  entries (id: string): TaskEntries | undefined { return this.tasks.get(id) }
+  entries(id: string): TaskEntries | undefined {
+    return this.tasks.get(id)
+  }
 
-  get (id: string): Folded | undefined {
+  get(id: string): Folded | undefined {
     if (this.folded.has(id)) return this.folded.get(id)
     const e = this.tasks.get(id)
     const f = e == null ? undefined : fold(e)
@@ -54,10 +56,10 @@ export class TaskIndex {
   }
 
   /** Ids of the tasks that exist (their t! entry is held), highest priority first, then oldest. */
-  ids (): string[] {
+  ids(): string[] {
     if (this.order != null) return this.order
     const rank = { high: 0, normal: 1, low: 2 }
-    const live: Array<{ id: string, r: number, at: number }> = []
+    const live: Array<{ id: string; r: number; at: number }> = []
     for (const [id, e] of this.tasks) {
       const f = this.get(id)
       if (f != null && e.def != null) live.push({ id, r: rank[f.priority.v], at: e.def.at })
@@ -68,7 +70,7 @@ export class TaskIndex {
   }
 
   /** The one task id that `ref` names (the id or a unique prefix of at least `minPrefix`), or UnknownTaskError. */
-  resolve (ref: string, minPrefix: number): string {
+  resolve(ref: string, minPrefix: number): string {
     const hits = this.match(String(ref).toLowerCase(), minPrefix)
     if (hits.length === 1 && hits[0] != null) return hits[0]
     if (hits.length > 1) throw new UnknownTaskError(`"${ref}" names ${hits.length} tasks; give more of the id`)
@@ -76,7 +78,7 @@ export class TaskIndex {
   }
 
   /** Every dependency exists, and none depends (through others) on `id`: no cycles. */
-  checkDeps (id: string | undefined, deps: string[]): void {
+  checkDeps(id: string | undefined, deps: string[]): void {
     for (const d of deps) if (this.get(d) == null) throw new UnknownTaskError(`no task ${d} to depend on`)
     if (id == null) return
     const seen = new Set<string>()
@@ -90,14 +92,14 @@ export class TaskIndex {
   }
 
   /** The one task id that `ref` names: the id itself or a unique prefix of it. */
-  match (ref: string, minPrefix: number): string[] {
+  match(ref: string, minPrefix: number): string[] {
     if (this.get(ref) != null) return [ref]
     if (ref.length < minPrefix) return []
     return this.ids().filter(id => id.startsWith(ref))
   }
 }
 
-function setOrDelete<T> (m: Map<string, T>, k: string, v: T | undefined): void {
+function setOrDelete<T>(m: Map<string, T>, k: string, v: T | undefined): void {
   if (v == null) m.delete(k)
   else m.set(k, v)
 }

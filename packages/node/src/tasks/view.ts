@@ -19,14 +19,20 @@ export interface Task {
   /** who holds it now, or null */
   holder: string | null
   /** the decisive claim (§14.3) and what became of it */
-  lease: { claimant: string, state: LeaseState, expiresAt: number, renewedAt: number } | null
+  lease: { claimant: string; state: LeaseState; expiresAt: number; renewedAt: number } | null
   /** dependencies that are not done */
   blockedBy: string[]
   /** members told of its changes (SPEC.md §14.8) */
   watchers: string[]
 }
 
-export function taskView (id: string, f: Folded, now: number, offline: (peer: string) => boolean, statusOf: (dep: string) => string | undefined): Task {
+export function taskView(
+  id: string,
+  f: Folded,
+  now: number,
+  offline: (peer: string) => boolean,
+  statusOf: (dep: string) => string | undefined
+): Task {
   const d = f.decisive
   const t: Task = {
     id,
@@ -41,7 +47,10 @@ export function taskView (id: string, f: Folded, now: number, offline: (peer: st
     updatedBy: f.updatedBy,
     updatedAt: f.updatedAt,
     holder: holderOf(f, now, offline) ?? null,
-    lease: d == null || f.status.v.s !== 'open' ? null : { claimant: d.by, state: leaseState(d, now, offline), expiresAt: d.exp, renewedAt: d.at },
+    lease:
+      d == null || f.status.v.s !== 'open'
+        ? null
+        : { claimant: d.by, state: leaseState(d, now, offline), expiresAt: d.exp, renewedAt: d.at },
     blockedBy: f.deps.v.filter(dep => statusOf(dep) !== 'done'),
     watchers: f.watchers
   }

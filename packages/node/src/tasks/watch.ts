@@ -35,17 +35,24 @@ export interface WatchHost {
 }
 
 /** What the session last saw of a followed task. */
-interface Seen { s: TaskStatus['s'], sl: number, holder?: string }
+interface Seen {
+  s: TaskStatus['s']
+  sl: number
+  holder?: string
+}
 
 type Change = Pick<TaskNotice, 'kind' | 'by' | 'result' | 'lease'>
 
 export class TaskWatch {
   private readonly seen = new Map<string, Seen>()
 
-  constructor (private readonly host: WatchHost, private readonly emit: (n: TaskNotice) => void) {}
+  constructor(
+    private readonly host: WatchHost,
+    private readonly emit: (n: TaskNotice) => void
+  ) {}
 
   /** Look at a task after a change; `mine`: this session made it (nothing to tell). */
-  look (id: string, mine: boolean): void {
+  look(id: string, mine: boolean): void {
     const f = this.host.get(id)
     const prev = this.seen.get(id)
     const holder = f == null ? undefined : holderOf(f, this.host.now(), this.host.offline)
@@ -65,11 +72,11 @@ export class TaskWatch {
    * Leases end with time and with presence, not only with entries: look again at followed tasks
    * another member holds (this session's own leases are its own business, and `task:lost`'s).
    */
-  tick (): void {
+  tick(): void {
     for (const [id, s] of [...this.seen]) if (s.holder != null && s.holder !== this.host.self) this.look(id, false)
   }
 
-  private why (id: string, f: Folded, holder: string | undefined, prev: Seen | undefined): TaskNotice['why'] | undefined {
+  private why(id: string, f: Folded, holder: string | undefined, prev: Seen | undefined): TaskNotice['why'] | undefined {
     const self = this.host.self
     if (f.watchers.includes(self)) return 'watcher'
     if (this.host.assignedToMe(id)) return 'assignee'
@@ -77,7 +84,7 @@ export class TaskWatch {
     return holder === self || prev?.holder === self ? 'holder' : undefined
   }
 
-  private change (f: Folded, prev: Seen, next: Seen): Change | undefined {
+  private change(f: Folded, prev: Seen, next: Seen): Change | undefined {
     const self = this.host.self
     if (next.sl !== prev.sl || next.s !== prev.s) {
       const by = f.status.w

@@ -57,7 +57,7 @@ export interface TransportInit {
   peerScore?: (peer: string) => number
 }
 
-export async function createTransport (init: TransportInit): Promise<MeshLibp2p> {
+export async function createTransport(init: TransportInit): Promise<MeshLibp2p> {
   halfWindowUpdates()
   const listen = init.listen ?? (init.mdns === true ? ['/ip4/0.0.0.0/tcp/0'] : ['/ip4/127.0.0.1/tcp/0'])
   // Relays' /p2p-circuit addresses are not listen addresses here: libp2p would wait for each
@@ -70,7 +70,10 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
   // starts without paying for modules it will not run (~100 ms of imports)
   // a node without a listener of its own is reachable only through a relay: it asks the DHT
   // but does not serve it, or every query would cross the relay on a circuit of its own
-  const dht = init.dht === true || init.relayServer != null ? { dht: await dhtService(init.meshId, listen.length === 0 && init.relayServer == null) } : {}
+  const dht =
+    init.dht === true || init.relayServer != null
+      ? { dht: await dhtService(init.meshId, listen.length === 0 && init.relayServer == null) }
+      : {}
   const relay = init.relayServer != null ? { relay: await relayService(init.relayServer.maxReservations) } : {}
   const relayed = init.dht === true || relays.length > 0
   const transports = relayed ? [tcp(), (await import('@libp2p/circuit-relay-v2')).circuitRelayTransport()] : [tcp()]
@@ -107,7 +110,11 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
       // but the ping service allows one outbound stream per connection: a ping slower than
       // 10 s (a loaded relay) made the next one fail and that failure aborted a live
       // connection. Room for every ping that can overlap, on both ends.
-      ping: ping({ maxOutboundStreams: c.MAX_PING_STREAMS, maxInboundStreams: c.MAX_PING_STREAMS, timeout: c.RELAY_PING_TIMEOUT.maxTimeout }),
+      ping: ping({
+        maxOutboundStreams: c.MAX_PING_STREAMS,
+        maxInboundStreams: c.MAX_PING_STREAMS,
+        timeout: c.RELAY_PING_TIMEOUT.maxTimeout
+      }),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
@@ -128,7 +135,7 @@ export async function createTransport (init: TransportInit): Promise<MeshLibp2p>
   }) as Promise<MeshLibp2p>
 }
 
-async function dhtService (meshId: string, clientMode: boolean): Promise<ReturnType<typeof import('@libp2p/kad-dht').kadDHT>> {
+async function dhtService(meshId: string, clientMode: boolean): Promise<ReturnType<typeof import('@libp2p/kad-dht').kadDHT>> {
   const { kadDHT, passthroughMapper } = await import('@libp2p/kad-dht')
   return kadDHT({ protocol: c.dhtProtocol(meshId), clientMode, peerInfoMapper: passthroughMapper })
 }
@@ -138,7 +145,7 @@ async function dhtService (meshId: string, clientMode: boolean): Promise<ReturnT
  * per-connection data or time limit (the defaults, 128 KiB and 2 minutes, would cut a busy
  * channel: stack.md 7). Reservations are bounded in number and refreshed by the clients.
  */
-async function relayService (maxReservations: number): Promise<ReturnType<typeof import('@libp2p/circuit-relay-v2').circuitRelayServer>> {
+async function relayService(maxReservations: number): Promise<ReturnType<typeof import('@libp2p/circuit-relay-v2').circuitRelayServer>> {
   const { circuitRelayServer } = await import('@libp2p/circuit-relay-v2')
   return circuitRelayServer({
     reservations: { maxReservations, applyDefaultLimit: false },
@@ -148,7 +155,7 @@ async function relayService (maxReservations: number): Promise<ReturnType<typeof
 }
 
 /** Refuse connections to and from a blocked peer, once its id is known. */
-function gater (blocked: (peer: string) => boolean): ConnectionGater {
+function gater(blocked: (peer: string) => boolean): ConnectionGater {
   return {
     denyDialPeer: async peer => blocked(peer.toString()),
     denyInboundEncryptedConnection: async peer => blocked(peer.toString()),
@@ -170,6 +177,6 @@ const relayedTimeouts = {
 }
 
 /** Gossipsub's mesh bounds for a degree D (its defaults are 6 / 4 / 12 / 4 / 2). */
-function degree (D: number): { D: number, Dlo: number, Dhi: number, Dscore: number, Dout: number } {
-  return { D, Dlo: Math.ceil(D * 2 / 3), Dhi: D * 2, Dscore: Math.ceil(D * 2 / 3), Dout: 2 }
+function degree(D: number): { D: number; Dlo: number; Dhi: number; Dscore: number; Dout: number } {
+  return { D, Dlo: Math.ceil((D * 2) / 3), Dhi: D * 2, Dscore: Math.ceil((D * 2) / 3), Dout: 2 }
 }

@@ -24,19 +24,22 @@ export class RelayLearner {
   /** relays by protocol that were not (yet) known as bootstrap peers when they identified */
   private readonly unplaced = new Set<string>()
 
-  constructor (private readonly libp2p: MeshLibp2p, private readonly init: RelayLearnerInit) {}
+  constructor(
+    private readonly libp2p: MeshLibp2p,
+    private readonly init: RelayLearnerInit
+  ) {}
 
-  start (): void {
+  start(): void {
     this.libp2p.addEventListener('peer:identify', this.onIdentify)
   }
 
-  stop (): void {
+  stop(): void {
     this.libp2p.removeEventListener('peer:identify', this.onIdentify)
     this.unplaced.clear()
   }
 
   /** A bootstrap dial reached `peer`: its identify may have come first. */
-  bootstrapConnected (peer: PeerId): void {
+  bootstrapConnected(peer: PeerId): void {
     const id = peer.toString()
     if (!this.unplaced.has(id)) return
     const addr = this.init.bootstrapAddr(id)

@@ -15,16 +15,21 @@ import { relayBase, relayId } from './relay-addr.js'
 
 const log = logger('claudemesh:transport')
 
-interface TransportManager { listen: (addrs: Multiaddr[]) => Promise<void> }
+interface TransportManager {
+  listen: (addrs: Multiaddr[]) => Promise<void>
+}
 
 /**
  * libp2p's transport manager: the component that listens. It is not on libp2p's public type,
  * so an upgrade may move it; this throws at start (and in transport.test.ts) rather than
  * leaving relayed peers silently unreachable.
  */
-export function transportManager (libp2p: MeshLibp2p): TransportManager {
+export function transportManager(libp2p: MeshLibp2p): TransportManager {
   const tm = (libp2p as unknown as { components?: { transportManager?: Partial<TransportManager> } }).components?.transportManager
-  if (typeof tm?.listen !== 'function') throw new NodeStateError('libp2p no longer exposes components.transportManager.listen: relay reservations cannot be renewed (see transport/relay-listen.ts)')
+  if (typeof tm?.listen !== 'function')
+    throw new NodeStateError(
+      'libp2p no longer exposes components.transportManager.listen: relay reservations cannot be renewed (see transport/relay-listen.ts)'
+    )
   return tm as TransportManager
 }
 
@@ -34,7 +39,7 @@ export interface RelayReservations {
   stop: () => void
 }
 
-export function keepRelayReservations (libp2p: MeshLibp2p, relays: string[]): RelayReservations {
+export function keepRelayReservations(libp2p: MeshLibp2p, relays: string[]): RelayReservations {
   const tm = transportManager(libp2p)
   const circuits = new Map<string, string>()
   const pending = new Set<string>()
@@ -44,8 +49,12 @@ export function keepRelayReservations (libp2p: MeshLibp2p, relays: string[]): Re
     if (libp2p.getMultiaddrs().some(a => a.toString().includes(`/p2p/${id}/p2p-circuit`))) return
     pending.add(id)
     tm.listen([multiaddr(circuit)])
-      .catch(err => { log('listening through relay %s failed: %s', id, (err as Error).message) })
-      .finally(() => { pending.delete(id) })
+      .catch(err => {
+        log('listening through relay %s failed: %s', id, (err as Error).message)
+      })
+      .finally(() => {
+        pending.delete(id)
+      })
   }
   const add = (addr: string): void => {
     const id = relayId(addr)
@@ -54,7 +63,14 @@ export function keepRelayReservations (libp2p: MeshLibp2p, relays: string[]): Re
     if (libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')) reserve(id)
   }
   for (const r of relays) add(r)
-  const onOpen = (evt: CustomEvent<Connection>): void => { reserve(evt.detail.remotePeer.toString()) }
+  const onOpen = (evt: CustomEvent<Connection>): void => {
+    reserve(evt.detail.remotePeer.toString())
+  }
   libp2p.addEventListener('connection:open', onOpen)
-  return { add, stop: () => { libp2p.removeEventListener('connection:open', onOpen) } }
+  return {
+    add,
+    stop: () => {
+      libp2p.removeEventListener('connection:open', onOpen)
+    }
+  }
 }

@@ -22,7 +22,7 @@ interface WindowedStream {
   streamId: number
   getRTT: () => number
   getSendFlags: () => number
-  sendFrame: (header: { type: number, flag: number, streamID: number, length: number }) => boolean
+  sendFrame: (header: { type: number; flag: number; streamID: number; length: number }) => boolean
 }
 
 /** yamux frame type 1 (RFC-like spec of hashicorp/yamux): a window update */
@@ -32,7 +32,7 @@ const PATCHED = Symbol.for('claudemesh.yamux.halfWindowUpdates')
 /** counts, for tests and benches: updates sent and updates a data frame no longer needed */
 export const windowUpdateStats = { sent: 0, skipped: 0 }
 
-function sendWindowUpdate (this: WindowedStream): void {
+function sendWindowUpdate(this: WindowedStream): void {
   if (this.state === StreamState.Paused) {
     // no updates while paused: the remote runs out of window and stops
     this.epochStart = Date.now()
@@ -57,7 +57,7 @@ function sendWindowUpdate (this: WindowedStream): void {
 }
 
 /** Install the half-window rule on YamuxStream once; a yamux without the expected shape is left alone. */
-export function halfWindowUpdates (): void {
+export function halfWindowUpdates(): void {
   const proto = YamuxStream.prototype as unknown as Record<string | symbol, unknown>
   if (proto[PATCHED] === true) return
   if (typeof proto.sendWindowUpdate !== 'function' || typeof proto.getSendFlags !== 'function' || StreamState.Paused == null) {

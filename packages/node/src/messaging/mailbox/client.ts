@@ -18,7 +18,14 @@ import { lpOptions } from '../lp.js'
 import type { OutboxItem } from '../outbox.js'
 import { Pump, TurnFlusher } from '../../serial.js'
 import type { MeshLibp2p } from '../../transport/index.js'
-import { decodeMailboxFrame, encodeMailboxFrame, MAILBOX_WINDOW, type MailboxFrame, MAX_MAILBOX_FRAME_BYTES, type Refusal } from './frames.js'
+import {
+  decodeMailboxFrame,
+  encodeMailboxFrame,
+  MAILBOX_WINDOW,
+  type MailboxFrame,
+  MAX_MAILBOX_FRAME_BYTES,
+  type Refusal
+} from './frames.js'
 
 const log = logger('claudemesh:mailbox')
 
@@ -44,7 +51,7 @@ interface Session {
   inflight: Set<string>
   lastHeard: number
   /** mail acks and receipt acks waiting for this turn's flush */
-  acks: { a: Uint8Array[], n: Uint8Array[], k: Uint8Array[] }
+  acks: { a: Uint8Array[]; n: Uint8Array[]; k: Uint8Array[] }
   /** mail and receipt acks go out once per turn of the event loop */
   flusher: TurnFlusher
 }
@@ -64,21 +71,32 @@ export class MailboxClient {
   private timer?: ReturnType<typeof setInterval>
   private running = false
 
-  constructor (private readonly libp2p: MeshLibp2p, private readonly protocol: string, relays: string[], private readonly host: MailboxHost) {
+  constructor(
+    private readonly libp2p: MeshLibp2p,
+    private readonly protocol: string,
+    relays: string[],
+    private readonly host: MailboxHost
+  ) {
     this.relays = relays.map(r => peerIdFromString(r))
   }
 
   /** whether the mailbox stream to this relay is open */
-  hasSession (relay: string): boolean { return this.sessions.has(relay) }
+  hasSession(relay: string): boolean {
+    return this.sessions.has(relay)
+  }
 
   /** How many DMs this relay's mailbox handed us since start (what it held for this session). */
-  received (relay: string): number { return this.receivedFrom.get(relay) ?? 0 }
+  received(relay: string): number {
+    return this.receivedFrom.get(relay) ?? 0
+  }
 
   /** whether deposits can go out now: a relay's mailbox stream is open */
-  get ready (): boolean { return this.sessions.size > 0 }
+  get ready(): boolean {
+    return this.sessions.size > 0
+  }
 
   /** A relay learnt after start (SPEC.md §12.1): deposit there too, after the earlier ones. */
-  addRelay (relay: string): void {
+  addRelay(relay: string): void {
     const id = peerIdFromString(relay)
     if (this.relays.some(r => r.equals(id))) return
     this.relays.push(id)
@@ -86,17 +104,21 @@ export class MailboxClient {
   }
 
   /** Send what waits now (a stop is flushing). */
-  nudge (): void { this.kick() }
+  nudge(): void {
+    this.kick()
+  }
 
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     this.running = true
     this.libp2p.addEventListener('connection:open', this.onConnect)
-    this.timer = setInterval(() => { this.tick() }, 1_000)
+    this.timer = setInterval(() => {
+      this.tick()
+    }, 1_000)
     this.timer.unref()
     this.tick()
   }
 
-  stop (): void {
+  stop(): void {
     this.running = false
     clearInterval(this.timer)
     this.libp2p.removeEventListener('connection:open', this.onConnect)
@@ -105,12 +127,16 @@ export class MailboxClient {
   }
 
   /** Whether messages for this peer are waiting for a relay to take them. */
-  has (peer: string): boolean { return (this.perPeer.get(peer) ?? 0) > 0 }
+  has(peer: string): boolean {
+    return (this.perPeer.get(peer) ?? 0) > 0
+  }
 
-  get queued (): number { return this.queue.size }
+  get queued(): number {
+    return this.queue.size
+  }
 
   /** Hand durable outbox items to the mailbox; they keep their order. */
-  deposit (items: OutboxItem[]): void {
+  deposit(items: OutboxItem[]): void {
     for (const item of items) {
       if (this.queue.has(item.id)) continue
       this.queue.set(item.id, item)
@@ -119,7 +145,7 @@ export class MailboxClient {
     this.kick()
   }
 
-  private forget (ids: string[]): OutboxItem[] {
+  private forget(ids: string[]): OutboxItem[] {
     const out: OutboxItem[] = []
     for (const id of ids) {
       const item = this.queue.get(id)
@@ -133,7 +159,7 @@ export class MailboxClient {
     return out
   }
 
-  private tick (): void {
+  private tick(): void {
     if (!this.running) return
     for (const relay of this.relays) {
       const id = relay.toString()
@@ -151,19 +177,38 @@ export class MailboxClient {
     if (this.relays.some(r => r.equals(peer))) void this.open(peer)
   }
 
-  private async open (relay: PeerId): Promise<void> {
+  private async open(relay: PeerId): Promise<void> {
     const id = relay.toString()
     if (!this.running || this.sessions.has(id) || this.opening.has(id)) return
     this.opening.add(id)
     try {
-      const stream = await this.libp2p.dialProtocol(relay, this.protocol, { signal: AbortSignal.timeout(10_000), runOnLimitedConnection: true })
+      const stream = await this.libp2p.dialProtocol(relay, this.protocol, {
+        signal: AbortSignal.timeout(10_000),
+        runOnLimitedConnection: true
+      })
       if (!this.running) {
         stream.abort(new Error('mailbox stopped'))
         return
       }
       const lp = lpStream(stream, lpOptions(MAX_MAILBOX_FRAME_BYTES))
       const acks: Session['acks'] = { a: [], n: [], k: [] }
-      const s: Session = { relay: id, stream, lp, inflight: new Set(), lastHeard: Date.now(), acks, flusher: new TurnFlusher(() => ackFrames(acks), async frames => { await lp.writeV(frames) }, err => { this.end(s, err) }) }
+      const s: Session = {
+        relay: id,
+        stream,
+        lp,
+        inflight: new Set(),
+        lastHeard: Date.now(),
+        acks,
+        flusher: new TurnFlusher(
+          () => ackFrames(acks),
+          async frames => {
+            await lp.writeV(frames)
+          },
+          err => {
+            this.end(s, err)
+          }
+        )
+      }
       this.sessions.set(id, s)
       log('mailbox stream to relay %s open', id)
       void this.read(s)
@@ -175,7 +220,7 @@ export class MailboxClient {
     }
   }
 
-  private end (s: Session, err: Error): void {
+  private end(s: Session, err: Error): void {
     if (this.sessions.get(s.relay) !== s) return
     this.sessions.delete(s.relay)
     s.stream.abort(err)
@@ -186,7 +231,7 @@ export class MailboxClient {
   }
 
   /** The relay deposits go to: the first one, in the mesh's order, with an open stream. */
-  private primary (): Session | undefined {
+  private primary(): Session | undefined {
     for (const r of this.relays) {
       const s = this.sessions.get(r.toString())
       if (s != null) return s
@@ -194,7 +239,9 @@ export class MailboxClient {
     return undefined
   }
 
-  private kick (): void { this.pump.kick() }
+  private kick(): void {
+    this.pump.kick()
+  }
 
   private readonly pump = new Pump(async () => {
     const s = this.primary()
@@ -208,11 +255,14 @@ export class MailboxClient {
       frames.push(encodeMailboxFrame({ t: 'm', e: item.env }))
       this.stats.deposited++
     }
-    if (frames.length > 0) await s.lp.writeV(frames).catch(err => { this.end(s, err as Error) })
+    if (frames.length > 0)
+      await s.lp.writeV(frames).catch(err => {
+        this.end(s, err as Error)
+      })
     return false
   })
 
-  private async read (s: Session): Promise<void> {
+  private async read(s: Session): Promise<void> {
     try {
       while (true) {
         const f = decodeMailboxFrame((await s.lp.read()).subarray())
@@ -224,7 +274,7 @@ export class MailboxClient {
     }
   }
 
-  private onFrame (s: Session, f: MailboxFrame): void {
+  private onFrame(s: Session, f: MailboxFrame): void {
     switch (f.t) {
       case 'm': {
         let id: Uint8Array
@@ -235,10 +285,15 @@ export class MailboxClient {
         }
         this.stats.received++
         this.receivedFrom.set(s.relay, (this.receivedFrom.get(s.relay) ?? 0) + 1)
-        void this.host.accept(f.e).then(ok => {
-          (ok != null ? s.acks.a : s.acks.n).push(id)
-          s.flusher.flush()
-        }, err => { log('storing mail from relay %s failed: %s', s.relay, (err as Error).message) })
+        void this.host.accept(f.e).then(
+          ok => {
+            ;(ok != null ? s.acks.a : s.acks.n).push(id)
+            s.flusher.flush()
+          },
+          err => {
+            log('storing mail from relay %s failed: %s', s.relay, (err as Error).message)
+          }
+        )
         return
       }
       case 'h': {
@@ -247,16 +302,24 @@ export class MailboxClient {
         const items = this.forget(ids)
         this.stats.held += items.length
         this.backoff = 1_000
-        if (items.length > 0) void this.host.held(items, s.relay).catch(err => { log('recording held messages failed: %s', (err as Error).message) })
+        if (items.length > 0)
+          void this.host.held(items, s.relay).catch(err => {
+            log('recording held messages failed: %s', (err as Error).message)
+          })
         this.kick()
         return
       }
       case 'd': {
         this.stats.receipts += f.ids.length
-        void this.host.delivered(f.ids.map(idText)).then(() => {
-          s.acks.k.push(...f.ids)
-          s.flusher.flush()
-        }, err => { log('recording receipts failed: %s', (err as Error).message) })
+        void this.host.delivered(f.ids.map(idText)).then(
+          () => {
+            s.acks.k.push(...f.ids)
+            s.flusher.flush()
+          },
+          err => {
+            log('recording receipts failed: %s', (err as Error).message)
+          }
+        )
         return
       }
       case 'x': {
@@ -281,7 +344,7 @@ export class MailboxClient {
   }
 }
 
-function ackFrames (acks: Session['acks']): Uint8Array[] {
+function ackFrames(acks: Session['acks']): Uint8Array[] {
   const frames: Uint8Array[] = []
   for (const t of ['a', 'n', 'k'] as const) {
     while (acks[t].length > 0) frames.push(encodeMailboxFrame({ t, ids: acks[t].splice(0, MAX_ACK_IDS) }))

@@ -19,9 +19,12 @@ export const mailboxProtocol = (meshId: string): string => `/claudemesh/${meshId
 
 /** Why a relay refuses a deposit. `quota` and `full` are worth retrying later. */
 export const REFUSALS = ['quota', 'full', 'expired', 'invalid'] as const
-export type Refusal = typeof REFUSALS[number]
+export type Refusal = (typeof REFUSALS)[number]
 
-const ids = z.array(zBytes({ len: 16 })).min(1).max(MAX_ACK_IDS)
+const ids = z
+  .array(zBytes({ len: 16 }))
+  .min(1)
+  .max(MAX_ACK_IDS)
 
 export const MailboxFrameSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('m'), e: zBytes({ max: MAX_ENVELOPE_BYTES }) }).strict(),
@@ -37,7 +40,8 @@ export type MailboxFrame = z.infer<typeof MailboxFrameSchema>
 export const MAX_MAILBOX_FRAME_BYTES = MAX_DM_FRAME_BYTES
 
 export const encodeMailboxFrame = (f: MailboxFrame): Uint8Array => encodeFrame(f)
-export const decodeMailboxFrame = (b: Uint8Array): MailboxFrame => decodeFrame(b, MailboxFrameSchema, MAX_MAILBOX_FRAME_BYTES, 'mailbox frame')
+export const decodeMailboxFrame = (b: Uint8Array): MailboxFrame =>
+  decodeFrame(b, MailboxFrameSchema, MAX_MAILBOX_FRAME_BYTES, 'mailbox frame')
 
 /** How many deposits or deliveries one side keeps unacknowledged on a mailbox stream. */
 export const MAILBOX_WINDOW = 2048
