@@ -44,6 +44,7 @@ describe('task watchers across nodes', () => {
     await sees(c, 'the claim', () => atC.length === 1)
     await b.data.tasks.complete(t.id, 'added 0042_users.sql')
     await sees(c, 'the completion', () => atC.length === 2)
+    await sees(a, 'the completion', () => atA.length === 2) // alice reopens what she has seen done
     await a.data.tasks.update(t.id, { status: 'open' }) // alice's own change: carol is told, alice is not
     await sees(c, 'the reopen', () => atC.length === 3)
     await c.data.tasks.update(t.id, { watch: false })
