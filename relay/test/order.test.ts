@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMeshNode, type MeshNode } from '../../packages/node/src/index.js'
 import type { BatchOp, GroupCommit } from '../../packages/node/src/store/commit.js'
-import { FAST, homeWithMesh, until } from '../../packages/node/test/helpers.js'
+import { FAST, homeWithMesh, pollUntil, until } from '../../packages/node/test/helpers.js'
 import { createLog, createRelay, type Relay } from '../src/index.js'
 
 /**
@@ -106,7 +106,7 @@ describe('order per sender across the direct and mailbox paths', () => {
     // the second DM reaches bob: over the connection (stored at once), or through the relay
     // (then it waits behind the first in bob's mailbox intake)
     const mailIn = bob.mail.dm.mailbox?.stats.received ?? 0
-    await pollFor(
+    await pollUntil(
       () => arrived.includes('second') || (bob.mail.dm.mailbox?.stats.received ?? 0) > mailIn,
       15_000,
       'the second DM to reach bob'
@@ -138,13 +138,5 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     ])
   } finally {
     clearTimeout(timer)
-  }
-}
-
-async function pollFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
   }
 }

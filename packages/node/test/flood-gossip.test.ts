@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest'
 import type { MeshNode, MeshNodeInit } from '../src/index.js'
 import { groupTopic } from '../src/crypto/index.js'
 import { ALL } from '../src/messaging/groups.js'
-import { homeWithMesh, startNode } from './helpers.js'
+import { homeWithMesh, pollUntil, startNode, until } from './helpers.js'
 
 const FLOOD = 3_000
 const PER_SECOND = 1_000
@@ -33,14 +33,6 @@ const LENIENT: MeshNodeInit['limits'] = {
   totalUnreadBytes: 1 << 30
 }
 const CALM = { heartbeatMs: 10_000, ttlMs: 30_000, graceMs: 12_000 }
-
-async function pollUntil(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 /** The flooder child (test/group-flooder.ts), dialling only `peers`. */
 function spawnFlooder(
@@ -156,7 +148,9 @@ describe('group flood control by author', () => {
       const topic = groupTopic(victim.mesh.contentSecret as Uint8Array, victim.mesh.id, ALL)
       const subs = (n: MeshNode): string[] => n.libp2p.services.pubsub.getSubscribers(topic).map(p => p.toString())
       const meshed = (n: MeshNode, of: Array<{ peerId: string }>): boolean => of.every(m => subs(n).includes(peerOf(m)))
-      await pollUntil(
+      await until(
+        [victim, w, a, b].map(n => n.libp2p.services.pubsub),
+        ['subscription-change'],
         () => meshed(victim, [a, b, w, honest]) && meshed(w, [victim]) && meshed(a, [flooder, victim]) && meshed(b, [flooder, victim]),
         30_000,
         'the @all subscriptions'
@@ -189,9 +183,11 @@ describe('group flood control by author', () => {
       // every node got every honest message (but its own)
       const missing = (): number =>
         nodes.reduce((k, n) => k + expected.filter(e => e.from !== n && !(stored.get(n)?.honest.has(e.id) ?? false)).length, 0)
-      await pollUntil(() => missing() === 0, 30_000, 'every honest group message').catch(() => {})
+      await until(nodes, ['message:receive'], () => missing() === 0, 30_000, 'every honest group message').catch(() => {})
       // the forwarders carried the whole flood (their budgets are out of the way)
-      await pollUntil(
+      await until(
+        [a, b],
+        ['message:receive'],
         () => (stored.get(a)?.flood.length ?? 0) >= FLOOD * 0.99 && (stored.get(b)?.flood.length ?? 0) >= FLOOD * 0.99,
         30_000,
         'the forwarders to take the flood'
@@ -202,7 +198,14 @@ describe('group flood control by author', () => {
       const seen = (): number => gs.synced + gs.overBudget + gs.dropped
       const before = seen()
       await victim.libp2p.hangUp(a.libp2p.peerId)
-      await pollUntil(() => victim.libp2p.getConnections(a.libp2p.peerId).length > 0, 30_000, 'a to reconnect')
+      await until(
+        victim.libp2p,
+        ['connection:open'],
+        () => victim.libp2p.getConnections(a.libp2p.peerId).length > 0,
+        30_000,
+        'a to reconnect'
+      )
+      // the group stats change with no event
       await pollUntil(() => seen() - before >= FLOOD / 4, 30_000, 'the group sync with a')
       const at = (n: MeshNode): number[] => stored.get(n)?.flood ?? []
       const measured = {

@@ -23,7 +23,7 @@ import { newMessageId, sealDm } from '../src/messaging/envelope.js'
 import { encodeDmFrame } from '../src/messaging/frames.js'
 import { lpOptions } from '../src/messaging/lp.js'
 import { ALL } from '../src/messaging/groups.js'
-import { homeWithMesh, startNode, until } from './helpers.js'
+import { homeWithMesh, pollUntil, startNode, until } from './helpers.js'
 
 /** default presence timings: 21 nodes heartbeating every 500 ms would be a flood of their own */
 const CALM = { heartbeatMs: 10_000, ttlMs: 30_000, graceMs: 12_000 }
@@ -40,14 +40,6 @@ const PER_SECOND = 1_500
 const T = Date.now()
 const step = (what: string): void => {
   process.stderr.write(`[flood test +${Date.now() - T} ms] ${what}\n`)
-}
-
-async function pollUntil(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
 }
 
 /** The flooder child (test/flooder.ts), driven over IPC. */

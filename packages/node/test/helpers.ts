@@ -53,6 +53,18 @@ export async function until(
   })
 }
 
+/**
+ * Resolve when `pred` holds, looking every 50 ms: only for facts no event announces (counters
+ * of refused or synced messages, a mailbox's intake); anything with an event uses `until`.
+ */
+export async function pollUntil(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
 /** Every node lists every other node as online. */
 export function allSee(nodes: MeshNode[]): boolean {
   return nodes.every(n => nodes.every(m => m === n || n.presence.get(m.peerId)?.online === true))
