@@ -87,9 +87,7 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
     checkBody(body)
     if (opts.replyTo != null && !/^[0-9a-f]{32}$/.test(opts.replyTo))
       throw new InvalidMessageError(`reply_to "${opts.replyTo}" is not a message id`)
-    const targets =
-      this.exactPeers(Array.isArray(to) ? to : [to]) ??
-      resolveTargets(Array.isArray(to) ? to : [to], this.presence.list(), this.presence.selfId)
+    const targets = resolveTargets(Array.isArray(to) ? to : [to], this.presence, this.presence.selfId)
     if (targets.length === 0) throw new InvalidMessageError('no recipient')
     const content = { body, pri: opts.priority ?? ('next' as const), ...(opts.replyTo != null ? { re: opts.replyTo } : {}) }
     for (const t of targets) {
@@ -102,22 +100,6 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
         )
     }
     return this.deliver(targets, content)
-  }
-
-  /**
-   * Targets that are all full ids of known peers resolve to those peers (ids win over names,
-   * SPEC.md §8.6) without a directory of every peer: building one per send cost O(peers) with
-   * a locale sort, ~10 % of a node's CPU in a 100-node burst. Anything else: undefined.
-   */
-  private exactPeers(to: string[]): Target[] | undefined {
-    const out = new Map<string, Target>()
-    for (const raw of to) {
-      const t = raw.trim()
-      const p = t === this.presence.selfId ? undefined : this.presence.get(t)
-      if (p == null) return undefined
-      out.set(p.id, { kind: 'peer', id: p.id, name: p.name })
-    }
-    return [...out.values()]
   }
 
   /**

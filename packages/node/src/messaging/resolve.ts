@@ -167,9 +167,16 @@ export function withHandles(peers: PeerInfo[], selfId: string, all: PeerInfo[] =
   return peers.map(p => ({ ...p, handle: dir.handle(p) }))
 }
 
-export function resolveTargets(targets: string[], peers: PeerInfo[], selfId: string): Target[] {
+/** The known peers, or a table that can look one id up before listing them all (presence). */
+export type PeerSource = PeerInfo[] | { list: () => PeerInfo[]; get: (id: string) => PeerInfo | undefined }
+
+export function resolveTargets(targets: string[], peers: PeerSource, selfId: string): Target[] {
   const out = new Map<string, Target>()
-  const dir = new PeerDirectory(peers, selfId)
+  // the directory is built only for a target that is not a full id the table knows (ids win
+  // over names, §8.6): building one per send cost O(peers) with a locale sort, ~10 % of a
+  // node's CPU in a 100-node DM burst
+  let dir: PeerDirectory | undefined
+  const known = (t: string): PeerInfo | undefined => (Array.isArray(peers) || t === selfId ? undefined : peers.get(t))
   for (const raw of targets) {
     const t = raw.trim()
     if (t === '') throw new InvalidMessageError('empty recipient')
@@ -183,7 +190,7 @@ export function resolveTargets(targets: string[], peers: PeerInfo[], selfId: str
       out.set(`@${group}`, { kind: 'group', group })
       continue
     }
-    const p = dir.resolve(t)
+    const p = known(t) ?? (dir ??= new PeerDirectory(Array.isArray(peers) ? peers : peers.list(), selfId)).resolve(t)
     out.set(p.id, { kind: 'peer', id: p.id, name: p.name })
   }
   return [...out.values()]

@@ -82,8 +82,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private republish?: ReturnType<typeof setTimeout>
   /** accepted records go to the store written behind, in batches (SPEC.md §6.3) */
   private readonly saver: PresenceSaver
-  /** digest of the record held for each peer accepted in this run, and back (see `heldCopy`) */
-  private readonly digests = new Map<string, string>()
+  /** peer of each record accepted in this run, by the record's digest (see `heldCopy`) */
   private readonly byDigest = new Map<string, string>()
   /** our last publish reached at least one peer (else it died for want of a topic mesh) */
   private heard = false
@@ -273,7 +272,8 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   /** The one choke-point every record passes, whatever path it came by. */
   private async ingest(bytes: Uint8Array, conn?: Connection): Promise<boolean> {
-    if (this.heldCopy(bytes, conn)) return false
+    const sum = digest(bytes)
+    if (this.heldCopy(sum, conn)) return false
     let record
     let id: string
     try {
@@ -310,7 +310,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       }
     }
     const existing = this.peers.get(id)
-    const entry: PeerEntry = { id, record, bytes, body: body ?? existing?.body, lastSeen: Date.now(), state: 'offline' }
+    const entry: PeerEntry = { id, record, bytes, digest: sum, body: body ?? existing?.body, lastSeen: Date.now(), state: 'offline' }
     const verdict = applyRecord(existing, entry, Date.now(), this.timings)
     if (verdict === 'stale') {
       this.stats.stale++
@@ -321,7 +321,8 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     // is not worth a table slot: otherwise anyone could fill our memory and disk with them
     if (existing == null && verdict === 'quiet') return true
     this.peers.set(id, entry)
-    this.hold(id, bytes)
+    if (existing?.digest != null) this.byDigest.delete(existing.digest)
+    this.byDigest.set(sum, id)
     this.evictIfFull()
     this.saver.put(id, bytes)
     if (existing != null && record.inc > existing.record.inc) this.evictOlderIncarnations(id, record.inc, bytes)
@@ -341,12 +342,12 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   }
 
   /**
-   * Is `bytes` exactly the record we hold for some peer (accepted in this run)? Then it is a
+   * Is the record with digest `sum` exactly the one we hold for some peer (accepted in this run)? Then it is a
    * copy (most records an exchange hands over are), stale by definition: it is dropped before
    * decoding, schema and signature, which cost ~50× the digest (SPEC.md §6.3, step 0).
    */
-  private heldCopy(bytes: Uint8Array, conn?: Connection): boolean {
-    const id = this.byDigest.get(digest(bytes))
+  private heldCopy(sum: string, conn?: Connection): boolean {
+    const id = this.byDigest.get(sum)
     if (id == null) return false
     const known = this.peers.get(id)
     if (known == null) return false
@@ -355,19 +356,6 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       this.connInc.set(conn.id, known.record.inc)
     this.stats.stale++
     return true
-  }
-
-  /** Index the record now held for `id` (or forget it) by digest, for `heldCopy`. */
-  private hold(id: string, bytes: Uint8Array | undefined): void {
-    const old = this.digests.get(id)
-    if (old != null) this.byDigest.delete(old)
-    if (bytes == null) {
-      this.digests.delete(id)
-      return
-    }
-    const d = digest(bytes)
-    this.digests.set(id, d)
-    this.byDigest.set(d, id)
   }
 
   /** Forget the longest-offline peer once the table is full. */
@@ -379,7 +367,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     }
     if (victim == null) return
     this.peers.delete(victim.id)
-    this.hold(victim.id, undefined)
+    if (victim.digest != null) this.byDigest.delete(victim.digest)
     this.saver.del(victim.id)
   }
 

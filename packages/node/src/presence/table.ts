@@ -14,6 +14,8 @@ export interface PeerEntry {
   record: SignedRecord
   /** the record exactly as signed, to hand on to peers that connect later */
   bytes: Uint8Array
+  /** SHA-256 of `bytes`, for a record accepted in this run: a copy of it is known at once (presence.ts) */
+  digest?: string
   body?: PresenceBody
   /** local time the newest record was accepted */
   lastSeen: number
