@@ -1,24 +1,10 @@
-/**
- * Flood control for group messages that reach a node only through gossip (SPEC.md §8.8, §9.3).
- * The flooder is connected to two honest forwarders and never to the victim; the forwarders
- * run with budgets out of the way, so the whole flood reaches the victim, from both of them.
- * The victim must charge every message to its author (the signer), not to the peer that
- * forwarded it: no more of the flood is stored than one author's budget allows, whichever
- * and however many peers carry it, nothing past it is forwarded on, the forwarders are not
- * punished for it, and honest group messages keep arriving.
- *
- *   flooder ── a ──┐
- *        └──── b ──┴── victim ── w        honest ── victim, honest ── a
- */
-import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import type { MeshNode, MeshNodeInit } from '../src/index.js'
 import { groupTopic } from '../src/crypto/index.js'
 import { ALL } from '../src/messaging/groups.js'
-import { homeWithMesh, pollUntil, startNode, until } from './helpers.js'
+import { type Flooder, forkFlooder, homeWithMesh, pollUntil, startNode, until } from './helpers.js'
 
 const FLOOD = 3_000
 const PER_SECOND = 1_000
@@ -35,49 +21,8 @@ const LENIENT: MeshNodeInit['limits'] = {
 const CALM = { heartbeatMs: 10_000, ttlMs: 30_000, graceMs: 12_000 }
 
 /** The flooder child (test/group-flooder.ts), dialling only `peers`. */
-function spawnFlooder(
-  home: string,
-  peers: string[]
-): { ready: Promise<string>; done: Promise<number>; go: () => void; stop: () => Promise<void> } {
-  const child = fork(
-    join(import.meta.dirname, 'group-flooder.ts'),
-    [JSON.stringify({ home, session: randomUUID(), peers, count: FLOOD, perSecond: PER_SECOND })],
-    { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }
-  )
-  const exited = new Promise<void>(resolve => {
-    child.once('exit', () => {
-      resolve()
-    })
-  })
-  const message = async <T>(t: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const on = (m: { t: string }): void => {
-        if (m.t !== t) return
-        child.off('message', on)
-        resolve(m as T)
-      }
-      child.on('message', on)
-      void exited.then(() => {
-        reject(new Error(`the flooder exited before "${t}"`))
-      })
-    })
-  const done = message<{ rate: number }>('done').then(m => m.rate)
-  done.catch(() => {})
-  return {
-    ready: message<{ peerId: string }>('ready').then(m => m.peerId),
-    done,
-    go: () => {
-      child.send({ t: 'go' })
-    },
-    stop: async () => {
-      if (child.exitCode == null && child.connected) child.send({ t: 'stop' })
-      const killer = setTimeout(() => {
-        child.kill('SIGKILL')
-      }, 10_000)
-      await exited
-      clearTimeout(killer)
-    }
-  }
+function spawnFlooder(home: string, peers: string[]): Flooder<number> {
+  return forkFlooder('group-flooder.ts', { home, peers, count: FLOOD, perSecond: PER_SECOND }, m => m.rate as number)
 }
 
 const withId = (n: MeshNode): string => {

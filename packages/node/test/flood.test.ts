@@ -23,7 +23,7 @@ import { newMessageId, sealDm } from '../src/messaging/envelope.js'
 import { encodeDmFrame } from '../src/messaging/frames.js'
 import { lpOptions } from '../src/messaging/lp.js'
 import { ALL } from '../src/messaging/groups.js'
-import { homeWithMesh, pollUntil, startNode, until } from './helpers.js'
+import { type Flooder, forkFlooder, homeWithMesh, pollUntil, startNode, until } from './helpers.js'
 
 /** default presence timings: 21 nodes heartbeating every 500 ms would be a flood of their own */
 const CALM = { heartbeatMs: 10_000, ttlMs: 30_000, graceMs: 12_000 }
@@ -43,50 +43,8 @@ const step = (what: string): void => {
 }
 
 /** The flooder child (test/flooder.ts), driven over IPC. */
-function spawnFlooder(
-  home: string,
-  victim: string
-): { ready: Promise<string>; done: Promise<Record<string, number>>; go: () => void; stop: () => Promise<void> } {
-  const args = JSON.stringify({ home, session: randomUUID(), victim, count: FLOOD, perSecond: PER_SECOND })
-  const child = fork(join(import.meta.dirname, 'flooder.ts'), [args], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  })
-  const exited = new Promise<void>(resolve => {
-    child.once('exit', () => {
-      resolve()
-    })
-  })
-  const message = async <T>(t: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const on = (m: { t: string }): void => {
-        if (m.t !== t) return
-        child.off('message', on)
-        resolve(m as T)
-      }
-      child.on('message', on)
-      void exited.then(() => {
-        reject(new Error(`the flooder exited before "${t}"`))
-      })
-    })
-  const ready = message<{ peerId: string }>('ready').then(m => m.peerId)
-  const done = message<{ stats: Record<string, number> }>('done').then(m => m.stats)
-  done.catch(() => {})
-  return {
-    ready,
-    done,
-    go: () => {
-      child.send({ t: 'go' })
-    },
-    stop: async () => {
-      if (child.exitCode == null && child.connected) child.send({ t: 'stop' })
-      const killer = setTimeout(() => {
-        child.kill('SIGKILL')
-      }, 10_000)
-      await exited
-      clearTimeout(killer)
-    }
-  }
+function spawnFlooder(home: string, victim: string): Flooder<Record<string, number>> {
+  return forkFlooder('flooder.ts', { home, victim, count: FLOOD, perSecond: PER_SECOND }, m => m.stats as Record<string, number>)
 }
 
 /** `n` DM frames from `f` to `victim`, sealed with f's own keys: valid, so only their number hurts. */

@@ -1,3 +1,4 @@
+import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -122,4 +123,57 @@ export async function startMesh(
   }
   await untilAllSee(ns)
   return { home: h.home, nodes: ns }
+}
+
+/** A flooder child process (flooder.ts, group-flooder.ts), driven over IPC. */
+export interface Flooder<D> {
+  /** its PeerId, once its node runs */
+  ready: Promise<string>
+  /** what it reports when its flood is over */
+  done: Promise<D>
+  go: () => void
+  stop: () => Promise<void>
+}
+
+/** Start the flooder `script` (a file beside this one) with `args`; `doneOf` reads its `done` message. */
+export function forkFlooder<D>(script: string, args: Record<string, unknown>, doneOf: (m: Record<string, unknown>) => D): Flooder<D> {
+  const child = fork(join(import.meta.dirname, script), [JSON.stringify({ session: randomUUID(), ...args })], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const exited = new Promise<void>(resolve => {
+    child.once('exit', () => {
+      resolve()
+    })
+  })
+  const message = async (t: string): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const on = (m: { t: string }): void => {
+        if (m.t !== t) return
+        child.off('message', on)
+        resolve(m)
+      }
+      child.on('message', on)
+      void exited.then(() => {
+        reject(new Error(`the flooder exited before "${t}"`))
+      })
+    })
+  const ready = message('ready').then(m => m.peerId as string)
+  const done = message('done').then(doneOf)
+  done.catch(() => {})
+  return {
+    ready,
+    done,
+    go: () => {
+      child.send({ t: 'go' })
+    },
+    stop: async () => {
+      if (child.exitCode == null && child.connected) child.send({ t: 'stop' })
+      const killer = setTimeout(() => {
+        child.kill('SIGKILL')
+      }, 10_000)
+      await exited
+      clearTimeout(killer)
+    }
+  }
 }
