@@ -34,9 +34,10 @@ export interface SessionOpts {
   summary?: string
 }
 
-export async function home(): Promise<string> {
+/** A temp home with the mesh "team" (`mesh`: its relays or bootstrap peers), removed after the test. */
+export async function home(mesh: Parameters<typeof createMesh>[2] = {}): Promise<string> {
   const h = await mkdtemp(join(tmpdir(), 'cm-mcp-'))
-  await createMesh(h, 'team')
+  await createMesh(h, 'team', mesh)
   stops.push(async () => rm(h, { recursive: true, force: true }))
   return h
 }
