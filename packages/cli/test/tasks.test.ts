@@ -50,6 +50,18 @@ async function pollTask(
   }
 }
 
+/** A home with the mesh "team" and one daemon, "solo", running in it. */
+async function solo(): Promise<{ CLAUDEMESH_HOME: string; CLAUDEMESH_SESSION: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
+  dirs.push(dir)
+  const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
+  await cli(['mesh', 'create', 'team'], env)
+  const d = new Daemon(['--name', 'solo'], env)
+  daemons.push(d)
+  await d.ready()
+  return env
+}
+
 describe('claudemesh task', () => {
   it('a lease is renewed while its holder runs and lapses after kill -9; then another member claims and completes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
@@ -85,13 +97,7 @@ describe('claudemesh task', () => {
   }, 60_000)
 
   it('watch and unwatch: the creator watches unless --no-watch; --json shows the watchers, show names them', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
-    dirs.push(dir)
-    const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
-    await cli(['mesh', 'create', 'team'], env)
-    const d = new Daemon(['--name', 'solo'], env)
-    daemons.push(d)
-    await d.ready()
+    const env = await solo()
     const me = (await json<{ id: string }>(['info'], env)).id
     expect((await json<Task>(['task', 'create', 'watched'], env)).watchers).toEqual([me])
     const quiet = await json<Task>(['task', 'create', 'quiet', '--no-watch'], env)
@@ -106,13 +112,7 @@ describe('claudemesh task', () => {
   }, 60_000)
 
   it('bad input is one line on stderr, a non-zero exit, and nothing written', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
-    dirs.push(dir)
-    const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
-    await cli(['mesh', 'create', 'team'], env)
-    const d = new Daemon(['--name', 'solo'], env)
-    daemons.push(d)
-    await d.ready()
+    const env = await solo()
     const t = await json<Task>(['task', 'create', 'one'], env)
     const cases: Array<[string[], number, RegExp]> = [
       [['task', 'create', 'x', '--priority', 'urgent'], 2, /invalid priority "urgent"/],
