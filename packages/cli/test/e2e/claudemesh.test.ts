@@ -4,12 +4,11 @@
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, cli, Daemon } from '../helpers.js'
 import { ensureClaude } from './claude.js'
 import { type ApiRequest, type FakeApi, lastToolResult, requestContains, requestStrings, type Script, startFakeApi } from './fake-api.js'
-import { type MeshEnv, meshHome as newMeshHome, pollCli, stopLaunched, unique } from './mesh.js'
+import { type MeshEnv, meshHome as newMeshHome, pollCli, stopLaunched, unique, untilRegistry } from './mesh.js'
 import { type ClaudeHome, claudeEnv, createClaudeHome, type InteractiveClaude, runClaudeInteractive } from './run.js'
 
 const claude = await ensureClaude()
@@ -384,8 +383,7 @@ describe.skipIf(skip != null)(
         const id = (JSON.parse(sent?.content ?? '{}') as { results?: Array<{ message_id: string }> }).results?.[0]?.message_id ?? ''
         expect(id).toMatch(/^[0-9a-f]{32}$/)
         // alice's session is over (claude, launch and her MCP server); a courier answers for her, truthfully
-        const deadline = Date.now() + 15_000
-        while ((await entry('alice', 'mcp')) != null && Date.now() < deadline) await sleep(100)
+        await untilRegistry(mesh, async () => (await entry('alice', 'mcp')) == null, 15_000)
         expect(await entry('alice', 'mcp')).toBeUndefined()
         const st = await pollCli<{ status: string }>(['status', id, '--name', 'alice', '--json'], mesh, () => true, 30_000)
         expect(st.status).toBe('pending')
@@ -404,8 +402,7 @@ describe.skipIf(skip != null)(
         expect(requestContains(req, /Stop hook/), dump(req)).toBe(true)
         await bob.waitForScreen(/BOB-GOT-IT/, 20_000)
         // delivered: the courier's work is done and it exits
-        const gone = Date.now() + 30_000
-        while ((await entry('alice', 'courier')) != null && Date.now() < gone) await sleep(200)
+        await untilRegistry(mesh, async () => (await entry('alice', 'courier')) == null, 30_000)
         expect(await entry('alice', 'courier')).toBeUndefined()
         report('one-shot', { thawToBobRequestMs: Date.now() - t0, testMs: Date.now() - started })
       } finally {

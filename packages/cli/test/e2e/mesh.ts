@@ -5,10 +5,11 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, realpath, rm } from 'node:fs/promises'
+import { mkdtemp, realpath, rm, watch } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { paths } from '@claudemesh/node/client'
 import { expect } from 'vitest'
 import { cli } from '../helpers.js'
 import type { ClaudeHome, InteractiveClaude } from './run.js'
@@ -26,6 +27,33 @@ export async function meshHome(cleanups: Array<() => Promise<void>>, prefix = 'c
 }
 
 export const unique = (what: string): string => `${what}-${randomBytes(6).toString('hex')}`
+
+/**
+ * Resolve once `done()` holds, checking now and at every change of the mesh's registry (its
+ * entries are files that come and go with the processes), or after `timeoutMs`: the caller
+ * asserts what it waited for.
+ */
+export async function untilRegistry(env: MeshEnv, done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const ac = new AbortController()
+  const timer = setTimeout(() => {
+    ac.abort()
+  }, timeoutMs)
+  const changes = watch(paths.run(env.CLAUDEMESH_HOME, 'team'), { signal: ac.signal })[Symbol.asyncIterator]()
+  // the watcher runs from the first next(); changes queue until they are read
+  let next = changes.next()
+  try {
+    while (!(await done())) {
+      if ((await next).done === true) return
+      next = changes.next()
+    }
+  } catch (err) {
+    if (!ac.signal.aborted) throw err
+  } finally {
+    next.catch(() => {})
+    clearTimeout(timer)
+    ac.abort()
+  }
+}
 
 /** Bounded poll of a CLI call until `ok` holds; returns the last parsed JSON. */
 export async function pollCli<T>(args: string[], env: MeshEnv, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
