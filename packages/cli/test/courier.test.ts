@@ -155,7 +155,8 @@ describe('a DM outlives its sender', () => {
     const bob = daemon(['--name', 'bob', '--relay', relayAddr], env)
     const alice = daemon(['--name', 'alice', '--relay', relayAddr], env)
     await Promise.all([bob.ready(), alice.ready()])
-    await alice.line(/^\+ bob /, 30_000)
+    // bob must have met alice (and kept her record) to show her name from the mailbox later
+    await Promise.all([alice.line(/^\+ bob /, 30_000), bob.line(/^\+ alice /, 30_000)])
     expect(await bob.stop()).toBe(0)
     await alice.line(/^- bob /, 30_000)
     expect(await relay.stop()).toBe(0)
