@@ -11,14 +11,14 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-async function inbox(): Promise<Inbox> {
+async function inbox(commit?: (db: Store) => GroupCommit): Promise<Inbox> {
   const dir = await mkdtemp(join(tmpdir(), 'cm-inbox-'))
   const db: Store = await openStore(dir, SESSION_LAYOUT)
   cleanups.push(async () => {
     await db.close()
     await rm(dir, { recursive: true, force: true })
   })
-  const box = new Inbox(sublevel(db, 'inbox'), new GroupCommit(db))
+  const box = new Inbox(sublevel(db, 'inbox'), commit?.(db) ?? new GroupCommit(db))
   await box.start()
   return box
 }
@@ -62,5 +62,40 @@ describe('inbox read marks', () => {
         .sort()
     ).toEqual([...ids].sort())
     expect(box.unread).toBe(0)
+  })
+
+  it('an add whose write is slow resolves before a later add that was stored first: arrival order is storage-call order', async () => {
+    let open!: () => void
+    const gate = new Promise<void>(resolve => {
+      open = resolve
+    })
+    let stored!: () => void
+    const secondStored = new Promise<void>(resolve => {
+      stored = resolve
+    })
+    const has = (ops: Parameters<GroupCommit['write']>[0], id: string): boolean =>
+      ops.some(op => typeof op.key === 'string' && op.key.endsWith(id))
+    const box = await inbox(db => {
+      const c = new GroupCommit(db)
+      const write = c.write.bind(c)
+      // the first message's write is held back by its disk; the second's is not
+      c.write = async ops => {
+        if (has(ops, msg(1).id)) await gate
+        await write(ops)
+        if (has(ops, msg(2).id)) stored()
+      }
+      return c
+    })
+    const order: string[] = []
+    const first = box.add(msg(1)).then(() => order.push('first'))
+    const second = box.add(msg(2)).then(() => order.push('second'))
+    // the second write is on disk while the first waits; it must not be announced before it
+    await secondStored
+    await new Promise(resolve => setImmediate(resolve))
+    expect(order).toEqual([])
+    open()
+    await Promise.all([first, second])
+    expect(order).toEqual(['first', 'second'])
+    expect((await box.list({})).map(m => m.body)).toEqual(['m1', 'm2'])
   })
 })

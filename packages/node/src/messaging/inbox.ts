@@ -37,6 +37,8 @@ const order = (m: InboxMessage): number => m.seq ?? m.receivedAt
 export class Inbox {
   /** ids being committed right now: a concurrent duplicate waits for the same write */
   private readonly inflight = new Map<string, Promise<boolean>>()
+  /** the newest add, settled: each add resolves after it (see add) */
+  private tail: Promise<void> = Promise.resolve()
   private unreadCount = -1
   private lastSeq = 0
   /** unread messages per sender (keys in arrival order) and their body bytes: caps and fair order */
@@ -98,16 +100,24 @@ export class Inbox {
   async add(m: InboxMessage): Promise<boolean> {
     const pending = this.inflight.get(m.id)
     if (pending != null) return pending.then(() => false)
+    const before = this.tail
     const p = (async () => {
       if (this.ids.has(m.id)) return false
       m.seq = this.lastSeq = Math.max(m.receivedAt * 1000, this.lastSeq + 1)
       await this.commit.write(this.addOps(m))
+      // the writes batch freely; each add resolves after every earlier one, so a message is
+      // counted and announced (message:receive) in the order it was stored (SPEC.md §12.4)
+      await before
       this.ids.set(m.id, m.seq)
       this.unreadCount++
       this.bySender.add(m, `${pad(m.seq)}!${m.id}`)
       return true
     })()
     this.inflight.set(m.id, p)
+    this.tail = p.then(
+      () => {},
+      () => {}
+    )
     try {
       return await p
     } finally {
