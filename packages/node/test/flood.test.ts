@@ -438,8 +438,10 @@ describe('flood control', () => {
       within(report.floodStored, report.blockedAt)
       for (const n of nodes) within(floodStored.get(n) ?? [], blockedAtBy.get(n))
       expect(delivered() / expected.length).toBeGreaterThanOrEqual(0.999)
-      expect(measured.controlMaxMs).toBeLessThan(1_500)
-      expect(measured.victimSendMaxMs).toBeLessThan(2_000)
+      // the victim stays usable during the flood (a starved one waits out the whole flood, ~8 s);
+      // the bounds leave room for a loaded machine (quiet: ~0.1 s and tens of ms)
+      expect(measured.controlMaxMs).toBeLessThan(2_500)
+      expect(measured.victimSendMaxMs).toBeLessThan(4_000)
 
       // what the model gets: it has read what honest peers sent (as a session does, pushed one
       // by one), the flooder's unread are still piled up; an honest message sent now is among the
