@@ -12,7 +12,7 @@ import { z } from 'zod'
 import { decodeFrame, encodeFrame } from '../codec.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
-import type { Replica } from './replica.js'
+import type { IngestResult, Replica } from './replica.js'
 
 const log = logger('claudemesh:crdt')
 const VVSchema = z.object({ vv: z.record(z.string().max(128), z.number().int().nonnegative()) }).strict()
@@ -37,7 +37,15 @@ export class CrdtSync {
   async start(): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, async (_p, msg) => {
-      const r = await this.replica.ingest(msg.data)
+      // an update is forwarded as soon as it is in the document, not once its log write is
+      // durable: that write costs each hop a group commit, and the envelope is its author's
+      let inDoc: (() => void) | undefined
+      const applied = new Promise<IngestResult>(resolve => {
+        inDoc = () => {
+          resolve('applied')
+        }
+      })
+      const r = await Promise.race([this.replica.ingest(msg.data, inDoc), applied])
       // a deferred update is not forwarded: it is not checked yet, and pulls carry it once it is
       return r === 'rejected' ? TopicValidatorResult.Reject : r === 'applied' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
     })
@@ -77,15 +85,10 @@ export class CrdtSync {
     })
   }
 
-  /** Pull from every open connection at once, within `timeoutMs` (SPEC.md §14.4). */
+  /** Pull from every connected peer at once, once each, within `timeoutMs` (SPEC.md §14.4). */
   async pullAll(timeoutMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const pulls = Promise.all(
-      this.libp2p
-        .getConnections()
-        .filter(c => c.status === 'open')
-        .map(async c => this.pull(c))
-    )
+    const pulls = Promise.all([...onePerPeer(this.libp2p.getConnections()).values()].map(async c => this.pull(c)))
     await Promise.race([
       pulls,
       new Promise(resolve => {
@@ -158,4 +161,20 @@ export class CrdtSync {
       stream.abort(err as Error)
     }
   }
+}
+
+/**
+ * One open connection per peer (two nodes that dialled each other hold two), a direct one
+ * before a relayed (limited) one: a pull asks a peer for what it holds, which is the same over
+ * either.
+ */
+export function onePerPeer(conns: Connection[]): Map<string, Connection> {
+  const out = new Map<string, Connection>()
+  for (const conn of conns) {
+    if (conn.status !== 'open') continue
+    const peer = conn.remotePeer.toString()
+    const had = out.get(peer)
+    if (had == null || (had.limits != null && conn.limits == null)) out.set(peer, conn)
+  }
+  return out
 }

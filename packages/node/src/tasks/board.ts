@@ -206,8 +206,16 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     // held from the moment the claim is in the document: a rival claim applied while the write
     // is being made durable must already count as a loss
     this.holding.shown(id)
-    await this.write(`c!${id}!${this.self}`, claim)
-    await this.opts.settle?.()
+    // the settle pulls ask peers for claims made before this one's `since` (§14.4): they need
+    // not wait for it to be durable, so they start once it is signed and gossiped
+    let settled: Promise<void> | undefined
+    try {
+      await this.writeClaim(id, claim, () => {
+        settled = this.opts.settle?.().catch(() => {})
+      })
+    } finally {
+      await settled
+    }
     const after = this.view(id)
     return { won: after.holder === this.self, task: after }
   }
@@ -276,6 +284,19 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       for (const [k, v] of more) this.map.set(k, v)
     })
     if (env != null) this.publish(env)
+  }
+
+  /** A claim is gossiped as soon as it is signed, while it is made durable: rivals and watchers see it sooner (§14.4). */
+  private async writeClaim(id: string, claim: StoredTaskClaim, gossiped: () => void): Promise<void> {
+    await this.replica.change(
+      () => {
+        this.map.set(`c!${id}!${this.self}`, claim)
+      },
+      env => {
+        this.publish(env)
+        gossiped()
+      }
+    )
   }
 
   private watchEntry(id: string, on: boolean): [string, StoredTaskWatch] {
