@@ -145,6 +145,7 @@ result.claimRoundTrip = !only.includes('claim')
         const call = []
         // phases: the claim's write is durable and gossiped (publish), the first other node names the holder
         const published = []
+        const durable = []
         const first = []
         const pullsBefore = nodes.reduce((a, n) => a + n.shared.sync.stats.pulls, 0)
         const conns = nodes.reduce((a, n) => a + n.libp2p.getConnections().filter(c => c.status === 'open').length, 0)
@@ -161,6 +162,13 @@ result.claimRoundTrip = !only.includes('claim')
             published.push(performance.now() - t0)
             claimer.shared.sync.publish = pub
             pub.call(claimer.shared.sync, env)
+          }
+          const log = claimer.shared.replica.store
+          const append = log.append
+          log.append = async (...args) => {
+            log.append = append
+            await append.apply(log, args)
+            durable.push(performance.now() - t0)
           }
           const res = await claimer.data.tasks.claim(t.id, 60_000)
           call.push(performance.now() - t0)
@@ -196,6 +204,7 @@ result.claimRoundTrip = !only.includes('claim')
           untilAllAgreeMs: a,
           claimCallMs: pct(call),
           claimWrittenMs: pct(published),
+          claimDurableMs: pct(durable),
           firstOtherAgreesMs: pct(first),
           stateSetUntilAllHaveItMs: pct(ref),
           // pull streams per claim, all nodes (the settle pulls, plus the periodic ones), and open connections per peer pair

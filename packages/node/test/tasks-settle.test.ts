@@ -1,8 +1,9 @@
 /**
  * The claim path's order (SPEC.md §14.4): a claim is gossiped and its settle pulls start as soon
  * as it is signed, while its log write is still on its way to disk; the claim answers only once
- * the write is durable and the pulls are in. And the settle pulls ask each peer once, however
- * many connections lead to it.
+ * the write is durable and the pulls are in; meanwhile the claim counts as held (a copy that
+ * comes back is a duplicate). And the settle pulls ask each peer once, however many connections
+ * lead to it.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Connection } from '@libp2p/interface'
@@ -42,10 +43,12 @@ describe('claim settle', () => {
     const replica = new Replica(MESH, key, SEAL, 1, log, peerIdFromPrivateKey(key).toString())
     const steps: string[] = []
     let pullsDone!: () => void
+    let gossiped: Uint8Array | undefined
     const board = new TaskBoard(
       replica,
-      () => {
+      env => {
         steps.push('gossip')
+        gossiped = env
       },
       {
         settle: async () => {
@@ -66,6 +69,9 @@ describe('claim settle', () => {
     })
     await expect.poll(() => steps).toEqual(['gossip', 'settle'])
     expect(Object.values(replica.versionVector())).toEqual([1]) // the claim (seq 2) is not logged yet
+    // but it is held: a pull asks past it, and a copy a peer sends back is a duplicate
+    expect(Object.values(replica.pullVector())).toEqual([2])
+    expect(await replica.ingest(gossiped as Uint8Array)).toBe('duplicate')
     open()
     await expect.poll(() => Object.values(replica.versionVector())).toEqual([2])
     expect(answered).toBe(false) // the pulls are still out

@@ -105,6 +105,17 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
   }
 
   /**
+   * The vector a pull asks with: this node's own changes count as held from the moment they are
+   * signed (they are in the document), so a peer that got one by gossip before it was logged here
+   * does not send it back.
+   */
+  pullVector(): VersionVector {
+    const vv = this.versionVector()
+    if (this.seq > (vv[this.selfStream] ?? 0)) vv[this.selfStream] = this.seq
+    return vv
+  }
+
+  /**
    * Make a local change; resolves with the signed envelope once it is in the log. `signed`, if
    * given, gets the envelope as soon as it is signed, while it is being made durable (a claim
    * gossips it at once, SPEC.md §14.4: its stream is new at every start, so a crash before the
@@ -128,10 +139,18 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     }
     if (update == null) return undefined
     const seq = ++this.seq
-    const bytes = await signUpdate(this.meshId, this.key, this.sealKey, this.incarnation, seq, update)
-    signed?.(bytes)
-    await this.store.append(this.selfStream, seq, bytes)
-    this.note(this.selfStream, seq)
+    // held from here: a copy that comes back (gossip, a pull) before the write lands is a duplicate
+    const id = `${this.selfStream}!${seq}`
+    let bytes: Uint8Array
+    this.applying.add(id)
+    try {
+      bytes = await signUpdate(this.meshId, this.key, this.sealKey, this.incarnation, seq, update)
+      signed?.(bytes)
+      await this.store.append(this.selfStream, seq, bytes)
+      this.note(this.selfStream, seq)
+    } finally {
+      this.applying.delete(id)
+    }
     await this.maybeSnapshot()
     return bytes
   }

@@ -125,7 +125,7 @@ export class CrdtSync {
       try {
         stream = await conn.newStream(this.protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
         const lp = lpStream(stream, { maxDataLength: c.MAX_ENVELOPE_BYTES })
-        await lp.write(encodeFrame({ vv: this.replica.versionVector() }))
+        await lp.write(encodeFrame({ vv: this.replica.pullVector() }))
         while (true) {
           const frame = await lp.read({ signal: AbortSignal.timeout(10_000) })
           if (++n > c.SYNC_BATCH) throw new Error('the peer sent more than one batch')
