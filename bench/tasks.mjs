@@ -112,6 +112,9 @@ result.claimRoundTrip = !only.includes('claim')
         await sleep(1_000) // gossipsub grafts its mesh on the 1 s heartbeat
         // diagnosis: BENCH_TASKS_NO_SETTLE=1 answers claims without the settle pulls (§14.4), to see what they cost
         if (process.env.BENCH_TASKS_NO_SETTLE === '1') for (const n of nodes) n.shared.tasks.opts.settle = undefined
+        // diagnosis: BENCH_TASKS_PLAIN_SETTLE=1 settles with a new pull stream per peer, not the long-lived settle streams (§11.4)
+        if (process.env.BENCH_TASKS_PLAIN_SETTLE === '1')
+          for (const n of nodes) if (n.shared.sync.settle != null) n.shared.sync.settle.pull = async conn => n.shared.sync.pull(conn)
         const waitAll = pred =>
           new Promise((resolve, reject) => {
             const done = () => {
@@ -147,7 +150,7 @@ result.claimRoundTrip = !only.includes('claim')
         const published = []
         const durable = []
         const first = []
-        const pullsBefore = nodes.reduce((a, n) => a + n.shared.sync.stats.pulls, 0)
+        const pullsBefore = nodes.reduce((a, n) => a + n.shared.sync.stats.pulls + (n.shared.sync.settle?.stats.asked ?? 0), 0)
         const conns = nodes.reduce((a, n) => a + n.libp2p.getConnections().filter(c => c.status === 'open').length, 0)
         for (let r = 0; r < ROUNDS; r++) {
           const maker = nodes[r % NODES]
@@ -176,7 +179,7 @@ result.claimRoundTrip = !only.includes('claim')
           agree.push((await seen) - t0)
           first.push((await firstOther) - t0)
         }
-        const pulls = nodes.reduce((a, n) => a + n.shared.sync.stats.pulls, 0) - pullsBefore
+        const pulls = nodes.reduce((a, n) => a + n.shared.sync.stats.pulls + (n.shared.sync.settle?.stats.asked ?? 0), 0) - pullsBefore
         // the same mesh, the same moment: a shared-state write until every node has it, for reference
         const ref = []
         for (let r = 0; r < Math.min(ROUNDS, 30); r++) {

@@ -145,8 +145,11 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     this.applying.add(id)
     try {
       bytes = await signUpdate(this.meshId, this.key, this.sealKey, this.incarnation, seq, update)
+      // the write is queued before `signed` gossips it: it is then ahead of the writes that the
+      // gossip sets off (in one process, the bench's, they share the disk's threads)
+      const appended = this.store.append(this.selfStream, seq, bytes)
       signed?.(bytes)
-      await this.store.append(this.selfStream, seq, bytes)
+      await appended
       this.note(this.selfStream, seq)
     } finally {
       this.applying.delete(id)

@@ -13,6 +13,7 @@ import { decodeFrame, encodeFrame } from '../codec.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
 import type { IngestResult, Replica } from './replica.js'
+import { SettleChannels } from './settle.js'
 
 const log = logger('claudemesh:crdt')
 const VVSchema = z.object({ vv: z.record(z.string().max(128), z.number().int().nonnegative()) }).strict()
@@ -24,6 +25,7 @@ export class CrdtSync {
   private timer?: ReturnType<typeof setInterval>
   private gapTimer?: ReturnType<typeof setTimeout>
   readonly stats = { pulls: 0, pulled: 0 }
+  readonly settle: SettleChannels
 
   constructor(
     private readonly libp2p: MeshLibp2p,
@@ -32,6 +34,7 @@ export class CrdtSync {
   ) {
     this.topic = c.crdtTopic(meshId)
     this.protocol = c.crdtSyncProtocol(meshId)
+    this.settle = new SettleChannels(libp2p, replica, c.crdtSettleProtocol(meshId), async conn => this.pull(conn))
   }
 
   async start(): Promise<void> {
@@ -57,6 +60,7 @@ export class CrdtSync {
       },
       { runOnLimitedConnection: true, maxInboundStreams: 8 }
     )
+    await this.settle.start()
     this.libp2p.addEventListener('connection:open', this.onConnect)
     this.replica.onGap = () => {
       this.pullSoon()
@@ -76,6 +80,7 @@ export class CrdtSync {
     pubsub.unsubscribe(this.topic)
     pubsub.topicValidators.delete(this.topic)
     await this.libp2p.unhandle(this.protocol)
+    await this.settle.stop()
   }
 
   /** Gossip a local change (best effort: pulls repair what gossip loses). */
@@ -85,10 +90,10 @@ export class CrdtSync {
     })
   }
 
-  /** Pull from every connected peer at once, once each, within `timeoutMs` (SPEC.md §14.4). */
+  /** Pull from every connected peer at once, once each, on its settle stream, within `timeoutMs` (SPEC.md §11.4, §14.4). */
   async pullAll(timeoutMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const pulls = Promise.all([...onePerPeer(this.libp2p.getConnections()).values()].map(async c => this.pull(c)))
+    const pulls = Promise.all([...onePerPeer(this.libp2p.getConnections()).values()].map(async c => this.settle.pull(c)))
     await Promise.race([
       pulls,
       new Promise(resolve => {
