@@ -53,9 +53,15 @@ export class SettleChannels {
       },
       { runOnLimitedConnection: true, maxInboundStreams: 2 }
     )
+    this.libp2p.addEventListener('connection:close', this.onClose)
+  }
+
+  private readonly onClose = (evt: CustomEvent<Connection>): void => {
+    this.channels.delete(evt.detail.id)
   }
 
   async stop(): Promise<void> {
+    this.libp2p.removeEventListener('connection:close', this.onClose)
     await this.libp2p.unhandle(this.protocol)
     for (const ch of this.channels.values()) void ch.then(x => x?.stream.abort(new Error('stopping')))
     this.channels.clear()
