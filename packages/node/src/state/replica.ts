@@ -118,8 +118,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
   /**
    * Make a local change; resolves with the signed envelope once it is in the log. `signed`, if
    * given, gets the envelope as soon as it is signed, while it is being made durable (a claim
-   * gossips it at once, SPEC.md §14.4: its stream is new at every start, so a crash before the
-   * write lands cannot reuse its sequence).
+   * starts its settle pulls then, SPEC.md §14.4).
    */
   async change(fn: (doc: Y.Doc) => void, signed?: (envelope: Uint8Array) => void): Promise<Uint8Array | undefined> {
     let update: Uint8Array | undefined
@@ -145,8 +144,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     this.applying.add(id)
     try {
       bytes = await signUpdate(this.meshId, this.key, this.sealKey, this.incarnation, seq, update)
-      // the write is queued before `signed` gossips it: it is then ahead of the writes that the
-      // gossip sets off (in one process, the bench's, they share the disk's threads)
+      // the write is queued before `signed` sets off more work
       const appended = this.store.append(this.selfStream, seq, bytes)
       signed?.(bytes)
       await appended
