@@ -9,6 +9,7 @@
 //     duration (it pulls from its peers before answering, SPEC.md §14.4). Target p50 < 50 ms.
 // Env: BENCH_TASKS_NODES (20), BENCH_TASKS_ROUNDS (60), BENCH_TASKS_N (10000),
 // BENCH_TASKS_ONLY=list,claim (a subset), BENCH_TASKS_NO_SETTLE=1 (claims answer without pulling),
+// BENCH_TASKS_PLAIN_SETTLE=1 (settle with a new pull stream per peer, not the settle streams),
 // CLAUDEMESH_BENCH_NODE_DIST=<a copy of packages/node/dist> (a baseline build, for before/after in one
 // machine state). claimRoundTrip also gives when the claim was gossiped and when the first other
 // node named the holder, the pulls per claim and the open connections per peer pair.

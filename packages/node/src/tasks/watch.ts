@@ -41,6 +41,8 @@ interface Seen {
   holder?: string
   /** whose lease lapsed (expired or offline, told as `lease-lost`) with nobody holding the task since */
   lapsed?: string
+  /** the lapse was its holder seen offline: presence alone may bring the lease back */
+  offline?: boolean
 }
 
 type Change = Pick<TaskNotice, 'kind' | 'by' | 'result' | 'lease'>
@@ -69,18 +71,24 @@ export class TaskWatch {
     const change = mine ? undefined : this.change(f, prev, next)
     // a lapse is remembered until someone holds the task or its status changes: if its holder
     // holds it again, that is told as `lease-back`, not as a new claim
-    if (change?.kind === 'lease-lost' && change.lease !== 'released') next.lapsed = change.by
-    else if (holder == null && next.s === prev.s && next.sl === prev.sl && prev.lapsed != null) next.lapsed = prev.lapsed
+    if (change?.kind === 'lease-lost' && change.lease !== 'released') {
+      next.lapsed = change.by
+      next.offline = change.lease === 'offline'
+    } else if (holder == null && next.s === prev.s && next.sl === prev.sl && prev.lapsed != null) {
+      next.lapsed = prev.lapsed
+      next.offline = prev.offline
+    }
     if (change != null) this.emit({ id, title: f.title.v, priority: f.priority.v, why, ...change })
   }
 
   /**
    * Leases end with time and with presence, not only with entries: look again at followed tasks
    * another member holds (this session's own leases are its own business, and `task:lost`'s),
-   * and at those whose lease lapsed (its holder seen offline may come back).
+   * and at those whose holder was seen offline (presence may bring its lease back; an expired one
+   * comes back only with a new claim, which is an entry change).
    */
   tick(): void {
-    for (const [id, s] of [...this.seen]) if ((s.holder != null && s.holder !== this.host.self) || s.lapsed != null) this.look(id, false)
+    for (const [id, s] of [...this.seen]) if ((s.holder != null && s.holder !== this.host.self) || s.offline === true) this.look(id, false)
   }
 
   private why(id: string, f: Folded, holder: string | undefined, prev: Seen | undefined): TaskNotice['why'] | undefined {
