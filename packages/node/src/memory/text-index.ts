@@ -11,7 +11,7 @@
  */
 import { DocMeta, type NoteMeta } from './doc-meta.js'
 import { grow } from './grow.js'
-import { type Lists, packLists, type Postings, unpackLists } from './postings.js'
+import { findPosting, forwardOf, type Lists, packLists, type Postings, unpackLists } from './postings.js'
 import { processTerm, tokenize } from './terms.js'
 
 export type { NoteMeta, Postings }
@@ -45,6 +45,12 @@ export interface IndexParts {
 
 /** Prefix expansions are found through a term's first letters. */
 export const PREFIX_KEY = 3
+/**
+ * Removals of documents loaded from a snapshot that find their postings by a search of every
+ * list (a few ms each at 100k notes); after this many, the entries of every loaded document
+ * are made at once (one pass over the postings).
+ */
+const LAZY_REMOVALS = 8
 
 export class TextIndex {
   /** document number → note id ('' once removed) */
@@ -59,6 +65,9 @@ export class TextIndex {
   private docCount = new Uint16Array(1024)
   private docTerms = new Int32Array(1 << 16)
   private docTermsEnd = 0
+  /** documents below this were loaded from a snapshot and have no entries in `docTerms` yet (made on demand) */
+  private lazyUntil = 0
+  private lazyRemovals = 0
 
   /** per document, its author, tags and source item */
   private readonly meta = new DocMeta()
@@ -145,14 +154,48 @@ export class TextIndex {
     this.alive[doc] = 0
     this.size--
     for (let f = 0; f < NF; f++) this.lenSum[f] = (this.lenSum[f] as number) - ((this.lens[f] as Uint16Array)[doc] as number)
+    if (doc < this.lazyUntil && ++this.lazyRemovals > LAZY_REMOVALS) this.makeForward()
+    if (doc < this.lazyUntil) {
+      // a loaded document whose entries were never made: find it in every list
+      for (let f = 0; f < NF; f++) {
+        const lists = this.lists[f] as Array<Postings | undefined>
+        for (let t = 0; t < lists.length; t++) {
+          const p = lists[t]
+          if (p != null && findPosting(p, doc) >= 0) this.drop(p)
+        }
+      }
+      return
+    }
     const start = this.docStart[doc] as number
     for (let i = start; i < start + (this.docCount[doc] as number); i++) {
       const e = this.docTerms[i] as number
       const p = this.lists[e & 1]?.[e >>> 1]
-      if (p == null) continue
-      p.live--
-      if (p.n - p.live > Math.max(16, p.n >> 1)) this.compact(p)
+      if (p != null) this.drop(p)
     }
+  }
+
+  /** One posting of `p` is now of a removed document. */
+  private drop(p: Postings): void {
+    p.live--
+    if (p.n - p.live > Math.max(16, p.n >> 1)) this.compact(p)
+  }
+
+  /** The `docTerms` entries of every document loaded from the snapshot, before those of the documents added since. */
+  private makeForward(): void {
+    const limit = this.lazyUntil
+    const fwd = forwardOf(this.lists, limit)
+    const total = fwd.terms.length
+    const docTerms = new Int32Array(Math.max(total + this.docTermsEnd, 16))
+    docTerms.set(fwd.terms)
+    docTerms.set(this.docTerms.subarray(0, this.docTermsEnd), total)
+    for (let d = limit; d < this.ids.length; d++) this.docStart[d] = (this.docStart[d] as number) + total
+    for (let d = 0; d < limit; d++) {
+      this.docStart[d] = fwd.start[d] as number
+      this.docCount[d] = Math.min(fwd.count[d] as number, 0xffff)
+    }
+    this.docTerms = docTerms
+    this.docTermsEnd += total
+    this.lazyUntil = 0
   }
 
   /** The distinct terms of `text` (in `this.uniq`), each one's frequency in `this.count`; `mark` is new for each call. */
@@ -247,11 +290,9 @@ export class TextIndex {
     this.size = n
     for (const t of p.terms)
       if (t === '' || this.intern(t) !== this.terms.length - 1) throw new Error('recall index snapshot: a term twice')
-    const fwd = unpackLists(p, this.lists, n, this.lens, this.alive.length)
-    this.docStart = fwd.docStart
-    this.docCount = fwd.docCount
-    this.docTerms = fwd.docTerms
-    this.docTermsEnd = fwd.end
+    unpackLists(p, this.lists, n, p.lens)
+    // each document's entries (what a removal needs) are made when one is removed
+    this.lazyUntil = n
   }
 
   private growDocs(need: number): void {
