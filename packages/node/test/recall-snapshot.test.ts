@@ -169,7 +169,7 @@ describe('recall index snapshot', () => {
     refused(v3) // another version
     refused(good.slice(0, good.byteLength - 8)) // an array cut short
     refused(Buffer.concat([good, new Uint8Array(8)])) // bytes after the arrays
-    refused(spoilt({ ids: ['x' + (parts.ids[0] as string).slice(1), ...parts.ids.slice(1)] }))
+    refused(spoilt({ ids: [`x${(parts.ids[0] as string).slice(1)}`, ...parts.ids.slice(1)] }))
     refused(spoilt({ ids: [parts.ids[1] as string, ...parts.ids.slice(1)] })) // a note twice
     refused(spoilt({ ids: parts.ids.slice(1) })) // per-note arrays longer than the notes
     const docs = parts.docs.slice()

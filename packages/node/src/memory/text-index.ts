@@ -51,6 +51,8 @@ export const PREFIX_KEY = 3
  * are made at once (one pass over the postings).
  */
 const LAZY_REMOVALS = 8
+/** Longest term a fuzzy query word is compared with (query words of at most 16 letters, distance at most 1: SPEC.md §11.6). */
+export const FUZZY_MAX_LENGTH = 24
 
 export class TextIndex {
   /** document number → note id ('' once removed) */
@@ -82,8 +84,8 @@ export class TextIndex {
   private readonly terms: string[] = []
   private readonly lists: Lists = FIELDS.map(() => [])
   private readonly byPrefix = new Map<string, number[]>()
-  /** every character of every term: what a fuzzy variant can be made of */
-  readonly alphabet = new Set<string>()
+  /** term ids by length (up to FUZZY_MAX_LENGTH): the candidates of a fuzzy query word */
+  private readonly byLength: number[][] = []
   size = 0
 
   /** document numbers handed out so far (the size a per-document array must have) */
@@ -112,6 +114,11 @@ export class TextIndex {
   }
   postings(term: number, field: number): Postings | undefined {
     return this.lists[field]?.[term]
+  }
+
+  /** Terms of `length` UTF-16 code units (none above FUZZY_MAX_LENGTH). */
+  withLength(length: number): readonly number[] {
+    return this.byLength[length] ?? []
   }
 
   /** Terms that start with `prefix` (at least PREFIX_KEY letters long). */
@@ -315,7 +322,13 @@ export class TextIndex {
       this.stamp = grow(this.stamp, id + 1)
       this.count = grow(this.count, id + 1)
     }
-    for (const c of t) this.alphabet.add(c)
+    if (t.length <= FUZZY_MAX_LENGTH) {
+      const l = this.byLength[t.length]
+      if (l == null) {
+        for (let n = this.byLength.length; n < t.length; n++) this.byLength[n] ??= []
+        this.byLength[t.length] = [id]
+      } else l.push(id)
+    }
     if (t.length >= PREFIX_KEY) {
       const key = t.slice(0, PREFIX_KEY)
       const l = this.byPrefix.get(key)
