@@ -148,15 +148,12 @@ export function decodeIndex(input: Uint8Array): LoadedIndex {
   const idBytes = take(Uint8Array, 16 * n)
   const termBytes = take(Uint8Array, h.termBytes)
   if (at !== b.byteLength) bad('bytes left over after its arrays')
-  const idText = Buffer.from(idBytes.buffer, idBytes.byteOffset, idBytes.byteLength).toString('latin1')
-  if (!/^[0-9a-f]*$/.test(idText)) bad('note ids that are not 16 hex characters each')
-  const ids: string[] = new Array(n)
-  for (let i = 0; i < n; i++) ids[i] = idText.slice(16 * i, 16 * i + 16)
   const termText = new TextDecoder('utf-8', { fatal: true }).decode(termBytes)
   const terms = termText === '' ? [] : termText.split('\n')
   if (terms.length !== h.terms) bad('another number of terms than its header says')
   const parts: IndexParts = {
-    ids,
+    ids: [],
+    idHex: idBytes,
     source,
     authors: h.authors,
     authorOf,

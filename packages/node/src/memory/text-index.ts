@@ -11,6 +11,7 @@
  */
 import { DocMeta, type NoteMeta } from './doc-meta.js'
 import { grow } from './grow.js'
+import { NoteIds } from './note-ids.js'
 import { findPosting, forwardOf, type Lists, packLists, type Postings, unpackLists } from './postings.js'
 import { processTerm, tokenize } from './terms.js'
 
@@ -26,6 +27,8 @@ const NF = FIELDS.length
  */
 export interface IndexParts {
   ids: string[]
+  /** instead of `ids` (a snapshot's): 16 lowercase hex bytes per note */
+  idHex?: Uint8Array
   /** per document: the source item's client and clock, -1 when unknown */
   source: Float64Array
   authors: string[]
@@ -55,9 +58,8 @@ const LAZY_REMOVALS = 8
 export const FUZZY_MAX_LENGTH = 24
 
 export class TextIndex {
-  /** document number → note id ('' once removed) */
-  private readonly ids: string[] = []
-  private readonly byId = new Map<string, number>()
+  /** document number ↔ note id (a removed document keeps its number, never handed out again) */
+  private readonly ids = new NoteIds()
   alive = new Uint8Array(1024)
   /** per field, per document: its number of distinct terms (MiniSearch's field length) */
   readonly lens: Uint16Array[] = FIELDS.map(() => new Uint16Array(1024))
@@ -90,11 +92,11 @@ export class TextIndex {
 
   /** document numbers handed out so far (the size a per-document array must have) */
   get capacity(): number {
-    return this.ids.length
+    return this.ids.count
   }
 
   has(id: string): boolean {
-    return this.byId.has(id)
+    return this.ids.get(id) != null
   }
 
   /** Average field length over the live documents. */
@@ -103,7 +105,7 @@ export class TextIndex {
   }
 
   idOf(doc: number): string | undefined {
-    return this.alive[doc] === 1 ? this.ids[doc] : undefined
+    return this.alive[doc] === 1 ? this.ids.idOf(doc) : undefined
   }
 
   termId(term: string): number | undefined {
@@ -127,10 +129,8 @@ export class TextIndex {
   }
 
   add(id: string, fields: Record<Field, string>, meta: NoteMeta = { author: '', tags: [] }): void {
-    if (this.byId.has(id)) this.remove(id)
-    const doc = this.ids.length
-    this.ids.push(id)
-    this.byId.set(id, doc)
+    if (this.has(id)) this.remove(id)
+    const doc = this.ids.add(id)
     if (doc >= this.alive.length) this.growDocs(doc + 1)
     this.alive[doc] = 1
     this.docStart[doc] = this.docTermsEnd
@@ -154,10 +154,9 @@ export class TextIndex {
   }
 
   remove(id: string): void {
-    const doc = this.byId.get(id)
+    const doc = this.ids.get(id)
     if (doc == null) return
-    this.byId.delete(id)
-    this.ids[doc] = ''
+    this.ids.delete(id)
     this.alive[doc] = 0
     this.size--
     for (let f = 0; f < NF; f++) this.lenSum[f] = (this.lenSum[f] as number) - ((this.lens[f] as Uint16Array)[doc] as number)
@@ -195,7 +194,7 @@ export class TextIndex {
     const docTerms = new Int32Array(Math.max(total + this.docTermsEnd, 16))
     docTerms.set(fwd.terms)
     docTerms.set(this.docTerms.subarray(0, this.docTermsEnd), total)
-    for (let d = limit; d < this.ids.length; d++) this.docStart[d] = (this.docStart[d] as number) + total
+    for (let d = limit; d < this.ids.count; d++) this.docStart[d] = (this.docStart[d] as number) + total
     for (let d = 0; d < limit; d++) {
       this.docStart[d] = fwd.start[d] as number
       this.docCount[d] = Math.min(fwd.count[d] as number, 0xffff)
@@ -235,30 +234,32 @@ export class TextIndex {
     const m = this.meta.matcher(author, tags)
     if (m == null) return undefined
     return (id: string): boolean => {
-      const doc = this.byId.get(id)
+      const doc = this.ids.get(id)
       return doc != null && m(doc)
     }
   }
 
   /** The Yjs item a note was indexed from, when known. */
   sourceOf(id: string): [number, number] | undefined {
-    const doc = this.byId.get(id)
+    const doc = this.ids.get(id)
     return doc == null ? undefined : this.meta.source(doc)
   }
 
   /** The ids of the notes in the index. */
   noteIds(): string[] {
-    return [...this.byId.keys()]
+    const out: string[] = []
+    for (let d = 0; d < this.ids.count; d++) if (this.alive[d] === 1) out.push(this.ids.idOf(d))
+    return out
   }
 
   /** The live part of the index as arrays (dead documents and terms left out). */
   toParts(): IndexParts {
-    const renum = new Int32Array(this.ids.length).fill(-1)
+    const renum = new Int32Array(this.ids.count).fill(-1)
     const ids: string[] = []
-    for (let d = 0; d < this.ids.length; d++)
+    for (let d = 0; d < this.ids.count; d++)
       if (this.alive[d] === 1) {
         renum[d] = ids.length
-        ids.push(this.ids[d] as string)
+        ids.push(this.ids.idOf(d))
       }
     const n = ids.length
     const lens = this.lens.map(all => {
@@ -277,17 +278,18 @@ export class TextIndex {
   }
 
   private loadParts(p: IndexParts): void {
-    const n = p.ids.length
+    const n = p.idHex != null ? p.idHex.byteLength / 16 : p.ids.length
+    if (!Number.isInteger(n)) throw new Error('recall index snapshot: note ids that are not 16 hex characters each')
     if (p.lens.length !== NF || p.lens.some(l => l.length !== n))
       throw new Error('recall index snapshot: field lengths of the wrong length')
     this.growDocs(n)
     this.meta.load(p, n)
-    for (let d = 0; d < n; d++) {
-      const id = p.ids[d] as string
-      if (this.byId.has(id)) throw new Error('recall index snapshot: a note twice')
-      this.ids.push(id)
-      this.byId.set(id, d)
-    }
+    if (p.idHex != null) this.ids.loadHex(p.idHex, n)
+    else
+      for (const id of p.ids) {
+        if (this.has(id)) throw new Error('recall index snapshot: a note twice')
+        this.ids.add(id)
+      }
     this.alive.fill(1, 0, n)
     for (let f = 0; f < NF; f++) {
       const lens = p.lens[f] as Uint16Array
