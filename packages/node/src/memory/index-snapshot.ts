@@ -7,7 +7,7 @@
  * inconsistent value) makes the loader throw, and the caller rebuilds from the document: it is
  * never trusted over the replica.
  *
- * Layout (version 2): `CMRX`, u32 version, u32 header length, the header (deterministic CBOR
+ * Layout (version 2): `CMRX`, u32 version, u32 header length, SHA-256 of every byte after these 44, the header (deterministic CBOR
  * `{n, terms, lists, postings, tagPool, termBytes, authors, tags, doc}`), then the arrays raw
  * and little-endian, each starting at a multiple of 8 bytes so a load takes them as views of
  * the bytes read, with no decoding and no copy: source (float64 ×2n), authorOf (int32 ×n),
@@ -15,6 +15,7 @@
  * (uint16 ×n), tagCount (uint8 ×n), tfs (uint8 per posting), the ids (16n latin-1 bytes) and
  * the terms (UTF-8, joined with "\n"); nothing after them.
  */
+import { createHash } from 'node:crypto'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import type { Sublevel } from '../store/index.js'
 import { z } from 'zod'
@@ -25,7 +26,8 @@ export const INDEX_SNAPSHOT_VERSION = 2
 /** Largest snapshot read (100k notes take ~15 MB). */
 export const MAX_INDEX_SNAPSHOT_BYTES = 1024 * 1024 * 1024
 const MAGIC = [0x43, 0x4d, 0x52, 0x58] // CMRX
-const PREAMBLE = 12
+/** magic, version, header length, SHA-256 of every byte after the preamble */
+const PREAMBLE = 44
 
 /** Where the snapshot lives: one value, replaced whole. */
 export interface IndexStore {
@@ -106,6 +108,7 @@ export function encodeParts(p: IndexParts, doc: Uint8Array = new Uint8Array(0)):
     out.set(bytes(s), at)
     at = pad8(at + s.byteLength)
   }
+  out.set(createHash('sha256').update(out.subarray(PREAMBLE)).digest(), 12)
   return out
 }
 
@@ -124,6 +127,9 @@ export function decodeIndex(input: Uint8Array): LoadedIndex {
   if (version !== INDEX_SNAPSHOT_VERSION) bad(`version ${version}, not ${INDEX_SNAPSHOT_VERSION}`)
   const hlen = dv.getUint32(8, true)
   if (PREAMBLE + hlen > b.byteLength) bad('a header longer than the snapshot')
+  // a flipped bit in a term, a frequency or an author would still look like an index: the sum refuses it
+  if (!Buffer.from(createHash('sha256').update(b.subarray(PREAMBLE)).digest()).equals(b.subarray(12, PREAMBLE)))
+    bad('does not match its checksum')
   const h = decodeFrame(b.subarray(PREAMBLE, PREAMBLE + hlen), Header, hlen, 'recall index snapshot header')
   let at = pad8(PREAMBLE + hlen)
   // each section is checked to fit before it is made: a view of a huge claimed length would throw a RangeError anyway, but with no clear message
