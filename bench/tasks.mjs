@@ -8,7 +8,10 @@
 //     claimer as the holder (checked on each node's 'task:change'), and the claim call's own
 //     duration (it pulls from its peers before answering, SPEC.md §14.4). Target p50 < 50 ms.
 // Env: BENCH_TASKS_NODES (20), BENCH_TASKS_ROUNDS (60), BENCH_TASKS_N (10000),
-// BENCH_TASKS_ONLY=list,claim (a subset), BENCH_TASKS_NO_SETTLE=1 (claims answer without pulling).
+// BENCH_TASKS_ONLY=list,claim (a subset), BENCH_TASKS_NO_SETTLE=1 (claims answer without pulling),
+// CLAUDEMESH_BENCH_NODE_DIST=<a copy of packages/node/dist> (a baseline build, for before/after in one
+// machine state). claimRoundTrip also gives when the claim was gossiped and when the first other
+// node named the holder, the pulls per claim and the open connections per peer pair.
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { emit, guard, progress, removeDir, round, section, sleep, tempDir } from './lib/harness.mjs'
@@ -109,6 +112,9 @@ result.claimRoundTrip = !only.includes('claim')
         await sleep(1_000) // gossipsub grafts its mesh on the 1 s heartbeat
         // diagnosis: BENCH_TASKS_NO_SETTLE=1 answers claims without the settle pulls (§14.4), to see what they cost
         if (process.env.BENCH_TASKS_NO_SETTLE === '1') for (const n of nodes) n.shared.tasks.opts.settle = undefined
+        // diagnosis: BENCH_TASKS_PLAIN_SETTLE=1 settles with a new pull stream per peer, not the long-lived settle streams (§11.4)
+        if (process.env.BENCH_TASKS_PLAIN_SETTLE === '1')
+          for (const n of nodes) if (n.shared.sync.settle != null) n.shared.sync.settle.pull = async conn => n.shared.sync.pull(conn)
         const waitAll = pred =>
           new Promise((resolve, reject) => {
             const done = () => {
@@ -128,8 +134,24 @@ result.claimRoundTrip = !only.includes('claim')
             for (const n of nodes) n.addEventListener('task:change', check)
             check()
           })
+        const waitAny = pred =>
+          new Promise(resolve => {
+            const check = () => {
+              if (nodes.some(pred)) {
+                for (const n of nodes) n.removeEventListener('task:change', check)
+                resolve(performance.now())
+              }
+            }
+            for (const n of nodes) n.addEventListener('task:change', check)
+          })
         const agree = []
         const call = []
+        // phases: the claim's write is durable and gossiped (publish), the first other node names the holder
+        const published = []
+        const durable = []
+        const first = []
+        const pullsBefore = nodes.reduce((a, n) => a + n.shared.sync.stats.pulls + (n.shared.sync.settle?.stats.asked ?? 0), 0)
+        const conns = nodes.reduce((a, n) => a + n.libp2p.getConnections().filter(c => c.status === 'open').length, 0)
         for (let r = 0; r < ROUNDS; r++) {
           const maker = nodes[r % NODES]
           const claimer = nodes[(r * 7 + 3) % NODES]
@@ -137,11 +159,27 @@ result.claimRoundTrip = !only.includes('claim')
           await waitAll(n => n.shared.tasks.index.get(t.id) != null)
           const t0 = performance.now()
           const seen = waitAll(n => n.data.tasks.get(t.id).holder === claimer.peerId)
+          const firstOther = waitAny(n => n !== claimer && n.data.tasks.get(t.id).holder === claimer.peerId)
+          const pub = claimer.shared.sync.publish
+          claimer.shared.sync.publish = env => {
+            published.push(performance.now() - t0)
+            claimer.shared.sync.publish = pub
+            pub.call(claimer.shared.sync, env)
+          }
+          const log = claimer.shared.replica.store
+          const append = log.append
+          log.append = async (...args) => {
+            log.append = append
+            await append.apply(log, args)
+            durable.push(performance.now() - t0)
+          }
           const res = await claimer.data.tasks.claim(t.id, 60_000)
           call.push(performance.now() - t0)
           if (!res.won) throw new Error('an uncontested claim lost')
           agree.push((await seen) - t0)
+          first.push((await firstOther) - t0)
         }
+        const pulls = nodes.reduce((a, n) => a + n.shared.sync.stats.pulls + (n.shared.sync.settle?.stats.asked ?? 0), 0) - pullsBefore
         // the same mesh, the same moment: a shared-state write until every node has it, for reference
         const ref = []
         for (let r = 0; r < Math.min(ROUNDS, 30); r++) {
@@ -168,7 +206,13 @@ result.claimRoundTrip = !only.includes('claim')
           rounds: ROUNDS,
           untilAllAgreeMs: a,
           claimCallMs: pct(call),
+          claimWrittenMs: pct(published),
+          claimDurableMs: pct(durable),
+          firstOtherAgreesMs: pct(first),
           stateSetUntilAllHaveItMs: pct(ref),
+          // pull streams per claim, all nodes (the settle pulls, plus the periodic ones), and open connections per peer pair
+          pullsPerClaim: round(pulls / ROUNDS, 1),
+          connectionsPerPeer: round(conns / (NODES * (NODES - 1)), 2),
           target: 'p50 < 50',
           meets: a.p50 < 50
         }

@@ -96,6 +96,44 @@ describe('claudemesh task', () => {
     expect(listed.stdout).toMatch(/done/)
   }, 60_000)
 
+  it('a daemon prints its task news, one escaped line each: an assignment, a claim, a completion, a loss of the lease', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
+    dirs.push(dir)
+    const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
+    expect((await cli(['mesh', 'create', 'team'], env)).code).toBe(0)
+    const alice = new Daemon(['--name', 'alice'], env)
+    const bob = new Daemon(['--name', 'bob'], env)
+    daemons.push(alice, bob)
+    await Promise.all([alice.ready(), bob.ready()])
+    await Promise.all([alice.line(/^\+ bob /), bob.line(/^\+ alice /)])
+    // a title with a terminal control in it: it must reach the terminal as a visible escape
+    const t = await json<Task>(['task', 'create', 'fix \x1b[31mred', '--assignee', 'bob', '--priority', 'high', '--name', 'alice'], env)
+    const id8 = t.id.slice(0, 8)
+    const head = `! task ${id8} [high] "fix \\x1b[31mred"`
+    expect((await bob.line(new RegExp(`^! task ${id8} `))).input).toBe(`${head} (assigned to you): alice assigned it to you`)
+    expect((await json<{ won: boolean }>(['task', 'claim', t.id, '--ttl', '60', '--name', 'bob'], env)).won).toBe(true)
+    await alice.line(/: bob claimed it$/)
+    await json<Task>(['task', 'complete', t.id, 'merged\x07 #12', 'and', 'more', '--name', 'bob'], env)
+    await alice.line(/: bob completed it: /)
+    // a second task: bob holds it and is killed; alice (its creator, watching) is told the lease ended
+    const u = await json<Task>(['task', 'create', 'deploy', '--name', 'alice'], env)
+    await pollTask(env, 'bob', u.id, () => true, 'the second task at bob')
+    expect((await json<{ won: boolean }>(['task', 'claim', u.id, '--ttl', '60', '--name', 'bob'], env)).won).toBe(true)
+    await alice.line(new RegExp(`^! task ${u.id.slice(0, 8)} \\[normal\\] "deploy" \\(you watch it\\): bob claimed it$`))
+    await bob.stop('SIGKILL')
+    await alice.line(/"deploy" \(you watch it\): bob's lease ended \((offline|expired)\); nobody holds it$/, 30_000)
+    const news = alice.lines.filter(l => l.startsWith('! task'))
+    expect(news).toEqual([
+      `${head} (you watch it): bob claimed it`,
+      `${head} (you watch it): bob completed it: merged\\x07 #12 and more`,
+      `! task ${u.id.slice(0, 8)} [normal] "deploy" (you watch it): bob claimed it`,
+      expect.stringMatching(
+        /^! task [0-9a-f]{8} \[normal\] "deploy" \(you watch it\): bob's lease ended \((offline|expired)\); nobody holds it$/
+      )
+    ])
+    expect(alice.lines.join('\n')).not.toContain('\x1b')
+  }, 90_000)
+
   it('watch and unwatch: the creator watches unless --no-watch; --json shows the watchers, show names them', async () => {
     const env = await solo()
     const me = (await json<{ id: string }>(['info'], env)).id

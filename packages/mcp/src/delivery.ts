@@ -23,7 +23,7 @@ import {
 } from '@claudemesh/node'
 import type { TypedEventTarget } from 'main-event'
 import { attr, fence, line } from './fence.js'
-import { noticeLine, type TaskLine, taskText } from './task-notices.js'
+import { noticeLine, queueNotice, type TaskLine, taskText } from './task-notices.js'
 
 /** Characters of peer text one push may carry (hook strings are capped at 10,000). */
 export const TEXT_BUDGET = 8_000
@@ -155,7 +155,7 @@ export class Delivery {
   }
 
   private queueTask(q: TaskLine[], l: TaskLine): void {
-    q.push(l)
+    if (!queueNotice(q, l, [this.taskNews, this.taskNotes])) return
     if (q.length > MAX_TASK_LINES) {
       q.shift()
       this.taskDropped++

@@ -10,6 +10,8 @@ import { attr, fence } from './fence.js'
 export interface TaskLine {
   text: string
   result?: { id: string; by: string; text: string }
+  /** the notice it tells, so a `lease-back` can take back a `lease-lost` still queued */
+  notice?: Pick<TaskNotice, 'id' | 'kind' | 'by' | 'lease'>
 }
 
 /** Characters of results one push may carry, and of one result. */
@@ -20,11 +22,17 @@ const WHY = { watcher: 'you watch it', assignee: 'assigned to you', holder: 'you
 
 /** The line for a notice; `who` names a member (sanitized already). */
 export function noticeLine(n: TaskNotice, who: (id: string) => string): TaskLine {
+  return { ...lineOf(n, who), notice: { id: n.id, kind: n.kind, by: n.by, lease: n.lease } }
+}
+
+function lineOf(n: TaskNotice, who: (id: string) => string): TaskLine {
   const task = `the ${n.priority}-priority task ${n.id} ("${attr(n.title, 80)}") (${WHY[n.why]})`
   const by = `"${who(n.by)}"`
   switch (n.kind) {
     case 'claimed':
       return { text: `claudemesh: ${by} claimed ${task}.` }
+    case 'lease-back':
+      return { text: `claudemesh: ${by} holds ${task} again: their lease had lapsed (offline or expired) and came back.` }
     case 'reopened':
       return { text: `claudemesh: ${by} reopened ${task}; claim_task takes it.` }
     case 'cancelled':
@@ -38,6 +46,29 @@ export function noticeLine(n: TaskNotice, who: (id: string) => string): TaskLine
         ? { text: `claudemesh: ${by} completed ${task}, with no result.` }
         : { text: `claudemesh: ${by} completed ${task}`, result: { id: n.id, by: who(n.by), text: n.result } }
   }
+}
+
+/**
+ * Queue a notice's line in `q`, unless it is a `lease-back` whose lapse (`lease-lost`, expired or offline) is still queued in
+ * one of `queues`: then both go, since the session never heard of the loss (SPEC.md §14.7).
+ * Returns false when nothing was queued.
+ */
+export function queueNotice(q: TaskLine[], l: TaskLine, queues: TaskLine[][]): boolean {
+  const n = l.notice
+  if (n?.kind === 'lease-back') {
+    let dropped = false
+    for (const other of queues)
+      for (let i = other.length - 1; i >= 0; i--) {
+        const o = other[i]?.notice
+        if (o?.kind === 'lease-lost' && o.lease !== 'released' && o.id === n.id && o.by === n.by) {
+          other.splice(i, 1)
+          dropped = true
+        }
+      }
+    if (dropped) return false
+  }
+  q.push(l)
+  return true
 }
 
 /** The lines as one text: results fenced in push mode while the budget lasts, pointed to otherwise. */

@@ -246,6 +246,32 @@ describe('Delivery', () => {
     expect((await delivery.take('stop', true)).text).toBeUndefined()
   })
 
+  it('a lease-back takes back its lease-lost while that is still queued (both go); once the loss was told, the return is told', async () => {
+    const { host, delivery } = await world()
+    const notice = (n: Partial<TaskNotice> & Pick<TaskNotice, 'id' | 'kind'>): void => {
+      host.safeDispatchEvent('task:notice', { detail: { title: 'the task', priority: 'normal', by: 'bob-id', why: 'watcher', ...n } })
+    }
+    notice({ id: 't1', kind: 'lease-lost', lease: 'offline' })
+    notice({ id: 't2', kind: 'lease-lost', lease: 'expired', priority: 'high' })
+    notice({ id: 't3', kind: 'lease-lost', lease: 'released' })
+    notice({ id: 't1', kind: 'lease-back' })
+    notice({ id: 't2', kind: 'lease-back', priority: 'high' })
+    notice({ id: 't3', kind: 'lease-back' }) // a release is not taken back
+    notice({ id: 't4', kind: 'lease-lost', lease: 'offline', by: 'alice-id' })
+    notice({ id: 't4', kind: 'lease-back' }) // another member's return
+    const first = (await delivery.take('post-tool-use')).text ?? ''
+    expect(first.split('\n')).toEqual([
+      'claudemesh: "bob" let go of the normal-priority task t3 ("the task") (you watch it); nobody holds it now, claim_task takes it.',
+      'claudemesh: "bob" holds the normal-priority task t3 ("the task") (you watch it) again: their lease had lapsed (offline or expired) and came back.',
+      'claudemesh: the lease of "alice" ended (offline) on the normal-priority task t4 ("the task") (you watch it); nobody holds it now, claim_task takes it.',
+      'claudemesh: "bob" holds the normal-priority task t4 ("the task") (you watch it) again: their lease had lapsed (offline or expired) and came back.'
+    ])
+    notice({ id: 't5', kind: 'lease-lost', lease: 'offline' })
+    expect((await delivery.take('post-tool-use')).text).toMatch(/lease of "bob" ended \(offline\) on .* t5/)
+    notice({ id: 't5', kind: 'lease-back' })
+    expect((await delivery.take('post-tool-use')).text).toMatch(/"bob" holds .* t5 .* again/)
+  })
+
   it('a resumed session is offered, once, at its first break, the hand-offs peers published since it last started', async () => {
     const lastStart = Date.now() - 60_000
     const h = (peer: string, name: string, at: number, summary: string): HandOff => ({

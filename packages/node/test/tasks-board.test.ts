@@ -150,6 +150,53 @@ describe('task watchers (§14.8)', () => {
   })
 })
 
+describe('lease-back (§14.8)', () => {
+  it('a holder whose lease lapsed (seen offline, or expired and claimed again) and who holds the task again is told as lease-back, not claimed', async () => {
+    const clock = { now: 11_000_000 }
+    const gone = new Set<string>()
+    const key = await generateKeyPair('Ed25519')
+    const id = peerIdFromPrivateKey(key).toString()
+    const replica = new Replica(MESH, key, SEAL, 1, new MemoryLog(), id)
+    const a = { id, replica, board: new TaskBoard(replica, () => {}, { now: () => clock.now, offline: p => gone.has(p) }) }
+    const b = await member(clock)
+    const c = await member(clock)
+    const notices: string[] = []
+    const who = new Map([
+      [b.id, 'b'],
+      [c.id, 'c']
+    ])
+    a.board.addEventListener('task:notice', evt => {
+      notices.push(`${evt.detail.kind}:${who.get(evt.detail.by)}${evt.detail.lease != null ? `:${evt.detail.lease}` : ''}`)
+    })
+    const t = await a.board.create({ title: 'watched' })
+    await sync(a.replica, b.replica)
+    await b.board.claim(t.id, 60_000)
+    await sync(b.replica, a.replica)
+    gone.add(b.id) // a partition: a sees b offline
+    a.board.presenceChanged()
+    gone.delete(b.id) // healed: b's lease never ended at b, and it is live again
+    a.board.presenceChanged()
+    expect(notices).toEqual(['claimed:b', 'lease-lost:b:offline', 'lease-back:b'])
+    // b stalled past its lease's end, then claimed again: still b's lease back
+    clock.now += 61_000
+    await a.board.tick()
+    await b.board.claim(t.id, 60_000)
+    await sync(b.replica, a.replica)
+    expect(notices.slice(3)).toEqual(['lease-lost:b:expired', 'lease-back:b'])
+    // a release is not a lapse; another member's claim after a lapse is a claim
+    await b.board.update(t.id, { release: true })
+    await sync(b.replica, a.replica)
+    await b.board.claim(t.id, 60_000)
+    await sync(b.replica, a.replica)
+    clock.now += 61_000
+    await a.board.tick()
+    await sync(a.replica, c.replica)
+    await c.board.claim(t.id, 60_000)
+    await sync(c.replica, a.replica)
+    expect(notices.slice(5)).toEqual(['lease-lost:b:released', 'claimed:b', 'lease-lost:b:expired', 'claimed:c'])
+  })
+})
+
 describe('hostile task entries', () => {
   it('are refused and counted, never applied; the honest board carries on', async () => {
     const clock = { now: 1_000 }

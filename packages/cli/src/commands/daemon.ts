@@ -4,6 +4,7 @@ import type { MeshNode } from '@claudemesh/node'
 import type { Command } from 'commander'
 import { addNodeFlags, checkRelays, home, limitFlags, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
 import { esc, note, out } from '../output.js'
+import { printTaskNews } from '../task-lines.js'
 import { spawnCourier } from './courier.js'
 
 /**
@@ -61,6 +62,8 @@ export function daemonCommand(program: Command, env: NodeJS.ProcessEnv): void {
           `> ${esc(m.fromName || m.from.slice(-8))}${m.group != null ? ` ${esc(m.to)}` : ''}: ${esc(m.body.split('\n')[0]?.slice(0, 200) ?? '')}`
         )
       })
+      // the task news the MCP server pushes to a model (SPEC.md §14.4, §14.8), for a person
+      printTaskNews(node, note)
       await node.start()
       youngGenerationGrows()
       const info = node.info()

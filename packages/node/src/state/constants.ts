@@ -2,6 +2,8 @@
 
 export const crdtTopic = (meshId: string): string => `/claudemesh/${meshId}/crdt/1`
 export const crdtSyncProtocol = (meshId: string): string => `/claudemesh/${meshId}/crdt-sync/1.0.0`
+/** Settle pulls on a long-lived stream per peer (§11.4 "Settle"). */
+export const crdtSettleProtocol = (meshId: string): string => `/claudemesh/${meshId}/crdt-settle/1.0.0`
 
 export const UPDATE_SIGN_CONTEXT = 'claudemesh/crdt/v1\0'
 

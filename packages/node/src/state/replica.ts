@@ -129,8 +129,24 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     return Object.fromEntries(this.vv)
   }
 
-  /** Make a local change; resolves with the signed envelope once it is in the log. */
-  async change(fn: (doc: Y.Doc) => void): Promise<Uint8Array | undefined> {
+  /**
+   * The vector a pull asks with: this node's own changes count as held from the moment they are
+   * signed (they are in the document), so a peer that got one by gossip before it was logged here
+   * does not send it back.
+   */
+  pullVector(): VersionVector {
+    const vv = this.versionVector()
+    if (this.seq > (vv[this.selfStream] ?? 0)) vv[this.selfStream] = this.seq
+    return vv
+  }
+
+  /**
+   * Make a local change; resolves with the signed envelope once it is in the log. `signed`, if
+   * given, gets the envelope as soon as it is signed, while it is being made durable (a claim
+   * gossips it at once, SPEC.md §14.4: its stream is new at every start, so a crash before the
+   * write lands cannot reuse its sequence).
+   */
+  async change(fn: (doc: Y.Doc) => void, signed?: (envelope: Uint8Array) => void): Promise<Uint8Array | undefined> {
     let update: Uint8Array | undefined
     const capture = (u: Uint8Array, origin: unknown): void => {
       if ((origin as Origin | undefined)?.local === true) update = u
@@ -148,9 +164,21 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     }
     if (update == null) return undefined
     const seq = ++this.seq
-    const bytes = await signUpdate(this.meshId, this.key, this.sealKey, this.incarnation, seq, update)
-    await this.store.append(this.selfStream, seq, bytes)
-    this.note(this.selfStream, seq)
+    // held from here: a copy that comes back (gossip, a pull) before the write lands is a duplicate
+    const id = `${this.selfStream}!${seq}`
+    let bytes: Uint8Array
+    this.applying.add(id)
+    try {
+      bytes = await signUpdate(this.meshId, this.key, this.sealKey, this.incarnation, seq, update)
+      // the write is queued before `signed` gossips it: it is then ahead of the writes that the
+      // gossip sets off (in one process, the bench's, they share the disk's threads)
+      const appended = this.store.append(this.selfStream, seq, bytes)
+      signed?.(bytes)
+      await appended
+      this.note(this.selfStream, seq)
+    } finally {
+      this.applying.delete(id)
+    }
     await this.maybeSnapshot()
     return bytes
   }
@@ -160,7 +188,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
    * where each item lands and its value's schema (placement.ts), all before the document is
    * touched. A refused update is counted and announced, never thrown.
    */
-  async ingest(bytes: Uint8Array): Promise<IngestResult> {
+  async ingest(bytes: Uint8Array, inDoc?: () => void): Promise<IngestResult> {
     let e: UpdateEnvelope
     let opened: { author: string; update: Uint8Array }
     try {
@@ -179,10 +207,11 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     } catch (err) {
       return this.refuse((err as Error).message, stream, e.seq, opened.author)
     }
-    return await this.admit({ stream, seq: e.seq, bytes, author: opened.author, update: opened.update, structs, client })
+    return await this.admit({ stream, seq: e.seq, bytes, author: opened.author, update: opened.update, structs, client }, inDoc)
   }
 
-  private async admit(u: Candidate): Promise<IngestResult> {
+  /** `inDoc`: told once the update is in the document, before its log write is durable. */
+  private async admit(u: Candidate, inDoc?: () => void): Promise<IngestResult> {
     const placed = placeUpdate(this.doc, u.structs, u.client, (this.vv.get(u.stream) ?? 0) >= u.seq - 1)
     if (placed.kind === 'wait') {
       this.stats.deferred++
@@ -194,6 +223,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     this.applying.add(id)
     try {
       Y.applyUpdate(this.doc, u.update, { author: u.author, local: false } satisfies Origin)
+      inDoc?.()
       await this.store.append(u.stream, u.seq, u.bytes)
     } finally {
       this.applying.delete(id)

@@ -12,7 +12,8 @@ import { z } from 'zod'
 import { decodeFrame, encodeFrame } from '../codec.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
-import type { Replica } from './replica.js'
+import type { IngestResult, Replica } from './replica.js'
+import { SettleChannels } from './settle.js'
 
 const log = logger('claudemesh:crdt')
 const VVSchema = z.object({ vv: z.record(z.string().max(128), z.number().int().nonnegative()) }).strict()
@@ -24,6 +25,7 @@ export class CrdtSync {
   private timer?: ReturnType<typeof setInterval>
   private gapTimer?: ReturnType<typeof setTimeout>
   readonly stats = { pulls: 0, pulled: 0 }
+  readonly settle: SettleChannels
 
   constructor(
     private readonly libp2p: MeshLibp2p,
@@ -32,12 +34,21 @@ export class CrdtSync {
   ) {
     this.topic = c.crdtTopic(meshId)
     this.protocol = c.crdtSyncProtocol(meshId)
+    this.settle = new SettleChannels(libp2p, replica, c.crdtSettleProtocol(meshId), async conn => this.pull(conn))
   }
 
   async start(): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, async (_p, msg) => {
-      const r = await this.replica.ingest(msg.data)
+      // an update is forwarded as soon as it is in the document, not once its log write is
+      // durable: that write costs each hop a group commit, and the envelope is its author's
+      let inDoc: (() => void) | undefined
+      const applied = new Promise<IngestResult>(resolve => {
+        inDoc = () => {
+          resolve('applied')
+        }
+      })
+      const r = await Promise.race([this.replica.ingest(msg.data, inDoc), applied])
       // a deferred update is not forwarded: it is not checked yet, and pulls carry it once it is
       return r === 'rejected' ? TopicValidatorResult.Reject : r === 'applied' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
     })
@@ -49,6 +60,7 @@ export class CrdtSync {
       },
       { runOnLimitedConnection: true, maxInboundStreams: 8 }
     )
+    await this.settle.start()
     this.libp2p.addEventListener('connection:open', this.onConnect)
     this.replica.onGap = () => {
       this.pullSoon()
@@ -68,6 +80,7 @@ export class CrdtSync {
     pubsub.unsubscribe(this.topic)
     pubsub.topicValidators.delete(this.topic)
     await this.libp2p.unhandle(this.protocol)
+    await this.settle.stop()
   }
 
   /** Gossip a local change (best effort: pulls repair what gossip loses). */
@@ -77,15 +90,10 @@ export class CrdtSync {
     })
   }
 
-  /** Pull from every open connection at once, within `timeoutMs` (SPEC.md §14.4). */
+  /** Pull from every connected peer at once, once each, on its settle stream, within `timeoutMs` (SPEC.md §11.4, §14.4). */
   async pullAll(timeoutMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const pulls = Promise.all(
-      this.libp2p
-        .getConnections()
-        .filter(c => c.status === 'open')
-        .map(async c => this.pull(c))
-    )
+    const pulls = Promise.all([...onePerPeer(this.libp2p.getConnections()).values()].map(async c => this.settle.pull(c)))
     await Promise.race([
       pulls,
       new Promise(resolve => {
@@ -122,7 +130,7 @@ export class CrdtSync {
       try {
         stream = await conn.newStream(this.protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
         const lp = lpStream(stream, { maxDataLength: c.MAX_ENVELOPE_BYTES })
-        await lp.write(encodeFrame({ vv: this.replica.versionVector() }))
+        await lp.write(encodeFrame({ vv: this.replica.pullVector() }))
         while (true) {
           const frame = await lp.read({ signal: AbortSignal.timeout(10_000) })
           if (++n > c.SYNC_BATCH) throw new Error('the peer sent more than one batch')
@@ -158,4 +166,20 @@ export class CrdtSync {
       stream.abort(err as Error)
     }
   }
+}
+
+/**
+ * One open connection per peer (two nodes that dialled each other hold two), a direct one
+ * before a relayed (limited) one: a pull asks a peer for what it holds, which is the same over
+ * either.
+ */
+export function onePerPeer(conns: Connection[]): Map<string, Connection> {
+  const out = new Map<string, Connection>()
+  for (const conn of conns) {
+    if (conn.status !== 'open') continue
+    const peer = conn.remotePeer.toString()
+    const had = out.get(peer)
+    if (had == null || (had.limits != null && conn.limits == null)) out.set(peer, conn)
+  }
+  return out
 }

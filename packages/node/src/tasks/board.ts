@@ -1,10 +1,10 @@
 /**
  * The task board (SPEC.md §14) on the replica's `tasks` map: create, list, claim with a
  * lease, update, complete, reopen, cancel, release. Who holds a task is a pure function of
- * the entries (rule.ts); this class writes entries, renews its own leases, and tells its
- * session when a remote update shows it lost a task (`task:lost`), kept one that another
- * member also claimed (`task:conflict`), was assigned one (`task:assigned`), or another
- * member changed one it follows (`task:notice`, watch.ts).
+ * the entries (rule.ts); this class writes entries, renews its own leases (holding.ts), and
+ * tells its session when a remote update shows it lost a task (`task:lost`), kept one that
+ * another member also claimed (`task:conflict`), was assigned one (`task:assigned`), or
+ * another member changed one it follows (`task:notice`, watch.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { TypedEventEmitter } from 'main-event'
@@ -22,8 +22,9 @@ import {
 import * as c from './constants.js'
 import { TaskIndex } from './entries.js'
 import { checkFields, type TaskFieldsInput, type TaskInput } from './input.js'
-import { type Folded, holderOf, leaseState } from './rule.js'
+import { type Folded, holderOf } from './rule.js'
 import { assignedTo, mayClaim } from './assignee.js'
+import { Holding, type TaskConflict, type TaskLost } from './holding.js'
 import { type Task, taskView } from './view.js'
 import { type TaskNotice, TaskWatch } from './watch.js'
 
@@ -42,16 +43,7 @@ export interface TaskChange {
   id: string
   local: boolean
 }
-export interface TaskLost {
-  id: string
-  title: string
-  winner: string
-}
-export interface TaskConflict {
-  id: string
-  title: string
-  other: string
-}
+export type { TaskConflict, TaskLost }
 /** A peer assigned a task to this session or one of its groups. */
 export interface TaskAssigned {
   id: string
@@ -83,12 +75,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   private readonly map: Y.Map<unknown>
   private readonly now: () => number
   private readonly offline: (peer: string) => boolean
-  /** tasks this session held at its last look: losing one of them is news */
-  private readonly holding = new Set<string>()
-  /** tasks this session held and no longer does, whose winner it has not been told of yet */
-  private readonly losing = new Set<string>()
-  /** conflicts already told, `<task>!<other>!<l>` */
-  private readonly told = new Set<string>()
+  private readonly holding: Holding
   private timer?: ReturnType<typeof setInterval>
   /** views as last built, each good until its lease's end (listing 10k tasks reads these) */
   private readonly views = new Map<string, { task: Task; until: number }>()
@@ -109,6 +96,14 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     }
     this.now = opts.now ?? Date.now
     this.offline = opts.offline ?? (() => false)
+    this.holding = new Holding({
+      self: this.self,
+      index: this.index,
+      now: this.now,
+      offline: this.offline,
+      lost: detail => this.safeDispatchEvent('task:lost', { detail }),
+      conflict: detail => this.safeDispatchEvent('task:conflict', { detail })
+    })
     this.watch = new TaskWatch(
       { self: this.self, get: id => this.index.get(id), now: this.now, offline: this.offline, assignedToMe: id => this.assignedToMe(id) },
       n => {
@@ -116,7 +111,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
       }
     )
     for (const id of this.index.ids()) {
-      if (this.holderAt(id) === this.self) this.holding.add(id)
+      if (this.holderAt(id) === this.self) this.holding.shown(id)
       this.watch.look(id, true)
     }
     this.map.observe((evt, tr) => {
@@ -210,9 +205,17 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     const claim: StoredTaskClaim = { l, since, exp: now + ttlMs, ttl: ttlMs, held: true, by: this.self, at: now }
     // held from the moment the claim is in the document: a rival claim applied while the write
     // is being made durable must already count as a loss
-    this.holding.add(id)
-    await this.write(`c!${id}!${this.self}`, claim)
-    await this.opts.settle?.()
+    this.holding.shown(id)
+    // the settle pulls ask peers for claims made before this one's `since` (§14.4): they need
+    // not wait for it to be durable, so they start once it is signed and gossiped
+    let settled: Promise<void> | undefined
+    try {
+      await this.writeClaim(id, claim, () => {
+        settled = this.opts.settle?.().catch(() => {})
+      })
+    } finally {
+      await settled
+    }
     const after = this.view(id)
     return { won: after.holder === this.self, task: after }
   }
@@ -256,25 +259,13 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
 
   /** Renew every lease this session holds once a third of its TTL has passed. */
   async renew(): Promise<void> {
-    const now = this.now()
-    for (const id of [...this.holding]) {
-      const f = this.index.get(id)
-      const mine = f?.decisive
-      if (f == null || mine == null || mine.by !== this.self || !mine.held || f.status.v.s !== 'open') {
-        this.holding.delete(id)
-        continue
-      }
-      // lapsed (this process was stopped or cut off too long): never revived, but a takeover is still news
-      if (holderOf(f, now, this.offline) !== this.self) continue
-      if (mine.exp - now > (mine.ttl * 2) / 3) continue
-      await this.write(`c!${id}!${this.self}`, { ...mine, exp: now + mine.ttl, at: now })
-    }
+    for (const { id, claim } of this.holding.due()) await this.write(`c!${id}!${this.self}`, claim)
   }
 
   private async release(id: string): Promise<void> {
     const mine = this.index.entries(id)?.claims.get(this.self)
     if (mine == null || !mine.held) throw new TaskStateError(`you hold no claim on task ${id}`)
-    this.holding.delete(id)
+    this.holding.released(id)
     await this.write(`c!${id}!${this.self}`, { ...mine, held: false, at: this.now() })
   }
 
@@ -295,11 +286,24 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     if (env != null) this.publish(env)
   }
 
+  /** A claim is gossiped as soon as it is signed, while it is made durable: rivals and watchers see it sooner (§14.4). */
+  private async writeClaim(id: string, claim: StoredTaskClaim, gossiped: () => void): Promise<void> {
+    await this.replica.change(
+      () => {
+        this.map.set(`c!${id}!${this.self}`, claim)
+      },
+      env => {
+        this.publish(env)
+        gossiped()
+      }
+    )
+  }
+
   private watchEntry(id: string, on: boolean): [string, StoredTaskWatch] {
     return [`w!${id}!${this.self}`, { on, by: this.self, at: this.now() }]
   }
 
-  /** After a remote change: did this session lose the task, or keep it against another claimant? */
+  /** After a remote change: was this session assigned the task; did it lose it, or keep it against another claimant? */
   private notice(id: string, assignedBefore: boolean): void {
     const f = this.index.get(id)
     if (f != null && !assignedBefore && this.assignedToMe(id) && f.status.v.s === 'open') {
@@ -307,36 +311,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
         detail: { id, title: f.title.v, assignee: f.assignee.v, by: f.assignee.w, priority: f.priority.v }
       })
     }
-    const holder = f == null ? undefined : holderOf(f, this.now(), this.offline)
-    if (f != null && this.holding.has(id) && holder !== this.self) {
-      this.holding.delete(id)
-      // no winner yet (our lease lapsed, or a claim arrived that does not decide): the loss is
-      // told once a rival's claim becomes the decisive one, whatever update brings it
-      this.losing.add(id)
-    }
-    if (f != null && this.losing.has(id) && holder !== this.self) {
-      const winner = f.decisive != null && f.decisive.by !== this.self ? f.decisive.by : undefined
-      if (f.status.v.s !== 'open') this.losing.delete(id)
-      else if (winner != null) {
-        this.losing.delete(id)
-        this.safeDispatchEvent('task:lost', { detail: { id, title: f.title.v, winner } })
-      }
-    }
-    if (f == null || holder !== this.self) return
-    this.losing.delete(id)
-    this.holding.add(id)
-    this.conflicts(id, f)
-  }
-
-  /** Tell of live claims by others on a task this session holds, once each (§14.4). */
-  private conflicts(id: string, f: Folded): void {
-    for (const [peer, claim] of this.index.entries(id)?.claims ?? []) {
-      const key = `${id}!${peer}!${claim.l}`
-      if (peer === this.self || claim.l <= f.status.l || leaseState(claim, this.now(), this.offline) !== 'held' || this.told.has(key))
-        continue
-      this.told.add(key)
-      this.safeDispatchEvent('task:conflict', { detail: { id, title: f.title.v, other: peer } })
-    }
+    this.holding.look(id)
   }
 
   private holderAt(id: string): string | undefined {
@@ -364,12 +339,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
   presenceChanged(): void {
     this.views.clear()
     this.watch.tick()
-    // a rival claim that arrived while its claimant was seen offline (a healing partition)
-    // becomes a conflict once the claimant is back
-    for (const id of this.holding) {
-      const f = this.index.get(id)
-      if (f != null && holderOf(f, this.now(), this.offline) === this.self) this.conflicts(id, f)
-    }
+    this.holding.presenceChanged()
   }
 
   /** The task as callers see it; cached until an entry of it changes, its lease ends or presence changes. */
@@ -381,10 +351,7 @@ export class TaskBoard extends TypedEventEmitter<TaskEvents> {
     this.views.set(id, { task, until: task.lease?.state === 'held' ? task.lease.expiresAt : Number.POSITIVE_INFINITY })
     // what this session was shown it holds (after a restart, before any remote change) is what
     // losing it is measured against
-    if (task.holder === this.self) {
-      this.holding.add(id)
-      this.losing.delete(id)
-    }
+    if (task.holder === this.self) this.holding.shown(id)
     return task
   }
 }

@@ -2,13 +2,13 @@
  * Notices for the tasks a session follows (SPEC.md §14.8): those it watches, is assigned (itself
  * or one of its groups) or holds. After each change of such a task, and on a tick for leases
  * that end with time or presence, it compares what it last saw with what is now and tells the
- * session of a claim, a completion (with its result), a reopen, a cancel or a lease that ended,
- * unless this session made the change.
+ * session of a claim, a completion (with its result), a reopen, a cancel, a lease that ended or
+ * one that came back to its holder after it lapsed, unless this session made the change.
  */
 import type { StoredTaskDef, TaskStatus } from '../state/task-schema.js'
 import { type Folded, holderOf, type LeaseState, leaseState } from './rule.js'
 
-export type TaskNoticeKind = 'claimed' | 'completed' | 'reopened' | 'cancelled' | 'lease-lost'
+export type TaskNoticeKind = 'claimed' | 'completed' | 'reopened' | 'cancelled' | 'lease-lost' | 'lease-back'
 
 /** Something happened to a task this session follows, done by another member. */
 export interface TaskNotice {
@@ -16,7 +16,7 @@ export interface TaskNotice {
   title: string
   priority: StoredTaskDef['priority']
   kind: TaskNoticeKind
-  /** the claimant, the writer of the new status, or whose lease ended */
+  /** the claimant, the writer of the new status, or whose lease ended or came back */
   by: string
   /** why this session is told: it watches the task, is its assignee, or held it */
   why: 'watcher' | 'assignee' | 'holder'
@@ -39,6 +39,8 @@ interface Seen {
   s: TaskStatus['s']
   sl: number
   holder?: string
+  /** whose lease lapsed (expired or offline, told as `lease-lost`) with nobody holding the task since */
+  lapsed?: string
 }
 
 type Change = Pick<TaskNotice, 'kind' | 'by' | 'result' | 'lease'>
@@ -63,17 +65,22 @@ export class TaskWatch {
     }
     const next: Seen = { s: f.status.v.s, sl: f.status.l, holder }
     this.seen.set(id, next)
-    if (prev == null || mine) return
-    const change = this.change(f, prev, next)
+    if (prev == null) return
+    const change = mine ? undefined : this.change(f, prev, next)
+    // a lapse is remembered until someone holds the task or its status changes: if its holder
+    // holds it again, that is told as `lease-back`, not as a new claim
+    if (change?.kind === 'lease-lost' && change.lease !== 'released') next.lapsed = change.by
+    else if (holder == null && next.s === prev.s && next.sl === prev.sl && prev.lapsed != null) next.lapsed = prev.lapsed
     if (change != null) this.emit({ id, title: f.title.v, priority: f.priority.v, why, ...change })
   }
 
   /**
    * Leases end with time and with presence, not only with entries: look again at followed tasks
-   * another member holds (this session's own leases are its own business, and `task:lost`'s).
+   * another member holds (this session's own leases are its own business, and `task:lost`'s),
+   * and at those whose lease lapsed (its holder seen offline may come back).
    */
   tick(): void {
-    for (const [id, s] of [...this.seen]) if (s.holder != null && s.holder !== this.host.self) this.look(id, false)
+    for (const [id, s] of [...this.seen]) if ((s.holder != null && s.holder !== this.host.self) || s.lapsed != null) this.look(id, false)
   }
 
   private why(id: string, f: Folded, holder: string | undefined, prev: Seen | undefined): TaskNotice['why'] | undefined {
@@ -95,7 +102,8 @@ export class TaskWatch {
     }
     // a holder that loses its task is told by `task:lost`; its own claims and releases are its own
     if (next.s !== 'open' || next.holder === prev.holder || prev.holder === self) return undefined
-    if (next.holder != null) return next.holder === self ? undefined : { kind: 'claimed', by: next.holder }
+    if (next.holder != null)
+      return next.holder === self ? undefined : { kind: next.holder === prev.lapsed ? 'lease-back' : 'claimed', by: next.holder }
     const d = f.decisive
     const state = d == null || d.by !== prev.holder ? 'released' : leaseState(d, this.host.now(), this.host.offline)
     return prev.holder == null ? undefined : { kind: 'lease-lost', by: prev.holder, lease: state === 'held' ? 'released' : state }
