@@ -164,13 +164,16 @@ async function serve(lib, key, id, dir) {
   const t0 = performance.now()
   const { log, indexStore } = await openShared(lib, dir)
   const replica = new lib.Replica(MESH_ID, key, SEAL_KEY, 3, log, id)
+  // as createShared does: a build that reads the index snapshot beside the replica's load starts it first
+  const preloaded = lib.indexSnapshotVersion >= 2 ? indexStore?.load() : undefined
+  preloaded?.catch(() => {})
   await replica.load()
   const tLoad = performance.now()
   const cLoad = cpuMs(c0)
   const base = memory()
   const c1 = process.cpuUsage()
   const t1 = performance.now()
-  const mem = new lib.SharedMemory(replica, () => {}, { indexStore })
+  const mem = new lib.SharedMemory(replica, () => {}, { indexStore, ...(preloaded != null ? { preloaded } : {}) })
   const tConstruct = performance.now()
   const cConstruct = cpuMs(c1)
   await mem.ready

@@ -33,6 +33,8 @@ export async function loadPure() {
     ...state,
     SharedMemory: memory.SharedMemory,
     levelIndexStore: snapshot.levelIndexStore,
+    /** version 2 on: the node reads the index snapshot while the replica loads (SharedMemory's `preloaded`) */
+    indexSnapshotVersion: snapshot.INDEX_SNAPSHOT_VERSION ?? 0,
     /** a session's store, as a node opens it */
     openStore: async dir => store.openStore(dir, session.SESSION_LAYOUT),
     sublevel: store.sublevel,

@@ -41,6 +41,10 @@ export async function createShared(
   const log = new LevelLog(crdt, parts.commit)
   await log.open()
   const replica = new Replica(init.meshId, init.privateKey, updateKey(init.contentSecret, init.meshId), init.incarnation, log, init.selfId)
+  // the recall index snapshot is read while the replica loads (SPEC.md §11.6); its errors are the memory's to report
+  const indexStore = levelIndexStore(crdt)
+  const preloaded = indexStore.load()
+  preloaded.catch(() => {})
   await replica.load()
   const sync = new CrdtSync(parts.libp2p, replica, init.meshId)
   const publish = (env: Uint8Array): void => {
@@ -51,7 +55,7 @@ export async function createShared(
     replica,
     sync,
     state: new SharedState(replica, publish),
-    memory: new SharedMemory(replica, publish, { indexStore: levelIndexStore(crdt) }),
+    memory: new SharedMemory(replica, publish, { indexStore, preloaded }),
     tasks: board,
     context: new SharedContext(replica, publish),
     reservations: new ReservationBoard(replica, publish, { offline: tasks.offline })

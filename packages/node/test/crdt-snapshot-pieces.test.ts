@@ -31,14 +31,14 @@ describe('crdt snapshot in pieces', () => {
 
       const big = { update: Uint8Array.from({ length: 2 * SNAPSHOT_CHUNK_BYTES + 7 }, (_, i) => i % 253), arrival: 9, vv: { a: 2, b: 5 } }
       await log.saveSnapshot(big)
-      expect(await keys()).toEqual(['s!head', 's!update!000000', 's!update!000001', 's!update!000002'])
+      expect(await keys()).toEqual(['s!head', 's!sum', 's!update!000000', 's!update!000001', 's!update!000002'])
       const back = await log.snapshot()
       expect(back?.arrival).toBe(9)
       expect(back?.vv).toEqual({ a: 2, b: 5 })
       expect(Buffer.from(back?.update as Uint8Array).equals(Buffer.from(big.update))).toBe(true)
 
       await log.saveSnapshot({ update: new Uint8Array([7]), arrival: 10, vv: {} })
-      expect(await keys()).toEqual(['s!head', 's!update!000000'])
+      expect(await keys()).toEqual(['s!head', 's!sum', 's!update!000000'])
       expect(await log.snapshot()).toEqual({ update: new Uint8Array([7]), arrival: 10, vv: {} })
 
       await log.saveSnapshot(big)

@@ -13,7 +13,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encode } from 'cborg'
 import { describe, expect, it } from 'vitest'
 import { SharedMemory } from '../src/memory/index.js'
-import { decodeIndex, encodeIndex, INDEX_CHUNK_BYTES, type IndexStore, levelIndexStore } from '../src/memory/index-snapshot.js'
+import { decodeIndex, encodeIndex, encodeParts, INDEX_CHUNK_BYTES, type IndexStore, levelIndexStore } from '../src/memory/index-snapshot.js'
 import { parseQuery, slicedSearch } from '../src/memory/recall.js'
 import { TextIndex } from '../src/memory/text-index.js'
 import { MemoryLog, Replica } from '../src/state/index.js'
@@ -105,7 +105,7 @@ async function sameRecall(a: SharedMemory, b: SharedMemory): Promise<void> {
 describe('recall index snapshot', () => {
   it('an index saved and loaded ranks and filters exactly as the one saved, and keeps changing like it', async () => {
     const { ix, live } = churned(3)
-    const loaded = decodeIndex(encodeIndex(ix))
+    const loaded = decodeIndex(encodeIndex(ix)).index
     await sameRanking(loaded, ix)
     expect(loaded.capacity).toBe(live.size) // dead documents are left out
     expect(loaded.sourceOf([...live.keys()][0] as string)?.[0]).toBe(7)
@@ -115,6 +115,18 @@ describe('recall index snapshot', () => {
       target.add('00000000000000ff', { content: 'alpha deploy staging omega', tags: 'alpha' }, { author: 'peer9', tags: ['alpha'] })
     }
     await sameRanking(loaded, ix)
+    // removals of loaded notes: the first few find their postings list by list, later ones through entries made for every loaded note
+    const ids = [...live.keys()].slice(2)
+    for (const [from, to] of [
+      [0, 3],
+      [3, 40],
+      [40, 41]
+    ] as const) {
+      for (const target of [ix, loaded]) for (const id of ids.slice(from, to)) target.remove(id)
+      await sameRanking(loaded, ix)
+    }
+    const again = decodeIndex(encodeIndex(loaded)).index
+    await sameRanking(again, ix)
   })
 
   it('refuses a snapshot that is garbage, truncated, of another version or inconsistent', async () => {
@@ -128,42 +140,55 @@ describe('recall index snapshot', () => {
     refused(Uint8Array.from({ length: 4096 }, () => Math.floor(r() * 256)))
     refused(good.subarray(0, good.byteLength >> 1))
     const parts = ix.toParts()
-    const frame = (over: Record<string, unknown>): Uint8Array => {
-      const p = parts
-      const b = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
-      return encode({
+    // what version 1 wrote (one CBOR map): refused, the index is rebuilt once
+    const b = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+    refused(
+      encode({
         v: 1,
         le: true,
-        ids: p.ids.join(''),
-        terms: p.terms.join('\n'),
-        authors: p.authors,
-        tags: p.tags,
-        source: b(p.source),
-        authorOf: b(p.authorOf),
-        tagCount: p.tagCount,
-        tagPool: b(p.tagPool),
-        lens0: b(p.lens[0] as Uint16Array),
-        lens1: b(p.lens[1] as Uint16Array),
-        listKey: b(p.listKey),
-        listLen: b(p.listLen),
-        docs: b(p.docs),
-        tfs: p.tfs,
-        ...over
+        ids: parts.ids.join(''),
+        terms: parts.terms.join('\n'),
+        authors: parts.authors,
+        tags: parts.tags,
+        source: b(parts.source),
+        authorOf: b(parts.authorOf),
+        tagCount: parts.tagCount,
+        tagPool: b(parts.tagPool),
+        lens0: b(parts.lens[0] as Uint16Array),
+        lens1: b(parts.lens[1] as Uint16Array),
+        listKey: b(parts.listKey),
+        listLen: b(parts.listLen),
+        docs: b(parts.docs),
+        tfs: parts.tfs
       })
-    }
-    expect(decodeIndex(frame({})).size).toBe(ix.size) // the helper writes what encodeIndex writes
-    refused(frame({ v: 2 }))
-    refused(frame({ ids: parts.ids.join('').replace(/^./, 'x') }))
-    refused(frame({ ids: parts.ids.slice(1).join('') })) // per-note arrays longer than the notes
+    )
+    const spoilt = (over: Partial<typeof parts>): Uint8Array => encodeParts({ ...parts, ...over })
+    expect(decodeIndex(spoilt({})).index.size).toBe(ix.size) // the helper writes what encodeIndex writes
+    const v3 = good.slice()
+    v3[4] = 3
+    refused(v3) // another version
+    refused(good.slice(0, good.byteLength - 8)) // an array cut short
+    refused(Buffer.concat([good, new Uint8Array(8)])) // bytes after the arrays
+    refused(spoilt({ ids: [`x${(parts.ids[0] as string).slice(1)}`, ...parts.ids.slice(1)] }))
+    refused(spoilt({ ids: [parts.ids[1] as string, ...parts.ids.slice(1)] })) // a note twice
+    refused(spoilt({ ids: parts.ids.slice(1) })) // per-note arrays longer than the notes
     const docs = parts.docs.slice()
     docs[docs.length - 1] = parts.ids.length // a posting of no note
-    refused(frame({ docs: new Uint8Array(docs.buffer) }))
+    refused(spoilt({ docs }))
+    const order = parts.docs.slice()
+    if ((parts.listLen[0] as number) > 1) {
+      order[1] = order[0] as number // a list out of order
+      refused(spoilt({ docs: order }))
+    }
     const lens = (parts.lens[0] as Uint16Array).slice()
     lens[0] = (lens[0] as number) + 1 // a field length its postings contradict
-    refused(frame({ lens0: new Uint8Array(lens.buffer) }))
+    refused(spoilt({ lens: [lens, parts.lens[1] as Uint16Array] }))
     const tagPool = parts.tagPool.slice()
     if (tagPool.length > 0) tagPool[0] = parts.tags.length
-    refused(frame({ tagPool: new Uint8Array(tagPool.buffer) }))
+    refused(spoilt({ tagPool }))
+    const listKey = parts.listKey.slice()
+    listKey[0] = parts.terms.length << 1 // a list of no term
+    refused(spoilt({ listKey }))
     // flipped bytes anywhere: refused or an index that still answers, never a crash later
     for (let i = 0; i < 200; i++) {
       const b = good.slice()
@@ -171,7 +196,7 @@ describe('recall index snapshot', () => {
       b[at] = (b[at] as number) ^ (1 << Math.floor(r() * 8))
       let loaded: TextIndex | undefined
       try {
-        loaded = decodeIndex(b)
+        loaded = decodeIndex(b).index
       } catch {}
       if (loaded != null) for (const q of QUERIES) await slicedSearch(loaded, parseQuery(q), 10)
     }
@@ -192,7 +217,7 @@ describe('recall index snapshot', () => {
     expect(store.saves).toBe(1)
 
     const second = await start(log, store, 2)
-    expect(second.indexStart).toMatchObject({ from: 'snapshot', reread: 0 })
+    expect(second.indexStart).toMatchObject({ from: 'snapshot', sameDoc: true, reread: 0 })
     expect(second.size).toBe(90)
     await sameRecall(second, await start(log, undefined, 3))
     await second.persist()
@@ -210,7 +235,7 @@ describe('recall index snapshot', () => {
       map.delete(ids[2] as string)
     })
     const third = await start(log, store, 4)
-    expect(third.indexStart).toMatchObject({ from: 'snapshot', reread: 8 })
+    expect(third.indexStart).toMatchObject({ from: 'snapshot', sameDoc: false, reread: 8 })
     expect(third.size).toBe(90 + 5 - 2)
     expect(third.get(ids[0] as string)?.forgotten).toBe(true)
     expect((await third.recall('rewritten'))[0]?.id).toBe(ids[1])
@@ -218,7 +243,19 @@ describe('recall index snapshot', () => {
     // the changes were re-read: saved once, even when asked twice at once
     await Promise.all([third.persist(), third.persist()])
     expect(store.saves).toBe(2)
-    expect((await start(log, store, 6)).indexStart).toMatchObject({ from: 'snapshot', reread: 0 })
+    const sixth = await start(log, store, 6)
+    expect(sixth.indexStart).toMatchObject({ from: 'snapshot', sameDoc: true, reread: 0 })
+
+    // a change outside the notes: the index is the same, but a stop saves it with the new document, so the next start compares no note
+    const r6 = (sixth as unknown as { replica: Replica }).replica
+    await r6.change(doc => {
+      doc.getMap('state').set('deploy', { value: 'frozen' })
+    })
+    await sixth.persist()
+    expect(store.saves).toBe(3)
+    await sixth.persist()
+    expect(store.saves).toBe(3)
+    expect((await start(log, store, 7)).indexStart).toMatchObject({ from: 'snapshot', sameDoc: true, reread: 0 })
   })
 
   it('a corrupt, foreign or unreadable snapshot is ignored: the index is rebuilt from the document and saved again', async () => {

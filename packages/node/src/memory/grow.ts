@@ -1,5 +1,5 @@
 /** Typed arrays that grow by half again (not double: at 100k notes the slack is tens of MB). */
-export type Growable = Int32Array | Uint8Array | Uint16Array | Float64Array
+export type Growable = Int32Array | Uint32Array | Uint8Array | Uint16Array | Float64Array
 
 export function grow<T extends Growable>(a: T, need: number): T {
   if (need <= a.length) return a

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import { TypedEventEmitter } from 'main-event'
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import { InvalidMessageError } from '../errors.js'
 import { CheckedMap } from '../state/checked.js'
 import { MAX_NOTE_BYTES, MAX_TAGS } from '../state/constants.js'
@@ -45,11 +45,15 @@ const RESAVE_AFTER = 1000
 export interface MemoryOptions {
   /** where the recall index snapshot is kept (SPEC.md §11.3); without one the index is always built from the document */
   indexStore?: IndexStore
+  /** the snapshot's bytes, when their read was started earlier (beside the replica's load: SPEC.md §11.6) */
+  preloaded?: Promise<Uint8Array | undefined>
 }
 
 /** How the index was made at start: loaded from its snapshot (and how many notes were re-read), or built. */
 export interface IndexStart {
   from: 'snapshot' | 'build'
+  /** the document was the one the snapshot was saved from: no note was compared */
+  sameDoc?: boolean
   reread: number
   ms: number
   ignored?: string
@@ -79,6 +83,8 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   /** the index differs from its saved snapshot (a stop with nothing new writes nothing) */
   private unsaved = true
   private saving?: Promise<void>
+  /** the document (Y.encodeSnapshot) the saved index snapshot was made from */
+  private savedDoc?: Uint8Array
   private readonly dirty = new Set<string>()
 
   constructor(
@@ -131,17 +137,24 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     const t0 = performance.now()
     let loaded: TextIndex | undefined
     let ignored: string | undefined
+    let sameDoc = false
     try {
-      const bytes = await this.opts.indexStore?.load()
-      if (bytes != null) loaded = decodeIndex(bytes)
+      const bytes = await (this.opts.preloaded ?? this.opts.indexStore?.load())
+      if (bytes != null) {
+        const snap = decodeIndex(bytes)
+        loaded = snap.index
+        this.savedDoc = snap.doc
+        sameDoc = snap.doc.byteLength > 0 && Buffer.from(snap.doc).equals(docState(this.replica.doc))
+      }
     } catch (err) {
       ignored = (err as Error).message
       log('ignored the recall index snapshot, rebuilding: %s', ignored)
     }
-    let reread: number
+    let reread = 0
     if (loaded != null) {
       this.index = loaded
-      reread = await this.catchUp()
+      // the very document it was saved from: nothing to compare
+      if (!sameDoc) reread = await this.catchUp()
       this.unsaved = reread > 0 || this.dirty.size > 0
     } else {
       reread = await this.build()
@@ -151,6 +164,7 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
     this.dirty.clear()
     this.indexStart = {
       from: loaded != null ? 'snapshot' : 'build',
+      ...(loaded != null ? { sameDoc } : {}),
       reread,
       ms: Math.round(performance.now() - t0),
       ...(ignored != null ? { ignored } : {})
@@ -199,8 +213,10 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
   }
 
   /**
-   * Save the index as its snapshot (SPEC.md §11.3): at a clean stop, and after a start that had
-   * to index many notes. Nothing to do without a store or before the index is whole.
+   * Save the index as its snapshot (SPEC.md §11.3), with the document it was made from: at a
+   * clean stop when the index or any part of the document changed since it was loaded or saved
+   * (so the next start finds the same document and compares no note), and after a start that
+   * had to index many notes. Nothing to do without a store or before the index is whole.
    */
   async persist(): Promise<void> {
     if (this.saving != null) {
@@ -208,16 +224,21 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       await this.saving.catch(() => {})
       return await this.persist()
     }
-    if (this.opts.indexStore == null || this.building || !this.unsaved) return
+    if (this.opts.indexStore == null || this.building) return
+    const doc = docState(this.replica.doc)
+    if (!this.unsaved && this.savedDoc != null && Buffer.from(this.savedDoc).equals(doc)) return
+    const was = this.savedDoc
     this.unsaved = false
+    this.savedDoc = doc
     const store = this.opts.indexStore
-    this.saving = (async () => {
-      await store.save(encodeIndex(this.index))
-    })()
+    // the index and the document's state are taken in the same tick: the snapshot is of that document
+    const bytes = encodeIndex(this.index, doc)
+    this.saving = store.save(bytes)
     try {
       await this.saving
     } catch (err) {
       this.unsaved = true
+      this.savedDoc = was
       throw err
     } finally {
       this.saving = undefined
@@ -306,6 +327,11 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       { author: s.author, tags: s.tags, source: [item.id.client, item.id.clock] }
     )
   }
+}
+
+/** What identifies the document's state: its Yjs snapshot (state vector and delete set), encoded. */
+function docState(doc: Y.Doc): Uint8Array {
+  return Y.encodeSnapshot(Y.snapshot(doc))
 }
 
 /** A clock for work done at start: yield after BUILD_SLICE_MS. */

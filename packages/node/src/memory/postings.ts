@@ -67,65 +67,96 @@ export interface DocTerms {
 
 /**
  * Fill `lists` (one slot per term, empty) from packed lists over `n` documents whose field
- * lengths are `lens`; the per-document entries, arrays of `capacity`. Throws on anything inconsistent.
+ * lengths are `lens`: each list a view into the packed arrays. Throws on anything inconsistent
+ * (a posting out of range or order, a field length its postings contradict). The per-document
+ * entries a removal needs are not made here (forwardOf makes them when a removal needs them).
  */
-export function unpackLists(p: PackedLists, lists: Lists, n: number, lens: Uint16Array[], capacity: number): DocTerms {
+export function unpackLists(p: PackedLists, lists: Lists, n: number, lens: Uint16Array[]): void {
   const bad = (what: string): never => {
     throw new Error(`recall index snapshot: ${what}`)
   }
   if (p.listKey.length !== p.listLen.length || p.docs.length !== p.tfs.length) bad('postings of the wrong length')
-  const perDoc = new Uint16Array(n)
+  const nf = lists.length
+  // per document and field: its postings, which must be its field length (distinct terms)
+  const fill = new Uint32Array(n * nf)
   let at = 0
   for (let k = 0; k < p.listKey.length; k++) {
     const key = p.listKey[k] as number
     const len = p.listLen[k] as number
-    const field = lists[key & 1] as Array<Postings | undefined>
+    const f = key & 1
+    const field = lists[f] as Array<Postings | undefined>
     const term = key >>> 1
-    if (term >= field.length || field[term] != null || len <= 0 || at + len > p.docs.length) bad('a list out of range')
+    if (key < 0 || term >= field.length || field[term] != null || len <= 0 || at + len > p.docs.length) bad('a list out of range')
     // views into the packed arrays (no copy, no allocation per list): a list that grows or is compacted gets arrays of its own
     const docs = p.docs.subarray(at, at + len)
     const tfs = p.tfs.subarray(at, at + len)
+    let prev = -1
     for (let j = 0; j < len; j++) {
       const d = docs[j] as number
-      if (d < 0 || d >= n || (j > 0 && d <= (docs[j - 1] as number)) || tfs[j] === 0 || perDoc[d] === 0xffff) bad('a posting out of order')
-      perDoc[d] = (perDoc[d] as number) + 1
+      if (d <= prev || d >= n || tfs[j] === 0) bad('a posting out of order')
+      prev = d
+      fill[d * nf + f] = (fill[d * nf + f] as number) + 1
     }
     field[term] = { docs, tfs, n: len, live: len }
     at += len
   }
   if (at !== p.docs.length) bad('postings left over')
-  return docTermsOf(lists, n, perDoc, lens, capacity)
+  for (let f = 0; f < nf; f++) {
+    const l = lens[f] as Uint16Array
+    for (let d = 0; d < n; d++)
+      if (Math.min(fill[d * nf + f] as number, 0xffff) !== l[d]) bad('a field length that its postings contradict')
+  }
 }
 
-/** Each document's (term << 1 | field) entries, checked against its field lengths. */
-function docTermsOf(lists: Lists, n: number, perDoc: Uint16Array, lens: Uint16Array[], capacity: number): DocTerms {
-  const nf = lists.length
-  const docStart = new Int32Array(capacity)
-  const docCount = new Uint16Array(capacity)
+/**
+ * The (term << 1 | field) entries of documents 0..limit-1, from the lists (made only when the
+ * removals of documents loaded from a snapshot are many enough to be worth it).
+ */
+export function forwardOf(lists: Lists, limit: number): { start: Int32Array; count: Uint32Array; terms: Int32Array } {
+  const count = new Uint32Array(limit)
+  for (const field of lists)
+    for (const p of field) {
+      if (p == null) continue
+      for (let j = 0; j < p.n; j++) {
+        const d = p.docs[j] as number
+        if (d < limit) count[d] = (count[d] as number) + 1
+      }
+    }
+  const start = new Int32Array(limit)
   let total = 0
-  for (let d = 0; d < n; d++) {
-    docStart[d] = total
-    total += perDoc[d] as number
+  for (let d = 0; d < limit; d++) {
+    start[d] = total
+    total += count[d] as number
   }
-  const docTerms = new Int32Array(Math.max(total, 16))
-  const fill = new Uint16Array(n * nf)
-  for (let f = 0; f < nf; f++) {
+  const terms = new Int32Array(total)
+  count.fill(0)
+  for (let f = 0; f < lists.length; f++) {
     const field = lists[f] as Array<Postings | undefined>
     for (let t = 0; t < field.length; t++) {
       const p = field[t]
       if (p == null) continue
       for (let j = 0; j < p.n; j++) {
         const d = p.docs[j] as number
-        docTerms[(docStart[d] as number) + (docCount[d] as number)] = (t << 1) | f
-        docCount[d] = (docCount[d] as number) + 1
-        fill[d * nf + f] = (fill[d * nf + f] as number) + 1
+        if (d >= limit) continue
+        terms[(start[d] as number) + (count[d] as number)] = (t << 1) | f
+        count[d] = (count[d] as number) + 1
       }
     }
   }
-  for (let d = 0; d < n; d++) {
-    for (let f = 0; f < nf; f++)
-      if (Math.min(fill[d * nf + f] as number, 0xffff) !== (lens[f] as Uint16Array)[d])
-        throw new Error('recall index snapshot: a field length that its postings contradict')
+  return { start, count, terms }
+}
+
+/** Where `doc` is in a list's postings (sorted by document), or -1. */
+export function findPosting(p: Postings, doc: number): number {
+  let lo = 0
+  let hi = p.n - 1
+  const docs = p.docs
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    const d = docs[mid] as number
+    if (d === doc) return mid
+    if (d < doc) lo = mid + 1
+    else hi = mid - 1
   }
-  return { docStart, docCount, docTerms, end: total }
+  return -1
 }

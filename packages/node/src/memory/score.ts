@@ -5,7 +5,8 @@
  * number of query words the note matches; the best `limit` notes that pass `keep`. It yields
  * to the event loop whenever a slice has run SLICE_MS, checked between posting lists.
  */
-import { type Postings, PREFIX_KEY, type TextIndex } from './text-index.js'
+import { distanceAtMost } from './fuzzy.js'
+import { FUZZY_MAX_LENGTH, type Postings, PREFIX_KEY, type TextIndex } from './text-index.js'
 
 /** Longest the scorer runs before it lets the event loop go. */
 export const SLICE_MS = 2
@@ -58,22 +59,16 @@ export class Slices {
   }
 }
 
-/** Index terms within edit distance 1 of `term` (Levenshtein: one letter replaced, added or dropped). */
-function fuzzyTerms(ix: TextIndex, term: string): number[] {
-  const out = new Set<number>()
-  const add = (v: string): void => {
-    const id = ix.termId(v)
-    if (id != null && v !== term) out.add(id)
-  }
-  for (let i = 0; i <= term.length; i++) {
-    const head = term.slice(0, i)
-    if (i < term.length) add(head + term.slice(i + 1))
-    for (const c of ix.alphabet) {
-      add(head + c + term.slice(i))
-      if (i < term.length) add(head + c + term.slice(i + 1))
+/** Index terms within edit distance 1..`k` of `term`, each with its distance: the terms of a near length, compared in place. */
+export function fuzzyTerms(ix: TextIndex, term: string, k: number): Array<[number, number]> {
+  const out: Array<[number, number]> = []
+  for (let len = Math.max(1, term.length - k); len <= Math.min(term.length + k, FUZZY_MAX_LENGTH); len++) {
+    for (const t of ix.withLength(len)) {
+      const d = distanceAtMost(ix.term(t), term, k)
+      if (d >= 1 && d <= k) out.push([t, d])
     }
   }
-  return [...out]
+  return out
 }
 
 /** The index terms a query word stands for, each with its weight (exact 1, prefix, fuzzy). */
@@ -81,7 +76,7 @@ function expansions(ix: TextIndex, w: SearchWord): Array<[number, number]> {
   const out: Array<[number, number]> = []
   const exact = ix.termId(w.stem)
   if (exact != null) out.push([exact, 1])
-  const fuzzy = new Set(w.fuzzy > 0 ? fuzzyTerms(ix, w.stem) : [])
+  const fuzzy = new Map(w.fuzzy > 0 ? fuzzyTerms(ix, w.stem, w.fuzzy) : [])
   if (w.prefix && w.stem.length >= PREFIX_KEY) {
     for (const t of ix.withPrefix(w.stem)) {
       const len = ix.term(t).length
@@ -91,9 +86,9 @@ function expansions(ix: TextIndex, w: SearchWord): Array<[number, number]> {
       out.push([t, (PREFIX_WEIGHT * len) / (len + 0.3 * distance)])
     }
   }
-  for (const t of fuzzy) {
+  for (const [t, distance] of fuzzy) {
     const len = ix.term(t).length
-    out.push([t, (FUZZY_WEIGHT * len) / (len + 1)])
+    out.push([t, (FUZZY_WEIGHT * len) / (len + distance)])
   }
   return out
 }

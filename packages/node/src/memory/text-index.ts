@@ -11,7 +11,8 @@
  */
 import { DocMeta, type NoteMeta } from './doc-meta.js'
 import { grow } from './grow.js'
-import { type Lists, packLists, type Postings, unpackLists } from './postings.js'
+import { NoteIds } from './note-ids.js'
+import { findPosting, forwardOf, type Lists, packLists, type Postings, unpackLists } from './postings.js'
 import { processTerm, tokenize } from './terms.js'
 
 export type { NoteMeta, Postings }
@@ -26,6 +27,8 @@ const NF = FIELDS.length
  */
 export interface IndexParts {
   ids: string[]
+  /** instead of `ids` (a snapshot's): 16 lowercase hex bytes per note */
+  idHex?: Uint8Array
   /** per document: the source item's client and clock, -1 when unknown */
   source: Float64Array
   authors: string[]
@@ -45,11 +48,18 @@ export interface IndexParts {
 
 /** Prefix expansions are found through a term's first letters. */
 export const PREFIX_KEY = 3
+/**
+ * Removals of documents loaded from a snapshot that find their postings by a search of every
+ * list (a few ms each at 100k notes); after this many, the entries of every loaded document
+ * are made at once (one pass over the postings).
+ */
+const LAZY_REMOVALS = 8
+/** Longest term a fuzzy query word is compared with (query words of at most 16 letters, distance at most 1: SPEC.md §11.6). */
+export const FUZZY_MAX_LENGTH = 24
 
 export class TextIndex {
-  /** document number → note id ('' once removed) */
-  private readonly ids: string[] = []
-  private readonly byId = new Map<string, number>()
+  /** document number ↔ note id (a removed document keeps its number, never handed out again) */
+  private readonly ids = new NoteIds()
   alive = new Uint8Array(1024)
   /** per field, per document: its number of distinct terms (MiniSearch's field length) */
   readonly lens: Uint16Array[] = FIELDS.map(() => new Uint16Array(1024))
@@ -59,6 +69,9 @@ export class TextIndex {
   private docCount = new Uint16Array(1024)
   private docTerms = new Int32Array(1 << 16)
   private docTermsEnd = 0
+  /** documents below this were loaded from a snapshot and have no entries in `docTerms` yet (made on demand) */
+  private lazyUntil = 0
+  private lazyRemovals = 0
 
   /** per document, its author, tags and source item */
   private readonly meta = new DocMeta()
@@ -73,17 +86,17 @@ export class TextIndex {
   private readonly terms: string[] = []
   private readonly lists: Lists = FIELDS.map(() => [])
   private readonly byPrefix = new Map<string, number[]>()
-  /** every character of every term: what a fuzzy variant can be made of */
-  readonly alphabet = new Set<string>()
+  /** term ids by length (up to FUZZY_MAX_LENGTH): the candidates of a fuzzy query word */
+  private readonly byLength: number[][] = []
   size = 0
 
   /** document numbers handed out so far (the size a per-document array must have) */
   get capacity(): number {
-    return this.ids.length
+    return this.ids.count
   }
 
   has(id: string): boolean {
-    return this.byId.has(id)
+    return this.ids.get(id) != null
   }
 
   /** Average field length over the live documents. */
@@ -92,7 +105,7 @@ export class TextIndex {
   }
 
   idOf(doc: number): string | undefined {
-    return this.alive[doc] === 1 ? this.ids[doc] : undefined
+    return this.alive[doc] === 1 ? this.ids.idOf(doc) : undefined
   }
 
   termId(term: string): number | undefined {
@@ -105,16 +118,19 @@ export class TextIndex {
     return this.lists[field]?.[term]
   }
 
+  /** Terms of `length` UTF-16 code units (none above FUZZY_MAX_LENGTH). */
+  withLength(length: number): readonly number[] {
+    return this.byLength[length] ?? []
+  }
+
   /** Terms that start with `prefix` (at least PREFIX_KEY letters long). */
   *withPrefix(prefix: string): Iterable<number> {
     for (const t of this.byPrefix.get(prefix.slice(0, PREFIX_KEY)) ?? []) if ((this.terms[t] as string).startsWith(prefix)) yield t
   }
 
   add(id: string, fields: Record<Field, string>, meta: NoteMeta = { author: '', tags: [] }): void {
-    if (this.byId.has(id)) this.remove(id)
-    const doc = this.ids.length
-    this.ids.push(id)
-    this.byId.set(id, doc)
+    if (this.has(id)) this.remove(id)
+    const doc = this.ids.add(id)
     if (doc >= this.alive.length) this.growDocs(doc + 1)
     this.alive[doc] = 1
     this.docStart[doc] = this.docTermsEnd
@@ -138,21 +154,54 @@ export class TextIndex {
   }
 
   remove(id: string): void {
-    const doc = this.byId.get(id)
+    const doc = this.ids.get(id)
     if (doc == null) return
-    this.byId.delete(id)
-    this.ids[doc] = ''
+    this.ids.delete(id)
     this.alive[doc] = 0
     this.size--
     for (let f = 0; f < NF; f++) this.lenSum[f] = (this.lenSum[f] as number) - ((this.lens[f] as Uint16Array)[doc] as number)
+    if (doc < this.lazyUntil && ++this.lazyRemovals > LAZY_REMOVALS) this.makeForward()
+    if (doc < this.lazyUntil) {
+      // a loaded document whose entries were never made: find it in every list
+      for (let f = 0; f < NF; f++) {
+        const lists = this.lists[f] as Array<Postings | undefined>
+        for (let t = 0; t < lists.length; t++) {
+          const p = lists[t]
+          if (p != null && findPosting(p, doc) >= 0) this.drop(p)
+        }
+      }
+      return
+    }
     const start = this.docStart[doc] as number
     for (let i = start; i < start + (this.docCount[doc] as number); i++) {
       const e = this.docTerms[i] as number
       const p = this.lists[e & 1]?.[e >>> 1]
-      if (p == null) continue
-      p.live--
-      if (p.n - p.live > Math.max(16, p.n >> 1)) this.compact(p)
+      if (p != null) this.drop(p)
     }
+  }
+
+  /** One posting of `p` is now of a removed document. */
+  private drop(p: Postings): void {
+    p.live--
+    if (p.n - p.live > Math.max(16, p.n >> 1)) this.compact(p)
+  }
+
+  /** The `docTerms` entries of every document loaded from the snapshot, before those of the documents added since. */
+  private makeForward(): void {
+    const limit = this.lazyUntil
+    const fwd = forwardOf(this.lists, limit)
+    const total = fwd.terms.length
+    const docTerms = new Int32Array(Math.max(total + this.docTermsEnd, 16))
+    docTerms.set(fwd.terms)
+    docTerms.set(this.docTerms.subarray(0, this.docTermsEnd), total)
+    for (let d = limit; d < this.ids.count; d++) this.docStart[d] = (this.docStart[d] as number) + total
+    for (let d = 0; d < limit; d++) {
+      this.docStart[d] = fwd.start[d] as number
+      this.docCount[d] = Math.min(fwd.count[d] as number, 0xffff)
+    }
+    this.docTerms = docTerms
+    this.docTermsEnd += total
+    this.lazyUntil = 0
   }
 
   /** The distinct terms of `text` (in `this.uniq`), each one's frequency in `this.count`; `mark` is new for each call. */
@@ -185,30 +234,32 @@ export class TextIndex {
     const m = this.meta.matcher(author, tags)
     if (m == null) return undefined
     return (id: string): boolean => {
-      const doc = this.byId.get(id)
+      const doc = this.ids.get(id)
       return doc != null && m(doc)
     }
   }
 
   /** The Yjs item a note was indexed from, when known. */
   sourceOf(id: string): [number, number] | undefined {
-    const doc = this.byId.get(id)
+    const doc = this.ids.get(id)
     return doc == null ? undefined : this.meta.source(doc)
   }
 
   /** The ids of the notes in the index. */
   noteIds(): string[] {
-    return [...this.byId.keys()]
+    const out: string[] = []
+    for (let d = 0; d < this.ids.count; d++) if (this.alive[d] === 1) out.push(this.ids.idOf(d))
+    return out
   }
 
   /** The live part of the index as arrays (dead documents and terms left out). */
   toParts(): IndexParts {
-    const renum = new Int32Array(this.ids.length).fill(-1)
+    const renum = new Int32Array(this.ids.count).fill(-1)
     const ids: string[] = []
-    for (let d = 0; d < this.ids.length; d++)
+    for (let d = 0; d < this.ids.count; d++)
       if (this.alive[d] === 1) {
         renum[d] = ids.length
-        ids.push(this.ids[d] as string)
+        ids.push(this.ids.idOf(d))
       }
     const n = ids.length
     const lens = this.lens.map(all => {
@@ -227,17 +278,18 @@ export class TextIndex {
   }
 
   private loadParts(p: IndexParts): void {
-    const n = p.ids.length
+    const n = p.idHex != null ? p.idHex.byteLength / 16 : p.ids.length
+    if (!Number.isInteger(n)) throw new Error('recall index snapshot: note ids that are not 16 hex characters each')
     if (p.lens.length !== NF || p.lens.some(l => l.length !== n))
       throw new Error('recall index snapshot: field lengths of the wrong length')
     this.growDocs(n)
     this.meta.load(p, n)
-    for (let d = 0; d < n; d++) {
-      const id = p.ids[d] as string
-      if (this.byId.has(id)) throw new Error('recall index snapshot: a note twice')
-      this.ids.push(id)
-      this.byId.set(id, d)
-    }
+    if (p.idHex != null) this.ids.loadHex(p.idHex, n)
+    else
+      for (const id of p.ids) {
+        if (this.has(id)) throw new Error('recall index snapshot: a note twice')
+        this.ids.add(id)
+      }
     this.alive.fill(1, 0, n)
     for (let f = 0; f < NF; f++) {
       const lens = p.lens[f] as Uint16Array
@@ -247,11 +299,9 @@ export class TextIndex {
     this.size = n
     for (const t of p.terms)
       if (t === '' || this.intern(t) !== this.terms.length - 1) throw new Error('recall index snapshot: a term twice')
-    const fwd = unpackLists(p, this.lists, n, this.lens, this.alive.length)
-    this.docStart = fwd.docStart
-    this.docCount = fwd.docCount
-    this.docTerms = fwd.docTerms
-    this.docTermsEnd = fwd.end
+    unpackLists(p, this.lists, n, p.lens)
+    // each document's entries (what a removal needs) are made when one is removed
+    this.lazyUntil = n
   }
 
   private growDocs(need: number): void {
@@ -274,7 +324,13 @@ export class TextIndex {
       this.stamp = grow(this.stamp, id + 1)
       this.count = grow(this.count, id + 1)
     }
-    for (const c of t) this.alphabet.add(c)
+    if (t.length <= FUZZY_MAX_LENGTH) {
+      const l = this.byLength[t.length]
+      if (l == null) {
+        for (let n = this.byLength.length; n < t.length; n++) this.byLength[n] ??= []
+        this.byLength[t.length] = [id]
+      } else l.push(id)
+    }
     if (t.length >= PREFIX_KEY) {
       const key = t.slice(0, PREFIX_KEY)
       const l = this.byPrefix.get(key)

@@ -6,8 +6,10 @@
  *   l!<arrival:12>        → "<stream>!<seq:12>" (arrival order, replayed after the snapshot)
  *   s!head                → CBOR {arrival, vv, size}: the snapshot's arrival, version vector, update size
  *   s!update!<n:6>        → the snapshot's update (the merged document), in pieces of SNAPSHOT_CHUNK_BYTES
+ *   s!sum                 → SHA-256 of the snapshot's update (a snapshot that does not match is not used)
  *   s!snapshot            → (older stores) CBOR {update, arrival, vv} in one value
  */
+import { createHash } from 'node:crypto'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { MalformedFrameError } from '../errors.js'
 import type { BatchOp, GroupCommit } from '../store/commit.js'
@@ -130,10 +132,13 @@ export class LevelLog implements EnvelopeLog {
       at += v.byteLength
     }
     if (at !== size) throw new MalformedFrameError(`crdt snapshot has ${at} of its ${size} bytes`)
+    // older stores have no sum: their snapshot is taken as it decodes
+    const sum = await this.db.get('s!sum')
+    if (sum != null && !Buffer.from(sum).equals(sha256(update))) throw new MalformedFrameError('crdt snapshot does not match its checksum')
     return { update, arrival, vv }
   }
 
-  /** Replace the snapshot whole in one synced batch: head, pieces, the old ones and an older version's single value. */
+  /** Replace the snapshot whole in one synced batch: head, sum, pieces, the old ones and an older version's single value. */
   async saveSnapshot(s: Snapshot): Promise<void> {
     const ops: BatchOp[] = [{ type: 'del', sublevel: this.db, key: 's!snapshot' } as BatchOp]
     for await (const key of this.db.keys(PIECES)) ops.push({ type: 'del', sublevel: this.db, key } as BatchOp)
@@ -145,6 +150,7 @@ export class LevelLog implements EnvelopeLog {
         value: s.update.subarray(at, at + SNAPSHOT_CHUNK_BYTES)
       } as BatchOp)
     }
+    ops.push({ type: 'put', sublevel: this.db, key: 's!sum', value: sha256(s.update) } as BatchOp)
     ops.push({
       type: 'put',
       sublevel: this.db,
@@ -157,4 +163,8 @@ export class LevelLog implements EnvelopeLog {
   arrivals(): number {
     return this.count
   }
+}
+
+function sha256(b: Uint8Array): Uint8Array {
+  return createHash('sha256').update(b).digest()
 }

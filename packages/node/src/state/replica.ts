@@ -32,9 +32,11 @@ export interface ReplicaEvents {
 }
 
 export class Replica extends TypedEventEmitter<ReplicaEvents> {
-  readonly doc = new Y.Doc({ gc: true })
+  private current = new Y.Doc({ gc: true })
   /** `skipped`: logged envelopes that no longer open or decode at load (never fatal) */
   readonly stats = { applied: 0, duplicates: 0, rejected: 0, deferred: 0, skipped: 0 }
+  /** why the stored snapshot was not used at load (it was rebuilt from the whole log), when it was not */
+  snapshotIgnored?: string
   /** per author stream: highest contiguous sequence held */
   private readonly vv = new Map<string, number>()
   /** sequences held beyond a gap, per stream */
@@ -59,8 +61,13 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     readonly selfId: string
   ) {
     super()
-    this.doc.clientID = clientIdOf(key.publicKey.raw, incarnation)
+    this.current.clientID = clientIdOf(key.publicKey.raw, incarnation)
     this.selfStream = streamOf(key.publicKey.raw, incarnation)
+  }
+
+  /** The document: replaced only inside `load` (a snapshot that fails half-way leaves a fresh one), so take it after that. */
+  get doc(): Y.Doc {
+    return this.current
   }
 
   /** Updates waiting to be placed. */
@@ -71,15 +78,33 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
   /**
    * Rebuild from the snapshot and the envelopes that arrived after it (verified when they
    * came). An envelope that no longer decodes or opens is skipped and counted: a bad record
-   * must not stop a node from starting. Values are checked by their readers (schema.ts).
+   * must not stop a node from starting. A snapshot that does not read, does not match its
+   * checksum, does not decode or leaves the document incomplete is ignored with a warning, and
+   * the document is rebuilt from the whole log (envelopes are never deleted: SPEC.md §11.3).
+   * Values are checked by their readers (schema.ts).
    */
   async load(): Promise<void> {
-    const snap = await this.store.snapshot()
     let from = 0
-    if (snap != null) {
-      Y.applyUpdate(this.doc, snap.update, { author: '', local: false } satisfies Origin)
-      for (const [s, n] of Object.entries(snap.vv)) this.vv.set(s, n)
-      from = snap.arrival
+    try {
+      const snap = await this.store.snapshot()
+      if (snap != null) {
+        if (snap.arrival > this.store.arrivals())
+          throw new Error(`it includes ${snap.arrival} envelopes, the log has ${this.store.arrivals()}`)
+        Y.applyUpdate(this.doc, snap.update, { author: '', local: false } satisfies Origin)
+        if (this.doc.store.pendingStructs != null || this.doc.store.pendingDs != null) throw new Error('its update is incomplete')
+        for (const [s, n] of Object.entries(snap.vv)) this.vv.set(s, n)
+        from = snap.arrival
+      }
+    } catch (err) {
+      this.snapshotIgnored = (err as Error).message
+      warn(`the stored crdt snapshot is unusable (${this.snapshotIgnored}): rebuilding the document from the update log`)
+      const fresh = new Y.Doc({ gc: true })
+      fresh.clientID = this.current.clientID
+      this.current.destroy()
+      this.current = fresh
+      this.vv.clear()
+      // the next clean stop writes a good one
+      this.sinceSnapshot = 1
     }
     const updates: Uint8Array[] = []
     for await (const bytes of this.store.since(from)) {
@@ -305,6 +330,12 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     this.sinceSnapshot = 0
     await this.store.saveSnapshot({ update: Y.encodeStateAsUpdate(this.doc), arrival: this.store.arrivals(), vv: this.versionVector() })
   }
+}
+
+/** A problem the operator should see even without DEBUG: on stderr (stdout is the MCP channel), and in the debug log. */
+function warn(msg: string): void {
+  log.error(msg)
+  process.stderr.write(`claudemesh: ${msg}\n`)
 }
 
 export function streamOf(author: Uint8Array, inc: number): string {
