@@ -124,8 +124,13 @@ const node = await createMeshNode({
 })
 await node.start()
 const topic = groupTopic(node.mesh.contentSecret as Uint8Array, node.mesh.id, ALL)
-while (node.presence.get(victim)?.online !== true || node.libp2p.services.pubsub.getSubscribers(topic).length < 3)
-  await new Promise(resolve => setTimeout(resolve, 50))
+// its group flood needs gossip to carry it: peers subscribed to @all, at least 3 or every peer
+// it has (a newest node dials 2, SPEC.md §5.1; the rest connect to it later or not at all)
+const subscribed = (): boolean => {
+  const subs = node.libp2p.services.pubsub.getSubscribers(topic).length
+  return subs >= 1 && subs >= Math.min(3, node.libp2p.getPeers().length)
+}
+while (node.presence.get(victim)?.online !== true || !subscribed()) await new Promise(resolve => setTimeout(resolve, 50))
 const env = await envelopes(node)
 process.on('message', m => {
   const t = (m as { t: string }).t
