@@ -138,14 +138,16 @@ export class Dialer {
   private readonly announced = new Map<string, string>()
 
   /**
-   * Addresses a peer announced in presence (SPEC.md §5.4): written only when they are news
-   * and the peer is not connected (identify wrote its addresses then). A peer-store write per
-   * presence event of every peer was a tenth of a 50-node mesh's start-up CPU; a DM dial
-   * learns the addresses it needs itself.
+   * Addresses a peer announced in presence (SPEC.md §5.4): written only while discovery could
+   * dial it (fewer peers than `maxRegistryDials`), when they are news and the peer is not
+   * connected (identify wrote its addresses then). A peer-store write per presence event of
+   * every peer was a tenth of a 50-node mesh's start-up CPU; a DM or file dial learns the
+   * addresses it needs itself.
    */
   announce(peer: string, addrs: string[]): void {
     const key = addrs.join(' ')
     if (addrs.length === 0 || this.announced.get(peer) === key) return
+    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
     let id: PeerId
     try {
       id = peerIdFromString(peer)
