@@ -86,6 +86,8 @@ async function flood(f: MeshNode, env: { dms: Uint8Array[]; groups: Uint8Array[]
       if (lp == null) {
         if (Date.now() < redialAt) return false
         redialAt = Date.now() + 500
+        // the victim's announced addresses (a node keeps only a few peers' in its peer store, SPEC.md §5.4)
+        await f.dialer.learn(victim, f.presence.get(victim)?.addrs ?? [])
         const stream = await f.libp2p.dialProtocol(peerIdFromString(victim), dmProtocol(f.mesh.id), { signal: AbortSignal.timeout(5_000) })
         const reader = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
         lp = reader

@@ -253,8 +253,11 @@ export class Dialer {
 
   private async scanRegistry(): Promise<void> {
     if (!this.running) return
-    // the older entries of the last scan are enough peers already: the registry need not be read
-    if (this.olderKept() >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
+    // the older entries of the last scan are enough peers already, or all there are (entries
+    // written later are newer, and the newer node dials): the registry need not be read. A
+    // node that took no older entry reads it again: an older one's write may have been late
+    const kept = this.olderKept()
+    if (kept > 0 && kept >= Math.min(this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS, this.older.size)) return
     const self = this.libp2p.peerId.toString()
     const all = await listRunning(this.init.home, this.init.mesh)
     const startedAt = all.find(e => e.peerId === self)?.startedAt ?? Number.MAX_SAFE_INTEGER
