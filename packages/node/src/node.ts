@@ -252,7 +252,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
     for (const type of ['peer:join', 'peer:update'] as const) {
       this.presence.addEventListener(type, evt => {
-        void this.dialer.learn(evt.detail.id, evt.detail.addrs)
+        this.dialer.announce(evt.detail.id, evt.detail.addrs)
       })
     }
     this.presence.addEventListener('self:replaced', evt => {

@@ -86,6 +86,8 @@ async function flood(f: MeshNode, env: { dms: Uint8Array[]; groups: Uint8Array[]
       if (lp == null) {
         if (Date.now() < redialAt) return false
         redialAt = Date.now() + 500
+        // the victim's announced addresses (a node keeps only a few peers' in its peer store, SPEC.md §5.4)
+        await f.dialer.learn(victim, f.presence.get(victim)?.addrs ?? [])
         const stream = await f.libp2p.dialProtocol(peerIdFromString(victim), dmProtocol(f.mesh.id), { signal: AbortSignal.timeout(5_000) })
         const reader = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
         lp = reader
@@ -124,8 +126,13 @@ const node = await createMeshNode({
 })
 await node.start()
 const topic = groupTopic(node.mesh.contentSecret as Uint8Array, node.mesh.id, ALL)
-while (node.presence.get(victim)?.online !== true || node.libp2p.services.pubsub.getSubscribers(topic).length < 3)
-  await new Promise(resolve => setTimeout(resolve, 50))
+// its group flood needs gossip to carry it: peers subscribed to @all, at least 3 or every peer
+// it has (a newest node dials 2, SPEC.md §5.1; the rest connect to it later or not at all)
+const subscribed = (): boolean => {
+  const subs = node.libp2p.services.pubsub.getSubscribers(topic).length
+  return subs >= 1 && subs >= Math.min(3, node.libp2p.getPeers().length)
+}
+while (node.presence.get(victim)?.online !== true || !subscribed()) await new Promise(resolve => setTimeout(resolve, 50))
 const env = await envelopes(node)
 process.on('message', m => {
   const t = (m as { t: string }).t

@@ -39,6 +39,10 @@ describe('presence republish on new connections (SPEC.md §6.2)', () => {
     const b = await startNode({ home, name: 'b', presence })
     nodes.push(a, b)
     await untilAllSee(nodes)
+    // a record signed while a knows no subscriber is kept back for one (SPEC.md §6.2): wait
+    // until a's gossipsub knows b subscribes, so the change below goes to gossip at once
+    const pubsub = a.libp2p.services.pubsub
+    await until(pubsub, ['subscription-change'], () => pubsub.getSubscribers(hooks(a).topic).length > 0, 10_000, 'b subscribed at a')
     // a change is published at once; b seeing it proves the publish reached a peer
     const seen = new Promise<void>(resolve => {
       const on = (e: Event): void => {

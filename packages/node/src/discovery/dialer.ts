@@ -15,10 +15,19 @@ import { listRunning } from './registry.js'
 
 const log = logger('claudemesh:discovery')
 
-/** Peers discovery keeps connected (registry, mDNS, presence addresses); gossip reaches the rest (SPEC.md §5.1). */
-export const MAX_REGISTRY_DIALS = 4
+/**
+ * Peers discovery keeps connected (registry, mDNS, presence addresses); gossip reaches the rest
+ * (SPEC.md §5.1). Each connection costs both ends a PSK + Noise + identify handshake (25–80 ms
+ * of CPU on a loaded 2-core machine): in a home of 50 starting nodes, 4 dials each cost more
+ * than the presence they carried, and 2 keep the graph connected (each node dials older ones).
+ */
+export const MAX_REGISTRY_DIALS = 2
 /** Registry change events within this window lead to one scan (SPEC.md §5.1). */
 export const REGISTRY_SCAN_DELAY_MS = 50
+/** After a failed registry dial, scan again this long later, jittered ×[0.5, 1.5) (SPEC.md §5.1). */
+export const REGISTRY_RETRY_MS = 1_000
+/** Peers whose announced addresses are remembered as written (`Dialer.announce`); past it the memory starts over. */
+const MAX_ANNOUNCED = 4096
 
 export interface DialerInit {
   home: string
@@ -79,6 +88,7 @@ export class Dialer {
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     clearTimeout(this.redial)
     clearTimeout(this.scanTimer)
+    clearTimeout(this.retryTimer)
     this.watcher?.close()
     clearInterval(this.timer)
   }
@@ -115,13 +125,39 @@ export class Dialer {
     }
   }
 
-  /** Remember addresses a peer announced (presence records), so a later dial can use them. */
+  /** Put addresses of a peer in the peer store, so a dial by id can use them. */
   async learn(peer: string, addrs: string[]): Promise<void> {
     try {
       await this.libp2p.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map(a => multiaddr(a)) })
     } catch (err) {
       log('ignoring addresses of %s: %s', peer, (err as Error).message)
     }
+  }
+
+  /** the addresses `announced` last put in the peer store, per peer */
+  private readonly announced = new Map<string, string>()
+
+  /**
+   * Addresses a peer announced in presence (SPEC.md §5.4): written only while discovery could
+   * dial it (fewer peers than `maxRegistryDials`), when they are news and the peer is not
+   * connected (identify wrote its addresses then). A peer-store write per presence event of
+   * every peer was a tenth of a 50-node mesh's start-up CPU; a DM or file dial learns the
+   * addresses it needs itself.
+   */
+  announce(peer: string, addrs: string[]): void {
+    const key = addrs.join(' ')
+    if (addrs.length === 0 || this.announced.get(peer) === key) return
+    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
+    let id: PeerId
+    try {
+      id = peerIdFromString(peer)
+    } catch {
+      return
+    }
+    if (this.libp2p.getConnections(id).length > 0) return
+    if (this.announced.size >= MAX_ANNOUNCED) this.announced.clear()
+    this.announced.set(peer, key)
+    void this.learn(peer, addrs)
   }
 
   /**
@@ -165,13 +201,15 @@ export class Dialer {
     if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
     // no address at all would make the dial a DHT query: not worth it for discovery
     if (multiaddrs.length === 0) return
+    // the event comes from the peer store taking these addresses (libp2p 3 raises it on
+    // nothing else): they are there already, a dial by id uses them
     void this.dialOnce(id.toString(), async () => {
-      await this.libp2p.peerStore.merge(id, { multiaddrs })
       await this.libp2p.dial(id)
     })
   }
 
   private scanTimer?: ReturnType<typeof setTimeout>
+  private retryTimer?: ReturnType<typeof setTimeout>
   /** the entries the last registry scan took (older than this node) */
   private older = new Set<string>()
 
@@ -196,10 +234,30 @@ export class Dialer {
     this.scanTimer.unref()
   }
 
+  /**
+   * A registry dial failed (the peer was stopping, or too loaded to finish a handshake): try
+   * another entry soon rather than at the next 5 s round. Jittered, so nodes that lost the
+   * same peer do not rescan in step.
+   */
+  private rescanAfterFailure(): void {
+    if (this.retryTimer != null || !this.running) return
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined
+        void this.scanRegistry()
+      },
+      REGISTRY_RETRY_MS * (0.5 + Math.random())
+    )
+    this.retryTimer.unref()
+  }
+
   private async scanRegistry(): Promise<void> {
     if (!this.running) return
-    // the older entries of the last scan are enough peers already: the registry need not be read
-    if (this.olderKept() >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
+    // the older entries of the last scan are enough peers already, or all there are (entries
+    // written later are newer, and the newer node dials): the registry need not be read. A
+    // node that took no older entry reads it again: an older one's write may have been late
+    const kept = this.olderKept()
+    if (kept > 0 && kept >= Math.min(this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS, this.older.size)) return
     const self = this.libp2p.peerId.toString()
     const all = await listRunning(this.init.home, this.init.mesh)
     const startedAt = all.find(e => e.peerId === self)?.startedAt ?? Number.MAX_SAFE_INTEGER
@@ -215,7 +273,12 @@ export class Dialer {
       void this.dialOnce(e.peerId, async () => {
         const id = peerIdFromString(e.peerId)
         await this.libp2p.peerStore.merge(id, { multiaddrs: e.addrs.map(a => multiaddr(a)) })
-        await this.libp2p.dial(id)
+        try {
+          await this.libp2p.dial(id)
+        } catch (err) {
+          this.rescanAfterFailure()
+          throw err
+        }
       })
     }
   }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { access, rm, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { logger } from '@libp2p/logger'
 import { FileAccessError, FileTooLargeError, InvalidMessageError, UnknownFileError } from '../errors.js'
 import { peerIdStringOfRaw, publicKeyOfPeer } from '../identity/keys.js'
@@ -89,6 +90,22 @@ const ID = /^[0-9a-f]{64}$/
 export const megabytes = (n: number): string => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`
 
 export class Files {
+  /**
+   * A holder we are not connected to is dialled by id at the addresses its presence record
+   * announced: put them in the peer store first (presence does not write every peer's, SPEC.md §5.4).
+   */
+  private async learnAddrs(peer: string): Promise<void> {
+    const { libp2p, presence } = this.parts
+    const addrs = presence.get(peer)?.addrs ?? []
+    const id = peerIdFromString(peer)
+    if (addrs.length === 0 || libp2p.getConnections(id).length > 0) return
+    try {
+      await libp2p.peerStore.merge(id, { multiaddrs: addrs.map(a => multiaddr(a)) })
+    } catch {
+      // a bad address: the dial says what is wrong
+    }
+  }
+
   private readonly progress = new Map<string, FileProgress>()
   private readonly running = new Map<string, Promise<GetResult>>()
   readonly stats = { refusedChunks: 0 }
@@ -234,7 +251,9 @@ export class Files {
       if (m != null && blobs.count(id) >= m.h.length) break
       let hs: HolderStream | undefined
       try {
-        hs = await HolderStream.open(this.parts.libp2p, peerIdFromString(peer), this.protocol)
+        const pid = peerIdFromString(peer)
+        await this.learnAddrs(peer)
+        hs = await HolderStream.open(this.parts.libp2p, pid, this.protocol)
         const q = await hs.query(idb)
         if (q == null) {
           await hs.close()

@@ -292,7 +292,8 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   }
 
   private readonly onConnect = (evt: CustomEvent<Connection>): void => {
-    void this.requestSync(evt.detail, [...this.topics.keys()])
+    // in no group, there is no history to ask for: no stream (each costs both ends a negotiation)
+    if (this.topics.size > 0) void this.requestSync(evt.detail, [...this.topics.keys()])
   }
 
   /** Ask a peer for the recent history of our groups that we lack (all of it on a new connection). */

@@ -1,7 +1,8 @@
 /**
  * The presence service (SPEC.md §6): publishes this session's signed record on the mesh's
  * presence topic (on change and every heartbeat), pushes every known live record to each
- * newly connected peer over `/claudemesh/<mesh>/presence/1.0.0`, keeps the peer table and
+ * newly connected peer over `/claudemesh/<mesh>/presence/1.0.0` (and what changed since to a
+ * peer its topic mesh grafts), forwards records that came that way to the topic, keeps the peer table and
  * emits join/update/leave. It also enforces single presence: a record for our own key with
  * a newer incarnation means we were replaced; a peer seen under a newer incarnation gets its
  * old connections told so and closed.
@@ -9,6 +10,7 @@
 import { createHash } from 'node:crypto'
 import type { Connection } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { type Ed25519PrivateKey, peerIdStringOfRaw } from '../identity/keys.js'
@@ -86,6 +88,16 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private readonly byDigest = new Map<string, string>()
   /** our last publish reached at least one peer (else it died for want of a topic mesh) */
   private heard = false
+  /** our current record was signed while the topic had no subscriber, and kept back (`gossipOwn`) */
+  private unpublished = false
+  /** a pending republish must sign a new record (our addresses changed) */
+  private resign = false
+  /** bumped by every record the table takes (and each own record we sign): what changed since an exchange */
+  private version = 0
+  /** the version our own current record was signed at */
+  private ownVersion = 0
+  /** the table version each open connection's last exchange was sent at (§6.2, catch-up on graft) */
+  private readonly pushedAt = new Map<string, number>()
   private readonly topic: string
   private readonly protocol: string
 
@@ -112,7 +124,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       (stream, conn) => {
         void receiveRecords(
           stream,
-          async bytes => this.ingest(bytes, conn),
+          async bytes => this.ingest(bytes, conn, true),
           msg => {
             this.reject(msg)
           }
@@ -249,15 +261,34 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       body
     })
     // signatures run concurrently: an older one finishing last must not replace a newer one
-    if (seq === this.seq) this.ownBytes = bytes
+    if (seq === this.seq) {
+      this.ownBytes = bytes
+      this.ownVersion = ++this.version
+    }
     return bytes
   }
 
   private async publish(opts: { gone?: boolean } = {}): Promise<void> {
     if (!this.running || this.init.announce === false || (this.leaving && opts.gone !== true)) return
-    const bytes = await this.signOwn(opts.gone === true)
+    await this.gossipOwn(await this.signOwn(opts.gone === true))
+  }
+
+  /**
+   * Hand our record to gossipsub, unless no peer is subscribed to the topic yet (a node that
+   * just started): gossipsub would mark it seen and never send those bytes again, so the next
+   * subscriber would need a newly signed record, which every member then checks once more.
+   * Kept back, the same bytes go out when a peer subscribes (`republishSoon`).
+   */
+  private async gossipOwn(bytes: Uint8Array): Promise<void> {
+    const pubsub = this.components.libp2p.services.pubsub
+    if (pubsub.getSubscribers(this.topic).length === 0) {
+      this.heard = false
+      this.unpublished = bytes === this.ownBytes
+      return
+    }
+    if (bytes === this.ownBytes) this.unpublished = false
     try {
-      const r = await this.components.libp2p.services.pubsub.publish(this.topic, bytes)
+      const r = await pubsub.publish(this.topic, bytes)
       this.heard = r.recipients.length > 0
     } catch (err) {
       this.heard = false
@@ -270,8 +301,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     return ok ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
   }
 
-  /** The one choke-point every record passes, whatever path it came by. */
-  private async ingest(bytes: Uint8Array, conn?: Connection): Promise<boolean> {
+  /**
+   * The one choke-point every record passes, whatever path it came by. `forward`: a record the
+   * table takes goes on to the topic (one that came by an exchange stream, not by gossip).
+   */
+  private async ingest(bytes: Uint8Array, conn?: Connection, forward = false): Promise<boolean> {
     const sum = digest(bytes)
     if (this.heldCopy(sum, conn)) return false
     let record
@@ -310,7 +344,15 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       }
     }
     const existing = this.peers.get(id)
-    const entry: PeerEntry = { id, record, bytes, digest: sum, body: body ?? existing?.body, lastSeen: Date.now(), state: 'offline' }
+    const entry: PeerEntry = {
+      id,
+      record,
+      bytes,
+      digest: sum,
+      body: body ?? existing?.body,
+      lastSeen: Date.now(),
+      state: 'offline'
+    }
     const verdict = applyRecord(existing, entry, Date.now(), this.timings)
     if (verdict === 'stale') {
       this.stats.stale++
@@ -320,6 +362,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     // news of a peer we never knew that does not bring it online (a goodbye, an old record)
     // is not worth a table slot: otherwise anyone could fill our memory and disk with them
     if (existing == null && verdict === 'quiet') return true
+    entry.version = ++this.version
     this.peers.set(id, entry)
     if (existing?.digest != null) this.byDigest.delete(existing.digest)
     this.byDigest.set(sum, id)
@@ -329,7 +372,25 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     if (verdict === 'join' || verdict === 'update' || verdict === 'leave') {
       this.safeDispatchEvent(`peer:${verdict}`, { detail: peerInfo(entry) })
     }
+    if (forward) this.forward(bytes)
     return true
+  }
+
+  /**
+   * A record that came by an exchange stream is news gossip may never have carried to the
+   * rest of the mesh (it was published before its author's topic mesh formed, or it reached
+   * only the author's neighbours): forward its bytes on the topic, as gossipsub forwards (to
+   * the mesh, at least D peers, not flooded). The message id is the bytes' hash, so members
+   * that already hold it drop the copy before validation, and this node cannot send it twice
+   * (SPEC.md §6.2).
+   */
+  private forward(bytes: Uint8Array): void {
+    if (!this.running || this.leaving) return
+    // the options exist on gossipsub's class, not on the interface it exports
+    const pubsub = this.components.libp2p.services.pubsub as unknown as { publish: PublishWithOpts }
+    pubsub.publish(this.topic, bytes, { floodPublish: false, ignoreDuplicatePublishError: true }).catch((err: Error) => {
+      log('forwarding a record failed: %s', err.message)
+    })
   }
 
   private ingestOwn(inc: number): boolean {
@@ -418,8 +479,29 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    * it forwards nothing, so records published at start die early; publishing again once the
    * mesh exists makes a new node known everywhere in a few hops, not at the next heartbeat.
    */
-  private readonly onGraft = (evt: CustomEvent<{ topic: string }>): void => {
-    if (!this.heard && evt.detail.topic === this.topic) this.republishSoon()
+  private readonly onGraft = (evt: CustomEvent<{ topic: string; peerId?: string }>): void => {
+    if (evt.detail.topic !== this.topic) return
+    if (!this.heard) this.republishSoon()
+    if (evt.detail.peerId != null) this.catchUp(evt.detail.peerId)
+  }
+
+  /**
+   * A peer joined our topic mesh: send it, on an exchange stream, every record that changed
+   * since the exchange on connect. Both were new then, with tables nearly empty; the graft
+   * comes a heartbeat or more later, when the tables hold what the records gossiped before
+   * either mesh formed. The peer forwards what is news to it (`forward`), through its mesh.
+   */
+  private catchUp(peer: string): void {
+    if (!this.running || this.leaving) return
+    let conns: Connection[]
+    try {
+      conns = this.components.libp2p.getConnections(peerIdFromString(peer))
+    } catch {
+      return
+    }
+    // no exchange on connect yet: that one is under way and sends everything
+    const conn = conns.find(c => c.status === 'open' && this.pushedAt.has(c.id))
+    if (conn != null) void this.sendExchange(conn)
   }
 
   /** A republish is waiting (debounced); for tests. */
@@ -427,18 +509,23 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     return this.republish != null
   }
 
-  private republishSoon(): void {
+  /** Gossip our record 100 ms from now: the one kept back if there is one, else a newly signed one. */
+  private republishSoon(resign = false): void {
+    this.resign ||= resign
     if (this.republish != null || this.leaving) return
     this.republish = setTimeout(() => {
       this.republish = undefined
-      void this.publish()
+      const kept = !this.resign && this.unpublished ? this.ownBytes : undefined
+      this.resign = false
+      if (kept != null && this.running && !this.leaving) void this.gossipOwn(kept)
+      else void this.publish()
     }, 100)
   }
 
   private readonly onSelfUpdate = (): void => {
     const addrs = this.addrs()
     const known = this.ownBytes != null ? decodeRecord(this.ownBytes).addrs : []
-    if (addrs.length !== known.length || addrs.some((a, i) => a !== known[i])) this.republishSoon()
+    if (addrs.length !== known.length || addrs.some((a, i) => a !== known[i])) this.republishSoon(true)
   }
 
   private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
@@ -448,6 +535,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private readonly onConnectionClose = (evt: CustomEvent<Connection>): void => {
     const conn = evt.detail
     this.connInc.delete(conn.id)
+    this.pushedAt.delete(conn.id)
     const id = conn.remotePeer.toString()
     const entry = this.peers.get(id)
     if (entry == null || entry.state !== 'online') return
@@ -466,19 +554,26 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     }
   }
 
-  /** On a new connection: our record first, then every live record we know. */
+  /**
+   * On a new connection: our record first, then every live record we know. Again on a graft
+   * (`catchUp`): only what changed since the connection's last exchange, if anything.
+   */
   private async sendExchange(conn: Connection): Promise<void> {
     if (!this.running) return
-    if (this.init.announce === false) {
-      const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
-      if (live.length > 0) await sendRecords(conn, this.protocol, live)
-      return
+    const records: Uint8Array[] = []
+    const since = this.pushedAt.get(conn.id) ?? -1
+    if (this.init.announce !== false) {
+      // our current record: a peer that remembers it from an earlier run of its own treats the
+      // first copy as news (table.ts, restored records), so no new signature per connection
+      const own = this.ownBytes ?? (await this.signOwn())
+      if (since < 0 || this.ownVersion > since) records.push(own)
     }
-    // our current record: a peer that remembers it from an earlier run of its own treats the
-    // first copy as news (table.ts, restored records), so no new signature per connection
-    const own = this.ownBytes ?? (await this.signOwn())
-    const live = [...this.peers.values()].filter(e => e.state !== 'offline' && e.id !== conn.remotePeer.toString()).map(e => e.bytes)
-    await sendRecords(conn, this.protocol, [own, ...live])
+    const remote = conn.remotePeer.toString()
+    for (const e of this.peers.values()) {
+      if (e.state !== 'offline' && e.id !== remote && (e.version ?? 0) > since) records.push(e.bytes)
+    }
+    this.pushedAt.set(conn.id, this.version)
+    if (records.length > 0) await sendRecords(conn, this.protocol, records)
   }
 
   /** Peers remembered from earlier runs: offline until they speak again. */
@@ -494,6 +589,12 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     }
   }
 }
+
+type PublishWithOpts = (
+  topic: string,
+  data: Uint8Array,
+  opts: { floodPublish: boolean; ignoreDuplicatePublishError: boolean }
+) => Promise<unknown>
 
 function digest(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('base64')

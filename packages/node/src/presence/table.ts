@@ -24,6 +24,8 @@ export interface PeerEntry {
   lostAt?: number
   /** loaded from disk and not heard from since this node started */
   restored?: boolean
+  /** the presence table's version when this record was taken (presence.ts: what an exchange has not sent yet) */
+  version?: number
 }
 
 /** What the public API shows of a peer. */

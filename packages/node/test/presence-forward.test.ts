@@ -1,0 +1,72 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { MeshNode } from '../src/index.js'
+import { presenceKey } from '../src/identity/secrets.js'
+import { presenceProtocol, presenceTopic } from '../src/presence/constants.js'
+import { sendRecords } from '../src/presence/exchange.js'
+import { sealBody, signRecord } from '../src/presence/record.js'
+import { homeWithMesh, startNode, until } from './helpers.js'
+
+const nodes: MeshNode[] = []
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map(async n => n.stop()))
+  await Promise.all(cleanups.splice(0).map(async c => c()))
+})
+
+// heartbeats far away: no record in the test is re-sent by a timer
+const CALM = { heartbeatMs: 600_000, ttlMs: 1_200_000, graceMs: 600_000 }
+
+/** gossipsub's topic mesh of a node (`getMeshPeers` is not on the exported type) */
+const meshPeers = (n: MeshNode, topic: string): string[] =>
+  (n.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }).getMeshPeers(topic)
+
+describe('records that came by an exchange stream go on to the topic (SPEC.md §6.2)', () => {
+  it('a member not connected to the sender learns a record that only an exchange stream carried', async () => {
+    const { home, mesh, cleanup } = await homeWithMesh()
+    cleanups.push(cleanup)
+    // no registry: the test makes each connection itself, c–b and d–b
+    const [b, c, d] = await Promise.all(['b', 'c', 'd'].map(async name => startNode({ home, name, registry: false, presence: CALM })))
+    nodes.push(b as MeshNode, c as MeshNode, d as MeshNode)
+    if (b == null || c == null || d == null) throw new Error('three nodes')
+    // and no discovery dial (c would dial d when it learns of it): c and d never connect
+    for (const n of [b, c, d]) n.dialer.stop()
+    const topic = presenceTopic(mesh.id)
+    const pubsub = b.libp2p.services.pubsub
+    // b's topic mesh holds c before the record comes: no graft (and its catch-up) can carry it later
+    const grafted = until(pubsub, ['gossipsub:graft'], () => meshPeers(b, topic).includes(c.peerId), 10_000, 'c in the topic mesh of b')
+    await c.dialer.learn(b.peerId, b.multiaddrs())
+    await c.dialer.connect(b.peerId)
+    await grafted
+    await d.dialer.learn(b.peerId, b.multiaddrs())
+    await d.dialer.connect(b.peerId)
+
+    // x never runs a node: its record is on d's exchange stream to b and nowhere else (d sends
+    // it without taking it into its own table)
+    const x = await generateKeyPair('Ed25519')
+    const xId = peerIdFromPrivateKey(x).toString()
+    const body = { name: 'x', role: '', groups: [], status: 'idle' as const, summary: '', cwd: '/', host: 'h' }
+    const sealed = sealBody(presenceKey(mesh.contentSecret as Uint8Array, mesh.id), x.publicKey.raw, body)
+    const now = Date.now()
+    const record = await signRecord(mesh.id, x, {
+      v: 1,
+      peer: x.publicKey.raw,
+      inc: now,
+      seq: 1,
+      at: now,
+      addrs: [],
+      gone: false,
+      body: sealed
+    })
+
+    const learnt = until(c, ['peer:join'], () => c.presence.get(xId)?.online === true, 10_000, 'c to learn of x')
+    const conn = d.libp2p.getConnections(b.libp2p.peerId)[0]
+    if (conn == null) throw new Error('d is not connected to b')
+    await sendRecords(conn, presenceProtocol(mesh.id), [record])
+    await learnt
+    expect(c.libp2p.getConnections(d.libp2p.peerId)).toHaveLength(0)
+    expect(b.presence.get(xId)?.online).toBe(true)
+    expect(c.presence.get(xId)?.name).toBe('x')
+  })
+})
