@@ -94,6 +94,41 @@ describe('claim settle', () => {
     expect(Object.values(replica.versionVector())).toEqual([3])
   })
 
+  it('serves a claim to pulls from the moment it is signed: a rival that claims while its write is on the way sees it and loses', async () => {
+    const made = async (log: MemoryLog) => {
+      const key = await generateKeyPair('Ed25519')
+      return new Replica(MESH, key, SEAL, 1, log, peerIdFromPrivateKey(key).toString())
+    }
+    const logA = new GatedLog()
+    const a = await made(logA)
+    const b = await made(new MemoryLog())
+    /** one settle pull: `to` asks `from` for what its vector lacks */
+    const pull = async (from: Replica, to: Replica) => {
+      for (const env of await from.missing(to.pullVector())) await to.ingest(env)
+    }
+    let bAnswer: { won: boolean } | undefined
+    // one clock that moves on at every read: b's claim is later than a's, as in real time
+    let ms = Date.now()
+    const now = () => ms++
+    const boardB = new TaskBoard(b, () => {}, { now, settle: () => pull(a, b) })
+    const boardA = new TaskBoard(a, () => {}, {
+      now,
+      // a's pull reaches b before b claims; b claims (and pulls a) while a's write has not landed
+      settle: async () => {
+        await pull(b, a)
+        bAnswer = await boardB.claim(t.id, 60_000)
+      }
+    })
+    const t = await boardA.create({ title: 'contested' })
+    await pull(a, b)
+    const open = logA.close()
+    const claimA = boardA.claim(t.id, 60_000)
+    await expect.poll(() => bAnswer).toBeDefined()
+    expect(bAnswer?.won).toBe(false) // b's pull brought a's claim, which is not on a's disk yet
+    open()
+    expect((await claimA).won).toBe(true)
+  })
+
   it('pulls once per peer: one open connection each, a direct one before a relayed one', () => {
     const conn = (peer: string, status: string, limited: boolean): Connection =>
       ({ remotePeer: { toString: () => peer }, status, limits: limited ? { bytes: 1n } : undefined }) as unknown as Connection

@@ -45,6 +45,8 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
   private readonly waiting = new WaitingRoom()
   /** `<stream>!<seq>` being applied: held already, though not noted until its write is durable */
   private readonly applying = new Set<string>()
+  /** this node's own changes signed and not yet in the log, by sequence: a pull is answered with them (SPEC §11.4) */
+  private readonly unlogged = new Map<number, Uint8Array>()
   private retrying = false
   private seq = 0
   private readonly selfStream: string
@@ -169,6 +171,9 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     this.applying.add(id)
     try {
       bytes = await signUpdate(this.meshId, this.key, this.sealKey, this.incarnation, seq, update)
+      // served to pulls from here: a claim's settle pulls start now (`signed`), and a rival that
+      // pulls from us after our pull reached it must see this claim (SPEC §11.4, §14.4)
+      this.unlogged.set(seq, bytes)
       // the write is queued before `signed` sets off more work
       const appended = this.store.append(this.selfStream, seq, bytes)
       signed?.(bytes)
@@ -176,6 +181,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
       this.note(this.selfStream, seq)
     } finally {
       this.applying.delete(id)
+      this.unlogged.delete(seq)
     }
     await this.maybeSnapshot()
     return bytes
@@ -283,6 +289,9 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
       for await (const b of this.store.range(s, have, limit - out.length)) out.push(b)
       if (out.length >= limit) break
     }
+    // own changes still being written: after the logged ones, in sequence order
+    const own = Math.max(theirs[this.selfStream] ?? 0, this.vv.get(this.selfStream) ?? 0)
+    for (const [seq, b] of this.unlogged) if (seq > own && out.length < limit) out.push(b)
     return out
   }
 
