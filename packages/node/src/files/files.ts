@@ -91,14 +91,16 @@ export const megabytes = (n: number): string => `${(n / 1e6).toFixed(n < 1e7 ? 1
 
 export class Files {
   /**
-   * A holder we are not connected to is dialled by id at the addresses its presence record
-   * announced: put them in the peer store first (presence does not write every peer's, SPEC.md §5.4).
+   * A holder is dialled by id at the addresses its presence record announced: put them in the
+   * peer store first (presence does not write every peer's, SPEC.md §5.4). Also when connected:
+   * identify wrote no address for a member that listens only through its relay, and a dial by
+   * id beside a limited or closing relayed connection needs one (as DMs do, dm.ts).
    */
   private async learnAddrs(peer: string): Promise<void> {
     const { libp2p, presence } = this.parts
     const addrs = presence.get(peer)?.addrs ?? []
     const id = peerIdFromString(peer)
-    if (addrs.length === 0 || libp2p.getConnections(id).length > 0) return
+    if (addrs.length === 0) return
     try {
       await libp2p.peerStore.merge(id, { multiaddrs: addrs.map(a => multiaddr(a)) })
     } catch {
