@@ -267,7 +267,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       registry: this.init.registry,
       onBootstrap: peer => {
         this.learner?.bootstrapConnected(peer)
-      }
+      },
+      addrsOf: peer => this.presence.get(peer)?.addrs
     })
     this.state = 'running'
     await this.presence.start()

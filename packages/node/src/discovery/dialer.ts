@@ -41,6 +41,8 @@ export interface DialerInit {
   intervalMs?: number
   /** a dial of a bootstrap address reached this peer */
   onBootstrap?: (peer: PeerId) => void
+  /** the addresses a peer announced (its presence record): `connect` learns them first */
+  addrsOf?: (peer: string) => string[] | undefined
 }
 
 export class Dialer {
@@ -97,6 +99,9 @@ export class Dialer {
   async connect(peer: PeerId | string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
     if (this.libp2p.getConnections(id).length > 0) return
+    // presence writes a peer's addresses only while discovery could dial it (`announce`)
+    const announced = this.init.addrsOf?.(id.toString())
+    if (announced != null && announced.length > 0) await this.learn(id.toString(), announced)
     try {
       await this.libp2p.dial(id, opts)
       return

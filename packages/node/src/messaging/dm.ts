@@ -455,10 +455,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     if (ch == null) {
       ch = new Channel(peer, {
         connect: async (id, signal) => {
-          // a peer remembered from an earlier run (a courier's recipients) has addresses in
-          // the presence table that the peer store has not seen yet
-          const known = this.components.presence.get(peer)
-          if (known != null && known.addrs.length > 0) await this.components.dialer.learn(peer, known.addrs)
+          // the dialer learns the addresses presence holds for the peer (a courier's recipients
+          // remembered from an earlier run, a peer whose record the peer store never got)
           await this.components.dialer.connect(id, { signal })
           return this.components.libp2p.dialProtocol(id, this.protocol, { signal, runOnLimitedConnection: true })
         },
