@@ -53,6 +53,8 @@ export class Dialer {
   /** the peer a bare bootstrap address (no /p2p/) turned out to be */
   private readonly bootstrapPeers = new Map<string, string>()
   private running = false
+  /** peers with at least one open connection, kept by peer:connect/disconnect: `getPeers()` builds a set per call, and presence asks per join of every peer */
+  private connectedPeers = 0
 
   constructor(
     private readonly libp2p: MeshLibp2p,
@@ -63,6 +65,8 @@ export class Dialer {
 
   async start(): Promise<void> {
     this.running = true
+    this.connectedPeers = this.libp2p.getPeers().length
+    this.libp2p.addEventListener('peer:connect', this.onConnect)
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     if (this.init.registry !== false) {
@@ -86,6 +90,7 @@ export class Dialer {
 
   stop(): void {
     this.running = false
+    this.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     clearTimeout(this.redial)
@@ -152,7 +157,7 @@ export class Dialer {
   announce(peer: string, addrs: string[]): void {
     const key = addrs.join(' ')
     if (addrs.length === 0 || this.announced.get(peer) === key) return
-    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
+    if (this.connectedPeers + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
     let id: PeerId
     try {
       id = peerIdFromString(peer)
@@ -181,8 +186,13 @@ export class Dialer {
 
   private redial?: ReturnType<typeof setTimeout>
 
+  private readonly onConnect = (): void => {
+    this.connectedPeers++
+  }
+
   /** A bootstrap peer (a relay) dropped us: dial it again soon, not at the next 5 s round. */
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.connectedPeers = Math.max(0, this.connectedPeers - 1)
     const id = evt.detail.toString()
     const known =
       [...this.bootstrapPeers.values()].includes(id) ||
@@ -203,7 +213,7 @@ export class Dialer {
     if (id.equals(this.libp2p.peerId) || this.libp2p.getConnections(id).length > 0) return
     // discovery (mDNS, or addresses we learned from presence) keeps a few peers, not all:
     // presence and gossipsub reach the rest, and DMs dial their recipient on demand
-    if (this.libp2p.getPeers().length + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
+    if (this.connectedPeers + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
     // no address at all would make the dial a DHT query: not worth it for discovery
     if (multiaddrs.length === 0) return
     // the event comes from the peer store taking these addresses (libp2p 3 raises it on

@@ -40,6 +40,23 @@ export const DEFAULT_TIMINGS = {
 }
 export type PresenceTimings = typeof DEFAULT_TIMINGS
 
+/**
+ * Every heartbeat costs each member a signature check per online peer: N² checks (and N·D
+ * gossip sends) per round. Past this many online peers, heartbeat, TTL and grace all stretch
+ * by online / HEARTBEAT_SCALE_FROM (their ratios stay: three heartbeats per TTL, one within
+ * the grace), so a member's presence work per second stops growing with the mesh (§6.3).
+ */
+export const HEARTBEAT_SCALE_FROM = 50
+/** The stretch stops here (a 300-peer mesh: heartbeat 60 s, TTL 3 min, grace 72 s). */
+export const HEARTBEAT_MAX_SCALE = 6
+
+/** The timings in force with `online` peers online (SPEC.md §6.3, scaled timings). */
+export function scaledTimings(t: PresenceTimings, online: number): PresenceTimings {
+  const f = Math.min(HEARTBEAT_MAX_SCALE, Math.max(1, online / HEARTBEAT_SCALE_FROM))
+  if (f === 1) return t
+  return { ...t, heartbeatMs: t.heartbeatMs * f, ttlMs: t.ttlMs * f, graceMs: t.graceMs * f }
+}
+
 /** Group names are what `@name` can address (SPEC.md §8.6). */
 export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 

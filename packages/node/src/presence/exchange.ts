@@ -43,6 +43,12 @@ export async function receiveRecords(
     if ((err as Error).name !== 'UnexpectedEOFError') {
       onError(`presence exchange: ${(err as Error).message}`)
       stream.abort(err as Error)
+      return
     }
+    // the sender's EOF: close our end too, or the stream stays half-open on both sides and
+    // counts against the protocol's inbound stream limit until the connection ends
+    await stream.close({ signal: AbortSignal.timeout(TIMEOUT_MS) }).catch((e: Error) => {
+      stream.abort(e)
+    })
   }
 }

@@ -76,7 +76,9 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private body: PresenceBody
   private seq = 0
   private ownBytes?: Uint8Array
-  private heartbeat?: ReturnType<typeof setInterval>
+  private heartbeat?: ReturnType<typeof setTimeout>
+  /** when our last record was signed: the heartbeat counts from it */
+  private signedAt = 0
   private sweeper?: ReturnType<typeof setInterval>
   private running = false
   /** the goodbye is under way: nothing may sign a record that outdates it */
@@ -141,16 +143,13 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     // a new address (a relay reservation's /p2p-circuit one) is worth announcing at once
     libp2p.addEventListener('self:peer:update', this.onSelfUpdate)
     await this.publish()
-    this.heartbeat = setInterval(() => {
-      void this.publish()
-    }, this.timings.heartbeatMs)
+    this.scheduleHeartbeat()
     this.sweeper = setInterval(
       () => {
         this.sweep()
       },
       Math.max(250, Math.min(this.timings.graceMs, this.timings.ttlMs) / 4)
     )
-    this.heartbeat.unref()
     this.sweeper.unref()
     for (const conn of libp2p.getConnections()) void this.sendExchange(conn)
   }
@@ -161,7 +160,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     // first stop everything that signs: a heartbeat, a debounced republish or a change signed
     // after the goodbye has a higher sequence number and would bring us back online (§6.3)
     this.leaving = true
-    clearInterval(this.heartbeat)
+    clearTimeout(this.heartbeat)
     clearTimeout(this.republish)
     this.republish = undefined
     if (opts.goodbye !== false) {
@@ -250,6 +249,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     const peer = this.components.libp2p.peerId.publicKey?.raw ?? new Uint8Array(32)
     const body = this.init.presenceKey != null ? sealBody(this.init.presenceKey, peer, this.body) : new Uint8Array(0)
     const seq = ++this.seq
+    this.signedAt = Date.now()
     const bytes = await signRecord(this.init.meshId, this.init.privateKey, {
       v: 1,
       peer,
@@ -353,7 +353,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       lastSeen: Date.now(),
       state: 'offline'
     }
-    const verdict = applyRecord(existing, entry, Date.now(), this.timings)
+    const verdict = applyRecord(existing, entry, Date.now(), this.current())
     if (verdict === 'stale') {
       this.stats.stale++
       return false
@@ -544,10 +544,46 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     entry.lostAt = Date.now()
   }
 
+  /** Peers counted online (suspect included). */
+  get onlineCount(): number {
+    let n = 0
+    for (const e of this.peers.values()) if (e.state !== 'offline') n++
+    return n
+  }
+
+  /** The timings in force now: stretched past HEARTBEAT_SCALE_FROM online peers (SPEC.md §6.3). */
+  current(): c.PresenceTimings {
+    return c.scaledTimings(this.timings, this.onlineCount)
+  }
+
+  /**
+   * The next heartbeat comes one (scaled) heartbeat after our last signed record, whatever
+   * signed it. When it fires and the mesh has grown since (a longer heartbeat now), it waits
+   * out the rest instead of signing: a mesh of starting nodes, each knowing more peers every
+   * second, does not pay for a round of N² checks that its new size no longer asks for.
+   */
+  private scheduleHeartbeat(): void {
+    // a relay keeps the registry without a record of its own: nothing to republish
+    if (!this.running || this.leaving || this.init.announce === false) return
+    clearTimeout(this.heartbeat)
+    const due = this.signedAt + this.current().heartbeatMs - Date.now()
+    this.heartbeat = setTimeout(
+      () => {
+        this.heartbeat = undefined
+        if (!this.running || this.leaving) return
+        if (Date.now() - this.signedAt >= this.current().heartbeatMs) void this.publish()
+        this.scheduleHeartbeat()
+      },
+      Math.max(0, due)
+    )
+    this.heartbeat.unref()
+  }
+
   private sweep(): void {
     const now = Date.now()
+    const t = this.current()
     for (const e of this.peers.values()) {
-      if (!expired(e, now, this.timings)) continue
+      if (!expired(e, now, t)) continue
       e.state = 'offline'
       delete e.lostAt
       this.safeDispatchEvent('peer:leave', { detail: peerInfo(e) })
