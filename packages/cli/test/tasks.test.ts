@@ -62,17 +62,23 @@ async function solo(): Promise<{ CLAUDEMESH_HOME: string; CLAUDEMESH_SESSION: st
   return env
 }
 
+/** A new home with a mesh and two daemons, alice and bob, that have seen each other. */
+async function pair(): Promise<{ env: NodeJS.ProcessEnv; alice: Daemon; bob: Daemon }> {
+  const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
+  dirs.push(dir)
+  const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
+  expect((await cli(['mesh', 'create', 'team'], env)).code).toBe(0)
+  const alice = new Daemon(['--name', 'alice'], env)
+  const bob = new Daemon(['--name', 'bob'], env)
+  daemons.push(alice, bob)
+  await Promise.all([alice.ready(), bob.ready()])
+  await Promise.all([alice.line(/^\+ bob /), bob.line(/^\+ alice /)])
+  return { env, alice, bob }
+}
+
 describe('claudemesh task', () => {
   it('a lease is renewed while its holder runs and lapses after kill -9; then another member claims and completes', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
-    dirs.push(dir)
-    const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
-    expect((await cli(['mesh', 'create', 'team'], env)).code).toBe(0)
-    const alice = new Daemon(['--name', 'alice'], env)
-    const bob = new Daemon(['--name', 'bob'], env)
-    daemons.push(alice, bob)
-    await Promise.all([alice.ready(), bob.ready()])
-    await Promise.all([alice.line(/^\+ bob /), bob.line(/^\+ alice /)])
+    const { env, alice } = await pair()
     const aliceId = (await json<{ id: string }>(['info', '--name', 'alice'], env)).id
     const created = await json<Task>(['task', 'create', 'fix', 'the', 'flaky', 'test', '--priority', 'high', '--name', 'alice'], env)
     expect(created).toMatchObject({ title: 'fix the flaky test', status: 'open', holder: null })
@@ -97,15 +103,7 @@ describe('claudemesh task', () => {
   }, 60_000)
 
   it('a daemon prints its task news, one escaped line each: an assignment, a claim, a completion, a loss of the lease', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cm-task-'))
-    dirs.push(dir)
-    const env = { CLAUDEMESH_HOME: dir, CLAUDEMESH_SESSION: '' }
-    expect((await cli(['mesh', 'create', 'team'], env)).code).toBe(0)
-    const alice = new Daemon(['--name', 'alice'], env)
-    const bob = new Daemon(['--name', 'bob'], env)
-    daemons.push(alice, bob)
-    await Promise.all([alice.ready(), bob.ready()])
-    await Promise.all([alice.line(/^\+ bob /), bob.line(/^\+ alice /)])
+    const { env, alice, bob } = await pair()
     // a title with a terminal control in it: it must reach the terminal as a visible escape
     const t = await json<Task>(['task', 'create', 'fix \x1b[31mred', '--assignee', 'bob', '--priority', 'high', '--name', 'alice'], env)
     const id8 = t.id.slice(0, 8)
