@@ -92,6 +92,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   const c0 = await counts()
   const cpu0 = agents.map(a => a.cpuMs())
   const relayCpu0 = relayAgent?.cpuMs()
+  const relayConns0 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
   sigprof([...agents, relayAgent])
   const t0 = now()
   const bursts = (
@@ -110,6 +111,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   const tEnd = now()
   const cpu1 = agents.map(a => a.cpuMs())
   const relayCpuMs = relayAgent != null ? relayAgent.cpuMs() - relayCpu0 : null
+  const relayConns1 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
   sigprof([...agents, relayAgent])
   const dumps = (await Promise.all(agents.map(a => a.call('loadDump', { members: useMembers, since: t0 }, 60_000)))).flat()
   // what else the nodes did meanwhile (direct mode: counters since resetRecv), summed over nodes
@@ -134,7 +136,21 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
     churn,
     timedOut: c.recv - c0.recv < accepted,
     cpuMs: cpu1.map((x, i) => x - cpu0[i]),
-    relayCpuMs
+    relayCpuMs,
+    // the relay's connections over the round: a member cut off waits for its redial
+    relayConnections:
+      relayConns1 == null
+        ? null
+        : {
+            openAtEnd: relayConns1.open,
+            opened: relayConns1.opened - relayConns0.opened,
+            closed: relayConns1.closed - relayConns0.closed,
+            closeWhy: Object.fromEntries(
+              Object.entries(relayConns1.closeWhy ?? {})
+                .map(([k, v]) => [k, v - (relayConns0.closeWhy?.[k] ?? 0)])
+                .filter(([, v]) => v > 0)
+            )
+          }
   }
 }
 
@@ -292,7 +308,7 @@ function measureRound(raw, mode) {
       perProcess: raw.cpuMs.map(x => round(x / 1000, 2)),
       window: 'first send call → every DM received and acked'
     },
-    ...(mode === 'direct' ? { churnDuringBurst: raw.churn } : {}),
+    ...(mode === 'direct' ? { churnDuringBurst: raw.churn } : { relayConnections: raw.relayConnections }),
     connectionsPerNodeAtEnd: lat(raw.dumps.map(d => d.connections ?? 0)),
     outboxPendingAtEnd: raw.dumps.reduce((k, d) => k + (d.outboxPending ?? 0), 0),
     /** cumulative over the nodes' lives (flood control, §8.8; choke-point, §8.4) */

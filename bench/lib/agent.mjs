@@ -694,6 +694,7 @@ const handlers = {
 let relay = null
 /** connections opened and closed at the relay since it started */
 const relayConns = { opened: 0, closed: 0 }
+const relayCloseWhy = new Map()
 /** the relay's counters sampled every second (in this process, so no IPC jitter) */
 let relaySamples = []
 let relaySampler
@@ -956,8 +957,13 @@ const relayHandlers = {
     const { loadMesh } = await import(pathToFileURL(join(dist, 'identity/index.js')).href)
     relay = await createRelay({ data, mesh: await loadMesh(home, mesh), listen, limits, maxReservations, log: createLog('warn') })
     await relay.start()
-    relay.libp2p.addEventListener('connection:open', () => {
+    relay.libp2p.addEventListener('connection:open', e => {
       relayConns.opened++
+      // why the relay's connections close (a ping timeout under load, the remote, …)
+      e.detail.addEventListener?.('close', evt => {
+        const why = `${evt.local ? 'local' : 'remote'} ${evt.error?.name ?? 'close'}: ${String(evt.error?.message ?? '').slice(0, 60)}`
+        relayCloseWhy.set(why, (relayCloseWhy.get(why) ?? 0) + 1)
+      })
     })
     relay.libp2p.addEventListener('connection:close', () => {
       relayConns.closed++
@@ -1031,7 +1037,7 @@ const relayHandlers = {
     const cpu = process.cpuUsage()
     return {
       report: relay.report(),
-      connections: { ...relayConns },
+      connections: { ...relayConns, open: relay.libp2p.getConnections().length, closeWhy: Object.fromEntries(relayCloseWhy) },
       cpuUsageMs: { user: cpu.user / 1000, system: cpu.system / 1000 },
       memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1048576)])),
       loopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
