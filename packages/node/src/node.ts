@@ -41,7 +41,7 @@ import type { TaskEvents } from './tasks/board.js'
 import { GroupCommit } from './store/commit.js'
 import { flushWrites, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
-import { relayId } from './transport/relay-addr.js'
+import { relayBase, relayId } from './transport/relay-addr.js'
 import { RelayLearner } from './transport/relay-learn.js'
 import { keepRelayReservations, type RelayReservations } from './transport/relay-listen.js'
 
@@ -268,7 +268,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       onBootstrap: peer => {
         this.learner?.bootstrapConnected(peer)
       },
-      addrsOf: peer => this.presence.get(peer)?.addrs
+      addrsOf: peer => this.addrsOf(peer)
     })
     this.state = 'running'
     await this.presence.start()
@@ -352,6 +352,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       {
         libp2p: this.libp2p,
         presence: this.presence,
+        addrsOf: peer => this.addrsOf(peer),
         store: this.store,
         commit: this.commit,
         messaging: this.messaging,
@@ -422,6 +423,19 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.safeDispatchEvent('crdt:reject', { detail: evt.detail })
     })
     await this.shared.sync.start()
+  }
+
+  /**
+   * Where to dial a peer by id (SPEC.md §5.4): the addresses its presence record announced, or,
+   * while none reached us (a DM or a file offer can outrun the record), a circuit through each
+   * relay this node uses: a member behind a relay holds a reservation there.
+   */
+  private addrsOf(peer: string): string[] {
+    const announced = this.presence.get(peer)?.addrs ?? []
+    if (announced.length > 0) return announced
+    return this.relays()
+      .filter(r => relayId(r) !== peer)
+      .map(r => `${relayBase(r)}/p2p-circuit/p2p/${peer}`)
   }
 
   /** The relays this node uses: the mesh's and its own flags', each with /p2p/<id>. */

@@ -41,8 +41,8 @@ export interface DialerInit {
   intervalMs?: number
   /** a dial of a bootstrap address reached this peer */
   onBootstrap?: (peer: PeerId) => void
-  /** the addresses a peer announced (its presence record): `connect` learns them first */
-  addrsOf?: (peer: string) => string[] | undefined
+  /** where a peer can be dialled (its record's addresses, else circuits through our relays): `connect` learns them first */
+  addrsOf?: (peer: string) => string[]
 }
 
 export class Dialer {

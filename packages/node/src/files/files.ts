@@ -81,6 +81,8 @@ export interface FilesInit {
 export interface FilesParts {
   libp2p: MeshLibp2p
   presence: Presence
+  /** where to dial a peer (its record's addresses, else circuits through our relays; node.ts) */
+  addrsOf: (peer: string) => string[]
   blobs: Blobs
   messaging: Messaging
   groups: () => string[]
@@ -91,14 +93,15 @@ export const megabytes = (n: number): string => `${(n / 1e6).toFixed(n < 1e7 ? 1
 
 export class Files {
   /**
-   * A holder is dialled by id at the addresses its presence record announced: put them in the
-   * peer store first (presence does not write every peer's, SPEC.md §5.4). Also when connected:
-   * identify wrote no address for a member that listens only through its relay, and a dial by
-   * id beside a limited or closing relayed connection needs one (as DMs do, dm.ts).
+   * A holder is dialled by id at the addresses its presence record announced, or through our
+   * relays while none reached us yet: put them in the peer store first (presence does not write
+   * every peer's, SPEC.md §5.4). Also when connected: identify wrote no address for a member
+   * that listens only through its relay, and a dial by id beside a limited or closing relayed
+   * connection needs one.
    */
   private async learnAddrs(peer: string): Promise<void> {
-    const { libp2p, presence } = this.parts
-    const addrs = presence.get(peer)?.addrs ?? []
+    const { libp2p } = this.parts
+    const addrs = this.parts.addrsOf(peer)
     const id = peerIdFromString(peer)
     if (addrs.length === 0) return
     try {

@@ -37,6 +37,7 @@ export interface FileServiceInit {
 export interface FileServiceParts {
   libp2p: MeshLibp2p
   presence: Presence
+  addrsOf: (peer: string) => string[]
   store: Store
   commit: GroupCommit
   messaging: Messaging
@@ -63,7 +64,14 @@ export class FileService {
     this.server = new FileServer(this.blobs)
     const pub = init.privateKey.publicKey.raw
     this.files = new Files(
-      { libp2p: parts.libp2p, presence: parts.presence, blobs: this.blobs, messaging: parts.messaging, groups: parts.groups },
+      {
+        libp2p: parts.libp2p,
+        presence: parts.presence,
+        addrsOf: parts.addrsOf,
+        blobs: this.blobs,
+        messaging: parts.messaging,
+        groups: parts.groups
+      },
       {
         meshId: init.mesh.id,
         selfPub: pub,
