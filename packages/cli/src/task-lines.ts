@@ -4,12 +4,11 @@
  * `! task <id8> [priority] "title" (why): what`. Titles, names and results are peer text: each
  * goes through `esc`, so no terminal control a peer wrote reaches the terminal.
  */
-import type { MeshNode, TaskAssigned, TaskConflict, TaskLost, TaskNotice } from '@claudemesh/node'
+import { type MeshNode, TASK_WHY, type TaskAssigned, type TaskConflict, type TaskLost, type TaskNotice } from '@claudemesh/node'
 import { esc } from './output.js'
 
 type Priority = TaskNotice['priority']
 
-const WHY: Record<TaskNotice['why'], string> = { watcher: 'you watch it', assignee: 'assigned to you', holder: 'you held it' }
 const RESULT_MAX = 120
 
 function head(id: string, priority: Priority | undefined, title: string, why: string): string {
@@ -40,7 +39,7 @@ export function noticeWhat(n: TaskNotice, who: string): string {
 }
 
 export function noticeText(n: TaskNotice, who: (id: string) => string): string {
-  return `${head(n.id, n.priority, n.title, WHY[n.why])}: ${noticeWhat(n, who(n.by))}`
+  return `${head(n.id, n.priority, n.title, TASK_WHY[n.why])}: ${noticeWhat(n, who(n.by))}`
 }
 
 export function assignedText(a: TaskAssigned, who: (id: string) => string): string {

@@ -3,7 +3,7 @@
  * completion's result, written by a peer, inside a `peer-task` fence, bounded so that a burst of
  * completions cannot take the whole hook text.
  */
-import type { TaskNotice } from '@claudemesh/node'
+import { TASK_WHY, type TaskNotice } from '@claudemesh/node'
 import { attr, fence } from './fence.js'
 
 /** A queued notice: its line, and the result to fence below it in push mode (the line then ends where `taskText` says how). */
@@ -18,15 +18,13 @@ export interface TaskLine {
 const RESULTS_BUDGET = 3_000
 const RESULT_MAX = 1_500
 
-const WHY = { watcher: 'you watch it', assignee: 'assigned to you', holder: 'you held it' }
-
 /** The line for a notice; `who` names a member (sanitized already). */
 export function noticeLine(n: TaskNotice, who: (id: string) => string): TaskLine {
   return { ...lineOf(n, who), notice: { id: n.id, kind: n.kind, by: n.by, lease: n.lease } }
 }
 
 function lineOf(n: TaskNotice, who: (id: string) => string): TaskLine {
-  const task = `the ${n.priority}-priority task ${n.id} ("${attr(n.title, 80)}") (${WHY[n.why]})`
+  const task = `the ${n.priority}-priority task ${n.id} ("${attr(n.title, 80)}") (${TASK_WHY[n.why]})`
   const by = `"${who(n.by)}"`
   switch (n.kind) {
     case 'claimed':

@@ -72,7 +72,8 @@ export {
   type TaskNotice,
   type TaskNoticeKind,
   TASK_PRIORITIES,
-  TASK_STATUSES
+  TASK_STATUSES,
+  TASK_WHY
 } from './tasks/index.js'
 export {
   isSelf,

@@ -352,7 +352,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       {
         libp2p: this.libp2p,
         presence: this.presence,
-        addrsOf: peer => this.addrsOf(peer),
+        learnWhere: async peer => this.dialer.learnWhere(peer),
         store: this.store,
         commit: this.commit,
         messaging: this.messaging,

@@ -104,9 +104,7 @@ export class Dialer {
   async connect(peer: PeerId | string, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
     if (this.libp2p.getConnections(id).length > 0) return
-    // presence writes a peer's addresses only while discovery could dial it (`announce`)
-    const announced = this.init.addrsOf?.(id.toString())
-    if (announced != null && announced.length > 0) await this.learn(id.toString(), announced)
+    await this.learnWhere(id.toString())
     try {
       await this.libp2p.dial(id, opts)
       return
@@ -142,6 +140,16 @@ export class Dialer {
     } catch (err) {
       log('ignoring addresses of %s: %s', peer, (err as Error).message)
     }
+  }
+
+  /**
+   * Put where a peer can be dialled (`addrsOf`: its record's addresses, else circuits through
+   * our relays) in the peer store before a dial by id: presence writes a peer's addresses only
+   * while discovery could dial it (`announce`, SPEC.md §5.4).
+   */
+  async learnWhere(peer: string): Promise<void> {
+    const addrs = this.init.addrsOf?.(peer) ?? []
+    if (addrs.length > 0) await this.learn(peer, addrs)
   }
 
   /** the addresses `announced` last put in the peer store, per peer */

@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto'
 import { access, rm, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { logger } from '@libp2p/logger'
 import { FileAccessError, FileTooLargeError, InvalidMessageError, UnknownFileError } from '../errors.js'
 import { peerIdStringOfRaw, publicKeyOfPeer } from '../identity/keys.js'
@@ -81,8 +80,8 @@ export interface FilesInit {
 export interface FilesParts {
   libp2p: MeshLibp2p
   presence: Presence
-  /** where to dial a peer (its record's addresses, else circuits through our relays; node.ts) */
-  addrsOf: (peer: string) => string[]
+  /** put where a peer can be dialled in the peer store (Dialer.learnWhere) */
+  learnWhere: (peer: string) => Promise<void>
   blobs: Blobs
   messaging: Messaging
   groups: () => string[]
@@ -92,25 +91,6 @@ const ID = /^[0-9a-f]{64}$/
 export const megabytes = (n: number): string => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`
 
 export class Files {
-  /**
-   * A holder is dialled by id at the addresses its presence record announced, or through our
-   * relays while none reached us yet: put them in the peer store first (presence does not write
-   * every peer's, SPEC.md §5.4). Also when connected: identify wrote no address for a member
-   * that listens only through its relay, and a dial by id beside a limited or closing relayed
-   * connection needs one.
-   */
-  private async learnAddrs(peer: string): Promise<void> {
-    const { libp2p } = this.parts
-    const addrs = this.parts.addrsOf(peer)
-    const id = peerIdFromString(peer)
-    if (addrs.length === 0) return
-    try {
-      await libp2p.peerStore.merge(id, { multiaddrs: addrs.map(a => multiaddr(a)) })
-    } catch {
-      // a bad address: the dial says what is wrong
-    }
-  }
-
   private readonly progress = new Map<string, FileProgress>()
   private readonly running = new Map<string, Promise<GetResult>>()
   readonly stats = { refusedChunks: 0 }
@@ -257,7 +237,9 @@ export class Files {
       let hs: HolderStream | undefined
       try {
         const pid = peerIdFromString(peer)
-        await this.learnAddrs(peer)
+        // also when connected: identify wrote no address for a member that listens only through
+        // its relay, and a dial by id beside a limited or closing relayed connection needs one
+        await this.parts.learnWhere(peer)
         hs = await HolderStream.open(this.parts.libp2p, pid, this.protocol)
         const q = await hs.query(idb)
         if (q == null) {

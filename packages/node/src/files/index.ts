@@ -37,7 +37,7 @@ export interface FileServiceInit {
 export interface FileServiceParts {
   libp2p: MeshLibp2p
   presence: Presence
-  addrsOf: (peer: string) => string[]
+  learnWhere: (peer: string) => Promise<void>
   store: Store
   commit: GroupCommit
   messaging: Messaging
@@ -67,7 +67,7 @@ export class FileService {
       {
         libp2p: parts.libp2p,
         presence: parts.presence,
-        addrsOf: parts.addrsOf,
+        learnWhere: parts.learnWhere,
         blobs: this.blobs,
         messaging: parts.messaging,
         groups: parts.groups

@@ -26,6 +26,9 @@ export interface TaskNotice {
   lease?: Exclude<LeaseState, 'held'>
 }
 
+/** Why a session is told of a task, in words (the MCP push and the daemon's lines). */
+export const TASK_WHY: Record<TaskNotice['why'], string> = { watcher: 'you watch it', assignee: 'assigned to you', holder: 'you held it' }
+
 export interface WatchHost {
   readonly self: string
   get: (id: string) => Folded | undefined
