@@ -116,9 +116,7 @@ export class SettleChannels {
       this.stats.opened++
       const ch: Channel = { stream, lp: lpStream(stream, { maxDataLength: c.MAX_ENVELOPE_BYTES }), turn: Promise.resolve() }
       stream.addEventListener('close', () => {
-        void this.channels.get(conn.id)?.then(x => {
-          if (x === ch) this.channels.delete(conn.id)
-        })
+        this.forget(conn, ch)
       })
       return ch
     } catch (err) {
@@ -130,6 +128,11 @@ export class SettleChannels {
 
   private drop(conn: Connection, ch: Channel, err: Error): void {
     ch.stream.abort(err)
+    this.forget(conn, ch)
+  }
+
+  /** Forget `ch` as the connection's channel, unless a newer one took its place. */
+  private forget(conn: Connection, ch: Channel): void {
     void this.channels.get(conn.id)?.then(x => {
       if (x === ch) this.channels.delete(conn.id)
     })
