@@ -13,7 +13,7 @@ import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
 import { NoContentKeyError, NodeStateError } from './errors.js'
 import { controlSocketPath, register, unregister } from './discovery/registry.js'
-import { assertPrivateHome } from './home.js'
+import { assertPrivateHome, paths } from './home.js'
 import { loadMesh, type Mesh } from './identity/mesh.js'
 import { presenceKey } from './identity/secrets.js'
 import type { DmEvents } from './messaging/dm.js'
@@ -328,7 +328,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         contentSecret: this.mesh.contentSecret,
         ttlMs: this.init.messageTtlMs,
         groups,
-        relays: relayPeerIds(this.relays())
+        relays: relayPeerIds(this.relays()),
+        // peers sharing this home take DMs on their socket; a courier only sends (§8.9)
+        local:
+          this.init.registry !== false
+            ? { runDir: paths.run(this.init.home, this.mesh.name), listen: this.init.courier == null }
+            : undefined
       }
     )
     for (const type of ['message:receive', 'message:status', 'message:reject'] as const) {

@@ -5,7 +5,7 @@
  * retries with exponential backoff. Kicked when a message is queued, the peer connects or
  * its presence changes.
  */
-import type { PeerId, Stream } from '@libp2p/interface'
+import type { MessageStream, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
@@ -29,7 +29,7 @@ import type { RefuseWhy } from './flood.js'
 const log = logger('claudemesh:dm')
 
 export interface ChannelHost {
-  connect: (peer: PeerId, signal: AbortSignal) => Promise<Stream>
+  connect: (peer: PeerId, signal: AbortSignal) => Promise<MessageStream>
   pending: (peer: string) => OutboxItem[]
   onAck: (peer: string, ids: string[]) => Promise<void>
   onRead: (peer: string, ids: string[]) => Promise<void>
@@ -43,8 +43,8 @@ export interface ChannelHost {
 const BURST = 256
 
 export class Channel {
-  private lp?: LengthPrefixedStream<Stream>
-  private stream?: Stream
+  private lp?: LengthPrefixedStream<MessageStream>
+  private stream?: MessageStream
   /** items to write, in send order; rebuilt from the outbox whenever the stream resets */
   private queue: OutboxItem[] = []
   private head = 0
@@ -179,7 +179,7 @@ export class Channel {
     else this.scheduleRetry()
   }
 
-  private async open(): Promise<LengthPrefixedStream<Stream>> {
+  private async open(): Promise<LengthPrefixedStream<MessageStream>> {
     if (this.lp != null && this.stream?.status === 'open') {
       if (this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) throw new Error('no ack within the timeout')
       return this.lp
@@ -191,7 +191,7 @@ export class Channel {
     return this.lp
   }
 
-  private async readAcks(lp: LengthPrefixedStream<Stream>, stream: Stream): Promise<void> {
+  private async readAcks(lp: LengthPrefixedStream<MessageStream>, stream: MessageStream): Promise<void> {
     try {
       while (true) {
         const f = decodeDmFrame((await lp.read()).subarray())

@@ -27,6 +27,8 @@ export interface MessagingInit {
   ttlMs?: number
   groups: string[]
   relays?: string[]
+  /** the same-home DM socket (SPEC.md §8.9) */
+  local?: { runDir: string; listen: boolean }
 }
 
 export async function createMessaging(parts: MessagingParts, init: MessagingInit): Promise<Messaging> {
@@ -37,7 +39,10 @@ export async function createMessaging(parts: MessagingParts, init: MessagingInit
   await outbox.start()
   guard.unread = inbox.counts
   const keys = { meshId: init.meshId, privateKey: init.privateKey, contentSecret: init.contentSecret }
-  const dm = new DirectMessages({ libp2p, presence, dialer, inbox, outbox, guard }, { ...keys, ttlMs: init.ttlMs, relays: init.relays })
+  const dm = new DirectMessages(
+    { libp2p, presence, dialer, inbox, outbox, guard },
+    { ...keys, ttlMs: init.ttlMs, relays: init.relays, local: init.local }
+  )
   const groups = new Groups({ libp2p, presence, inbox, history: sublevel(store, 'groups'), guard }, keys)
   const messaging = new Messaging(dm, groups, inbox, outbox, presence, guard)
   await dm.start()

@@ -4,9 +4,9 @@
  * by, before it is written to the inbox and acknowledged.
  */
 import { hostname } from 'node:os'
-import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, MessageStream, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { lpStream } from '@libp2p/utils'
+import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
@@ -24,6 +24,7 @@ import { PairKeys } from '../crypto/index.js'
 import { type Content, decodeDm, idBytes, idText, newMessageId, openDm, sealDm } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { viaMailbox } from './route.js'
+import { LocalDm } from './local.js'
 import { lpOptions } from './lp.js'
 import type { Inbox, InboxMessage } from './inbox.js'
 import type { DeliveryStatus, Outbox, OutboxItem } from './outbox.js'
@@ -58,6 +59,11 @@ export interface DmInit {
   ttlMs?: number
   /** peer ids of the mesh's relays, in order of preference: their mailboxes hold DMs for unreachable peers */
   relays?: string[]
+  /**
+   * the shared home's `run/<mesh>`: peers of this home are reached over their DM socket
+   * (SPEC.md §8.9); `listen` serves ours (not a courier: the session may run beside it)
+   */
+  local?: { runDir: string; listen: boolean }
 }
 
 export interface Accepted {
@@ -86,6 +92,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   private readonly ttl: number
   /** present when the node uses relays (SPEC.md §12.4) */
   mailbox?: MailboxClient
+  /** the same-home DM socket (SPEC.md §8.9) */
+  readonly local?: LocalDm
   private started = false
 
   constructor(
@@ -98,6 +106,14 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     this.protocol = c.dmProtocol(init.meshId)
     this.ttl = init.ttlMs ?? c.DEFAULT_TTL_MS
     if (init.relays != null && init.relays.length > 0) this.mailbox = this.newMailbox(init.relays)
+    if (init.local != null) {
+      const serve = init.local.listen
+        ? (lp: LengthPrefixedStream<MessageStream>, stream: MessageStream, from: string) => {
+            void this.serve(lp, stream, from)
+          }
+        : undefined
+      this.local = new LocalDm({ runDir: init.local.runDir, self: components.libp2p.peerId.toString(), serve })
+    }
   }
 
   private newMailbox(relays: string[]): MailboxClient {
@@ -195,7 +211,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     const ch = this.channels.get(item.to)
     // a new channel loads every queued item of its peer itself, this one included
     if (ch != null) ch.push([item])
-    else this.channel(item.to)
+    else this.channel(item.to).kick()
   }
 
   /** A relay's answer for deposits: all of them settle at once (SPEC.md §12.4, the order rule). */
@@ -210,12 +226,13 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     await libp2p.handle(
       this.protocol,
       (stream, conn) => {
-        void this.serve(stream, conn)
+        void this.serve(lpStream(stream, lpOptions(c.MAX_DM_FRAME_BYTES)), stream, conn.remotePeer.toString())
       },
       { runOnLimitedConnection: true, maxInboundStreams: 64 }
     )
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
+    await this.local?.start()
     this.started = true
     await this.mailbox?.start()
     for (const peer of outbox.peers()) {
@@ -240,6 +257,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     for (const t of ['peer:join', 'peer:update'] as const) presence.removeEventListener(t, this.onPresence)
     for (const ch of this.channels.values()) ch.close()
     this.channels.clear()
+    await this.local?.stop()
     await libp2p.unhandle(this.protocol)
   }
 
@@ -395,10 +413,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     return undefined
   }
 
-  /** Inbound stream: envelopes in, acks (batched per turn) and receipts handled. */
-  private async serve(stream: Stream, conn: Connection): Promise<void> {
-    const lp = lpStream(stream, lpOptions(c.MAX_DM_FRAME_BYTES))
-    const from = conn.remotePeer.toString()
+  /**
+   * Inbound stream (a libp2p stream or a same-home socket): envelopes in, acks (batched per
+   * turn) and receipts handled. `from` is the authenticated remote peer.
+   */
+  private async serve(lp: LengthPrefixedStream<MessageStream>, stream: MessageStream, from: string): Promise<void> {
     let acks: Uint8Array[] = []
     let refusals: Array<{ id: Uint8Array; why: RefuseWhy; ms: number }> = []
     // one ack frame per turn of the event loop: commits that finished together ack together
@@ -455,6 +474,9 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     if (ch == null) {
       ch = new Channel(peer, {
         connect: async (id, signal) => {
+          // a peer of this home: its DM socket, no connection to build (SPEC.md §8.9)
+          const local = await this.local?.open(peer, signal)
+          if (local != null) return local
           // the dialer learns the addresses presence holds for the peer (a courier's recipients
           // remembered from an earlier run, a peer whose record the peer store never got)
           await this.components.dialer.connect(id, { signal })

@@ -1,0 +1,225 @@
+/**
+ * The same-home DM socket (SPEC.md §8.9). Nodes that share a home reach each other's DM
+ * choke-point over a unix socket under `run/<mesh>/`, with the §8.3 frames after one hello
+ * frame, instead of a libp2p connection: no PSK, Noise, identify or muxer to pay for, so a
+ * burst to many peers of one machine costs a socket each. The socket is 0600 in a 0700
+ * directory: only the owning user connects, and that user can read every key in the home, so
+ * the hello's `from` is taken as given, as the connection's remote peer is on a libp2p stream.
+ */
+import { lstat, chmod, rm } from 'node:fs/promises'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
+import type { AbortOptions } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { AbstractMultiaddrConnection, type LengthPrefixedStream, lpStream, type SendResult } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { z } from 'zod'
+import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { ensureDir } from '../home.js'
+import { peerIdStringOfRaw, publicKeyOfPeer } from '../identity/keys.js'
+import { MAX_DM_FRAME_BYTES } from './constants.js'
+import { lpOptions } from './lp.js'
+
+const log = logger('claudemesh:dm:local')
+
+/** The hello: the first frame an opener writes; the listener closes a socket whose `to` is not itself. */
+const HelloSchema = z.object({ v: z.literal(1), from: zBytes({ len: 32 }), to: zBytes({ len: 32 }) }).strict()
+const MAX_HELLO_BYTES = 256
+/** An opener that sends no hello within this long is dropped. */
+export const HELLO_TIMEOUT_MS = 10_000
+
+/** `run/<mesh>/<last 12 chars of PeerId>.dm`: beside the control socket, as short (sun_path ≈ 107 bytes). */
+export const localDmPath = (runDir: string, peerId: string): string => join(runDir, `${peerId.slice(-12)}.dm`)
+
+/** A unix socket as a libp2p message stream, so the DM channel and server run on it unchanged. */
+export class SocketStream extends AbstractMultiaddrConnection {
+  constructor(
+    private readonly socket: Socket,
+    path: string,
+    direction: 'inbound' | 'outbound'
+  ) {
+    super({ remoteAddr: multiaddr(`/unix/${encodeURIComponent(path)}`), direction, log: log.newScope(direction) })
+    socket.on('data', buf => {
+      this.onData(buf)
+    })
+    socket.on('error', err => {
+      this.abort(err)
+    })
+    socket.once('end', () => {
+      this.onTransportClosed()
+    })
+    socket.once('close', () => {
+      this.onTransportClosed()
+    })
+    socket.on('drain', () => {
+      this.safeDispatchEvent('drain')
+    })
+  }
+
+  sendData(data: Uint8ArrayList): SendResult {
+    let sentBytes = 0
+    let canSendMore = true
+    for (const buf of data) {
+      sentBytes += buf.byteLength
+      canSendMore = this.socket.write(buf)
+      if (!canSendMore) break
+    }
+    return { sentBytes, canSendMore }
+  }
+
+  sendReset(): void {
+    this.socket.destroy()
+  }
+
+  sendPause(): void {
+    this.socket.pause()
+  }
+
+  sendResume(): void {
+    this.socket.resume()
+  }
+
+  async sendClose(_options?: AbortOptions): Promise<void> {
+    if (this.socket.destroyed) return
+    await new Promise<void>(resolve => {
+      this.socket.once('close', () => {
+        resolve()
+      })
+      this.socket.end()
+    })
+  }
+}
+
+/** One unsigned-varint length prefix and the frame, as lpStream writes it. */
+function lengthPrefixed(frame: Uint8Array): Uint8Array {
+  const prefix: number[] = []
+  let n = frame.byteLength
+  while (n >= 0x80) {
+    prefix.push((n & 0x7f) | 0x80)
+    n = Math.floor(n / 0x80)
+  }
+  prefix.push(n)
+  return new Uint8ArrayList(Uint8Array.from(prefix), frame).subarray()
+}
+
+export interface LocalDmInit {
+  /** `run/<mesh>` of the shared home */
+  runDir: string
+  /** our PeerId */
+  self: string
+  /** serve an accepted, greeted socket: the §8.3 listener side with `from` from the hello */
+  serve?: (lp: LengthPrefixedStream<SocketStream>, stream: SocketStream, from: string) => void
+}
+
+export class LocalDm {
+  private server?: Server
+  private ino?: number
+  private readonly sockets = new Set<Socket>()
+  private readonly selfPub: Uint8Array
+  readonly stats = { opened: 0, served: 0, refused: 0 }
+
+  constructor(private readonly init: LocalDmInit) {
+    this.selfPub = publicKeyOfPeer(init.self) as Uint8Array
+  }
+
+  get path(): string {
+    return localDmPath(this.init.runDir, this.init.self)
+  }
+
+  /** Listen (only with `serve`). A newer incarnation of this session takes the path over. */
+  async start(): Promise<void> {
+    if (this.init.serve == null) return
+    await ensureDir(this.init.runDir)
+    await rm(this.path, { force: true })
+    const server = createServer(socket => {
+      this.accept(socket)
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.path, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    await chmod(this.path, 0o600)
+    this.ino = (await lstat(this.path)).ino
+    this.server = server
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    const server = this.server
+    this.server = undefined
+    if (server == null) return
+    await new Promise<void>(resolve => {
+      server.close(() => {
+        resolve()
+      })
+    })
+    // a newer incarnation that took the path over keeps its socket
+    const ino = await lstat(this.path).then(
+      s => s.ino,
+      () => undefined
+    )
+    if (ino === this.ino) await rm(this.path, { force: true })
+  }
+
+  /**
+   * A stream to `peer`'s DM socket with our hello written, or undefined when the peer has no
+   * socket in this home (not here, stopped, an older version): the caller dials it instead.
+   */
+  async open(peer: string, signal: AbortSignal): Promise<SocketStream | undefined> {
+    const to = publicKeyOfPeer(peer)
+    if (to == null) return undefined
+    const path = localDmPath(this.init.runDir, peer)
+    const socket = await new Promise<Socket | undefined>(resolve => {
+      const s = connect(path)
+      const onAbort = (): void => {
+        s.destroy()
+        resolve(undefined)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      s.once('connect', () => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(s)
+      })
+      s.once('error', err => {
+        signal.removeEventListener('abort', onAbort)
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.trace('no DM socket for %s: %s', peer, err.message)
+        resolve(undefined)
+      })
+    })
+    if (socket == null) return undefined
+    this.stats.opened++
+    const stream = new SocketStream(socket, path, 'outbound')
+    stream.send(lengthPrefixed(encodeFrame({ v: 1, from: this.selfPub, to })))
+    return stream
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket)
+    socket.once('close', () => {
+      this.sockets.delete(socket)
+    })
+    const stream = new SocketStream(socket, this.path, 'inbound')
+    const lp = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
+    void lp
+      .read({ signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) })
+      .then(bytes => {
+        const hello = decodeFrame(bytes.subarray(), HelloSchema, MAX_HELLO_BYTES, 'dm hello')
+        if (!equalBytes(hello.to, this.selfPub)) throw new Error('hello for another peer')
+        this.stats.served++
+        this.init.serve?.(lp, stream, peerIdStringOfRaw(hello.from))
+      })
+      .catch((err: Error) => {
+        this.stats.refused++
+        log('refused a DM socket: %s', err.message)
+        stream.abort(err)
+      })
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i])
+}
