@@ -736,7 +736,7 @@ if (Number(process.env.BENCH_DIAG_MS ?? 0) > 0) {
       try {
         await fn()
       } catch (err) {
-        this.diagLastError = `${((now() - t) / 1000).toFixed(1)} s ${err.name}: ${String(err.message).slice(0, 160)}${err.errors != null ? ' [' + err.errors.map(e => `${e.name}: ${String(e.message).slice(0, 80)}`).join('; ') + ']' : ''}`
+        this.diagLastError = `${((now() - t) / 1000).toFixed(1)} s ${err.name}: ${String(err.message).slice(0, 160)}${err.errors != null ? ` [${err.errors.map(e => `${e.name}: ${String(e.message).slice(0, 80)}`).join('; ')}]` : ''}`
         throw err
       }
     })

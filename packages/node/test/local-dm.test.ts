@@ -39,9 +39,19 @@ describe('same-home DM socket', () => {
     return l
   }
   function envelope(from: MeshNode, to: MeshNode, body: string): Uint8Array {
-    const keys = new PairKeys(pub(from), from.key.privateKey.raw.subarray(0, 32), from.mesh.contentSecret ?? new Uint8Array(32), from.mesh.id)
+    const keys = new PairKeys(
+      pub(from),
+      from.key.privateKey.raw.subarray(0, 32),
+      from.mesh.contentSecret ?? new Uint8Array(32),
+      from.mesh.id
+    )
     const ts = Date.now()
-    return sealDm(from.mesh.id, keys.key(pub(to)), { from: pub(from), to: pub(to), id: newMessageId(), ts, exp: ts + 60_000 }, { body, pri: 'next' })
+    return sealDm(
+      from.mesh.id,
+      keys.key(pub(to)),
+      { from: pub(from), to: pub(to), id: newMessageId(), ts, exp: ts + 60_000 },
+      { body, pri: 'next' }
+    )
   }
   /** a raw client of b's socket, as another process of this user would be */
   async function raw(): Promise<{ socket: Socket; lp: ReturnType<typeof lpStream<SocketStream>>; closed: Promise<void> }> {
