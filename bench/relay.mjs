@@ -16,13 +16,15 @@
 //     `viaSend` through mail.send() (the whole path), `rawDeposits` with envelopes sealed
 //     beforehand handed straight to the mailbox clients (the relay's own ceiling). Target
 //     ≥ 20,000 durable deposits/s at the relay; reports its CPU per deposit.
-// BENCH_RELAY_ONLY=load,writes runs a subset; BENCH_CPU_PROF=<dir> runs every agent (the
+// BENCH_QUICK=1: 20 members in 2 processes × 100 DMs over 10 s, writes for 5 s (each env above
+// still wins). BENCH_RELAY_ONLY=load,writes runs a subset; BENCH_CPU_PROF=<dir> runs every agent (the
 // relay's too) under --cpu-prof (`node bench/lib/cpuprof.mjs <dir> --match relay --inclusive`).
 // scripts/relay-soak.mjs runs relayLoad scaled to 100 members × 1,000 DMs.
 import { emit, guard, section } from './lib/harness.mjs'
 import { runLoad, runWrites } from './lib/relay.mjs'
 
-const env = (k, d) => Number(process.env[k] ?? d)
+const quick = process.env.BENCH_QUICK === '1'
+const env = (k, d, q = d) => Number(process.env[k] ?? (quick ? q : d))
 const result = {}
 guard(Number(process.env.BENCH_TIMEOUT_MS ?? 450_000) - 20_000, () => result)
 
@@ -30,10 +32,10 @@ const only = (process.env.BENCH_RELAY_ONLY ?? 'load,writes').split(',')
 if (only.includes('load')) {
   result.relayLoad = await section('relay load', () =>
     runLoad({
-      size: env('BENCH_RELAY_MEMBERS', 50),
-      memberProcs: env('BENCH_RELAY_PROCS', 5),
-      perNode: env('BENCH_RELAY_PER_NODE', 200),
-      spreadMs: env('BENCH_RELAY_SPREAD_S', 30) * 1000,
+      size: env('BENCH_RELAY_MEMBERS', 50, 20),
+      memberProcs: env('BENCH_RELAY_PROCS', 5, 2),
+      perNode: env('BENCH_RELAY_PER_NODE', 200, 100),
+      spreadMs: env('BENCH_RELAY_SPREAD_S', 30, 10) * 1000,
       concurrency: 4,
       churnFraction: 1 / 3,
       cycles: env('BENCH_RELAY_CYCLES', 1),
@@ -48,7 +50,7 @@ if (only.includes('writes')) {
   result.relayWrites = await section('relay mailbox writes', () =>
     runWrites({
       senders: env('BENCH_RELAY_SENDERS', 2),
-      seconds: env('BENCH_RELAY_WRITES_S', 10)
+      seconds: env('BENCH_RELAY_WRITES_S', 10, 5)
     })
   )
 }
