@@ -46,8 +46,8 @@ export type PresenceTimings = typeof DEFAULT_TIMINGS
  * by online / HEARTBEAT_SCALE_FROM (their ratios stay: three heartbeats per TTL, one within
  * the grace), so a member's presence work per second stops growing with the mesh (§6.3).
  */
-export const HEARTBEAT_SCALE_FROM = 50
-/** The stretch stops here (a 300-peer mesh: heartbeat 60 s, TTL 3 min, grace 72 s). */
+export const HEARTBEAT_SCALE_FROM = 20
+/** The stretch stops here (a mesh of 120 peers or more: heartbeat 60 s, TTL 3 min, grace 72 s). */
 export const HEARTBEAT_MAX_SCALE = 6
 
 /** The timings in force with `online` peers online (SPEC.md §6.3, scaled timings). */
