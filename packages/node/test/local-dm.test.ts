@@ -3,8 +3,8 @@
  * with the §8.3 frames after a hello, not over a libp2p connection; what reaches the socket
  * passes the same choke-point.
  */
-import { connect, type Socket } from 'node:net'
-import { lstat } from 'node:fs/promises'
+import { connect, createServer, type Socket } from 'node:net'
+import { chown, lstat, rm } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lpStream } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -134,6 +134,33 @@ describe('same-home DM socket', () => {
     await a.mail.send('bob', 'still here')
     await got
   })
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "another uid's socket at bob's path gets nothing: the DM goes by libp2p (runs as root to play the other uid)",
+    async () => {
+      const path = local(b).path
+      await local(b).stop()
+      const got: Buffer[] = []
+      const planted = createServer(s => s.on('data', d => got.push(d)))
+      await new Promise<void>(resolve => planted.listen(path, resolve))
+      await chown(path, 65534, 65534)
+      try {
+        const opened = local(a).stats.opened
+        // a's channel to bob is open from the earlier tests: close it so the next DM opens one
+        ;(a.mail.dm as unknown as { channels: Map<string, { close: () => void }> }).channels.get(b.peerId)?.close()
+        ;(a.mail.dm as unknown as { channels: Map<string, unknown> }).channels.delete(b.peerId)
+        const r = received(b, m => m.body === 'not through the planted socket')
+        await a.mail.send('bob', 'not through the planted socket')
+        await r
+        expect(local(a).stats.opened).toBe(opened)
+        expect(got).toEqual([])
+      } finally {
+        await new Promise<void>(resolve => planted.close(() => resolve()))
+        await rm(path, { force: true })
+        await local(b).start()
+      }
+    }
+  )
 
   it('an oversized length prefix closes the socket before anything is buffered', async () => {
     const { socket, closed } = await raw()

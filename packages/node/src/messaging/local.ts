@@ -22,6 +22,10 @@ import { MAX_DM_FRAME_BYTES } from './constants.js'
 import { lpOptions } from './lp.js'
 
 const log = logger('claudemesh:dm:local')
+// made once: a logger per stream costs an isatty() and a debug instance (~0.1 ms each)
+const streamLog = { inbound: log.newScope('inbound'), outbound: log.newScope('outbound') }
+
+const uid = process.getuid?.()
 
 /** The hello: the first frame an opener writes; the listener closes a socket whose `to` is not itself. */
 const HelloSchema = z.object({ v: z.literal(1), from: zBytes({ len: 32 }), to: zBytes({ len: 32 }) }).strict()
@@ -39,7 +43,7 @@ export class SocketStream extends AbstractMultiaddrConnection {
     path: string,
     direction: 'inbound' | 'outbound'
   ) {
-    super({ remoteAddr: multiaddr(`/unix/${encodeURIComponent(path)}`), direction, log: log.newScope(direction) })
+    super({ remoteAddr: multiaddr(`/unix/${encodeURIComponent(path)}`), direction, log: streamLog[direction] })
     socket.on('data', buf => {
       this.onData(buf)
     })
@@ -58,14 +62,8 @@ export class SocketStream extends AbstractMultiaddrConnection {
   }
 
   sendData(data: Uint8ArrayList): SendResult {
-    let sentBytes = 0
-    let canSendMore = true
-    for (const buf of data) {
-      sentBytes += buf.byteLength
-      canSendMore = this.socket.write(buf)
-      if (!canSendMore) break
-    }
-    return { sentBytes, canSendMore }
+    // one write (one syscall) for what is queued, not one per length prefix and frame
+    return { sentBytes: data.byteLength, canSendMore: this.socket.write(data.subarray()) }
   }
 
   sendReset(): void {
@@ -173,6 +171,12 @@ export class LocalDm {
     const to = publicKeyOfPeer(peer)
     if (to == null) return undefined
     const path = localDmPath(this.init.runDir, peer)
+    // only our own socket: another uid's would ack our DMs and drop them (SPEC.md §8.9)
+    const st = await lstat(path).catch(() => undefined)
+    if (st == null || !st.isSocket() || (uid != null && st.uid !== uid)) {
+      if (st != null) log('%s is not our socket: dialling %s instead', path, peer)
+      return undefined
+    }
     const socket = await new Promise<Socket | undefined>(resolve => {
       const s = connect(path)
       const onAbort = (): void => {
