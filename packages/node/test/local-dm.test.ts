@@ -20,9 +20,11 @@ describe('same-home DM socket', () => {
   let a: MeshNode
   let b: MeshNode
   let cleanup: () => Promise<void>
+  let home: string
   beforeAll(async () => {
     const h = await homeWithMesh()
     cleanup = h.cleanup
+    home = h.home
     a = await startNode({ home: h.home, name: 'alice' })
     b = await startNode({ home: h.home, name: 'bob' })
     await untilAllSee([a, b])
@@ -161,6 +163,40 @@ describe('same-home DM socket', () => {
       }
     }
   )
+
+  it('a sender that ignores refusals on the socket is blocked: its socket closes and its next hello is refused', async () => {
+    const carol = await startNode({
+      home,
+      name: 'carol',
+      limits: { dm: { rate: 1, burst: 5, byteRate: 1 << 20, byteBurst: 1 << 20 }, graceMs: 0, blockAfter: 10 }
+    })
+    try {
+      const path = local(carol).path
+      const socket = await new Promise<Socket>((resolve, reject) => {
+        const s = connect(path, () => resolve(s))
+        s.once('error', reject)
+      })
+      const closed = new Promise<void>(resolve => socket.once('close', () => resolve()))
+      const lp = lpStream(new SocketStream(socket, path, 'outbound'))
+      await lp.write(encodeFrame({ v: 1, from: pub(a), to: pub(carol) }))
+      // genuine envelopes from alice, past her budget, x frames unread: strikes, then a block
+      for (let i = 0; i < 40 && !socket.destroyed; i++) await lp.write(encodeDmFrame({ t: 'm', e: envelope(a, carol, `flood ${i}`) }))
+      await closed
+      expect(carol.guard.blocked(a.peerId)).toBe(true)
+      const refused = local(carol).stats.refused
+      const again = await new Promise<Socket>((resolve, reject) => {
+        const s = connect(path, () => resolve(s))
+        s.once('error', reject)
+      })
+      const closedAgain = new Promise<void>(resolve => again.once('close', () => resolve()))
+      await lpStream(new SocketStream(again, path, 'outbound')).write(encodeFrame({ v: 1, from: pub(a), to: pub(carol) }))
+      await closedAgain
+      expect(local(carol).stats.refused).toBe(refused + 1)
+      expect(carol.mail.inbox.unread).toBeLessThanOrEqual(5 + 1)
+    } finally {
+      await carol.stop()
+    }
+  })
 
   it('an oversized length prefix closes the socket before anything is buffered', async () => {
     const { socket, closed } = await raw()

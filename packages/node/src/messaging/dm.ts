@@ -112,7 +112,12 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
             void this.serve(lp, stream, from)
           }
         : undefined
-      this.local = new LocalDm({ runDir: init.local.runDir, self: components.libp2p.peerId.toString(), serve })
+      this.local = new LocalDm({
+        runDir: init.local.runDir,
+        self: components.libp2p.peerId.toString(),
+        serve,
+        blocked: peer => components.guard.blocked(peer)
+      })
     }
   }
 
@@ -233,6 +238,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
     await this.local?.start()
+    this.components.guard.addEventListener('flood:block', this.onBlock)
     this.started = true
     await this.mailbox?.start()
     for (const peer of outbox.peers()) {
@@ -257,6 +263,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     for (const t of ['peer:join', 'peer:update'] as const) presence.removeEventListener(t, this.onPresence)
     for (const ch of this.channels.values()) ch.close()
     this.channels.clear()
+    this.components.guard.removeEventListener('flood:block', this.onBlock)
     await this.local?.stop()
     await libp2p.unhandle(this.protocol)
   }
@@ -507,6 +514,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     for (const id of [...acked, ...(await this.components.outbox.advance(peer, ids, 'read'))]) {
       this.safeDispatchEvent('message:status', { detail: { id, to: peer, status: 'read' } })
     }
+  }
+
+  /** a blocked sender's same-home sockets close, as its connections do (SPEC.md §8.8) */
+  private readonly onBlock = (evt: CustomEvent<{ peer: string }>): void => {
+    this.local?.hangUp(evt.detail.peer)
   }
 
   private readonly onConnect = (evt: CustomEvent<Connection>): void => {

@@ -108,12 +108,16 @@ export interface LocalDmInit {
   self: string
   /** serve an accepted, greeted socket: the §8.3 listener side with `from` from the hello */
   serve?: (lp: LengthPrefixedStream<SocketStream>, stream: SocketStream, from: string) => void
+  /** flood control: a blocked sender's hello is refused (SPEC.md §8.8) */
+  blocked?: (peer: string) => boolean
 }
 
 export class LocalDm {
   private server?: Server
   private ino?: number
   private readonly sockets = new Set<Socket>()
+  /** greeted sockets by the peer their hello named */
+  private readonly byPeer = new Map<string, Set<SocketStream>>()
   private readonly selfPub: Uint8Array
   readonly stats = { opened: 0, served: 0, refused: 0 }
 
@@ -201,6 +205,11 @@ export class LocalDm {
     return stream
   }
 
+  /** Close every socket `peer` opened to us (flood control blocked it, SPEC.md §8.8). */
+  hangUp(peer: string): void {
+    for (const stream of this.byPeer.get(peer) ?? []) stream.abort(new Error('blocked for flooding'))
+  }
+
   private accept(socket: Socket): void {
     this.sockets.add(socket)
     socket.once('close', () => {
@@ -213,8 +222,17 @@ export class LocalDm {
       .then(bytes => {
         const hello = decodeFrame(bytes.subarray(), HelloSchema, MAX_HELLO_BYTES, 'dm hello')
         if (!equalBytes(hello.to, this.selfPub)) throw new Error('hello for another peer')
+        const from = peerIdStringOfRaw(hello.from)
+        if (this.init.blocked?.(from) === true) throw new Error(`${from} is blocked for flooding`)
         this.stats.served++
-        this.init.serve?.(lp, stream, peerIdStringOfRaw(hello.from))
+        let set = this.byPeer.get(from)
+        if (set == null) this.byPeer.set(from, (set = new Set()))
+        set.add(stream)
+        socket.once('close', () => {
+          set.delete(stream)
+          if (set.size === 0 && this.byPeer.get(from) === set) this.byPeer.delete(from)
+        })
+        this.init.serve?.(lp, stream, from)
       })
       .catch((err: Error) => {
         this.stats.refused++
