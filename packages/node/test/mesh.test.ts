@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { copyFile, mkdir } from 'node:fs/promises'
 import { networkInterfaces } from 'node:os'
@@ -5,7 +6,7 @@ import { dirname } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createInvite, createMesh, joinMesh, type MeshNode, paths } from '../src/index.js'
-import { homeWithMesh, startNode, tempHome, until, untilAllSee } from './helpers.js'
+import { homeWithMesh, received, startNode, tempHome, until, untilAllSee } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -142,6 +143,12 @@ describe('a mesh in one process', () => {
     )
     expect(watcher.presence.get(fresh.peerId)?.online).toBe(true)
     expect(leaves).toEqual([])
+    // the old one's stop left the new one's sockets in place (same paths: same PeerId)
+    expect(existsSync(fresh.registryControlPath())).toBe(true)
+    expect(existsSync(fresh.mail.dm.local?.path ?? '')).toBe(true)
+    const got = received(fresh, m => m.body === 'to the new incarnation')
+    await watcher.mail.send(fresh.peerId, 'to the new incarnation')
+    await got
   })
 
   it('a second node with the same session key replaces the first across machines', async () => {

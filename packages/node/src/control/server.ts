@@ -3,7 +3,7 @@
  * act on a running node. Methods are registered with a zod schema for their params; a bad
  * request gets a clear error and never reaches the handler.
  */
-import { chmod, rm } from 'node:fs/promises'
+import { chmod, lstat, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { createServer, type Server, type Socket } from 'node:net'
 import { logger } from '@libp2p/logger'
@@ -23,6 +23,7 @@ export class ControlServer {
   private readonly methods = new Map<string, Method>()
   private server?: Server
   private readonly sockets = new Set<Socket>()
+  private ino?: number
 
   constructor(readonly path: string) {}
 
@@ -44,6 +45,7 @@ export class ControlServer {
       })
     })
     await chmod(this.path, 0o600)
+    this.ino = (await lstat(this.path)).ino
     this.server = server
   }
 
@@ -54,7 +56,12 @@ export class ControlServer {
         resolve()
       }) ?? resolve()
     })
-    await rm(this.path, { force: true })
+    // a newer incarnation of this session that took the path over keeps its socket
+    const ino = await lstat(this.path).then(
+      st => st.ino,
+      () => undefined
+    )
+    if (ino === this.ino) await rm(this.path, { force: true })
   }
 
   private serve(socket: Socket): void {
