@@ -2,7 +2,8 @@
 // (< 300 ms; also the CPU used by then, which other load cannot inflate), idle daemon RSS
 // (< 60 MB; also its private part, without the node binary's shared pages), and N nodes in
 // one process all seeing each other online (20 nodes < 2 s, 50 < 5 s, 100 < 15 s; each run
-// also reports the CPU the mesh cost). BENCH_QUICK=1: fewer runs, no mesh of 100.
+// also reports the CPU the mesh cost, and its idle CPU per second once all are online).
+// BENCH_QUICK=1: fewer runs, no mesh of 100.
 // Prints one JSON object on stdout.
 // Each mesh size runs in its own child process (see lib/mesh.mjs); this process never loads
 // the node package, so it stays light while it times and measures daemon processes.

@@ -11,6 +11,8 @@ import { emit, guard, progress, removeDir, root, round, spawnTracked, stopChild,
 // the node package under test; CLAUDEMESH_BENCH_NODE_DIST swaps in another build of its dist/
 const dist = process.env.CLAUDEMESH_BENCH_NODE_DIST ?? join(root, 'packages/node/dist')
 const STOP_TIMEOUT_MS = 15_000
+/** after all are online, how long the idle cost is measured (BENCH_MESH_IDLE_MS; BENCH_QUICK=1: 3 s) */
+const IDLE_MS = Number(process.env.BENCH_MESH_IDLE_MS ?? (process.env.BENCH_QUICK === '1' ? 3_000 : 10_000))
 const isMain = process.argv[1] === fileURLToPath(import.meta.url)
 let createMesh, createMeshNode
 
@@ -76,13 +78,19 @@ export async function meshOnce(size, timeoutMs) {
       const seen = round(coverage(nodes), 3)
       return { ok: false, seen, timeoutMs, cpuMs, ...(startErr != null ? { error: startErr.message } : {}) }
     }
+    // what the mesh costs once everyone is online and nothing is sent: heartbeats, gossip upkeep, timers
+    const idle0 = process.cpuUsage()
+    await new Promise(resolve => setTimeout(resolve, IDLE_MS))
+    const idle = process.cpuUsage(idle0)
+    const idleCpuMsPerS = round((idle.user + idle.system) / IDLE_MS, 0)
     return {
       ok: true,
       ms: round(end - t0),
       allStartedMs: round(startedAt - t0),
       cpuMs,
       cpuMsPerNode: round(cpuMs / size),
-      rssGrowthPerNodeMB
+      rssGrowthPerNodeMB,
+      idle: { windowMs: IDLE_MS, cpuMsPerS: idleCpuMsPerS, cpuMsPerNodePerS: round(idleCpuMsPerS / size, 2) }
     }
   } finally {
     let timer
