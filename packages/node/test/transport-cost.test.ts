@@ -9,9 +9,10 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
 import { cheapEmptyLengthPrefix } from '../src/transport/lp-decoder.js'
+import { batchStats } from '../src/transport/noise-batch.js'
 import { keptKeyCrypto } from '../src/transport/noise-crypto.js'
 import { skipKnownProtocolMerges } from '../src/transport/protocol-merges.js'
-import { homeWithMesh, startNode } from './helpers.js'
+import { homeWithMesh, startNode, until } from './helpers.js'
 
 describe('noise X25519 with kept keys', () => {
   it('agrees with the default provider on every shared key, both ways, and on keys from a seed', () => {
@@ -62,7 +63,7 @@ describe('length-prefixed decoder', () => {
   })
 })
 
-describe('protocol merges', () => {
+describe('a new connection', () => {
   let cleanup: () => Promise<void>
   const nodes: MeshNode[] = []
 
@@ -103,5 +104,22 @@ describe('protocol merges', () => {
     await a.libp2p.peerStore.merge(id, { protocols: [P] })
     expect(stats.passed).toBe(passed + 3)
     expect((await a.libp2p.peerStore.get(id)).protocols).toContain(P)
+  })
+
+  // the set-up's frames (identify, presence, gossipsub, syncs) leave in fewer Noise messages
+  // than yamux wrote them; the bulk echo in transport.test.ts checks bytes and backpressure
+  it('batches the frames of one event-loop turn into one Noise message', async () => {
+    const [a, b] = nodes as [MeshNode, MeshNode]
+    await a.libp2p.hangUp(b.libp2p.peerId)
+    const sends = batchStats.sends
+    const flushes = batchStats.flushes
+    // (the test above deleted b from a's peer store)
+    await a.dialer.learn(b.peerId, b.multiaddrs())
+    await a.dialer.connect(b.peerId)
+    await until(a.presence, ['peer:join', 'peer:update'], () => a.presence.get(b.peerId)?.online === true, 10_000, 'b online at a')
+    const rtt = await a.libp2p.services.ping.ping(b.libp2p.peerId, { signal: AbortSignal.timeout(10_000) })
+    expect(rtt).toBeGreaterThanOrEqual(0)
+    expect(batchStats.sends - sends).toBeGreaterThan(10)
+    expect(batchStats.flushes - flushes).toBeLessThan((batchStats.sends - sends) * 0.8)
   })
 })

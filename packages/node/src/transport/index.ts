@@ -19,6 +19,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { swarmKey } from '../identity/secrets.js'
 import * as c from './constants.js'
 import { cheapEmptyLengthPrefix } from './lp-decoder.js'
+import { batchedWrites } from './noise-batch.js'
 import { keptKeyCrypto } from './noise-crypto.js'
 import { skipKnownProtocolMerges } from './protocol-merges.js'
 import { halfWindowUpdates } from './yamux-window.js'
@@ -89,8 +90,9 @@ export async function createTransport(init: TransportInit): Promise<MeshLibp2p> 
     addresses: { listen, ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}) },
     transports,
     connectionProtector: preSharedKey({ psk: swarmKey(init.networkSecret, init.meshId) }),
-    // X25519 keys kept as KeyObjects: OpenSSL's DER import cost more than the DHs (noise-crypto.ts)
-    connectionEncrypters: [noise({ crypto: keptKeyCrypto })],
+    // X25519 keys kept as KeyObjects: OpenSSL's DER import cost more than the DHs (noise-crypto.ts);
+    // the frames of one event-loop turn go out as one Noise message (noise-batch.ts)
+    connectionEncrypters: [batchedWrites(noise({ crypto: keptKeyCrypto }))],
     streamMuxers: [yamux()],
     // libp2p pings every connection every 10 s and aborts it when a ping takes longer than
     // an adaptive timeout of at least 5 s. A relay serving many members, or a member talking
