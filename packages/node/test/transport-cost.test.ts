@@ -7,6 +7,7 @@ import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { keepSigningKey, newEd25519Key } from '../src/identity/keys.js'
 import type { MeshNode } from '../src/index.js'
 import { cheapEmptyLengthPrefix } from '../src/transport/lp-decoder.js'
 import { batchStats } from '../src/transport/noise-batch.js'
@@ -40,6 +41,21 @@ describe('noise X25519 with kept keys', () => {
     expect(() => defaultCrypto.generateX25519SharedKey(ours.privateKey, new Uint8Array(32))).toThrow()
     expect(() => keptKeyCrypto.generateX25519SharedKey(ours.privateKey, new Uint8Array(31).fill(5))).toThrow()
     expect(() => keptKeyCrypto.generateX25519SharedKey(new Uint8Array(31).fill(5), ours.publicKey)).toThrow()
+  })
+})
+
+describe('the libp2p signing key', () => {
+  it('signs as before (ed25519 is deterministic) and checks its abort signal', async () => {
+    const key = await newEd25519Key()
+    const msg = new Uint8Array([1, 2, 3, 4, 5])
+    const before = await key.sign(msg)
+    keepSigningKey(key)
+    const after = await key.sign(new Uint8ArrayList(msg.subarray(0, 2), msg.subarray(2)))
+    expect(Buffer.from(after)).toEqual(Buffer.from(before))
+    expect(await key.publicKey.verify(msg, after)).toBe(true)
+    const ac = new AbortController()
+    ac.abort()
+    expect(() => key.sign(msg, { signal: ac.signal })).toThrow()
   })
 })
 

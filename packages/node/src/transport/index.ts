@@ -16,6 +16,7 @@ import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { keepSigningKey } from '../identity/keys.js'
 import { swarmKey } from '../identity/secrets.js'
 import * as c from './constants.js'
 import { cheapEmptyLengthPrefix } from './lp-decoder.js'
@@ -63,6 +64,7 @@ export interface TransportInit {
 
 export async function createTransport(init: TransportInit): Promise<MeshLibp2p> {
   halfWindowUpdates()
+  keepSigningKey(init.privateKey)
   cheapEmptyLengthPrefix()
   const listen = init.listen ?? (init.mdns === true ? ['/ip4/0.0.0.0/tcp/0'] : ['/ip4/127.0.0.1/tcp/0'])
   // Relays' /p2p-circuit addresses are not listen addresses here: libp2p would wait for each
