@@ -35,7 +35,7 @@ const privateObjects = new WeakMap<Ed25519PrivateKey, KeyObject>()
 const publicObjects = new Map<string, KeyObject>()
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
-export async function sign(key: Ed25519PrivateKey, data: Uint8Array): Promise<Uint8Array> {
+function privateObject(key: Ed25519PrivateKey): KeyObject {
   let obj = privateObjects.get(key)
   if (obj == null) {
     const d = Buffer.from(key.raw.subarray(0, 32)).toString('base64url')
@@ -43,7 +43,24 @@ export async function sign(key: Ed25519PrivateKey, data: Uint8Array): Promise<Ui
     obj = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d, x }, format: 'jwk' })
     privateObjects.set(key, obj)
   }
-  return new Uint8Array(cryptoSign(null, data, obj))
+  return obj
+}
+
+export async function sign(key: Ed25519PrivateKey, data: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(cryptoSign(null, data, privateObject(key)))
+}
+
+/**
+ * Make `key.sign` (what libp2p calls: each Noise handshake's identity signature, each identify
+ * answer's signed peer record) use the kept KeyObject too, not a JWK import per signature.
+ * Same ed25519 signature, same abort check.
+ */
+export function keepSigningKey(key: Ed25519PrivateKey): void {
+  const obj = privateObject(key)
+  key.sign = (message, options) => {
+    options?.signal?.throwIfAborted()
+    return new Uint8Array(cryptoSign(null, message.subarray(), obj))
+  }
 }
 
 /** Verify an ed25519 signature by a raw 32-byte public key; false on any malformed input. */

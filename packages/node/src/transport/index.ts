@@ -16,8 +16,13 @@ import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { keepSigningKey } from '../identity/keys.js'
 import { swarmKey } from '../identity/secrets.js'
 import * as c from './constants.js'
+import { cheapEmptyLengthPrefix } from './lp-decoder.js'
+import { batchedWrites } from './noise-batch.js'
+import { keptKeyCrypto } from './noise-crypto.js'
+import { skipKnownProtocolMerges } from './protocol-merges.js'
 import { halfWindowUpdates } from './yamux-window.js'
 
 export type TransportServices = {
@@ -59,6 +64,8 @@ export interface TransportInit {
 
 export async function createTransport(init: TransportInit): Promise<MeshLibp2p> {
   halfWindowUpdates()
+  keepSigningKey(init.privateKey)
+  cheapEmptyLengthPrefix()
   const listen = init.listen ?? (init.mdns === true ? ['/ip4/0.0.0.0/tcp/0'] : ['/ip4/127.0.0.1/tcp/0'])
   // Relays' /p2p-circuit addresses are not listen addresses here: libp2p would wait for each
   // relay at start, refuse to start while one is down (a failed listen is fatal) and never
@@ -79,13 +86,15 @@ export async function createTransport(init: TransportInit): Promise<MeshLibp2p> 
   const transports = relayed ? [tcp(), (await import('@libp2p/circuit-relay-v2')).circuitRelayTransport()] : [tcp()]
   const relayedMesh = relays.length > 0 || init.relayServer != null
   const discovery = init.mdns === true ? [(await import('@libp2p/mdns')).mdns({ serviceTag: c.mdnsServiceTag(init.meshId) })] : []
-  return createLibp2p({
+  const libp2p = await createLibp2p({
     privateKey: init.privateKey,
     start: false,
     addresses: { listen, ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}) },
     transports,
     connectionProtector: preSharedKey({ psk: swarmKey(init.networkSecret, init.meshId) }),
-    connectionEncrypters: [noise()],
+    // X25519 keys kept as KeyObjects: OpenSSL's DER import cost more than the DHs (noise-crypto.ts);
+    // the frames of one event-loop turn go out as one Noise message (noise-batch.ts)
+    connectionEncrypters: [batchedWrites(noise({ crypto: keptKeyCrypto }))],
     streamMuxers: [yamux()],
     // libp2p pings every connection every 10 s and aborts it when a ping takes longer than
     // an adaptive timeout of at least 5 s. A relay serving many members, or a member talking
@@ -132,7 +141,9 @@ export async function createTransport(init: TransportInit): Promise<MeshLibp2p> 
       ...dht,
       ...relay
     }
-  }) as Promise<MeshLibp2p>
+  })
+  skipKnownProtocolMerges(libp2p)
+  return libp2p as MeshLibp2p
 }
 
 async function dhtService(meshId: string, clientMode: boolean): Promise<ReturnType<typeof import('@libp2p/kad-dht').kadDHT>> {
