@@ -3,13 +3,11 @@
  * act on a running node. Methods are registered with a zod schema for their params; a bad
  * request gets a clear error and never reaches the handler.
  */
-import { chmod, lstat, rm } from 'node:fs/promises'
-import { dirname } from 'node:path'
-import { createServer, type Server, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { logger } from '@libp2p/logger'
 import type { z } from 'zod'
 import { ControlError } from '../errors.js'
-import { ensureDir } from '../home.js'
+import { listenPrivate, type PrivateSocket } from '../unix-socket.js'
 import { lineSplitter, RequestSchema } from './protocol.js'
 
 const log = logger('claudemesh:control')
@@ -21,9 +19,8 @@ interface Method {
 
 export class ControlServer {
   private readonly methods = new Map<string, Method>()
-  private server?: Server
+  private socket?: PrivateSocket
   private readonly sockets = new Set<Socket>()
-  private ino?: number
 
   constructor(readonly path: string) {}
 
@@ -32,36 +29,14 @@ export class ControlServer {
   }
 
   async start(): Promise<void> {
-    await ensureDir(dirname(this.path))
-    await rm(this.path, { force: true })
-    const server = createServer(socket => {
+    this.socket = await listenPrivate(this.path, socket => {
       this.serve(socket)
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.path, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    await chmod(this.path, 0o600)
-    this.ino = (await lstat(this.path)).ino
-    this.server = server
   }
 
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy()
-    await new Promise<void>(resolve => {
-      this.server?.close(() => {
-        resolve()
-      }) ?? resolve()
-    })
-    // a newer incarnation of this session that took the path over keeps its socket
-    const ino = await lstat(this.path).then(
-      st => st.ino,
-      () => undefined
-    )
-    if (ino === this.ino) await rm(this.path, { force: true })
+    await this.socket?.close()
   }
 
   private serve(socket: Socket): void {

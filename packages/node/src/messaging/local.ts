@@ -6,8 +6,8 @@
  * directory: only the owning user connects, and that user can read every key in the home, so
  * the hello's `from` is taken as given, as the connection's remote peer is on a libp2p stream.
  */
-import { lstat, chmod, rm } from 'node:fs/promises'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { lstat } from 'node:fs/promises'
+import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -16,7 +16,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
-import { ensureDir } from '../home.js'
+import { listenPrivate, type PrivateSocket } from '../unix-socket.js'
+import { equals } from 'uint8arrays/equals'
 import { peerIdStringOfRaw, publicKeyOfPeer } from '../identity/keys.js'
 import { MAX_DM_FRAME_BYTES } from './constants.js'
 import { lpOptions } from './lp.js'
@@ -113,8 +114,7 @@ export interface LocalDmInit {
 }
 
 export class LocalDm {
-  private server?: Server
-  private ino?: number
+  private socket?: PrivateSocket
   private readonly sockets = new Set<Socket>()
   /** greeted sockets by the peer their hello named */
   private readonly byPeer = new Map<string, Set<SocketStream>>()
@@ -132,39 +132,16 @@ export class LocalDm {
   /** Listen (only with `serve`). A newer incarnation of this session takes the path over. */
   async start(): Promise<void> {
     if (this.init.serve == null) return
-    await ensureDir(this.init.runDir)
-    await rm(this.path, { force: true })
-    const server = createServer(socket => {
+    this.socket = await listenPrivate(this.path, socket => {
       this.accept(socket)
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.path, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    await chmod(this.path, 0o600)
-    this.ino = (await lstat(this.path)).ino
-    this.server = server
   }
 
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy()
-    const server = this.server
-    this.server = undefined
-    if (server == null) return
-    await new Promise<void>(resolve => {
-      server.close(() => {
-        resolve()
-      })
-    })
-    // a newer incarnation that took the path over keeps its socket
-    const ino = await lstat(this.path).then(
-      s => s.ino,
-      () => undefined
-    )
-    if (ino === this.ino) await rm(this.path, { force: true })
+    const socket = this.socket
+    this.socket = undefined
+    await socket?.close()
   }
 
   /**
@@ -221,7 +198,7 @@ export class LocalDm {
       .read({ signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) })
       .then(bytes => {
         const hello = decodeFrame(bytes.subarray(), HelloSchema, MAX_HELLO_BYTES, 'dm hello')
-        if (!equalBytes(hello.to, this.selfPub)) throw new Error('hello for another peer')
+        if (!equals(hello.to, this.selfPub)) throw new Error('hello for another peer')
         const from = peerIdStringOfRaw(hello.from)
         if (this.init.blocked?.(from) === true) throw new Error(`${from} is blocked for flooding`)
         this.stats.served++
@@ -240,8 +217,4 @@ export class LocalDm {
         stream.abort(err)
       })
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i])
 }
