@@ -72,6 +72,11 @@ export async function meshOnce(size, timeoutMs) {
     // all N nodes share this one process: its CPU is what the mesh cost, whatever else loads the machine
     const cpu = process.cpuUsage(cpu0)
     const cpuMs = round((cpu.user + cpu.system) / 1000, 0)
+    // records checked by then, summed over nodes: accepted / (N × (N − 1)) is how many versions
+    // of each record a node took (signature checks); stale copies cost a decode, not a check
+    const presence = { accepted: 0, stale: 0, rejected: 0 }
+    for (const n of nodes) for (const k of Object.keys(presence)) presence[k] += n.presence.stats?.[k] ?? 0
+    presence.versionsPerRecord = round(presence.accepted / (size * (size - 1)), 2)
     clearTimeout(timer)
     const rssGrowthPerNodeMB = round((process.memoryUsage().rss - rssBefore) / size / 2 ** 20)
     if (end == null) {
@@ -89,6 +94,7 @@ export async function meshOnce(size, timeoutMs) {
       allStartedMs: round(startedAt - t0),
       cpuMs,
       cpuMsPerNode: round(cpuMs / size),
+      presence,
       rssGrowthPerNodeMB,
       idle: { windowMs: IDLE_MS, cpuMsPerS: idleCpuMsPerS, cpuMsPerNodePerS: round(idleCpuMsPerS / size, 2) }
     }

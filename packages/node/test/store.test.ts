@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame, openStore, SESSION_LAYOUT } from '../src/index.js'
 import { Inbox } from '../src/messaging/inbox.js'
 import { Outbox } from '../src/messaging/outbox.js'
-import { GroupCommit } from '../src/store/commit.js'
-import { StoreLockedError, sublevel } from '../src/store/index.js'
+import { type BatchOp, GroupCommit } from '../src/store/commit.js'
+import { type Store, StoreLockedError, sublevel } from '../src/store/index.js'
 import { tempHome } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -36,6 +36,36 @@ describe('the store', () => {
     expect((await box.list()).map(m => m.body)).toEqual(['hi'])
     expect((await box.list({ unreadOnly: false })).map(m => m.id)).toEqual([msg.id])
     await db.close()
+  })
+
+  it('a group commit writes each sublevel operation under the key the sublevel reads, and only to its own store', async () => {
+    const t = await tempHome()
+    cleanups.push(t.cleanup)
+    const db = await openStore(join(t.home, 'db'), SESSION_LAYOUT)
+    const other = await openStore(join(t.home, 'other'), SESSION_LAYOUT)
+    const commit = new GroupCommit(db)
+    const a = sublevel(db, 'a')
+    const nested = sublevel(a as unknown as Store, 'b')
+    await a.put('gone', new Uint8Array([9]))
+    // one turn: every write shares one batch
+    await Promise.all([
+      commit.write([{ type: 'put', sublevel: a, key: 'k', value: new Uint8Array([1]) } as BatchOp]),
+      commit.write([
+        { type: 'put', sublevel: nested, key: 'k', value: new Uint8Array([2]) } as BatchOp,
+        { type: 'del', sublevel: a, key: 'gone' } as BatchOp,
+        { type: 'put', key: 'root!k', value: new Uint8Array([3]) } as BatchOp
+      ])
+    ])
+    expect(commit.stats.batches).toBe(1)
+    const bytes = (v: Uint8Array | undefined): number[] | undefined => (v == null ? undefined : [...v])
+    expect(bytes(await a.get('k'))).toEqual([1])
+    expect(bytes(await nested.get('k'))).toEqual([2])
+    expect(await a.get('gone')).toBeUndefined()
+    expect(bytes(await db.get('root!k'))).toEqual([3])
+    await expect(commit.write([{ type: 'put', sublevel: sublevel(other, 'a'), key: 'x', value: new Uint8Array(1) } as BatchOp])).rejects.toThrow(
+      /own store/
+    )
+    await Promise.all([db.close(), other.close()])
   })
 
   it('refuses a layout newer than it knows, and a database another process holds', async () => {
