@@ -85,11 +85,17 @@ if (files.length === 0) {
 // other work on the machine skews every number: record the load the run started under
 const loadAtStart = loadavg().map(x => Number(x.toFixed(2)))
 const results = {}
+/** wall seconds per file: what to trim when the quick run outgrows its 3 minutes */
+const wallS = {}
+const t0 = performance.now()
 for (const file of files) {
   const name = basename(file, extname(file))
   console.error(`[bench] running ${name}`)
+  const t = performance.now()
   results[name] = await runFile(file)
+  wallS[name] = Number(((performance.now() - t) / 1000).toFixed(1))
 }
+wallS.total = Number(((performance.now() - t0) / 1000).toFixed(1))
 const machine = {
   node: process.version,
   cpus: cpus().length,
@@ -97,6 +103,6 @@ const machine = {
   platform: `${platform()}-${process.arch}`,
   loadavg1m5m15m: loadAtStart
 }
-process.stdout.write(`${JSON.stringify({ machine, date: new Date().toISOString(), results }, null, 2)}\n`)
+process.stdout.write(`${JSON.stringify({ machine, date: new Date().toISOString(), wallS, results }, null, 2)}\n`)
 // a benchmark that crashed or timed out fails the run; a missed target does not
 if (Object.values(results).some(r => r?.ok === false)) process.exitCode = 1
