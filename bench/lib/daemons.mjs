@@ -73,6 +73,10 @@ export async function coldStart(ctx, runs = 10) {
   for (let i = 0; i < runs; i++) baseline.push(await timeToExit(['-e', '0']))
   const cliVersion = []
   for (let i = 0; i < runs; i++) cliVersion.push(await timeToExit([cliBin, '--version']))
+  // what Claude Code pays after every tool call (PostToolUse): a hook of a session with no node here
+  const hook = []
+  const hookEnv = { ...ctx.env, CLAUDE_CODE_SESSION_ID: '00000000-0000-4000-8000-000000000000' }
+  for (let i = 0; i < runs; i++) hook.push(await timeToExit([cliBin, 'hook', 'post-tool-use'], { env: hookEnv }))
   const importNode = []
   for (let i = 0; i < runs; i++) importNode.push(await timeToExit(['--input-type=module', '-e', importNodeScript]))
   const ready = []
@@ -111,6 +115,7 @@ export async function coldStart(ctx, runs = 10) {
       nodeE0Ms: nodeSummary,
       nodeE0CpuMs: summary(nodeCpus.filter(Number.isFinite)),
       cliVersionMs: summary(cliVersion),
+      hookMs: summary(hook),
       importNodePackageMs: summary(importNode)
     },
     ratioToNodeE0: round(joinedSummary.median / nodeSummary.median),

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 import '@claudemesh/node/polyfill'
-import { main } from './index.js'
 
-const code = await main(process.argv.slice(2))
+const argv = process.argv.slice(2)
+// a hook runs after every tool call of a Claude turn: `hook <event>` (the form settings use)
+// loads only what a hook needs, not the whole CLI and its command parser
+const code =
+  argv.length === 2 && argv[0] === 'hook'
+    ? await (await import('./commands/hook.js')).hookMain(argv[1] as string)
+    : await (await import('./index.js')).main(argv)
 process.exit(code)

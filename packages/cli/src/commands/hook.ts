@@ -65,14 +65,27 @@ export function hookCommand(program: Command, env: NodeJS.ProcessEnv): void {
     .description('serve a Claude Code hook: session-start, user-prompt-submit, post-tool-use, pre-tool-use, stop (or wait)')
     .option('--wait-ms <ms>', 'how long stop/wait waits for a message', String(WAIT_MS))
     .action(async (event: string, o: { waitMs: string }) => {
-      try {
-        await serveHook(event, o, env)
-      } catch (err) {
-        // exit 2 means "block" (or "wake") to Claude Code: a failing hook must never say that
-        process.stderr.write(`claudemesh hook ${event}: ${(err as Error).message}\n`)
-        process.exitCode = 1
-      }
+      await runHook(event, o, env)
     })
+}
+
+/**
+ * `claudemesh hook <event>` as Claude Code runs it (bin.ts calls this without building the
+ * whole CLI: a PostToolUse hook runs after every tool call). Resolves to the exit code.
+ */
+export async function hookMain(event: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  await runHook(event, { waitMs: String(WAIT_MS) }, env)
+  return typeof process.exitCode === 'number' ? process.exitCode : 0
+}
+
+async function runHook(event: string, o: { waitMs: string }, env: NodeJS.ProcessEnv): Promise<void> {
+  try {
+    await serveHook(event, o, env)
+  } catch (err) {
+    // exit 2 means "block" (or "wake") to Claude Code: a failing hook must never say that
+    process.stderr.write(`claudemesh hook ${event}: ${(err as Error).message}\n`)
+    process.exitCode = 1
+  }
 }
 
 async function serveHook(event: string, o: { waitMs: string }, env: NodeJS.ProcessEnv): Promise<void> {
