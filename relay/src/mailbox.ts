@@ -78,6 +78,8 @@ interface Held {
 
 interface Session {
   peer: string
+  /** the member's raw Ed25519 public key: a deposit's `from` must be these bytes */
+  pub?: Uint8Array
   stream: Stream
   lp: LengthPrefixedStream<Stream>
   /** mail written to this stream and not yet acknowledged */
@@ -228,6 +230,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     const refusals: Session['refusals'] = new Map()
     const s: Session = {
       peer,
+      pub: conn.remotePeer.publicKey?.raw,
       stream,
       lp,
       sent: new Set(),
@@ -317,7 +320,8 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       return
     }
     const id = idText(env.id)
-    const from = peerIdStringOfRaw(env.from)
+    // the sender is the stream's member: compare the key's bytes, no PeerId string to build
+    const from = s.pub != null ? (sameBytes(env.from, s.pub) ? s.peer : '') : peerIdStringOfRaw(env.from)
     const now = Date.now()
     if (from !== s.peer) {
       this.refuse(s, env.id, 'invalid')
@@ -498,4 +502,10 @@ function answerFrames(out: Session['out'], refusals: Session['refusals']): Uint8
   }
   refusals.clear()
   return frames
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
 }

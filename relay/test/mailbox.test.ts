@@ -249,4 +249,26 @@ describe('mailbox server', () => {
     expect(mailbox.size.messages).toBe(1)
     expect(mailbox.stats.dropped).toBe(100)
   })
+
+  it("refuses a deposit in another member's name and stores nothing", async () => {
+    const alice = await newMember()
+    const mallory = await newMember()
+    const bob = await newMember()
+    const m = await open(mallory)
+    const id = newMessageId()
+    const now = Date.now()
+    const forged = sealDm(
+      MESH,
+      new Uint8Array(32),
+      { from: alice.pub, to: bob.pub, id, ts: now, exp: now + 60_000 },
+      { body: 'x', pri: 'next' }
+    )
+    await m.lp.write(encodeMailboxFrame({ t: 'm', e: forged }))
+    await m.until(() => m.frames.some(f => f.t === 'x'))
+    expect(m.frames).toEqual([{ t: 'x', why: 'invalid', ids: [id] }])
+    expect(mailbox.size.messages).toBe(0)
+    // mallory's own deposit still goes through
+    await deposit(m, mallory, bob, 1)
+    expect(mailbox.size.messages).toBe(1)
+  })
 })
