@@ -10,7 +10,8 @@
 //    connect at once and drain their boxes.
 // Per phase: wall ms, process CPU seconds (user+sys), deposits/s, and whether every DM arrived
 // once and in order per sender → recipient.
-// Env: MB_MEMBERS (100), MB_DMS (1000), MB_ROUNDS (1), BENCH_SEED (1),
+// Env: MB_MEMBERS (100), MB_DMS (1000), MB_ROUNDS (1), BENCH_SEED (1), MB_ACK_MS (0: recipients ack
+// once per turn; n: once every n ms, a slow recipient with much mail in flight),
 // CLAUDEMESH_BENCH_RELAY_DIST=<a copy of relay/dist inside relay/, e.g. relay/dist/base> for A/B.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -27,6 +28,8 @@ const N = Number(process.env.MB_MEMBERS ?? 100)
 const M = Number(process.env.MB_DMS ?? 1000)
 const ROUNDS = Number(process.env.MB_ROUNDS ?? 1)
 const SEED = Number(process.env.BENCH_SEED ?? 1)
+/** a slow recipient: acks what it got once every MB_ACK_MS ms (0: once per turn), so the relay has much mail in flight */
+const ACK_MS = Number(process.env.MB_ACK_MS ?? 0)
 const MESH = '0123456789abcdef'
 
 await import(pathToFileURL(join(nodeDist, 'polyfill.js')).href)
@@ -35,17 +38,8 @@ const { newEd25519Key, peerIdOfRaw } = await import(pathToFileURL(join(nodeDist,
 const { newMessageId, sealDm } = await import(pathToFileURL(join(nodeDist, 'messaging/envelope.js')).href)
 const { MailboxServer, createLog } = await import(pathToFileURL(join(relayDist, 'index.js')).href)
 const { lpStream, streamPair } = await importFrom(join(root, 'relay'), '@libp2p/utils')
-const {
-  decodeDm,
-  decodeMailboxFrame,
-  encodeMailboxFrame,
-  GroupCommit,
-  idText,
-  lpOptions,
-  MAX_MAILBOX_FRAME_BYTES,
-  openStore,
-  sublevel
-} = node
+const { decodeDm, decodeMailboxFrame, encodeMailboxFrame, GroupCommit, idText, lpOptions, MAX_MAILBOX_FRAME_BYTES, openStore, sublevel } =
+  node
 
 const progress = msg => {
   process.stderr.write(`[mailbox] ${msg}\n`)
@@ -125,7 +119,8 @@ async function phase(name, deep) {
           pending.push(e.id)
           if (!scheduled) {
             scheduled = true
-            setImmediate(flush)
+            if (ACK_MS > 0) setTimeout(flush, ACK_MS)
+            else setImmediate(flush)
           }
         }
       } catch {}
@@ -206,7 +201,7 @@ async function phase(name, deep) {
   return out
 }
 
-const result = { relayDist, members: N, dmsPerMember: M, seed: SEED, rounds: [] }
+const result = { relayDist, members: N, dmsPerMember: M, ackMs: ACK_MS, seed: SEED, rounds: [] }
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, deep] of [
     ['live', false],
