@@ -19,7 +19,10 @@
 // first opened), LOAD_PROCS=<n> (agent processes for the nodes), LOAD_WAIT_S (delivery bound per case; default
 // 30 + 3 ms per DM), BENCH_SEED, BENCH_CPU_PROF=<dir> (every agent under --cpu-prof, startup
 // included), BENCH_SIGPROF=<dir> (the member agents profiled from the burst to the last ack;
-// summarise with `node bench/lib/cpuprof.mjs <dir> --inclusive`).
+// summarise with `node bench/lib/cpuprof.mjs <dir> --inclusive`; the relay's agent too).
+// A/B against another build: CLAUDEMESH_BENCH_NODE_DIST=<a copy of packages/node/dist> for the
+// members, CLAUDEMESH_BENCH_RELAY_DIST=<a copy of relay/dist> for the relay (lib/agent.mjs
+// relayStart; a copy inside relay/, e.g. relay/dist/base, so its imports still resolve).
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { lat, r3, withAgents } from './lib/agents.mjs'

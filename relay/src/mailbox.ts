@@ -78,10 +78,21 @@ interface Held {
 
 interface Session {
   peer: string
+  /** the member's raw Ed25519 public key: a deposit's `from` must be these bytes */
+  pub?: Uint8Array
   stream: Stream
   lp: LengthPrefixedStream<Stream>
   /** mail written to this stream and not yet acknowledged */
   sent: Set<string>
+  /**
+   * The cursor over this member's unsent mail: `queue[head..]` is, in deposit order, what this
+   * stream has not written yet — the box when the stream opened, then every deposit for the
+   * member as it is indexed. Entries that left the box meanwhile (taken, expired, a failed
+   * write) are skipped when the cursor reaches them. So a round costs what it sends, not the
+   * depth of the box.
+   */
+  queue: Held[]
+  head: number
   out: { h: Uint8Array[]; d: Uint8Array[] }
   refusals: Map<Refusal, Uint8Array[]>
   /** acks, receipts and refusals go out once per turn of the event loop */
@@ -189,10 +200,13 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     box.mail.set(h.id, h)
     box.bytes += h.size
     this.totalBytes += h.size
+    this.sessions.get(h.to)?.queue.push(h)
   }
 
   private unindex(h: Held): void {
     this.held.delete(h.id)
+    // gone from the box: no longer counts against the window of the stream it was sent on
+    this.sessions.get(h.to)?.sent.delete(h.id)
     const box = this.boxes.get(h.to)
     if (box?.mail.delete(h.id) === true) {
       box.bytes -= h.size
@@ -216,9 +230,13 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     const refusals: Session['refusals'] = new Map()
     const s: Session = {
       peer,
+      pub: conn.remotePeer.publicKey?.raw,
       stream,
       lp,
       sent: new Set(),
+      // a new stream sends everything held from the start (§12.3), in deposit order
+      queue: [...(this.boxes.get(peer)?.mail.values() ?? [])],
+      head: 0,
       out,
       refusals,
       flusher: new TurnFlusher(
@@ -302,7 +320,8 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       return
     }
     const id = idText(env.id)
-    const from = peerIdStringOfRaw(env.from)
+    // the sender is the stream's member: compare the key's bytes, no PeerId string to build
+    const from = s.pub != null ? (sameBytes(env.from, s.pub) ? s.peer : '') : peerIdStringOfRaw(env.from)
     const now = Date.now()
     if (from !== s.peer) {
       this.refuse(s, env.id, 'invalid')
@@ -354,6 +373,8 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       err => {
         this.log.error('mailbox write failed', { error: (err as Error).message })
         this.unindex(h)
+        // the mail behind it no longer waits for it
+        this.sessions.get(to)?.pump.kick()
         return false
       }
     )
@@ -365,15 +386,28 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     s.flusher.flush()
   }
 
-  /** One round of a recipient's mail, in deposit order, with at most a window unacknowledged; true when it wrote some. */
+  /**
+   * One round of a recipient's mail, in deposit order, with at most a window unacknowledged;
+   * true when it wrote some. It reads from the stream's cursor (`Session.queue`), so a round
+   * never rescans what the stream has already sent.
+   */
   private async send(s: Session): Promise<boolean> {
-    const box = this.boxes.get(s.peer)
-    if (box == null || this.sessions.get(s.peer) !== s) return false
+    if (this.sessions.get(s.peer) !== s) return false
     const batch: Held[] = []
-    for (const h of box.mail.values()) {
-      if (s.sent.size + batch.length >= MAILBOX_WINDOW || batch.length >= 256) break
+    const q = s.queue
+    while (s.head < q.length && s.sent.size + batch.length < MAILBOX_WINDOW && batch.length < 256) {
+      const h = q[s.head] as Held
+      if (this.held.get(h.id) !== h) {
+        s.head++ // left the box before its turn
+        continue
+      }
       if (h.durable !== true) break // keep the order: nothing overtakes a write in flight
-      if (!s.sent.has(h.id)) batch.push(h)
+      s.head++
+      batch.push(h)
+    }
+    if (s.head >= 1024 && s.head * 2 >= q.length) {
+      q.splice(0, s.head)
+      s.head = 0
     }
     if (batch.length === 0) return false
     for (const h of batch) s.sent.add(h.id)
@@ -381,7 +415,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     const frames: Uint8Array[] = []
     values.forEach((v, i) => {
       if (v != null) frames.push(encodeMailboxFrame({ t: 'm', e: v }))
-      else s.sent.delete((batch[i] as Held).id)
+      else s.sent.delete((batch[i] as Held).id) // deleted meanwhile (taken, expired)
     })
     await s.lp.writeV(frames)
     return true
@@ -392,6 +426,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     const ops: BatchOp[] = []
     const notify = new Map<string, string[]>()
     const now = Date.now()
+    const at = receipt ? encodeFrame(now) : undefined
     for (const id of ids) {
       s.sent.delete(id)
       const h = this.held.get(id)
@@ -400,7 +435,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       ops.push({ type: 'del', sublevel: this.db, key: h.key } as BatchOp)
       if (receipt) {
         this.stats.delivered++
-        ops.push({ type: 'put', sublevel: this.db, key: `d!${h.from}!${id}`, value: encodeFrame(now) } as BatchOp)
+        ops.push({ type: 'put', sublevel: this.db, key: `d!${h.from}!${id}`, value: at } as BatchOp)
         this.receiptsOf(h.from).set(id, now)
         const list = notify.get(h.from)
         if (list == null) notify.set(h.from, [id])
@@ -467,4 +502,10 @@ function answerFrames(out: Session['out'], refusals: Session['refusals']): Uint8
   }
   refusals.clear()
   return frames
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
 }
