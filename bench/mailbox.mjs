@@ -10,7 +10,7 @@
 //    connect at once and drain their boxes.
 // Per phase: wall ms, process CPU seconds (user+sys), deposits/s, and whether every DM arrived
 // once and in order per sender → recipient.
-// Env: MB_MEMBERS (100), MB_DMS (1000), MB_ROUNDS (1), BENCH_SEED (1), MB_ACK_MS (0: recipients ack
+// Env: MB_MEMBERS (100; BENCH_QUICK=1: 20), MB_DMS (1000; quick: 200), MB_ROUNDS (1), BENCH_SEED (1), MB_ACK_MS (0: recipients ack
 // once per turn; n: once every n ms, a slow recipient with much mail in flight),
 // CLAUDEMESH_BENCH_RELAY_DIST=<a copy of relay/dist inside relay/, e.g. relay/dist/base> for A/B.
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -24,8 +24,9 @@ import { importFrom } from './lib/resolve.mjs'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const relayDist = process.env.CLAUDEMESH_BENCH_RELAY_DIST ?? join(root, 'relay/dist')
 const nodeDist = join(root, 'packages/node/dist')
-const N = Number(process.env.MB_MEMBERS ?? 100)
-const M = Number(process.env.MB_DMS ?? 1000)
+const quick = process.env.BENCH_QUICK === '1'
+const N = Number(process.env.MB_MEMBERS ?? (quick ? 20 : 100))
+const M = Number(process.env.MB_DMS ?? (quick ? 200 : 1000))
 const ROUNDS = Number(process.env.MB_ROUNDS ?? 1)
 const SEED = Number(process.env.BENCH_SEED ?? 1)
 /** a slow recipient: acks what it got once every MB_ACK_MS ms (0: once per turn), so the relay has much mail in flight */
