@@ -49,7 +49,8 @@ export const GroupEnvelopeSchema = z.object({ ...GroupShape, sig: zBytes({ len: 
 export type GroupEnvelope = z.infer<typeof GroupEnvelopeSchema>
 
 export const newMessageId = (): Uint8Array => randomSlice(16)
-export const idText = (id: Uint8Array): string => Buffer.from(id).toString('hex')
+/** hex of the id's own bytes, without copying them first */
+export const idText = (id: Uint8Array): string => Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex')
 export const idBytes = (id: string): Uint8Array => new Uint8Array(Buffer.from(id, 'hex'))
 
 function dmAad(meshId: string, e: Omit<DmEnvelope, 'ct'>): Uint8Array {
