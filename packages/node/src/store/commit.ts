@@ -10,23 +10,27 @@ import type { Store } from './index.js'
 export type BatchOp = AbstractBatchOperation<Store, string, Uint8Array>
 
 interface Pending {
-  ops: BatchOp[]
   resolve: () => void
   reject: (err: Error) => void
 }
 
 export class GroupCommit {
+  /** the writers waiting for the next batch, one per write() */
   private queue: Pending[] = []
+  /** their operations, flat: handed to LevelDB and dropped, never held across the fsync */
+  private ops: BatchOp[] = []
   private scheduled = false
   private flushing = false
   readonly stats = { batches: 0, writes: 0 }
 
   constructor(private readonly db: Store) {}
 
-  async write(ops: BatchOp[]): Promise<void> {
-    if (ops.length === 0) return
+  /** Not async: one promise a write, not two (a burst keeps thousands waiting on the fsync). */
+  write(ops: BatchOp[]): Promise<void> {
+    if (ops.length === 0) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject })
+      for (const op of ops) this.ops.push(op)
+      this.queue.push({ resolve, reject })
       this.schedule()
     })
   }
@@ -45,16 +49,14 @@ export class GroupCommit {
     this.queue = []
     this.flushing = true
     try {
-      // a chained batch costs ~5 µs an operation against ~8 µs for an array batch
-      const chain = this.db.batch()
-      for (const p of batch) {
-        for (const op of p.ops) {
-          const opts = op.sublevel != null ? { sublevel: op.sublevel } : {}
-          if (op.type === 'put') chain.put(op.key, op.value, opts as never)
-          else chain.del(op.key, opts as never)
-        }
-      }
-      await chain.write({ sync: true })
+      // an array batch, not a chained one: classic-level frees a chained batch's native copy
+      // of every key and value only when its JS object is collected, and that object lives
+      // across the fsync, so under load it reaches the old generation and the copies stay
+      // (unseen by V8) until the next major GC: ~40 MB RSS per 100k writes of ~450 bytes.
+      // The array form copies them into a native batch inside the call and frees it after
+      // the write (~3 µs more an operation, ~5 → ~8 µs). Nothing here keeps the operations
+      // (keys, encoded values) across the fsync: they can die young
+      await this.db.batch(this.takeOps(), { sync: true })
       this.stats.batches++
       this.stats.writes += batch.length
       for (const p of batch) p.resolve()
@@ -64,5 +66,11 @@ export class GroupCommit {
       this.flushing = false
       if (this.queue.length > 0) this.schedule()
     }
+  }
+
+  private takeOps(): BatchOp[] {
+    const ops = this.ops
+    this.ops = []
+    return ops
   }
 }
