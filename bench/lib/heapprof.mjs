@@ -29,7 +29,10 @@ function walk(node, stack) {
   total += node.selfSize
   self.set(k, (self.get(k) ?? 0) + node.selfSize)
   if (callers != null && k.includes(callers) && node.selfSize > 0) {
-    const p = here.slice(-1 - depth).reverse().join(' <- ')
+    const p = here
+      .slice(-1 - depth)
+      .reverse()
+      .join(' <- ')
     paths.set(p, (paths.get(p) ?? 0) + node.selfSize)
   }
   let sub = node.selfSize
