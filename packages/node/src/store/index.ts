@@ -45,24 +45,12 @@ export interface OpenStoreOptions {
   onLocked?: () => Promise<void>
 }
 
-/**
- * LevelDB's memtable size (its default: 4 MiB). Every write also goes to the synced log, so
- * this bounds only memory: a memtable grows until it holds this much, then is written out as a
- * table. A session writes little, and many run on one machine: at 4 MiB a node's memtable kept
- * up to ~4 MiB (twice that while one is written out) of every DM it sent and received lately.
- */
-export const WRITE_BUFFER_BYTES = 1024 * 1024
-
 export async function openStore(dir: string, layout: Layout, opts: OpenStoreOptions = {}): Promise<Store> {
   await ensureDir(dir)
   const deadline = Date.now() + (opts.lockWaitMs ?? 0)
   let nudged = 0
   for (let attempt = 0; ; attempt++) {
-    const db: Store = new Level<string, Uint8Array>(dir, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'view',
-      writeBufferSize: WRITE_BUFFER_BYTES
-    })
+    const db: Store = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
       await db.open()
       await migrate(db, layout)
