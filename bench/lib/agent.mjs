@@ -73,6 +73,57 @@ function traceCommit(rec) {
   }
 }
 
+// BENCH_MEM_TRACE=1 (diagnostic): log process.memoryUsage() at each new RSS peak (+16 MB) to
+// stderr; BENCH_HEAPSNAP_MB=<n>: write one heap snapshot (to BENCH_HEAPSNAP_DIR, default the cwd) once heapUsed passes n MB
+if (process.env.BENCH_MEM_TRACE === '1' || process.env.BENCH_HEAPSNAP_MB != null) {
+  const v8 = await import('node:v8')
+  let peak = 0
+  let snapped = false
+  const mb = x => (x / 1048576).toFixed(0)
+  setInterval(() => {
+    const m = process.memoryUsage()
+    if (m.rss > peak + 16 * 1048576) {
+      peak = m.rss
+      // LevelDB's own estimate of its memory (memtables, block cache), summed over this process's nodes
+      let ldb = 0
+      for (const r of nodes) ldb += Number(r.node.store?.getProperty?.('leveldb.approximate-memory-usage') ?? 0)
+      log(
+        `mem rss ${mb(m.rss)} heapTotal ${mb(m.heapTotal)} heapUsed ${mb(m.heapUsed)} external ${mb(m.external)} arrayBuffers ${mb(m.arrayBuffers)} leveldb ${mb(ldb)} MB`
+      )
+    }
+    const at = Number(process.env.BENCH_HEAPSNAP_MB ?? Infinity)
+    if (!snapped && m.heapUsed > at * 1048576 && (process.env.BENCH_HEAPSNAP_LABEL ?? label) === label) {
+      snapped = true
+      const file = v8.writeHeapSnapshot(join(process.env.BENCH_HEAPSNAP_DIR ?? '.', `${label}.heapsnapshot`))
+      log(`heap snapshot ${file}`)
+    }
+  }, 200).unref()
+  const { PerformanceObserver } = await import('node:perf_hooks')
+  new PerformanceObserver(list => {
+    for (const e of list.getEntries()) {
+      if ((e.detail?.kind ?? e.kind) !== 4 || e.duration < 0) continue // major (mark-compact) only
+      const m = process.memoryUsage()
+      log(
+        `gc major ${e.duration.toFixed(0)} ms: heapUsed ${mb(m.heapUsed)} heapTotal ${mb(m.heapTotal)} rss ${mb(m.rss)} external ${mb(m.external)} MB`
+      )
+    }
+  }).observe({ entryTypes: ['gc'] })
+}
+
+// BENCH_HEAPPROF=<dir> (diagnostic): V8's sampling heap profiler from here on, counting objects
+// a major GC collected too (what reached the old generation), written every 20 s to <dir>/<label>.heapprofile
+if (process.env.BENCH_HEAPPROF != null) {
+  const { Session } = await import('node:inspector/promises')
+  const { writeFileSync } = await import('node:fs')
+  const session = new Session()
+  session.connect()
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true })
+  setInterval(async () => {
+    const { profile } = await session.post('HeapProfiler.getSamplingProfile')
+    writeFileSync(join(process.env.BENCH_HEAPPROF, `${label}.heapprofile`), JSON.stringify(profile))
+  }, 20_000).unref()
+}
+
 const loopDelay = monitorEventLoopDelay({ resolution: 5 })
 loopDelay.enable()
 

@@ -290,7 +290,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     this.stats.sent += items.length
     // the path is chosen once the items are durable: a channel that failed meanwhile has
     // moved its peer to the mailbox, and these must follow the ones before them
-    for (const { toName: _, ...item } of items) this.route(item)
+    // the outbox's own item objects: a copy per DM would be one more object each to keep until the ack
+    for (const item of items) this.route(item)
     return items.map(i => ({ id: i.id, to: i.to, name: i.toName, status: 'pending' as const }))
   }
 
@@ -394,7 +395,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     }
     if (content.re != null) msg.replyTo = content.re
     // budgets and caps are charged for new messages only: a retry of a stored one is acked
-    if (!(await this.components.inbox.has(id))) {
+    if (!this.components.inbox.knows(id)) {
       const verdict = this.components.guard.admitDm(sender, Buffer.byteLength(msg.body), now)
       if (!verdict.ok) return this.refuse(id, sender, verdict)
     }

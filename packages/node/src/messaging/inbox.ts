@@ -93,6 +93,11 @@ export class Inbox {
     return this.ids.has(id)
   }
 
+  /** `has` without a promise: the DM choke-point asks for every envelope it takes. */
+  knows(id: string): boolean {
+    return this.ids.has(id)
+  }
+
   /**
    * Store a message durably unless it is already here. Resolves true when it was new (and is
    * now on disk), false for a duplicate. Either way the caller may acknowledge it.

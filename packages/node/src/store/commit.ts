@@ -9,45 +9,52 @@ import type { Store } from './index.js'
 
 export type BatchOp = AbstractBatchOperation<Store, string, Uint8Array>
 
+/** An operation on the root store, the key already carrying its sublevel's prefix. */
+type RootOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
+
 interface Pending {
-  ops: BatchOp[]
   resolve: () => void
   reject: (err: Error) => void
 }
 
 export class GroupCommit {
+  /** the writers waiting for the next batch, one per write() */
   private queue: Pending[] = []
+  /** their operations, flat: handed to LevelDB and dropped, never held across the fsync */
+  private ops: RootOp[] = []
   private scheduled = false
   private flushing = false
   readonly stats = { batches: 0, writes: 0 }
 
   constructor(private readonly db: Store) {}
 
-  /**
-   * One array of root-level operations: a sublevel's operation takes its key with the
-   * sublevel's prefix in front (every sublevel here has utf8 keys and byte values, as the root
-   * has), which is the key abstract-level would write. Measured per operation: a chained put
-   * with a `sublevel` option ~15 µs of CPU, this ~7 µs (five operations per DM).
-   */
-  private flatten(batch: Pending[]): Array<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }> {
-    const out: Array<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }> = []
-    for (const p of batch) {
-      for (const op of p.ops) {
-        const sub = op.sublevel as unknown as { prefix: string; db: unknown } | undefined
-        if (sub != null && sub.db !== this.db) throw new Error('a group commit writes only sublevels of its own store')
-        const key = sub != null ? sub.prefix + (op.key as string) : (op.key as string)
-        out.push(op.type === 'put' ? { type: 'put', key, value: op.value as Uint8Array } : { type: 'del', key })
-      }
+  /** Not async: one promise a write, not two (a burst keeps thousands waiting on the fsync). */
+  write(ops: BatchOp[]): Promise<void> {
+    if (ops.length === 0) return Promise.resolve()
+    let root: RootOp[]
+    try {
+      root = ops.map(op => this.rootOp(op))
+    } catch (err) {
+      return Promise.reject(err as Error)
     }
-    return out
-  }
-
-  async write(ops: BatchOp[]): Promise<void> {
-    if (ops.length === 0) return
     return new Promise((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject })
+      for (const op of root) this.ops.push(op)
+      this.queue.push({ resolve, reject })
       this.schedule()
     })
+  }
+
+  /**
+   * A sublevel's operation as the root operation abstract-level would make of it: its key
+   * with the sublevel's prefix in front (every sublevel here has utf8 keys and byte values,
+   * as the root has). Measured per operation: a chained put with a `sublevel` option ~15 µs
+   * of CPU, a root array operation ~7 µs (five operations per DM).
+   */
+  private rootOp(op: BatchOp): RootOp {
+    const sub = op.sublevel as unknown as { prefix: string; db: unknown } | undefined
+    if (sub != null && sub.db !== this.db) throw new Error('a group commit writes only sublevels of its own store')
+    const key = sub != null ? sub.prefix + (op.key as string) : (op.key as string)
+    return op.type === 'put' ? { type: 'put', key, value: op.value as Uint8Array } : { type: 'del', key }
   }
 
   private schedule(): void {
@@ -64,7 +71,13 @@ export class GroupCommit {
     this.queue = []
     this.flushing = true
     try {
-      await this.db.batch(this.flatten(batch), { sync: true })
+      // an array batch, not a chained one: classic-level frees a chained batch's native copy
+      // of every key and value only when its JS object is collected, and that object lives
+      // across the fsync, so under load it reaches the old generation and the copies stay
+      // (unseen by V8) until the next major GC: ~40 MB RSS per 100k writes of ~450 bytes.
+      // The array form copies them into a native batch inside the call and frees it after
+      // the write. Nothing here keeps the operations across the fsync: they can die young
+      await this.db.batch(this.takeOps(), { sync: true })
       this.stats.batches++
       this.stats.writes += batch.length
       for (const p of batch) p.resolve()
@@ -74,5 +87,11 @@ export class GroupCommit {
       this.flushing = false
       if (this.queue.length > 0) this.schedule()
     }
+  }
+
+  private takeOps(): RootOp[] {
+    const ops = this.ops
+    this.ops = []
+    return ops
   }
 }
