@@ -62,9 +62,9 @@ describe('the store', () => {
     expect(bytes(await nested.get('k'))).toEqual([2])
     expect(await a.get('gone')).toBeUndefined()
     expect(bytes(await db.get('root!k'))).toEqual([3])
-    await expect(commit.write([{ type: 'put', sublevel: sublevel(other, 'a'), key: 'x', value: new Uint8Array(1) } as BatchOp])).rejects.toThrow(
-      /own store/
-    )
+    await expect(
+      commit.write([{ type: 'put', sublevel: sublevel(other, 'a'), key: 'x', value: new Uint8Array(1) } as BatchOp])
+    ).rejects.toThrow(/own store/)
     await Promise.all([db.close(), other.close()])
   })
 
