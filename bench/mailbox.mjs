@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { seeded } from './lib/harness.mjs'
+import { emit, seeded } from './lib/harness.mjs'
 import { importFrom } from './lib/resolve.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -213,4 +213,4 @@ for (let r = 0; r < ROUNDS; r++) {
     result.rounds.push(out)
   }
 }
-process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+emit(result)
