@@ -21,7 +21,8 @@ const [{ Client }, { StdioClientTransport }] = await Promise.all([
 ])
 const trivialServer = join(fileURLToPath(new URL('.', import.meta.url)), 'lib', 'trivial-mcp.mjs')
 
-const SPAWNS = Number(process.env.BENCH_MCP_SPAWNS ?? 10)
+// BENCH_QUICK=1 (CI smoke): 5 spawns of each server, not 10
+const SPAWNS = Number(process.env.BENCH_MCP_SPAWNS ?? (process.env.BENCH_QUICK === '1' ? 5 : 10))
 const CALLS = Number(process.env.BENCH_MCP_CALLS ?? 200)
 const WARMUP = 20
 const INIT_TIMEOUT_MS = 20_000

@@ -16,7 +16,8 @@
 //  Both 20-node benchmarks run the nodes in BENCH_MESH_PROCS (default 4) agent processes.
 // Nodes run in agent processes (lib/agent.mjs) driven over IPC; this process never loads the
 // node package. Timestamps crossing processes are performance.timeOrigin + performance.now().
-// Env: BENCH_THROUGHPUT_S, BENCH_DM_N (2000), BENCH_MESH_PROCS (4: processes for the
+// Env: BENCH_THROUGHPUT_S (30; BENCH_QUICK=1: 5), BENCH_DM_N (2000; quick: 500; quick also sends 60
+// fan-out publishes, not 200, and 200 random DMs a node, not 500), BENCH_MESH_PROCS (4: processes for the
 // 20-node benchmarks), BENCH_TP_WINDOW (5000) / BENCH_TP_OUTSTANDING (256): the throughput
 // window and how many of its sends may be not yet accepted, BENCH_MESSAGING_ONLY=dm,fanout,
 // random (a subset), BENCH_CPU_PROF=<dir> (every agent under --cpu-prof; summarise with
@@ -24,14 +25,16 @@
 import { emit, guard, progress, round, section, sleep } from './lib/harness.mjs'
 import { lat, r3, withAgents } from './lib/agents.mjs'
 
-const THROUGHPUT_S = Math.max(1, Number(process.env.BENCH_THROUGHPUT_S ?? (process.env.BENCH_QUICK === '1' ? 10 : 30)))
-const DM_N = Number(process.env.BENCH_DM_N ?? 2000)
+// BENCH_QUICK=1 (the CI smoke, < 3 min for every file): fewer samples of each, same shapes
+const quick = process.env.BENCH_QUICK === '1'
+const THROUGHPUT_S = Math.max(1, Number(process.env.BENCH_THROUGHPUT_S ?? (quick ? 5 : 30)))
+const DM_N = Number(process.env.BENCH_DM_N ?? (quick ? 500 : 2000))
 const TP_WINDOW = Number(process.env.BENCH_TP_WINDOW ?? 5000)
 const TP_OUTSTANDING = Number(process.env.BENCH_TP_OUTSTANDING ?? 256)
 const MESH_SIZE = 20
 const MESH_PROCS = Math.max(1, Math.min(MESH_SIZE, Number(process.env.BENCH_MESH_PROCS ?? 4)))
-const FANOUT_N = 200
-const RANDOM_PER_NODE = 500
+const FANOUT_N = quick ? 60 : 200
+const RANDOM_PER_NODE = quick ? 200 : 500
 const RANDOM_CONCURRENCY = 8
 const RANDOM_WAIT_MS = 60_000
 

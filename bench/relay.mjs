@@ -16,7 +16,7 @@
 //     `viaSend` through mail.send() (the whole path), `rawDeposits` with envelopes sealed
 //     beforehand handed straight to the mailbox clients (the relay's own ceiling). Target
 //     ≥ 20,000 durable deposits/s at the relay; reports its CPU per deposit.
-// BENCH_QUICK=1: 20 members in 2 processes × 100 DMs over 10 s, writes for 5 s (each env above
+// BENCH_QUICK=1: 20 members in 2 processes × 100 DMs over 6 s, writes for 3 s (each env above
 // still wins). BENCH_RELAY_ONLY=load,writes runs a subset; BENCH_CPU_PROF=<dir> runs every agent (the
 // relay's too) under --cpu-prof (`node bench/lib/cpuprof.mjs <dir> --match relay --inclusive`).
 // scripts/relay-soak.mjs runs relayLoad scaled to 100 members × 1,000 DMs.
@@ -35,7 +35,7 @@ if (only.includes('load')) {
       size: env('BENCH_RELAY_MEMBERS', 50, 20),
       memberProcs: env('BENCH_RELAY_PROCS', 5, 2),
       perNode: env('BENCH_RELAY_PER_NODE', 200, 100),
-      spreadMs: env('BENCH_RELAY_SPREAD_S', 30, 10) * 1000,
+      spreadMs: env('BENCH_RELAY_SPREAD_S', 30, 6) * 1000,
       concurrency: 4,
       churnFraction: 1 / 3,
       cycles: env('BENCH_RELAY_CYCLES', 1),
@@ -50,7 +50,7 @@ if (only.includes('writes')) {
   result.relayWrites = await section('relay mailbox writes', () =>
     runWrites({
       senders: env('BENCH_RELAY_SENDERS', 2),
-      seconds: env('BENCH_RELAY_WRITES_S', 10, 5)
+      seconds: env('BENCH_RELAY_WRITES_S', 10, 3)
     })
   )
 }

@@ -19,7 +19,7 @@
 // Env: BENCH_STATE_ONLY=mesh,memory,sim (a subset); BENCH_CPU_PROF=<dir> runs every section
 // under --cpu-prof (summarise with `node bench/lib/cpuprof.mjs <dir>`); BENCH_STATE_FAST=1
 // (smaller sizes, for trying the harness: 2k/10k notes, 50 sets, 2 seeds); BENCH_QUICK=1 runs the
-// same smaller sizes (bench/recall.mjs measures recall at 100k in quick mode too).
+// same smaller sizes with one seed (bench/recall.mjs measures recall at 100k in quick mode too).
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -49,7 +49,7 @@ async function section(name, file, opts, capMs) {
 }
 
 // fastest first, so a slow machine still reports the cheap sections
-result.convergence = await section('sim', 'state-sim.mjs', fast ? { seeds: [1, 2] } : {}, 120_000)
+result.convergence = await section('sim', 'state-sim.mjs', fast ? { seeds: process.env.BENCH_QUICK === '1' ? [1] : [1, 2] } : {}, 120_000)
 result.setStateVisible = await section('mesh', 'state-mesh.mjs', fast ? { sets: 50 } : {}, 150_000)
 result.memory = await section(
   'memory',

@@ -22,7 +22,8 @@ import { join } from 'node:path'
 
 const N = Number(process.env.BENCH_TASKS_N ?? 10_000)
 const NODES = Number(process.env.BENCH_TASKS_NODES ?? 20)
-const ROUNDS = Number(process.env.BENCH_TASKS_ROUNDS ?? 60)
+// BENCH_QUICK=1 (CI smoke): 30 claim rounds, not 60
+const ROUNDS = Number(process.env.BENCH_TASKS_ROUNDS ?? (process.env.BENCH_QUICK === '1' ? 30 : 60))
 const only = (process.env.BENCH_TASKS_ONLY ?? 'list,claim').split(',')
 const result = { ok: true, opts: { tasks: N, nodes: NODES, rounds: ROUNDS } }
 guard(420_000, () => result)
