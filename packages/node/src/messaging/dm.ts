@@ -395,7 +395,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     }
     if (content.re != null) msg.replyTo = content.re
     // budgets and caps are charged for new messages only: a retry of a stored one is acked
-    if (!this.components.inbox.knows(id)) {
+    if (!this.components.inbox.has(id)) {
       const verdict = this.components.guard.admitDm(sender, Buffer.byteLength(msg.body), now)
       if (!verdict.ok) return this.refuse(id, sender, verdict)
     }

@@ -191,7 +191,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       // an envelope for one group replayed on another group's topic is not that group's
       if (env.topic !== topic) throw new Error('envelope topic differs from the gossipsub topic')
       // a replay of a stored message costs its author nothing
-      if (await this.components.inbox.has(idText(env.id))) return TopicValidatorResult.Ignore
+      if (this.components.inbox.has(idText(env.id))) return TopicValidatorResult.Ignore
       const verdict = guard.admitGroup(author, env.ct.byteLength, author === source)
       if (verdict !== 'accept') return this.overBudget(verdict === 'reject')
       this.verified.add(data)
@@ -263,7 +263,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       receivedAt: Date.now()
     }
     if (content.re != null) msg.replyTo = content.re
-    const fresh = !(await this.components.inbox.has(id))
+    const fresh = !this.components.inbox.has(id)
     if (fresh && via === 'sync' && this.components.guard.admitGroup(from, env.ct.byteLength, false) !== 'accept')
       return this.syncOverBudget()
     // the inbox caps (SPEC.md §8.8): a group message cannot be refused, so past them it is dropped

@@ -89,12 +89,8 @@ export class Inbox {
     return { messages, held }
   }
 
-  async has(id: string): Promise<boolean> {
-    return this.ids.has(id)
-  }
-
-  /** `has` without a promise: the DM choke-point asks for every envelope it takes. */
-  knows(id: string): boolean {
+  /** Synchronous: the DM choke-point and the group validator ask for every envelope they take. */
+  has(id: string): boolean {
     return this.ids.has(id)
   }
 
