@@ -5,7 +5,7 @@
  * mesh or session name can never escape the home.
  */
 import { randomBytes } from 'node:crypto'
-import { statSync } from 'node:fs'
+import { type Stats, statSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
@@ -59,19 +59,20 @@ export async function listMeshNames(home: string): Promise<string[]> {
  * Refuse a path another local user planted or can change (SPEC.md §3.1): one owned by another
  * uid, or (unless a socket) writable by group or others. A home under a shared path (`/tmp/x`)
  * could otherwise hand our `send` to someone else's socket, or our secrets to their directory.
- * A missing path passes: whoever creates it creates it 0700.
+ * A missing path passes: whoever creates it creates it 0700. Returns the path's stats (undefined
+ * when missing).
  */
-export function assertPrivate(path: string): void {
-  const uid = process.getuid?.()
-  if (uid == null) return // no uids to compare (Windows)
+export function assertPrivate(path: string): Stats | undefined {
   const st = statSync(path, { throwIfNoEntry: false })
-  if (st == null) return
+  const uid = process.getuid?.()
+  if (uid == null || st == null) return st // no uids to compare (Windows)
   const fix = 'remove it, or set CLAUDEMESH_HOME to a directory of your own'
   if (st.uid !== uid) throw new UnsafePathError(`${path} is owned by uid ${st.uid}, not by you (uid ${uid}): ${fix}`)
   if (!st.isSocket() && (st.mode & 0o022) !== 0)
     throw new UnsafePathError(
       `${path} is writable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): chmod go-w it, ${fix}`
     )
+  return st
 }
 
 /** `assertPrivate` on the home and on every directory from it down to `path`. */

@@ -4,6 +4,7 @@
  * a home find each other through it with no flags; CLI verbs find their node's control socket
  * through it. A file whose pid is gone is stale and removed by whoever notices.
  */
+import { readFileSync } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
@@ -54,7 +55,10 @@ export function alive(pid: number): boolean {
 }
 
 async function readEntry(file: string): Promise<RegistryEntry | undefined> {
-  const text = await readFileOrUndefined(file)
+  return parseEntry(await readFileOrUndefined(file))
+}
+
+function parseEntry(text: string | undefined): RegistryEntry | undefined {
   if (text == null) return undefined
   try {
     return RegistryEntrySchema.parse(JSON.parse(text))
@@ -62,6 +66,16 @@ async function readEntry(file: string): Promise<RegistryEntry | undefined> {
     return undefined
   }
 }
+
+/**
+ * Per registry directory, each file's entry as last read, with the stats it was read at. An
+ * entry is written whole with a rename (a new inode), so a file whose inode, mtime and size
+ * are unchanged holds the same entry: a rescan reads only the files that changed. Nodes
+ * rescan when any entry appears or goes, so without this a home of N starting nodes read
+ * O(N²) files, each an open, a stat, a read and a close through the thread pool.
+ */
+type Read = { ino: number; mtimeMs: number; size: number; entry: RegistryEntry | undefined }
+const seen = new Map<string, Map<string, Read>>()
 
 /** Live entries of a mesh; stale ones (dead pid, unreadable) are removed on the way. */
 export async function listRunning(home: string, mesh: string): Promise<RegistryEntry[]> {
@@ -74,17 +88,37 @@ export async function listRunning(home: string, mesh: string): Promise<RegistryE
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw err
   }
+  const before = seen.get(dir)
+  const now = new Map<string, Read>()
   const out: RegistryEntry[] = []
   for (const n of names) {
     if (!n.endsWith('.json')) continue
     const file = join(dir, n)
-    assertPrivate(file)
-    const e = await readEntry(file)
+    const st = assertPrivate(file)
+    if (st == null) continue // removed since readdir
+    const known = before?.get(n)
+    // a small local file: read at once rather than as four thread-pool round trips
+    const rec =
+      known != null && known.ino === st.ino && known.mtimeMs === st.mtimeMs && known.size === st.size
+        ? known
+        : { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, entry: parseEntry(readTextSync(file)) }
+    const e = rec.entry
     if (e == null || !alive(e.pid)) {
       if (e != null) await rm(file, { force: true })
       continue
     }
+    now.set(n, rec)
     out.push(e)
   }
+  seen.set(dir, now)
   return out.sort((a, b) => a.startedAt - b.startedAt)
+}
+
+function readTextSync(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
 }

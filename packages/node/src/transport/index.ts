@@ -20,6 +20,7 @@ import { keepSigningKey } from '../identity/keys.js'
 import { swarmKey } from '../identity/secrets.js'
 import * as c from './constants.js'
 import { cheapEmptyLengthPrefix } from './lp-decoder.js'
+import { quietLogger } from './logger.js'
 import { batchedWrites } from './noise-batch.js'
 import { keptKeyCrypto } from './noise-crypto.js'
 import { skipKnownProtocolMerges } from './protocol-merges.js'
@@ -88,6 +89,7 @@ export async function createTransport(init: TransportInit): Promise<MeshLibp2p> 
   const discovery = init.mdns === true ? [(await import('@libp2p/mdns')).mdns({ serviceTag: c.mdnsServiceTag(init.meshId) })] : []
   const libp2p = await createLibp2p({
     privateKey: init.privateKey,
+    logger: quietLogger(),
     start: false,
     addresses: { listen, ...(init.announce != null && init.announce.length > 0 ? { announce: init.announce } : {}) },
     transports,
