@@ -7,8 +7,197 @@ import { decode, encode } from 'cborg'
 import { z } from 'zod'
 import { FrameTooLargeError, MalformedFrameError } from './errors.js'
 
+/**
+ * Deterministic CBOR: the bytes cborg's `encode` gives (RFC 7049 canonical: shortest heads,
+ * map keys shorter first, then bytewise), written into one exact-size buffer. cborg builds a
+ * token and a byte copy per key, sorts entry pairs and grows a chunk list on every call, a
+ * third of all the garbage a DM made; this allocates the output alone (sizes first, then
+ * writes). It takes the values
+ * frames are made of (null, booleans, safe integers, strings, bytes, arrays, plain objects
+ * with ASCII keys); anything else (a float, undefined, a Map, a string with a surrogate, a
+ * deep nesting) goes to cborg whole, so the bytes never differ.
+ */
 export function encodeFrame(value: unknown): Uint8Array {
-  return encode(value)
+  const size = sizeOf(value, 0)
+  if (size < 0) return encode(value)
+  // like cborg's output, a slice of Node's allocation pool: a fresh ArrayBuffer costs ~0.5 µs,
+  // more than the rest of a small frame's encoding. What keeps its frame long copies it
+  // (sealDm), or it keeps the pool's 8 KiB slab alive. Every byte is written below
+  const pooled = Buffer.allocUnsafe(size)
+  const out = new Uint8Array(pooled.buffer, pooled.byteOffset, size)
+  writeValue(out, 0, value)
+  return out
+}
+
+const MAX_DEPTH = 32
+const SURROGATE = /[\uD800-\uDFFF]/
+const utf8 = new TextEncoder()
+
+const headSize = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9)
+
+/** UTF-8 length of a string cborg would encode the same way, or -1 */
+function stringBytes(s: string): number {
+  if (s.length <= 64 && isAscii(s)) return s.length
+  const n = Buffer.byteLength(s, 'utf8')
+  return n === s.length || !SURROGATE.test(s) ? n : -1
+}
+
+/** A short string's check in JS: cheaper than a call into Buffer */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false
+  return true
+}
+
+function isPlain(v: object): boolean {
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+/** Encoded size of `v`, or -1 when it holds anything left to cborg. */
+function sizeOf(v: unknown, depth: number): number {
+  switch (typeof v) {
+    case 'boolean':
+      return 1
+    case 'number':
+      if (!Number.isSafeInteger(v)) return -1
+      return headSize(v >= 0 ? v : -1 - v)
+    case 'string': {
+      const n = stringBytes(v)
+      return n < 0 ? -1 : headSize(n) + n
+    }
+    case 'object': {
+      if (v === null) return 1
+      if (depth >= MAX_DEPTH) return -1
+      if (v instanceof Uint8Array) return headSize(v.byteLength) + v.byteLength
+      if (Array.isArray(v)) {
+        let size = headSize(v.length)
+        for (const x of v) {
+          const n = sizeOf(x, depth + 1)
+          if (n < 0) return -1
+          size += n
+        }
+        return size
+      }
+      if (!isPlain(v)) return -1
+      const o = v as Record<string, unknown>
+      let size = 0
+      let count = 0
+      for (const k in o) {
+        if (!Object.hasOwn(o, k)) continue
+        const x = o[k]
+        if (x === undefined || !(k.length <= 64 ? isAscii(k) : Buffer.byteLength(k, 'utf8') === k.length)) return -1
+        const n = sizeOf(x, depth + 1)
+        if (n < 0) return -1
+        size += headSize(k.length) + k.length + n
+        count++
+      }
+      return headSize(count) + size
+    }
+    default:
+      return -1
+  }
+}
+
+function writeHead(out: Uint8Array, at: number, major: number, n: number): number {
+  if (n < 24) {
+    out[at] = major | n
+    return at + 1
+  }
+  if (n < 0x100) {
+    out[at] = major | 24
+    out[at + 1] = n
+    return at + 2
+  }
+  if (n < 0x10000) {
+    out[at] = major | 25
+    out[at + 1] = n >>> 8
+    out[at + 2] = n & 0xff
+    return at + 3
+  }
+  if (n < 0x100000000) {
+    out[at] = major | 26
+    writeUint32(out, at + 1, n)
+    return at + 5
+  }
+  out[at] = major | 27
+  writeUint32(out, at + 1, Math.floor(n / 0x100000000))
+  writeUint32(out, at + 5, n >>> 0)
+  return at + 9
+}
+
+function writeUint32(out: Uint8Array, at: number, n: number): void {
+  out[at] = n >>> 24
+  out[at + 1] = (n >>> 16) & 0xff
+  out[at + 2] = (n >>> 8) & 0xff
+  out[at + 3] = n & 0xff
+}
+
+function writeString(out: Uint8Array, at: number, s: string): number {
+  const n = s.length
+  if (n <= 64) {
+    if (isAscii(s)) {
+      at = writeHead(out, at, 0x60, n)
+      for (let i = 0; i < n; i++) out[at + i] = s.charCodeAt(i)
+      return at + n
+    }
+  }
+  const bytes = Buffer.byteLength(s, 'utf8')
+  at = writeHead(out, at, 0x60, bytes)
+  utf8.encodeInto(s, out.subarray(at, at + bytes))
+  return at + bytes
+}
+
+/** Object keys in cborg's default order for ASCII keys: shorter first, then bytewise (an insertion sort: a frame has a dozen keys at most) */
+function sortedKeys(o: object): string[] {
+  const keys = Object.keys(o)
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i] as string
+    let j = i - 1
+    while (j >= 0) {
+      const p = keys[j] as string
+      if (p.length < k.length || (p.length === k.length && p < k)) break
+      keys[j + 1] = p
+      j--
+    }
+    keys[j + 1] = k
+  }
+  return keys
+}
+
+function writeValue(out: Uint8Array, at: number, v: unknown): number {
+  switch (typeof v) {
+    case 'boolean':
+      out[at] = v ? 0xf5 : 0xf4
+      return at + 1
+    case 'number':
+      return v >= 0 ? writeHead(out, at, 0x00, v) : writeHead(out, at, 0x20, -1 - v)
+    case 'string':
+      return writeString(out, at, v)
+    default: {
+      if (v === null) {
+        out[at] = 0xf6
+        return at + 1
+      }
+      if (v instanceof Uint8Array) {
+        at = writeHead(out, at, 0x40, v.byteLength)
+        out.set(v, at)
+        return at + v.byteLength
+      }
+      if (Array.isArray(v)) {
+        at = writeHead(out, at, 0x80, v.length)
+        for (const x of v) at = writeValue(out, at, x)
+        return at
+      }
+      const o = v as Record<string, unknown>
+      const keys = sortedKeys(o)
+      at = writeHead(out, at, 0xa0, keys.length)
+      for (const k of keys) {
+        at = writeString(out, at, k)
+        at = writeValue(out, at, o[k])
+      }
+      return at
+    }
+  }
 }
 
 export function decodeFrame<S extends z.ZodType>(bytes: Uint8Array, schema: S, maxBytes: number, what: string): z.output<S> {

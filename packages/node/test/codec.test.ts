@@ -1,0 +1,116 @@
+/**
+ * `encodeFrame` writes deterministic CBOR itself (codec.ts): its bytes must be cborg's, for
+ * every value, since peers running either compute the same signatures and AADs over them.
+ */
+import { encode as cborgEncode } from 'cborg'
+import { describe, expect, it, type Mock, vi } from 'vitest'
+import { encodeFrame } from '../src/codec.js'
+import { rng } from './helpers.js'
+
+// what encodeFrame leaves to cborg is counted; the expected bytes come from cborg itself
+vi.mock('cborg', async importOriginal => {
+  const m = await importOriginal<typeof import('cborg')>()
+  return { ...m, encode: vi.fn(m.encode) }
+})
+const { encode } = await vi.importActual<typeof import('cborg')>('cborg')
+const leftToCborg = (): number => (cborgEncode as Mock).mock.calls.length
+
+const INTS = [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -0]
+const STRINGS = [
+  '',
+  'a',
+  'x'.repeat(23),
+  'y'.repeat(24),
+  'z'.repeat(300),
+  'naïve',
+  'é'.repeat(40),
+  '日本語',
+  '😀 ok',
+  'a\uD800b',
+  '\uDC00',
+  'k'.repeat(70000)
+]
+
+function value(r: () => number, depth: number): unknown {
+  const pick = Math.floor(r() * (depth > 3 ? 7 : 10))
+  switch (pick) {
+    case 0:
+      return null
+    case 1:
+      return r() < 0.5
+    case 2: {
+      const n = INTS[Math.floor(r() * INTS.length)] as number
+      return r() < 0.3 ? -n - (r() < 0.5 ? 1 : 0) : r() < 0.5 ? n : Math.floor(r() * 2 ** (1 + Math.floor(r() * 52)))
+    }
+    case 3:
+      return r() < 0.5 ? (STRINGS[Math.floor(r() * STRINGS.length)] as string) : Math.random().toString(36).slice(2)
+    case 4:
+      return Uint8Array.from({ length: Math.floor(r() * 40) }, () => Math.floor(r() * 256))
+    case 5:
+      return r() < 0.1 ? 1.5 : r() < 0.1 ? undefined : Buffer.from('buf')
+    case 6:
+      return r() < 0.5 ? Number.NaN : 2 ** 60
+    case 7:
+    case 8: {
+      const o: Record<string, unknown> = {}
+      const n = Math.floor(r() * 12)
+      for (let i = 0; i < n; i++) {
+        const k =
+          r() < 0.1
+            ? (STRINGS[Math.floor(r() * 8)] as string)
+            : (['t', 'id', 'to', 'from', 'sentAt', 'e', 'ids', 'v', 'body', 'a', 'bb', 'ab'][Math.floor(r() * 12)] as string)
+        o[k] = value(r, depth + 1)
+      }
+      return o
+    }
+    default:
+      return Array.from({ length: Math.floor(r() * 6) }, () => value(r, depth + 1))
+  }
+}
+
+describe('encodeFrame', () => {
+  it('gives the bytes cborg gives, over random values', () => {
+    const r = rng(7)
+    const before = leftToCborg()
+    for (let i = 0; i < 5000; i++) {
+      const v = value(r, 0)
+      expect(
+        Buffer.from(encodeFrame(v)).toString('hex'),
+        JSON.stringify(v, (_k, x) => (x instanceof Uint8Array ? [...x] : x))
+      ).toBe(Buffer.from(encode(v)).toString('hex'))
+    }
+    // most values take the own path; the rest show the fallback agrees too
+    const fallbacks = leftToCborg() - before
+    expect(fallbacks).toBeGreaterThan(200)
+    expect(fallbacks).toBeLessThan(2500)
+  })
+
+  it('writes frames itself and leaves only what it does not take to cborg', () => {
+    const before = leftToCborg()
+    encodeFrame({ t: 'm', e: new Uint8Array(10), ids: [new Uint8Array(16)], sentAt: 1_765_000_000_000, n: -5, ok: true, none: null })
+    encodeFrame(['naïve', '日本語', 'x'.repeat(1000)])
+    expect(leftToCborg()).toBe(before)
+    for (const v of [1.5, { a: undefined }, new Map(), '😀', [2 ** 60]]) encodeFrame(v)
+    expect(leftToCborg()).toBe(before + 5)
+  })
+
+  it('gives the bytes cborg gives at the edges', () => {
+    const deep: unknown[] = []
+    let at = deep
+    for (let i = 0; i < 40; i++) at.push((at = []))
+    const cases: unknown[] = [
+      ...INTS,
+      ...INTS.map(n => -n - 1),
+      ...STRINGS,
+      deep,
+      Object.create(null),
+      Object.assign(Object.create(null), { b: 1, a: 2 }),
+      { b: 1, a: 2, aa: 3, ab: 4, B: 5 },
+      new Map([['a', 1]]),
+      new Uint16Array([1, 2]),
+      { v: undefined },
+      [1.25, -0.5]
+    ]
+    for (const v of cases) expect(Buffer.from(encodeFrame(v)).equals(Buffer.from(encode(v)))).toBe(true)
+  })
+})
