@@ -11,11 +11,11 @@ import { FrameTooLargeError, MalformedFrameError } from './errors.js'
  * Deterministic CBOR: the bytes cborg's `encode` gives (RFC 7049 canonical: shortest heads,
  * map keys shorter first, then bytewise), written into one exact-size buffer. cborg builds a
  * token and a byte copy per key, sorts entry pairs and grows a chunk list on every call, a
- * third of all the garbage a DM made; this allocates the output alone (sizes first, then
- * writes). It takes the values
- * frames are made of (null, booleans, safe integers, strings, bytes, arrays, plain objects
- * with ASCII keys); anything else (a float, undefined, a Map, a string with a surrogate, a
- * deep nesting) goes to cborg whole, so the bytes never differ.
+ * third of all the garbage a DM made; this sizes the value, then writes it into its output,
+ * the one allocation. It takes the values frames are made of (null, booleans, safe integers,
+ * strings, bytes, arrays, plain objects with ASCII keys); anything else (a float, undefined,
+ * a Map, a string with a surrogate, a deep nesting) goes to cborg whole, so the bytes never
+ * differ.
  */
 export function encodeFrame(value: unknown): Uint8Array {
   const size = sizeOf(value, 0)
