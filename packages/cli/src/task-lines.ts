@@ -4,7 +4,8 @@
  * `! task <id8> [priority] "title" (why): what`. Titles, names and results are peer text: each
  * goes through `esc`, so no terminal control a peer wrote reaches the terminal.
  */
-import { type MeshNode, TASK_WHY, type TaskAssigned, type TaskConflict, type TaskLost, type TaskNotice } from '@claudemesh/node'
+import type { MeshNode, TaskAssigned, TaskConflict, TaskLost, TaskNotice } from '@claudemesh/node'
+import { TASK_WHY } from '@claudemesh/node/client'
 import { esc } from './output.js'
 
 type Priority = TaskNotice['priority']

@@ -17,3 +17,9 @@ export const RENEW_CHECK_MS = 1_000
 export const SETTLE_MS = 3_000
 /** Shortest id prefix a caller may use for a task. */
 export const MIN_ID_PREFIX = 4
+
+/** Why a session is told of a task (SPEC.md §14.8): it watches it, is its assignee, or held it. */
+export type TaskWhy = 'watcher' | 'assignee' | 'holder'
+
+/** Why a session is told of a task, in words (the MCP push and the daemon's lines). */
+export const TASK_WHY: Record<TaskWhy, string> = { watcher: 'you watch it', assignee: 'assigned to you', holder: 'you held it' }

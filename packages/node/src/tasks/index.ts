@@ -13,4 +13,5 @@ export {
 export { checkFields, type TaskFieldsInput, type TaskInput } from './input.js'
 export { beats, claimBeats, fold, type Folded, holderOf, type LeaseState, leaseState, type TaskEntries } from './rule.js'
 export type { Task } from './view.js'
-export { TASK_WHY, type TaskNotice, type TaskNoticeKind } from './watch.js'
+export type { TaskNotice, TaskNoticeKind } from './watch.js'
+export { TASK_WHY, type TaskWhy } from './constants.js'

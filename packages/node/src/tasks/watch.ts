@@ -6,6 +6,7 @@
  * one that came back to its holder after it lapsed, unless this session made the change.
  */
 import type { StoredTaskDef, TaskStatus } from '../state/task-schema.js'
+import type { TaskWhy } from './constants.js'
 import { type Folded, holderOf, type LeaseState, leaseState } from './rule.js'
 
 export type TaskNoticeKind = 'claimed' | 'completed' | 'reopened' | 'cancelled' | 'lease-lost' | 'lease-back'
@@ -19,15 +20,12 @@ export interface TaskNotice {
   /** the claimant, the writer of the new status, or whose lease ended or came back */
   by: string
   /** why this session is told: it watches the task, is its assignee, or held it */
-  why: 'watcher' | 'assignee' | 'holder'
+  why: TaskWhy
   /** a completion's result (peer text) */
   result?: string
   /** how a lease ended */
   lease?: Exclude<LeaseState, 'held'>
 }
-
-/** Why a session is told of a task, in words (the MCP push and the daemon's lines). */
-export const TASK_WHY: Record<TaskNotice['why'], string> = { watcher: 'you watch it', assignee: 'assigned to you', holder: 'you held it' }
 
 export interface WatchHost {
   readonly self: string
