@@ -1,0 +1,52 @@
+/**
+ * The bundle's split (scripts/bundle.mjs): a hook and the CLI's command parser load their code
+ * without libp2p and the node, which only `daemon`, `mcp` and the like import, lazily. One
+ * constant imported from the full package once put the whole node chunk (1 MB) in front of
+ * every `claudemesh` command.
+ */
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { BIN } from './helpers.js'
+
+const dir = dirname(BIN)
+
+/** The chunks a file imports statically, transitively (its `import(...)`s not followed). */
+function staticClosure(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen
+  seen.add(file)
+  const src = readFileSync(join(dir, file), 'utf8')
+  for (const m of src.matchAll(/(import\(\s*)?["'](\.\/chunk-[A-Z0-9]+\.mjs)["']/g)) {
+    if (m[1] == null) staticClosure((m[2] as string).slice(2), seen)
+  }
+  return seen
+}
+
+/** The chunks the entry loads lazily: the hook module, then the CLI's index. */
+function lazyEntries(): string[] {
+  const src = readFileSync(BIN, 'utf8')
+  return [...src.matchAll(/import\(\s*["'](\.\/chunk-[A-Z0-9]+\.mjs)["']\s*\)/g)].map(m => (m[1] as string).slice(2))
+}
+
+const loads = (files: Set<string>, marker: string): string[] => [...files].filter(f => readFileSync(join(dir, f), 'utf8').includes(marker))
+
+describe('bundle', () => {
+  it('neither a hook nor the command parser loads libp2p or the node before a command asks for it', () => {
+    const entries = lazyEntries()
+    expect(entries.length).toBe(2)
+    for (const entry of entries) {
+      const closure = staticClosure(entry)
+      // libp2p's factory and the node's class: present in the bundle, not in these closures
+      expect(loads(closure, 'createLibp2p'), entry).toEqual([])
+      expect(loads(closure, 'MeshNode=class'), entry).toEqual([])
+    }
+    // and the markers are real: the bundle holds them somewhere a daemon loads
+    const all = new Set(entries.flatMap(e => [...staticClosure(e)]))
+    const dynamic = [...all].flatMap(f =>
+      [...readFileSync(join(dir, f), 'utf8').matchAll(/import\(\s*["'](\.\/chunk-[A-Z0-9]+\.mjs)["']\s*\)/g)].map(m => (m[1] as string).slice(2))
+    )
+    const lazily = new Set(dynamic.flatMap(d => [...staticClosure(d)]))
+    expect(loads(lazily, 'createLibp2p').length).toBeGreaterThan(0)
+    expect(loads(lazily, 'MeshNode=class').length).toBeGreaterThan(0)
+  })
+})
