@@ -31,7 +31,9 @@ interface RestDecoder {
 export class LeanDecoderV1 extends Y.UpdateDecoderV1 {
   private readonly rest: RestDecoder
   private readonly bytes: Buffer
+  /** short strings seen in this update: other text by itself, ASCII by a hash of its bytes */
   private readonly pool = new Map<string, string>()
+  private readonly ascii = new Map<number, string>()
 
   constructor(decoder: ConstructorParameters<typeof Y.UpdateDecoderV1>[0]) {
     super(decoder)
@@ -101,17 +103,40 @@ export class LeanDecoderV1 extends Y.UpdateDecoderV1 {
     const end = start + len
     if (end > arr.length) throw new RangeError('a Yjs update that ends inside a string')
     d.pos = end
+    // FNV-1a of the bytes, and whether they are all ASCII, in one pass
     let ascii = true
-    for (let i = start; i < end; i++)
-      if ((arr[i] as number) > 0x7f) {
+    let h = 0x811c9dc5
+    for (let i = start; i < end; i++) {
+      const b = arr[i] as number
+      if (b > 0x7f) {
         ascii = false
         break
       }
-    const s = ascii ? this.bytes.toString('latin1', start, end) : utf8.decode(arr.subarray(start, end))
-    if (!shared || s.length > INTERN_CHARS) return s
-    const known = this.pool.get(s)
-    if (known !== undefined) return known
-    this.pool.set(s, s)
+      h = Math.imul(h ^ b, 0x01000193)
+    }
+    if (!ascii) {
+      const s = utf8.decode(arr.subarray(start, end))
+      if (!shared || s.length > INTERN_CHARS) return s
+      const known = this.pool.get(s)
+      if (known !== undefined) return known
+      this.pool.set(s, s)
+      return s
+    }
+    if (!shared || len > INTERN_CHARS) return this.bytes.toString('latin1', start, end)
+    // a short ASCII string seen before in this update is found by its bytes, without making it again
+    const key = (h ^ len) >>> 0
+    const known = this.ascii.get(key)
+    if (known !== undefined && known.length === len) {
+      let same = true
+      for (let i = 0; i < len; i++)
+        if (known.charCodeAt(i) !== arr[start + i]) {
+          same = false
+          break
+        }
+      if (same) return known
+    }
+    const s = this.bytes.toString('latin1', start, end)
+    if (known === undefined) this.ascii.set(key, s)
     return s
   }
 }
