@@ -42,7 +42,9 @@ function value(r: () => number, depth: number): unknown {
     case 1:
       return Math.floor(r() * 2 ** 40) - 2 ** 39
     case 2:
-      return r() * 1e6 - 5e5
+      return r() < 0.8
+        ? r() * 1e6 - 5e5
+        : ([-0, Number.NaN, Number.POSITIVE_INFINITY, 1_733_000_000_000, 2 ** 53 - 1] as const)[Math.floor(r() * 5)]
     case 3:
       return r() < 0.5
     case 4:
