@@ -5,7 +5,7 @@
  * array by `push` (an array of 1 to 3 tags gets room for 17: 152 bytes) and decodes every
  * string afresh (each note's `by`, author, tags and each object key: ~100 bytes a note). Here:
  *  - arrays are made at their length (which cannot exceed the bytes left: each item takes one);
- *  - strings of at most INTERN_CHARS characters are read once per update and shared after
+ *  - strings of at most INTERN_CHARS bytes are read once per update and shared after
  *    that, so a value repeated in 100k notes is one string, and the copies die young;
  *  - ASCII text is read without a TextDecoder call; anything else goes through a fatal UTF-8
  *    TextDecoder that keeps a BOM, as lib0's does (invalid UTF-8 still throws).
@@ -15,7 +15,7 @@
  */
 import * as Y from 'yjs'
 
-/** Strings up to this long are shared within one update (ids, authors, tags, object keys). */
+/** Strings up to this many bytes are shared within one update (authors, tags, object keys). */
 export const INTERN_CHARS = 64
 
 const STRING = 119
@@ -112,6 +112,10 @@ export class LeanDecoderV1 extends Y.UpdateDecoderV1 {
     const end = start + len
     if (end > arr.length) throw new RangeError('a Yjs update that ends inside a string')
     d.pos = end
+    if (!shared || len > INTERN_CHARS) {
+      for (let i = start; i < end; i++) if ((arr[i] as number) > 0x7f) return utf8.decode(arr.subarray(start, end))
+      return this.bytes.toString('latin1', start, end)
+    }
     // FNV-1a of the bytes, and whether they are all ASCII, in one pass
     let ascii = true
     let h = 0x811c9dc5
@@ -125,13 +129,11 @@ export class LeanDecoderV1 extends Y.UpdateDecoderV1 {
     }
     if (!ascii) {
       const s = utf8.decode(arr.subarray(start, end))
-      if (!shared || s.length > INTERN_CHARS) return s
       const known = this.pool.get(s)
       if (known !== undefined) return known
       this.pool.set(s, s)
       return s
     }
-    if (!shared || len > INTERN_CHARS) return this.bytes.toString('latin1', start, end)
     // a short ASCII string seen before in this update is found by its bytes, without making it again
     const key = (h ^ len) >>> 0
     const known = this.ascii.get(key)
