@@ -4,7 +4,8 @@
 //    or CLAUDEMESH_BENCH_NODE_DIST), end to end on a LevelDB session store in a temp dir: notes
 //    written into a Replica in signed batches, the replica's snapshot, a first start that builds
 //    the index and saves it as a clean stop does; then this file again in a fresh process with
-//    `dir` (the cold start: load, then the index until `ready`, then the query mix).
+//    `dir` (the cold start: load, then the index until `ready`, then the query mix), with the
+//    young generation held at its initial size until ready, as the CLI's node starts.
 //    BENCH_RECALL_DIR=<dir> (probing) prepares the store there once and reuses it.
 //  - any other engine: a candidate from recall-candidates.mjs over the same notes, without a
 //    replica (build time, query mix, memory added by the index).
@@ -16,6 +17,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { setFlagsFromString } from 'node:v8'
 import { emit, guard, progress, removeDir, round, tempDir } from './harness.mjs'
 import { candidates } from './recall-candidates.mjs'
 import { loadPure, MESH_ID, noteGenerator, pct, queryGenerator, SEAL_KEY, vocabulary } from './state-common.mjs'
@@ -179,6 +181,7 @@ async function serve(lib, key, id, dir) {
   await mem.ready
   const tReady = performance.now()
   const cReady = cpuMs(c1)
+  if (hold) setFlagsFromString('--semi-space-growth-factor=2')
   if (mem.size !== opts.size) throw new Error(`indexed ${mem.size} notes, expected ${opts.size}`)
   const coldStart = {
     replicaLoadMs: round(tLoad - t0),
@@ -187,7 +190,8 @@ async function serve(lib, key, id, dir) {
     toServeMs: round(tLoad - t0 + tConstruct - t1),
     toRecallMs: round(tLoad - t0 + tReady - t1),
     cpu: { replicaLoadMs: cLoad, indexReadyMs: cReady, toServeMs: round(cLoad + cConstruct), toRecallMs: round(cLoad + cReady) },
-    index: mem.indexStart ?? 'built'
+    index: mem.indexStart ?? 'built',
+    youngGeneration: hold ? 'held' : 'grows'
   }
   const recall = (q, f) => mem.recall(q, f)
   const mix = await queryMix(recall)
@@ -196,7 +200,15 @@ async function serve(lib, key, id, dir) {
   return { coldStart, ...mix, filteredMs: filters, baseMB: base, memory: m, indexMB: round(m.rssMB - base.rssMB) }
 }
 
+/**
+ * The cold start holds the young generation at its initial size from before the node package
+ * loads until the index is ready, and lets it grow again after, as the CLI's node does
+ * (packages/cli daemon.ts nodeFromFlags, youngGenerationGrows); BENCH_RECALL_YOUNG=grow: never held.
+ */
+const hold = opts.dir != null && process.env.BENCH_RECALL_YOUNG !== 'grow'
+
 async function shared() {
+  if (hold) setFlagsFromString('--semi-space-growth-factor=1')
   const lib = await loadPure()
   const key = await lib.keyFromSeed(1)
   const id = lib.peerIdStringOfRaw(key.publicKey.raw)

@@ -1,8 +1,9 @@
 /**
  * The replica's snapshot in LevelDB (SPEC.md §11.3): a head `s!head` and the raw update in
  * pieces of at most 1 MiB under `s!update!<n>`, replaced whole; a store an older version wrote
- * (one `s!snapshot` value) still loads, and its next snapshot replaces that value; a snapshot
- * missing a piece is refused with a clear error.
+ * (one `s!snapshot` value) still loads, and its next snapshot replaces that value; pieces of
+ * another size load in key order; a snapshot missing a piece, or whose bytes do not match its
+ * sum, is refused with a clear error.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -41,6 +42,24 @@ describe('crdt snapshot in pieces', () => {
       expect(await keys()).toEqual(['s!head', 's!sum', 's!update!000000'])
       expect(await log.snapshot()).toEqual({ update: new Uint8Array([7]), arrival: 10, vv: {} })
 
+      await log.saveSnapshot(big)
+      // pieces of another size (SPEC.md §11.3: at most 1 MiB each) are read in key order
+      const sum = await crdt.get('s!sum')
+      const ops = (await keys()).filter(k => k.startsWith('s!update!')).map(key => ({ type: 'del' as const, key }))
+      await crdt.batch(ops)
+      const small = 300_007
+      for (let at = 0, n = 0; at < big.update.byteLength; at += small, n++)
+        await crdt.put(`s!update!${String(n).padStart(6, '0')}`, big.update.subarray(at, at + small))
+      const other = await log.snapshot()
+      expect(Buffer.from(other?.update as Uint8Array).equals(Buffer.from(big.update))).toBe(true)
+      expect(await crdt.get('s!sum')).toEqual(sum)
+      // a piece that does not match the sum
+      await crdt.put('s!update!000003', new Uint8Array(small))
+      await expect(log.snapshot()).rejects.toThrow(/does not match its checksum/)
+
+      await log.saveSnapshot(big)
+      await crdt.put('s!update!000001', new Uint8Array(SNAPSHOT_CHUNK_BYTES))
+      await expect(log.snapshot()).rejects.toThrow(/does not match its checksum/)
       await log.saveSnapshot(big)
       await crdt.del('s!update!000001')
       await expect(log.snapshot()).rejects.toThrow(/crdt snapshot has 1048583 of its 2097159 bytes/)

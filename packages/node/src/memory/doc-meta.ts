@@ -33,19 +33,17 @@ export class DocMeta {
   tagCount = new Uint8Array(1024)
   tagPool = new Int32Array(1 << 12)
   tagEnd = 0
-  /** the source item per document; -1 when unknown (an index built outside a document) */
-  srcClient = new Float64Array(1024).fill(-1)
-  srcClock = new Float64Array(1024).fill(-1)
+  /** the source item per document, client and clock (2 per document); -1 when unknown (an index built outside a document) */
+  src = new Float64Array(2048).fill(-1)
 
   grow(need: number): void {
     this.authorOf = grow(this.authorOf, need)
     this.tagStart = grow(this.tagStart, need)
     this.tagCount = grow(this.tagCount, need)
-    const had = this.srcClient.length
-    this.srcClient = grow(this.srcClient, need)
-    this.srcClock = grow(this.srcClock, need)
-    this.srcClient.fill(-1, had)
-    this.srcClock.fill(-1, had)
+    // two per document, for as many documents as the others hold
+    const had = this.src.length
+    this.src = grow(this.src, 2 * this.authorOf.length)
+    this.src.fill(-1, had)
   }
 
   set(doc: number, meta: NoteMeta): void {
@@ -55,8 +53,8 @@ export class DocMeta {
     this.tagStart[doc] = this.tagEnd
     this.tagCount[doc] = tags.length
     for (const t of tags) this.tagPool[this.tagEnd++] = intern(this.tagIds, this.tags, t)
-    this.srcClient[doc] = meta.source?.[0] ?? -1
-    this.srcClock[doc] = meta.source?.[1] ?? -1
+    this.src[2 * doc] = meta.source?.[0] ?? -1
+    this.src[2 * doc + 1] = meta.source?.[1] ?? -1
   }
 
   /** The live documents' part of an index snapshot, `renum` numbering them 0..n-1 (-1: dead). */
@@ -71,8 +69,8 @@ export class DocMeta {
     for (let d = 0; d < renum.length; d++) {
       const k = renum[d] as number
       if (k < 0) continue
-      source[2 * k] = this.srcClient[d] as number
-      source[2 * k + 1] = this.srcClock[d] as number
+      source[2 * k] = this.src[2 * d] as number
+      source[2 * k + 1] = this.src[2 * d + 1] as number
       authorOf[k] = this.authorOf[d] as number
       tagCount[k] = this.tagCount[d] as number
       const start = this.tagStart[d] as number
@@ -82,7 +80,11 @@ export class DocMeta {
     return { source, authors: [...this.authors], authorOf, tags: [...this.tags], tagCount, tagPool }
   }
 
-  /** Take documents 0..n-1 from a snapshot's parts (after `grow(n)`); throws when they are inconsistent. */
+  /**
+   * Take documents 0..n-1 from a snapshot's parts, into an empty DocMeta; throws when they are
+   * inconsistent. Its per-document arrays (authors, tag counts, sources) are kept as they are
+   * (views of the snapshot's bytes, no copy) until documents are added beyond them.
+   */
   load(p: IndexParts, n: number): void {
     const bad = (what: string): never => {
       throw new Error(`recall index snapshot: ${what}`)
@@ -90,30 +92,31 @@ export class DocMeta {
     if (p.source.length !== 2 * n || p.authorOf.length !== n || p.tagCount.length !== n) bad('per-note arrays of the wrong length')
     for (const a of p.authors) if (intern(this.authorIds, this.authors, a) !== this.authors.length - 1) bad('an author twice')
     for (const t of p.tags) if (intern(this.tagIds, this.tags, t) !== this.tags.length - 1) bad('a tag twice')
+    const tagStart = new Int32Array(n)
     let at = 0
     for (let d = 0; d < n; d++) {
       const a = p.authorOf[d] as number
       if (a < 0 || a >= this.authors.length) bad('an author out of range')
-      this.authorOf[d] = a
-      this.tagStart[d] = at
-      this.tagCount[d] = p.tagCount[d] as number
+      tagStart[d] = at
       at += p.tagCount[d] as number
       const client = p.source[2 * d] as number
       const clock = p.source[2 * d + 1] as number
       if (!(client >= 1 && clock >= 0 && Number.isSafeInteger(client) && Number.isSafeInteger(clock)) && !(client === -1 && clock === -1))
         bad('a source item out of range')
-      this.srcClient[d] = client
-      this.srcClock[d] = clock
     }
     if (at !== p.tagPool.length) bad('tags left over or missing')
     for (const t of p.tagPool) if (t < 0 || t >= this.tags.length) bad('a tag out of range')
+    this.authorOf = p.authorOf as Int32Array<ArrayBuffer>
+    this.tagCount = p.tagCount as Uint8Array<ArrayBuffer>
+    this.src = p.source as Float64Array<ArrayBuffer>
+    this.tagStart = tagStart
     this.tagPool = p.tagPool as Int32Array<ArrayBuffer>
     this.tagEnd = at
   }
 
   source(doc: number): [number, number] | undefined {
-    const c = this.srcClient[doc] as number
-    return c < 0 ? undefined : [c, this.srcClock[doc] as number]
+    const c = this.src[2 * doc] as number
+    return c < 0 ? undefined : [c, this.src[2 * doc + 1] as number]
   }
 
   /** A test of documents by author and tags (every tag given), or undefined when none can pass. */

@@ -282,8 +282,13 @@ export class TextIndex {
     if (!Number.isInteger(n)) throw new Error('recall index snapshot: note ids that are not 16 hex characters each')
     if (p.lens.length !== NF || p.lens.some(l => l.length !== n))
       throw new Error('recall index snapshot: field lengths of the wrong length')
-    this.growDocs(n)
+    // the per-document arrays a snapshot holds are kept as views of its bytes, and the others
+    // made at the same length: the first document added grows them all alike (growDocs)
     this.meta.load(p, n)
+    for (let f = 0; f < NF; f++) this.lens[f] = p.lens[f] as Uint16Array
+    this.alive = new Uint8Array(n)
+    this.docStart = new Int32Array(n)
+    this.docCount = new Uint16Array(n)
     if (p.idHex != null) this.ids.loadHex(p.idHex, n)
     else
       for (const id of p.ids) {
@@ -291,11 +296,7 @@ export class TextIndex {
         this.ids.add(id)
       }
     this.alive.fill(1, 0, n)
-    for (let f = 0; f < NF; f++) {
-      const lens = p.lens[f] as Uint16Array
-      ;(this.lens[f] as Uint16Array).set(lens)
-      this.lenSum[f] = lens.reduce((a, b) => a + b, 0)
-    }
+    for (let f = 0; f < NF; f++) this.lenSum[f] = (p.lens[f] as Uint16Array).reduce((a, b) => a + b, 0)
     this.size = n
     for (const t of p.terms)
       if (t === '' || this.intern(t) !== this.terms.length - 1) throw new Error('recall index snapshot: a term twice')

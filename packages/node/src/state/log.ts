@@ -79,6 +79,7 @@ export class MemoryLog implements EnvelopeLog {
 export const SNAPSHOT_CHUNK_BYTES = 1 << 20
 const MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024
 const PIECES = { gte: 's!update!', lt: 's!update"' }
+const pieceKey = (n: number): string => `s!update!${String(n).padStart(6, '0')}`
 
 const SnapshotSchema = z.object({ update: zBytes(), arrival: z.number().int(), vv: z.record(z.string(), z.number()) })
 const HeadSchema = z
@@ -124,6 +125,40 @@ export class LevelLog implements EnvelopeLog {
       return v == null ? undefined : decodeFrame(v, SnapshotSchema, MAX_SNAPSHOT_BYTES, 'crdt snapshot')
     }
     const { arrival, vv, size } = decodeFrame(head, HeadSchema, 1024 * 1024, 'crdt snapshot head')
+    const read = (await this.piecesAhead(size)) ?? (await this.piecesInOrder(size))
+    // older stores have no sum: their snapshot is taken as it decodes
+    const sum = await this.db.get('s!sum')
+    if (sum != null && !Buffer.from(sum).equals(read.sum)) throw new MalformedFrameError('crdt snapshot does not match its checksum')
+    return { update: read.update, arrival, vv }
+  }
+
+  /**
+   * The pieces as this version writes them (SNAPSHOT_CHUNK_BYTES each, the last one shorter),
+   * each read while the one before is copied and summed (measured at 100k notes, a 26 MB update:
+   * ~410 -> ~345 ms on a loaded machine); not through LevelDB's block cache, which would keep the
+   * last of them. Undefined when they are not laid out so (an older or another writer's pieces).
+   */
+  private async piecesAhead(size: number): Promise<{ update: Uint8Array; sum: Uint8Array } | undefined> {
+    const n = Math.ceil(size / SNAPSHOT_CHUNK_BYTES)
+    const get = async (i: number): Promise<Uint8Array | undefined> => await this.db.get(pieceKey(i), { fillCache: false } as object)
+    const update = new Uint8Array(size)
+    const h = createHash('sha256')
+    let next = n > 0 ? get(0) : undefined
+    for (let i = 0; i < n; i++) {
+      const v = await next
+      next = i + 1 < n ? get(i + 1) : undefined
+      if (v == null || v.byteLength !== Math.min(SNAPSHOT_CHUNK_BYTES, size - i * SNAPSHOT_CHUNK_BYTES)) {
+        await next?.catch(() => {})
+        return undefined
+      }
+      update.set(v, i * SNAPSHOT_CHUNK_BYTES)
+      h.update(v)
+    }
+    return { update, sum: h.digest() }
+  }
+
+  /** The pieces in key order, of any size (SPEC.md §11.3: at most 1 MiB each). */
+  private async piecesInOrder(size: number): Promise<{ update: Uint8Array; sum: Uint8Array }> {
     const update = new Uint8Array(size)
     let at = 0
     for await (const v of this.db.values(PIECES)) {
@@ -132,10 +167,7 @@ export class LevelLog implements EnvelopeLog {
       at += v.byteLength
     }
     if (at !== size) throw new MalformedFrameError(`crdt snapshot has ${at} of its ${size} bytes`)
-    // older stores have no sum: their snapshot is taken as it decodes
-    const sum = await this.db.get('s!sum')
-    if (sum != null && !Buffer.from(sum).equals(sha256(update))) throw new MalformedFrameError('crdt snapshot does not match its checksum')
-    return { update, arrival, vv }
+    return { update, sum: sha256(update) }
   }
 
   /** Replace the snapshot whole in one synced batch: head, sum, pieces, the old ones and an older version's single value. */
@@ -146,7 +178,7 @@ export class LevelLog implements EnvelopeLog {
       ops.push({
         type: 'put',
         sublevel: this.db,
-        key: `s!update!${String(n).padStart(6, '0')}`,
+        key: pieceKey(n),
         value: s.update.subarray(at, at + SNAPSHOT_CHUNK_BYTES)
       } as BatchOp)
     }

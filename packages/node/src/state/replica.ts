@@ -10,6 +10,7 @@ import { TypedEventEmitter } from 'main-event'
 import type { Ed25519PrivateKey } from '../identity/keys.js'
 import * as c from './constants.js'
 import { checkStructs, clientIdOf, decodeUpdateEnvelope, openUpdate, openVerified, signUpdate, type UpdateEnvelope } from './envelope.js'
+import { LeanDecoderV1 } from './lean-decoder.js'
 import type { EnvelopeLog } from './log.js'
 import { placeUpdate } from './placement.js'
 import { type Candidate, WaitingRoom } from './waiting.js'
@@ -92,7 +93,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
       if (snap != null) {
         if (snap.arrival > this.store.arrivals())
           throw new Error(`it includes ${snap.arrival} envelopes, the log has ${this.store.arrivals()}`)
-        Y.applyUpdate(this.doc, snap.update, { author: '', local: false } satisfies Origin)
+        Y.applyUpdateV2(this.doc, snap.update, { author: '', local: false } satisfies Origin, LeanDecoderV1)
         if (this.doc.store.pendingStructs != null || this.doc.store.pendingDs != null) throw new Error('its update is incomplete')
         for (const [s, n] of Object.entries(snap.vv)) this.vv.set(s, n)
         from = snap.arrival
@@ -123,7 +124,7 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
     // here, against 0.15 s applied one by one)
     const origin: Origin = { author: '', local: false }
     this.doc.transact(() => {
-      for (const u of updates) Y.applyUpdate(this.doc, u, origin)
+      for (const u of updates) Y.applyUpdateV2(this.doc, u, origin, LeanDecoderV1)
     }, origin)
   }
 
