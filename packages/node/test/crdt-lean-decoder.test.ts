@@ -4,6 +4,8 @@
  * other text, a BOM, numbers, bigints, bytes, null, undefined), overwrites and deletions; and
  * it refuses what lib0 refuses (text that is not UTF-8) or cannot hold (more items than bytes).
  */
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { LeanDecoderV1 } from '../src/state/lean-decoder.js'
@@ -132,5 +134,22 @@ describe('lean update decoder', () => {
     const long = u2.slice()
     long[arr + 1] = 100
     expect(() => lean(long)).toThrow(/more items than bytes/)
+  })
+
+  it("Yjs's own value lists (patches/yjs): made at their length, and a length above the bytes left refused at once", () => {
+    // the patch is what the install applied (pnpm patchedDependencies), in the build we load
+    expect(readFileSync(fileURLToPath(import.meta.resolve('yjs')), 'utf8')).toContain('claudemesh: made at its length')
+    const doc = new Y.Doc()
+    doc.getMap('memory').set('k', 'x')
+    const update = Buffer.from(Y.encodeStateAsUpdate(doc))
+    // the item's value list: its length 1, then the string 'x' (tag 119, length 1, 0x78)
+    const at = update.indexOf(Buffer.from([1, 119, 1, 0x78]))
+    expect(at).toBeGreaterThan(0)
+    // claim 30 million values: refused before a list that long is made (240 MB), by both decoders
+    const bad = Buffer.concat([update.subarray(0, at), Buffer.from([0x80, 0x87, 0xa7, 0x0e]), update.subarray(at + 1)])
+    const heap = process.memoryUsage().heapUsed
+    expect(() => Y.applyUpdate(new Y.Doc(), bad)).toThrow(/Unexpected end of array/)
+    expect(() => lean(bad)).toThrow(/Unexpected end of array/)
+    expect(process.memoryUsage().heapUsed - heap).toBeLessThan(64 * 1024 * 1024)
   })
 })
