@@ -84,7 +84,8 @@ function sizeOf(v: unknown, depth: number): number {
       for (const k in o) {
         if (!Object.hasOwn(o, k)) continue
         const x = o[k]
-        if (x === undefined || !(k.length <= 64 ? isAscii(k) : Buffer.byteLength(k, 'utf8') === k.length)) return -1
+        // an ASCII key: its UTF-8 length is its length (cborg orders keys by their bytes)
+        if (x === undefined || stringBytes(k) !== k.length) return -1
         const n = sizeOf(x, depth + 1)
         if (n < 0) return -1
         size += headSize(k.length) + k.length + n
