@@ -9,6 +9,9 @@
 // the MCP SDK only for `mcp`) lands in chunks that a process parses only when it loads them.
 // A `claudemesh peers` or a hook no longer parses libp2p, and a daemon no longer parses kad-dht's
 // 0.8 MB prefix table or the MCP SDK (bench/foundation.mjs: cold start, idle RSS).
+// zod's translations go (plugin below): its namespace re-exports all ~45 locales (`z.locales`),
+// which a bundler cannot drop, and they were 300 KB of the 600 KB zod chunk that every hook and
+// every command compiles. English, the one zod uses, is imported on its own and stays.
 // Whitespace and comments go: V8 keeps every module's source in memory for lazy compilation,
 // and one non-Latin-1 character in a comment (a `→`) made the whole 5 MB source a two-byte
 // string (10 MB of heap). Anything non-ASCII left is escaped, so every source stays one-byte.
@@ -21,6 +24,16 @@ const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'cli
 const outdir = join(cli, 'dist')
 // chunks of an earlier build: their names are content hashes, so old ones would pile up
 for (const f of await readdir(outdir)) if (/^chunk-[A-Z0-9]+\.mjs$/.test(f)) await rm(join(outdir, f))
+/** zod's `locales/index.js` (the namespace of every translation) as an empty module. */
+const zodWithoutLocales = {
+  name: 'zod-without-locales',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, args =>
+      /[\\/]zod[\\/]v4[\\/](core|classic)[\\/]/.test(args.importer) ? { path: 'zod-locales', namespace: 'empty' } : undefined
+    )
+    b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export {}', loader: 'js' }))
+  }
+}
 const result = await build({
   entryPoints: { claudemesh: join(outdir, 'bin.js') },
   outdir,
@@ -34,6 +47,7 @@ const result = await build({
   target: 'node20',
   minifyWhitespace: true,
   external: ['classic-level'],
+  plugins: [zodWithoutLocales],
   // CommonJS dependencies inside an ES module bundle still call require()
   banner: {
     js: "import { createRequire as __claudemeshRequire } from 'node:module'; const require = __claudemeshRequire(import.meta.url);"

@@ -1,13 +1,16 @@
 /** `claudemesh mesh create|invite|join|list` */
-import { createInvite, createMesh, defaultMesh, joinMesh, listMeshes, MAX_INVITE_TTL_MS, saveMesh } from '@claudemesh/node/identity'
 import type { Command } from 'commander'
 import { checkRelays, home } from '../options.js'
 import { out, outJson, table, UsageError } from '../output.js'
 
+// loaded by the command that needs it: the identity code (ed25519, invites, their schemas) is
+// half of what every other `claudemesh` command would otherwise compile at start
+const identity = () => import('@claudemesh/node/identity')
+
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
 /** "7d", "12h", "30m", "90s", "2w" → milliseconds, at most `max` (an invite: 365 days) */
-export function parseDuration(text: string, max = MAX_INVITE_TTL_MS): number {
+export function parseDuration(text: string, max: number): number {
   const m = /^(\d+)\s*([smhdw])$/.exec(text.trim())
   const unit = m?.[2] != null ? UNITS[m[2]] : undefined
   if (m == null || unit == null || Number(m[1]) <= 0)
@@ -27,6 +30,7 @@ export function meshCommand(program: Command, env: NodeJS.ProcessEnv): void {
     .option('--relay <multiaddr...>', 'relays (from `claudemesh relay`) that members and invites will use')
     .option('--json', 'print JSON')
     .action(async (name: string, o: { bootstrap?: string[]; relay?: string[]; json?: boolean }) => {
+      const { createMesh } = await identity()
       const m = await createMesh(home(env), name, { bootstrap: o.bootstrap, relays: checkRelays(o.relay) })
       if (o.json === true) outJson({ name: m.name, id: m.id })
       else out(`created mesh "${m.name}" (id ${m.id}); invite others with: claudemesh mesh invite ${m.name}`)
@@ -40,8 +44,9 @@ export function meshCommand(program: Command, env: NodeJS.ProcessEnv): void {
     .option('--relay', 'an invite for a relay: connection secret only, no content key')
     .option('--json', 'print JSON')
     .action(async (name: string | undefined, o: { expires: string; bootstrap?: string[]; relay?: boolean; json?: boolean }) => {
+      const { createInvite, defaultMesh, MAX_INVITE_TTL_MS } = await identity()
       const m = await defaultMesh(home(env), name)
-      const ttl = parseDuration(o.expires)
+      const ttl = parseDuration(o.expires, MAX_INVITE_TTL_MS)
       const token = await createInvite(m, { ttl, bootstrap: o.bootstrap, relay: o.relay })
       if (o.json === true) outJson({ mesh: m.name, token, expiresAt: new Date(Date.now() + ttl).toISOString() })
       else out(token)
@@ -52,6 +57,7 @@ export function meshCommand(program: Command, env: NodeJS.ProcessEnv): void {
     .description('join a mesh with an invite token')
     .option('--json', 'print JSON')
     .action(async (token: string, o: { json?: boolean }) => {
+      const { joinMesh } = await identity()
       const m = await joinMesh(home(env), token)
       if (o.json === true) outJson({ name: m.name, id: m.id, bootstrap: m.bootstrap })
       else out(`joined mesh "${m.name}" (id ${m.id})`)
@@ -64,6 +70,7 @@ export function meshCommand(program: Command, env: NodeJS.ProcessEnv): void {
     .option('--remove <multiaddr...>', 'relay addresses to forget')
     .option('--json', 'print JSON')
     .action(async (name: string | undefined, o: { add?: string[]; remove?: string[]; json?: boolean }) => {
+      const { defaultMesh, saveMesh } = await identity()
       const m = await defaultMesh(home(env), name)
       if (o.add != null || o.remove != null) {
         const gone = new Set(o.remove ?? [])
@@ -81,6 +88,7 @@ export function meshCommand(program: Command, env: NodeJS.ProcessEnv): void {
     .description('list the meshes in this home')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
+      const { listMeshes } = await identity()
       const all = await listMeshes(home(env))
       const rows = all.map(m => ({
         name: m.name,

@@ -5,20 +5,20 @@
  * `{id, ok: false, error: {name, message}}`; responses may come out of order.
  */
 import { StringDecoder } from 'node:string_decoder'
-import { z } from 'zod'
+import * as z from 'zod/mini'
 
 export const MAX_CONTROL_LINE = 4 * 1024 * 1024
 
 export const RequestSchema = z.object({
-  id: z.number().int(),
-  method: z.string().max(64),
-  params: z.unknown().optional()
+  id: z.int(),
+  method: z.string().check(z.maxLength(64)),
+  params: z.optional(z.unknown())
 })
 export type ControlRequest = z.infer<typeof RequestSchema>
 
 export const ResponseSchema = z.union([
-  z.object({ id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
-  z.object({ id: z.number().int(), ok: z.literal(false), error: z.object({ name: z.string(), message: z.string() }) })
+  z.object({ id: z.int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ id: z.int(), ok: z.literal(false), error: z.object({ name: z.string(), message: z.string() }) })
 ])
 export type ControlResponse = z.infer<typeof ResponseSchema>
 

@@ -7,13 +7,13 @@
 import { readFileSync } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod/mini'
 import { assertPrivate, assertPrivateTree, paths, readFileOrUndefined, writeFileAtomic } from '../home.js'
 
 export const RegistryEntrySchema = z.object({
   v: z.literal(1),
   peerId: z.string(),
-  pid: z.number().int(),
+  pid: z.int(),
   mesh: z.string(),
   session: z.string(),
   name: z.string(),

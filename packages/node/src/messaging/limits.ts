@@ -3,35 +3,44 @@
  * `--limit`), checked against the bounds below, and the same check for a `limits` object
  * handed to a node. A bad setting is refused with one line naming it; nothing is applied.
  */
-import { z } from 'zod'
 import { InvalidLimitError } from '../errors.js'
 import { type Budget, DEFAULT_LIMITS, type FloodLimits } from './flood.js'
 
 const DAY_MS = 86_400_000
 /** the upper bound of every setting: 2⁴⁰, room for "no limit" (benchmarks) */
 const MAX = 2 ** 40
-const int = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max)
-const rate = z.number().positive().max(MAX)
+/** A setting's bounds: a whole number from `min` to `max`, or (a rate) any number above 0 up to `max`. */
+interface Bounds {
+  int: boolean
+  min: number
+  max: number
+}
+const int = (min: number, max: number): Bounds => ({ int: true, min, max })
+const rate: Bounds = { int: false, min: 0, max: MAX }
+
+function inBounds(b: Bounds, v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && (b.int ? Number.isInteger(v) && v >= b.min : v > b.min) && v <= b.max
+}
 
 /** Every setting, its bounds and its unit (shown in errors and help). */
 const SETTINGS = {
-  'dm.rate': { schema: rate, unit: 'messages/s' },
-  'dm.burst': { schema: int(1, MAX), unit: 'messages' },
-  'dm.byteRate': { schema: rate, unit: 'bytes/s' },
-  'dm.byteBurst': { schema: int(1, MAX), unit: 'bytes' },
-  'group.rate': { schema: rate, unit: 'messages/s' },
-  'group.burst': { schema: int(1, MAX), unit: 'messages' },
-  'group.byteRate': { schema: rate, unit: 'bytes/s' },
-  'group.byteBurst': { schema: int(1, MAX), unit: 'bytes' },
-  senderUnread: { schema: int(1, MAX), unit: 'messages' },
-  senderUnreadBytes: { schema: int(1, MAX), unit: 'bytes' },
-  totalUnread: { schema: int(1, MAX), unit: 'messages' },
-  totalUnreadBytes: { schema: int(1, MAX), unit: 'bytes' },
-  floorUnread: { schema: int(0, MAX), unit: 'messages' },
-  graceMs: { schema: int(0, DAY_MS), unit: 'ms' },
-  blockAfter: { schema: int(1, MAX), unit: 'messages' },
-  blockMs: { schema: int(1_000, 30 * DAY_MS), unit: 'ms' }
-} as const satisfies Record<string, { schema: z.ZodNumber; unit: string }>
+  'dm.rate': { range: rate, unit: 'messages/s' },
+  'dm.burst': { range: int(1, MAX), unit: 'messages' },
+  'dm.byteRate': { range: rate, unit: 'bytes/s' },
+  'dm.byteBurst': { range: int(1, MAX), unit: 'bytes' },
+  'group.rate': { range: rate, unit: 'messages/s' },
+  'group.burst': { range: int(1, MAX), unit: 'messages' },
+  'group.byteRate': { range: rate, unit: 'bytes/s' },
+  'group.byteBurst': { range: int(1, MAX), unit: 'bytes' },
+  senderUnread: { range: int(1, MAX), unit: 'messages' },
+  senderUnreadBytes: { range: int(1, MAX), unit: 'bytes' },
+  totalUnread: { range: int(1, MAX), unit: 'messages' },
+  totalUnreadBytes: { range: int(1, MAX), unit: 'bytes' },
+  floorUnread: { range: int(0, MAX), unit: 'messages' },
+  graceMs: { range: int(0, DAY_MS), unit: 'ms' },
+  blockAfter: { range: int(1, MAX), unit: 'messages' },
+  blockMs: { range: int(1_000, 30 * DAY_MS), unit: 'ms' }
+} as const satisfies Record<string, { range: Bounds; unit: string }>
 
 export type LimitName = keyof typeof SETTINGS
 export const LIMIT_NAMES = Object.keys(SETTINGS) as LimitName[]
@@ -44,7 +53,7 @@ const SUFFIX: Record<string, Record<string, number>> = {
 }
 
 function parseValue(name: LimitName, text: string): number {
-  const { schema, unit } = SETTINGS[name]
+  const { range, unit } = SETTINGS[name]
   const m = /^(\d+(?:\.\d+)?)([a-z]*)$/i.exec(text.trim())
   const mult = m == null ? undefined : m[2] === '' ? 1 : SUFFIX[unit]?.[(m[2] as string).toLowerCase()]
   if (m == null || mult == null)
@@ -52,14 +61,13 @@ function parseValue(name: LimitName, text: string): number {
       `limit ${name}: "${text}" is not a number of ${unit}${SUFFIX[unit] != null ? ` (suffixes: ${Object.keys(SUFFIX[unit]).join(', ')})` : ''}`
     )
   const value = Number(m[1]) * mult
-  const r = schema.safeParse(Number.isInteger(value) || !schema.isInt ? value : Math.round(value))
-  if (!r.success) throw new InvalidLimitError(`limit ${name}: ${text} is out of range (${bounds(schema)} ${unit})`)
-  return r.data
+  const v = range.int ? Math.round(value) : value
+  if (!inBounds(range, v)) throw new InvalidLimitError(`limit ${name}: ${text} is out of range (${describe(range)} ${unit})`)
+  return v
 }
 
-function bounds(schema: z.ZodNumber): string {
-  const lo = schema.minValue ?? 0
-  return `${schema.isInt ? 'a whole number' : 'a number'} ${lo === 0 && !schema.isInt ? 'above 0' : `from ${lo}`} up to ${schema.maxValue ?? Infinity}`
+function describe(b: Bounds): string {
+  return `${b.int ? 'a whole number' : 'a number'} ${b.int ? `from ${b.min}` : `above ${b.min}`} up to ${b.max}`
 }
 
 /** `["dm.rate=100", "senderUnread=5000"]` → a partial FloodLimits; the last setting of a name wins. */
@@ -92,10 +100,9 @@ export function checkLimits(limits: Partial<FloodLimits> = {}): FloodLimits {
   for (const name of LIMIT_NAMES) {
     const [a, b] = name.split('.') as [keyof FloodLimits, keyof Budget | undefined]
     const v = b == null ? out[a] : (out[a] as Budget | undefined)?.[b]
-    const r = SETTINGS[name].schema.safeParse(v)
-    if (!r.success)
+    if (!inBounds(SETTINGS[name].range, v))
       throw new InvalidLimitError(
-        `limit ${name}: ${String(v).slice(0, 40)} is out of range (${bounds(SETTINGS[name].schema)} ${SETTINGS[name].unit})`
+        `limit ${name}: ${String(v).slice(0, 40)} is out of range (${describe(SETTINGS[name].range)} ${SETTINGS[name].unit})`
       )
   }
   return out

@@ -8,17 +8,18 @@
  * so a member can only speak for itself there.
  */
 import { z } from 'zod'
+import {
+  MAX_DEPS,
+  MAX_LEASE_MS,
+  MAX_TASK_TEXT_BYTES,
+  MAX_TITLE_LENGTH,
+  MIN_LEASE_MS,
+  TASK_PRIORITIES,
+  TASK_STATUSES
+} from '../tasks/constants.js'
 import * as c from './constants.js'
 
-export const TASK_PRIORITIES = ['high', 'normal', 'low'] as const
-export const TASK_STATUSES = ['open', 'done', 'cancelled'] as const
-export const MAX_TITLE_LENGTH = 200
-/** A task's body and a completion's result, as JSON (UTF-8 bytes). */
-export const MAX_TASK_TEXT_BYTES = 16 * 1024
-export const MAX_DEPS = 32
-/** A lease: at least 1 s, at most a day. */
-export const MIN_LEASE_MS = 1_000
-export const MAX_LEASE_MS = 24 * 3600_000
+export { MAX_DEPS, MAX_LEASE_MS, MAX_TASK_TEXT_BYTES, MAX_TITLE_LENGTH, MIN_LEASE_MS, TASK_PRIORITIES, TASK_STATUSES }
 
 const peerId = z.string().min(1).max(c.MAX_PEER_ID_LENGTH)
 const time = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)

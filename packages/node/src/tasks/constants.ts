@@ -1,13 +1,16 @@
-/** Task board limits and timings (SPEC.md §14). */
-export {
-  MAX_DEPS,
-  MAX_LEASE_MS,
-  MAX_TASK_TEXT_BYTES,
-  MAX_TITLE_LENGTH,
-  MIN_LEASE_MS,
-  TASK_PRIORITIES,
-  TASK_STATUSES
-} from '../state/task-schema.js'
+/**
+ * Task board limits and timings (SPEC.md §14). No imports: the CLI's parser and hooks read
+ * these through `@claudemesh/node/client` without loading the task schemas (and zod).
+ */
+export const TASK_PRIORITIES = ['high', 'normal', 'low'] as const
+export const TASK_STATUSES = ['open', 'done', 'cancelled'] as const
+export const MAX_TITLE_LENGTH = 200
+/** A task's body and a completion's result, as JSON (UTF-8 bytes). */
+export const MAX_TASK_TEXT_BYTES = 16 * 1024
+export const MAX_DEPS = 32
+/** A lease: at least 1 s, at most a day. */
+export const MIN_LEASE_MS = 1_000
+export const MAX_LEASE_MS = 24 * 3600_000
 
 /** A claim's lease when the caller names none. */
 export const DEFAULT_LEASE_MS = 5 * 60_000
