@@ -34,19 +34,12 @@ const zodWithoutLocales = {
     b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export {}', loader: 'js' }))
   }
 }
-const result = await build({
-  entryPoints: { claudemesh: join(outdir, 'bin.js') },
-  outdir,
-  outExtension: { '.js': '.mjs' },
-  // chunks beside the entry: import.meta.url-relative lookups (web/, the CLI's own path) stay valid
-  chunkNames: 'chunk-[hash]',
-  splitting: true,
-  bundle: true,
+/** What both builds share. */
+const common = {
   platform: 'node',
   format: 'esm',
   target: 'node20',
   minifyWhitespace: true,
-  external: ['classic-level'],
   plugins: [zodWithoutLocales],
   // CommonJS dependencies inside an ES module bundle still call require()
   banner: {
@@ -55,8 +48,32 @@ const result = await build({
   write: true,
   metafile: true,
   logLevel: 'warning'
+}
+const result = await build({
+  entryPoints: { claudemesh: join(outdir, 'bin.js') },
+  outdir,
+  outExtension: { '.js': '.mjs' },
+  // chunks beside the entry: import.meta.url-relative lookups (web/, the CLI's own path) stay valid
+  chunkNames: 'chunk-[hash]',
+  splitting: true,
+  bundle: true,
+  // the hook's own file, built below
+  external: ['classic-level', './hook.mjs'],
+  ...common
 })
-for (const file of Object.keys(result.metafile.outputs)) {
+// `claudemesh hook <event>` (after every tool call of a Claude turn) in one file, not split: a
+// split chunk holds a shared module whole, so the hook loaded all of zod's core (220 KB) that
+// the daemon's schemas need; alone, esbuild keeps only what the hook uses (~50 KB: hook
+// 160 -> ~120 ms, bench/foundation.mjs hookMs)
+const hook = await build({
+  entryPoints: { hook: join(outdir, 'commands', 'hook.js') },
+  outdir,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  external: ['classic-level'],
+  ...common
+})
+for (const file of [...Object.keys(result.metafile.outputs), ...Object.keys(hook.metafile.outputs)]) {
   const text = await readFile(file, 'utf8')
   // esbuild already escapes strings and regexps (charset ascii); what is left sits in comments,
   // where a \u escape is as good as the character

@@ -31,19 +31,24 @@ function dynamicImports(file: string): string[] {
 
 const loads = (files: Set<string>, marker: string): string[] => [...files].filter(f => readFileSync(join(dir, f), 'utf8').includes(marker))
 
+/** The two first loads: the hook's own file, and the CLI's index (the entry's one chunk import). */
+function entries(): string[] {
+  const chunks = dynamicImports('claudemesh.mjs')
+  expect(chunks.length).toBe(1)
+  expect(readFileSync(join(dir, 'claudemesh.mjs'), 'utf8')).toContain('"./hook.mjs"')
+  return ['hook.mjs', ...chunks]
+}
+
 describe('bundle', () => {
   it('neither a hook nor the command parser loads libp2p or the node before a command asks for it', () => {
-    // the entry's two: the hook module, then the CLI's index
-    const entries = dynamicImports('claudemesh.mjs')
-    expect(entries.length).toBe(2)
-    for (const entry of entries) {
+    for (const entry of entries()) {
       const closure = staticClosure(entry)
       // libp2p's factory and the node's class: present in the bundle, not in these closures
       expect(loads(closure, 'createLibp2p'), entry).toEqual([])
       expect(loads(closure, 'MeshNode=class'), entry).toEqual([])
     }
     // and the markers are real: the bundle holds them somewhere a daemon loads
-    const all = new Set(entries.flatMap(e => [...staticClosure(e)]))
+    const all = new Set(entries().flatMap(e => [...staticClosure(e)]))
     const lazily = new Set([...all].flatMap(dynamicImports).flatMap(d => [...staticClosure(d)]))
     expect(loads(lazily, 'createLibp2p').length).toBeGreaterThan(0)
     expect(loads(lazily, 'MeshNode=class').length).toBeGreaterThan(0)
@@ -52,10 +57,24 @@ describe('bundle', () => {
   it('neither a hook nor the command parser loads zod classic or ed25519', () => {
     // zod classic's object schema (mini's is "ZodMiniObject"); noble's curve, which identity loads
     const markers = ['"ZodObject"', 'ed25519']
-    const entries = dynamicImports('claudemesh.mjs')
-    for (const entry of entries) for (const marker of markers) expect(loads(staticClosure(entry), marker), `${entry} ${marker}`).toEqual([])
-    const lazily = new Set(entries.flatMap(e => [...staticClosure(e)].flatMap(dynamicImports)).flatMap(d => [...staticClosure(d)]))
+    for (const entry of entries())
+      for (const marker of markers) expect(loads(staticClosure(entry), marker), `${entry} ${marker}`).toEqual([])
+    const lazily = new Set(
+      entries()
+        .flatMap(e => [...staticClosure(e)].flatMap(dynamicImports))
+        .flatMap(d => [...staticClosure(d)])
+    )
     for (const marker of markers) expect(loads(lazily, marker).length, marker).toBeGreaterThan(0)
+  })
+
+  it("a hook's file stands alone and holds only the part of zod it uses", () => {
+    const hook = readFileSync(join(dir, 'hook.mjs'), 'utf8')
+    expect(dynamicImports('hook.mjs')).toEqual([])
+    expect(staticClosure('hook.mjs')).toEqual(new Set(['hook.mjs']))
+    // zod's code generator for object parsers (core/compile.js), which only the daemon's schemas need
+    expect(hook).not.toContain('ZodCompileUnsupportedError')
+    expect(loads(new Set(readdirSync(dir).filter(f => f.startsWith('chunk-'))), 'ZodCompileUnsupportedError').length).toBeGreaterThan(0)
+    expect(hook.length).toBeLessThan(100_000)
   })
 
   it('leaves out zod translations but keeps its English messages', () => {
