@@ -6,16 +6,19 @@
  * file, of another version, spoiled or over the size limit is refused with a clear error; a temp
  * file a crash left is removed at open.
  */
-import { createHash } from 'node:crypto'
-import { chmod, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { createHash, randomUUID } from 'node:crypto'
+import { chmod, mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encode } from 'cborg'
 import { describe, expect, it } from 'vitest'
-import { snapshotsBeside } from '../src/home.js'
+import { paths, snapshotsBeside } from '../src/home.js'
+import { INDEX_FILE } from '../src/memory/index-snapshot.js'
+import { SESSION_LAYOUT } from '../src/session-store.js'
 import { LevelLog, SNAPSHOT_FILE } from '../src/state/log.js'
 import { GroupCommit } from '../src/store/commit.js'
 import { openStore, type Store, sublevel } from '../src/store/index.js'
+import { homeWithMesh, startNode } from './helpers.js'
 
 type Sub = ReturnType<typeof sublevel>
 
@@ -75,6 +78,7 @@ describe('crdt snapshot file', () => {
       ;({ db, crdt, log } = await openLog(dir))
       const old = await log.snapshot()
       expect(old?.arrival).toBe(9)
+      expect(old?.stale).toBe(true)
       expect(Buffer.from(old?.update as Uint8Array).equals(Buffer.from(big.update))).toBe(true)
       // an older piece that does not match the sum, and a missing one, are refused as before
       const first = (await crdt.get('s!update!000000')) as Uint8Array
@@ -93,7 +97,7 @@ describe('crdt snapshot file', () => {
       ;({ db, crdt, log } = await openLog(dir))
       const single = { update: new Uint8Array([1, 2, 3]), arrival: 4, vv: { a: 1 } }
       await crdt.put('s!snapshot', encode(single))
-      expect(await log.snapshot()).toEqual(single)
+      expect(await log.snapshot()).toEqual({ ...single, stale: true })
       await log.saveSnapshot({ ...single, arrival: 5 })
       expect(await crdt.keys({ gte: 's!', lt: 's"' }).all()).toEqual([])
       expect(await log.snapshot()).toEqual({ ...single, arrival: 5 })
@@ -174,6 +178,54 @@ describe('crdt snapshot file', () => {
       await db.close()
     } finally {
       await rm(root, { recursive: true, force: true })
+    }
+  })
+
+  it('a node over a store an older version left (both snapshots in LevelDB) starts from them, and its clean stop moves them to files', async () => {
+    const h = await homeWithMesh()
+    const session = randomUUID()
+    try {
+      let node = await startNode({ home: h.home, name: 'a', session })
+      const note = await node.data.memory.remember('the staging database lives on host db-2', ['infra'])
+      await node.data.state.set('deploy', 'frozen')
+      await node.stop()
+      // turn the files back into the keys the previous version wrote (SPEC.md §11.3), as it left them
+      const snaps = paths.snapshots(h.home, 'test', session)
+      const file = await readFile(join(snaps, SNAPSHOT_FILE))
+      const hlen = file.readUInt32LE(8)
+      const update = file.subarray(44 + hlen)
+      const index = await readFile(join(snaps, INDEX_FILE))
+      const db = await openStore(paths.data(h.home, 'test', session), SESSION_LAYOUT)
+      const crdt = sublevel(db, 'crdt')
+      await crdt.batch([
+        { type: 'put', key: 's!head', value: file.subarray(44, 44 + hlen) },
+        { type: 'put', key: 's!sum', value: createHash('sha256').update(update).digest() },
+        { type: 'put', key: 's!update!000000', value: update },
+        { type: 'put', key: 'r!index!000000', value: index }
+      ])
+      await db.close()
+      await unlink(join(snaps, SNAPSHOT_FILE))
+      await unlink(join(snaps, INDEX_FILE))
+
+      node = await startNode({ home: h.home, name: 'a', session })
+      const shared = (node as unknown as { shared: { replica: { snapshotIgnored?: string } } }).shared
+      expect(shared.replica.snapshotIgnored).toBeUndefined()
+      await node.data.memory.ready
+      expect(node.data.memory.indexStart).toMatchObject({ from: 'snapshot', sameDoc: true, reread: 0 })
+      expect(node.data.state.get('deploy')?.value).toBe('frozen')
+      expect((await node.data.memory.recall('staging'))[0]?.id).toBe(note.id)
+      await node.stop() // nothing changed, yet both are written where this version keeps them
+      expect((await readdir(snaps)).sort()).toEqual([SNAPSHOT_FILE, INDEX_FILE].sort())
+      const after = await openStore(paths.data(h.home, 'test', session), SESSION_LAYOUT)
+      expect(await sublevel(after, 'crdt').keys({ gte: 'r!', lt: 's"' }).all()).toEqual([])
+      await after.close()
+      node = await startNode({ home: h.home, name: 'a', session })
+      await node.data.memory.ready
+      expect(node.data.memory.indexStart).toMatchObject({ from: 'snapshot', sameDoc: true, reread: 0 })
+      expect((await node.data.memory.recall('staging'))[0]?.id).toBe(note.id)
+      await node.stop()
+    } finally {
+      await h.cleanup()
     }
   })
 })

@@ -35,6 +35,8 @@ const PREAMBLE = 44
 export interface IndexStore {
   load: () => Promise<Uint8Array | undefined>
   save: (bytes: Uint8Array) => Promise<void>
+  /** the last load read it from where an older version kept it: the next save should be made even with nothing new */
+  readonly stale?: boolean
 }
 
 /** A loaded snapshot: the index, and the document snapshot (Y.encodeSnapshot) it was saved from, empty when unknown. */
@@ -186,20 +188,30 @@ const PREFIX = 'r!index!'
  * in one read into one fresh buffer (its arrays are views of it, aligned). Replaced whole
  * (temp file, rename: a reader never sees half of one) and not synced: losing it costs a
  * rebuild. Without the file, the pieces an older version kept in the replica's `crdt` sublevel
- * (`r!index!<n>`, 6 digits from 0, concatenated in key order) are read; the next save deletes them.
+ * (`r!index!<n>`, 6 digits from 0, concatenated in key order) are read (`stale`: the next clean
+ * stop saves the index even if nothing changed); the next save deletes them.
  */
 export function fileIndexStore(dir: string, db: Sublevel): IndexStore {
   const file = join(dir, INDEX_FILE)
   const range = { gte: PREFIX, lt: 'r!index"' }
-  return {
-    load: async () => (await readFileBytes(file, MAX_INDEX_SNAPSHOT_BYTES)) ?? (await levelPieces(db, range)),
-    save: async bytes => {
+  const store = {
+    stale: false,
+    load: async (): Promise<Uint8Array | undefined> => {
+      const bytes = await readFileBytes(file, MAX_INDEX_SNAPSHOT_BYTES)
+      if (bytes != null) return bytes
+      const old = await levelPieces(db, range)
+      store.stale = old != null
+      return old
+    },
+    save: async (bytes: Uint8Array): Promise<void> => {
       await writeFileAtomic(file, bytes, 0o600, { sync: false })
       const ops: Array<{ type: 'del'; key: string }> = []
       for await (const key of db.keys(range)) ops.push({ type: 'del', key })
       if (ops.length > 0) await db.batch(ops)
+      store.stale = false
     }
   }
+  return store
 }
 
 /** An older version's pieces, concatenated, or undefined when there are none. */

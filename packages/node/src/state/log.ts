@@ -24,6 +24,8 @@ export interface Snapshot {
   update: Uint8Array
   arrival: number
   vv: Record<string, number>
+  /** read from where an older version kept it: the next snapshot should be written even with nothing new */
+  stale?: boolean
 }
 
 export interface EnvelopeLog {
@@ -153,7 +155,7 @@ export class LevelLog implements EnvelopeLog {
     const head = await this.db.get('s!head')
     if (head == null) {
       const v = await this.db.get('s!snapshot')
-      return v == null ? undefined : decodeFrame(v, SnapshotSchema, MAX_SNAPSHOT_BYTES, 'crdt snapshot')
+      return v == null ? undefined : { ...decodeFrame(v, SnapshotSchema, MAX_SNAPSHOT_BYTES, 'crdt snapshot'), stale: true }
     }
     const { arrival, vv, size } = decodeFrame(head, HeadSchema, MAX_HEAD_BYTES, 'crdt snapshot head')
     const update = new Uint8Array(size)
@@ -167,7 +169,7 @@ export class LevelLog implements EnvelopeLog {
     // older stores have no sum: their snapshot is taken as it decodes
     const sum = await this.db.get('s!sum')
     if (sum != null && !Buffer.from(sum).equals(sha256(update))) throw new MalformedFrameError('crdt snapshot does not match its checksum')
-    return { update, arrival, vv }
+    return { update, arrival, vv, stale: true }
   }
 
   /**
