@@ -4,11 +4,14 @@
 // `mkdir x && cp -r packages/node/dist x/dist && ln -s $PWD/packages/node/node_modules x/node_modules`).
 // Each run is recall-engine.mjs in a fresh process over a prepared store; the two builds take
 // turns, the first one alternating. STORE=<dir> (default: a temp dir, prepared by this build)
-// and STORE_BEFORE=<dir> (default: STORE; give one when the builds store snapshots differently).
+// and STORE_BEFORE=<dir> (default: STORE; give one when the builds store snapshots differently,
+// prepared by the other build: `CLAUDEMESH_BENCH_NODE_DIST=<before-dist> BENCH_RECALL_DIR=<dir>
+// node --expose-gc bench/lib/recall-engine.mjs '{"size":100000,"queries":20,"warmup":2}'`).
+// A store's snapshot files, for a build that keeps them out of LevelDB, are in `<dir>.snapshots`.
 // One JSON object on stdout: per figure, the medians of each build and their ratio (after/before).
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { progress, removeDir, round, tempDir } from './harness.mjs'
 
@@ -21,7 +24,7 @@ const pairs = Number(pairsArg ?? 5)
 const queries = Number(queriesArg ?? 1000)
 const engine = join(fileURLToPath(new URL('.', import.meta.url)), 'recall-engine.mjs')
 const size = 100_000
-const store = process.env.STORE ?? tempDir('recall-ab-')
+const store = process.env.STORE ?? join(tempDir('recall-ab-'), 'db')
 const storeBefore = process.env.STORE_BEFORE ?? store
 
 function run(args, env) {
@@ -42,9 +45,11 @@ try {
     run({ engine: 'shared', size, queries: 20, warmup: 2 }, { BENCH_RECALL_DIR: store })
   }
   const figures = r => ({
+    toServeMs: r.coldStart.toServeMs,
     toRecallMs: r.coldStart.toRecallMs,
     replicaLoadMs: r.coldStart.replicaLoadMs,
     indexReadyMs: r.coldStart.indexReadyMs,
+    cpuToServeMs: r.coldStart.cpu.toServeMs,
     cpuToRecallMs: r.coldStart.cpu.toRecallMs,
     rssMB: r.memory.rssMB,
     rssAnonMB: r.memory.rssAnonMB,
@@ -77,5 +82,5 @@ try {
   }
   process.stdout.write(`${JSON.stringify(out)}\n`)
 } finally {
-  if (process.env.STORE == null) removeDir(store)
+  if (process.env.STORE == null) removeDir(dirname(store))
 }

@@ -14,7 +14,7 @@
 // and with the index (`rssMB`); `indexMB` is the difference.
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
@@ -121,9 +121,9 @@ const cpuMs = since => {
 async function openShared(lib, dir) {
   const db = await lib.openStore(dir)
   const crdt = lib.sublevel(db, 'crdt')
-  const log = new lib.LevelLog(crdt, new lib.GroupCommit(db))
+  const log = new lib.LevelLog(crdt, new lib.GroupCommit(db), lib.snapshotsBeside(dir))
   await log.open()
-  return { db, log, indexStore: lib.levelIndexStore?.(crdt) }
+  return { db, log, indexStore: lib.indexStore(crdt, dir) }
 }
 
 /**
@@ -154,7 +154,8 @@ async function prepare(lib, key, id, dir) {
   const firstStartMs = round(performance.now() - t)
   await first.snapshot()
   if (typeof mem.persist === 'function') await mem.persist()
-  await lib.flushWrites?.(db) // as a clean stop does (a build without it leaves the log to replay)
+  // as a clean stop does (a build without it leaves the log to replay); BENCH_RECALL_NO_FLUSH=1 (probing): leave it
+  if (process.env.BENCH_RECALL_NO_FLUSH !== '1') await lib.flushWrites?.(db)
   await db.close()
   return { firstStartMs, indexStart: mem.indexStart }
 }
@@ -215,7 +216,8 @@ async function shared() {
   if (opts.dir != null) return await serve(lib, key, id, opts.dir)
   // BENCH_RECALL_DIR (probing only): prepare the store there once and keep it
   const keep = process.env.BENCH_RECALL_DIR
-  const dir = keep ?? tempDir('recall-bench-')
+  // a temp store in a directory of its own: its snapshots directory is beside it
+  const dir = keep ?? join(tempDir('recall-bench-'), 'db')
   try {
     const first = keep != null && existsSync(join(keep, 'CURRENT')) ? { reused: keep } : await prepare(lib, key, id, dir)
     // the cold start in a process of its own: its memory is the node's, not the writer's
@@ -231,7 +233,7 @@ async function shared() {
     delete r.size
     return { firstStart: first, ...r }
   } finally {
-    if (keep == null) removeDir(dir)
+    if (keep == null) removeDir(dirname(dir))
   }
 }
 

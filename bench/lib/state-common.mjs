@@ -26,13 +26,18 @@ export async function loadPure() {
   const session = await import(distUrl('session-store.js'))
   const commit = await import(distUrl('store/commit.js'))
   const keys = await import(distUrl('identity/keys.js'))
+  const home = await import(distUrl('home.js'))
   // the recall index snapshot (issue 12 item 3); an older build has none
   const snapshot = await import(distUrl('memory/index-snapshot.js')).catch(() => ({}))
   const crypto = await importFrom(dirname(dist), '@libp2p/crypto/keys')
   return {
     ...state,
     SharedMemory: memory.SharedMemory,
-    levelIndexStore: snapshot.levelIndexStore,
+    /** the directory of a store's snapshot files (undefined for a build that keeps them in LevelDB) */
+    snapshotsBeside: dir => home.snapshotsBeside?.(dir),
+    /** the recall index snapshot's store for the store in `dir`, as createShared makes it (an older build has none) */
+    indexStore: (crdt, dir) =>
+      snapshot.fileIndexStore != null ? snapshot.fileIndexStore(home.snapshotsBeside(dir), crdt) : snapshot.levelIndexStore?.(crdt),
     /** version 2 on: the node reads the index snapshot while the replica loads (SharedMemory's `preloaded`) */
     indexSnapshotVersion: snapshot.INDEX_SNAPSHOT_VERSION ?? 0,
     /** a session's store, as a node opens it */

@@ -180,11 +180,12 @@ globalThis.gc?.()
 
 // ---- 2. LevelLog on LevelDB: throughput, bytes on disk ------------------------------------
 
-const dir = tempDir('claudemesh-bench-state-level-')
+// the store in a temp dir of its own, its snapshots directory beside it
+const dir = join(tempDir('claudemesh-bench-state-level-'), 'db')
 {
   const db = await lib.openStore(dir)
   const commit = new lib.GroupCommit(db)
-  const log = new lib.LevelLog(lib.sublevel(db, 'crdt'), commit)
+  const log = new lib.LevelLog(lib.sublevel(db, 'crdt'), commit, lib.snapshotsBeside(dir))
   await log.open()
   const p = await pureReplica(lib, { key: await lib.keyFromSeed(2), log })
   const gen = noteGenerator(opts.seed + 7, words)

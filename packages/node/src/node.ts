@@ -394,7 +394,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   private async startShared(): Promise<void> {
     if (this.mesh.contentSecret == null || this.commit == null) return
     this.shared = await createShared(
-      { libp2p: this.libp2p, store: this.store, commit: this.commit },
+      {
+        libp2p: this.libp2p,
+        store: this.store,
+        commit: this.commit,
+        snapshots: paths.snapshots(this.init.home, this.mesh.name, this.key.session)
+      },
       {
         meshId: this.mesh.id,
         privateKey: this.key.privateKey,

@@ -2,7 +2,7 @@
 import { SharedContext } from './context/index.js'
 import type { Ed25519PrivateKey } from './identity/keys.js'
 import { SharedMemory } from './memory/index.js'
-import { levelIndexStore } from './memory/index-snapshot.js'
+import { fileIndexStore } from './memory/index-snapshot.js'
 import { ReservationBoard } from './reservations/board.js'
 import type { GroupCommit } from './store/commit.js'
 import { type Store, sublevel } from './store/index.js'
@@ -33,16 +33,17 @@ export interface SharedInit {
 
 /** Load the replica and wire state and memory to it; `sync` is not started yet. */
 export async function createShared(
-  parts: { libp2p: MeshLibp2p; store: Store; commit: GroupCommit },
+  parts: { libp2p: MeshLibp2p; store: Store; commit: GroupCommit; snapshots: string },
   init: SharedInit,
   tasks: TaskBoardOptions = {}
 ): Promise<Shared> {
   const crdt = sublevel(parts.store, 'crdt')
-  const log = new LevelLog(crdt, parts.commit)
+  // the snapshots are files in `parts.snapshots`, beside the store (SPEC.md §11.3)
+  const log = new LevelLog(crdt, parts.commit, parts.snapshots)
   await log.open()
   const replica = new Replica(init.meshId, init.privateKey, updateKey(init.contentSecret, init.meshId), init.incarnation, log, init.selfId)
   // the recall index snapshot is read while the replica loads (SPEC.md §11.6); its errors are the memory's to report
-  const indexStore = levelIndexStore(crdt)
+  const indexStore = fileIndexStore(parts.snapshots, crdt)
   const preloaded = indexStore.load()
   preloaded.catch(() => {})
   await replica.load()

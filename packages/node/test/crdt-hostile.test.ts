@@ -156,7 +156,7 @@ describe('hostile shared values', () => {
     nodes.splice(nodes.indexOf(victim), 1)
     // what an older version, which checked only `by`, accepted and logged
     const store = await openStore(paths.data(home, 'test', sessions[0] as string), SESSION_LAYOUT)
-    const log = new LevelLog(sublevel(store, 'crdt'), new GroupCommit(store))
+    const log = new LevelLog(sublevel(store, 'crdt'), new GroupCommit(store), paths.snapshots(home, 'test', sessions[0] as string))
     await log.open()
     for (const [i, env] of forged.entries()) await log.append(streamOf(mallory.key.privateKey.publicKey.raw, i + 1), 1, env)
     await log.append('00.1', 1, new Uint8Array([1, 2, 3])) // and a record that no longer decodes

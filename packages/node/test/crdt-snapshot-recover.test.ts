@@ -1,20 +1,21 @@
 /**
- * A stored replica snapshot that is unusable (SPEC.md §11.3) — garbage or truncated bytes, a
- * missing piece, a broken head, bytes that no longer match its checksum — does not stop the
- * node: the replica warns on stderr and rebuilds the document from the update log (envelopes
+ * A stored replica snapshot file that is unusable (SPEC.md §11.3) — garbage or truncated bytes,
+ * a broken head, more envelopes than the log holds, bytes that no longer match its checksum —
+ * does not stop the node: the replica warns on stderr and rebuilds the document from the update log (envelopes
  * are never deleted), and the next snapshot is a good one. A node restarted over such a store
  * serves its notes.
  */
-import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { createHash, randomUUID } from 'node:crypto'
+import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { decode, encode } from 'cborg'
 import { describe, expect, it, vi } from 'vitest'
+import { paths, snapshotsBeside } from '../src/home.js'
 import { Replica } from '../src/state/index.js'
-import { LevelLog } from '../src/state/log.js'
-import { SESSION_LAYOUT } from '../src/session-store.js'
+import { LevelLog, SNAPSHOT_FILE } from '../src/state/log.js'
 import { GroupCommit } from '../src/store/commit.js'
 import { openStore, type Store, sublevel } from '../src/store/index.js'
 import { homeWithMesh, startNode } from './helpers.js'
@@ -22,60 +23,86 @@ import { homeWithMesh, startNode } from './helpers.js'
 const MESH = '00112233aabbccdd'
 const SEAL = new Uint8Array(32).fill(7)
 
-type Sub = ReturnType<typeof sublevel>
-/** Ways to spoil a stored snapshot, each one the old code failed to start on. */
-const CORRUPTIONS: Array<[string, (crdt: Sub) => Promise<void>]> = [
+const fileOf = (dir: string): string => join(snapshotsBeside(dir), SNAPSHOT_FILE)
+
+/** A snapshot file with this head and update, its checksum right: what this version would have written. */
+function snapshotFile(head: Record<string, unknown>, update: Uint8Array): Uint8Array {
+  const h = encode(head)
+  const pre = Buffer.alloc(44)
+  Buffer.from('CMRS').copy(pre)
+  pre.writeUInt32LE(1, 4)
+  pre.writeUInt32LE(h.byteLength, 8)
+  createHash('sha256').update(h).update(update).digest().copy(pre, 12)
+  return Buffer.concat([pre, h, update])
+}
+
+/** The head and update of a snapshot file (a test's own reading of the layout). */
+function parse(b: Uint8Array): { head: Record<string, unknown>; update: Uint8Array } {
+  const hlen = Buffer.from(b).readUInt32LE(8)
+  return { head: decode(b.subarray(44, 44 + hlen)) as Record<string, unknown>, update: b.subarray(44 + hlen) }
+}
+
+/** Ways to spoil a stored snapshot file; each must leave a node that starts, from the log. */
+const CORRUPTIONS: Array<[string, (file: string) => Promise<void>]> = [
   [
     'garbage bytes',
-    async crdt => {
-      const v = (await crdt.get('s!update!000000')) as Uint8Array
-      await crdt.put(
-        's!update!000000',
+    async file => {
+      const v = await readFile(file)
+      await writeFile(
+        file,
         Uint8Array.from({ length: v.byteLength }, (_, i) => (i * 131 + 17) & 0xff)
       )
     }
   ],
   [
+    'truncated (a crash mid-write that was renamed anyway)',
+    async file => {
+      await truncate(file, (await stat(file)).size >> 1)
+    }
+  ],
+  [
     'truncated, head and sum agreeing',
-    async crdt => {
-      const v = (await crdt.get('s!update!000000')) as Uint8Array
-      const cut = v.subarray(0, v.byteLength >> 1)
-      const { createHash } = await import('node:crypto')
-      const { decode, encode } = await import('cborg')
-      const head = decode((await crdt.get('s!head')) as Uint8Array) as Record<string, unknown>
-      await crdt.put('s!update!000000', cut)
-      await crdt.put('s!head', encode({ ...head, size: cut.byteLength }))
-      await crdt.put('s!sum', createHash('sha256').update(cut).digest())
+    async file => {
+      const { head, update } = parse(await readFile(file))
+      const cut = update.subarray(0, update.byteLength >> 1)
+      await writeFile(file, snapshotFile({ ...head, size: cut.byteLength }, cut))
     }
   ],
   [
-    'a missing piece',
-    async crdt => {
-      await crdt.del('s!update!000000')
+    'a head that is not CBOR, its sum agreeing',
+    async file => {
+      const { update } = parse(await readFile(file))
+      const bad = Buffer.concat([Buffer.alloc(44), Buffer.from([0xff, 0xfe, 0x00]), update])
+      Buffer.from('CMRS').copy(bad)
+      bad.writeUInt32LE(1, 4)
+      bad.writeUInt32LE(3, 8)
+      createHash('sha256').update(bad.subarray(44)).digest().copy(bad, 12)
+      await writeFile(file, bad)
     }
   ],
   [
-    'a head that is not CBOR',
-    async crdt => {
-      await crdt.put('s!head', new Uint8Array([0xff, 0xfe, 0x00]))
+    'more envelopes than the log holds',
+    async file => {
+      const { head, update } = parse(await readFile(file))
+      await writeFile(file, snapshotFile({ ...head, arrival: (head.arrival as number) + 100 }, update))
     }
   ],
   [
     'one flipped bit',
-    async crdt => {
-      const v = ((await crdt.get('s!update!000000')) as Uint8Array).slice()
+    async file => {
+      const v = await readFile(file)
       v[v.byteLength - 40] = (v[v.byteLength - 40] as number) ^ 4
-      await crdt.put('s!update!000000', v)
+      await writeFile(file, v)
     }
   ]
 ]
 
-async function openLog(dir: string): Promise<{ db: Store; crdt: Sub; log: LevelLog }> {
+async function openLog(dir: string): Promise<{ db: Store; log: LevelLog }> {
   const db = await openStore(dir, { version: 1, migrations: { 0: async () => {} } })
   const crdt = sublevel(db, 'crdt')
-  const log = new LevelLog(crdt, new GroupCommit(db))
+  const log = new LevelLog(crdt, new GroupCommit(db), snapshotsBeside(dir))
   await log.open()
-  return { db, crdt, log }
+  return { db, log }
 }
 
 describe('crdt snapshot recovery', () => {
@@ -83,9 +110,10 @@ describe('crdt snapshot recovery', () => {
     const key = await generateKeyPair('Ed25519')
     const self = peerIdFromPrivateKey(key).toString()
     for (const [what, spoil] of CORRUPTIONS) {
-      const dir = await mkdtemp(join(tmpdir(), 'cm-snap-recover-'))
+      const root = await mkdtemp(join(tmpdir(), 'cm-snap-recover-'))
+      const dir = join(root, 'db')
       try {
-        let { db, crdt, log } = await openLog(dir)
+        let { db, log } = await openLog(dir)
         const writer = new Replica(MESH, key, SEAL, 1, log, self)
         await writer.load()
         for (let i = 0; i < 40; i++)
@@ -98,9 +126,9 @@ describe('crdt snapshot recovery', () => {
         })
         const want = writer.doc.toJSON()
         const vv = writer.versionVector()
-        await spoil(crdt)
         await db.close()
-        ;({ db, crdt, log } = await openLog(dir))
+        await spoil(fileOf(dir))
+        ;({ db, log } = await openLog(dir))
         const errors: string[] = []
         const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
           errors.push(String(chunk))
@@ -133,7 +161,7 @@ describe('crdt snapshot recovery', () => {
         expect(again.doc.toJSON(), what).toEqual({ ...want, state: { ...want.state, later: 1 } })
         await db.close()
       } finally {
-        await rm(dir, { recursive: true, force: true })
+        await rm(root, { recursive: true, force: true })
       }
     }
   })
@@ -146,12 +174,10 @@ describe('crdt snapshot recovery', () => {
       const note = await node.data.memory.remember('the staging database lives on host db-2', ['infra'])
       await node.data.state.set('deploy', 'frozen')
       await node.stop()
-      const dir = join(h.home, 'data', 'test', session)
-      const db = await openStore(dir, SESSION_LAYOUT)
-      const crdt = sublevel(db, 'crdt')
-      expect(await crdt.get('s!head')).toBeDefined()
-      await crdt.put('s!update!000000', new Uint8Array([0x01, 0xff, 0xff, 0x42, 0x13, 0x37]))
-      await db.close()
+      // the snapshot file is beside the session's store, not in it
+      const file = join(paths.snapshots(h.home, 'test', session), SNAPSHOT_FILE)
+      expect((await stat(file)).size).toBeGreaterThan(44)
+      await writeFile(file, new Uint8Array([0x01, 0xff, 0xff, 0x42, 0x13, 0x37]))
       const spy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
       try {
         node = await startNode({ home: h.home, name: 'a', session })

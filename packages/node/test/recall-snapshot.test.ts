@@ -4,7 +4,7 @@
  * (written, rewritten, forgotten, deleted); a snapshot that is corrupt, of another version or
  * inconsistent is ignored and the index rebuilt from the document, never fatal.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
@@ -13,11 +13,11 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encode } from 'cborg'
 import { describe, expect, it } from 'vitest'
 import { SharedMemory } from '../src/memory/index.js'
-import { decodeIndex, encodeIndex, encodeParts, INDEX_CHUNK_BYTES, type IndexStore, levelIndexStore } from '../src/memory/index-snapshot.js'
+import { paths, snapshotsBeside } from '../src/home.js'
+import { decodeIndex, encodeIndex, encodeParts, fileIndexStore, INDEX_FILE, type IndexStore } from '../src/memory/index-snapshot.js'
 import { parseQuery, slicedSearch } from '../src/memory/recall.js'
 import { TextIndex } from '../src/memory/text-index.js'
 import { MemoryLog, Replica } from '../src/state/index.js'
-import { SESSION_LAYOUT } from '../src/session-store.js'
 import { openStore, sublevel } from '../src/store/index.js'
 import { homeWithMesh, rng, startNode } from './helpers.js'
 
@@ -297,23 +297,34 @@ describe('recall index snapshot', () => {
     expect((await start(log, broken, 6)).indexStart).toMatchObject({ from: 'snapshot', reread: 0 })
   })
 
-  it('LevelDB: the snapshot in pieces under r!index!, replaced whole', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cm-recall-snap-'))
+  it('a file beside the store, replaced whole; an older version’s pieces in LevelDB load, and the next save deletes them', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'cm-recall-snap-'))
+    const dir = join(root, 'db')
     try {
       const db = await openStore(dir, { version: 1, migrations: { 0: async () => {} } })
       const crdt = sublevel(db, 'crdt')
-      const s = levelIndexStore(crdt)
+      const snaps = snapshotsBeside(dir)
+      const s = fileIndexStore(snaps, crdt)
       expect(await s.load()).toBeUndefined()
-      const big = Uint8Array.from({ length: 2 * INDEX_CHUNK_BYTES + 5 }, (_, i) => i % 251)
-      await s.save(big)
-      expect(await crdt.keys({ gte: 'r!index!', lt: 'r!index"' }).all()).toEqual(['r!index!000000', 'r!index!000001', 'r!index!000002'])
+      // an older version's pieces (r!index!<n>, at most 1 MiB, in key order)
+      const big = Uint8Array.from({ length: 2 * 1024 * 1024 + 5 }, (_, i) => i % 251)
+      for (let at = 0, n = 0; at < big.byteLength; at += 1024 * 1024, n++)
+        await crdt.put(`r!index!${String(n).padStart(6, '0')}`, big.subarray(at, at + 1024 * 1024))
       expect(Buffer.from((await s.load()) as Uint8Array).equals(Buffer.from(big))).toBe(true)
+      await s.save(big)
+      expect(await crdt.keys({ gte: 'r!', lt: 'r"' }).all()).toEqual([])
+      expect(await readdir(snaps)).toEqual([INDEX_FILE])
+      expect((await stat(snaps)).mode & 0o777).toBe(0o700)
+      expect((await stat(join(snaps, INDEX_FILE))).mode & 0o777).toBe(0o600)
+      const back = (await s.load()) as Uint8Array
+      expect(Buffer.from(back).equals(Buffer.from(big))).toBe(true)
+      expect(back.byteOffset % 8).toBe(0) // its arrays are views of it
       await s.save(new Uint8Array([9, 8, 7]))
-      expect(await crdt.keys({ gte: 'r!index!', lt: 'r!index"' }).all()).toEqual(['r!index!000000'])
       expect([...((await s.load()) as Uint8Array)]).toEqual([9, 8, 7])
+      expect(await readdir(snaps)).toEqual([INDEX_FILE])
       await db.close()
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await rm(root, { recursive: true, force: true })
     }
   })
 
@@ -336,10 +347,10 @@ describe('recall index snapshot', () => {
       expect(node.data.memory.indexStart).toMatchObject({ from: 'snapshot', reread: 0 })
       expect((await node.data.memory.recall('staging databse'))[0]?.id).toBe(note.id)
       await node.stop()
-      // a piece of the snapshot overwritten with garbage while the node is down
-      const db = await openStore(dir, SESSION_LAYOUT)
-      await sublevel(db, 'crdt').put('r!index!000000', new Uint8Array([0xff, 1, 2, 3]))
-      await db.close()
+      // the snapshot file is beside the store, not in it; overwritten with garbage while the node is down
+      const file = join(paths.snapshots(h.home, 'test', session), INDEX_FILE)
+      expect(decodeIndex(new Uint8Array(await readFile(file))).index.size).toBe(1)
+      await writeFile(file, new Uint8Array([0xff, 1, 2, 3]))
       node = await startNode({ home: h.home, name: 'a', session })
       await node.data.memory.ready
       expect(node.data.memory.indexStart).toMatchObject({ from: 'build', reread: 1 })

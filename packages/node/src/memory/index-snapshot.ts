@@ -16,7 +16,9 @@
  * the terms (UTF-8, joined with "\n"); nothing after them.
  */
 import { createHash } from 'node:crypto'
+import { join } from 'node:path'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { readFileBytes, writeFileAtomic } from '../home.js'
 import type { Sublevel } from '../store/index.js'
 import { z } from 'zod'
 import { type IndexParts, TextIndex } from './text-index.js'
@@ -33,6 +35,8 @@ const PREAMBLE = 44
 export interface IndexStore {
   load: () => Promise<Uint8Array | undefined>
   save: (bytes: Uint8Array) => Promise<void>
+  /** the last load read it from where an older version kept it: the next save should be made even with nothing new */
+  readonly stale?: boolean
 }
 
 /** A loaded snapshot: the index, and the document snapshot (Y.encodeSnapshot) it was saved from, empty when unknown. */
@@ -176,43 +180,55 @@ export function decodeIndex(input: Uint8Array): LoadedIndex {
   return { index: TextIndex.fromParts(parts), doc: h.doc }
 }
 
-/** The snapshot is stored in pieces of this many bytes: LevelDB holds one huge value in native memory that is not given back (measured: +40 MB RSS for a 14 MB value). */
-export const INDEX_CHUNK_BYTES = 1 << 20
+export const INDEX_FILE = 'recall.index'
 const PREFIX = 'r!index!'
 
 /**
- * The snapshot in the replica's `crdt` sublevel (SPEC.md §11.3): `r!index!<n>` (`<n>` 6 digits
- * from 0), pieces of INDEX_CHUNK_BYTES concatenated in key order, replaced whole in one batch.
- * An unsynced write: losing it costs a rebuild. Loaded into one fresh buffer (its arrays are
- * views of it, aligned).
+ * The snapshot as a file beside the store (SPEC.md §11.3), `<snapshots dir>/recall.index`, read
+ * in one read into one fresh buffer (its arrays are views of it, aligned). Replaced whole
+ * (temp file, rename: a reader never sees half of one) and not synced: losing it costs a
+ * rebuild. Without the file, the pieces an older version kept in the replica's `crdt` sublevel
+ * (`r!index!<n>`, 6 digits from 0, concatenated in key order) are read (`stale`: the next clean
+ * stop saves the index even if nothing changed); the next save deletes them.
  */
-export function levelIndexStore(db: Sublevel): IndexStore {
+export function fileIndexStore(dir: string, db: Sublevel): IndexStore {
+  const file = join(dir, INDEX_FILE)
   const range = { gte: PREFIX, lt: 'r!index"' }
-  return {
-    load: async () => {
-      const parts: Uint8Array[] = []
-      let total = 0
-      for await (const v of db.values(range)) {
-        total += v.byteLength
-        if (total > MAX_INDEX_SNAPSHOT_BYTES) throw new Error(`recall index snapshot over ${MAX_INDEX_SNAPSHOT_BYTES} bytes`)
-        parts.push(v)
-      }
-      if (parts.length === 0) return undefined
-      const out = new Uint8Array(total)
-      let at = 0
-      for (const p of parts) {
-        out.set(p, at)
-        at += p.byteLength
-      }
-      return out
+  const store = {
+    stale: false,
+    load: async (): Promise<Uint8Array | undefined> => {
+      const bytes = await readFileBytes(file, MAX_INDEX_SNAPSHOT_BYTES)
+      if (bytes != null) return bytes
+      const old = await levelPieces(db, range)
+      store.stale = old != null
+      return old
     },
-    save: async bytes => {
-      const ops: Array<{ type: 'del'; key: string } | { type: 'put'; key: string; value: Uint8Array }> = []
+    save: async (bytes: Uint8Array): Promise<void> => {
+      await writeFileAtomic(file, bytes, 0o600, { sync: false })
+      const ops: Array<{ type: 'del'; key: string }> = []
       for await (const key of db.keys(range)) ops.push({ type: 'del', key })
-      for (let at = 0, n = 0; at < bytes.byteLength; at += INDEX_CHUNK_BYTES, n++) {
-        ops.push({ type: 'put', key: PREFIX + String(n).padStart(6, '0'), value: bytes.subarray(at, at + INDEX_CHUNK_BYTES) })
-      }
-      await db.batch(ops)
+      if (ops.length > 0) await db.batch(ops)
+      store.stale = false
     }
   }
+  return store
+}
+
+/** An older version's pieces, concatenated, or undefined when there are none. */
+async function levelPieces(db: Sublevel, range: { gte: string; lt: string }): Promise<Uint8Array | undefined> {
+  const parts: Uint8Array[] = []
+  let total = 0
+  for await (const v of db.values(range)) {
+    total += v.byteLength
+    if (total > MAX_INDEX_SNAPSHOT_BYTES) throw new Error(`recall index snapshot over ${MAX_INDEX_SNAPSHOT_BYTES} bytes`)
+    parts.push(v)
+  }
+  if (parts.length === 0) return undefined
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.byteLength
+  }
+  return out
 }

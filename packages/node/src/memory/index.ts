@@ -155,7 +155,8 @@ export class SharedMemory extends TypedEventEmitter<MemoryEvents> {
       this.index = loaded
       // the very document it was saved from: nothing to compare
       if (!sameDoc) reread = await this.catchUp()
-      this.unsaved = reread > 0 || this.dirty.size > 0
+      // a snapshot an older version stored elsewhere is saved again where this one keeps it
+      this.unsaved = reread > 0 || this.dirty.size > 0 || this.opts.indexStore?.stale === true
     } else {
       reread = await this.build()
     }

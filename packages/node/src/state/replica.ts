@@ -97,6 +97,8 @@ export class Replica extends TypedEventEmitter<ReplicaEvents> {
         if (this.doc.store.pendingStructs != null || this.doc.store.pendingDs != null) throw new Error('its update is incomplete')
         for (const [s, n] of Object.entries(snap.vv)) this.vv.set(s, n)
         from = snap.arrival
+        // where an older version kept it: the next clean stop writes it where this one does (SPEC.md §11.3)
+        if (snap.stale === true) this.sinceSnapshot = 1
       }
     } catch (err) {
       this.snapshotIgnored = (err as Error).message
