@@ -34,8 +34,9 @@ export function controlSocketPath(home: string, mesh: string, peerId: string): s
   return join(paths.run(home, mesh), `${peerId.slice(-12)}.sock`)
 }
 
+/** Written whole (atomic) but not synced: an entry describes a running process, which a crash ends too (SPEC.md §5.1). */
 export async function register(home: string, e: RegistryEntry): Promise<void> {
-  await writeFileAtomic(registryFile(home, e.mesh, e.peerId), `${JSON.stringify(e)}\n`)
+  await writeFileAtomic(registryFile(home, e.mesh, e.peerId), `${JSON.stringify(e)}\n`, 0o600, { sync: false })
 }
 
 export async function unregister(home: string, mesh: string, peerId: string, incarnation: number): Promise<void> {
