@@ -36,6 +36,9 @@ const zodWithoutLocales = {
 }
 /** What both builds share. */
 const common = {
+  outdir,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
@@ -51,25 +54,19 @@ const common = {
 }
 const result = await build({
   entryPoints: { claudemesh: join(outdir, 'bin.js') },
-  outdir,
-  outExtension: { '.js': '.mjs' },
   // chunks beside the entry: import.meta.url-relative lookups (web/, the CLI's own path) stay valid
   chunkNames: 'chunk-[hash]',
   splitting: true,
-  bundle: true,
   // the hook's own file, built below
   external: ['classic-level', './hook.mjs'],
   ...common
 })
 // `claudemesh hook <event>` (after every tool call of a Claude turn) in one file, not split: a
 // split chunk holds a shared module whole, so the hook loaded all of zod's core (220 KB) that
-// the daemon's schemas need; alone, esbuild keeps only what the hook uses (~50 KB: hook
-// 160 -> ~120 ms, bench/foundation.mjs hookMs)
+// the daemon's schemas need; alone, esbuild keeps only what the hook uses (~50 KB: a hook's
+// CPU 170 -> 130 ms; bench/foundation.mjs hookMs)
 const hook = await build({
   entryPoints: { hook: join(outdir, 'commands', 'hook.js') },
-  outdir,
-  outExtension: { '.js': '.mjs' },
-  bundle: true,
   external: ['classic-level'],
   ...common
 })

@@ -29,34 +29,33 @@ async function open() {
   const keys = async p => (await crdt.keys({ gte: p, lt: `${p.slice(0, -1)}"` }).all()).length
   return { db, crdt, replica, mem, sKeys: await keys('s!'), rKeys: await keys('r!') }
 }
-const out = {}
-let a = await open()
-out.before = {
+/** What a load found: the snapshot's fate, notes, how the index started, old keys left, files. */
+const state = a => ({
   ignored: a.replica.snapshotIgnored ?? null,
   notes: a.mem.size,
   index: a.mem.indexStart,
   sKeys: a.sKeys,
   rKeys: a.rKeys,
   files: readdirSync(lib.snapshotsBeside(dir))
+})
+/** The ids a few recalls return. */
+const recalls = async a => {
+  const r = []
+  for (const w of ['time', 'work', 'data system', 'net']) r.push((await a.mem.recall(w)).map(h => h.id))
+  return r
 }
-const r1 = []
-for (const w of ['time', 'work', 'data system', 'net']) r1.push((await a.mem.recall(w)).map(h => h.id))
+const out = {}
+let a = await open()
+out.before = state(a)
+const r1 = await recalls(a)
 const json1 = JSON.stringify(a.replica.doc.getMap('memory').toJSON())
 if (process.argv[3] === 'change') await a.mem.remember('migrated note about the staging cache', ['mig'])
 await a.replica.snapshot()
 await a.mem.persist()
 await a.db.close()
 a = await open()
-out.after = {
-  ignored: a.replica.snapshotIgnored ?? null,
-  notes: a.mem.size,
-  index: a.mem.indexStart,
-  sKeys: a.sKeys,
-  rKeys: a.rKeys,
-  files: readdirSync(lib.snapshotsBeside(dir))
-}
-const r2 = []
-for (const w of ['time', 'work', 'data system', 'net']) r2.push((await a.mem.recall(w)).map(h => h.id))
+out.after = state(a)
+const r2 = await recalls(a)
 const m = a.replica.doc.getMap('memory').toJSON()
 const mig = Object.entries(m).find(([, v]) => v.content.startsWith('migrated')) ?? ['none']
 delete m[mig[0]]

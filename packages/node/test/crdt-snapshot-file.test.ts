@@ -7,9 +7,8 @@
  * file a crash left is removed at open.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import { chmod, mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { chmod, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { encode } from 'cborg'
 import { describe, expect, it } from 'vitest'
 import { paths, snapshotsBeside } from '../src/home.js'
@@ -18,9 +17,19 @@ import { SESSION_LAYOUT } from '../src/session-store.js'
 import { LevelLog, SNAPSHOT_FILE } from '../src/state/log.js'
 import { GroupCommit } from '../src/store/commit.js'
 import { openStore, type Store, sublevel } from '../src/store/index.js'
-import { homeWithMesh, startNode } from './helpers.js'
+import { homeWithMesh, startNode, stoppedWithNoteAndState, tempHome } from './helpers.js'
 
 type Sub = ReturnType<typeof sublevel>
+
+/** `fn` with a store directory in a temp root of its own, removed afterwards. */
+async function inTempStore(fn: (dir: string) => Promise<void>): Promise<void> {
+  const { home, cleanup } = await tempHome()
+  try {
+    await fn(join(home, 'db'))
+  } finally {
+    await cleanup()
+  }
+}
 
 async function openLog(dir: string): Promise<{ db: Store; crdt: Sub; log: LevelLog }> {
   const db = await openStore(dir, { version: 1, migrations: { 0: async () => {} } })
@@ -34,9 +43,7 @@ const big = { update: Uint8Array.from({ length: 2 * 1024 * 1024 + 7 }, (_, i) =>
 
 describe('crdt snapshot file', () => {
   it('is written beside the store, private, loads as saved, and is replaced whole', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'cm-snap-file-'))
-    const dir = join(root, 'db')
-    try {
+    await inTempStore(async dir => {
       const { db, crdt, log } = await openLog(dir)
       const snaps = snapshotsBeside(dir)
       expect((await stat(snaps)).mode & 0o777).toBe(0o700)
@@ -58,15 +65,11 @@ describe('crdt snapshot file', () => {
       expect(await log.snapshot()).toEqual({ update: new Uint8Array([8]), arrival: 11, vv: { c: 1 } })
       expect(await readdir(snaps)).toEqual([SNAPSHOT_FILE])
       await db.close()
-    } finally {
-      await rm(root, { recursive: true, force: true })
-    }
+    })
   })
 
   it('loads an older version’s snapshot from LevelDB (pieces, or one value); the next snapshot writes the file and deletes the keys', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'cm-snap-file-'))
-    const dir = join(root, 'db')
-    try {
+    await inTempStore(async dir => {
       let { db, crdt, log } = await openLog(dir)
       // the layout versions before the file wrote (SPEC.md §11.3 before it): head, sum, pieces of at most 1 MiB
       const piece = 1024 * 1024
@@ -93,7 +96,7 @@ describe('crdt snapshot file', () => {
       await db.close()
 
       // older still: one value
-      await rm(root, { recursive: true, force: true })
+      await rm(dirname(dir), { recursive: true, force: true })
       ;({ db, crdt, log } = await openLog(dir))
       const single = { update: new Uint8Array([1, 2, 3]), arrival: 4, vv: { a: 1 } }
       await crdt.put('s!snapshot', encode(single))
@@ -102,15 +105,11 @@ describe('crdt snapshot file', () => {
       expect(await crdt.keys({ gte: 's!', lt: 's"' }).all()).toEqual([])
       expect(await log.snapshot()).toEqual({ ...single, arrival: 5 })
       await db.close()
-    } finally {
-      await rm(root, { recursive: true, force: true })
-    }
+    })
   })
 
   it('refuses a file that is truncated, longer, another file, of another version, spoiled, over the limit or writable by others', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'cm-snap-file-'))
-    const dir = join(root, 'db')
-    try {
+    await inTempStore(async dir => {
       const { db, log } = await openLog(dir)
       const file = join(snapshotsBeside(dir), SNAPSHOT_FILE)
       await log.saveSnapshot(big)
@@ -158,15 +157,11 @@ describe('crdt snapshot file', () => {
       await chmod(file, 0o600)
       expect((await log.snapshot())?.arrival).toBe(9)
       await db.close()
-    } finally {
-      await rm(root, { recursive: true, force: true })
-    }
+    })
   })
 
   it('a temp file a crash left during a write is ignored and removed at the next open', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'cm-snap-file-'))
-    const dir = join(root, 'db')
-    try {
+    await inTempStore(async dir => {
       let { db, log } = await openLog(dir)
       await log.saveSnapshot({ update: new Uint8Array([5]), arrival: 0, vv: {} })
       await db.close()
@@ -176,19 +171,14 @@ describe('crdt snapshot file', () => {
       expect(await readdir(snaps)).toEqual([SNAPSHOT_FILE])
       expect(await log.snapshot()).toEqual({ update: new Uint8Array([5]), arrival: 0, vv: {} })
       await db.close()
-    } finally {
-      await rm(root, { recursive: true, force: true })
-    }
+    })
   })
 
   it('a node over a store an older version left (both snapshots in LevelDB) starts from them, and its clean stop moves them to files', async () => {
     const h = await homeWithMesh()
     const session = randomUUID()
     try {
-      let node = await startNode({ home: h.home, name: 'a', session })
-      const note = await node.data.memory.remember('the staging database lives on host db-2', ['infra'])
-      await node.data.state.set('deploy', 'frozen')
-      await node.stop()
+      const note = await stoppedWithNoteAndState(h.home, session)
       // turn the files back into the keys the previous version wrote (SPEC.md §11.3), as it left them
       const snaps = paths.snapshots(h.home, 'test', session)
       const file = await readFile(join(snaps, SNAPSHOT_FILE))
@@ -207,7 +197,7 @@ describe('crdt snapshot file', () => {
       await unlink(join(snaps, SNAPSHOT_FILE))
       await unlink(join(snaps, INDEX_FILE))
 
-      node = await startNode({ home: h.home, name: 'a', session })
+      let node = await startNode({ home: h.home, name: 'a', session })
       const shared = (node as unknown as { shared: { replica: { snapshotIgnored?: string } } }).shared
       expect(shared.replica.snapshotIgnored).toBeUndefined()
       await node.data.memory.ready

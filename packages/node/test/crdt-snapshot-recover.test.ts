@@ -14,11 +14,12 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { decode, encode } from 'cborg'
 import { describe, expect, it, vi } from 'vitest'
 import { paths, snapshotsBeside } from '../src/home.js'
+import type { MeshNode } from '../src/index.js'
 import { Replica } from '../src/state/index.js'
 import { LevelLog, SNAPSHOT_FILE } from '../src/state/log.js'
 import { GroupCommit } from '../src/store/commit.js'
 import { openStore, type Store, sublevel } from '../src/store/index.js'
-import { homeWithMesh, startNode } from './helpers.js'
+import { homeWithMesh, startNode, stoppedWithNoteAndState } from './helpers.js'
 
 const MESH = '00112233aabbccdd'
 const SEAL = new Uint8Array(32).fill(7)
@@ -170,15 +171,13 @@ describe('crdt snapshot recovery', () => {
     const h = await homeWithMesh()
     const session = randomUUID()
     try {
-      let node = await startNode({ home: h.home, name: 'a', session })
-      const note = await node.data.memory.remember('the staging database lives on host db-2', ['infra'])
-      await node.data.state.set('deploy', 'frozen')
-      await node.stop()
+      const note = await stoppedWithNoteAndState(h.home, session)
       // the snapshot file is beside the session's store, not in it
       const file = join(paths.snapshots(h.home, 'test', session), SNAPSHOT_FILE)
       expect((await stat(file)).size).toBeGreaterThan(44)
       await writeFile(file, new Uint8Array([0x01, 0xff, 0xff, 0x42, 0x13, 0x37]))
       const spy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+      let node: MeshNode
       try {
         node = await startNode({ home: h.home, name: 'a', session })
       } finally {

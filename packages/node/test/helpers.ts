@@ -24,6 +24,15 @@ export async function startNode(init: Partial<MeshNodeInit> & { home: string }):
   return node
 }
 
+/** A session of `home` that remembered a note and set `deploy` = `frozen`, then stopped cleanly (its snapshots written); the note. */
+export async function stoppedWithNoteAndState(home: string, session: string): Promise<{ id: string }> {
+  const node = await startNode({ home, name: 'a', session })
+  const note = await node.data.memory.remember('the staging database lives on host db-2', ['infra'])
+  await node.data.state.set('deploy', 'frozen')
+  await node.stop()
+  return note
+}
+
 /** Resolve when `pred` holds, checking now and after each event of `types` on any of `targets`. */
 export async function until(
   targets: EventTarget | EventTarget[],
