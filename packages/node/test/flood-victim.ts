@@ -51,7 +51,7 @@ async function answer(m: Request): Promise<unknown> {
     case 'sees':
       return m.ids.every(id => id === node.peerId || node.presence.get(id)?.online === true)
     case 'subscribers':
-      return node.libp2p.services.pubsub.getSubscribers(topic).length
+      return { subs: node.libp2p.services.pubsub.getSubscribers(topic).length, peers: node.libp2p.getPeers().length }
     case 'send': {
       const s = Date.now()
       const [r] = await node.mail.send(m.to, m.body)
