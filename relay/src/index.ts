@@ -26,6 +26,7 @@ import {
   type MeshLibp2p,
   createTransport,
   Dialer,
+  encodeSummary,
   ensureDir,
   GroupCommit,
   openStore,
@@ -141,6 +142,9 @@ export class Relay {
         registry: true
       }
     )
+    // a relay holds no group history and no replica: members need not ask it for either (SPEC.md §6.2)
+    const holdsNothing = encodeSummary({ vv: {}, groups: {} })
+    this.presence.summarize = async () => holdsNothing
     this.presence.addEventListener('peer:join', e => {
       this.log.info('member online', { peer: e.detail.id, incarnation: e.detail.incarnation })
     })

@@ -105,6 +105,7 @@ export { createTransport, type MeshLibp2p } from './transport/index.js'
 export { sanitizeJson, sanitizeLine, sanitizeText, UNSAFE_CHARS } from './text.js'
 // the parts a relay is built from (relay/, SPEC.md §12)
 export { Presence } from './presence/presence.js'
+export { encodeSummary } from './sync-summary.js'
 export { GroupCommit, type BatchOp } from './store/commit.js'
 export { sublevel, type Sublevel } from './store/index.js'
 export { decodeDm, idBytes, idText } from './messaging/envelope.js'

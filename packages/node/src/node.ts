@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
+import type { Connection } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
@@ -35,6 +36,7 @@ import type { MemoryEvents } from './memory/index.js'
 import { Scheduler } from './schedule/scheduler.js'
 import { openSessionStore } from './session-store.js'
 import { createShared, type Shared } from './shared.js'
+import { decodeSummary, encodeSummary, type SyncSummary } from './sync-summary.js'
 import type { ReplicaEvents } from './state/replica.js'
 import type { StateEvents } from './state/state.js'
 import type { TaskEvents } from './tasks/board.js'
@@ -91,8 +93,19 @@ export interface MeshNodeInit {
   maxFileBytes?: number
 }
 
-export interface MeshNodeEvents extends PresenceEvents, DmEvents, StateEvents, MemoryEvents, TaskEvents, ReplicaEvents {
+export interface MeshNodeEvents
+  extends Omit<PresenceEvents, 'exchange:summary'>,
+    DmEvents,
+    StateEvents,
+    MemoryEvents,
+    TaskEvents,
+    ReplicaEvents {
   'node:stopped': CustomEvent<{ reason: 'stopped' | 'replaced' }>
+  /**
+   * The sync on connect with a peer is done (SPEC.md §6.2): whether we pulled CRDT updates from
+   * it, and the group topics we asked it for; both empty when it held nothing we lacked.
+   */
+  'sync:connect': CustomEvent<{ peer: string; crdt: boolean; topics: string[] }>
 }
 
 export interface MeshInfo {
@@ -255,6 +268,19 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         this.dialer.announce(evt.detail.id, evt.detail.addrs)
       })
     }
+    // the sync on connect (SPEC.md §6.2): our summary goes first in each exchange on connect, and
+    // a peer's tells us whether to ask it for group history and CRDT updates
+    const syncs = this.mesh.contentSecret != null
+    this.presence.summarize = async () =>
+      encodeSummary({
+        // a node that never runs a replica (a courier, a relay invite) holds none; one that will
+        // but has not loaded it yet says nothing, and the peer pulls
+        vv: courier != null || !syncs ? {} : this.shared?.replica.pullVector(),
+        groups: !syncs ? {} : await this.messaging?.groups.historyDigests()
+      })
+    this.presence.addEventListener('exchange:summary', evt => {
+      this.syncOnConnect(evt.detail.conn, evt.detail.summary)
+    })
     this.presence.addEventListener('self:replaced', evt => {
       this.safeDispatchEvent('self:replaced', { detail: evt.detail })
       void this.shutdown('replaced')
@@ -306,6 +332,25 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** Leave the mesh, after trying for at most `flushMs` to hand queued DMs over (SPEC.md §8.7). */
   async stop(opts: { flushMs?: number } = {}): Promise<void> {
     await this.shutdown('stopped', opts.flushMs ?? this.init.flushMs ?? DEFAULT_FLUSH_MS)
+  }
+
+  /** A peer's exchange on connect came: sync with it what its summary shows we lack (all of it, without one). */
+  private syncOnConnect(conn: Connection, bytes?: Uint8Array): void {
+    let summary: SyncSummary = {}
+    try {
+      if (bytes != null) summary = decodeSummary(bytes)
+    } catch (err) {
+      log('a sync summary from %p was refused: %s', conn.remotePeer, (err as Error).message)
+    }
+    const failed = (err: Error): undefined => {
+      log('sync on connect with %p failed: %s', conn.remotePeer, err.message)
+    }
+    void Promise.all([
+      this.messaging?.groups.syncOnConnect(conn, summary.groups).catch(failed),
+      this.shared?.sync.pullOnConnect(conn, summary.vv).catch(failed)
+    ]).then(([topics, crdt]) => {
+      this.safeDispatchEvent('sync:connect', { detail: { peer: conn.remotePeer.toString(), crdt: crdt === true, topics: topics ?? [] } })
+    })
   }
 
   /** Use one more relay, learnt from a bootstrap peer after start (SPEC.md §12.1). */

@@ -1,8 +1,9 @@
 /**
  * Group messages (SPEC.md §9): `@group` and `@all` are gossipsub topics named by an HMAC of
  * the group, carrying envelopes sealed with the group key and signed by the sender. Every
- * node keeps the recent history of its groups and, on each new connection and every ~15 s with
- * one random peer, asks for what it missed (ids it already has are listed, so only the gap travels).
+ * node keeps the recent history of its groups and asks a peer for what it missed (ids it
+ * already has are listed, so only the gap travels): on a new connection when the peer's sync
+ * summary shows a history that differs from ours, and every ~15 s one random peer.
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -11,6 +12,7 @@ import { lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { EMPTY_HISTORY, historyDigest } from '../sync-summary.js'
 import { type Ed25519PrivateKey, peerIdStringOfRaw } from '../identity/keys.js'
 import type { Presence } from '../presence/presence.js'
 import type { Sublevel } from '../store/index.js'
@@ -55,6 +57,10 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   private resyncTimer?: ReturnType<typeof setTimeout>
   /** envelopes whose signature the validator checked: delivery hands the same bytes to accept */
   private readonly verified = new WeakSet<Uint8Array>()
+  /** topic → digest of its newest history (sync summary, SPEC.md §9.4), until the history changes */
+  private readonly digests = new Map<string, Uint8Array>()
+  /** bumped by every history change: a digest computed across one is not kept */
+  private historyVersion = 0
 
   constructor(
     private readonly components: { libp2p: MeshLibp2p; presence: Presence; inbox: Inbox; history: Sublevel; guard: FloodGuard },
@@ -75,7 +81,6 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       },
       { runOnLimitedConnection: true, maxInboundStreams: 8 }
     )
-    libp2p.addEventListener('connection:open', this.onConnect)
     for (const g of [ALL, ...groups]) this.join(g)
     this.pruner = setInterval(() => {
       void this.prune().catch(() => {})
@@ -124,7 +129,6 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     this.resyncTimer = undefined
     const { libp2p } = this.components
     libp2p.services.pubsub.removeEventListener('message', this.onMessage)
-    libp2p.removeEventListener('connection:open', this.onConnect)
     for (const topic of [...this.topics.keys()]) this.leaveTopic(topic)
     await libp2p.unhandle(this.protocol)
   }
@@ -283,17 +287,65 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   }
 
   private async remember(topic: string, ts: number, id: string, bytes: Uint8Array): Promise<void> {
+    this.historyChanged(topic)
     await this.components.history.put(`${topic}!${String(ts).padStart(16, '0')}!${id}`, bytes)
+    this.historyChanged(topic)
+  }
+
+  private historyChanged(topic: string): void {
+    this.historyVersion++
+    this.digests.delete(topic)
+  }
+
+  /**
+   * For the sync summary: each topic we are in → the digest of its newest history keys (the
+   * `have` a sync request would list), from a cache that history changes clear.
+   */
+  async historyDigests(): Promise<Record<string, Uint8Array>> {
+    const out: Record<string, Uint8Array> = {}
+    for (const topic of this.topics.keys()) {
+      let digest = this.digests.get(topic)
+      if (digest == null) {
+        const at = this.historyVersion
+        const keys: string[] = []
+        for await (const key of this.components.history.keys({
+          gt: `${topic}!`,
+          lt: `${topic}"`,
+          reverse: true,
+          limit: c.GROUP_SYNC_MAX
+        })) {
+          keys.push(key.slice(topic.length + 1))
+        }
+        digest = historyDigest(keys)
+        if (at === this.historyVersion) this.digests.set(topic, digest)
+      }
+      out[topic] = digest
+    }
+    return out
+  }
+
+  /**
+   * The sync on connect (SPEC.md §9.4): ask the peer for the topics we share whose history
+   * differs from ours and is not empty on its side; for all our topics when its summary
+   * carried no digests. The topics asked.
+   */
+  async syncOnConnect(conn: Connection, theirs?: Record<string, Uint8Array>): Promise<string[]> {
+    let topics = [...this.topics.keys()]
+    if (theirs != null) {
+      const ours = await this.historyDigests()
+      topics = topics.filter(t => {
+        const d = theirs[t]
+        return d != null && !equal(d, EMPTY_HISTORY) && (ours[t] == null || !equal(d, ours[t]))
+      })
+    }
+    // no history to ask for: no stream (each costs both ends a negotiation)
+    if (topics.length > 0) await this.requestSync(conn, topics)
+    return topics
   }
 
   private syncOverBudget(): false {
     this.stats.overBudget++
     return false
-  }
-
-  private readonly onConnect = (evt: CustomEvent<Connection>): void => {
-    // in no group, there is no history to ask for: no stream (each costs both ends a negotiation)
-    if (this.topics.size > 0) void this.requestSync(evt.detail, [...this.topics.keys()])
   }
 
   /** Ask a peer for the recent history of our groups that we lack (all of it on a new connection). */
@@ -358,7 +410,13 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   async prune(now = Date.now()): Promise<void> {
     const cutoff = now - c.GROUP_HISTORY_MS
     for (const topic of this.topics.keys()) {
+      this.historyChanged(topic)
       await this.components.history.clear({ gte: `${topic}!`, lt: `${topic}!${String(cutoff).padStart(16, '0')}` })
+      this.historyChanged(topic)
     }
   }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
 }

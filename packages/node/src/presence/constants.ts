@@ -6,11 +6,14 @@ export const presenceProtocol = (meshId: string): string => `/claudemesh/${meshI
 /** Domain separation for presence signatures; the mesh id follows it in the signed bytes. */
 export const PRESENCE_SIGN_CONTEXT = 'claudemesh/presence/v1\0'
 
-/** Largest encoded signed record accepted from the network. */
 /** Largest encoded signed record: any body within LIMITS fits, even in 4-byte UTF-8. */
 export const MAX_RECORD_BYTES = 32 * 1024
 /** Most records one exchange stream may carry before it is cut. */
 export const MAX_EXCHANGE_RECORDS = 1024
+/** First byte of an exchange's summary frame: no record (a CBOR map) starts with it. */
+export const SUMMARY_TAG = 0x00
+/** Largest sync summary an exchange carries (a larger one is left out: the peer pulls as if it had none). */
+export const MAX_SUMMARY_BYTES = 64 * 1024
 /** Accepted records are written to the store this long after the first unsaved one, in one batch (and at stop). */
 export const SAVE_DELAY_MS = 2_000
 /** Most peers remembered; beyond it the longest-offline are forgotten. */

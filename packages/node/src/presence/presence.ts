@@ -39,6 +39,11 @@ export interface PresenceEvents {
   'peer:leave': CustomEvent<PeerInfo>
   'self:replaced': CustomEvent<{ incarnation: number }>
   'presence:reject': CustomEvent<{ reason: string }>
+  /**
+   * A connection's exchange on connect arrived (its first frame, or its end): the sync summary
+   * its first frame carried, or none (the peer sent none, or no frame at all).
+   */
+  'exchange:summary': CustomEvent<{ conn: Connection; summary?: Uint8Array }>
 }
 
 export interface PresenceInit {
@@ -100,6 +105,13 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   private ownVersion = 0
   /** the table version each open connection's last exchange was sent at (§6.2, catch-up on graft) */
   private readonly pushedAt = new Map<string, number>()
+  /** connections whose exchange on connect has come in (or begun to) */
+  private readonly greeted = new Set<string>()
+  /**
+   * The sync summary our exchange on connect carries first (SPEC.md §6.2), opaque to presence;
+   * none, and the peer syncs as if it knew nothing of us.
+   */
+  summarize?: () => Promise<Uint8Array | undefined>
   private readonly topic: string
   private readonly protocol: string
 
@@ -124,13 +136,19 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     await libp2p.handle(
       this.protocol,
       (stream, conn) => {
-        void receiveRecords(
-          stream,
-          async bytes => this.ingest(bytes, conn, true),
-          msg => {
+        const first = !this.greeted.has(conn.id)
+        this.greeted.add(conn.id)
+        void receiveRecords(stream, {
+          onRecord: async bytes => this.ingest(bytes, conn, true),
+          onError: msg => {
             this.reject(msg)
-          }
-        )
+          },
+          onSummary: first
+            ? summary => {
+                this.safeDispatchEvent('exchange:summary', { detail: { conn, summary } })
+              }
+            : undefined
+        })
       },
       { runOnLimitedConnection: true, maxInboundStreams: 8 }
     )
@@ -536,6 +554,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     const conn = evt.detail
     this.connInc.delete(conn.id)
     this.pushedAt.delete(conn.id)
+    this.greeted.delete(conn.id)
     const id = conn.remotePeer.toString()
     const entry = this.peers.get(id)
     if (entry == null || entry.state !== 'online') return
@@ -609,7 +628,9 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       if (e.state !== 'offline' && e.id !== remote && (e.version ?? 0) > since) records.push(e.bytes)
     }
     this.pushedAt.set(conn.id, this.version)
-    if (records.length > 0) await sendRecords(conn, this.protocol, records)
+    // the exchange on connect always goes when there is a summary: the peer's sync on connect waits for it
+    const summary = since < 0 ? await this.summarize?.().catch(() => undefined) : undefined
+    if (records.length > 0 || summary != null) await sendRecords(conn, this.protocol, records, summary)
   }
 
   /** Peers remembered from earlier runs: offline until they speak again. */

@@ -1,8 +1,9 @@
 /**
  * Moving signed updates between replicas (SPEC.md §11.4): every local change is gossiped on
  * the mesh's crdt topic (a hint: it may be lost or reordered), and replicas pull what their
- * version vector lacks — from each newly connected peer, from one random peer every
- * SYNC_INTERVAL_MS, and promptly from a peer when a gap shows.
+ * version vector lacks: from a newly connected peer whose sync summary shows an update we lack
+ * (or that sent no summary), from one random peer every SYNC_INTERVAL_MS, and promptly from a
+ * peer when a gap shows.
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -10,9 +11,10 @@ import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame } from '../codec.js'
+import { holdsMore } from '../sync-summary.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import * as c from './constants.js'
-import type { IngestResult, Replica } from './replica.js'
+import type { IngestResult, Replica, VersionVector } from './replica.js'
 import { SettleChannels } from './settle.js'
 
 const log = logger('claudemesh:crdt')
@@ -61,7 +63,6 @@ export class CrdtSync {
       { runOnLimitedConnection: true, maxInboundStreams: 8 }
     )
     await this.settle.start()
-    this.libp2p.addEventListener('connection:open', this.onConnect)
     this.replica.onGap = () => {
       this.pullSoon()
     }
@@ -75,7 +76,6 @@ export class CrdtSync {
   async stop(): Promise<void> {
     clearInterval(this.timer)
     clearTimeout(this.gapTimer)
-    this.libp2p.removeEventListener('connection:open', this.onConnect)
     const pubsub = this.libp2p.services.pubsub
     pubsub.unsubscribe(this.topic)
     pubsub.topicValidators.delete(this.topic)
@@ -103,8 +103,11 @@ export class CrdtSync {
     clearTimeout(timer)
   }
 
-  private readonly onConnect = (evt: CustomEvent<Connection>): void => {
-    void this.pull(evt.detail)
+  /** The pull on connect (SPEC.md §11.4): only when the peer's summary shows more than we hold, or it sent none. */
+  async pullOnConnect(conn: Connection, theirs?: VersionVector): Promise<boolean> {
+    if (theirs != null && !holdsMore(theirs, this.replica.pullVector())) return false
+    await this.pull(conn)
+    return true
   }
 
   private pullSoon(): void {
