@@ -68,6 +68,28 @@ describe('members and their relay', () => {
     await cleanup()
   })
 
+  it('a member asks its relay for neither CRDT updates nor group history: the relay says it holds none (SPEC.md §6.2)', async () => {
+    const n = await createMeshNode({
+      home,
+      mesh: 'test',
+      session: randomUUID(),
+      name: 'cid',
+      listen: [],
+      registry: false,
+      control: false,
+      presence: FAST,
+      relays: [relayAddr]
+    })
+    nodes.push(n)
+    const synced = new Promise<unknown>(resolve => {
+      n.addEventListener('sync:connect', evt => {
+        if (evt.detail.peer === relay.peerId) resolve(evt.detail)
+      })
+    })
+    await n.start()
+    expect(await synced).toEqual({ peer: relay.peerId, crdt: false, topics: [] })
+  })
+
   it("a graceful stop right after a send waits for the relay: the DM is held on the sender's disk before the node is gone", async () => {
     const a = await member('ann', { relays: [relayAddr] })
     const bobSession = randomUUID()
