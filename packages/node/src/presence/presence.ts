@@ -615,21 +615,21 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    */
   private async sendExchange(conn: Connection): Promise<void> {
     if (!this.running) return
-    const records: Uint8Array[] = []
+    // the exchange on connect carries our summary first, and always goes: the peer's sync on
+    // connect waits for it. It is made before the connection counts as exchanged (`pushedAt`),
+    // so a catch-up on graft, which waits for that, cannot open its stream first (SPEC.md §6.2)
+    const summary = this.pushedAt.has(conn.id) ? undefined : await this.summarize?.().catch(() => undefined)
+    // our current record: a peer that remembers it from an earlier run of its own treats the
+    // first copy as news (table.ts, restored records), so no new signature per connection
+    const own = this.init.announce !== false ? (this.ownBytes ?? (await this.signOwn())) : undefined
     const since = this.pushedAt.get(conn.id) ?? -1
-    if (this.init.announce !== false) {
-      // our current record: a peer that remembers it from an earlier run of its own treats the
-      // first copy as news (table.ts, restored records), so no new signature per connection
-      const own = this.ownBytes ?? (await this.signOwn())
-      if (since < 0 || this.ownVersion > since) records.push(own)
-    }
+    const records: Uint8Array[] = []
+    if (own != null && (since < 0 || this.ownVersion > since)) records.push(own)
     const remote = conn.remotePeer.toString()
     for (const e of this.peers.values()) {
       if (e.state !== 'offline' && e.id !== remote && (e.version ?? 0) > since) records.push(e.bytes)
     }
     this.pushedAt.set(conn.id, this.version)
-    // the exchange on connect always goes when there is a summary: the peer's sync on connect waits for it
-    const summary = since < 0 ? await this.summarize?.().catch(() => undefined) : undefined
     if (records.length > 0 || summary != null) await sendRecords(conn, this.protocol, records, summary)
   }
 
