@@ -12,6 +12,7 @@ import { TypedEventEmitter } from 'main-event'
 import type { z } from 'zod'
 import { ControlServer } from './control/server.js'
 import { Dialer } from './discovery/dialer.js'
+import { GroupPeers } from './discovery/group-peers.js'
 import { NoContentKeyError, NodeStateError } from './errors.js'
 import { controlSocketPath, register, unregister } from './discovery/registry.js'
 import { assertPrivateHome, paths } from './home.js'
@@ -152,6 +153,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   store!: Store
   /** absent on a node without the content secret (a relay) */
   messaging?: Messaging
+  /** keeps each group's members connected to each other (SPEC.md §9.2) */
+  private groupPeers?: GroupPeers
   shared?: Shared
   private scheduler?: Scheduler
   private fileService?: FileService
@@ -325,6 +328,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       })
     }
     await this.dialer.start()
+    if (this.messaging != null && courier == null) {
+      this.groupPeers = new GroupPeers(this.libp2p, this.presence, {
+        groups: () => this.self().groups.map(g => g.name),
+        learnWhere: async peer => this.dialer.learnWhere(peer)
+      })
+      this.groupPeers.start()
+    }
     this.dialer.dialRemembered(this.presence.remembered(8))
     log('node %s of mesh %s started on %s', this.peerId, this.mesh.name, this.multiaddrs().join(' '))
   }
@@ -595,6 +605,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       const after = patch.groups.map(g => g.name)
       for (const g of after.filter(g => !before.includes(g))) this.messaging.groups.join(g)
       for (const g of before.filter(g => !after.includes(g))) this.messaging.groups.leave(g)
+      this.groupPeers?.soon()
     }
     return info
   }
@@ -667,6 +678,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.scheduler?.stop()
     await this.fileService?.stop()
     if (flushMs > 0 && this.messaging != null) await flushOutbox(this.messaging.dm, this.messaging.outbox, flushMs).catch(() => 0)
+    this.groupPeers?.stop()
     this.dialer?.stop()
     this.learner?.stop()
     this.reservations?.stop()

@@ -354,7 +354,8 @@ export function relayedOnly(addrs: string[]): boolean {
   return addrs.length > 0 && addrs.every(a => a.includes('/p2p-circuit'))
 }
 
-function shuffle<T>(xs: T[]): T[] {
+/** A shuffled copy (Fisher–Yates). */
+export function shuffle<T>(xs: T[]): T[] {
   const a = [...xs]
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1))
