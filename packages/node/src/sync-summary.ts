@@ -10,7 +10,7 @@ import { decodeFrame, encodeFrame, zBytes } from './codec.js'
 import { MAX_SUMMARY_BYTES } from './presence/constants.js'
 import type { VersionVector } from './state/replica.js'
 
-export const DIGEST_BYTES = 16
+const DIGEST_BYTES = 16
 
 const SummarySchema = z
   .object({

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../src/index.js'
-import { homeWithMesh, startNode, until, untilAllSee } from './helpers.js'
+import { homeWithMesh, startNode, until, untilAllSee, untilSubscribed } from './helpers.js'
 
 describe('group members connect to each other', () => {
   const nodes: MeshNode[] = []
@@ -49,13 +49,7 @@ describe('group members connect to each other', () => {
     await m5.libp2p.hangUp(m0.libp2p.peerId)
     await joined('m0 and m5 to connect again')
     const topic = m0.mail.groups.topicOf('g')
-    await until(
-      m0.libp2p.services.pubsub,
-      ['subscription-change'],
-      () => m0.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(m5.libp2p.peerId)),
-      10_000,
-      'm5 on the group topic at m0'
-    )
+    await untilSubscribed(m0, m5, topic, 'm5 on the group topic at m0')
     const got = new Promise<string>(resolve => {
       m5.addEventListener('message:receive', evt => {
         if (evt.detail.group === 'g') resolve(evt.detail.body)

@@ -33,6 +33,12 @@ export async function stoppedWithNoteAndState(home: string, session: string): Pr
   return note
 }
 
+/** Resolve when `at`'s gossipsub lists `peer` as subscribed to `topic`. */
+export async function untilSubscribed(at: MeshNode, peer: MeshNode, topic: string, what: string): Promise<void> {
+  const pubsub = at.libp2p.services.pubsub
+  await until(pubsub, ['subscription-change'], () => pubsub.getSubscribers(topic).some(p => p.equals(peer.libp2p.peerId)), 10_000, what)
+}
+
 /** Resolve when `pred` holds, checking now and after each event of `types` on any of `targets`. */
 export async function until(
   targets: EventTarget | EventTarget[],

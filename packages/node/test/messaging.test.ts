@@ -5,7 +5,7 @@ import type { MeshNode } from '../src/index.js'
 import { groupKey } from '../src/crypto/index.js'
 import { idText, newMessageId, sealGroup } from '../src/messaging/envelope.js'
 import { ALL } from '../src/messaging/groups.js'
-import { homeWithMesh, received, startNode, until, untilAllSee, startMesh } from './helpers.js'
+import { homeWithMesh, received, startNode, until, untilAllSee, startMesh, untilSubscribed } from './helpers.js'
 
 const nodes: MeshNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -181,13 +181,7 @@ describe('groups', () => {
     } = await mesh(['alice', 'bob'])
     if (a == null || b == null) throw new Error('nodes')
     const topic = a.mail.groups.topicOf(ALL)
-    await until(
-      b.libp2p.services.pubsub,
-      ['subscription-change'],
-      () => b.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === a.peerId),
-      10_000,
-      'alice on the topic'
-    )
+    await untilSubscribed(b, a, topic, 'alice on the topic')
     // a member's message that reached alice by a path bob was not on (a dropped IHAVE/IWANT)
     const key = await generateKeyPair('Ed25519')
     const id = newMessageId()

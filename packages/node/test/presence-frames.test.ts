@@ -6,7 +6,7 @@ import { encodeFrame, type MeshNode, presenceTopic, signRecord } from '../src/in
 import { presenceKey } from '../src/identity/secrets.js'
 import { presenceProtocol } from '../src/presence/constants.js'
 import { sealBody } from '../src/presence/record.js'
-import { homeWithMesh, rng, startNode, until, untilAllSee } from './helpers.js'
+import { homeWithMesh, rng, startNode, untilAllSee, untilSubscribed } from './helpers.js'
 
 describe('hostile presence frames', () => {
   let a: MeshNode
@@ -87,13 +87,7 @@ describe('hostile presence frames', () => {
     await lp.writeV([new Uint8Array(randomBytes(100)), new Uint8Array([0xa1, 0x61]), valid.subarray(0, 50)])
     await stream.close()
     const topic = presenceTopic(a.mesh.id)
-    await until(
-      a.libp2p.services.pubsub,
-      ['subscription-change'],
-      () => a.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(b.libp2p.peerId)),
-      10_000,
-      'bob on the topic'
-    )
+    await untilSubscribed(a, b, topic, 'bob on the topic')
     const published = new Promise<void>(resolve => {
       b.addEventListener('presence:reject', () => {
         if (b.presence.stats.rejected >= before + 4) resolve()

@@ -4,11 +4,9 @@
  * joined to each other only through non-members (a shared home's registry dials make a sparse
  * graph; a mesh across machines keeps a few peers each) never got each other's group messages.
  */
-import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Presence } from '../presence/presence.js'
-import type { PeerInfo } from '../presence/table.js'
 import type { MeshLibp2p } from '../transport/index.js'
 import { shuffle } from './dialer.js'
 
@@ -75,7 +73,7 @@ export class GroupPeers {
     for (const group of this.init.groups()) {
       if (group === '*') continue
       const members = online.filter(p => p.groups.some(g => g.name === group))
-      const kept = members.filter(p => this.inflight.has(p.id) || this.connected(p))
+      const kept = members.filter(p => this.inflight.has(p.id) || this.libp2p.getConnections(peerIdFromString(p.id)).length > 0)
       const missing = Math.min(GROUP_PEERS, members.length) - kept.length
       if (missing <= 0) continue
       const unconnected = members.filter(p => !kept.includes(p))
@@ -83,25 +81,12 @@ export class GroupPeers {
     }
   }
 
-  private connected(p: PeerInfo): boolean {
-    try {
-      return this.libp2p.getConnections(peerIdFromString(p.id)).length > 0
-    } catch {
-      return false
-    }
-  }
-
+  /** `peer` is a presence table key: a valid peer id */
   private dial(peer: string): void {
-    let id: PeerId
-    try {
-      id = peerIdFromString(peer)
-    } catch {
-      return
-    }
     this.inflight.add(peer)
     void (async () => {
       await this.init.learnWhere(peer)
-      await this.libp2p.dial(id, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      await this.libp2p.dial(peerIdFromString(peer), { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
     })()
       .catch((err: Error) => {
         log('dialling group member %s failed: %s', peer, err.message)

@@ -10,6 +10,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
+import { equals } from 'uint8arrays/equals'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { EMPTY_HISTORY, historyDigest } from '../sync-summary.js'
@@ -335,7 +336,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       const ours = await this.historyDigests()
       topics = topics.filter(t => {
         const d = theirs[t]
-        return d != null && !equal(d, EMPTY_HISTORY) && (ours[t] == null || !equal(d, ours[t]))
+        return d != null && !equals(d, EMPTY_HISTORY) && (ours[t] == null || !equals(d, ours[t]))
       })
     }
     // no history to ask for: no stream (each costs both ends a negotiation)
@@ -415,8 +416,4 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
       this.historyChanged(topic)
     }
   }
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0
 }
