@@ -2,6 +2,8 @@
 // node's presence lists every other node online. Driven by 'peer:join' events, no polling.
 // Runs as its own child process (`node mesh.mjs '{"size":20,...}'`), so a crash or a leak
 // in one mesh size cannot take down or skew the others; `meshInChild` is the parent side.
+// BENCH_MESH_DIAG=1: a failed run prints, on stderr, the connection graph's components and each
+// node's connections, gossipsub state and registry view (`diagnose`).
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -26,6 +28,56 @@ function coverage(nodes) {
   }
   const total = nodes.length * (nodes.length - 1)
   return total === 0 ? 1 : seen / total
+}
+
+/**
+ * BENCH_MESH_DIAG=1, on a failed run: on stderr, the components of the connection graph and,
+ * for each connection, whether gossipsub lists the peer as subscribed to presence and in its
+ * topic mesh at each end, and whether each end sees the other online.
+ */
+function diagnose(nodes) {
+  const byId = new Map(nodes.map(n => [n.peerId, n]))
+  const name = id => (byId.has(id) ? `n${nodes.indexOf(byId.get(id))}` : id.slice(-6))
+  const comp = new Map()
+  let k = 0
+  for (const n of nodes) {
+    if (comp.has(n.peerId)) continue
+    const todo = [n.peerId]
+    comp.set(n.peerId, k)
+    while (todo.length > 0) {
+      const id = todo.pop()
+      for (const c of byId.get(id)?.libp2p.getConnections() ?? []) {
+        const r = c.remotePeer.toString()
+        if (byId.has(r) && !comp.has(r)) {
+          comp.set(r, k)
+          todo.push(r)
+        }
+      }
+    }
+    k++
+  }
+  progress(`diag: ${k} component(s) of the connection graph`)
+  for (const n of nodes) {
+    const ps = n.libp2p.services.pubsub
+    const topic = ps.getTopics().find(t => t.includes('presence'))
+    const subs = new Set(ps.getSubscribers(topic).map(p => p.toString()))
+    const mesh = new Set(ps.getMeshPeers(topic))
+    const missing = nodes.filter(m => m !== n && n.presence.get(m.peerId)?.online !== true).length
+    const conns = n.libp2p
+      .getConnections()
+      .map(c => {
+        const r = c.remotePeer.toString()
+        const sees = n.presence.get(r)?.online === true ? '' : ' !online'
+        return `${name(r)}${subs.has(r) ? '' : ' !sub'}${mesh.has(r) ? '' : ' !mesh'}${sees} [${c.status} ${c.streams.map(s => s.protocol?.split('/').at(-2)).join(',')}]`
+      })
+      .join('; ')
+    progress(`diag ${name(n.peerId)} c${comp.get(n.peerId)} misses ${missing}: ${conns}`)
+    const d = n.dialer
+    if (d != null)
+      progress(
+        `diag   ${name(n.peerId)} older=[${[...(d.older ?? [])].map(name).join(',')}] inflight=[${[...(d.inflight ?? [])].map(name).join(',')}] connectedPeers=${d.connectedPeers}`
+      )
+  }
 }
 
 /** One run: returns { ok, ms } or { ok: false, seen }. Always stops the nodes and removes the home. */
@@ -80,6 +132,7 @@ export async function meshOnce(size, timeoutMs) {
     clearTimeout(timer)
     const rssGrowthPerNodeMB = round((process.memoryUsage().rss - rssBefore) / size / 2 ** 20)
     if (end == null) {
+      if (process.env.BENCH_MESH_DIAG === '1') diagnose(nodes)
       const seen = round(coverage(nodes), 3)
       return { ok: false, seen, timeoutMs, cpuMs, ...(startErr != null ? { error: startErr.message } : {}) }
     }

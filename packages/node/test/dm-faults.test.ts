@@ -88,7 +88,7 @@ describe('hostile DMs at the choke-point', () => {
   })
 
   it('a hostile stream gets no ack for bad frames and the node stays healthy', async () => {
-    const stream = await m.libp2p.dialProtocol(b.libp2p.peerId, dmProtocol(m.mesh.id))
+    const stream = await m.libp2p.dialProtocol(b.libp2p.getMultiaddrs(), dmProtocol(m.mesh.id))
     const lp = lpStream(stream)
     const forged = rejected('forged')
     await lp.write(encodeDmFrame({ t: 'm', e: envelope(a, b) }))

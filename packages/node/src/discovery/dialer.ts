@@ -4,24 +4,39 @@
  * addresses remembered from earlier runs (dialled once at start), and kad-dht peer routing for a peer we know of
  * but are not connected to.
  */
-import { type FSWatcher, watch } from 'node:fs'
+import { existsSync, type FSWatcher, watch } from 'node:fs'
 import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { ensureDir, paths } from '../home.js'
 import type { MeshLibp2p } from '../transport/index.js'
-import { listRunning } from './registry.js'
+import { listRunning, registryFile } from './registry.js'
 
 const log = logger('claudemesh:discovery')
 
 /**
- * Peers discovery keeps connected (registry, mDNS, presence addresses); gossip reaches the rest
- * (SPEC.md §5.1). Each connection costs both ends a PSK + Noise + identify handshake (25–80 ms
- * of CPU on a loaded 2-core machine): in a home of 50 starting nodes, 4 dials each cost more
- * than the presence they carried, and 2 keep the graph connected (each node dials older ones).
+ * Older peers of the same home a node keeps connected through the registry (SPEC.md §5.1);
+ * gossip reaches the rest. Each connection costs both ends a PSK + Noise + identify handshake
+ * (25–80 ms of CPU on a loaded 2-core machine). One each makes a home a tree rooted at its
+ * oldest node: connected, and with the fewest handshakes (a home of 50 starting together is
+ * all online in 3.7–4.3 s instead of 5.1–5.7 s with two, on 25 % less CPU). A node
+ * whose older peer goes away scans again at once: on one machine the dying process's sockets
+ * close with it, so the cut lasts a scan and a dial.
  */
-export const MAX_REGISTRY_DIALS = 2
+export const MAX_REGISTRY_DIALS = 1
+/**
+ * A home of at most this many nodes is fully connected (a node that finds so few entries dials
+ * every older one): a few handshakes, and a claim's settle pulls and every sync reach everyone
+ * directly.
+ */
+export const FULL_MESH_HOME = 4
+/**
+ * Peers that mDNS answers and addresses learned from presence (§5.3, §5.4) are dialled while
+ * a node has fewer connected peers than this: discovery keeps a few, not all. Not peers of the
+ * node's own home: the registry keeps those (a second one each would undo its tree).
+ */
+export const MAX_DISCOVERY_PEERS = 2
 /** Registry change events within this window lead to one scan (SPEC.md §5.1). */
 export const REGISTRY_SCAN_DELAY_MS = 50
 /** After a failed registry dial, scan again this long later, jittered ×[0.5, 1.5) (SPEC.md §5.1). */
@@ -35,7 +50,7 @@ export interface DialerInit {
   bootstrap: string[]
   /** use the shared-home registry (default true) */
   registry?: boolean
-  /** most registry peers dialled at start; presence gossip reaches the rest */
+  /** older registry peers kept connected (default `MAX_REGISTRY_DIALS`); presence gossip reaches the rest */
   maxRegistryDials?: number
   /** how often to re-check bootstrap peers and rescan the registry */
   intervalMs?: number
@@ -157,7 +172,7 @@ export class Dialer {
 
   /**
    * Addresses a peer announced in presence (SPEC.md §5.4): written only while discovery could
-   * dial it (fewer peers than `maxRegistryDials`), when they are news and the peer is not
+   * dial it (fewer peers than `MAX_DISCOVERY_PEERS`, and not of this home), when they are news and the peer is not
    * connected (identify wrote its addresses then). A peer-store write per presence event of
    * every peer was a tenth of a 50-node mesh's start-up CPU; a DM or file dial learns the
    * addresses it needs itself.
@@ -165,7 +180,7 @@ export class Dialer {
   announce(peer: string, addrs: string[]): void {
     const key = addrs.join(' ')
     if (addrs.length === 0 || this.announced.get(peer) === key) return
-    if (this.connectedPeers + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
+    if (!this.discovering() || this.inHome(peer)) return
     let id: PeerId
     try {
       id = peerIdFromString(peer)
@@ -194,14 +209,29 @@ export class Dialer {
 
   private redial?: ReturnType<typeof setTimeout>
 
+  /** Whether discovery still dials: fewer peers connected or being dialled than its budget. */
+  private discovering(): boolean {
+    return this.connectedPeers + this.inflight.size < MAX_DISCOVERY_PEERS
+  }
+
+  /** Whether `peer` has an entry in this home's registry (one stat; discovery events are few). */
+  private inHome(peer: string): boolean {
+    return this.init.registry !== false && existsSync(registryFile(this.init.home, this.init.mesh, peer))
+  }
+
   private readonly onConnect = (): void => {
     this.connectedPeers++
   }
 
-  /** A bootstrap peer (a relay) dropped us: dial it again soon, not at the next 5 s round. */
+  /**
+   * An older registry peer went away: scan now, not at the next 5 s round (its subtree of the
+   * home waits on this node's next dial). A bootstrap peer (a relay) dropped us: dial it again
+   * soon.
+   */
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     this.connectedPeers = Math.max(0, this.connectedPeers - 1)
     const id = evt.detail.toString()
+    if (this.older.has(id)) this.scanSoon()
     const known =
       [...this.bootstrapPeers.values()].includes(id) ||
       this.bootstrap.some(ma => ma.getComponents().some(c => c.name === 'p2p' && c.value === id))
@@ -221,7 +251,7 @@ export class Dialer {
     if (id.equals(this.libp2p.peerId) || this.libp2p.getConnections(id).length > 0) return
     // discovery (mDNS, or addresses we learned from presence) keeps a few peers, not all:
     // presence and gossipsub reach the rest, and DMs dial their recipient on demand
-    if (this.connectedPeers + this.inflight.size >= (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS)) return
+    if (!this.discovering() || this.inHome(id.toString())) return
     // no address at all would make the dial a DHT query: not worth it for discovery
     if (multiaddrs.length === 0) return
     // the event comes from the peer store taking these addresses (libp2p 3 raises it on
@@ -235,6 +265,9 @@ export class Dialer {
   private retryTimer?: ReturnType<typeof setTimeout>
   /** the entries the last registry scan took (older than this node) */
   private older = new Set<string>()
+
+  /** how many of them the last scan meant to keep connected */
+  private keep = 0
 
   /** How many of those are connected or being dialled: what a scan counts against its budget. */
   private olderKept(): number {
@@ -280,18 +313,21 @@ export class Dialer {
     // written later are newer, and the newer node dials): the registry need not be read. A
     // node that took no older entry reads it again: an older one's write may have been late
     const kept = this.olderKept()
-    if (kept > 0 && kept >= Math.min(this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS, this.older.size)) return
+    if (kept > 0 && kept >= this.keep) return
     const self = this.libp2p.peerId.toString()
     const all = await listRunning(this.init.home, this.init.mesh)
-    const startedAt = all.find(e => e.peerId === self)?.startedAt ?? Number.MAX_SAFE_INTEGER
-    // the newer node dials the older ones, so a pair never dials each other at once
-    const entries = all.filter(e => e.peerId !== self && e.startedAt <= startedAt)
+    const own = all.find(e => e.peerId === self)
+    // the newer node dials the older ones, so a pair never dials each other at once; equal
+    // start times go by PeerId, so that the order is total: two nodes started in the same ms
+    // that each took the other as older were a pair that dialled nobody older (two homes in one)
+    const entries = all.filter(e => e.peerId !== self && (own == null || startedBefore(e, own)))
     this.older = new Set(entries.map(e => e.peerId))
+    this.keep = all.length <= FULL_MESH_HOME ? entries.length : Math.min(this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS, entries.length)
     const unconnected = entries.filter(
       e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0 && !this.inflight.has(e.peerId)
     )
     const connected = entries.length - unconnected.length
-    const budget = Math.max(0, (this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS) - connected)
+    const budget = Math.max(0, this.keep - connected)
     for (const e of shuffle(unconnected).slice(0, budget)) {
       void this.dialOnce(e.peerId, async () => {
         const id = peerIdFromString(e.peerId)
@@ -347,6 +383,11 @@ export class Dialer {
       this.inflight.delete(key)
     }
   }
+}
+
+/** Whether registry entry `a` counts as older than `b`: started earlier, or in the same ms with the lower PeerId. */
+export function startedBefore(a: { startedAt: number; peerId: string }, b: { startedAt: number; peerId: string }): boolean {
+  return a.startedAt < b.startedAt || (a.startedAt === b.startedAt && a.peerId < b.peerId)
 }
 
 /** Whether every one of these addresses goes through a relay (`/p2p-circuit`). */
