@@ -320,7 +320,8 @@ export class Dialer {
     // the newer node dials the older ones, so a pair never dials each other at once; equal
     // start times go by PeerId, so that the order is total: two nodes started in the same ms
     // that each took the other as older were a pair that dialled nobody older (two homes in one)
-    const entries = all.filter(e => e.peerId !== self && (own == null || startedBefore(e, own)))
+    // (an entry with no address, a node listening on nothing, is reached through relays only)
+    const entries = all.filter(e => e.peerId !== self && e.addrs.length > 0 && (own == null || startedBefore(e, own)))
     this.older = new Set(entries.map(e => e.peerId))
     this.keep = all.length <= FULL_MESH_HOME ? entries.length : Math.min(this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS, entries.length)
     const unconnected = entries.filter(
