@@ -8,6 +8,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { equals } from 'uint8arrays/equals'
@@ -49,7 +50,7 @@ export interface GroupsInit {
 }
 
 export class Groups extends TypedEventEmitter<GroupEvents> {
-  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: 0, synced: 0, overBudget: 0, dropped: 0 }
+  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: 0, synced: 0, overBudget: 0, dropped: 0, graftSyncs: 0 }
   /** topic → group name, for the groups this node is in (always including ALL) */
   private readonly topics = new Map<string, string>()
   private readonly protocol: string
@@ -75,6 +76,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
   async start(groups: string[]): Promise<void> {
     const { libp2p } = this.components
     libp2p.services.pubsub.addEventListener('message', this.onMessage)
+    libp2p.services.pubsub.addEventListener('gossipsub:graft', this.onGraft)
     await libp2p.handle(
       this.protocol,
       (stream, conn) => {
@@ -124,12 +126,43 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     return true
   }
 
+  /** (peer, topic) pairs whose catch-up on graft is running */
+  private readonly catchingUp = new Set<string>()
+
+  /**
+   * A member joined our mesh of a group's topic (either end grafted): ask it for the topic's
+   * recent history. A message published before the publisher knew that member was subscribed
+   * (it counts `pending`: a connection a few ms old, its subscriptions not yet exchanged)
+   * reached nobody, and gossipsub forgets it: the graft that follows is the first sign the
+   * two share the topic. Not for `*`: every node is in it, and its grafts are many (SPEC.md §9.4).
+   */
+  private readonly onGraft = (evt: CustomEvent<{ peerId: string; topic: string }>): void => {
+    const { peerId, topic } = evt.detail
+    const group = this.topics.get(topic)
+    if (group == null || group === ALL) return
+    const key = `${peerId}/${topic}`
+    if (this.catchingUp.has(key)) return
+    let conn: Connection | undefined
+    try {
+      conn = this.components.libp2p.getConnections(peerIdFromString(peerId)).find(c => c.status === 'open')
+    } catch {
+      return
+    }
+    if (conn == null) return
+    this.catchingUp.add(key)
+    this.stats.graftSyncs++
+    void this.requestSync(conn, [topic], c.GROUP_RESYNC_WINDOW_MS).finally(() => {
+      this.catchingUp.delete(key)
+    })
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.pruner)
     clearTimeout(this.resyncTimer)
     this.resyncTimer = undefined
     const { libp2p } = this.components
     libp2p.services.pubsub.removeEventListener('message', this.onMessage)
+    libp2p.services.pubsub.removeEventListener('gossipsub:graft', this.onGraft)
     for (const topic of [...this.topics.keys()]) this.leaveTopic(topic)
     await libp2p.unhandle(this.protocol)
   }
