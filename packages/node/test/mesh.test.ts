@@ -85,6 +85,19 @@ describe('a mesh in one process', () => {
     await untilAllSee([n1, n2], 20_000)
   })
 
+  it.skipIf(!lanUp)('two homes of five on one LAN, registry and mDNS: each home a tree, and the homes find each other', async () => {
+    const { a, b } = await twoHomes()
+    const lan = { mdns: true, listen: ['/ip4/0.0.0.0/tcp/0'] }
+    const all: MeshNode[] = []
+    for (let i = 0; i < 5; i++) {
+      all.push(await track(startNode({ home: a, mesh: 'team', name: `a${i}`, ...lan })))
+      all.push(await track(startNode({ home: b, mesh: 'team', name: `b${i}`, ...lan })))
+    }
+    // discovery dials no peer of the node's own home (the registry keeps those, SPEC.md §5.3),
+    // only the other home's, while a node has fewer than two peers
+    await untilAllSee(all, 20_000)
+  })
+
   it('a stranger without the invite cannot complete a connection', async () => {
     const { home, cleanup } = await homeWithMesh('team')
     cleanups.push(cleanup)
