@@ -18,11 +18,11 @@ const log = logger('claudemesh:discovery')
 /**
  * Older peers of the same home a node keeps connected through the registry (SPEC.md §5.1);
  * gossip reaches the rest. Each connection costs both ends a PSK + Noise + identify handshake
- * (25–80 ms of CPU on a loaded 2-core machine). One each makes a home a tree rooted at its
- * oldest node: connected, and with the fewest handshakes (a home of 50 starting together is
- * all online in 3.7–4.3 s instead of 5.1–5.7 s with two, on 25 % less CPU). A node
- * whose older peer goes away scans again at once: on one machine the dying process's sockets
- * close with it, so the cut lasts a scan and a dial.
+ * (25–80 ms of CPU on a loaded 2-core machine). One each makes a home larger than
+ * `FULL_MESH_HOME` a tree hanging from its first nodes: connected, with few handshakes (50
+ * starting together are all online in 3.7–4.3 s instead of 5.1–5.7 s with two, on 25 % less
+ * CPU). A node whose older peer goes away scans again at once: on one machine the dying
+ * process's sockets close with it, so the cut lasts a scan and a dial.
  */
 export const MAX_REGISTRY_DIALS = 1
 /**
@@ -319,8 +319,8 @@ export class Dialer {
     const own = all.find(e => e.peerId === self)
     // the newer node dials the older ones, so a pair never dials each other at once; equal
     // start times go by PeerId, so that the order is total: two nodes started in the same ms
-    // that each took the other as older were a pair that dialled nobody older (two homes in one)
-    // (an entry with no address, a node listening on nothing, is reached through relays only)
+    // that each took the other as older were a pair that dialled nobody older (two homes in
+    // one). An entry with no address (a node listening on nothing) is reached through relays only
     const entries = all.filter(e => e.peerId !== self && e.addrs.length > 0 && (own == null || startedBefore(e, own)))
     this.older = new Set(entries.map(e => e.peerId))
     this.keep = all.length <= FULL_MESH_HOME ? entries.length : Math.min(this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS, entries.length)

@@ -50,7 +50,7 @@ export interface GroupsInit {
 }
 
 export class Groups extends TypedEventEmitter<GroupEvents> {
-  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: 0, synced: 0, overBudget: 0, dropped: 0, graftSyncs: 0 }
+  readonly stats = { sent: 0, received: 0, duplicates: 0, rejected: 0, synced: 0, overBudget: 0, dropped: 0 }
   /** topic → group name, for the groups this node is in (always including ALL) */
   private readonly topics = new Map<string, string>()
   private readonly protocol: string
@@ -142,15 +142,9 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     if (group == null || group === ALL) return
     const key = `${peerId}/${topic}`
     if (this.catchingUp.has(key)) return
-    let conn: Connection | undefined
-    try {
-      conn = this.components.libp2p.getConnections(peerIdFromString(peerId)).find(c => c.status === 'open')
-    } catch {
-      return
-    }
+    const conn = this.components.libp2p.getConnections(peerIdFromString(peerId)).find(c => c.status === 'open')
     if (conn == null) return
     this.catchingUp.add(key)
-    this.stats.graftSyncs++
     void this.requestSync(conn, [topic], c.GROUP_RESYNC_WINDOW_MS).finally(() => {
       this.catchingUp.delete(key)
     })
