@@ -9,8 +9,15 @@ import type { Store } from './index.js'
 
 export type BatchOp = AbstractBatchOperation<Store, string, Uint8Array>
 
-/** An operation on the root store, the key already carrying its sublevel's prefix. */
-type RootOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
+/** An operation on the root store, the key already carrying its sublevel's prefix; the formats classic-level reads. */
+type RootOp =
+  | { type: 'put'; key: string; value: Uint8Array; keyEncoding: 'utf8'; valueEncoding: 'view' }
+  | { type: 'del'; key: string; keyEncoding: 'utf8' }
+
+/** The implementer's side of abstract-level (classic-level's own batch), which the public `batch()` calls after preparing each operation. */
+interface Implementation {
+  _batch(ops: RootOp[], options: { sync: boolean }): Promise<void>
+}
 
 interface Pending {
   resolve: () => void
@@ -54,7 +61,9 @@ export class GroupCommit {
     const sub = op.sublevel as unknown as { prefix: string; db: unknown } | undefined
     if (sub != null && sub.db !== this.db) throw new Error('a group commit writes only sublevels of its own store')
     const key = sub != null ? sub.prefix + (op.key as string) : (op.key as string)
-    return op.type === 'put' ? { type: 'put', key, value: op.value as Uint8Array } : { type: 'del', key }
+    return op.type === 'put'
+      ? { type: 'put', key, value: op.value as Uint8Array, keyEncoding: 'utf8', valueEncoding: 'view' }
+      : { type: 'del', key, keyEncoding: 'utf8' }
   }
 
   private schedule(): void {
@@ -77,7 +86,7 @@ export class GroupCommit {
       // (unseen by V8) until the next major GC: ~40 MB RSS per 100k writes of ~450 bytes.
       // The array form copies them into a native batch inside the call and frees it after
       // the write. Nothing here keeps the operations across the fsync: they can die young
-      await this.db.batch(this.takeOps(), { sync: true })
+      await this.batch(this.takeOps())
       this.stats.batches++
       this.stats.writes += batch.length
       for (const p of batch) p.resolve()
@@ -87,6 +96,21 @@ export class GroupCommit {
       this.flushing = false
       if (this.queue.length > 0) this.schedule()
     }
+  }
+
+  /**
+   * The operations straight to classic-level: abstract-level's public `batch()` copies each
+   * one, resolves its encodings, checks its prefix and runs prewrite hooks, ~10 µs of CPU per
+   * operation on top of classic-level's ~4 µs (100k operations of a DM's shape: 1.4–1.7 s
+   * against 0.4–0.5 s), ~5 operations per DM. These are already what it would hand over (root
+   * keys as utf8 strings, byte values), and the store is ours: nothing adds prewrite hooks to
+   * it. Through the public path when it would do more: a store not open (its error), or a
+   * listener of its write events.
+   */
+  private async batch(ops: RootOp[]): Promise<void> {
+    const db = this.db
+    if (db.status !== 'open' || db.listenerCount('write') > 0) return db.batch(ops, { sync: true })
+    await (db as unknown as Implementation)._batch(ops, { sync: true })
   }
 
   private takeOps(): RootOp[] {
