@@ -62,7 +62,8 @@ function diagnose(nodes) {
     const topic = ps.getTopics().find(t => t.includes('presence'))
     const subs = new Set(ps.getSubscribers(topic).map(p => p.toString()))
     const mesh = new Set(ps.getMeshPeers(topic))
-    const missing = nodes.filter(m => m !== n && n.presence.get(m.peerId)?.online !== true).length
+    const missed = nodes.filter(m => m !== n && n.presence.get(m.peerId)?.online !== true)
+    const missing = `${missed.length}${missed.length > 0 && missed.length <= 3 ? ` (${missed.map(m => `${name(m.peerId)}:${n.presence.get(m.peerId)?.state ?? 'unknown'}`).join(',')})` : ''}`
     const conns = n.libp2p
       .getConnections()
       .map(c => {
@@ -72,6 +73,17 @@ function diagnose(nodes) {
       })
       .join('; ')
     progress(`diag ${name(n.peerId)} c${comp.get(n.peerId)} misses ${missing}: ${conns}`)
+    if (missed.length > 0) {
+      const st = n.presence.stats
+      const scores = n.libp2p
+        .getConnections()
+        .map(c => `${name(c.remotePeer.toString())}=${ps.getScore?.(c.remotePeer.toString())?.toFixed?.(1)}`)
+      progress(
+        `diag   ${name(n.peerId)} presence accepted=${st.accepted} rejected=${st.rejected} stale=${st.stale} scores ${scores.join(' ')}`
+      )
+      for (const m of missed)
+        progress(`diag   ${name(m.peerId)} is online at ${nodes.filter(o => o.presence.get(m.peerId)?.online === true).length} nodes`)
+    }
     const d = n.dialer
     if (d != null)
       progress(

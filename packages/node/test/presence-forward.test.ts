@@ -69,4 +69,76 @@ describe('records that came by an exchange stream go on to the topic (SPEC.md §
     expect(b.presence.get(xId)?.online).toBe(true)
     expect(c.presence.get(xId)?.name).toBe('x')
   })
+
+  it('a record that comes by gossip and by an exchange stream at once still goes on (the gossip copy, when the stream copy could not)', async () => {
+    const { home, mesh, cleanup } = await homeWithMesh()
+    cleanups.push(cleanup)
+    const [b, c, d] = await Promise.all(['b', 'c', 'd'].map(async name => startNode({ home, name, registry: false, presence: CALM })))
+    nodes.push(b as MeshNode, c as MeshNode, d as MeshNode)
+    if (b == null || c == null || d == null) throw new Error('three nodes')
+    for (const n of [b, c, d]) n.dialer.stop()
+    // c and d each joined to b only; c in b's topic mesh
+    const topic = presenceTopic(mesh.id)
+    const grafted = until(
+      b.libp2p.services.pubsub,
+      ['gossipsub:graft'],
+      () => meshPeers(b, topic).includes(c.peerId),
+      10_000,
+      'c in the topic mesh of b'
+    )
+    for (const n of [c, d]) {
+      await n.dialer.learn(b.peerId, b.multiaddrs())
+      await n.dialer.connect(b.peerId)
+    }
+    await grafted
+    await until(
+      d.libp2p.services.pubsub,
+      ['gossipsub:graft'],
+      () => meshPeers(d, topic).includes(b.peerId),
+      10_000,
+      'b in the topic mesh of d'
+    )
+
+    const x = await generateKeyPair('Ed25519')
+    const xId = peerIdFromPrivateKey(x).toString()
+    const body = { name: 'x', role: '', groups: [], status: 'idle' as const, summary: '', cwd: '/', host: 'h' }
+    const now = Date.now()
+    const record = await signRecord(mesh.id, x, {
+      v: 1,
+      peer: x.publicKey.raw,
+      inc: now,
+      seq: 1,
+      at: now,
+      addrs: [],
+      gone: false,
+      body: sealBody(presenceKey(mesh.contentSecret as Uint8Array, mesh.id), x.publicKey.raw, body)
+    })
+    // b's check of the gossip copy waits until the stream copy is in b's table
+    let release: () => void = () => {}
+    const gate = new Promise<void>(resolve => {
+      release = resolve
+    })
+    const gossipCopy = new Promise<void>(resolve => {
+      const pb = b.presence as unknown as { ingest: (bytes: Uint8Array, conn?: unknown, forward?: boolean) => Promise<boolean> }
+      const ingest = pb.ingest.bind(pb)
+      pb.ingest = async (bytes, conn, forward) => {
+        if (conn == null && Buffer.from(bytes).equals(Buffer.from(record))) {
+          resolve()
+          await gate
+        }
+        return ingest(bytes, conn, forward)
+      }
+    })
+    const learnt = until(c, ['peer:join'], () => c.presence.get(xId)?.online === true, 5_000, 'c to learn of x')
+    await d.libp2p.services.pubsub.publish(topic, record)
+    await gossipCopy
+    const conn = d.libp2p.getConnections(b.libp2p.peerId)[0]
+    if (conn == null) throw new Error('d is not connected to b')
+    const taken = until(b, ['peer:join'], () => b.presence.get(xId)?.online === true, 5_000, 'b to take the stream copy')
+    await sendRecords(conn, presenceProtocol(mesh.id), [record])
+    await taken
+    release()
+    await learnt
+    expect(c.presence.get(xId)?.name).toBe('x')
+  })
 })

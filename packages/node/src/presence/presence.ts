@@ -316,8 +316,15 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   private async validate(data: Uint8Array): Promise<TopicValidatorResult> {
     const ok = await this.ingest(data)
-    return ok ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+    if (ok) return TopicValidatorResult.Accept
+    // the same bytes came by an exchange stream while this copy was being validated, and
+    // their forward found gossipsub holding this copy (`forward`): this copy goes on instead
+    if (this.unforwarded.size > 0 && this.unforwarded.delete(digest(data))) return TopicValidatorResult.Accept
+    return TopicValidatorResult.Ignore
   }
+
+  /** digests of records taken from an exchange stream whose forward gossipsub refused (or may yet refuse) as already seen */
+  private readonly unforwarded = new Set<string>()
 
   /**
    * The one choke-point every record passes, whatever path it came by. `forward`: a record the
@@ -400,15 +407,31 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    * only the author's neighbours): forward its bytes on the topic, as gossipsub forwards (to
    * the mesh, at least D peers, not flooded). The message id is the bytes' hash, so members
    * that already hold it drop the copy before validation, and this node cannot send it twice
-   * (SPEC.md §6.2).
+   * (SPEC.md §6.2). When gossipsub has seen these bytes already, a copy of them came by gossip
+   * and is still being validated (had it been taken, this one would be stale, and had it
+   * failed, so would this): gossipsub refuses to publish them, and that copy, stale by the time
+   * its check ends, would be ignored, so neither would go on. The copy is accepted instead
+   * (`validate`), and gossipsub forwards it. (A 100-node home: a subtree never heard of one
+   * node until its next heartbeat, 50 s later.)
    */
   private forward(bytes: Uint8Array): void {
     if (!this.running || this.leaving) return
     // the options exist on gossipsub's class, not on the interface it exports
     const pubsub = this.components.libp2p.services.pubsub as unknown as { publish: PublishWithOpts }
-    pubsub.publish(this.topic, bytes, { floodPublish: false, ignoreDuplicatePublishError: true }).catch((err: Error) => {
-      log('forwarding a record failed: %s', err.message)
-    })
+    // marked before the publish, whose refusal comes a few ticks later: the copy's check may end first
+    const sum = digest(bytes)
+    if (this.unforwarded.size >= c.MAX_KNOWN_PEERS) this.unforwarded.clear()
+    this.unforwarded.add(sum)
+    pubsub.publish(this.topic, bytes, { floodPublish: false, ignoreDuplicatePublishError: false }).then(
+      () => {
+        this.unforwarded.delete(sum)
+      },
+      (err: Error) => {
+        if (err.message === 'PublishError.Duplicate') return
+        this.unforwarded.delete(sum)
+        log('forwarding a record failed: %s', err.message)
+      }
+    )
   }
 
   private ingestOwn(inc: number): boolean {
