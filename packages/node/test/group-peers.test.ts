@@ -14,6 +14,20 @@ import { randomUUID } from 'node:crypto'
 import { createMeshNode } from '../src/index.js'
 import { FAST, homeWithMesh, startNode, until, untilAllSee, untilSubscribed } from './helpers.js'
 
+/** A node of `home` that finds peers only through `bootstrap` (no registry, mDNS or DHT), in group g or not. */
+const reachedOnlyBy = (home: string, name: string, bootstrap: MeshNode[], group: boolean) => ({
+  home,
+  mesh: 'test',
+  session: randomUUID(),
+  presence: FAST,
+  name,
+  registry: false,
+  mdns: false,
+  dht: false,
+  bootstrap: bootstrap.map(b => b.multiaddrs().find(a => a.includes('/tcp/')) ?? ''),
+  groups: group ? [{ name: 'g' }] : []
+})
+
 describe('group members connect to each other', () => {
   const nodes: MeshNode[] = []
   let cleanup: (() => Promise<void>) | undefined
@@ -29,15 +43,7 @@ describe('group members connect to each other', () => {
     // two peers or more, and there is no DHT, so once m0 and m5 lose a connection nothing but
     // the group dials it again
     const start = async (name: string, bootstrap: MeshNode[], group = false): Promise<MeshNode> => {
-      const n = await startNode({
-        home: h.home,
-        name,
-        registry: false,
-        mdns: false,
-        dht: false,
-        bootstrap: bootstrap.map(b => b.multiaddrs().find(a => a.includes('/tcp/')) ?? ''),
-        groups: group ? [{ name: 'g' }] : []
-      })
+      const n = await startNode(reachedOnlyBy(h.home, name, bootstrap, group))
       nodes.push(n)
       return n
     }
@@ -71,21 +77,9 @@ describe('group members connect to each other', () => {
     const h = await homeWithMesh()
     const more: MeshNode[] = []
     try {
-      const init = (name: string, bootstrap: MeshNode[]) => ({
-        home: h.home,
-        mesh: 'test',
-        session: randomUUID(),
-        presence: FAST,
-        name,
-        registry: false,
-        mdns: false,
-        dht: false,
-        bootstrap: bootstrap.map(b => b.multiaddrs().find(a => a.includes('/tcp/')) ?? ''),
-        groups: [{ name: 'g' }]
-      })
-      const m0 = await startNode(init('m0', []))
+      const m0 = await startNode(reachedOnlyBy(h.home, 'm0', [], true))
       more.push(m0)
-      const m5 = await createMeshNode(init('m5', [m0]))
+      const m5 = await createMeshNode(reachedOnlyBy(h.home, 'm5', [m0], true))
       more.push(m5)
       // what a connection a few ms old looks like: m0 has not yet read m5's gossipsub RPCs
       // (its subscriptions, its graft), while the sync on connect is over at both ends
@@ -106,10 +100,9 @@ describe('group members connect to each other', () => {
       const bothSynced = Promise.all([synced(m0, m5), synced(m5, m0)])
       await m5.start()
       await bothSynced
-      const got = new Promise<string>(resolve => {
-        m5.addEventListener('message:receive', evt => {
-          if (evt.detail.group === 'g') resolve(evt.detail.body)
-        })
+      let body: string | undefined
+      m5.addEventListener('message:receive', evt => {
+        if (evt.detail.group === 'g') body = evt.detail.body
       })
       const [sent] = await m0.mail.send('@g', 'sent before m0 knew')
       // no member known subscribed, so gossipsub handed it to nobody
@@ -117,8 +110,8 @@ describe('group members connect to each other', () => {
       holding = false
       for (const rpc of held.splice(0)) await rpc()
       // a resync (15 s ± 50 %) would bring it too, but not within 5 s
-      const body = await Promise.race([got, new Promise<null>(resolve => setTimeout(() => resolve(null), 5_000))])
-      expect(body, 'the message at m5 within 5 s').toBe('sent before m0 knew')
+      await until(m5, ['message:receive'], () => body != null, 5_000, 'the message at m5 within 5 s')
+      expect(body).toBe('sent before m0 knew')
     } finally {
       for (const n of more.reverse()) await n.stop()
       await h.cleanup()

@@ -397,7 +397,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     if (verdict === 'join' || verdict === 'update' || verdict === 'leave') {
       this.safeDispatchEvent(`peer:${verdict}`, { detail: peerInfo(entry) })
     }
-    if (forward) this.forward(bytes)
+    if (forward) this.forward(bytes, sum)
     return true
   }
 
@@ -414,12 +414,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    * (`validate`), and gossipsub forwards it. (A 100-node home: a subtree never heard of one
    * node until its next heartbeat, 50 s later.)
    */
-  private forward(bytes: Uint8Array): void {
+  private forward(bytes: Uint8Array, sum: string): void {
     if (!this.running || this.leaving) return
     // the options exist on gossipsub's class, not on the interface it exports
     const pubsub = this.components.libp2p.services.pubsub as unknown as { publish: PublishWithOpts }
     // marked before the publish, whose refusal comes a few ticks later: the copy's check may end first
-    const sum = digest(bytes)
     if (this.unforwarded.size >= c.MAX_KNOWN_PEERS) this.unforwarded.clear()
     this.unforwarded.add(sum)
     pubsub.publish(this.topic, bytes, { floodPublish: false, ignoreDuplicatePublishError: false }).then(
