@@ -15,6 +15,8 @@ const dist = process.env.CLAUDEMESH_BENCH_NODE_DIST ?? join(root, 'packages/node
 const STOP_TIMEOUT_MS = 15_000
 /** after all are online, how long the idle cost is measured (BENCH_MESH_IDLE_MS; BENCH_QUICK=1: 3 s) */
 const IDLE_MS = Number(process.env.BENCH_MESH_IDLE_MS ?? (process.env.BENCH_QUICK === '1' ? 3_000 : 10_000))
+/** BENCH_MESH_IDLE_AFTER_MS: wait this long after all are online before the idle window (a settled home: SPEC.md §5.1 SETTLE_MS) */
+const IDLE_AFTER_MS = Number(process.env.BENCH_MESH_IDLE_AFTER_MS ?? 0)
 const isMain = process.argv[1] === fileURLToPath(import.meta.url)
 let createMesh, createMeshNode
 
@@ -149,10 +151,12 @@ export async function meshOnce(size, timeoutMs) {
       return { ok: false, seen, timeoutMs, cpuMs, ...(startErr != null ? { error: startErr.message } : {}) }
     }
     // what the mesh costs once everyone is online and nothing is sent: heartbeats, gossip upkeep, timers
+    if (IDLE_AFTER_MS > 0) await new Promise(resolve => setTimeout(resolve, IDLE_AFTER_MS))
     const idle0 = process.cpuUsage()
     await new Promise(resolve => setTimeout(resolve, IDLE_MS))
     const idle = process.cpuUsage(idle0)
     const idleCpuMsPerS = round((idle.user + idle.system) / IDLE_MS, 0)
+    const conns = nodes.map(n => n.libp2p.getConnections().length)
     return {
       ok: true,
       ms: round(end - t0),
@@ -161,7 +165,13 @@ export async function meshOnce(size, timeoutMs) {
       cpuMsPerNode: round(cpuMs / size),
       presence,
       rssGrowthPerNodeMB,
-      idle: { windowMs: IDLE_MS, cpuMsPerS: idleCpuMsPerS, cpuMsPerNodePerS: round(idleCpuMsPerS / size, 2) }
+      idle: {
+        afterMs: IDLE_AFTER_MS,
+        windowMs: IDLE_MS,
+        cpuMsPerS: idleCpuMsPerS,
+        cpuMsPerNodePerS: round(idleCpuMsPerS / size, 2),
+        connectionsPerNode: round(conns.reduce((a, b) => a + b, 0) / size, 2)
+      }
     }
   } finally {
     let timer
@@ -222,7 +232,7 @@ export async function meshInChild(opts) {
 if (isMain) {
   const opts = JSON.parse(process.argv[2])
   const results = []
-  guard(opts.runs * (opts.timeoutMs + STOP_TIMEOUT_MS) + 20_000, () => ({ runs: results }))
+  guard(opts.runs * (opts.timeoutMs + STOP_TIMEOUT_MS + IDLE_AFTER_MS + IDLE_MS) + 20_000, () => ({ runs: results }))
   try {
     emit(await meshBench(opts, results))
   } catch (err) {

@@ -16,15 +16,24 @@ import { listRunning, registryFile } from './registry.js'
 const log = logger('claudemesh:discovery')
 
 /**
- * Older peers of the same home a node keeps connected through the registry (SPEC.md §5.1);
- * gossip reaches the rest. Each connection costs both ends a PSK + Noise + identify handshake
- * (25–80 ms of CPU on a loaded 2-core machine). One each makes a home larger than
- * `FULL_MESH_HOME` a tree hanging from its first nodes: connected, with few handshakes (50
- * starting together are all online in 3.7–4.3 s instead of 5.1–5.7 s with two, on 25 % less
- * CPU). A node whose older peer goes away scans again at once: on one machine the dying
- * process's sockets close with it, so the cut lasts a scan and a dial.
+ * Older peers of the same home a node keeps connected through the registry in its first
+ * `SETTLE_MS` (SPEC.md §5.1); gossip reaches the rest. Each connection costs both ends a PSK +
+ * Noise + identify handshake (25–80 ms of CPU on a loaded 2-core machine). One each makes a
+ * home larger than `FULL_MESH_HOME` that starts together a tree hanging from its first nodes:
+ * connected, with few handshakes (50 starting together are all online in 3.7–4.3 s instead of
+ * 5.1–5.7 s with two, on 25 % less CPU). A node whose older peer goes away scans again at once:
+ * on one machine the dying process's sockets close with it, so the cut lasts a scan and a dial.
  */
 export const MAX_REGISTRY_DIALS = 1
+/**
+ * Older peers kept once a node has run `SETTLE_MS`: a tree has no second path, and a node
+ * that hangs with its sockets open (a `claude` session suspended with Ctrl-Z stops its MCP
+ * server too) cut the nodes that hung from it off from gossip until the ping timeout. With two
+ * older peers each, no one node's hang or death cuts anyone off.
+ */
+export const SETTLED_REGISTRY_DIALS = 2
+/** How long after its start a node keeps its second older peer, jittered ×[1, 1.5) (SPEC.md §5.1). */
+export const SETTLE_MS = 60_000
 /**
  * A home of at most this many nodes is fully connected (a node that finds so few entries dials
  * every older one): a few handshakes, and a claim's settle pulls and every sync reach everyone
@@ -50,8 +59,6 @@ export interface DialerInit {
   bootstrap: string[]
   /** use the shared-home registry (default true) */
   registry?: boolean
-  /** older registry peers kept connected (default `MAX_REGISTRY_DIALS`); presence gossip reaches the rest */
-  maxRegistryDials?: number
   /** how often to re-check bootstrap peers and rescan the registry */
   intervalMs?: number
   /** a dial of a bootstrap address reached this peer */
@@ -94,6 +101,13 @@ export class Dialer {
         log('registry watch failed: %s', err.message)
       })
       await this.scanRegistry()
+      this.settleTimer = setTimeout(
+        () => {
+          this.settle()
+        },
+        SETTLE_MS * (1 + Math.random() / 2)
+      )
+      this.settleTimer.unref()
     }
     this.dialBootstrap()
     this.timer = setInterval(() => {
@@ -111,6 +125,7 @@ export class Dialer {
     clearTimeout(this.redial)
     clearTimeout(this.scanTimer)
     clearTimeout(this.retryTimer)
+    clearTimeout(this.settleTimer)
     this.watcher?.close()
     clearInterval(this.timer)
   }
@@ -268,6 +283,15 @@ export class Dialer {
 
   /** how many of them the last scan meant to keep connected */
   private keep = 0
+  /** older entries a scan keeps in a home larger than `FULL_MESH_HOME`: one at first, two once settled */
+  private limit = MAX_REGISTRY_DIALS
+  private settleTimer?: ReturnType<typeof setTimeout>
+
+  /** The node has run `SETTLE_MS`: it keeps a second older peer from now on, dialled at once. */
+  private settle(): void {
+    this.limit = SETTLED_REGISTRY_DIALS
+    void this.scanRegistry(true)
+  }
 
   /** How many of those are connected or being dialled: what a scan counts against its budget. */
   private olderKept(): number {
@@ -307,13 +331,14 @@ export class Dialer {
     this.retryTimer.unref()
   }
 
-  private async scanRegistry(): Promise<void> {
+  /** `force`: read the registry even when the entries taken last are all kept (the budget grew). */
+  private async scanRegistry(force = false): Promise<void> {
     if (!this.running) return
     // the older entries of the last scan are enough peers already, or all there are (entries
     // written later are newer, and the newer node dials): the registry need not be read. A
     // node that took no older entry reads it again: an older one's write may have been late
     const kept = this.olderKept()
-    if (kept > 0 && kept >= this.keep) return
+    if (!force && kept > 0 && kept >= this.keep) return
     const self = this.libp2p.peerId.toString()
     const all = await listRunning(this.init.home, this.init.mesh)
     const own = all.find(e => e.peerId === self)
@@ -323,7 +348,7 @@ export class Dialer {
     // one). An entry with no address (a node listening on nothing) is reached through relays only
     const entries = all.filter(e => e.peerId !== self && e.addrs.length > 0 && (own == null || startedBefore(e, own)))
     this.older = new Set(entries.map(e => e.peerId))
-    this.keep = all.length <= FULL_MESH_HOME ? entries.length : Math.min(this.init.maxRegistryDials ?? MAX_REGISTRY_DIALS, entries.length)
+    this.keep = all.length <= FULL_MESH_HOME ? entries.length : Math.min(this.limit, entries.length)
     const unconnected = entries.filter(
       e => this.libp2p.getConnections(peerIdFromString(e.peerId)).length === 0 && !this.inflight.has(e.peerId)
     )
