@@ -7,6 +7,7 @@ import type { Stream } from '@libp2p/interface'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { describe, expect, it } from 'vitest'
 import { Channel, type ChannelHost } from '../src/messaging/channel.js'
+import { lpFrames } from '../src/messaging/frame-stream.js'
 import { MAX_DM_FRAME_BYTES } from '../src/messaging/constants.js'
 import { idBytes, idText } from '../src/messaging/envelope.js'
 import type { RefuseWhy } from '../src/messaging/flood.js'
@@ -70,7 +71,7 @@ function world() {
     connect: async () => {
       const [out, inb] = await streamPair()
       fars.push(new Far(inb))
-      return out
+      return lpFrames(out, MAX_DM_FRAME_BYTES)
     },
     pending: () => [...queued.values()],
     onAck: async (_peer, ids) => {

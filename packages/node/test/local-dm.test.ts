@@ -6,14 +6,14 @@
 import { connect, createServer, type Socket } from 'node:net'
 import { chown, lstat, rm } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { lpStream } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { MeshNode } from '../src/index.js'
 import { PairKeys } from '../src/crypto/index.js'
 import { encodeFrame } from '../src/codec.js'
 import { idText, newMessageId, sealDm } from '../src/messaging/envelope.js'
 import { decodeDmFrame, encodeDmFrame } from '../src/messaging/frames.js'
-import { SocketStream } from '../src/messaging/local.js'
+import { SocketFrames } from '../src/messaging/frame-stream.js'
+import { MAX_DM_FRAME_BYTES } from '../src/messaging/constants.js'
 import { homeWithMesh, received, startNode, untilAllSee } from './helpers.js'
 
 describe('same-home DM socket', () => {
@@ -56,7 +56,7 @@ describe('same-home DM socket', () => {
     )
   }
   /** a raw client of b's socket, as another process of this user would be */
-  async function raw(): Promise<{ socket: Socket; lp: ReturnType<typeof lpStream<SocketStream>>; closed: Promise<void> }> {
+  async function raw(): Promise<{ socket: Socket; lp: SocketFrames; closed: Promise<void> }> {
     const path = local(b).path
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = connect(path, () => {
@@ -65,7 +65,7 @@ describe('same-home DM socket', () => {
       s.once('error', reject)
     })
     const closed = new Promise<void>(resolve => socket.once('close', () => resolve()))
-    return { socket, lp: lpStream(new SocketStream(socket, path, 'outbound')), closed }
+    return { socket, lp: new SocketFrames(socket, MAX_DM_FRAME_BYTES), closed }
   }
 
   it('a DM between two nodes of one home goes over the socket, not a libp2p stream, and is acked', async () => {
@@ -99,7 +99,7 @@ describe('same-home DM socket', () => {
     const env = envelope(a, b, 'by hand')
     const got = received(b, m => m.body === 'by hand')
     await lp.write(encodeDmFrame({ t: 'm', e: env }))
-    const ack = decodeDmFrame((await lp.read()).subarray())
+    const ack = decodeDmFrame(await lp.read())
     expect(ack.t).toBe('a')
     expect((await got).from).toBe(a.peerId)
     if (ack.t === 'a') expect(ack.ids.map(idText)).toEqual([(await got).id])
@@ -177,7 +177,7 @@ describe('same-home DM socket', () => {
         s.once('error', reject)
       })
       const closed = new Promise<void>(resolve => socket.once('close', () => resolve()))
-      const lp = lpStream(new SocketStream(socket, path, 'outbound'))
+      const lp = new SocketFrames(socket, MAX_DM_FRAME_BYTES)
       await lp.write(encodeFrame({ v: 1, from: pub(a), to: pub(carol) }))
       // genuine envelopes from alice, past her budget, x frames unread: strikes, then a block
       for (let i = 0; i < 40 && !socket.destroyed; i++) await lp.write(encodeDmFrame({ t: 'm', e: envelope(a, carol, `flood ${i}`) }))
@@ -189,7 +189,7 @@ describe('same-home DM socket', () => {
         s.once('error', reject)
       })
       const closedAgain = new Promise<void>(resolve => again.once('close', () => resolve()))
-      await lpStream(new SocketStream(again, path, 'outbound')).write(encodeFrame({ v: 1, from: pub(a), to: pub(carol) }))
+      await new SocketFrames(again, MAX_DM_FRAME_BYTES).write(encodeFrame({ v: 1, from: pub(a), to: pub(carol) }))
       await closedAgain
       expect(local(carol).stats.refused).toBe(refused + 1)
       expect(carol.mail.inbox.unread).toBeLessThanOrEqual(5 + 1)

@@ -5,31 +5,21 @@
  * retries with exponential backoff. Kicked when a message is queued, the peer connects or
  * its presence changes.
  */
-import type { MessageStream, PeerId } from '@libp2p/interface'
+import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
-import {
-  ACK_TIMEOUT_MS,
-  MAX_ACK_IDS,
-  MAX_DM_FRAME_BYTES,
-  REFUSED_SLOW_MS,
-  REFUSED_WINDOW,
-  RETRY_MAX_MS,
-  RETRY_MIN_MS,
-  WINDOW
-} from './constants.js'
+import { ACK_TIMEOUT_MS, MAX_ACK_IDS, REFUSED_SLOW_MS, REFUSED_WINDOW, RETRY_MAX_MS, RETRY_MIN_MS, WINDOW } from './constants.js'
 import { idBytes, idText } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { Pump } from '../serial.js'
-import { lpOptions } from './lp.js'
+import type { FrameStream } from './frame-stream.js'
 import type { OutboxItem } from './outbox.js'
 import type { RefuseWhy } from './flood.js'
 
 const log = logger('claudemesh:dm')
 
 export interface ChannelHost {
-  connect: (peer: PeerId, signal: AbortSignal) => Promise<MessageStream>
+  connect: (peer: PeerId, signal: AbortSignal) => Promise<FrameStream>
   pending: (peer: string) => OutboxItem[]
   onAck: (peer: string, ids: string[]) => Promise<void>
   onRead: (peer: string, ids: string[]) => Promise<void>
@@ -43,8 +33,7 @@ export interface ChannelHost {
 const BURST = 256
 
 export class Channel {
-  private lp?: LengthPrefixedStream<MessageStream>
-  private stream?: MessageStream
+  private frames?: FrameStream
   /** items to write, in send order; rebuilt from the outbox whenever the stream resets */
   private queue: OutboxItem[] = []
   private head = 0
@@ -105,7 +94,7 @@ export class Channel {
   /** Periodic check: a silent stream with unacked messages is presumed dead. Never cuts a backoff short. */
   poll(): void {
     if (this.closed || this.pump.busy || this.retryTimer != null) return
-    if (this.stream != null && this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) {
+    if (this.frames != null && this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) {
       this.fail(new Error('no ack within the timeout'))
       return
     }
@@ -121,7 +110,7 @@ export class Channel {
   close(): void {
     this.closed = true
     clearTimeout(this.retryTimer)
-    this.stream?.abort(new Error('channel closed'))
+    this.frames?.abort(new Error('channel closed'))
   }
 
   get idle(): boolean {
@@ -139,10 +128,10 @@ export class Channel {
       this.backoff = RETRY_MIN_MS
       return false
     }
-    const lp = await this.open()
+    const out = await this.open()
     if (this.receipts.length > 0) {
       const ids = this.receipts.splice(0, MAX_ACK_IDS)
-      await lp.write(encodeDmFrame({ t: 'r', ids: ids.map(idBytes) }))
+      await out.write(encodeDmFrame({ t: 'r', ids: ids.map(idBytes) }))
     }
     const wait = this.pausedUntil - Date.now()
     if (wait > 0) {
@@ -158,7 +147,7 @@ export class Channel {
         this.inflight.add(item.id)
         frames.push(encodeDmFrame({ t: 'm', e: item.env }))
       }
-      await lp.writeV(frames)
+      await out.writeV(frames)
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head)
@@ -179,22 +168,32 @@ export class Channel {
     else this.scheduleRetry()
   }
 
-  private async open(): Promise<LengthPrefixedStream<MessageStream>> {
-    if (this.lp != null && this.stream?.status === 'open') {
+  private async open(): Promise<FrameStream> {
+    if (this.frames?.open === true) {
       if (this.inflight.size > 0 && Date.now() - this.lastAck > ACK_TIMEOUT_MS) throw new Error('no ack within the timeout')
-      return this.lp
+      return this.frames
     }
-    const stream = await this.host.connect(this.peerId, AbortSignal.timeout(10_000))
-    this.stream = stream
-    this.lp = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
-    void this.readAcks(this.lp, stream)
-    return this.lp
+    // a timer cleared once connected, not an AbortSignal.timeout (which fires anyway, a
+    // DOMException with a stack 10 s after every first contact of a burst)
+    const ac = new AbortController()
+    const timer = setTimeout(() => {
+      ac.abort(new Error('connecting timed out'))
+    }, 10_000)
+    let frames: FrameStream
+    try {
+      frames = await this.host.connect(this.peerId, ac.signal)
+    } finally {
+      clearTimeout(timer)
+    }
+    this.frames = frames
+    void this.readAcks(frames)
+    return frames
   }
 
-  private async readAcks(lp: LengthPrefixedStream<MessageStream>, stream: MessageStream): Promise<void> {
+  private async readAcks(frames: FrameStream): Promise<void> {
     try {
       while (true) {
-        const f = decodeDmFrame((await lp.read()).subarray())
+        const f = decodeDmFrame(await frames.read())
         // not awaited: acks from many frames share one group commit instead of one each
         if (f.t === 'a') {
           const ids = f.ids.map(idText)
@@ -215,7 +214,7 @@ export class Channel {
         }
       }
     } catch (err) {
-      if (this.stream === stream) {
+      if (this.frames === frames) {
         this.reset(err as Error)
         if (!this.idle) this.retryOrDivert()
       }
@@ -254,9 +253,8 @@ export class Channel {
   }
 
   private reset(err: Error): void {
-    this.stream?.abort(err)
-    this.stream = undefined
-    this.lp = undefined
+    this.frames?.abort(err)
+    this.frames = undefined
     this.inflight.clear()
     // everything not acked goes again, in order; the recipient drops what it already has
     this.queue = this.host.pending(this.peer)

@@ -4,9 +4,8 @@
  * by, before it is written to the inbox and acknowledged.
  */
 import { hostname } from 'node:os'
-import type { Connection, MessageStream, PeerId } from '@libp2p/interface'
+import type { Connection, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
@@ -25,7 +24,7 @@ import { type Content, decodeDm, idBytes, idText, newMessageId, openDm, sealDm }
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { viaMailbox } from './route.js'
 import { LocalDm } from './local.js'
-import { lpOptions } from './lp.js'
+import { type FrameStream, lpFrames } from './frame-stream.js'
 import type { Inbox, InboxMessage } from './inbox.js'
 import type { DeliveryStatus, Outbox, OutboxItem } from './outbox.js'
 import type { FloodGuard, RefuseWhy } from './flood.js'
@@ -108,8 +107,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     if (init.relays != null && init.relays.length > 0) this.mailbox = this.newMailbox(init.relays)
     if (init.local != null) {
       const serve = init.local.listen
-        ? (lp: LengthPrefixedStream<MessageStream>, stream: MessageStream, from: string) => {
-            void this.serve(lp, stream, from)
+        ? (frames: FrameStream, from: string) => {
+            void this.serve(frames, from)
           }
         : undefined
       this.local = new LocalDm({
@@ -231,7 +230,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     await libp2p.handle(
       this.protocol,
       (stream, conn) => {
-        void this.serve(lpStream(stream, lpOptions(c.MAX_DM_FRAME_BYTES)), stream, conn.remotePeer.toString())
+        void this.serve(lpFrames(stream, c.MAX_DM_FRAME_BYTES), conn.remotePeer.toString())
       },
       { runOnLimitedConnection: true, maxInboundStreams: 64 }
     )
@@ -386,7 +385,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     const msg: InboxMessage = {
       id,
       from: sender,
-      fromName: this.components.presence.get(sender)?.name ?? '',
+      fromName: this.components.presence.nameOf(sender),
       to: this.components.libp2p.peerId.toString(),
       priority: content.pri,
       body: content.body,
@@ -425,30 +424,30 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * Inbound stream (a libp2p stream or a same-home socket): envelopes in, acks (batched per
    * turn) and receipts handled. `from` is the authenticated remote peer.
    */
-  private async serve(lp: LengthPrefixedStream<MessageStream>, stream: MessageStream, from: string): Promise<void> {
+  private async serve(frames: FrameStream, from: string): Promise<void> {
     let acks: Uint8Array[] = []
     let refusals: Array<{ id: Uint8Array; why: RefuseWhy; ms: number }> = []
     // one ack frame per turn of the event loop: commits that finished together ack together
     const flusher = new TurnFlusher(
       () => {
-        const frames: Uint8Array[] = []
-        while (acks.length > 0) frames.push(encodeDmFrame({ t: 'a', ids: acks.splice(0, c.MAX_ACK_IDS) }))
+        const out: Uint8Array[] = []
+        while (acks.length > 0) out.push(encodeDmFrame({ t: 'a', ids: acks.splice(0, c.MAX_ACK_IDS) }))
         while (refusals.length > 0) {
           const refused = refusals.splice(0, c.MAX_ACK_IDS)
           // one frame per turn: the latest verdict's reason, the longest wait
           const last = refused[refused.length - 1] as { why: RefuseWhy }
-          frames.push(encodeDmFrame({ t: 'x', ids: refused.map(r => r.id), why: last.why, ms: Math.max(...refused.map(r => r.ms)) }))
+          out.push(encodeDmFrame({ t: 'x', ids: refused.map(r => r.id), why: last.why, ms: Math.max(...refused.map(r => r.ms)) }))
         }
-        return frames
+        return out
       },
-      async frames => {
-        await lp.writeV(frames)
+      async out => {
+        await frames.writeV(out)
       },
       () => {}
     )
     try {
       while (true) {
-        const frame = decodeDmFrame((await lp.read()).subarray())
+        const frame = decodeDmFrame(await frames.read())
         if (frame.t === 'm') {
           void this.receive(frame.e, { from }).then(
             r => {
@@ -470,7 +469,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
         log('dm stream from %s ended: %s', from, (err as Error).message)
         if ((err as Error).name === 'MalformedFrameError' || (err as Error).name === 'FrameTooLargeError') this.reject('malformed', from)
       }
-      stream.abort(err as Error)
+      frames.abort(err as Error)
     } finally {
       acks = []
       refusals = []
@@ -488,7 +487,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
           // the dialer learns the addresses presence holds for the peer (a courier's recipients
           // remembered from an earlier run, a peer whose record the peer store never got)
           await this.components.dialer.connect(id, { signal })
-          return this.components.libp2p.dialProtocol(id, this.protocol, { signal, runOnLimitedConnection: true })
+          const stream = await this.components.libp2p.dialProtocol(id, this.protocol, { signal, runOnLimitedConnection: true })
+          return lpFrames(stream, c.MAX_DM_FRAME_BYTES)
         },
         pending: p => this.components.outbox.pending(p),
         onAck: async (p, ids) => this.onAck(p, ids),

@@ -286,7 +286,7 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     const msg: InboxMessage = {
       id,
       from,
-      fromName: this.components.presence.get(from)?.name ?? '',
+      fromName: this.components.presence.nameOf(from),
       to: content.group === ALL ? '@all' : `@${content.group ?? ''}`,
       group: content.group,
       priority: content.pri,

@@ -9,22 +9,16 @@
 import { lstatSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
-import type { AbortOptions } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { AbstractMultiaddrConnection, type LengthPrefixedStream, lpStream, type SendResult } from '@libp2p/utils'
-import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { Uint8ArrayList } from 'uint8arraylist'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { listenPrivate, type PrivateSocket } from '../unix-socket.js'
 import { equals } from 'uint8arrays/equals'
 import { peerIdStringOfRaw, publicKeyOfPeer } from '../identity/keys.js'
 import { MAX_DM_FRAME_BYTES } from './constants.js'
-import { lpOptions } from './lp.js'
+import { type FrameStream, prefixed, SocketFrames } from './frame-stream.js'
 
 const log = logger('claudemesh:dm:local')
-// made once: a logger per stream costs an isatty() and a debug instance (~0.1 ms each)
-const streamLog = { inbound: log.newScope('inbound'), outbound: log.newScope('outbound') }
 
 const uid = process.getuid?.()
 
@@ -37,89 +31,13 @@ export const HELLO_TIMEOUT_MS = 10_000
 /** `run/<mesh>/<last 12 chars of PeerId>.dm`: beside the control socket, as short (sun_path ≈ 107 bytes). */
 export const localDmPath = (runDir: string, peerId: string): string => join(runDir, `${peerId.slice(-12)}.dm`)
 
-/** Parsed once per path (a parse costs ~15 µs, a third of a stream's set-up). */
-const addrs = new Map<string, Multiaddr>()
-function unixAddr(path: string): Multiaddr {
-  let ma = addrs.get(path)
-  if (ma == null) {
-    if (addrs.size >= 4096) addrs.clear()
-    addrs.set(path, (ma = multiaddr(`/unix/${encodeURIComponent(path)}`)))
-  }
-  return ma
-}
-
-/** A unix socket as a libp2p message stream, so the DM channel and server run on it unchanged. */
-export class SocketStream extends AbstractMultiaddrConnection {
-  constructor(
-    private readonly socket: Socket,
-    path: string,
-    direction: 'inbound' | 'outbound'
-  ) {
-    super({ remoteAddr: unixAddr(path), direction, log: streamLog[direction] })
-    socket.on('data', buf => {
-      this.onData(buf)
-    })
-    socket.on('error', err => {
-      this.abort(err)
-    })
-    socket.once('end', () => {
-      this.onTransportClosed()
-    })
-    socket.once('close', () => {
-      this.onTransportClosed()
-    })
-    socket.on('drain', () => {
-      this.safeDispatchEvent('drain')
-    })
-  }
-
-  sendData(data: Uint8ArrayList): SendResult {
-    // one write (one syscall) for what is queued, not one per length prefix and frame
-    return { sentBytes: data.byteLength, canSendMore: this.socket.write(data.subarray()) }
-  }
-
-  sendReset(): void {
-    this.socket.destroy()
-  }
-
-  sendPause(): void {
-    this.socket.pause()
-  }
-
-  sendResume(): void {
-    this.socket.resume()
-  }
-
-  async sendClose(_options?: AbortOptions): Promise<void> {
-    if (this.socket.destroyed) return
-    await new Promise<void>(resolve => {
-      this.socket.once('close', () => {
-        resolve()
-      })
-      this.socket.end()
-    })
-  }
-}
-
-/** One unsigned-varint length prefix and the frame, as lpStream writes it. */
-function lengthPrefixed(frame: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  let n = frame.byteLength
-  while (n >= 0x80) {
-    prefix.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  prefix.push(n)
-  return new Uint8ArrayList(Uint8Array.from(prefix), frame).subarray()
-}
-
 export interface LocalDmInit {
   /** `run/<mesh>` of the shared home */
   runDir: string
   /** our PeerId */
   self: string
   /** serve an accepted, greeted socket: the §8.3 listener side with `from` from the hello */
-  serve?: (lp: LengthPrefixedStream<SocketStream>, stream: SocketStream, from: string) => void
+  serve?: (frames: FrameStream, from: string) => void
   /** flood control: a blocked sender's hello is refused (SPEC.md §8.8) */
   blocked?: (peer: string) => boolean
 }
@@ -128,7 +46,7 @@ export class LocalDm {
   private socket?: PrivateSocket
   private readonly sockets = new Set<Socket>()
   /** greeted sockets by the peer their hello named */
-  private readonly byPeer = new Map<string, Set<SocketStream>>()
+  private readonly byPeer = new Map<string, Set<SocketFrames>>()
   private readonly selfPub: Uint8Array
   readonly stats = { opened: 0, served: 0, refused: 0 }
 
@@ -159,7 +77,7 @@ export class LocalDm {
    * A stream to `peer`'s DM socket with our hello written, or undefined when the peer has no
    * socket in this home (not here, stopped, an older version): the caller dials it instead.
    */
-  async open(peer: string, signal: AbortSignal): Promise<SocketStream | undefined> {
+  async open(peer: string, signal: AbortSignal): Promise<FrameStream | undefined> {
     const to = publicKeyOfPeer(peer)
     if (to == null) return undefined
     const path = localDmPath(this.init.runDir, peer)
@@ -194,14 +112,14 @@ export class LocalDm {
     })
     if (socket == null) return undefined
     this.stats.opened++
-    const stream = new SocketStream(socket, path, 'outbound')
-    stream.send(lengthPrefixed(encodeFrame({ v: 1, from: this.selfPub, to })))
-    return stream
+    const frames = new SocketFrames(socket, MAX_DM_FRAME_BYTES)
+    socket.write(prefixed([encodeFrame({ v: 1, from: this.selfPub, to })]))
+    return frames
   }
 
   /** Close every socket `peer` opened to us (flood control blocked it, SPEC.md §8.8). */
   hangUp(peer: string): void {
-    for (const stream of this.byPeer.get(peer) ?? []) stream.abort(new Error('blocked for flooding'))
+    for (const frames of this.byPeer.get(peer) ?? []) frames.abort(new Error('blocked for flooding'))
   }
 
   private accept(socket: Socket): void {
@@ -209,29 +127,36 @@ export class LocalDm {
     socket.once('close', () => {
       this.sockets.delete(socket)
     })
-    const stream = new SocketStream(socket, this.path, 'inbound')
-    const lp = lpStream(stream, lpOptions(MAX_DM_FRAME_BYTES))
-    void lp
-      .read({ signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) })
+    const frames = new SocketFrames(socket, MAX_DM_FRAME_BYTES)
+    // a timer cleared once the hello is in, not an AbortSignal.timeout: those fire anyway, a
+    // DOMException with a stack each, 10 s after every first contact of a burst
+    const timer = setTimeout(() => {
+      frames.abort(new Error('no hello within the timeout'))
+    }, HELLO_TIMEOUT_MS)
+    timer.unref()
+    void frames
+      .read()
       .then(bytes => {
-        const hello = decodeFrame(bytes.subarray(), HelloSchema, MAX_HELLO_BYTES, 'dm hello')
+        clearTimeout(timer)
+        const hello = decodeFrame(bytes, HelloSchema, MAX_HELLO_BYTES, 'dm hello')
         if (!equals(hello.to, this.selfPub)) throw new Error('hello for another peer')
         const from = peerIdStringOfRaw(hello.from)
         if (this.init.blocked?.(from) === true) throw new Error(`${from} is blocked for flooding`)
         this.stats.served++
         let set = this.byPeer.get(from)
         if (set == null) this.byPeer.set(from, (set = new Set()))
-        set.add(stream)
+        set.add(frames)
         socket.once('close', () => {
-          set.delete(stream)
+          set.delete(frames)
           if (set.size === 0 && this.byPeer.get(from) === set) this.byPeer.delete(from)
         })
-        this.init.serve?.(lp, stream, from)
+        this.init.serve?.(frames, from)
       })
       .catch((err: Error) => {
+        clearTimeout(timer)
         this.stats.refused++
         log('refused a DM socket: %s', err.message)
-        stream.abort(err)
+        frames.abort(err)
       })
   }
 }

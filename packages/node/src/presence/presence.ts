@@ -237,6 +237,11 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     return e != null ? peerInfo(e) : undefined
   }
 
+  /** A peer's display name, '' when unknown: what each received message is labelled with (no PeerInfo built). */
+  nameOf(id: string): string {
+    return this.peers.get(id)?.body?.name ?? ''
+  }
+
   /** Change our presence (name, status, summary, groups…) and announce it at once. */
   async update(patch: Partial<PresenceBody>): Promise<PeerInfo> {
     this.body = PresenceBodySchema.parse({ ...this.body, ...patch })
