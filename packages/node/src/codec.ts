@@ -200,14 +200,160 @@ function writeValue(out: Uint8Array, at: number, v: unknown): number {
   }
 }
 
+/** cborg's options for every frame: no undefined, no duplicate map keys, shortest heads, no tags taken */
+const STRICT = { strict: true, rejectDuplicateMapKeys: true, allowUndefined: false, allowIndefinite: false, allowBigInt: false }
+
+/**
+ * CBOR → a value, as cborg's `decode` with STRICT gives it. Frames are read here: the values
+ * encodeFrame writes (null, booleans, safe integers, text, bytes, definite arrays, maps with
+ * text keys), shortest heads only. cborg makes a token object per item and merges its options
+ * per call, a tenth of a DM's CPU on the receiving side. Anything else (a float, a tag, a
+ * duplicate key, truncated or trailing bytes, any other error) goes to cborg whole, so what
+ * is accepted, and every error message, stays cborg's. Byte strings are copies, as cborg's.
+ */
+export function decodeCbor(bytes: Uint8Array): unknown {
+  if (bytes instanceof Uint8Array && bytes.byteLength > 0) {
+    try {
+      const r = new CborReader(bytes)
+      const v = r.value(0)
+      if (r.at === r.bytes.byteLength) return v
+    } catch (err) {
+      if (err !== DEFER) throw err
+    }
+  }
+  return decode(bytes, STRICT)
+}
+
+/** thrown inside CborReader: this input is cborg's to judge */
+const DEFER = Symbol('defer')
+const utf8Decoder = new TextDecoder()
+
+class CborReader {
+  at = 0
+  readonly bytes: Uint8Array
+
+  constructor(bytes: Uint8Array) {
+    // Buffer's slice shares memory: byte strings are cut from a plain view
+    this.bytes = Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes
+  }
+
+  /** a head's argument after its initial byte: shortest form only, a safe integer */
+  private arg(minor: number): number {
+    if (minor < 24) return minor
+    const b = this.bytes
+    const at = this.at
+    let n: number
+    if (minor === 24) {
+      this.need(1)
+      n = b[at] as number
+      if (n < 24) throw DEFER
+    } else if (minor === 25) {
+      this.need(2)
+      n = ((b[at] as number) << 8) | (b[at + 1] as number)
+      if (n < 0x100) throw DEFER
+    } else if (minor === 26) {
+      this.need(4)
+      n = uint32(b, at)
+      if (n < 0x10000) throw DEFER
+    } else if (minor === 27) {
+      this.need(8)
+      const hi = uint32(b, at)
+      if (hi === 0 || hi > 0x1fffff) throw DEFER
+      n = hi * 0x100000000 + uint32(b, at + 4)
+    } else {
+      throw DEFER
+    }
+    this.at += minor === 24 ? 1 : minor === 25 ? 2 : minor === 26 ? 4 : 8
+    return n
+  }
+
+  private need(n: number): void {
+    if (this.at + n > this.bytes.byteLength) throw DEFER
+  }
+
+  value(depth: number): unknown {
+    const b = this.bytes
+    if (this.at >= b.byteLength) throw DEFER
+    const initial = b[this.at++] as number
+    const minor = initial & 31
+    switch (initial >> 5) {
+      case 0:
+        return this.arg(minor)
+      case 1: {
+        const n = this.arg(minor)
+        if (n >= Number.MAX_SAFE_INTEGER) throw DEFER
+        return -1 - n
+      }
+      case 2: {
+        const n = this.arg(minor)
+        this.need(n)
+        const out = b.slice(this.at, this.at + n)
+        this.at += n
+        return out
+      }
+      case 3:
+        return this.text(this.arg(minor))
+      case 4: {
+        const n = this.arg(minor)
+        // each item takes a byte at least: a length the rest cannot hold is cborg's to refuse
+        if (depth >= MAX_DEPTH || n > b.byteLength - this.at) throw DEFER
+        const out: unknown[] = []
+        for (let i = 0; i < n; i++) out.push(this.value(depth + 1))
+        return out
+      }
+      case 5: {
+        const n = this.arg(minor)
+        if (depth >= MAX_DEPTH || n * 2 > b.byteLength - this.at) throw DEFER
+        const out: Record<string, unknown> = {}
+        for (let i = 0; i < n; i++) {
+          if (this.at >= b.byteLength || (b[this.at] as number) >> 5 !== 3) throw DEFER
+          this.at++
+          const key = this.text(this.arg((b[this.at - 1] as number) & 31))
+          if (key === '__proto__' || Object.hasOwn(out, key)) throw DEFER
+          out[key] = this.value(depth + 1)
+        }
+        return out
+      }
+      case 7:
+        if (minor === 20) return false
+        if (minor === 21) return true
+        if (minor === 22) return null
+        throw DEFER
+      default:
+        throw DEFER
+    }
+  }
+
+  /** `n` bytes of UTF-8, decoded as cborg does (malformed sequences replaced, a BOM dropped) */
+  private text(n: number): string {
+    this.need(n)
+    const b = this.bytes
+    const start = this.at
+    this.at += n
+    if (n <= 32) {
+      let s = ''
+      for (let i = start; i < start + n; i++) {
+        const c = b[i] as number
+        if (c >= 0x80) return utf8Decoder.decode(b.subarray(start, start + n))
+        s += String.fromCharCode(c)
+      }
+      return s
+    }
+    return utf8Decoder.decode(b.subarray(start, start + n))
+  }
+}
+
+function uint32(b: Uint8Array, at: number): number {
+  return (b[at] as number) * 0x1000000 + (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number))
+}
+
 export function decodeFrame<S extends z.ZodType>(bytes: Uint8Array, schema: S, maxBytes: number, what: string): z.output<S> {
   if (bytes.byteLength > maxBytes) {
     throw new FrameTooLargeError(`${what} frame of ${bytes.byteLength} bytes exceeds the ${maxBytes}-byte limit`)
   }
   let raw: unknown
   try {
-    // strict: no undefined, no duplicate map keys, canonical lengths; tags are refused
-    raw = decode(bytes, { strict: true, rejectDuplicateMapKeys: true, allowUndefined: false, allowIndefinite: false, allowBigInt: false })
+    raw = decodeCbor(bytes)
   } catch (err) {
     throw new MalformedFrameError(`${what} frame is not valid CBOR: ${(err as Error).message}`)
   }

@@ -1,19 +1,23 @@
 /**
  * `encodeFrame` writes deterministic CBOR itself (codec.ts): its bytes must be cborg's, for
  * every value, since peers running either compute the same signatures and AADs over them.
+ * `decodeCbor` reads frames itself: it must take what cborg takes (strict) and give the same
+ * value, and leave everything else, errors included, to cborg.
  */
-import { encode as cborgEncode } from 'cborg'
+import { decode as cborgDecode, encode as cborgEncode } from 'cborg'
 import { describe, expect, it, type Mock, vi } from 'vitest'
-import { encodeFrame } from '../src/codec.js'
+import { decodeCbor, encodeFrame } from '../src/codec.js'
 import { rng } from './helpers.js'
 
 // what encodeFrame leaves to cborg is counted; the expected bytes come from cborg itself
 vi.mock('cborg', async importOriginal => {
   const m = await importOriginal<typeof import('cborg')>()
-  return { ...m, encode: vi.fn(m.encode) }
+  return { ...m, encode: vi.fn(m.encode), decode: vi.fn(m.decode) }
 })
-const { encode } = await vi.importActual<typeof import('cborg')>('cborg')
+const { encode, decode } = await vi.importActual<typeof import('cborg')>('cborg')
 const leftToCborg = (): number => (cborgEncode as Mock).mock.calls.length
+const decodesLeftToCborg = (): number => (cborgDecode as Mock).mock.calls.length
+const STRICT = { strict: true, rejectDuplicateMapKeys: true, allowUndefined: false, allowIndefinite: false, allowBigInt: false }
 
 const INTS = [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -0]
 const STRINGS = [
@@ -112,5 +116,92 @@ describe('encodeFrame', () => {
       [1.25, -0.5]
     ]
     for (const v of cases) expect(Buffer.from(encodeFrame(v)).equals(Buffer.from(encode(v)))).toBe(true)
+  })
+})
+
+/** what a decoder makes of the bytes: its value, or its error's message */
+function outcome(f: (b: Uint8Array) => unknown, b: Uint8Array): { value?: unknown; error?: string } {
+  try {
+    return { value: f(b) }
+  } catch (err) {
+    return { error: (err as Error).message }
+  }
+}
+
+function expectSameAsCborg(b: Uint8Array): void {
+  const theirs = outcome(x => decode(x, STRICT), b)
+  expect(outcome(decodeCbor, b), Buffer.from(b).toString('hex')).toStrictEqual(theirs)
+}
+
+describe('decodeCbor', () => {
+  it('gives the value cborg gives, over random values', () => {
+    const r = rng(11)
+    const before = decodesLeftToCborg()
+    for (let i = 0; i < 5000; i++) expectSameAsCborg(encode(value(r, 0)))
+    // floats, undefined and big integers are cborg's; the rest are read here
+    const fallbacks = decodesLeftToCborg() - before
+    expect(fallbacks).toBeGreaterThan(200)
+    expect(fallbacks).toBeLessThan(2500)
+  })
+
+  it('takes and refuses what cborg does, over damaged frames', () => {
+    const r = rng(12)
+    for (let i = 0; i < 5000; i++) {
+      const b = Uint8Array.from(encode(value(r, 0)))
+      const cut = Math.floor(r() * 4)
+      if (cut === 0) b[Math.floor(r() * b.length)] = Math.floor(r() * 256)
+      else if (cut === 1) expectSameAsCborg(b.subarray(0, Math.floor(r() * b.length)))
+      else if (cut === 2) expectSameAsCborg(Uint8Array.from([...b, Math.floor(r() * 256)]))
+      expectSameAsCborg(b)
+    }
+  })
+
+  it('refuses what strict cborg refuses at the edges', () => {
+    const cases = [
+      '1805', // 5 in two bytes: not the shortest head
+      '190005',
+      '1a00000005',
+      '1b0000000000000005',
+      '1b0020000000000000', // 2^53: past the safe integers
+      '3b001fffffffffffff', // -2^53
+      '3b001ffffffffffffe', // -(2^53 - 1): the smallest safe integer
+      '1b001fffffffffffff',
+      'a2616101616102', // a key twice
+      'a1016161', // a number as a key
+      'a1', // a map with nothing in it
+      '9a00000001', // a long head for a short length
+      '5803010203', // bytes with a long head
+      '9f01ff', // indefinite length
+      'f7', // undefined
+      'f93c00', // a half float
+      'c11a5f5e1000', // a tag
+      '0101', // trailing bytes
+      '',
+      'a1695f5f70726f746f5f5f01', // __proto__
+      '63efbbbf61', // a BOM, then a
+      '62c328' // not UTF-8
+    ]
+    for (const hex of cases) expectSameAsCborg(Buffer.from(hex, 'hex'))
+  })
+
+  it('reads frames itself and gives byte strings of their own', () => {
+    const frame = encodeFrame({
+      t: 'm',
+      e: new Uint8Array([1, 2, 3]),
+      ids: [new Uint8Array(16)],
+      at: 1_765_000_000_000,
+      n: -5,
+      ok: true,
+      none: null,
+      s: 'naïve'
+    })
+    const before = decodesLeftToCborg()
+    const input = Buffer.from(frame)
+    const v = decodeCbor(input) as { e: Uint8Array }
+    expect(decodesLeftToCborg()).toBe(before)
+    expect(v).toStrictEqual(decode(frame, STRICT))
+    expect(Object.getPrototypeOf(v.e)).toBe(Uint8Array.prototype)
+    input.fill(0)
+    expect([...v.e]).toEqual([1, 2, 3])
   })
 })
