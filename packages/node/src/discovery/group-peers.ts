@@ -8,7 +8,7 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Presence } from '../presence/presence.js'
 import type { MeshLibp2p } from '../transport/index.js'
-import { shuffle } from './dialer.js'
+import { connectedPeers, shuffle } from './dialer.js'
 
 const log = logger('claudemesh:discovery')
 
@@ -70,10 +70,11 @@ export class GroupPeers {
   check(): void {
     if (!this.running) return
     const online = this.presence.list().filter(p => p.online)
+    const connected = connectedPeers(this.libp2p)
     for (const group of this.init.groups()) {
       if (group === '*') continue
       const members = online.filter(p => p.groups.some(g => g.name === group))
-      const kept = members.filter(p => this.inflight.has(p.id) || this.libp2p.getConnections(peerIdFromString(p.id)).length > 0)
+      const kept = members.filter(p => this.inflight.has(p.id) || connected.has(p.id))
       const missing = Math.min(GROUP_PEERS, members.length) - kept.length
       if (missing <= 0) continue
       const unconnected = members.filter(p => !kept.includes(p))

@@ -5,9 +5,7 @@
  * retries with exponential backoff. Kicked when a message is queued, the peer connects or
  * its presence changes.
  */
-import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { ACK_TIMEOUT_MS, MAX_ACK_IDS, REFUSED_SLOW_MS, REFUSED_WINDOW, RETRY_MAX_MS, RETRY_MIN_MS, WINDOW } from './constants.js'
 import { idBytes, idText } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
@@ -19,7 +17,8 @@ import type { RefuseWhy } from './flood.js'
 const log = logger('claudemesh:dm')
 
 export interface ChannelHost {
-  connect: (peer: PeerId, signal: AbortSignal) => Promise<FrameStream>
+  /** a stream to `peer` (a PeerId string: a same-home socket needs no parsed PeerId) */
+  connect: (peer: string, signal: AbortSignal) => Promise<FrameStream>
   pending: (peer: string) => OutboxItem[]
   onAck: (peer: string, ids: string[]) => Promise<void>
   onRead: (peer: string, ids: string[]) => Promise<void>
@@ -54,13 +53,11 @@ export class Channel {
   private pausedUntil = 0
   /** until then the window is REFUSED_WINDOW (the recipient refused us lately) */
   private slowUntil = 0
-  readonly peerId: PeerId
 
   constructor(
     readonly peer: string,
     private readonly host: ChannelHost
   ) {
-    this.peerId = peerIdFromString(peer)
     this.queue = host.pending(peer)
   }
 
@@ -181,7 +178,7 @@ export class Channel {
     }, 10_000)
     let frames: FrameStream
     try {
-      frames = await this.host.connect(this.peerId, ac.signal)
+      frames = await this.host.connect(this.peer, ac.signal)
     } finally {
       clearTimeout(timer)
     }
