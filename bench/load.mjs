@@ -77,9 +77,9 @@ async function startDirect(home, agents, n) {
 }
 
 /** BENCH_SIGPROF=<dir>: toggle the agents' CPU profile (lib/agent.mjs) around the burst only. */
-function sigprof(agents) {
+async function sigprof(agents) {
   if (process.env.BENCH_SIGPROF == null) return
-  for (const a of agents) if (a != null) process.kill(a.pid, 'SIGUSR2')
+  await Promise.all(agents.filter(a => a != null).map(a => a.call('profile', {}, 60_000)))
 }
 
 /** Burst, then wait (bounded) until every accepted DM was received and acked; returns the raw material. */
@@ -93,10 +93,10 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
     )
   // members' counters run across rounds: count from here
   const c0 = await counts()
+  await sigprof([...agents, relayAgent])
   const cpu0 = agents.map(a => a.cpuMs())
   const relayCpu0 = relayAgent?.cpuMs()
   const relayConns0 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
-  sigprof([...agents, relayAgent])
   const t0 = now()
   const bursts = (
     await Promise.all(agents.map(a => a.call('burst', { perNode: m, targets: all, seed: SEED, members: useMembers }, 600_000)))
@@ -115,7 +115,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   const cpu1 = agents.map(a => a.cpuMs())
   const relayCpuMs = relayAgent != null ? relayAgent.cpuMs() - relayCpu0 : null
   const relayConns1 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
-  sigprof([...agents, relayAgent])
+  await sigprof([...agents, relayAgent])
   const dumps = (await Promise.all(agents.map(a => a.call('loadDump', { members: useMembers, since: t0 }, 60_000)))).flat()
   // what else the nodes did meanwhile (direct mode: counters since resetRecv), summed over nodes
   const churn = {}

@@ -250,6 +250,9 @@ function deliveredWaiter(node) {
 }
 
 const handlers = {
+  /** BENCH_SIGPROF: start or write this process's CPU profile; true when it now runs */
+  profile: () => toggleProfile(),
+
   async createMesh({ home, mesh }) {
     await createMesh(home, mesh)
     return true
@@ -752,26 +755,36 @@ let relaySampler
 /** peer id → member */
 const members = new Map()
 
-// BENCH_SIGPROF=<dir>: SIGUSR2 starts a CPU profile of this process, the next SIGUSR2 writes it to <dir>
+// BENCH_SIGPROF=<dir>: SIGUSR2 (or the `profile` command, which answers once the profiler
+// runs, so that what the caller sends next is in the profile) starts a CPU profile of this
+// process; the next toggle writes it to <dir>
+let toggleProfile = async () => false
 if (process.env.BENCH_SIGPROF != null) {
   const { Session } = await import('node:inspector')
   const { writeFileSync } = await import('node:fs')
   const session = new Session()
   session.connect()
+  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))))
   let on = false
-  process.on('SIGUSR2', () => {
+  toggleProfile = async () => {
     if (!on) {
       on = true
-      session.post('Profiler.enable', () => session.post('Profiler.start', () => log('profile started')))
-      return
+      await post('Profiler.enable')
+      await post('Profiler.start')
+      log('profile started')
+      return true
     }
     on = false
-    session.post('Profiler.stop', (err, r) => {
-      const f = join(process.env.BENCH_SIGPROF, `${label}.${Date.now()}.cpuprofile`)
-      if (err == null) writeFileSync(f, JSON.stringify(r.profile))
-      log(`profile written: ${err?.message ?? f}`)
-    })
-  })
+    const f = join(process.env.BENCH_SIGPROF, `${label}.${Date.now()}.cpuprofile`)
+    try {
+      writeFileSync(f, JSON.stringify((await post('Profiler.stop')).profile))
+      log(`profile written: ${f}`)
+    } catch (err) {
+      log(`profile not written: ${err.message}`)
+    }
+    return false
+  }
+  process.on('SIGUSR2', () => void toggleProfile())
 }
 
 // BENCH_DIAG_MS: every so often, log each running member that has no open connection to its relay (why it is not redialling)
