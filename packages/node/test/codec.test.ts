@@ -6,7 +6,11 @@
  */
 import { decode as cborgDecode, encode as cborgEncode } from 'cborg'
 import { describe, expect, it, type Mock, vi } from 'vitest'
+import type { z } from 'zod'
 import { decodeCbor, encodeFrame } from '../src/codec.js'
+import { MAX_ACK_IDS, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES } from '../src/messaging/constants.js'
+import { ContentSchema, DmEnvelopeSchema, isPlainContent, isPlainDmEnvelope } from '../src/messaging/envelope.js'
+import { DmFrameSchema, isPlainDmFrame } from '../src/messaging/frames.js'
 import { rng } from './helpers.js'
 
 // what encodeFrame leaves to cborg is counted; the expected bytes come from cborg itself
@@ -203,5 +207,109 @@ describe('decodeCbor', () => {
     expect(Object.getPrototypeOf(v.e)).toBe(Uint8Array.prototype)
     input.fill(0)
     expect([...v.e]).toEqual([1, 2, 3])
+  })
+})
+
+describe('fast checks (Guard)', () => {
+  const WEIRD: unknown[] = [
+    undefined,
+    null,
+    true,
+    0,
+    -1,
+    1.5,
+    2 ** 53,
+    Number.NaN,
+    '',
+    'next',
+    'now',
+    'x'.repeat(64),
+    'x'.repeat(65),
+    'é'.repeat(64),
+    'b'.repeat(MAX_BODY_BYTES),
+    'é'.repeat(MAX_BODY_BYTES / 2 + 1),
+    new Uint8Array(15),
+    new Uint8Array(16),
+    new Uint8Array(17),
+    new Uint8Array(32),
+    new Uint8Array(33),
+    new Uint8Array(MAX_ENVELOPE_BYTES + 1),
+    Buffer.alloc(16),
+    new Uint16Array(8),
+    [],
+    [new Uint8Array(16)],
+    [new Uint8Array(16), new Uint8Array(15)],
+    Array.from({ length: MAX_ACK_IDS + 1 }, () => new Uint8Array(16)),
+    {},
+    'm',
+    'a',
+    'r',
+    'x',
+    1
+  ]
+  const now = 1_765_000_000_000
+  const cases: Array<{ name: string; schema: z.ZodType; accepts: (v: unknown) => boolean; valid: () => Record<string, unknown> }> = [
+    { name: 'dm frame m', schema: DmFrameSchema, accepts: isPlainDmFrame, valid: () => ({ t: 'm', e: new Uint8Array(200) }) },
+    {
+      name: 'dm frame a',
+      schema: DmFrameSchema,
+      accepts: isPlainDmFrame,
+      valid: () => ({ t: 'a', ids: [new Uint8Array(16), new Uint8Array(16)] })
+    },
+    { name: 'dm frame r', schema: DmFrameSchema, accepts: isPlainDmFrame, valid: () => ({ t: 'r', ids: [new Uint8Array(16)] }) },
+    {
+      name: 'dm envelope',
+      schema: DmEnvelopeSchema,
+      accepts: isPlainDmEnvelope,
+      valid: () => ({
+        v: 1,
+        from: new Uint8Array(32),
+        to: new Uint8Array(32),
+        id: new Uint8Array(16),
+        ts: now,
+        exp: now + 1,
+        ct: new Uint8Array(100)
+      })
+    },
+    { name: 'content', schema: ContentSchema, accepts: isPlainContent, valid: () => ({ body: 'hi', pri: 'next' }) },
+    {
+      name: 'content re',
+      schema: ContentSchema,
+      accepts: isPlainContent,
+      valid: () => ({ body: '', pri: 'low', re: 'ab'.repeat(16), group: 'g' })
+    }
+  ]
+
+  it('take only what the schema takes, and as the schema gives it', () => {
+    const r = rng(21)
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T
+    for (const c of cases) {
+      let taken = 0
+      let refused = 0
+      expect(c.accepts(c.valid()), c.name).toBe(true)
+      for (let i = 0; i < 4000; i++) {
+        let v: unknown = c.valid()
+        const o = v as Record<string, unknown>
+        const keys = [...Object.keys(o), 'e', 'ids', 're', 'group', 'body', 'zz']
+        for (let m = Math.floor(r() * 3); m > 0; m--) {
+          const k = pick(keys)
+          if (r() < 0.2) delete o[k]
+          else o[k] = pick(WEIRD)
+        }
+        if (r() < 0.05) v = Object.assign(Object.create(null), o)
+        if (r() < 0.03) v = [o]
+        if (c.accepts(v)) {
+          taken++
+          const parsed = c.schema.safeParse(v)
+          expect(parsed.success, `${c.name}: ${String(parsed.error)}`).toBe(true)
+          expect(parsed.data).toStrictEqual(v)
+        } else {
+          refused++
+        }
+      }
+      // both ways are exercised for every schema
+      expect(taken, c.name).toBeGreaterThan(100)
+      expect(refused, c.name).toBeGreaterThan(100)
+    }
   })
 })

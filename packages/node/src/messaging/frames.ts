@@ -6,7 +6,7 @@
  *   {t: 'x', ids, why, ms}         refused for now (flood control): not stored, retry after `ms`
  */
 import { z } from 'zod'
-import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
+import { decodeFrame, encodeFrame, isBytes, isRecordOf, zBytes } from '../codec.js'
 import { MAX_ACK_IDS, MAX_DM_FRAME_BYTES, MAX_ENVELOPE_BYTES, MAX_RETRY_AFTER_MS } from './constants.js'
 
 export const DmFrameSchema = z.discriminatedUnion('t', [
@@ -28,4 +28,15 @@ export const DmFrameSchema = z.discriminatedUnion('t', [
 export type DmFrame = z.infer<typeof DmFrameSchema>
 
 export const encodeDmFrame = (f: DmFrame): Uint8Array => encodeFrame(f)
-export const decodeDmFrame = (b: Uint8Array): DmFrame => decodeFrame(b, DmFrameSchema, MAX_DM_FRAME_BYTES, 'dm frame')
+/** DmFrameSchema's fast check (codec.ts Guard) for the frames of every DM: a message, acks, receipts */
+export function isPlainDmFrame(v: unknown): boolean {
+  if (!isRecordOf(v, 2)) return false
+  if (v.t === 'm') return isBytes(v.e, { max: MAX_ENVELOPE_BYTES })
+  if (v.t !== 'a' && v.t !== 'r') return false
+  const ids = v.ids
+  if (!Array.isArray(ids) || ids.length > MAX_ACK_IDS) return false
+  for (const id of ids) if (!isBytes(id, { len: 16 })) return false
+  return true
+}
+
+export const decodeDmFrame = (b: Uint8Array): DmFrame => decodeFrame(b, DmFrameSchema, MAX_DM_FRAME_BYTES, 'dm frame', isPlainDmFrame)
