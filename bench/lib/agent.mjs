@@ -764,7 +764,8 @@ if (process.env.BENCH_SIGPROF != null) {
   const { writeFileSync } = await import('node:fs')
   const session = new Session()
   session.connect()
-  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))))
+  const post = (method, params) =>
+    new Promise((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))))
   let on = false
   toggleProfile = async () => {
     if (!on) {

@@ -396,7 +396,7 @@ export function isBytes(v: unknown, opts: { len?: number; max?: number }): v is 
 /** A CBOR byte string, optionally of an exact length or at most `max` bytes. */
 export function zBytes(opts: { len?: number; max?: number } = {}): z.ZodType<Uint8Array> {
   return z.custom<Uint8Array>(
-    v => v instanceof Uint8Array && (opts.len == null || v.byteLength === opts.len) && (opts.max == null || v.byteLength <= opts.max),
+    v => isBytes(v, opts),
     opts.len != null ? `expected ${opts.len} bytes` : `expected at most ${opts.max ?? 'n'} bytes`
   )
 }
