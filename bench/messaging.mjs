@@ -277,7 +277,7 @@ async function fanout() {
     return {
       ok: incomplete === 0,
       target: 'p99 ≤ 100 ms (per recipient, publish → message:receive)',
-      layout: `${MESH_SIZE} nodes in ${agents.length} process(es) of ${Math.ceil(MESH_SIZE / agents.length)}, one home, registry discovery (a tree: each node keeps one older peer, SPEC.md §5.1)`,
+      layout: `${MESH_SIZE} nodes in ${agents.length} process(es) of ${Math.ceil(MESH_SIZE / agents.length)}, one home, registry discovery (a tree at start-up: each node keeps one older peer, a second once settled after 60-90 s, SPEC.md §5.1)`,
       publishes: FANOUT_N,
       recipients: recipients.length,
       probesBeforeAllReached: probes + 1,
@@ -401,7 +401,7 @@ async function randomDms() {
       ...first,
       ok: first.ok && second.ok,
       target: '100 % delivered',
-      layout: `${MESH_SIZE} nodes in ${agents.length} process(es) of ${Math.ceil(MESH_SIZE / agents.length)}, one home, registry discovery (a tree: each node keeps one older peer; DMs take the same-home socket)`,
+      layout: `${MESH_SIZE} nodes in ${agents.length} process(es) of ${Math.ceil(MESH_SIZE / agents.length)}, one home, registry discovery (a tree at start-up, SPEC.md §5.1; DMs take the same-home socket)`,
       concurrencyPerSender: RANDOM_CONCURRENCY,
       meetsTarget: first.received === first.attempted,
       /** a second identical round on the now fully connected mesh, for comparison */
