@@ -240,30 +240,23 @@ class CborReader {
   /** a head's argument after its initial byte: shortest form only, a safe integer */
   private arg(minor: number): number {
     if (minor < 24) return minor
+    if (minor > 27) throw DEFER
+    const size = 1 << (minor - 24) // 1, 2, 4 or 8 bytes
+    this.need(size)
     const b = this.bytes
     const at = this.at
     let n: number
-    if (minor === 24) {
-      this.need(1)
-      n = b[at] as number
-      if (n < 24) throw DEFER
-    } else if (minor === 25) {
-      this.need(2)
-      n = ((b[at] as number) << 8) | (b[at + 1] as number)
-      if (n < 0x100) throw DEFER
-    } else if (minor === 26) {
-      this.need(4)
-      n = uint32(b, at)
-      if (n < 0x10000) throw DEFER
-    } else if (minor === 27) {
-      this.need(8)
+    if (size === 1) n = b[at] as number
+    else if (size === 2) n = ((b[at] as number) << 8) | (b[at + 1] as number)
+    else if (size === 4) n = uint32(b, at)
+    else {
       const hi = uint32(b, at)
-      if (hi === 0 || hi > 0x1fffff) throw DEFER
+      if (hi > 0x1fffff) throw DEFER // past 2^53
       n = hi * 0x100000000 + uint32(b, at + 4)
-    } else {
-      throw DEFER
     }
-    this.at += minor === 24 ? 1 : minor === 25 ? 2 : minor === 26 ? 4 : 8
+    // the shortest head for n is this one: strict cborg refuses a longer one
+    if (n < (size === 1 ? 24 : 2 ** (4 * size))) throw DEFER
+    this.at += size
     return n
   }
 

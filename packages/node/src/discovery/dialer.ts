@@ -294,8 +294,7 @@ export class Dialer {
   }
 
   /** How many of those are connected or being dialled: what a scan counts against its budget. */
-  private olderKept(): number {
-    const connected = connectedPeers(this.libp2p)
+  private olderKept(connected: Set<string>): number {
     let n = 0
     for (const id of this.older) if (this.inflight.has(id) || connected.has(id)) n++
     return n
@@ -338,7 +337,8 @@ export class Dialer {
     // the older entries of the last scan are enough peers already, or all there are (entries
     // written later are newer, and the newer node dials): the registry need not be read. A
     // node that took no older entry reads it again: an older one's write may have been late
-    const kept = this.olderKept()
+    const connected = connectedPeerIds(this.libp2p)
+    const kept = this.olderKept(connected)
     if (!force && kept > 0 && kept >= this.keep) return
     const self = this.libp2p.peerId.toString()
     const all = await listRunning(this.init.home, this.init.mesh)
@@ -350,7 +350,6 @@ export class Dialer {
     const entries = all.filter(e => e.peerId !== self && e.addrs.length > 0 && (own == null || startedBefore(e, own)))
     this.older = new Set(entries.map(e => e.peerId))
     this.keep = all.length <= FULL_MESH_HOME ? entries.length : Math.min(this.limit, entries.length)
-    const connected = connectedPeers(this.libp2p)
     const unconnected = entries.filter(e => !connected.has(e.peerId) && !this.inflight.has(e.peerId))
     const budget = Math.max(0, this.keep - (entries.length - unconnected.length))
     for (const e of shuffle(unconnected).slice(0, budget)) {
@@ -420,19 +419,19 @@ export function relayedOnly(addrs: string[]): boolean {
   return addrs.length > 0 && addrs.every(a => a.includes('/p2p-circuit'))
 }
 
-/** A shuffled copy (Fisher–Yates). */
 /**
  * The peers this node has a connection to, by PeerId string. A node has a few connections
  * and is asked about up to a home's worth of peers (its older registry entries, a group's
  * members): parsing each one's PeerId to ask libp2p (~40 µs) was most of an idle node's 5 s
  * round in a home of 100.
  */
-export function connectedPeers(libp2p: Pick<MeshLibp2p, 'getConnections'>): Set<string> {
+export function connectedPeerIds(libp2p: Pick<MeshLibp2p, 'getConnections'>): Set<string> {
   const out = new Set<string>()
   for (const c of libp2p.getConnections()) out.add(c.remotePeer.toString())
   return out
 }
 
+/** A shuffled copy (Fisher–Yates). */
 export function shuffle<T>(xs: T[]): T[] {
   const a = [...xs]
   for (let i = a.length - 1; i > 0; i--) {

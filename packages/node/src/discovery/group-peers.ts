@@ -8,7 +8,7 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Presence } from '../presence/presence.js'
 import type { MeshLibp2p } from '../transport/index.js'
-import { connectedPeers, shuffle } from './dialer.js'
+import { connectedPeerIds, shuffle } from './dialer.js'
 
 const log = logger('claudemesh:discovery')
 
@@ -70,7 +70,7 @@ export class GroupPeers {
   check(): void {
     if (!this.running) return
     const online = this.presence.list().filter(p => p.online)
-    const connected = connectedPeers(this.libp2p)
+    const connected = connectedPeerIds(this.libp2p)
     for (const group of this.init.groups()) {
       if (group === '*') continue
       const members = online.filter(p => p.groups.some(g => g.name === group))
