@@ -102,6 +102,18 @@ describe('encodeFrame', () => {
     expect(leftToCborg()).toBe(before + 5)
   })
 
+  it('gives a frame to keep a buffer of its own, with the same bytes', () => {
+    // a pooled frame is a slice of a shared slab: kept, it keeps the whole slab
+    const small = { id: 'x'.repeat(32), env: new Uint8Array(300), exp: 1_765_000_000_000 }
+    expect(encodeFrame(small).buffer.byteLength).toBeGreaterThan(encodeFrame(small).byteLength)
+    for (const v of [small, 1.5, { a: undefined }, ['naïve', 'x'.repeat(5000)]]) {
+      const own = encodeFrame(v, true)
+      expect(own.byteOffset).toBe(0)
+      expect(own.buffer.byteLength).toBe(own.byteLength)
+      expect(Buffer.from(own).equals(Buffer.from(encode(v)))).toBe(true)
+    }
+  })
+
   it('gives the bytes cborg gives at the edges', () => {
     const deep: unknown[] = []
     let at = deep

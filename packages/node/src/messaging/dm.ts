@@ -272,26 +272,41 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * `idFor` fixes each recipient's message id and `ops` join the outbox write (a schedule's
    * occurrence, SPEC.md §18.3).
    */
-  async send(
+  send(
     to: Array<{ id: string; name: string }>,
     content: Content,
     opts: { idFor?: (peer: string) => Uint8Array; ops?: BatchOp[] } = {}
   ): Promise<Accepted[]> {
+    let items: Array<OutboxItem & { toName: string }>
+    try {
+      items = this.seal(to, content, opts.idFor)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    // not async (see Outbox.enqueue): what waits on the fsync is this closure and its items
+    return this.components.outbox.enqueue(items, [], opts.ops).then(() => {
+      this.stats.sent += items.length
+      // the path is chosen once the items are durable: a channel that failed meanwhile has
+      // moved its peer to the mailbox, and these must follow the ones before them
+      // the outbox's own item objects: a copy per DM would be one more object each to keep until the ack
+      for (const item of items) this.route(item)
+      return items.map(i => ({ id: i.id, to: i.to, name: i.toName, status: 'pending' as const }))
+    })
+  }
+
+  private seal(
+    to: Array<{ id: string; name: string }>,
+    content: Content,
+    idFor?: (peer: string) => Uint8Array
+  ): Array<OutboxItem & { toName: string }> {
     const now = Date.now()
-    const items = to.map(r => {
+    return to.map(r => {
       const pub = publicKeyOfPeer(r.id)
       if (pub == null) throw new Error(`"${r.id}" is not a session key`)
-      const id = opts.idFor?.(r.id) ?? newMessageId()
+      const id = idFor?.(r.id) ?? newMessageId()
       const env = sealDm(this.init.meshId, this.keys.key(pub), { from: this.selfPub, to: pub, id, ts: now, exp: now + this.ttl }, content)
       return { id: idText(id), to: r.id, toName: r.name, env, createdAt: now, exp: now + this.ttl }
     })
-    await this.components.outbox.enqueue(items, [], opts.ops)
-    this.stats.sent += items.length
-    // the path is chosen once the items are durable: a channel that failed meanwhile has
-    // moved its peer to the mailbox, and these must follow the ones before them
-    // the outbox's own item objects: a copy per DM would be one more object each to keep until the ack
-    for (const item of items) this.route(item)
-    return items.map(i => ({ id: i.id, to: i.to, name: i.toName, status: 'pending' as const }))
   }
 
   /** Tell the senders that their messages were read (best effort). */

@@ -129,7 +129,7 @@ export class Inbox {
   private addOps(m: InboxMessage): BatchOp[] {
     const k = `${pad(order(m))}!${m.id}`
     return [
-      { type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(m) },
+      { type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(m, true) },
       { type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) }
     ] as BatchOp[]
   }

@@ -108,10 +108,18 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
    * `@group` or `self`) so that a repeat dedupes at every recipient, and `ops` join the last
    * durable write, which is the DM outbox write when there are DMs (SPEC.md §18.3).
    */
-  async deliver(
+  deliver(
     targets: DeliveryTarget[],
     content: Content,
     opts: { idFor?: (key: string) => Uint8Array; ops?: BatchOp[] } = {}
+  ): Promise<SendResult[]> {
+    return targets.every(t => t.kind === 'peer') ? this.sendDms(targets, content, opts, []) : this.deliverAll(targets, content, opts)
+  }
+
+  private async deliverAll(
+    targets: DeliveryTarget[],
+    content: Content,
+    opts: { idFor?: (key: string) => Uint8Array; ops?: BatchOp[] }
   ): Promise<SendResult[]> {
     const results: SendResult[] = []
     for (const t of targets) {
@@ -123,13 +131,29 @@ export class Messaging extends TypedEventEmitter<DmEvents> {
       results.push({ to: label, name: label, id: r.id, status })
     }
     if (targets.some(t => t.kind === 'self')) results.push(await this.toSelf(content, opts.idFor?.('self')))
+    return this.sendDms(targets, content, opts, results)
+  }
+
+  /**
+   * The DMs among `targets`, after `results`. Not async, like what it calls (Outbox.enqueue):
+   * a send waiting on the outbox's fsync keeps no suspended async function (their locals), and
+   * a burst keeps thousands waiting there.
+   */
+  private sendDms(
+    targets: DeliveryTarget[],
+    content: Content,
+    opts: { idFor?: (key: string) => Uint8Array; ops?: BatchOp[] },
+    results: SendResult[]
+  ): Promise<SendResult[]> {
     const peers = targets.flatMap(t => (t.kind === 'peer' ? [{ id: t.id, name: t.name }] : []))
     if (peers.length > 0) {
-      for (const a of await this.dm.send(peers, content, opts)) results.push({ to: a.to, name: a.name, id: a.id, status: a.status })
-    } else if (opts.ops != null && opts.ops.length > 0) {
-      await this.outbox.enqueue([], [], opts.ops)
+      return this.dm.send(peers, content, opts).then(accepted => {
+        for (const a of accepted) results.push({ to: a.to, name: a.name, id: a.id, status: a.status })
+        return results
+      })
     }
-    return results
+    if (opts.ops != null && opts.ops.length > 0) return this.outbox.enqueue([], [], opts.ops).then(() => results)
+    return Promise.resolve(results)
   }
 
   /** A reminder: straight into this session's inbox, announced like any arrival. */

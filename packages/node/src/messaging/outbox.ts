@@ -132,14 +132,21 @@ export class Outbox {
    * Durably queue DMs and record them pending; resolves once on disk. `more` joins the same
    * synced batch (a schedule records its fired occurrence with its messages, SPEC.md §18.3).
    */
-  async enqueue(items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = [], more: BatchOp[] = []): Promise<void> {
+  enqueue(items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = [], more: BatchOp[] = []): Promise<void> {
     const ops: BatchOp[] = [...more]
-    for (const item of items) item.seq = this.lastSeq = Math.max(item.createdAt * 1000, this.lastSeq + 1)
-    for (const item of items) ops.push(this.put(`q!${item.id}`, encodeFrame(item)))
-    for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))
-    await this.commit.write(ops)
-    for (const item of items) this.queue(item, newStatus(item.id, item.to, item.toName, 'pending', item.createdAt))
-    for (const s of extra) this.newest.note(s)
+    try {
+      for (const item of items) item.seq = this.lastSeq = Math.max(item.createdAt * 1000, this.lastSeq + 1)
+      for (const item of items) ops.push(this.put(`q!${item.id}`, encodeFrame(item, true)))
+      for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    // not async: a suspended async function keeps its locals (the operations, their encoded
+    // values) until the fsync, and a burst keeps thousands of sends waiting on it
+    return this.commit.write(ops).then(() => {
+      for (const item of items) this.queue(item, newStatus(item.id, item.to, item.toName, 'pending', item.createdAt))
+      for (const s of extra) this.newest.note(s)
+    })
   }
 
   /** The recipient's node (or, `held`, the relay `relay`) has the messages on disk: drop them from the outbox. */
