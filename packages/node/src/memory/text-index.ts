@@ -67,7 +67,7 @@ export class TextIndex {
   /** per document, where its (term << 1 | field) entries start in `docTerms`, and how many */
   private docStart = new Int32Array(1024)
   private docCount = new Uint16Array(1024)
-  private docTerms = new Int32Array(1 << 16)
+  private docTerms = new Int32Array(1 << 12)
   private docTermsEnd = 0
   /** documents below this were loaded from a snapshot and have no entries in `docTerms` yet (made on demand) */
   private lazyUntil = 0
