@@ -94,6 +94,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   // members' counters run across rounds: count from here
   const c0 = await counts()
   await sigprof([...agents, relayAgent])
+  await Promise.all(agents.map(a => a.call('liveHeap')))
   const cpu0 = agents.map(a => a.cpuMs())
   const relayCpu0 = relayAgent?.cpuMs()
   const relayConns0 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
@@ -116,6 +117,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   const relayCpuMs = relayAgent != null ? relayAgent.cpuMs() - relayCpu0 : null
   const relayConns1 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
   await sigprof([...agents, relayAgent])
+  const liveHeapMB = await Promise.all(agents.map(a => a.call('liveHeap')))
   const dumps = (await Promise.all(agents.map(a => a.call('loadDump', { members: useMembers, since: t0 }, 60_000)))).flat()
   // what else the nodes did meanwhile (direct mode: counters since resetRecv), summed over nodes
   const churn = {}
@@ -139,6 +141,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
     churn,
     timedOut: c.recv - c0.recv < accepted,
     cpuMs: cpu1.map((x, i) => x - cpu0[i]),
+    liveHeapMB,
     relayCpuMs,
     // the relay's connections over the round: a member cut off waits for its redial
     relayConnections:
@@ -305,6 +308,11 @@ function measureRound(raw, mode) {
       ...(raw.relayCpuMs != null ? { relay: round(relayCpuS, 2) } : {}),
       perProcess: raw.cpuMs.map(x => round(x / 1000, 2)),
       window: 'first send call → every DM received and acked'
+    },
+    liveHeapMB: {
+      perProcess: raw.liveHeapMB,
+      total: round(raw.liveHeapMB.reduce((a, b) => a + b, 0)),
+      what: 'per agent process, the largest heap left after a major GC in the same window (0: none ran); V8 sizes its heap from it, so peak RSS follows it, less noisily'
     },
     ...(mode === 'direct' ? { churnDuringBurst: raw.churn } : { relayConnections: raw.relayConnections }),
     connectionsPerNodeAtEnd: lat(raw.dumps.map(d => d.connections ?? 0)),

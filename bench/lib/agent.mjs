@@ -73,6 +73,18 @@ function traceCommit(rec) {
   }
 }
 
+// The live heap under load: heapUsed right after each major GC (what survived it), the largest
+// since the last `liveHeap` call. Deterministic where peak RSS is not: V8 sizes the old
+// generation from this, so RSS peaks follow it, but by how much depends on when GCs fall.
+let liveHeapMax = 0
+{
+  const { PerformanceObserver } = await import('node:perf_hooks')
+  new PerformanceObserver(list => {
+    for (const e of list.getEntries())
+      if ((e.detail?.kind ?? e.kind) === 4) liveHeapMax = Math.max(liveHeapMax, process.memoryUsage().heapUsed)
+  }).observe({ entryTypes: ['gc'] })
+}
+
 // BENCH_MEM_TRACE=1 (diagnostic): log process.memoryUsage() at each new RSS peak (+16 MB) to
 // stderr; BENCH_HEAPSNAP_MB=<n>: write one heap snapshot (to BENCH_HEAPSNAP_DIR, default the cwd) once heapUsed passes n MB
 if (process.env.BENCH_MEM_TRACE === '1' || process.env.BENCH_HEAPSNAP_MB != null) {
@@ -252,6 +264,12 @@ function deliveredWaiter(node) {
 const handlers = {
   /** BENCH_SIGPROF: start or write this process's CPU profile; true when it now runs */
   profile: () => toggleProfile(),
+  /** The largest live heap (MB) after a major GC since the last call (0: no major GC since). */
+  liveHeap() {
+    const mb = Math.round((liveHeapMax / 1048576) * 10) / 10
+    liveHeapMax = 0
+    return mb
+  },
 
   async createMesh({ home, mesh }) {
     await createMesh(home, mesh)
