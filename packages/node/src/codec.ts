@@ -304,9 +304,9 @@ class CborReader {
         if (depth >= MAX_DEPTH || n * 2 > b.byteLength - this.at) throw DEFER
         const out: Record<string, unknown> = {}
         for (let i = 0; i < n; i++) {
+          // a text key: any other is cborg's to refuse
           if (this.at >= b.byteLength || (b[this.at] as number) >> 5 !== 3) throw DEFER
-          this.at++
-          const key = this.text(this.arg((b[this.at - 1] as number) & 31))
+          const key = this.value(depth + 1) as string
           if (key === '__proto__' || Object.hasOwn(out, key)) throw DEFER
           out[key] = this.value(depth + 1)
         }

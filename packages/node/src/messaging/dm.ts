@@ -495,11 +495,11 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     let ch = this.channels.get(peer)
     if (ch == null) {
       ch = new Channel(peer, {
-        connect: async (_, signal) => {
+        connect: async (to, signal) => {
           // a peer of this home: its DM socket, no connection to build (SPEC.md §8.9)
-          const local = await this.local?.open(peer, signal)
+          const local = await this.local?.open(to, signal)
           if (local != null) return local
-          const id = this.peerIdOf(peer)
+          const id = this.peerIdOf(to)
           // the dialer learns the addresses presence holds for the peer (a courier's recipients
           // remembered from an earlier run, a peer whose record the peer store never got)
           await this.components.dialer.connect(id, { signal })
