@@ -26,7 +26,7 @@ const result = {}
 guard(quick ? 240_000 : 440_000, () => result)
 await section('daemons', () =>
   withPeerHome(async ctx => {
-    result.coldStart = await section('cold start', () => coldStart(ctx, quick ? 5 : 10))
+    result.coldStart = await section('cold start', () => coldStart(ctx, quick ? 5 : 10, { noCache: !quick }))
     result.idleRss = await section('idle RSS', () => idleRss(ctx, quick ? 2 : 3, 3_000))
   })
 ).then(r => {

@@ -1,12 +1,14 @@
 // MCP benchmarks, one JSON object on stdout, progress on stderr:
 //  - spawn → `initialize` answered for `claudemesh mcp --session <uuid> --name x` (node
 //    packages/cli/dist/claudemesh.mjs, CLAUDEMESH_HOME = a temp home with a mesh and one peer daemon),
-//    median of 10, each with a fresh session; the same for a trivial MCP server written with
+//    median of 10, each with a fresh session, after a first server in the same home wrote the
+//    code cache (and, not quick, 10 more with CLAUDEMESH_CODE_CACHE=0, a first start); the same for a trivial MCP server written with
 //    the same SDK (lib/trivial-mcp.mjs) as the baseline, in the same run;
 //  - tool call latency p50/p99 of `mesh_info` and `list_peers` (200 calls each after a
 //    warm-up), and of the trivial server's `ping`.
 // The client is the SDK's Client + StdioClientTransport, resolved from packages/cli.
 import { randomUUID } from 'node:crypto'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { withPeerHome } from './lib/daemons.mjs'
@@ -116,6 +118,16 @@ async function callSeries(client, name, args = {}) {
   return lat(times)
 }
 
+/** Wait (up to 15 s) for the mcp role's code cache in `home`; true once it is there. */
+async function mcpCodeCache(home) {
+  const until = performance.now() + 15_000
+  while (performance.now() < until) {
+    if ((await readdir(join(home, 'cache')).catch(() => [])).some(f => f.startsWith('mcp-') && f.endsWith('.v8'))) return true
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return false
+}
+
 async function main() {
   const trivialEnv = { ...process.env }
   result.trivialServer = { what: 'baseline: an MCP stdio server with one tool, same SDK (bench/lib/trivial-mcp.mjs)' }
@@ -128,11 +140,12 @@ async function main() {
       await s.close()
     }
   }
-  await withPeerHome(async ({ env }) => {
+  await withPeerHome(async ({ env, home }) => {
     const mcpArgs = () => [cliBin, 'mcp', '--session', randomUUID(), '--name', 'x']
     const claudemesh = { what: '`claudemesh mcp --session <fresh uuid> --name x`, temp home with one mesh and one peer daemon' }
     result.claudemesh = claudemesh
-    claudemesh.spawnToInitializeMs = await spawnSeries('claudemesh mcp', mcpArgs, env)
+    // the calls first: their server runs long enough to write the mcp role's code cache
+    // (packages/cli/src/node-bundle.ts), as a user's first session does for every later one
     const s = await open(mcpArgs(), env)
     try {
       // let it find the peer, so list_peers has someone to list
@@ -147,9 +160,16 @@ async function main() {
       claudemesh.peersOnlineDuringCalls = peers
       claudemesh.meshInfoCallMs = await callSeries(s.client, 'mesh_info')
       claudemesh.listPeersCallMs = await callSeries(s.client, 'list_peers')
+      claudemesh.codeCache = (await mcpCodeCache(home)) ? 'used (written by the first server)' : 'none written within 15 s'
     } finally {
       await s.close()
     }
+    claudemesh.spawnToInitializeMs = await spawnSeries('claudemesh mcp', mcpArgs, env)
+    if (process.env.BENCH_QUICK !== '1')
+      claudemesh.noCodeCacheSpawnToInitializeMs = await spawnSeries('claudemesh mcp, CLAUDEMESH_CODE_CACHE=0', mcpArgs, {
+        ...env,
+        CLAUDEMESH_CODE_CACHE: '0'
+      })
   })
   const cm = result.claudemesh.spawnToInitializeMs
   const base = result.trivialServer.spawnToInitializeMs

@@ -70,7 +70,30 @@ const hook = await build({
   external: ['classic-level'],
   ...common
 })
-for (const file of [...Object.keys(result.metafile.outputs), ...Object.keys(hook.metafile.outputs)]) {
+// What `daemon`, `mcp` and `courier` run (packages/cli/src/node-bundle.ts): the CLI as one
+// CommonJS function expression, `(function (exports, require, module, __filename, __dirname)
+// {...})`, which the loader compiles through vm.Script with V8's code cache (Node 20 has none for
+// ES modules). One file, not split: what a role runs is compiled from the cache, what it does not
+// run is only pre-parsed (and kept as source, ~1 MB more than the split chunks a daemon loads).
+const { banner: _esmBanner, outdir: _outdir, outExtension: _ext, ...cjsCommon } = common
+const nodeBundle = await build({
+  ...cjsCommon,
+  entryPoints: [join(outdir, 'index.js')],
+  outfile: join(outdir, 'claudemesh-node.cjs'),
+  format: 'cjs',
+  external: ['classic-level'],
+  // the one `import.meta` use (the CLI's own path, its web/ directory): this file sits beside the entry
+  define: { 'import.meta.url': '__claudemeshUrl' },
+  banner: {
+    js: '(function (exports, require, module, __filename, __dirname) {"use strict";var __claudemeshUrl = require("node:url").pathToFileURL(__filename).href;'
+  },
+  footer: { js: '})' }
+})
+for (const file of [
+  ...Object.keys(result.metafile.outputs),
+  ...Object.keys(hook.metafile.outputs),
+  ...Object.keys(nodeBundle.metafile.outputs)
+]) {
   const text = await readFile(file, 'utf8')
   // esbuild already escapes strings and regexps (charset ascii); what is left sits in comments,
   // where a \u escape is as good as the character

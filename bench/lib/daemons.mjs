@@ -2,6 +2,7 @@
 // One long-lived peer daemon runs in a temp home; each measured daemon gets a fresh --name
 // (so a fresh session key and store) in the same home and finds the peer via the registry.
 import { execFileSync } from 'node:child_process'
+import { readdir } from 'node:fs/promises'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import {
@@ -68,7 +69,27 @@ async function coldStartOnce(env, name) {
   }
 }
 
-export async function coldStart(ctx, runs = 10) {
+/**
+ * The daemon's code cache (packages/cli/src/node-bundle.ts) in this home: the long-lived peer
+ * writes it 3 s after its start, and a user's every start but the first finds it. Waits for it
+ * (up to `ms`); true when it is there.
+ */
+async function codeCacheReady(home, ms = 15_000) {
+  const dir = join(home, 'cache')
+  const until = performance.now() + ms
+  while (performance.now() < until) {
+    if ((await readdir(dir).catch(() => [])).some(f => f.startsWith('daemon-') && f.endsWith('.v8'))) return true
+    await sleep(100)
+  }
+  return false
+}
+
+/**
+ * `runs` cold starts of a daemon (with the code cache, as every start after a user's first),
+ * and with `noCache` as many again, interleaved, with CLAUDEMESH_CODE_CACHE=0: the same bundle
+ * compiled from source, as a first start is.
+ */
+export async function coldStart(ctx, runs = 10, { noCache = false } = {}) {
   const baseline = []
   for (let i = 0; i < runs; i++) baseline.push(await timeToExit(['-e', '0']))
   const cliVersion = []
@@ -79,12 +100,25 @@ export async function coldStart(ctx, runs = 10) {
   for (let i = 0; i < runs; i++) hook.push(await timeToExit([cliBin, 'hook', 'post-tool-use'], { env: hookEnv }))
   const importNode = []
   for (let i = 0; i < runs; i++) importNode.push(await timeToExit(['--input-type=module', '-e', importNodeScript]))
+  const codeCache = await codeCacheReady(ctx.home)
   const ready = []
   const joined = []
   const cpuAtJoin = []
   const stop = []
   const failures = []
+  const joinedNoCache = []
+  const cpuNoCache = []
   for (let i = 0; i < runs; i++) {
+    if (noCache) {
+      try {
+        const r = await coldStartOnce({ ...ctx.env, CLAUDEMESH_CODE_CACHE: '0' }, `cold-nc-${i}`)
+        joinedNoCache.push(r.joined)
+        if (r.cpu != null) cpuNoCache.push(r.cpu)
+        await stopChild(r.daemon)
+      } catch (err) {
+        failures.push(`no cache: ${err.message}`)
+      }
+    }
     try {
       const r = await coldStartOnce(ctx.env, `cold-${i}`)
       ready.push(r.ready)
@@ -110,6 +144,18 @@ export async function coldStart(ctx, runs = 10) {
     joinedMs: joinedSummary,
     /** CPU (user + system, 10 ms ticks) the daemon had used when it saw the peer */
     cpuMsAtJoin: summary(cpuAtJoin),
+    codeCache: codeCache
+      ? 'used (written by the long-lived peer daemon in the same home)'
+      : 'not written within 15 s: compiled from source',
+    ...(noCache
+      ? {
+          noCodeCache: {
+            what: 'the same starts interleaved with CLAUDEMESH_CODE_CACHE=0 (a first start: the bundle compiled from source)',
+            joinedMs: summary(joinedNoCache),
+            cpuMsAtJoin: summary(cpuNoCache)
+          }
+        }
+      : {}),
     stopMs: summary(stop),
     baseline: {
       nodeE0Ms: nodeSummary,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import '@claudemesh/node/polyfill'
+import { fileURLToPath } from 'node:url'
 
 const argv = process.argv.slice(2)
 // a hook runs after every tool call of a Claude turn: `hook <event>` (the form settings use)
@@ -8,8 +9,14 @@ const argv = process.argv.slice(2)
 // and of the node's client it uses
 const HOOK = './hook.mjs'
 type HookModule = { hookMain: (event: string) => Promise<number> }
-const code =
-  argv.length === 2 && argv[0] === 'hook'
-    ? await ((await import(HOOK)) as HookModule).hookMain(argv[1] as string)
-    : await (await import('./index.js')).main(argv)
-process.exit(code)
+/** the commands that run a node: they start from the code-cached bundle (node-bundle.ts) */
+const NODE_ROLES = new Set(['daemon', 'mcp', 'courier'])
+
+async function run(): Promise<number> {
+  if (argv.length === 2 && argv[0] === 'hook') return ((await import(HOOK)) as HookModule).hookMain(argv[1] as string)
+  // only from the bundle (dist/claudemesh.mjs): dist/bin.js, in development, runs what tsc built
+  if (NODE_ROLES.has(argv[0] ?? '') && import.meta.url.endsWith('/claudemesh.mjs'))
+    return (await import('./node-bundle.js')).runNodeBundle(fileURLToPath(new URL('./claudemesh-node.cjs', import.meta.url)), argv)
+  return (await import('./index.js')).main(argv)
+}
+process.exit(await run())
