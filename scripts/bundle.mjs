@@ -75,13 +75,24 @@ const hook = await build({
 // {...})`, which the loader compiles through vm.Script with V8's code cache (Node 20 has none for
 // ES modules). One file, not split: what a role runs is compiled from the cache, what it does not
 // run is only pre-parsed (and kept as source, ~1 MB more than the split chunks a daemon loads).
+// classic-level's JavaScript (and abstract-level's, which it uses) comes inside too: required from
+// node_modules it was ~20 ms of every start, compiled afresh. Only its native binding stays
+// outside: `binding.js` finds the prebuilt addon from its own directory.
+const classicLevelBinding = {
+  name: 'classic-level-binding',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/binding$/ }, args =>
+      /[\\/]classic-level[\\/]/.test(args.importer) ? { path: 'classic-level/binding.js', external: true } : undefined
+    )
+  }
+}
 const { banner: _esmBanner, outdir: _outdir, outExtension: _ext, ...cjsCommon } = common
 const nodeBundle = await build({
   ...cjsCommon,
   entryPoints: [join(outdir, 'index.js')],
   outfile: join(outdir, 'claudemesh-node.cjs'),
   format: 'cjs',
-  external: ['classic-level'],
+  plugins: [...common.plugins, classicLevelBinding],
   // the one `import.meta` use (the CLI's own path, its web/ directory): this file sits beside the entry
   define: { 'import.meta.url': '__claudemeshUrl' },
   banner: {

@@ -6,7 +6,7 @@
  * from the cache an MCP server answers `initialize` ~150 ms sooner (bench/mcp.mjs).
  *
  * The cache is `$CLAUDEMESH_HOME/cache/<role>-<key>.v8`, one per role (each holds the functions
- * that role ran), keyed by Node's version and the bundle's size and mtime. A process that found
+ * that role ran), keyed by the bundle's path, Node's version and the bundle's size and mtime. A process that found
  * none, or one that was refused, writes its own a few seconds after it started, once the
  * functions its start runs are compiled. V8 checks the source and its flags before it uses one,
  * a SHA-256 in front of the file checks the rest, and anything wrong with a file means
@@ -72,7 +72,9 @@ export function cacheFile(env: NodeJS.ProcessEnv, file: string, role: string): s
   const home = resolve(h != null && h !== '' ? h : join(homedir(), '.claudemesh')) // as home.ts homeDir
   const st = statSync(file)
   if (!isPrivate(statSync(home, { throwIfNoEntry: false }))) return undefined
-  const key = `${process.version}-${process.arch}-${st.size}-${Math.floor(st.mtimeMs)}`
+  // the path first: two installs (a global one, an npx one) each keep theirs, not overwrite each other's
+  const where = createHash('sha256').update(file).digest('hex').slice(0, 8)
+  const key = `${where}-${process.version}-${process.arch}-${st.size}-${Math.floor(st.mtimeMs)}`
   return join(home, 'cache', `${role.replace(/[^a-z]/g, '')}-${key}.v8`)
 }
 
@@ -131,9 +133,10 @@ function save(file: string, script: vm.Script): void {
     const data = script.createCachedData()
     writeFileSync(tmp, Buffer.concat([createHash('sha256').update(data).digest(), data]), { mode: 0o600 })
     renameSync(tmp, file)
-    // this role's caches of other bundles or Nodes, and temp files a crash left
-    const role = `${file.slice(dir.length + 1).split('-')[0]}-`
-    for (const f of readdirSync(dir)) if (f.startsWith(role) && join(dir, f) !== file) rmSync(join(dir, f), { force: true })
+    // this role's caches of the bundle at this path as it was before, or for another Node, and
+    // temp files a crash left
+    const [role, where] = file.slice(dir.length + 1).split('-')
+    for (const f of readdirSync(dir)) if (f.startsWith(`${role}-${where}-`) && join(dir, f) !== file) rmSync(join(dir, f), { force: true })
   } catch {
     rmSync(tmp, { force: true })
   }

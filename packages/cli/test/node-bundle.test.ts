@@ -106,6 +106,12 @@ describe('code cache', () => {
     expect(b.cache).toBe('none')
     b.save()
     expect(readdirSync(dirname(cache)).sort()).toEqual([basename(mcp), basename(next)].sort())
+    // a bundle at another path (another install) keeps its own beside them
+    const elsewhere = join(home, 'other.cjs')
+    writeFileSync(elsewhere, readFileSync(file))
+    const other = loadBundle(elsewhere, cacheFile({ CLAUDEMESH_HOME: home }, elsewhere, 'daemon'))
+    other.save()
+    expect(readdirSync(dirname(cache)).length).toBe(3)
   })
 
   it("the build's node bundle runs the CLI", async () => {
