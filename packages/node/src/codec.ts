@@ -19,10 +19,11 @@ import { FrameTooLargeError, MalformedFrameError } from './errors.js'
  *
  * The output is a slice of Node's 8 KiB allocation pool, like cborg's: a fresh ArrayBuffer
  * costs ~0.5 µs, more than the rest of a small frame's encoding. A frame kept for a while
- * (an envelope until its ack, a value queued for a synced batch) asks for a buffer of its own
- * (`own`): a kept slice keeps its whole slab alive, and under a burst the slabs between kept
- * frames are otherwise garbage (measured: ~3,400 slabs, 27 MB, pinned by the outbox values of
- * 20k queued DMs in a process of 20 nodes).
+ * (an envelope until its ack) asks for a buffer of its own (`own`): a kept slice keeps its
+ * whole slab alive, and under a burst the slabs between kept frames are otherwise garbage
+ * (measured: ~3,400 slabs, 27 MB, pinned by the outbox values of 20k queued DMs in a process
+ * of 20 nodes, before those were encoded only when their batch is written: store/commit.ts
+ * LazyPut).
  */
 export function encodeFrame(value: unknown, own = false): Uint8Array {
   const size = sizeOf(value, 0)

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame, openStore, SESSION_LAYOUT } from '../src/index.js'
 import { Inbox } from '../src/messaging/inbox.js'
 import { Outbox } from '../src/messaging/outbox.js'
-import { type BatchOp, GroupCommit } from '../src/store/commit.js'
+import { type BatchOp, GroupCommit, type WriteOp } from '../src/store/commit.js'
 import { type Store, StoreLockedError, sublevel } from '../src/store/index.js'
 import { tempHome } from './helpers.js'
 
@@ -66,6 +66,48 @@ describe('the store', () => {
       commit.write([{ type: 'put', sublevel: sublevel(other, 'a'), key: 'x', value: new Uint8Array(1) } as BatchOp])
     ).rejects.toThrow(/own store/)
     await Promise.all([db.close(), other.close()])
+  })
+
+  it('a lazy put is encoded when its batch is written; one that fails to encode refuses its own write alone', async () => {
+    const t = await tempHome()
+    cleanups.push(t.cleanup)
+    const db = await openStore(join(t.home, 'db'), SESSION_LAYOUT)
+    const commit = new GroupCommit(db)
+    const a = sublevel(db, 'a')
+    const value = { n: 1 }
+    let encodedAt = -1
+    const lazy = (key: string, encode: () => Uint8Array): WriteOp => ({ type: 'put', sublevel: a, key, encode })
+    const writes = [
+      commit.write([
+        lazy('late', () => {
+          encodedAt = value.n
+          return encodeFrame(value)
+        }),
+        { type: 'put', sublevel: a, key: 'eager', value: new Uint8Array([7]) } as BatchOp
+      ]),
+      commit.write([
+        { type: 'put', sublevel: a, key: 'bad-sibling', value: new Uint8Array([1]) } as BatchOp,
+        lazy('bad', () => {
+          throw new Error('cannot encode')
+        })
+      ]),
+      commit.write([lazy('other', () => new Uint8Array([5]))])
+    ]
+    // queued, not yet encoded: the flush runs on a later turn and reads the value as it is then
+    expect(encodedAt).toBe(-1)
+    value.n = 2
+    const results = await Promise.allSettled(writes)
+    expect(results.map(r => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(((results[1] as PromiseRejectedResult).reason as Error).message).toBe('cannot encode')
+    expect(commit.stats.batches).toBe(1)
+    expect(encodedAt).toBe(2)
+    expect(await a.get('late')).toEqual(encodeFrame({ n: 2 }))
+    expect([...((await a.get('eager')) as Uint8Array)]).toEqual([7])
+    expect([...((await a.get('other')) as Uint8Array)]).toEqual([5])
+    // the refused write left nothing: not its lazy put, not the eager one beside it
+    expect(await a.get('bad')).toBeUndefined()
+    expect(await a.get('bad-sibling')).toBeUndefined()
+    await db.close()
   })
 
   it('refuses a layout newer than it knows, and a database another process holds', async () => {

@@ -12,7 +12,7 @@
 import { z } from 'zod'
 import { decodeFrame, encodeFrame } from '../codec.js'
 import type { Sublevel } from '../store/index.js'
-import type { BatchOp, GroupCommit } from '../store/commit.js'
+import type { BatchOp, GroupCommit, WriteOp } from '../store/commit.js'
 import { MAX_ENVELOPE_BYTES, PRIORITIES } from './constants.js'
 
 export const InboxMessageSchema = z.object({
@@ -32,6 +32,8 @@ export const InboxMessageSchema = z.object({
 export type InboxMessage = z.infer<typeof InboxMessageSchema>
 
 const pad = (n: number): string => String(n).padStart(16, '0')
+/** the value of an unread mark (`u!`): LevelDB copies it, so one serves every mark */
+const EMPTY = new Uint8Array(0)
 const order = (m: InboxMessage): number => m.seq ?? m.receivedAt
 
 export class Inbox {
@@ -126,12 +128,13 @@ export class Inbox {
     }
   }
 
-  private addOps(m: InboxMessage): BatchOp[] {
+  /** The message's value is encoded when its batch is written (LazyPut): nothing changes `m` before its write resolves. */
+  private addOps(m: InboxMessage): WriteOp[] {
     const k = `${pad(order(m))}!${m.id}`
     return [
-      { type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(m, true) },
-      { type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) }
-    ] as BatchOp[]
+      { type: 'put', sublevel: this.db, key: `m!${k}`, encode: () => encodeFrame(m) },
+      { type: 'put', sublevel: this.db, key: `u!${k}`, value: EMPTY }
+    ] as WriteOp[]
   }
 
   async get(id: string): Promise<InboxMessage | undefined> {
@@ -183,7 +186,7 @@ export class Inbox {
       const { readAt: _, ...unread } = m
       const k = `${pad(order(m))}!${id}`
       ops.push({ type: 'put', sublevel: this.db, key: `m!${k}`, value: encodeFrame(unread) } as BatchOp)
-      ops.push({ type: 'put', sublevel: this.db, key: `u!${k}`, value: new Uint8Array(0) } as BatchOp)
+      ops.push({ type: 'put', sublevel: this.db, key: `u!${k}`, value: EMPTY } as BatchOp)
       back.push([unread, k])
     }
     await this.commit.write(ops)

@@ -12,7 +12,7 @@
  */
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
-import type { BatchOp, GroupCommit } from '../store/commit.js'
+import type { BatchOp, GroupCommit, WriteOp } from '../store/commit.js'
 import type { Sublevel } from '../store/index.js'
 import { MAX_DM_FRAME_BYTES } from './constants.js'
 import { RecentStatuses } from './recent.js'
@@ -133,10 +133,12 @@ export class Outbox {
    * synced batch (a schedule records its fired occurrence with its messages, SPEC.md §18.3).
    */
   enqueue(items: Array<OutboxItem & { toName: string }>, extra: MessageStatus[] = [], more: BatchOp[] = []): Promise<void> {
-    const ops: BatchOp[] = [...more]
+    const ops: WriteOp[] = [...more]
     try {
       for (const item of items) item.seq = this.lastSeq = Math.max(item.createdAt * 1000, this.lastSeq + 1)
-      for (const item of items) ops.push(this.put(`q!${item.id}`, encodeFrame(item, true)))
+      // encoded when the batch is written (LazyPut): nothing changes an item before its write resolves
+      for (const item of items)
+        ops.push({ type: 'put', sublevel: this.db, key: `q!${item.id}`, encode: () => encodeFrame(item) } as WriteOp)
       for (const s of extra) ops.push(this.put(`s!${s.id}`, encodeFrame(s)))
     } catch (err) {
       return Promise.reject(err)

@@ -9,10 +9,30 @@ import type { Store } from './index.js'
 
 export type BatchOp = AbstractBatchOperation<Store, string, Uint8Array>
 
+/**
+ * A put whose value is encoded when its batch goes to LevelDB, not when it is queued: under a
+ * burst thousands of writes wait behind the batch being synced, and an encoded value would wait
+ * with each (~460 bytes a queued DM, and a buffer of its own so as not to pin a slab of Node's
+ * pool). Encoded at the flush, it is a pool slice that LevelDB copies and that dies at once.
+ * `encode` must read only what stays unchanged until the write resolves; if it throws, that
+ * write alone is refused.
+ */
+export interface LazyPut {
+  type: 'put'
+  sublevel?: BatchOp['sublevel']
+  key: string
+  encode: () => Uint8Array
+}
+
+export type WriteOp = BatchOp | LazyPut
+
 /** An operation on the root store, the key already carrying its sublevel's prefix; the formats classic-level reads. */
 type RootOp =
   | { type: 'put'; key: string; value: Uint8Array; keyEncoding: 'utf8'; valueEncoding: 'view' }
   | { type: 'del'; key: string; keyEncoding: 'utf8' }
+
+/** A queued operation: a root one, or a lazy put still to encode (never handed to LevelDB as it is). */
+type QueuedOp = RootOp | { type: 'lazy'; key: string; encode: () => Uint8Array }
 
 /** The implementer's side of abstract-level (classic-level's own batch), which the public `batch()` calls after preparing each operation. */
 interface Implementation {
@@ -22,13 +42,15 @@ interface Implementation {
 interface Pending {
   resolve: () => void
   reject: (err: Error) => void
+  /** how many of the queued operations are this write's (they are consecutive) */
+  n: number
 }
 
 export class GroupCommit {
   /** the writers waiting for the next batch, one per write() */
   private queue: Pending[] = []
   /** their operations, flat: handed to LevelDB and dropped, never held across the fsync */
-  private ops: RootOp[] = []
+  private ops: QueuedOp[] = []
   private scheduled = false
   private flushing = false
   readonly stats = { batches: 0, writes: 0 }
@@ -36,9 +58,9 @@ export class GroupCommit {
   constructor(private readonly db: Store) {}
 
   /** Not async: one promise a write, not two (a burst keeps thousands waiting on the fsync). */
-  write(ops: BatchOp[]): Promise<void> {
+  write(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return Promise.resolve()
-    let root: RootOp[]
+    let root: QueuedOp[]
     try {
       root = ops.map(op => this.rootOp(op))
     } catch (err) {
@@ -46,7 +68,7 @@ export class GroupCommit {
     }
     return new Promise((resolve, reject) => {
       for (const op of root) this.ops.push(op)
-      this.queue.push({ resolve, reject })
+      this.queue.push({ resolve, reject, n: root.length })
       this.schedule()
     })
   }
@@ -57,10 +79,11 @@ export class GroupCommit {
    * as the root has). Measured per operation: a chained put with a `sublevel` option ~15 µs
    * of CPU, a root array operation ~7 µs (five operations per DM).
    */
-  private rootOp(op: BatchOp): RootOp {
+  private rootOp(op: WriteOp): QueuedOp {
     const sub = op.sublevel as unknown as { prefix: string; db: unknown } | undefined
     if (sub != null && sub.db !== this.db) throw new Error('a group commit writes only sublevels of its own store')
     const key = sub != null ? sub.prefix + (op.key as string) : (op.key as string)
+    if ('encode' in op) return { type: 'lazy', key, encode: op.encode }
     return op.type === 'put'
       ? { type: 'put', key, value: op.value as Uint8Array, keyEncoding: 'utf8', valueEncoding: 'view' }
       : { type: 'del', key, keyEncoding: 'utf8' }
@@ -76,9 +99,14 @@ export class GroupCommit {
 
   private async flush(): Promise<void> {
     this.scheduled = false
-    const batch = this.queue
+    let batch = this.queue
     this.queue = []
     this.flushing = true
+    const { ops, refused } = this.encoded(batch, this.takeOps())
+    if (refused != null) {
+      for (const [p, err] of refused) p.reject(err)
+      batch = batch.filter(p => !refused.has(p))
+    }
     try {
       // an array batch, not a chained one: classic-level frees a chained batch's native copy
       // of every key and value only when its JS object is collected, and that object lives
@@ -86,7 +114,7 @@ export class GroupCommit {
       // (unseen by V8) until the next major GC: ~40 MB RSS per 100k writes of ~450 bytes.
       // The array form copies them into a native batch inside the call and frees it after
       // the write. Nothing here keeps the operations across the fsync: they can die young
-      await this.batch(this.takeOps())
+      await this.batch(ops)
       this.stats.batches++
       this.stats.writes += batch.length
       for (const p of batch) p.resolve()
@@ -113,7 +141,33 @@ export class GroupCommit {
     await (db as unknown as Implementation)._batch(ops, { sync: true })
   }
 
-  private takeOps(): RootOp[] {
+  /** The batch's operations with their lazy values encoded; a write whose value fails to encode is refused, and its operations left out. */
+  private encoded(batch: Pending[], queued: QueuedOp[]): { ops: RootOp[]; refused?: Map<Pending, Error> } {
+    const ops: RootOp[] = []
+    let refused: Map<Pending, Error> | undefined
+    let at = 0
+    for (const p of batch) {
+      const start = ops.length
+      for (let i = at; i < at + p.n; i++) {
+        const op = queued[i] as QueuedOp
+        if (op.type !== 'lazy') {
+          ops.push(op)
+          continue
+        }
+        try {
+          ops.push({ type: 'put', key: op.key, value: op.encode(), keyEncoding: 'utf8', valueEncoding: 'view' })
+        } catch (err) {
+          ;(refused ??= new Map()).set(p, err as Error)
+          ops.length = start
+          break
+        }
+      }
+      at += p.n
+    }
+    return { ops, ...(refused != null ? { refused } : {}) }
+  }
+
+  private takeOps(): QueuedOp[] {
     const ops = this.ops
     this.ops = []
     return ops
