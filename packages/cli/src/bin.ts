@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import '@claudemesh/node/polyfill'
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const argv = process.argv.slice(2)
@@ -14,9 +15,11 @@ const NODE_ROLES = new Set(['daemon', 'mcp', 'courier'])
 
 async function run(): Promise<number> {
   if (argv.length === 2 && argv[0] === 'hook') return ((await import(HOOK)) as HookModule).hookMain(argv[1] as string)
-  // only from the bundle (dist/claudemesh.mjs): dist/bin.js, in development, runs what tsc built
-  if (NODE_ROLES.has(argv[0] ?? '') && import.meta.url.endsWith('/claudemesh.mjs'))
-    return (await import('./node-bundle.js')).runNodeBundle(fileURLToPath(new URL('./claudemesh-node.cjs', import.meta.url)), argv)
+  // only from the bundle (dist/claudemesh.mjs): dist/bin.js, in development, runs what tsc built;
+  // without the CommonJS file beside it (a partial copy), the ES bundle still runs every command
+  const nodeBundle = fileURLToPath(new URL('./claudemesh-node.cjs', import.meta.url))
+  if (NODE_ROLES.has(argv[0] ?? '') && import.meta.url.endsWith('/claudemesh.mjs') && existsSync(nodeBundle))
+    return (await import('./node-bundle.js')).runNodeBundle(nodeBundle, argv)
   return (await import('./index.js')).main(argv)
 }
 process.exit(await run())
