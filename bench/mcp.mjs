@@ -8,10 +8,9 @@
 //    warm-up), and of the trivial server's `ping`.
 // The client is the SDK's Client + StdioClientTransport, resolved from packages/cli.
 import { randomUUID } from 'node:crypto'
-import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { withPeerHome } from './lib/daemons.mjs'
+import { codeCacheReady, withPeerHome } from './lib/daemons.mjs'
 import { lat, r3 } from './lib/agents.mjs'
 import { cliBin, emit, guard, procCpuMs, progress, root, round, summary } from './lib/harness.mjs'
 import { importFrom } from './lib/resolve.mjs'
@@ -118,16 +117,6 @@ async function callSeries(client, name, args = {}) {
   return lat(times)
 }
 
-/** Wait (up to 15 s) for the mcp role's code cache in `home`; true once it is there. */
-async function mcpCodeCache(home) {
-  const until = performance.now() + 15_000
-  while (performance.now() < until) {
-    if ((await readdir(join(home, 'cache')).catch(() => [])).some(f => f.startsWith('mcp-') && f.endsWith('.v8'))) return true
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  return false
-}
-
 async function main() {
   const trivialEnv = { ...process.env }
   result.trivialServer = { what: 'baseline: an MCP stdio server with one tool, same SDK (bench/lib/trivial-mcp.mjs)' }
@@ -160,7 +149,7 @@ async function main() {
       claudemesh.peersOnlineDuringCalls = peers
       claudemesh.meshInfoCallMs = await callSeries(s.client, 'mesh_info')
       claudemesh.listPeersCallMs = await callSeries(s.client, 'list_peers')
-      claudemesh.codeCache = (await mcpCodeCache(home)) ? 'used (written by the first server)' : 'none written within 15 s'
+      claudemesh.codeCache = (await codeCacheReady(home, 'mcp')) ? 'used (written by the first server)' : 'none written within 15 s'
     } finally {
       await s.close()
     }

@@ -70,15 +70,15 @@ async function coldStartOnce(env, name) {
 }
 
 /**
- * The daemon's code cache (packages/cli/src/node-bundle.ts) in this home: the long-lived peer
+ * A role's code cache (packages/cli/src/node-bundle.ts) in this home: a process of that role
  * writes it 3 s after its start, and a user's every start but the first finds it. Waits for it
  * (up to `ms`); true when it is there.
  */
-async function codeCacheReady(home, ms = 15_000) {
+export async function codeCacheReady(home, role, ms = 15_000) {
   const dir = join(home, 'cache')
   const until = performance.now() + ms
   while (performance.now() < until) {
-    if ((await readdir(dir).catch(() => [])).some(f => f.startsWith('daemon-') && f.endsWith('.v8'))) return true
+    if ((await readdir(dir).catch(() => [])).some(f => f.startsWith(`${role}-`) && f.endsWith('.v8'))) return true
     await sleep(100)
   }
   return false
@@ -100,7 +100,7 @@ export async function coldStart(ctx, runs = 10, { noCache = false } = {}) {
   for (let i = 0; i < runs; i++) hook.push(await timeToExit([cliBin, 'hook', 'post-tool-use'], { env: hookEnv }))
   const importNode = []
   for (let i = 0; i < runs; i++) importNode.push(await timeToExit(['--input-type=module', '-e', importNodeScript]))
-  const codeCache = await codeCacheReady(ctx.home)
+  const codeCache = await codeCacheReady(ctx.home, 'daemon')
   const ready = []
   const joined = []
   const cpuAtJoin = []

@@ -17,9 +17,10 @@ async function run(): Promise<number> {
   if (argv.length === 2 && argv[0] === 'hook') return ((await import(HOOK)) as HookModule).hookMain(argv[1] as string)
   // only from the bundle (dist/claudemesh.mjs): dist/bin.js, in development, runs what tsc built;
   // without the CommonJS file beside it (a partial copy), the ES bundle still runs every command
-  const nodeBundle = fileURLToPath(new URL('./claudemesh-node.cjs', import.meta.url))
-  if (NODE_ROLES.has(argv[0] ?? '') && import.meta.url.endsWith('/claudemesh.mjs') && existsSync(nodeBundle))
-    return (await import('./node-bundle.js')).runNodeBundle(nodeBundle, argv)
+  if (NODE_ROLES.has(argv[0] ?? '') && import.meta.url.endsWith('/claudemesh.mjs')) {
+    const nodeBundle = fileURLToPath(new URL('./claudemesh-node.cjs', import.meta.url))
+    if (existsSync(nodeBundle)) return (await import('./node-bundle.js')).runNodeBundle(nodeBundle, argv)
+  }
   return (await import('./index.js')).main(argv)
 }
 process.exit(await run())

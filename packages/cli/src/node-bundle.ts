@@ -15,11 +15,11 @@
  * directory. CLAUDEMESH_CODE_CACHE=0 turns it off.
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { homedir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import vm from 'node:vm'
+import { assertPrivate, homeDir } from '@claudemesh/node/client'
 
 const SAVE_AFTER_MS = 3_000
 /** a cache larger than this is not ours (the daemon's is ~2.5 MB) */
@@ -68,20 +68,17 @@ export function loadBundle(file: string, cache: string | undefined): LoadedBundl
 
 /** Where this role's cache for this bundle and this Node lives; undefined when the home is not private. */
 export function cacheFile(env: NodeJS.ProcessEnv, file: string, role: string): string | undefined {
-  const h = env.CLAUDEMESH_HOME
-  const home = resolve(h != null && h !== '' ? h : join(homedir(), '.claudemesh')) // as home.ts homeDir
+  const home = homeDir(env)
+  try {
+    if (assertPrivate(home) == null) return undefined
+  } catch {
+    return undefined
+  }
   const st = statSync(file)
-  if (!isPrivate(statSync(home, { throwIfNoEntry: false }))) return undefined
   // the path first: two installs (a global one, an npx one) each keep theirs, not overwrite each other's
   const where = createHash('sha256').update(file).digest('hex').slice(0, 8)
   const key = `${where}-${process.version}-${process.arch}-${st.size}-${Math.floor(st.mtimeMs)}`
   return join(home, 'cache', `${role.replace(/[^a-z]/g, '')}-${key}.v8`)
-}
-
-/** assertPrivate's rule (home.ts), as a test: ours, and not writable by group or others. */
-function isPrivate(st: Stats | undefined): boolean {
-  const uid = process.getuid?.()
-  return st != null && (uid == null || (st.uid === uid && (st.mode & 0o022) === 0))
 }
 
 /**
@@ -104,9 +101,10 @@ function sibling(cache: string): string {
 function readPrivate(file: string): Buffer | undefined {
   if (file === '') return undefined
   try {
-    const st = statSync(file, { throwIfNoEntry: false })
-    if (!isPrivate(st) || !isPrivate(statSync(dirname(file))) || (st?.size ?? 0) > MAX_CACHE_BYTES) return undefined
-    return readFileSync(file)
+    // assertPrivate throws for a file or directory others own or can write
+    const st = assertPrivate(file)
+    assertPrivate(dirname(file))
+    return st == null || st.size > MAX_CACHE_BYTES ? undefined : readFileSync(file)
   } catch {
     return undefined
   }
@@ -129,7 +127,7 @@ function save(file: string, script: vm.Script): void {
   const tmp = `${file}.${process.pid}.tmp`
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
-    if (!isPrivate(statSync(dir))) return
+    assertPrivate(dir) // mkdir leaves an existing directory as it is
     const data = script.createCachedData()
     writeFileSync(tmp, Buffer.concat([createHash('sha256').update(data).digest(), data]), { mode: 0o600 })
     renameSync(tmp, file)

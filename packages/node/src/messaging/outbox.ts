@@ -143,8 +143,8 @@ export class Outbox {
     } catch (err) {
       return Promise.reject(err)
     }
-    // not async: a suspended async function keeps its locals (the operations, their encoded
-    // values) until the fsync, and a burst keeps thousands of sends waiting on it
+    // not async: a suspended async function keeps its locals (the operations) until the fsync,
+    // and a burst keeps thousands of sends waiting on it
     return this.commit.write(ops).then(() => {
       for (const item of items) this.queue(item, newStatus(item.id, item.to, item.toName, 'pending', item.createdAt))
       for (const s of extra) this.newest.note(s)
