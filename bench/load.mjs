@@ -26,7 +26,7 @@
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { lat, r3, withAgents } from './lib/agents.mjs'
-import { emit, guard, progress, round, section, sleep } from './lib/harness.mjs'
+import { emit, guard, progress, resetPeakRss, round, section, sleep } from './lib/harness.mjs'
 import { startMembers, withRelayMesh } from './lib/relay.mjs'
 
 const quick = process.env.BENCH_QUICK === '1'
@@ -264,7 +264,7 @@ function rssReport(agents, base, n, relayAgent) {
     perNodeMarginalMB: round(marginal),
     perNodeAloneEstimateMB: round(marginal + baseOne),
     nodesPerProcess: Math.ceil(n / agents.length),
-    note: 'peak RSS (VmHWM) of each agent process, startup included; marginal = (total − baselines) / N; alone = marginal + one baseline'
+    note: 'peak RSS (VmHWM) of each agent process, startup included (a warm round: since that round began, sinceRoundStart); marginal = (total − baselines) / N; alone = marginal + one baseline'
   }
 }
 
@@ -344,14 +344,17 @@ async function runCase({ n, m, key }, mode) {
     }
     const rounds = []
     for (let i = 0; i < ROUNDS; i++) {
+      // each round's own peak: the kernel's high-water mark is reset to the current RSS first
+      // (the first round's peak includes start-up, as it always did)
+      const hwmReset = i === 0 || [...agents, relayAgent].every(a => a == null || resetPeakRss(a.pid))
       rounds.push(await measureRound(await burstAndWait(agents, all, m, mode === 'relay', relayAgent), mode))
+      rounds[i].rss = { ...rssReport(agents, base, n, relayAgent), ...(i > 0 ? { sinceRoundStart: hwmReset } : {}) }
       progress(`${key} ${mode} round ${i + 1}: ${line(rounds[i])}`)
     }
     const r = {
       ...rounds[0],
       layout: `${n} ${mode === 'relay' ? 'members (listen: [], only via the relay)' : 'nodes (one home, registry discovery, no relay)'} in ${agents.length} agent process(es)${mode === 'relay' ? ' + the relay alone in one' : ''}`,
       attempted: n * m,
-      rss: rssReport(agents, base, n, relayAgent),
       startup,
       ...(rounds.length > 1
         ? { warm: { what: 'the same burst again, on the connections and channels the first one opened', ...rounds[1] } }
@@ -392,6 +395,7 @@ result.summary = Object.entries(result.cases).flatMap(([key, modes]) =>
           p99: r.latencyMs?.p99,
           ackP50: r.sendToAckMs?.p50,
           rssMB: r.rss?.totalPeakMB,
+          ...(r.warm?.rss != null ? { warmRssMB: r.warm.rss.totalPeakMB } : {}),
           cpuS: r.cpuSeconds?.total,
           wallMs: r.wallMs,
           target: r.target,

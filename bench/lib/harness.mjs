@@ -2,7 +2,7 @@
 // up (normal end, error, signal or watchdog), a line reader that timestamps each line, small
 // statistics, and /proc readers. Progress goes to stderr; stdout is reserved for the result.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -165,6 +165,19 @@ export function procMemMB(pid) {
     return { rss: round(kb('VmRSS') / 1024), hwm: round(kb('VmHWM') / 1024) }
   } catch {
     return null
+  }
+}
+
+/**
+ * Reset a process's peak RSS (VmHWM) to its current RSS (Linux: `5` to /proc/<pid>/clear_refs),
+ * so a later procMemMB's `hwm` is the peak since now. False where that is not allowed.
+ */
+export function resetPeakRss(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5')
+    return true
+  } catch {
+    return false
   }
 }
 
