@@ -19,7 +19,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, wri
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import vm from 'node:vm'
-import { assertPrivate, homeDir } from '@claudemesh/node/client'
+import { assertPrivate, homeDir } from '@claudemesh/node/home'
 
 const SAVE_AFTER_MS = 3_000
 /** a cache larger than this is not ours (the daemon's is ~2.5 MB) */

@@ -70,6 +70,16 @@ describe('bundle', () => {
     for (const marker of markers) expect(loads(lazily, marker).length, marker).toBeGreaterThan(0)
   })
 
+  it('the node roles loader imports only the home helpers before it reads claudemesh-node.cjs', () => {
+    // every chunk evaluated here is compiled from source on each daemon/MCP start (no code cache
+    // for ES modules): importing assertPrivate from the client entry once pulled in zod mini and
+    // the control client, 250 KB and ~20 ms of every start
+    const loader = entries().filter(e => readFileSync(join(dir, e), 'utf8').includes('cachedDataRejected'))
+    expect(loader).toHaveLength(1)
+    const bytes = [...staticClosure(loader[0] as string)].reduce((n, f) => n + readFileSync(join(dir, f)).byteLength, 0)
+    expect(bytes).toBeLessThan(16_000)
+  })
+
   it("a hook's file stands alone and holds only the part of zod it uses", () => {
     const hook = readFileSync(join(dir, 'hook.mjs'), 'utf8')
     expect(dynamicImports('hook.mjs')).toEqual([])
