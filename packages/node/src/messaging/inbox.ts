@@ -100,32 +100,33 @@ export class Inbox {
    * Store a message durably unless it is already here. Resolves true when it was new (and is
    * now on disk), false for a duplicate. Either way the caller may acknowledge it.
    */
-  async add(m: InboxMessage): Promise<boolean> {
+  add(m: InboxMessage): Promise<boolean> {
     const pending = this.inflight.get(m.id)
     if (pending != null) return pending.then(() => false)
+    if (this.ids.has(m.id)) return Promise.resolve(false)
+    m.seq = this.lastSeq = Math.max(m.receivedAt * 1000, this.lastSeq + 1)
     const before = this.tail
-    const p = (async () => {
-      if (this.ids.has(m.id)) return false
-      m.seq = this.lastSeq = Math.max(m.receivedAt * 1000, this.lastSeq + 1)
-      await this.commit.write(this.addOps(m))
-      // the writes batch freely; each add resolves after every earlier one, so a message is
-      // counted and announced (message:receive) in the order it was stored (SPEC.md §12.4)
-      await before
-      this.ids.set(m.id, m.seq)
-      this.unreadCount++
-      this.bySender.add(m, `${pad(m.seq)}!${m.id}`)
-      return true
-    })()
+    // a chain of promises, not async functions: a burst keeps thousands of adds waiting on the
+    // fsync, and a suspended async function keeps its frame until then. The writes batch
+    // freely; each add resolves after every earlier one, so a message is counted and announced
+    // (message:receive) in the order it was stored (SPEC.md §12.4)
+    const p = this.commit
+      .write(this.addOps(m))
+      .then(() => before)
+      .then(() => {
+        this.ids.set(m.id, m.seq as number)
+        this.unreadCount++
+        this.bySender.add(m, `${pad(m.seq as number)}!${m.id}`)
+        return true
+      })
     this.inflight.set(m.id, p)
     this.tail = p.then(
       () => {},
       () => {}
     )
-    try {
-      return await p
-    } finally {
+    return p.finally(() => {
       this.inflight.delete(m.id)
-    }
+    })
   }
 
   /** The message's value is encoded when its batch is written (LazyPut): nothing changes `m` before its write resolves. */
