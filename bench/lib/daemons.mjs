@@ -50,13 +50,13 @@ export async function withPeerHome(fn) {
   }
 }
 
-export function spawnDaemon(env, name) {
-  return spawnTracked([cliBin, 'daemon', '--name', name], { env })
+export function spawnDaemon(env, name, bin = cliBin) {
+  return spawnTracked([bin, 'daemon', '--name', name], { env })
 }
 
 /** Spawn a daemon and time spawn → first multiaddr (ready) and spawn → "+ bench-peer joined". */
-async function coldStartOnce(env, name) {
-  const d = spawnDaemon(env, name)
+async function coldStartOnce(env, name, bin = cliBin) {
+  const d = spawnDaemon(env, name, bin)
   try {
     const ready = await d.stdout.wait(isAddr, READY_TIMEOUT_MS, 'multiaddr on stdout')
     const joined = await d.stderr.wait(joinedLine(PEER), JOIN_TIMEOUT_MS, `"+ ${PEER} joined" on stderr`)
@@ -74,22 +74,38 @@ async function coldStartOnce(env, name) {
  * writes it 3 s after its start, and a user's every start but the first finds it. Waits for it
  * (up to `ms`); true when it is there.
  */
-export async function codeCacheReady(home, role, ms = 15_000) {
+export async function codeCacheReady(home, role, ms = 15_000, except = new Set()) {
   const dir = join(home, 'cache')
   const until = performance.now() + ms
   while (performance.now() < until) {
-    if ((await readdir(dir).catch(() => [])).some(f => f.startsWith(`${role}-`) && f.endsWith('.v8'))) return true
+    if ((await readdir(dir).catch(() => [])).some(f => f.startsWith(`${role}-`) && f.endsWith('.v8') && !except.has(f))) return true
     await sleep(100)
   }
   return false
 }
 
 /**
+ * Start a daemon of build `bin` once so that it writes its own code cache (a cache is keyed by
+ * the bundle's path): every measured start of it then starts as a user's would. True when written.
+ */
+async function warmCodeCache(ctx, bin) {
+  const before = new Set(await readdir(join(ctx.home, 'cache')).catch(() => []))
+  const d = spawnDaemon(ctx.env, 'warm-ab', bin)
+  try {
+    return await codeCacheReady(ctx.home, 'daemon', 15_000, before)
+  } finally {
+    await stopChild(d)
+  }
+}
+
+/**
  * `runs` cold starts of a daemon (with the code cache, as every start after a user's first),
  * and with `noCache` as many again, interleaved, with CLAUDEMESH_CODE_CACHE=0: the same bundle
- * compiled from source, as a first start is.
+ * compiled from source, as a first start is. With `abBin` (another build's dist/claudemesh.mjs,
+ * copied inside packages/cli so its imports resolve) as many starts of that build, interleaved
+ * with this one's in the same home: an A/B that the machine's drifting load hits on both sides.
  */
-export async function coldStart(ctx, runs = 10, { noCache = false } = {}) {
+export async function coldStart(ctx, runs = 10, { noCache = false, abBin } = {}) {
   const baseline = []
   for (let i = 0; i < runs; i++) baseline.push(await timeToExit(['-e', '0']))
   const cliVersion = []
@@ -108,29 +124,60 @@ export async function coldStart(ctx, runs = 10, { noCache = false } = {}) {
   const failures = []
   const joinedNoCache = []
   const cpuNoCache = []
-  for (let i = 0; i < runs; i++) {
-    if (noCache) {
-      try {
-        const r = await coldStartOnce({ ...ctx.env, CLAUDEMESH_CODE_CACHE: '0' }, `cold-nc-${i}`)
-        joinedNoCache.push(r.joined)
-        if (r.cpu != null) cpuNoCache.push(r.cpu)
+  const ab = { ready: [], joined: [], cpu: [], cache: abBin != null ? await warmCodeCache(ctx, abBin) : false }
+  // each round runs every variant once, in an order rotated by one each round: a start right
+  // after a start compiled from source measured ~20-40 ms slower, so no variant always follows it
+  const variants = [
+    {
+      name: 'head',
+      run: async i => {
+        const r = await coldStartOnce(ctx.env, `cold-${i}`)
+        ready.push(r.ready)
+        joined.push(r.joined)
+        if (r.cpu != null) cpuAtJoin.push(r.cpu)
+        const t = performance.now()
         await stopChild(r.daemon)
-      } catch (err) {
-        failures.push(`no cache: ${err.message}`)
+        stop.push(performance.now() - t)
+        progress(`cold start ${i + 1}/${runs}: ready ${round(r.ready)} ms, joined ${round(r.joined)} ms`)
       }
-    }
-    try {
-      const r = await coldStartOnce(ctx.env, `cold-${i}`)
-      ready.push(r.ready)
-      joined.push(r.joined)
-      if (r.cpu != null) cpuAtJoin.push(r.cpu)
-      const t = performance.now()
-      await stopChild(r.daemon)
-      stop.push(performance.now() - t)
-      progress(`cold start ${i + 1}/${runs}: ready ${round(r.ready)} ms, joined ${round(r.joined)} ms`)
-    } catch (err) {
-      failures.push(err.message)
-      progress(`cold start ${i + 1}/${runs} failed: ${err.message}`)
+    },
+    ...(noCache
+      ? [
+          {
+            name: 'no cache',
+            run: async i => {
+              const r = await coldStartOnce({ ...ctx.env, CLAUDEMESH_CODE_CACHE: '0' }, `cold-nc-${i}`)
+              joinedNoCache.push(r.joined)
+              if (r.cpu != null) cpuNoCache.push(r.cpu)
+              await stopChild(r.daemon)
+            }
+          }
+        ]
+      : []),
+    ...(abBin != null
+      ? [
+          {
+            name: abBin,
+            run: async i => {
+              const r = await coldStartOnce(ctx.env, `cold-ab-${i}`, abBin)
+              ab.ready.push(r.ready)
+              ab.joined.push(r.joined)
+              if (r.cpu != null) ab.cpu.push(r.cpu)
+              await stopChild(r.daemon)
+            }
+          }
+        ]
+      : [])
+  ]
+  for (let i = 0; i < runs; i++) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[(i + k) % variants.length]
+      try {
+        await v.run(i)
+      } catch (err) {
+        failures.push(`${v.name}: ${err.message}`)
+        progress(`cold start ${i + 1}/${runs} (${v.name}) failed: ${err.message}`)
+      }
     }
   }
   const nodeCpus = []
@@ -153,6 +200,20 @@ export async function coldStart(ctx, runs = 10, { noCache = false } = {}) {
             what: 'the same starts interleaved with CLAUDEMESH_CODE_CACHE=0 (a first start: the bundle compiled from source)',
             joinedMs: summary(joinedNoCache),
             cpuMsAtJoin: summary(cpuNoCache)
+          }
+        }
+      : {}),
+    ...(abBin != null
+      ? {
+          ab: {
+            what: 'the same starts of another build (BENCH_AB_BIN), interleaved with these in the same home',
+            bin: abBin,
+            codeCache: ab.cache ? 'its own, written before the runs' : 'not written within 15 s',
+            readyMs: summary(ab.ready),
+            joinedMs: summary(ab.joined),
+            cpuMsAtJoin: summary(ab.cpu),
+            /** this build's median joined time over the other's: below 1 is faster */
+            joinedRatio: round(joinedSummary.median / summary(ab.joined).median, 3)
           }
         }
       : {}),
