@@ -117,63 +117,30 @@ export async function coldStart(ctx, runs = 10, { noCache = false, abBin } = {})
   const importNode = []
   for (let i = 0; i < runs; i++) importNode.push(await timeToExit(['--input-type=module', '-e', importNodeScript]))
   const codeCache = await codeCacheReady(ctx.home, 'daemon')
-  const ready = []
-  const joined = []
-  const cpuAtJoin = []
   const stop = []
   const failures = []
-  const joinedNoCache = []
-  const cpuNoCache = []
-  const ab = { ready: [], joined: [], cpu: [], cache: abBin != null ? await warmCodeCache(ctx, abBin) : false }
+  /** one build and environment to start: what each of its starts measured */
+  const variant = (name, env, bin, tag) => ({ name, env, bin, tag, ready: [], joined: [], cpu: [] })
+  const head = variant('head', ctx.env, cliBin, 'cold')
+  const nc = noCache ? variant('no cache', { ...ctx.env, CLAUDEMESH_CODE_CACHE: '0' }, cliBin, 'cold-nc') : undefined
+  const ab = abBin != null ? variant(abBin, ctx.env, abBin, 'cold-ab') : undefined
+  const abCache = ab != null ? await warmCodeCache(ctx, abBin) : false
+  const variants = [head, nc, ab].filter(v => v != null)
   // each round runs every variant once, in an order rotated by one each round: a start right
   // after a start compiled from source measured ~20-40 ms slower, so no variant always follows it
-  const variants = [
-    {
-      name: 'head',
-      run: async i => {
-        const r = await coldStartOnce(ctx.env, `cold-${i}`)
-        ready.push(r.ready)
-        joined.push(r.joined)
-        if (r.cpu != null) cpuAtJoin.push(r.cpu)
-        const t = performance.now()
-        await stopChild(r.daemon)
-        stop.push(performance.now() - t)
-        progress(`cold start ${i + 1}/${runs}: ready ${round(r.ready)} ms, joined ${round(r.joined)} ms`)
-      }
-    },
-    ...(noCache
-      ? [
-          {
-            name: 'no cache',
-            run: async i => {
-              const r = await coldStartOnce({ ...ctx.env, CLAUDEMESH_CODE_CACHE: '0' }, `cold-nc-${i}`)
-              joinedNoCache.push(r.joined)
-              if (r.cpu != null) cpuNoCache.push(r.cpu)
-              await stopChild(r.daemon)
-            }
-          }
-        ]
-      : []),
-    ...(abBin != null
-      ? [
-          {
-            name: abBin,
-            run: async i => {
-              const r = await coldStartOnce(ctx.env, `cold-ab-${i}`, abBin)
-              ab.ready.push(r.ready)
-              ab.joined.push(r.joined)
-              if (r.cpu != null) ab.cpu.push(r.cpu)
-              await stopChild(r.daemon)
-            }
-          }
-        ]
-      : [])
-  ]
   for (let i = 0; i < runs; i++) {
     for (let k = 0; k < variants.length; k++) {
       const v = variants[(i + k) % variants.length]
       try {
-        await v.run(i)
+        const r = await coldStartOnce(v.env, `${v.tag}-${i}`, v.bin)
+        v.ready.push(r.ready)
+        v.joined.push(r.joined)
+        if (r.cpu != null) v.cpu.push(r.cpu)
+        const t = performance.now()
+        await stopChild(r.daemon)
+        if (v !== head) continue
+        stop.push(performance.now() - t)
+        progress(`cold start ${i + 1}/${runs}: ready ${round(r.ready)} ms, joined ${round(r.joined)} ms`)
       } catch (err) {
         failures.push(`${v.name}: ${err.message}`)
         progress(`cold start ${i + 1}/${runs} (${v.name}) failed: ${err.message}`)
@@ -182,33 +149,33 @@ export async function coldStart(ctx, runs = 10, { noCache = false, abBin } = {})
   }
   const nodeCpus = []
   for (let i = 0; i < Math.min(runs, 5); i++) nodeCpus.push(await nodeCpu())
-  const joinedSummary = summary(joined)
+  const joinedSummary = summary(head.joined)
   const nodeSummary = summary(baseline)
   return {
     ok: failures.length === 0,
     target: '< 300 ms (spawn → connected to one peer)',
-    readyMs: summary(ready),
+    readyMs: summary(head.ready),
     joinedMs: joinedSummary,
     /** CPU (user + system, 10 ms ticks) the daemon had used when it saw the peer */
-    cpuMsAtJoin: summary(cpuAtJoin),
+    cpuMsAtJoin: summary(head.cpu),
     codeCache: codeCache
       ? 'used (written by the long-lived peer daemon in the same home)'
       : 'not written within 15 s: compiled from source',
-    ...(noCache
+    ...(nc != null
       ? {
           noCodeCache: {
             what: 'the same starts interleaved with CLAUDEMESH_CODE_CACHE=0 (a first start: the bundle compiled from source)',
-            joinedMs: summary(joinedNoCache),
-            cpuMsAtJoin: summary(cpuNoCache)
+            joinedMs: summary(nc.joined),
+            cpuMsAtJoin: summary(nc.cpu)
           }
         }
       : {}),
-    ...(abBin != null
+    ...(ab != null
       ? {
           ab: {
             what: 'the same starts of another build (BENCH_AB_BIN), interleaved with these in the same home',
             bin: abBin,
-            codeCache: ab.cache ? 'its own, written before the runs' : 'not written within 15 s',
+            codeCache: abCache ? 'its own, written before the runs' : 'not written within 15 s',
             readyMs: summary(ab.ready),
             joinedMs: summary(ab.joined),
             cpuMsAtJoin: summary(ab.cpu),

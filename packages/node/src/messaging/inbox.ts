@@ -104,7 +104,7 @@ export class Inbox {
     const pending = this.inflight.get(m.id)
     if (pending != null) return pending.then(() => false)
     if (this.ids.has(m.id)) return Promise.resolve(false)
-    m.seq = this.lastSeq = Math.max(m.receivedAt * 1000, this.lastSeq + 1)
+    const seq = (m.seq = this.lastSeq = Math.max(m.receivedAt * 1000, this.lastSeq + 1))
     const before = this.tail
     // a chain of promises, not async functions: a burst keeps thousands of adds waiting on the
     // fsync, and a suspended async function keeps its frame until then. The writes batch
@@ -114,9 +114,9 @@ export class Inbox {
       .write(this.addOps(m))
       .then(() => before)
       .then(() => {
-        this.ids.set(m.id, m.seq as number)
+        this.ids.set(m.id, seq)
         this.unreadCount++
-        this.bySender.add(m, `${pad(m.seq as number)}!${m.id}`)
+        this.bySender.add(m, `${pad(seq)}!${m.id}`)
         return true
       })
     this.inflight.set(m.id, p)
