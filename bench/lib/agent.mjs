@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { setFlagsFromString } from 'node:v8'
 import { seeded } from './harness.mjs'
 import { importFrom } from './resolve.mjs'
 
@@ -18,6 +19,16 @@ const dist = process.env.CLAUDEMESH_BENCH_NODE_DIST ?? join(root, 'packages/node
 await import(pathToFileURL(join(dist, 'polyfill.js')).href)
 const { createMesh, createMeshNode } = await import(pathToFileURL(join(dist, 'index.js')).href)
 const { lpStream } = await importFrom(dirname(dist), '@libp2p/utils')
+// an agent hosting nodes runs the heap policy the CLI's node roles run once started
+// (packages/node/src/heap.ts: the old generation's growth bounded); not the young generation's
+// hold, which is for one node's start, not twenty's. A build without heap.js (an A/B against an
+// older dist) keeps V8's defaults. BENCH_HEAP_GROWING_PERCENT=<n> sets another bound to compare
+const heap = await import(pathToFileURL(join(dist, 'heap.js')).href).catch(() => null)
+const nodesStarted = () => {
+  const percent = process.env.BENCH_HEAP_GROWING_PERCENT
+  if (percent != null) setFlagsFromString(`--heap-growing-percent=${Number(percent)}`)
+  else heap?.boundOldGeneration()
+}
 
 const ECHO = '/bench/echo/1.0.0'
 const RAW = '/bench/raw/1.0.0'
@@ -285,6 +296,7 @@ const handlers = {
     }
     const t0 = performance.now()
     await Promise.all(fresh.map(n => n.start()))
+    nodesStarted()
     for (const n of fresh) nodes.push(recorder(n))
     log(`${fresh.length} node(s) started in ${(performance.now() - t0).toFixed(0)} ms`)
     return fresh.map(n => n.peerId)
@@ -1173,6 +1185,7 @@ const relayHandlers = {
       )
     }
     for (const m of fresh) members.set(m.peerId, m)
+    nodesStarted()
     log(
       `${fresh.length} member(s) started in ${(performance.now() - t0).toFixed(0)} ms${failures.length > 0 ? ` (${failures.length} failed start(s) retried)` : ''}`
     )

@@ -7,6 +7,9 @@ import { procCpuMs, procMemMB, progress, removeDir, spawnTracked, stopChild, tem
 
 const agentPath = join(fileURLToPath(new URL('.', import.meta.url)), 'agent.mjs')
 
+/** BENCH_AGENT_ARGS="--flag ...": Node/V8 flags for every agent (NODE_OPTIONS refuses most V8 flags), for A/Bs of them. */
+const nodeArgs = () => (process.env.BENCH_AGENT_ARGS ?? '').split(/\s+/).filter(a => a !== '')
+
 /**
  * Start an agent. `cpuProfDir` (or env BENCH_CPU_PROF=<dir>) runs it under --cpu-prof.
  * Resolves once the agent has loaded the node package and said it is ready.
@@ -18,7 +21,7 @@ export async function spawnAgent(
   const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${label}.${Date.now()}.cpuprofile`] : []
   const env = { ...process.env, BENCH_AGENT_LABEL: label }
   delete env.DEBUG
-  const p = spawnTracked([...prof, agentPath], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced', env })
+  const p = spawnTracked([...prof, ...nodeArgs(), agentPath], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced', env })
   p.child.stderr.on('data', d => {
     process.stderr.write(d)
   })

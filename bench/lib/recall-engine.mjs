@@ -204,7 +204,7 @@ async function serve(lib, key, id, dir) {
 /**
  * The cold start holds the young generation at its initial size from before the node package
  * loads until the index is ready, and lets it grow again after, as the CLI's node does
- * (packages/cli daemon.ts nodeFromFlags, youngGenerationGrows); BENCH_RECALL_YOUNG=grow: never held.
+ * (packages/node/src/heap.ts nodeStarting, nodeStarted; not its old generation bound); BENCH_RECALL_YOUNG=grow: never held.
  */
 const hold = opts.dir != null && process.env.BENCH_RECALL_YOUNG !== 'grow'
 

@@ -19,6 +19,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, wri
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import vm from 'node:vm'
+import { nodeStarted } from '@claudemesh/node/heap'
 import { assertPrivate, homeDir } from '@claudemesh/node/home'
 
 const SAVE_AFTER_MS = 3_000
@@ -46,11 +47,17 @@ export async function runNodeBundle(file: string, argv: string[], env: NodeJS.Pr
   return b.main(argv)
 }
 
-/** Compile and run the bundle `file` (a CommonJS function expression), with the code cache `cache` when it is there and private. */
+/** Compile and run the bundle `file` (a CommonJS function expression), with the code cache `cache` when it is there and private, under the node roles' heap flags (@claudemesh/node/heap). */
 export function loadBundle(file: string, cache: string | undefined): LoadedBundle {
   const own = cache != null ? readPrivate(cache) : undefined
   const stored = own ?? (cache != null ? readPrivate(sibling(cache)) : undefined)
   const cachedData = stored != null ? checked(stored) : undefined
+  // V8 refuses a code cache written under other flags than it is read under, and a role changes
+  // its heap flags during its node's start (nodeStarting, nodeStarted): the cache is read and
+  // written under a started node's, whenever the write comes. A cache written under the flags of
+  // the moment made every start refuse the last one's when they differed (~130 ms more to join,
+  // ~10 MB more RSS); the role sets its start's own once the bundle runs
+  nodeStarted()
   const script = new vm.Script(readFileSync(file, 'latin1'), { filename: file, ...(cachedData != null ? { cachedData } : {}) })
   const module = { exports: {} as { main?: Main } }
   ;(script.runInThisContext() as Wrapper)(module.exports, createRequire(file), module, file, dirname(file))
@@ -61,7 +68,9 @@ export function loadBundle(file: string, cache: string | undefined): LoadedBundl
     cache:
       stored == null ? 'none' : cachedData == null || script.cachedDataRejected === true ? 'rejected' : own != null ? 'used' : 'borrowed',
     save: () => {
-      if (cache != null) save(cache, script)
+      if (cache == null) return
+      nodeStarted() // a start slower than SAVE_AFTER_MS ends with no hold on the young generation
+      save(cache, script)
     }
   }
 }

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { cacheFile, loadBundle } from '../src/node-bundle.js'
 import { BIN } from './helpers.js'
@@ -112,6 +113,33 @@ describe('code cache', () => {
     const other = loadBundle(elsewhere, cacheFile({ CLAUDEMESH_HOME: home }, elsewhere, 'daemon'))
     other.save()
     expect(readdirSync(dirname(cache)).length).toBe(3)
+  })
+
+  it('a role that sets the node heap flags finds its cache on the next start, whether it wrote it before or after its node started', async () => {
+    // each start its own process: V8's flags are the process's, and a cache is checked against them
+    const { file, cache } = fixture()
+    const heap = pathToFileURL(join(import.meta.dirname, '../../node/dist/heap.js')).href
+    const loader = pathToFileURL(join(dirname(BIN), 'node-bundle.js')).href
+    const start = async (saveBeforeStarted: boolean): Promise<string> =>
+      await new Promise((resolve, reject) => {
+        const save = 'rmSync(cache, { force: true }); b.save()\n'
+        // what a role does: nodeFromFlags, its node's start, then its cache written 3 s in (a slow start: before it started)
+        const script =
+          `import { rmSync } from 'node:fs'\nimport { loadBundle } from ${JSON.stringify(loader)}\n` +
+          `const h = await import(${JSON.stringify(heap)})\nconst cache = ${JSON.stringify(cache)}\n` +
+          `const b = loadBundle(${JSON.stringify(file)}, cache)\nawait b.main([])\nh.nodeStarting()\n` +
+          (saveBeforeStarted ? `${save}h.nodeStarted()\n` : `h.nodeStarted()\n${save}`) +
+          'process.stderr.write(b.cache)'
+        const p = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] })
+        let err = ''
+        p.stderr.on('data', d => {
+          err += d
+        })
+        p.on('exit', code => (code === 0 ? resolve(err) : reject(new Error(`exit ${code}: ${err}`))))
+      })
+    expect(await start(false)).toBe('none')
+    expect(await start(true)).toBe('used')
+    expect(await start(false)).toBe('used')
   })
 
   it("the build's node bundle runs the CLI", async () => {

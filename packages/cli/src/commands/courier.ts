@@ -9,6 +9,7 @@ import { closeSync, openSync, statSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
 import type { MeshNode } from '@claudemesh/node'
 import { paths } from '@claudemesh/node/client'
+import { boundOldGeneration } from '@claudemesh/node/heap'
 import type { Command } from 'commander'
 import { selfCommand } from '../claude.js'
 import { checkRelays, home, LIMIT_HELP, limitFlags, type NodeFlags } from '../options.js'
@@ -48,6 +49,7 @@ export function courierCommand(program: Command, env: NodeJS.ProcessEnv): void {
       const incarnation = Number(flags.incarnation)
       if (!Number.isSafeInteger(incarnation) || incarnation <= 0) throw new UsageError(`invalid --incarnation "${flags.incarnation}"`)
       const limits = limitFlags(flags.limit)
+      boundOldGeneration()
       const { runCourier } = await import('@claudemesh/node')
       const stop = new AbortController()
       for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)

@@ -1,29 +1,15 @@
 /** `claudemesh daemon`: a headless node in the foreground. */
-import { setFlagsFromString } from 'node:v8'
 import type { MeshNode } from '@claudemesh/node'
+import { nodeStarted, nodeStarting } from '@claudemesh/node/heap'
 import type { Command } from 'commander'
 import { addNodeFlags, checkRelays, home, limitFlags, listenAddrs, type NodeFlags, parseGroups, resolveSession } from '../options.js'
 import { esc, note, out } from '../output.js'
 import { printTaskNews } from '../task-lines.js'
 import { spawnCourier } from './courier.js'
 
-/**
- * V8 grows the young generation (default up to 2 × 16 MB) when many objects survive, which is
- * what loading and starting a node does; the pages stay resident afterwards: 8-14 MB of an idle
- * daemon's RSS (bench/foundation.mjs idleRss). Hold it at its initial size until the node has
- * started, then let it grow again for bursts of traffic (`youngGenerationGrows`).
- */
-function holdYoungGeneration(): void {
-  setFlagsFromString('--semi-space-growth-factor=1')
-}
-
-export function youngGenerationGrows(): void {
-  setFlagsFromString('--semi-space-growth-factor=2')
-}
-
 /** A node configured from the shared flags, not yet started (attach listeners first). */
 export async function nodeFromFlags(flags: NodeFlags, env: NodeJS.ProcessEnv, kind: 'mcp' | 'daemon'): Promise<MeshNode> {
-  holdYoungGeneration()
+  nodeStarting()
   // loaded here, not at the top: verbs and hooks should not pay for libp2p
   const { createMeshNode, defaultMesh } = await import('@claudemesh/node')
   const limits = limitFlags(flags.limit)
@@ -65,7 +51,7 @@ export function daemonCommand(program: Command, env: NodeJS.ProcessEnv): void {
       // the task news the MCP server pushes to a model (SPEC.md §14.4, §14.8), for a person
       printTaskNews(node, note)
       await node.start()
-      youngGenerationGrows()
+      nodeStarted()
       const info = node.info()
       note(`claudemesh: ${esc(info.name)} (${info.id}) on mesh "${info.mesh}", session ${info.session}`)
       for (const a of node.multiaddrs()) out(`${a}${a.includes('/p2p/') ? '' : `/p2p/${node.peerId}`}`)

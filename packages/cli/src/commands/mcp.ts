@@ -1,9 +1,10 @@
 /** `claudemesh mcp`: the stdio MCP server hosting this session's node. Nothing but MCP on stdout. */
+import { nodeStarted } from '@claudemesh/node/heap'
 import type { Command } from 'commander'
 import { addNodeFlags, checkMessageMode, type NodeFlags } from '../options.js'
 import { note } from '../output.js'
 import { spawnCourier } from './courier.js'
-import { nodeFromFlags, youngGenerationGrows } from './daemon.js'
+import { nodeFromFlags } from './daemon.js'
 
 export function mcpCommand(program: Command, env: NodeJS.ProcessEnv): void {
   addNodeFlags(
@@ -31,7 +32,7 @@ export function mcpCommand(program: Command, env: NodeJS.ProcessEnv): void {
           })
         }
       })
-      youngGenerationGrows()
+      nodeStarted()
       const server = made.server
       if (server == null) throw new Error('the MCP server was not prepared')
       const transport = new StdioServerTransport()
