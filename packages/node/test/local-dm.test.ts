@@ -93,6 +93,22 @@ describe('same-home DM socket', () => {
     expect(dmStreams).toEqual([])
   })
 
+  it('a peer that comes online has its pair key derived before the first DM to or from it', async () => {
+    const c = await startNode({ home, name: 'carol' })
+    try {
+      await untilAllSee([a, b, c])
+      await Promise.all([a, c].map(async n => n.mail.dm.warmed()))
+      const derived = [a, c].map(n => n.mail.dm.keys.stats.derived)
+      const got = received(c, m => m.body === 'no key to derive')
+      await a.mail.send('carol', 'no key to derive')
+      expect((await got).from).toBe(a.peerId)
+      // neither end derived one for this DM: both had it from carol's arrival
+      expect([a, c].map(n => n.mail.dm.keys.stats.derived)).toEqual(derived)
+    } finally {
+      await c.stop()
+    }
+  })
+
   it('the wire: a hello, then §8.3 frames; an envelope gets an `a` frame with its id', async () => {
     const { lp, socket } = await raw()
     await lp.write(encodeFrame({ v: 1, from: pub(a), to: pub(b) }))

@@ -119,6 +119,8 @@ export const x25519Secret = (raw: Uint8Array): KeyObject =>
 /** Pairwise DM keys for one session key, cached per peer (one X25519 per pair, ~0.1 ms). */
 export class PairKeys {
   private readonly cache = new Map<string, Uint8Array>()
+  /** keys derived so far (not found in the cache) */
+  readonly stats = { derived: 0 }
   private readonly xSecret: KeyObject
   private readonly salt: Uint8Array
 
@@ -143,6 +145,7 @@ export class PairKeys {
       k = new Uint8Array(hkdfSync('sha256', shared, this.salt, concat([enc.encode('claudemesh/dm/v1'), lo, hi]), 32))
       if (this.cache.size > 10_000) this.cache.clear()
       this.cache.set(id, k)
+      this.stats.derived++
     }
     return k
   }

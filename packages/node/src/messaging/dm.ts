@@ -30,6 +30,8 @@ import type { DeliveryStatus, Outbox, OutboxItem } from './outbox.js'
 import type { FloodGuard, RefuseWhy } from './flood.js'
 
 const log = logger('claudemesh:dm')
+/** the most time a turn spends deriving pair keys ahead of the first DM (DmService.warm) */
+const WARM_SLICE_MS = 2
 
 export type RejectReason = 'malformed' | 'oversized' | 'misaddressed' | 'forged' | 'tampered' | 'expired' | 'future'
 
@@ -83,7 +85,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   /** per recipient: it refused our DMs for now (flood control); the channel waits until `until` */
   readonly deferred = new Map<string, { why: RefuseWhy; until: number }>()
   private stopped = false
-  private readonly keys: PairKeys
+  readonly keys: PairKeys
   private readonly selfPub: Uint8Array
   private readonly channels = new Map<string, Channel>()
   private readonly protocol: string
@@ -236,6 +238,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     )
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
+    presence.addEventListener('peer:join', this.onJoin)
+    for (const p of presence.list()) if (p.online) this.warm(p.id)
     await this.local?.start()
     this.components.guard.addEventListener('flood:block', this.onBlock)
     this.started = true
@@ -260,6 +264,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     const { libp2p, presence } = this.components
     libp2p.removeEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.removeEventListener(t, this.onPresence)
+    presence.removeEventListener('peer:join', this.onJoin)
+    this.warming.length = 0
     for (const ch of this.channels.values()) ch.close()
     this.channels.clear()
     this.components.guard.removeEventListener('flood:block', this.onBlock)
@@ -544,6 +550,48 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   private readonly onPresence = (evt: CustomEvent<{ id: string }>): void => {
     this.channels.get(evt.detail.id)?.kick()
+  }
+
+  private readonly onJoin = (evt: CustomEvent<{ id: string }>): void => {
+    this.warm(evt.detail.id)
+  }
+
+  /**
+   * Peers whose pair key is derived ahead of the first DM either way, as they come online: a
+   * key costs ~75 µs (the Montgomery form's inversion, X25519, HKDF), paid otherwise inside the
+   * first burst to each peer, at both ends (bench/load.mjs 100x100: ~12 % of the first burst's
+   * CPU). Derived a few at a time in later turns, so a mesh's worth of joins stalls nothing.
+   */
+  private readonly warming: string[] = []
+  private warmScheduled = false
+  private warmedWaiters: Array<() => void> = []
+
+  /** Resolves once every peer that came online so far has its pair key. */
+  async warmed(): Promise<void> {
+    if (!this.warmScheduled) return
+    await new Promise<void>(resolve => this.warmedWaiters.push(resolve))
+  }
+
+  private warm(peer: string): void {
+    this.warming.push(peer)
+    if (this.warmScheduled) return
+    this.warmScheduled = true
+    setImmediate(this.warmSome)
+  }
+
+  private readonly warmSome = (): void => {
+    const until = performance.now() + WARM_SLICE_MS
+    while (this.warming.length > 0 && !this.stopped && performance.now() < until) {
+      const pub = publicKeyOfPeer(this.warming.pop() as string)
+      try {
+        if (pub != null) this.keys.key(pub)
+      } catch {
+        // a key with no X25519 secret (low order): a DM to it fails when sent, as before
+      }
+    }
+    this.warmScheduled = this.warming.length > 0 && !this.stopped
+    if (this.warmScheduled) setImmediate(this.warmSome)
+    else for (const done of this.warmedWaiters.splice(0)) done()
   }
 
   private async tick(): Promise<void> {
