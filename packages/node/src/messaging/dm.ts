@@ -30,8 +30,10 @@ import type { DeliveryStatus, Outbox, OutboxItem } from './outbox.js'
 import type { FloodGuard, RefuseWhy } from './flood.js'
 
 const log = logger('claudemesh:dm')
-/** the most time a turn spends deriving pair keys ahead of the first DM (DmService.warm) */
+/** the most time a turn spends deriving pair keys ahead of the first DM (DirectMessages.warm) */
 const WARM_SLICE_MS = 2
+/** the most peers waiting for theirs; past it, a key is derived at the first DM as before */
+const MAX_WARMING = 10_000
 
 export type RejectReason = 'malformed' | 'oversized' | 'misaddressed' | 'forged' | 'tampered' | 'expired' | 'future'
 
@@ -573,6 +575,8 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   }
 
   private warm(peer: string): void {
+    // an optimisation only: a flood of joins (new session keys) does not grow it without bound
+    if (this.warming.length >= MAX_WARMING) return
     this.warming.push(peer)
     if (this.warmScheduled) return
     this.warmScheduled = true
