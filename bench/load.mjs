@@ -8,7 +8,8 @@
 // Per size and mode: delivered %, duplicates, unexpected ids, out-of-order (per sender →
 // recipient pair, by send-call order), latency send call → receive (p50/p95/p99/max), send
 // call → accepted, p50 send call → 'delivered' ack, peak RSS per process and in total with a
-// per-node estimate, CPU seconds (children's user+sys), wall time; targets beside them.
+// per-node estimate, CPU seconds (children's user+sys), the agents' GC pauses and live heap, wall
+// time; targets beside them.
 // Layout: nodes share agent processes (lib/agent.mjs), LOAD_PROCS per size (default
 // max(2, ceil(N/20))): 100 node processes on 2 cores would measure the scheduler. Sharing a
 // process shares its event loop and its baseline memory: `rss.perNodeMarginalMB` is (sum of
@@ -95,6 +96,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   const c0 = await counts()
   await sigprof([...agents, relayAgent])
   await Promise.all(agents.map(a => a.call('liveHeap')))
+  await Promise.all(agents.map(a => a.call('gcPauses')))
   const cpu0 = agents.map(a => a.cpuMs())
   const relayCpu0 = relayAgent?.cpuMs()
   const relayConns0 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
@@ -118,6 +120,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   const relayConns1 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
   await sigprof([...agents, relayAgent])
   const liveHeapMB = await Promise.all(agents.map(a => a.call('liveHeap')))
+  const gcPauses = await Promise.all(agents.map(a => a.call('gcPauses')))
   const dumps = (await Promise.all(agents.map(a => a.call('loadDump', { members: useMembers, since: t0 }, 60_000)))).flat()
   // what else the nodes did meanwhile (direct mode: counters since resetRecv), summed over nodes
   const churn = {}
@@ -142,6 +145,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
     timedOut: c.recv - c0.recv < accepted,
     cpuMs: cpu1.map((x, i) => x - cpu0[i]),
     liveHeapMB,
+    gcPauses,
     relayCpuMs,
     // the relay's connections over the round: a member cut off waits for its redial
     relayConnections:
@@ -313,6 +317,12 @@ function measureRound(raw, mode) {
       perProcess: raw.liveHeapMB,
       total: round(raw.liveHeapMB.reduce((a, b) => a + b, 0)),
       what: 'per agent process, the largest heap left after a major GC in the same window (0: none ran); V8 sizes its heap from it, so peak RSS follows it, less noisily'
+    },
+    gcPauseMs: {
+      minor: raw.gcPauses.reduce((a, p) => a + p.minorMs, 0),
+      major: raw.gcPauses.reduce((a, p) => a + p.majorMs, 0),
+      majorGCs: raw.gcPauses.reduce((a, p) => a + p.majors, 0),
+      what: "the member agents' main-thread GC pauses in the same window, summed: scavenges (minor), mark-compacts with their incremental steps and weak callbacks (major); what a heap policy trades against memory. Wall time on the main thread: parallel scavenges wait for helper threads that share the cores, so it overstates CPU (semi-space 16 -> 64 MB cut minor pauses 10.2 -> 5.9 s at 100x1000 but CPU 32.5 -> 31.2 s, for 460 MB more RSS); concurrent marking is in cpuSeconds only"
     },
     ...(mode === 'direct' ? { churnDuringBurst: raw.churn } : { relayConnections: raw.relayConnections }),
     connectionsPerNodeAtEnd: lat(raw.dumps.map(d => d.connections ?? 0)),

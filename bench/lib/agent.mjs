@@ -87,12 +87,24 @@ function traceCommit(rec) {
 // The live heap under load: heapUsed right after each major GC (what survived it), the largest
 // since the last `liveHeap` call. Deterministic where peak RSS is not: V8 sizes the old
 // generation from this, so RSS peaks follow it, but by how much depends on when GCs fall.
+// Also the main thread's GC pauses by kind (scavenges; mark-compacts with their incremental
+// steps and weak callbacks) since the last `gcPauses` call: what a heap policy trades against
+// memory, less noisy than CPU seconds (concurrent marking on helper threads is not in it).
 let liveHeapMax = 0
+const newPauses = () => ({ minorMs: 0, majorMs: 0, majors: 0 })
+let pauses = newPauses()
 {
   const { PerformanceObserver } = await import('node:perf_hooks')
   new PerformanceObserver(list => {
-    for (const e of list.getEntries())
-      if ((e.detail?.kind ?? e.kind) === 4) liveHeapMax = Math.max(liveHeapMax, process.memoryUsage().heapUsed)
+    for (const e of list.getEntries()) {
+      const kind = e.detail?.kind ?? e.kind
+      if (kind === 4) {
+        liveHeapMax = Math.max(liveHeapMax, process.memoryUsage().heapUsed)
+        pauses.majors++
+      }
+      if (kind === 1) pauses.minorMs += e.duration
+      else pauses.majorMs += e.duration
+    }
   }).observe({ entryTypes: ['gc'] })
 }
 
@@ -280,6 +292,13 @@ const handlers = {
     const mb = Math.round((liveHeapMax / 1048576) * 10) / 10
     liveHeapMax = 0
     return mb
+  },
+
+  /** The main thread's GC pauses since the last call: { minorMs, majorMs, majors }. */
+  gcPauses() {
+    const p = pauses
+    pauses = newPauses()
+    return { minorMs: Math.round(p.minorMs), majorMs: Math.round(p.majorMs), majors: p.majors }
   },
 
   async createMesh({ home, mesh }) {
