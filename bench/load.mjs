@@ -95,8 +95,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   // members' counters run across rounds: count from here
   const c0 = await counts()
   await sigprof([...agents, relayAgent])
-  await Promise.all(agents.map(a => a.call('liveHeap')))
-  await Promise.all(agents.map(a => a.call('gcPauses')))
+  await Promise.all(agents.map(a => a.call('gcWindow')))
   const cpu0 = agents.map(a => a.cpuMs())
   const relayCpu0 = relayAgent?.cpuMs()
   const relayConns0 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
@@ -119,8 +118,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
   const relayCpuMs = relayAgent != null ? relayAgent.cpuMs() - relayCpu0 : null
   const relayConns1 = relayAgent != null ? (await relayAgent.call('relayReport', {}, 30_000)).connections : null
   await sigprof([...agents, relayAgent])
-  const liveHeapMB = await Promise.all(agents.map(a => a.call('liveHeap')))
-  const gcPauses = await Promise.all(agents.map(a => a.call('gcPauses')))
+  const gc = await Promise.all(agents.map(a => a.call('gcWindow')))
   const dumps = (await Promise.all(agents.map(a => a.call('loadDump', { members: useMembers, since: t0 }, 60_000)))).flat()
   // what else the nodes did meanwhile (direct mode: counters since resetRecv), summed over nodes
   const churn = {}
@@ -144,8 +142,7 @@ async function burstAndWait(agents, all, m, useMembers, relayAgent) {
     churn,
     timedOut: c.recv - c0.recv < accepted,
     cpuMs: cpu1.map((x, i) => x - cpu0[i]),
-    liveHeapMB,
-    gcPauses,
+    gc,
     relayCpuMs,
     // the relay's connections over the round: a member cut off waits for its redial
     relayConnections:
@@ -314,14 +311,14 @@ function measureRound(raw, mode) {
       window: 'first send call → every DM received and acked'
     },
     liveHeapMB: {
-      perProcess: raw.liveHeapMB,
-      total: round(raw.liveHeapMB.reduce((a, b) => a + b, 0)),
+      perProcess: raw.gc.map(g => g.liveHeapMB),
+      total: round(raw.gc.reduce((a, g) => a + g.liveHeapMB, 0)),
       what: 'per agent process, the largest heap left after a major GC in the same window (0: none ran); V8 sizes its heap from it, so peak RSS follows it, less noisily'
     },
     gcPauseMs: {
-      minor: raw.gcPauses.reduce((a, p) => a + p.minorMs, 0),
-      major: raw.gcPauses.reduce((a, p) => a + p.majorMs, 0),
-      majorGCs: raw.gcPauses.reduce((a, p) => a + p.majors, 0),
+      minor: raw.gc.reduce((a, g) => a + g.minorMs, 0),
+      major: raw.gc.reduce((a, g) => a + g.majorMs, 0),
+      majorGCs: raw.gc.reduce((a, g) => a + g.majors, 0),
       what: "the member agents' main-thread GC pauses in the same window, summed: scavenges (minor), mark-compacts with their incremental steps and weak callbacks (major); what a heap policy trades against memory. Wall time on the main thread: parallel scavenges wait for helper threads that share the cores, so it overstates CPU (semi-space 16 -> 64 MB cut minor pauses 10.2 -> 5.9 s at 100x1000 but CPU 32.5 -> 31.2 s, for 460 MB more RSS); concurrent marking is in cpuSeconds only"
     },
     ...(mode === 'direct' ? { churnDuringBurst: raw.churn } : { relayConnections: raw.relayConnections }),

@@ -84,26 +84,24 @@ function traceCommit(rec) {
   }
 }
 
-// The live heap under load: heapUsed right after each major GC (what survived it), the largest
-// since the last `liveHeap` call. Deterministic where peak RSS is not: V8 sizes the old
-// generation from this, so RSS peaks follow it, but by how much depends on when GCs fall.
-// Also the main thread's GC pauses by kind (scavenges; mark-compacts with their incremental
-// steps and weak callbacks) since the last `gcPauses` call: what a heap policy trades against
-// memory, less noisy than CPU seconds (concurrent marking on helper threads is not in it).
-let liveHeapMax = 0
-const newPauses = () => ({ minorMs: 0, majorMs: 0, majors: 0 })
-let pauses = newPauses()
+// What the GC did since the last `gcWindow` call: the live heap under load (heapUsed right after
+// each major GC, what survived it, the largest), deterministic where peak RSS is not (V8 sizes
+// the old generation from it, so RSS peaks follow it, but by how much depends on when GCs
+// fall); and the main thread's GC pauses by kind (scavenges; mark-compacts with their
+// incremental steps and weak callbacks), what a heap policy trades against memory.
+const newWindow = () => ({ liveHeap: 0, minorMs: 0, majorMs: 0, majors: 0 })
+let gc = newWindow()
 {
   const { PerformanceObserver } = await import('node:perf_hooks')
   new PerformanceObserver(list => {
     for (const e of list.getEntries()) {
       const kind = e.detail?.kind ?? e.kind
       if (kind === 4) {
-        liveHeapMax = Math.max(liveHeapMax, process.memoryUsage().heapUsed)
-        pauses.majors++
+        gc.liveHeap = Math.max(gc.liveHeap, process.memoryUsage().heapUsed)
+        gc.majors++
       }
-      if (kind === 1) pauses.minorMs += e.duration
-      else pauses.majorMs += e.duration
+      if (kind === 1) gc.minorMs += e.duration
+      else gc.majorMs += e.duration
     }
   }).observe({ entryTypes: ['gc'] })
 }
@@ -287,18 +285,16 @@ function deliveredWaiter(node) {
 const handlers = {
   /** BENCH_SIGPROF: start or write this process's CPU profile; true when it now runs */
   profile: () => toggleProfile(),
-  /** The largest live heap (MB) after a major GC since the last call (0: no major GC since). */
-  liveHeap() {
-    const mb = Math.round((liveHeapMax / 1048576) * 10) / 10
-    liveHeapMax = 0
-    return mb
-  },
-
-  /** The main thread's GC pauses since the last call: { minorMs, majorMs, majors }. */
-  gcPauses() {
-    const p = pauses
-    pauses = newPauses()
-    return { minorMs: Math.round(p.minorMs), majorMs: Math.round(p.majorMs), majors: p.majors }
+  /** Since the last call: the largest live heap after a major GC (MB; 0: none ran), the GC pauses (ms) and the number of major GCs. */
+  gcWindow() {
+    const w = gc
+    gc = newWindow()
+    return {
+      liveHeapMB: Math.round((w.liveHeap / 1048576) * 10) / 10,
+      minorMs: Math.round(w.minorMs),
+      majorMs: Math.round(w.majorMs),
+      majors: w.majors
+    }
   },
 
   async createMesh({ home, mesh }) {

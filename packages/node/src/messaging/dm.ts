@@ -240,7 +240,6 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     )
     libp2p.addEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.addEventListener(t, this.onPresence)
-    presence.addEventListener('peer:join', this.onJoin)
     for (const p of presence.list()) if (p.online) this.warm(p.id)
     await this.local?.start()
     this.components.guard.addEventListener('flood:block', this.onBlock)
@@ -266,7 +265,6 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     const { libp2p, presence } = this.components
     libp2p.removeEventListener('connection:open', this.onConnect)
     for (const t of ['peer:join', 'peer:update'] as const) presence.removeEventListener(t, this.onPresence)
-    presence.removeEventListener('peer:join', this.onJoin)
     this.warming.length = 0
     for (const ch of this.channels.values()) ch.close()
     this.channels.clear()
@@ -552,10 +550,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   private readonly onPresence = (evt: CustomEvent<{ id: string }>): void => {
     this.channels.get(evt.detail.id)?.kick()
-  }
-
-  private readonly onJoin = (evt: CustomEvent<{ id: string }>): void => {
-    this.warm(evt.detail.id)
+    if (evt.type === 'peer:join') this.warm(evt.detail.id)
   }
 
   /**
