@@ -144,6 +144,7 @@ describe('install and uninstall', () => {
     expect((JSON.parse(await readFile(join(cfg, 'settings.json'), 'utf8')) as typeof s).hooks.Stop).toHaveLength(2)
     const doctor = await cli(['doctor'], env)
     expect(doctor.stdout).toMatch(/✔ registration +MCP server in .*; 6 hook\(s\), tools allowed/)
+    expect(doctor.stdout).toMatch(/✔ cipher +ChaCha20-Poly1305 by libsodium/)
     expect((await cli(['uninstall'], env)).code).toBe(0)
     expect(JSON.parse(await readFile(join(cfg, 'settings.json'), 'utf8'))).toEqual(mine)
     expect(JSON.parse(await readFile(join(cfg, '.claude.json'), 'utf8'))).toEqual({

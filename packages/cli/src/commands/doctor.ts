@@ -1,11 +1,11 @@
 /**
  * `claudemesh doctor`: one line per check, ✔ / ! / ✘, and a non-zero exit when something is
- * broken. Node version, the claude binary, registration in Claude Code, home permissions,
+ * broken. Node version, the envelope cipher, the claude binary, registration in Claude Code, home permissions,
  * mesh and session key files, and for each running node whether it reaches its peers.
  */
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ControlClient, listMeshNames, listRunning, type MeshInfo } from '@claudemesh/node/client'
+import { aeadImpl, ControlClient, listMeshNames, listRunning, type MeshInfo } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { claudeBin, claudeVersion, selfCommand, TOOL_PATTERN } from '../claude.js'
 import { home } from '../options.js'
@@ -48,6 +48,14 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<Check[]> {
     maj > 20 || (maj === 20 && min >= 19) ? 'ok' : 'fail',
     'node',
     `v${process.versions.node}${maj > 20 || (maj === 20 && min >= 19) ? '' : ' (claudemesh needs >= 20.19)'}`
+  )
+  const sodium = aeadImpl() === 'libsodium'
+  add(
+    sodium ? 'ok' : 'warn',
+    'cipher',
+    sodium
+      ? 'ChaCha20-Poly1305 by libsodium (sodium-native)'
+      : `ChaCha20-Poly1305 by node:crypto (${env.CLAUDEMESH_AEAD === 'node' ? 'CLAUDEMESH_AEAD=node' : `sodium-native did not load for ${process.platform}-${process.arch}`}): the same bytes, more CPU per DM`
   )
   const version = await claudeVersion(env)
   add(

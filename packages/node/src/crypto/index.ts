@@ -12,21 +12,12 @@
  * Groups: one ChaCha20-Poly1305 key per group derived from the content secret; every group
  * envelope is also signed by the sender's ed25519 key, since all members hold the group key.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  hkdfSync,
-  type KeyObject,
-  randomBytes
-} from 'node:crypto'
+import { createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject, randomBytes } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { concat } from 'uint8arrays/concat'
 import { MalformedFrameError } from '../errors.js'
 import { deriveKey } from '../identity/secrets.js'
+import { NONCE_BYTES, openWith, sealWith } from './aead.js'
 
 /** HKDF labels under the content secret (SPEC.md §8.2, §9.2). */
 const DM_KEY_LABEL = 'dm/v1'
@@ -35,42 +26,27 @@ const GROUP_KEY_LABEL = 'group/v1'
 /** Random bytes drawn from a pool: one syscall per 64 KiB instead of two per message. */
 let pool = Buffer.alloc(0)
 let poolAt = 0
-export function randomSlice(n: number): Uint8Array {
+function randomView(n: number): Buffer {
   if (poolAt + n > pool.byteLength) {
     pool = randomBytes(64 * 1024)
     poolAt = 0
   }
-  const out = new Uint8Array(pool.subarray(poolAt, poolAt + n))
   poolAt += n
-  return out
+  return pool.subarray(poolAt - n, poolAt)
 }
 
-export const NONCE_BYTES = 12
-export const TAG_BYTES = 16
+/** `n` random bytes of their own (a view of the pool would keep its 64 KiB alive). */
+export const randomSlice = (n: number): Uint8Array => new Uint8Array(randomView(n))
+
+export { NONCE_BYTES, TAG_BYTES, aeadImpl } from './aead.js'
 const enc = new TextEncoder()
 
+/** `nonce ‖ ChaCha20-Poly1305 ‖ tag` under a random nonce (aead.ts: the nonce is copied into the output). */
 export function seal(key: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
-  const nonce = randomSlice(NONCE_BYTES)
-  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES })
-  c.setAAD(aad, { plaintextLength: plain.byteLength })
-  const body = Buffer.concat([nonce, c.update(plain), c.final(), c.getAuthTag()])
-  return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
+  return sealWith(key, randomView(NONCE_BYTES), plain, aad)
 }
 
-export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
-  if (sealed.byteLength < NONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('ciphertext too short')
-  const nonce = sealed.subarray(0, NONCE_BYTES)
-  const tag = sealed.subarray(sealed.byteLength - TAG_BYTES)
-  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES })
-  d.setAAD(aad, { plaintextLength: sealed.byteLength - NONCE_BYTES - TAG_BYTES })
-  d.setAuthTag(tag)
-  try {
-    const out = Buffer.concat([d.update(sealed.subarray(NONCE_BYTES, sealed.byteLength - TAG_BYTES)), d.final()])
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
-  } catch {
-    throw new MalformedFrameError('ciphertext does not authenticate (tampered, or not for this key)')
-  }
-}
+export const open = openWith
 
 /** DER prefix of a raw X25519 private key (RFC 8410 PKCS#8); made once per node. */
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex')

@@ -1,0 +1,168 @@
+/**
+ * ChaCha20-Poly1305 with a 96-bit nonce (RFC 8439), the cipher of every DM and group
+ * envelope (SPEC.md §8.2, §9.2): `nonce ‖ ciphertext ‖ tag`.
+ *
+ * Two implementations of the same function. node:crypto builds a Cipheriv object per
+ * message (an OpenSSL context, a stream, a native handle the GC finalises): ~4–11 µs alone and
+ * much more under a burst, where an envelope's seal and open were ~9 % of the CPU
+ * (bench/load.mjs 100x1000). libsodium's one-shot call through sodium-native's prebuilt
+ * binding takes ~1–3 µs and leaves no object behind. The binding is loaded on first use
+ * (~3 ms, `process.dlopen` of the prebuild: sodium-native's JavaScript wrapper costs ~27 ms to
+ * load) and only if it agrees with node:crypto on a known answer and refuses a forged tag;
+ * otherwise, or where no prebuild exists, node:crypto does the work. The bytes never differ.
+ *
+ * The binding checks its arguments' sizes with C asserts only: every call here passes a
+ * 32-byte key, a 12-byte nonce and an output of the exact size, checked before the call.
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { MalformedFrameError } from '../errors.js'
+
+export const KEY_BYTES = 32
+export const NONCE_BYTES = 12
+export const TAG_BYTES = 16
+
+interface Binding {
+  crypto_aead_chacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: Uint8Array, npub: Uint8Array, k: Uint8Array): number
+  crypto_aead_chacha20poly1305_ietf_decrypt(m: Uint8Array, c: Uint8Array, ad: Uint8Array, npub: Uint8Array, k: Uint8Array): number
+}
+
+/** undefined until the first call; null when node:crypto does the work */
+let binding: Binding | null | undefined
+
+/** Which implementation runs (loads the binding if not tried yet): for tests and benches. */
+export function aeadImpl(): 'libsodium' | 'node:crypto' {
+  return native() != null ? 'libsodium' : 'node:crypto'
+}
+
+/** CLAUDEMESH_AEAD=node keeps node:crypto (an A/B, or a binding suspected of a fault). */
+function native(): Binding | null {
+  if (binding === undefined) binding = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
+  return binding
+}
+
+function load(): Binding | null {
+  try {
+    const require = createRequire(import.meta.url)
+    const dir = dirname(require.resolve('sodium-native/package.json'))
+    const mod = { exports: {} as Partial<Binding> }
+    process.dlopen(mod, join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node'))
+    const b = mod.exports
+    if (
+      typeof b.crypto_aead_chacha20poly1305_ietf_encrypt !== 'function' ||
+      typeof b.crypto_aead_chacha20poly1305_ietf_decrypt !== 'function'
+    ) {
+      return null
+    }
+    return agrees(b as Binding) ? (b as Binding) : null
+  } catch {
+    return null
+  }
+}
+
+/** The binding seals as node:crypto does, opens what node:crypto sealed, and refuses a flipped tag bit. */
+function agrees(b: Binding): boolean {
+  const key = Uint8Array.from({ length: KEY_BYTES }, (_, i) => 0x80 + i)
+  const nonce = Uint8Array.from([7, 0, 0, 0, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47])
+  const aad = Uint8Array.from([0x50, 0x51, 0x52, 0x53, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7])
+  const plain = new TextEncoder().encode(
+    "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it."
+  )
+  const theirs = nodeSeal(key, nonce, plain, aad)
+  const ours = new Uint8Array(NONCE_BYTES + plain.byteLength + TAG_BYTES)
+  ours.set(nonce)
+  if (b.crypto_aead_chacha20poly1305_ietf_encrypt(ours.subarray(NONCE_BYTES), plain, aad, nonce, key) !== plain.byteLength + TAG_BYTES)
+    return false
+  if (!Buffer.from(ours).equals(theirs)) return false
+  const back = new Uint8Array(plain.byteLength)
+  if (b.crypto_aead_chacha20poly1305_ietf_decrypt(back, theirs.subarray(NONCE_BYTES), aad, nonce, key) !== plain.byteLength) return false
+  if (!Buffer.from(back).equals(plain)) return false
+  const forged = Uint8Array.from(theirs)
+  forged[forged.byteLength - 1] = (forged[forged.byteLength - 1] as number) ^ 1
+  return b.crypto_aead_chacha20poly1305_ietf_decrypt(back, forged.subarray(NONCE_BYTES), aad, nonce, key) !== plain.byteLength
+}
+
+function nodeSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Buffer {
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES })
+  c.setAAD(aad, { plaintextLength: plain.byteLength })
+  return Buffer.concat([nonce, c.update(plain), c.final(), c.getAuthTag()])
+}
+
+function checkKey(key: Uint8Array): void {
+  if (key.byteLength !== KEY_BYTES) throw new RangeError(`a ChaCha20-Poly1305 key is ${KEY_BYTES} bytes, not ${key.byteLength}`)
+}
+
+const tampered = (): MalformedFrameError => new MalformedFrameError('ciphertext does not authenticate (tampered, or not for this key)')
+
+export interface Aead {
+  /** `nonce ‖ ChaCha20-Poly1305(key, nonce, plain, aad) ‖ tag`; `nonce` is NONCE_BYTES, fresh for the key */
+  seal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array
+  /** the plaintext of `nonce ‖ ciphertext ‖ tag`; MalformedFrameError when it does not authenticate */
+  open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array
+}
+
+const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+
+const nodeAead: Aead = {
+  seal: (key, nonce, plain, aad) => view(nodeSeal(key, nonce, plain, aad)),
+  open(key, sealed, aad) {
+    const d = createDecipheriv('chacha20-poly1305', key, sealed.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES })
+    d.setAAD(aad, { plaintextLength: sealed.byteLength - NONCE_BYTES - TAG_BYTES })
+    d.setAuthTag(sealed.subarray(sealed.byteLength - TAG_BYTES))
+    try {
+      return view(Buffer.concat([d.update(sealed.subarray(NONCE_BYTES, sealed.byteLength - TAG_BYTES)), d.final()]))
+    } catch {
+      throw tampered()
+    }
+  }
+}
+
+const sodiumAead = (b: Binding): Aead => ({
+  seal(key, nonce, plain, aad) {
+    const out = Buffer.allocUnsafe(NONCE_BYTES + plain.byteLength + TAG_BYTES)
+    out.set(nonce)
+    if (b.crypto_aead_chacha20poly1305_ietf_encrypt(out.subarray(NONCE_BYTES), plain, aad, nonce, key) !== plain.byteLength + TAG_BYTES) {
+      throw new Error('ChaCha20-Poly1305 sealing failed')
+    }
+    return view(out)
+  },
+  open(key, sealed, aad) {
+    const out = Buffer.allocUnsafe(sealed.byteLength - NONCE_BYTES - TAG_BYTES)
+    // a failure is a negative status, which the binding returns as an unsigned 64-bit number
+    if (
+      b.crypto_aead_chacha20poly1305_ietf_decrypt(out, sealed.subarray(NONCE_BYTES), aad, sealed.subarray(0, NONCE_BYTES), key) !==
+      out.byteLength
+    ) {
+      throw tampered()
+    }
+    return view(out)
+  }
+})
+
+/** Both implementations where the binding loads (tests: each opens what the other sealed). */
+export function implementations(): Partial<Record<'libsodium' | 'node:crypto', Aead>> {
+  const b = native()
+  return { 'node:crypto': nodeAead, ...(b != null ? { libsodium: sodiumAead(b) } : {}) }
+}
+
+let chosen: Aead | undefined
+
+export function sealWith(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
+  checkKey(key)
+  if (nonce.byteLength !== NONCE_BYTES) throw new RangeError(`a nonce is ${NONCE_BYTES} bytes`)
+  chosen ??= pick()
+  return chosen.seal(key, nonce, plain, aad)
+}
+
+export function openWith(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+  checkKey(key)
+  if (sealed.byteLength < NONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('ciphertext too short')
+  chosen ??= pick()
+  return chosen.open(key, sealed, aad)
+}
+
+function pick(): Aead {
+  const b = native()
+  return b != null ? sodiumAead(b) : nodeAead
+}
