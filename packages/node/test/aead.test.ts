@@ -11,7 +11,10 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { describe, expect, it } from 'vitest'
-import { aeadImpl, implementations, NONCE_BYTES, openWith, sealWith, TAG_BYTES } from '../src/crypto/aead.js'
+import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { aeadImpl, implementations, nativeChaChaPoly, NONCE_BYTES, openWith, sealWith, TAG_BYTES } from '../src/crypto/aead.js'
+import { keptKeyCrypto } from '../src/transport/noise-crypto.js'
 import { MalformedFrameError } from '../src/errors.js'
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s/g, ''), 'hex'))
@@ -96,5 +99,35 @@ describe('envelope cipher', () => {
     const empty = sealWith(key, randomBytes(NONCE_BYTES), new Uint8Array(), new Uint8Array())
     expect(empty.byteLength).toBe(NONCE_BYTES + TAG_BYTES)
     expect(openWith(key, empty, new Uint8Array()).byteLength).toBe(0)
+  })
+
+  it('Noise messages: the library’s cipher and ours read each other, from a byte list too, and decrypt in place', () => {
+    expect(nativeChaChaPoly() != null).toBe(aeadImpl() === 'libsodium')
+    for (const size of [0, 1, 100, 1199, 1200, 65_519]) {
+      const k = randomBytes(32)
+      const nonce = randomBytes(NONCE_BYTES)
+      const ad = randomBytes(32)
+      const plain = randomBytes(size)
+      const ours = Buffer.from(keptKeyCrypto.chaCha20Poly1305Encrypt(plain, nonce, ad, k).subarray())
+      expect(ours.equals(Buffer.from(chacha20poly1305(k, nonce, ad).encrypt(plain)))).toBe(true)
+      const list = new Uint8ArrayList(plain.subarray(0, size >> 1), plain.subarray(size >> 1))
+      expect(
+        Buffer.from(
+          keptKeyCrypto
+            .chaCha20Poly1305Encrypt(list as unknown as Parameters<typeof keptKeyCrypto.chaCha20Poly1305Encrypt>[0], nonce, ad, k)
+            .subarray()
+        ).equals(ours)
+      ).toBe(true)
+      const theirs = Buffer.from(defaultCrypto.chaCha20Poly1305Encrypt(plain, nonce, ad, k).subarray())
+      expect(theirs.equals(ours)).toBe(true)
+      expect(Buffer.from(defaultCrypto.chaCha20Poly1305Decrypt(ours, nonce, ad, k).subarray()).equals(plain)).toBe(true)
+      // as Noise calls it: the plaintext into the ciphertext's own bytes
+      const frame = Uint8Array.from(ours)
+      const out = keptKeyCrypto.chaCha20Poly1305Decrypt(frame, nonce, ad, k, frame.subarray(0, size))
+      expect(Buffer.from(out.subarray()).equals(plain)).toBe(true)
+      const bad = Uint8Array.from(ours)
+      bad[bad.byteLength - 1] = (bad[bad.byteLength - 1] as number) ^ 1
+      expect(() => keptKeyCrypto.chaCha20Poly1305Decrypt(bad, nonce, ad, k)).toThrow()
+    }
   })
 })

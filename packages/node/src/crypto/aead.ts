@@ -140,6 +140,42 @@ const sodiumAead = (b: Binding): Aead => ({
   }
 })
 
+/** ChaCha20-Poly1305 as Noise frames it (`ciphertext ‖ tag`, the nonce its counter): transport/noise-crypto.ts. */
+export interface ChaChaPoly {
+  encrypt(plain: Uint8Array, nonce: Uint8Array, ad: Uint8Array, key: Uint8Array): Uint8Array
+  /** into `dst` when it has the plaintext's length (it may be the ciphertext's own bytes: the tag is checked first); throws when it does not authenticate */
+  decrypt(sealed: Uint8Array, nonce: Uint8Array, ad: Uint8Array, key: Uint8Array, dst?: Uint8Array): Uint8Array
+}
+
+function checkNonce(nonce: Uint8Array): void {
+  if (nonce.byteLength !== NONCE_BYTES) throw new RangeError(`a nonce is ${NONCE_BYTES} bytes`)
+}
+
+/** libsodium's, or null where the binding does not load (the caller keeps its own). */
+export function nativeChaChaPoly(): ChaChaPoly | null {
+  const b = native()
+  if (b == null) return null
+  return {
+    encrypt(plain, nonce, ad, key) {
+      checkKey(key)
+      checkNonce(nonce)
+      const out = Buffer.allocUnsafe(plain.byteLength + TAG_BYTES)
+      if (b.crypto_aead_chacha20poly1305_ietf_encrypt(out, plain, ad, nonce, key) !== out.byteLength)
+        throw new Error('ChaCha20-Poly1305 sealing failed')
+      return view(out)
+    },
+    decrypt(sealed, nonce, ad, key, dst) {
+      checkKey(key)
+      checkNonce(nonce)
+      if (sealed.byteLength < TAG_BYTES) throw tampered()
+      const n = sealed.byteLength - TAG_BYTES
+      const out = dst?.byteLength === n ? dst : Buffer.allocUnsafe(n)
+      if (b.crypto_aead_chacha20poly1305_ietf_decrypt(out, sealed, ad, nonce, key) !== n) throw tampered()
+      return out
+    }
+  }
+}
+
 /** Both implementations where the binding loads (tests: each opens what the other sealed). */
 export function implementations(): Partial<Record<'libsodium' | 'node:crypto', Aead>> {
   const b = native()
