@@ -9,11 +9,22 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { describe, expect, it } from 'vitest'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { aeadImpl, implementations, nativeChaChaPoly, NONCE_BYTES, openWith, sealWith, TAG_BYTES } from '../src/crypto/aead.js'
+import {
+  aeadImpl,
+  implementations,
+  nativeChaChaPoly,
+  NONCE_BYTES,
+  openWith,
+  sealWith,
+  TAG_BYTES,
+  XNONCE_BYTES,
+  xOpenWith,
+  xSealWith
+} from '../src/crypto/aead.js'
 import { keptKeyCrypto } from '../src/transport/noise-crypto.js'
 import { MalformedFrameError } from '../src/errors.js'
 
@@ -30,13 +41,22 @@ describe('envelope cipher', () => {
     if (process.platform === 'linux' && process.arch === 'x64') expect(aeadImpl()).toBe('libsodium')
   })
 
-  it('CLAUDEMESH_AEAD=node keeps node:crypto', () => {
+  it('CLAUDEMESH_AEAD=node keeps node:crypto and noble, with the same bytes', () => {
     const src = join(import.meta.dirname, '..', 'dist', 'crypto', 'aead.js')
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `import('${src}').then(m => console.log(m.aeadImpl()))`], {
+    const k = new Uint8Array(32).fill(3)
+    const a = new Uint8Array(20).fill(5)
+    const p = new Uint8Array(99).fill(9)
+    const script = `import('${src}').then(m => { const k = new Uint8Array(32).fill(3), a = new Uint8Array(20).fill(5), p = new Uint8Array(99).fill(9)
+      const hex = b => Buffer.from(b).toString('hex')
+      console.log(JSON.stringify([m.aeadImpl(), hex(m.sealWith(k, new Uint8Array(12).fill(1), p, a)), hex(m.xSealWith(k, new Uint8Array(24).fill(2), p, a))])) })`
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       env: { ...process.env, CLAUDEMESH_AEAD: 'node' },
       encoding: 'utf8'
     })
-    expect(out.trim()).toBe('node:crypto')
+    const [impl, sealed, xSealed] = JSON.parse(out) as [string, string, string]
+    expect(impl).toBe('node:crypto')
+    expect(sealed).toBe(Buffer.from(sealWith(k, new Uint8Array(12).fill(1), p, a)).toString('hex'))
+    expect(xSealed).toBe(Buffer.from(xSealWith(k, new Uint8Array(24).fill(2), p, a)).toString('hex'))
   })
 
   it('seals the RFC 8439 §2.8.2 vector in both implementations', () => {
@@ -129,5 +149,26 @@ describe('envelope cipher', () => {
       bad[bad.byteLength - 1] = (bad[bad.byteLength - 1] as number) ^ 1
       expect(() => keptKeyCrypto.chaCha20Poly1305Decrypt(bad, nonce, ad, k)).toThrow()
     }
+  })
+
+  it('XChaCha20-Poly1305 (presence bodies) gives noble’s bytes, opens noble’s, and refuses any changed byte', () => {
+    for (const size of [0, 1, 200, 1500]) {
+      const key = randomBytes(32)
+      const nonce = randomBytes(XNONCE_BYTES)
+      const aad = randomBytes(32)
+      const plain = randomBytes(size)
+      const reference = Buffer.concat([nonce, xchacha20poly1305(key, nonce, aad).encrypt(plain)])
+      const sealed = xSealWith(key, nonce, plain, aad)
+      expect(Buffer.from(sealed).equals(reference)).toBe(true)
+      expect(Buffer.from(xOpenWith(key, reference, aad)).equals(plain)).toBe(true)
+      for (let i = 0; i < sealed.byteLength; i += 7) {
+        const bad = Uint8Array.from(sealed)
+        bad[i] = (bad[i] as number) ^ 0x10
+        expect(() => xOpenWith(key, bad, aad)).toThrow(MalformedFrameError)
+      }
+      expect(() => xOpenWith(key, sealed, randomBytes(32))).toThrow(MalformedFrameError)
+    }
+    expect(() => xSealWith(randomBytes(32), randomBytes(12), new Uint8Array(1), new Uint8Array())).toThrow(RangeError)
+    expect(() => xOpenWith(randomBytes(32), randomBytes(XNONCE_BYTES + TAG_BYTES - 1), new Uint8Array())).toThrow(MalformedFrameError)
   })
 })

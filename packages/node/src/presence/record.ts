@@ -6,7 +6,7 @@
  * covers the whole record, ciphertext included, bound to the mesh id.
  */
 import { randomBytes } from 'node:crypto'
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { xOpenWith, xSealWith } from '../crypto/aead.js'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { InvalidSignatureError, MalformedFrameError } from '../errors.js'
@@ -69,19 +69,14 @@ function unsigned(r: UnsignedRecord): UnsignedRecord {
 }
 
 export function sealBody(key: Uint8Array, peer: Uint8Array, body: PresenceBody): Uint8Array {
-  const nonce = new Uint8Array(randomBytes(NONCE))
-  const ct = xchacha20poly1305(key, nonce, peer).encrypt(encodeFrame(PresenceBodySchema.parse(body)))
-  const out = new Uint8Array(NONCE + ct.byteLength)
-  out.set(nonce)
-  out.set(ct, NONCE)
-  return out
+  return xSealWith(key, randomBytes(NONCE), encodeFrame(PresenceBodySchema.parse(body)), peer)
 }
 
 export function openBody(key: Uint8Array, peer: Uint8Array, sealed: Uint8Array): PresenceBody {
   if (sealed.byteLength < NONCE + 16) throw new MalformedFrameError('presence body is too short')
   let plain: Uint8Array
   try {
-    plain = xchacha20poly1305(key, sealed.subarray(0, NONCE), peer).decrypt(sealed.subarray(NONCE))
+    plain = xOpenWith(key, sealed, peer)
   } catch {
     throw new MalformedFrameError("presence body does not open with this mesh's key")
   }
