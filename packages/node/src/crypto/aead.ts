@@ -1,18 +1,21 @@
 /**
- * ChaCha20-Poly1305 with a 96-bit nonce (RFC 8439), the cipher of every DM and group
- * envelope (SPEC.md §8.2, §9.2): `nonce ‖ ciphertext ‖ tag`.
+ * The AEADs every envelope and record is sealed with: ChaCha20-Poly1305 with a 96-bit nonce
+ * (RFC 8439; DM, group, state and file envelopes, SPEC.md §8.2, `nonce ‖ ciphertext ‖ tag`;
+ * and Noise's messages, `nativeChaChaPoly`) and XChaCha20-Poly1305 (presence bodies, §6.1).
  *
- * Two implementations of the same function. node:crypto builds a Cipheriv object per
+ * Two implementations of the same functions. node:crypto builds a Cipheriv object per
  * message (an OpenSSL context, a stream, a native handle the GC finalises): ~4–11 µs alone and
  * much more under a burst, where an envelope's seal and open were ~9 % of the CPU
- * (bench/load.mjs 100x1000). libsodium's one-shot call through sodium-native's prebuilt
- * binding takes ~1–3 µs and leaves no object behind. The binding is loaded on first use
- * (~3 ms, `process.dlopen` of the prebuild: sodium-native's JavaScript wrapper costs ~27 ms to
- * load) and only if it agrees with node:crypto on a known answer and refuses a forged tag;
- * otherwise, or where no prebuild exists, node:crypto does the work. The bytes never differ.
+ * (bench/load.mjs 100x1000); noble's XChaCha20 in JS takes ~30 µs to open a presence body.
+ * libsodium's one-shot calls through sodium-native's prebuilt binding take ~1–4 µs and leave
+ * no object behind. The binding is loaded on first use (~3 ms, `process.dlopen` of the
+ * prebuild: sodium-native's JavaScript wrapper costs ~27 ms to load) and only if it agrees
+ * with node:crypto and noble on known answers and refuses forged tags; otherwise, or where no
+ * prebuild exists, node:crypto and noble do the work. The bytes never differ.
  *
  * The binding checks its arguments' sizes with C asserts only: every call here passes a
- * 32-byte key, a 12-byte nonce and an output of the exact size, checked before the call.
+ * 32-byte key, a nonce of its cipher's size and an output of the exact size, checked before
+ * the call.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { createRequire } from 'node:module'
@@ -45,12 +48,12 @@ const FUNCTIONS = [
 /** undefined until the first call; null when node:crypto does the work */
 let binding: Binding | null | undefined
 
-/** Which implementation runs (loads the binding if not tried yet): for tests and benches. */
+/** Which implementation runs (loads the binding if not tried yet): 'node:crypto' stands for node:crypto and noble. */
 export function aeadImpl(): 'libsodium' | 'node:crypto' {
   return native() != null ? 'libsodium' : 'node:crypto'
 }
 
-/** CLAUDEMESH_AEAD=node keeps node:crypto (an A/B, or a binding suspected of a fault). */
+/** CLAUDEMESH_AEAD=node keeps node:crypto and noble (an A/B, or a binding suspected of a fault). */
 function native(): Binding | null {
   if (binding === undefined) binding = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
   return binding
@@ -228,8 +231,8 @@ function pick(): Aead {
 
 /**
  * XChaCha20-Poly1305 (24-byte nonce), the presence body's cipher (SPEC.md §6.1):
- * `nonce ‖ ciphertext ‖ tag`. libsodium's where the binding loads, noble's otherwise (~60 µs
- * to open a body in JS, ~2 µs in libsodium: every member opens every member's record, N² a
+ * `nonce ‖ ciphertext ‖ tag`. libsodium's where the binding loads, noble's otherwise (~30 µs
+ * to open a 220-byte body in JS, ~4 µs here: every member opens every member's record, N² a
  * heartbeat round and at a mesh's start).
  */
 export function xSealWith(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
