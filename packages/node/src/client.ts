@@ -4,7 +4,6 @@
  * `import('@claudemesh/node/client')` costs ~0.1 s against ~0.6 s for the full package.
  */
 export { ControlClient, RemoteError } from './control/client.js'
-export { aeadImpl } from './crypto/aead.js'
 export { alive, controlSocketPath, listRunning, type RegistryEntry } from './discovery/registry.js'
 export * from './errors.js'
 export { assertPrivate, homeDir, listMeshNames, paths, validateMeshName, validateSessionId, writeFileAtomic } from './home.js'

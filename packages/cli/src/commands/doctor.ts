@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { aeadImpl, ControlClient, listMeshNames, listRunning, type MeshInfo } from '@claudemesh/node/client'
+import { ControlClient, listMeshNames, listRunning, type MeshInfo } from '@claudemesh/node/client'
 import type { Command } from 'commander'
 import { claudeBin, claudeVersion, selfCommand, TOOL_PATTERN } from '../claude.js'
 import { home } from '../options.js'
@@ -49,6 +49,8 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<Check[]> {
     'node',
     `v${process.versions.node}${maj > 20 || (maj === 20 && min >= 19) ? '' : ' (claudemesh needs >= 20.19)'}`
   )
+  // loaded here only: the light entry point every hook and verb imports stays without the ciphers
+  const { aeadImpl } = await import('@claudemesh/node/aead')
   const sodium = aeadImpl() === 'libsodium'
   add(
     sodium ? 'ok' : 'warn',

@@ -8,8 +8,8 @@
  * much more under a burst, where an envelope's seal and open were ~9 % of the CPU
  * (bench/load.mjs 100x1000); noble's XChaCha20 in JS takes ~30 µs to open a presence body.
  * libsodium's one-shot calls through sodium-native's prebuilt binding take ~1–4 µs and leave
- * no object behind. The binding is loaded on first use (~3 ms, `process.dlopen` of the
- * prebuild: sodium-native's JavaScript wrapper costs ~27 ms to load) and only if it agrees
+ * no object behind. The binding is loaded a second after first use (`LOAD_DELAY_MS`; ~3 ms,
+ * `process.dlopen` of the prebuild: sodium-native's JavaScript wrapper costs ~27 ms to load) and only if it agrees
  * with node:crypto and noble on known answers and refuses forged tags; otherwise, or where no
  * prebuild exists, node:crypto and noble do the work. The bytes never differ.
  *
@@ -45,18 +45,36 @@ const FUNCTIONS = [
   'crypto_aead_xchacha20poly1305_ietf_decrypt'
 ] as const
 
-/** undefined until the first call; null when node:crypto does the work */
+/** the binding; null where it cannot load; undefined until it has been tried */
 let binding: Binding | null | undefined
+let loading: ReturnType<typeof setTimeout> | undefined
+/**
+ * The first use schedules the load this long later and the fallbacks serve meanwhile: a
+ * daemon's first Noise handshake and presence record come while it joins, and the load (~5 ms
+ * of CPU with its checks) would delay "connected" by as much (bench/foundation.mjs).
+ */
+const LOAD_DELAY_MS = 1_000
 
-/** Which implementation runs (loads the binding if not tried yet): 'node:crypto' stands for node:crypto and noble. */
+/** Which implementation runs, loading the binding now if not tried yet: 'node:crypto' stands for node:crypto and noble. */
 export function aeadImpl(): 'libsodium' | 'node:crypto' {
-  return native() != null ? 'libsodium' : 'node:crypto'
+  return loadNow() != null ? 'libsodium' : 'node:crypto'
 }
 
 /** CLAUDEMESH_AEAD=node keeps node:crypto and noble (an A/B, or a binding suspected of a fault). */
-function native(): Binding | null {
-  if (binding === undefined) binding = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
+function loadNow(): Binding | null {
+  if (binding === undefined) {
+    clearTimeout(loading)
+    binding = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
+    if (binding != null) sodium = { aead: sodiumAead(binding), chachaPoly: sodiumChaChaPoly(binding) }
+  }
   return binding
+}
+
+/** The binding if loaded, else null (and its load scheduled). */
+function native(): Binding | null {
+  if (binding !== undefined) return binding
+  loading ??= setTimeout(loadNow, LOAD_DELAY_MS).unref()
+  return null
 }
 
 function load(): Binding | null {
@@ -177,56 +195,50 @@ function checkNonce(nonce: Uint8Array): void {
   if (nonce.byteLength !== NONCE_BYTES) throw new RangeError(`a nonce is ${NONCE_BYTES} bytes`)
 }
 
-/** libsodium's, or null where the binding does not load (the caller keeps its own). */
+/** libsodium's, or null while the binding is not loaded (the caller keeps its own meanwhile). */
 export function nativeChaChaPoly(): ChaChaPoly | null {
-  const b = native()
-  if (b == null) return null
-  return {
-    encrypt(plain, nonce, ad, key) {
-      checkKey(key)
-      checkNonce(nonce)
-      const out = Buffer.allocUnsafe(plain.byteLength + TAG_BYTES)
-      if (b.crypto_aead_chacha20poly1305_ietf_encrypt(out, plain, ad, nonce, key) !== out.byteLength)
-        throw new Error('ChaCha20-Poly1305 sealing failed')
-      return view(out)
-    },
-    decrypt(sealed, nonce, ad, key, dst) {
-      checkKey(key)
-      checkNonce(nonce)
-      if (sealed.byteLength < TAG_BYTES) throw tampered()
-      const n = sealed.byteLength - TAG_BYTES
-      const out = dst?.byteLength === n ? dst : Buffer.allocUnsafe(n)
-      if (b.crypto_aead_chacha20poly1305_ietf_decrypt(out, sealed, ad, nonce, key) !== n) throw tampered()
-      return out
-    }
-  }
+  return native() != null ? (sodium?.chachaPoly ?? null) : null
 }
+
+const sodiumChaChaPoly = (b: Binding): ChaChaPoly => ({
+  encrypt(plain, nonce, ad, key) {
+    checkKey(key)
+    checkNonce(nonce)
+    const out = Buffer.allocUnsafe(plain.byteLength + TAG_BYTES)
+    if (b.crypto_aead_chacha20poly1305_ietf_encrypt(out, plain, ad, nonce, key) !== out.byteLength)
+      throw new Error('ChaCha20-Poly1305 sealing failed')
+    return view(out)
+  },
+  decrypt(sealed, nonce, ad, key, dst) {
+    checkKey(key)
+    checkNonce(nonce)
+    if (sealed.byteLength < TAG_BYTES) throw tampered()
+    const n = sealed.byteLength - TAG_BYTES
+    const out = dst?.byteLength === n ? dst : Buffer.allocUnsafe(n)
+    if (b.crypto_aead_chacha20poly1305_ietf_decrypt(out, sealed, ad, nonce, key) !== n) throw tampered()
+    return out
+  }
+})
+
+/** the libsodium implementations, made once the binding loaded */
+let sodium: { aead: Aead; chachaPoly: ChaChaPoly } | undefined
 
 /** Both implementations where the binding loads (tests: each opens what the other sealed). */
 export function implementations(): Partial<Record<'libsodium' | 'node:crypto', Aead>> {
-  const b = native()
-  return { 'node:crypto': nodeAead, ...(b != null ? { libsodium: sodiumAead(b) } : {}) }
+  loadNow()
+  return { 'node:crypto': nodeAead, ...(sodium != null ? { libsodium: sodium.aead } : {}) }
 }
-
-let chosen: Aead | undefined
 
 export function sealWith(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
   checkKey(key)
   if (nonce.byteLength !== NONCE_BYTES) throw new RangeError(`a nonce is ${NONCE_BYTES} bytes`)
-  chosen ??= pick()
-  return chosen.seal(key, nonce, plain, aad)
+  return (native() != null ? (sodium?.aead ?? nodeAead) : nodeAead).seal(key, nonce, plain, aad)
 }
 
 export function openWith(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
   checkKey(key)
   if (sealed.byteLength < NONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('ciphertext too short')
-  chosen ??= pick()
-  return chosen.open(key, sealed, aad)
-}
-
-function pick(): Aead {
-  const b = native()
-  return b != null ? sodiumAead(b) : nodeAead
+  return (native() != null ? (sodium?.aead ?? nodeAead) : nodeAead).open(key, sealed, aad)
 }
 
 /**

@@ -16,7 +16,7 @@
  */
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
-import { type ChaChaPoly, nativeChaChaPoly } from '../crypto/aead.js'
+import { nativeChaChaPoly } from '../crypto/aead.js'
 
 type ICryptoInterface = typeof defaultCrypto
 type KeyPair = ReturnType<ICryptoInterface['generateX25519KeyPair']>
@@ -50,9 +50,6 @@ function privateObject(privateKey: Bytes): KeyObject {
   return obj
 }
 
-/** libsodium's, loaded at the first Noise message (null: the library's own) */
-let sodium: ChaChaPoly | null | undefined
-const chachaPoly = (): ChaChaPoly | null => (sodium === undefined ? (sodium = nativeChaChaPoly()) : sodium)
 const whole = (b: Bytes): Uint8Array => (b instanceof Uint8Array ? b : b.subarray())
 /** from here OpenSSL's ChaCha20 (AVX2) outruns libsodium's (encrypt and decrypt of 16/32/64 KiB: 27.6/38.8/85 µs against 26.5/48/118) */
 const SODIUM_BELOW = 16 * 1024
@@ -60,11 +57,11 @@ const SODIUM_BELOW = 16 * 1024
 export const keptKeyCrypto: ICryptoInterface = {
   ...defaultCrypto,
   chaCha20Poly1305Encrypt(plaintext, nonce, ad, k) {
-    const s = plaintext.byteLength < SODIUM_BELOW ? chachaPoly() : null
+    const s = plaintext.byteLength < SODIUM_BELOW ? nativeChaChaPoly() : null
     return s != null ? s.encrypt(whole(plaintext), nonce, ad, k) : defaultCrypto.chaCha20Poly1305Encrypt(plaintext, nonce, ad, k)
   },
   chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst) {
-    const s = ciphertext.byteLength < SODIUM_BELOW ? chachaPoly() : null
+    const s = ciphertext.byteLength < SODIUM_BELOW ? nativeChaChaPoly() : null
     return s != null
       ? s.decrypt(whole(ciphertext), nonce, ad, k, dst)
       : defaultCrypto.chaCha20Poly1305Decrypt(ciphertext, nonce, ad, k, dst)
