@@ -8,7 +8,8 @@
  * much more under a burst, where an envelope's seal and open were ~9 % of the CPU
  * (bench/load.mjs 100x1000); noble's XChaCha20 in JS takes ~30 µs to open a presence body.
  * libsodium's one-shot calls through sodium-native's prebuilt binding take ~1–4 µs and leave
- * no object behind. The binding is loaded a second after first use (`LOAD_DELAY_MS`; ~3 ms,
+ * no object behind. The binding is loaded at the first envelope, or a second after the first
+ * Noise message or presence body (`LOAD_DELAY_MS`; ~3 ms,
  * `process.dlopen` of the prebuild: sodium-native's JavaScript wrapper costs ~27 ms to load) and only if it agrees
  * with node:crypto and noble on known answers and refuses forged tags; otherwise, or where no
  * prebuild exists, node:crypto and noble do the work. The bytes never differ.
@@ -49,9 +50,11 @@ const FUNCTIONS = [
 let binding: Binding | null | undefined
 let loading: ReturnType<typeof setTimeout> | undefined
 /**
- * The first use schedules the load this long later and the fallbacks serve meanwhile: a
- * daemon's first Noise handshake and presence record come while it joins, and the load (~5 ms
- * of CPU with its checks) would delay "connected" by as much (bench/foundation.mjs).
+ * A Noise message or a presence body schedules the load this long later, the fallbacks
+ * serving meanwhile: a daemon's first handshake and record come while it joins, and the load
+ * (~5 ms of CPU with its checks) would delay "connected" by as much (bench/foundation.mjs). An
+ * envelope (a DM, a group message, a state update) loads it at once: a burst right after the
+ * join is where it pays (bench/load.mjs 10x100, whose burst starts ~0.8 s after its nodes).
  */
 const LOAD_DELAY_MS = 1_000
 
@@ -70,7 +73,7 @@ function loadNow(): Binding | null {
   return binding
 }
 
-/** The binding if loaded, else null (and its load scheduled). */
+/** The binding if loaded, else null (and its load scheduled): for the join's path. */
 function native(): Binding | null {
   if (binding !== undefined) return binding
   loading ??= setTimeout(loadNow, LOAD_DELAY_MS).unref()
@@ -232,13 +235,13 @@ export function implementations(): Partial<Record<'libsodium' | 'node:crypto', A
 export function sealWith(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
   checkKey(key)
   if (nonce.byteLength !== NONCE_BYTES) throw new RangeError(`a nonce is ${NONCE_BYTES} bytes`)
-  return (native() != null ? (sodium?.aead ?? nodeAead) : nodeAead).seal(key, nonce, plain, aad)
+  return (loadNow() != null ? (sodium?.aead ?? nodeAead) : nodeAead).seal(key, nonce, plain, aad)
 }
 
 export function openWith(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
   checkKey(key)
   if (sealed.byteLength < NONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('ciphertext too short')
-  return (native() != null ? (sodium?.aead ?? nodeAead) : nodeAead).open(key, sealed, aad)
+  return (loadNow() != null ? (sodium?.aead ?? nodeAead) : nodeAead).open(key, sealed, aad)
 }
 
 /**
