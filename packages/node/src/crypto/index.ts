@@ -38,7 +38,6 @@ function randomView(n: number): Buffer {
 /** `n` random bytes of their own (a view of the pool would keep its 64 KiB alive). */
 export const randomSlice = (n: number): Uint8Array => new Uint8Array(randomView(n))
 
-export { NONCE_BYTES, TAG_BYTES, aeadImpl } from './aead.js'
 const enc = new TextEncoder()
 
 /** `nonce ‖ ChaCha20-Poly1305 ‖ tag` under a random nonce (aead.ts: the nonce is copied into the output). */
