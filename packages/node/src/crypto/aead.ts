@@ -46,8 +46,14 @@ const FUNCTIONS = [
   'crypto_aead_xchacha20poly1305_ietf_decrypt'
 ] as const
 
-/** the binding; null where it cannot load; undefined until it has been tried */
-let binding: Binding | null | undefined
+/** The binding and the implementations made of it, once loaded */
+interface Sodium {
+  binding: Binding
+  aead: Aead
+  chachaPoly: ChaChaPoly
+}
+/** null where the binding cannot load; undefined until it has been tried */
+let sodium: Sodium | null | undefined
 let loading: ReturnType<typeof setTimeout> | undefined
 /**
  * A Noise message or a presence body schedules the load this long later, the fallbacks
@@ -64,18 +70,18 @@ export function aeadImpl(): 'libsodium' | 'node:crypto' {
 }
 
 /** CLAUDEMESH_AEAD=node keeps node:crypto and noble (an A/B, or a binding suspected of a fault). */
-function loadNow(): Binding | null {
-  if (binding === undefined) {
+function loadNow(): Sodium | null {
+  if (sodium === undefined) {
     clearTimeout(loading)
-    binding = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
-    if (binding != null) sodium = { aead: sodiumAead(binding), chachaPoly: sodiumChaChaPoly(binding) }
+    const b = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
+    sodium = b != null ? { binding: b, aead: sodiumAead(b), chachaPoly: sodiumChaChaPoly(b) } : null
   }
-  return binding
+  return sodium
 }
 
-/** The binding if loaded, else null (and its load scheduled): for the join's path. */
-function native(): Binding | null {
-  if (binding !== undefined) return binding
+/** libsodium's if loaded, else null (and its load scheduled): for the join's path. */
+function native(): Sodium | null {
+  if (sodium !== undefined) return sodium
   loading ??= setTimeout(loadNow, LOAD_DELAY_MS).unref()
   return null
 }
@@ -165,24 +171,26 @@ const nodeAead: Aead = {
   }
 }
 
+/** `f` (a binding's encrypt) into `out`, sized `ciphertext ‖ tag` by the caller. */
+function encryptInto(f: Encrypt, out: Uint8Array, plain: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
+  if (f(out, plain, ad, nonce, key) !== out.byteLength) throw new Error('libsodium sealing failed')
+}
+
+/** `f` (a binding's decrypt) into `out`, sized for the plaintext; a failure is a negative status, which the binding returns as an unsigned 64-bit number. */
+function decryptInto(f: Decrypt, out: Uint8Array, sealed: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
+  if (f(out, sealed, ad, nonce, key) !== out.byteLength) throw tampered()
+}
+
 const sodiumAead = (b: Binding): Aead => ({
   seal(key, nonce, plain, aad) {
     const out = Buffer.allocUnsafe(NONCE_BYTES + plain.byteLength + TAG_BYTES)
     out.set(nonce)
-    if (b.crypto_aead_chacha20poly1305_ietf_encrypt(out.subarray(NONCE_BYTES), plain, aad, nonce, key) !== plain.byteLength + TAG_BYTES) {
-      throw new Error('ChaCha20-Poly1305 sealing failed')
-    }
+    encryptInto(b.crypto_aead_chacha20poly1305_ietf_encrypt, out.subarray(NONCE_BYTES), plain, aad, nonce, key)
     return view(out)
   },
   open(key, sealed, aad) {
     const out = Buffer.allocUnsafe(sealed.byteLength - NONCE_BYTES - TAG_BYTES)
-    // a failure is a negative status, which the binding returns as an unsigned 64-bit number
-    if (
-      b.crypto_aead_chacha20poly1305_ietf_decrypt(out, sealed.subarray(NONCE_BYTES), aad, sealed.subarray(0, NONCE_BYTES), key) !==
-      out.byteLength
-    ) {
-      throw tampered()
-    }
+    decryptInto(b.crypto_aead_chacha20poly1305_ietf_decrypt, out, sealed.subarray(NONCE_BYTES), aad, sealed.subarray(0, NONCE_BYTES), key)
     return view(out)
   }
 })
@@ -200,7 +208,7 @@ function checkNonce(nonce: Uint8Array): void {
 
 /** libsodium's, or null while the binding is not loaded (the caller keeps its own meanwhile). */
 export function nativeChaChaPoly(): ChaChaPoly | null {
-  return native() != null ? (sodium?.chachaPoly ?? null) : null
+  return native()?.chachaPoly ?? null
 }
 
 const sodiumChaChaPoly = (b: Binding): ChaChaPoly => ({
@@ -208,8 +216,7 @@ const sodiumChaChaPoly = (b: Binding): ChaChaPoly => ({
     checkKey(key)
     checkNonce(nonce)
     const out = Buffer.allocUnsafe(plain.byteLength + TAG_BYTES)
-    if (b.crypto_aead_chacha20poly1305_ietf_encrypt(out, plain, ad, nonce, key) !== out.byteLength)
-      throw new Error('ChaCha20-Poly1305 sealing failed')
+    encryptInto(b.crypto_aead_chacha20poly1305_ietf_encrypt, out, plain, ad, nonce, key)
     return view(out)
   },
   decrypt(sealed, nonce, ad, key, dst) {
@@ -218,30 +225,27 @@ const sodiumChaChaPoly = (b: Binding): ChaChaPoly => ({
     if (sealed.byteLength < TAG_BYTES) throw tampered()
     const n = sealed.byteLength - TAG_BYTES
     const out = dst?.byteLength === n ? dst : Buffer.allocUnsafe(n)
-    if (b.crypto_aead_chacha20poly1305_ietf_decrypt(out, sealed, ad, nonce, key) !== n) throw tampered()
+    decryptInto(b.crypto_aead_chacha20poly1305_ietf_decrypt, out, sealed, ad, nonce, key)
     return out
   }
 })
 
-/** the libsodium implementations, made once the binding loaded */
-let sodium: { aead: Aead; chachaPoly: ChaChaPoly } | undefined
-
 /** Both implementations where the binding loads (tests: each opens what the other sealed). */
 export function implementations(): Partial<Record<'libsodium' | 'node:crypto', Aead>> {
-  loadNow()
-  return { 'node:crypto': nodeAead, ...(sodium != null ? { libsodium: sodium.aead } : {}) }
+  const lib = loadNow()
+  return { 'node:crypto': nodeAead, ...(lib != null ? { libsodium: lib.aead } : {}) }
 }
 
 export function sealWith(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Uint8Array {
   checkKey(key)
-  if (nonce.byteLength !== NONCE_BYTES) throw new RangeError(`a nonce is ${NONCE_BYTES} bytes`)
-  return (loadNow() != null ? (sodium?.aead ?? nodeAead) : nodeAead).seal(key, nonce, plain, aad)
+  checkNonce(nonce)
+  return (loadNow()?.aead ?? nodeAead).seal(key, nonce, plain, aad)
 }
 
 export function openWith(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
   checkKey(key)
   if (sealed.byteLength < NONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('ciphertext too short')
-  return (loadNow() != null ? (sodium?.aead ?? nodeAead) : nodeAead).open(key, sealed, aad)
+  return (loadNow()?.aead ?? nodeAead).open(key, sealed, aad)
 }
 
 /**
@@ -255,14 +259,9 @@ export function xSealWith(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array,
   if (nonce.byteLength !== XNONCE_BYTES) throw new RangeError(`an XChaCha20 nonce is ${XNONCE_BYTES} bytes`)
   const out = new Uint8Array(XNONCE_BYTES + plain.byteLength + TAG_BYTES)
   out.set(nonce)
-  const b = native()
+  const b = native()?.binding
   if (b == null) out.set(xchacha20poly1305(key, nonce, aad).encrypt(plain), XNONCE_BYTES)
-  else if (
-    b.crypto_aead_xchacha20poly1305_ietf_encrypt(out.subarray(XNONCE_BYTES), plain, aad, nonce, key) !==
-    out.byteLength - XNONCE_BYTES
-  ) {
-    throw new Error('XChaCha20-Poly1305 sealing failed')
-  }
+  else encryptInto(b.crypto_aead_xchacha20poly1305_ietf_encrypt, out.subarray(XNONCE_BYTES), plain, aad, nonce, key)
   return out
 }
 
@@ -271,7 +270,7 @@ export function xOpenWith(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array):
   checkKey(key)
   if (sealed.byteLength < XNONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('ciphertext too short')
   const nonce = sealed.subarray(0, XNONCE_BYTES)
-  const b = native()
+  const b = native()?.binding
   if (b == null) {
     try {
       return xchacha20poly1305(key, nonce, aad).decrypt(sealed.subarray(XNONCE_BYTES))
@@ -280,6 +279,6 @@ export function xOpenWith(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array):
     }
   }
   const out = new Uint8Array(sealed.byteLength - XNONCE_BYTES - TAG_BYTES)
-  if (b.crypto_aead_xchacha20poly1305_ietf_decrypt(out, sealed.subarray(XNONCE_BYTES), aad, nonce, key) !== out.byteLength) throw tampered()
+  decryptInto(b.crypto_aead_xchacha20poly1305_ietf_decrypt, out, sealed.subarray(XNONCE_BYTES), aad, nonce, key)
   return out
 }

@@ -6,7 +6,7 @@
  * covers the whole record, ciphertext included, bound to the mesh id.
  */
 import { randomBytes } from 'node:crypto'
-import { xOpenWith, xSealWith } from '../crypto/aead.js'
+import { TAG_BYTES, XNONCE_BYTES, xOpenWith, xSealWith } from '../crypto/aead.js'
 import { z } from 'zod'
 import { decodeFrame, encodeFrame, zBytes } from '../codec.js'
 import { InvalidSignatureError, MalformedFrameError } from '../errors.js'
@@ -52,7 +52,6 @@ const SignedSchema = z.object({ ...HeaderShape, sig: zBytes({ len: 64 }) }).stri
 export type UnsignedRecord = z.infer<typeof UnsignedSchema>
 export type SignedRecord = z.infer<typeof SignedSchema>
 
-const NONCE = 24
 const enc = new TextEncoder()
 
 function signedBytes(meshId: string, r: UnsignedRecord): Uint8Array {
@@ -69,11 +68,11 @@ function unsigned(r: UnsignedRecord): UnsignedRecord {
 }
 
 export function sealBody(key: Uint8Array, peer: Uint8Array, body: PresenceBody): Uint8Array {
-  return xSealWith(key, randomBytes(NONCE), encodeFrame(PresenceBodySchema.parse(body)), peer)
+  return xSealWith(key, randomBytes(XNONCE_BYTES), encodeFrame(PresenceBodySchema.parse(body)), peer)
 }
 
 export function openBody(key: Uint8Array, peer: Uint8Array, sealed: Uint8Array): PresenceBody {
-  if (sealed.byteLength < NONCE + 16) throw new MalformedFrameError('presence body is too short')
+  if (sealed.byteLength < XNONCE_BYTES + TAG_BYTES) throw new MalformedFrameError('presence body is too short')
   let plain: Uint8Array
   try {
     plain = xOpenWith(key, sealed, peer)
