@@ -46,7 +46,7 @@ import { flushWrites, type Store, sublevel } from './store/index.js'
 import { createTransport, type MeshLibp2p } from './transport/index.js'
 import { relayBase, relayId } from './transport/relay-addr.js'
 import { RelayLearner } from './transport/relay-learn.js'
-import { keepRelayReservations, type RelayReservations } from './transport/relay-listen.js'
+import { keepRelayReservations, RESERVATION_WAIT_MS, type RelayReservations } from './transport/relay-listen.js'
 
 const log = logger('claudemesh:node')
 
@@ -258,7 +258,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         body,
         incarnation,
         timings: this.init.presence,
-        announce: courier == null
+        announce: courier == null,
+        // our first record waits (bounded) for the relay address it is to announce
+        addressed: relays.length > 0 ? this.reservations?.reserved(RESERVATION_WAIT_MS) : undefined
       }
     )
     for (const type of ['peer:join', 'peer:update', 'peer:leave', 'presence:reject'] as const) {

@@ -63,6 +63,13 @@ export interface PresenceInit {
    * close; the newer node redials its relay at once and starts clean.
    */
   registry?: boolean
+  /**
+   * Resolves once the node holds the addresses it will announce (a member with relays: its
+   * reservation, bounded). Our first record is signed then, not before: signed at start, it
+   * would go out without the relay address and be replaced by another a moment later, a
+   * second signature for every peer to check (SPEC.md §12.2). `start` does not wait for it.
+   */
+  addressed?: Promise<void>
 }
 
 export interface PresenceComponents {
@@ -74,13 +81,17 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
   readonly selfId: string
   readonly incarnation: number
   readonly timings: c.PresenceTimings
-  readonly stats = { accepted: 0, rejected: 0, stale: 0 }
+  readonly stats = { accepted: 0, rejected: 0, stale: 0, signed: 0 }
   private readonly peers = new Map<string, PeerEntry>()
   /** incarnation each live connection announced for its remote peer */
   private readonly connInc = new Map<string, number>()
   private body: PresenceBody
   private seq = 0
   private ownBytes?: Uint8Array
+  /** the last of our records handed to gossipsub */
+  private gossiped?: Uint8Array
+  /** our first record being signed, once `init.addressed` resolves (`own`) */
+  private firstRecord?: Promise<Uint8Array>
   private heartbeat?: ReturnType<typeof setTimeout>
   /** when our last record was signed: the heartbeat counts from it */
   private signedAt = 0
@@ -160,7 +171,10 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     libp2p.addEventListener('connection:close', this.onConnectionClose)
     // a new address (a relay reservation's /p2p-circuit one) is worth announcing at once
     libp2p.addEventListener('self:peer:update', this.onSelfUpdate)
-    await this.publish()
+    const first = this.publish()
+    if (this.init.addressed == null) await first
+    // a first record still waiting for its addresses: the heartbeat counts from now
+    if (this.ownBytes == null) this.signedAt = Date.now()
     this.scheduleHeartbeat()
     this.sweeper = setInterval(
       () => {
@@ -273,6 +287,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     const body = this.init.presenceKey != null ? sealBody(this.init.presenceKey, peer, this.body) : new Uint8Array(0)
     const seq = ++this.seq
     this.signedAt = Date.now()
+    this.stats.signed++
     const bytes = await signRecord(this.init.meshId, this.init.privateKey, {
       v: 1,
       peer,
@@ -293,7 +308,27 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   private async publish(opts: { gone?: boolean } = {}): Promise<void> {
     if (!this.running || this.init.announce === false || (this.leaving && opts.gone !== true)) return
+    if (opts.gone !== true && this.ownBytes == null) {
+      // the first record: signed once (`own`), whoever asks for it first
+      const bytes = await this.own().catch(() => undefined)
+      if (bytes != null) await this.gossipOwn(bytes)
+      return
+    }
     await this.gossipOwn(await this.signOwn(opts.gone === true))
+  }
+
+  /**
+   * Our current record; the first is signed once the node holds the addresses it announces
+   * (`init.addressed`), and never after the goodbye began (it would outdate the goodbye).
+   */
+  private async own(): Promise<Uint8Array> {
+    if (this.ownBytes != null) return this.ownBytes
+    this.firstRecord ??= (async () => {
+      await this.init.addressed
+      if (this.leaving || !this.running) throw new Error('presence stopped before its first record')
+      return this.signOwn()
+    })()
+    return this.firstRecord
   }
 
   /**
@@ -304,12 +339,16 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
    */
   private async gossipOwn(bytes: Uint8Array): Promise<void> {
     const pubsub = this.components.libp2p.services.pubsub
+    // the first record, asked for by several (the start, a republish, the heartbeat), goes once:
+    // gossipsub refuses the same bytes again as a duplicate
+    if (bytes === this.gossiped) return
     if (pubsub.getSubscribers(this.topic).length === 0) {
       this.heard = false
       this.unpublished = bytes === this.ownBytes
       return
     }
     if (bytes === this.ownBytes) this.unpublished = false
+    this.gossiped = bytes
     try {
       const r = await pubsub.publish(this.topic, bytes)
       this.heard = r.recipients.length > 0
@@ -560,14 +599,28 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     if (this.republish != null || this.leaving) return
     this.republish = setTimeout(() => {
       this.republish = undefined
-      const kept = !this.resign && this.unpublished ? this.ownBytes : undefined
+      const resign = this.resign
       this.resign = false
+      // asked for because our record had reached nobody: since then it has
+      if (!resign && this.heard) return
+      const kept = !resign && this.unpublished ? this.ownBytes : undefined
       if (kept != null && this.running && !this.leaving) void this.gossipOwn(kept)
       else void this.publish()
     }, 100)
   }
 
   private readonly onSelfUpdate = (): void => {
+    if (this.ownBytes == null) {
+      // no record yet: the first takes the addresses of when it is signed; one being signed
+      // now may have read older ones, so look again once it is done
+      this.firstRecord?.then(
+        () => {
+          if (this.ownBytes != null) this.onSelfUpdate()
+        },
+        () => {}
+      )
+      return
+    }
     const addrs = this.addrs()
     const known = this.ownBytes != null ? decodeRecord(this.ownBytes).addrs : []
     if (addrs.length !== known.length || addrs.some((a, i) => a !== known[i])) this.republishSoon(true)
@@ -648,7 +701,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
     const summary = this.pushedAt.has(conn.id) ? undefined : await this.summarize?.().catch(() => undefined)
     // our current record: a peer that remembers it from an earlier run of its own treats the
     // first copy as news (table.ts, restored records), so no new signature per connection
-    const own = this.init.announce !== false ? (this.ownBytes ?? (await this.signOwn())) : undefined
+    const own = this.init.announce !== false ? await this.own().catch(() => undefined) : undefined
     const since = this.pushedAt.get(conn.id) ?? -1
     const records: Uint8Array[] = []
     if (own != null && (since < 0 || this.ownVersion > since)) records.push(own)

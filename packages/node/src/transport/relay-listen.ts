@@ -33,9 +33,21 @@ export function transportManager(libp2p: MeshLibp2p): TransportManager {
   return tm as TransportManager
 }
 
+/**
+ * How long a member with relays holds its first presence record back for a reservation
+ * (SPEC.md §12.2): past it, the record goes out without the relay address, as one without
+ * relays would, and a second follows when the reservation comes.
+ */
+export const RESERVATION_WAIT_MS = 3_000
+
 export interface RelayReservations {
   /** one more relay (with /p2p/<id>) to hold a reservation on */
   add: (addr: string) => void
+  /**
+   * Resolves once this node has a `/p2p-circuit` address, every reservation attempt under way
+   * has failed, or `timeoutMs` passed, whichever comes first; at once without relays.
+   */
+  reserved: (timeoutMs: number) => Promise<void>
   stop: () => void
 }
 
@@ -43,6 +55,14 @@ export function keepRelayReservations(libp2p: MeshLibp2p, relays: string[]): Rel
   const tm = transportManager(libp2p)
   const circuits = new Map<string, string>()
   const pending = new Set<string>()
+  const waiters = new Set<() => void>()
+  const hasCircuit = (): boolean => libp2p.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit'))
+  const wake = (): void => {
+    for (const w of waiters) w()
+  }
+  const onUpdate = (): void => {
+    if (hasCircuit()) wake()
+  }
   const reserve = (id: string): void => {
     const circuit = circuits.get(id)
     if (circuit == null || pending.has(id)) return
@@ -54,6 +74,10 @@ export function keepRelayReservations(libp2p: MeshLibp2p, relays: string[]): Rel
       })
       .finally(() => {
         pending.delete(id)
+        // libp2p announces the new address a second later (self:peer:update is debounced), but
+        // it is ours as soon as the listen resolves; failed, and no other attempt under way,
+        // nothing is coming
+        if (hasCircuit() || pending.size === 0) wake()
       })
   }
   const add = (addr: string): void => {
@@ -67,10 +91,26 @@ export function keepRelayReservations(libp2p: MeshLibp2p, relays: string[]): Rel
     reserve(evt.detail.remotePeer.toString())
   }
   libp2p.addEventListener('connection:open', onOpen)
+  libp2p.addEventListener('self:peer:update', onUpdate)
+  const reserved = async (timeoutMs: number): Promise<void> => {
+    if (circuits.size === 0 || hasCircuit()) return
+    await new Promise<void>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer)
+        waiters.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      waiters.add(done)
+    })
+  }
   return {
     add,
+    reserved,
     stop: () => {
       libp2p.removeEventListener('connection:open', onOpen)
+      libp2p.removeEventListener('self:peer:update', onUpdate)
+      wake()
     }
   }
 }
