@@ -65,6 +65,13 @@ export class MailboxClient {
   private readonly opening = new Set<string>()
   /** deposits waiting for a relay's `h`, in send order */
   private readonly queue = new Map<string, OutboxItem>()
+  /**
+   * The deposit stream's cursor (`pump`): `order[head..]` is, in send order, what `session`
+   * has not written yet; entries that left the queue meanwhile are skipped when the cursor
+   * reaches them. A round costs what it sends, not the window's worth already in flight
+   * (a burst of 1000 deposits rescanned up to 1000 per ack). Made again for another stream.
+   */
+  private cursor: { session?: Session; order: OutboxItem[]; head: number } = { order: [], head: 0 }
   private readonly perPeer = new Map<string, number>()
   private pausedUntil = 0
   private backoff = 1_000
@@ -140,6 +147,7 @@ export class MailboxClient {
     for (const item of items) {
       if (this.queue.has(item.id)) continue
       this.queue.set(item.id, item)
+      if (this.cursor.session != null) this.cursor.order.push(item)
       this.perPeer.set(item.to, (this.perPeer.get(item.to) ?? 0) + 1)
     }
     this.kick()
@@ -223,6 +231,7 @@ export class MailboxClient {
   private end(s: Session, err: Error): void {
     if (this.sessions.get(s.relay) !== s) return
     this.sessions.delete(s.relay)
+    if (this.cursor.session === s) this.cursor = { order: [], head: 0 }
     s.stream.abort(err)
     log('mailbox stream to relay %s ended: %s', s.relay, err.message)
     // everything it did not acknowledge goes again, in order, to whichever relay is next
@@ -246,14 +255,20 @@ export class MailboxClient {
   private readonly pump = new Pump(async () => {
     const s = this.primary()
     if (!this.running || s == null || Date.now() < this.pausedUntil) return false
+    let c = this.cursor
+    if (c.session !== s) c = this.cursor = { session: s, order: [...this.queue.values()], head: 0 }
     const frames: Uint8Array[] = []
-    for (const item of this.queue.values()) {
-      if (s.inflight.size >= MAILBOX_WINDOW) break
-      if (s.inflight.has(item.id)) continue
+    while (c.head < c.order.length && s.inflight.size < MAILBOX_WINDOW) {
+      const item = c.order[c.head++] as OutboxItem
+      if (this.queue.get(item.id) !== item || s.inflight.has(item.id)) continue
       if (s.inflight.size === 0) s.lastHeard = Date.now()
       s.inflight.add(item.id)
       frames.push(encodeMailboxFrame({ t: 'm', e: item.env }))
       this.stats.deposited++
+    }
+    if (c.head >= 1024 && c.head * 2 >= c.order.length) {
+      c.order.splice(0, c.head)
+      c.head = 0
     }
     if (frames.length > 0)
       await s.lp.writeV(frames).catch(err => {
