@@ -12,10 +12,24 @@
  * hsalsa) and the Salsa20 input words are set up once per cipher, each call runs the block
  * function straight into the output, and the keystream block a call ends inside is kept for
  * the next call's first bytes. Byte for byte the same keystream (the package's test).
+ *
+ * Where libsodium's binding runs (sodium-native's prebuild, loaded and checked against noble
+ * by @claudemesh/node's crypto/aead.ts, which puts it in the process-wide slot `NATIVE`), a
+ * stream XORs through libsodium's XSalsa20 instead: ~4x faster at 600 bytes, 10x at 4 KiB, a
+ * little slower under 100. A stream made before the slot was filled (a node's first
+ * connections: the binding loads a second after the join) switches at its next call, its
+ * native state brought to the same keystream position first.
  */
 import { hsalsa } from '@noble/ciphers/salsa.js'
 
 const BLOCK = 64
+/**
+ * `{ stateBytes, init(state, nonce, key), update(state, out, input) }`: libsodium's
+ * crypto_stream_xor_init/update (XSalsa20, its position kept in `state`), or absent
+ */
+const NATIVE = Symbol.for('claudemesh.xsalsa20.native')
+/** past this many bytes a stream stays in JS: catching a native state up costs ~0.4 ms a MiB */
+const MAX_CATCH_UP = 64 * 1024 * 1024
 /** "expand 32-byte k" as little-endian words */
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574])
 
@@ -66,14 +80,22 @@ class Stream {
       SIGMA[3]
     ])
     this.offset = 0
+    this.nonce = nonce.slice()
+    this.key = key.slice()
+    /** libsodium's state once this stream runs there (`toNative`); null: it stays in JS */
+    this.state = undefined
+    this.native = undefined
     /** keystream of the block `offset` is inside of (valid when offset % 64 ≠ 0) */
     this.words = new Uint32Array(16)
     this.bytes = new Uint8Array(this.words.buffer)
   }
 
   /** XOR `input` with the next `input.length` bytes of keystream. */
-  update(input, output = new Uint8Array(input.length)) {
+  update(input, output) {
     if (input == null) throw new Error('input must be Uint8Array or Buffer')
+    if (this.state === undefined && globalThis[NATIVE] != null) this.toNative(globalThis[NATIVE])
+    if (this.state != null) return this.nativeUpdate(input, output)
+    output ??= new Uint8Array(input.length)
     const n = input.length
     if (n === 0) return output
     const ks = this.bytes
@@ -108,6 +130,37 @@ class Stream {
     }
     this.offset += n
     return output
+  }
+
+  /** Run in libsodium from here on, its state first taken to this stream's position. */
+  toNative(native) {
+    if (this.offset > MAX_CATCH_UP) {
+      this.state = null
+      return
+    }
+    const state = new Uint8Array(native.stateBytes)
+    native.init(state, this.nonce, this.key)
+    const chunk = Math.min(this.offset, 65_536)
+    const zeros = new Uint8Array(chunk)
+    const sink = new Uint8Array(chunk)
+    for (let left = this.offset; left > 0; left -= chunk) {
+      const k = Math.min(left, chunk)
+      native.update(state, sink.subarray(0, k), zeros.subarray(0, k))
+    }
+    this.native = native
+    this.state = state
+  }
+
+  /** The binding checks sizes only with C asserts: its arguments are checked here. */
+  nativeUpdate(input, output) {
+    if (!(input instanceof Uint8Array)) throw new TypeError('input must be Uint8Array or Buffer')
+    const n = input.length
+    const out = output ?? new Uint8Array(n)
+    if (!(out instanceof Uint8Array) || out.length < n) throw new RangeError('output must be a Uint8Array at least as long as input')
+    if (n === 0) return out
+    this.native.update(this.state, out.length === n ? out : out.subarray(0, n), input)
+    this.offset += n
+    return out
   }
 
   /** The keystream block `counter` into this.words (Salsa20/20, little-endian words). */

@@ -22,6 +22,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { xsalsa20 } from '@noble/ciphers/salsa.js'
 import { MalformedFrameError } from '../errors.js'
 
 export const KEY_BYTES = 32
@@ -38,6 +39,10 @@ interface Binding {
   crypto_aead_chacha20poly1305_ietf_decrypt: Decrypt
   crypto_aead_xchacha20poly1305_ietf_encrypt: Encrypt
   crypto_aead_xchacha20poly1305_ietf_decrypt: Decrypt
+  /** XSalsa20 (libsodium's crypto_stream) with its position in `state`: sodium-native's own wrapper */
+  crypto_stream_xor_init?: (state: Uint8Array, nonce: Uint8Array, key: Uint8Array) => void
+  crypto_stream_xor_update?: (state: Uint8Array, out: Uint8Array, input: Uint8Array) => void
+  crypto_stream_xor_STATEBYTES?: number
 }
 const FUNCTIONS = [
   'crypto_aead_chacha20poly1305_ietf_encrypt',
@@ -75,6 +80,7 @@ function loadNow(): Sodium | null {
     clearTimeout(loading)
     const b = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
     sodium = b != null ? { binding: b, aead: sodiumAead(b), chachaPoly: sodiumChaChaPoly(b) } : null
+    if (b != null) offerStream(b)
   }
   return sodium
 }
@@ -98,6 +104,39 @@ function load(): Binding | null {
   } catch {
     return null
   }
+}
+
+/**
+ * The pnet cipher (packages/xsalsa20, every byte of every connection) runs in libsodium too
+ * once the binding's XSalsa20 gives noble's keystream across calls that split its blocks. It
+ * reads the process-wide slot below; nothing here depends on that package.
+ */
+const XSALSA20_SLOT = Symbol.for('claudemesh.xsalsa20.native')
+
+function offerStream(b: Binding): void {
+  // CLAUDEMESH_XSALSA20=js keeps the pnet cipher in JS (an A/B, or a binding suspected of a fault)
+  if (process.env.CLAUDEMESH_XSALSA20 === 'js') return
+  const { crypto_stream_xor_init: init, crypto_stream_xor_update: update, crypto_stream_xor_STATEBYTES: stateBytes } = b
+  if (typeof init !== 'function' || typeof update !== 'function' || typeof stateBytes !== 'number' || stateBytes < 1) return
+  try {
+    const key = Uint8Array.from({ length: KEY_BYTES }, (_, i) => 0x21 + i * 3)
+    const nonce = Uint8Array.from({ length: XNONCE_BYTES }, (_, i) => 0x90 - i)
+    const plain = Uint8Array.from({ length: 200 }, (_, i) => i * 5)
+    const want = xsalsa20(key, nonce, plain)
+    const state = new Uint8Array(stateBytes)
+    init(state, nonce, key)
+    const got = new Uint8Array(plain.byteLength)
+    // a byte, most of a block, across a block boundary, the rest
+    for (const [from, to] of [
+      [0, 1],
+      [1, 60],
+      [60, 130],
+      [130, 200]
+    ] as const)
+      update(state, got.subarray(from, to), plain.subarray(from, to))
+    if (!Buffer.from(got).equals(Buffer.from(want))) return
+    ;(globalThis as Record<symbol, unknown>)[XSALSA20_SLOT] = { stateBytes, init, update }
+  } catch {}
 }
 
 /** The binding seals as node:crypto does, opens what node:crypto sealed, and refuses a flipped tag bit. */
