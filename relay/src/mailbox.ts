@@ -74,7 +74,16 @@ interface Held {
   size: number
   exp: number
   durable: Promise<boolean> | true
+  /**
+   * The envelope as deposited, kept while it waits to go out on its recipient's open stream
+   * (`send`), so it need not be read back from LevelDB; dropped once written, and never more
+   * than FRESH_BYTES_MAX in all. A resend (a new stream) reads the store.
+   */
+  bytes?: Uint8Array
 }
+
+/** the most deposited bytes held in memory for recipients with an open stream */
+const FRESH_BYTES_MAX = 32 * 1024 * 1024
 
 interface Session {
   peer: string
@@ -120,6 +129,8 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
   private readonly receipts = new Map<string, Map<string, number>>()
   private readonly sessions = new Map<string, Session>()
   private totalBytes = 0
+  /** bytes of envelopes kept in memory (`Held.bytes`) */
+  private freshBytes = 0
   private lastSeq = 0
   private timer?: ReturnType<typeof setInterval>
   private readonly protocol: string
@@ -204,6 +215,7 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
   }
 
   private unindex(h: Held): void {
+    this.dropBytes(h)
     this.held.delete(h.id)
     // gone from the box: no longer counts against the window of the stream it was sent on
     this.sessions.get(h.to)?.sent.delete(h.id)
@@ -213,6 +225,12 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
       this.totalBytes -= h.size
       if (box.mail.size === 0) this.boxes.delete(h.to)
     }
+  }
+
+  private dropBytes(h: Held): void {
+    if (h.bytes == null) return
+    this.freshBytes -= h.bytes.byteLength
+    h.bytes = undefined
   }
 
   private receiptsOf(sender: string): Map<string, number> {
@@ -360,6 +378,12 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     this.lastSeq = Math.max(now * 1000, this.lastSeq + 1)
     const key = `m!${to}!${pad(this.lastSeq)}`
     const h: Held = { id, from, to, key, size: bytes.byteLength, exp: env.exp, durable: true }
+    // its recipient's stream is open: it goes out as soon as it is on disk (a decoded frame's
+    // byte string is a copy of its own, so keeping it pins no larger buffer)
+    if (this.sessions.has(to) && this.freshBytes + bytes.byteLength <= FRESH_BYTES_MAX) {
+      h.bytes = bytes
+      this.freshBytes += bytes.byteLength
+    }
     h.durable = this.commit.write([{ type: 'put', sublevel: this.db, key, value: bytes } as BatchOp]).then(
       () => {
         h.durable = true
@@ -411,12 +435,18 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     }
     if (batch.length === 0) return false
     for (const h of batch) s.sent.add(h.id)
-    const values = await this.db.getMany(batch.map(h => h.key))
+    // what is not kept in memory is read back from the store
+    const stored = batch.filter(h => h.bytes == null)
+    const read = stored.length > 0 ? await this.db.getMany(stored.map(h => h.key)) : []
     const frames: Uint8Array[] = []
-    values.forEach((v, i) => {
-      if (v != null) frames.push(encodeMailboxFrame({ t: 'm', e: v }))
-      else s.sent.delete((batch[i] as Held).id) // deleted meanwhile (taken, expired)
-    })
+    let r = 0
+    for (const h of batch) {
+      const v = h.bytes ?? read[r++]
+      this.dropBytes(h)
+      // left the box while the store was read (taken, expired)
+      if (v != null && this.held.get(h.id) === h) frames.push(encodeMailboxFrame({ t: 'm', e: v }))
+      else s.sent.delete(h.id)
+    }
     await s.lp.writeV(frames)
     return true
   }
