@@ -20,7 +20,7 @@ import { TurnFlusher } from '../serial.js'
 import { Channel } from './channel.js'
 import * as c from './constants.js'
 import { PairKeys } from '../crypto/index.js'
-import { type Content, decodeDm, idBytes, idText, newMessageId, openDm, sealDm } from './envelope.js'
+import { type Content, type DmEnvelope, decodeDm, idBytes, idText, newMessageId, openDm, sealDm } from './envelope.js'
 import { decodeDmFrame, encodeDmFrame } from './frames.js'
 import { viaMailbox } from './route.js'
 import { LocalDm } from './local.js'
@@ -126,7 +126,7 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
 
   private newMailbox(relays: string[]): MailboxClient {
     return new MailboxClient(this.components.libp2p, mailboxProtocol(this.init.meshId), relays, {
-      accept: async bytes => this.acceptMail(bytes),
+      accept: async (bytes, env) => this.acceptMail(bytes, env),
       held: async (items, relay) => {
         await this.settle(items, 'held', relay)
       },
@@ -342,16 +342,12 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
    * it (and its delivery window holds back more of the same). After stop, never answered.
    * One sender's mail is taken in the order the relay hands it over: each waits for the one
    * before it, so a refused message is not overtaken by a later one whose retry came first.
+   * `env` is `bytes` decoded once by the mailbox reader (it drops what does not decode).
    */
-  private async acceptMail(bytes: Uint8Array): Promise<string | undefined> {
-    let from: string
-    try {
-      from = peerIdStringOfRaw(decodeDm(bytes).from)
-    } catch {
-      return this.receive(bytes).then(r => r?.id) // rejected and counted by the choke-point
-    }
+  private async acceptMail(bytes: Uint8Array, env: DmEnvelope): Promise<string | undefined> {
+    const from = peerIdStringOfRaw(env.from)
     const prev = this.mailTail.get(from) ?? Promise.resolve()
-    const mine = prev.then(async () => this.acceptMailNow(bytes))
+    const mine = prev.then(async () => this.acceptMailNow(bytes, env))
     const tail = mine.then(
       () => {},
       () => {}
@@ -366,9 +362,9 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
   /** the last mail of each sender being taken */
   private readonly mailTail = new Map<string, Promise<void>>()
 
-  private async acceptMailNow(bytes: Uint8Array): Promise<string | undefined> {
+  private async acceptMailNow(bytes: Uint8Array, env: DmEnvelope): Promise<string | undefined> {
     while (true) {
-      const r = await this.receive(bytes)
+      const r = await this.receive(bytes, {}, env)
       if (r?.refuse == null) return r?.id
       if (this.stopped) return new Promise<never>(() => {})
       await new Promise(resolve => {
@@ -377,11 +373,14 @@ export class DirectMessages extends TypedEventEmitter<DmEvents> {
     }
   }
 
-  /** The choke-point proper: undefined for a rejected envelope, else the id and maybe a refusal. */
-  async receive(bytes: Uint8Array, via: { from?: string } = {}): Promise<Received | undefined> {
+  /**
+   * The choke-point proper: undefined for a rejected envelope, else the id and maybe a refusal.
+   * `decoded`: `bytes` already through decodeDm (a relay's mail is decoded once, by its reader).
+   */
+  async receive(bytes: Uint8Array, via: { from?: string } = {}, decoded?: DmEnvelope): Promise<Received | undefined> {
     let env
     try {
-      env = decodeDm(bytes)
+      env = decoded ?? decodeDm(bytes)
     } catch (err) {
       return this.reject((err as Error).name === 'FrameTooLargeError' ? 'oversized' : 'malformed', via.from)
     }

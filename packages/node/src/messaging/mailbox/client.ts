@@ -13,7 +13,7 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import { MAX_ACK_IDS, RETRY_MAX_MS } from '../constants.js'
-import { decodeDm, idText } from '../envelope.js'
+import { type DmEnvelope, decodeDm, idText } from '../envelope.js'
 import { lpOptions } from '../lp.js'
 import type { OutboxItem } from '../outbox.js'
 import { Pump, TurnFlusher } from '../../serial.js'
@@ -33,8 +33,8 @@ const log = logger('claudemesh:mailbox')
 export const MAILBOX_ACK_TIMEOUT_MS = 15_000
 
 export interface MailboxHost {
-  /** the receive choke-point; resolves the id to ack, or undefined when refused */
-  accept: (envelope: Uint8Array) => Promise<string | undefined>
+  /** the receive choke-point, given the envelope decoded once here; resolves the id to ack, or undefined when refused */
+  accept: (envelope: Uint8Array, decoded: DmEnvelope) => Promise<string | undefined>
   /** deposits are on the disk of the relay with this PeerId */
   held: (items: OutboxItem[], relay: string) => Promise<void>
   /** a relay says these deposits reached their recipients */
@@ -292,15 +292,16 @@ export class MailboxClient {
   private onFrame(s: Session, f: MailboxFrame): void {
     switch (f.t) {
       case 'm': {
-        let id: Uint8Array
+        let env: DmEnvelope
         try {
-          id = decodeDm(f.e).id
+          env = decodeDm(f.e)
         } catch {
           return // the relay checks every header; one that does not decode is dropped, never acked
         }
+        const id = env.id
         this.stats.received++
         this.receivedFrom.set(s.relay, (this.receivedFrom.get(s.relay) ?? 0) + 1)
-        void this.host.accept(f.e).then(
+        void this.host.accept(f.e, env).then(
           ok => {
             ;(ok != null ? s.acks.a : s.acks.n).push(id)
             s.flusher.flush()
