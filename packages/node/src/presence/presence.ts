@@ -622,7 +622,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
       return
     }
     const addrs = this.addrs()
-    const known = this.ownBytes != null ? decodeRecord(this.ownBytes).addrs : []
+    const known = decodeRecord(this.ownBytes).addrs
     if (addrs.length !== known.length || addrs.some((a, i) => a !== known[i])) this.republishSoon(true)
   }
 
