@@ -12,6 +12,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { MeshNode } from '../src/index.js'
 import { randomUUID } from 'node:crypto'
 import { createMeshNode } from '../src/index.js'
+import { Groups } from '../src/messaging/groups.js'
 import { FAST, homeWithMesh, startNode, until, untilAllSee, untilSubscribed } from './helpers.js'
 
 /** A node of `home` that finds peers only through `bootstrap` (no registry, mDNS or DHT), in group g or not. */
@@ -112,6 +113,56 @@ describe('group members connect to each other', () => {
       // a resync (15 s ± 50 %) would bring it too, but not within 5 s
       await until(m5, ['message:receive'], () => body != null, 5_000, 'the message at m5 within 5 s')
       expect(body).toBe('sent before m0 knew')
+    } finally {
+      for (const n of more.reverse()) await n.stop()
+      await h.cleanup()
+    }
+  })
+
+  it("a message its sender published before the recipient was known reaches it when only the sender's end grafts later (SPEC.md §9.4)", async () => {
+    const h = await homeWithMesh()
+    const more: MeshNode[] = []
+    try {
+      const m0 = await startNode(reachedOnlyBy(h.home, 'm0', [], true))
+      more.push(m0)
+      const m5 = await createMeshNode(reachedOnlyBy(h.home, 'm5', [m0], true))
+      more.push(m5)
+      // m0 reads none of m5's gossipsub RPCs (its subscriptions, its graft) until released
+      const pubsub = m0.libp2p.services.pubsub as unknown as { handleReceivedRpc: (from: PeerId, rpc: unknown) => Promise<void> }
+      const real = pubsub.handleReceivedRpc.bind(pubsub)
+      const held: Array<() => Promise<void>> = []
+      let holding = true
+      pubsub.handleReceivedRpc = async (from, rpc) => {
+        if (holding && from.toString() === m5.peerId) held.push(async () => real(from, rpc))
+        else await real(from, rpc)
+      }
+      // m5 grafts m0 (it reads m0's RPCs) and its catch-up from m0 runs to the end: all before m0 sends
+      const proto = Groups.prototype as unknown as { requestSync: (this: Groups, ...a: unknown[]) => Promise<void> }
+      const request = proto.requestSync
+      const caughtUp = new Promise<void>(resolve => {
+        proto.requestSync = async function (...a) {
+          await request.apply(this, a)
+          if (this === m5.mail.groups && (a[1] as string[]).includes(m5.mail.groups.topicOf('g'))) resolve()
+        }
+      })
+      try {
+        await m5.start()
+        await caughtUp
+      } finally {
+        proto.requestSync = request
+      }
+      let body: string | undefined
+      m5.addEventListener('message:receive', evt => {
+        if (evt.detail.group === 'g') body = evt.detail.body
+      })
+      const [sent] = await m0.mail.send('@g', 'published to nobody')
+      expect(sent?.status).toBe('pending')
+      // m0 now reads m5's subscription and graft: its own catch-up asks m5, whose answer shows
+      // m5 lacks the message, and m5 asks back. Without that, only the resync (15 s ± 50 %) brings it
+      holding = false
+      for (const rpc of held.splice(0)) await rpc()
+      await until(m5, ['message:receive'], () => body != null, 5_000, 'the message at m5 within 5 s')
+      expect(body).toBe('published to nobody')
     } finally {
       for (const n of more.reverse()) await n.stop()
       await h.cleanup()

@@ -140,12 +140,16 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
     const { peerId, topic } = evt.detail
     const group = this.topics.get(topic)
     if (group == null || group === ALL) return
-    const key = `${peerId}/${topic}`
-    if (this.catchingUp.has(key)) return
     const conn = this.components.libp2p.getConnections(peerIdFromString(peerId)).find(c => c.status === 'open')
-    if (conn == null) return
+    if (conn != null) this.catchUp(conn, topic)
+  }
+
+  /** Ask the peer for the topic's recent history, once at a time per peer and topic. */
+  private catchUp(conn: Connection, topic: string, windowMs = c.GROUP_RESYNC_WINDOW_MS): void {
+    const key = `${conn.remotePeer.toString()}/${topic}`
+    if (this.catchingUp.has(key)) return
     this.catchingUp.add(key)
-    void this.requestSync(conn, [topic], c.GROUP_RESYNC_WINDOW_MS).finally(() => {
+    void this.requestSync(conn, [topic], windowMs).finally(() => {
       this.catchingUp.delete(key)
     })
   }
@@ -416,18 +420,34 @@ export class Groups extends TypedEventEmitter<GroupEvents> {
         'group sync request'
       )
       const have = new Set(req.have.map(idText))
+      const topics = req.topics.filter(t => this.topics.has(t))
+      /** every id of those topics' history in the window, while it was read to the end */
+      const ours = new Set<string>()
+      let whole = true
       let sent = 0
-      for (const topic of req.topics.filter(t => this.topics.has(t))) {
+      for (const topic of topics) {
         for await (const [key, value] of this.components.history.iterator({
           gte: `${topic}!${String(req.since).padStart(16, '0')}`,
           lt: `${topic}"`
         })) {
-          if (have.has(key.slice(key.lastIndexOf('!') + 1))) continue
-          if (sent++ >= c.GROUP_SYNC_MAX) break
+          const id = key.slice(key.lastIndexOf('!') + 1)
+          ours.add(id)
+          if (have.has(id)) continue
+          if (sent++ >= c.GROUP_SYNC_MAX) {
+            whole = false
+            break
+          }
           await lp.write(value)
         }
       }
       await stream.close()
+      // the requester holds messages of these topics that we lack (its own, published before it
+      // knew we were subscribed, reached nobody): ask it for them in turn. A graft at its end
+      // only is otherwise no catch-up for us, and they would wait for a resync
+      if (whole && [...have].some(id => !ours.has(id) && !this.components.inbox.has(id))) {
+        const windowMs = Math.min(c.GROUP_HISTORY_MS, Math.max(c.GROUP_RESYNC_WINDOW_MS, Date.now() - req.since))
+        for (const topic of topics) this.catchUp(conn, topic, windowMs)
+      }
     } catch (err) {
       log('serving group sync to %p failed: %s', conn.remotePeer, (err as Error).message)
       stream.abort(err as Error)
