@@ -74,7 +74,15 @@ describe('group members connect to each other', () => {
     expect(await got).toBe('members only')
   })
 
-  it('a message sent before gossipsub knew the other member was in the group reaches it at the graft, not at a resync', async () => {
+  /**
+   * Two members of `g`, m0 started and m5 made: what a connection a few ms old looks like, m0
+   * reads none of m5's gossipsub RPCs (its subscriptions, its graft) until `release`. `sendUnseen`
+   * has m0 publish to nobody, releases, and resolves with the body m5 got within 5 s (a resync,
+   * 15 s ± 50 %, would bring it too, but not within 5 s).
+   */
+  async function withUnawareAuthor(
+    fn: (p: { m0: MeshNode; m5: MeshNode; sendUnseen: (text: string) => Promise<string | undefined> }) => Promise<void>
+  ): Promise<void> {
     const h = await homeWithMesh()
     const more: MeshNode[] = []
     try {
@@ -82,8 +90,6 @@ describe('group members connect to each other', () => {
       more.push(m0)
       const m5 = await createMeshNode(reachedOnlyBy(h.home, 'm5', [m0], true))
       more.push(m5)
-      // what a connection a few ms old looks like: m0 has not yet read m5's gossipsub RPCs
-      // (its subscriptions, its graft), while the sync on connect is over at both ends
       const pubsub = m0.libp2p.services.pubsub as unknown as { handleReceivedRpc: (from: PeerId, rpc: unknown) => Promise<void> }
       const real = pubsub.handleReceivedRpc.bind(pubsub)
       const held: Array<() => Promise<void>> = []
@@ -92,6 +98,29 @@ describe('group members connect to each other', () => {
         if (holding && from.toString() === m5.peerId) held.push(async () => real(from, rpc))
         else await real(from, rpc)
       }
+      const sendUnseen = async (text: string): Promise<string | undefined> => {
+        let body: string | undefined
+        m5.addEventListener('message:receive', evt => {
+          if (evt.detail.group === 'g') body = evt.detail.body
+        })
+        const [sent] = await m0.mail.send('@g', text)
+        // no member known subscribed, so gossipsub handed it to nobody
+        expect(sent?.status).toBe('pending')
+        holding = false
+        for (const rpc of held.splice(0)) await rpc()
+        await until(m5, ['message:receive'], () => body != null, 5_000, 'the message at m5 within 5 s')
+        return body
+      }
+      await fn({ m0, m5, sendUnseen })
+    } finally {
+      for (const n of more.reverse()) await n.stop()
+      await h.cleanup()
+    }
+  }
+
+  it('a message sent before gossipsub knew the other member was in the group reaches it at the graft, not at a resync', async () => {
+    await withUnawareAuthor(async ({ m0, m5, sendUnseen }) => {
+      // the sync on connect is over at both ends
       const synced = (at: MeshNode, peer: MeshNode): Promise<void> =>
         new Promise(resolve => {
           at.addEventListener('sync:connect', evt => {
@@ -101,42 +130,13 @@ describe('group members connect to each other', () => {
       const bothSynced = Promise.all([synced(m0, m5), synced(m5, m0)])
       await m5.start()
       await bothSynced
-      let body: string | undefined
-      m5.addEventListener('message:receive', evt => {
-        if (evt.detail.group === 'g') body = evt.detail.body
-      })
-      const [sent] = await m0.mail.send('@g', 'sent before m0 knew')
-      // no member known subscribed, so gossipsub handed it to nobody
-      expect(sent?.status).toBe('pending')
-      holding = false
-      for (const rpc of held.splice(0)) await rpc()
-      // a resync (15 s ± 50 %) would bring it too, but not within 5 s
-      await until(m5, ['message:receive'], () => body != null, 5_000, 'the message at m5 within 5 s')
-      expect(body).toBe('sent before m0 knew')
-    } finally {
-      for (const n of more.reverse()) await n.stop()
-      await h.cleanup()
-    }
+      expect(await sendUnseen('sent before m0 knew')).toBe('sent before m0 knew')
+    })
   })
 
   it("a message its sender published before the recipient was known reaches it when only the sender's end grafts later (SPEC.md §9.4)", async () => {
-    const h = await homeWithMesh()
-    const more: MeshNode[] = []
-    try {
-      const m0 = await startNode(reachedOnlyBy(h.home, 'm0', [], true))
-      more.push(m0)
-      const m5 = await createMeshNode(reachedOnlyBy(h.home, 'm5', [m0], true))
-      more.push(m5)
-      // m0 reads none of m5's gossipsub RPCs (its subscriptions, its graft) until released
-      const pubsub = m0.libp2p.services.pubsub as unknown as { handleReceivedRpc: (from: PeerId, rpc: unknown) => Promise<void> }
-      const real = pubsub.handleReceivedRpc.bind(pubsub)
-      const held: Array<() => Promise<void>> = []
-      let holding = true
-      pubsub.handleReceivedRpc = async (from, rpc) => {
-        if (holding && from.toString() === m5.peerId) held.push(async () => real(from, rpc))
-        else await real(from, rpc)
-      }
-      // m5 grafts m0 (it reads m0's RPCs) and its catch-up from m0 runs to the end: all before m0 sends
+    await withUnawareAuthor(async ({ m5, sendUnseen }) => {
+      // m5 grafts m0 (it reads m0's RPCs) and its catch-up from m0 runs to the end, before m0 sends
       const proto = Groups.prototype as unknown as { requestSync: (this: Groups, ...a: unknown[]) => Promise<void> }
       const request = proto.requestSync
       const caughtUp = new Promise<void>(resolve => {
@@ -151,21 +151,9 @@ describe('group members connect to each other', () => {
       } finally {
         proto.requestSync = request
       }
-      let body: string | undefined
-      m5.addEventListener('message:receive', evt => {
-        if (evt.detail.group === 'g') body = evt.detail.body
-      })
-      const [sent] = await m0.mail.send('@g', 'published to nobody')
-      expect(sent?.status).toBe('pending')
-      // m0 now reads m5's subscription and graft: its own catch-up asks m5, whose answer shows
-      // m5 lacks the message, and m5 asks back. Without that, only the resync (15 s ± 50 %) brings it
-      holding = false
-      for (const rpc of held.splice(0)) await rpc()
-      await until(m5, ['message:receive'], () => body != null, 5_000, 'the message at m5 within 5 s')
-      expect(body).toBe('published to nobody')
-    } finally {
-      for (const n of more.reverse()) await n.stop()
-      await h.cleanup()
-    }
+      // m0 then reads m5's subscription and graft: its own catch-up asks m5, whose answer shows
+      // m5 lacks the message, and m5 asks back
+      expect(await sendUnseen('published to nobody')).toBe('published to nobody')
+    })
   })
 })
