@@ -435,13 +435,15 @@ export class MailboxServer extends TypedEventEmitter<MailboxEvents> {
     }
     if (batch.length === 0) return false
     for (const h of batch) s.sent.add(h.id)
-    // what is not kept in memory is read back from the store
-    const stored = batch.filter(h => h.bytes == null)
+    // what is not kept in memory is read back from the store; taken before the read, which a
+    // sweep or an unindex may outlast (each read lines up with a batch entry kept nothing)
+    const kept = batch.map(h => h.bytes)
+    const stored = batch.filter((_, i) => kept[i] == null)
     const read = stored.length > 0 ? await this.db.getMany(stored.map(h => h.key)) : []
     const frames: Uint8Array[] = []
     let r = 0
-    for (const h of batch) {
-      const v = h.bytes ?? read[r++]
+    for (const [i, h] of batch.entries()) {
+      const v = kept[i] ?? read[r++]
       this.dropBytes(h)
       // left the box while the store was read (taken, expired)
       if (v != null && this.held.get(h.id) === h) frames.push(encodeMailboxFrame({ t: 'm', e: v }))
