@@ -60,9 +60,6 @@ export function keepRelayReservations(libp2p: MeshLibp2p, relays: string[]): Rel
   const wake = (): void => {
     for (const w of waiters) w()
   }
-  const onUpdate = (): void => {
-    if (hasCircuit()) wake()
-  }
   const reserve = (id: string): void => {
     const circuit = circuits.get(id)
     if (circuit == null || pending.has(id)) return
@@ -91,7 +88,6 @@ export function keepRelayReservations(libp2p: MeshLibp2p, relays: string[]): Rel
     reserve(evt.detail.remotePeer.toString())
   }
   libp2p.addEventListener('connection:open', onOpen)
-  libp2p.addEventListener('self:peer:update', onUpdate)
   const reserved = async (timeoutMs: number): Promise<void> => {
     if (circuits.size === 0 || hasCircuit()) return
     await new Promise<void>(resolve => {
@@ -109,7 +105,6 @@ export function keepRelayReservations(libp2p: MeshLibp2p, relays: string[]): Rel
     reserved,
     stop: () => {
       libp2p.removeEventListener('connection:open', onOpen)
-      libp2p.removeEventListener('self:peer:update', onUpdate)
       wake()
     }
   }
