@@ -241,9 +241,7 @@ export class Presence extends TypedEventEmitter<PresenceEvents> {
 
   /** Every peer ever heard of (not us), online first. */
   list(): PeerInfo[] {
-    return [...this.peers.values()]
-      .map(e => peerInfo(e))
-      .sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name))
+    return [...this.peers.values()].map(e => peerInfo(e)).sort((a, b) => Number(b.online) - Number(a.online) || byName(a.name, b.name))
   }
 
   get(id: string): PeerInfo | undefined {
@@ -735,4 +733,15 @@ type PublishWithOpts = (
 
 function digest(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('base64')
+}
+
+/**
+ * Names in a fixed order, case folded first, without localeCompare: its first call loads ICU's
+ * collator, ~7 ms of CPU and ~3 MB of RSS in every node that lists two peers.
+ */
+export function byName(a: string, b: string): number {
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  if (x !== y) return x < y ? -1 : 1
+  return a < b ? -1 : a > b ? 1 : 0
 }
