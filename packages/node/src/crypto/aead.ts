@@ -14,11 +14,13 @@
  * with node:crypto and noble on known answers and refuses forged tags; otherwise, or where no
  * prebuild exists, node:crypto and noble do the work. The bytes never differ.
  *
+ * Its ed25519 check serves identity/keys.ts the same way (`nativeVerify`).
+ *
  * The binding checks its arguments' sizes with C asserts only: every call here passes a
  * 32-byte key, a nonce of its cipher's size and an output of the exact size, checked before
  * the call.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { createCipheriv, createDecipheriv, sign as cryptoSign, generateKeyPairSync } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
@@ -43,6 +45,8 @@ interface Binding {
   crypto_stream_xor_init?: (state: Uint8Array, nonce: Uint8Array, key: Uint8Array) => void
   crypto_stream_xor_update?: (state: Uint8Array, out: Uint8Array, input: Uint8Array) => void
   crypto_stream_xor_STATEBYTES?: number
+  /** ed25519 verification, each argument as (buffer, offset, length): sodium-native's own wrapper */
+  crypto_sign_verify_detached?: (...args: Array<ArrayBufferLike | number>) => boolean
 }
 const FUNCTIONS = [
   'crypto_aead_chacha20poly1305_ietf_encrypt',
@@ -56,6 +60,8 @@ interface Sodium {
   binding: Binding
   aead: Aead
   chachaPoly: ChaChaPoly
+  /** libsodium's ed25519 check, where it agrees with node:crypto (sodiumVerify) */
+  verify?: Verify
 }
 /** null where the binding cannot load; undefined until it has been tried */
 let sodium: Sodium | null | undefined
@@ -79,7 +85,7 @@ function loadNow(): Sodium | null {
   if (sodium === undefined) {
     clearTimeout(loading)
     const b = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
-    sodium = b != null ? { binding: b, aead: sodiumAead(b), chachaPoly: sodiumChaChaPoly(b) } : null
+    sodium = b != null ? { binding: b, aead: sodiumAead(b), chachaPoly: sodiumChaChaPoly(b), ...sodiumVerify(b) } : null
     if (b != null) offerStream(b)
   }
   return sodium
@@ -137,6 +143,39 @@ function offerStream(b: Binding): void {
     if (!Buffer.from(got).equals(Buffer.from(want))) return
     ;(globalThis as Record<symbol, unknown>)[XSALSA20_SLOT] = { stateBytes, init, update }
   } catch {}
+}
+
+/** An ed25519 signature check: `sig` (64 bytes) over `msg` by the raw public key `pk` (32 bytes). */
+export type Verify = (sig: Uint8Array, msg: Uint8Array, pk: Uint8Array) => boolean
+
+/**
+ * libsodium's ed25519 check (~55-85 µs against node:crypto's ~120-150 µs: every member checks
+ * every member's presence record, N² at a mesh's start and each heartbeat round, and every group
+ * message and state update), if it takes what node:crypto signed and refuses a flipped bit.
+ * libsodium also refuses a few signatures RFC 8032 takes (small-order keys and R, a
+ * non-canonical key): identity/keys.ts refuses those on every path, so both take the same ones.
+ */
+function sodiumVerify(b: Binding): { verify?: Verify } {
+  const f = b.crypto_sign_verify_detached
+  if (typeof f !== 'function') return {}
+  const verify: Verify = (sig, msg, pk) =>
+    f(sig.buffer, sig.byteOffset, sig.byteLength, msg.buffer, msg.byteOffset, msg.byteLength, pk.buffer, pk.byteOffset, pk.byteLength)
+  try {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+    const pk = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32)
+    const msg = Uint8Array.from({ length: 100 }, (_, i) => i)
+    const sig = cryptoSign(null, msg, privateKey)
+    if (verify(sig, msg, pk) !== true) return {}
+    sig[5] = (sig[5] as number) ^ 1
+    return verify(sig, msg, pk) === false ? { verify } : {}
+  } catch {
+    return {}
+  }
+}
+
+/** libsodium's ed25519 check once the binding is loaded (its load scheduled otherwise); null meanwhile, or without it. */
+export function nativeVerify(): Verify | null {
+  return native()?.verify ?? null
 }
 
 /** The binding seals as node:crypto does, opens what node:crypto sealed, and refuses a flipped tag bit. */

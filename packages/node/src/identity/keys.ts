@@ -6,6 +6,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign as cryptoSign, 
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import { nativeVerify } from '../crypto/aead.js'
 import { InvalidKeyFileError } from '../errors.js'
 
 export type { Ed25519PrivateKey }
@@ -63,9 +64,15 @@ export function keepSigningKey(key: Ed25519PrivateKey): void {
   }
 }
 
-/** Verify an ed25519 signature by a raw 32-byte public key; false on any malformed input. */
+/**
+ * Verify an ed25519 signature by a raw 32-byte public key; false on any malformed input.
+ * libsodium's check where its binding is loaded (crypto/aead.ts `nativeVerify`), node:crypto's
+ * otherwise, both under libsodium's rules (`strictEd25519`), so every node takes the same ones.
+ */
 export async function verifyRaw(publicKey: Uint8Array, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
-  if (publicKey.byteLength !== 32 || sig.byteLength !== 64) return false
+  if (publicKey.byteLength !== 32 || sig.byteLength !== 64 || !strictEd25519(publicKey, sig)) return false
+  const native = nativeVerify()
+  if (native != null) return native(sig, data, publicKey)
   try {
     const k = Buffer.from(publicKey).toString('base64')
     let obj = publicObjects.get(k)
@@ -114,4 +121,57 @@ export function peerIdStringOfRaw(publicKey: Uint8Array): string {
     idCache.set(k, id)
   }
   return id
+}
+
+/** ℓ, the order of ed25519's prime subgroup, little-endian */
+const ORDER = Uint8Array.from([
+  0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0x10
+])
+
+/**
+ * The encodings of ed25519's points of small order (order 1, 2, 4 or 8), the sign bit aside, and
+ * the non-canonical ones of 0 and 1 (y = p, p + 1): libsodium's list (ge25519_has_small_order).
+ */
+export const SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'
+].map(h => Buffer.from(h, 'hex'))
+
+function smallOrder(p: Uint8Array): boolean {
+  return SMALL_ORDER.some(s => {
+    for (let i = 0; i < 31; i++) if (p[i] !== s[i]) return false
+    return ((p[31] as number) & 0x7f) === s[31]
+  })
+}
+
+/** y ≥ p = 2^255 − 19, the sign bit aside */
+function nonCanonical(p: Uint8Array): boolean {
+  if (((p[31] as number) & 0x7f) !== 0x7f || (p[0] as number) < 0xed) return false
+  for (let i = 1; i < 31; i++) if (p[i] !== 0xff) return false
+  return true
+}
+
+/** S < ℓ */
+function canonicalScalar(s: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    if ((s[i] as number) !== (ORDER[i] as number)) return (s[i] as number) < (ORDER[i] as number)
+  }
+  return false
+}
+
+/**
+ * What libsodium requires of a signature beyond RFC 8032's equation (crypto_sign_verify_detached):
+ * S below ℓ, R not of small order, the key canonical and not of small order. node:crypto takes a
+ * signature by a small-order key that libsodium refuses (with the identity as key, any R = [S]B
+ * "signs" every message), so a member could sign an update that one node keeps and another
+ * refuses; checked here, both implementations take exactly the same signatures.
+ */
+export function strictEd25519(publicKey: Uint8Array, sig: Uint8Array): boolean {
+  return canonicalScalar(sig.subarray(32, 64)) && !smallOrder(sig.subarray(0, 32)) && !nonCanonical(publicKey) && !smallOrder(publicKey)
 }
