@@ -72,8 +72,8 @@ export function keepSigningKey(key: Ed25519PrivateKey): void {
 export async function verifyRaw(publicKey: Uint8Array, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
   if (publicKey.byteLength !== 32 || sig.byteLength !== 64 || !strictEd25519(publicKey, sig)) return false
   const native = nativeVerify()
-  if (native != null) return native(sig, data, publicKey)
   try {
+    if (native != null) return native(sig, data, publicKey)
     const k = Buffer.from(publicKey).toString('base64')
     let obj = publicObjects.get(k)
     if (obj == null) {
