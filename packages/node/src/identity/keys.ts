@@ -1,6 +1,7 @@
 /**
  * Ed25519 helpers over @libp2p/crypto (node:crypto underneath: ~0.3 ms sign+verify, against
- * ~2.5 ms for a pure-JS signer). A session's libp2p PeerId *is* its ed25519 public key.
+ * ~2.5 ms for a pure-JS signer; checks in libsodium once its binding is loaded, `verifyRaw`).
+ * A session's libp2p PeerId *is* its ed25519 public key.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf, publicKeyFromRaw } from '@libp2p/crypto/keys'
