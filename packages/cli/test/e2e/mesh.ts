@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, realpath, rm, watch } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -68,9 +68,26 @@ export async function pollCli<T>(args: string[], env: MeshEnv, ok: (v: T) => boo
     }
     if (r.code === 0 && ok(last as T)) return last as T
     if (Date.now() > deadline)
-      throw new Error(`claudemesh ${args.join(' ')}: condition not met within ${timeoutMs} ms; last: ${JSON.stringify(last)}`)
+      throw new Error(
+        `claudemesh ${args.join(' ')}: condition not met within ${timeoutMs} ms; last: ${JSON.stringify(last)}${courierLogs(env)}`
+      )
     // another process's CLI answer has no event to wait on: ask again shortly, bounded
     await sleep(200)
+  }
+}
+
+/**
+ * The tails of the couriers' logs in the mesh's run directory, for a failed poll: a courier is a
+ * detached process whose log goes with the test's home.
+ */
+function courierLogs(env: MeshEnv): string {
+  try {
+    const dir = paths.run(env.CLAUDEMESH_HOME, 'team')
+    const logs = readdirSync(dir).filter(f => f.endsWith('.courier.log'))
+    if (logs.length === 0) return '; no courier log'
+    return logs.map(f => `\n--- ${f} (tail) ---\n${readFileSync(join(dir, f), 'utf8').slice(-2000)}`).join('')
+  } catch (err) {
+    return `; courier logs unreadable: ${(err as Error).message}`
   }
 }
 
