@@ -1,8 +1,11 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
+import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromPublicKey } from '@libp2p/peer-id'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { describe, expect, it, vi } from 'vitest'
 import { aeadImpl, nativeVerify } from '../src/crypto/aead.js'
 import { SMALL_ORDER, strictEd25519, verifyRaw } from '../src/identity/keys.js'
+import { gater } from '../src/transport/index.js'
 
 const SPKI = Buffer.from('302a300506032b6570032100', 'hex')
 const openssl = (pk: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean =>
@@ -71,6 +74,23 @@ describe('ed25519 signature checks', () => {
       vi.unstubAllEnvs()
       vi.resetModules()
     }
+  })
+
+  it('leave no connection to or from a PeerId whose key is of small order (Noise takes its forgeries)', async () => {
+    const g = gater(() => false)
+    // the connection is not read: the verdict is the peer's
+    const conn = {} as Parameters<NonNullable<typeof g.denyInboundEncryptedConnection>>[1]
+    const weak = Buffer.alloc(32)
+    weak[0] = 1
+    for (const raw of [weak, SMALL_ORDER[2] as Buffer, SMALL_ORDER[6] as Buffer]) {
+      const peer = peerIdFromPublicKey(publicKeyFromRaw(raw))
+      expect(await g.denyDialPeer?.(peer)).toBe(true)
+      expect(await g.denyInboundEncryptedConnection?.(peer, conn)).toBe(true)
+      expect(await g.denyOutboundEncryptedConnection?.(peer, conn)).toBe(true)
+    }
+    const honest = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    expect(await g.denyInboundEncryptedConnection?.(honest, conn)).toBe(false)
+    expect(await gater(p => p === honest.toString()).denyInboundEncryptedConnection?.(honest, conn)).toBe(true)
   })
 
   it('refuse S at or past the group order, as both implementations do', async () => {

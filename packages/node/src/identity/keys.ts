@@ -174,5 +174,10 @@ function canonicalScalar(s: Uint8Array): boolean {
  * refuses; checked here, both implementations take exactly the same signatures.
  */
 export function strictEd25519(publicKey: Uint8Array, sig: Uint8Array): boolean {
-  return canonicalScalar(sig.subarray(32, 64)) && !smallOrder(sig.subarray(0, 32)) && !nonCanonical(publicKey) && !smallOrder(publicKey)
+  return canonicalScalar(sig.subarray(32, 64)) && !smallOrder(sig.subarray(0, 32)) && !weakEd25519Key(publicKey)
+}
+
+/** A key no signature is taken from (`strictEd25519`): non-canonical, or of small order. */
+export function weakEd25519Key(publicKey: Uint8Array): boolean {
+  return publicKey.byteLength !== 32 || nonCanonical(publicKey) || smallOrder(publicKey)
 }

@@ -9,14 +9,14 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { Identify } from '@libp2p/identify'
-import type { ConnectionGater, Ed25519PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { type Ping, ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { keepSigningKey } from '../identity/keys.js'
+import { keepSigningKey, weakEd25519Key } from '../identity/keys.js'
 import { swarmKey } from '../identity/secrets.js'
 import * as c from './constants.js'
 import { cheapEmptyLengthPrefix } from './lp-decoder.js'
@@ -114,7 +114,7 @@ export async function createTransport(init: TransportInit): Promise<MeshLibp2p> 
       maxConnections: init.maxConnections ?? c.MAX_CONNECTIONS
     },
     peerDiscovery: discovery,
-    ...(init.blocked != null ? { connectionGater: gater(init.blocked) } : {}),
+    connectionGater: gater(init.blocked ?? (() => false)),
     services: {
       identify: identify(),
       // libp2p's connection monitor pings every 10 s and waits up to a minute for an answer,
@@ -167,14 +167,21 @@ async function relayService(maxReservations: number): Promise<ReturnType<typeof 
   })
 }
 
-/** Refuse connections to and from a blocked peer, once its id is known. */
-function gater(blocked: (peer: string) => boolean): ConnectionGater {
+/**
+ * Refuse connections to and from a blocked peer, once its id is known, and to and from a PeerId
+ * whose key is one no signature of ours takes (SPEC.md §6.1): Noise checks the identity's
+ * signature with node:crypto, which lets anyone "sign" for the identity point.
+ */
+export function gater(blocked: (peer: string) => boolean): ConnectionGater {
+  const deny = (peer: PeerId): boolean => weakPeerId(peer) || blocked(peer.toString())
   return {
-    denyDialPeer: async peer => blocked(peer.toString()),
-    denyInboundEncryptedConnection: async peer => blocked(peer.toString()),
-    denyOutboundEncryptedConnection: async peer => blocked(peer.toString())
+    denyDialPeer: async peer => deny(peer),
+    denyInboundEncryptedConnection: async peer => deny(peer),
+    denyOutboundEncryptedConnection: async peer => deny(peer)
   }
 }
+
+const weakPeerId = (peer: PeerId): boolean => peer.type === 'Ed25519' && weakEd25519Key(peer.publicKey.raw)
 
 /**
  * A relay serving many members can stall for seconds (10-13 s event-loop stalls were measured
