@@ -61,7 +61,7 @@ interface Sodium {
   aead: Aead
   chachaPoly: ChaChaPoly
   /** libsodium's ed25519 check, where it agrees with node:crypto (sodiumVerify) */
-  verify?: Verify
+  verify: Verify | null
 }
 /** null where the binding cannot load; undefined until it has been tried */
 let sodium: Sodium | null | undefined
@@ -85,7 +85,7 @@ function loadNow(): Sodium | null {
   if (sodium === undefined) {
     clearTimeout(loading)
     const b = process.env.CLAUDEMESH_AEAD === 'node' ? null : load()
-    sodium = b != null ? { binding: b, aead: sodiumAead(b), chachaPoly: sodiumChaChaPoly(b), ...sodiumVerify(b) } : null
+    sodium = b != null ? { binding: b, aead: sodiumAead(b), chachaPoly: sodiumChaChaPoly(b), verify: sodiumVerify(b) } : null
     if (b != null) offerStream(b)
   }
   return sodium
@@ -155,9 +155,9 @@ export type Verify = (sig: Uint8Array, msg: Uint8Array, pk: Uint8Array) => boole
  * libsodium also refuses a few signatures RFC 8032 takes (small-order keys and R, a
  * non-canonical key): identity/keys.ts refuses those on every path, so both take the same ones.
  */
-function sodiumVerify(b: Binding): { verify?: Verify } {
+function sodiumVerify(b: Binding): Verify | null {
   const f = b.crypto_sign_verify_detached
-  if (typeof f !== 'function') return {}
+  if (typeof f !== 'function') return null
   const verify: Verify = (sig, msg, pk) =>
     f(sig.buffer, sig.byteOffset, sig.byteLength, msg.buffer, msg.byteOffset, msg.byteLength, pk.buffer, pk.byteOffset, pk.byteLength)
   try {
@@ -165,11 +165,11 @@ function sodiumVerify(b: Binding): { verify?: Verify } {
     const pk = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32)
     const msg = Uint8Array.from({ length: 100 }, (_, i) => i)
     const sig = cryptoSign(null, msg, privateKey)
-    if (verify(sig, msg, pk) !== true) return {}
+    if (verify(sig, msg, pk) !== true) return null
     sig[5] = (sig[5] as number) ^ 1
-    return verify(sig, msg, pk) === false ? { verify } : {}
+    return verify(sig, msg, pk) === false ? verify : null
   } catch {
-    return {}
+    return null
   }
 }
 
