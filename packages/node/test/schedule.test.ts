@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame, type MeshNode, openStore, SESSION_LAYOUT, paths, sublevel } from '../src/index.js'
-import { checkCron, firstDue, nextCron, parseDuration } from '../src/schedule/when.js'
+import { checkCron, firstDue, localZone, nextCron, parseDuration } from '../src/schedule/when.js'
 import { homeWithMesh, received, startNode, until, untilAllSee } from './helpers.js'
 
 const nodes: MeshNode[] = []
@@ -34,6 +35,72 @@ describe('when a schedule fires', () => {
     expect(() => checkCron('61 * * * *', 'UTC', now)).toThrow(/invalid cron/)
     expect(() => checkCron('0 0 31 2 *', 'UTC', now)).toThrow(/never fires/)
   })
+})
+
+describe("the node's time zone", () => {
+  const tz = process.env.TZ
+  const DateTimeFormat = Intl.DateTimeFormat
+  afterEach(() => {
+    Intl.DateTimeFormat = DateTimeFormat
+    if (tz == null) delete process.env.TZ
+    else process.env.TZ = tz
+  })
+  const setTz = (value: string | undefined): void => {
+    if (value == null) delete process.env.TZ
+    else process.env.TZ = value
+  }
+
+  it('is the zone Date reads local time in, named as ICU names it where TZ is no Olson name', () => {
+    const intl = (): string | undefined => Intl.DateTimeFormat().resolvedOptions().timeZone
+    for (const [value, name] of [
+      ['Europe/Paris', 'Europe/Paris'],
+      [':America/New_York', 'America/New_York'],
+      ['posix/Asia/Tokyo', 'Asia/Tokyo'],
+      ['EST5EDT', undefined], // a POSIX rule: ICU's name for it
+      [':/etc/localtime', undefined] // a path: ICU's answer
+    ] as const) {
+      setTz(value)
+      expect(localZone(), value).toBe(name ?? intl())
+      // the name reads the same wall clock as Date's local getters, winter and summer
+      for (const at of [Date.parse('2026-01-15T12:34:00Z'), Date.parse('2026-07-15T12:34:00Z')]) {
+        const parts = new Intl.DateTimeFormat('en-US', {
+          timeZone: localZone(),
+          hour: 'numeric',
+          minute: 'numeric',
+          hourCycle: 'h23'
+        }).formatToParts(at)
+        const d = new Date(at)
+        expect(
+          parts.filter(p => p.type !== 'literal').map(p => Number(p.value)),
+          value
+        ).toEqual([d.getHours(), d.getMinutes()])
+      }
+    }
+  })
+
+  // an Intl.DateTimeFormat loads ICU's formatting data: ~20 ms and ~8 MB of RSS for the life of
+  // the process, in every session that holds a cron schedule
+  it.skipIf(!existsSync('/usr/share/zoneinfo/Europe/Paris'))(
+    'reads cron in its own zone without an Intl.DateTimeFormat, any other through one',
+    () => {
+      setTz('Europe/Paris')
+      let made = 0
+      Intl.DateTimeFormat = new Proxy(DateTimeFormat, {
+        construct: (target, args) => {
+          made++
+          return Reflect.construct(target, args) as object
+        }
+      })
+      const after = Date.parse('2026-01-01T00:00:00Z')
+      expect(localZone()).toBe('Europe/Paris')
+      expect(checkCron('0 9 * * *', localZone(), after)).toBe(Date.parse('2026-01-01T08:00:00Z'))
+      expect(nextCron('0 9 * * *', 'Europe/Paris', Date.parse('2026-06-30T12:00:00Z'))).toBe(Date.parse('2026-07-01T07:00:00Z'))
+      expect(made).toBe(0)
+      // a schedule made in another zone keeps that zone's clock (croner keeps a formatter per zone: one no other test reads)
+      expect(nextCron('0 9 * * *', 'Asia/Kathmandu', after)).toBe(Date.parse('2026-01-01T03:15:00Z'))
+      expect(made).toBe(1)
+    }
+  )
 })
 
 describe('scheduled messages', () => {
