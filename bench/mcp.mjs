@@ -5,14 +5,17 @@
 //    code cache (and, not quick, 10 more with CLAUDEMESH_CODE_CACHE=0, a first start); the same for a trivial MCP server written with
 //    the same SDK (lib/trivial-mcp.mjs) as the baseline, in the same run;
 //  - tool call latency p50/p99 of `mesh_info` and `list_peers` (200 calls each after a
-//    warm-up), and of the trivial server's `ping`.
+//    warm-up), and of the trivial server's `ping`;
+//  - idle memory, what a session costs the machine while it waits: RSS and private memory of
+//    servers (3; quick: 2) that answered `initialize` and `tools/list`, saw the peer online and then
+//    sat idle 3 s, beside the trivial server's in the same run.
 // The client is the SDK's Client + StdioClientTransport, resolved from packages/cli.
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { codeCacheReady, withPeerHome } from './lib/daemons.mjs'
 import { lat, r3 } from './lib/agents.mjs'
-import { cliBin, emit, guard, procCpuMs, progress, root, round, summary } from './lib/harness.mjs'
+import { cliBin, emit, guard, procCpuMs, procMemMB, procPrivateMB, progress, root, round, sleep, summary } from './lib/harness.mjs'
 import { importFrom } from './lib/resolve.mjs'
 
 const cliDir = join(root, 'packages/cli')
@@ -30,6 +33,8 @@ const INIT_TIMEOUT_MS = 20_000
 // BENCH_CPU_PROF=<dir>: run every spawned server under --cpu-prof (summarise with lib/cpuprof.mjs)
 const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []
 const CALL_TIMEOUT_MS = 10_000
+const IDLE_SERVERS = process.env.BENCH_QUICK === '1' ? 2 : 3
+const IDLE_MS = 3_000
 
 const result = {}
 guard(300_000, () => result)
@@ -78,6 +83,7 @@ async function open(args, env) {
     client,
     ms,
     cpuMs,
+    pid: transport.pid,
     async close() {
       const pid = transport.pid
       await client.close().catch(() => {})
@@ -105,6 +111,41 @@ async function spawnSeries(name, argsFor, env) {
   return { ...summary(times), cpuMs: summary(cpu), ...(failures.length > 0 ? { failures } : {}) }
 }
 
+/** Until `mesh_info` counts a peer online (bounded); the count. */
+async function untilPeerOnline(client) {
+  const t = performance.now()
+  let peers = 0
+  while (performance.now() - t < 10_000) {
+    const r = await client.callTool({ name: 'mesh_info', arguments: {} })
+    peers = r.structuredContent?.counts?.peers_online ?? 0
+    if (peers > 0) break
+    await sleep(50)
+  }
+  return peers
+}
+
+/** RSS and private MB of servers that answered initialize and tools/list (and, `meshed`, saw a peer online), then sat idle IDLE_MS. */
+async function idleMemory(name, argsFor, env, meshed) {
+  const rss = []
+  const priv = []
+  for (let i = 0; i < IDLE_SERVERS; i++) {
+    const s = await open(argsFor(i), env)
+    try {
+      await s.client.listTools()
+      if (meshed && (await untilPeerOnline(s.client)) === 0) throw new Error(`${name}: the peer never came online`)
+      await sleep(IDLE_MS)
+      const m = procMemMB(s.pid)
+      if (m == null) throw new Error('no /proc/<pid>/status (not Linux?)')
+      rss.push(m.rss)
+      priv.push(procPrivateMB(s.pid))
+    } finally {
+      await s.close()
+    }
+  }
+  progress(`${name}: idle RSS median ${summary(rss).median} MB, private ${summary(priv.filter(x => x != null)).median} MB`)
+  return { rssMB: summary(rss), privateMB: summary(priv.filter(x => x != null)) }
+}
+
 async function callSeries(client, name, args = {}) {
   const times = []
   for (let i = 0; i < WARMUP + CALLS; i++) {
@@ -129,6 +170,7 @@ async function main() {
       await s.close()
     }
   }
+  result.trivialServer.idle = await idleMemory('trivial server', () => [trivialServer], trivialEnv, false)
   await withPeerHome(async ({ env, home }) => {
     const mcpArgs = () => [cliBin, 'mcp', '--session', randomUUID(), '--name', 'x']
     const claudemesh = { what: '`claudemesh mcp --session <fresh uuid> --name x`, temp home with one mesh and one peer daemon' }
@@ -138,15 +180,7 @@ async function main() {
     const s = await open(mcpArgs(), env)
     try {
       // let it find the peer, so list_peers has someone to list
-      const t = performance.now()
-      let peers = 0
-      while (performance.now() - t < 10_000) {
-        const r = await s.client.callTool({ name: 'mesh_info', arguments: {} })
-        peers = r.structuredContent?.counts?.peers_online ?? 0
-        if (peers > 0) break
-        await new Promise(resolve => setTimeout(resolve, 50))
-      }
-      claudemesh.peersOnlineDuringCalls = peers
+      claudemesh.peersOnlineDuringCalls = await untilPeerOnline(s.client)
       claudemesh.meshInfoCallMs = await callSeries(s.client, 'mesh_info')
       claudemesh.listPeersCallMs = await callSeries(s.client, 'list_peers')
       claudemesh.codeCache = (await codeCacheReady(home, 'mcp')) ? 'used (written by the first server)' : 'none written within 15 s'
@@ -154,6 +188,7 @@ async function main() {
       await s.close()
     }
     claudemesh.spawnToInitializeMs = await spawnSeries('claudemesh mcp', mcpArgs, env)
+    claudemesh.idle = await idleMemory('claudemesh mcp', mcpArgs, env, true)
     if (process.env.BENCH_QUICK !== '1')
       claudemesh.noCodeCacheSpawnToInitializeMs = await spawnSeries('claudemesh mcp, CLAUDEMESH_CODE_CACHE=0', mcpArgs, {
         ...env,
@@ -165,6 +200,7 @@ async function main() {
   result.spawnRatioToTrivial = r3(cm.median / base.median)
   result.spawnOverTrivialMs = round(cm.median - base.median)
   result.spawnCpuOverTrivialMs = round((cm.cpuMs?.median ?? NaN) - (base.cpuMs?.median ?? NaN))
+  result.idleRssOverTrivialMB = round(result.claudemesh.idle.rssMB.median - result.trivialServer.idle.rssMB.median)
   result.ok = cm.failures == null && base.failures == null
 }
 
