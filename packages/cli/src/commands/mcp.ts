@@ -1,5 +1,5 @@
 /** `claudemesh mcp`: the stdio MCP server hosting this session's node. Nothing but MCP on stdout. */
-import { nodeStarted } from '@claudemesh/node/heap'
+import { nodeStarted, nodeStarting } from '@claudemesh/node/heap'
 import type { Command } from 'commander'
 import { addNodeFlags, checkMessageMode, type NodeFlags } from '../options.js'
 import { note } from '../output.js'
@@ -17,6 +17,9 @@ export function mcpCommand(program: Command, env: NodeJS.ProcessEnv): void {
       console.log = console.error
       console.info = console.error
       checkMessageMode(flags.messageMode)
+      // the young generation held at its size from here, not from the node's start on
+      // (nodeFromFlags): loading the MCP SDK and our tools grew it 4 -> 8 MB, resident from then on
+      nodeStarting()
       const [{ ClaudemeshServer }, { StdioServerTransport }] = await Promise.all([
         import('@claudemesh/mcp'),
         import('@modelcontextprotocol/sdk/server/stdio.js')
