@@ -8,7 +8,7 @@
 //    warm-up), and of the trivial server's `ping`;
 //  - idle memory, what a session costs the machine while it waits: RSS and private memory of
 //    servers (3; quick: 2) that answered `initialize` and `tools/list`, saw the peer online and then
-//    sat idle 3 s, beside the trivial server's in the same run.
+//    sat idle 3 s (and, not quick, 35 s: `settled`), beside the trivial server's in the same run.
 // The client is the SDK's Client + StdioClientTransport, resolved from packages/cli.
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
@@ -35,6 +35,7 @@ const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', proce
 const CALL_TIMEOUT_MS = 10_000
 const IDLE_SERVERS = process.env.BENCH_QUICK === '1' ? 2 : 3
 const IDLE_MS = 3_000
+const SETTLED_MS = process.env.BENCH_QUICK === '1' ? 0 : 35_000
 
 const result = {}
 guard(300_000, () => result)
@@ -124,26 +125,46 @@ async function untilPeerOnline(client) {
   return peers
 }
 
-/** RSS and private MB of servers that answered initialize and tools/list (and, `meshed`, saw a peer online), then sat idle IDLE_MS. */
+/**
+ * RSS and private MB of servers that answered initialize and tools/list (and, `meshed`, saw a peer
+ * online): IDLE_MS after that, and (not quick) again SETTLED_MS after it, once V8's memory reducer
+ * has had its turn (it gives back young generation and heap the start grew: 3-5 MB at 30 s). The
+ * servers are opened one after another and then idle together.
+ */
 async function idleMemory(name, argsFor, env, meshed) {
-  const rss = []
-  const priv = []
-  for (let i = 0; i < IDLE_SERVERS; i++) {
-    const s = await open(argsFor(i), env)
-    try {
-      await s.client.listTools()
-      if (meshed && (await untilPeerOnline(s.client)) === 0) throw new Error(`${name}: the peer never came online`)
-      await sleep(IDLE_MS)
+  const servers = []
+  const at = { idle: { rss: [], priv: [] }, settled: { rss: [], priv: [] } }
+  const measure = into => {
+    for (const s of servers) {
       const m = procMemMB(s.pid)
       if (m == null) throw new Error('no /proc/<pid>/status (not Linux?)')
-      rss.push(m.rss)
-      priv.push(procPrivateMB(s.pid))
-    } finally {
-      await s.close()
+      into.rss.push(m.rss)
+      const p = procPrivateMB(s.pid)
+      if (p != null) into.priv.push(p)
     }
   }
-  progress(`${name}: idle RSS median ${summary(rss).median} MB, private ${summary(priv.filter(x => x != null)).median} MB`)
-  return { rssMB: summary(rss), privateMB: summary(priv.filter(x => x != null)) }
+  try {
+    for (let i = 0; i < IDLE_SERVERS; i++) {
+      const s = await open(argsFor(i), env)
+      servers.push(s)
+      await s.client.listTools()
+      if (meshed && (await untilPeerOnline(s.client)) === 0) throw new Error(`${name}: the peer never came online`)
+    }
+    await sleep(IDLE_MS)
+    measure(at.idle)
+    if (SETTLED_MS > 0) {
+      await sleep(SETTLED_MS - IDLE_MS)
+      measure(at.settled)
+    }
+  } finally {
+    await Promise.all(servers.map(async s => s.close()))
+  }
+  const out = { afterMs: IDLE_MS, rssMB: summary(at.idle.rss), privateMB: summary(at.idle.priv) }
+  if (SETTLED_MS > 0) out.settled = { afterMs: SETTLED_MS, rssMB: summary(at.settled.rss), privateMB: summary(at.settled.priv) }
+  progress(
+    `${name}: idle RSS median ${out.rssMB.median} MB${out.settled != null ? `, ${out.settled.rssMB.median} MB after ${SETTLED_MS / 1000} s` : ''}`
+  )
+  return out
 }
 
 async function callSeries(client, name, args = {}) {
@@ -201,6 +222,8 @@ async function main() {
   result.spawnOverTrivialMs = round(cm.median - base.median)
   result.spawnCpuOverTrivialMs = round((cm.cpuMs?.median ?? NaN) - (base.cpuMs?.median ?? NaN))
   result.idleRssOverTrivialMB = round(result.claudemesh.idle.rssMB.median - result.trivialServer.idle.rssMB.median)
+  const settled = [result.claudemesh.idle.settled, result.trivialServer.idle.settled]
+  if (settled[0] != null && settled[1] != null) result.settledRssOverTrivialMB = round(settled[0].rssMB.median - settled[1].rssMB.median)
   result.ok = cm.failures == null && base.failures == null
 }
 
