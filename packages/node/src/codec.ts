@@ -109,16 +109,20 @@ function writeUint32(out: Uint8Array, at: number, n: number): void {
   out[at + 3] = n & 0xff
 }
 
+/** A text string known to be ASCII: its characters are its bytes. */
+function putAscii(at: number, s: string): number {
+  const n = s.length
+  at = head(at, 0x60, n)
+  room(at, n)
+  const out = scratch
+  for (let i = 0; i < n; i++) out[at + i] = s.charCodeAt(i)
+  return at + n
+}
+
 /** A text string, or -1 for one cborg would write otherwise (a surrogate, lone or paired). */
 function putString(at: number, s: string): number {
   const n = s.length
-  if (n <= 64 && isAscii(s)) {
-    at = head(at, 0x60, n)
-    room(at, n)
-    const out = scratch
-    for (let i = 0; i < n; i++) out[at + i] = s.charCodeAt(i)
-    return at + n
-  }
+  if (n <= 64 && isAscii(s)) return putAscii(at, s)
   const bytes = Buffer.byteLength(s, 'utf8')
   if (bytes !== n && SURROGATE.test(s)) return -1
   at = head(at, 0x60, bytes)
@@ -185,7 +189,7 @@ function put(v: unknown, at: number, depth: number): number {
         const x = o[k]
         // an ASCII key: its UTF-8 bytes are its characters, the order above is cborg's
         if (x === undefined || !isAscii(k)) return -1
-        at = putString(at, k)
+        at = putAscii(at, k)
         at = put(x, at, depth + 1)
         if (at < 0) return -1
       }

@@ -83,16 +83,21 @@ export function localZone(): string | undefined {
 
 function hostZone(tz: string | undefined): string | undefined {
   if (tz != null && tz !== '') {
-    const name = tz.replace(/^:/, '').replace(/^(posix|right)\//, '')
+    const name = olson(tz.replace(/^:/, ''))
     // a name the system's zone files do not hold is left to ICU (which may map it, or fall back to UTC)
-    return OLSON.test(name) && existsSync(`/usr/share/zoneinfo/${name}`) ? name : undefined
+    return name != null && existsSync(`/usr/share/zoneinfo/${name}`) ? name : undefined
   }
   try {
     const target = readlinkSync('/etc/localtime')
     const at = target.lastIndexOf('zoneinfo/')
-    const name = at < 0 ? '' : target.slice(at + 'zoneinfo/'.length).replace(/^(posix|right)\//, '')
-    return OLSON.test(name) ? name : undefined
+    return at < 0 ? undefined : olson(target.slice(at + 'zoneinfo/'.length))
   } catch {
     return undefined
   }
+}
+
+/** `name` without a `posix/` or `right/` prefix, if it is an Olson name */
+function olson(name: string): string | undefined {
+  const n = name.replace(/^(posix|right)\//, '')
+  return OLSON.test(n) ? n : undefined
 }
