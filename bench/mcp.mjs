@@ -133,16 +133,20 @@ async function untilPeerOnline(client) {
  */
 async function idleMemory(name, argsFor, env, meshed) {
   const servers = []
-  const at = { idle: { rss: [], priv: [] }, settled: { rss: [], priv: [] } }
-  const measure = into => {
+  /** the servers' RSS and private MB now, `afterMs` after they went idle */
+  const measure = afterMs => {
+    const rss = []
+    const priv = []
     for (const s of servers) {
       const m = procMemMB(s.pid)
       if (m == null) throw new Error('no /proc/<pid>/status (not Linux?)')
-      into.rss.push(m.rss)
+      rss.push(m.rss)
       const p = procPrivateMB(s.pid)
-      if (p != null) into.priv.push(p)
+      if (p != null) priv.push(p)
     }
+    return { afterMs, rssMB: summary(rss), privateMB: summary(priv) }
   }
+  let out
   try {
     for (let i = 0; i < IDLE_SERVERS; i++) {
       const s = await open(argsFor(i), env)
@@ -151,16 +155,14 @@ async function idleMemory(name, argsFor, env, meshed) {
       if (meshed && (await untilPeerOnline(s.client)) === 0) throw new Error(`${name}: the peer never came online`)
     }
     await sleep(IDLE_MS)
-    measure(at.idle)
+    out = measure(IDLE_MS)
     if (SETTLED_MS > 0) {
       await sleep(SETTLED_MS - IDLE_MS)
-      measure(at.settled)
+      out.settled = measure(SETTLED_MS)
     }
   } finally {
     await Promise.all(servers.map(async s => s.close()))
   }
-  const out = { afterMs: IDLE_MS, rssMB: summary(at.idle.rss), privateMB: summary(at.idle.priv) }
-  if (SETTLED_MS > 0) out.settled = { afterMs: SETTLED_MS, rssMB: summary(at.settled.rss), privateMB: summary(at.settled.priv) }
   progress(
     `${name}: idle RSS median ${out.rssMB.median} MB${out.settled != null ? `, ${out.settled.rssMB.median} MB after ${SETTLED_MS / 1000} s` : ''}`
   )
@@ -222,8 +224,8 @@ async function main() {
   result.spawnOverTrivialMs = round(cm.median - base.median)
   result.spawnCpuOverTrivialMs = round((cm.cpuMs?.median ?? NaN) - (base.cpuMs?.median ?? NaN))
   result.idleRssOverTrivialMB = round(result.claudemesh.idle.rssMB.median - result.trivialServer.idle.rssMB.median)
-  const settled = [result.claudemesh.idle.settled, result.trivialServer.idle.settled]
-  if (settled[0] != null && settled[1] != null) result.settledRssOverTrivialMB = round(settled[0].rssMB.median - settled[1].rssMB.median)
+  if (SETTLED_MS > 0)
+    result.settledRssOverTrivialMB = round(result.claudemesh.idle.settled.rssMB.median - result.trivialServer.idle.settled.rssMB.median)
   result.ok = cm.failures == null && base.failures == null
 }
 
